@@ -1,0 +1,55 @@
+# shape_router — PGXS build of the extension, plus the core's unit tests.
+#
+#   make && make install      build and install the extension (as root)
+#   make installcheck         pg_regress suite on a throwaway instance (as postgres)
+#   make unit                 core unit tests, also under ASan + UBSan
+#
+# Everything a fresh machine needs is installed by scripts/test.sh and scripts/demo.sh.
+
+MODULE_big = shape_router
+EXTENSION = shape_router
+DATA = shape_router--0.1.sql
+PGFILEDESC = "shape_router - route decoded changes to registered shapes"
+
+CORE_SRCS = $(sort $(wildcard src/core/*.cpp))
+SHELL_SRCS = $(sort $(wildcard src/pg/*.c))
+OBJS = $(CORE_SRCS:.cpp=.o) $(SHELL_SRCS:.c=.o)
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=$(srcdir)/logical.conf --load-extension=shape_router
+EXTRA_CLEAN = tmp_check results regression.diffs regression.out log test/unit/bin
+
+# Entry points must stay visible while everything else is hidden.
+EXPORT_FLAGS = -fvisibility=hidden '-DPGDLLEXPORT=__attribute__((visibility("default")))'
+PG_CPPFLAGS = -I$(srcdir)/include $(EXPORT_FLAGS)
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
+PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror
+SHLIB_LINK += -lstdc++ -lxxhash
+
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# PGXS tracks no header dependencies here; every object depends on all headers.
+$(OBJS): $(wildcard src/pg/*.h include/shape_router/*)
+
+# PGXS builds LLVM bitcode of every source with its own flags.
+COMPILE.cxx.bc += -std=c++17 -Wno-register -I$(srcdir)/include
+COMPILE.c.bc += -I$(srcdir)/include
+
+# ---- core unit tests (GoogleTest), plain and with sanitizers ----
+UNIT_TESTS = $(patsubst test/unit/%.cpp,%,$(sort $(wildcard test/unit/*_test.cpp)))
+UNIT_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -g -I$(srcdir)/include
+SANITIZE = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+test/unit/bin/%: test/unit/%.cpp $(CORE_SRCS) $(wildcard include/shape_router/*)
+	@mkdir -p test/unit/bin
+	$(CXX) $(UNIT_CXXFLAGS) -O2 -o $@ $< $(CORE_SRCS) -lgtest -lgtest_main -lpthread -lxxhash
+
+test/unit/bin/%.asan: test/unit/%.cpp $(CORE_SRCS) $(wildcard include/shape_router/*)
+	@mkdir -p test/unit/bin
+	$(CXX) $(UNIT_CXXFLAGS) -O1 $(SANITIZE) -o $@ $< $(CORE_SRCS) -lgtest -lgtest_main -lpthread -lxxhash
+
+.PHONY: unit
+unit: $(addprefix test/unit/bin/,$(UNIT_TESTS)) $(addprefix test/unit/bin/,$(addsuffix .asan,$(UNIT_TESTS)))
+	@set -e; for t in $^; do echo "== $$t"; $$t --gtest_brief=1; done

@@ -1,0 +1,98 @@
+-- shape_router 0.1: catalog, SQL API, and the DDL guard.
+\echo Use "CREATE EXTENSION shape_router" to load this file. \quit
+
+-- Shape ids come from here; the functions below take them with the owner's rights.
+CREATE SEQUENCE shape_router.shape_id_seq;
+
+-- The catalog the output plugin reads through the historic snapshot, hence
+-- user_catalog_table. Column order is fixed: src/pg/shape_router_pg.h names it.
+-- Only the functions of this extension write it (nobody else holds a privilege).
+CREATE TABLE shape_router.shape_catalog (
+    shape_id      bigint       NOT NULL,
+    relid         oid          NOT NULL,
+    where_expr    pg_node_tree,           -- nodeToString of the analysed WHERE; NULL: every row
+    where_columns int2[]       NOT NULL,  -- attnums the WHERE reads (sorted)
+    columns       int2[],                 -- projected attnums (sorted); NULL: all columns
+    created_at    timestamptz  NOT NULL,
+    registered_by oid          NOT NULL,
+    CONSTRAINT shape_catalog_pkey PRIMARY KEY (shape_id)
+) WITH (user_catalog_table = true);
+CREATE INDEX shape_catalog_relid_idx ON shape_router.shape_catalog (relid);
+REVOKE ALL ON shape_router.shape_catalog FROM PUBLIC;
+REVOKE ALL ON shape_router.shape_id_seq FROM PUBLIC;
+
+CREATE FUNCTION shape_router.register_shape(relation regclass,
+                                            where_clause text DEFAULT NULL,
+                                            columns text[] DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'shape_router_register_shape'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION shape_router.register_shapes(relation regclass,
+                                             where_clauses text[],
+                                             columns text[] DEFAULT NULL)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'shape_router_register_shapes'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION shape_router.drop_shape(shape_id bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'shape_router_drop_shape'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+-- Which shapes of the row's table match this row, evaluated by the same code
+-- the plugin runs: SELECT shape_router.matching_shapes(t) FROM todos t WHERE id = 1;
+CREATE FUNCTION shape_router.matching_shapes(table_row anyelement)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'shape_router_matching_shapes'
+LANGUAGE C STABLE STRICT PARALLEL UNSAFE;
+
+-- How a shape is evaluated and indexed, one line per property.
+CREATE FUNCTION shape_router.explain_shape(shape_id bigint)
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'shape_router_explain_shape'
+LANGUAGE C STABLE STRICT PARALLEL UNSAFE;
+
+-- Funnel counters of the latest decoding session run in this backend
+-- (pg_logical_slot_get_changes / peek_changes). Walsenders log theirs instead:
+-- see the GUC shape_router.stats_log_level.
+CREATE FUNCTION shape_router.decoding_stats(
+    OUT changes_seen bigint,
+    OUT relation_gate_passes bigint,
+    OUT filter_passes bigint,
+    OUT mphf_hits bigint,
+    OUT gate_evaluations bigint,
+    OUT records_emitted bigint,
+    OUT errors bigint,
+    OUT catalog_changes bigint,
+    OUT shapes_loaded bigint,
+    OUT relations_with_shapes bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'shape_router_decoding_stats'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE VIEW shape_router.shapes AS
+SELECT c.shape_id,
+       c.relid::pg_catalog.regclass AS relation,
+       pg_catalog.pg_get_expr(c.where_expr, c.relid) AS where_clause,
+       CASE WHEN c.columns IS NOT NULL THEN
+         ARRAY(SELECT a.attname::text
+                 FROM pg_catalog.unnest(c.columns) AS u(attnum)
+                 JOIN pg_catalog.pg_attribute a
+                   ON a.attrelid = c.relid AND a.attnum = u.attnum
+                ORDER BY u.attnum)
+       END AS columns,
+       c.created_at,
+       c.registered_by::pg_catalog.regrole AS role
+  FROM shape_router.shape_catalog c;
+GRANT SELECT ON shape_router.shapes TO PUBLIC;
+
+-- DROP TABLE drops the table's shapes in the same transaction (the plugin sees
+-- the catalog deletes in WAL order); dropping a column a shape uses is refused.
+CREATE FUNCTION shape_router.on_sql_drop()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'shape_router_on_sql_drop'
+LANGUAGE C;
+
+CREATE EVENT TRIGGER shape_router_sql_drop ON sql_drop
+    EXECUTE FUNCTION shape_router.on_sql_drop();

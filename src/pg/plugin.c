@@ -1,0 +1,827 @@
+/*
+ * plugin.c — the shape_router logical decoding output plugin.
+ *
+ * Per change: relation gate (one probe in the core) → evaluate each candidate
+ * shape's WHERE on the old and new row → records in ascending shape order.
+ * Catalog rows of shape_router.shape_catalog decoded from the stream are
+ * applied to the router in WAL order, so a registration is live from its own
+ * transaction on and a rolled-back one never existed.
+ */
+#include "shape_router_pg.h"
+
+#include "access/detoast.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "replication/logical.h"
+#include "replication/output_plugin.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/pg_lsn.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+extern PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
+
+/* Keepalive cadence while most changes are filtered out (as pgoutput does). */
+#define CHANGES_PER_PROGRESS_UPDATE 100
+#define MAX_BATCH_BYTES ((int64) MaxAllocSize / 2)
+
+typedef struct PluginOptions
+{
+	OutputFormat format;
+	bool		include_transaction;
+	bool		include_xids;
+	bool		include_lsn;
+	bool		include_timestamp;
+	int64		batch_bytes;
+	uint64	   *shape_subset;	/* sorted; NULL = all shapes */
+	size_t		shape_subset_count;
+} PluginOptions;
+
+/* The router's payload for one shape. */
+typedef struct ShapeState
+{
+	int64		shape_id;
+	char	   *where_text;		/* NULL: every row matches */
+	ShapePredicate *predicate;	/* prepared at first evaluation */
+	Bitmapset  *where_columns;
+	Bitmapset  *columns;		/* NULL: all columns */
+} ShapeState;
+
+typedef struct RouterState
+{
+	PluginOptions options;
+	MemoryContext context;		/* lives as long as the decoding context */
+	MemoryContext change_context;	/* reset after every change */
+	sr_router  *router;
+	sr_counters *counters;
+	HTAB	   *relations;		/* relid -> RelationInfo */
+	ExprContext *econtext;
+	Oid			catalog_relid;
+	bool		catalog_checked;	/* in this transaction */
+	bool		shapes_loaded;
+	bool		begin_sent;		/* in this transaction */
+	StringInfoData record;
+	StringInfoData batch;
+	int			changes_since_progress;
+} RouterState;
+
+/* The decoding session of this process, for the relcache callback. */
+static RouterState *active_state = NULL;
+static bool relcache_callback_registered = false;
+
+/* ---------- options ---------- */
+
+static void
+reject_option_value(DefElem *option, const char *expected)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for shape_router option \"%s\": \"%s\"", option->defname,
+					option->arg != NULL ? strVal(option->arg) : "(none)"),
+			 errhint("Expected %s.", expected)));
+}
+
+static bool
+bool_option(DefElem *option)
+{
+	bool		value;
+
+	if (option->arg == NULL)
+		return true;			/* "-o include-xids" alone means true */
+	if (!parse_bool(strVal(option->arg), &value))
+		reject_option_value(option, "a boolean");
+	return value;
+}
+
+static void
+mark_seen(DefElem *option, bool *seen)
+{
+	if (*seen)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("shape_router option \"%s\" specified more than once", option->defname)));
+	*seen = true;
+}
+
+static void
+parse_options(List *raw_options, PluginOptions *options)
+{
+	bool		seen_format = false,
+				seen_shapes = false,
+				seen_transaction = false,
+				seen_xids = false,
+				seen_lsn = false,
+				seen_timestamp = false,
+				seen_batch = false;
+	ListCell   *lc;
+
+	options->format = OUTPUT_FORMAT_JSON;
+	options->include_transaction = true;
+	options->include_xids = false;
+	options->include_lsn = false;
+	options->include_timestamp = false;
+	options->batch_bytes = 0;
+	options->shape_subset = NULL;
+	options->shape_subset_count = 0;
+
+	foreach(lc, raw_options)
+	{
+		DefElem    *option = (DefElem *) lfirst(lc);
+
+		Assert(option->arg == NULL || IsA(option->arg, String));
+		if (strcmp(option->defname, "format") == 0)
+		{
+			mark_seen(option, &seen_format);
+			if (option->arg != NULL && strcmp(strVal(option->arg), "json") == 0)
+				options->format = OUTPUT_FORMAT_JSON;
+			else if (option->arg != NULL && strcmp(strVal(option->arg), "text") == 0)
+				options->format = OUTPUT_FORMAT_TEXT;
+			else
+				reject_option_value(option, "\"json\" or \"text\"");
+		}
+		else if (strcmp(option->defname, "shapes") == 0)
+		{
+			uint64_t   *ids;
+			size_t		count;
+			size_t		bad_offset;
+			sr_status	status;
+
+			mark_seen(option, &seen_shapes);
+			if (option->arg == NULL)
+				reject_option_value(option, "a comma-separated list of shape ids");
+			status = sr_parse_shape_id_list(strVal(option->arg), &ids, &count, &bad_offset);
+			if (status == SR_INVALID_ARGUMENT)
+				reject_option_value(option, "a comma-separated list of positive shape ids");
+			shape_router_check_status(status, "parse option \"shapes\"");
+			options->shape_subset = palloc(sizeof(uint64) * (count + 1));
+			memcpy(options->shape_subset, ids, sizeof(uint64) * count);
+			options->shape_subset_count = count;
+			free(ids);
+		}
+		else if (strcmp(option->defname, "include-transaction") == 0)
+		{
+			mark_seen(option, &seen_transaction);
+			options->include_transaction = bool_option(option);
+		}
+		else if (strcmp(option->defname, "include-xids") == 0)
+		{
+			mark_seen(option, &seen_xids);
+			options->include_xids = bool_option(option);
+		}
+		else if (strcmp(option->defname, "include-lsn") == 0)
+		{
+			mark_seen(option, &seen_lsn);
+			options->include_lsn = bool_option(option);
+		}
+		else if (strcmp(option->defname, "include-timestamp") == 0)
+		{
+			mark_seen(option, &seen_timestamp);
+			options->include_timestamp = bool_option(option);
+		}
+		else if (strcmp(option->defname, "batch-bytes") == 0)
+		{
+			char	   *end;
+			long long	value;
+
+			mark_seen(option, &seen_batch);
+			if (option->arg == NULL)
+				reject_option_value(option, "an integer from 0 to " INT64_FORMAT);
+			errno = 0;
+			value = strtoll(strVal(option->arg), &end, 10);
+			if (errno != 0 || end == strVal(option->arg) || *end != '\0' ||
+				value < 0 || value > MAX_BATCH_BYTES)
+				reject_option_value(option, psprintf("an integer from 0 to " INT64_FORMAT, MAX_BATCH_BYTES));
+			options->batch_bytes = value;
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unrecognized shape_router option \"%s\"", option->defname),
+					 errhint("Valid options are format, shapes, include-transaction, include-xids, include-lsn, include-timestamp and batch-bytes.")));
+	}
+}
+
+/* ---------- shapes ---------- */
+
+static void
+free_shape(ShapeState *shape)
+{
+	if (shape == NULL)
+		return;
+	shape_predicate_free(shape->predicate);
+	if (shape->where_text != NULL)
+		pfree(shape->where_text);
+	bms_free(shape->where_columns);
+	bms_free(shape->columns);
+	pfree(shape);
+}
+
+static void
+add_shape(RouterState *state, const ShapeDef *def)
+{
+	ShapeState *shape;
+	void	   *previous;
+	sr_status	status;
+	MemoryContext old;
+
+	if (state->options.shape_subset != NULL &&
+		!sr_shape_id_list_contains(state->options.shape_subset, state->options.shape_subset_count,
+								   (uint64) def->shape_id))
+		return;
+
+	old = MemoryContextSwitchTo(state->context);
+	shape = palloc0(sizeof(ShapeState));
+	shape->shape_id = def->shape_id;
+	shape->where_text = def->where_text != NULL ? pstrdup(def->where_text) : NULL;
+	shape->where_columns = bms_copy(def->where_columns);
+	shape->columns = bms_copy(def->columns);
+	MemoryContextSwitchTo(old);
+
+	status = sr_router_add_shape(state->router, (uint64) def->shape_id, def->relid, shape, &previous);
+	if (status != SR_OK)
+		free_shape(shape);
+	shape_router_check_status(status, "add a shape");
+	free_shape((ShapeState *) previous);
+}
+
+static void
+drop_shape(RouterState *state, int64 shape_id)
+{
+	void	   *payload;
+
+	shape_router_check_status(sr_router_drop_shape(state->router, (uint64) shape_id, &payload),
+							  "drop a shape");
+	free_shape((ShapeState *) payload);
+}
+
+typedef struct ShapeIdList
+{
+	int64	   *ids;
+	size_t		count;
+} ShapeIdList;
+
+static void
+collect_shape_id(const sr_shape_ref *shape, void *arg)
+{
+	ShapeIdList *list = (ShapeIdList *) arg;
+
+	list->ids[list->count++] = (int64) shape->shape_id;
+}
+
+static void
+drop_all_shapes(RouterState *state)
+{
+	ShapeIdList list;
+
+	list.ids = palloc_extended(sizeof(int64) * (sr_router_shape_count(state->router) + 1),
+							   MCXT_ALLOC_HUGE);
+	list.count = 0;
+	sr_router_for_each_shape(state->router, collect_shape_id, &list);
+	for (size_t i = 0; i < list.count; i++)
+		drop_shape(state, list.ids[i]);
+	pfree(list.ids);
+}
+
+/* Reads every shape visible to the current (historic) snapshot. */
+static void
+load_shapes(RouterState *state)
+{
+	Relation	catalog = table_open(state->catalog_relid, AccessShareLock);
+	SysScanDesc scan = systable_beginscan(catalog, InvalidOid, false, NULL, 0, NULL);
+	HeapTuple	tuple;
+	uint64		rows = 0;
+
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		ShapeDef	def;
+
+		shape_def_from_tuple(&def, tuple, RelationGetDescr(catalog));
+		add_shape(state, &def);
+		if ((++rows & 1023) == 0)
+			MemoryContextReset(state->change_context);
+	}
+	systable_endscan(scan);
+	table_close(catalog, AccessShareLock);
+	state->shapes_loaded = true;
+}
+
+static bool
+is_shape_catalog(Relation rel)
+{
+	return strcmp(RelationGetRelationName(rel), SHAPE_CATALOG_NAME) == 0 &&
+		strcmp(get_namespace_name(RelationGetNamespace(rel)), SHAPE_ROUTER_SCHEMA) == 0;
+}
+
+/*
+ * Finds the catalog (once per transaction, or at every change while the
+ * extension does not exist yet) and loads it at first use. Loading and the
+ * stream's own catalog changes may overlap; add and drop are idempotent.
+ */
+static void
+ensure_catalog(RouterState *state, Relation changed)
+{
+	if (!state->catalog_checked || !OidIsValid(state->catalog_relid))
+	{
+		Oid			relid = shape_catalog_relid(true);
+
+		if (!OidIsValid(relid) && is_shape_catalog(changed))
+			relid = RelationGetRelid(changed);
+		if (relid != state->catalog_relid)
+		{
+			/* Appeared, or the extension was dropped (and maybe recreated). */
+			drop_all_shapes(state);
+			state->catalog_relid = relid;
+			state->shapes_loaded = false;
+		}
+		state->catalog_checked = true;
+	}
+	if (!state->shapes_loaded && OidIsValid(state->catalog_relid))
+		load_shapes(state);
+}
+
+static void
+apply_catalog_change(RouterState *state, Relation catalog, ReorderBufferChange *change)
+{
+	TupleDesc	desc = RelationGetDescr(catalog);
+	ShapeDef	def;
+	bool		isnull;
+
+	switch (change->action)
+	{
+		case REORDER_BUFFER_CHANGE_INSERT:
+			shape_def_from_tuple(&def, &change->data.tp.newtuple->tuple, desc);
+			add_shape(state, &def);
+			break;
+		case REORDER_BUFFER_CHANGE_UPDATE:
+			if (change->data.tp.oldtuple != NULL)
+				drop_shape(state, DatumGetInt64(heap_getattr(&change->data.tp.oldtuple->tuple,
+															 Anum_shape_shape_id, desc, &isnull)));
+			shape_def_from_tuple(&def, &change->data.tp.newtuple->tuple, desc);
+			drop_shape(state, def.shape_id);
+			add_shape(state, &def);
+			break;
+		case REORDER_BUFFER_CHANGE_DELETE:
+			if (change->data.tp.oldtuple != NULL)
+				drop_shape(state, DatumGetInt64(heap_getattr(&change->data.tp.oldtuple->tuple,
+															 Anum_shape_shape_id, desc, &isnull)));
+			break;
+		default:
+			return;
+	}
+	state->counters->catalog_changes++;
+}
+
+/* ---------- output ---------- */
+
+static char *
+lsn_text(XLogRecPtr lsn)
+{
+	return psprintf("%X/%X", LSN_FORMAT_ARGS(lsn));
+}
+
+static void
+write_message(LogicalDecodingContext *ctx, const char *data, int len)
+{
+	OutputPluginPrepareWrite(ctx, true);
+	appendBinaryStringInfo(ctx->out, data, len);
+	OutputPluginWrite(ctx, true);
+}
+
+static void
+flush_batch(LogicalDecodingContext *ctx, RouterState *state)
+{
+	if (state->batch.len == 0)
+		return;
+	write_message(ctx, state->batch.data, state->batch.len);
+	resetStringInfo(&state->batch);
+}
+
+/* Sends state->record: as its own message, or packed into the batch. */
+static void
+emit_record(LogicalDecodingContext *ctx, RouterState *state)
+{
+	int64		limit = state->options.batch_bytes;
+
+	if (limit == 0)
+	{
+		write_message(ctx, state->record.data, state->record.len);
+		return;
+	}
+	if (state->batch.len > 0 && state->batch.len + 1 + state->record.len > limit)
+		flush_batch(ctx, state);
+	if (state->batch.len > 0)
+		appendStringInfoChar(&state->batch, '\n');
+	appendBinaryStringInfoNT(&state->batch, state->record.data, state->record.len);
+	if (state->batch.len >= limit)
+		flush_batch(ctx, state);
+}
+
+static void
+ensure_begin_sent(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn)
+{
+	if (state->begin_sent)
+		return;
+	state->begin_sent = true;
+	if (!state->options.include_transaction)
+		return;
+	resetStringInfo(&state->record);
+	record_append_begin(&state->record, state->options.format,
+						state->options.include_xids ? psprintf("%u", txn->xid) : NULL,
+						state->options.include_lsn ? lsn_text(txn->first_lsn) : NULL);
+	emit_record(ctx, state);
+}
+
+static void
+emit_row_record(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn,
+				const ShapeState *shape, RecordOp op, const RelationInfo *rel,
+				const RecordRows *rows, XLogRecPtr lsn, const char *message)
+{
+	ensure_begin_sent(ctx, state, txn);
+	resetStringInfo(&state->record);
+	record_append_row_change(&state->record, state->options.format, shape->shape_id, op, rel,
+							 shape->columns, rows,
+							 state->options.include_lsn ? lsn_text(lsn) : NULL, message);
+	emit_record(ctx, state);
+	if (op == RECORD_ERROR)
+		state->counters->errors++;
+	else
+		state->counters->records_emitted++;
+}
+
+static void
+update_progress(LogicalDecodingContext *ctx, RouterState *state, bool skipped_xact)
+{
+	if (ctx->end_xact || ++state->changes_since_progress >= CHANGES_PER_PROGRESS_UPDATE)
+	{
+		OutputPluginUpdateProgress(ctx, skipped_xact);
+		state->changes_since_progress = 0;
+	}
+}
+
+/* ---------- relations ---------- */
+
+static void
+relcache_invalidated(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	RelationInfo *info;
+
+	if (active_state == NULL || active_state->relations == NULL)
+		return;
+	if (OidIsValid(relid))
+	{
+		info = hash_search(active_state->relations, &relid, HASH_FIND, NULL);
+		if (info != NULL)
+			info->valid = false;
+		return;
+	}
+	hash_seq_init(&status, active_state->relations);
+	while ((info = hash_seq_search(&status)) != NULL)
+		info->valid = false;
+}
+
+static RelationInfo *
+relation_info(RouterState *state, Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	bool		found;
+	RelationInfo *info = hash_search(state->relations, &relid, HASH_ENTER, &found);
+
+	if (!found)
+	{
+		info->context = NULL;
+		info->valid = false;
+	}
+	if (!info->valid || info->desc->natts != RelationGetDescr(rel)->natts)
+		relation_info_build(info, rel, state->context);
+	return info;
+}
+
+/* Copies a decoded tuple into a virtual slot so unchanged TOAST can be patched. */
+static TupleTableSlot *
+store_tuple(TupleTableSlot *slot, ReorderBufferTupleBuf *buf)
+{
+	ExecClearTuple(slot);
+	heap_deform_tuple(&buf->tuple, slot->tts_tupleDescriptor, slot->tts_values, slot->tts_isnull);
+	return ExecStoreVirtualTuple(slot);
+}
+
+/*
+ * An UPDATE logs unchanged TOASTed values as pointers to data decoding cannot
+ * read. Take them from the old row when it has them (replica identity full);
+ * otherwise they stay unknown and the record says so.
+ */
+static Bitmapset *
+patch_unchanged_toast(TupleTableSlot *new_slot, TupleTableSlot *old_slot, bool old_full)
+{
+	TupleDesc	desc = new_slot->tts_tupleDescriptor;
+	Bitmapset  *unknown = NULL;
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+		if (attr->attisdropped || attr->attlen != -1 || new_slot->tts_isnull[i] ||
+			!VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(new_slot->tts_values[i])))
+			continue;
+		if (old_slot != NULL && old_full && !old_slot->tts_isnull[i])
+			new_slot->tts_values[i] = old_slot->tts_values[i];
+		else
+		{
+			new_slot->tts_isnull[i] = true;
+			unknown = bms_add_member(unknown, i + 1);
+		}
+	}
+	return unknown;
+}
+
+/* ---------- routing ---------- */
+
+typedef enum RowMatch
+{
+	ROW_NO,
+	ROW_YES,
+	ROW_ERROR
+} RowMatch;
+
+static RowMatch
+evaluate(RouterState *state, ShapeState *shape, TupleTableSlot *row,
+		 const Bitmapset *unknown_columns, char **message)
+{
+	PredicateResult result;
+
+	if (shape->where_text == NULL)
+		return ROW_YES;
+	if (row == NULL)
+	{
+		*message = "the old row is not available; the table's replica identity no longer covers this shape's WHERE";
+		return ROW_ERROR;
+	}
+	if (bms_overlap(unknown_columns, shape->where_columns))
+	{
+		*message = "the WHERE reads an unchanged TOASTed column whose value is not in the old row; set REPLICA IDENTITY FULL on the table";
+		return ROW_ERROR;
+	}
+	if (shape->predicate == NULL)
+		shape->predicate = shape_predicate_create(state->context, shape->where_text);
+	state->counters->gate_evaluations++;
+	result = shape_predicate_eval(shape->predicate, row, state->econtext, message);
+	return result == PREDICATE_ERROR ? ROW_ERROR : (result == PREDICATE_TRUE ? ROW_YES : ROW_NO);
+}
+
+static void
+route_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn,
+			 Relation relation, ReorderBufferChange *change,
+			 const sr_shape_ref *shapes, size_t shape_count)
+{
+	RelationInfo *rel = relation_info(state, relation);
+	RecordRows	rows = {0};
+	ReorderBufferTupleBuf *newtuple = change->data.tp.newtuple;
+	ReorderBufferTupleBuf *oldtuple = change->data.tp.oldtuple;
+
+	if (oldtuple != NULL)
+	{
+		rows.old_row = store_tuple(rel->old_slot, oldtuple);
+		rows.old_key_only = !rel->identity_full;
+	}
+	if (newtuple != NULL)
+	{
+		rows.new_row = store_tuple(rel->new_slot, newtuple);
+		rows.unchanged_toast = patch_unchanged_toast(rows.new_row, rows.old_row, rel->identity_full);
+	}
+
+	for (size_t i = 0; i < shape_count; i++)
+	{
+		ShapeState *shape = (ShapeState *) shapes[i].payload;
+		char	   *message = NULL;
+		RowMatch	old_match = ROW_NO;
+		RowMatch	new_match = ROW_NO;
+		RecordOp	op;
+
+		switch (change->action)
+		{
+			case REORDER_BUFFER_CHANGE_INSERT:
+				new_match = evaluate(state, shape, rows.new_row, rows.unchanged_toast, &message);
+				op = RECORD_INSERT;
+				if (new_match == ROW_NO)
+					continue;
+				break;
+			case REORDER_BUFFER_CHANGE_UPDATE:
+				new_match = evaluate(state, shape, rows.new_row, rows.unchanged_toast, &message);
+				/* No old row: the key did not change and the WHERE reads only key columns. */
+				old_match = new_match == ROW_ERROR ? ROW_ERROR
+					: (rows.old_row != NULL ? evaluate(state, shape, rows.old_row, NULL, &message) : new_match);
+				if (old_match == ROW_YES && new_match == ROW_YES)
+					op = RECORD_UPDATE;
+				else if (old_match == ROW_NO && new_match == ROW_YES)
+					op = RECORD_MOVE_IN;
+				else if (old_match == ROW_YES && new_match == ROW_NO)
+					op = RECORD_MOVE_OUT;
+				else if (old_match == ROW_NO && new_match == ROW_NO)
+					continue;
+				else
+					op = RECORD_ERROR;
+				break;
+			case REORDER_BUFFER_CHANGE_DELETE:
+				old_match = evaluate(state, shape, rows.old_row, NULL, &message);
+				op = RECORD_DELETE;
+				if (old_match == ROW_NO)
+					continue;
+				break;
+			default:
+				return;
+		}
+		if (new_match == ROW_ERROR || old_match == ROW_ERROR)
+			op = RECORD_ERROR;
+		emit_row_record(ctx, state, txn, shape, op, rel, &rows, change->lsn,
+						op == RECORD_ERROR ? message : NULL);
+	}
+}
+
+/* ---------- callbacks ---------- */
+
+static void
+release_state(void *arg)
+{
+	RouterState *state = (RouterState *) arg;
+
+	if (state->router != NULL)
+	{
+		shape_router_publish_stats(state->counters, sr_router_shape_count(state->router),
+								   sr_router_relation_count(state->router), true);
+		sr_router_destroy(state->router);
+		state->router = NULL;
+	}
+	if (active_state == state)
+		active_state = NULL;
+}
+
+static void
+shape_router_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
+{
+	RouterState *state = MemoryContextAllocZero(ctx->context, sizeof(RouterState));
+	MemoryContextCallback *release;
+	MemoryContext old;
+	HASHCTL		hash_options;
+
+	opt->output_type = OUTPUT_PLUGIN_TEXTUAL_OUTPUT;
+	opt->receive_rewrites = false;
+
+	state->context = ctx->context;
+	old = MemoryContextSwitchTo(state->context);
+	/* Options come with START_REPLICATION / get_changes, not with slot creation. */
+	if (!is_init)
+		parse_options(ctx->output_plugin_options, &state->options);
+	else
+		parse_options(NIL, &state->options);
+
+	state->change_context = AllocSetContextCreate(ctx->context, "shape_router change",
+												  ALLOCSET_DEFAULT_SIZES);
+	hash_options.keysize = sizeof(Oid);
+	hash_options.entrysize = sizeof(RelationInfo);
+	hash_options.hcxt = ctx->context;
+	state->relations = hash_create("shape_router relations", 64, &hash_options,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	state->econtext = CreateStandaloneExprContext();
+	initStringInfo(&state->record);
+	initStringInfo(&state->batch);
+	MemoryContextSwitchTo(old);
+
+	shape_router_check_status(sr_router_create(&state->router), "create the router");
+	state->counters = sr_router_counters(state->router);
+	/* shutdown_cb does not run after an ERROR in pg_logical_slot_get_changes. */
+	release = MemoryContextAlloc(ctx->context, sizeof(MemoryContextCallback));
+	release->func = release_state;
+	release->arg = state;
+	MemoryContextRegisterResetCallback(ctx->context, release);
+
+	if (!relcache_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(relcache_invalidated, (Datum) 0);
+		relcache_callback_registered = true;
+	}
+	active_state = state;
+	ctx->output_plugin_private = state;
+}
+
+static void
+shape_router_shutdown(LogicalDecodingContext *ctx)
+{
+	/* Everything is released by the decoding context's reset callback. */
+}
+
+static void
+shape_router_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	RouterState *state = (RouterState *) ctx->output_plugin_private;
+
+	state->begin_sent = false;
+	state->catalog_checked = false;
+	resetStringInfo(&state->batch);
+}
+
+static void
+shape_router_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr commit_lsn)
+{
+	RouterState *state = (RouterState *) ctx->output_plugin_private;
+
+	if (state->begin_sent && state->options.include_transaction)
+	{
+		resetStringInfo(&state->record);
+		record_append_commit(&state->record, state->options.format,
+							 state->options.include_xids ? psprintf("%u", txn->xid) : NULL,
+							 state->options.include_lsn ? lsn_text(commit_lsn) : NULL,
+							 state->options.include_timestamp
+							 ? timestamptz_to_str(txn->xact_time.commit_time) : NULL);
+		emit_record(ctx, state);
+	}
+	flush_batch(ctx, state);
+	update_progress(ctx, state, !state->begin_sent);
+	shape_router_publish_stats(state->counters, sr_router_shape_count(state->router),
+							   sr_router_relation_count(state->router), false);
+	MemoryContextReset(state->change_context);
+}
+
+static void
+shape_router_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+					Relation relation, ReorderBufferChange *change)
+{
+	RouterState *state = (RouterState *) ctx->output_plugin_private;
+	Oid			relid = RelationGetRelid(relation);
+	const sr_shape_ref *shapes;
+	size_t		shape_count;
+	MemoryContext old = MemoryContextSwitchTo(state->change_context);
+
+	ensure_catalog(state, relation);
+	if (relid == state->catalog_relid)
+		apply_catalog_change(state, relation, change);
+	else
+	{
+		state->counters->changes_seen++;
+		shape_count = sr_router_relation_shapes(state->router, relid, &shapes);
+		if (shape_count > 0)
+		{
+			state->counters->relation_gate_passes++;
+			route_change(ctx, state, txn, relation, change, shapes, shape_count);
+		}
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(state->change_context);
+	ResetExprContext(state->econtext);
+	update_progress(ctx, state, false);
+}
+
+static void
+shape_router_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+					  int nrelations, Relation relations[], ReorderBufferChange *change)
+{
+	RouterState *state = (RouterState *) ctx->output_plugin_private;
+	MemoryContext old = MemoryContextSwitchTo(state->change_context);
+
+	for (int r = 0; r < nrelations; r++)
+	{
+		Oid			relid = RelationGetRelid(relations[r]);
+		const sr_shape_ref *shapes;
+		size_t		shape_count;
+
+		ensure_catalog(state, relations[r]);
+		if (relid == state->catalog_relid)
+		{
+			drop_all_shapes(state);
+			state->counters->catalog_changes++;
+			continue;
+		}
+		state->counters->changes_seen++;
+		shape_count = sr_router_relation_shapes(state->router, relid, &shapes);
+		if (shape_count == 0)
+			continue;
+		state->counters->relation_gate_passes++;
+		for (size_t i = 0; i < shape_count; i++)
+		{
+			RecordRows	rows = {0};
+
+			emit_row_record(ctx, state, txn, (ShapeState *) shapes[i].payload, RECORD_TRUNCATE,
+							relation_info(state, relations[r]), &rows, change->lsn, NULL);
+		}
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(state->change_context);
+	update_progress(ctx, state, false);
+}
+
+void
+_PG_output_plugin_init(OutputPluginCallbacks *cb)
+{
+	cb->startup_cb = shape_router_startup;
+	cb->begin_cb = shape_router_begin;
+	cb->change_cb = shape_router_change;
+	cb->truncate_cb = shape_router_truncate;
+	cb->commit_cb = shape_router_commit;
+	cb->shutdown_cb = shape_router_shutdown;
+}

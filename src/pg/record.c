@@ -1,0 +1,405 @@
+/*
+ * record.c — writing routed records (DESIGN.md §4) and the per-relation output
+ * information they need. JSON strings go through PostgreSQL's escape_json;
+ * values through each type's own output function.
+ */
+#include "shape_router_pg.h"
+
+#include "access/sysattr.h"
+#include "catalog/pg_type.h"
+#include "executor/tuptable.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+static ValueKind
+value_kind(Oid type)
+{
+	switch (getBaseType(type))
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+			return VALUE_NUMBER;
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+			return VALUE_MAYBE_NUMBER;
+		case BOOLOID:
+			return VALUE_BOOL;
+		case JSONOID:
+		case JSONBOID:
+			return VALUE_JSON;
+		default:
+			return VALUE_STRING;
+	}
+}
+
+static char *
+json_string(const char *text)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	escape_json(&buf, text);
+	return buf.data;
+}
+
+static Bitmapset *
+attnums_from_index_bitmap(Bitmapset *offset_attnums)
+{
+	Bitmapset  *result = NULL;
+	int			member = -1;
+
+	while ((member = bms_next_member(offset_attnums, member)) >= 0)
+		result = bms_add_member(result, member + FirstLowInvalidHeapAttributeNumber);
+	return result;
+}
+
+void
+relation_info_build(RelationInfo *info, Relation rel, MemoryContext parent)
+{
+	MemoryContext old;
+	TupleDesc	desc;
+	char	   *qualified;
+
+	if (info->context == NULL)
+		info->context = AllocSetContextCreate(parent, "shape_router relation", ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(info->context);
+	old = MemoryContextSwitchTo(info->context);
+
+	desc = CreateTupleDescCopy(RelationGetDescr(rel));
+	info->desc = desc;
+	info->columns = palloc0(sizeof(ColumnOutput) * desc->natts);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		ColumnOutput *column = &info->columns[i];
+		bool		varlena;
+
+		if (attr->attisdropped)
+			continue;
+		getTypeOutputInfo(attr->atttypid, &column->output_function, &varlena);
+		column->kind = value_kind(attr->atttypid);
+		column->json_key = json_string(NameStr(attr->attname));
+		column->text_label = psprintf("%s[%s]", quote_identifier(NameStr(attr->attname)),
+									  format_type_be(attr->atttypid));
+	}
+	qualified = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+										   RelationGetRelationName(rel));
+	info->table_text = qualified;
+	info->table_json = json_string(qualified);
+	info->primary_key = attnums_from_index_bitmap(RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY));
+	info->identity_key = attnums_from_index_bitmap(RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY));
+	info->identity_full = rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL;
+	info->new_slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	info->old_slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	info->relid = RelationGetRelid(rel);
+	info->valid = true;
+	MemoryContextSwitchTo(old);
+}
+
+static bool
+value_is_special_float(const char *text)
+{
+	/* NaN, Infinity, -Infinity: valid float/numeric output, not JSON numbers */
+	return text[0] == 'N' || text[0] == 'I' || (text[0] == '-' && text[1] == 'I');
+}
+
+static void
+append_json_value(StringInfo out, const ColumnOutput *column, Datum value)
+{
+	char	   *text = OidOutputFunctionCall(column->output_function, value);
+
+	switch (column->kind)
+	{
+		case VALUE_NUMBER:
+			appendStringInfoString(out, text);
+			break;
+		case VALUE_MAYBE_NUMBER:
+			if (value_is_special_float(text))
+				escape_json(out, text);
+			else
+				appendStringInfoString(out, text);
+			break;
+		case VALUE_BOOL:
+			appendStringInfoString(out, text[0] == 't' ? "true" : "false");
+			break;
+		case VALUE_JSON:
+			appendStringInfoString(out, text);
+			break;
+		case VALUE_STRING:
+			escape_json(out, text);
+			break;
+	}
+	pfree(text);
+}
+
+static void
+append_text_value(StringInfo out, const ColumnOutput *column, Datum value)
+{
+	char	   *text = OidOutputFunctionCall(column->output_function, value);
+
+	switch (column->kind)
+	{
+		case VALUE_NUMBER:
+		case VALUE_MAYBE_NUMBER:
+			appendStringInfoString(out, text);
+			break;
+		case VALUE_BOOL:
+			appendStringInfoString(out, text[0] == 't' ? "true" : "false");
+			break;
+		case VALUE_JSON:
+		case VALUE_STRING:
+			appendStringInfoChar(out, '\'');
+			for (const char *p = text; *p; p++)
+			{
+				if (*p == '\'')
+					appendStringInfoChar(out, '\'');
+				appendStringInfoChar(out, *p);
+			}
+			appendStringInfoChar(out, '\'');
+			break;
+	}
+	pfree(text);
+}
+
+/* Is attnum part of what this record shows of this row? */
+static bool
+column_shown(const RelationInfo *rel, const Bitmapset *projection, bool key_only, int attnum)
+{
+	if (TupleDescAttr(rel->desc, attnum - 1)->attisdropped)
+		return false;
+	if (key_only && !bms_is_member(attnum, rel->identity_key))
+		return false;
+	return projection == NULL || bms_is_member(attnum, projection) ||
+		bms_is_member(attnum, rel->primary_key);
+}
+
+static void
+append_row(StringInfo out, OutputFormat format, const RelationInfo *rel, const Bitmapset *projection,
+		   TupleTableSlot *slot, bool key_only, const Bitmapset *unchanged_toast)
+{
+	bool		first = true;
+
+	slot_getallattrs(slot);
+	if (format == OUTPUT_FORMAT_JSON)
+		appendStringInfoChar(out, '{');
+	for (int attnum = 1; attnum <= rel->desc->natts; attnum++)
+	{
+		const ColumnOutput *column = &rel->columns[attnum - 1];
+		bool		unknown = bms_is_member(attnum, unchanged_toast);
+
+		if (!column_shown(rel, projection, key_only, attnum))
+			continue;
+		if (format == OUTPUT_FORMAT_JSON)
+		{
+			if (unknown)
+				continue;		/* listed under "unchanged_toast" instead */
+			if (!first)
+				appendStringInfoChar(out, ',');
+			appendStringInfoString(out, column->json_key);
+			appendStringInfoChar(out, ':');
+			if (slot->tts_isnull[attnum - 1])
+				appendStringInfoString(out, "null");
+			else
+				append_json_value(out, column, slot->tts_values[attnum - 1]);
+		}
+		else
+		{
+			if (!first)
+				appendStringInfoChar(out, ' ');
+			appendStringInfoString(out, column->text_label);
+			appendStringInfoChar(out, ':');
+			if (unknown)
+				appendStringInfoString(out, "unchanged-toast-datum");
+			else if (slot->tts_isnull[attnum - 1])
+				appendStringInfoString(out, "null");
+			else
+				append_text_value(out, column, slot->tts_values[attnum - 1]);
+		}
+		first = false;
+	}
+	if (format == OUTPUT_FORMAT_JSON)
+		appendStringInfoChar(out, '}');
+}
+
+static const char *
+op_json(RecordOp op)
+{
+	switch (op)
+	{
+		case RECORD_INSERT:
+			return "\"op\":\"insert\"";
+		case RECORD_UPDATE:
+			return "\"op\":\"update\"";
+		case RECORD_DELETE:
+			return "\"op\":\"delete\"";
+		case RECORD_MOVE_IN:
+			return "\"op\":\"insert\",\"move\":\"in\"";
+		case RECORD_MOVE_OUT:
+			return "\"op\":\"delete\",\"move\":\"out\"";
+		case RECORD_TRUNCATE:
+			return "\"op\":\"truncate\"";
+		case RECORD_ERROR:
+			return "\"op\":\"error\"";
+	}
+	return NULL;
+}
+
+static const char *
+op_text(RecordOp op)
+{
+	switch (op)
+	{
+		case RECORD_INSERT:
+			return "INSERT";
+		case RECORD_UPDATE:
+			return "UPDATE";
+		case RECORD_DELETE:
+			return "DELETE";
+		case RECORD_MOVE_IN:
+			return "INSERT (move in)";
+		case RECORD_MOVE_OUT:
+			return "DELETE (move out)";
+		case RECORD_TRUNCATE:
+			return "TRUNCATE";
+		case RECORD_ERROR:
+			return "ERROR";
+	}
+	return NULL;
+}
+
+static void
+append_unchanged_toast_json(StringInfo out, const RelationInfo *rel, const Bitmapset *projection,
+							const Bitmapset *unchanged_toast)
+{
+	bool		first = true;
+	int			attnum = -1;
+
+	while ((attnum = bms_next_member(unchanged_toast, attnum)) >= 0)
+	{
+		if (!column_shown(rel, projection, false, attnum))
+			continue;
+		appendStringInfoString(out, first ? ",\"unchanged_toast\":[" : ",");
+		appendStringInfoString(out, rel->columns[attnum - 1].json_key);
+		first = false;
+	}
+	if (!first)
+		appendStringInfoChar(out, ']');
+}
+
+void
+record_append_row_change(StringInfo out, OutputFormat format, int64 shape_id, RecordOp op,
+						 const RelationInfo *rel, const Bitmapset *projection,
+						 const RecordRows *rows, const char *lsn, const char *message)
+{
+	bool		show_new = rows->new_row != NULL &&
+		(op == RECORD_INSERT || op == RECORD_UPDATE || op == RECORD_MOVE_IN);
+	bool		show_old = rows->old_row != NULL &&
+		(op == RECORD_UPDATE || op == RECORD_DELETE || op == RECORD_MOVE_OUT);
+
+	if (format == OUTPUT_FORMAT_JSON)
+	{
+		appendStringInfo(out, "{\"shape\":" INT64_FORMAT ",%s", shape_id, op_json(op));
+		if (lsn != NULL)
+			appendStringInfo(out, ",\"lsn\":\"%s\"", lsn);
+		appendStringInfoString(out, ",\"table\":");
+		appendStringInfoString(out, rel->table_json);
+		if (show_new)
+		{
+			appendStringInfoString(out, ",\"new\":");
+			append_row(out, format, rel, projection, rows->new_row, false, rows->unchanged_toast);
+			append_unchanged_toast_json(out, rel, projection, rows->unchanged_toast);
+		}
+		if (show_old)
+		{
+			appendStringInfoString(out, ",\"old\":");
+			append_row(out, format, rel, projection, rows->old_row, rows->old_key_only, NULL);
+		}
+		if (message != NULL)
+		{
+			appendStringInfoString(out, ",\"message\":");
+			escape_json(out, message);
+		}
+		appendStringInfoChar(out, '}');
+		return;
+	}
+
+	appendStringInfo(out, "shape " INT64_FORMAT ": %s: %s", shape_id, rel->table_text, op_text(op));
+	if (message != NULL)
+		appendStringInfo(out, ": %s", message);
+	if (show_old && show_new)
+	{
+		appendStringInfoString(out, ": old: ");
+		append_row(out, format, rel, projection, rows->old_row, rows->old_key_only, NULL);
+		appendStringInfoString(out, " new: ");
+		append_row(out, format, rel, projection, rows->new_row, false, rows->unchanged_toast);
+	}
+	else if (show_new)
+	{
+		appendStringInfoString(out, ": ");
+		append_row(out, format, rel, projection, rows->new_row, false, rows->unchanged_toast);
+	}
+	else if (show_old)
+	{
+		appendStringInfoString(out, ": ");
+		append_row(out, format, rel, projection, rows->old_row, rows->old_key_only, NULL);
+	}
+	else if (op == RECORD_DELETE)
+		appendStringInfoString(out, ": (no old row)");
+	if (lsn != NULL)
+		appendStringInfo(out, " (lsn %s)", lsn);
+}
+
+void
+record_append_begin(StringInfo out, OutputFormat format, const char *xid, const char *lsn)
+{
+	if (format == OUTPUT_FORMAT_JSON)
+	{
+		appendStringInfoString(out, "{\"op\":\"begin\"");
+		if (xid != NULL)
+			appendStringInfo(out, ",\"xid\":%s", xid);
+		if (lsn != NULL)
+			appendStringInfo(out, ",\"lsn\":\"%s\"", lsn);
+		appendStringInfoChar(out, '}');
+		return;
+	}
+	appendStringInfoString(out, "BEGIN");
+	if (xid != NULL)
+		appendStringInfo(out, " %s", xid);
+	if (lsn != NULL)
+		appendStringInfo(out, " (lsn %s)", lsn);
+}
+
+void
+record_append_commit(StringInfo out, OutputFormat format, const char *xid, const char *lsn,
+					 const char *timestamp)
+{
+	if (format == OUTPUT_FORMAT_JSON)
+	{
+		appendStringInfoString(out, "{\"op\":\"commit\"");
+		if (xid != NULL)
+			appendStringInfo(out, ",\"xid\":%s", xid);
+		if (lsn != NULL)
+			appendStringInfo(out, ",\"lsn\":\"%s\"", lsn);
+		if (timestamp != NULL)
+		{
+			appendStringInfoString(out, ",\"timestamp\":");
+			escape_json(out, timestamp);
+		}
+		appendStringInfoChar(out, '}');
+		return;
+	}
+	appendStringInfoString(out, "COMMIT");
+	if (xid != NULL)
+		appendStringInfo(out, " %s", xid);
+	if (timestamp != NULL)
+		appendStringInfo(out, " (at %s)", timestamp);
+	if (lsn != NULL)
+		appendStringInfo(out, " (lsn %s)", lsn);
+}

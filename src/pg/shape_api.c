@@ -1,0 +1,523 @@
+/*
+ * shape_api.c — the SQL API of DESIGN.md §2: register_shape(s), drop_shape,
+ * matching_shapes, explain_shape, and the sql_drop guard.
+ *
+ * The catalog is written with direct heap access (as PostgreSQL writes its own
+ * catalogs): no role holds a privilege on it, so these functions are the only
+ * way in, and they run as the caller, whose SELECT rights they check.
+ */
+#include "shape_router_pg.h"
+
+#include "access/genam.h"
+#include "access/relation.h"
+#include "catalog/namespace.h"
+#include "parser/parse_type.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "commands/sequence.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "utils/timestamp.h"
+
+static Relation
+open_shaped_relation(Oid relid)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+
+	shape_check_relation(rel);
+	return rel;
+}
+
+/* Validates one shape and inserts its catalog row; returns the new id. */
+static int64
+register_one(Relation catalog, CatalogIndexState indexes, Oid sequence,
+			 Relation rel, const char *where_text, ArrayType *columns)
+{
+	AnalysedShape shape;
+	Datum		values[Natts_shape_catalog];
+	bool		nulls[Natts_shape_catalog] = {0};
+	int64		shape_id;
+	HeapTuple	tuple;
+
+	shape_analyse(rel, where_text, columns, &shape);
+	shape_id = nextval_internal(sequence, false);
+
+	values[Anum_shape_shape_id - 1] = Int64GetDatum(shape_id);
+	values[Anum_shape_relid - 1] = ObjectIdGetDatum(RelationGetRelid(rel));
+	if (shape.where != NULL)
+		values[Anum_shape_where_expr - 1] = CStringGetTextDatum(nodeToString(shape.where));
+	else
+		nulls[Anum_shape_where_expr - 1] = true;
+	values[Anum_shape_where_columns - 1] = int2_array_from_bitmapset(shape.where_columns);
+	if (shape.columns != NULL)
+		values[Anum_shape_columns - 1] = int2_array_from_bitmapset(shape.columns);
+	else
+		nulls[Anum_shape_columns - 1] = true;
+	values[Anum_shape_created_at - 1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	values[Anum_shape_registered_by - 1] = ObjectIdGetDatum(GetUserId());
+
+	tuple = heap_form_tuple(RelationGetDescr(catalog), values, nulls);
+	CatalogTupleInsertWithInfo(catalog, tuple, indexes);
+	heap_freetuple(tuple);
+	return shape_id;
+}
+
+static Oid
+shape_sequence_relid(void)
+{
+	return get_relname_relid(SHAPE_ID_SEQ_NAME, get_namespace_oid(SHAPE_ROUTER_SCHEMA, false));
+}
+
+static Oid
+required_relation_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("relation must not be NULL")));
+	return PG_GETARG_OID(0);
+}
+
+PG_FUNCTION_INFO_V1(shape_router_register_shape);
+Datum
+shape_router_register_shape(PG_FUNCTION_ARGS)
+{
+	Oid			relid = required_relation_arg(fcinfo);
+	char	   *where_text = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	ArrayType  *columns = PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2);
+	Relation	rel = open_shaped_relation(relid);
+	Relation	catalog = table_open(shape_catalog_relid(false), RowExclusiveLock);
+	CatalogIndexState indexes = CatalogOpenIndexes(catalog);
+	int64		shape_id = register_one(catalog, indexes, shape_sequence_relid(), rel, where_text, columns);
+
+	CatalogCloseIndexes(indexes);
+	table_close(catalog, RowExclusiveLock);
+	relation_close(rel, NoLock);
+	PG_RETURN_INT64(shape_id);
+}
+
+typedef struct BulkErrorContext
+{
+	int			item;
+} BulkErrorContext;
+
+static void
+bulk_error_callback(void *arg)
+{
+	errcontext("where_clauses element %d", ((BulkErrorContext *) arg)->item);
+}
+
+PG_FUNCTION_INFO_V1(shape_router_register_shapes);
+Datum
+shape_router_register_shapes(PG_FUNCTION_ARGS)
+{
+	Oid			relid = required_relation_arg(fcinfo);
+	ArrayType  *clauses;
+	ArrayType  *columns = PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum	   *texts;
+	bool	   *nulls;
+	int			count;
+	Relation	rel;
+	Relation	catalog;
+	CatalogIndexState indexes;
+	Oid			sequence;
+	MemoryContext per_item;
+	BulkErrorContext errctx;
+	ErrorContextCallback callback;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("where_clauses must not be NULL"),
+				 errhint("Use an array with NULL elements for shapes that take every row.")));
+	clauses = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(clauses) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("where_clauses must be a one-dimensional array")));
+	deconstruct_array(clauses, TEXTOID, -1, false, TYPALIGN_INT, &texts, &nulls, &count);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	rel = open_shaped_relation(relid);
+	catalog = table_open(shape_catalog_relid(false), RowExclusiveLock);
+	indexes = CatalogOpenIndexes(catalog);
+	sequence = shape_sequence_relid();
+	per_item = AllocSetContextCreate(CurrentMemoryContext, "shape_router register_shapes",
+									 ALLOCSET_DEFAULT_SIZES);
+
+	callback.callback = bulk_error_callback;
+	callback.arg = &errctx;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
+	for (int i = 0; i < count; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(per_item);
+		Datum		id;
+		bool		id_null = false;
+
+		errctx.item = i + 1;
+		id = Int64GetDatum(register_one(catalog, indexes, sequence, rel,
+										nulls[i] ? NULL : TextDatumGetCString(texts[i]),
+										columns));
+		MemoryContextSwitchTo(old);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &id_null);
+		MemoryContextReset(per_item);
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	error_context_stack = callback.previous;
+
+	MemoryContextDelete(per_item);
+	CatalogCloseIndexes(indexes);
+	table_close(catalog, RowExclusiveLock);
+	relation_close(rel, NoLock);
+	return (Datum) 0;
+}
+
+/* Looks a shape up by id; returns a copy of its row or NULL. */
+static HeapTuple
+find_shape_tuple(Relation catalog, int64 shape_id)
+{
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	ScanKeyInit(&key, Anum_shape_shape_id, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(shape_id));
+	scan = systable_beginscan(catalog, shape_catalog_index_relid(SHAPE_CATALOG_PKEY_NAME), true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		tuple = heap_copytuple(tuple);
+	systable_endscan(scan);
+	return tuple;
+}
+
+PG_FUNCTION_INFO_V1(shape_router_drop_shape);
+Datum
+shape_router_drop_shape(PG_FUNCTION_ARGS)
+{
+	int64		shape_id = PG_GETARG_INT64(0);
+	Relation	catalog = table_open(shape_catalog_relid(false), RowExclusiveLock);
+	HeapTuple	tuple = find_shape_tuple(catalog, shape_id);
+	bool		found = HeapTupleIsValid(tuple);
+
+	if (found)
+	{
+		bool		isnull;
+		Oid			registered_by = DatumGetObjectId(heap_getattr(tuple, Anum_shape_registered_by,
+																   RelationGetDescr(catalog), &isnull));
+		Oid			relid = DatumGetObjectId(heap_getattr(tuple, Anum_shape_relid,
+														  RelationGetDescr(catalog), &isnull));
+
+		if (!has_privs_of_role(GetUserId(), registered_by) && !pg_class_ownercheck(relid, GetUserId()))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to drop shape " INT64_FORMAT, shape_id),
+					 errdetail("Only the role that registered a shape, or the owner of its table, may drop it.")));
+		CatalogTupleDelete(catalog, &tuple->t_self);
+	}
+	table_close(catalog, RowExclusiveLock);
+	PG_RETURN_BOOL(found);
+}
+
+static int
+compare_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* Calls visit for each shape of relid, in catalog order, with the current snapshot. */
+static void
+for_each_shape_of_relation(Relation catalog, Oid relid,
+						   void (*visit) (const ShapeDef *def, void *arg), void *arg)
+{
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	ScanKeyInit(&key, Anum_shape_relid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(catalog, shape_catalog_index_relid(SHAPE_CATALOG_RELID_INDEX_NAME),
+							  true, NULL, 1, &key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		ShapeDef	def;
+
+		shape_def_from_tuple(&def, tuple, RelationGetDescr(catalog));
+		visit(&def, arg);
+	}
+	systable_endscan(scan);
+}
+
+typedef struct MatchState
+{
+	TupleTableSlot *slot;
+	ExprContext *econtext;
+	MemoryContext context;
+	int64	   *matches;
+	int			count;
+	int			capacity;
+} MatchState;
+
+static void
+match_one(const ShapeDef *def, void *arg)
+{
+	MatchState *state = (MatchState *) arg;
+	PredicateResult result = PREDICATE_TRUE;
+	char	   *message = NULL;
+
+	if (def->where_text != NULL)
+	{
+		ShapePredicate *predicate = shape_predicate_create(state->context, def->where_text);
+
+		result = shape_predicate_eval(predicate, state->slot, state->econtext, &message);
+		shape_predicate_free(predicate);
+		ResetExprContext(state->econtext);
+	}
+	if (result == PREDICATE_ERROR)
+		ereport(WARNING,
+				(errmsg("shape " INT64_FORMAT ": %s", def->shape_id, message),
+				 errdetail("The plugin sends this shape an error record for such a row.")));
+	if (result != PREDICATE_TRUE)
+		return;
+	if (state->count == state->capacity)
+	{
+		state->capacity = state->capacity * 2 + 16;
+		state->matches = repalloc_huge(state->matches, sizeof(int64) * state->capacity);
+	}
+	state->matches[state->count++] = def->shape_id;
+}
+
+PG_FUNCTION_INFO_V1(shape_router_matching_shapes);
+Datum
+shape_router_matching_shapes(PG_FUNCTION_ARGS)
+{
+	Oid			row_type = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	Oid			relid = OidIsValid(row_type) ? typeidTypeRelid(row_type) : InvalidOid;
+	HeapTupleHeader header;
+	HeapTupleData tuple;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Relation	rel;
+	Relation	catalog;
+	MatchState	state = {0};
+
+	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("matching_shapes expects a row of a table, not type %s", format_type_be(row_type)),
+				 errhint("Pass the table alias: SELECT shape_router.matching_shapes(t) FROM my_table t;")));
+	header = PG_GETARG_HEAPTUPLEHEADER(0);
+	tuple.t_len = HeapTupleHeaderGetDatumLength(header);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = relid;
+	tuple.t_data = header;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	rel = relation_open(relid, AccessShareLock);
+	catalog = table_open(shape_catalog_relid(false), AccessShareLock);
+	state.context = AllocSetContextCreate(CurrentMemoryContext, "shape_router matching_shapes",
+										  ALLOCSET_DEFAULT_SIZES);
+	state.slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+	ExecStoreHeapTuple(&tuple, state.slot, false);
+	state.econtext = CreateStandaloneExprContext();
+	state.matches = palloc(sizeof(int64) * 16);
+	state.capacity = 16;
+
+	for_each_shape_of_relation(catalog, relid, match_one, &state);
+	qsort(state.matches, state.count, sizeof(int64), compare_int64);
+	for (int i = 0; i < state.count; i++)
+	{
+		Datum		id = Int64GetDatum(state.matches[i]);
+		bool		null = false;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &null);
+	}
+
+	FreeExprContext(state.econtext, true);
+	ExecDropSingleTupleTableSlot(state.slot);
+	MemoryContextDelete(state.context);
+	table_close(catalog, AccessShareLock);
+	relation_close(rel, AccessShareLock);
+	return (Datum) 0;
+}
+
+static char *
+attnum_list(Oid relid, const Bitmapset *attnums)
+{
+	StringInfoData buf;
+	int			attnum = -1;
+
+	initStringInfo(&buf);
+	while ((attnum = bms_next_member(attnums, attnum)) >= 0)
+		if (attnum > 0)
+			appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "",
+							 quote_identifier(get_attname(relid, attnum, false)));
+	return buf.data;
+}
+
+PG_FUNCTION_INFO_V1(shape_router_explain_shape);
+Datum
+shape_router_explain_shape(PG_FUNCTION_ARGS)
+{
+	int64		shape_id = PG_GETARG_INT64(0);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Relation	catalog;
+	HeapTuple	tuple;
+	ShapeDef	def;
+	List	   *lines = NIL;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	catalog = table_open(shape_catalog_relid(false), AccessShareLock);
+	tuple = find_shape_tuple(catalog, shape_id);
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("shape " INT64_FORMAT " does not exist", shape_id)));
+	shape_def_from_tuple(&def, tuple, RelationGetDescr(catalog));
+
+	lines = lappend(lines, psprintf("shape: " INT64_FORMAT, def.shape_id));
+	lines = lappend(lines, psprintf("relation: %s",
+									quote_qualified_identifier(get_namespace_name(get_rel_namespace(def.relid)),
+															   get_rel_name(def.relid))));
+	if (def.where_text == NULL)
+	{
+		lines = lappend(lines, "where: (none: every row matches)");
+		lines = lappend(lines, "evaluation: none (always matches)");
+	}
+	else
+	{
+		lines = lappend(lines, psprintf("where: %s",
+										TextDatumGetCString(DirectFunctionCall2(pg_get_expr,
+																				CStringGetTextDatum(def.where_text),
+																				ObjectIdGetDatum(def.relid)))));
+		lines = lappend(lines, psprintf("reads columns: %s", attnum_list(def.relid, def.where_columns)));
+		lines = lappend(lines, "evaluation: PostgreSQL executor on the stored expression, on the old and the new row");
+	}
+	lines = lappend(lines, def.columns == NULL ? "projects: all columns"
+					: psprintf("projects: %s (and the primary key)", attnum_list(def.relid, def.columns)));
+	lines = lappend(lines, "routing index: none; evaluated for every change of its table (relation gate only)");
+
+	foreach(lc, lines)
+	{
+		Datum		line = CStringGetTextDatum((char *) lfirst(lc));
+		bool		null = false;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &line, &null);
+	}
+	table_close(catalog, AccessShareLock);
+	return (Datum) 0;
+}
+
+/* Deletes every shape of relid. */
+static void
+delete_shapes_of_relation(Relation catalog, Oid relid)
+{
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	ScanKeyInit(&key, Anum_shape_relid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(catalog, shape_catalog_index_relid(SHAPE_CATALOG_RELID_INDEX_NAME),
+							  true, NULL, 1, &key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		CatalogTupleDelete(catalog, &tuple->t_self);
+	systable_endscan(scan);
+}
+
+typedef struct ColumnUse
+{
+	int			attnum;
+	StringInfoData users;
+} ColumnUse;
+
+static void
+note_column_user(const ShapeDef *def, void *arg)
+{
+	ColumnUse  *use = (ColumnUse *) arg;
+
+	if (bms_is_member(use->attnum, def->where_columns) ||
+		(def->columns != NULL && bms_is_member(use->attnum, def->columns)))
+		appendStringInfo(&use->users, "%s" INT64_FORMAT, use->users.len > 0 ? ", " : "", def->shape_id);
+}
+
+/*
+ * sql_drop: DROP TABLE takes the table's shapes with it; dropping a column that
+ * a shape reads or projects is refused, naming the shapes.
+ */
+PG_FUNCTION_INFO_V1(shape_router_on_sql_drop);
+Datum
+shape_router_on_sql_drop(PG_FUNCTION_ARGS)
+{
+	Oid			catalog_relid;
+	Relation	catalog;
+	List	   *dropped_tables = NIL;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("shape_router.on_sql_drop() must be called as an event trigger")));
+	catalog_relid = shape_catalog_relid(true);
+	if (!OidIsValid(catalog_relid))
+		PG_RETURN_VOID();		/* the extension itself is being dropped */
+
+	catalog = table_open(catalog_relid, RowExclusiveLock);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT objid, objsubid, object_identity FROM pg_catalog.pg_event_trigger_dropped_objects()"
+					" WHERE classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+					" ORDER BY objsubid", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read dropped objects");
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Oid			objid = DatumGetObjectId(SPI_getbinval(row, desc, 1, &isnull));
+		int32		objsubid = DatumGetInt32(SPI_getbinval(row, desc, 2, &isnull));
+
+		if (objsubid == 0)
+		{
+			dropped_tables = lappend_oid(dropped_tables, objid);
+			delete_shapes_of_relation(catalog, objid);
+		}
+		else if (!list_member_oid(dropped_tables, objid))
+		{
+			ColumnUse	use;
+
+			use.attnum = objsubid;
+			initStringInfo(&use.users);
+			for_each_shape_of_relation(catalog, objid, note_column_user, &use);
+			if (use.users.len > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+						 errmsg("cannot drop column %s because shapes use it",
+								SPI_getvalue(row, desc, 3)),
+						 errdetail("Shapes using it: %s.", use.users.data),
+						 errhint("Drop those shapes first with shape_router.drop_shape().")));
+		}
+	}
+	SPI_finish();
+	table_close(catalog, RowExclusiveLock);
+	PG_RETURN_VOID();
+}

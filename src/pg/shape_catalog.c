@@ -1,0 +1,97 @@
+/*
+ * shape_catalog.c — reading rows of shape_router.shape_catalog, shared by the
+ * SQL functions (normal snapshot) and the plugin (historic snapshot).
+ */
+#include "shape_router_pg.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+Oid
+shape_catalog_relid(bool missing_ok)
+{
+	Oid			namespace_oid = get_namespace_oid(SHAPE_ROUTER_SCHEMA, true);
+	Oid			relid = OidIsValid(namespace_oid)
+		? get_relname_relid(SHAPE_CATALOG_NAME, namespace_oid) : InvalidOid;
+
+	if (!OidIsValid(relid) && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("shape_router catalog not found"),
+				 errhint("Run CREATE EXTENSION shape_router in this database.")));
+	return relid;
+}
+
+Oid
+shape_catalog_index_relid(const char *index_name)
+{
+	Oid			relid = get_relname_relid(index_name, get_namespace_oid(SHAPE_ROUTER_SCHEMA, false));
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "shape_router index \"%s\" not found", index_name);
+	return relid;
+}
+
+static Bitmapset *
+bitmapset_from_int2_array(Datum datum)
+{
+	ArrayType  *array = DatumGetArrayTypeP(datum);
+	int			count = ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
+	int16	   *values = (int16 *) ARR_DATA_PTR(array);
+	Bitmapset  *result = NULL;
+
+	if (ARR_ELEMTYPE(array) != INT2OID || ARR_HASNULL(array))
+		elog(ERROR, "shape_router catalog holds a malformed attnum array");
+	for (int i = 0; i < count; i++)
+	{
+		if (values[i] <= 0)
+			elog(ERROR, "shape_router catalog holds an invalid attnum %d", values[i]);
+		result = bms_add_member(result, values[i]);
+	}
+	return result;
+}
+
+Datum
+int2_array_from_bitmapset(const Bitmapset *attnums)
+{
+	int			count = 0;
+	Datum	   *items = palloc(sizeof(Datum) * (bms_num_members(attnums) + 1));
+	int			attnum = -1;
+
+	while ((attnum = bms_next_member(attnums, attnum)) >= 0)
+		if (attnum > 0)			/* 0 only marks an empty, non-NULL list */
+			items[count++] = Int16GetDatum((int16) attnum);
+	return PointerGetDatum(construct_array(items, count, INT2OID, sizeof(int16), true, TYPALIGN_SHORT));
+}
+
+void
+shape_def_from_tuple(ShapeDef *def, HeapTuple tuple, TupleDesc desc)
+{
+	Datum		values[Natts_shape_catalog];
+	bool		nulls[Natts_shape_catalog];
+
+	if (desc->natts != Natts_shape_catalog)
+		elog(ERROR, "shape_router catalog has %d columns, expected %d", desc->natts, Natts_shape_catalog);
+	heap_deform_tuple(tuple, desc, values, nulls);
+	if (nulls[Anum_shape_shape_id - 1] || nulls[Anum_shape_relid - 1] ||
+		nulls[Anum_shape_where_columns - 1])
+		elog(ERROR, "shape_router catalog row has NULL in a NOT NULL column");
+
+	def->shape_id = DatumGetInt64(values[Anum_shape_shape_id - 1]);
+	def->relid = DatumGetObjectId(values[Anum_shape_relid - 1]);
+	def->where_text = nulls[Anum_shape_where_expr - 1] ? NULL
+		: TextDatumGetCString(values[Anum_shape_where_expr - 1]);
+	def->where_columns = bitmapset_from_int2_array(values[Anum_shape_where_columns - 1]);
+	if (nulls[Anum_shape_columns - 1])
+		def->columns = NULL;
+	else
+	{
+		def->columns = bitmapset_from_int2_array(values[Anum_shape_columns - 1]);
+		if (def->columns == NULL)
+			def->columns = bms_make_singleton(0);	/* empty list: primary key only */
+	}
+}

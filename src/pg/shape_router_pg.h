@@ -1,0 +1,176 @@
+/*
+ * shape_router — declarations shared by the PostgreSQL shell (src/pg).
+ *
+ * The shell is plain C on purpose: no C++ object can live in a frame that
+ * ereport() may longjmp out of. It reaches the C++ core only through
+ * include/shape_router/router.h, whose functions never throw.
+ */
+#ifndef SHAPE_ROUTER_PG_H
+#define SHAPE_ROUTER_PG_H
+
+#include "postgres.h"
+
+#include "access/htup.h"
+#include "access/tupdesc.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "nodes/execnodes.h"
+#include "nodes/bitmapset.h"
+#include "nodes/pg_list.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/relcache.h"
+
+#include "shape_router/router.h"
+
+#define SHAPE_ROUTER_SCHEMA "shape_router"
+#define SHAPE_CATALOG_NAME "shape_catalog"
+#define SHAPE_CATALOG_PKEY_NAME "shape_catalog_pkey"
+#define SHAPE_CATALOG_RELID_INDEX_NAME "shape_catalog_relid_idx"
+#define SHAPE_ID_SEQ_NAME "shape_id_seq"
+
+/* Attribute numbers of shape_router.shape_catalog (see shape_router--0.1.sql). */
+#define Anum_shape_shape_id 1
+#define Anum_shape_relid 2
+#define Anum_shape_where_expr 3
+#define Anum_shape_where_columns 4
+#define Anum_shape_columns 5
+#define Anum_shape_created_at 6
+#define Anum_shape_registered_by 7
+#define Natts_shape_catalog 7
+
+/* One catalog row, as both the SQL functions and the plugin read it. */
+typedef struct ShapeDef
+{
+	int64		shape_id;
+	Oid			relid;
+	char	   *where_text;		/* nodeToString form, NULL = every row */
+	Bitmapset  *where_columns;	/* attnums read by the WHERE */
+	Bitmapset  *columns;		/* projected attnums, NULL = all columns */
+} ShapeDef;
+
+/* shape_catalog.c */
+extern Oid	shape_catalog_relid(bool missing_ok);
+extern Oid	shape_catalog_index_relid(const char *index_name);
+extern void shape_def_from_tuple(ShapeDef *def, HeapTuple tuple, TupleDesc desc);
+extern Datum int2_array_from_bitmapset(const Bitmapset *attnums);
+
+/* where_clause.c */
+typedef struct AnalysedShape
+{
+	Node	   *where;			/* analysed, collations assigned; NULL = every row */
+	Bitmapset  *where_columns;
+	Bitmapset  *columns;		/* NULL = all columns */
+} AnalysedShape;
+
+extern void shape_check_relation(Relation rel);
+extern void shape_analyse(Relation rel, const char *where_text, ArrayType *columns,
+						  AnalysedShape *out);
+extern Bitmapset *shape_resolve_columns(Relation rel, ArrayType *columns);
+
+/* predicate.c: evaluation of a stored WHERE with PostgreSQL's executor */
+typedef struct ShapePredicate ShapePredicate;
+typedef enum PredicateResult
+{
+	PREDICATE_FALSE = 0,		/* false or NULL: three-valued logic as in WHERE */
+	PREDICATE_TRUE,
+	PREDICATE_ERROR				/* message in *error_message */
+} PredicateResult;
+
+extern ShapePredicate *shape_predicate_create(MemoryContext parent, const char *where_text);
+extern void shape_predicate_free(ShapePredicate *predicate);
+extern PredicateResult shape_predicate_eval(ShapePredicate *predicate,
+											TupleTableSlot *slot,
+											ExprContext *econtext,
+											char **error_message);
+
+/* record.c: routed records in the formats of DESIGN.md §4 */
+typedef enum OutputFormat
+{
+	OUTPUT_FORMAT_JSON,
+	OUTPUT_FORMAT_TEXT
+} OutputFormat;
+
+typedef enum ValueKind
+{
+	VALUE_NUMBER,				/* int2/int4/int8/oid: text output is a JSON number */
+	VALUE_MAYBE_NUMBER,			/* float/numeric: a number unless NaN or infinite */
+	VALUE_BOOL,
+	VALUE_JSON,					/* json/jsonb: embedded as is */
+	VALUE_STRING				/* everything else: the type's text output */
+} ValueKind;
+
+typedef struct ColumnOutput
+{
+	Oid			output_function;
+	ValueKind	kind;
+	char	   *json_key;		/* the column name as a JSON string, quotes included */
+	char	   *text_label;		/* name[type] for format=text */
+} ColumnOutput;
+
+/* What the plugin keeps per decoded relation; rebuilt after relcache invalidation. */
+typedef struct RelationInfo
+{
+	Oid			relid;			/* hash key */
+	bool		valid;
+	MemoryContext context;		/* owns everything below */
+	TupleDesc	desc;
+	ColumnOutput *columns;		/* desc->natts entries */
+	char	   *table_json;		/* schema-qualified name as a JSON string */
+	char	   *table_text;
+	Bitmapset  *primary_key;	/* attnums, always projected */
+	Bitmapset  *identity_key;	/* attnums an old key-only tuple carries */
+	bool		identity_full;
+	TupleTableSlot *new_slot;
+	TupleTableSlot *old_slot;
+} RelationInfo;
+
+typedef enum RecordOp
+{
+	RECORD_INSERT,
+	RECORD_UPDATE,
+	RECORD_DELETE,
+	RECORD_MOVE_IN,
+	RECORD_MOVE_OUT,
+	RECORD_TRUNCATE,
+	RECORD_ERROR
+} RecordOp;
+
+typedef struct RecordRows
+{
+	TupleTableSlot *new_row;	/* NULL when absent */
+	TupleTableSlot *old_row;	/* NULL when unknown */
+	bool		old_key_only;	/* old row carries only the identity key */
+	Bitmapset  *unchanged_toast;	/* attnums of the new row whose value is unknown */
+} RecordRows;
+
+extern void relation_info_build(RelationInfo *info, Relation rel, MemoryContext parent);
+extern void record_append_row_change(StringInfo out, OutputFormat format, int64 shape_id, RecordOp op,
+									 const RelationInfo *rel, const Bitmapset *projection,
+									 const RecordRows *rows, const char *lsn, const char *message);
+extern void record_append_begin(StringInfo out, OutputFormat format, const char *xid, const char *lsn);
+extern void record_append_commit(StringInfo out, OutputFormat format, const char *xid,
+								 const char *lsn, const char *timestamp);
+
+/* module.c: counters of the latest decoding session in this backend */
+extern void shape_router_publish_stats(const sr_counters *counters, size_t shapes,
+									   size_t relations, bool final);
+extern int	shape_router_stats_log_level;
+
+/*
+ * SQL-callable functions. PG15's PG_FUNCTION_INFO_V1 exports only the info
+ * function, and the library is built with -fvisibility=hidden, so the entry
+ * points themselves are declared exported here.
+ */
+extern PGDLLEXPORT Datum shape_router_register_shape(PG_FUNCTION_ARGS);
+extern PGDLLEXPORT Datum shape_router_register_shapes(PG_FUNCTION_ARGS);
+extern PGDLLEXPORT Datum shape_router_drop_shape(PG_FUNCTION_ARGS);
+extern PGDLLEXPORT Datum shape_router_matching_shapes(PG_FUNCTION_ARGS);
+extern PGDLLEXPORT Datum shape_router_explain_shape(PG_FUNCTION_ARGS);
+extern PGDLLEXPORT Datum shape_router_decoding_stats(PG_FUNCTION_ARGS);
+extern PGDLLEXPORT Datum shape_router_on_sql_drop(PG_FUNCTION_ARGS);
+
+/* Turns a core status into an ERROR (never returns for a failure). */
+extern void shape_router_check_status(sr_status status, const char *what);
+
+#endif							/* SHAPE_ROUTER_PG_H */
