@@ -16,8 +16,12 @@ SHELL_SRCS = $(sort $(wildcard src/pg/*.c))
 OBJS = $(CORE_SRCS:.cpp=.o) $(SHELL_SRCS:.c=.o)
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
-REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=$(srcdir)/logical.conf --load-extension=shape_router
-EXTRA_CLEAN = tmp_check results regression.diffs regression.out log test/unit/bin
+# TEST_OUTPUT: where pg_regress writes (results, diffs, the temporary instance), so
+# the suite can run as the postgres user over a source tree it cannot write.
+TEST_OUTPUT ?= .
+REGRESS_OPTS = --temp-instance=$(TEST_OUTPUT)/tmp_check --temp-config=$(TEST_OUTPUT)/logical.conf \
+	--outputdir=$(TEST_OUTPUT) --load-extension=shape_router
+EXTRA_CLEAN = logical.conf tmp_check results regression.diffs regression.out log test/unit/bin
 
 # Entry points must stay visible while everything else is hidden.
 EXPORT_FLAGS = -fvisibility=hidden '-DPGDLLEXPORT=__attribute__((visibility("default")))'
@@ -36,6 +40,15 @@ $(OBJS): $(wildcard src/pg/*.h include/shape_router/*)
 # PGXS builds LLVM bitcode of every source with its own flags.
 COMPILE.cxx.bc += -std=c++17 -Wno-register -I$(srcdir)/include
 COMPILE.c.bc += -I$(srcdir)/include
+
+# The test instance's config. Servers from 15.19 on decode only with plugins
+# listed in output_plugin_libraries; older ones do not know that setting.
+$(TEST_OUTPUT)/logical.conf: logical.conf.in
+	mkdir -p $(TEST_OUTPUT)
+	cp $< $@
+	if $(shell $(PG_CONFIG) --bindir)/postgres --describe-config 2>/dev/null | grep -q '^output_plugin_libraries'; then \
+	  echo "output_plugin_libraries = 'pgoutput, test_decoding, shape_router'" >> $@; fi
+installcheck: $(TEST_OUTPUT)/logical.conf
 
 # ---- core unit tests (GoogleTest), plain and with sanitizers ----
 UNIT_TESTS = $(patsubst test/unit/%.cpp,%,$(sort $(wildcard test/unit/*_test.cpp)))

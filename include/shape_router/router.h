@@ -80,6 +80,7 @@ void		sr_router_for_each_shape(const sr_router *router,
 									 void *arg) SR_NOEXCEPT;
 
 size_t		sr_router_shape_count(const sr_router *router) SR_NOEXCEPT;
+/* Relations that currently have at least one shape. */
 size_t		sr_router_relation_count(const sr_router *router) SR_NOEXCEPT;
 sr_counters *sr_router_counters(sr_router *router) SR_NOEXCEPT;
 

@@ -28,7 +28,7 @@ class Router {
   }
 
   size_t shape_count() const noexcept { return shape_relation_.size(); }
-  size_t relation_count() const noexcept { return relation_slot_.size(); }
+  size_t relation_count() const noexcept { return relations_with_shapes_; }
   sr_counters& counters() noexcept { return counters_; }
 
   template <typename Visit>
@@ -46,6 +46,7 @@ class Router {
   FlatMap relation_slot_;   // relid -> index into relations_
   FlatMap shape_relation_;  // shape id -> relid
   std::vector<Relation> relations_;
+  size_t relations_with_shapes_ = 0;
   sr_counters counters_{};
 };
 

@@ -40,6 +40,7 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload) {
     relation_slot_.put(relid, slot);
   }
   std::vector<sr_shape_ref>& shapes = relations_[slot].shapes;
+  if (shapes.empty()) ++relations_with_shapes_;
   // Ids come from a sequence, so appending is the common case.
   if (shapes.empty() || shapes.back().shape_id < shape_id)
     shapes.push_back(sr_shape_ref{shape_id, payload});
@@ -57,6 +58,7 @@ void* Router::drop_shape(uint64_t shape_id) {
   auto it = std::lower_bound(shapes.begin(), shapes.end(), shape_id, shape_id_less);
   void* payload = it->payload;
   shapes.erase(it);
+  if (shapes.empty()) --relations_with_shapes_;
   shape_relation_.erase(shape_id);
   return payload;
 }

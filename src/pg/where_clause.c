@@ -24,6 +24,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/rel.h"
 #include "utils/regproc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -141,6 +142,9 @@ check_shape_expr_walker(Node *node, WalkerContext *ctx)
 	if (node == NULL)
 		return false;
 
+	if (!IsA(node, List) && exprType(node) >= FirstNormalObjectId)
+		reject_node(ctx, node, _("User-defined types are not allowed."));
+
 	switch (nodeTag(node))
 	{
 		case T_Var:
@@ -187,6 +191,15 @@ check_shape_expr_walker(Node *node, WalkerContext *ctx)
 		case T_WindowFunc:
 			reject_node(ctx, node, _("Window functions are not allowed."));
 			break;
+		case T_CoerceViaIO:
+			reject_node(ctx, node,
+						psprintf(_("Casts from %s to %s through their text forms are not allowed, as in publication row filters."),
+								 format_type_be(exprType((Node *) ((CoerceViaIO *) node)->arg)),
+								 format_type_be(((CoerceViaIO *) node)->resulttype)));
+			break;
+		case T_SQLValueFunction:
+			reject_node(ctx, node, _("SQL value functions such as CURRENT_DATE and CURRENT_USER are not immutable."));
+			break;
 		case T_Const:
 		case T_FuncExpr:
 		case T_BoolExpr:
@@ -214,8 +227,6 @@ check_shape_expr_walker(Node *node, WalkerContext *ctx)
 	if (!IsA(node, List))
 	{
 		offending_function = InvalidOid;
-		if (exprType(node) >= FirstNormalObjectId)
-			reject_node(ctx, node, _("User-defined types are not allowed."));
 		if (check_functions_in_node(node, remember_offending_function, NULL))
 		{
 			char	   *detail;
@@ -319,6 +330,7 @@ check_select_privileges(Relation rel, const Bitmapset *where_columns, const Bitm
 	Oid			relid = RelationGetRelid(rel);
 	Oid			user = GetUserId();
 	TupleDesc	desc = RelationGetDescr(rel);
+	Bitmapset  *primary_key = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
 	int			attnum;
 
 	if (pg_class_aclcheck(relid, user, ACL_SELECT) == ACLCHECK_OK)
@@ -326,6 +338,7 @@ check_select_privileges(Relation rel, const Bitmapset *where_columns, const Bitm
 	for (attnum = 1; attnum <= desc->natts; attnum++)
 	{
 		bool		needed = bms_is_member(attnum, where_columns) ||
+			bms_is_member(attnum - FirstLowInvalidHeapAttributeNumber, primary_key) ||
 			(columns == NULL ? !TupleDescAttr(desc, attnum - 1)->attisdropped
 			 : bms_is_member(attnum, columns));
 

@@ -1,0 +1,25 @@
+-- DDL on shaped tables: DROP TABLE drops the shapes; dropping a used column is refused; renames are followed.
+SET synchronous_commit = on;
+SELECT setval('shape_router.shape_id_seq', 2000) IS NOT NULL AS ids_from_2001;
+CREATE TABLE dd (id int PRIMARY KEY, a int, b text, c text);
+ALTER TABLE dd REPLICA IDENTITY FULL;
+SELECT 'init' FROM pg_create_logical_replication_slot('ddl', 'shape_router');
+SELECT shape_router.register_shape('dd', 'a = 1') AS s_a \gset
+SELECT shape_router.register_shape('dd', NULL, ARRAY['b']) AS s_b \gset
+ALTER TABLE dd DROP COLUMN a;
+ALTER TABLE dd DROP COLUMN b;
+ALTER TABLE dd DROP COLUMN c;                -- unused by any shape: fine
+ALTER TABLE dd RENAME COLUMN a TO a_renamed;
+SELECT where_clause, columns FROM shape_router.shapes WHERE shape_id IN (:s_a, :s_b) ORDER BY shape_id;
+INSERT INTO dd VALUES (1, 1, 'x');
+SELECT data::json->'new' AS new FROM pg_logical_slot_get_changes('ddl', NULL, NULL, 'include-transaction', '0');
+BEGIN;
+DROP TABLE dd;
+SELECT count(*) AS shapes_in_txn FROM shape_router.shapes WHERE shape_id IN (:s_a, :s_b);
+ROLLBACK;
+SELECT count(*) AS shapes_after_rollback FROM shape_router.shapes WHERE shape_id IN (:s_a, :s_b);
+DROP TABLE dd;
+SELECT count(*) AS shapes_after_drop FROM shape_router.shapes WHERE shape_id IN (:s_a, :s_b);
+SELECT count(*) FROM pg_logical_slot_get_changes('ddl', NULL, NULL);
+SELECT relations_with_shapes, shapes_loaded FROM shape_router.decoding_stats();
+SELECT 'stop' FROM pg_drop_replication_slot('ddl');

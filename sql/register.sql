@@ -1,0 +1,100 @@
+-- Registration, the shapes listing, bulk registration, drop, and the rules on tables.
+SET synchronous_commit = on;
+SELECT setval('shape_router.shape_id_seq', 1000) IS NOT NULL AS ids_from_1001;
+CREATE TABLE reg_todos (id bigserial PRIMARY KEY, user_id int NOT NULL, status text, title text);
+ALTER TABLE reg_todos REPLICA IDENTITY FULL;
+
+SELECT shape_router.register_shape('reg_todos', 'user_id = 5') AS s1 \gset
+SELECT shape_router.register_shape('reg_todos', 'user_id = 5 AND status = ''open''', ARRAY['title', 'status']) AS s2 \gset
+SELECT shape_router.register_shape('reg_todos') AS s3 \gset
+SELECT count(*) FROM shape_router.register_shapes('reg_todos', ARRAY['user_id = 1', NULL, 'status IS NULL']);
+SELECT shape_id - :s1 AS rel_id, relation, where_clause, columns, role, created_at <= now() AS created_in_past
+  FROM shape_router.shapes ORDER BY shape_id;
+
+-- ids come back in input order
+SELECT array_agg(id ORDER BY ord) = array_agg(id ORDER BY id) AS ids_in_order
+  FROM shape_router.register_shapes('reg_todos', ARRAY['user_id = 10', 'user_id = 11', 'user_id = 12'])
+       WITH ORDINALITY AS r(id, ord);
+
+-- an empty bulk call registers nothing
+SELECT count(*) FROM shape_router.register_shapes('reg_todos', ARRAY[]::text[]);
+
+-- the listing follows column renames (the tree stores attnums)
+ALTER TABLE reg_todos RENAME COLUMN status TO state;
+SELECT where_clause, columns FROM shape_router.shapes WHERE shape_id = :s2;
+ALTER TABLE reg_todos RENAME COLUMN state TO status;
+
+-- drop
+SELECT shape_router.drop_shape(:s3);
+SELECT shape_router.drop_shape(:s3);
+SELECT shape_router.drop_shape(-1);
+SELECT count(*) FROM shape_router.shapes WHERE shape_id = :s3;
+
+-- a failing element rolls back the whole bulk call
+SELECT count(*) AS before FROM shape_router.shapes \gset
+SELECT * FROM shape_router.register_shapes('reg_todos', ARRAY['user_id = 20', 'nope = 1']);
+SELECT count(*) - :before AS added FROM shape_router.shapes;
+
+-- relations a shape cannot be registered on
+CREATE VIEW reg_view AS SELECT * FROM reg_todos;
+SELECT shape_router.register_shape('reg_view', 'user_id = 1');
+CREATE TEMP TABLE reg_temp (id int PRIMARY KEY);
+SELECT shape_router.register_shape('reg_temp');
+CREATE UNLOGGED TABLE reg_unlogged (id int PRIMARY KEY);
+SELECT shape_router.register_shape('reg_unlogged');
+CREATE TABLE reg_parted (id int PRIMARY KEY) PARTITION BY RANGE (id);
+SELECT shape_router.register_shape('reg_parted');
+SELECT shape_router.register_shape('pg_class');
+SELECT shape_router.register_shape('shape_router.shape_catalog');
+SELECT shape_router.register_shape(NULL, 'true');
+SELECT shape_router.register_shape('no_such_table', 'true');
+SELECT * FROM shape_router.register_shapes('reg_todos', NULL);
+
+-- column lists
+SELECT shape_router.register_shape('reg_todos', NULL, ARRAY['nope']);
+SELECT shape_router.register_shape('reg_todos', NULL, ARRAY['title', 'title']);
+SELECT shape_router.register_shape('reg_todos', NULL, ARRAY['ctid']);
+SELECT shape_router.register_shape('reg_todos', NULL, ARRAY[NULL]::text[]);
+SELECT shape_router.register_shape('reg_todos', NULL, ARRAY[['a'],['b']]);
+
+-- replica identity: a WHERE on non-key columns needs REPLICA IDENTITY FULL
+CREATE TABLE reg_default_ri (id int PRIMARY KEY, user_id int, note text);
+SELECT shape_router.register_shape('reg_default_ri', 'user_id = 1');
+SELECT shape_router.register_shape('reg_default_ri', 'id = 1') > 0 AS key_only_ok;
+SELECT shape_router.register_shape('reg_default_ri', NULL, ARRAY['note']) > 0 AS projection_ok;
+CREATE TABLE reg_no_key (a int, b int);
+SELECT shape_router.register_shape('reg_no_key', 'a = 1');
+CREATE TABLE reg_index_ri (a int NOT NULL, b int);
+CREATE UNIQUE INDEX reg_index_ri_a ON reg_index_ri (a);
+ALTER TABLE reg_index_ri REPLICA IDENTITY USING INDEX reg_index_ri_a;
+SELECT shape_router.register_shape('reg_index_ri', 'a > 1') > 0 AS index_ri_ok;
+SELECT shape_router.register_shape('reg_index_ri', 'b > 1');
+
+-- the catalog is written only through the functions
+CREATE ROLE reg_user;
+GRANT USAGE ON SCHEMA shape_router TO reg_user;
+SET ROLE reg_user;
+INSERT INTO shape_router.shape_catalog VALUES (999, 1, NULL, '{}', NULL, now(), 1);
+DELETE FROM shape_router.shape_catalog;
+SELECT nextval('shape_router.shape_id_seq');
+SELECT count(*) > 0 AS can_read_listing FROM shape_router.shapes;
+-- SELECT privilege on the columns a shape reads or projects
+SELECT shape_router.register_shape('reg_todos', 'user_id = 1');
+RESET ROLE;
+GRANT SELECT (id, user_id) ON reg_todos TO reg_user;
+SET ROLE reg_user;
+SELECT shape_router.register_shape('reg_todos', 'user_id = 1', ARRAY['user_id']) AS user_shape \gset
+SELECT shape_router.register_shape('reg_todos', 'user_id = 1');
+SELECT shape_router.register_shape('reg_todos', 'user_id = 1', ARRAY['title']);
+SELECT shape_router.register_shape('reg_todos', 'status = ''x''', ARRAY['user_id']);
+SELECT role FROM shape_router.shapes WHERE shape_id = :user_shape;
+-- only the registering role (or the table owner) may drop a shape
+SELECT shape_router.drop_shape(:s1);
+SELECT shape_router.drop_shape(:user_shape);
+RESET ROLE;
+
+DROP VIEW reg_view;
+DROP TABLE reg_todos, reg_temp, reg_unlogged, reg_parted, reg_default_ri, reg_no_key, reg_index_ri;
+SELECT count(*) AS shapes_left FROM shape_router.shapes;
+REVOKE USAGE ON SCHEMA shape_router FROM reg_user;
+DROP ROLE reg_user;

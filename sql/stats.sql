@@ -1,0 +1,18 @@
+-- Funnel counters move: the relation gate rejects changes to tables without shapes.
+SET synchronous_commit = on;
+CREATE TABLE st_watched (id int PRIMARY KEY, k int);
+ALTER TABLE st_watched REPLICA IDENTITY FULL;
+CREATE TABLE st_other (id int PRIMARY KEY);
+SELECT shape_router.register_shape('st_watched', 'k = 1') IS NOT NULL AS registered;
+SELECT shape_router.register_shape('st_watched', 'k = 2') IS NOT NULL AS registered;
+SELECT 'init' FROM pg_create_logical_replication_slot('stats', 'shape_router');
+INSERT INTO st_other SELECT generate_series(1, 1000);
+INSERT INTO st_watched SELECT g, g % 4 FROM generate_series(1, 100) g;
+UPDATE st_watched SET k = 1 WHERE id <= 10;
+SELECT count(*) AS records FROM pg_logical_slot_get_changes('stats', NULL, NULL, 'include-transaction', 'false');
+-- 1000 + 100 + 10 changes seen; 110 pass the gate; 2 shapes x (100 inserts + 10 updates x 2 rows) evaluations
+SELECT changes_seen, relation_gate_passes, gate_evaluations, records_emitted, errors,
+       shapes_loaded, relations_with_shapes
+  FROM shape_router.decoding_stats();
+SELECT 'stop' FROM pg_drop_replication_slot('stats');
+DROP TABLE st_watched, st_other;

@@ -1,0 +1,30 @@
+-- JSON value rendering: numbers, special floats, booleans, json/jsonb, strings, NULLs, names.
+SET synchronous_commit = on;
+CREATE DOMAIN vals_posint AS int CHECK (VALUE > 0);
+CREATE TABLE "Vals Table" (
+  id int PRIMARY KEY, i2 int2, i8 int8, o oid, f4 float4, f8 float8, n numeric, b bool,
+  j json, jb jsonb, t text, vc varchar(10), c char(3), ts timestamptz, d date, u uuid,
+  arr int[], iv interval, by bytea, dom vals_posint, "Mixed ""Case""" text, dropped int);
+ALTER TABLE "Vals Table" DROP COLUMN dropped;
+-- values use the decoding session's DateStyle, IntervalStyle and TimeZone, as pgoutput does
+SET timezone = 'UTC';
+SET datestyle = 'ISO, YMD';
+SET intervalstyle = 'postgres';
+SELECT 'init' FROM pg_create_logical_replication_slot('vals', 'shape_router');
+SELECT shape_router.register_shape('"Vals Table"') IS NOT NULL AS registered;
+INSERT INTO "Vals Table" VALUES
+  (1, -32768, 9223372036854775807, 4294967295, 1.5, -0.0, 12345678901234567890.000100, true,
+   '{"a": [1, 2, {"b": null}]}', '{"z": 1, "a": "x"}', E'tab\there "q" \\ back\nnewline \u00e9 ☃', 'vc', 'ab',
+   '2026-03-29 01:30:00+00', '2026-11-20', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+   '{1,NULL,3}', '1 day 2 hours', '\x00ff', 7, 'mixed'),
+  (2, NULL, NULL, NULL, 'NaN', 'Infinity', 'NaN', false, 'null', '[]', '', NULL, NULL,
+   'infinity', '-infinity', NULL, '{}', NULL, '\x', NULL, NULL),
+  (3, 0, 0, 0, '-Infinity', 1e300, '-Infinity', NULL, '"s"', '3', 'x', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+SELECT regexp_replace(data, '"shape":[0-9]+', '"shape":N') AS data FROM pg_logical_slot_peek_changes('vals', NULL, NULL, 'include-transaction', 'false');
+-- every record is valid JSON and numbers stay numbers
+SELECT data::jsonb->'new'->'i8' AS i8, jsonb_typeof(data::jsonb->'new'->'f4') AS f4_type,
+       jsonb_typeof(data::jsonb->'new'->'j') AS j_type
+  FROM pg_logical_slot_get_changes('vals', NULL, NULL, 'include-transaction', 'false');
+SELECT 'stop' FROM pg_drop_replication_slot('vals');
+DROP TABLE "Vals Table";
+DROP DOMAIN vals_posint;
