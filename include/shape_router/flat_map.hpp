@@ -28,6 +28,7 @@ class FlatMap {
 
   // Returns a pointer to the value of key, or nullptr when absent.
   const uint32_t* find(uint64_t key) const noexcept {
+    if (key == 0) return nullptr;  // 0 marks empty slots: it is never stored
     size_t i = mix64(key) & mask_;
     for (;;) {
       const Slot& s = slots_[i];
@@ -59,6 +60,7 @@ class FlatMap {
 
   // Removes key; returns false when it was absent.
   bool erase(uint64_t key) noexcept {
+    if (key == 0) return false;
     size_t i = mix64(key) & mask_;
     for (;;) {
       if (slots_[i].key == 0) return false;

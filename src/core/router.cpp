@@ -40,14 +40,21 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload) {
     relation_slot_.put(relid, slot);
   }
   std::vector<sr_shape_ref>& shapes = relations_[slot].shapes;
-  if (shapes.empty()) ++relations_with_shapes_;
-  // Ids come from a sequence, so appending is the common case.
-  if (shapes.empty() || shapes.back().shape_id < shape_id)
-    shapes.push_back(sr_shape_ref{shape_id, payload});
-  else
-    shapes.insert(std::lower_bound(shapes.begin(), shapes.end(), shape_id, shape_id_less),
-                  sr_shape_ref{shape_id, payload});
+  // Both structures change or neither does: the directory entry is undone if
+  // the list insert throws (bad_alloc).
   shape_relation_.put(shape_id, relid);
+  try {
+    // Ids come from a sequence, so appending is the common case.
+    if (shapes.empty() || shapes.back().shape_id < shape_id)
+      shapes.push_back(sr_shape_ref{shape_id, payload});
+    else
+      shapes.insert(std::lower_bound(shapes.begin(), shapes.end(), shape_id, shape_id_less),
+                    sr_shape_ref{shape_id, payload});
+  } catch (...) {
+    shape_relation_.erase(shape_id);
+    throw;
+  }
+  if (shapes.size() == 1) ++relations_with_shapes_;
   return nullptr;
 }
 

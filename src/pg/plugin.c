@@ -246,6 +246,15 @@ add_shape(RouterState *state, const ShapeDef *def)
 	status = sr_router_add_shape(state->router, (uint64) def->shape_id, def->relid, shape, &previous);
 	if (status != SR_OK)
 		free_shape(shape);
+	if (status == SR_INVALID_ARGUMENT)
+	{
+		/* A catalog row the router cannot take: skip that shape, keep decoding. */
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("shape_router ignores shape " INT64_FORMAT " on relation %u: invalid catalog row",
+						def->shape_id, def->relid)));
+		return;
+	}
 	shape_router_check_status(status, "add a shape");
 	free_shape((ShapeState *) previous);
 }

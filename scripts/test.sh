@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs every test of shape_router on this machine, as root: installs what is
+# missing, builds with -Werror, installs the extension, then runs
+#   1. the core's unit tests (GoogleTest), plain and under ASan + UBSan,
+#   2. the pg_regress suite on a throwaway instance (as the postgres user),
+#   3. the pg_recvlogical script test (walsender path).
+# On failure it prints regression.diffs and the server log.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+bash scripts/install-deps.sh
+
+make -s -j"$(nproc)" >/dev/null
+make -s install >/dev/null
+echo "== build and install: ok ($(/usr/lib/postgresql/15/bin/postgres --version))"
+
+passed=0; failed=0
+unit_log=$(mktemp)
+if make -s unit >"$unit_log" 2>&1; then unit_ok=1; else unit_ok=0; fi
+cat "$unit_log"
+unit_tests=$({ grep -h '^\[  PASSED  \]' "$unit_log" || true; } | awk '{s += $4} END {print s + 0}')
+unit_failed=$({ grep -h '^\[  FAILED  \] [0-9]' "$unit_log" || true; } | awk '{s += $4} END {print s + 0}')
+passed=$((passed + unit_tests)); failed=$((failed + unit_failed))
+[ "$unit_ok" -eq 1 ] || [ "$unit_failed" -gt 0 ] || failed=$((failed + 1))
+rm -f "$unit_log"
+
+# The suite runs as postgres (initdb refuses root); it writes only to $out.
+out=$(mktemp -d /tmp/shape_router_regress.XXXXXX)
+src=$repo
+if ! runuser -u postgres -- test -r "$repo/Makefile" -a -x "$repo/sql"; then
+  src="$out/src"; mkdir -p "$src"; cp -r "$repo"/. "$src"/   # tree not readable by postgres
+fi
+chown -R postgres "$out"
+if runuser -u postgres -- make -s -C "$src" installcheck TEST_OUTPUT="$out" >"$out/installcheck.log" 2>&1; then
+  regress_ok=1; else regress_ok=0; fi
+grep -E '^(test|ok|not ok) ' "$out/installcheck.log" || true
+regress_passed=$(grep -cE '^(test .*\.\.\. ok|ok [0-9]+ )' "$out/installcheck.log" || true)
+regress_failed=$(grep -cE '^(test .*\.\.\. FAILED|not ok )' "$out/installcheck.log" || true)
+passed=$((passed + regress_passed)); failed=$((failed + regress_failed))
+if [ "$regress_ok" -ne 1 ]; then
+  [ "$regress_failed" -gt 0 ] || failed=$((failed + 1))
+  cat "$out/installcheck.log"
+  echo "== regression.diffs"; cat "$out/regression.diffs" 2>/dev/null || true
+  echo "== postmaster log (tail)"; tail -n 200 "$out/log/postmaster.log" 2>/dev/null || true
+fi
+
+recv_log=$(mktemp)
+chmod 644 "$recv_log"; chown postgres "$recv_log"
+if runuser -u postgres -- bash "$src/test/recvlogical.sh" >"$recv_log" 2>&1; then recv_ok=1; else recv_ok=0; fi
+grep -E '^(ok|not ok) ' "$recv_log" || true
+passed=$((passed + $(grep -c '^ok ' "$recv_log" || true)))
+failed=$((failed + $(grep -c '^not ok ' "$recv_log" || true)))
+if [ "$recv_ok" -ne 1 ]; then
+  cat "$recv_log"
+  grep -q '^not ok ' "$recv_log" || failed=$((failed + 1))
+fi
+rm -f "$recv_log"
+[ "$regress_ok" -eq 1 ] && rm -rf "$out"
+
+echo "shape_router: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
