@@ -15,6 +15,7 @@
 #include "access/table.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "replication/logical.h"
 #include "replication/output_plugin.h"
 #include "utils/builtins.h"
@@ -303,18 +304,23 @@ load_shapes(RouterState *state)
 {
 	Relation	catalog = table_open(state->catalog_relid, AccessShareLock);
 	SysScanDesc scan = systable_beginscan(catalog, InvalidOid, false, NULL, 0, NULL);
+	/* Per-row parsing garbage goes here; the scan lives in the caller's context. */
+	MemoryContext row_context = AllocSetContextCreate(CurrentMemoryContext, "shape_router load",
+													  ALLOCSET_DEFAULT_SIZES);
 	HeapTuple	tuple;
-	uint64		rows = 0;
 
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
+		MemoryContext old = MemoryContextSwitchTo(row_context);
 		ShapeDef	def;
 
 		shape_def_from_tuple(&def, tuple, RelationGetDescr(catalog));
 		add_shape(state, &def);
-		if ((++rows & 1023) == 0)
-			MemoryContextReset(state->change_context);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(row_context);
+		CHECK_FOR_INTERRUPTS();
 	}
+	MemoryContextDelete(row_context);
 	systable_endscan(scan);
 	table_close(catalog, AccessShareLock);
 	state->shapes_loaded = true;
