@@ -15,6 +15,8 @@ CREATE TABLE shape_router.shape_catalog (
     columns       int2[],                 -- projected attnums (sorted); NULL: all columns
     created_at    timestamptz  NOT NULL,
     registered_by oid          NOT NULL,
+    program       bytea,                  -- compiled WHERE for the core's VM; NULL: every row
+    fallback_exprs pg_node_tree,          -- planned sub-expressions the VM hands to the executor
     CONSTRAINT shape_catalog_pkey PRIMARY KEY (shape_id)
 ) WITH (user_catalog_table = true);
 CREATE INDEX shape_catalog_relid_idx ON shape_router.shape_catalog (relid);
@@ -62,6 +64,7 @@ CREATE FUNCTION shape_router.decoding_stats(
     OUT filter_passes bigint,
     OUT mphf_hits bigint,
     OUT gate_evaluations bigint,
+    OUT fallback_evaluations bigint,
     OUT records_emitted bigint,
     OUT errors bigint,
     OUT catalog_changes bigint,

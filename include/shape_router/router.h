@@ -42,7 +42,8 @@ typedef struct sr_counters
 	uint64_t	relation_gate_passes;	/* of those, on a relation with at least one shape */
 	uint64_t	filter_passes;		/* presence filter said "maybe" (routing index issue) */
 	uint64_t	mphf_hits;			/* perfect-hash slot fingerprint matched (routing index issue) */
-	uint64_t	gate_evaluations;	/* predicate evaluations (one per row version per shape) */
+	uint64_t	gate_evaluations;	/* program runs (one per row version per shape, or one for an UPDATE that left the WHERE's columns alone) */
+	uint64_t	fallback_evaluations;	/* FALLBACK leaves evaluated by PostgreSQL's executor */
 	uint64_t	records_emitted;	/* routed records written, begin/commit excluded */
 	uint64_t	errors;				/* predicate errors turned into error records */
 	uint64_t	catalog_changes;	/* shape registrations/drops applied from the stream */

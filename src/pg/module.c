@@ -68,12 +68,14 @@ shape_router_publish_stats(const sr_counters *counters, size_t shapes, size_t re
 				(errmsg("shape_router decoding stats: changes_seen=" UINT64_FORMAT
 						" relation_gate_passes=" UINT64_FORMAT
 						" filter_passes=" UINT64_FORMAT " mphf_hits=" UINT64_FORMAT
-						" gate_evaluations=" UINT64_FORMAT " records_emitted=" UINT64_FORMAT
+						" gate_evaluations=" UINT64_FORMAT " fallback_evaluations=" UINT64_FORMAT
+						" records_emitted=" UINT64_FORMAT
 						" errors=" UINT64_FORMAT " catalog_changes=" UINT64_FORMAT
 						" shapes=%zu relations=%zu",
 						counters->changes_seen, counters->relation_gate_passes,
 						counters->filter_passes, counters->mphf_hits,
-						counters->gate_evaluations, counters->records_emitted,
+						counters->gate_evaluations, counters->fallback_evaluations,
+						counters->records_emitted,
 						counters->errors, counters->catalog_changes, shapes, relations)));
 }
 
@@ -82,8 +84,8 @@ Datum
 shape_router_decoding_stats(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
-	Datum		values[10];
-	bool		nulls[10] = {0};
+	Datum		values[11];
+	bool		nulls[11] = {0};
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -92,10 +94,11 @@ shape_router_decoding_stats(PG_FUNCTION_ARGS)
 	values[2] = Int64GetDatum((int64) last_counters.filter_passes);
 	values[3] = Int64GetDatum((int64) last_counters.mphf_hits);
 	values[4] = Int64GetDatum((int64) last_counters.gate_evaluations);
-	values[5] = Int64GetDatum((int64) last_counters.records_emitted);
-	values[6] = Int64GetDatum((int64) last_counters.errors);
-	values[7] = Int64GetDatum((int64) last_counters.catalog_changes);
-	values[8] = Int64GetDatum(last_shapes);
-	values[9] = Int64GetDatum(last_relations);
+	values[5] = Int64GetDatum((int64) last_counters.fallback_evaluations);
+	values[6] = Int64GetDatum((int64) last_counters.records_emitted);
+	values[7] = Int64GetDatum((int64) last_counters.errors);
+	values[8] = Int64GetDatum((int64) last_counters.catalog_changes);
+	values[9] = Int64GetDatum(last_shapes);
+	values[10] = Int64GetDatum(last_relations);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

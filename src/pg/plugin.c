@@ -47,11 +47,9 @@ typedef struct PluginOptions
 /* The router's payload for one shape. */
 typedef struct ShapeState
 {
-	int64		shape_id;
-	char	   *where_text;		/* NULL: every row matches */
-	ShapePredicate *predicate;	/* prepared at first evaluation */
-	Bitmapset  *where_columns;
-	Bitmapset  *columns;		/* NULL: all columns */
+	CompiledShape compiled;		/* program, fallbacks, where_columns, shape_id */
+	Bitmapset  *columns;		/* projected; NULL: all columns */
+	bool		disabled_reported;	/* its one error record has been sent */
 } ShapeState;
 
 typedef struct RouterState
@@ -215,10 +213,7 @@ free_shape(ShapeState *shape)
 {
 	if (shape == NULL)
 		return;
-	shape_predicate_free(shape->predicate);
-	if (shape->where_text != NULL)
-		pfree(shape->where_text);
-	bms_free(shape->where_columns);
+	compiled_shape_release(&shape->compiled);
 	bms_free(shape->columns);
 	pfree(shape);
 }
@@ -238,9 +233,7 @@ add_shape(RouterState *state, const ShapeDef *def)
 
 	old = MemoryContextSwitchTo(state->context);
 	shape = palloc0(sizeof(ShapeState));
-	shape->shape_id = def->shape_id;
-	shape->where_text = def->where_text != NULL ? pstrdup(def->where_text) : NULL;
-	shape->where_columns = bms_copy(def->where_columns);
+	compiled_shape_init(&shape->compiled, state->context, def);
 	shape->columns = bms_copy(def->columns);
 	MemoryContextSwitchTo(old);
 
@@ -459,7 +452,7 @@ emit_row_record(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTX
 {
 	ensure_begin_sent(ctx, state, txn);
 	resetStringInfo(&state->record);
-	record_append_row_change(&state->record, state->options.format, shape->shape_id, op, rel,
+	record_append_row_change(&state->record, state->options.format, shape->compiled.shape_id, op, rel,
 							 shape->columns, rows,
 							 state->options.include_lsn ? lsn_text(lsn) : NULL, message);
 	emit_record(ctx, state);
@@ -562,32 +555,34 @@ typedef enum RowMatch
 {
 	ROW_NO,
 	ROW_YES,
-	ROW_ERROR
+	ROW_ERROR,
+	ROW_DISABLED
 } RowMatch;
 
+/* The shape's program on one row version; image is NULL when the WAL has no such row. */
 static RowMatch
-evaluate(RouterState *state, ShapeState *shape, TupleTableSlot *row,
-		 const Bitmapset *unknown_columns, char **message)
+evaluate(RouterState *state, ShapeState *shape, RowImage *image, const RelationEvalInfo *info,
+		 char **message)
 {
-	PredicateResult result;
-
-	if (shape->where_text == NULL)
+	if (shape->compiled.program == NULL)
 		return ROW_YES;
-	if (row == NULL)
+	if (image == NULL)
 	{
 		*message = "the old row is not available; the table's replica identity no longer covers this shape's WHERE";
 		return ROW_ERROR;
 	}
-	if (bms_overlap(unknown_columns, shape->where_columns))
+	switch (compiled_shape_eval(&shape->compiled, image, info, state->econtext, state->counters, message))
 	{
-		*message = "the WHERE reads an unchanged TOASTed column whose value is not in the old row; set REPLICA IDENTITY FULL on the table";
-		return ROW_ERROR;
+		case SHAPE_MATCH:
+			return ROW_YES;
+		case SHAPE_NO_MATCH:
+			return ROW_NO;
+		case SHAPE_ERROR:
+			return ROW_ERROR;
+		case SHAPE_DISABLED:
+			return ROW_DISABLED;
 	}
-	if (shape->predicate == NULL)
-		shape->predicate = shape_predicate_create(state->context, shape->where_text);
-	state->counters->gate_evaluations++;
-	result = shape_predicate_eval(shape->predicate, row, state->econtext, message);
-	return result == PREDICATE_ERROR ? ROW_ERROR : (result == PREDICATE_TRUE ? ROW_YES : ROW_NO);
+	return ROW_ERROR;
 }
 
 static void
@@ -596,19 +591,28 @@ route_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *
 			 const sr_shape_ref *shapes, size_t shape_count)
 {
 	RelationInfo *rel = relation_info(state, relation);
+	RelationEvalInfo info;
 	RecordRows	rows = {0};
+	RowImage	old_image;
+	RowImage	new_image;
 	ReorderBufferTupleBuf *newtuple = change->data.tp.newtuple;
 	ReorderBufferTupleBuf *oldtuple = change->data.tp.oldtuple;
 
+	info.desc = rel->desc;
+	info.tags = rel->tags;
+	info.generation = rel->generation;
+	info.context = state->context;
 	if (oldtuple != NULL)
 	{
 		rows.old_row = store_tuple(rel->old_slot, oldtuple);
 		rows.old_key_only = !rel->identity_full;
+		row_image_init(&old_image, rows.old_row, NULL);
 	}
 	if (newtuple != NULL)
 	{
 		rows.new_row = store_tuple(rel->new_slot, newtuple);
 		rows.unchanged_toast = patch_unchanged_toast(rows.new_row, rows.old_row, rel->identity_full);
+		row_image_init(&new_image, rows.new_row, rows.unchanged_toast);
 	}
 
 	for (size_t i = 0; i < shape_count; i++)
@@ -622,16 +626,22 @@ route_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *
 		switch (change->action)
 		{
 			case REORDER_BUFFER_CHANGE_INSERT:
-				new_match = evaluate(state, shape, rows.new_row, rows.unchanged_toast, &message);
+				new_match = evaluate(state, shape, &new_image, &info, &message);
 				op = RECORD_INSERT;
 				if (new_match == ROW_NO)
 					continue;
 				break;
 			case REORDER_BUFFER_CHANGE_UPDATE:
-				new_match = evaluate(state, shape, rows.new_row, rows.unchanged_toast, &message);
-				/* No old row: the key did not change and the WHERE reads only key columns. */
-				old_match = new_match == ROW_ERROR ? ROW_ERROR
-					: (rows.old_row != NULL ? evaluate(state, shape, rows.old_row, NULL, &message) : new_match);
+				new_match = evaluate(state, shape, &new_image, &info, &message);
+				if (new_match == ROW_ERROR || new_match == ROW_DISABLED)
+					old_match = new_match;
+				else if (rows.old_row == NULL)
+					old_match = new_match;	/* key unchanged; the WHERE reads only key columns */
+				else if (!bms_overlap(rows.unchanged_toast, shape->compiled.where_columns) &&
+						 rows_agree_on(rows.old_row, rows.new_row, shape->compiled.where_columns))
+					old_match = new_match;	/* nothing the WHERE reads changed: evaluate once */
+				else
+					old_match = evaluate(state, shape, &old_image, &info, &message);
 				if (old_match == ROW_YES && new_match == ROW_YES)
 					op = RECORD_UPDATE;
 				else if (old_match == ROW_NO && new_match == ROW_YES)
@@ -644,7 +654,7 @@ route_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *
 					op = RECORD_ERROR;
 				break;
 			case REORDER_BUFFER_CHANGE_DELETE:
-				old_match = evaluate(state, shape, rows.old_row, NULL, &message);
+				old_match = evaluate(state, shape, rows.old_row != NULL ? &old_image : NULL, &info, &message);
 				op = RECORD_DELETE;
 				if (old_match == ROW_NO)
 					continue;
@@ -652,7 +662,20 @@ route_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *
 			default:
 				return;
 		}
-		if (new_match == ROW_ERROR || old_match == ROW_ERROR)
+		if (new_match == ROW_DISABLED || old_match == ROW_DISABLED)
+		{
+			/* One error record says the shape stopped; then it is skipped. */
+			if (shape->disabled_reported)
+				continue;
+			shape->disabled_reported = true;
+			ereport(WARNING,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("shape_router disabled shape " INT64_FORMAT ": %s",
+							shape->compiled.shape_id, message)));
+			message = psprintf("shape disabled: %s", message);
+			op = RECORD_ERROR;
+		}
+		else if (new_match == ROW_ERROR || old_match == ROW_ERROR)
 			op = RECORD_ERROR;
 		emit_row_record(ctx, state, txn, shape, op, rel, &rows, change->lsn,
 						op == RECORD_ERROR ? message : NULL);

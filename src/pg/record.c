@@ -59,6 +59,9 @@ attnums_from_index_bitmap(Bitmapset *offset_attnums)
 	return result;
 }
 
+/* Generations start at 1 and never repeat in a process (0 means "never prepared"). */
+static uint32 build_count = 0;
+
 void
 relation_info_build(RelationInfo *info, Relation rel, MemoryContext parent)
 {
@@ -96,6 +99,9 @@ relation_info_build(RelationInfo *info, Relation rel, MemoryContext parent)
 	info->primary_key = attnums_from_index_bitmap(RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY));
 	info->identity_key = attnums_from_index_bitmap(RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY));
 	info->identity_full = rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL;
+	info->tags = palloc(desc->natts + 1);
+	relation_column_tags(desc, info->tags);
+	info->generation = ++build_count;
 	info->new_slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
 	info->old_slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
 	info->relid = RelationGetRelid(rel);

@@ -72,6 +72,20 @@ register_one(Relation catalog, CatalogIndexState indexes, Oid sequence,
 		nulls[Anum_shape_columns - 1] = true;
 	values[Anum_shape_created_at - 1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	values[Anum_shape_registered_by - 1] = ObjectIdGetDatum(GetUserId());
+	nulls[Anum_shape_program - 1] = true;
+	nulls[Anum_shape_fallback_exprs - 1] = true;
+	if (shape.where != NULL)
+	{
+		List	   *fallbacks;
+
+		values[Anum_shape_program - 1] = PointerGetDatum(shape_compile(shape.where, &fallbacks));
+		nulls[Anum_shape_program - 1] = false;
+		if (fallbacks != NIL)
+		{
+			values[Anum_shape_fallback_exprs - 1] = CStringGetTextDatum(nodeToString(fallbacks));
+			nulls[Anum_shape_fallback_exprs - 1] = false;
+		}
+	}
 
 	tuple = heap_form_tuple(RelationGetDescr(catalog), values, nulls);
 	CatalogTupleInsertWithInfo(catalog, tuple, indexes);
@@ -270,9 +284,10 @@ for_each_shape_of_relation(Relation catalog, Oid relid,
 
 typedef struct MatchState
 {
-	TupleTableSlot *slot;
+	RowImage	image;
+	RelationEvalInfo rel;
 	ExprContext *econtext;
-	MemoryContext context;
+	MemoryContext context;		/* per shape, reset after each */
 	int64	   *matches;
 	int			count;
 	int			capacity;
@@ -282,22 +297,23 @@ static void
 match_one(const ShapeDef *def, void *arg)
 {
 	MatchState *state = (MatchState *) arg;
-	PredicateResult result = PREDICATE_TRUE;
+	CompiledShape shape;
 	char	   *message = NULL;
+	ShapeOutcome outcome;
 
-	if (def->where_text != NULL)
-	{
-		ShapePredicate *predicate = shape_predicate_create(state->context, def->where_text);
-
-		result = shape_predicate_eval(predicate, state->slot, state->econtext, &message);
-		shape_predicate_free(predicate);
-		ResetExprContext(state->econtext);
-	}
-	if (result == PREDICATE_ERROR)
+	state->rel.context = state->context;
+	compiled_shape_init(&shape, state->context, def);
+	outcome = compiled_shape_eval(&shape, &state->image, &state->rel, state->econtext, NULL, &message);
+	if (outcome == SHAPE_ERROR)
 		ereport(WARNING,
 				(errmsg("shape " INT64_FORMAT ": %s", def->shape_id, message),
 				 errdetail("The plugin sends this shape an error record for such a row.")));
-	if (result != PREDICATE_TRUE)
+	else if (outcome == SHAPE_DISABLED)
+		ereport(WARNING,
+				(errmsg("shape " INT64_FORMAT " is disabled: %s", def->shape_id, message)));
+	ResetExprContext(state->econtext);
+	MemoryContextReset(state->context);
+	if (outcome != SHAPE_MATCH)
 		return;
 	if (state->count == state->capacity)
 	{
@@ -319,6 +335,8 @@ shape_router_matching_shapes(PG_FUNCTION_ARGS)
 	Relation	rel;
 	Relation	catalog;
 	MatchState	state = {0};
+	TupleTableSlot *slot;
+	uint8	   *tags;
 
 	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
 		ereport(ERROR,
@@ -336,8 +354,14 @@ shape_router_matching_shapes(PG_FUNCTION_ARGS)
 	catalog = table_open(shape_catalog_relid(false), AccessShareLock);
 	state.context = AllocSetContextCreate(CurrentMemoryContext, "shape_router matching_shapes",
 										  ALLOCSET_DEFAULT_SIZES);
-	state.slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
-	ExecStoreHeapTuple(&tuple, state.slot, false);
+	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+	ExecStoreHeapTuple(&tuple, slot, false);
+	row_image_init(&state.image, slot, NULL);
+	tags = palloc(RelationGetDescr(rel)->natts + 1);
+	relation_column_tags(RelationGetDescr(rel), tags);
+	state.rel.desc = RelationGetDescr(rel);
+	state.rel.tags = tags;
+	state.rel.generation = 1;
 	state.econtext = CreateStandaloneExprContext();
 	state.matches = palloc(sizeof(int64) * 16);
 	state.capacity = 16;
@@ -353,7 +377,7 @@ shape_router_matching_shapes(PG_FUNCTION_ARGS)
 	}
 
 	FreeExprContext(state.econtext, true);
-	ExecDropSingleTupleTableSlot(state.slot);
+	ExecDropSingleTupleTableSlot(slot);
 	MemoryContextDelete(state.context);
 	table_close(catalog, AccessShareLock);
 	relation_close(rel, AccessShareLock);
@@ -372,6 +396,45 @@ attnum_list(Oid relid, const Bitmapset *attnums)
 			appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "",
 							 quote_identifier(get_attname(relid, attnum, false)));
 	return buf.data;
+}
+
+/* The program, one instruction a line, and what its fallbacks evaluate. */
+static List *
+explain_program(const ShapeDef *def)
+{
+	const uint8 *program = (const uint8 *) VARDATA_ANY(def->program);
+	size_t		program_len = VARSIZE_ANY_EXHDR(def->program);
+	List	   *fallbacks = def->fallback_text != NULL ? (List *) stringToNode(def->fallback_text) : NIL;
+	List	   *lines = NIL;
+	List	   *context = deparse_context_for(get_rel_name(def->relid), def->relid);
+	size_t		needed = sr_program_disassemble(program, NULL, 0);
+	char	   *listing = palloc(needed);
+	char	   *line;
+	char	   *save;
+	uint16		attnums[64];
+	size_t		columns = sr_program_columns(program, attnums, lengthof(attnums));
+	StringInfoData legend;
+	ListCell   *lc;
+	int			i = 0;
+
+	lines = lappend(lines, psprintf("evaluation: %s", fallbacks == NIL
+									? "native program (no PostgreSQL call)"
+									: psprintf("program with %d fallback(s) to PostgreSQL's executor",
+											   list_length(fallbacks))));
+	lines = lappend(lines, psprintf("program: %zu bytes", program_len));
+	sr_program_disassemble(program, listing, needed);
+	for (line = strtok_r(listing, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
+		lines = lappend(lines, psprintf("  %s", line));
+	initStringInfo(&legend);
+	for (size_t c = 0; c < columns && c < lengthof(attnums); c++)
+		appendStringInfo(&legend, "%s$%u = %s", c > 0 ? ", " : "", attnums[c],
+						 quote_identifier(get_attname(def->relid, attnums[c], false)));
+	if (legend.len > 0)
+		lines = lappend(lines, psprintf("columns: %s", legend.data));
+	foreach(lc, fallbacks)
+		lines = lappend(lines, psprintf("fallback %d: %s", i++,
+										deparse_expression((Node *) lfirst(lc), context, false, false)));
+	return lines;
 }
 
 PG_FUNCTION_INFO_V1(shape_router_explain_shape);
@@ -411,7 +474,7 @@ shape_router_explain_shape(PG_FUNCTION_ARGS)
 																				CStringGetTextDatum(def.where_text),
 																				ObjectIdGetDatum(def.relid)))));
 		lines = lappend(lines, psprintf("reads columns: %s", attnum_list(def.relid, def.where_columns)));
-		lines = lappend(lines, "evaluation: PostgreSQL executor on the stored expression, on the old and the new row");
+		lines = list_concat(lines, explain_program(&def));
 	}
 	lines = lappend(lines, def.columns == NULL ? "projects: all columns"
 					: psprintf("projects: %s (and the primary key)", attnum_list(def.relid, def.columns)));

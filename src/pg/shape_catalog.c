@@ -94,4 +94,11 @@ shape_def_from_tuple(ShapeDef *def, HeapTuple tuple, TupleDesc desc)
 		if (def->columns == NULL)
 			def->columns = bms_make_singleton(0);	/* empty list: primary key only */
 	}
+	def->program = nulls[Anum_shape_program - 1] ? NULL
+		: DatumGetByteaPCopy(values[Anum_shape_program - 1]);
+	def->fallback_text = nulls[Anum_shape_fallback_exprs - 1] ? NULL
+		: TextDatumGetCString(values[Anum_shape_fallback_exprs - 1]);
+	if ((def->program == NULL) != (def->where_text == NULL))
+		elog(ERROR, "shape_router catalog row for shape " INT64_FORMAT " has a WHERE without a program or the reverse",
+			 def->shape_id);
 }

@@ -37,7 +37,9 @@
 #define Anum_shape_columns 5
 #define Anum_shape_created_at 6
 #define Anum_shape_registered_by 7
-#define Natts_shape_catalog 7
+#define Anum_shape_program 8
+#define Anum_shape_fallback_exprs 9
+#define Natts_shape_catalog 9
 
 /* One catalog row, as both the SQL functions and the plugin read it. */
 typedef struct ShapeDef
@@ -47,6 +49,8 @@ typedef struct ShapeDef
 	char	   *where_text;		/* nodeToString form, NULL = every row */
 	Bitmapset  *where_columns;	/* attnums read by the WHERE */
 	Bitmapset  *columns;		/* projected attnums, NULL = all columns */
+	bytea	   *program;		/* compiled WHERE, NULL = every row */
+	char	   *fallback_text;	/* nodeToString(List) of executor-evaluated parts, or NULL */
 } ShapeDef;
 
 /* shape_catalog.c */
@@ -68,21 +72,81 @@ extern void shape_analyse(Relation rel, const char *where_text, ArrayType *colum
 						  AnalysedShape *out);
 extern Bitmapset *shape_resolve_columns(Relation rel, ArrayType *columns);
 
-/* predicate.c: evaluation of a stored WHERE with PostgreSQL's executor */
+/* predicate.c: one boolean expression evaluated by PostgreSQL's executor */
 typedef struct ShapePredicate ShapePredicate;
 typedef enum PredicateResult
 {
-	PREDICATE_FALSE = 0,		/* false or NULL: three-valued logic as in WHERE */
+	PREDICATE_FALSE = 0,
 	PREDICATE_TRUE,
-	PREDICATE_ERROR				/* message in *error_message */
+	PREDICATE_NULL,
+	PREDICATE_ERROR,			/* a data error; message in *error_message */
+	PREDICATE_ABORT				/* any other error, captured in *abort_error */
 } PredicateResult;
 
-extern ShapePredicate *shape_predicate_create(MemoryContext parent, const char *where_text);
+extern ShapePredicate *shape_predicate_create(MemoryContext parent, Node *expr);
 extern void shape_predicate_free(ShapePredicate *predicate);
-extern PredicateResult shape_predicate_eval(ShapePredicate *predicate,
-											TupleTableSlot *slot,
-											ExprContext *econtext,
-											char **error_message);
+extern PredicateResult shape_predicate_eval(ShapePredicate *predicate, TupleTableSlot *slot,
+											ExprContext *econtext, char **error_message,
+											ErrorData **abort_error);
+
+/* compile.c: WHERE → program for the core's VM */
+#include "shape_router/program.h"
+extern sr_type_tag shape_type_tag(Oid type);
+extern void shape_value_from_datum(Oid type, Datum datum, bool isnull, sr_value *out);
+extern bytea *shape_compile(Node *where, List **fallbacks);
+
+/* shape_eval.c: a shape's program on a row (plugin and matching_shapes) */
+typedef struct CompiledShape
+{
+	int64		shape_id;
+	uint8	   *program;		/* NULL: no WHERE, every row matches */
+	uint32		program_len;
+	char	   *fallback_text;
+	Bitmapset  *where_columns;
+	/* prepared against the relation, at first use and after relcache changes */
+	uint32		prepared_generation;	/* 0: never */
+	uint16	   *columns;		/* attnums the program reads natively */
+	int			column_count;
+	ShapePredicate **fallbacks;
+	int			fallback_count;
+	bool		disabled;		/* the program does not fit the relation */
+	char	   *disabled_reason;
+} CompiledShape;
+
+/* One row version as the VM sees it: values converted on first use. */
+typedef struct RowImage
+{
+	TupleTableSlot *slot;
+	const Bitmapset *unknown;	/* attnums whose value is unknown (unchanged TOAST) */
+	sr_value   *values;			/* natts + 1 */
+	bool	   *converted;		/* natts + 1 */
+} RowImage;
+
+/* What evaluation needs to know of the relation, valid for one generation. */
+typedef struct RelationEvalInfo
+{
+	TupleDesc	desc;
+	const uint8 *tags;			/* natts + 1 column type tags */
+	uint32		generation;		/* changes whenever the relation's shape may have */
+	MemoryContext context;		/* where prepared shapes keep their state */
+} RelationEvalInfo;
+
+typedef enum ShapeOutcome
+{
+	SHAPE_NO_MATCH,
+	SHAPE_MATCH,
+	SHAPE_ERROR,				/* this row: error record, message set */
+	SHAPE_DISABLED				/* the program does not fit the relation; message set */
+} ShapeOutcome;
+
+extern void compiled_shape_init(CompiledShape *shape, MemoryContext context, const ShapeDef *def);
+extern void compiled_shape_release(CompiledShape *shape);
+extern void relation_column_tags(TupleDesc desc, uint8 *tags);
+extern void row_image_init(RowImage *image, TupleTableSlot *slot, const Bitmapset *unknown);
+extern ShapeOutcome compiled_shape_eval(CompiledShape *shape, RowImage *image,
+										const RelationEvalInfo *rel, ExprContext *econtext,
+										sr_counters *counters, char **message);
+extern bool rows_agree_on(TupleTableSlot *old_row, TupleTableSlot *new_row, const Bitmapset *columns);
 
 /* record.c: routed records in the formats of DESIGN.md §4 */
 typedef enum OutputFormat
@@ -121,6 +185,8 @@ typedef struct RelationInfo
 	Bitmapset  *primary_key;	/* attnums, always projected */
 	Bitmapset  *identity_key;	/* attnums an old key-only tuple carries */
 	bool		identity_full;
+	uint8	   *tags;			/* natts + 1 column type tags for the VM */
+	uint32		generation;		/* distinct for every build: shapes re-validate on change */
 	TupleTableSlot *new_slot;
 	TupleTableSlot *old_slot;
 } RelationInfo;

@@ -1,0 +1,172 @@
+/*
+ * shape_router core — compiled shape predicates ("programs") and their VM.
+ *
+ * A program decides SQL three-valued truth of a shape's WHERE on one row. Leaves
+ * compare column values the shell has converted to plain data (sr_value) with
+ * constants, natively; any sub-expression the compiler cannot express natively
+ * is a FALLBACK leaf that the shell evaluates with PostgreSQL's executor.
+ *
+ * Byte layout (little-endian, no alignment assumed):
+ *   header  8 bytes: magic 'S', version, code_len u16, const_len u16,
+ *                    max_stack u8, fallback_count u8
+ *   code    code_len bytes of instructions
+ *   consts  const_len bytes: int64/double (8 bytes), byte strings (u16 length + bytes),
+ *           IN sets (u16 count, then count entries: 8 bytes each, or u16 offsets
+ *           relative to the set start followed by u16-length-prefixed strings)
+ * Programs come from the catalog, so sr_program_validate must accept one before
+ * sr_program_eval runs it; eval does no bounds checks of its own.
+ *
+ * No PostgreSQL header here; every function is noexcept.
+ */
+#ifndef SHAPE_ROUTER_PROGRAM_H
+#define SHAPE_ROUTER_PROGRAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shape_router/router.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* SQL truth values, and the one extra outcome a fallback can report. */
+#define SR_FALSE 0
+#define SR_TRUE 1
+#define SR_NULL 2
+#define SR_STOP 3				/* a fallback failed; the shell holds the reason */
+
+/* Type tags: what a column holds and how its values compare. */
+typedef enum sr_type_tag
+{
+	SR_TAG_NONE = 0,			/* not native: only fallbacks may read it */
+	SR_TAG_INT,					/* int2/int4/int8: int64 */
+	SR_TAG_BOOL,				/* int64 0/1 */
+	SR_TAG_DATE,				/* int64 days */
+	SR_TAG_TIMESTAMP,			/* int64 microseconds */
+	SR_TAG_TIMESTAMPTZ,			/* int64 microseconds UTC */
+	SR_TAG_FLOAT,				/* float4/float8: double, PostgreSQL order (NaN largest, NaN = NaN) */
+	SR_TAG_TEXT,				/* text/varchar: bytes; order = bytes (C collation only) */
+	SR_TAG_BPCHAR,				/* char(n): bytes with trailing blanks removed */
+	SR_TAG_UUID,				/* 16 bytes */
+	SR_TAG_COUNT
+} sr_type_tag;
+
+/* A column value as the shell hands it over. */
+typedef struct sr_value
+{
+	union
+	{
+		int64_t		i;
+		double		f;
+		const uint8_t *bytes;
+	}			v;
+	uint32_t	len;			/* bytes only */
+	uint8_t		is_null;
+} sr_value;
+
+typedef enum sr_compare_op
+{
+	SR_OP_EQ = 0,
+	SR_OP_NE,
+	SR_OP_LT,
+	SR_OP_LE,
+	SR_OP_GT,
+	SR_OP_GE,
+	SR_OP_DISTINCT,				/* IS DISTINCT FROM: never NULL */
+	SR_OP_COUNT
+} sr_compare_op;
+
+typedef enum sr_truth_test
+{
+	SR_TEST_IS_TRUE = 0,
+	SR_TEST_IS_NOT_TRUE,
+	SR_TEST_IS_FALSE,
+	SR_TEST_IS_NOT_FALSE,
+	SR_TEST_IS_UNKNOWN,
+	SR_TEST_IS_NOT_UNKNOWN,
+	SR_TEST_COUNT
+} sr_truth_test;
+
+/* ---- building (the shell's compiler) ---- */
+
+typedef struct sr_program_builder sr_program_builder;
+
+sr_status	sr_builder_create(sr_program_builder **out) SR_NOEXCEPT;
+void		sr_builder_destroy(sr_program_builder *builder) SR_NOEXCEPT;
+
+/* Leaves: each pushes one truth value. */
+sr_status	sr_builder_compare(sr_program_builder *b, sr_compare_op op, sr_type_tag tag,
+							   uint16_t attnum, const sr_value *constant) SR_NOEXCEPT;
+sr_status	sr_builder_compare_columns(sr_program_builder *b, sr_compare_op op, sr_type_tag tag,
+									   uint16_t left_attnum, uint16_t right_attnum) SR_NOEXCEPT;
+/* col IN (values) / col NOT IN (values); has_null: the list held a NULL. */
+sr_status	sr_builder_in(sr_program_builder *b, sr_type_tag tag, uint16_t attnum,
+						  const sr_value *values, size_t count, int has_null, int negate) SR_NOEXCEPT;
+sr_status	sr_builder_null_test(sr_program_builder *b, uint16_t attnum, int is_null) SR_NOEXCEPT;
+sr_status	sr_builder_bool_column(sr_program_builder *b, uint16_t attnum) SR_NOEXCEPT;
+sr_status	sr_builder_constant(sr_program_builder *b, int truth) SR_NOEXCEPT;
+/* col LIKE 'prefix%' (negate: NOT LIKE); text columns. */
+sr_status	sr_builder_like_prefix(sr_program_builder *b, uint16_t attnum, const uint8_t *prefix,
+								   size_t len, int negate) SR_NOEXCEPT;
+sr_status	sr_builder_fallback(sr_program_builder *b, uint16_t index) SR_NOEXCEPT;
+
+/* Unary ops on the top truth value. */
+sr_status	sr_builder_not(sr_program_builder *b) SR_NOEXCEPT;
+sr_status	sr_builder_test(sr_program_builder *b, sr_truth_test test) SR_NOEXCEPT;
+
+/*
+ * AND/OR of n terms with SQL semantics and short-circuit:
+ *   group_begin(is_and); term; group_term_done; term; group_term_done; ...; group_end
+ */
+sr_status	sr_builder_group_begin(sr_program_builder *b, int is_and) SR_NOEXCEPT;
+sr_status	sr_builder_group_term_done(sr_program_builder *b) SR_NOEXCEPT;
+sr_status	sr_builder_group_end(sr_program_builder *b) SR_NOEXCEPT;
+
+/*
+ * Finishes the program; *bytes is malloc'ed (free with free()). Fails with
+ * SR_INVALID_ARGUMENT when the program is malformed or exceeds the format's
+ * limits (then the compiler falls back to one whole-expression fallback).
+ */
+sr_status	sr_builder_finish(sr_program_builder *b, uint8_t fallback_count,
+							  uint8_t **bytes, size_t *len) SR_NOEXCEPT;
+
+/* ---- loading ---- */
+
+/*
+ * Checks a program against the relation it will run on: column_tags[attnum]
+ * (attnum 1..natts) is the tag of each column today. Returns SR_OK or
+ * SR_INVALID_ARGUMENT with a message in errbuf.
+ */
+sr_status	sr_program_validate(const uint8_t *program, size_t len, const uint8_t *column_tags,
+								uint16_t natts, uint8_t fallback_count,
+								char *errbuf, size_t errlen) SR_NOEXCEPT;
+
+/* The attnums a validated program reads natively, ascending, without duplicates.
+ * Returns how many there are (may exceed max; only max are written). */
+size_t		sr_program_columns(const uint8_t *program, uint16_t *attnums, size_t max) SR_NOEXCEPT;
+
+uint8_t		sr_program_fallback_count(const uint8_t *program) SR_NOEXCEPT;
+
+/* Readable listing of a validated program; returns the length it needs
+ * (writes at most buflen bytes, always NUL-terminated when buflen > 0). */
+size_t		sr_program_disassemble(const uint8_t *program, char *buf, size_t buflen) SR_NOEXCEPT;
+
+/* ---- evaluation ---- */
+
+/* Evaluates fallback sub-expression index on the current row: returns
+ * SR_FALSE/SR_TRUE/SR_NULL, or SR_STOP when it failed. Must not longjmp. */
+typedef int (*sr_fallback_fn) (void *arg, uint16_t index);
+
+/*
+ * Runs a validated program on a row: row[attnum] for every attnum the program
+ * reads (sr_program_columns). Returns SR_FALSE, SR_TRUE, SR_NULL or SR_STOP.
+ */
+int			sr_program_eval(const uint8_t *program, const sr_value *row,
+							sr_fallback_fn fallback, void *fallback_arg) SR_NOEXCEPT;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif							/* SHAPE_ROUTER_PROGRAM_H */

@@ -1,0 +1,654 @@
+/*
+ * compile.c — from a shape's analysed WHERE to a program for the core's VM
+ * (include/shape_router/program.h), and the conversion of column values and
+ * constants to the plain data the VM compares.
+ *
+ * The tree is first planned (constants folded), as the executor would run it.
+ * Boolean structure (AND/OR/NOT/IS TRUE...) and comparisons the core can decide
+ * exactly become native instructions; every other boolean sub-expression becomes
+ * a FALLBACK leaf that PostgreSQL's executor evaluates. So every accepted clause
+ * is evaluated exactly; the native set only decides how fast.
+ */
+#include "shape_router_pg.h"
+
+#include "access/stratnum.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_opfamily.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/pg_locale.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "shape_router/program.h"
+
+/* Btree operator families not named in pg_opfamily_d.h. */
+#define SR_FLOAT_BTREE_FAM_OID 1970
+#define SR_DATETIME_BTREE_FAM_OID 434
+#define SR_UUID_BTREE_FAM_OID 2968
+#define SR_TEXT_NOT_LIKE_OP 1210
+
+sr_type_tag
+shape_type_tag(Oid type)
+{
+	switch (type)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			return SR_TAG_INT;
+		case BOOLOID:
+			return SR_TAG_BOOL;
+		case DATEOID:
+			return SR_TAG_DATE;
+		case TIMESTAMPOID:
+			return SR_TAG_TIMESTAMP;
+		case TIMESTAMPTZOID:
+			return SR_TAG_TIMESTAMPTZ;
+		case FLOAT4OID:
+		case FLOAT8OID:
+			return SR_TAG_FLOAT;
+		case TEXTOID:
+		case VARCHAROID:
+			return SR_TAG_TEXT;
+		case BPCHAROID:
+			return SR_TAG_BPCHAR;
+		case UUIDOID:
+			return SR_TAG_UUID;
+		default:
+			return SR_TAG_NONE;
+	}
+}
+
+/*
+ * Datum → sr_value for a type with a native tag. Byte values point into the
+ * (detoasted) datum, which must outlive the evaluation.
+ */
+void
+shape_value_from_datum(Oid type, Datum datum, bool isnull, sr_value *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (isnull)
+	{
+		out->is_null = 1;
+		return;
+	}
+	switch (type)
+	{
+		case INT2OID:
+			out->v.i = DatumGetInt16(datum);
+			break;
+		case INT4OID:
+			out->v.i = DatumGetInt32(datum);
+			break;
+		case INT8OID:
+			out->v.i = DatumGetInt64(datum);
+			break;
+		case BOOLOID:
+			out->v.i = DatumGetBool(datum) ? 1 : 0;
+			break;
+		case DATEOID:
+			out->v.i = DatumGetDateADT(datum);
+			break;
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			out->v.i = DatumGetTimestamp(datum);
+			break;
+		case FLOAT4OID:
+			out->v.f = (double) DatumGetFloat4(datum);
+			break;
+		case FLOAT8OID:
+			out->v.f = DatumGetFloat8(datum);
+			break;
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+			{
+				text	   *value = DatumGetTextPP(datum);
+				int			len = VARSIZE_ANY_EXHDR(value);
+
+				if (type == BPCHAROID)
+					len = bpchartruelen(VARDATA_ANY(value), len);	/* bpchar ignores trailing blanks */
+				out->v.bytes = (const uint8_t *) VARDATA_ANY(value);
+				out->len = (uint32_t) len;
+				break;
+			}
+		case UUIDOID:
+			out->v.bytes = DatumGetUUIDP(datum)->data;
+			out->len = UUID_LEN;
+			break;
+		default:
+			elog(ERROR, "shape_router: type %u has no native form", type);
+	}
+}
+
+/* ---------------------------------------------------------------- compiler */
+
+typedef struct CompileState
+{
+	sr_program_builder *builder;
+	List	   *fallbacks;		/* Expr nodes, index = FALLBACK operand */
+	bool		failed;			/* a builder limit was hit: use one whole fallback */
+} CompileState;
+
+static void
+emit(CompileState *cs, sr_status status)
+{
+	if (status == SR_OUT_OF_MEMORY)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	if (status != SR_OK)
+		cs->failed = true;
+}
+
+static void
+compile_fallback(CompileState *cs, Node *node)
+{
+	int			index = list_length(cs->fallbacks);
+
+	if (index > 255)
+	{
+		cs->failed = true;
+		return;
+	}
+	cs->fallbacks = lappend(cs->fallbacks, node);
+	emit(cs, sr_builder_fallback(cs->builder, (uint16_t) index));
+}
+
+static Node *
+strip_relabel(Node *node)
+{
+	while (node != NULL && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	return node;
+}
+
+static bool
+is_table_column(Node *node)
+{
+	return node != NULL && IsA(node, Var) && ((Var *) node)->varno == 1 &&
+		((Var *) node)->varlevelsup == 0 && ((Var *) node)->varattno > 0;
+}
+
+/* The btree family whose comparisons the core implements for this tag. */
+static bool
+family_matches_tag(Oid family, sr_type_tag tag)
+{
+	switch (tag)
+	{
+		case SR_TAG_INT:
+			return family == INTEGER_BTREE_FAM_OID;
+		case SR_TAG_BOOL:
+			return family == BOOL_BTREE_FAM_OID;
+		case SR_TAG_DATE:
+		case SR_TAG_TIMESTAMP:
+		case SR_TAG_TIMESTAMPTZ:
+			return family == SR_DATETIME_BTREE_FAM_OID;
+		case SR_TAG_FLOAT:
+			return family == SR_FLOAT_BTREE_FAM_OID;
+		case SR_TAG_TEXT:
+			return family == TEXT_BTREE_FAM_OID || family == TEXT_PATTERN_BTREE_FAM_OID;
+		case SR_TAG_BPCHAR:
+			return family == BPCHAR_BTREE_FAM_OID || family == BPCHAR_PATTERN_BTREE_FAM_OID;
+		case SR_TAG_UUID:
+			return family == SR_UUID_BTREE_FAM_OID;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Maps operator opno, applied to two operands of the given tag, to a native
+ * comparison. Text ordering is native only where it is byte order: the C
+ * collation, or the pattern families (~<~). Equality is byte equality under
+ * every built-in collation (all deterministic).
+ */
+static bool
+native_comparison(Oid opno, Oid inputcollid, sr_type_tag tag, sr_compare_op *op)
+{
+	List	   *interpretations = get_op_btree_interpretation(opno);
+	ListCell   *lc;
+
+	foreach(lc, interpretations)
+	{
+		OpBtreeInterpretation *interp = (OpBtreeInterpretation *) lfirst(lc);
+		bool		bytes = tag == SR_TAG_TEXT || tag == SR_TAG_BPCHAR;
+
+		if (!family_matches_tag(interp->opfamily_id, tag))
+			continue;
+		switch (interp->strategy)
+		{
+			case BTEqualStrategyNumber:
+				*op = SR_OP_EQ;
+				return true;
+			case ROWCOMPARE_NE:
+				*op = SR_OP_NE;
+				return true;
+			case BTLessStrategyNumber:
+			case BTLessEqualStrategyNumber:
+			case BTGreaterStrategyNumber:
+			case BTGreaterEqualStrategyNumber:
+				if (bytes && interp->opfamily_id != TEXT_PATTERN_BTREE_FAM_OID &&
+					interp->opfamily_id != BPCHAR_PATTERN_BTREE_FAM_OID &&
+					!(OidIsValid(inputcollid) && lc_collate_is_c(inputcollid)))
+					return false;
+				*op = interp->strategy == BTLessStrategyNumber ? SR_OP_LT
+					: interp->strategy == BTLessEqualStrategyNumber ? SR_OP_LE
+					: interp->strategy == BTGreaterStrategyNumber ? SR_OP_GT : SR_OP_GE;
+				return true;
+			default:
+				return false;
+		}
+	}
+	return false;
+}
+
+/* Operand types the native comparison may mix: integers, floats, and within text. */
+static bool
+operand_types_compatible(Oid column_type, Oid other_type)
+{
+	sr_type_tag a = shape_type_tag(column_type);
+	sr_type_tag b = shape_type_tag(other_type);
+
+	if (a == SR_TAG_NONE || a != b)
+		return false;
+	/* date vs timestamp comparisons convert; only same-type datetime is native */
+	if (a == SR_TAG_DATE || a == SR_TAG_TIMESTAMP || a == SR_TAG_TIMESTAMPTZ)
+		return column_type == other_type;
+	return true;
+}
+
+static sr_compare_op
+commute(sr_compare_op op)
+{
+	switch (op)
+	{
+		case SR_OP_LT:
+			return SR_OP_GT;
+		case SR_OP_LE:
+			return SR_OP_GE;
+		case SR_OP_GT:
+			return SR_OP_LT;
+		case SR_OP_GE:
+			return SR_OP_LE;
+		default:
+			return op;
+	}
+}
+
+/* col op const, const op col, col op col; distinct: IS DISTINCT FROM. */
+static bool
+compile_comparison(CompileState *cs, Oid opno, Oid inputcollid, List *args, bool distinct)
+{
+	Node	   *left;
+	Node	   *right;
+	Var		   *column;
+	Node	   *other;
+	bool		column_on_left;
+	sr_type_tag tag;
+	sr_compare_op op;
+
+	if (list_length(args) != 2)
+		return false;
+	left = strip_relabel(linitial(args));
+	right = strip_relabel(lsecond(args));
+	column_on_left = is_table_column(left);
+	if (!column_on_left && !is_table_column(right))
+		return false;
+	column = (Var *) (column_on_left ? left : right);
+	other = column_on_left ? right : left;
+	tag = shape_type_tag(column->vartype);
+	if (tag == SR_TAG_NONE)
+		return false;
+
+	if (IsA(other, Const))
+	{
+		Const	   *constant = (Const *) other;
+		sr_value	value;
+
+		if (!operand_types_compatible(column->vartype, constant->consttype) ||
+			!native_comparison(opno, inputcollid, tag, &op))
+			return false;
+		if (distinct && op != SR_OP_EQ)
+			return false;
+		if (constant->constisnull)
+		{
+			/* x IS DISTINCT FROM NULL = x IS NOT NULL; x op NULL = NULL */
+			if (distinct)
+				emit(cs, sr_builder_null_test(cs->builder, column->varattno, 0));
+			else
+				emit(cs, sr_builder_constant(cs->builder, SR_NULL));
+			return true;
+		}
+		shape_value_from_datum(constant->consttype, constant->constvalue, false, &value);
+		if (distinct)
+			op = SR_OP_DISTINCT;
+		else if (!column_on_left)
+			op = commute(op);
+		emit(cs, sr_builder_compare(cs->builder, op, tag, column->varattno, &value));
+		return true;
+	}
+	if (is_table_column(other))
+	{
+		Var		   *second = (Var *) other;
+
+		if (!operand_types_compatible(column->vartype, second->vartype) ||
+			!native_comparison(opno, inputcollid, tag, &op))
+			return false;
+		if (distinct && op != SR_OP_EQ)
+			return false;
+		emit(cs, sr_builder_compare_columns(cs->builder, distinct ? SR_OP_DISTINCT : op, tag,
+											((Var *) left)->varattno, ((Var *) right)->varattno));
+		return true;
+	}
+	return false;
+}
+
+/* col = ANY(const array) → IN; col <> ALL(const array) → NOT IN. */
+static bool
+compile_in(CompileState *cs, ScalarArrayOpExpr *saop)
+{
+	Node	   *scalar;
+	Node	   *array;
+	Var		   *column;
+	Const	   *constant;
+	sr_type_tag tag;
+	sr_compare_op op;
+	ArrayType  *values;
+	Oid			element_type;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Datum	   *elements;
+	bool	   *nulls;
+	int			count;
+	sr_value   *items;
+	int			item_count = 0;
+	bool		has_null = false;
+
+	if (list_length(saop->args) != 2)
+		return false;
+	scalar = strip_relabel(linitial(saop->args));
+	array = lsecond(saop->args);
+	if (!is_table_column(scalar) || !IsA(array, Const))
+		return false;
+	column = (Var *) scalar;
+	constant = (Const *) array;
+	tag = shape_type_tag(column->vartype);
+	if (tag == SR_TAG_NONE || !native_comparison(saop->opno, saop->inputcollid, tag, &op))
+		return false;
+	if (!((saop->useOr && op == SR_OP_EQ) || (!saop->useOr && op == SR_OP_NE)))
+		return false;
+	if (constant->constisnull)
+	{
+		emit(cs, sr_builder_constant(cs->builder, SR_NULL));	/* x = ANY(NULL) is NULL */
+		return true;
+	}
+	values = DatumGetArrayTypeP(constant->constvalue);
+	element_type = ARR_ELEMTYPE(values);
+	if (!operand_types_compatible(column->vartype, element_type))
+		return false;
+	get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
+	deconstruct_array(values, element_type, typlen, typbyval, typalign, &elements, &nulls, &count);
+	items = palloc(sizeof(sr_value) * (count + 1));
+	for (int i = 0; i < count; i++)
+	{
+		if (nulls[i])
+			has_null = true;
+		else
+			shape_value_from_datum(element_type, elements[i], false, &items[item_count++]);
+	}
+	emit(cs, sr_builder_in(cs->builder, tag, column->varattno, items, item_count, has_null,
+						   saop->useOr ? 0 : 1));
+	return true;
+}
+
+/* text LIKE 'literal%' (prefix) or LIKE 'literal' (equality), with \ escapes. */
+static bool
+compile_like(CompileState *cs, OpExpr *opexpr)
+{
+	Node	   *left;
+	Node	   *right;
+	Var		   *column;
+	text	   *pattern;
+	const char *p;
+	int			len;
+	StringInfoData literal;
+	bool		negate = opexpr->opno == SR_TEXT_NOT_LIKE_OP;
+	int			i = 0;
+
+	if ((opexpr->opno != OID_TEXT_LIKE_OP && !negate) || list_length(opexpr->args) != 2)
+		return false;
+	left = strip_relabel(linitial(opexpr->args));
+	right = lsecond(opexpr->args);
+	if (!is_table_column(left) || !IsA(right, Const) || ((Const *) right)->constisnull)
+		return false;
+	column = (Var *) left;
+	if (shape_type_tag(column->vartype) != SR_TAG_TEXT)
+		return false;
+	pattern = DatumGetTextPP(((Const *) right)->constvalue);
+	p = VARDATA_ANY(pattern);
+	len = VARSIZE_ANY_EXHDR(pattern);
+	initStringInfo(&literal);
+	while (i < len)
+	{
+		if (p[i] == '%')
+		{
+			for (int j = i; j < len; j++)
+				if (p[j] != '%')
+					return false;	/* a wildcard inside: not a prefix pattern */
+			emit(cs, sr_builder_like_prefix(cs->builder, column->varattno,
+											(const uint8_t *) literal.data, literal.len, negate));
+			return true;
+		}
+		if (p[i] == '_')
+			return false;
+		if (p[i] == '\\')
+		{
+			int			charlen;
+
+			if (++i >= len)
+				return false;	/* trailing escape: PostgreSQL raises an error; let it */
+			charlen = pg_mblen(p + i);
+			appendBinaryStringInfo(&literal, p + i, charlen);
+			i += charlen;
+			continue;
+		}
+		appendStringInfoChar(&literal, p[i]);
+		i++;
+	}
+	/* no wildcard: byte equality, as textlike compares bytes */
+	{
+		sr_value	value = {0};
+
+		value.v.bytes = (const uint8_t *) literal.data;
+		value.len = literal.len;
+		emit(cs, sr_builder_compare(cs->builder, negate ? SR_OP_NE : SR_OP_EQ, SR_TAG_TEXT,
+									column->varattno, &value));
+	}
+	return true;
+}
+
+static void compile_bool(CompileState *cs, Node *node);
+
+static void
+compile_group(CompileState *cs, BoolExpr *expr)
+{
+	ListCell   *lc;
+
+	emit(cs, sr_builder_group_begin(cs->builder, expr->boolop == AND_EXPR));
+	foreach(lc, expr->args)
+	{
+		compile_bool(cs, (Node *) lfirst(lc));
+		emit(cs, sr_builder_group_term_done(cs->builder));
+	}
+	emit(cs, sr_builder_group_end(cs->builder));
+}
+
+static void
+compile_bool(CompileState *cs, Node *node)
+{
+	check_stack_depth();
+	if (cs->failed)
+		return;
+	switch (nodeTag(node))
+	{
+		case T_Const:
+			{
+				Const	   *constant = (Const *) node;
+
+				if (constant->consttype == BOOLOID)
+				{
+					emit(cs, sr_builder_constant(cs->builder, constant->constisnull ? SR_NULL
+												 : (DatumGetBool(constant->constvalue) ? SR_TRUE : SR_FALSE)));
+					return;
+				}
+				break;
+			}
+		case T_Var:
+			if (is_table_column(node) && ((Var *) node)->vartype == BOOLOID)
+			{
+				emit(cs, sr_builder_bool_column(cs->builder, ((Var *) node)->varattno));
+				return;
+			}
+			break;
+		case T_BoolExpr:
+			{
+				BoolExpr   *expr = (BoolExpr *) node;
+
+				if (expr->boolop == NOT_EXPR)
+				{
+					compile_bool(cs, linitial(expr->args));
+					emit(cs, sr_builder_not(cs->builder));
+				}
+				else
+					compile_group(cs, expr);
+				return;
+			}
+		case T_BooleanTest:
+			{
+				BooleanTest *test = (BooleanTest *) node;
+				static const sr_truth_test tests[] = {
+					[IS_TRUE] = SR_TEST_IS_TRUE,[IS_NOT_TRUE] = SR_TEST_IS_NOT_TRUE,
+					[IS_FALSE] = SR_TEST_IS_FALSE,[IS_NOT_FALSE] = SR_TEST_IS_NOT_FALSE,
+					[IS_UNKNOWN] = SR_TEST_IS_UNKNOWN,[IS_NOT_UNKNOWN] = SR_TEST_IS_NOT_UNKNOWN,
+				};
+
+				compile_bool(cs, (Node *) test->arg);
+				emit(cs, sr_builder_test(cs->builder, tests[test->booltesttype]));
+				return;
+			}
+		case T_NullTest:
+			{
+				NullTest   *test = (NullTest *) node;
+				Node	   *arg = strip_relabel((Node *) test->arg);
+
+				if (!test->argisrow && is_table_column(arg))
+				{
+					emit(cs, sr_builder_null_test(cs->builder, ((Var *) arg)->varattno,
+												  test->nulltesttype == IS_NULL));
+					return;
+				}
+				break;
+			}
+		case T_OpExpr:
+			{
+				OpExpr	   *opexpr = (OpExpr *) node;
+
+				if (compile_comparison(cs, opexpr->opno, opexpr->inputcollid, opexpr->args, false) ||
+					compile_like(cs, opexpr))
+					return;
+				break;
+			}
+		case T_DistinctExpr:
+			{
+				DistinctExpr *expr = (DistinctExpr *) node;
+
+				if (compile_comparison(cs, expr->opno, expr->inputcollid, expr->args, true))
+					return;
+				break;
+			}
+		case T_ScalarArrayOpExpr:
+			if (compile_in(cs, (ScalarArrayOpExpr *) node))
+				return;
+			break;
+		default:
+			break;
+	}
+	compile_fallback(cs, node);
+}
+
+/* Frees the C++ builder if an ERROR unwinds past the compiler. */
+static void
+destroy_builder(void *arg)
+{
+	CompileState *cs = (CompileState *) arg;
+
+	if (cs->builder != NULL)
+		sr_builder_destroy(cs->builder);
+	cs->builder = NULL;
+}
+
+static bytea *
+finish_program(CompileState *cs)
+{
+	uint8_t    *bytes;
+	size_t		len;
+	sr_status	status = sr_builder_finish(cs->builder, (uint8_t) list_length(cs->fallbacks), &bytes, &len);
+	bytea	   *program;
+
+	if (status == SR_OUT_OF_MEMORY)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	if (status != SR_OK)
+		return NULL;
+	program = palloc(VARHDRSZ + len);
+	SET_VARSIZE(program, VARHDRSZ + len);
+	memcpy(VARDATA(program), bytes, len);
+	free(bytes);
+	return program;
+}
+
+/*
+ * Compiles an analysed WHERE. Returns the program and sets *fallbacks to the
+ * (planned) sub-expressions it hands to the executor, NIL when fully native.
+ */
+bytea *
+shape_compile(Node *where, List **fallbacks)
+{
+	Node	   *planned = (Node *) expression_planner((Expr *) copyObject(where));
+	CompileState *cs = palloc0(sizeof(CompileState));
+	MemoryContextCallback *cleanup = palloc(sizeof(MemoryContextCallback));
+	bytea	   *program = NULL;
+
+	cleanup->func = destroy_builder;
+	cleanup->arg = cs;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, cleanup);
+
+	shape_router_check_status(sr_builder_create(&cs->builder), "create a program builder");
+	compile_bool(cs, planned);
+	if (!cs->failed)
+		program = finish_program(cs);
+	if (program == NULL)
+	{
+		/* Past the format's limits: the whole clause is one fallback. */
+		destroy_builder(cs);
+		shape_router_check_status(sr_builder_create(&cs->builder), "create a program builder");
+		cs->failed = false;
+		cs->fallbacks = NIL;
+		compile_fallback(cs, planned);
+		program = finish_program(cs);
+		if (program == NULL)
+			elog(ERROR, "shape_router could not compile even a single fallback");
+	}
+	destroy_builder(cs);
+	*fallbacks = cs->fallbacks;
+	return program;
+}

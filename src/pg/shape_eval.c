@@ -1,0 +1,270 @@
+/*
+ * shape_eval.c — running a shape's program on a row, shared by the plugin and
+ * matching_shapes(). Column values are converted for the VM on first use; FALLBACK
+ * leaves are evaluated by PostgreSQL's executor through a callback that never
+ * lets an ERROR longjmp through the core's C++ frames: it captures the error,
+ * the VM returns SR_STOP, and the error is re-thrown (or turned into the shape's
+ * error record) here, in C, after the core has returned.
+ */
+#include "shape_router_pg.h"
+
+#include "executor/executor.h"
+#include "utils/datum.h"
+#include "utils/memutils.h"
+
+#include "shape_router/program.h"
+
+void
+compiled_shape_init(CompiledShape *shape, MemoryContext context, const ShapeDef *def)
+{
+	MemoryContext old = MemoryContextSwitchTo(context);
+
+	memset(shape, 0, sizeof(*shape));
+	shape->shape_id = def->shape_id;
+	shape->where_columns = bms_copy(def->where_columns);
+	if (def->program != NULL)
+	{
+		shape->program_len = VARSIZE_ANY_EXHDR(def->program);
+		shape->program = palloc(shape->program_len);
+		memcpy(shape->program, VARDATA_ANY(def->program), shape->program_len);
+	}
+	shape->fallback_text = def->fallback_text != NULL ? pstrdup(def->fallback_text) : NULL;
+	MemoryContextSwitchTo(old);
+}
+
+void
+compiled_shape_release(CompiledShape *shape)
+{
+	if (shape->fallbacks != NULL)
+	{
+		for (int i = 0; i < shape->fallback_count; i++)
+			shape_predicate_free(shape->fallbacks[i]);
+		pfree(shape->fallbacks);
+	}
+	if (shape->program != NULL)
+		pfree(shape->program);
+	if (shape->columns != NULL)
+		pfree(shape->columns);
+	if (shape->fallback_text != NULL)
+		pfree(shape->fallback_text);
+	if (shape->disabled_reason != NULL)
+		pfree(shape->disabled_reason);
+	bms_free(shape->where_columns);
+	shape->fallbacks = NULL;
+	shape->program = NULL;
+	shape->columns = NULL;
+	shape->fallback_text = NULL;
+	shape->disabled_reason = NULL;
+	shape->where_columns = NULL;
+}
+
+void
+relation_column_tags(TupleDesc desc, uint8 *tags)
+{
+	tags[0] = SR_TAG_NONE;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+		tags[i + 1] = attr->attisdropped ? SR_TAG_NONE : (uint8) shape_type_tag(attr->atttypid);
+	}
+}
+
+/*
+ * Checks the program against the relation as it is now (column types may have
+ * changed since registration) and prepares its fallbacks. A shape that does not
+ * fit is disabled, with the reason kept for its error record; decoding goes on.
+ */
+static void
+prepare(CompiledShape *shape, MemoryContext context, const uint8 *tags, TupleDesc desc, uint32 generation)
+{
+	char		message[256];
+	int			expected_fallbacks = 0;
+	List	   *fallback_exprs = NIL;
+	MemoryContext old;
+
+	shape->prepared_generation = generation;
+	shape->disabled = false;
+	if (shape->program == NULL)
+		return;
+	if (shape->fallback_text != NULL)
+	{
+		fallback_exprs = (List *) stringToNode(shape->fallback_text);
+		if (!IsA(fallback_exprs, List))
+			fallback_exprs = NIL;
+		expected_fallbacks = list_length(fallback_exprs);
+	}
+	if (expected_fallbacks > 255 ||
+		sr_program_validate(shape->program, shape->program_len, tags, (uint16) desc->natts,
+							(uint8_t) expected_fallbacks, message, sizeof(message)) != SR_OK)
+	{
+		if (expected_fallbacks > 255)
+			snprintf(message, sizeof(message), "invalid program: too many fallbacks");
+		shape->disabled = true;
+		shape->disabled_reason = MemoryContextStrdup(context, message);
+		return;
+	}
+
+	old = MemoryContextSwitchTo(context);
+	if (shape->columns == NULL)
+	{
+		uint16		buf[64];
+		size_t		count = sr_program_columns(shape->program, buf, lengthof(buf));
+
+		shape->columns = palloc(sizeof(uint16) * (count + 1));
+		if (count > lengthof(buf))
+			sr_program_columns(shape->program, shape->columns, count);
+		else
+			memcpy(shape->columns, buf, sizeof(uint16) * count);
+		shape->column_count = (int) count;
+	}
+	if (shape->fallbacks == NULL && expected_fallbacks > 0)
+	{
+		ListCell   *lc;
+		int			i = 0;
+
+		shape->fallbacks = palloc0(sizeof(ShapePredicate *) * expected_fallbacks);
+		foreach(lc, fallback_exprs)
+			shape->fallbacks[i++] = shape_predicate_create(context, (Node *) lfirst(lc));
+		shape->fallback_count = expected_fallbacks;
+	}
+	MemoryContextSwitchTo(old);
+}
+
+void
+row_image_init(RowImage *image, TupleTableSlot *slot, const Bitmapset *unknown)
+{
+	int			natts = slot->tts_tupleDescriptor->natts;
+
+	image->slot = slot;
+	image->unknown = unknown;
+	image->values = palloc(sizeof(sr_value) * (natts + 1));
+	image->converted = palloc0(sizeof(bool) * (natts + 1));
+}
+
+static void
+convert_column(RowImage *image, int attnum)
+{
+	TupleTableSlot *slot = image->slot;
+	bool		isnull;
+	Datum		value = slot_getattr(slot, attnum, &isnull);
+	Oid			type = TupleDescAttr(slot->tts_tupleDescriptor, attnum - 1)->atttypid;
+
+	if (shape_type_tag(type) == SR_TAG_NONE)
+	{
+		/* Read only by a NULL test. */
+		memset(&image->values[attnum], 0, sizeof(sr_value));
+		image->values[attnum].is_null = isnull ? 1 : 0;
+	}
+	else
+		shape_value_from_datum(type, value, isnull, &image->values[attnum]);
+	image->converted[attnum] = true;
+}
+
+typedef struct FallbackCall
+{
+	CompiledShape *shape;
+	TupleTableSlot *slot;
+	ExprContext *econtext;
+	sr_counters *counters;
+	char	   *message;		/* a data error: the shape's error record */
+	ErrorData  *abort;			/* any other error: re-thrown after the VM returns */
+} FallbackCall;
+
+/* Called from the core's VM: must not longjmp. */
+static int
+fallback_callback(void *arg, uint16_t index)
+{
+	FallbackCall *call = (FallbackCall *) arg;
+	char	   *message = NULL;
+	PredicateResult result;
+
+	if (call->counters != NULL)
+		call->counters->fallback_evaluations++;
+	result = shape_predicate_eval(call->shape->fallbacks[index], call->slot, call->econtext,
+								  &message, &call->abort);
+	switch (result)
+	{
+		case PREDICATE_TRUE:
+			return SR_TRUE;
+		case PREDICATE_FALSE:
+			return SR_FALSE;
+		case PREDICATE_NULL:
+			return SR_NULL;
+		case PREDICATE_ERROR:
+			call->message = message;
+			return SR_STOP;
+		case PREDICATE_ABORT:
+			return SR_STOP;
+	}
+	return SR_STOP;
+}
+
+ShapeOutcome
+compiled_shape_eval(CompiledShape *shape, RowImage *image, const RelationEvalInfo *rel,
+					ExprContext *econtext, sr_counters *counters, char **message)
+{
+	FallbackCall call;
+	int			result;
+
+	if (shape->program == NULL)
+		return SHAPE_MATCH;		/* no WHERE: every row */
+	if (shape->prepared_generation != rel->generation)
+		prepare(shape, rel->context, rel->tags, rel->desc, rel->generation);
+	if (shape->disabled)
+	{
+		*message = shape->disabled_reason;
+		return SHAPE_DISABLED;
+	}
+	if (bms_overlap(image->unknown, shape->where_columns))
+	{
+		*message = "the WHERE reads an unchanged TOASTed column whose value is not in the old row; set REPLICA IDENTITY FULL on the table";
+		return SHAPE_ERROR;
+	}
+	for (int i = 0; i < shape->column_count; i++)
+		if (!image->converted[shape->columns[i]])
+			convert_column(image, shape->columns[i]);
+
+	call.shape = shape;
+	call.slot = image->slot;
+	call.econtext = econtext;
+	call.counters = counters;
+	call.message = NULL;
+	call.abort = NULL;
+	if (counters != NULL)
+		counters->gate_evaluations++;
+	result = sr_program_eval(shape->program, image->values, fallback_callback, &call);
+	if (result == SR_STOP)
+	{
+		if (call.abort != NULL)
+			ReThrowError(call.abort);
+		*message = call.message != NULL ? call.message : "evaluation stopped";
+		return SHAPE_ERROR;
+	}
+	return result == SR_TRUE ? SHAPE_MATCH : SHAPE_NO_MATCH;
+}
+
+/*
+ * Whether old and new row agree on every column the WHERE reads, so one
+ * evaluation decides both (binary equality of the stored values).
+ */
+bool
+rows_agree_on(TupleTableSlot *old_row, TupleTableSlot *new_row, const Bitmapset *columns)
+{
+	int			attnum = -1;
+
+	while ((attnum = bms_next_member(columns, attnum)) >= 0)
+	{
+		Form_pg_attribute attr = TupleDescAttr(old_row->tts_tupleDescriptor, attnum - 1);
+		bool		old_null;
+		bool		new_null;
+		Datum		old_value = slot_getattr(old_row, attnum, &old_null);
+		Datum		new_value = slot_getattr(new_row, attnum, &new_null);
+
+		if (old_null != new_null)
+			return false;
+		if (!old_null && !datumIsEqual(old_value, new_value, attr->attbyval, attr->attlen))
+			return false;
+	}
+	return true;
+}
