@@ -20,7 +20,7 @@ REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 # the suite can run as the postgres user over a source tree it cannot write.
 TEST_OUTPUT ?= .
 REGRESS_OPTS = --temp-instance=$(TEST_OUTPUT)/tmp_check --temp-config=$(TEST_OUTPUT)/logical.conf \
-	--outputdir=$(TEST_OUTPUT) --load-extension=shape_router
+	--outputdir=$(TEST_OUTPUT) --load-extension=shape_router --encoding=UTF8 --no-locale
 EXTRA_CLEAN = logical.conf tmp_check results regression.diffs regression.out log test/unit/bin
 
 # Entry points must stay visible while everything else is hidden.
