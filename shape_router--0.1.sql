@@ -49,6 +49,13 @@ RETURNS SETOF bigint
 AS 'MODULE_PATHNAME', 'shape_router_matching_shapes'
 LANGUAGE C STABLE STRICT PARALLEL UNSAFE;
 
+-- One shape on one row: 'true', 'false', 'null' or 'error: <message>', by the
+-- same program the plugin runs (why does my row not match?).
+CREATE FUNCTION shape_router.evaluate_shape(shape_id bigint, table_row anyelement)
+RETURNS text
+AS 'MODULE_PATHNAME', 'shape_router_evaluate_shape'
+LANGUAGE C STABLE STRICT PARALLEL UNSAFE;
+
 -- How a shape is evaluated and indexed, one line per property.
 CREATE FUNCTION shape_router.explain_shape(shape_id bigint)
 RETURNS SETOF text

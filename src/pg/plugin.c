@@ -576,6 +576,7 @@ evaluate(RouterState *state, ShapeState *shape, RowImage *image, const RelationE
 		case SHAPE_MATCH:
 			return ROW_YES;
 		case SHAPE_NO_MATCH:
+		case SHAPE_UNKNOWN:
 			return ROW_NO;
 		case SHAPE_ERROR:
 			return ROW_ERROR;

@@ -323,50 +323,73 @@ match_one(const ShapeDef *def, void *arg)
 	state->matches[state->count++] = def->shape_id;
 }
 
-PG_FUNCTION_INFO_V1(shape_router_matching_shapes);
-Datum
-shape_router_matching_shapes(PG_FUNCTION_ARGS)
+/*
+ * A table row passed as anyelement, opened for evaluation: the function's
+ * argument argno must be a row of a (non-partitioned) table.
+ */
+static Relation
+open_row_argument(FunctionCallInfo fcinfo, int argno, const char *function, MatchState *state)
 {
-	Oid			row_type = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	Oid			row_type = get_fn_expr_argtype(fcinfo->flinfo, argno);
 	Oid			relid = OidIsValid(row_type) ? typeidTypeRelid(row_type) : InvalidOid;
 	HeapTupleHeader header;
-	HeapTupleData tuple;
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	HeapTuple	tuple;
 	Relation	rel;
-	Relation	catalog;
-	MatchState	state = {0};
 	TupleTableSlot *slot;
 	uint8	   *tags;
 
 	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("matching_shapes expects a row of a table, not type %s", format_type_be(row_type)),
-				 errhint("Pass the table alias: SELECT shape_router.matching_shapes(t) FROM my_table t;")));
-	header = PG_GETARG_HEAPTUPLEHEADER(0);
-	tuple.t_len = HeapTupleHeaderGetDatumLength(header);
-	ItemPointerSetInvalid(&tuple.t_self);
-	tuple.t_tableOid = relid;
-	tuple.t_data = header;
+				 errmsg("%s expects a row of a table, not type %s", function, format_type_be(row_type)),
+				 errhint("Pass the table alias: SELECT shape_router.%s(t) FROM my_table t;", function)));
+	header = PG_GETARG_HEAPTUPLEHEADER(argno);
+	tuple = palloc0(sizeof(HeapTupleData));
+	tuple->t_len = HeapTupleHeaderGetDatumLength(header);
+	ItemPointerSetInvalid(&tuple->t_self);
+	tuple->t_tableOid = relid;
+	tuple->t_data = header;
 
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	rel = relation_open(relid, AccessShareLock);
-	catalog = table_open(shape_catalog_relid(false), AccessShareLock);
-	state.context = AllocSetContextCreate(CurrentMemoryContext, "shape_router matching_shapes",
-										  ALLOCSET_DEFAULT_SIZES);
+	state->context = AllocSetContextCreate(CurrentMemoryContext, "shape_router evaluation",
+										   ALLOCSET_DEFAULT_SIZES);
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
-	ExecStoreHeapTuple(&tuple, slot, false);
-	row_image_init(&state.image, slot, NULL);
+	ExecStoreHeapTuple(tuple, slot, false);
+	row_image_init(&state->image, slot, NULL);
 	tags = palloc(RelationGetDescr(rel)->natts + 1);
 	relation_column_tags(RelationGetDescr(rel), tags);
-	state.rel.desc = RelationGetDescr(rel);
-	state.rel.tags = tags;
-	state.rel.generation = 1;
-	state.econtext = CreateStandaloneExprContext();
+	state->rel.desc = RelationGetDescr(rel);
+	state->rel.tags = tags;
+	state->rel.generation = 1;
+	state->econtext = CreateStandaloneExprContext();
+	return rel;
+}
+
+static void
+close_row_argument(Relation rel, MatchState *state)
+{
+	FreeExprContext(state->econtext, true);
+	ExecDropSingleTupleTableSlot(state->image.slot);
+	MemoryContextDelete(state->context);
+	relation_close(rel, AccessShareLock);
+}
+
+PG_FUNCTION_INFO_V1(shape_router_matching_shapes);
+Datum
+shape_router_matching_shapes(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Relation	rel;
+	Relation	catalog;
+	MatchState	state = {0};
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	rel = open_row_argument(fcinfo, 0, "matching_shapes", &state);
+	catalog = table_open(shape_catalog_relid(false), AccessShareLock);
 	state.matches = palloc(sizeof(int64) * 16);
 	state.capacity = 16;
 
-	for_each_shape_of_relation(catalog, relid, match_one, &state);
+	for_each_shape_of_relation(catalog, RelationGetRelid(rel), match_one, &state);
 	qsort(state.matches, state.count, sizeof(int64), compare_int64);
 	for (int i = 0; i < state.count; i++)
 	{
@@ -376,12 +399,66 @@ shape_router_matching_shapes(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &null);
 	}
 
-	FreeExprContext(state.econtext, true);
-	ExecDropSingleTupleTableSlot(slot);
-	MemoryContextDelete(state.context);
 	table_close(catalog, AccessShareLock);
-	relation_close(rel, AccessShareLock);
+	close_row_argument(rel, &state);
 	return (Datum) 0;
+}
+
+/*
+ * One shape on one row, in full: 'true', 'false', 'null' (unknown: no match, as
+ * in WHERE), or 'error: <message>' (the plugin's error record for that row).
+ */
+PG_FUNCTION_INFO_V1(shape_router_evaluate_shape);
+Datum
+shape_router_evaluate_shape(PG_FUNCTION_ARGS)
+{
+	int64		shape_id = PG_GETARG_INT64(0);
+	Relation	rel;
+	Relation	catalog;
+	HeapTuple	tuple;
+	ShapeDef	def;
+	CompiledShape shape;
+	MatchState	state = {0};
+	char	   *message = NULL;
+	const char *result = NULL;
+
+	rel = open_row_argument(fcinfo, 1, "evaluate_shape", &state);
+	catalog = table_open(shape_catalog_relid(false), AccessShareLock);
+	tuple = find_shape_tuple(catalog, shape_id);
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("shape " INT64_FORMAT " does not exist", shape_id)));
+	shape_def_from_tuple(&def, tuple, RelationGetDescr(catalog));
+	if (def.relid != RelationGetRelid(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("shape " INT64_FORMAT " is on table %s, not on %s", shape_id,
+						get_rel_name(def.relid), RelationGetRelationName(rel))));
+	state.rel.context = state.context;
+	compiled_shape_init(&shape, state.context, &def);
+	switch (compiled_shape_eval(&shape, &state.image, &state.rel, state.econtext, NULL, &message))
+	{
+		case SHAPE_MATCH:
+			result = "true";
+			break;
+		case SHAPE_NO_MATCH:
+			result = "false";
+			break;
+		case SHAPE_UNKNOWN:
+			result = "null";
+			break;
+		case SHAPE_ERROR:
+			result = psprintf("error: %s", message);
+			break;
+		case SHAPE_DISABLED:
+			result = psprintf("disabled: %s", message);
+			break;
+	}
+	result = pstrdup(result);	/* the evaluation context goes away below */
+	table_close(catalog, AccessShareLock);
+	close_row_argument(rel, &state);
+	PG_RETURN_TEXT_P(cstring_to_text(result));
 }
 
 static char *

@@ -241,7 +241,7 @@ compiled_shape_eval(CompiledShape *shape, RowImage *image, const RelationEvalInf
 		*message = call.message != NULL ? call.message : "evaluation stopped";
 		return SHAPE_ERROR;
 	}
-	return result == SR_TRUE ? SHAPE_MATCH : SHAPE_NO_MATCH;
+	return result == SR_TRUE ? SHAPE_MATCH : (result == SR_NULL ? SHAPE_UNKNOWN : SHAPE_NO_MATCH);
 }
 
 /*

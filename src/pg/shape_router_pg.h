@@ -133,7 +133,8 @@ typedef struct RelationEvalInfo
 
 typedef enum ShapeOutcome
 {
-	SHAPE_NO_MATCH,
+	SHAPE_NO_MATCH,				/* FALSE */
+	SHAPE_UNKNOWN,				/* NULL: no match either, as in WHERE */
 	SHAPE_MATCH,
 	SHAPE_ERROR,				/* this row: error record, message set */
 	SHAPE_DISABLED				/* the program does not fit the relation; message set */
@@ -233,6 +234,7 @@ extern PGDLLEXPORT Datum shape_router_register_shapes(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum shape_router_drop_shape(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum shape_router_matching_shapes(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum shape_router_explain_shape(PG_FUNCTION_ARGS);
+extern PGDLLEXPORT Datum shape_router_evaluate_shape(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum shape_router_decoding_stats(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum shape_router_on_sql_drop(PG_FUNCTION_ARGS);
 
