@@ -63,6 +63,17 @@ test/unit/bin/%.asan: test/unit/%.cpp $(CORE_SRCS) $(wildcard include/shape_rout
 	@mkdir -p test/unit/bin
 	$(CXX) $(UNIT_CXXFLAGS) -O1 $(SANITIZE) -o $@ $< $(CORE_SRCS) -lgtest -lgtest_main -lpthread -lxxhash
 
+# ---- micro-benchmarks of the core (Google Benchmark); see bench/README.md ----
+BENCHES = $(patsubst bench/%.cpp,%,$(sort $(wildcard bench/*_bench.cpp)))
+
+bench/bin/%: bench/%.cpp $(CORE_SRCS) $(wildcard include/shape_router/*)
+	@mkdir -p bench/bin
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -O2 -DNDEBUG -I$(srcdir)/include -o $@ $< $(CORE_SRCS) -lbenchmark -lpthread -lxxhash
+
+.PHONY: bench
+bench: $(addprefix bench/bin/,$(BENCHES))
+	@set -e; for b in $^; do echo "== $$b"; $$b --benchmark_min_time=0.2 $(BENCH_ARGS); done
+
 .PHONY: unit
 unit: $(addprefix test/unit/bin/,$(UNIT_TESTS)) $(addprefix test/unit/bin/,$(addsuffix .asan,$(UNIT_TESTS)))
 	@set -e; for t in $^; do echo "== $$t"; $$t --gtest_brief=1; done
