@@ -21,6 +21,8 @@ CREATE TABLE shape_router.shape_catalog (
 ) WITH (user_catalog_table = true);
 CREATE INDEX shape_catalog_relid_idx ON shape_router.shape_catalog (relid);
 REVOKE ALL ON shape_router.shape_catalog FROM PUBLIC;
+-- Every role may call the functions and read the shapes view (they check privileges themselves).
+GRANT USAGE ON SCHEMA shape_router TO PUBLIC;
 REVOKE ALL ON shape_router.shape_id_seq FROM PUBLIC;
 
 CREATE FUNCTION shape_router.register_shape(relation regclass,
@@ -106,3 +108,24 @@ LANGUAGE C;
 
 CREATE EVENT TRIGGER shape_router_sql_drop ON sql_drop
     EXECUTE FUNCTION shape_router.on_sql_drop();
+
+-- ALTER TABLE that retypes a column a shape reads, or weakens the replica
+-- identity a shape needs, is refused, naming the shapes.
+CREATE FUNCTION shape_router.on_ddl_command_end()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'shape_router_on_ddl_command_end'
+LANGUAGE C;
+
+CREATE EVENT TRIGGER shape_router_alter_table ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION shape_router.on_ddl_command_end();
+
+-- DROP EXTENSION shape_router is refused while slots of this database use the plugin.
+CREATE FUNCTION shape_router.on_ddl_command_start()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'shape_router_on_ddl_command_start'
+LANGUAGE C;
+
+CREATE EVENT TRIGGER shape_router_drop_extension ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION')
+    EXECUTE FUNCTION shape_router.on_ddl_command_start();

@@ -72,7 +72,6 @@ SELECT shape_router.register_shape('reg_index_ri', 'b > 1');
 
 -- the catalog is written only through the functions
 CREATE ROLE reg_user;
-GRANT USAGE ON SCHEMA shape_router TO reg_user;
 SET ROLE reg_user;
 INSERT INTO shape_router.shape_catalog VALUES (999, 1, NULL, '{}', NULL, now(), 1);
 DELETE FROM shape_router.shape_catalog;
@@ -96,5 +95,4 @@ RESET ROLE;
 DROP VIEW reg_view;
 DROP TABLE reg_todos, reg_temp, reg_unlogged, reg_parted, reg_default_ri, reg_no_key, reg_index_ri;
 SELECT count(*) AS shapes_left FROM shape_router.shapes;
-REVOKE USAGE ON SCHEMA shape_router FROM reg_user;
 DROP ROLE reg_user;

@@ -11,6 +11,7 @@ UPDATE tf SET user_id = 6;
 UPDATE tf SET done = false;
 DELETE FROM tf;
 INSERT INTO tf VALUES (2, 5, NULL, NULL, NULL, NULL);
+INSERT INTO tf VALUES (4, 5, E'two\nlines\\ and a tab\t', true, 'NaN', '{"a\\b"}');  -- E'' escapes: one line per record
 TRUNCATE tf;
 SELECT regexp_replace(data, '^shape [0-9]+', 'shape ' || CASE
          WHEN data LIKE 'shape ' || :s1 || ':%' THEN 'S1'

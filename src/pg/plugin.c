@@ -18,6 +18,8 @@
 #include "miscadmin.h"
 #include "replication/logical.h"
 #include "replication/output_plugin.h"
+#include "replication/snapbuild.h"
+#include "utils/snapmgr.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -190,7 +192,7 @@ parse_options(List *raw_options, PluginOptions *options)
 
 			mark_seen(option, &seen_batch);
 			if (option->arg == NULL)
-				reject_option_value(option, "an integer from 0 to " INT64_FORMAT);
+				reject_option_value(option, psprintf("an integer from 0 to " INT64_FORMAT, MAX_BATCH_BYTES));
 			errno = 0;
 			value = strtoll(strVal(option->arg), &end, 10);
 			if (errno != 0 || end == strVal(option->arg) || *end != '\0' ||
@@ -291,16 +293,71 @@ drop_all_shapes(RouterState *state)
 	pfree(list.ids);
 }
 
-/* Reads every shape visible to the current (historic) snapshot. */
-static void
-load_shapes(RouterState *state)
+static int
+compare_xid(const void *a, const void *b)
 {
-	Relation	catalog = table_open(state->catalog_relid, AccessShareLock);
-	SysScanDesc scan = systable_beginscan(catalog, InvalidOid, false, NULL, 0, NULL);
+	TransactionId x = *(const TransactionId *) a;
+	TransactionId y = *(const TransactionId *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The catalog as of the point in commit order where this session starts: the
+ * snapshot builder's snapshot covers every commit up to and including txn (the
+ * one being replayed, whose commit was processed first), so a copy without txn's
+ * own xids is the state before txn. Then txn's catalog changes, and those of every
+ * later transaction, are applied as they are decoded: commit order, even when a
+ * restart begins in the middle of a transaction that started before a registration
+ * that has already been confirmed.
+ */
+static Snapshot
+snapshot_before(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	Snapshot	built = SnapBuildGetOrBuildSnapshot(ctx->snapshot_builder, txn->xid);
+	Snapshot	snapshot = palloc(sizeof(SnapshotData));
+	TransactionId *own = palloc(sizeof(TransactionId) * (txn->nsubtxns + 1));
+	int			own_count = 0;
+	dlist_iter	iter;
+	uint32		kept = 0;
+
+	/* a private copy: the builder's snapshot is shared and refcounted */
+	memcpy(snapshot, built, sizeof(SnapshotData));
+	snapshot->xip = palloc(sizeof(TransactionId) * (built->xcnt + 1));
+	memcpy(snapshot->xip, built->xip, sizeof(TransactionId) * built->xcnt);
+	snapshot->subxip = palloc(sizeof(TransactionId) * (built->subxcnt + 1));
+	memcpy(snapshot->subxip, built->subxip, sizeof(TransactionId) * built->subxcnt);
+	snapshot->copied = true;
+	snapshot->regd_count = 0;
+	snapshot->active_count = 0;
+	own[own_count++] = txn->xid;
+	dlist_foreach(iter, &txn->subtxns)
+		own[own_count++] = dlist_container(ReorderBufferTXN, node, iter.cur)->xid;
+	qsort(own, own_count, sizeof(TransactionId), compare_xid);
+	/* historic snapshots list committed xids in xip, sorted */
+	for (uint32 i = 0; i < snapshot->xcnt; i++)
+		if (bsearch(&snapshot->xip[i], own, own_count, sizeof(TransactionId), compare_xid) == NULL)
+			snapshot->xip[kept++] = snapshot->xip[i];
+	snapshot->xcnt = kept;
+	pfree(own);
+	return snapshot;
+}
+
+/* Reads every shape of the catalog as of the session's starting point. */
+static void
+load_shapes(RouterState *state, Snapshot snapshot)
+{
+	/* Decoding opens relations without locks, as the reorder buffer does. */
+	Relation	catalog = RelationIdGetRelation(state->catalog_relid);
+	SysScanDesc scan;
 	/* Per-row parsing garbage goes here; the scan lives in the caller's context. */
-	MemoryContext row_context = AllocSetContextCreate(CurrentMemoryContext, "shape_router load",
-													  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext row_context;
 	HeapTuple	tuple;
+
+	if (!RelationIsValid(catalog))
+		elog(ERROR, "shape_router catalog %u cannot be opened", state->catalog_relid);
+	scan = systable_beginscan(catalog, InvalidOid, false, snapshot, 0, NULL);
+	row_context = AllocSetContextCreate(CurrentMemoryContext, "shape_router load", ALLOCSET_DEFAULT_SIZES);
 
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
@@ -315,31 +372,23 @@ load_shapes(RouterState *state)
 	}
 	MemoryContextDelete(row_context);
 	systable_endscan(scan);
-	table_close(catalog, AccessShareLock);
+	RelationClose(catalog);
 	state->shapes_loaded = true;
 }
 
-static bool
-is_shape_catalog(Relation rel)
-{
-	return strcmp(RelationGetRelationName(rel), SHAPE_CATALOG_NAME) == 0 &&
-		strcmp(get_namespace_name(RelationGetNamespace(rel)), SHAPE_ROUTER_SCHEMA) == 0;
-}
-
 /*
- * Finds the catalog (once per transaction, or at every change while the
- * extension does not exist yet) and loads it at first use. Loading and the
- * stream's own catalog changes may overlap; add and drop are idempotent.
+ * Finds the extension's catalog (once per transaction, or at every change while
+ * the extension does not exist yet: it may be created mid-transaction) and loads
+ * it at first use. Add and drop are idempotent, so a row both loaded and then
+ * decoded is harmless.
  */
 static void
-ensure_catalog(RouterState *state, Relation changed)
+ensure_catalog(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn)
 {
 	if (!state->catalog_checked || !OidIsValid(state->catalog_relid))
 	{
 		Oid			relid = shape_catalog_relid(true);
 
-		if (!OidIsValid(relid) && is_shape_catalog(changed))
-			relid = RelationGetRelid(changed);
 		if (relid != state->catalog_relid)
 		{
 			/* Appeared, or the extension was dropped (and maybe recreated). */
@@ -350,7 +399,14 @@ ensure_catalog(RouterState *state, Relation changed)
 		state->catalog_checked = true;
 	}
 	if (!state->shapes_loaded && OidIsValid(state->catalog_relid))
-		load_shapes(state);
+	{
+		Snapshot	snapshot = snapshot_before(ctx, txn);
+
+		load_shapes(state, snapshot);
+		pfree(snapshot->xip);
+		pfree(snapshot->subxip);
+		pfree(snapshot);
+	}
 }
 
 static void
@@ -571,6 +627,11 @@ evaluate(RouterState *state, ShapeState *shape, RowImage *image, const RelationE
 		*message = "the old row is not available; the table's replica identity no longer covers this shape's WHERE";
 		return ROW_ERROR;
 	}
+	if (image->key_only && !bms_is_subset(shape->compiled.where_columns, image->key_columns))
+	{
+		*message = "the old row carries only the replica identity, which no longer covers this shape's WHERE; set REPLICA IDENTITY FULL";
+		return ROW_ERROR;
+	}
 	switch (compiled_shape_eval(&shape->compiled, image, info, state->econtext, state->counters, message))
 	{
 		case SHAPE_MATCH:
@@ -608,6 +669,8 @@ route_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *
 		rows.old_row = store_tuple(rel->old_slot, oldtuple);
 		rows.old_key_only = !rel->identity_full;
 		row_image_init(&old_image, rows.old_row, NULL);
+		old_image.key_only = rows.old_key_only;
+		old_image.key_columns = rel->identity_key;
 	}
 	if (newtuple != NULL)
 	{
@@ -637,7 +700,13 @@ route_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *
 				if (new_match == ROW_ERROR || new_match == ROW_DISABLED)
 					old_match = new_match;
 				else if (rows.old_row == NULL)
-					old_match = new_match;	/* key unchanged; the WHERE reads only key columns */
+				{
+					/* Key unchanged: if the WHERE reads only key columns, old = new. */
+					if (rel->identity_full || bms_is_subset(shape->compiled.where_columns, rel->identity_key))
+						old_match = new_match;
+					else
+						old_match = evaluate(state, shape, NULL, &info, &message);
+				}
 				else if (!bms_overlap(rows.unchanged_toast, shape->compiled.where_columns) &&
 						 rows_agree_on(rows.old_row, rows.new_row, shape->compiled.where_columns))
 					old_match = new_match;	/* nothing the WHERE reads changed: evaluate once */
@@ -769,6 +838,7 @@ static void
 shape_router_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr commit_lsn)
 {
 	RouterState *state = (RouterState *) ctx->output_plugin_private;
+	MemoryContext old = MemoryContextSwitchTo(state->change_context);
 
 	if (state->begin_sent && state->options.include_transaction)
 	{
@@ -784,6 +854,7 @@ shape_router_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecP
 	update_progress(ctx, state, !state->begin_sent);
 	shape_router_publish_stats(state->counters, sr_router_shape_count(state->router),
 							   sr_router_relation_count(state->router), false);
+	MemoryContextSwitchTo(old);
 	MemoryContextReset(state->change_context);
 }
 
@@ -797,7 +868,7 @@ shape_router_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	size_t		shape_count;
 	MemoryContext old = MemoryContextSwitchTo(state->change_context);
 
-	ensure_catalog(state, relation);
+	ensure_catalog(ctx, state, txn);
 	if (relid == state->catalog_relid)
 		apply_catalog_change(state, relation, change);
 	else
@@ -829,7 +900,7 @@ shape_router_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		const sr_shape_ref *shapes;
 		size_t		shape_count;
 
-		ensure_catalog(state, relations[r]);
+		ensure_catalog(ctx, state, txn);
 		if (relid == state->catalog_relid)
 		{
 			drop_all_shapes(state);

@@ -37,13 +37,15 @@ shape_predicate_free(ShapePredicate *predicate)
 }
 
 /*
- * Data errors (class 22: division by zero, overflow, bad casts) raised by the
- * expression become PREDICATE_ERROR with *error_message: the shape gets an error
- * record and the stream goes on. The expression contains only immutable built-in
- * functions, which hold no locks, pins or other resources when they fail, so no
- * subtransaction is needed to clean up. Any other error (cancel, out of memory)
- * is re-thrown, or, when abort_error is given, captured there and reported as
- * PREDICATE_ABORT so that a caller below C++ frames can re-throw it later.
+ * An error raised by the expression on this row (division by zero, overflow, a
+ * bad cast, a too-large request) becomes PREDICATE_ERROR with *error_message:
+ * the shape gets an error record and the stream goes on. The expression holds
+ * only immutable built-in functions written in C (registration refuses SQL-language
+ * ones), which hold no locks, pins or other resources when they fail, so no
+ * subtransaction is needed to clean up. Interrupts (cancel, shutdown), system
+ * and internal errors are re-thrown, or, when abort_error is given, captured there
+ * and reported as PREDICATE_ABORT so that a caller below C++ frames can re-throw
+ * them later.
  */
 PredicateResult
 shape_predicate_eval(ShapePredicate *predicate, TupleTableSlot *slot, ExprContext *econtext,
@@ -72,10 +74,14 @@ shape_predicate_eval(ShapePredicate *predicate, TupleTableSlot *slot, ExprContex
 	PG_CATCH();
 	{
 		ErrorData  *edata;
+		int			category;
 
 		MemoryContextSwitchTo(caller_context);
 		edata = CopyErrorData();
-		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_DATA_EXCEPTION)
+		category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+
+		if (category != ERRCODE_OPERATOR_INTERVENTION && category != ERRCODE_SYSTEM_ERROR &&
+			category != ERRCODE_INTERNAL_ERROR)
 		{
 			FlushErrorState();
 			InterruptHoldoffCount = holdoff;

@@ -75,7 +75,7 @@ relation_info_build(RelationInfo *info, Relation rel, MemoryContext parent)
 		MemoryContextReset(info->context);
 	old = MemoryContextSwitchTo(info->context);
 
-	desc = CreateTupleDescCopy(RelationGetDescr(rel));
+	desc = CreateTupleDescCopyConstr(RelationGetDescr(rel));	/* keeps fast defaults (attmissing) */
 	info->desc = desc;
 	info->columns = palloc0(sizeof(ColumnOutput) * desc->natts);
 	for (int i = 0; i < desc->natts; i++)
@@ -145,6 +145,43 @@ append_json_value(StringInfo out, const ColumnOutput *column, Datum value)
 	pfree(text);
 }
 
+/*
+ * A SQL string literal: 'text', or E'...' with escapes when the value holds a
+ * backslash or a control character, so that no value can break or forge a line.
+ */
+static void
+append_text_literal(StringInfo out, const char *text)
+{
+	bool		escape = false;
+
+	for (const char *p = text; *p; p++)
+		if (*p == '\\' || (unsigned char) *p < 0x20)
+			escape = true;
+	if (escape)
+		appendStringInfoChar(out, 'E');
+	appendStringInfoChar(out, '\'');
+	for (const char *p = text; *p; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+
+		if (c == '\'')
+			appendStringInfoString(out, "''");
+		else if (escape && c == '\\')
+			appendStringInfoString(out, "\\\\");
+		else if (escape && c == '\n')
+			appendStringInfoString(out, "\\n");
+		else if (escape && c == '\r')
+			appendStringInfoString(out, "\\r");
+		else if (escape && c == '\t')
+			appendStringInfoString(out, "\\t");
+		else if (escape && c < 0x20)
+			appendStringInfo(out, "\\x%02x", c);
+		else
+			appendStringInfoChar(out, (char) c);
+	}
+	appendStringInfoChar(out, '\'');
+}
+
 static void
 append_text_value(StringInfo out, const ColumnOutput *column, Datum value)
 {
@@ -161,14 +198,7 @@ append_text_value(StringInfo out, const ColumnOutput *column, Datum value)
 			break;
 		case VALUE_JSON:
 		case VALUE_STRING:
-			appendStringInfoChar(out, '\'');
-			for (const char *p = text; *p; p++)
-			{
-				if (*p == '\'')
-					appendStringInfoChar(out, '\'');
-				appendStringInfoChar(out, *p);
-			}
-			appendStringInfoChar(out, '\'');
+			append_text_literal(out, text);
 			break;
 	}
 	pfree(text);

@@ -35,6 +35,10 @@
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
 #include "utils/timestamp.h"
+#include "nodes/nodeFuncs.h"
+#include "replication/slot.h"
+#include "storage/lwlock.h"
+#include "access/sysattr.h"
 
 static Relation
 open_shaped_relation(Oid relid)
@@ -584,6 +588,47 @@ delete_shapes_of_relation(Relation catalog, Oid relid)
 	systable_endscan(scan);
 }
 
+/*
+ * Rows of an event-trigger function (pg_event_trigger_dropped_objects and
+ * friends) whose classid is pg_class, read through SPI. Filtering happens here,
+ * in C: an operator in the query would be resolved through the caller's
+ * search_path, which an unprivileged role may control.
+ */
+typedef struct ClassObject
+{
+	Oid			objid;
+	int32		objsubid;
+	char	   *identity;
+} ClassObject;
+
+static List *
+class_objects(const char *query)
+{
+	List	   *objects = NIL;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute(query, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the event trigger's objects");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Oid			classid = DatumGetObjectId(SPI_getbinval(row, desc, 1, &isnull));
+		ClassObject *object;
+
+		if (isnull || classid != RelationRelationId)
+			continue;
+		object = palloc(sizeof(ClassObject));
+		object->objid = DatumGetObjectId(SPI_getbinval(row, desc, 2, &isnull));
+		object->objsubid = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
+		object->identity = SPI_getvalue(row, desc, 4);
+		objects = lappend(objects, object);
+	}
+	return objects;				/* valid until the caller's SPI_finish() */
+}
+
 typedef struct ColumnUse
 {
 	int			attnum;
@@ -610,7 +655,9 @@ shape_router_on_sql_drop(PG_FUNCTION_ARGS)
 {
 	Oid			catalog_relid;
 	Relation	catalog;
+	List	   *objects;
 	List	   *dropped_tables = NIL;
+	ListCell   *lc;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -621,43 +668,186 @@ shape_router_on_sql_drop(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();		/* the extension itself is being dropped */
 
 	catalog = table_open(catalog_relid, RowExclusiveLock);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT objid, objsubid, object_identity FROM pg_catalog.pg_event_trigger_dropped_objects()"
-					" WHERE classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-					" ORDER BY objsubid", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read dropped objects");
-
-	for (uint64 i = 0; i < SPI_processed; i++)
+	objects = class_objects("SELECT classid, objid, objsubid, object_identity"
+							" FROM pg_catalog.pg_event_trigger_dropped_objects()");
+	foreach(lc, objects)
 	{
-		HeapTuple	row = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Oid			objid = DatumGetObjectId(SPI_getbinval(row, desc, 1, &isnull));
-		int32		objsubid = DatumGetInt32(SPI_getbinval(row, desc, 2, &isnull));
+		ClassObject *object = (ClassObject *) lfirst(lc);
 
-		if (objsubid == 0)
+		if (object->objsubid == 0)
 		{
-			dropped_tables = lappend_oid(dropped_tables, objid);
-			delete_shapes_of_relation(catalog, objid);
+			dropped_tables = lappend_oid(dropped_tables, object->objid);
+			delete_shapes_of_relation(catalog, object->objid);
 		}
-		else if (!list_member_oid(dropped_tables, objid))
-		{
-			ColumnUse	use;
+	}
+	foreach(lc, objects)
+	{
+		ClassObject *object = (ClassObject *) lfirst(lc);
+		ColumnUse	use;
 
-			use.attnum = objsubid;
-			initStringInfo(&use.users);
-			for_each_shape_of_relation(catalog, objid, note_column_user, &use);
-			if (use.users.len > 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-						 errmsg("cannot drop column %s because shapes use it",
-								SPI_getvalue(row, desc, 3)),
-						 errdetail("Shapes using it: %s.", use.users.data),
-						 errhint("Drop those shapes first with shape_router.drop_shape().")));
-		}
+		if (object->objsubid == 0 || list_member_oid(dropped_tables, object->objid))
+			continue;
+		use.attnum = object->objsubid;
+		initStringInfo(&use.users);
+		for_each_shape_of_relation(catalog, object->objid, note_column_user, &use);
+		if (use.users.len > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("cannot drop column %s because shapes use it", object->identity),
+					 errdetail("Shapes using it: %s.", use.users.data),
+					 errhint("Drop those shapes first with shape_router.drop_shape().")));
 	}
 	SPI_finish();
 	table_close(catalog, RowExclusiveLock);
+	PG_RETURN_VOID();
+}
+
+/* What an ALTER TABLE may have broken for one shape. */
+typedef struct AlterCheck
+{
+	Relation	rel;
+	Bitmapset  *identity;		/* attnums; NULL with REPLICA IDENTITY FULL */
+	bool		identity_full;
+	StringInfoData retyped;		/* "column: shapes" entries */
+	StringInfoData uncovered;
+} AlterCheck;
+
+static void
+check_shape_after_alter(const ShapeDef *def, void *arg)
+{
+	AlterCheck *check = (AlterCheck *) arg;
+	TupleDesc	desc = RelationGetDescr(check->rel);
+	AttrNumber	bad_attnum;
+
+	if (def->where_text == NULL)
+		return;
+	if (!expr_fits_relation(stringToNode(def->where_text), desc, &bad_attnum))
+		appendStringInfo(&check->retyped, "%sshape " INT64_FORMAT " reads column %s",
+						 check->retyped.len > 0 ? ", " : "", def->shape_id,
+						 bad_attnum >= 1 && bad_attnum <= desc->natts
+						 ? quote_identifier(NameStr(TupleDescAttr(desc, bad_attnum - 1)->attname))
+						 : "(gone)");
+	if (!check->identity_full && !bms_is_subset(def->where_columns, check->identity))
+		appendStringInfo(&check->uncovered, "%s" INT64_FORMAT, check->uncovered.len > 0 ? ", " : "",
+						 def->shape_id);
+}
+
+/*
+ * ddl_command_end for ALTER TABLE: changing the type or collation of a column a
+ * shape's WHERE reads, or weakening the replica identity below what a shape's
+ * WHERE needs, is refused, naming the shapes. (Renames are fine: the stored
+ * tree refers to columns by number.)
+ */
+PG_FUNCTION_INFO_V1(shape_router_on_ddl_command_end);
+Datum
+shape_router_on_ddl_command_end(PG_FUNCTION_ARGS)
+{
+	Oid			catalog_relid;
+	Relation	catalog;
+	List	   *objects;
+	List	   *seen = NIL;
+	ListCell   *lc;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("shape_router.on_ddl_command_end() must be called as an event trigger")));
+	catalog_relid = shape_catalog_relid(true);
+	if (!OidIsValid(catalog_relid))
+		PG_RETURN_VOID();
+	catalog = table_open(catalog_relid, AccessShareLock);
+	objects = class_objects("SELECT classid, objid, objsubid, object_identity"
+							" FROM pg_catalog.pg_event_trigger_ddl_commands()");
+	foreach(lc, objects)
+	{
+		ClassObject *object = (ClassObject *) lfirst(lc);
+		AlterCheck	check;
+
+		if (list_member_oid(seen, object->objid) || get_rel_relkind(object->objid) != RELKIND_RELATION)
+			continue;
+		seen = lappend_oid(seen, object->objid);
+		check.rel = relation_open(object->objid, AccessShareLock);
+		check.identity_full = check.rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL;
+		check.identity = NULL;
+		if (!check.identity_full)
+		{
+			Bitmapset  *offset = RelationGetIndexAttrBitmap(check.rel, INDEX_ATTR_BITMAP_IDENTITY_KEY);
+			int			member = -1;
+
+			while ((member = bms_next_member(offset, member)) >= 0)
+				check.identity = bms_add_member(check.identity, member + FirstLowInvalidHeapAttributeNumber);
+		}
+		initStringInfo(&check.retyped);
+		initStringInfo(&check.uncovered);
+		for_each_shape_of_relation(catalog, object->objid, check_shape_after_alter, &check);
+		if (check.retyped.len > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("cannot change the type or collation of a column of table %s that shapes read",
+							object->identity),
+					 errdetail("%s.", check.retyped.data),
+					 errhint("Drop those shapes first with shape_router.drop_shape(), then register them again.")));
+		if (check.uncovered.len > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the replica identity of table %s no longer covers the columns its shapes read",
+							object->identity),
+					 errdetail("Shapes affected: %s. UPDATE and DELETE are routed on the old row.", check.uncovered.data),
+					 errhint("Keep REPLICA IDENTITY FULL, or drop those shapes first.")));
+		relation_close(check.rel, AccessShareLock);
+	}
+	SPI_finish();
+	table_close(catalog, AccessShareLock);
+	PG_RETURN_VOID();
+}
+
+/*
+ * ddl_command_start for DROP EXTENSION shape_router: refused while a logical
+ * slot of this database decodes with the plugin. Such a slot still has WAL
+ * from before the drop to decode, and the catalog it needs would be gone.
+ */
+PG_FUNCTION_INFO_V1(shape_router_on_ddl_command_start);
+Datum
+shape_router_on_ddl_command_start(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigger;
+	DropStmt   *stmt;
+	ListCell   *lc;
+	bool		drops_us = false;
+	StringInfoData slots;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("shape_router.on_ddl_command_start() must be called as an event trigger")));
+	trigger = (EventTriggerData *) fcinfo->context;
+	if (trigger->parsetree == NULL || !IsA(trigger->parsetree, DropStmt))
+		PG_RETURN_VOID();
+	stmt = (DropStmt *) trigger->parsetree;
+	if (stmt->removeType != OBJECT_EXTENSION)
+		PG_RETURN_VOID();
+	foreach(lc, stmt->objects)
+		if (IsA(lfirst(lc), String) && strcmp(strVal(lfirst(lc)), SHAPE_ROUTER_EXTENSION) == 0)
+			drops_us = true;
+	if (!drops_us)
+		PG_RETURN_VOID();
+
+	initStringInfo(&slots);
+	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+	for (int i = 0; i < max_replication_slots; i++)
+	{
+		ReplicationSlot *slot = &ReplicationSlotCtl->replication_slots[i];
+
+		if (slot->in_use && slot->data.database == MyDatabaseId &&
+			strcmp(NameStr(slot->data.plugin), SHAPE_ROUTER_EXTENSION) == 0)
+			appendStringInfo(&slots, "%s%s", slots.len > 0 ? ", " : "", NameStr(slot->data.name));
+	}
+	LWLockRelease(ReplicationSlotControlLock);
+	if (slots.len > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("cannot drop extension shape_router while replication slots use its plugin"),
+				 errdetail("Slots: %s.", slots.data),
+				 errhint("Drop the slots first with pg_drop_replication_slot().")));
 	PG_RETURN_VOID();
 }

@@ -5,18 +5,30 @@
 #include "shape_router_pg.h"
 
 #include "access/htup_details.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "commands/extension.h"
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+/*
+ * The catalog table of the installed extension. A table that merely has the
+ * same name (anyone with CREATE can make one when the extension is absent) is
+ * never trusted: its node trees would be executed by the decoding process.
+ */
 Oid
 shape_catalog_relid(bool missing_ok)
 {
-	Oid			namespace_oid = get_namespace_oid(SHAPE_ROUTER_SCHEMA, true);
+	Oid			extension = get_extension_oid(SHAPE_ROUTER_EXTENSION, true);
+	Oid			namespace_oid = OidIsValid(extension) ? get_namespace_oid(SHAPE_ROUTER_SCHEMA, true) : InvalidOid;
 	Oid			relid = OidIsValid(namespace_oid)
 		? get_relname_relid(SHAPE_CATALOG_NAME, namespace_oid) : InvalidOid;
+
+	if (OidIsValid(relid) && getExtensionOfObject(RelationRelationId, relid) != extension)
+		relid = InvalidOid;
 
 	if (!OidIsValid(relid) && !missing_ok)
 		ereport(ERROR,

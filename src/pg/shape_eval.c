@@ -9,6 +9,8 @@
 #include "shape_router_pg.h"
 
 #include "executor/executor.h"
+#include "nodes/nodeFuncs.h"
+#include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/memutils.h"
 
@@ -70,6 +72,58 @@ relation_column_tags(TupleDesc desc, uint8 *tags)
 	}
 }
 
+typedef struct VarCheck
+{
+	TupleDesc	desc;
+	AttrNumber	bad_attnum;
+} VarCheck;
+
+static bool
+find_unfit_var(Node *node, VarCheck *check)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *var = (Var *) node;
+		Form_pg_attribute attr;
+
+		if (var->varattno < 1 || var->varattno > check->desc->natts)
+		{
+			check->bad_attnum = var->varattno;
+			return true;
+		}
+		attr = TupleDescAttr(check->desc, var->varattno - 1);
+		if (attr->attisdropped || attr->atttypid != var->vartype || attr->attcollation != var->varcollid)
+		{
+			check->bad_attnum = var->varattno;
+			return true;
+		}
+		return false;
+	}
+	return expression_tree_walker(node, find_unfit_var, (void *) check);
+}
+
+/*
+ * Does every column the expression reads still exist with the type and
+ * collation it was analysed with? (An expression run on a column of another
+ * type would read its bytes as the wrong type.)
+ */
+bool
+expr_fits_relation(Node *expr, TupleDesc desc, AttrNumber *bad_attnum)
+{
+	VarCheck	check;
+
+	check.desc = desc;
+	check.bad_attnum = InvalidAttrNumber;
+	if (find_unfit_var(expr, &check))
+	{
+		*bad_attnum = check.bad_attnum;
+		return false;
+	}
+	return true;
+}
+
 /*
  * Checks the program against the relation as it is now (column types may have
  * changed since registration) and prepares its fallbacks. A shape that does not
@@ -89,10 +143,26 @@ prepare(CompiledShape *shape, MemoryContext context, const uint8 *tags, TupleDes
 		return;
 	if (shape->fallback_text != NULL)
 	{
+		ListCell   *lc;
+		AttrNumber	bad_attnum;
+
 		fallback_exprs = (List *) stringToNode(shape->fallback_text);
 		if (!IsA(fallback_exprs, List))
 			fallback_exprs = NIL;
 		expected_fallbacks = list_length(fallback_exprs);
+		foreach(lc, fallback_exprs)
+		{
+			if (!expr_fits_relation((Node *) lfirst(lc), desc, &bad_attnum))
+			{
+				snprintf(message, sizeof(message),
+						 "column %s no longer has the type it had when the shape was registered",
+						 bad_attnum >= 1 && bad_attnum <= desc->natts
+						 ? quote_identifier(NameStr(TupleDescAttr(desc, bad_attnum - 1)->attname)) : "(dropped)");
+				shape->disabled = true;
+				shape->disabled_reason = MemoryContextStrdup(context, message);
+				return;
+			}
+		}
 	}
 	if (expected_fallbacks > 255 ||
 		sr_program_validate(shape->program, shape->program_len, tags, (uint16) desc->natts,
@@ -100,6 +170,9 @@ prepare(CompiledShape *shape, MemoryContext context, const uint8 *tags, TupleDes
 	{
 		if (expected_fallbacks > 255)
 			snprintf(message, sizeof(message), "invalid program: too many fallbacks");
+		else if (strstr(message, "column does not match") != NULL)
+			snprintf(message, sizeof(message),
+					 "a column it reads no longer has the type it had when the shape was registered");
 		shape->disabled = true;
 		shape->disabled_reason = MemoryContextStrdup(context, message);
 		return;
@@ -138,6 +211,8 @@ row_image_init(RowImage *image, TupleTableSlot *slot, const Bitmapset *unknown)
 
 	image->slot = slot;
 	image->unknown = unknown;
+	image->key_only = false;
+	image->key_columns = NULL;
 	image->values = palloc(sizeof(sr_value) * (natts + 1));
 	image->converted = palloc0(sizeof(bool) * (natts + 1));
 }

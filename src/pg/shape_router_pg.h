@@ -23,6 +23,7 @@
 
 #include "shape_router/router.h"
 
+#define SHAPE_ROUTER_EXTENSION "shape_router"
 #define SHAPE_ROUTER_SCHEMA "shape_router"
 #define SHAPE_CATALOG_NAME "shape_catalog"
 #define SHAPE_CATALOG_PKEY_NAME "shape_catalog_pkey"
@@ -118,6 +119,8 @@ typedef struct RowImage
 {
 	TupleTableSlot *slot;
 	const Bitmapset *unknown;	/* attnums whose value is unknown (unchanged TOAST) */
+	bool		key_only;		/* an old row that carries only the replica identity */
+	const Bitmapset *key_columns;	/* then: the attnums it carries */
 	sr_value   *values;			/* natts + 1 */
 	bool	   *converted;		/* natts + 1 */
 } RowImage;
@@ -147,6 +150,7 @@ extern void row_image_init(RowImage *image, TupleTableSlot *slot, const Bitmapse
 extern ShapeOutcome compiled_shape_eval(CompiledShape *shape, RowImage *image,
 										const RelationEvalInfo *rel, ExprContext *econtext,
 										sr_counters *counters, char **message);
+extern bool expr_fits_relation(Node *expr, TupleDesc desc, AttrNumber *bad_attnum);
 extern bool rows_agree_on(TupleTableSlot *old_row, TupleTableSlot *new_row, const Bitmapset *columns);
 
 /* record.c: routed records in the formats of DESIGN.md §4 */
@@ -237,6 +241,8 @@ extern PGDLLEXPORT Datum shape_router_explain_shape(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum shape_router_evaluate_shape(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum shape_router_decoding_stats(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum shape_router_on_sql_drop(PG_FUNCTION_ARGS);
+extern PGDLLEXPORT Datum shape_router_on_ddl_command_end(PG_FUNCTION_ARGS);
+extern PGDLLEXPORT Datum shape_router_on_ddl_command_start(PG_FUNCTION_ARGS);
 
 /* Turns a core status into an ERROR (never returns for a failure). */
 extern void shape_router_check_status(sr_status status, const char *what);

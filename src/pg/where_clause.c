@@ -9,6 +9,7 @@
 #include "access/sysattr.h"
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -25,6 +26,8 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
+#include "access/htup_details.h"
 #include "utils/regproc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -247,6 +250,41 @@ check_shape_expr_walker(Node *node, WalkerContext *ctx)
 	return expression_tree_walker(node, check_shape_expr_walker, (void *) ctx);
 }
 
+/* Built-in functions written in SQL (OVERLAPS, for one) need an active snapshot,
+ * which a walsender does not have: only C and internal functions may remain
+ * once the planner has inlined what it can. */
+static bool
+not_c_function(Oid func_id, void *context)
+{
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(func_id));
+	Oid			language;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for function %u", func_id);
+	language = ((Form_pg_proc) GETSTRUCT(tuple))->prolang;
+	ReleaseSysCache(tuple);
+	if (language == INTERNALlanguageId || language == ClanguageId)
+		return false;
+	offending_function = func_id;
+	return true;
+}
+
+static bool
+sql_function_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, not_c_function, NULL))
+		return true;
+	return expression_tree_walker(node, sql_function_walker, context);
+}
+
+static bool
+check_functions_in_node_tree(Node *node)
+{
+	return sql_function_walker(node, NULL);
+}
+
 /* Relations a shape may be registered on. */
 void
 shape_check_relation(Relation rel)
@@ -390,6 +428,7 @@ shape_analyse(Relation rel, const char *where_text, ArrayType *columns, Analysed
 		Node	   *raw;
 		Node	   *expr;
 		WalkerContext walker;
+		Node	   *planned;
 		Bitmapset  *attrs = NULL;
 		int			attnum = -1;
 
@@ -414,7 +453,14 @@ shape_analyse(Relation rel, const char *where_text, ArrayType *columns, Analysed
 
 		/* Constant folding runs when the plugin prepares the expression; make
 		 * its errors (1/0, bad literals) registration errors instead. */
-		(void) expression_planner((Expr *) copyObject(expr));
+		planned = (Node *) expression_planner((Expr *) copyObject(expr));
+		offending_function = InvalidOid;
+		if (check_functions_in_node_tree(planned))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("invalid shape WHERE clause"),
+					 errdetail("Function %s is written in SQL and cannot be evaluated during logical decoding.",
+							   format_procedure(offending_function))));
 
 		free_parsestate(pstate);
 		error_context_stack = callback.previous;
@@ -428,4 +474,14 @@ shape_analyse(Relation rel, const char *where_text, ArrayType *columns, Analysed
 
 	check_select_privileges(rel, out->where_columns, out->columns);
 	check_replica_identity(rel, out->where_columns);
+	/* Without table-wide SELECT, "all columns" means the ones the role may read
+	 * now; columns added later must not reach the stream through this shape. */
+	if (out->columns == NULL && pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+
+		for (int i = 0; i < desc->natts; i++)
+			if (!TupleDescAttr(desc, i)->attisdropped)
+				out->columns = bms_add_member(out->columns, i + 1);
+	}
 }
