@@ -103,7 +103,8 @@ inline int compare_float(double a, double b) {
 }
 
 inline int compare_bytes(const uint8_t* a, uint32_t alen, const uint8_t* b, uint32_t blen) {
-  int c = std::memcmp(a, b, std::min(alen, blen));
+  const uint32_t common = std::min(alen, blen);
+  int c = common == 0 ? 0 : std::memcmp(a, b, common);  // memcmp wants valid pointers even for 0 bytes
   if (c != 0) return c < 0 ? -1 : 1;
   return alen < blen ? -1 : (alen > blen ? 1 : 0);
 }
@@ -259,6 +260,7 @@ std::string format_scalar(uint8_t tag, const uint8_t* c) {
 struct sr_program_builder {
   struct Group {
     bool is_and;
+    int base_depth;             // stack height when the group began
     int terms = 0;
     std::vector<size_t> jumps;  // positions of u16 offsets to patch
   };
@@ -478,13 +480,16 @@ sr_status sr_builder_test(sr_program_builder* b, sr_truth_test test) noexcept {
 }
 
 sr_status sr_builder_group_begin(sr_program_builder* b, int is_and) noexcept {
-  return guarded([&] { b->groups.push_back(sr_program_builder::Group{is_and != 0, 0, {}}); });
+  return guarded([&] { b->groups.push_back(sr_program_builder::Group{is_and != 0, b->depth, 0, {}}); });
 }
 
 sr_status sr_builder_group_term_done(sr_program_builder* b) noexcept {
   return guarded([&] {
     if (b->groups.empty()) throw std::invalid_argument("no group");
     sr_program_builder::Group& g = b->groups.back();
+    // The term just compiled pushed one value; after the first term the combined
+    // value of the earlier ones is below it.
+    if (b->depth != g.base_depth + (g.terms > 0 ? 2 : 1)) throw std::invalid_argument("group term did not push one value");
     if (g.terms > 0) {
       b->byte(g.is_and ? OP_AND : OP_OR);
       b->pop_truth(1);
@@ -501,6 +506,9 @@ sr_status sr_builder_group_end(sr_program_builder* b) noexcept {
   return guarded([&] {
     if (b->groups.empty() || b->groups.back().terms == 0) throw std::invalid_argument("empty group");
     sr_program_builder::Group g = b->groups.back();
+    // Only the last term's jump may follow the last term_done.
+    if (b->code.size() != g.jumps.back() + 2 || b->depth != g.base_depth + 1)
+      throw std::invalid_argument("code after the last group term");
     b->groups.pop_back();
     // The jump after the last term would land right after itself: drop it.
     b->code.resize(g.jumps.back() - 1);
@@ -798,7 +806,7 @@ int sr_program_eval(const uint8_t* program, const sr_value* row, sr_fallback_fn 
         if (v.is_null)
           stack[sp++] = SR_NULL;
         else {
-          bool match = v.len >= plen && std::memcmp(v.v.bytes, c + 2, plen) == 0;
+          bool match = v.len >= plen && (plen == 0 || std::memcmp(v.v.bytes, c + 2, plen) == 0);
           stack[sp++] = (match != (in[1] != 0)) ? SR_TRUE : SR_FALSE;
         }
         pos += 6;
@@ -894,8 +902,11 @@ size_t sr_program_disassemble(const uint8_t* program, char* buf, size_t buflen) 
           break;
         case OP_LIKE_PREFIX: {
           const uint8_t* c = pool + read_u16(in + 4);
+          std::string pattern(reinterpret_cast<const char*>(c + 2), read_u16(c));
+          pattern += '%';
           out += "$" + std::to_string(read_u16(in + 2)) + (in[1] ? " NOT LIKE " : " LIKE ") +
-                 quote_bytes(c + 2, read_u16(c), SR_TAG_TEXT).insert(1 + read_u16(c), "%") + " (prefix)";
+                 quote_bytes(reinterpret_cast<const uint8_t*>(pattern.data()), pattern.size(), SR_TAG_TEXT) +
+                 " (prefix)";
           break;
         }
         case OP_FALLBACK:
