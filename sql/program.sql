@@ -1,7 +1,7 @@
 -- The compiled programs: what runs natively, what falls back to the executor, and program sizes.
 CREATE TABLE pg_todos (id bigint PRIMARY KEY, user_id int NOT NULL, status text, priority int2,
                        due date, created timestamptz, score float8, code char(4), ref uuid,
-                       done bool, title varchar(100), tags text[], doc jsonb);
+                       done bool, title varchar(100), tags text[], doc jsonb, amount numeric(12,3));
 ALTER TABLE pg_todos REPLICA IDENTITY FULL;
 CREATE TEMP TABLE clauses (n serial, clause text);
 INSERT INTO clauses (clause) VALUES
@@ -22,7 +22,8 @@ INSERT INTO clauses (clause) VALUES
   ('priority = user_id'),
   ('user_id + 1 > 10 AND status = ''open'''),
   ('tags && ARRAY[''a''] OR doc @> ''{"k": 1}'''),
-  ('lower(status) = ''open'' AND coalesce(priority, 0) > 2');
+  ('lower(status) = ''open'' AND coalesce(priority, 0) > 2'),
+  ('amount >= 1.50 AND amount IN (1.5, 2.000, -3, ''NaN'')');
 CREATE TEMP TABLE registered AS
   SELECT c.n, c.clause, shape_router.register_shape('pg_todos', c.clause) AS id FROM clauses c;
 SELECT c.n, c.clause, s.line

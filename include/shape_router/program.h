@@ -49,6 +49,7 @@ typedef enum sr_type_tag
 	SR_TAG_TEXT,				/* text/varchar: bytes; order = bytes (C collation only) */
 	SR_TAG_BPCHAR,				/* char(n): bytes with trailing blanks removed */
 	SR_TAG_UUID,				/* 16 bytes */
+	SR_TAG_NUMERIC,				/* bytes from sr_encode_decimal: memcmp order = numeric order */
 	SR_TAG_COUNT
 } sr_type_tag;
 
@@ -87,6 +88,16 @@ typedef enum sr_truth_test
 	SR_TEST_IS_NOT_UNKNOWN,
 	SR_TEST_COUNT
 } sr_truth_test;
+
+/*
+ * Encodes a decimal number written as PostgreSQL's numeric output writes it
+ * ("-12.3400", "0", "NaN", "Infinity", "-Infinity") into bytes whose memcmp
+ * order (shorter first on a common prefix) is numeric order, with equal values
+ * encoding identically whatever their scale (1.0 and 1.00). NaN sorts above
+ * +Infinity and equals itself, as in PostgreSQL. out needs len + 8 bytes.
+ * Returns SR_INVALID_ARGUMENT for text that is not such a number.
+ */
+sr_status	sr_encode_decimal(const char *text, size_t len, uint8_t *out, size_t *out_len) SR_NOEXCEPT;
 
 /* ---- building (the shell's compiler) ---- */
 

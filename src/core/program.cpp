@@ -87,6 +87,7 @@ Category category_of(uint8_t tag) {
     case SR_TAG_TEXT:
     case SR_TAG_BPCHAR:
     case SR_TAG_UUID:
+    case SR_TAG_NUMERIC:
       return Category::Bytes;
     default:
       return Category::Int;
@@ -229,13 +230,52 @@ std::string quote_bytes(const uint8_t* p, size_t len, uint8_t tag) {
 
 const char* tag_name(uint8_t tag) {
   static const char* names[] = {"none", "int", "bool", "date", "timestamp", "timestamptz",
-                                "float", "text", "bpchar", "uuid"};
+                                "float", "text", "bpchar", "uuid", "numeric"};
   return tag < SR_TAG_COUNT ? names[tag] : "?";
 }
 
 const char* op_name(uint8_t op) {
   static const char* names[] = {"=", "<>", "<", "<=", ">", ">=", "IS DISTINCT FROM"};
   return op < SR_OP_COUNT ? names[op] : "?";
+}
+
+// Decimal encoding (sr_encode_decimal): a class byte, then for finite non-zero
+// values a 4-byte big-endian biased exponent and the significant digits.
+constexpr uint8_t kDecNegInf = 0x01, kDecNegative = 0x40, kDecZero = 0x80, kDecPositive = 0xC0,
+                  kDecPosInf = 0xFE, kDecNaN = 0xFF;
+constexpr uint32_t kExponentBias = 0x80000000u;
+
+// Back to text, for listings.
+std::string decode_decimal(const uint8_t* p, size_t len) {
+  if (len == 0) return "?";
+  switch (p[0]) {
+    case kDecNegInf: return "-Infinity";
+    case kDecZero: return "0";
+    case kDecPosInf: return "Infinity";
+    case kDecNaN: return "NaN";
+    default: break;
+  }
+  if (len < 6) return "?";
+  const bool negative = p[0] == kDecNegative;
+  uint32_t biased = (uint32_t(p[1]) << 24) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 8) | p[4];
+  if (negative) biased = ~biased;
+  const int64_t exponent = int64_t(biased) - int64_t(kExponentBias);
+  std::string digits;
+  for (size_t i = 5; i < len; i++) {
+    uint8_t d = negative ? uint8_t(0xFF - p[i]) : p[i];
+    if (negative && p[i] == 0xFF) break;  // terminator
+    digits += char(d);
+  }
+  // value = 0.digits x 10^exponent
+  std::string out = negative ? "-" : "";
+  if (exponent <= 0) {
+    out += "0." + std::string(size_t(-exponent), '0') + digits;
+  } else if (size_t(exponent) >= digits.size()) {
+    out += digits + std::string(size_t(exponent) - digits.size(), '0');
+  } else {
+    out += digits.substr(0, size_t(exponent)) + "." + digits.substr(size_t(exponent));
+  }
+  return out;
 }
 
 std::string format_scalar(uint8_t tag, const uint8_t* c) {
@@ -248,6 +288,7 @@ std::string format_scalar(uint8_t tag, const uint8_t* c) {
       std::snprintf(buf, sizeof buf, "%.17g", read_f64(c));
       return buf;
     case Category::Bytes:
+      if (tag == SR_TAG_NUMERIC) return decode_decimal(c + 2, read_u16(c));
       return quote_bytes(c + 2, read_u16(c), tag);
   }
   return "?";
@@ -545,6 +586,71 @@ sr_status sr_builder_finish(sr_program_builder* b, uint8_t fallback_count, uint8
     *bytes = out;
     *len = total;
   });
+}
+
+// ---------------------------------------------------------------- decimals
+
+sr_status sr_encode_decimal(const char* text, size_t len, uint8_t* out, size_t* out_len) noexcept {
+  auto is = [&](const char* word) { return len == std::strlen(word) && std::memcmp(text, word, len) == 0; };
+  *out_len = 0;
+  if (is("NaN")) {
+    out[(*out_len)++] = kDecNaN;
+    return SR_OK;
+  }
+  if (is("Infinity")) {
+    out[(*out_len)++] = kDecPosInf;
+    return SR_OK;
+  }
+  if (is("-Infinity")) {
+    out[(*out_len)++] = kDecNegInf;
+    return SR_OK;
+  }
+  size_t pos = 0;
+  bool negative = false;
+  if (pos < len && (text[pos] == '-' || text[pos] == '+')) negative = text[pos++] == '-';
+  // value = 0.d1d2...dn x 10^exponent, d1..dn the significant digits (no leading
+  // or trailing zeros): equal values give equal encodings whatever their scale.
+  size_t point = len;                      // index of '.', or len when there is none
+  size_t first = len, last = len;          // first and last non-zero digit
+  bool any_digit = false;
+  for (size_t i = pos; i < len; i++) {
+    const char ch = text[i];
+    if (ch == '.') {
+      if (point != len) return SR_INVALID_ARGUMENT;
+      point = i;
+      continue;
+    }
+    if (ch < '0' || ch > '9') return SR_INVALID_ARGUMENT;
+    any_digit = true;
+    if (ch != '0') {
+      if (first == len) first = i;
+      last = i;
+    }
+  }
+  if (!any_digit) return SR_INVALID_ARGUMENT;
+  if (first == len) {
+    out[(*out_len)++] = kDecZero;  // -0 = 0 = 0.000
+    return SR_OK;
+  }
+  // From the first significant digit: integer digits up to the point, or minus
+  // the zeros between the point and it.
+  const int64_t exponent = first < point ? static_cast<int64_t>(point - first)
+                                         : -static_cast<int64_t>(first - point - 1);
+  const uint32_t biased = static_cast<uint32_t>(exponent + kExponentBias);
+  out[(*out_len)++] = negative ? kDecNegative : kDecPositive;
+  const uint32_t e = negative ? ~biased : biased;
+  out[(*out_len)++] = static_cast<uint8_t>(e >> 24);
+  out[(*out_len)++] = static_cast<uint8_t>(e >> 16);
+  out[(*out_len)++] = static_cast<uint8_t>(e >> 8);
+  out[(*out_len)++] = static_cast<uint8_t>(e);
+  for (size_t i = first; i <= last; i++) {
+    if (text[i] == '.') continue;
+    out[(*out_len)++] = negative ? static_cast<uint8_t>(0xFF - text[i]) : static_cast<uint8_t>(text[i]);
+  }
+  // A negative number's digits sort inverted: a terminator above every inverted
+  // digit makes -0.12 > -0.123 (a shorter digit string is the larger negative).
+  if (negative) out[(*out_len)++] = 0xFF;
+  return SR_OK;
 }
 
 // ---------------------------------------------------------------- validation
@@ -880,8 +986,7 @@ size_t sr_program_disassemble(const uint8_t* program, char* buf, size_t buflen) 
           for (size_t i = 0; i < count && i < 8; i++) {
             if (i > 0) out += ", ";
             if (category_of(tag) == Category::Bytes) {
-              const uint8_t* s = set + read_u16(set + 2 + 2 * i);
-              out += quote_bytes(s + 2, read_u16(s), tag);
+              out += format_scalar(tag, set + read_u16(set + 2 + 2 * i));
             } else {
               out += format_scalar(tag, set + 2 + 8 * i);
             }

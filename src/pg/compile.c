@@ -35,6 +35,7 @@
 #define SR_FLOAT_BTREE_FAM_OID 1970
 #define SR_DATETIME_BTREE_FAM_OID 434
 #define SR_UUID_BTREE_FAM_OID 2968
+#define SR_NUMERIC_BTREE_FAM_OID 1988
 #define SR_TEXT_NOT_LIKE_OP 1210
 
 sr_type_tag
@@ -64,6 +65,8 @@ shape_type_tag(Oid type)
 			return SR_TAG_BPCHAR;
 		case UUIDOID:
 			return SR_TAG_UUID;
+		case NUMERICOID:
+			return SR_TAG_NUMERIC;
 		default:
 			return SR_TAG_NONE;
 	}
@@ -126,6 +129,21 @@ shape_value_from_datum(Oid type, Datum datum, bool isnull, sr_value *out)
 			out->v.bytes = DatumGetUUIDP(datum)->data;
 			out->len = UUID_LEN;
 			break;
+		case NUMERICOID:
+			{
+				/* numeric's own text form, encoded so that bytes order = numeric order */
+				char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out, datum));
+				size_t		text_len = strlen(text);
+				uint8_t    *encoded = palloc(text_len + 8);
+				size_t		encoded_len;
+
+				if (sr_encode_decimal(text, text_len, encoded, &encoded_len) != SR_OK)
+					elog(ERROR, "shape_router cannot encode numeric \"%s\"", text);
+				pfree(text);
+				out->v.bytes = encoded;
+				out->len = (uint32_t) encoded_len;
+				break;
+			}
 		default:
 			elog(ERROR, "shape_router: type %u has no native form", type);
 	}
@@ -200,6 +218,8 @@ family_matches_tag(Oid family, sr_type_tag tag)
 			return family == BPCHAR_BTREE_FAM_OID || family == BPCHAR_PATTERN_BTREE_FAM_OID;
 		case SR_TAG_UUID:
 			return family == SR_UUID_BTREE_FAM_OID;
+		case SR_TAG_NUMERIC:
+			return family == SR_NUMERIC_BTREE_FAM_OID;
 		default:
 			return false;
 	}
