@@ -17,6 +17,9 @@ CREATE TABLE shape_router.shape_catalog (
     registered_by oid          NOT NULL,
     program       bytea,                  -- compiled WHERE for the core's VM; NULL: every row
     fallback_exprs pg_node_tree,          -- planned sub-expressions the VM hands to the executor
+    index_attnum  int2,                   -- column of the routing index key; NULL: a scan shape
+    index_keys    int8[],                 -- sr_index_key of each value the WHERE requires of it
+    index_tag     int2,                   -- the column's type tag the keys were hashed with
     CONSTRAINT shape_catalog_pkey PRIMARY KEY (shape_id)
 ) WITH (user_catalog_table = true);
 CREATE INDEX shape_catalog_relid_idx ON shape_router.shape_catalog (relid);
@@ -78,7 +81,11 @@ CREATE FUNCTION shape_router.decoding_stats(
     OUT errors bigint,
     OUT catalog_changes bigint,
     OUT shapes_loaded bigint,
-    OUT relations_with_shapes bigint)
+    OUT relations_with_shapes bigint,
+    OUT index_keys bigint,
+    OUT index_bytes bigint,
+    OUT index_overlay_keys bigint,
+    OUT index_rebuilds bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'shape_router_decoding_stats'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;

@@ -99,6 +99,13 @@ typedef enum sr_truth_test
  */
 sr_status	sr_encode_decimal(const char *text, size_t len, uint8_t *out, size_t *out_len) SR_NOEXCEPT;
 
+/*
+ * The routing index key of a column value: a 64-bit hash of (relation, column,
+ * value normalised as the VM compares it), so that values equal under the type's
+ * = hash alike. The shell uses it both when registering a shape and when routing.
+ */
+uint64_t	sr_index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value *value) SR_NOEXCEPT;
+
 /* ---- building (the shell's compiler) ---- */
 
 typedef struct sr_program_builder sr_program_builder;

@@ -49,6 +49,24 @@ typedef struct sr_counters
 	uint64_t	catalog_changes;	/* shape registrations/drops applied from the stream */
 } sr_counters;
 
+/* A column the relation's shapes are indexed on (layout shared with the core). */
+typedef struct sr_index_column
+{
+	uint16_t	attnum;
+	uint8_t		tag;			/* sr_type_tag the keys were hashed with */
+	uint32_t	shapes;			/* how many shapes are indexed on it */
+} sr_index_column;
+
+typedef struct sr_index_stats
+{
+	size_t		keys;			/* distinct keys in the static part */
+	size_t		static_bytes;	/* filter + perfect hash + slot table + shape-list pool */
+	size_t		key_store_bytes;	/* per-shape keys kept for rebuilds */
+	size_t		overlay_keys;	/* keys added since the last build */
+	size_t		tombstones;		/* shapes dropped since the last build */
+	uint64_t	rebuilds;
+} sr_index_stats;
+
 typedef struct sr_router sr_router;
 
 /* Creates an empty router. On failure *out is NULL and the status says why. */
@@ -57,23 +75,47 @@ void		sr_router_destroy(sr_router *router) SR_NOEXCEPT;
 
 /*
  * Adds shape_id on relation relid with the given payload. Idempotent: adding a
- * shape that is already present replaces its payload and returns the old one in
+ * shape that is already present replaces it and returns the old payload in
  * *previous (NULL otherwise) so the shell can free it. A shape id may not move to
  * another relation (SR_INVALID_ARGUMENT). shape_id and relid must be non-zero.
+ *
+ * index_attnum < 0: a scan shape, a candidate for every change of its relation.
+ * Otherwise the shape's WHERE can only hold for rows whose column index_attnum
+ * has a value whose sr_index_key (with index_tag) is one of keys[0..key_count).
  */
 sr_status	sr_router_add_shape(sr_router *router, uint64_t shape_id, uint32_t relid,
-								void *payload, void **previous) SR_NOEXCEPT;
+								void *payload, int index_attnum, uint8_t index_tag,
+								const uint64_t *keys, size_t key_count,
+								void **previous) SR_NOEXCEPT;
 
 /* Removes shape_id; *payload gets its payload, or NULL if it was not present. */
 sr_status	sr_router_drop_shape(sr_router *router, uint64_t shape_id,
 								 void **payload) SR_NOEXCEPT;
 
 /*
- * The relation gate: the shapes of relid in ascending shape_id order, or 0 when
- * the relation has none. The array stays valid until the next add or drop.
+ * The relation gate: how many shapes relid has (0: nothing to do for this
+ * change), and the columns its indexed shapes are keyed on. The array stays
+ * valid until the next add or drop.
  */
-size_t		sr_router_relation_shapes(const sr_router *router, uint32_t relid,
-									  const sr_shape_ref **shapes) SR_NOEXCEPT;
+size_t		sr_router_relation(const sr_router *router, uint32_t relid,
+							   const sr_index_column **columns, size_t *column_count) SR_NOEXCEPT;
+
+/*
+ * The candidate shapes of a change on relid: its scan shapes plus the indexed
+ * shapes registered under any of keys (sr_index_key of the new and/or old row's
+ * indexed columns), ascending by shape id, without duplicates. A superset of the
+ * shapes whose WHERE holds; never misses one. all_shapes: every shape of the
+ * relation instead. The array stays valid until the next call into the router.
+ * Counts filter_passes and mphf_hits.
+ */
+sr_status	sr_router_candidates(sr_router *router, uint32_t relid, const uint64_t *keys,
+								 size_t key_count, int all_shapes,
+								 const sr_shape_ref **shapes, size_t *count) SR_NOEXCEPT;
+
+/* Folds shapes added and dropped since the last build into a new static index
+ * when they have grown past a fraction of it (or always, with force). */
+sr_status	sr_router_maintain(sr_router *router, int force, int *rebuilt) SR_NOEXCEPT;
+void		sr_router_index_stats(const sr_router *router, sr_index_stats *out) SR_NOEXCEPT;
 
 /* Calls visit(shape, arg) for every shape, in no particular order. */
 void		sr_router_for_each_shape(const sr_router *router,

@@ -1,53 +1,111 @@
-// The router's C++ face: the relation gate and the per-relation shape lists.
-// The C API in router.h wraps this class; unit tests use it directly.
+// The router's C++ face: the relation gate, per-relation scan shapes, and the
+// routing index for shapes with an equality key. The C API in router.h wraps
+// this class; unit tests use it directly.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "shape_router/flat_map.hpp"
+#include "shape_router/index.hpp"
+#include "shape_router/program.h"
 #include "shape_router/router.h"
 
 namespace shape_router {
 
 class Router {
  public:
-  // Adds or replaces; returns the replaced payload (nullptr when new).
-  // Throws std::invalid_argument for a zero id/relid or a shape moving relation.
-  void* add_shape(uint64_t shape_id, uint32_t relid, void* payload);
+  explicit Router(Mixer mixer = default_mixer) : index_(mixer) {}
+
+  // Adds or replaces a shape. index_attnum < 0: a scan shape (evaluated for every
+  // change of its relation); otherwise its WHERE holds only for rows whose column
+  // index_attnum (of type tag index_tag) hashes to one of keys. Returns the
+  // replaced payload (nullptr when new). Throws std::invalid_argument for a zero
+  // id/relid or a shape moving relation.
+  void* add_shape(uint64_t shape_id, uint32_t relid, void* payload, int index_attnum, uint8_t index_tag,
+                  const uint64_t* keys, size_t key_count);
 
   // Removes; returns the payload, or nullptr when the shape was not present.
   void* drop_shape(uint64_t shape_id);
 
-  // Relation gate: one probe; shapes sorted by ascending id.
-  const std::vector<sr_shape_ref>* relation_shapes(uint32_t relid) const noexcept {
+  struct IndexColumn {
+    uint16_t attnum;
+    uint8_t tag;
+    uint32_t shapes;  // how many shapes are indexed on it
+  };
+  struct RelationView {
+    size_t shape_count = 0;
+    const IndexColumn* index_columns = nullptr;
+    size_t index_column_count = 0;
+  };
+
+  // The relation gate: one probe.
+  RelationView relation(uint32_t relid) const noexcept {
+    RelationView view;
     const uint32_t* slot = relation_slot_.find(relid);
-    if (slot == nullptr) return nullptr;
-    const std::vector<sr_shape_ref>& shapes = relations_[*slot].shapes;
-    return shapes.empty() ? nullptr : &shapes;
+    if (slot == nullptr) return view;
+    const Relation& r = relations_[*slot];
+    view.shape_count = r.shape_count;
+    view.index_columns = r.index_columns.data();
+    view.index_column_count = r.index_columns.size();
+    return view;
   }
 
-  size_t shape_count() const noexcept { return shape_relation_.size(); }
+  // Candidate shapes of a change on relid whose indexed columns hash to keys
+  // (from the new and/or old row): the relation's scan shapes plus the index's
+  // hits, ascending by shape id, without duplicates. all_shapes: every shape of
+  // the relation instead (TRUNCATE, or when the row's keys cannot be trusted).
+  const std::vector<sr_shape_ref>& candidates(uint32_t relid, const uint64_t* keys, size_t key_count,
+                                              bool all_shapes = false);
+
+  bool maintain(bool force);
+  IndexStats index_stats() const { return index_.stats(); }
+  size_t shape_count() const noexcept { return shape_slot_.size(); }
   size_t relation_count() const noexcept { return relations_with_shapes_; }
   sr_counters& counters() noexcept { return counters_; }
 
   template <typename Visit>
   void for_each_shape(Visit&& visit) const {
-    for (const Relation& r : relations_)
-      for (const sr_shape_ref& s : r.shapes) visit(s);
+    for (const Slot& s : slots_)
+      if (s.live) visit(sr_shape_ref{s.shape_id, s.payload});
   }
 
  private:
+  struct Slot {
+    uint64_t shape_id = 0;
+    void* payload = nullptr;
+    uint32_t relid = 0;
+    int32_t index_attnum = -1;  // -1: scan shape
+    bool live = false;
+  };
   struct Relation {
     uint32_t relid = 0;
-    std::vector<sr_shape_ref> shapes;  // ascending shape_id
+    size_t shape_count = 0;
+    std::vector<sr_shape_ref> scan;  // ascending shape_id
+    std::vector<IndexColumn> index_columns;
   };
 
-  FlatMap relation_slot_;   // relid -> index into relations_
-  FlatMap shape_relation_;  // shape id -> relid
+  uint32_t allocate_slot();
+  Relation& relation_for(uint32_t relid);
+
+  FlatMap relation_slot_;  // relid → index into relations_
+  FlatMap shape_slot_;     // shape id → slot
   std::vector<Relation> relations_;
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_slots_;     // reusable now
+  std::vector<uint32_t> retired_slots_;  // free once the static index no longer refers to them
   size_t relations_with_shapes_ = 0;
+  ShapeIndex index_;
   sr_counters counters_{};
+  // scratch for candidates()
+  std::vector<uint32_t> hits_;
+  std::vector<sr_shape_ref> result_;
 };
+
+// The index key of a value of column attnum of relation relid: a 64-bit hash of
+// the value normalised as the VM compares it (so values equal under the type's =
+// hash alike: int2/int4/int8 as int64, -0 as 0, every NaN alike, char(n) without
+// trailing blanks, numeric without scale).
+uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value);
 
 }  // namespace shape_router

@@ -1,10 +1,14 @@
-// Router: relation gate plus sorted per-relation shape lists, and the C API
-// that the PostgreSQL shell calls. No PostgreSQL header may be included here.
+// Router: relation gate, per-relation scan shapes, the routing index, and the C
+// API that the PostgreSQL shell calls. No PostgreSQL header may be included here.
 #include "shape_router/router.hpp"
 
+#include <xxhash.h>
+
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
 #include <stdexcept>
 
@@ -19,55 +23,160 @@ bool shape_id_less(const sr_shape_ref& a, uint64_t id) { return a.shape_id < id;
 
 }  // namespace
 
-void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload) {
+uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) {
+  // (relation, column, tag) select the seed; the normalised value is hashed.
+  const uint64_t seed = mix64((static_cast<uint64_t>(relid) << 24) ^ (static_cast<uint64_t>(attnum) << 8) ^ tag);
+  switch (tag) {
+    case SR_TAG_FLOAT: {
+      double f = value.v.f;
+      if (f == 0) f = 0;                                                  // -0 = 0
+      if (std::isnan(f)) f = std::numeric_limits<double>::quiet_NaN();    // NaN = NaN
+      uint64_t bits;
+      std::memcpy(&bits, &f, 8);
+      return XXH3_64bits_withSeed(&bits, 8, seed);
+    }
+    case SR_TAG_TEXT:
+    case SR_TAG_BPCHAR:
+    case SR_TAG_UUID:
+    case SR_TAG_NUMERIC:
+      return XXH3_64bits_withSeed(value.len > 0 ? value.v.bytes : reinterpret_cast<const uint8_t*>(""), value.len,
+                                  seed);
+    default: {  // integers of every width, bool, date, timestamps: int64
+      const int64_t i = value.v.i;
+      return XXH3_64bits_withSeed(&i, 8, seed);
+    }
+  }
+}
+
+uint32_t Router::allocate_slot() {
+  if (!free_slots_.empty()) {
+    uint32_t slot = free_slots_.back();
+    free_slots_.pop_back();
+    return slot;
+  }
+  if (slots_.size() >= 0x7fffffffu) throw std::invalid_argument("too many shapes");
+  slots_.emplace_back();
+  return static_cast<uint32_t>(slots_.size() - 1);
+}
+
+Router::Relation& Router::relation_for(uint32_t relid) {
+  if (const uint32_t* found = relation_slot_.find(relid)) return relations_[*found];
+  relations_.push_back(Relation{});
+  relations_.back().relid = relid;
+  relation_slot_.put(relid, static_cast<uint32_t>(relations_.size() - 1));
+  return relations_.back();
+}
+
+void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, int index_attnum, uint8_t index_tag,
+                        const uint64_t* keys, size_t key_count) {
   if (shape_id == 0 || relid == 0) throw std::invalid_argument("shape id and relation must be non-zero");
-
-  if (const uint32_t* known_relid = shape_relation_.find(shape_id)) {
-    if (*known_relid != relid) throw std::invalid_argument("shape already registered on another relation");
-    std::vector<sr_shape_ref>& shapes = relations_[*relation_slot_.find(relid)].shapes;
-    auto it = std::lower_bound(shapes.begin(), shapes.end(), shape_id, shape_id_less);
-    void* previous = it->payload;
-    it->payload = payload;
-    return previous;
+  if (index_attnum > 0xffff) throw std::invalid_argument("column number");
+  void* previous = nullptr;
+  if (const uint32_t* existing = shape_slot_.find(shape_id)) {
+    if (slots_[*existing].relid != relid) throw std::invalid_argument("shape already registered on another relation");
+    previous = slots_[*existing].payload;
+    drop_shape(shape_id);  // re-added below, possibly with other keys
   }
 
-  uint32_t slot;
-  if (const uint32_t* found = relation_slot_.find(relid)) {
-    slot = *found;
-  } else {
-    slot = static_cast<uint32_t>(relations_.size());
-    relations_.push_back(Relation{relid, {}});
-    relation_slot_.put(relid, slot);
-  }
-  std::vector<sr_shape_ref>& shapes = relations_[slot].shapes;
-  // Both structures change or neither does: the directory entry is undone if
-  // the list insert throws (bad_alloc).
-  shape_relation_.put(shape_id, relid);
+  Relation& r = relation_for(relid);
+  const uint32_t slot = allocate_slot();
   try {
-    // Ids come from a sequence, so appending is the common case.
-    if (shapes.empty() || shapes.back().shape_id < shape_id)
-      shapes.push_back(sr_shape_ref{shape_id, payload});
-    else
-      shapes.insert(std::lower_bound(shapes.begin(), shapes.end(), shape_id, shape_id_less),
-                    sr_shape_ref{shape_id, payload});
+    shape_slot_.put(shape_id, slot);
+    if (index_attnum < 0) {
+      auto it = std::lower_bound(r.scan.begin(), r.scan.end(), shape_id, shape_id_less);
+      r.scan.insert(it, sr_shape_ref{shape_id, payload});
+    } else {
+      index_.add(slot, keys, key_count);
+      auto column = std::find_if(r.index_columns.begin(), r.index_columns.end(),
+                                 [&](const IndexColumn& c) { return c.attnum == index_attnum; });
+      if (column == r.index_columns.end())
+        r.index_columns.push_back(IndexColumn{static_cast<uint16_t>(index_attnum), index_tag, 1});
+      else
+        column->shapes++;
+    }
   } catch (...) {
-    shape_relation_.erase(shape_id);
+    // Leave no half-added shape behind.
+    shape_slot_.erase(shape_id);
+    auto it = std::lower_bound(r.scan.begin(), r.scan.end(), shape_id, shape_id_less);
+    if (it != r.scan.end() && it->shape_id == shape_id) r.scan.erase(it);
+    if (index_.contains_slot(slot)) index_.drop(slot);
+    free_slots_.push_back(slot);
     throw;
   }
-  if (shapes.size() == 1) ++relations_with_shapes_;
-  return nullptr;
+  slots_[slot] = Slot{shape_id, payload, relid, index_attnum, true};
+  if (r.shape_count++ == 0) relations_with_shapes_++;
+  return previous;
 }
 
 void* Router::drop_shape(uint64_t shape_id) {
-  const uint32_t* relid = shape_relation_.find(shape_id);
-  if (relid == nullptr) return nullptr;
-  std::vector<sr_shape_ref>& shapes = relations_[*relation_slot_.find(*relid)].shapes;
-  auto it = std::lower_bound(shapes.begin(), shapes.end(), shape_id, shape_id_less);
-  void* payload = it->payload;
-  shapes.erase(it);
-  if (shapes.empty()) --relations_with_shapes_;
-  shape_relation_.erase(shape_id);
+  const uint32_t* found = shape_slot_.find(shape_id);
+  if (found == nullptr) return nullptr;
+  const uint32_t slot = *found;
+  Slot& s = slots_[slot];
+  Relation& r = relations_[*relation_slot_.find(s.relid)];
+  void* payload = s.payload;
+  if (s.index_attnum < 0) {
+    auto it = std::lower_bound(r.scan.begin(), r.scan.end(), shape_id, shape_id_less);
+    r.scan.erase(it);
+    free_slots_.push_back(slot);
+  } else {
+    index_.drop(slot);
+    auto column = std::find_if(r.index_columns.begin(), r.index_columns.end(),
+                               [&](const IndexColumn& c) { return c.attnum == s.index_attnum; });
+    if (--column->shapes == 0) r.index_columns.erase(column);
+    retired_slots_.push_back(slot);  // the static index may still name it
+  }
+  shape_slot_.erase(shape_id);
+  s = Slot{};
+  if (--r.shape_count == 0) relations_with_shapes_--;
   return payload;
+}
+
+const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64_t* keys, size_t key_count,
+                                                    bool all_shapes) {
+  result_.clear();
+  const uint32_t* rslot = relation_slot_.find(relid);
+  if (rslot == nullptr) return result_;
+  const Relation& r = relations_[*rslot];
+  hits_.clear();
+  if (all_shapes) {
+    for (uint32_t slot = 0; slot < slots_.size(); slot++)
+      if (slots_[slot].live && slots_[slot].relid == relid && slots_[slot].index_attnum >= 0) hits_.push_back(slot);
+  } else {
+    for (size_t i = 0; i < key_count; i++) {
+      ShapeIndex::Probe probe = index_.lookup(keys[i], hits_);
+      counters_.filter_passes += probe.filter_pass;
+      counters_.mphf_hits += probe.slot_hit;
+    }
+  }
+  if (hits_.empty()) {
+    result_.assign(r.scan.begin(), r.scan.end());
+    return result_;
+  }
+  // Index hits of this relation (a hash collision may name another's), by shape id.
+  std::vector<sr_shape_ref> indexed;
+  indexed.reserve(hits_.size());
+  for (uint32_t slot : hits_) {
+    const Slot& s = slots_[slot];
+    if (s.live && s.relid == relid) indexed.push_back(sr_shape_ref{s.shape_id, s.payload});
+  }
+  std::sort(indexed.begin(), indexed.end(),
+            [](const sr_shape_ref& a, const sr_shape_ref& b) { return a.shape_id < b.shape_id; });
+  indexed.erase(std::unique(indexed.begin(), indexed.end(),
+                            [](const sr_shape_ref& a, const sr_shape_ref& b) { return a.shape_id == b.shape_id; }),
+                indexed.end());
+  result_.resize(r.scan.size() + indexed.size());
+  std::merge(r.scan.begin(), r.scan.end(), indexed.begin(), indexed.end(), result_.begin(),
+             [](const sr_shape_ref& a, const sr_shape_ref& b) { return a.shape_id < b.shape_id; });
+  return result_;
+}
+
+bool Router::maintain(bool force) {
+  if (!index_.maintain(force)) return false;
+  // The new static part no longer names retired slots: they can be reused.
+  free_slots_.insert(free_slots_.end(), retired_slots_.begin(), retired_slots_.end());
+  retired_slots_.clear();
+  return true;
 }
 
 }  // namespace shape_router
@@ -107,9 +216,12 @@ sr_status sr_router_create(sr_router** out) noexcept {
 void sr_router_destroy(sr_router* router) noexcept { delete router; }
 
 sr_status sr_router_add_shape(sr_router* router, uint64_t shape_id, uint32_t relid, void* payload,
+                              int index_attnum, uint8_t index_tag, const uint64_t* keys, size_t key_count,
                               void** previous) noexcept {
   *previous = nullptr;
-  return guarded([&] { *previous = router->router.add_shape(shape_id, relid, payload); });
+  return guarded([&] {
+    *previous = router->router.add_shape(shape_id, relid, payload, index_attnum, index_tag, keys, key_count);
+  });
 }
 
 sr_status sr_router_drop_shape(sr_router* router, uint64_t shape_id, void** payload) noexcept {
@@ -117,14 +229,39 @@ sr_status sr_router_drop_shape(sr_router* router, uint64_t shape_id, void** payl
   return guarded([&] { *payload = router->router.drop_shape(shape_id); });
 }
 
-size_t sr_router_relation_shapes(const sr_router* router, uint32_t relid, const sr_shape_ref** shapes) noexcept {
-  const std::vector<sr_shape_ref>* found = router->router.relation_shapes(relid);
-  if (found == nullptr) {
-    *shapes = nullptr;
-    return 0;
-  }
-  *shapes = found->data();
-  return found->size();
+size_t sr_router_relation(const sr_router* router, uint32_t relid, const sr_index_column** columns,
+                          size_t* column_count) noexcept {
+  Router::RelationView view = router->router.relation(relid);
+  static_assert(sizeof(sr_index_column) == sizeof(Router::IndexColumn), "layouts must agree");
+  *columns = reinterpret_cast<const sr_index_column*>(view.index_columns);
+  *column_count = view.index_column_count;
+  return view.shape_count;
+}
+
+sr_status sr_router_candidates(sr_router* router, uint32_t relid, const uint64_t* keys, size_t key_count,
+                               int all_shapes, const sr_shape_ref** shapes, size_t* count) noexcept {
+  *shapes = nullptr;
+  *count = 0;
+  return guarded([&] {
+    const std::vector<sr_shape_ref>& result = router->router.candidates(relid, keys, key_count, all_shapes != 0);
+    *shapes = result.data();
+    *count = result.size();
+  });
+}
+
+sr_status sr_router_maintain(sr_router* router, int force, int* rebuilt) noexcept {
+  *rebuilt = 0;
+  return guarded([&] { *rebuilt = router->router.maintain(force != 0) ? 1 : 0; });
+}
+
+void sr_router_index_stats(const sr_router* router, sr_index_stats* out) noexcept {
+  shape_router::IndexStats s = router->router.index_stats();
+  out->keys = s.keys;
+  out->static_bytes = s.static_bytes;
+  out->key_store_bytes = s.key_store_bytes;
+  out->overlay_keys = s.overlay_keys;
+  out->tombstones = s.tombstones;
+  out->rebuilds = s.rebuilds;
 }
 
 void sr_router_for_each_shape(const sr_router* router, void (*visit)(const sr_shape_ref*, void*), void* arg) noexcept {
@@ -134,6 +271,10 @@ void sr_router_for_each_shape(const sr_router* router, void (*visit)(const sr_sh
 size_t sr_router_shape_count(const sr_router* router) noexcept { return router->router.shape_count(); }
 size_t sr_router_relation_count(const sr_router* router) noexcept { return router->router.relation_count(); }
 sr_counters* sr_router_counters(sr_router* router) noexcept { return &router->router.counters(); }
+
+uint64_t sr_index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value* value) noexcept {
+  return shape_router::index_key(relid, attnum, tag, *value);
+}
 
 const char* sr_status_message(sr_status status) noexcept {
   switch (status) {
@@ -181,7 +322,7 @@ sr_status sr_parse_shape_id_list(const char* text, uint64_t** ids, size_t* count
   });
   if (status != SR_OK) return status;
   if (malformed) return SR_INVALID_ARGUMENT;
-  uint64_t* out = static_cast<uint64_t*>(std::malloc(parsed.size() * sizeof(uint64_t)));
+  uint64_t* out = static_cast<uint64_t*>(std::malloc(parsed.size() * sizeof(uint64_t) + 1));
   if (out == nullptr) return SR_OUT_OF_MEMORY;
   std::copy(parsed.begin(), parsed.end(), out);
   *ids = out;

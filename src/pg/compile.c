@@ -672,3 +672,135 @@ shape_compile(Node *where, List **fallbacks)
 	*fallbacks = cs->fallbacks;
 	return program;
 }
+
+/* ---------------------------------------------------------------- routing index key */
+
+/*
+ * col = const (native type, btree equality): the value the conjunct requires,
+ * or false when the conjunct is not of that form.
+ */
+static bool
+equality_conjunct(Node *node, Var **column, Const **constant)
+{
+	OpExpr	   *opexpr;
+	Node	   *left;
+	Node	   *right;
+	sr_compare_op op;
+
+	if (!IsA(node, OpExpr))
+		return false;
+	opexpr = (OpExpr *) node;
+	if (list_length(opexpr->args) != 2)
+		return false;
+	left = strip_relabel(linitial(opexpr->args));
+	right = strip_relabel(lsecond(opexpr->args));
+	if (is_table_column(right) && IsA(left, Const))
+	{
+		Node	   *swap = left;
+
+		left = right;
+		right = swap;
+	}
+	if (!is_table_column(left) || !IsA(right, Const) || ((Const *) right)->constisnull)
+		return false;
+	*column = (Var *) left;
+	*constant = (Const *) right;
+	return shape_type_tag((*column)->vartype) != SR_TAG_NONE &&
+		operand_types_compatible((*column)->vartype, (*constant)->consttype) &&
+		native_comparison(opexpr->opno, opexpr->inputcollid, shape_type_tag((*column)->vartype), &op) &&
+		op == SR_OP_EQ;
+}
+
+/* col = ANY(const array) (native type, btree equality). */
+static bool
+in_conjunct(Node *node, Var **column, Const **array)
+{
+	ScalarArrayOpExpr *saop;
+	Node	   *scalar;
+	sr_compare_op op;
+
+	if (!IsA(node, ScalarArrayOpExpr))
+		return false;
+	saop = (ScalarArrayOpExpr *) node;
+	if (!saop->useOr || list_length(saop->args) != 2)
+		return false;
+	scalar = strip_relabel(linitial(saop->args));
+	if (!is_table_column(scalar) || !IsA(lsecond(saop->args), Const) ||
+		((Const *) lsecond(saop->args))->constisnull)
+		return false;
+	*column = (Var *) scalar;
+	*array = (Const *) lsecond(saop->args);
+	return shape_type_tag((*column)->vartype) != SR_TAG_NONE &&
+		operand_types_compatible((*column)->vartype, ARR_ELEMTYPE(DatumGetArrayTypeP((*array)->constvalue))) &&
+		native_comparison(saop->opno, saop->inputcollid, shape_type_tag((*column)->vartype), &op) &&
+		op == SR_OP_EQ;
+}
+
+/*
+ * The routing index key of a WHERE: a top-level conjunct col = c (one key) or
+ * col IN (c1, ...) (one key per non-NULL value; NULLs never match). The shape can
+ * only hold for rows whose col has one of those values, so the index may skip it
+ * for every other row. Equality conjuncts are preferred to IN lists (one key).
+ * Keys are sr_index_key of the values as the VM normalises them, the same
+ * function the plugin applies to rows.
+ */
+void
+shape_index_key(Node *where, Oid relid, IndexKey *out)
+{
+	Node	   *planned = (Node *) expression_planner((Expr *) copyObject(where));
+	List	   *conjuncts = (IsA(planned, BoolExpr) && ((BoolExpr *) planned)->boolop == AND_EXPR)
+		? ((BoolExpr *) planned)->args : list_make1(planned);
+	ListCell   *lc;
+	Var		   *column;
+	Const	   *constant;
+
+	memset(out, 0, sizeof(*out));
+	out->attnum = -1;
+	foreach(lc, conjuncts)
+	{
+		if (equality_conjunct((Node *) lfirst(lc), &column, &constant))
+		{
+			sr_value	value;
+
+			shape_value_from_datum(constant->consttype, constant->constvalue, false, &value);
+			out->attnum = column->varattno;
+			out->tag = (uint8) shape_type_tag(column->vartype);
+			out->keys = palloc(sizeof(uint64));
+			out->keys[0] = sr_index_key(relid, (uint16_t) column->varattno, out->tag, &value);
+			out->key_count = 1;
+			out->conjunct = (Node *) lfirst(lc);
+			return;
+		}
+	}
+	foreach(lc, conjuncts)
+	{
+		if (in_conjunct((Node *) lfirst(lc), &column, &constant))
+		{
+			ArrayType  *array = DatumGetArrayTypeP(constant->constvalue);
+			Oid			element_type = ARR_ELEMTYPE(array);
+			int16		typlen;
+			bool		typbyval;
+			char		typalign;
+			Datum	   *elements;
+			bool	   *nulls;
+			int			count;
+
+			get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
+			deconstruct_array(array, element_type, typlen, typbyval, typalign, &elements, &nulls, &count);
+			out->attnum = column->varattno;
+			out->tag = (uint8) shape_type_tag(column->vartype);
+			out->keys = palloc(sizeof(uint64) * (count + 1));
+			for (int i = 0; i < count; i++)
+			{
+				sr_value	value;
+
+				if (nulls[i])
+					continue;
+				shape_value_from_datum(element_type, elements[i], false, &value);
+				out->keys[out->key_count++] = sr_index_key(relid, (uint16_t) column->varattno, out->tag, &value);
+			}
+			out->conjunct = (Node *) lfirst(lc);
+			return;
+		}
+	}
+}

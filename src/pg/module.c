@@ -31,6 +31,7 @@ static const struct config_enum_entry log_level_options[] = {
 static sr_counters last_counters;
 static int64 last_shapes;
 static int64 last_relations;
+static sr_index_stats last_index;
 
 void
 _PG_init(void)
@@ -58,11 +59,13 @@ shape_router_check_status(sr_status status, const char *what)
 }
 
 void
-shape_router_publish_stats(const sr_counters *counters, size_t shapes, size_t relations, bool final)
+shape_router_publish_stats(const sr_counters *counters, size_t shapes, size_t relations,
+						   const sr_index_stats *index, bool final)
 {
 	last_counters = *counters;
 	last_shapes = (int64) shapes;
 	last_relations = (int64) relations;
+	last_index = *index;
 	if (final)
 		ereport(shape_router_stats_log_level,
 				(errmsg("shape_router decoding stats: changes_seen=" UINT64_FORMAT
@@ -71,12 +74,13 @@ shape_router_publish_stats(const sr_counters *counters, size_t shapes, size_t re
 						" gate_evaluations=" UINT64_FORMAT " fallback_evaluations=" UINT64_FORMAT
 						" records_emitted=" UINT64_FORMAT
 						" errors=" UINT64_FORMAT " catalog_changes=" UINT64_FORMAT
-						" shapes=%zu relations=%zu",
+						" shapes=%zu relations=%zu index_keys=%zu index_bytes=%zu index_rebuilds=" UINT64_FORMAT,
 						counters->changes_seen, counters->relation_gate_passes,
 						counters->filter_passes, counters->mphf_hits,
 						counters->gate_evaluations, counters->fallback_evaluations,
 						counters->records_emitted,
-						counters->errors, counters->catalog_changes, shapes, relations)));
+						counters->errors, counters->catalog_changes, shapes, relations,
+						index->keys, index->static_bytes, index->rebuilds)));
 }
 
 PG_FUNCTION_INFO_V1(shape_router_decoding_stats);
@@ -84,8 +88,8 @@ Datum
 shape_router_decoding_stats(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
-	Datum		values[11];
-	bool		nulls[11] = {0};
+	Datum		values[15];
+	bool		nulls[15] = {0};
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -100,5 +104,9 @@ shape_router_decoding_stats(PG_FUNCTION_ARGS)
 	values[8] = Int64GetDatum((int64) last_counters.catalog_changes);
 	values[9] = Int64GetDatum(last_shapes);
 	values[10] = Int64GetDatum(last_relations);
+	values[11] = Int64GetDatum((int64) last_index.keys);
+	values[12] = Int64GetDatum((int64) last_index.static_bytes);
+	values[13] = Int64GetDatum((int64) last_index.overlay_keys);
+	values[14] = Int64GetDatum((int64) last_index.rebuilds);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

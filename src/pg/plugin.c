@@ -239,7 +239,9 @@ add_shape(RouterState *state, const ShapeDef *def)
 	shape->columns = bms_copy(def->columns);
 	MemoryContextSwitchTo(old);
 
-	status = sr_router_add_shape(state->router, (uint64) def->shape_id, def->relid, shape, &previous);
+	status = sr_router_add_shape(state->router, (uint64) def->shape_id, def->relid, shape,
+								 def->index_attnum, def->index_tag, def->index_keys,
+								 (size_t) def->index_key_count, &previous);
 	if (status != SR_OK)
 		free_shape(shape);
 	if (status == SR_INVALID_ARGUMENT)
@@ -343,6 +345,26 @@ snapshot_before(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 	return snapshot;
 }
 
+/* Folds recent registrations and drops into the static index when they have grown. */
+static void
+maintain_index(RouterState *state, bool force)
+{
+	int			rebuilt;
+
+	shape_router_check_status(sr_router_maintain(state->router, force ? 1 : 0, &rebuilt),
+							  "rebuild the routing index");
+}
+
+static void
+publish_stats(RouterState *state, bool final)
+{
+	sr_index_stats index;
+
+	sr_router_index_stats(state->router, &index);
+	shape_router_publish_stats(state->counters, sr_router_shape_count(state->router),
+							   sr_router_relation_count(state->router), &index, final);
+}
+
 /* Reads every shape of the catalog as of the session's starting point. */
 static void
 load_shapes(RouterState *state, Snapshot snapshot)
@@ -371,6 +393,7 @@ load_shapes(RouterState *state, Snapshot snapshot)
 		CHECK_FOR_INTERRUPTS();
 	}
 	MemoryContextDelete(row_context);
+	maintain_index(state, true);	/* one build for everything loaded */
 	systable_endscan(scan);
 	RelationClose(catalog);
 	state->shapes_loaded = true;
@@ -647,12 +670,43 @@ evaluate(RouterState *state, ShapeState *shape, RowImage *image, const RelationE
 	return ROW_ERROR;
 }
 
+/*
+ * The routing index keys of a row version: one for each indexed column whose
+ * value is known and not NULL (col = c is never true for a NULL). Returns false
+ * when the index cannot be trusted for this row: a column's type no longer
+ * matches the one its keys were hashed with (a bypassed DDL guard), or its value
+ * is an unchanged TOASTed one the WAL does not carry.
+ */
+static bool
+row_keys(RowImage *image, const RelationInfo *rel, const sr_index_column *columns, size_t column_count,
+		 uint64 *keys, size_t *key_count)
+{
+	for (size_t c = 0; c < column_count; c++)
+	{
+		int			attnum = columns[c].attnum;
+		const sr_value *value;
+
+		if (attnum > rel->desc->natts || rel->tags[attnum] != columns[c].tag ||
+			bms_is_member(attnum, image->unknown))
+			return false;
+		value = row_image_value(image, attnum);
+		if (!value->is_null)
+			keys[(*key_count)++] = sr_index_key(rel->relid, (uint16) attnum, columns[c].tag, value);
+	}
+	return true;
+}
+
 static void
 route_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn,
 			 Relation relation, ReorderBufferChange *change,
-			 const sr_shape_ref *shapes, size_t shape_count)
+			 const sr_index_column *columns, size_t column_count)
 {
 	RelationInfo *rel = relation_info(state, relation);
+	uint64	   *keys = palloc(sizeof(uint64) * (2 * column_count + 1));
+	size_t		key_count = 0;
+	bool		trusted = true;
+	const sr_shape_ref *shapes;
+	size_t		shape_count;
 	RelationEvalInfo info;
 	RecordRows	rows = {0};
 	RowImage	old_image;
@@ -678,6 +732,33 @@ route_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *
 		rows.unchanged_toast = patch_unchanged_toast(rows.new_row, rows.old_row, rel->identity_full);
 		row_image_init(&new_image, rows.new_row, rows.unchanged_toast);
 	}
+
+	/* Routing index: candidates for the new row's and the old row's keys. */
+	if (rows.new_row != NULL)
+		trusted &= row_keys(&new_image, rel, columns, column_count, keys, &key_count);
+	if (rows.old_row != NULL)
+	{
+		if (rows.old_key_only)
+		{
+			/* Columns outside the key are absent, not NULL: only key columns give keys. */
+			for (size_t c = 0; c < column_count && trusted; c++)
+				trusted = bms_is_member(columns[c].attnum, rel->identity_key);
+		}
+		if (trusted)
+			trusted &= row_keys(&old_image, rel, columns, column_count, keys, &key_count);
+	}
+	else if (change->action == REORDER_BUFFER_CHANGE_UPDATE && !rel->identity_full)
+	{
+		/* No old row logged: the key did not change; unless a shape's index
+		 * column lies outside the key, the new row's keys are the old row's. */
+		for (size_t c = 0; c < column_count && trusted; c++)
+			trusted = bms_is_member(columns[c].attnum, rel->identity_key);
+	}
+	else if (change->action != REORDER_BUFFER_CHANGE_INSERT)
+		trusted = false;
+	shape_router_check_status(sr_router_candidates(state->router, rel->relid, keys, key_count,
+												   trusted ? 0 : 1, &shapes, &shape_count),
+							  "find candidate shapes");
 
 	for (size_t i = 0; i < shape_count; i++)
 	{
@@ -761,8 +842,7 @@ release_state(void *arg)
 
 	if (state->router != NULL)
 	{
-		shape_router_publish_stats(state->counters, sr_router_shape_count(state->router),
-								   sr_router_relation_count(state->router), true);
+		publish_stats(state, true);
 		sr_router_destroy(state->router);
 		state->router = NULL;
 	}
@@ -852,8 +932,8 @@ shape_router_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecP
 	}
 	flush_batch(ctx, state);
 	update_progress(ctx, state, !state->begin_sent);
-	shape_router_publish_stats(state->counters, sr_router_shape_count(state->router),
-							   sr_router_relation_count(state->router), false);
+	maintain_index(state, false);
+	publish_stats(state, false);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(state->change_context);
 }
@@ -864,8 +944,6 @@ shape_router_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 {
 	RouterState *state = (RouterState *) ctx->output_plugin_private;
 	Oid			relid = RelationGetRelid(relation);
-	const sr_shape_ref *shapes;
-	size_t		shape_count;
 	MemoryContext old = MemoryContextSwitchTo(state->change_context);
 
 	ensure_catalog(ctx, state, txn);
@@ -873,12 +951,14 @@ shape_router_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		apply_catalog_change(state, relation, change);
 	else
 	{
+		const sr_index_column *columns;
+		size_t		column_count;
+
 		state->counters->changes_seen++;
-		shape_count = sr_router_relation_shapes(state->router, relid, &shapes);
-		if (shape_count > 0)
+		if (sr_router_relation(state->router, relid, &columns, &column_count) > 0)
 		{
 			state->counters->relation_gate_passes++;
-			route_change(ctx, state, txn, relation, change, shapes, shape_count);
+			route_change(ctx, state, txn, relation, change, columns, column_count);
 		}
 	}
 	MemoryContextSwitchTo(old);
@@ -908,9 +988,15 @@ shape_router_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 			continue;
 		}
 		state->counters->changes_seen++;
-		shape_count = sr_router_relation_shapes(state->router, relid, &shapes);
-		if (shape_count == 0)
-			continue;
+		{
+			const sr_index_column *columns;
+			size_t		column_count;
+
+			if (sr_router_relation(state->router, relid, &columns, &column_count) == 0)
+				continue;
+		}
+		shape_router_check_status(sr_router_candidates(state->router, relid, NULL, 0, 1, &shapes, &shape_count),
+								  "list the shapes of a relation");
 		state->counters->relation_gate_passes++;
 		for (size_t i = 0; i < shape_count; i++)
 		{

@@ -78,9 +78,29 @@ register_one(Relation catalog, CatalogIndexState indexes, Oid sequence,
 	values[Anum_shape_registered_by - 1] = ObjectIdGetDatum(GetUserId());
 	nulls[Anum_shape_program - 1] = true;
 	nulls[Anum_shape_fallback_exprs - 1] = true;
+	nulls[Anum_shape_index_attnum - 1] = true;
+	nulls[Anum_shape_index_keys - 1] = true;
+	nulls[Anum_shape_index_tag - 1] = true;
 	if (shape.where != NULL)
 	{
 		List	   *fallbacks;
+		IndexKey	key;
+
+		shape_index_key(shape.where, RelationGetRelid(rel), &key);
+		if (key.attnum > 0)
+		{
+			Datum	   *items = palloc(sizeof(Datum) * (key.key_count + 1));
+
+			for (int i = 0; i < key.key_count; i++)
+				items[i] = Int64GetDatum((int64) key.keys[i]);
+			values[Anum_shape_index_attnum - 1] = Int16GetDatum((int16) key.attnum);
+			values[Anum_shape_index_keys - 1] =
+				PointerGetDatum(construct_array(items, key.key_count, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE));
+			values[Anum_shape_index_tag - 1] = Int16GetDatum((int16) key.tag);
+			nulls[Anum_shape_index_attnum - 1] = false;
+			nulls[Anum_shape_index_keys - 1] = false;
+			nulls[Anum_shape_index_tag - 1] = false;
+		}
 
 		values[Anum_shape_program - 1] = PointerGetDatum(shape_compile(shape.where, &fallbacks));
 		nulls[Anum_shape_program - 1] = false;
@@ -559,7 +579,24 @@ shape_router_explain_shape(PG_FUNCTION_ARGS)
 	}
 	lines = lappend(lines, def.columns == NULL ? "projects: all columns"
 					: psprintf("projects: %s (and the primary key)", attnum_list(def.relid, def.columns)));
-	lines = lappend(lines, "routing index: none; evaluated for every change of its table (relation gate only)");
+	if (def.where_text == NULL)
+		lines = lappend(lines, "routing: every change of its table (no WHERE)");
+	else if (def.index_attnum > 0)
+	{
+		IndexKey	key;
+
+		shape_index_key(stringToNode(def.where_text), def.relid, &key);
+		lines = lappend(lines, psprintf("routing: index on column %s, %d key(s), from %s",
+										quote_identifier(get_attname(def.relid, def.index_attnum, false)),
+										def.index_key_count,
+										key.conjunct != NULL
+										? deparse_expression(key.conjunct,
+															 deparse_context_for(get_rel_name(def.relid), def.relid),
+															 false, false)
+										: "(the stored keys)"));
+	}
+	else
+		lines = lappend(lines, "routing: scan shape, run for every change of its table (no top-level equality on a column)");
 
 	foreach(lc, lines)
 	{

@@ -110,6 +110,27 @@ shape_def_from_tuple(ShapeDef *def, HeapTuple tuple, TupleDesc desc)
 		: DatumGetByteaPCopy(values[Anum_shape_program - 1]);
 	def->fallback_text = nulls[Anum_shape_fallback_exprs - 1] ? NULL
 		: TextDatumGetCString(values[Anum_shape_fallback_exprs - 1]);
+	def->index_attnum = -1;
+	def->index_keys = NULL;
+	def->index_key_count = 0;
+	if (!nulls[Anum_shape_index_attnum - 1])
+	{
+		ArrayType  *keys;
+
+		def->index_attnum = DatumGetInt16(values[Anum_shape_index_attnum - 1]);
+		def->index_tag = nulls[Anum_shape_index_tag - 1] ? 0 : (uint8) DatumGetInt16(values[Anum_shape_index_tag - 1]);
+		if (nulls[Anum_shape_index_keys - 1] || def->index_attnum < 1 || def->index_tag == 0 ||
+			def->index_tag >= SR_TAG_COUNT)
+			elog(ERROR, "shape_router catalog row for shape " INT64_FORMAT " has a malformed index key",
+				 def->shape_id);
+		keys = DatumGetArrayTypeP(values[Anum_shape_index_keys - 1]);
+		if (ARR_ELEMTYPE(keys) != INT8OID || ARR_HASNULL(keys) || ARR_NDIM(keys) > 1)
+			elog(ERROR, "shape_router catalog row for shape " INT64_FORMAT " has malformed index keys",
+				 def->shape_id);
+		def->index_key_count = ArrayGetNItems(ARR_NDIM(keys), ARR_DIMS(keys));
+		def->index_keys = palloc(sizeof(uint64) * (def->index_key_count + 1));
+		memcpy(def->index_keys, ARR_DATA_PTR(keys), sizeof(uint64) * def->index_key_count);
+	}
 	if ((def->program == NULL) != (def->where_text == NULL))
 		elog(ERROR, "shape_router catalog row for shape " INT64_FORMAT " has a WHERE without a program or the reverse",
 			 def->shape_id);

@@ -40,7 +40,10 @@
 #define Anum_shape_registered_by 7
 #define Anum_shape_program 8
 #define Anum_shape_fallback_exprs 9
-#define Natts_shape_catalog 9
+#define Anum_shape_index_attnum 10
+#define Anum_shape_index_keys 11
+#define Anum_shape_index_tag 12
+#define Natts_shape_catalog 12
 
 /* One catalog row, as both the SQL functions and the plugin read it. */
 typedef struct ShapeDef
@@ -52,6 +55,10 @@ typedef struct ShapeDef
 	Bitmapset  *columns;		/* projected attnums, NULL = all columns */
 	bytea	   *program;		/* compiled WHERE, NULL = every row */
 	char	   *fallback_text;	/* nodeToString(List) of executor-evaluated parts, or NULL */
+	int			index_attnum;	/* routing index column, or -1: a scan shape */
+	uint8		index_tag;
+	uint64	   *index_keys;
+	int			index_key_count;
 } ShapeDef;
 
 /* shape_catalog.c */
@@ -95,6 +102,18 @@ extern PredicateResult shape_predicate_eval(ShapePredicate *predicate, TupleTabl
 extern sr_type_tag shape_type_tag(Oid type);
 extern void shape_value_from_datum(Oid type, Datum datum, bool isnull, sr_value *out);
 extern bytea *shape_compile(Node *where, List **fallbacks);
+
+/* The routing index key of a compiled shape: the column, its type tag and the
+ * keys of the values a top-level equality (col = c, col IN (...)) requires. */
+typedef struct IndexKey
+{
+	int			attnum;			/* -1: no such conjunct, a scan shape */
+	uint8		tag;
+	uint64	   *keys;
+	int			key_count;
+	Node	   *conjunct;		/* the conjunct chosen, for explain_shape */
+} IndexKey;
+extern void shape_index_key(Node *where, Oid relid, IndexKey *out);
 
 /* shape_eval.c: a shape's program on a row (plugin and matching_shapes) */
 typedef struct CompiledShape
@@ -147,6 +166,7 @@ extern void compiled_shape_init(CompiledShape *shape, MemoryContext context, con
 extern void compiled_shape_release(CompiledShape *shape);
 extern void relation_column_tags(TupleDesc desc, uint8 *tags);
 extern void row_image_init(RowImage *image, TupleTableSlot *slot, const Bitmapset *unknown);
+extern const sr_value *row_image_value(RowImage *image, int attnum);
 extern ShapeOutcome compiled_shape_eval(CompiledShape *shape, RowImage *image,
 										const RelationEvalInfo *rel, ExprContext *econtext,
 										sr_counters *counters, char **message);
@@ -225,7 +245,7 @@ extern void record_append_commit(StringInfo out, OutputFormat format, const char
 
 /* module.c: counters of the latest decoding session in this backend */
 extern void shape_router_publish_stats(const sr_counters *counters, size_t shapes,
-									   size_t relations, bool final);
+									   size_t relations, const sr_index_stats *index, bool final);
 extern int	shape_router_stats_log_level;
 
 /*

@@ -1,0 +1,164 @@
+// The routing index: which shapes may match a row, found from the row's value of
+// an indexed column in (close to) constant time whatever the number of shapes.
+//
+//   key (64-bit hash of relation, column, normalised value)
+//     → binary fuse filter (8-bit fingerprints): most keys no shape wants stop here
+//     → perfect hash (PtrHash-style: byte pilots, hash-and-evict) → slot
+//     → slot fingerprint (16 bits): catches the filter's false positives
+//     → one shape inline, or an offset into a deduplicated pool of shape lists
+// plus a small mutable overlay for shapes added since the last build and a
+// tombstone bitmap for shapes dropped since then. Answers are supersets, never
+// misses: the gate re-checks every candidate's full WHERE.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "shape_router/flat_map.hpp"
+
+namespace shape_router {
+
+// A 64-bit mixer whose quality the structures depend on; tests can swap in a weak
+// one to force collisions.
+using Mixer = uint64_t (*)(uint64_t key, uint64_t seed);
+uint64_t default_mixer(uint64_t key, uint64_t seed);
+
+// Binary fuse filter, 3-wise, 8-bit fingerprints (Graf & Lemire, 2022).
+class BinaryFuse8 {
+ public:
+  // keys must be distinct. Returns false only if construction kept failing.
+  bool build(const std::vector<uint64_t>& keys, Mixer mixer = default_mixer);
+  bool contains(uint64_t key) const noexcept {
+    if (fingerprints_.empty()) return false;
+    const uint64_t h = mixer_(key, seed_);
+    uint32_t p0, p1, p2;
+    positions(h, p0, p1, p2);
+    return static_cast<uint8_t>(fingerprint(h) ^ fingerprints_[p0] ^ fingerprints_[p1] ^ fingerprints_[p2]) == 0;
+  }
+  size_t bytes() const noexcept { return fingerprints_.size(); }
+
+ private:
+  static uint8_t fingerprint(uint64_t h) noexcept { return static_cast<uint8_t>(h ^ (h >> 32)); }
+  void positions(uint64_t h, uint32_t& p0, uint32_t& p1, uint32_t& p2) const noexcept {
+    const uint64_t segment = (static_cast<unsigned __int128>(h) * segment_count_length_) >> 64;
+    p0 = static_cast<uint32_t>(segment);
+    p1 = p0 + segment_length_;
+    p2 = p1 + segment_length_;
+    p1 ^= static_cast<uint32_t>((h >> 18) & segment_mask_);
+    p2 ^= static_cast<uint32_t>(h & segment_mask_);
+  }
+
+  std::vector<uint8_t> fingerprints_;
+  uint64_t seed_ = 0;
+  uint32_t segment_length_ = 0;
+  uint32_t segment_mask_ = 0;
+  uint32_t segment_count_length_ = 0;
+  Mixer mixer_ = default_mixer;
+};
+
+// Minimal-ish perfect hash: n distinct keys → distinct slots in [0, table_size).
+class PerfectHash {
+ public:
+  bool build(const std::vector<uint64_t>& keys, Mixer mixer = default_mixer);
+  size_t slot(uint64_t key) const noexcept {
+    const uint64_t h = mixer_(key, seed_);
+    return slot_for(h, pilots_[bucket_of(h)]);
+  }
+  size_t table_size() const noexcept { return table_size_; }
+  size_t bytes() const noexcept { return pilots_.size(); }
+
+ private:
+  size_t bucket_of(uint64_t h) const noexcept;
+  // h is already well mixed: one multiply spreads h ^ pilot key over the table.
+  size_t slot_for(uint64_t h, uint8_t pilot) const noexcept {
+    const uint64_t x = (h ^ pilot_keys_[pilot]) * 0x9e3779b97f4a7c15ULL;
+    return static_cast<size_t>((static_cast<unsigned __int128>(x) * table_size_) >> 64);
+  }
+  bool try_build(const std::vector<uint64_t>& hashes);
+
+  std::vector<uint8_t> pilots_;
+  uint64_t pilot_keys_[256];
+  uint64_t seed_ = 0;
+  size_t table_size_ = 0;
+  size_t buckets_ = 0;
+  size_t dense_buckets_ = 0;
+  Mixer mixer_ = default_mixer;
+};
+
+struct IndexStats {
+  size_t keys = 0;             // distinct keys in the static part
+  size_t static_bytes = 0;     // filter + pilots + slot table + pool
+  size_t filter_bytes = 0;
+  size_t mphf_bytes = 0;
+  size_t slot_bytes = 0;
+  size_t pool_bytes = 0;
+  size_t key_store_bytes = 0;  // per-shape keys kept to rebuild (not needed by lookups)
+  size_t overlay_keys = 0;
+  size_t tombstones = 0;
+  uint64_t rebuilds = 0;
+};
+
+// Shapes are small integers ("slots", dense, chosen by the caller).
+class ShapeIndex {
+ public:
+  explicit ShapeIndex(Mixer mixer = default_mixer) : mixer_(mixer) {}
+
+  // Registers shape slot under keys (deduplicated here); a slot may have no key
+  // (an empty IN list: it can never match).
+  void add(uint32_t slot, const uint64_t* keys, size_t count);
+  void drop(uint32_t slot);
+  bool contains_slot(uint32_t slot) const noexcept {
+    return slot < shapes_.size() && shapes_[slot].live;
+  }
+
+  // Appends the slots registered under key (superset: may include none that
+  // match; includes every live one). Returns counters of the stages passed.
+  struct Probe {
+    bool filter_pass = false;
+    bool slot_hit = false;
+  };
+  Probe lookup(uint64_t key, std::vector<uint32_t>& out) const;
+
+  // Folds the overlay and tombstones into a new static part when they grew past
+  // a fraction of it (or always, with force). Returns whether it rebuilt.
+  bool maintain(bool force = false);
+  IndexStats stats() const;
+  size_t live_shapes() const noexcept { return live_; }
+
+ private:
+  struct Shape {
+    uint32_t key_offset = 0;  // into keys_
+    uint32_t key_count = 0;
+    bool live = false;
+    bool in_static = false;
+  };
+  static uint64_t nonzero(uint64_t key) { return key == 0 ? 1 : key; }  // FlatMap reserves 0
+  void rebuild();
+
+  Mixer mixer_;
+  // per shape slot
+  std::vector<Shape> shapes_;
+  std::vector<uint64_t> keys_;       // key store: every shape's keys, for rebuilds
+  size_t dead_keys_ = 0;             // keys_ entries of dropped shapes
+  std::vector<uint64_t> tombstones_; // bitmap over slots dropped while in the static part
+  size_t tombstone_count_ = 0;
+  size_t live_ = 0;
+
+  // static part
+  BinaryFuse8 filter_;
+  PerfectHash mphf_;
+  std::vector<uint16_t> slot_fingerprints_;
+  std::vector<uint32_t> slot_values_;  // high bit clear: one shape slot; set: offset into pool_
+  std::vector<uint32_t> pool_;         // count, then shape slots
+  size_t static_keys_ = 0;
+  size_t static_shapes_ = 0;
+
+  // overlay: key → shape slots added since the last build
+  FlatMap overlay_index_;
+  std::vector<std::vector<uint32_t>> overlay_lists_;
+  size_t overlay_keys_ = 0;
+  uint64_t rebuilds_ = 0;
+};
+
+}  // namespace shape_router
