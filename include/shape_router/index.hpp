@@ -4,7 +4,7 @@
 //   key (64-bit hash of relation, column, normalised value)
 //     → binary fuse filter (8-bit fingerprints): most keys no shape wants stop here
 //     → perfect hash (PtrHash-style: byte pilots, hash-and-evict) → slot
-//     → slot fingerprint (16 bits): catches the filter's false positives
+//     → slot fingerprint (8 bits): catches the filter's false positives
 //     → one shape inline, or an offset into a deduplicated pool of shape lists
 // plus a small mutable overlay for shapes added since the last build and a
 // tombstone bitmap for shapes dropped since then. Answers are supersets, never
@@ -148,15 +148,18 @@ class ShapeIndex {
   // static part
   BinaryFuse8 filter_;
   PerfectHash mphf_;
-  std::vector<uint16_t> slot_fingerprints_;
+  std::vector<uint8_t> slot_fingerprints_;
   std::vector<uint32_t> slot_values_;  // high bit clear: one shape slot; set: offset into pool_
   std::vector<uint32_t> pool_;         // count, then shape slots
   size_t static_keys_ = 0;
   size_t static_shapes_ = 0;
 
-  // overlay: key → shape slots added since the last build
+  // overlay: key → shape slots added since the last build. The map's value is
+  // the slot itself (high bit clear), or 0x80000000 | index into overlay_lists_
+  // when the key has several: most keys have one shape and allocate nothing.
   FlatMap overlay_index_;
   std::vector<std::vector<uint32_t>> overlay_lists_;
+  void overlay_insert(uint64_t key, uint32_t slot);
   size_t overlay_keys_ = 0;
   uint64_t rebuilds_ = 0;
 };

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <queue>
 #include <stdexcept>
 
 #ifdef POSTGRES_H
@@ -21,9 +20,10 @@ constexpr int kMaxBuildAttempts = 8;
 constexpr uint64_t kSeedStep = 0xd1b54a32d192ed03ULL;
 
 // Slot fingerprint: independent of the filter's (different mixing), so a key the
-// filter wrongly lets through is caught here with probability 1 - 2^-16.
-inline uint16_t slot_fingerprint(uint64_t key) {
-  return static_cast<uint16_t>(mix64(key + 0x5851f42d4c957f2dULL) >> 48);
+// filter wrongly lets through (1 in 256) is caught here with probability 255/256:
+// about 1 probe in 65,536 of keys no shape has yields a (harmless) extra candidate.
+inline uint8_t slot_fingerprint(uint64_t key) {
+  return static_cast<uint8_t>(mix64(key + 0x5851f42d4c957f2dULL) >> 56);
 }
 
 // LSD radix sort on a 64-bit key, 16 bits a pass, skipping passes where every
@@ -70,7 +70,7 @@ bool BinaryFuse8::build(const std::vector<uint64_t>& keys, Mixer mixer) {
   segment_count_length_ = static_cast<uint32_t>(segment_count * segment_length);
 
   std::vector<uint64_t> hashes(n);
-  std::vector<uint32_t> count(array_length);
+  std::vector<uint8_t> count(array_length);  // a byte: a smaller working set; overflow retries
   std::vector<uint64_t> xor_hash(array_length);
   std::vector<uint32_t> queue;
   std::vector<uint64_t> stack_hash;
@@ -87,14 +87,17 @@ bool BinaryFuse8::build(const std::vector<uint64_t>& keys, Mixer mixer) {
     const size_t distinct = static_cast<size_t>(std::unique(hashes.begin(), hashes.end()) - hashes.begin());
     std::fill(count.begin(), count.end(), 0);
     std::fill(xor_hash.begin(), xor_hash.end(), 0);
+    bool overflow = false;
     for (size_t i = 0; i < distinct; i++) {
       uint32_t p[3];
       positions(hashes[i], p[0], p[1], p[2]);
       for (uint32_t q : p) {
+        overflow |= count[q] == 255;
         count[q]++;
         xor_hash[q] ^= hashes[i];
       }
     }
+    if (overflow) continue;  // a cell shared by 255+ keys (only with a broken mixer): new seed
     // Peel cells holding a single key.
     queue.clear();
     for (uint32_t i = 0; i < array_length; i++)
@@ -137,7 +140,7 @@ bool BinaryFuse8::build(const std::vector<uint64_t>& keys, Mixer mixer) {
 
 namespace {
 constexpr double kKeysPerBucket = 3.0;  // λ: small buckets, so one-byte pilots suffice
-constexpr double kLoadFactor = 0.95;    // near-minimal: table = n / 0.95
+constexpr double kLoadFactor = 0.90;    // near-minimal: table = n / 0.90 (fewer pilot tries)
 }  // namespace
 
 // Skewed buckets (PTHash): 60% of keys go to the first 30% of buckets, so the
@@ -191,18 +194,35 @@ bool PerfectHash::try_build(const std::vector<uint64_t>& hashes) {
     else
       taken[s >> 6] &= ~(uint64_t{1} << (s & 63));
   };
-  std::priority_queue<std::pair<uint32_t, uint32_t>> pending;  // (bucket size, bucket)
-  for (size_t b = 0; b < buckets_; b++)
-    if (start[b + 1] > start[b]) pending.push({start[b + 1] - start[b], static_cast<uint32_t>(b)});
+  // Largest buckets first (counting sort by size); evicted buckets are placed
+  // again right away, from a stack.
+  std::vector<uint32_t> order;
+  {
+    uint32_t max_size = 0;
+    for (size_t b = 0; b < buckets_; b++) max_size = std::max(max_size, start[b + 1] - start[b]);
+    std::vector<uint32_t> by_size(max_size + 2, 0);
+    for (size_t b = 0; b < buckets_; b++) by_size[max_size - (start[b + 1] - start[b]) + 1]++;
+    for (size_t i = 1; i < by_size.size(); i++) by_size[i] += by_size[i - 1];
+    order.resize(buckets_);
+    for (size_t b = 0; b < buckets_; b++) order[by_size[max_size - (start[b + 1] - start[b])]++] = static_cast<uint32_t>(b);
+    while (!order.empty() && start[order.back() + 1] == start[order.back()]) order.pop_back();  // empty buckets
+  }
+  std::vector<uint32_t> evicted;
+  size_t next = 0;
 
   std::vector<size_t> slots;
   std::vector<int32_t> victims;
   size_t evictions = 0;
   const size_t eviction_budget = 64 * n + 1024;
   uint32_t rotation = 0;
-  while (!pending.empty()) {
-    const uint32_t b = pending.top().second;
-    pending.pop();
+  while (next < order.size() || !evicted.empty()) {
+    uint32_t b;
+    if (!evicted.empty()) {
+      b = evicted.back();
+      evicted.pop_back();
+    } else {
+      b = order[next++];
+    }
     const uint32_t first = start[b], size = start[b + 1] - start[b];
     // First a pilot that puts every key on a free slot, judged by the bitmap
     // alone (almost always found); only if none exists, the cheapest eviction.
@@ -258,7 +278,7 @@ bool PerfectHash::try_build(const std::vector<uint64_t>& hashes) {
         owner[s] = -1;
         set_taken(s, false);
       }
-      pending.push({start[v + 1] - start[v], static_cast<uint32_t>(v)});
+      evicted.push_back(static_cast<uint32_t>(v));
       if (++evictions > eviction_budget) return false;
     }
     pilots_[b] = static_cast<uint8_t>(best_pilot);
@@ -291,17 +311,22 @@ void ShapeIndex::add(uint32_t slot, const uint64_t* keys, size_t count) {
   shape.live = true;
   shape.in_static = false;
   keys_.insert(keys_.end(), distinct.begin(), distinct.end());
-  for (uint64_t k : distinct) {
-    const uint32_t* list = overlay_index_.find(k);
-    if (list == nullptr) {
-      overlay_index_.put(k, static_cast<uint32_t>(overlay_lists_.size()));
-      overlay_lists_.push_back({slot});
-    } else {
-      overlay_lists_[*list].push_back(slot);
-    }
-    overlay_keys_++;
-  }
+  for (uint64_t k : distinct) overlay_insert(k, slot);
   live_++;
+}
+
+void ShapeIndex::overlay_insert(uint64_t key, uint32_t slot) {
+  const uint32_t* value = overlay_index_.find(key);
+  if (value == nullptr) {
+    overlay_index_.put(key, slot);
+  } else if ((*value & 0x80000000u) == 0) {
+    const uint32_t first = *value;
+    overlay_index_.put(key, 0x80000000u | static_cast<uint32_t>(overlay_lists_.size()));
+    overlay_lists_.push_back({first, slot});
+  } else {
+    overlay_lists_[*value & 0x7fffffffu].push_back(slot);
+  }
+  overlay_keys_++;
 }
 
 void ShapeIndex::drop(uint32_t slot) {
@@ -313,11 +338,20 @@ void ShapeIndex::drop(uint32_t slot) {
     tombstone_count_++;
   } else {
     for (uint32_t i = 0; i < shape.key_count; i++) {
-      const uint32_t* list = overlay_index_.find(keys_[shape.key_offset + i]);
-      if (list == nullptr) continue;
-      std::vector<uint32_t>& slots = overlay_lists_[*list];
+      const uint64_t key = keys_[shape.key_offset + i];
+      const uint32_t* value = overlay_index_.find(key);
+      if (value == nullptr) continue;
+      if ((*value & 0x80000000u) == 0) {
+        if (*value == slot) {
+          overlay_index_.erase(key);
+          overlay_keys_--;
+        }
+        continue;
+      }
+      std::vector<uint32_t>& slots = overlay_lists_[*value & 0x7fffffffu];
+      const size_t before = slots.size();
       slots.erase(std::remove(slots.begin(), slots.end(), slot), slots.end());
-      overlay_keys_--;
+      overlay_keys_ -= before - slots.size();
     }
   }
   dead_keys_ += shape.key_count;
@@ -347,9 +381,13 @@ ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) c
     }
   }
   if (overlay_keys_ > 0) {
-    if (const uint32_t* list = overlay_index_.find(key)) {
-      const std::vector<uint32_t>& slots = overlay_lists_[*list];
-      out.insert(out.end(), slots.begin(), slots.end());
+    if (const uint32_t* value = overlay_index_.find(key)) {
+      if ((*value & 0x80000000u) == 0) {
+        out.push_back(*value);
+      } else {
+        const std::vector<uint32_t>& slots = overlay_lists_[*value & 0x7fffffffu];
+        out.insert(out.end(), slots.begin(), slots.end());
+      }
     }
   }
   return probe;
@@ -408,21 +446,12 @@ void ShapeIndex::rebuild() {
     overlay_lists_.clear();
     overlay_keys_ = 0;
     for (auto& shape : shapes_) shape.in_static = false;
-    for (size_t i = 0; i < pairs.size(); i++) {
-      const uint32_t* list = overlay_index_.find(pairs[i].first);
-      if (list == nullptr) {
-        overlay_index_.put(pairs[i].first, static_cast<uint32_t>(overlay_lists_.size()));
-        overlay_lists_.push_back({pairs[i].second});
-      } else {
-        overlay_lists_[*list].push_back(pairs[i].second);
-      }
-      overlay_keys_++;
-    }
+    for (const auto& pair : pairs) overlay_insert(pair.first, pair.second);
     rebuilds_++;
     return;
   }
 
-  std::vector<uint16_t> fingerprints(distinct.empty() ? 0 : mphf.table_size(), 0);
+  std::vector<uint8_t> fingerprints(distinct.empty() ? 0 : mphf.table_size(), 0);
   std::vector<uint32_t> values(fingerprints.size(), 0);
   std::vector<uint32_t> pool;
   // Lists shared by several keys are stored once (deduplicated by content).
@@ -480,7 +509,7 @@ IndexStats ShapeIndex::stats() const {
   s.keys = static_keys_;
   s.filter_bytes = filter_.bytes();
   s.mphf_bytes = mphf_.bytes();
-  s.slot_bytes = slot_fingerprints_.size() * sizeof(uint16_t) + slot_values_.size() * sizeof(uint32_t);
+  s.slot_bytes = slot_fingerprints_.size() * sizeof(uint8_t) + slot_values_.size() * sizeof(uint32_t);
   s.pool_bytes = pool_.size() * sizeof(uint32_t);
   s.static_bytes = s.filter_bytes + s.mphf_bytes + s.slot_bytes + s.pool_bytes;
   s.key_store_bytes = keys_.size() * sizeof(uint64_t) + shapes_.size() * sizeof(Shape);
