@@ -86,6 +86,13 @@ class FlatMap {
     return true;
   }
 
+  // Makes room for n keys without further rehashing.
+  void reserve(size_t n) {
+    size_t capacity = slots_.size();
+    while (n * 8 > capacity * 7) capacity *= 2;
+    if (capacity != slots_.size()) rehash(capacity);
+  }
+
   size_t size() const noexcept { return size_; }
   size_t capacity() const noexcept { return slots_.size(); }
 

@@ -105,8 +105,9 @@ class ShapeIndex {
   explicit ShapeIndex(Mixer mixer = default_mixer) : mixer_(mixer) {}
 
   // Registers shape slot under keys (deduplicated here); a slot may have no key
-  // (an empty IN list: it can never match).
-  void add(uint32_t slot, const uint64_t* keys, size_t count);
+  // (an empty IN list: it can never match). bulk: do not enter it in the overlay;
+  // the caller runs maintain(true) before the next lookup (loading a catalog).
+  void add(uint32_t slot, const uint64_t* keys, size_t count, bool bulk = false);
   void drop(uint32_t slot);
   bool contains_slot(uint32_t slot) const noexcept {
     return slot < shapes_.size() && shapes_[slot].live;

@@ -112,6 +112,11 @@ sr_status	sr_router_candidates(sr_router *router, uint32_t relid, const uint64_t
 								 size_t key_count, int all_shapes,
 								 const sr_shape_ref **shapes, size_t *count) SR_NOEXCEPT;
 
+/* Loading a catalog: keys go straight to the key store (not the overlay) and one
+ * build runs at the end. No candidates() call may come in between. */
+sr_status	sr_router_begin_bulk_load(sr_router *router, size_t expected_shapes) SR_NOEXCEPT;
+sr_status	sr_router_end_bulk_load(sr_router *router) SR_NOEXCEPT;
+
 /* Folds shapes added and dropped since the last build into a new static index
  * when they have grown past a fraction of it (or always, with force). */
 sr_status	sr_router_maintain(sr_router *router, int force, int *rebuilt) SR_NOEXCEPT;

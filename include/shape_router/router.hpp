@@ -25,6 +25,11 @@ class Router {
   void* add_shape(uint64_t shape_id, uint32_t relid, void* payload, int index_attnum, uint8_t index_tag,
                   const uint64_t* keys, size_t key_count);
 
+  // Loading many shapes: reserve room, and keep new keys out of the overlay
+  // until end_bulk_load() builds the static index once.
+  void begin_bulk_load(size_t expected_shapes);
+  void end_bulk_load();
+
   // Removes; returns the payload, or nullptr when the shape was not present.
   void* drop_shape(uint64_t shape_id);
 
@@ -96,6 +101,7 @@ class Router {
   std::vector<uint32_t> retired_slots_;  // free once the static index no longer refers to them
   size_t relations_with_shapes_ = 0;
   ShapeIndex index_;
+  bool bulk_ = false;
   sr_counters counters_{};
   // scratch for candidates()
   std::vector<uint32_t> hits_;

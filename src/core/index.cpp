@@ -294,24 +294,25 @@ bool PerfectHash::try_build(const std::vector<uint64_t>& hashes) {
 
 // ---------------------------------------------------------------- shape index
 
-void ShapeIndex::add(uint32_t slot, const uint64_t* keys, size_t count) {
+void ShapeIndex::add(uint32_t slot, const uint64_t* keys, size_t count, bool bulk) {
   if (slot >= shapes_.size()) shapes_.resize(static_cast<size_t>(slot) + 1);
   if (shapes_[slot].live) throw std::invalid_argument("shape slot already indexed");
   if (slot < tombstones_.size() * 64 && (tombstones_[slot / 64] >> (slot % 64) & 1))
     throw std::invalid_argument("shape slot reused before the index was rebuilt");
-  std::vector<uint64_t> distinct(keys, keys + count);
-  for (uint64_t& k : distinct) k = nonzero(k);
-  std::sort(distinct.begin(), distinct.end());
-  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-  if (keys_.size() + distinct.size() > UINT32_MAX) throw std::invalid_argument("too many keys");
+  if (keys_.size() + count > UINT32_MAX) throw std::invalid_argument("too many keys");
+  // Deduplicated in place at the end of the key store (no temporary vector).
+  const size_t offset = keys_.size();
+  for (size_t i = 0; i < count; i++) keys_.push_back(nonzero(keys[i]));
+  std::sort(keys_.begin() + static_cast<std::ptrdiff_t>(offset), keys_.end());
+  keys_.erase(std::unique(keys_.begin() + static_cast<std::ptrdiff_t>(offset), keys_.end()), keys_.end());
 
   Shape& shape = shapes_[slot];
-  shape.key_offset = static_cast<uint32_t>(keys_.size());
-  shape.key_count = static_cast<uint32_t>(distinct.size());
+  shape.key_offset = static_cast<uint32_t>(offset);
+  shape.key_count = static_cast<uint32_t>(keys_.size() - offset);
   shape.live = true;
   shape.in_static = false;
-  keys_.insert(keys_.end(), distinct.begin(), distinct.end());
-  for (uint64_t k : distinct) overlay_insert(k, slot);
+  if (!bulk)
+    for (size_t i = offset; i < keys_.size(); i++) overlay_insert(keys_[i], slot);
   live_++;
 }
 

@@ -86,7 +86,7 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, int in
       auto it = std::lower_bound(r.scan.begin(), r.scan.end(), shape_id, shape_id_less);
       r.scan.insert(it, sr_shape_ref{shape_id, payload});
     } else {
-      index_.add(slot, keys, key_count);
+      index_.add(slot, keys, key_count, bulk_);
       auto column = std::find_if(r.index_columns.begin(), r.index_columns.end(),
                                  [&](const IndexColumn& c) { return c.attnum == index_attnum; });
       if (column == r.index_columns.end())
@@ -171,6 +171,17 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
   return result_;
 }
 
+void Router::begin_bulk_load(size_t expected_shapes) {
+  bulk_ = true;
+  slots_.reserve(slots_.size() + expected_shapes);
+  shape_slot_.reserve(shape_slot_.size() + expected_shapes);
+}
+
+void Router::end_bulk_load() {
+  bulk_ = false;
+  maintain(true);
+}
+
 bool Router::maintain(bool force) {
   if (!index_.maintain(force)) return false;
   // The new static part no longer names retired slots: they can be reused.
@@ -247,6 +258,14 @@ sr_status sr_router_candidates(sr_router* router, uint32_t relid, const uint64_t
     *shapes = result.data();
     *count = result.size();
   });
+}
+
+sr_status sr_router_begin_bulk_load(sr_router* router, size_t expected_shapes) noexcept {
+  return guarded([&] { router->router.begin_bulk_load(expected_shapes); });
+}
+
+sr_status sr_router_end_bulk_load(sr_router* router) noexcept {
+  return guarded([&] { router->router.end_bulk_load(); });
 }
 
 sr_status sr_router_maintain(sr_router* router, int force, int* rebuilt) noexcept {

@@ -378,22 +378,32 @@ load_shapes(RouterState *state, Snapshot snapshot)
 
 	if (!RelationIsValid(catalog))
 		elog(ERROR, "shape_router catalog %u cannot be opened", state->catalog_relid);
+	shape_router_check_status(sr_router_begin_bulk_load(state->router,
+														(size_t) Max(catalog->rd_rel->reltuples, 0)),
+							  "load shapes");
 	scan = systable_beginscan(catalog, InvalidOid, false, snapshot, 0, NULL);
 	row_context = AllocSetContextCreate(CurrentMemoryContext, "shape_router load", ALLOCSET_DEFAULT_SIZES);
 
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
-		MemoryContext old = MemoryContextSwitchTo(row_context);
+		MemoryContext old;
 		ShapeDef	def;
 
-		shape_def_from_tuple(&def, tuple, RelationGetDescr(catalog));
+		/* A consumer of a few shapes does not parse the others' rows. */
+		if (state->options.shape_subset != NULL &&
+			!sr_shape_id_list_contains(state->options.shape_subset, state->options.shape_subset_count,
+									   (uint64) shape_id_of_tuple(tuple, RelationGetDescr(catalog))))
+			continue;
+		old = MemoryContextSwitchTo(row_context);
+		shape_def_from_tuple_ext(&def, tuple, RelationGetDescr(catalog), false);
 		add_shape(state, &def);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(row_context);
 		CHECK_FOR_INTERRUPTS();
 	}
 	MemoryContextDelete(row_context);
-	maintain_index(state, true);	/* one build for everything loaded */
+	/* one build for everything loaded */
+	shape_router_check_status(sr_router_end_bulk_load(state->router), "build the routing index");
 	systable_endscan(scan);
 	RelationClose(catalog);
 	state->shapes_loaded = true;
@@ -442,14 +452,14 @@ apply_catalog_change(RouterState *state, Relation catalog, ReorderBufferChange *
 	switch (change->action)
 	{
 		case REORDER_BUFFER_CHANGE_INSERT:
-			shape_def_from_tuple(&def, &change->data.tp.newtuple->tuple, desc);
+			shape_def_from_tuple_ext(&def, &change->data.tp.newtuple->tuple, desc, false);
 			add_shape(state, &def);
 			break;
 		case REORDER_BUFFER_CHANGE_UPDATE:
 			if (change->data.tp.oldtuple != NULL)
 				drop_shape(state, DatumGetInt64(heap_getattr(&change->data.tp.oldtuple->tuple,
 															 Anum_shape_shape_id, desc, &isnull)));
-			shape_def_from_tuple(&def, &change->data.tp.newtuple->tuple, desc);
+			shape_def_from_tuple_ext(&def, &change->data.tp.newtuple->tuple, desc, false);
 			drop_shape(state, def.shape_id);
 			add_shape(state, &def);
 			break;

@@ -67,6 +67,15 @@ bitmapset_from_int2_array(Datum datum)
 	return result;
 }
 
+int64
+shape_id_of_tuple(HeapTuple tuple, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		id = heap_getattr(tuple, Anum_shape_shape_id, desc, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(id);
+}
+
 Datum
 int2_array_from_bitmapset(const Bitmapset *attnums)
 {
@@ -80,8 +89,18 @@ int2_array_from_bitmapset(const Bitmapset *attnums)
 	return PointerGetDatum(construct_array(items, count, INT2OID, sizeof(int16), true, TYPALIGN_SHORT));
 }
 
+/*
+ * A catalog row. where_text is filled only with want_where_text: the plugin runs
+ * programs and never needs the (large) stored tree, so it skips detoasting it.
+ */
 void
 shape_def_from_tuple(ShapeDef *def, HeapTuple tuple, TupleDesc desc)
+{
+	shape_def_from_tuple_ext(def, tuple, desc, true);
+}
+
+void
+shape_def_from_tuple_ext(ShapeDef *def, HeapTuple tuple, TupleDesc desc, bool want_where_text)
 {
 	Datum		values[Natts_shape_catalog];
 	bool		nulls[Natts_shape_catalog];
@@ -95,8 +114,9 @@ shape_def_from_tuple(ShapeDef *def, HeapTuple tuple, TupleDesc desc)
 
 	def->shape_id = DatumGetInt64(values[Anum_shape_shape_id - 1]);
 	def->relid = DatumGetObjectId(values[Anum_shape_relid - 1]);
-	def->where_text = nulls[Anum_shape_where_expr - 1] ? NULL
-		: TextDatumGetCString(values[Anum_shape_where_expr - 1]);
+	def->has_where = !nulls[Anum_shape_where_expr - 1];
+	def->where_text = (def->has_where && want_where_text)
+		? TextDatumGetCString(values[Anum_shape_where_expr - 1]) : NULL;
 	def->where_columns = bitmapset_from_int2_array(values[Anum_shape_where_columns - 1]);
 	if (nulls[Anum_shape_columns - 1])
 		def->columns = NULL;
@@ -131,7 +151,7 @@ shape_def_from_tuple(ShapeDef *def, HeapTuple tuple, TupleDesc desc)
 		def->index_keys = palloc(sizeof(uint64) * (def->index_key_count + 1));
 		memcpy(def->index_keys, ARR_DATA_PTR(keys), sizeof(uint64) * def->index_key_count);
 	}
-	if ((def->program == NULL) != (def->where_text == NULL))
+	if ((def->program == NULL) == def->has_where)
 		elog(ERROR, "shape_router catalog row for shape " INT64_FORMAT " has a WHERE without a program or the reverse",
 			 def->shape_id);
 }

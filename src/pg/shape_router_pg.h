@@ -50,7 +50,8 @@ typedef struct ShapeDef
 {
 	int64		shape_id;
 	Oid			relid;
-	char	   *where_text;		/* nodeToString form, NULL = every row */
+	bool		has_where;		/* false: every row matches */
+	char	   *where_text;		/* nodeToString form (when asked for), NULL = every row */
 	Bitmapset  *where_columns;	/* attnums read by the WHERE */
 	Bitmapset  *columns;		/* projected attnums, NULL = all columns */
 	bytea	   *program;		/* compiled WHERE, NULL = every row */
@@ -65,6 +66,8 @@ typedef struct ShapeDef
 extern Oid	shape_catalog_relid(bool missing_ok);
 extern Oid	shape_catalog_index_relid(const char *index_name);
 extern void shape_def_from_tuple(ShapeDef *def, HeapTuple tuple, TupleDesc desc);
+extern void shape_def_from_tuple_ext(ShapeDef *def, HeapTuple tuple, TupleDesc desc, bool want_where_text);
+extern int64 shape_id_of_tuple(HeapTuple tuple, TupleDesc desc);
 extern Datum int2_array_from_bitmapset(const Bitmapset *attnums);
 
 /* where_clause.c */
