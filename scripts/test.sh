@@ -57,5 +57,13 @@ fi
 rm -f "$recv_log"
 [ "$regress_ok" -eq 1 ] && rm -rf "$out"
 
+# The end-to-end benchmark harness at its small size: it must keep working.
+make -s -C "$repo/bench/floor" >/dev/null && make -s -C "$repo/bench/floor" install >/dev/null
+if python3 "$repo/bench/e2e.py" --quick > /tmp/shape_router_e2e_quick.log 2>&1; then
+  passed=$((passed + 1)); echo "ok - bench/e2e.py --quick"
+else
+  failed=$((failed + 1)); echo "not ok - bench/e2e.py --quick"; tail -n 30 /tmp/shape_router_e2e_quick.log
+fi
+
 echo "shape_router: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
