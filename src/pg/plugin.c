@@ -681,27 +681,36 @@ evaluate(RouterState *state, ShapeState *shape, RowImage *image, const RelationE
 }
 
 /*
- * The routing index keys of a row version: one for each indexed column whose
- * value is known and not NULL (col = c is never true for a NULL). Returns false
- * when the index cannot be trusted for this row: a column's type no longer
- * matches the one its keys were hashed with (a bypassed DDL guard), or its value
- * is an unchanged TOASTed one the WAL does not carry.
+ * The routing index keys of a decoded tuple, read straight from it (no deform of
+ * the whole row): one for each indexed column whose value is not NULL (col = c is
+ * never true for a NULL). Returns false when the index cannot be trusted for this
+ * row: a column's type no longer matches the one its keys were hashed with (a
+ * bypassed DDL guard), its value is an unchanged TOASTed one the WAL does not
+ * carry, or the tuple is a key-only old row that lacks the column.
  */
 static bool
-row_keys(RowImage *image, const RelationInfo *rel, const sr_index_column *columns, size_t column_count,
-		 uint64 *keys, size_t *key_count)
+tuple_keys(HeapTuple tuple, bool key_only, const RelationInfo *rel, const sr_index_column *columns,
+		   size_t column_count, uint64 *keys, size_t *key_count)
 {
 	for (size_t c = 0; c < column_count; c++)
 	{
 		int			attnum = columns[c].attnum;
-		const sr_value *value;
+		Form_pg_attribute attr;
+		bool		isnull;
+		Datum		datum;
+		sr_value	value;
 
 		if (attnum > rel->desc->natts || rel->tags[attnum] != columns[c].tag ||
-			bms_is_member(attnum, image->unknown))
+			(key_only && !bms_is_member(attnum, rel->identity_key)))
 			return false;
-		value = row_image_value(image, attnum);
-		if (!value->is_null)
-			keys[(*key_count)++] = sr_index_key(rel->relid, (uint16) attnum, columns[c].tag, value);
+		attr = TupleDescAttr(rel->desc, attnum - 1);
+		datum = heap_getattr(tuple, attnum, rel->desc, &isnull);
+		if (isnull)
+			continue;
+		if (attr->attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
+			return false;
+		shape_value_from_datum(attr->atttypid, datum, false, &value);
+		keys[(*key_count)++] = sr_index_key(rel->relid, (uint16) attnum, columns[c].tag, &value);
 	}
 	return true;
 }
@@ -724,6 +733,30 @@ route_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *
 	ReorderBufferTupleBuf *newtuple = change->data.tp.newtuple;
 	ReorderBufferTupleBuf *oldtuple = change->data.tp.oldtuple;
 
+	/*
+	 * Routing index first, from the raw tuples: most changes match no shape and
+	 * stop here, before the rows are deformed.
+	 */
+	if (newtuple != NULL)
+		trusted &= tuple_keys(&newtuple->tuple, false, rel, columns, column_count, keys, &key_count);
+	if (oldtuple != NULL)
+		trusted &= trusted && tuple_keys(&oldtuple->tuple, !rel->identity_full, rel, columns, column_count,
+										 keys, &key_count);
+	else if (change->action == REORDER_BUFFER_CHANGE_UPDATE && !rel->identity_full)
+	{
+		/* No old row logged: the key did not change; unless a shape's index
+		 * column lies outside the key, the new row's keys are the old row's. */
+		for (size_t c = 0; c < column_count && trusted; c++)
+			trusted = bms_is_member(columns[c].attnum, rel->identity_key);
+	}
+	else if (change->action != REORDER_BUFFER_CHANGE_INSERT)
+		trusted = false;
+	shape_router_check_status(sr_router_candidates(state->router, rel->relid, keys, key_count,
+												   trusted ? 0 : 1, &shapes, &shape_count),
+							  "find candidate shapes");
+	if (shape_count == 0)
+		return;
+
 	info.desc = rel->desc;
 	info.tags = rel->tags;
 	info.generation = rel->generation;
@@ -743,32 +776,6 @@ route_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *
 		row_image_init(&new_image, rows.new_row, rows.unchanged_toast);
 	}
 
-	/* Routing index: candidates for the new row's and the old row's keys. */
-	if (rows.new_row != NULL)
-		trusted &= row_keys(&new_image, rel, columns, column_count, keys, &key_count);
-	if (rows.old_row != NULL)
-	{
-		if (rows.old_key_only)
-		{
-			/* Columns outside the key are absent, not NULL: only key columns give keys. */
-			for (size_t c = 0; c < column_count && trusted; c++)
-				trusted = bms_is_member(columns[c].attnum, rel->identity_key);
-		}
-		if (trusted)
-			trusted &= row_keys(&old_image, rel, columns, column_count, keys, &key_count);
-	}
-	else if (change->action == REORDER_BUFFER_CHANGE_UPDATE && !rel->identity_full)
-	{
-		/* No old row logged: the key did not change; unless a shape's index
-		 * column lies outside the key, the new row's keys are the old row's. */
-		for (size_t c = 0; c < column_count && trusted; c++)
-			trusted = bms_is_member(columns[c].attnum, rel->identity_key);
-	}
-	else if (change->action != REORDER_BUFFER_CHANGE_INSERT)
-		trusted = false;
-	shape_router_check_status(sr_router_candidates(state->router, rel->relid, keys, key_count,
-												   trusted ? 0 : 1, &shapes, &shape_count),
-							  "find candidate shapes");
 
 	for (size_t i = 0; i < shape_count; i++)
 	{
