@@ -236,14 +236,6 @@ convert_column(RowImage *image, int attnum)
 	image->converted[attnum] = true;
 }
 
-const sr_value *
-row_image_value(RowImage *image, int attnum)
-{
-	if (!image->converted[attnum])
-		convert_column(image, attnum);
-	return &image->values[attnum];
-}
-
 typedef struct FallbackCall
 {
 	CompiledShape *shape;

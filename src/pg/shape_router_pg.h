@@ -169,7 +169,6 @@ extern void compiled_shape_init(CompiledShape *shape, MemoryContext context, con
 extern void compiled_shape_release(CompiledShape *shape);
 extern void relation_column_tags(TupleDesc desc, uint8 *tags);
 extern void row_image_init(RowImage *image, TupleTableSlot *slot, const Bitmapset *unknown);
-extern const sr_value *row_image_value(RowImage *image, int attnum);
 extern ShapeOutcome compiled_shape_eval(CompiledShape *shape, RowImage *image,
 										const RelationEvalInfo *rel, ExprContext *econtext,
 										sr_counters *counters, char **message);
