@@ -1,6 +1,7 @@
 // Compiled shape predicates: builder, validator, VM and disassembler.
 // Format and semantics: include/shape_router/program.h.
 #include "shape_router/program.h"
+#include "shape_router/guarded.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -350,21 +351,9 @@ struct sr_program_builder {
   }
 };
 
-namespace {
+using shape_router::guarded;
 
-template <typename Body>
-sr_status guarded(Body&& body) noexcept {
-  try {
-    body();
-    return SR_OK;
-  } catch (const std::bad_alloc&) {
-    return SR_OUT_OF_MEMORY;
-  } catch (const std::invalid_argument&) {
-    return SR_INVALID_ARGUMENT;
-  } catch (...) {
-    return SR_INTERNAL_ERROR;
-  }
-}
+namespace {
 
 void check_tag(uint8_t tag) {
   if (!tag_is_native(tag)) throw std::invalid_argument("type tag");

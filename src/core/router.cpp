@@ -1,6 +1,7 @@
 // Router: relation gate, per-relation scan shapes, the routing index, and the C
 // API that the PostgreSQL shell calls. No PostgreSQL header may be included here.
 #include "shape_router/router.hpp"
+#include "shape_router/guarded.hpp"
 
 #include <xxhash.h>
 
@@ -198,24 +199,7 @@ struct sr_router {
   Router router;
 };
 
-namespace {
-
-// The one place where C++ exceptions become statuses.
-template <typename Body>
-sr_status guarded(Body&& body) noexcept {
-  try {
-    body();
-    return SR_OK;
-  } catch (const std::bad_alloc&) {
-    return SR_OUT_OF_MEMORY;
-  } catch (const std::invalid_argument&) {
-    return SR_INVALID_ARGUMENT;
-  } catch (...) {
-    return SR_INTERNAL_ERROR;
-  }
-}
-
-}  // namespace
+using shape_router::guarded;
 
 extern "C" {
 

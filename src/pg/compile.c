@@ -372,62 +372,81 @@ compile_comparison(CompileState *cs, Oid opno, Oid inputcollid, List *args, bool
 	return false;
 }
 
-/* col = ANY(const array) → IN; col <> ALL(const array) → NOT IN. */
+/*
+ * col op ANY/ALL (const array) with a native column and a btree comparison op of
+ * its family: the column, the array constant (NULL when the array is NULL) and op.
+ */
 static bool
-compile_in(CompileState *cs, ScalarArrayOpExpr *saop)
+array_comparison(ScalarArrayOpExpr *saop, Var **column, Const **array, sr_compare_op *op)
 {
 	Node	   *scalar;
-	Node	   *array;
-	Var		   *column;
 	Const	   *constant;
-	sr_type_tag tag;
-	sr_compare_op op;
-	ArrayType  *values;
-	Oid			element_type;
+
+	if (list_length(saop->args) != 2)
+		return false;
+	scalar = strip_relabel(linitial(saop->args));
+	if (!is_table_column(scalar) || !IsA(lsecond(saop->args), Const))
+		return false;
+	*column = (Var *) scalar;
+	constant = (Const *) lsecond(saop->args);
+	*array = constant->constisnull ? NULL : constant;
+	return shape_type_tag((*column)->vartype) != SR_TAG_NONE &&
+		(constant->constisnull ||
+		 operand_types_compatible((*column)->vartype, ARR_ELEMTYPE(DatumGetArrayTypeP(constant->constvalue)))) &&
+		native_comparison(saop->opno, saop->inputcollid, shape_type_tag((*column)->vartype), op);
+}
+
+/* The non-NULL elements of an array constant as VM values; *has_null: it held a NULL. */
+static sr_value *
+array_values(Const *array, int *count, bool *has_null)
+{
+	ArrayType  *values = DatumGetArrayTypeP(array->constvalue);
+	Oid			element_type = ARR_ELEMTYPE(values);
 	int16		typlen;
 	bool		typbyval;
 	char		typalign;
 	Datum	   *elements;
 	bool	   *nulls;
-	int			count;
+	int			n;
 	sr_value   *items;
-	int			item_count = 0;
-	bool		has_null = false;
 
-	if (list_length(saop->args) != 2)
+	get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
+	deconstruct_array(values, element_type, typlen, typbyval, typalign, &elements, &nulls, &n);
+	items = palloc(sizeof(sr_value) * (n + 1));
+	*count = 0;
+	*has_null = false;
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			*has_null = true;
+		else
+			shape_value_from_datum(element_type, elements[i], false, &items[(*count)++]);
+	}
+	return items;
+}
+
+/* col = ANY(const array) → IN; col <> ALL(const array) → NOT IN. */
+static bool
+compile_in(CompileState *cs, ScalarArrayOpExpr *saop)
+{
+	Var		   *column;
+	Const	   *array;
+	sr_compare_op op;
+	sr_value   *items;
+	int			count;
+	bool		has_null;
+
+	if (!array_comparison(saop, &column, &array, &op) ||
+		!((saop->useOr && op == SR_OP_EQ) || (!saop->useOr && op == SR_OP_NE)))
 		return false;
-	scalar = strip_relabel(linitial(saop->args));
-	array = lsecond(saop->args);
-	if (!is_table_column(scalar) || !IsA(array, Const))
-		return false;
-	column = (Var *) scalar;
-	constant = (Const *) array;
-	tag = shape_type_tag(column->vartype);
-	if (tag == SR_TAG_NONE || !native_comparison(saop->opno, saop->inputcollid, tag, &op))
-		return false;
-	if (!((saop->useOr && op == SR_OP_EQ) || (!saop->useOr && op == SR_OP_NE)))
-		return false;
-	if (constant->constisnull)
+	if (array == NULL)
 	{
 		emit(cs, sr_builder_constant(cs->builder, SR_NULL));	/* x = ANY(NULL) is NULL */
 		return true;
 	}
-	values = DatumGetArrayTypeP(constant->constvalue);
-	element_type = ARR_ELEMTYPE(values);
-	if (!operand_types_compatible(column->vartype, element_type))
-		return false;
-	get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
-	deconstruct_array(values, element_type, typlen, typbyval, typalign, &elements, &nulls, &count);
-	items = palloc(sizeof(sr_value) * (count + 1));
-	for (int i = 0; i < count; i++)
-	{
-		if (nulls[i])
-			has_null = true;
-		else
-			shape_value_from_datum(element_type, elements[i], false, &items[item_count++]);
-	}
-	emit(cs, sr_builder_in(cs->builder, tag, column->varattno, items, item_count, has_null,
-						   saop->useOr ? 0 : 1));
+	items = array_values(array, &count, &has_null);
+	emit(cs, sr_builder_in(cs->builder, shape_type_tag(column->vartype), column->varattno, items, count,
+						   has_null, saop->useOr ? 0 : 1));
 	return true;
 }
 
@@ -711,29 +730,14 @@ equality_conjunct(Node *node, Var **column, Const **constant)
 		op == SR_OP_EQ;
 }
 
-/* col = ANY(const array) (native type, btree equality). */
+/* col = ANY(const array) (native type, btree equality, array not NULL). */
 static bool
 in_conjunct(Node *node, Var **column, Const **array)
 {
-	ScalarArrayOpExpr *saop;
-	Node	   *scalar;
 	sr_compare_op op;
 
-	if (!IsA(node, ScalarArrayOpExpr))
-		return false;
-	saop = (ScalarArrayOpExpr *) node;
-	if (!saop->useOr || list_length(saop->args) != 2)
-		return false;
-	scalar = strip_relabel(linitial(saop->args));
-	if (!is_table_column(scalar) || !IsA(lsecond(saop->args), Const) ||
-		((Const *) lsecond(saop->args))->constisnull)
-		return false;
-	*column = (Var *) scalar;
-	*array = (Const *) lsecond(saop->args);
-	return shape_type_tag((*column)->vartype) != SR_TAG_NONE &&
-		operand_types_compatible((*column)->vartype, ARR_ELEMTYPE(DatumGetArrayTypeP((*array)->constvalue))) &&
-		native_comparison(saop->opno, saop->inputcollid, shape_type_tag((*column)->vartype), &op) &&
-		op == SR_OP_EQ;
+	return IsA(node, ScalarArrayOpExpr) && ((ScalarArrayOpExpr *) node)->useOr &&
+		array_comparison((ScalarArrayOpExpr *) node, column, array, &op) && *array != NULL && op == SR_OP_EQ;
 }
 
 /*
@@ -776,29 +780,16 @@ shape_index_key(Node *where, Oid relid, IndexKey *out)
 	{
 		if (in_conjunct((Node *) lfirst(lc), &column, &constant))
 		{
-			ArrayType  *array = DatumGetArrayTypeP(constant->constvalue);
-			Oid			element_type = ARR_ELEMTYPE(array);
-			int16		typlen;
-			bool		typbyval;
-			char		typalign;
-			Datum	   *elements;
-			bool	   *nulls;
 			int			count;
+			bool		has_null;
+			sr_value   *items = array_values(constant, &count, &has_null);
 
-			get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
-			deconstruct_array(array, element_type, typlen, typbyval, typalign, &elements, &nulls, &count);
+			/* NULL elements never equal anything: no key for them */
 			out->attnum = column->varattno;
 			out->tag = (uint8) shape_type_tag(column->vartype);
 			out->keys = palloc(sizeof(uint64) * (count + 1));
 			for (int i = 0; i < count; i++)
-			{
-				sr_value	value;
-
-				if (nulls[i])
-					continue;
-				shape_value_from_datum(element_type, elements[i], false, &value);
-				out->keys[out->key_count++] = sr_index_key(relid, (uint16_t) column->varattno, out->tag, &value);
-			}
+				out->keys[out->key_count++] = sr_index_key(relid, (uint16_t) column->varattno, out->tag, &items[i]);
 			out->conjunct = (Node *) lfirst(lc);
 			return;
 		}

@@ -666,6 +666,20 @@ class_objects(const char *query)
 	return objects;				/* valid until the caller's SPI_finish() */
 }
 
+/* An event trigger's opening: the catalog, or NULL while the extension itself is being dropped. */
+static Relation
+event_trigger_catalog(FunctionCallInfo fcinfo, const char *function, LOCKMODE lockmode)
+{
+	Oid			catalog_relid;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("shape_router.%s() must be called as an event trigger", function)));
+	catalog_relid = shape_catalog_relid(true);
+	return OidIsValid(catalog_relid) ? table_open(catalog_relid, lockmode) : NULL;
+}
+
 typedef struct ColumnUse
 {
 	int			attnum;
@@ -690,21 +704,14 @@ PG_FUNCTION_INFO_V1(shape_router_on_sql_drop);
 Datum
 shape_router_on_sql_drop(PG_FUNCTION_ARGS)
 {
-	Oid			catalog_relid;
 	Relation	catalog;
 	List	   *objects;
 	List	   *dropped_tables = NIL;
 	ListCell   *lc;
 
-	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("shape_router.on_sql_drop() must be called as an event trigger")));
-	catalog_relid = shape_catalog_relid(true);
-	if (!OidIsValid(catalog_relid))
+	catalog = event_trigger_catalog(fcinfo, "on_sql_drop", RowExclusiveLock);
+	if (catalog == NULL)
 		PG_RETURN_VOID();		/* the extension itself is being dropped */
-
-	catalog = table_open(catalog_relid, RowExclusiveLock);
 	objects = class_objects("SELECT classid, objid, objsubid, object_identity"
 							" FROM pg_catalog.pg_event_trigger_dropped_objects()");
 	foreach(lc, objects)
@@ -779,20 +786,14 @@ PG_FUNCTION_INFO_V1(shape_router_on_ddl_command_end);
 Datum
 shape_router_on_ddl_command_end(PG_FUNCTION_ARGS)
 {
-	Oid			catalog_relid;
 	Relation	catalog;
 	List	   *objects;
 	List	   *seen = NIL;
 	ListCell   *lc;
 
-	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("shape_router.on_ddl_command_end() must be called as an event trigger")));
-	catalog_relid = shape_catalog_relid(true);
-	if (!OidIsValid(catalog_relid))
+	catalog = event_trigger_catalog(fcinfo, "on_ddl_command_end", AccessShareLock);
+	if (catalog == NULL)
 		PG_RETURN_VOID();
-	catalog = table_open(catalog_relid, AccessShareLock);
 	objects = class_objects("SELECT classid, objid, objsubid, object_identity"
 							" FROM pg_catalog.pg_event_trigger_ddl_commands()");
 	foreach(lc, objects)
