@@ -64,22 +64,30 @@ bool BinaryFuse8::build(const std::vector<uint64_t>& keys, Mixer mixer) {
   const size_t capacity = n <= 1 ? 0 : static_cast<size_t>(std::llround(static_cast<double>(n) * size_factor));
   size_t segment_count = (capacity + segment_length - 1) / segment_length;
   segment_count = segment_count > 2 ? segment_count - 2 : 1;
-  const size_t array_length = (segment_count + 2) * segment_length;
   segment_length_ = segment_length;
   segment_mask_ = segment_length - 1;
-  segment_count_length_ = static_cast<uint32_t>(segment_count * segment_length);
 
   std::vector<uint64_t> hashes(n);
-  std::vector<uint8_t> count(array_length);  // a byte: a smaller working set; overflow retries
-  std::vector<uint64_t> xor_hash(array_length);
+  std::vector<uint8_t> count;  // a byte: a smaller working set; overflow retries
+  std::vector<uint64_t> xor_hash;
   std::vector<uint32_t> queue;
   std::vector<uint64_t> stack_hash;
   std::vector<uint8_t> stack_which;
-  queue.reserve(array_length);
   stack_hash.reserve(n);
   stack_which.reserve(n);
+  size_t array_length = 0;
 
   for (int attempt = 0; attempt < 64; attempt++) {
+    // Just past a step of the segment length the paper's sizing can be too tight
+    // to peel (also seen upstream): every 4 failed seeds, one more segment.
+    if (attempt % 4 == 0) {
+      if (attempt > 0) segment_count++;
+      array_length = (segment_count + 2) * segment_length;
+      segment_count_length_ = static_cast<uint32_t>(segment_count * segment_length);
+      count.assign(array_length, 0);
+      xor_hash.assign(array_length, 0);
+      queue.reserve(array_length);
+    }
     seed_ = mix64(0x726f757465ULL + static_cast<uint64_t>(attempt) * kSeedStep);
     for (size_t i = 0; i < n; i++) hashes[i] = mixer_(keys[i], seed_);
     // Distinct keys may still share a hash under a weak mixer: one entry serves both.
@@ -314,6 +322,7 @@ void ShapeIndex::add(uint32_t slot, const uint64_t* keys, size_t count, bool bul
   if (!bulk)
     for (size_t i = offset; i < keys_.size(); i++) overlay_insert(keys_[i], slot);
   live_++;
+  changes_since_build_++;
 }
 
 void ShapeIndex::overlay_insert(uint64_t key, uint32_t slot) {
@@ -358,6 +367,7 @@ void ShapeIndex::drop(uint32_t slot) {
   dead_keys_ += shape.key_count;
   shape.live = false;
   live_--;
+  changes_since_build_++;
 }
 
 ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) const {
@@ -395,8 +405,11 @@ ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) c
 }
 
 bool ShapeIndex::maintain(bool force) {
-  const size_t threshold = std::max<size_t>(4096, static_keys_ / 4);
-  if (!force && overlay_keys_ < threshold && tombstone_count_ < std::max<size_t>(4096, static_shapes_ / 4)) return false;
+  // Enough registrations and drops since the last build (which also bounds the
+  // overlay and the tombstones), or a key store mostly made of dropped shapes' keys.
+  const bool changed = changes_since_build_ >= std::max<size_t>(4096, (static_keys_ + overlay_keys_) / 4);
+  const bool dead = dead_keys_ >= std::max<size_t>(4096, keys_.size() / 2);
+  if (!force && !changed && !dead) return false;
   rebuild();
   return true;
 }
@@ -448,6 +461,7 @@ void ShapeIndex::rebuild() {
     overlay_keys_ = 0;
     for (auto& shape : shapes_) shape.in_static = false;
     for (const auto& pair : pairs) overlay_insert(pair.first, pair.second);
+    changes_since_build_ = 0;
     rebuilds_++;
     return;
   }
@@ -502,6 +516,7 @@ void ShapeIndex::rebuild() {
   overlay_index_ = FlatMap();
   overlay_lists_.clear();
   overlay_keys_ = 0;
+  changes_since_build_ = 0;
   rebuilds_++;
 }
 
