@@ -1,0 +1,1008 @@
+// Unit tests of the routing index (include/shape_router/index.hpp): the binary
+// fuse filter, the perfect hash and ShapeIndex (static part + overlay +
+// tombstones + rebuild). ShapeIndex answers are supersets: a lookup may return
+// extra slots (hash collisions only, essentially never with the default mixer)
+// but never misses a live one. A randomized test checks that against a plain
+// std::map model; weak test-only mixers force every collision path.
+#include "shape_router/index.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+namespace {
+
+using shape_router::BinaryFuse8;
+using shape_router::IndexStats;
+using shape_router::Mixer;
+using shape_router::mix64;
+using shape_router::PerfectHash;
+using shape_router::ShapeIndex;
+using Slots = std::vector<uint32_t>;
+
+// n distinct random non-zero keys.
+std::vector<uint64_t> random_keys(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::unordered_set<uint64_t> seen;
+  seen.reserve(n);
+  std::vector<uint64_t> keys;
+  keys.reserve(n);
+  while (keys.size() < n) {
+    const uint64_t k = rng();
+    if (k != 0 && seen.insert(k).second) keys.push_back(k);
+  }
+  return keys;
+}
+
+// Random keys that are in none of `exclude`.
+std::vector<uint64_t> non_keys(size_t n, uint64_t seed, const std::vector<uint64_t>& exclude) {
+  std::unordered_set<uint64_t> ex(exclude.begin(), exclude.end());
+  std::mt19937_64 rng(seed);
+  std::vector<uint64_t> out;
+  out.reserve(n);
+  while (out.size() < n) {
+    const uint64_t k = rng();
+    if (k != 0 && k != 1 && !ex.count(k)) out.push_back(k);  // 1: ShapeIndex folds key 0 into 1
+  }
+  return out;
+}
+
+Slots lookup(const ShapeIndex& index, uint64_t key) {
+  Slots out;
+  index.lookup(key, out);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void add(ShapeIndex& index, uint32_t slot, const std::vector<uint64_t>& keys) {
+  index.add(slot, keys.data(), keys.size());
+}
+
+// Test-only weak mixers: they make every key collide, so the structures cannot
+// tell keys apart by hash and must fall back on exact storage.
+uint64_t constant_mixer(uint64_t, uint64_t) { return 0x0123456789abcdefULL; }
+// Keeps only the low 8 bits of the key, and ignores the seed (so retries with a
+// new seed cannot help).
+uint64_t low8_mixer(uint64_t key, uint64_t) { return key & 0xff; }
+// Keeps only the low 8 bits of the key, but mixes them well with the seed.
+uint64_t low8_mixed_mixer(uint64_t key, uint64_t seed) { return shape_router::default_mixer(key & 0xff, seed); }
+
+// ---------------------------------------------------------------- binary fuse filter
+
+TEST(BinaryFuse8, DefaultAndEmptyContainNothing) {
+  BinaryFuse8 fresh;
+  EXPECT_FALSE(fresh.contains(0));
+  EXPECT_FALSE(fresh.contains(42));
+  EXPECT_EQ(fresh.bytes(), 0u);
+  BinaryFuse8 empty;
+  ASSERT_TRUE(empty.build({}));
+  EXPECT_EQ(empty.bytes(), 0u);
+  for (uint64_t k : random_keys(1000, 1)) EXPECT_FALSE(empty.contains(k));
+}
+
+TEST(BinaryFuse8, SmallSizesBuild) {
+  for (size_t n : {0, 1, 2, 3, 10, 1000}) {
+    const std::vector<uint64_t> keys = random_keys(n, 100 + n);
+    BinaryFuse8 filter;
+    ASSERT_TRUE(filter.build(keys)) << "n " << n;
+    for (uint64_t k : keys) ASSERT_TRUE(filter.contains(k)) << "n " << n << " key " << k;
+    if (n > 0) {
+      EXPECT_GE(filter.bytes(), n) << "n " << n;
+    }
+    // The structure is well formed: most non-keys are rejected (the rate is
+    // ~1/256 whatever n; a loose bound here, the tight one at 1M below).
+    size_t passes = 0;
+    for (uint64_t k : non_keys(20000, 200 + n, keys)) passes += filter.contains(k);
+    EXPECT_LT(passes, 200u) << "n " << n;
+  }
+  // Keys of every shape: 0, all-ones, small consecutive integers.
+  BinaryFuse8 filter;
+  std::vector<uint64_t> odd = {0, 1, 2, UINT64_MAX, UINT64_MAX - 1, 1ULL << 63};
+  ASSERT_TRUE(filter.build(odd));
+  for (uint64_t k : odd) EXPECT_TRUE(filter.contains(k)) << k;
+}
+
+TEST(BinaryFuse8, NoFalseNegativesAndFalsePositiveRateAt1M) {
+  const std::vector<uint64_t> keys = random_keys(1000000, 7);
+  BinaryFuse8 filter;
+  ASSERT_TRUE(filter.build(keys));
+  for (uint64_t k : keys) ASSERT_TRUE(filter.contains(k)) << k;
+  const std::vector<uint64_t> others = non_keys(1000000, 8, keys);
+  size_t passes = 0;
+  for (uint64_t k : others) passes += filter.contains(k);
+  const double rate = static_cast<double>(passes) / others.size();
+  const double bits_per_key = 8.0 * filter.bytes() / keys.size();
+  std::printf("[ info     ] BinaryFuse8 1M keys: %zu bytes (%.3f bits/key), false positive rate %.4f%%\n",
+              filter.bytes(), bits_per_key, 100 * rate);
+  RecordProperty("false_positives", static_cast<int>(passes));
+  EXPECT_GE(rate, 0.002);
+  EXPECT_LE(rate, 0.006);
+  EXPECT_LE(bits_per_key, 9.5);  // 8-bit fingerprints, ~1.125 cells a key at 1M
+}
+
+// build() documents "keys must be distinct", but it deduplicates the keys'
+// hashes before peeling, so duplicates are tolerated: they cost a little space
+// (the array is sized for keys.size(), duplicates included) and nothing else.
+TEST(BinaryFuse8, DuplicateKeysTolerated) {
+  const std::vector<uint64_t> distinct = random_keys(10000, 11);
+  std::vector<uint64_t> with_dups = distinct;
+  for (size_t i = 0; i < distinct.size(); i += 2) with_dups.push_back(distinct[i]);
+  for (size_t i = 0; i < distinct.size(); i += 5) with_dups.push_back(distinct[i]);
+  std::shuffle(with_dups.begin(), with_dups.end(), std::mt19937_64(12));
+
+  BinaryFuse8 plain, dup;
+  ASSERT_TRUE(plain.build(distinct));
+  ASSERT_TRUE(dup.build(with_dups));
+  for (uint64_t k : distinct) ASSERT_TRUE(dup.contains(k)) << k;
+  EXPECT_GE(dup.bytes(), plain.bytes());  // sized by the input count
+  size_t passes = 0;
+  const std::vector<uint64_t> others = non_keys(200000, 13, distinct);
+  for (uint64_t k : others) passes += dup.contains(k);
+  EXPECT_LT(static_cast<double>(passes) / others.size(), 0.01);
+
+  // Nothing but duplicates: one distinct key.
+  BinaryFuse8 same;
+  ASSERT_TRUE(same.build(std::vector<uint64_t>(1000, 77)));
+  EXPECT_TRUE(same.contains(77));
+  passes = 0;
+  for (uint64_t k : non_keys(20000, 14, {77})) passes += same.contains(k);
+  EXPECT_LT(passes, 200u);
+  // Two copies of one key (the smallest case with a duplicate).
+  BinaryFuse8 two;
+  ASSERT_TRUE(two.build({5, 5}));
+  EXPECT_TRUE(two.contains(5));
+}
+
+TEST(BinaryFuse8, RebuildReplacesContents) {
+  const std::vector<uint64_t> a = random_keys(5000, 21), b = random_keys(5000, 22);
+  BinaryFuse8 filter;
+  ASSERT_TRUE(filter.build(a));
+  ASSERT_TRUE(filter.build(b));
+  for (uint64_t k : b) ASSERT_TRUE(filter.contains(k));
+  size_t stale = 0;
+  for (uint64_t k : a) stale += filter.contains(k);
+  EXPECT_LT(stale, 100u);  // a's keys are now just non-keys (~1/256 pass)
+  ASSERT_TRUE(filter.build({}));
+  for (uint64_t k : b) ASSERT_FALSE(filter.contains(k));
+}
+
+// With every key hashing alike the filter still builds (one distinct hash) and
+// answers "maybe" for everything: no false negatives, no filtering either.
+TEST(BinaryFuse8, ConstantMixerPassesEverything) {
+  const std::vector<uint64_t> keys = random_keys(1000, 31);
+  BinaryFuse8 filter;
+  ASSERT_TRUE(filter.build(keys, constant_mixer));
+  for (uint64_t k : keys) ASSERT_TRUE(filter.contains(k));
+  for (uint64_t k : random_keys(100, 32)) EXPECT_TRUE(filter.contains(k));
+}
+
+// ---------------------------------------------------------------- perfect hash
+
+TEST(PerfectHash, SlotsDistinctAndInRange) {
+  for (size_t n : {1, 2, 3, 10, 1000, 100000, 1000000}) {
+    const std::vector<uint64_t> keys = random_keys(n, 1000 + n);
+    PerfectHash mphf;
+    ASSERT_TRUE(mphf.build(keys)) << "n " << n;
+    const size_t table = mphf.table_size();
+    // Near-minimal: the code's load factor is 0.90 (table = ceil(n / 0.90));
+    // anything between that and minimal passes.
+    EXPECT_GE(table, n) << "n " << n;
+    EXPECT_LE(static_cast<double>(table), std::ceil(n / 0.90) + 1) << "n " << n;
+    if (n >= 1000) {
+      EXPECT_GE(static_cast<double>(n) / table, 0.899) << "n " << n;
+    }
+    std::vector<uint8_t> used(table, 0);
+    for (uint64_t k : keys) {
+      const size_t s = mphf.slot(k);
+      ASSERT_LT(s, table) << "n " << n << " key " << k;
+      ASSERT_EQ(used[s], 0) << "n " << n << ": two keys on slot " << s;
+      used[s] = 1;
+    }
+    if (n == 1000000)
+      std::printf("[ info     ] PerfectHash 1M keys: table %zu (load %.4f), pilots %zu bytes (%.3f bytes/key)\n", table,
+                  static_cast<double>(n) / table, mphf.bytes(), static_cast<double>(mphf.bytes()) / n);
+  }
+}
+
+// Structured keys (consecutive integers, one bit set) are no harder.
+TEST(PerfectHash, StructuredKeys) {
+  std::vector<std::vector<uint64_t>> sets(3);
+  for (uint64_t i = 1; i <= 100000; ++i) sets[0].push_back(i);
+  for (uint64_t i = 1; i <= 100000; ++i) sets[1].push_back(i << 20);
+  for (int b = 0; b < 64; ++b) sets[2].push_back(1ULL << b);
+  for (const auto& keys : sets) {
+    PerfectHash mphf;
+    ASSERT_TRUE(mphf.build(keys));
+    std::vector<uint8_t> used(mphf.table_size(), 0);
+    for (uint64_t k : keys) {
+      const size_t s = mphf.slot(k);
+      ASSERT_LT(s, mphf.table_size());
+      ASSERT_EQ(used[s]++, 0) << "slot " << s;
+    }
+  }
+}
+
+// Keys whose hashes coincide cannot get distinct slots: build reports failure
+// (ShapeIndex then keeps its keys in the exact overlay).
+TEST(PerfectHash, CollidingHashesFail) {
+  PerfectHash mphf;
+  EXPECT_TRUE(mphf.build({42}, constant_mixer));  // one key: nothing to collide with
+  EXPECT_EQ(mphf.slot(42), mphf.slot(42));
+  EXPECT_FALSE(mphf.build({1, 2}, constant_mixer));
+  EXPECT_FALSE(mphf.build(random_keys(1000, 41), constant_mixer));
+  EXPECT_FALSE(mphf.build({0x101, 0x201}, low8_mixer));  // same low byte
+  // Distinct low bytes are distinct hashes: that works even with the weak mixer.
+  std::vector<uint64_t> distinct_low;
+  for (uint64_t i = 0; i < 200; ++i) distinct_low.push_back((i << 40) | i);
+  ASSERT_TRUE(mphf.build(distinct_low, low8_mixer));
+  std::set<size_t> slots;
+  for (uint64_t k : distinct_low) slots.insert(mphf.slot(k));
+  EXPECT_EQ(slots.size(), distinct_low.size());
+}
+
+// ---------------------------------------------------------------- shape index: focused
+
+TEST(ShapeIndex, Empty) {
+  ShapeIndex index;
+  Slots out;
+  ShapeIndex::Probe p = index.lookup(5, out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_FALSE(p.filter_pass);
+  EXPECT_FALSE(p.slot_hit);
+  EXPECT_FALSE(index.maintain(false));
+  EXPECT_TRUE(index.maintain(true));  // force always rebuilds, even nothing
+  EXPECT_TRUE(lookup(index, 5).empty());
+  EXPECT_TRUE(lookup(index, 0).empty());
+  EXPECT_FALSE(index.contains_slot(0));
+  EXPECT_EQ(index.live_shapes(), 0u);
+  const IndexStats s = index.stats();
+  EXPECT_EQ(s.keys, 0u);
+  EXPECT_EQ(s.static_bytes, 0u);
+  EXPECT_EQ(s.overlay_keys, 0u);
+  EXPECT_EQ(s.tombstones, 0u);
+  EXPECT_EQ(s.rebuilds, 1u);
+  index.drop(0);  // absent: no-op
+  index.drop(UINT32_MAX);
+  EXPECT_EQ(index.live_shapes(), 0u);
+}
+
+TEST(ShapeIndex, AddLookupDropAcrossRebuilds) {
+  ShapeIndex index;
+  add(index, 3, {100, 200});
+  add(index, 1, {200, 300});
+  add(index, 7, {});
+  EXPECT_EQ(index.live_shapes(), 3u);
+  EXPECT_TRUE(index.contains_slot(7));
+  EXPECT_FALSE(index.contains_slot(2));
+  EXPECT_EQ(lookup(index, 100), Slots({3}));
+  EXPECT_EQ(lookup(index, 200), Slots({1, 3}));
+  EXPECT_EQ(lookup(index, 300), Slots({1}));
+  EXPECT_EQ(lookup(index, 400), Slots());
+  EXPECT_EQ(index.stats().overlay_keys, 4u);
+
+  ASSERT_TRUE(index.maintain(true));
+  EXPECT_EQ(index.stats().keys, 3u);
+  EXPECT_EQ(index.stats().overlay_keys, 0u);
+  EXPECT_EQ(lookup(index, 100), Slots({3}));
+  EXPECT_EQ(lookup(index, 200), Slots({1, 3}));
+  EXPECT_EQ(lookup(index, 300), Slots({1}));
+  EXPECT_EQ(lookup(index, 400), Slots());
+
+  // Static + overlay together.
+  add(index, 2, {200, 500});
+  EXPECT_EQ(lookup(index, 200), Slots({1, 2, 3}));
+  EXPECT_EQ(lookup(index, 500), Slots({2}));
+
+  index.drop(3);  // static: tombstoned
+  index.drop(2);  // overlay: removed
+  EXPECT_EQ(index.stats().tombstones, 1u);
+  EXPECT_EQ(lookup(index, 100), Slots());
+  EXPECT_EQ(lookup(index, 200), Slots({1}));
+  EXPECT_EQ(lookup(index, 500), Slots());
+  EXPECT_EQ(index.live_shapes(), 2u);
+
+  ASSERT_TRUE(index.maintain(true));
+  EXPECT_EQ(index.stats().keys, 2u);  // 200 and 300
+  EXPECT_EQ(index.stats().tombstones, 0u);
+  EXPECT_EQ(lookup(index, 200), Slots({1}));
+  EXPECT_EQ(lookup(index, 300), Slots({1}));
+  EXPECT_EQ(lookup(index, 100), Slots());
+  index.drop(7);
+  index.drop(1);
+  EXPECT_EQ(index.live_shapes(), 0u);
+  EXPECT_EQ(lookup(index, 200), Slots());
+  ASSERT_TRUE(index.maintain(true));
+  EXPECT_EQ(index.stats().keys, 0u);
+  EXPECT_EQ(lookup(index, 200), Slots());
+}
+
+TEST(ShapeIndex, DuplicateKeysWithinOneAdd) {
+  ShapeIndex index;
+  add(index, 4, {9, 5, 9, 5, 5, 9});
+  EXPECT_EQ(index.stats().overlay_keys, 2u);
+  EXPECT_EQ(lookup(index, 5), Slots({4}));
+  EXPECT_EQ(lookup(index, 9), Slots({4}));
+  ASSERT_TRUE(index.maintain(true));
+  EXPECT_EQ(index.stats().keys, 2u);
+  EXPECT_EQ(lookup(index, 5), Slots({4}));
+  EXPECT_EQ(lookup(index, 9), Slots({4}));
+  index.drop(4);
+  EXPECT_EQ(lookup(index, 5), Slots());
+}
+
+TEST(ShapeIndex, ShapeWithoutKeysIsNeverFound) {
+  ShapeIndex index;
+  add(index, 0, {});
+  EXPECT_TRUE(index.contains_slot(0));
+  EXPECT_EQ(index.live_shapes(), 1u);
+  ASSERT_TRUE(index.maintain(true));
+  EXPECT_TRUE(index.contains_slot(0));
+  for (uint64_t k : {uint64_t{0}, uint64_t{1}, uint64_t{2}, UINT64_MAX}) EXPECT_EQ(lookup(index, k), Slots()) << k;
+  index.drop(0);
+  EXPECT_FALSE(index.contains_slot(0));
+}
+
+TEST(ShapeIndex, SlotReuseRules) {
+  ShapeIndex index;
+  add(index, 10, {1000});
+  EXPECT_THROW(add(index, 10, {2000}), std::invalid_argument);  // live
+  EXPECT_EQ(lookup(index, 2000), Slots());
+  EXPECT_EQ(lookup(index, 1000), Slots({10}));
+
+  // Dropped while only in the overlay: reusable at once.
+  index.drop(10);
+  add(index, 10, {3000});
+  EXPECT_EQ(lookup(index, 1000), Slots());
+  EXPECT_EQ(lookup(index, 3000), Slots({10}));
+
+  // Dropped while in the static part: tombstoned until the next rebuild.
+  ASSERT_TRUE(index.maintain(true));
+  index.drop(10);
+  EXPECT_THROW(add(index, 10, {4000}), std::invalid_argument);
+  EXPECT_FALSE(index.contains_slot(10));
+  EXPECT_EQ(index.live_shapes(), 0u);
+  EXPECT_EQ(lookup(index, 3000), Slots());
+  EXPECT_EQ(lookup(index, 4000), Slots());
+  EXPECT_FALSE(index.maintain(false));  // one tombstone is below any threshold
+  EXPECT_THROW(add(index, 10, {4000}), std::invalid_argument);
+  ASSERT_TRUE(index.maintain(true));
+  add(index, 10, {4000});
+  EXPECT_EQ(lookup(index, 4000), Slots({10}));
+  EXPECT_EQ(lookup(index, 3000), Slots());
+  // Dropping twice is harmless.
+  index.drop(10);
+  index.drop(10);
+  EXPECT_EQ(index.live_shapes(), 0u);
+}
+
+TEST(ShapeIndex, ProbeReportsStaticStages) {
+  ShapeIndex index;
+  add(index, 1, {111});
+  Slots out;
+  ShapeIndex::Probe p = index.lookup(111, out);  // overlay only: no static stage
+  EXPECT_EQ(out, Slots({1}));
+  EXPECT_FALSE(p.filter_pass);
+  EXPECT_FALSE(p.slot_hit);
+  ASSERT_TRUE(index.maintain(true));
+  out.clear();
+  p = index.lookup(111, out);
+  EXPECT_EQ(out, Slots({1}));
+  EXPECT_TRUE(p.filter_pass);
+  EXPECT_TRUE(p.slot_hit);
+  // Non-keys: the filter stops ~255/256, the slot fingerprint nearly all of the rest.
+  size_t filter = 0, hits = 0, found = 0;
+  for (uint64_t k : non_keys(100000, 51, {111})) {
+    out.clear();
+    p = index.lookup(k, out);
+    filter += p.filter_pass;
+    hits += p.slot_hit;
+    found += out.size();
+  }
+  EXPECT_LT(filter, 1000u);
+  EXPECT_LE(hits, 10u);  // ~390 filter passes × 1/256 (8-bit slot fingerprint)
+  EXPECT_EQ(found, hits);
+}
+
+// Lists shared by several keys are stored once in the pool.
+TEST(ShapeIndex, PoolDeduplicatesSharedLists) {
+  ShapeIndex index;
+  std::vector<uint64_t> keys_a, keys_b;
+  for (uint64_t i = 1; i <= 1000; ++i) keys_a.push_back(i * 7919);
+  for (uint64_t i = 1; i <= 500; ++i) keys_b.push_back(i * 104729 + 1);
+  for (uint32_t slot : {5, 6, 7}) add(index, slot, keys_a);  // 1000 keys → {5, 6, 7}
+  for (uint32_t slot : {8, 9}) add(index, slot, keys_b);     // 500 keys → {8, 9}
+  add(index, 11, {keys_a[0]});                              // one key → {5, 6, 7, 11}
+  ASSERT_TRUE(index.maintain(true));
+  const IndexStats s = index.stats();
+  EXPECT_EQ(s.keys, 1500u);
+  // Three distinct lists: {5,6,7}, {8,9}, {5,6,7,11}, each as count + slots.
+  EXPECT_EQ(s.pool_bytes, (4 + 3 + 5) * sizeof(uint32_t));
+  EXPECT_EQ(lookup(index, keys_a[0]), Slots({5, 6, 7, 11}));
+  for (size_t i = 1; i < keys_a.size(); ++i) ASSERT_EQ(lookup(index, keys_a[i]), Slots({5, 6, 7}));
+  for (uint64_t k : keys_b) ASSERT_EQ(lookup(index, k), Slots({8, 9}));
+  // A tombstone inside a shared list hides that slot from every key using it.
+  index.drop(6);
+  for (size_t i = 1; i < keys_a.size(); ++i) ASSERT_EQ(lookup(index, keys_a[i]), Slots({5, 7}));
+  EXPECT_EQ(lookup(index, keys_a[0]), Slots({5, 7, 11}));
+}
+
+// Key 0 is folded into key 1 (the overlay's hash map reserves 0): both stay
+// findable; each returns the other's shapes as extras (a deliberate collision).
+TEST(ShapeIndex, KeyZeroIsFoldedIntoOne) {
+  ShapeIndex index;
+  add(index, 1, {0});
+  add(index, 2, {1});
+  for (int round = 0; round < 2; ++round) {
+    const Slots zero = lookup(index, 0), one = lookup(index, 1);
+    EXPECT_TRUE(std::binary_search(zero.begin(), zero.end(), 1u)) << "round " << round;
+    EXPECT_TRUE(std::binary_search(one.begin(), one.end(), 2u)) << "round " << round;
+    EXPECT_EQ(zero, Slots({1, 2}));
+    EXPECT_EQ(one, Slots({1, 2}));
+    ASSERT_TRUE(index.maintain(true));
+  }
+}
+
+TEST(ShapeIndex, MaintainRebuildsOnlyPastThresholds) {
+  ShapeIndex index;
+  for (uint32_t slot = 0; slot < 10; ++slot) add(index, slot, {mix64(slot + 1)});
+  EXPECT_FALSE(index.maintain(false));  // a small overlay stays
+  EXPECT_EQ(index.stats().overlay_keys, 10u);
+  EXPECT_EQ(index.stats().rebuilds, 0u);
+  // A large overlay is folded in.
+  for (uint32_t slot = 10; slot < 20000; ++slot) add(index, slot, {mix64(slot + 1)});
+  EXPECT_TRUE(index.maintain(false));
+  EXPECT_EQ(index.stats().keys, 20000u);
+  EXPECT_EQ(index.stats().overlay_keys, 0u);
+  EXPECT_FALSE(index.maintain(false));
+  // Many tombstones are folded in too.
+  for (uint32_t slot = 0; slot < 15000; ++slot) index.drop(slot);
+  EXPECT_EQ(index.stats().tombstones, 15000u);
+  EXPECT_TRUE(index.maintain(false));
+  EXPECT_EQ(index.stats().tombstones, 0u);
+  EXPECT_EQ(index.stats().keys, 5000u);
+  EXPECT_EQ(index.stats().rebuilds, 2u);
+  // Dropped keys are now non-keys: an extra needs a filter false positive that
+  // also matches the slot fingerprint (~1 in 65536 lookups).
+  size_t extras = 0;
+  for (uint32_t slot = 0; slot < 20000; ++slot) {
+    const Slots got = lookup(index, mix64(slot + 1));
+    if (slot >= 15000) {
+      ASSERT_TRUE(std::binary_search(got.begin(), got.end(), slot)) << "slot " << slot << " missed";
+      extras += got.size() - 1;
+    } else {
+      extras += got.size();
+    }
+  }
+  EXPECT_LE(extras, 5u);
+}
+
+// Stats at 1M keys with one shape each: the static part stays under 8 bytes a
+// key (filter ~1.1, pilots ~0.33, slot table ~6.3 = 6 bytes × n/0.95).
+TEST(ShapeIndex, StaticBytesPerKeyAt1M) {
+  constexpr uint32_t kKeys = 1000000;
+  const std::vector<uint64_t> keys = random_keys(kKeys, 61);
+  ShapeIndex index;
+  for (uint32_t slot = 0; slot < kKeys; ++slot) index.add(slot, &keys[slot], 1);
+  ASSERT_TRUE(index.maintain(true));
+  const IndexStats s = index.stats();
+  ASSERT_EQ(s.keys, kKeys);
+  const double n = s.keys;
+  std::printf(
+      "[ info     ] ShapeIndex 1M single-shape keys: static %.3f bytes/key = filter %.3f + mphf %.3f + slots %.3f + "
+      "pool %.3f; key store %.3f bytes/key (not needed by lookups)\n",
+      s.static_bytes / n, s.filter_bytes / n, s.mphf_bytes / n, s.slot_bytes / n, s.pool_bytes / n,
+      s.key_store_bytes / n);
+  RecordProperty("static_bytes", std::to_string(s.static_bytes));
+  EXPECT_EQ(s.static_bytes, s.filter_bytes + s.mphf_bytes + s.slot_bytes + s.pool_bytes);
+  EXPECT_EQ(s.pool_bytes, 0u);
+  EXPECT_LE(s.static_bytes / n, 8.0);
+  for (uint32_t slot = 0; slot < kKeys; ++slot) {
+    Slots out;
+    index.lookup(keys[slot], out);
+    ASSERT_EQ(out, Slots({slot})) << "key " << keys[slot];
+  }
+}
+
+// ---------------------------------------------------------------- shape index: property test
+
+// Reference: key → set of live slots (a sorted vector: the checks merge it with
+// the sorted lookup result), plus per-slot state. A slot dropped while in
+// the static part stays unusable (tombstoned) until the next rebuild.
+class IndexModel {
+ public:
+  enum State : uint8_t { kFree, kOverlay, kStatic, kTombstoned };
+
+  explicit IndexModel(size_t slots) : state_(slots, kFree), keys_(slots) {}
+
+  State state(uint32_t slot) const { return state_[slot]; }
+  const std::vector<uint64_t>& keys(uint32_t slot) const { return keys_[slot]; }
+  size_t live() const { return live_; }
+  size_t tombstones() const { return tombstones_; }
+  size_t overlay_pairs() const { return overlay_pairs_; }
+  size_t distinct_keys() const { return by_key_.size(); }
+  std::vector<uint64_t> key_list() const {
+    std::vector<uint64_t> out;
+    for (const auto& entry : by_key_) out.push_back(entry.first);
+    return out;
+  }
+  // Whether key was live when the static part was last built: its lookups go
+  // through the perfect hash to its own slot, so they must be exact.
+  bool in_static_part(uint64_t key) const { return std::binary_search(static_keys_.begin(), static_keys_.end(), key); }
+  const std::vector<uint32_t>* slots_of(uint64_t key) const {
+    auto it = by_key_.find(key);
+    return it == by_key_.end() ? nullptr : &it->second;
+  }
+
+  void add(uint32_t slot, std::vector<uint64_t> keys) {
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    for (uint64_t k : keys) {
+      std::vector<uint32_t>& slots = by_key_[k];
+      slots.insert(std::lower_bound(slots.begin(), slots.end(), slot), slot);
+    }
+    overlay_pairs_ += keys.size();
+    keys_[slot] = std::move(keys);
+    state_[slot] = kOverlay;
+    ++live_;
+  }
+  void drop(uint32_t slot) {
+    for (uint64_t k : keys_[slot]) {
+      auto it = by_key_.find(k);
+      it->second.erase(std::lower_bound(it->second.begin(), it->second.end(), slot));
+      if (it->second.empty()) by_key_.erase(it);
+    }
+    if (state_[slot] == kOverlay) {
+      overlay_pairs_ -= keys_[slot].size();
+      state_[slot] = kFree;
+    } else {
+      state_[slot] = kTombstoned;
+      ++tombstones_;
+    }
+    keys_[slot].clear();
+    --live_;
+  }
+  // built: the static part was built; otherwise the index fell back on keeping
+  // every key in its overlay.
+  void rebuilt(bool built) {
+    overlay_pairs_ = 0;
+    for (size_t s = 0; s < state_.size(); ++s) {
+      if (state_[s] == kTombstoned) state_[s] = kFree;
+      if (state_[s] == kOverlay || state_[s] == kStatic) {
+        state_[s] = built ? kStatic : kOverlay;
+        if (!built) overlay_pairs_ += keys_[s].size();
+      }
+    }
+    tombstones_ = 0;
+    static_keys_.clear();
+    if (built)
+      for (const auto& entry : by_key_) static_keys_.push_back(entry.first);
+  }
+
+ private:
+  std::vector<State> state_;
+  std::vector<std::vector<uint64_t>> keys_;
+  std::map<uint64_t, std::vector<uint32_t>> by_key_;
+  std::vector<uint64_t> static_keys_;  // sorted
+  size_t live_ = 0, tombstones_ = 0, overlay_pairs_ = 0;
+};
+
+struct PropertyConfig {
+  Mixer mixer = shape_router::default_mixer;
+  size_t ops = 2000000;
+  uint32_t slots = 30000;
+  size_t universe = 20000;  // keys shapes draw from
+  size_t popular = 200;     // the first keys of the universe, drawn half the time
+  int hot_percent = 40;     // chance that an add includes the hot key
+  size_t full_check_every = 250000;
+  // Of the 2% of steps that may call maintain(false), the share that does. (A
+  // failed build leaves every key in the overlay, past the threshold, so then
+  // each maintain(false) rebuilds again: the weak-mixer runs call it less.)
+  int maintain_percent = 100;
+};
+
+struct PropertyResult {
+  size_t calls = 0;  // calls into the index: add (incl. rejected), drop, lookup, maintain
+  size_t static_extras = 0;  // extras returned for a key of the static part: must never happen
+  size_t adds = 0, drops = 0, lookups = 0, hit_lookups = 0, rejected_live = 0, rejected_tombstoned = 0;
+  size_t rebuilds = 0, forced = 0, fallbacks = 0, extras = 0, extra_lookups = 0, duplicates = 0;
+  size_t max_hot = 0, max_live = 0, max_list = 0;
+};
+
+// Makes cfg.ops random calls into a ShapeIndex and the model, checking every
+// lookup: never a miss; extras counted (and reported by the caller). Extras can
+// only come from keys that are not in the static part (filter false positive
+// that also matches the slot fingerprint); for a key of the static part the
+// perfect hash leads to its own slot, so there it must be exact.
+void run_property(const PropertyConfig& cfg, PropertyResult& r) {
+  std::mt19937_64 rng(0x5eed1de5ULL);
+  std::vector<uint64_t> universe = random_keys(cfg.universe + 1, 0xabcdef);
+  const uint64_t hot = universe.back();
+  universe.pop_back();
+  const std::vector<uint64_t> strangers = non_keys(10000, 0xfeed, universe);  // never added
+  std::uniform_int_distribution<uint32_t> pick_slot(0, cfg.slots - 1);
+  std::uniform_int_distribution<size_t> pick_key(0, cfg.universe - 1), pick_popular(0, cfg.popular - 1);
+  std::uniform_int_distribution<int> percent(0, 99), permille(0, 999), key_count(0, 6);
+
+  ShapeIndex index(cfg.mixer);
+  IndexModel model(cfg.slots);
+  Slots out;
+
+  auto draw_key = [&]() { return percent(rng) < 50 ? universe[pick_popular(rng)] : universe[pick_key(rng)]; };
+  auto check_lookup = [&](uint64_t key, size_t op) {
+    out.clear();
+    index.lookup(key, out);
+    std::sort(out.begin(), out.end());
+    const size_t before = out.size();
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    r.duplicates += before - out.size();
+    const std::vector<uint32_t>* expected = model.slots_of(key);
+    const size_t want = expected == nullptr ? 0 : expected->size();
+    if (expected != nullptr) {
+      if (!std::includes(out.begin(), out.end(), expected->begin(), expected->end())) {
+        for (uint32_t slot : *expected)
+          if (!std::binary_search(out.begin(), out.end(), slot))
+            FAIL() << "op " << op << ": lookup of key " << key << " misses live slot " << slot;
+      }
+      ++r.hit_lookups;
+    }
+    ASSERT_GE(out.size(), want);
+    if (out.size() > want) {
+      r.extras += out.size() - want;
+      ++r.extra_lookups;
+      if (model.in_static_part(key)) r.static_extras += out.size() - want;
+    }
+    for (uint32_t slot : out)  // extras are still real slots of the caller's range
+      ASSERT_LT(slot, cfg.slots) << "op " << op;
+    r.max_list = std::max(r.max_list, want);
+    ++r.lookups;
+    ++r.calls;
+  };
+  auto check_state = [&](size_t op) {
+    ASSERT_EQ(index.live_shapes(), model.live()) << "op " << op;
+    const IndexStats s = index.stats();
+    ASSERT_EQ(s.tombstones, model.tombstones()) << "op " << op;
+    ASSERT_EQ(s.overlay_keys, model.overlay_pairs()) << "op " << op;
+  };
+  auto full_check = [&](size_t op) {
+    for (uint64_t k : universe) {
+      check_lookup(k, op);
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+    check_lookup(hot, op);
+    for (uint32_t slot = 0; slot < cfg.slots; ++slot) {
+      const IndexModel::State st = model.state(slot);
+      ASSERT_EQ(index.contains_slot(slot), st == IndexModel::kOverlay || st == IndexModel::kStatic)
+          << "op " << op << " slot " << slot;
+    }
+    check_state(op);
+  };
+  auto after_rebuild = [&](size_t op) {
+    // Built iff the static part holds every distinct live key; otherwise it
+    // fell back on the overlay (static part empty).
+    const IndexStats s = index.stats();
+    const bool built = s.keys == model.distinct_keys();
+    if (!built) {
+      ASSERT_EQ(s.keys, 0u) << "op " << op << ": partial static part";
+      ++r.fallbacks;
+      if (cfg.mixer == shape_router::default_mixer && r.fallbacks <= 3) {
+        // Which structure could not be built, on the same keys?
+        const std::vector<uint64_t> keys = model.key_list();
+        BinaryFuse8 filter;
+        PerfectHash mphf;
+        const bool filter_ok = filter.build(keys), mphf_ok = mphf.build(keys);
+        std::printf("[ info     ] op %zu: build fell back with the default mixer: %zu distinct keys, filter %s, "
+                    "perfect hash %s\n",
+                    op, keys.size(), filter_ok ? "ok" : "FAILED", mphf_ok ? "ok" : "FAILED");
+      }
+    }
+    model.rebuilt(built);
+    ++r.rebuilds;
+    check_state(op);
+  };
+
+  for (size_t op = 0; r.calls < cfg.ops; ++op) {
+    // Growth and shrink phases, so the live count swings between ~15% and ~85%.
+    const bool growing = (op / 100000) % 2 == 0;
+    const int what = percent(rng);
+    if (what < 40) {
+      const uint32_t slot = pick_slot(rng);
+      switch (model.state(slot)) {
+        case IndexModel::kFree: {
+          if (percent(rng) >= (growing ? 85 : 25)) break;
+          std::vector<uint64_t> keys;
+          const int n = key_count(rng) % 6;  // 0..5, 0 twice as likely
+          for (int i = 0; i < n; ++i) keys.push_back(draw_key());
+          if (percent(rng) < cfg.hot_percent) keys.push_back(hot);
+          if (!keys.empty() && percent(rng) < 25) keys.push_back(keys[0]);  // duplicate within one add
+          if (!keys.empty() && percent(rng) < 10) keys.push_back(keys.back());
+          std::shuffle(keys.begin(), keys.end(), rng);
+          index.add(slot, keys.data(), keys.size());
+          ++r.calls;
+          model.add(slot, keys);
+          ++r.adds;
+          break;
+        }
+        case IndexModel::kOverlay:
+        case IndexModel::kStatic:
+          if (percent(rng) < 5) {
+            const uint64_t k = draw_key();
+            ASSERT_THROW(index.add(slot, &k, 1), std::invalid_argument) << "op " << op << " live slot " << slot;
+            ++r.rejected_live;
+            ++r.calls;
+            break;
+          }
+          if (percent(rng) >= (growing ? 25 : 85)) break;
+          index.drop(slot);
+          model.drop(slot);
+          ++r.drops;
+          ++r.calls;
+          break;
+        case IndexModel::kTombstoned:
+          if (percent(rng) < 10) {
+            const uint64_t k = draw_key();
+            ASSERT_THROW(index.add(slot, &k, 1), std::invalid_argument) << "op " << op << " tombstoned " << slot;
+            ASSERT_FALSE(index.contains_slot(slot));
+            ++r.rejected_tombstoned;
+          } else {
+            index.drop(slot);  // dropping a dropped slot: no-op
+          }
+          ++r.calls;
+          break;
+      }
+    } else if (what < 97) {
+      const int which = permille(rng);
+      uint64_t key;
+      if (which < 3)
+        key = hot;
+      else if (which < 150)
+        key = strangers[pick_key(rng) % strangers.size()];
+      else
+        key = draw_key();
+      check_lookup(key, op);
+    } else if (what < 99) {
+      if (percent(rng) < cfg.maintain_percent) {
+        ++r.calls;
+        if (index.maintain(false)) after_rebuild(op);
+      }
+    } else if (permille(rng) < 20) {
+      ASSERT_TRUE(index.maintain(true));
+      ++r.calls;
+      ++r.forced;
+      after_rebuild(op);
+    }
+    if (::testing::Test::HasFatalFailure()) return;
+    if (model.slots_of(hot) != nullptr) r.max_hot = std::max(r.max_hot, model.slots_of(hot)->size());
+    r.max_live = std::max(r.max_live, model.live());
+    if (op % cfg.full_check_every == cfg.full_check_every - 1) {
+      full_check(op);
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
+  full_check(r.calls);
+  if (::testing::Test::HasFatalFailure()) return;
+  ASSERT_TRUE(index.maintain(true));
+  after_rebuild(r.calls);
+  full_check(r.calls);
+}
+
+void report(const char* name, const PropertyResult& r) {
+  std::printf(
+      "[ info     ] %s: %zu calls: %zu adds, %zu drops, %zu rejected adds, %zu lookups (%zu with live slots), "
+      "%zu rebuilds (%zu forced, %zu fell back on the overlay); max live %zu, max slots on the hot key %zu; "
+      "extras %zu in %zu lookups (%zu on keys of the static part), duplicates %zu\n",
+      name, r.calls, r.adds, r.drops, r.rejected_live + r.rejected_tombstoned, r.lookups, r.hit_lookups, r.rebuilds,
+      r.forced, r.fallbacks, r.max_live, r.max_hot, r.extras, r.extra_lookups, r.static_extras, r.duplicates);
+}
+
+TEST(ShapeIndexProperty, RandomizedAgainstModel) {
+  PropertyConfig cfg;
+  PropertyResult r;
+  run_property(cfg, r);
+  if (HasFatalFailure()) return;
+  report("default mixer", r);
+  RecordProperty("extras", static_cast<int>(r.extras));
+  // Never an extra for a key of the static part. For other keys an extra needs
+  // a filter false positive (1/256) that also matches the 8-bit slot
+  // fingerprint (1/256): ~1.5e-5 a lookup. Bound it well below what a broken
+  // fingerprint (or a filter without one) would give.
+  EXPECT_EQ(r.static_extras, 0u);
+  EXPECT_LE(r.extra_lookups, r.lookups / 10000);
+  EXPECT_EQ(r.duplicates, 0u);
+  // r.fallbacks is not 0: the key count passes through ~11.5k, where
+  // BinaryFuse8::build used to fail for some key sets (see the regression tests at the
+  // end). Lookups stay exact then (overlay), which is what this test checks.
+  RecordProperty("fallbacks", static_cast<int>(r.fallbacks));
+  // The run covered every path many times.
+  EXPECT_GE(r.calls, 2000000u);
+  EXPECT_GT(r.adds, 100000u);
+  EXPECT_GT(r.drops, 100000u);
+  EXPECT_GT(r.rejected_live, 1000u);
+  EXPECT_GT(r.rejected_tombstoned, 1000u);
+  EXPECT_GT(r.rebuilds, 100u);
+  EXPECT_GT(r.forced, 100u);
+  EXPECT_GE(r.max_hot, 5000u);
+  EXPECT_GT(r.hit_lookups, 500000u);
+}
+
+// Weak mixers: the perfect hash cannot be built, the index keeps every key in
+// its exact overlay. No misses; extras are reported (and expected to be none,
+// since the overlay compares whole keys).
+class WeakMixer : public ::testing::TestWithParam<int> {};
+
+TEST_P(WeakMixer, NoMissesAgainstModel) {
+  static const Mixer mixers[] = {constant_mixer, low8_mixer, low8_mixed_mixer};
+  static const char* names[] = {"constant mixer", "low-8-bit mixer", "low-8-bit mixed mixer"};
+  PropertyConfig cfg;
+  cfg.mixer = mixers[GetParam()];
+  cfg.ops = 200000;
+  cfg.slots = 3000;
+  cfg.universe = 2000;
+  cfg.popular = 50;
+  cfg.hot_percent = 30;
+  cfg.full_check_every = 50000;
+  cfg.maintain_percent = 10;
+  PropertyResult r;
+  run_property(cfg, r);
+  if (HasFatalFailure()) return;
+  report(names[GetParam()], r);
+  RecordProperty("extras", static_cast<int>(r.extras));
+  RecordProperty("fallbacks", static_cast<int>(r.fallbacks));
+  EXPECT_GT(r.fallbacks, 0u);
+  EXPECT_EQ(r.static_extras, 0u);
+  EXPECT_EQ(r.duplicates, 0u);
+  EXPECT_GT(r.hit_lookups, 10000u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Adversarial, WeakMixer, ::testing::Values(0, 1, 2));
+
+// Only 8 bits of the key, well mixed with the seed, on a key set it can still
+// tell apart (distinct low bytes): the static part is built, every non-key
+// sharing a low byte with a key passes the filter, and the slot fingerprint
+// (computed from the whole key, independently of the mixer) keeps out all but
+// ~1/256 of them.
+TEST(WeakMixerStatic, DistinctLowBytesBuildAndFingerprintsReject) {
+  ShapeIndex index(low8_mixed_mixer);
+  for (uint32_t i = 0; i < 256; ++i) {
+    const uint64_t k = (mix64(i + 1) & ~0xffULL) | i;
+    index.add(i, &k, 1);
+  }
+  ASSERT_TRUE(index.maintain(true));
+  EXPECT_EQ(index.stats().keys, 256u);
+  for (uint32_t i = 0; i < 256; ++i) EXPECT_EQ(lookup(index, (mix64(i + 1) & ~0xffULL) | i), Slots({i}));
+  size_t filter = 0, extras = 0;
+  std::mt19937_64 rng(71);
+  for (int j = 0; j < 100000; ++j) {
+    Slots out;
+    const ShapeIndex::Probe p = index.lookup(rng() | 0x100, out);
+    filter += p.filter_pass;
+    extras += out.size();
+  }
+  std::printf("[ info     ] low-8-bit mixed mixer, 256 keys with distinct low bytes: %zu of 100000 non-keys passed "
+              "the filter, %zu extras\n",
+              filter, extras);
+  EXPECT_EQ(filter, 100000u);
+  EXPECT_LE(extras, 100000u / 128);  // 1/256 expected with 8-bit slot fingerprints
+}
+
+// The raw low byte, seed ignored: even 256 distinct hashes defeat the filter's
+// construction (small hashes all land in the first segments, and a new seed
+// changes nothing), so the index falls back on the overlay: exact.
+TEST(WeakMixerStatic, RawLowByteFallsBackOnOverlay) {
+  ShapeIndex index(low8_mixer);
+  for (uint32_t i = 0; i < 256; ++i) {
+    const uint64_t k = (mix64(i + 1) & ~0xffULL) | i;
+    index.add(i, &k, 1);
+  }
+  ASSERT_TRUE(index.maintain(true));
+  EXPECT_EQ(index.stats().keys, 0u);
+  EXPECT_EQ(index.stats().overlay_keys, 256u);
+  for (uint32_t i = 0; i < 256; ++i) EXPECT_EQ(lookup(index, (mix64(i + 1) & ~0xffULL) | i), Slots({i}));
+  std::mt19937_64 rng(72);
+  size_t extras = 0;
+  for (int j = 0; j < 100000; ++j) extras += lookup(index, rng() | 0x100).size();
+  EXPECT_EQ(extras, 0u);
+}
+
+// The constant mixer with a single distinct key: the static part is built (one
+// key collides with nothing), every other key passes filter and perfect hash,
+// and only the slot fingerprint keeps them out.
+TEST(WeakMixerStatic, ConstantMixerSingleKey) {
+  ShapeIndex index(constant_mixer);
+  for (uint32_t slot = 0; slot < 10; ++slot) {
+    const uint64_t k = 12345;
+    index.add(slot, &k, 1);
+  }
+  ASSERT_TRUE(index.maintain(true));
+  EXPECT_EQ(index.stats().keys, 1u);
+  EXPECT_EQ(lookup(index, 12345), Slots({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  size_t extras = 0;
+  for (uint64_t k : non_keys(100000, 81, {12345})) extras += lookup(index, k).size();
+  std::printf("[ info     ] constant mixer, one static key with 10 shapes: %zu extras over 100000 non-keys\n", extras);
+  EXPECT_LE(extras, 10 * 100000u / 128);  // 10 × 100000 / 256 expected (8-bit slot fingerprint)
+}
+
+// ---------------------------------------------------------------- known defects
+//
+// Disabled so that `make unit` stays green; run them with
+// Regression tests for bugs the property tests found (fixed in src/core/index.cpp).
+
+// BinaryFuse8::build fails (all 64 seeds) for many key sets of ~11,450-11,521
+// keys: just after the segment length steps up to 1024 (n ≈ 11.2k) the array is
+// 12 segments of 1024 for up to ~11.5k keys, past what peels reliably. The same
+// parameters fail the same way upstream (FastFilter/xor_singleheader#77,
+// FastFilter/xorfilter#23 and #50: retry with the previous segment length, or
+// one more segment). Keys 1..11500 fail every time; so do ~30% of random sets
+// of 11,508 keys.
+TEST(BinaryFuse8, BuildsJustBelowTheSegmentCountStep) {
+  std::vector<uint64_t> sequential;
+  for (uint64_t k = 1; k <= 11500; ++k) sequential.push_back(k);
+  BinaryFuse8 filter;
+  EXPECT_TRUE(filter.build(sequential)) << "keys 1..11500";
+  size_t failed = 0;
+  for (uint64_t seed = 0; seed < 20; ++seed) failed += !filter.build(random_keys(11508, 9000 + seed));
+  EXPECT_EQ(failed, 0u) << "random sets of 11508 keys that did not build, of 20";
+}
+
+// The consequence in ShapeIndex: with 11,500 distinct keys the static part is
+// never built (the index falls back on the overlay: lookups stay exact), and
+// since the overlay then stays past the threshold, every maintain(false) - the
+// plugin calls it at every commit - repeats the whole failed build (~40 ms here
+// at 11.5k keys, 64 filter attempts).
+TEST(ShapeIndex, StaticPartBuiltAt11500Keys) {
+  ShapeIndex index;
+  for (uint32_t slot = 0; slot < 11500; ++slot) {
+    const uint64_t k = slot + 1;
+    index.add(slot, &k, 1);
+  }
+  ASSERT_TRUE(index.maintain(true));
+  EXPECT_EQ(index.stats().keys, 11500u);
+  EXPECT_EQ(index.stats().overlay_keys, 0u);
+  EXPECT_FALSE(index.maintain(false)) << "nothing changed since the last build";
+  for (uint32_t slot = 0; slot < 11500; ++slot) ASSERT_EQ(lookup(index, slot + 1), Slots({slot}));
+}
+
+// After a build that failed (here forced by a mixer under which every key
+// collides), maintain(false) rebuilds again at every call although nothing
+// changed: the fallback leaves every key in the overlay, past the threshold.
+// Expected: a failed build is not retried until the shapes changed enough.
+TEST(ShapeIndex, FailedBuildNotRetriedWithoutChanges) {
+  ShapeIndex index(constant_mixer);
+  for (uint32_t slot = 0; slot < 5000; ++slot) {
+    const uint64_t k = mix64(slot + 1);
+    index.add(slot, &k, 1);
+  }
+  ASSERT_TRUE(index.maintain(true));
+  ASSERT_EQ(index.stats().keys, 0u);  // fell back on the overlay, as designed
+  const uint64_t rebuilds = index.stats().rebuilds;
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(index.maintain(false)) << "call " << i;
+  EXPECT_EQ(index.stats().rebuilds, rebuilds);
+}
+
+// Shapes added and dropped between builds leave their keys in the key store
+// (dead_keys_): maintain(false) looks only at overlay keys and tombstones, both
+// back to zero after such a drop, so it never rebuilds and the key store grows
+// without bound (8 bytes a key per add; Router also retires a slot per drop of
+// an indexed shape and reuses it only after a rebuild, so shapes_ grows too).
+TEST(ShapeIndex, ChurnBetweenBuildsDoesNotGrowTheKeyStore) {
+  ShapeIndex index;
+  for (uint32_t i = 0; i < 200000; ++i) {
+    const uint64_t k = mix64(i + 1);
+    index.add(7, &k, 1);
+    index.drop(7);
+    index.maintain(false);
+  }
+  EXPECT_EQ(index.live_shapes(), 0u);
+  EXPECT_LT(index.stats().key_store_bytes, 64u * 1024) << "rebuilds: " << index.stats().rebuilds;
+}
+
+}  // namespace
