@@ -68,7 +68,7 @@ BENCHES = $(patsubst bench/%.cpp,%,$(sort $(wildcard bench/*_bench.cpp)))
 
 bench/bin/%: bench/%.cpp $(CORE_SRCS) $(wildcard include/shape_router/*)
 	@mkdir -p bench/bin
-	$(CXX) -std=c++17 -Wall -Wextra -Werror -O2 -DNDEBUG -I$(srcdir)/include -o $@ $< $(CORE_SRCS) -lbenchmark -lpthread -lxxhash
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -O2 -DNDEBUG -I$(srcdir)/include -o $@ $< $(CORE_SRCS) -lbenchmark -lpthread -lxxhash $(shell pkg-config --libs absl_flat_hash_map 2>/dev/null)
 
 .PHONY: bench
 bench: $(addprefix bench/bin/,$(BENCHES))
