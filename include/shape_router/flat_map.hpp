@@ -108,14 +108,17 @@ class FlatMap {
     uint32_t value = 0;
   };
 
+  // Allocates before touching the map: on bad_alloc the map is unchanged.
   void rehash(size_t capacity) {
-    std::vector<Slot> old;
+    std::vector<Slot> old(capacity);
     old.swap(slots_);
-    slots_.assign(capacity, Slot{});
     mask_ = capacity - 1;
-    size_ = 0;
-    for (const Slot& s : old)
-      if (s.key != 0) put(s.key, s.value);
+    for (const Slot& s : old) {
+      if (s.key == 0) continue;
+      size_t i = mix64(s.key) & mask_;
+      while (slots_[i].key != 0) i = (i + 1) & mask_;
+      slots_[i] = s;
+    }
   }
 
   std::vector<Slot> slots_;

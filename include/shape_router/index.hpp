@@ -162,7 +162,7 @@ class ShapeIndex {
   std::vector<std::vector<uint32_t>> overlay_lists_;
   void overlay_insert(uint64_t key, uint32_t slot);
   size_t overlay_keys_ = 0;
-  size_t changes_since_build_ = 0;  // adds and drops: a failed build is not retried until more come
+  size_t changes_since_build_ = 0;  // keys added and dropped: a failed build is not retried until more come
   uint64_t rebuilds_ = 0;
 };
 

@@ -322,7 +322,9 @@ void ShapeIndex::add(uint32_t slot, const uint64_t* keys, size_t count, bool bul
   if (!bulk)
     for (size_t i = offset; i < keys_.size(); i++) overlay_insert(keys_[i], slot);
   live_++;
-  changes_since_build_++;
+  // Keys, not shapes: a few shapes with long IN lists must still bring their
+  // keys out of the overlay into the static part.
+  changes_since_build_ += std::max<size_t>(1, shape.key_count);
 }
 
 void ShapeIndex::overlay_insert(uint64_t key, uint32_t slot) {
@@ -367,7 +369,7 @@ void ShapeIndex::drop(uint32_t slot) {
   dead_keys_ += shape.key_count;
   shape.live = false;
   live_--;
-  changes_since_build_++;
+  changes_since_build_ += std::max<size_t>(1, shape.key_count);
 }
 
 ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) const {
@@ -420,23 +422,32 @@ void ShapeIndex::rebuild() {
   pairs.reserve(keys_.size() - dead_keys_);
   std::vector<uint64_t> compact_keys;
   compact_keys.reserve(keys_.size() - dead_keys_);
+  // Shapes' new key offsets are applied only once every allocation has
+  // succeeded: a bad_alloc anywhere below leaves the index as it was.
+  std::vector<uint32_t> new_offsets(shapes_.size(), 0);
   size_t shapes_in_static = 0;
   for (uint32_t slot = 0; slot < shapes_.size(); slot++) {
-    Shape& shape = shapes_[slot];
-    if (!shape.live) {
-      shape.key_count = 0;
-      continue;
-    }
-    const uint32_t offset = static_cast<uint32_t>(compact_keys.size());
+    const Shape& shape = shapes_[slot];
+    if (!shape.live) continue;
+    new_offsets[slot] = static_cast<uint32_t>(compact_keys.size());
     for (uint32_t i = 0; i < shape.key_count; i++) {
       const uint64_t k = keys_[shape.key_offset + i];
       compact_keys.push_back(k);
       pairs.push_back({k, slot});
     }
-    shape.key_offset = offset;
-    shape.in_static = true;
     shapes_in_static++;
   }
+  auto commit_offsets = [&](bool in_static) noexcept {
+    for (uint32_t slot = 0; slot < shapes_.size(); slot++) {
+      Shape& shape = shapes_[slot];
+      if (!shape.live) {
+        shape.key_count = 0;
+        continue;
+      }
+      shape.key_offset = new_offsets[slot];
+      shape.in_static = in_static;
+    }
+  };
   // By key, then slot (slots were appended in ascending order, and the sort is stable).
   radix_sort(pairs, [](const std::pair<uint64_t, uint32_t>& p) { return p.first; });
   std::vector<uint64_t> distinct;
@@ -450,17 +461,24 @@ void ShapeIndex::rebuild() {
   if (!built) {
     // The keys defeat the hash functions (only a broken mixer does this): keep
     // them all in the overlay, which is exact. Lookups stay correct, just slower.
+    FlatMap overlay;
+    overlay.reserve(distinct.size());
+    overlay_index_ = std::move(overlay);
+    overlay_lists_.clear();
+    overlay_keys_ = 0;
+    for (const auto& pair : pairs) overlay_insert(pair.first, pair.second);
     keys_.swap(compact_keys);
+    commit_offsets(false);
     dead_keys_ = 0;
     tombstones_.clear();
     tombstone_count_ = 0;
+    filter_ = BinaryFuse8();
+    mphf_ = PerfectHash();
+    slot_fingerprints_ = {};
+    slot_values_ = {};
+    pool_ = {};
     static_keys_ = 0;
     static_shapes_ = 0;
-    overlay_index_ = FlatMap();
-    overlay_lists_.clear();
-    overlay_keys_ = 0;
-    for (auto& shape : shapes_) shape.in_static = false;
-    for (const auto& pair : pairs) overlay_insert(pair.first, pair.second);
     changes_since_build_ = 0;
     rebuilds_++;
     return;
@@ -510,6 +528,7 @@ void ShapeIndex::rebuild() {
   static_keys_ = distinct.size();
   static_shapes_ = shapes_in_static;
   keys_.swap(compact_keys);
+  commit_offsets(true);
   dead_keys_ = 0;
   tombstones_.clear();
   tombstone_count_ = 0;

@@ -116,6 +116,9 @@ void* Router::drop_shape(uint64_t shape_id) {
   Slot& s = slots_[slot];
   Relation& r = relations_[*relation_slot_.find(s.relid)];
   void* payload = s.payload;
+  // The only allocations, made first: a bad_alloc leaves the shape registered.
+  free_slots_.reserve(free_slots_.size() + 1);
+  retired_slots_.reserve(retired_slots_.size() + 1);
   if (s.index_attnum < 0) {
     auto it = std::lower_bound(r.scan.begin(), r.scan.end(), shape_id, shape_id_less);
     r.scan.erase(it);

@@ -1345,7 +1345,9 @@ TEST_F(RouterProperty, RandomizedAgainstModel) {
         ++gate_checks;
         break;
       case kMaintain: {
-        const bool force = permille(rng) < 20;
+        // Forced rarely, so that maintain(false) gets to rebuild on its own (and
+        // retired slots come back into use after both kinds of rebuild).
+        const bool force = permille(rng) < 3;
         int rebuilt = -1;
         ASSERT_EQ(sr_router_maintain(router_, force ? 1 : 0, &rebuilt), SR_OK) << "op " << op;
         if (force) {
@@ -1422,8 +1424,8 @@ TEST_F(RouterProperty, RandomizedAgainstModel) {
   EXPECT_GT(gate_checks, 30000u);
   EXPECT_GT(key_queries, 400000u);
   EXPECT_GT(all_queries, 5000u);
-  EXPECT_GT(rebuilds, 100u);
-  EXPECT_GT(forced, 100u);
+  EXPECT_GT(forced, 50u);
+  EXPECT_GT(rebuilds - forced, 30u);  // maintain(false) rebuilt on its own
   EXPECT_GT(no_key_shapes, 1000u);
   EXPECT_GT(emptied_relations, 20u);
   EXPECT_GT(peak, 5000u);
