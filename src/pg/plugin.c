@@ -13,6 +13,8 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/tupconvert.h"
+#include "catalog/partition.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -51,8 +53,41 @@ typedef struct ShapeState
 {
 	CompiledShape compiled;		/* program, fallbacks, where_columns, shape_id */
 	Bitmapset  *columns;		/* projected; NULL: all columns */
+	Oid			relid;			/* the table it was registered on */
 	bool		disabled_reported;	/* its one error record has been sent */
 } ShapeState;
+
+/*
+ * The name of a table with shapes, kept from its first shape on: a shape's drop
+ * record names its table even when DROP TABLE has already removed it from the
+ * catalogs that decoding reads.
+ */
+typedef struct RelationName
+{
+	Oid			relid;			/* hash key */
+	bool		stale;			/* renamed, maybe: look it up again when needed */
+	char	   *json;			/* NULL when unknown */
+	char	   *text;
+} RelationName;
+
+/* One ancestor of a partition whose shapes see the partition's changes. */
+typedef struct AncestorRoute
+{
+	Oid			relid;
+	TupleConversionMap *map;	/* partition row → ancestor layout; NULL: same layout */
+	Bitmapset  *identity_key;	/* the partition's replica identity, in ancestor attnums */
+} AncestorRoute;
+
+/* For a partition: its ancestors (parent first), found through pg_inherits. */
+typedef struct PartitionInfo
+{
+	Oid			relid;			/* hash key: the partition */
+	bool		valid;
+	MemoryContext context;		/* owns everything below */
+	bool		identity_full;
+	int			ancestor_count;
+	AncestorRoute *ancestors;
+} PartitionInfo;
 
 typedef struct RouterState
 {
@@ -62,6 +97,10 @@ typedef struct RouterState
 	sr_router  *router;
 	sr_counters *counters;
 	HTAB	   *relations;		/* relid -> RelationInfo */
+	HTAB	   *relation_names; /* relid -> RelationName, tables with shapes */
+	HTAB	   *partitions;		/* relid -> PartitionInfo */
+	Oid			last_named_relid;	/* add_shape's shortcut */
+	Snapshot	load_snapshot;	/* while loading: the catalog's snapshot, for names */
 	ExprContext *econtext;
 	Oid			catalog_relid;
 	bool		catalog_checked;	/* in this transaction */
@@ -221,6 +260,32 @@ free_shape(ShapeState *shape)
 }
 
 static void
+remember_relation_name(RouterState *state, Oid relid)
+{
+	bool		found;
+	RelationName *name;
+
+	if (relid == state->last_named_relid)
+		return;
+	name = hash_search(state->relation_names, &relid, HASH_ENTER, &found);
+	if (!found || name->stale)
+	{
+		char	   *json;
+		char	   *text;
+
+		if (!found)
+			name->json = name->text = NULL;
+		name->stale = false;
+		if (relation_qualified_names(relid, state->load_snapshot, state->context, &json, &text))
+		{
+			name->json = json;
+			name->text = text;
+		}
+	}
+	state->last_named_relid = relid;
+}
+
+static void
 add_shape(RouterState *state, const ShapeDef *def)
 {
 	ShapeState *shape;
@@ -237,7 +302,9 @@ add_shape(RouterState *state, const ShapeDef *def)
 	shape = palloc0(sizeof(ShapeState));
 	compiled_shape_init(&shape->compiled, state->context, def);
 	shape->columns = bms_copy(def->columns);
+	shape->relid = def->relid;
 	MemoryContextSwitchTo(old);
+	remember_relation_name(state, def->relid);
 
 	status = sr_router_add_shape(state->router, (uint64) def->shape_id, def->relid, shape,
 								 def->index_attnum, def->index_tag, def->index_keys,
@@ -267,6 +334,52 @@ drop_shape(RouterState *state, int64 shape_id)
 	free_shape((ShapeState *) payload);
 }
 
+static void emit_record(LogicalDecodingContext *ctx, RouterState *state);
+static void ensure_begin_sent(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn);
+static char *lsn_text(XLogRecPtr lsn);
+
+/*
+ * A shape of this slot dropped in the stream (drop_shape(), DROP TABLE, TRUNCATE
+ * of the catalog): a "drop" record at that point, then the shape is gone.
+ */
+static void
+drop_shape_with_record(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn,
+					   int64 shape_id, XLogRecPtr lsn)
+{
+	void	   *payload;
+	ShapeState *shape;
+	RelationName *name;
+
+	shape_router_check_status(sr_router_drop_shape(state->router, (uint64) shape_id, &payload),
+							  "drop a shape");
+	shape = (ShapeState *) payload;
+	if (shape == NULL)
+		return;					/* not one of this slot's shapes */
+	name = hash_search(state->relation_names, &shape->relid, HASH_FIND, NULL);
+	if (name != NULL && name->stale)
+	{
+		state->last_named_relid = InvalidOid;
+		remember_relation_name(state, shape->relid);	/* keeps the old name if the table is gone */
+	}
+	ensure_begin_sent(ctx, state, txn);
+	resetStringInfo(&state->record);
+	record_append_drop(&state->record, state->options.format, shape->compiled.shape_id,
+					   name != NULL ? name->json : NULL, name != NULL ? name->text : NULL,
+					   state->options.include_lsn ? lsn_text(lsn) : NULL);
+	emit_record(ctx, state);
+	state->counters->records_emitted++;
+	free_shape(shape);
+}
+
+static int
+compare_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
 typedef struct ShapeIdList
 {
 	int64	   *ids;
@@ -282,7 +395,7 @@ collect_shape_id(const sr_shape_ref *shape, void *arg)
 }
 
 static void
-drop_all_shapes(RouterState *state)
+drop_all_shapes(RouterState *state, LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr lsn)
 {
 	ShapeIdList list;
 
@@ -290,8 +403,14 @@ drop_all_shapes(RouterState *state)
 							   MCXT_ALLOC_HUGE);
 	list.count = 0;
 	sr_router_for_each_shape(state->router, collect_shape_id, &list);
+	qsort(list.ids, list.count, sizeof(int64), compare_int64);
 	for (size_t i = 0; i < list.count; i++)
-		drop_shape(state, list.ids[i]);
+	{
+		if (ctx != NULL)
+			drop_shape_with_record(ctx, state, txn, list.ids[i], lsn);
+		else
+			drop_shape(state, list.ids[i]);
+	}
 	pfree(list.ids);
 }
 
@@ -396,7 +515,9 @@ load_shapes(RouterState *state, Snapshot snapshot)
 			continue;
 		old = MemoryContextSwitchTo(row_context);
 		shape_def_from_tuple_ext(&def, tuple, RelationGetDescr(catalog), false);
+		state->load_snapshot = snapshot;
 		add_shape(state, &def);
+		state->load_snapshot = NULL;
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(row_context);
 		CHECK_FOR_INTERRUPTS();
@@ -425,7 +546,7 @@ ensure_catalog(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN
 		if (relid != state->catalog_relid)
 		{
 			/* Appeared, or the extension was dropped (and maybe recreated). */
-			drop_all_shapes(state);
+			drop_all_shapes(state, NULL, NULL, InvalidXLogRecPtr);
 			state->catalog_relid = relid;
 			state->shapes_loaded = false;
 		}
@@ -443,7 +564,8 @@ ensure_catalog(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN
 }
 
 static void
-apply_catalog_change(RouterState *state, Relation catalog, ReorderBufferChange *change)
+apply_catalog_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn,
+					 Relation catalog, ReorderBufferChange *change)
 {
 	TupleDesc	desc = RelationGetDescr(catalog);
 	ShapeDef	def;
@@ -465,8 +587,10 @@ apply_catalog_change(RouterState *state, Relation catalog, ReorderBufferChange *
 			break;
 		case REORDER_BUFFER_CHANGE_DELETE:
 			if (change->data.tp.oldtuple != NULL)
-				drop_shape(state, DatumGetInt64(heap_getattr(&change->data.tp.oldtuple->tuple,
-															 Anum_shape_shape_id, desc, &isnull)));
+				drop_shape_with_record(ctx, state, txn,
+									   DatumGetInt64(heap_getattr(&change->data.tp.oldtuple->tuple,
+																  Anum_shape_shape_id, desc, &isnull)),
+									   change->lsn);
 			break;
 		default:
 			return;
@@ -569,6 +693,9 @@ relcache_invalidated(Datum arg, Oid relid)
 	HASH_SEQ_STATUS status;
 	RelationInfo *info;
 
+	RelationName *name;
+	PartitionInfo *partition;
+
 	if (active_state == NULL || active_state->relations == NULL)
 		return;
 	if (OidIsValid(relid))
@@ -576,11 +703,30 @@ relcache_invalidated(Datum arg, Oid relid)
 		info = hash_search(active_state->relations, &relid, HASH_FIND, NULL);
 		if (info != NULL)
 			info->valid = false;
-		return;
+		name = hash_search(active_state->relation_names, &relid, HASH_FIND, NULL);
+		if (name != NULL)
+			name->stale = true;
 	}
-	hash_seq_init(&status, active_state->relations);
-	while ((info = hash_seq_search(&status)) != NULL)
-		info->valid = false;
+	else
+	{
+		hash_seq_init(&status, active_state->relations);
+		while ((info = hash_seq_search(&status)) != NULL)
+			info->valid = false;
+		hash_seq_init(&status, active_state->relation_names);
+		while ((name = hash_seq_search(&status)) != NULL)
+			name->stale = true;
+	}
+	active_state->last_named_relid = InvalidOid;
+	/* A partition's routes depend on it and on each of its ancestors. */
+	hash_seq_init(&status, active_state->partitions);
+	while ((partition = hash_seq_search(&status)) != NULL)
+	{
+		if (!OidIsValid(relid) || partition->relid == relid)
+			partition->valid = false;
+		for (int i = 0; partition->valid && i < partition->ancestor_count; i++)
+			if (partition->ancestors[i].relid == relid)
+				partition->valid = false;
+	}
 }
 
 static RelationInfo *
@@ -600,12 +746,86 @@ relation_info(RouterState *state, Relation rel)
 	return info;
 }
 
+/* The RelationInfo of a table known by OID (a partition's ancestor); NULL when gone. */
+static RelationInfo *
+relation_info_by_id(RouterState *state, Oid relid)
+{
+	RelationInfo *info = hash_search(state->relations, &relid, HASH_FIND, NULL);
+	Relation	rel;
+
+	if (info != NULL && info->valid)
+		return info;
+	rel = RelationIdGetRelation(relid);
+	if (!RelationIsValid(rel))
+		return NULL;
+	info = relation_info(state, rel);
+	RelationClose(rel);
+	return info;
+}
+
+/* The ancestors of a partition, with how to convert its rows to their layouts. */
+static PartitionInfo *
+partition_info(RouterState *state, Relation partition)
+{
+	Oid			relid = RelationGetRelid(partition);
+	bool		found;
+	PartitionInfo *info = hash_search(state->partitions, &relid, HASH_ENTER, &found);
+	List	   *ancestors;
+	ListCell   *lc;
+	MemoryContext old;
+	TupleDesc	partition_desc;
+	Bitmapset  *identity = NULL;
+	Bitmapset  *offset_identity;
+	int			member = -1;
+
+	if (found && info->valid)
+		return info;
+	if (!found)
+		info->context = AllocSetContextCreate(state->context, "shape_router partition", ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(info->context);
+	info->valid = false;
+	info->ancestor_count = 0;
+	old = MemoryContextSwitchTo(info->context);
+	ancestors = get_partition_ancestors(relid);
+	partition_desc = CreateTupleDescCopy(RelationGetDescr(partition));
+	info->identity_full = partition->rd_rel->relreplident == REPLICA_IDENTITY_FULL;
+	offset_identity = RelationGetIndexAttrBitmap(partition, INDEX_ATTR_BITMAP_IDENTITY_KEY);
+	while ((member = bms_next_member(offset_identity, member)) >= 0)
+		identity = bms_add_member(identity, member + FirstLowInvalidHeapAttributeNumber);
+	info->ancestors = palloc0(sizeof(AncestorRoute) * (list_length(ancestors) + 1));
+	foreach(lc, ancestors)
+	{
+		Oid			ancestor_relid = lfirst_oid(lc);
+		Relation	ancestor = RelationIdGetRelation(ancestor_relid);
+		AncestorRoute *route;
+
+		if (!RelationIsValid(ancestor))
+			continue;
+		route = &info->ancestors[info->ancestor_count++];
+		route->relid = ancestor_relid;
+		/* copies: the map must outlive relcache rebuilds of either side */
+		route->map = convert_tuples_by_name(partition_desc, CreateTupleDescCopy(RelationGetDescr(ancestor)));
+		for (int a = 1; a <= RelationGetDescr(ancestor)->natts; a++)
+		{
+			int			in_partition = route->map == NULL ? a : route->map->attrMap->attnums[a - 1];
+
+			if (in_partition > 0 && bms_is_member(in_partition, identity))
+				route->identity_key = bms_add_member(route->identity_key, a);
+		}
+		RelationClose(ancestor);
+	}
+	MemoryContextSwitchTo(old);
+	info->valid = true;
+	return info;
+}
+
 /* Copies a decoded tuple into a virtual slot so unchanged TOAST can be patched. */
 static TupleTableSlot *
-store_tuple(TupleTableSlot *slot, ReorderBufferTupleBuf *buf)
+store_tuple(TupleTableSlot *slot, HeapTuple tuple)
 {
 	ExecClearTuple(slot);
-	heap_deform_tuple(&buf->tuple, slot->tts_tupleDescriptor, slot->tts_values, slot->tts_isnull);
+	heap_deform_tuple(tuple, slot->tts_tupleDescriptor, slot->tts_values, slot->tts_isnull);
 	return ExecStoreVirtualTuple(slot);
 }
 
@@ -689,7 +909,7 @@ evaluate(RouterState *state, ShapeState *shape, RowImage *image, const RelationE
  * carry, or the tuple is a key-only old row that lacks the column.
  */
 static bool
-tuple_keys(HeapTuple tuple, bool key_only, const RelationInfo *rel, const sr_index_column *columns,
+tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, const sr_index_column *columns,
 		   size_t column_count, uint64 *keys, size_t *key_count)
 {
 	for (size_t c = 0; c < column_count; c++)
@@ -701,7 +921,7 @@ tuple_keys(HeapTuple tuple, bool key_only, const RelationInfo *rel, const sr_ind
 		sr_value	value;
 
 		if (attnum > rel->desc->natts || rel->tags[attnum] != columns[c].tag ||
-			(key_only && !bms_is_member(attnum, rel->identity_key)))
+			(key_only != NULL && !bms_is_member(attnum, key_only)))
 			return false;
 		attr = TupleDescAttr(rel->desc, attnum - 1);
 		datum = heap_getattr(tuple, attnum, rel->desc, &isnull);
@@ -715,39 +935,65 @@ tuple_keys(HeapTuple tuple, bool key_only, const RelationInfo *rel, const sr_ind
 	return true;
 }
 
-static void
-route_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn,
-			 Relation relation, ReorderBufferChange *change,
-			 const sr_index_column *columns, size_t column_count)
+/*
+ * One change as the shapes of one table see it: the rows in that table's layout
+ * (a partition's rows are converted to its ancestor's), and the replica identity
+ * of the table the change was made to, which decides what an old row carries.
+ */
+typedef struct ChangeRows
 {
-	RelationInfo *rel = relation_info(state, relation);
+	ReorderBufferChangeType action;
+	XLogRecPtr	lsn;
+	HeapTuple	newtuple;		/* NULL when none */
+	HeapTuple	oldtuple;		/* NULL when not logged */
+	bool		identity_full;
+	const Bitmapset *identity_key;	/* attnums a key-only old row carries */
+} ChangeRows;
+
+/* The shapes of one table that a change may reach, and its rows in that table's layout. */
+typedef struct Route
+{
+	RelationInfo *rel;
+	ChangeRows	change;
+	sr_shape_ref *shapes;		/* candidates, ascending shape id */
+	size_t		shape_count;
+	size_t		next;			/* the next candidate to evaluate */
+	RelationEvalInfo info;
+	RecordRows	rows;
+	RowImage	old_image;
+	RowImage	new_image;
+} Route;
+
+/*
+ * The routing index first, from the raw tuples: most changes match no shape and
+ * stop here, before the rows are deformed. Returns false when no shape of rel
+ * is a candidate.
+ */
+static bool
+route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
+			  const sr_index_column *columns, size_t column_count, Route *route)
+{
 	uint64	   *keys = palloc(sizeof(uint64) * (2 * column_count + 1));
 	size_t		key_count = 0;
 	bool		trusted = true;
 	const sr_shape_ref *shapes;
 	size_t		shape_count;
-	RelationEvalInfo info;
-	RecordRows	rows = {0};
-	RowImage	old_image;
-	RowImage	new_image;
-	ReorderBufferTupleBuf *newtuple = change->data.tp.newtuple;
-	ReorderBufferTupleBuf *oldtuple = change->data.tp.oldtuple;
+	HeapTuple	newtuple = change->newtuple;
+	HeapTuple	oldtuple = change->oldtuple;
+	const Bitmapset *old_key_only = change->identity_full ? NULL
+		: change->identity_key != NULL ? change->identity_key : bms_make_singleton(0);
 
-	/*
-	 * Routing index first, from the raw tuples: most changes match no shape and
-	 * stop here, before the rows are deformed.
-	 */
 	if (newtuple != NULL)
-		trusted &= tuple_keys(&newtuple->tuple, false, rel, columns, column_count, keys, &key_count);
+		trusted &= tuple_keys(newtuple, NULL, rel, columns, column_count, keys, &key_count);
 	if (oldtuple != NULL)
-		trusted &= trusted && tuple_keys(&oldtuple->tuple, !rel->identity_full, rel, columns, column_count,
+		trusted &= trusted && tuple_keys(oldtuple, old_key_only, rel, columns, column_count,
 										 keys, &key_count);
-	else if (change->action == REORDER_BUFFER_CHANGE_UPDATE && !rel->identity_full)
+	else if (change->action == REORDER_BUFFER_CHANGE_UPDATE && !change->identity_full)
 	{
 		/* No old row logged: the key did not change; unless a shape's index
 		 * column lies outside the key, the new row's keys are the old row's. */
 		for (size_t c = 0; c < column_count && trusted; c++)
-			trusted = bms_is_member(columns[c].attnum, rel->identity_key);
+			trusted = bms_is_member(columns[c].attnum, change->identity_key);
 	}
 	else if (change->action != REORDER_BUFFER_CHANGE_INSERT)
 		trusted = false;
@@ -755,99 +1001,176 @@ route_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *
 												   trusted ? 0 : 1, &shapes, &shape_count),
 							  "find candidate shapes");
 	if (shape_count == 0)
-		return;
+		return false;
 
-	info.desc = rel->desc;
-	info.tags = rel->tags;
-	info.generation = rel->generation;
-	info.context = state->context;
+	memset(route, 0, sizeof(Route));
+	route->rel = rel;
+	route->change = *change;
+	/* a copy: the router's result is overwritten by the next relation's query */
+	route->shapes = palloc(sizeof(sr_shape_ref) * shape_count);
+	memcpy(route->shapes, shapes, sizeof(sr_shape_ref) * shape_count);
+	route->shape_count = shape_count;
+	route->info.desc = rel->desc;
+	route->info.tags = rel->tags;
+	route->info.generation = rel->generation;
+	route->info.context = state->context;
 	if (oldtuple != NULL)
 	{
-		rows.old_row = store_tuple(rel->old_slot, oldtuple);
-		rows.old_key_only = !rel->identity_full;
-		row_image_init(&old_image, rows.old_row, NULL);
-		old_image.key_only = rows.old_key_only;
-		old_image.key_columns = rel->identity_key;
+		route->rows.old_row = store_tuple(rel->old_slot, oldtuple);
+		route->rows.old_key_only = !change->identity_full;
+		route->rows.old_key_columns = change->identity_key;
+		row_image_init(&route->old_image, route->rows.old_row, NULL);
+		route->old_image.key_only = route->rows.old_key_only;
+		route->old_image.key_columns = change->identity_key;
 	}
 	if (newtuple != NULL)
 	{
-		rows.new_row = store_tuple(rel->new_slot, newtuple);
-		rows.unchanged_toast = patch_unchanged_toast(rows.new_row, rows.old_row, rel->identity_full);
-		row_image_init(&new_image, rows.new_row, rows.unchanged_toast);
+		route->rows.new_row = store_tuple(rel->new_slot, newtuple);
+		route->rows.unchanged_toast = patch_unchanged_toast(route->rows.new_row, route->rows.old_row,
+															change->identity_full);
+		row_image_init(&route->new_image, route->rows.new_row, route->rows.unchanged_toast);
 	}
+	return true;
+}
 
+/* Evaluates one candidate shape on the change's rows and emits its record, if any. */
+static void
+route_shape(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn, Route *route,
+			ShapeState *shape)
+{
+	const ChangeRows *change = &route->change;
+	RelationInfo *rel = route->rel;
+	RecordRows *rows_ptr = &route->rows;
+	RelationEvalInfo *info_ptr = &route->info;
+	char	   *message = NULL;
+	RowMatch	old_match = ROW_NO;
+	RowMatch	new_match = ROW_NO;
+	RecordOp	op;
 
-	for (size_t i = 0; i < shape_count; i++)
+	switch (change->action)
 	{
-		ShapeState *shape = (ShapeState *) shapes[i].payload;
-		char	   *message = NULL;
-		RowMatch	old_match = ROW_NO;
-		RowMatch	new_match = ROW_NO;
-		RecordOp	op;
-
-		switch (change->action)
-		{
-			case REORDER_BUFFER_CHANGE_INSERT:
-				new_match = evaluate(state, shape, &new_image, &info, &message);
-				op = RECORD_INSERT;
-				if (new_match == ROW_NO)
-					continue;
-				break;
-			case REORDER_BUFFER_CHANGE_UPDATE:
-				new_match = evaluate(state, shape, &new_image, &info, &message);
-				if (new_match == ROW_ERROR || new_match == ROW_DISABLED)
-					old_match = new_match;
-				else if (rows.old_row == NULL)
-				{
-					/* Key unchanged: if the WHERE reads only key columns, old = new. */
-					if (rel->identity_full || bms_is_subset(shape->compiled.where_columns, rel->identity_key))
-						old_match = new_match;
-					else
-						old_match = evaluate(state, shape, NULL, &info, &message);
-				}
-				else if (!bms_overlap(rows.unchanged_toast, shape->compiled.where_columns) &&
-						 rows_agree_on(rows.old_row, rows.new_row, shape->compiled.where_columns))
-					old_match = new_match;	/* nothing the WHERE reads changed: evaluate once */
-				else
-					old_match = evaluate(state, shape, &old_image, &info, &message);
-				if (old_match == ROW_YES && new_match == ROW_YES)
-					op = RECORD_UPDATE;
-				else if (old_match == ROW_NO && new_match == ROW_YES)
-					op = RECORD_MOVE_IN;
-				else if (old_match == ROW_YES && new_match == ROW_NO)
-					op = RECORD_MOVE_OUT;
-				else if (old_match == ROW_NO && new_match == ROW_NO)
-					continue;
-				else
-					op = RECORD_ERROR;
-				break;
-			case REORDER_BUFFER_CHANGE_DELETE:
-				old_match = evaluate(state, shape, rows.old_row != NULL ? &old_image : NULL, &info, &message);
-				op = RECORD_DELETE;
-				if (old_match == ROW_NO)
-					continue;
-				break;
-			default:
+		case REORDER_BUFFER_CHANGE_INSERT:
+			new_match = evaluate(state, shape, &route->new_image, info_ptr, &message);
+			op = RECORD_INSERT;
+			if (new_match == ROW_NO)
 				return;
-		}
-		if (new_match == ROW_DISABLED || old_match == ROW_DISABLED)
-		{
-			/* One error record says the shape stopped; then it is skipped. */
-			if (shape->disabled_reported)
-				continue;
-			shape->disabled_reported = true;
-			ereport(WARNING,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("shape_router disabled shape " INT64_FORMAT ": %s",
-							shape->compiled.shape_id, message)));
-			message = psprintf("shape disabled: %s", message);
-			op = RECORD_ERROR;
-		}
-		else if (new_match == ROW_ERROR || old_match == ROW_ERROR)
-			op = RECORD_ERROR;
-		emit_row_record(ctx, state, txn, shape, op, rel, &rows, change->lsn,
-						op == RECORD_ERROR ? message : NULL);
+			break;
+		case REORDER_BUFFER_CHANGE_UPDATE:
+			new_match = evaluate(state, shape, &route->new_image, info_ptr, &message);
+			if (new_match == ROW_ERROR || new_match == ROW_DISABLED)
+				old_match = new_match;
+			else if (rows_ptr->old_row == NULL)
+			{
+				/* Key unchanged: if the WHERE reads only key columns, old = new. */
+				if (change->identity_full ||
+					bms_is_subset(shape->compiled.where_columns, change->identity_key))
+					old_match = new_match;
+				else
+					old_match = evaluate(state, shape, NULL, info_ptr, &message);
+			}
+			else if (!bms_overlap(rows_ptr->unchanged_toast, shape->compiled.where_columns) &&
+					 rows_agree_on(rows_ptr->old_row, rows_ptr->new_row, shape->compiled.where_columns))
+				old_match = new_match;	/* nothing the WHERE reads changed: evaluate once */
+			else
+				old_match = evaluate(state, shape, &route->old_image, info_ptr, &message);
+			if (old_match == ROW_YES && new_match == ROW_YES)
+				op = RECORD_UPDATE;
+			else if (old_match == ROW_NO && new_match == ROW_YES)
+				op = RECORD_MOVE_IN;
+			else if (old_match == ROW_YES && new_match == ROW_NO)
+				op = RECORD_MOVE_OUT;
+			else if (old_match == ROW_NO && new_match == ROW_NO)
+				return;
+			else
+				op = RECORD_ERROR;
+			break;
+		case REORDER_BUFFER_CHANGE_DELETE:
+			old_match = evaluate(state, shape, rows_ptr->old_row != NULL ? &route->old_image : NULL, info_ptr, &message);
+			op = RECORD_DELETE;
+			if (old_match == ROW_NO)
+				return;
+			break;
+		default:
+			return;
 	}
+	if (new_match == ROW_DISABLED || old_match == ROW_DISABLED)
+	{
+		/* One error record says the shape stopped; then it is skipped. */
+		if (shape->disabled_reported)
+			return;
+		shape->disabled_reported = true;
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("shape_router disabled shape " INT64_FORMAT ": %s",
+						shape->compiled.shape_id, message)));
+		message = psprintf("shape disabled: %s", message);
+		op = RECORD_ERROR;
+	}
+	else if (new_match == ROW_ERROR || old_match == ROW_ERROR)
+		op = RECORD_ERROR;
+	emit_row_record(ctx, state, txn, shape, op, rel, rows_ptr, change->lsn,
+					op == RECORD_ERROR ? message : NULL);
+}
+
+/*
+ * Routes one change through the shapes of each table that sees it (the table,
+ * and for a partition its ancestors), records in ascending shape order.
+ */
+static void
+route_all(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn,
+		  Route *routes, int route_count)
+{
+	for (;;)
+	{
+		Route	   *best = NULL;
+
+		for (int r = 0; r < route_count; r++)
+			if (routes[r].next < routes[r].shape_count &&
+				(best == NULL || routes[r].shapes[routes[r].next].shape_id < best->shapes[best->next].shape_id))
+				best = &routes[r];
+		if (best == NULL)
+			return;
+		route_shape(ctx, state, txn, best, (ShapeState *) best->shapes[best->next++].payload);
+	}
+}
+
+/*
+ * A change to a partition also goes to the shapes of its ancestors (each level
+ * of a multi-level tree), with the row converted to the ancestor's layout.
+ * Appends their routes; returns the new count.
+ */
+static int
+ancestor_routes(RouterState *state, Relation partition, const ChangeRows *rows, Route *routes, int route_count)
+{
+	PartitionInfo *info = partition_info(state, partition);
+
+	for (int i = 0; i < info->ancestor_count; i++)
+	{
+		const AncestorRoute *ancestor = &info->ancestors[i];
+		const sr_index_column *columns;
+		size_t		column_count;
+		RelationInfo *rel;
+		ChangeRows	converted = *rows;
+
+		if (sr_router_relation(state->router, ancestor->relid, &columns, &column_count) == 0)
+			continue;
+		rel = relation_info_by_id(state, ancestor->relid);
+		if (rel == NULL)
+			continue;
+		if (ancestor->map != NULL)
+		{
+			if (rows->newtuple != NULL)
+				converted.newtuple = execute_attr_map_tuple(rows->newtuple, ancestor->map);
+			if (rows->oldtuple != NULL)
+				converted.oldtuple = execute_attr_map_tuple(rows->oldtuple, ancestor->map);
+		}
+		converted.identity_full = info->identity_full;
+		converted.identity_key = ancestor->identity_key;
+		state->counters->relation_gate_passes++;
+		if (route_prepare(state, rel, &converted, columns, column_count, &routes[route_count]))
+			route_count++;
+	}
+	return route_count;
 }
 
 /* ---------- callbacks ---------- */
@@ -893,6 +1216,12 @@ shape_router_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool
 	hash_options.hcxt = ctx->context;
 	state->relations = hash_create("shape_router relations", 64, &hash_options,
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	hash_options.entrysize = sizeof(RelationName);
+	state->relation_names = hash_create("shape_router relation names", 64, &hash_options,
+										HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	hash_options.entrysize = sizeof(PartitionInfo);
+	state->partitions = hash_create("shape_router partitions", 16, &hash_options,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	state->econtext = CreateStandaloneExprContext();
 	initStringInfo(&state->record);
 	initStringInfo(&state->batch);
@@ -965,23 +1294,74 @@ shape_router_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 
 	ensure_catalog(ctx, state, txn);
 	if (relid == state->catalog_relid)
-		apply_catalog_change(state, relation, change);
+		apply_catalog_change(ctx, state, txn, relation, change);
 	else
 	{
 		const sr_index_column *columns;
 		size_t		column_count;
 
+		ChangeRows	rows;
+		Route		single;
+		Route	   *routes = &single;
+		int			route_count = 0;
+
 		state->counters->changes_seen++;
+		rows.action = change->action;
+		rows.lsn = change->lsn;
+		rows.newtuple = change->data.tp.newtuple != NULL ? &change->data.tp.newtuple->tuple : NULL;
+		rows.oldtuple = change->data.tp.oldtuple != NULL ? &change->data.tp.oldtuple->tuple : NULL;
+		if (relation->rd_rel->relispartition && sr_router_relation_count(state->router) > 0)
+			routes = palloc(sizeof(Route) * (1 + partition_info(state, relation)->ancestor_count));
 		if (sr_router_relation(state->router, relid, &columns, &column_count) > 0)
 		{
+			RelationInfo *rel = relation_info(state, relation);
+
 			state->counters->relation_gate_passes++;
-			route_change(ctx, state, txn, relation, change, columns, column_count);
+			rows.identity_full = rel->identity_full;
+			rows.identity_key = rel->identity_key;
+			if (route_prepare(state, rel, &rows, columns, column_count, &routes[0]))
+				route_count++;
 		}
+		if (routes != &single)
+			route_count = ancestor_routes(state, relation, &rows, routes, route_count);
+		route_all(ctx, state, txn, routes, route_count);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(state->change_context);
 	ResetExprContext(state->econtext);
 	update_progress(ctx, state, false);
+}
+
+/* A truncate record for each shape of relid (of one of its partitions, when partition is set). */
+static void
+truncate_for(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn, Oid relid,
+			 Relation relation, Relation partition, XLogRecPtr lsn)
+{
+	const sr_index_column *columns;
+	size_t		column_count;
+	const sr_shape_ref *shapes;
+	size_t		shape_count;
+	RelationInfo *rel;
+	const RelationInfo *partition_rel = NULL;
+
+	if (sr_router_relation(state->router, relid, &columns, &column_count) == 0)
+		return;
+	rel = relation != NULL ? relation_info(state, relation) : relation_info_by_id(state, relid);
+	if (rel == NULL)
+		return;
+	if (partition != NULL)
+		partition_rel = relation_info(state, partition);
+	shape_router_check_status(sr_router_candidates(state->router, relid, NULL, 0, 1, &shapes, &shape_count),
+							  "list the shapes of a relation");
+	state->counters->relation_gate_passes++;
+	for (size_t i = 0; i < shape_count; i++)
+	{
+		RecordRows	rows = {0};
+
+		rows.partition = partition_rel;
+		emit_row_record(ctx, state, txn, (ShapeState *) shapes[i].payload, RECORD_TRUNCATE,
+						rel, &rows, lsn, NULL);
+	}
 }
 
 static void
@@ -994,33 +1374,32 @@ shape_router_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	for (int r = 0; r < nrelations; r++)
 	{
 		Oid			relid = RelationGetRelid(relations[r]);
-		const sr_shape_ref *shapes;
-		size_t		shape_count;
 
 		ensure_catalog(ctx, state, txn);
 		if (relid == state->catalog_relid)
 		{
-			drop_all_shapes(state);
+			drop_all_shapes(state, ctx, txn, change->lsn);
 			state->counters->catalog_changes++;
 			continue;
 		}
 		state->counters->changes_seen++;
+		truncate_for(ctx, state, txn, relid, relations[r], NULL, change->lsn);
+		if (relations[r]->rd_rel->relispartition && sr_router_relation_count(state->router) > 0)
 		{
-			const sr_index_column *columns;
-			size_t		column_count;
+			/* The shapes of an ancestor that was not itself truncated learn which
+			 * partition was: its other partitions keep their rows. */
+			PartitionInfo *info = partition_info(state, relations[r]);
 
-			if (sr_router_relation(state->router, relid, &columns, &column_count) == 0)
-				continue;
-		}
-		shape_router_check_status(sr_router_candidates(state->router, relid, NULL, 0, 1, &shapes, &shape_count),
-								  "list the shapes of a relation");
-		state->counters->relation_gate_passes++;
-		for (size_t i = 0; i < shape_count; i++)
-		{
-			RecordRows	rows = {0};
-
-			emit_row_record(ctx, state, txn, (ShapeState *) shapes[i].payload, RECORD_TRUNCATE,
-							relation_info(state, relations[r]), &rows, change->lsn, NULL);
+			for (int a = 0; a < info->ancestor_count; a++)
+			{
+				bool		ancestor_truncated = false;
+				for (int other = 0; other < nrelations; other++)
+					if (RelationGetRelid(relations[other]) == info->ancestors[a].relid)
+						ancestor_truncated = true;
+				if (ancestor_truncated)
+					continue;
+				truncate_for(ctx, state, txn, info->ancestors[a].relid, NULL, relations[r], change->lsn);
+			}
 		}
 	}
 	MemoryContextSwitchTo(old);

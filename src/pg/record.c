@@ -5,7 +5,14 @@
  */
 #include "shape_router_pg.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
 #include "access/sysattr.h"
+#include "access/table.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
+#include "utils/fmgroids.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "utils/builtins.h"
@@ -57,6 +64,64 @@ attnums_from_index_bitmap(Bitmapset *offset_attnums)
 	while ((member = bms_next_member(offset_attnums, member)) >= 0)
 		result = bms_add_member(result, member + FirstLowInvalidHeapAttributeNumber);
 	return result;
+}
+
+/* A catalog row by OID as the given snapshot sees it (no cache: the snapshot may be an older one). */
+static char *
+name_by_oid(Oid catalog_relid, Oid index_relid, AttrNumber oid_attnum, Oid oid, Snapshot snapshot,
+			AttrNumber name_attnum, Oid *namespace_out, AttrNumber namespace_attnum)
+{
+	Relation	catalog = table_open(catalog_relid, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	char	   *name = NULL;
+
+	ScanKeyInit(&key, oid_attnum, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(oid));
+	scan = systable_beginscan(catalog, index_relid, true, snapshot, 1, &key);
+	if (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		bool		isnull;
+
+		name = pstrdup(NameStr(*DatumGetName(heap_getattr(tuple, name_attnum, RelationGetDescr(catalog), &isnull))));
+		if (namespace_out != NULL)
+			*namespace_out = DatumGetObjectId(heap_getattr(tuple, namespace_attnum,
+														   RelationGetDescr(catalog), &isnull));
+	}
+	systable_endscan(scan);
+	table_close(catalog, AccessShareLock);
+	return name;
+}
+
+/*
+ * The schema-qualified name of a relation, as JSON and as text; false when it
+ * is gone. When the catalogs no longer have it at this point of the stream
+ * (dropped by the transaction being decoded), snapshot, if given, is asked.
+ */
+bool
+relation_qualified_names(Oid relid, Snapshot snapshot, MemoryContext context, char **json, char **text)
+{
+	char	   *name = get_rel_name(relid);
+	char	   *schema = name != NULL ? get_namespace_name(get_rel_namespace(relid)) : NULL;
+	MemoryContext old;
+
+	if ((name == NULL || schema == NULL) && snapshot != NULL)
+	{
+		Oid			namespace = InvalidOid;
+
+		name = name_by_oid(RelationRelationId, ClassOidIndexId, Anum_pg_class_oid, relid, snapshot,
+						   Anum_pg_class_relname, &namespace, Anum_pg_class_relnamespace);
+		schema = name == NULL ? NULL
+			: name_by_oid(NamespaceRelationId, NamespaceOidIndexId, Anum_pg_namespace_oid, namespace,
+						  snapshot, Anum_pg_namespace_nspname, NULL, 0);
+	}
+	if (name == NULL || schema == NULL)
+		return false;
+	old = MemoryContextSwitchTo(context);
+	*text = quote_qualified_identifier(schema, name);
+	*json = json_string(*text);
+	MemoryContextSwitchTo(old);
+	return true;
 }
 
 /* Generations start at 1 and never repeat in a process (0 means "never prepared"). */
@@ -206,11 +271,11 @@ append_text_value(StringInfo out, const ColumnOutput *column, Datum value)
 
 /* Is attnum part of what this record shows of this row? */
 static bool
-column_shown(const RelationInfo *rel, const Bitmapset *projection, bool key_only, int attnum)
+column_shown(const RelationInfo *rel, const Bitmapset *projection, const Bitmapset *key_only, int attnum)
 {
 	if (TupleDescAttr(rel->desc, attnum - 1)->attisdropped)
 		return false;
-	if (key_only && !bms_is_member(attnum, rel->identity_key))
+	if (key_only != NULL && !bms_is_member(attnum, key_only))
 		return false;
 	return projection == NULL || bms_is_member(attnum, projection) ||
 		bms_is_member(attnum, rel->primary_key);
@@ -218,7 +283,7 @@ column_shown(const RelationInfo *rel, const Bitmapset *projection, bool key_only
 
 static void
 append_row(StringInfo out, OutputFormat format, const RelationInfo *rel, const Bitmapset *projection,
-		   TupleTableSlot *slot, bool key_only, const Bitmapset *unchanged_toast)
+		   TupleTableSlot *slot, const Bitmapset *key_only, const Bitmapset *unchanged_toast)
 {
 	bool		first = true;
 
@@ -338,6 +403,9 @@ record_append_row_change(StringInfo out, OutputFormat format, int64 shape_id, Re
 		(op == RECORD_INSERT || op == RECORD_UPDATE || op == RECORD_MOVE_IN);
 	bool		show_old = rows->old_row != NULL &&
 		(op == RECORD_UPDATE || op == RECORD_DELETE || op == RECORD_MOVE_OUT);
+	/* A key-only old row shows its key columns; an empty key still means key-only. */
+	const Bitmapset *old_key_only = !rows->old_key_only ? NULL
+		: rows->old_key_columns != NULL ? rows->old_key_columns : bms_make_singleton(0);
 
 	if (format == OUTPUT_FORMAT_JSON)
 	{
@@ -346,16 +414,21 @@ record_append_row_change(StringInfo out, OutputFormat format, int64 shape_id, Re
 			appendStringInfo(out, ",\"lsn\":\"%s\"", lsn);
 		appendStringInfoString(out, ",\"table\":");
 		appendStringInfoString(out, rel->table_json);
+		if (rows->partition != NULL)
+		{
+			appendStringInfoString(out, ",\"partition\":");
+			appendStringInfoString(out, rows->partition->table_json);
+		}
 		if (show_new)
 		{
 			appendStringInfoString(out, ",\"new\":");
-			append_row(out, format, rel, projection, rows->new_row, false, rows->unchanged_toast);
+			append_row(out, format, rel, projection, rows->new_row, NULL, rows->unchanged_toast);
 			append_unchanged_toast_json(out, rel, projection, rows->unchanged_toast);
 		}
 		if (show_old)
 		{
 			appendStringInfoString(out, ",\"old\":");
-			append_row(out, format, rel, projection, rows->old_row, rows->old_key_only, NULL);
+			append_row(out, format, rel, projection, rows->old_row, old_key_only, NULL);
 		}
 		if (message != NULL)
 		{
@@ -367,27 +440,48 @@ record_append_row_change(StringInfo out, OutputFormat format, int64 shape_id, Re
 	}
 
 	appendStringInfo(out, "shape " INT64_FORMAT ": %s: %s", shape_id, rel->table_text, op_text(op));
+	if (rows->partition != NULL)
+		appendStringInfo(out, ": partition %s", rows->partition->table_text);
 	if (message != NULL)
 		appendStringInfo(out, ": %s", message);
 	if (show_old && show_new)
 	{
 		appendStringInfoString(out, ": old: ");
-		append_row(out, format, rel, projection, rows->old_row, rows->old_key_only, NULL);
+		append_row(out, format, rel, projection, rows->old_row, old_key_only, NULL);
 		appendStringInfoString(out, " new: ");
-		append_row(out, format, rel, projection, rows->new_row, false, rows->unchanged_toast);
+		append_row(out, format, rel, projection, rows->new_row, NULL, rows->unchanged_toast);
 	}
 	else if (show_new)
 	{
 		appendStringInfoString(out, ": ");
-		append_row(out, format, rel, projection, rows->new_row, false, rows->unchanged_toast);
+		append_row(out, format, rel, projection, rows->new_row, NULL, rows->unchanged_toast);
 	}
 	else if (show_old)
 	{
 		appendStringInfoString(out, ": ");
-		append_row(out, format, rel, projection, rows->old_row, rows->old_key_only, NULL);
+		append_row(out, format, rel, projection, rows->old_row, old_key_only, NULL);
 	}
 	else if (op == RECORD_DELETE)
 		appendStringInfoString(out, ": (no old row)");
+	if (lsn != NULL)
+		appendStringInfo(out, " (lsn %s)", lsn);
+}
+
+/* The shape was dropped (drop_shape() or DROP TABLE): nothing more comes for it. */
+void
+record_append_drop(StringInfo out, OutputFormat format, int64 shape_id,
+				   const char *table_json, const char *table_text, const char *lsn)
+{
+	if (format == OUTPUT_FORMAT_JSON)
+	{
+		appendStringInfo(out, "{\"shape\":" INT64_FORMAT ",\"op\":\"drop\"", shape_id);
+		if (lsn != NULL)
+			appendStringInfo(out, ",\"lsn\":\"%s\"", lsn);
+		appendStringInfo(out, ",\"table\":%s}", table_json != NULL ? table_json : "null");
+		return;
+	}
+	appendStringInfo(out, "shape " INT64_FORMAT ": %s: DROP", shape_id,
+					 table_text != NULL ? table_text : "(unknown table)");
 	if (lsn != NULL)
 		appendStringInfo(out, " (lsn %s)", lsn);
 }

@@ -16,6 +16,8 @@
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_class.h"
+#include "catalog/partition.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
 #include "commands/sequence.h"
@@ -362,7 +364,8 @@ open_row_argument(FunctionCallInfo fcinfo, int argno, const char *function, Matc
 	TupleTableSlot *slot;
 	uint8	   *tags;
 
-	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
+	if (!OidIsValid(relid) ||
+		(get_rel_relkind(relid) != RELKIND_RELATION && get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("%s expects a row of a table, not type %s", function, format_type_be(row_type)),
@@ -746,18 +749,18 @@ shape_router_on_sql_drop(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* What an ALTER TABLE may have broken for one shape. */
+/* What an ALTER TABLE may have broken, shape by shape. */
 typedef struct AlterCheck
 {
-	Relation	rel;
-	Bitmapset  *identity;		/* attnums; NULL with REPLICA IDENTITY FULL */
-	bool		identity_full;
-	StringInfoData retyped;		/* "column: shapes" entries */
-	StringInfoData uncovered;
+	Relation	rel;			/* retyped columns: the shapes' own table */
+	Relation	logged;			/* identity: the table whose rows the WAL carries */
+	Oid			shaped_relid;	/* the shapes' table (logged, or its ancestor) */
+	StringInfoData retyped;		/* "shape N reads column c" entries */
+	StringInfoData uncovered;	/* "N on table t" entries */
 } AlterCheck;
 
 static void
-check_shape_after_alter(const ShapeDef *def, void *arg)
+check_shape_columns(const ShapeDef *def, void *arg)
 {
 	AlterCheck *check = (AlterCheck *) arg;
 	TupleDesc	desc = RelationGetDescr(check->rel);
@@ -771,16 +774,61 @@ check_shape_after_alter(const ShapeDef *def, void *arg)
 						 bad_attnum >= 1 && bad_attnum <= desc->natts
 						 ? quote_identifier(NameStr(TupleDescAttr(desc, bad_attnum - 1)->attname))
 						 : "(gone)");
-	if (!check->identity_full && !bms_is_subset(def->where_columns, check->identity))
-		appendStringInfo(&check->uncovered, "%s" INT64_FORMAT, check->uncovered.len > 0 ? ", " : "",
-						 def->shape_id);
+}
+
+static void
+check_shape_identity(const ShapeDef *def, void *arg)
+{
+	AlterCheck *check = (AlterCheck *) arg;
+
+	if (shape_column_outside_identity(check->logged, check->shaped_relid, def->where_columns) == NULL)
+		return;
+	appendStringInfo(&check->uncovered, "%s" INT64_FORMAT, check->uncovered.len > 0 ? ", " : "",
+					 def->shape_id);
+	if (check->shaped_relid != RelationGetRelid(check->logged))
+		appendStringInfo(&check->uncovered, " (on %s, partition %s)",
+						 get_rel_name(check->shaped_relid), RelationGetRelationName(check->logged));
+}
+
+/*
+ * The tables whose logged rows reach the shapes of an altered table or its
+ * partitions: the table itself, or every leaf partition of a partitioned one.
+ * For each, the shapes of that table and of its ancestors must still find what
+ * their WHERE reads in its old rows.
+ */
+static void
+check_identity_of_tree(Relation catalog, Oid relid, AlterCheck *check)
+{
+	List	   *tables = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE
+		? find_all_inheritors(relid, AccessShareLock, NULL) : list_make1_oid(relid);
+	ListCell   *lc;
+
+	foreach(lc, tables)
+	{
+		List	   *shaped;
+		ListCell   *shaped_lc;
+
+		if (get_rel_relkind(lfirst_oid(lc)) != RELKIND_RELATION)
+			continue;
+		check->logged = relation_open(lfirst_oid(lc), AccessShareLock);
+		shaped = list_make1_oid(lfirst_oid(lc));
+		if (check->logged->rd_rel->relispartition)
+			shaped = list_concat(shaped, get_partition_ancestors(lfirst_oid(lc)));
+		foreach(shaped_lc, shaped)
+		{
+			check->shaped_relid = lfirst_oid(shaped_lc);
+			for_each_shape_of_relation(catalog, check->shaped_relid, check_shape_identity, check);
+		}
+		relation_close(check->logged, AccessShareLock);
+	}
 }
 
 /*
  * ddl_command_end for ALTER TABLE: changing the type or collation of a column a
  * shape's WHERE reads, or weakening the replica identity below what a shape's
- * WHERE needs, is refused, naming the shapes. (Renames are fine: the stored
- * tree refers to columns by number.)
+ * WHERE needs (of the table, or of a partition that a shape on an ancestor
+ * sees, attached or altered), is refused, naming the shapes. (Renames are
+ * fine: the stored tree refers to columns by number.)
  */
 PG_FUNCTION_INFO_V1(shape_router_on_ddl_command_end);
 Datum
@@ -799,25 +847,17 @@ shape_router_on_ddl_command_end(PG_FUNCTION_ARGS)
 	foreach(lc, objects)
 	{
 		ClassObject *object = (ClassObject *) lfirst(lc);
+		char		relkind = get_rel_relkind(object->objid);
 		AlterCheck	check;
 
-		if (list_member_oid(seen, object->objid) || get_rel_relkind(object->objid) != RELKIND_RELATION)
+		if (list_member_oid(seen, object->objid) ||
+			(relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE))
 			continue;
 		seen = lappend_oid(seen, object->objid);
 		check.rel = relation_open(object->objid, AccessShareLock);
-		check.identity_full = check.rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL;
-		check.identity = NULL;
-		if (!check.identity_full)
-		{
-			Bitmapset  *offset = RelationGetIndexAttrBitmap(check.rel, INDEX_ATTR_BITMAP_IDENTITY_KEY);
-			int			member = -1;
-
-			while ((member = bms_next_member(offset, member)) >= 0)
-				check.identity = bms_add_member(check.identity, member + FirstLowInvalidHeapAttributeNumber);
-		}
 		initStringInfo(&check.retyped);
 		initStringInfo(&check.uncovered);
-		for_each_shape_of_relation(catalog, object->objid, check_shape_after_alter, &check);
+		for_each_shape_of_relation(catalog, object->objid, check_shape_columns, &check);
 		if (check.retyped.len > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
@@ -825,6 +865,7 @@ shape_router_on_ddl_command_end(PG_FUNCTION_ARGS)
 							object->identity),
 					 errdetail("%s.", check.retyped.data),
 					 errhint("Drop those shapes first with shape_router.drop_shape(), then register them again.")));
+		check_identity_of_tree(catalog, object->objid, &check);
 		if (check.uncovered.len > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

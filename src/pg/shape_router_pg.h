@@ -78,6 +78,7 @@ typedef struct AnalysedShape
 	Bitmapset  *columns;		/* NULL = all columns */
 } AnalysedShape;
 
+extern const char *shape_column_outside_identity(Relation rel, Oid shaped_relid, const Bitmapset *where_columns);
 extern void shape_check_relation(Relation rel);
 extern void shape_analyse(Relation rel, const char *where_text, ArrayType *columns,
 						  AnalysedShape *out);
@@ -234,13 +235,18 @@ typedef struct RecordRows
 	TupleTableSlot *new_row;	/* NULL when absent */
 	TupleTableSlot *old_row;	/* NULL when unknown */
 	bool		old_key_only;	/* old row carries only the identity key */
+	const Bitmapset *old_key_columns;	/* then: the attnums it carries */
 	Bitmapset  *unchanged_toast;	/* attnums of the new row whose value is unknown */
+	const RelationInfo *partition;	/* TRUNCATE of one partition of the shape's table */
 } RecordRows;
 
+extern bool relation_qualified_names(Oid relid, Snapshot snapshot, MemoryContext context, char **json, char **text);
 extern void relation_info_build(RelationInfo *info, Relation rel, MemoryContext parent);
 extern void record_append_row_change(StringInfo out, OutputFormat format, int64 shape_id, RecordOp op,
 									 const RelationInfo *rel, const Bitmapset *projection,
 									 const RecordRows *rows, const char *lsn, const char *message);
+extern void record_append_drop(StringInfo out, OutputFormat format, int64 shape_id,
+							   const char *table_json, const char *table_text, const char *lsn);
 extern void record_append_begin(StringInfo out, OutputFormat format, const char *xid, const char *lsn);
 extern void record_append_commit(StringInfo out, OutputFormat format, const char *xid,
 								 const char *lsn, const char *timestamp);

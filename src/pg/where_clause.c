@@ -12,6 +12,8 @@
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "access/table.h"
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -292,12 +294,7 @@ shape_check_relation(Relation rel)
 	char		relkind = rel->rd_rel->relkind;
 	const char *relname = RelationGetRelationName(rel);
 
-	if (relkind == RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot register a shape on partitioned table \"%s\"", relname),
-				 errhint("Register the shape on each partition for now.")));
-	if (relkind != RELKIND_RELATION)
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("cannot register a shape on \"%s\"", relname),
@@ -386,28 +383,65 @@ check_select_privileges(Relation rel, const Bitmapset *where_columns, const Bitm
 	}
 }
 
-/* UPDATE and DELETE are routed on the old row: it must carry what the WHERE reads. */
-static void
-check_replica_identity(Relation rel, const Bitmapset *where_columns)
+/*
+ * The first column of where_columns (attnums of shaped_relid) that the old row of
+ * a change to table rel does not carry, or NULL when it carries them all. rel is
+ * the shape's table, or one of its partitions (columns are matched by name).
+ */
+const char *
+shape_column_outside_identity(Relation rel, Oid shaped_relid, const Bitmapset *where_columns)
 {
 	Bitmapset  *identity;
 	int			attnum = -1;
 
 	if (rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL || where_columns == NULL)
-		return;
+		return NULL;
 	identity = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY);
 	while ((attnum = bms_next_member(where_columns, attnum)) >= 0)
 	{
-		if (!bms_is_member(attnum - FirstLowInvalidHeapAttributeNumber, identity))
+		char	   *name = get_attname(shaped_relid, attnum, false);
+		AttrNumber	own = RelationGetRelid(rel) == shaped_relid ? attnum
+			: get_attnum(RelationGetRelid(rel), name);
+
+		if (own == InvalidAttrNumber ||
+			!bms_is_member(own - FirstLowInvalidHeapAttributeNumber, identity))
+			return name;
+	}
+	return NULL;
+}
+
+/*
+ * UPDATE and DELETE are routed on the old row: it must carry what the WHERE
+ * reads. For a partitioned table, the rows are logged by its partitions, each
+ * with its own replica identity.
+ */
+static void
+check_replica_identity(Relation rel, const Bitmapset *where_columns)
+{
+	List	   *tables = list_make1_oid(RelationGetRelid(rel));
+	ListCell   *lc;
+
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		tables = find_all_inheritors(RelationGetRelid(rel), AccessShareLock, NULL);
+	foreach(lc, tables)
+	{
+		Relation	table = lfirst_oid(lc) == RelationGetRelid(rel) ? rel
+			: table_open(lfirst_oid(lc), NoLock);
+		const char *column = NULL;
+
+		if (table->rd_rel->relkind == RELKIND_RELATION)
+			column = shape_column_outside_identity(table, RelationGetRelid(rel), where_columns);
+		if (column != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("shape WHERE clause reads column \"%s\", which is not part of the replica identity of table \"%s\"",
-							get_attname(RelationGetRelid(rel), attnum, false),
-							RelationGetRelationName(rel)),
+							column, RelationGetRelationName(table)),
 					 errdetail("UPDATE and DELETE are routed on the old row, which carries only the replica identity columns."),
 					 errhint("Set the table's replica identity to full: ALTER TABLE %s REPLICA IDENTITY FULL;",
-							 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-														RelationGetRelationName(rel)))));
+							 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(table)),
+														RelationGetRelationName(table)))));
+		if (table != rel)
+			table_close(table, NoLock);
 	}
 }
 
