@@ -20,6 +20,6 @@ ROLLBACK;
 SELECT count(*) AS shapes_after_rollback FROM shape_router.shapes WHERE shape_id IN (:s_a, :s_b);
 DROP TABLE dd;
 SELECT count(*) AS shapes_after_drop FROM shape_router.shapes WHERE shape_id IN (:s_a, :s_b);
-SELECT count(*) FROM pg_logical_slot_get_changes('ddl', NULL, NULL);
+SELECT data FROM pg_logical_slot_get_changes('ddl', NULL, NULL);
 SELECT relations_with_shapes, shapes_loaded FROM shape_router.decoding_stats();
 SELECT 'stop' FROM pg_drop_replication_slot('ddl');

@@ -65,4 +65,12 @@ SELECT data FROM pg_logical_slot_get_changes('part', NULL, NULL, 'include-transa
 SELECT relation, shape_id - 3000 AS n FROM shape_router.shapes WHERE shape_id > 3000;
 DROP TABLE pt_us, pt_fr;
 SELECT data FROM pg_logical_slot_get_changes('part', NULL, NULL, 'include-transaction', '0');
+-- inheritance children are separate tables: the parent's shapes see only its own rows
+CREATE TABLE ih_parent (id int PRIMARY KEY, v int);
+CREATE TABLE ih_child () INHERITS (ih_parent);
+SELECT shape_router.register_shape('ih_parent') IS NOT NULL AS registered;
+INSERT INTO ih_parent VALUES (1, 1);
+INSERT INTO ih_child VALUES (2, 2);
+DROP TABLE ih_parent CASCADE;
+SELECT data FROM pg_logical_slot_get_changes('part', NULL, NULL, 'include-transaction', '0');
 SELECT 'stop' FROM pg_drop_replication_slot('part');
