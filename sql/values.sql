@@ -28,3 +28,20 @@ SELECT data::jsonb->'new'->'i8' AS i8, jsonb_typeof(data::jsonb->'new'->'f4') AS
 SELECT 'stop' FROM pg_drop_replication_slot('vals');
 DROP TABLE "Vals Table";
 DROP DOMAIN vals_posint;
+-- strings are escaped exactly as PostgreSQL's to_json escapes them (every control
+-- character, quotes, backslashes, multibyte), integers at their limits
+CREATE TABLE vals_esc (id int PRIMARY KEY, t text, v varchar, i4 int4, i8 int8, b bool);
+SELECT 'init' FROM pg_create_logical_replication_slot('esc', 'shape_router');
+SELECT shape_router.register_shape('vals_esc') IS NOT NULL AS registered;
+INSERT INTO vals_esc SELECT g, chr(g) || '"\' || repeat('x', g % 7) || chr(g) || 'é☃😀', chr(g),
+                            CASE WHEN g % 2 = 0 THEN -2147483648 ELSE 2147483647 END,
+                            CASE WHEN g % 2 = 0 THEN -9223372036854775808 ELSE g END, g % 3 = 0
+  FROM generate_series(1, 300) g;
+WITH routed AS (SELECT data::json->'new' AS new FROM pg_logical_slot_get_changes('esc', NULL, NULL, 'include-transaction', 'false'))
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE (r.new->'t')::text = to_json(v.t)::text AND (r.new->'v')::text = to_json(v.v)::text
+                          AND (r.new->'i4')::text = to_json(v.i4)::text AND (r.new->'i8')::text = to_json(v.i8)::text
+                          AND (r.new->'b')::text = to_json(v.b)::text) AS same_as_to_json
+  FROM routed r JOIN vals_esc v ON v.id = (r.new->>'id')::int;
+SELECT 'stop' FROM pg_drop_replication_slot('esc');
+DROP TABLE vals_esc;

@@ -153,6 +153,7 @@ relation_info_build(RelationInfo *info, Relation rel, MemoryContext parent)
 			continue;
 		getTypeOutputInfo(attr->atttypid, &column->output_function, &varlena);
 		column->kind = value_kind(attr->atttypid);
+		column->base_type = getBaseType(attr->atttypid);
 		column->json_key = json_string(NameStr(attr->attname));
 		column->text_label = psprintf("%s[%s]", quote_identifier(NameStr(attr->attname)),
 									  format_type_be(attr->atttypid));
@@ -181,10 +182,108 @@ value_is_special_float(const char *text)
 	return text[0] == 'N' || text[0] == 'I' || (text[0] == '-' && text[1] == 'I');
 }
 
+/*
+ * A JSON string from bytes that need not end in NUL, escaped exactly as
+ * PostgreSQL's escape_json does.
+ */
+static void
+append_json_string_bytes(StringInfo out, const char *bytes, int len)
+{
+	enlargeStringInfo(out, len + 2);
+	appendStringInfoChar(out, '"');
+	for (int i = 0; i < len; i++)
+	{
+		const char *start = bytes + i;
+		int			plain = 0;
+
+		/* runs of plain bytes are copied at once */
+		while (i + plain < len && (unsigned char) bytes[i + plain] >= 0x20 &&
+			   bytes[i + plain] != '"' && bytes[i + plain] != '\\')
+			plain++;
+		if (plain > 0)
+		{
+			appendBinaryStringInfo(out, start, plain);
+			i += plain - 1;
+			continue;
+		}
+		switch (bytes[i])
+		{
+			case '\b':
+				appendStringInfoString(out, "\\b");
+				break;
+			case '\f':
+				appendStringInfoString(out, "\\f");
+				break;
+			case '\n':
+				appendStringInfoString(out, "\\n");
+				break;
+			case '\r':
+				appendStringInfoString(out, "\\r");
+				break;
+			case '\t':
+				appendStringInfoString(out, "\\t");
+				break;
+			case '"':
+				appendStringInfoString(out, "\\\"");
+				break;
+			case '\\':
+				appendStringInfoString(out, "\\\\");
+				break;
+			default:
+				appendStringInfo(out, "\\u%04x", (unsigned char) bytes[i]);
+				break;
+		}
+	}
+	appendStringInfoChar(out, '"');
+}
+
+/*
+ * The most common column types are written directly, without a call through
+ * the type's output function and the palloc'd string it returns; the output is
+ * the same (the values test compares both paths' types against PostgreSQL).
+ */
+static bool
+append_json_value_direct(StringInfo out, const ColumnOutput *column, Datum value)
+{
+	char		digits[MAXINT8LEN + 1];
+
+	switch (column->base_type)
+	{
+		case INT2OID:
+			appendBinaryStringInfo(out, digits, pg_itoa(DatumGetInt16(value), digits));
+			return true;
+		case INT4OID:
+			appendBinaryStringInfo(out, digits, pg_ltoa(DatumGetInt32(value), digits));
+			return true;
+		case INT8OID:
+			appendBinaryStringInfo(out, digits, pg_lltoa(DatumGetInt64(value), digits));
+			return true;
+		case BOOLOID:
+			appendStringInfoString(out, DatumGetBool(value) ? "true" : "false");
+			return true;
+		case TEXTOID:
+		case VARCHAROID:
+			{
+				text	   *t = DatumGetTextPP(value);
+
+				append_json_string_bytes(out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				if ((Pointer) t != DatumGetPointer(value))
+					pfree(t);
+				return true;
+			}
+		default:
+			return false;
+	}
+}
+
 static void
 append_json_value(StringInfo out, const ColumnOutput *column, Datum value)
 {
-	char	   *text = OidOutputFunctionCall(column->output_function, value);
+	char	   *text;
+
+	if (append_json_value_direct(out, column, value))
+		return;
+	text = OidOutputFunctionCall(column->output_function, value);
 
 	switch (column->kind)
 	{

@@ -195,6 +195,7 @@ typedef enum ValueKind
 typedef struct ColumnOutput
 {
 	Oid			output_function;
+	Oid			base_type;		/* picks a direct JSON writer for common types */
 	ValueKind	kind;
 	char	   *json_key;		/* the column name as a JSON string, quotes included */
 	char	   *text_label;		/* name[type] for format=text */
