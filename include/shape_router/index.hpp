@@ -24,6 +24,14 @@ namespace shape_router {
 using Mixer = uint64_t (*)(uint64_t key, uint64_t seed);
 uint64_t default_mixer(uint64_t key, uint64_t seed);
 
+constexpr uint64_t kSeedMixConstant = 0x9e3779b97f4a7c15ULL;
+
+// The mixer on the lookup path: the default one inline, with its seed's half
+// mixed once at build (seed_mix), instead of two calls through the pointer.
+inline uint64_t mix_key(Mixer mixer, uint64_t key, uint64_t seed, uint64_t seed_mix) noexcept {
+  return mixer == default_mixer ? mix64(key ^ seed_mix) : mixer(key, seed);
+}
+
 // Binary fuse filter, 3-wise, 8-bit fingerprints (Graf & Lemire, 2022).
 class BinaryFuse8 {
  public:
@@ -31,7 +39,7 @@ class BinaryFuse8 {
   bool build(const std::vector<uint64_t>& keys, Mixer mixer = default_mixer);
   bool contains(uint64_t key) const noexcept {
     if (fingerprints_.empty()) return false;
-    const uint64_t h = mixer_(key, seed_);
+    const uint64_t h = mix_key(mixer_, key, seed_, seed_mix_);
     uint32_t p0, p1, p2;
     positions(h, p0, p1, p2);
     return static_cast<uint8_t>(fingerprint(h) ^ fingerprints_[p0] ^ fingerprints_[p1] ^ fingerprints_[p2]) == 0;
@@ -51,6 +59,7 @@ class BinaryFuse8 {
 
   std::vector<uint8_t> fingerprints_;
   uint64_t seed_ = 0;
+  uint64_t seed_mix_ = 0;  // mix64(seed_ + kSeedMixConstant)
   uint32_t segment_length_ = 0;
   uint32_t segment_mask_ = 0;
   uint32_t segment_count_length_ = 0;
@@ -62,14 +71,21 @@ class PerfectHash {
  public:
   bool build(const std::vector<uint64_t>& keys, Mixer mixer = default_mixer);
   size_t slot(uint64_t key) const noexcept {
-    const uint64_t h = mixer_(key, seed_);
+    const uint64_t h = mix_key(mixer_, key, seed_, seed_mix_);
     return slot_for(h, pilots_[bucket_of(h)]);
   }
   size_t table_size() const noexcept { return table_size_; }
   size_t bytes() const noexcept { return pilots_.size(); }
 
  private:
-  size_t bucket_of(uint64_t h) const noexcept;
+  // Skewed buckets (PTHash): 60% of keys go to the first 30% of buckets.
+  size_t bucket_of(uint64_t h) const noexcept {
+    const uint64_t b = mix64(h + 0x243f6a8885a308d3ULL);
+    const uint32_t hi = static_cast<uint32_t>(b >> 32), lo = static_cast<uint32_t>(b);
+    if (hi < static_cast<uint32_t>(0.6 * 4294967296.0))
+      return static_cast<size_t>((static_cast<uint64_t>(lo) * dense_buckets_) >> 32);
+    return dense_buckets_ + static_cast<size_t>((static_cast<uint64_t>(lo) * (buckets_ - dense_buckets_)) >> 32);
+  }
   // h is already well mixed: one multiply spreads h ^ pilot key over the table.
   size_t slot_for(uint64_t h, uint8_t pilot) const noexcept {
     const uint64_t x = (h ^ pilot_keys_[pilot]) * 0x9e3779b97f4a7c15ULL;
@@ -80,6 +96,7 @@ class PerfectHash {
   std::vector<uint8_t> pilots_;
   uint64_t pilot_keys_[256];
   uint64_t seed_ = 0;
+  uint64_t seed_mix_ = 0;  // mix64(seed_ + kSeedMixConstant)
   size_t table_size_ = 0;
   size_t buckets_ = 0;
   size_t dense_buckets_ = 0;

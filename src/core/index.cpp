@@ -12,7 +12,7 @@
 
 namespace shape_router {
 
-uint64_t default_mixer(uint64_t key, uint64_t seed) { return mix64(key ^ mix64(seed + 0x9e3779b97f4a7c15ULL)); }
+uint64_t default_mixer(uint64_t key, uint64_t seed) { return mix64(key ^ mix64(seed + kSeedMixConstant)); }
 
 namespace {
 
@@ -89,6 +89,7 @@ bool BinaryFuse8::build(const std::vector<uint64_t>& keys, Mixer mixer) {
       queue.reserve(array_length);
     }
     seed_ = mix64(0x726f757465ULL + static_cast<uint64_t>(attempt) * kSeedStep);
+    seed_mix_ = mix64(seed_ + kSeedMixConstant);
     for (size_t i = 0; i < n; i++) hashes[i] = mixer_(keys[i], seed_);
     // Distinct keys may still share a hash under a weak mixer: one entry serves both.
     radix_sort(hashes, [](uint64_t h) { return h; });
@@ -153,14 +154,6 @@ constexpr double kLoadFactor = 0.90;    // near-minimal: table = n / 0.90 (fewer
 
 // Skewed buckets (PTHash): 60% of keys go to the first 30% of buckets, so the
 // large buckets are placed first, while the table is empty.
-size_t PerfectHash::bucket_of(uint64_t h) const noexcept {
-  const uint64_t b = mix64(h + 0x243f6a8885a308d3ULL);
-  const uint32_t hi = static_cast<uint32_t>(b >> 32), lo = static_cast<uint32_t>(b);
-  if (hi < static_cast<uint32_t>(0.6 * 4294967296.0))
-    return static_cast<size_t>((static_cast<uint64_t>(lo) * dense_buckets_) >> 32);
-  return dense_buckets_ + static_cast<size_t>((static_cast<uint64_t>(lo) * (buckets_ - dense_buckets_)) >> 32);
-}
-
 bool PerfectHash::build(const std::vector<uint64_t>& keys, Mixer mixer) {
   mixer_ = mixer;
   const size_t n = keys.size();
@@ -170,6 +163,7 @@ bool PerfectHash::build(const std::vector<uint64_t>& keys, Mixer mixer) {
   std::vector<uint64_t> hashes(n);
   for (int attempt = 0; attempt < kMaxBuildAttempts; attempt++) {
     seed_ = mix64(0x6d706866ULL + static_cast<uint64_t>(attempt) * kSeedStep);
+    seed_mix_ = mix64(seed_ + kSeedMixConstant);
     for (int p = 0; p < 256; p++) pilot_keys_[p] = mix64(seed_ ^ (static_cast<uint64_t>(p) * kSeedStep + 1));
     for (size_t i = 0; i < n; i++) hashes[i] = mixer_(keys[i], seed_);
     if (try_build(hashes)) return true;
