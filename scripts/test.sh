@@ -3,7 +3,10 @@
 # missing, builds with -Werror, installs the extension, then runs
 #   1. the core's unit tests (GoogleTest), plain and under ASan + UBSan,
 #   2. the pg_regress suite on a throwaway instance (as the postgres user),
-#   3. the pg_recvlogical script test (walsender path).
+#   3. the script tests, each on a throwaway cluster: test/recvlogical.sh (walsender
+#      path), test/restart.sh (nothing lost across consumer kills and a server crash),
+#      test/bigtxn.sh (2,000,000-change transactions: exact records, spilling, flat
+#      memory, no sender timeout).
 # On failure it prints regression.diffs and the server log.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,17 +47,20 @@ if [ "$regress_ok" -ne 1 ]; then
   echo "== postmaster log (tail)"; tail -n 200 "$out/log/postmaster.log" 2>/dev/null || true
 fi
 
-recv_log=$(mktemp)
-chmod 644 "$recv_log"; chown postgres "$recv_log"
-if runuser -u postgres -- bash "$src/test/recvlogical.sh" >"$recv_log" 2>&1; then recv_ok=1; else recv_ok=0; fi
-grep -E '^(ok|not ok) ' "$recv_log" || true
-passed=$((passed + $(grep -c '^ok ' "$recv_log" || true)))
-failed=$((failed + $(grep -c '^not ok ' "$recv_log" || true)))
-if [ "$recv_ok" -ne 1 ]; then
-  cat "$recv_log"
-  grep -q '^not ok ' "$recv_log" || failed=$((failed + 1))
-fi
-rm -f "$recv_log"
+for script in recvlogical restart bigtxn; do
+  script_log=$(mktemp)
+  chmod 644 "$script_log"; chown postgres "$script_log"
+  echo "== test/$script.sh"
+  if runuser -u postgres -- bash "$src/test/$script.sh" >"$script_log" 2>&1; then script_ok=1; else script_ok=0; fi
+  grep -E '^(ok|not ok|#) ' "$script_log" || true   # with the scripts' measurements
+  passed=$((passed + $(grep -c '^ok ' "$script_log" || true)))
+  failed=$((failed + $(grep -c '^not ok ' "$script_log" || true)))
+  if [ "$script_ok" -ne 1 ]; then
+    cat "$script_log"
+    grep -q '^not ok ' "$script_log" || failed=$((failed + 1))
+  fi
+  rm -f "$script_log"
+done
 [ "$regress_ok" -eq 1 ] && rm -rf "$out"
 
 # The end-to-end benchmark harness at its small size: it must keep working.
