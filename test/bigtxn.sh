@@ -15,10 +15,8 @@
 #      disconnected, which shows the scenario can catch the bug (reported, not checked).
 # Runs as the postgres user against a throwaway cluster; prints "N passed, N failed".
 set -euo pipefail
-bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
+source "$(dirname "$0")/lib.sh"
 pkglibdir=$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)
-work=$(mktemp -d /tmp/shape_router_bigtxn.XXXXXX)
-port=${BIGTXN_TEST_PORT:-54331}    # the socket lives in $work: no clash with other servers
 big=${BIGTXN_CHANGES:-2000000}     # changes in the big transactions
 small=$((big / 10))                # the transaction the big one's memory is compared with
 timeout_s=${BIGTXN_SENDER_TIMEOUT:-2}
@@ -35,28 +33,14 @@ start_time=$(date +%s)
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}'; }
 
-"$bindir/initdb" -D "$work/data" -A trust -U postgres >/dev/null
-cat "$(dirname "$0")/../logical.conf.in" >> "$work/data/postgresql.conf"   # logical_decoding_work_mem = 64kB
 control=0
 plugins="pgoutput, test_decoding, shape_router"
 if [ -f "$pkglibdir/sr_bench.so" ]; then control=1; plugins="$plugins, sr_bench"; fi
-if "$bindir/postgres" --describe-config 2>/dev/null | grep '^output_plugin_libraries' >/dev/null; then
-  echo "output_plugin_libraries = '$plugins'" >> "$work/data/postgresql.conf"
-fi
-# A throwaway cluster: no fsync, and few checkpoints while writing a few GB of WAL.
-printf "port = %s\nunix_socket_directories = '%s'\nlisten_addresses = ''\nfsync = off\nmax_wal_size = 8GB\ncheckpoint_timeout = 30min\n" \
-  "$port" "$work" >> "$work/data/postgresql.conf"
+init_cluster bigtxn "${BIGTXN_TEST_PORT:-54331}" "$plugins" "fsync = off" "max_wal_size = 8GB" "checkpoint_timeout = 30min"
 "$bindir/pg_ctl" -D "$work/data" -l "$work/server.log" -w start >/dev/null
-psql() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$work" -p "$port" -U postgres -d postgres "$@"; }
 # pg_recvlogical in the background, a child of this shell ($! is its pid, for kill).
 recv_bg() { "$bindir/pg_recvlogical" -h "$work" -p "$port" -U postgres -d postgres "$@" & }
 
-passed=0; failed=0
-check() { # name, command...
-  local name=$1; shift
-  if "$@"; then passed=$((passed + 1)); echo "ok - $name"; else failed=$((failed + 1)); echo "not ok - $name"; fi
-}
-note() { echo "# $*"; }
 
 # The rows of a run are functions of their id, written once here and used both by
 # the transaction and by the oracle (the shapes' own WHERE clauses run by PostgreSQL).

@@ -5,25 +5,10 @@
 # ends the stream with an error naming it. Runs as the postgres user against a
 # throwaway cluster; prints "N passed, N failed".
 set -euo pipefail
-bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
-work=$(mktemp -d /tmp/shape_router_recv.XXXXXX)
-port=${RECV_TEST_PORT:-54329}
+source "$(dirname "$0")/lib.sh"
+init_cluster recv "${RECV_TEST_PORT:-54329}" "pgoutput, test_decoding, shape_router"
 trap '"$bindir/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-
-"$bindir/initdb" -D "$work/data" -A trust -U postgres >/dev/null
-cat "$(dirname "$0")/../logical.conf.in" >> "$work/data/postgresql.conf"
-if "$bindir/postgres" --describe-config 2>/dev/null | grep '^output_plugin_libraries' >/dev/null; then
-  echo "output_plugin_libraries = 'pgoutput, test_decoding, shape_router'" >> "$work/data/postgresql.conf"
-fi
-printf "port = %s\nunix_socket_directories = '%s'\nlisten_addresses = ''\n" "$port" "$work" >> "$work/data/postgresql.conf"
 "$bindir/pg_ctl" -D "$work/data" -l "$work/server.log" -w start >/dev/null
-psql() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$work" -p "$port" -U postgres -d postgres "$@"; }
-
-passed=0; failed=0
-check() { # name, command...
-  local name=$1; shift
-  if "$@"; then passed=$((passed + 1)); echo "ok - $name"; else failed=$((failed + 1)); echo "not ok - $name"; fi
-}
 
 psql -o /dev/null <<'SQL'
 CREATE EXTENSION shape_router;

@@ -11,9 +11,7 @@
 # same order. Runs as the postgres user against a throwaway cluster; prints
 # "N passed, N failed".
 set -euo pipefail
-bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
-work=$(mktemp -d /tmp/shape_router_restart.XXXXXX)
-port=${RESTART_TEST_PORT:-54332}   # the socket lives in $work: no clash with other servers
+source "$(dirname "$0")/lib.sh"
 batches=${RESTART_TEST_BATCHES:-24} # of RESTART_TEST_TXNS transactions each, split between two writers
 txns=${RESTART_TEST_TXNS:-120}
 pids=()
@@ -23,19 +21,13 @@ cleanup() {
   "$bindir/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$work"
 }
+init_cluster restart "${RESTART_TEST_PORT:-54332}" "pgoutput, test_decoding, shape_router" "max_wal_size = 4GB"
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 start_time=$(date +%s)
 
-"$bindir/initdb" -D "$work/data" -A trust -U postgres >/dev/null
-cat "$(dirname "$0")/../logical.conf.in" >> "$work/data/postgresql.conf"   # logical_decoding_work_mem = 64kB
-if "$bindir/postgres" --describe-config 2>/dev/null | grep '^output_plugin_libraries' >/dev/null; then
-  echo "output_plugin_libraries = 'pgoutput, test_decoding, shape_router'" >> "$work/data/postgresql.conf"
-fi
-printf "port = %s\nunix_socket_directories = '%s'\nlisten_addresses = ''\nmax_wal_size = 4GB\n" "$port" "$work" >> "$work/data/postgresql.conf"
 server() { "$bindir/pg_ctl" -D "$work/data" -l "$work/server.log" "$@" >/dev/null; }
 server -w start
-psql() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$work" -p "$port" -U postgres -d postgres "$@"; }
 # pg_recvlogical on slot1 in the background, a child of this shell ($! is its pid).
 # Status and fsync every second, so that its confirmed position moves between kills.
 recv_bg() { # output file, more options
@@ -54,12 +46,6 @@ wait_mid_transaction() { # file: for up to 5 s, until its last line is inside a 
 }
 writing() { ! [ -e "$work/writer0.done" -a -e "$work/writer1.done" ]; }
 
-passed=0; failed=0
-check() { # name, command...
-  local name=$1; shift
-  if "$@"; then passed=$((passed + 1)); echo "ok - $name"; else failed=$((failed + 1)); echo "not ok - $name"; fi
-}
-note() { echo "# $*"; }
 
 psql -o /dev/null <<'SQL'
 CREATE EXTENSION shape_router;
