@@ -324,27 +324,18 @@ add_shape(RouterState *state, const ShapeDef *def)
 	free_shape((ShapeState *) previous);
 }
 
-static void
-drop_shape(RouterState *state, int64 shape_id)
-{
-	void	   *payload;
-
-	shape_router_check_status(sr_router_drop_shape(state->router, (uint64) shape_id, &payload),
-							  "drop a shape");
-	free_shape((ShapeState *) payload);
-}
-
 static void emit_record(LogicalDecodingContext *ctx, RouterState *state);
 static void ensure_begin_sent(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn);
 static char *lsn_text(XLogRecPtr lsn);
 
 /*
- * A shape of this slot dropped in the stream (drop_shape(), DROP TABLE, TRUNCATE
- * of the catalog): a "drop" record at that point, then the shape is gone.
+ * Drops a shape from the router. A shape of this slot dropped in the stream
+ * (drop_shape(), DROP TABLE, TRUNCATE of the catalog) gets a "drop" record at
+ * that point when ctx is given; replacements and resets pass NULL.
  */
 static void
-drop_shape_with_record(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn,
-					   int64 shape_id, XLogRecPtr lsn)
+drop_shape(RouterState *state, int64 shape_id,
+		   LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr lsn)
 {
 	void	   *payload;
 	ShapeState *shape;
@@ -355,6 +346,11 @@ drop_shape_with_record(LogicalDecodingContext *ctx, RouterState *state, ReorderB
 	shape = (ShapeState *) payload;
 	if (shape == NULL)
 		return;					/* not one of this slot's shapes */
+	if (ctx == NULL)
+	{
+		free_shape(shape);
+		return;
+	}
 	name = hash_search(state->relation_names, &shape->relid, HASH_FIND, NULL);
 	if (name != NULL && name->stale)
 	{
@@ -406,10 +402,7 @@ drop_all_shapes(RouterState *state, LogicalDecodingContext *ctx, ReorderBufferTX
 	qsort(list.ids, list.count, sizeof(int64), compare_int64);
 	for (size_t i = 0; i < list.count; i++)
 	{
-		if (ctx != NULL)
-			drop_shape_with_record(ctx, state, txn, list.ids[i], lsn);
-		else
-			drop_shape(state, list.ids[i]);
+		drop_shape(state, list.ids[i], ctx, txn, lsn);
 	}
 	pfree(list.ids);
 }
@@ -580,17 +573,17 @@ apply_catalog_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBuf
 		case REORDER_BUFFER_CHANGE_UPDATE:
 			if (change->data.tp.oldtuple != NULL)
 				drop_shape(state, DatumGetInt64(heap_getattr(&change->data.tp.oldtuple->tuple,
-															 Anum_shape_shape_id, desc, &isnull)));
+															 Anum_shape_shape_id, desc, &isnull)),
+						   NULL, NULL, InvalidXLogRecPtr);
 			shape_def_from_tuple_ext(&def, &change->data.tp.newtuple->tuple, desc, false);
-			drop_shape(state, def.shape_id);
+			drop_shape(state, def.shape_id, NULL, NULL, InvalidXLogRecPtr);
 			add_shape(state, &def);
 			break;
 		case REORDER_BUFFER_CHANGE_DELETE:
 			if (change->data.tp.oldtuple != NULL)
-				drop_shape_with_record(ctx, state, txn,
-									   DatumGetInt64(heap_getattr(&change->data.tp.oldtuple->tuple,
-																  Anum_shape_shape_id, desc, &isnull)),
-									   change->lsn);
+				drop_shape(state, DatumGetInt64(heap_getattr(&change->data.tp.oldtuple->tuple,
+															 Anum_shape_shape_id, desc, &isnull)),
+						   ctx, txn, change->lsn);
 			break;
 		default:
 			return;
@@ -955,7 +948,7 @@ typedef struct Route
 {
 	RelationInfo *rel;
 	ChangeRows	change;
-	sr_shape_ref *shapes;		/* candidates, ascending shape id */
+	const sr_shape_ref *shapes; /* candidates, ascending shape id */
 	size_t		shape_count;
 	size_t		next;			/* the next candidate to evaluate */
 	RelationEvalInfo info;
@@ -971,7 +964,7 @@ typedef struct Route
  */
 static bool
 route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
-			  const sr_index_column *columns, size_t column_count, Route *route)
+			  const sr_index_column *columns, size_t column_count, bool keep_candidates, Route *route)
 {
 	uint64	   *keys = palloc(sizeof(uint64) * (2 * column_count + 1));
 	size_t		key_count = 0;
@@ -1006,9 +999,16 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	memset(route, 0, sizeof(Route));
 	route->rel = rel;
 	route->change = *change;
-	/* a copy: the router's result is overwritten by the next relation's query */
-	route->shapes = palloc(sizeof(sr_shape_ref) * shape_count);
-	memcpy(route->shapes, shapes, sizeof(sr_shape_ref) * shape_count);
+	/* The router's result is overwritten by the next relation's query: a copy
+	 * when one may follow (a partition's ancestors). */
+	if (keep_candidates)
+	{
+		sr_shape_ref *copy = palloc(sizeof(sr_shape_ref) * shape_count);
+
+		memcpy(copy, shapes, sizeof(sr_shape_ref) * shape_count);
+		shapes = copy;
+	}
+	route->shapes = shapes;
 	route->shape_count = shape_count;
 	route->info.desc = rel->desc;
 	route->info.tags = rel->tags;
@@ -1167,7 +1167,7 @@ ancestor_routes(RouterState *state, Relation partition, const ChangeRows *rows, 
 		converted.identity_full = info->identity_full;
 		converted.identity_key = ancestor->identity_key;
 		state->counters->relation_gate_passes++;
-		if (route_prepare(state, rel, &converted, columns, column_count, &routes[route_count]))
+		if (route_prepare(state, rel, &converted, columns, column_count, true, &routes[route_count]))
 			route_count++;
 	}
 	return route_count;
@@ -1319,7 +1319,7 @@ shape_router_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 			state->counters->relation_gate_passes++;
 			rows.identity_full = rel->identity_full;
 			rows.identity_key = rel->identity_key;
-			if (route_prepare(state, rel, &rows, columns, column_count, &routes[0]))
+			if (route_prepare(state, rel, &rows, columns, column_count, routes != &single, &routes[0]))
 				route_count++;
 		}
 		if (routes != &single)
