@@ -63,6 +63,11 @@ test/unit/bin/%.asan: test/unit/%.cpp $(CORE_SRCS) $(wildcard include/shape_rout
 	@mkdir -p test/unit/bin
 	$(CXX) $(UNIT_CXXFLAGS) -O1 $(SANITIZE) -o $@ $< $(CORE_SRCS) -lgtest -lgtest_main -lpthread -lxxhash
 
+# The background rebuild thread under ThreadSanitizer (the tests that start one).
+test/unit/bin/index_test.tsan: test/unit/index_test.cpp $(CORE_SRCS) $(wildcard include/shape_router/*)
+	@mkdir -p test/unit/bin
+	$(CXX) $(UNIT_CXXFLAGS) -O1 -fsanitize=thread -o $@ $< $(CORE_SRCS) -lgtest -lgtest_main -lpthread -lxxhash
+
 # ---- micro-benchmarks of the core (Google Benchmark); see bench/README.md ----
 BENCHES = $(patsubst bench/%.cpp,%,$(sort $(wildcard bench/*_bench.cpp)))
 
@@ -75,5 +80,8 @@ bench: $(addprefix bench/bin/,$(BENCHES))
 	@set -e; for b in $^; do echo "== $$b"; $$b --benchmark_min_time=0.2 $(BENCH_ARGS); done
 
 .PHONY: unit
-unit: $(addprefix test/unit/bin/,$(UNIT_TESTS)) $(addprefix test/unit/bin/,$(addsuffix .asan,$(UNIT_TESTS)))
-	@set -e; for t in $^; do echo "== $$t"; $$t --gtest_brief=1; done
+unit: $(addprefix test/unit/bin/,$(UNIT_TESTS)) $(addprefix test/unit/bin/,$(addsuffix .asan,$(UNIT_TESTS))) test/unit/bin/index_test.tsan
+	@set -e; for t in $(filter-out %.tsan,$^); do echo "== $$t"; $$t --gtest_brief=1; done
+	@echo "== test/unit/bin/index_test.tsan (background builds)"; \
+	  test/unit/bin/index_test.tsan --gtest_brief=1 --gtest_filter='*Background*:*LargeOverlay*'
+

@@ -85,7 +85,9 @@ CREATE FUNCTION shape_router.decoding_stats(
     OUT index_keys bigint,
     OUT index_bytes bigint,
     OUT index_overlay_keys bigint,
-    OUT index_rebuilds bigint)
+    OUT index_rebuilds bigint,
+    OUT index_background_builds bigint,
+    OUT index_longest_pause_us bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'shape_router_decoding_stats'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;

@@ -176,6 +176,58 @@ void BM_ShapeIndex_Hit1(benchmark::State& state) { run_index(state, &DataSet::hi
 void BM_ShapeIndex_Hit4(benchmark::State& state) { run_index(state, &DataSet::hit4); }
 void BM_ShapeIndex_Hit1Chain(benchmark::State& state) { run_index(state, &DataSet::hit1, true); }
 
+// ---------------------------------------------------------------- rebuild pause
+//
+// What a rebuild costs the decoding thread. An index of n keys: 3/4 of them
+// built, the last quarter added one shape at a time (the overlay, just at the
+// rebuild threshold). Then:
+//   sync_ms            maintain() with background builds off: the whole rebuild
+//                      runs in the caller (n keys)
+//   start_pause_ms     maintain() with background builds on: the snapshot (a copy
+//                      of the live keys) and starting the thread
+//   background_ms      waiting for the build on the thread (not paid by the caller)
+//   install_pause_ms   the maintain() that installs it
+// The iteration time is start + install: what the caller pays.
+void BM_ShapeIndex_RebuildPause(benchmark::State& state) {
+  const size_t n = static_cast<size_t>(state.range(0));
+  const DataSet& d = data(n);
+  const size_t built = n - n / 4;
+  double sync_ms = 0, start_ms = 0, background_ms = 0, install_ms = 0;
+  for (auto _ : state) {
+    for (int background = 0; background < 2; ++background) {
+      ShapeIndex index;
+      for (size_t i = 0; i < built; ++i) index.add(static_cast<uint32_t>(i), &d.keys[i], 1, /*bulk=*/true);
+      index.maintain(true);
+      for (size_t i = built; i < n; ++i) index.add(static_cast<uint32_t>(i), &d.keys[i], 1);
+      index.set_background_min_keys(background ? ShapeIndex::kDefaultBackgroundMinKeys : SIZE_MAX);
+      auto t0 = std::chrono::steady_clock::now();
+      const bool installed = index.maintain(false);
+      const double first_ms = ns_since(t0) / 1e6;
+      if (!background) {
+        if (!installed) std::abort();
+        sync_ms += first_ms;
+        continue;
+      }
+      if (installed || !index.stats().build_running) std::abort();
+      start_ms += first_ms;
+      t0 = std::chrono::steady_clock::now();
+      index.wait_for_build();
+      background_ms += ns_since(t0) / 1e6;
+      t0 = std::chrono::steady_clock::now();
+      if (!index.maintain(false)) std::abort();
+      const double install = ns_since(t0) / 1e6;
+      install_ms += install;
+      if (index.stats().keys != n || index.stats().overlay_keys != 0) std::abort();
+      state.SetIterationTime((first_ms + install) / 1e3);
+    }
+  }
+  const double it = static_cast<double>(state.iterations());
+  state.counters["sync_ms"] = sync_ms / it;
+  state.counters["start_pause_ms"] = start_ms / it;
+  state.counters["background_ms"] = background_ms / it;
+  state.counters["install_pause_ms"] = install_ms / it;
+}
+
 // ---------------------------------------------------------------- hash maps
 
 // key → slot, or kPoolBit | offset into pool ([count, slots...]).
@@ -292,6 +344,7 @@ BENCHMARK(BM_ShapeIndex_Miss)->Apply(sizes);
 BENCHMARK(BM_ShapeIndex_Hit1)->Apply(sizes);
 BENCHMARK(BM_ShapeIndex_Hit4)->Apply(sizes);
 BENCHMARK(BM_ShapeIndex_Hit1Chain)->Apply(sizes);
+BENCHMARK(BM_ShapeIndex_RebuildPause)->Arg(1000000)->Iterations(5)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Swiss_Miss)->Apply(sizes);
 BENCHMARK(BM_Swiss_Hit1)->Apply(sizes);
 BENCHMARK(BM_Swiss_Hit4)->Apply(sizes);

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of shape_router on this machine, as root: installs what is
 # missing, builds with -Werror, installs the extension, then runs
-#   1. the core's unit tests (GoogleTest), plain and under ASan + UBSan,
+#   1. the core's unit tests (GoogleTest), plain, under ASan + UBSan, and TSan for
+#      the background builds,
 #   2. the pg_regress suite on a throwaway instance (as the postgres user),
 #   3. the script tests, each on a throwaway cluster: test/recvlogical.sh (walsender
 #      path), test/restart.sh (nothing lost across consumer kills and a server crash),
 #      test/bigtxn.sh (2,000,000-change transactions: exact records, spilling, flat
-#      memory, no sender timeout).
+#      memory, no sender timeout), test/rebuild.sh (a background index rebuild while
+#      decoding: exact records).
 # On failure it prints regression.diffs and the server log.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,7 +49,7 @@ if [ "$regress_ok" -ne 1 ]; then
   echo "== postmaster log (tail)"; tail -n 200 "$out/log/postmaster.log" 2>/dev/null || true
 fi
 
-for script in recvlogical restart bigtxn; do
+for script in recvlogical restart bigtxn rebuild; do
   script_log=$(mktemp)
   chmod 644 "$script_log"; chown postgres "$script_log"
   echo "== test/$script.sh"

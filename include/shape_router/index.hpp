@@ -13,6 +13,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include "shape_router/flat_map.hpp"
@@ -113,13 +115,49 @@ struct IndexStats {
   size_t key_store_bytes = 0;  // per-shape keys kept to rebuild (not needed by lookups)
   size_t overlay_keys = 0;
   size_t tombstones = 0;
-  uint64_t rebuilds = 0;
+  uint64_t rebuilds = 0;            // static parts installed (or fallen back on the overlay)
+  uint64_t builds_started = 0;      // snapshots taken, on this thread or for a background build
+  uint64_t background_builds = 0;   // of those, built on a background thread
+  bool build_running = false;       // a background build has not been installed yet
+  uint64_t longest_pause_ns = 0;    // longest time one maintain(false) call held the caller
 };
 
+// The static part: everything lookups read that a build produces. Built from
+// (key, slot) pairs by a pure function, so a build can run on another thread.
+struct StaticPart {
+  BinaryFuse8 filter;
+  PerfectHash mphf;
+  std::vector<uint8_t> slot_fingerprints;
+  std::vector<uint32_t> slot_values;  // high bit clear: one shape slot; set: offset into pool
+  std::vector<uint32_t> pool;         // count, then shape slots
+  size_t keys = 0;
+};
+
+// Builds the static part of pairs (key, shape slot), which it sorts. Returns
+// false when the keys defeat the hash functions (only a broken mixer does
+// that); throws std::bad_alloc. Touches nothing but its arguments.
+bool build_static_part(std::vector<std::pair<uint64_t, uint32_t>>& pairs, Mixer mixer, StaticPart& out);
+
 // Shapes are small integers ("slots", dense, chosen by the caller).
+//
+// Rebuilds of at least background_min_keys keys run on a background thread (a
+// plain thread: no caller state, every signal blocked) from a snapshot of the
+// live (key, shape) pairs, while lookups keep using the current static part,
+// overlay and tombstones, which add() and drop() keep exact meanwhile. A later
+// maintain() installs the result: shapes added since the snapshot stay in a new
+// overlay, shapes of the snapshot dropped since become the new tombstones. The
+// caller's pause is the snapshot (a copy of the key store) and the install.
 class ShapeIndex {
  public:
-  explicit ShapeIndex(Mixer mixer = default_mixer) : mixer_(mixer) {}
+  static constexpr size_t kDefaultBackgroundMinKeys = size_t{1} << 16;
+
+  explicit ShapeIndex(Mixer mixer = default_mixer);
+  ~ShapeIndex();
+  ShapeIndex(const ShapeIndex&) = delete;
+  ShapeIndex& operator=(const ShapeIndex&) = delete;
+
+  // Rebuilds with fewer live keys run in the caller (SIZE_MAX: always).
+  void set_background_min_keys(size_t keys) noexcept { background_min_keys_ = keys; }
 
   // Registers shape slot under keys (deduplicated here); a slot may have no key
   // (an empty IN list: it can never match). bulk: do not enter it in the overlay;
@@ -128,6 +166,11 @@ class ShapeIndex {
   void drop(uint32_t slot);
   bool contains_slot(uint32_t slot) const noexcept {
     return slot < shapes_.size() && shapes_[slot].live;
+  }
+  // Whether a static part (current, or being built) may still name the slot:
+  // it cannot be reused until that part is replaced.
+  bool slot_tombstoned(uint32_t slot) const noexcept {
+    return bit(tombstones_, slot) || bit(pending_tombstones_, slot);
   }
 
   // Appends the slots registered under key (superset: may include none that
@@ -138,9 +181,13 @@ class ShapeIndex {
   };
   Probe lookup(uint64_t key, std::vector<uint32_t>& out) const;
 
-  // Folds the overlay and tombstones into a new static part when they grew past
-  // a fraction of it (or always, with force). Returns whether it rebuilt.
+  // Installs a finished background build; otherwise, when the overlay and
+  // tombstones grew past a fraction of the static part, starts a rebuild (in
+  // the background when large enough). force: wait for any background build and
+  // rebuild everything now. Returns whether a new static part was installed.
   bool maintain(bool force = false);
+  // Waits for a background build to finish, without installing it (tests).
+  void wait_for_build() noexcept;
   IndexStats stats() const;
   size_t live_shapes() const noexcept { return live_; }
 
@@ -148,13 +195,23 @@ class ShapeIndex {
   struct Shape {
     uint32_t key_offset = 0;  // into keys_
     uint32_t key_count = 0;
+    uint32_t epoch = 0;       // epoch_ when added: in the static part iff <= static_epoch_
     bool live = false;
-    bool in_static = false;
   };
+  struct BuildJob;
   static uint64_t nonzero(uint64_t key) { return key == 0 ? 1 : key; }  // FlatMap reserves 0
-  void rebuild();
+  static bool bit(const std::vector<uint64_t>& bits, uint32_t i) noexcept {
+    return i < bits.size() * 64 && ((bits[i / 64] >> (i % 64)) & 1);
+  }
+  bool in_static(const Shape& shape) const noexcept { return shape.epoch <= static_epoch_; }
+  bool rebuild_due() const noexcept;
+  std::unique_ptr<BuildJob> snapshot();
+  void start_background(std::unique_ptr<BuildJob> job);
+  bool install(BuildJob& job);
+  void fall_back_on_overlay();
 
   Mixer mixer_;
+  size_t background_min_keys_ = kDefaultBackgroundMinKeys;
   // per shape slot
   std::vector<Shape> shapes_;
   std::vector<uint64_t> keys_;       // key store: every shape's keys, for rebuilds
@@ -162,25 +219,36 @@ class ShapeIndex {
   std::vector<uint64_t> tombstones_; // bitmap over slots dropped while in the static part
   size_t tombstone_count_ = 0;
   size_t live_ = 0;
+  uint32_t epoch_ = 1;               // shapes added now get this epoch
+  uint32_t static_epoch_ = 0;        // the static part holds the live shapes of epochs <= this
 
   // static part
-  BinaryFuse8 filter_;
-  PerfectHash mphf_;
-  std::vector<uint8_t> slot_fingerprints_;
-  std::vector<uint32_t> slot_values_;  // high bit clear: one shape slot; set: offset into pool_
-  std::vector<uint32_t> pool_;         // count, then shape slots
-  size_t static_keys_ = 0;
+  StaticPart static_;
   size_t static_shapes_ = 0;
 
   // overlay: key → shape slots added since the last build. The map's value is
   // the slot itself (high bit clear), or 0x80000000 | index into overlay_lists_
   // when the key has several: most keys have one shape and allocate nothing.
-  FlatMap overlay_index_;
-  std::vector<std::vector<uint32_t>> overlay_lists_;
-  void overlay_insert(uint64_t key, uint32_t slot);
-  size_t overlay_keys_ = 0;
+  struct Overlay {
+    FlatMap index;
+    std::vector<std::vector<uint32_t>> lists;
+    size_t keys = 0;
+    void insert(uint64_t key, uint32_t slot);
+  };
+  Overlay overlay_;
   size_t changes_since_build_ = 0;  // keys added and dropped: a failed build is not retried until more come
+
+  // background build in progress (nullptr when none)
+  std::unique_ptr<BuildJob> job_;
+  uint32_t build_epoch_ = 0;                  // the job holds the live shapes of epochs <= this
+  std::vector<uint64_t> pending_tombstones_;  // its shapes dropped since the snapshot
+  size_t pending_tombstone_count_ = 0;
+  std::vector<uint32_t> added_during_build_;  // slots added since the snapshot
+
   uint64_t rebuilds_ = 0;
+  uint64_t builds_started_ = 0;
+  uint64_t background_builds_ = 0;
+  uint64_t longest_pause_ns_ = 0;
 };
 
 }  // namespace shape_router

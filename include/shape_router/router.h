@@ -65,6 +65,8 @@ typedef struct sr_index_stats
 	size_t		overlay_keys;	/* keys added since the last build */
 	size_t		tombstones;		/* shapes dropped since the last build */
 	uint64_t	rebuilds;
+	uint64_t	background_builds;	/* rebuilds started on the builder thread */
+	uint64_t	longest_pause_us;	/* longest time index maintenance held the decoding thread */
 } sr_index_stats;
 
 typedef struct sr_router sr_router;

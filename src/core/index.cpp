@@ -2,9 +2,17 @@
 // shape-list pool, overlay and tombstones. See include/shape_router/index.hpp.
 #include "shape_router/index.hpp"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <new>
 #include <stdexcept>
+#include <system_error>
+#include <thread>
 
 #ifdef POSTGRES_H
 #error "the shape_router core must not include PostgreSQL headers"
@@ -294,14 +302,118 @@ bool PerfectHash::try_build(const std::vector<uint64_t>& hashes) {
   return true;
 }
 
+// ---------------------------------------------------------------- static part
+
+bool build_static_part(std::vector<std::pair<uint64_t, uint32_t>>& pairs, Mixer mixer, StaticPart& out) {
+  // By key, then slot (slots come in ascending order, and the sort is stable).
+  radix_sort(pairs, [](const std::pair<uint64_t, uint32_t>& p) { return p.first; });
+  std::vector<uint64_t> distinct;
+  distinct.reserve(pairs.size());
+  for (size_t i = 0; i < pairs.size(); i++)
+    if (i == 0 || pairs[i].first != pairs[i - 1].first) distinct.push_back(pairs[i].first);
+
+  StaticPart part;
+  if (distinct.empty()) {
+    out = std::move(part);
+    return true;
+  }
+  if (!part.filter.build(distinct, mixer) || !part.mphf.build(distinct, mixer)) return false;
+  part.keys = distinct.size();
+  std::vector<uint64_t>().swap(distinct);  // freed before the slot table is allocated
+
+  part.slot_fingerprints.assign(part.mphf.table_size(), 0);
+  part.slot_values.assign(part.mphf.table_size(), 0);
+  // Lists shared by several keys are stored once (deduplicated by content).
+  FlatMap list_offsets;  // hash of list → offset (collisions verified by comparison)
+  std::vector<uint32_t>& pool = part.pool;
+  size_t i = 0;
+  while (i < pairs.size()) {
+    size_t j = i;
+    while (j < pairs.size() && pairs[j].first == pairs[i].first) j++;
+    const uint64_t key = pairs[i].first;
+    const size_t s = part.mphf.slot(key);
+    part.slot_fingerprints[s] = slot_fingerprint(key);
+    if (j - i == 1) {
+      part.slot_values[s] = pairs[i].second;
+    } else {
+      uint64_t list_hash = j - i;
+      for (size_t k = i; k < j; k++) list_hash = mix64(list_hash ^ pairs[k].second);
+      list_hash = list_hash == 0 ? 1 : list_hash;
+      uint32_t offset = UINT32_MAX;
+      if (const uint32_t* found = list_offsets.find(list_hash)) {
+        bool same = pool[*found] == j - i;
+        for (size_t k = i; same && k < j; k++) same = pool[*found + 1 + (k - i)] == pairs[k].second;
+        if (same) offset = *found;
+      }
+      if (offset == UINT32_MAX) {
+        if (pool.size() + (j - i) + 1 > 0x7fffffffu) throw std::bad_alloc();  // offsets have 31 bits
+        offset = static_cast<uint32_t>(pool.size());
+        pool.push_back(static_cast<uint32_t>(j - i));
+        for (size_t k = i; k < j; k++) pool.push_back(pairs[k].second);
+        list_offsets.put(list_hash, offset);
+      }
+      part.slot_values[s] = 0x80000000u | offset;
+    }
+    i = j;
+  }
+  out = std::move(part);
+  return true;
+}
+
 // ---------------------------------------------------------------- shape index
+
+// A rebuild's input and output. The builder thread touches only this object
+// (and the mixer, a plain function); `done` publishes its result.
+struct ShapeIndex::BuildJob {
+  std::vector<std::pair<uint64_t, uint32_t>> pairs;
+  size_t shapes = 0;
+  size_t changes = 0;  // changes_since_build_ at the snapshot, restored if the build cannot be used
+  Mixer mixer = default_mixer;
+  StaticPart result;
+  bool built = false;   // false: the keys defeat the hash functions
+  bool failed = false;  // the build ran out of memory: nothing to install
+  std::atomic<bool> done{false};
+  std::thread thread;
+
+  void run() noexcept {
+    try {
+      built = build_static_part(pairs, mixer, result);
+    } catch (...) {
+      failed = true;
+    }
+    std::vector<std::pair<uint64_t, uint32_t>>().swap(pairs);
+    done.store(true, std::memory_order_release);
+  }
+};
+
+ShapeIndex::ShapeIndex(Mixer mixer) : mixer_(mixer) {}
+
+ShapeIndex::~ShapeIndex() { wait_for_build(); }
+
+void ShapeIndex::wait_for_build() noexcept {
+  if (job_ && job_->thread.joinable()) job_->thread.join();
+}
+
+void ShapeIndex::Overlay::insert(uint64_t key, uint32_t slot) {
+  const uint32_t* value = index.find(key);
+  if (value == nullptr) {
+    index.put(key, slot);
+  } else if ((*value & 0x80000000u) == 0) {
+    const uint32_t first = *value;
+    lists.push_back({first, slot});
+    index.put(key, 0x80000000u | static_cast<uint32_t>(lists.size() - 1));
+  } else {
+    lists[*value & 0x7fffffffu].push_back(slot);
+  }
+  keys++;
+}
 
 void ShapeIndex::add(uint32_t slot, const uint64_t* keys, size_t count, bool bulk) {
   if (slot >= shapes_.size()) shapes_.resize(static_cast<size_t>(slot) + 1);
   if (shapes_[slot].live) throw std::invalid_argument("shape slot already indexed");
-  if (slot < tombstones_.size() * 64 && (tombstones_[slot / 64] >> (slot % 64) & 1))
-    throw std::invalid_argument("shape slot reused before the index was rebuilt");
+  if (slot_tombstoned(slot)) throw std::invalid_argument("shape slot reused before the index was rebuilt");
   if (keys_.size() + count > UINT32_MAX) throw std::invalid_argument("too many keys");
+  if (job_) added_during_build_.push_back(slot);  // may name a slot that is then not added: install checks
   // Deduplicated in place at the end of the key store (no temporary vector).
   const size_t offset = keys_.size();
   for (size_t i = 0; i < count; i++) keys_.push_back(nonzero(keys[i]));
@@ -311,54 +423,46 @@ void ShapeIndex::add(uint32_t slot, const uint64_t* keys, size_t count, bool bul
   Shape& shape = shapes_[slot];
   shape.key_offset = static_cast<uint32_t>(offset);
   shape.key_count = static_cast<uint32_t>(keys_.size() - offset);
+  shape.epoch = epoch_;
   shape.live = true;
-  shape.in_static = false;
   if (!bulk)
-    for (size_t i = offset; i < keys_.size(); i++) overlay_insert(keys_[i], slot);
+    for (size_t i = offset; i < keys_.size(); i++) overlay_.insert(keys_[i], slot);
   live_++;
   // Keys, not shapes: a few shapes with long IN lists must still bring their
   // keys out of the overlay into the static part.
   changes_since_build_ += std::max<size_t>(1, shape.key_count);
 }
 
-void ShapeIndex::overlay_insert(uint64_t key, uint32_t slot) {
-  const uint32_t* value = overlay_index_.find(key);
-  if (value == nullptr) {
-    overlay_index_.put(key, slot);
-  } else if ((*value & 0x80000000u) == 0) {
-    const uint32_t first = *value;
-    overlay_index_.put(key, 0x80000000u | static_cast<uint32_t>(overlay_lists_.size()));
-    overlay_lists_.push_back({first, slot});
-  } else {
-    overlay_lists_[*value & 0x7fffffffu].push_back(slot);
-  }
-  overlay_keys_++;
-}
-
 void ShapeIndex::drop(uint32_t slot) {
   if (!contains_slot(slot)) return;
   Shape& shape = shapes_[slot];
-  if (shape.in_static) {
+  if (in_static(shape)) {
     if (tombstones_.size() * 64 <= slot) tombstones_.resize(slot / 64 + 1, 0);
     tombstones_[slot / 64] |= uint64_t{1} << (slot % 64);
     tombstone_count_++;
   } else {
     for (uint32_t i = 0; i < shape.key_count; i++) {
       const uint64_t key = keys_[shape.key_offset + i];
-      const uint32_t* value = overlay_index_.find(key);
+      const uint32_t* value = overlay_.index.find(key);
       if (value == nullptr) continue;
       if ((*value & 0x80000000u) == 0) {
         if (*value == slot) {
-          overlay_index_.erase(key);
-          overlay_keys_--;
+          overlay_.index.erase(key);
+          overlay_.keys--;
         }
         continue;
       }
-      std::vector<uint32_t>& slots = overlay_lists_[*value & 0x7fffffffu];
+      std::vector<uint32_t>& slots = overlay_.lists[*value & 0x7fffffffu];
       const size_t before = slots.size();
       slots.erase(std::remove(slots.begin(), slots.end(), slot), slots.end());
-      overlay_keys_ -= before - slots.size();
+      overlay_.keys -= before - slots.size();
     }
+  }
+  // A shape of the snapshot being built: the new static part will name it.
+  // (The bitmap covers every slot of the snapshot: no allocation here.)
+  if (job_ && shape.epoch <= build_epoch_) {
+    pending_tombstones_[slot / 64] |= uint64_t{1} << (slot % 64);
+    pending_tombstone_count_++;
   }
   dead_keys_ += shape.key_count;
   shape.live = false;
@@ -369,30 +473,29 @@ void ShapeIndex::drop(uint32_t slot) {
 ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) const {
   Probe probe;
   key = nonzero(key);
-  if (static_keys_ > 0 && filter_.contains(key)) {
+  if (static_.keys > 0 && static_.filter.contains(key)) {
     probe.filter_pass = true;
-    const size_t s = mphf_.slot(key);
-    if (slot_fingerprints_[s] == slot_fingerprint(key)) {
+    const size_t s = static_.mphf.slot(key);
+    if (static_.slot_fingerprints[s] == slot_fingerprint(key)) {
       probe.slot_hit = true;
-      const uint32_t value = slot_values_[s];
+      const uint32_t value = static_.slot_values[s];
       auto emit = [&](uint32_t shape_slot) {
-        if (shape_slot < tombstones_.size() * 64 && (tombstones_[shape_slot / 64] >> (shape_slot % 64) & 1)) return;
-        out.push_back(shape_slot);
+        if (!bit(tombstones_, shape_slot)) out.push_back(shape_slot);
       };
       if ((value & 0x80000000u) == 0) {
         emit(value);
       } else {
         const uint32_t offset = value & 0x7fffffffu;
-        for (uint32_t i = 0; i < pool_[offset]; i++) emit(pool_[offset + 1 + i]);
+        for (uint32_t i = 0; i < static_.pool[offset]; i++) emit(static_.pool[offset + 1 + i]);
       }
     }
   }
-  if (overlay_keys_ > 0) {
-    if (const uint32_t* value = overlay_index_.find(key)) {
+  if (overlay_.keys > 0) {
+    if (const uint32_t* value = overlay_.index.find(key)) {
       if ((*value & 0x80000000u) == 0) {
         out.push_back(*value);
       } else {
-        const std::vector<uint32_t>& slots = overlay_lists_[*value & 0x7fffffffu];
+        const std::vector<uint32_t>& slots = overlay_.lists[*value & 0x7fffffffu];
         out.insert(out.end(), slots.begin(), slots.end());
       }
     }
@@ -400,26 +503,52 @@ ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) c
   return probe;
 }
 
-bool ShapeIndex::maintain(bool force) {
+bool ShapeIndex::rebuild_due() const noexcept {
   // Enough registrations and drops since the last build (which also bounds the
   // overlay and the tombstones), or a key store mostly made of dropped shapes' keys.
-  const bool changed = changes_since_build_ >= std::max<size_t>(4096, (static_keys_ + overlay_keys_) / 4);
+  const bool changed = changes_since_build_ >= std::max<size_t>(4096, (static_.keys + overlay_.keys) / 4);
   const bool dead = dead_keys_ >= std::max<size_t>(4096, keys_.size() / 2);
-  if (!force && !changed && !dead) return false;
-  rebuild();
-  return true;
+  return changed || dead;
 }
 
-void ShapeIndex::rebuild() {
-  // Every live (key, shape) pair, grouped by key.
-  std::vector<std::pair<uint64_t, uint32_t>> pairs;
-  pairs.reserve(keys_.size() - dead_keys_);
+bool ShapeIndex::maintain(bool force) {
+  const auto started = std::chrono::steady_clock::now();
+  bool installed = false;
+  if (job_ && (force || job_->done.load(std::memory_order_acquire))) {
+    wait_for_build();
+    std::unique_ptr<BuildJob> job = std::move(job_);
+    installed = install(*job);
+  }
+  if (force || (!job_ && !installed && rebuild_due())) {
+    std::unique_ptr<BuildJob> job = snapshot();
+    if (!force && job->pairs.size() >= background_min_keys_) {
+      start_background(std::move(job));
+    } else {
+      job->run();
+      const bool failed = job->failed;
+      installed = install(*job) || installed;
+      if (failed) throw std::bad_alloc();  // the caller must know: bulk-loaded keys are only in the build
+    }
+  }
+  const uint64_t paused = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count());
+  if (!force) longest_pause_ns_ = std::max(longest_pause_ns_, paused);  // forced: loading, not a pause
+  return installed;
+}
+
+// Copies every live (key, shape) pair for a build and compacts the key store.
+// From here on, drops of the snapshot's shapes are also noted for the new part.
+std::unique_ptr<ShapeIndex::BuildJob> ShapeIndex::snapshot() {
+  auto job = std::make_unique<BuildJob>();
+  job->mixer = mixer_;
+  job->pairs.reserve(keys_.size() - dead_keys_);
   std::vector<uint64_t> compact_keys;
   compact_keys.reserve(keys_.size() - dead_keys_);
+  std::vector<uint64_t> pending(shapes_.size() / 64 + 1, 0);
+  added_during_build_.reserve(64);
   // Shapes' new key offsets are applied only once every allocation has
-  // succeeded: a bad_alloc anywhere below leaves the index as it was.
+  // succeeded: a bad_alloc anywhere above leaves the index as it was.
   std::vector<uint32_t> new_offsets(shapes_.size(), 0);
-  size_t shapes_in_static = 0;
   for (uint32_t slot = 0; slot < shapes_.size(); slot++) {
     const Shape& shape = shapes_[slot];
     if (!shape.live) continue;
@@ -427,124 +556,119 @@ void ShapeIndex::rebuild() {
     for (uint32_t i = 0; i < shape.key_count; i++) {
       const uint64_t k = keys_[shape.key_offset + i];
       compact_keys.push_back(k);
-      pairs.push_back({k, slot});
+      job->pairs.push_back({k, slot});
     }
-    shapes_in_static++;
+    job->shapes++;
   }
-  auto commit_offsets = [&](bool in_static) noexcept {
-    for (uint32_t slot = 0; slot < shapes_.size(); slot++) {
-      Shape& shape = shapes_[slot];
-      if (!shape.live) {
-        shape.key_count = 0;
-        continue;
-      }
-      shape.key_offset = new_offsets[slot];
-      shape.in_static = in_static;
-    }
-  };
-  // By key, then slot (slots were appended in ascending order, and the sort is stable).
-  radix_sort(pairs, [](const std::pair<uint64_t, uint32_t>& p) { return p.first; });
-  std::vector<uint64_t> distinct;
-  distinct.reserve(pairs.size());
-  for (size_t i = 0; i < pairs.size(); i++)
-    if (i == 0 || pairs[i].first != pairs[i - 1].first) distinct.push_back(pairs[i].first);
-
-  BinaryFuse8 filter;
-  PerfectHash mphf;
-  const bool built = distinct.empty() || (filter.build(distinct, mixer_) && mphf.build(distinct, mixer_));
-  if (!built) {
-    // The keys defeat the hash functions (only a broken mixer does this): keep
-    // them all in the overlay, which is exact. Lookups stay correct, just slower.
-    FlatMap overlay;
-    overlay.reserve(distinct.size());
-    overlay_index_ = std::move(overlay);
-    overlay_lists_.clear();
-    overlay_keys_ = 0;
-    for (const auto& pair : pairs) overlay_insert(pair.first, pair.second);
-    keys_.swap(compact_keys);
-    commit_offsets(false);
-    dead_keys_ = 0;
-    tombstones_.clear();
-    tombstone_count_ = 0;
-    filter_ = BinaryFuse8();
-    mphf_ = PerfectHash();
-    slot_fingerprints_ = {};
-    slot_values_ = {};
-    pool_ = {};
-    static_keys_ = 0;
-    static_shapes_ = 0;
-    changes_since_build_ = 0;
-    rebuilds_++;
-    return;
+  for (uint32_t slot = 0; slot < shapes_.size(); slot++) {
+    Shape& shape = shapes_[slot];
+    shape.key_offset = shape.live ? new_offsets[slot] : 0;
+    if (!shape.live) shape.key_count = 0;
   }
-
-  std::vector<uint8_t> fingerprints(distinct.empty() ? 0 : mphf.table_size(), 0);
-  std::vector<uint32_t> values(fingerprints.size(), 0);
-  std::vector<uint32_t> pool;
-  // Lists shared by several keys are stored once (deduplicated by content).
-  FlatMap list_offsets;  // hash of list → offset (collisions verified by comparison)
-  size_t i = 0;
-  while (i < pairs.size()) {
-    size_t j = i;
-    while (j < pairs.size() && pairs[j].first == pairs[i].first) j++;
-    const uint64_t key = pairs[i].first;
-    const size_t s = mphf.slot(key);
-    fingerprints[s] = slot_fingerprint(key);
-    if (j - i == 1) {
-      values[s] = pairs[i].second;
-    } else {
-      uint64_t list_hash = j - i;
-      for (size_t k = i; k < j; k++) list_hash = mix64(list_hash ^ pairs[k].second);
-      list_hash = nonzero(list_hash);
-      uint32_t offset = UINT32_MAX;
-      if (const uint32_t* found = list_offsets.find(list_hash)) {
-        bool same = pool[*found] == j - i;
-        for (size_t k = i; same && k < j; k++) same = pool[*found + 1 + (k - i)] == pairs[k].second;
-        if (same) offset = *found;
-      }
-      if (offset == UINT32_MAX) {
-        if (pool.size() + (j - i) + 1 > 0x7fffffffu) throw std::invalid_argument("shape-list pool too large");
-        offset = static_cast<uint32_t>(pool.size());
-        pool.push_back(static_cast<uint32_t>(j - i));
-        for (size_t k = i; k < j; k++) pool.push_back(pairs[k].second);
-        list_offsets.put(list_hash, offset);
-      }
-      values[s] = 0x80000000u | offset;
-    }
-    i = j;
-  }
-
-  filter_ = std::move(filter);
-  mphf_ = std::move(mphf);
-  slot_fingerprints_ = std::move(fingerprints);
-  slot_values_ = std::move(values);
-  pool_ = std::move(pool);
-  static_keys_ = distinct.size();
-  static_shapes_ = shapes_in_static;
   keys_.swap(compact_keys);
-  commit_offsets(true);
   dead_keys_ = 0;
+  pending_tombstones_.swap(pending);
+  pending_tombstone_count_ = 0;
+  added_during_build_.clear();
+  build_epoch_ = epoch_++;
+  job->changes = changes_since_build_;
+  changes_since_build_ = 0;
+  builds_started_++;
+  return job;
+}
+
+void ShapeIndex::start_background(std::unique_ptr<BuildJob> job) {
+  BuildJob* raw = job.get();
+  job_ = std::move(job);
+  // The thread inherits the signal mask: with every signal blocked, the host's
+  // handlers (PostgreSQL's) can only ever run on the caller's thread.
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  try {
+    raw->thread = std::thread([raw] { raw->run(); });
+  } catch (const std::system_error&) {
+    raw->run();  // no thread to be had: build here; the next maintain() installs it
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  background_builds_++;
+}
+
+// Makes job's result the static part. Shapes added since the snapshot form the
+// new overlay; the snapshot's shapes dropped since are the new tombstones.
+bool ShapeIndex::install(BuildJob& job) {
+  if (job.failed) {
+    // Out of memory while building: the current structures are exact; try again later.
+    pending_tombstones_.clear();
+    pending_tombstone_count_ = 0;
+    added_during_build_.clear();
+    changes_since_build_ += job.changes;
+    return false;
+  }
+  if (!job.built) {
+    fall_back_on_overlay();
+    return true;
+  }
+  Overlay overlay;
+  std::sort(added_during_build_.begin(), added_during_build_.end());
+  added_during_build_.erase(std::unique(added_during_build_.begin(), added_during_build_.end()),
+                            added_during_build_.end());
+  for (uint32_t slot : added_during_build_) {
+    const Shape& shape = shapes_[slot];
+    if (!shape.live || shape.epoch <= build_epoch_) continue;
+    for (uint32_t i = 0; i < shape.key_count; i++) overlay.insert(keys_[shape.key_offset + i], slot);
+  }
+  // Nothing below allocates.
+  static_ = std::move(job.result);
+  static_shapes_ = job.shapes;
+  static_epoch_ = build_epoch_;
+  overlay_ = std::move(overlay);
+  tombstones_.swap(pending_tombstones_);
+  tombstone_count_ = pending_tombstone_count_;
+  pending_tombstones_.clear();
+  pending_tombstone_count_ = 0;
+  added_during_build_.clear();
+  rebuilds_++;
+  return true;
+}
+
+// The keys defeat the hash functions: keep them all in the overlay, which is
+// exact. Lookups stay correct, just slower.
+void ShapeIndex::fall_back_on_overlay() {
+  Overlay overlay;
+  for (uint32_t slot = 0; slot < shapes_.size(); slot++) {
+    const Shape& shape = shapes_[slot];
+    if (!shape.live) continue;
+    for (uint32_t i = 0; i < shape.key_count; i++) overlay.insert(keys_[shape.key_offset + i], slot);
+  }
+  static_ = StaticPart();
+  static_shapes_ = 0;
+  static_epoch_ = 0;  // epochs start at 1: no shape is in the static part
+  overlay_ = std::move(overlay);
   tombstones_.clear();
   tombstone_count_ = 0;
-  overlay_index_ = FlatMap();
-  overlay_lists_.clear();
-  overlay_keys_ = 0;
-  changes_since_build_ = 0;
+  pending_tombstones_.clear();
+  pending_tombstone_count_ = 0;
+  added_during_build_.clear();
   rebuilds_++;
 }
 
 IndexStats ShapeIndex::stats() const {
   IndexStats s;
-  s.keys = static_keys_;
-  s.filter_bytes = filter_.bytes();
-  s.mphf_bytes = mphf_.bytes();
-  s.slot_bytes = slot_fingerprints_.size() * sizeof(uint8_t) + slot_values_.size() * sizeof(uint32_t);
-  s.pool_bytes = pool_.size() * sizeof(uint32_t);
+  s.keys = static_.keys;
+  s.filter_bytes = static_.filter.bytes();
+  s.mphf_bytes = static_.mphf.bytes();
+  s.slot_bytes = static_.slot_fingerprints.size() * sizeof(uint8_t) + static_.slot_values.size() * sizeof(uint32_t);
+  s.pool_bytes = static_.pool.size() * sizeof(uint32_t);
   s.static_bytes = s.filter_bytes + s.mphf_bytes + s.slot_bytes + s.pool_bytes;
   s.key_store_bytes = keys_.size() * sizeof(uint64_t) + shapes_.size() * sizeof(Shape);
-  s.overlay_keys = overlay_keys_;
+  s.overlay_keys = overlay_.keys;
   s.tombstones = tombstone_count_;
   s.rebuilds = rebuilds_;
+  s.builds_started = builds_started_;
+  s.background_builds = background_builds_;
+  s.build_running = job_ != nullptr;
+  s.longest_pause_ns = longest_pause_ns_;
   return s;
 }
 

@@ -188,9 +188,16 @@ void Router::end_bulk_load() {
 
 bool Router::maintain(bool force) {
   if (!index_.maintain(force)) return false;
-  // The new static part no longer names retired slots: they can be reused.
-  free_slots_.insert(free_slots_.end(), retired_slots_.begin(), retired_slots_.end());
-  retired_slots_.clear();
+  // Retired slots that no static part names any more (current or being built) can be reused.
+  free_slots_.reserve(free_slots_.size() + retired_slots_.size());
+  size_t kept = 0;
+  for (uint32_t slot : retired_slots_) {
+    if (index_.slot_tombstoned(slot))
+      retired_slots_[kept++] = slot;
+    else
+      free_slots_.push_back(slot);
+  }
+  retired_slots_.resize(kept);
   return true;
 }
 
@@ -268,6 +275,8 @@ void sr_router_index_stats(const sr_router* router, sr_index_stats* out) noexcep
   out->overlay_keys = s.overlay_keys;
   out->tombstones = s.tombstones;
   out->rebuilds = s.rebuilds;
+  out->background_builds = s.background_builds;
+  out->longest_pause_us = s.longest_pause_ns / 1000;
 }
 
 void sr_router_for_each_shape(const sr_router* router, void (*visit)(const sr_shape_ref*, void*), void* arg) noexcept {

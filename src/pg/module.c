@@ -74,13 +74,15 @@ shape_router_publish_stats(const sr_counters *counters, size_t shapes, size_t re
 						" gate_evaluations=" UINT64_FORMAT " fallback_evaluations=" UINT64_FORMAT
 						" records_emitted=" UINT64_FORMAT
 						" errors=" UINT64_FORMAT " catalog_changes=" UINT64_FORMAT
-						" shapes=%zu relations=%zu index_keys=%zu index_bytes=%zu index_rebuilds=" UINT64_FORMAT,
+						" shapes=%zu relations=%zu index_keys=%zu index_bytes=%zu index_rebuilds=" UINT64_FORMAT
+						" index_background_builds=" UINT64_FORMAT " index_longest_pause_us=" UINT64_FORMAT,
 						counters->changes_seen, counters->relation_gate_passes,
 						counters->filter_passes, counters->mphf_hits,
 						counters->gate_evaluations, counters->fallback_evaluations,
 						counters->records_emitted,
 						counters->errors, counters->catalog_changes, shapes, relations,
-						index->keys, index->static_bytes, index->rebuilds)));
+						index->keys, index->static_bytes, index->rebuilds,
+						index->background_builds, index->longest_pause_us)));
 }
 
 PG_FUNCTION_INFO_V1(shape_router_decoding_stats);
@@ -88,8 +90,8 @@ Datum
 shape_router_decoding_stats(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
-	Datum		values[15];
-	bool		nulls[15] = {0};
+	Datum		values[17];
+	bool		nulls[17] = {0};
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -108,5 +110,7 @@ shape_router_decoding_stats(PG_FUNCTION_ARGS)
 	values[12] = Int64GetDatum((int64) last_index.static_bytes);
 	values[13] = Int64GetDatum((int64) last_index.overlay_keys);
 	values[14] = Int64GetDatum((int64) last_index.rebuilds);
+	values[15] = Int64GetDatum((int64) last_index.background_builds);
+	values[16] = Int64GetDatum((int64) last_index.longest_pause_us);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

@@ -520,9 +520,10 @@ TEST(ShapeIndex, StaticBytesPerKeyAt1M) {
 // the static part stays unusable (tombstoned) until the next rebuild.
 class IndexModel {
  public:
-  enum State : uint8_t { kFree, kOverlay, kStatic, kTombstoned };
+  // kPendingTombstone: dropped from the overlay while a build that holds it runs.
+  enum State : uint8_t { kFree, kOverlay, kStatic, kTombstoned, kPendingTombstone };
 
-  explicit IndexModel(size_t slots) : state_(slots, kFree), keys_(slots) {}
+  explicit IndexModel(size_t slots) : state_(slots, kFree), keys_(slots), in_build_(slots, false) {}
 
   State state(uint32_t slot) const { return state_[slot]; }
   const std::vector<uint64_t>& keys(uint32_t slot) const { return keys_[slot]; }
@@ -563,7 +564,7 @@ class IndexModel {
     }
     if (state_[slot] == kOverlay) {
       overlay_pairs_ -= keys_[slot].size();
-      state_[slot] = kFree;
+      state_[slot] = in_build_[slot] ? kPendingTombstone : kFree;
     } else {
       state_[slot] = kTombstoned;
       ++tombstones_;
@@ -571,21 +572,42 @@ class IndexModel {
     keys_[slot].clear();
     --live_;
   }
-  // built: the static part was built; otherwise the index fell back on keeping
-  // every key in its overlay.
-  void rebuilt(bool built) {
+  // A build started: it will hold the shapes live now.
+  void snapshot() {
+    in_build_.assign(state_.size(), false);
+    for (size_t s = 0; s < state_.size(); ++s) in_build_[s] = state_[s] == kOverlay || state_[s] == kStatic;
+    build_keys_ = key_list();
+  }
+  size_t build_distinct_keys() const { return build_keys_.size(); }
+  // That build was installed. built: the static part was built; otherwise the
+  // index fell back on keeping every key in its overlay. Shapes added since the
+  // snapshot stay in the overlay; the snapshot's shapes dropped since (state
+  // kPendingTombstone, or kTombstoned and in the build) become the tombstones.
+  void installed(bool built) {
     overlay_pairs_ = 0;
+    tombstones_ = 0;
     for (size_t s = 0; s < state_.size(); ++s) {
-      if (state_[s] == kTombstoned) state_[s] = kFree;
-      if (state_[s] == kOverlay || state_[s] == kStatic) {
-        state_[s] = built ? kStatic : kOverlay;
-        if (!built) overlay_pairs_ += keys_[s].size();
+      switch (state_[s]) {
+        case kFree: break;
+        case kTombstoned:
+        case kPendingTombstone:
+          state_[s] = built && in_build_[s] ? kTombstoned : kFree;
+          tombstones_ += state_[s] == kTombstoned;
+          break;
+        case kOverlay:
+        case kStatic:
+          state_[s] = built && in_build_[s] ? kStatic : kOverlay;
+          if (state_[s] == kOverlay) overlay_pairs_ += keys_[s].size();
+          break;
       }
     }
-    tombstones_ = 0;
+    in_build_.assign(state_.size(), false);
     static_keys_.clear();
-    if (built)
-      for (const auto& entry : by_key_) static_keys_.push_back(entry.first);
+    if (built) static_keys_ = build_keys_;
+  }
+  void rebuilt(bool built) {
+    snapshot();
+    installed(built);
   }
 
  private:
@@ -593,6 +615,8 @@ class IndexModel {
   std::vector<std::vector<uint64_t>> keys_;
   std::map<uint64_t, std::vector<uint32_t>> by_key_;
   std::vector<uint64_t> static_keys_;  // sorted
+  std::vector<bool> in_build_;         // live when the running build's snapshot was taken
+  std::vector<uint64_t> build_keys_;   // sorted: the distinct keys of that snapshot
   size_t live_ = 0, tombstones_ = 0, overlay_pairs_ = 0;
 };
 
@@ -611,6 +635,11 @@ struct PropertyConfig {
   // Of the 1% of steps that may force a rebuild, the share (per mille) that does:
   // rare enough that maintain(false) gets to rebuild on its own in between.
   int forced_permille = 4;
+  // Builds of at least this many keys run on the background thread; before a
+  // maintain() call, the share (percent) that first waits for a running one
+  // (the others install it only if it happens to be done: timing-dependent).
+  size_t background_min_keys = SIZE_MAX;
+  int wait_percent = 50;
 };
 
 struct PropertyResult {
@@ -619,6 +648,7 @@ struct PropertyResult {
   size_t adds = 0, drops = 0, lookups = 0, hit_lookups = 0, rejected_live = 0, rejected_tombstoned = 0;
   size_t rebuilds = 0, forced = 0, fallbacks = 0, extras = 0, extra_lookups = 0, duplicates = 0;
   size_t max_hot = 0, max_live = 0, max_list = 0;
+  size_t background_started = 0, background_installed = 0;
 };
 
 // Makes cfg.ops random calls into a ShapeIndex and the model, checking every
@@ -637,6 +667,7 @@ void run_property(const PropertyConfig& cfg, PropertyResult& r) {
   std::uniform_int_distribution<int> percent(0, 99), permille(0, 999), key_count(0, 6);
 
   ShapeIndex index(cfg.mixer);
+  index.set_background_min_keys(cfg.background_min_keys);
   IndexModel model(cfg.slots);
   Slots out;
 
@@ -689,11 +720,14 @@ void run_property(const PropertyConfig& cfg, PropertyResult& r) {
     }
     check_state(op);
   };
-  auto after_rebuild = [&](size_t op) {
-    // Built iff the static part holds every distinct live key; otherwise it
-    // fell back on the overlay (static part empty).
+  // After a maintain() call that installed a static part (snapshot: its
+  // snapshot was taken in the same call, i.e. it was built in the caller).
+  auto after_rebuild = [&](size_t op, bool snapshot) {
+    if (snapshot) model.snapshot();
+    // Built iff the static part holds every distinct key of the snapshot;
+    // otherwise it fell back on the overlay (static part empty).
     const IndexStats s = index.stats();
-    const bool built = s.keys == model.distinct_keys();
+    const bool built = s.keys == model.build_distinct_keys();
     if (!built) {
       ASSERT_EQ(s.keys, 0u) << "op " << op << ": partial static part";
       ++r.fallbacks;
@@ -708,9 +742,26 @@ void run_property(const PropertyConfig& cfg, PropertyResult& r) {
                     op, keys.size(), filter_ok ? "ok" : "FAILED", mphf_ok ? "ok" : "FAILED");
       }
     }
-    model.rebuilt(built);
+    model.installed(built);
     ++r.rebuilds;
     check_state(op);
+  };
+  // One maintain() call: it installs a finished background build, or starts a
+  // build (in the background, or here and installs it), or does nothing.
+  auto maintain = [&](bool force, size_t op) {
+    if (index.stats().build_running && percent(rng) < cfg.wait_percent) index.wait_for_build();
+    const uint64_t started_before = index.stats().builds_started;
+    const bool installed = index.maintain(force);
+    const bool started = index.stats().builds_started > started_before;
+    ++r.calls;
+    if (started && !installed) {
+      model.snapshot();
+      ++r.background_started;
+    } else if (installed) {
+      after_rebuild(op, started);
+      r.background_installed += !started;
+    }
+    return installed;
   };
 
   for (size_t op = 0; r.calls < cfg.ops; ++op) {
@@ -751,6 +802,7 @@ void run_property(const PropertyConfig& cfg, PropertyResult& r) {
           ++r.calls;
           break;
         case IndexModel::kTombstoned:
+        case IndexModel::kPendingTombstone:
           if (percent(rng) < 10) {
             const uint64_t k = draw_key();
             ASSERT_THROW(index.add(slot, &k, 1), std::invalid_argument) << "op " << op << " tombstoned " << slot;
@@ -773,15 +825,10 @@ void run_property(const PropertyConfig& cfg, PropertyResult& r) {
         key = draw_key();
       check_lookup(key, op);
     } else if (what < 99) {
-      if (percent(rng) < cfg.maintain_percent) {
-        ++r.calls;
-        if (index.maintain(false)) after_rebuild(op);
-      }
+      if (percent(rng) < cfg.maintain_percent) maintain(false, op);
     } else if (permille(rng) < cfg.forced_permille) {
-      ASSERT_TRUE(index.maintain(true));
-      ++r.calls;
+      ASSERT_TRUE(maintain(true, op));
       ++r.forced;
-      after_rebuild(op);
     }
     if (::testing::Test::HasFatalFailure()) return;
     if (model.slots_of(hot) != nullptr) r.max_hot = std::max(r.max_hot, model.slots_of(hot)->size());
@@ -793,8 +840,7 @@ void run_property(const PropertyConfig& cfg, PropertyResult& r) {
   }
   full_check(r.calls);
   if (::testing::Test::HasFatalFailure()) return;
-  ASSERT_TRUE(index.maintain(true));
-  after_rebuild(r.calls);
+  ASSERT_TRUE(maintain(true, r.calls));
   full_check(r.calls);
 }
 
@@ -802,9 +848,11 @@ void report(const char* name, const PropertyResult& r) {
   std::printf(
       "[ info     ] %s: %zu calls: %zu adds, %zu drops, %zu rejected adds, %zu lookups (%zu with live slots), "
       "%zu rebuilds (%zu forced, %zu fell back on the overlay); max live %zu, max slots on the hot key %zu; "
-      "extras %zu in %zu lookups (%zu on keys of the static part), duplicates %zu\n",
+      "extras %zu in %zu lookups (%zu on keys of the static part), duplicates %zu; background builds %zu started, "
+      "%zu installed\n",
       name, r.calls, r.adds, r.drops, r.rejected_live + r.rejected_tombstoned, r.lookups, r.hit_lookups, r.rebuilds,
-      r.forced, r.fallbacks, r.max_live, r.max_hot, r.extras, r.extra_lookups, r.static_extras, r.duplicates);
+      r.forced, r.fallbacks, r.max_live, r.max_hot, r.extras, r.extra_lookups, r.static_extras, r.duplicates,
+      r.background_started, r.background_installed);
 }
 
 TEST(ShapeIndexProperty, RandomizedAgainstModel) {
@@ -835,6 +883,28 @@ TEST(ShapeIndexProperty, RandomizedAgainstModel) {
   EXPECT_GT(r.forced, 40u);
   EXPECT_GT(r.rebuilds - r.forced, 40u);  // maintain(false) rebuilt on its own
   EXPECT_GE(r.max_hot, 5000u);
+  EXPECT_GT(r.hit_lookups, 500000u);
+}
+
+// The same against background builds: every build that maintain(false) starts
+// runs on the builder thread while adds, drops and lookups go on, and is
+// installed by a later maintain(false) (half the time right after waiting for
+// it, otherwise whenever it happens to be done).
+TEST(ShapeIndexProperty, BackgroundBuildsAgainstModel) {
+  PropertyConfig cfg;
+  cfg.background_min_keys = 0;
+  PropertyResult r;
+  run_property(cfg, r);
+  if (HasFatalFailure()) return;
+  report("default mixer, background builds", r);
+  EXPECT_EQ(r.static_extras, 0u);
+  EXPECT_LE(r.extra_lookups, r.lookups / 10000);
+  EXPECT_EQ(r.duplicates, 0u);
+  EXPECT_EQ(r.fallbacks, 0u);
+  EXPECT_GT(r.background_started, 100u);
+  EXPECT_GT(r.background_installed, 100u);
+  EXPECT_GT(r.forced, 40u);
+  EXPECT_GT(r.rejected_tombstoned, 1000u);
   EXPECT_GT(r.hit_lookups, 500000u);
 }
 
@@ -869,6 +939,29 @@ TEST_P(WeakMixer, NoMissesAgainstModel) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Adversarial, WeakMixer, ::testing::Values(0, 1, 2));
+
+// A background build that falls back on the overlay, installed later.
+TEST(WeakMixerBackground, NoMissesAgainstModel) {
+  PropertyConfig cfg;
+  cfg.mixer = constant_mixer;
+  cfg.ops = 200000;
+  cfg.slots = 3000;
+  cfg.universe = 2000;
+  cfg.popular = 50;
+  cfg.hot_percent = 30;
+  cfg.full_check_every = 50000;
+  cfg.maintain_percent = 10;
+  cfg.forced_permille = 20;
+  cfg.background_min_keys = 0;
+  PropertyResult r;
+  run_property(cfg, r);
+  if (HasFatalFailure()) return;
+  report("constant mixer, background builds", r);
+  EXPECT_GT(r.fallbacks, 0u);
+  EXPECT_GT(r.background_installed, 0u);
+  EXPECT_EQ(r.static_extras, 0u);
+  EXPECT_EQ(r.duplicates, 0u);
+}
 
 // Only 8 bits of the key, well mixed with the seed, on a key set it can still
 // tell apart (distinct low bytes): the static part is built, every non-key
@@ -1027,8 +1120,13 @@ TEST(ShapeIndex, LargeOverlayTriggersRebuild) {
     index.add(slot, keys.data(), keys.size());
   }
   EXPECT_EQ(index.stats().overlay_keys, 100000u);
-  EXPECT_TRUE(index.maintain(false)) << "100,000 overlay keys, empty static part";
+  // 100,000 keys: past the background threshold, so the build starts on its thread
+  EXPECT_FALSE(index.maintain(false)) << "100,000 overlay keys, empty static part";
+  EXPECT_EQ(index.stats().background_builds, 1u);
+  index.wait_for_build();
+  EXPECT_TRUE(index.maintain(false));
   EXPECT_EQ(index.stats().keys, 100000u);
+  EXPECT_EQ(index.stats().overlay_keys, 0u);
 }
 
 }  // namespace
