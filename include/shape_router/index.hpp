@@ -186,6 +186,11 @@ class ShapeIndex {
   // the background when large enough). force: wait for any background build and
   // rebuild everything now. Returns whether a new static part was installed.
   bool maintain(bool force = false);
+  // Gives back the key store's growth slack (after loading).
+  void shrink_to_fit() {
+    keys_.shrink_to_fit();
+    shapes_.shrink_to_fit();
+  }
   // Waits for a background build to finish, without installing it (tests).
   void wait_for_build() noexcept;
   IndexStats stats() const;

@@ -27,11 +27,18 @@ typedef enum sr_status
 	SR_INTERNAL_ERROR
 } sr_status;
 
-/* One shape as the hot path sees it: its id and the shell's per-shape state. */
+/*
+ * One shape as the hot path sees it: its id, the shell's per-shape state (NULL
+ * until the shell sets one), and the bytes the shell gave at registration (kept
+ * by the router; valid until the next add, drop or maintain).
+ */
 typedef struct sr_shape_ref
 {
 	uint64_t	shape_id;
 	void	   *payload;
+	const uint8_t *blob;
+	uint32_t	blob_len;
+	uint32_t	slot;			/* for sr_router_set_payload */
 } sr_shape_ref;
 
 /* Funnel counters (DESIGN.md §7). The core counts what it decides; the shell
@@ -90,7 +97,26 @@ sr_status	sr_router_add_shape(sr_router *router, uint64_t shape_id, uint32_t rel
 								const uint64_t *keys, size_t key_count,
 								void **previous) SR_NOEXCEPT;
 
-/* Removes shape_id; *payload gets its payload, or NULL if it was not present. */
+/*
+ * As sr_router_add_shape, with no payload but blob[0..blob_len), which the
+ * router copies into its own arena and hands back with the shape in every
+ * sr_shape_ref: the shell builds its state from it when a shape is first
+ * evaluated (sr_router_set_payload), so that shapes never evaluated cost only
+ * their bytes.
+ */
+sr_status	sr_router_add_shape_blob(sr_router *router, uint64_t shape_id, uint32_t relid,
+									 const void *blob, size_t blob_len,
+									 int index_attnum, uint8_t index_tag,
+									 const uint64_t *keys, size_t key_count,
+									 void **previous) SR_NOEXCEPT;
+
+/* Sets the payload of the shape in slot (from an sr_shape_ref). Invalidates nothing. */
+void		sr_router_set_payload(sr_router *router, uint32_t slot, void *payload) SR_NOEXCEPT;
+
+/* The relation of shape_id, or 0 when it is not present. */
+uint32_t	sr_router_shape_relid(const sr_router *router, uint64_t shape_id) SR_NOEXCEPT;
+
+/* Removes shape_id; *payload gets its payload, or NULL if it was not present (or had none). */
 sr_status	sr_router_drop_shape(sr_router *router, uint64_t shape_id,
 								 void **payload) SR_NOEXCEPT;
 

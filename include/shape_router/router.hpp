@@ -22,8 +22,17 @@ class Router {
   // index_attnum (of type tag index_tag) hashes to one of keys. Returns the
   // replaced payload (nullptr when new). Throws std::invalid_argument for a zero
   // id/relid or a shape moving relation.
+  // blob: bytes kept with the shape (copied into the router's arena) and handed
+  // back in every sr_shape_ref.
   void* add_shape(uint64_t shape_id, uint32_t relid, void* payload, int index_attnum, uint8_t index_tag,
-                  const uint64_t* keys, size_t key_count);
+                  const uint64_t* keys, size_t key_count, const void* blob = nullptr, size_t blob_len = 0);
+  void set_payload(uint32_t slot, void* payload) noexcept {
+    if (slot < slots_.size() && slots_[slot].live) slots_[slot].payload = payload;
+  }
+  uint32_t shape_relid(uint64_t shape_id) const noexcept {
+    const uint32_t* slot = shape_slot_.find(shape_id);
+    return slot == nullptr ? 0 : slots_[*slot].relid;
+  }
 
   // Loading many shapes: reserve room, and keep new keys out of the overlay
   // until end_bulk_load() builds the static index once.
@@ -71,24 +80,35 @@ class Router {
 
   template <typename Visit>
   void for_each_shape(Visit&& visit) const {
-    for (const Slot& s : slots_)
-      if (s.live) visit(sr_shape_ref{s.shape_id, s.payload});
+    for (uint32_t slot = 0; slot < slots_.size(); slot++)
+      if (slots_[slot].live) visit(ref(slot));
   }
+  size_t blob_bytes() const noexcept { return blobs_.size(); }
 
  private:
   struct Slot {
     uint64_t shape_id = 0;
     void* payload = nullptr;
     uint32_t relid = 0;
-    int32_t index_attnum = -1;  // -1: scan shape
+    uint32_t blob_offset = 0;  // into blobs_
+    uint32_t blob_len = 0;
+    int16_t index_attnum = -1;  // -1: scan shape
     bool live = false;
   };
   struct Relation {
     uint32_t relid = 0;
     size_t shape_count = 0;
-    std::vector<sr_shape_ref> scan;  // ascending shape_id
+    std::vector<uint32_t> scan;  // slots of its scan shapes, ascending shape_id
     std::vector<IndexColumn> index_columns;
   };
+
+  sr_shape_ref ref(uint32_t slot) const noexcept {
+    const Slot& s = slots_[slot];
+    return sr_shape_ref{s.shape_id, s.payload, s.blob_len > 0 ? blobs_.data() + s.blob_offset : nullptr, s.blob_len,
+                        slot};
+  }
+  std::vector<uint32_t>::iterator scan_position(Relation& r, uint64_t shape_id);
+  void compact_blobs();
 
   uint32_t allocate_slot();
   Relation& relation_for(uint32_t relid);
@@ -101,6 +121,10 @@ class Router {
   std::vector<uint32_t> retired_slots_;  // free once the static index no longer refers to them
   size_t relations_with_shapes_ = 0;
   ShapeIndex index_;
+  // Every shape's blob, back to back; dropped shapes' bytes are reclaimed by
+  // compaction at maintain() once they are half of it.
+  std::vector<uint8_t> blobs_;
+  size_t dead_blob_bytes_ = 0;
   bool bulk_ = false;
   sr_counters counters_{};
   // scratch for candidates()

@@ -302,6 +302,33 @@ bool PerfectHash::try_build(const std::vector<uint64_t>& hashes) {
   return true;
 }
 
+// ---------------------------------------------------------------- threads
+
+namespace {
+
+// Starts f on a new thread with every signal blocked (the thread inherits the
+// mask): the host's handlers (PostgreSQL's) then only ever run on the caller's
+// thread. Returns false, with nothing started, when no thread can be had.
+template <typename F>
+bool start_thread(std::thread& thread, F&& f) {
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  bool started = true;
+  try {
+    thread = std::thread(std::forward<F>(f));
+  } catch (const std::system_error&) {
+    started = false;
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  return started;
+}
+
+// Below this many keys a second thread costs more than it saves.
+constexpr size_t kParallelBuildMinKeys = size_t{1} << 16;
+
+}  // namespace
+
 // ---------------------------------------------------------------- static part
 
 bool build_static_part(std::vector<std::pair<uint64_t, uint32_t>>& pairs, Mixer mixer, StaticPart& out) {
@@ -317,7 +344,27 @@ bool build_static_part(std::vector<std::pair<uint64_t, uint32_t>>& pairs, Mixer 
     out = std::move(part);
     return true;
   }
-  if (!part.filter.build(distinct, mixer) || !part.mphf.build(distinct, mixer)) return false;
+  // The filter and the perfect hash are independent: at scale, built at once.
+  bool filter_built = false, filter_failed = false;
+  auto build_filter = [&]() noexcept {
+    try {
+      filter_built = part.filter.build(distinct, mixer);
+    } catch (...) {
+      filter_failed = true;
+    }
+  };
+  std::thread filter_thread;
+  const bool parallel = distinct.size() >= kParallelBuildMinKeys && start_thread(filter_thread, build_filter);
+  if (!parallel) build_filter();
+  bool mphf_built = false, mphf_failed = false;
+  try {
+    mphf_built = part.mphf.build(distinct, mixer);
+  } catch (...) {
+    mphf_failed = true;
+  }
+  if (parallel) filter_thread.join();
+  if (filter_failed || mphf_failed) throw std::bad_alloc();
+  if (!filter_built || !mphf_built) return false;
   part.keys = distinct.size();
   std::vector<uint64_t>().swap(distinct);  // freed before the slot table is allocated
 
@@ -580,17 +627,8 @@ std::unique_ptr<ShapeIndex::BuildJob> ShapeIndex::snapshot() {
 void ShapeIndex::start_background(std::unique_ptr<BuildJob> job) {
   BuildJob* raw = job.get();
   job_ = std::move(job);
-  // The thread inherits the signal mask: with every signal blocked, the host's
-  // handlers (PostgreSQL's) can only ever run on the caller's thread.
-  sigset_t all, previous;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &previous);
-  try {
-    raw->thread = std::thread([raw] { raw->run(); });
-  } catch (const std::system_error&) {
+  if (!start_thread(raw->thread, [raw] { raw->run(); }))
     raw->run();  // no thread to be had: build here; the next maintain() installs it
-  }
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   background_builds_++;
 }
 

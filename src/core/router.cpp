@@ -20,8 +20,6 @@
 namespace shape_router {
 namespace {
 
-bool shape_id_less(const sr_shape_ref& a, uint64_t id) { return a.shape_id < id; }
-
 }  // namespace
 
 uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) {
@@ -68,10 +66,16 @@ Router::Relation& Router::relation_for(uint32_t relid) {
   return relations_.back();
 }
 
+std::vector<uint32_t>::iterator Router::scan_position(Relation& r, uint64_t shape_id) {
+  return std::lower_bound(r.scan.begin(), r.scan.end(), shape_id,
+                          [&](uint32_t slot, uint64_t id) { return slots_[slot].shape_id < id; });
+}
+
 void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, int index_attnum, uint8_t index_tag,
-                        const uint64_t* keys, size_t key_count) {
+                        const uint64_t* keys, size_t key_count, const void* blob, size_t blob_len) {
   if (shape_id == 0 || relid == 0) throw std::invalid_argument("shape id and relation must be non-zero");
-  if (index_attnum > 0xffff) throw std::invalid_argument("column number");
+  if (index_attnum > INT16_MAX) throw std::invalid_argument("column number");
+  if (blob_len > UINT32_MAX || blobs_.size() + blob_len > UINT32_MAX) throw std::invalid_argument("shape too large");
   void* previous = nullptr;
   if (const uint32_t* existing = shape_slot_.find(shape_id)) {
     if (slots_[*existing].relid != relid) throw std::invalid_argument("shape already registered on another relation");
@@ -81,11 +85,17 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, int in
 
   Relation& r = relation_for(relid);
   const uint32_t slot = allocate_slot();
+  const size_t blob_offset = blobs_.size();
   try {
     shape_slot_.put(shape_id, slot);
+    if (blob_len > 0) {
+      const uint8_t* bytes = static_cast<const uint8_t*>(blob);
+      blobs_.insert(blobs_.end(), bytes, bytes + blob_len);
+    }
+    slots_[slot] = Slot{shape_id, payload, relid, static_cast<uint32_t>(blob_offset), static_cast<uint32_t>(blob_len),
+                        static_cast<int16_t>(index_attnum < 0 ? -1 : index_attnum), false};
     if (index_attnum < 0) {
-      auto it = std::lower_bound(r.scan.begin(), r.scan.end(), shape_id, shape_id_less);
-      r.scan.insert(it, sr_shape_ref{shape_id, payload});
+      r.scan.insert(scan_position(r, shape_id), slot);
     } else {
       index_.add(slot, keys, key_count, bulk_);
       auto column = std::find_if(r.index_columns.begin(), r.index_columns.end(),
@@ -98,13 +108,15 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, int in
   } catch (...) {
     // Leave no half-added shape behind.
     shape_slot_.erase(shape_id);
-    auto it = std::lower_bound(r.scan.begin(), r.scan.end(), shape_id, shape_id_less);
-    if (it != r.scan.end() && it->shape_id == shape_id) r.scan.erase(it);
+    auto it = scan_position(r, shape_id);
+    if (it != r.scan.end() && *it == slot) r.scan.erase(it);
     if (index_.contains_slot(slot)) index_.drop(slot);
+    blobs_.resize(blob_offset);
+    slots_[slot] = Slot{};
     free_slots_.push_back(slot);
     throw;
   }
-  slots_[slot] = Slot{shape_id, payload, relid, index_attnum, true};
+  slots_[slot].live = true;
   if (r.shape_count++ == 0) relations_with_shapes_++;
   return previous;
 }
@@ -120,8 +132,7 @@ void* Router::drop_shape(uint64_t shape_id) {
   free_slots_.reserve(free_slots_.size() + 1);
   retired_slots_.reserve(retired_slots_.size() + 1);
   if (s.index_attnum < 0) {
-    auto it = std::lower_bound(r.scan.begin(), r.scan.end(), shape_id, shape_id_less);
-    r.scan.erase(it);
+    r.scan.erase(scan_position(r, shape_id));
     free_slots_.push_back(slot);
   } else {
     index_.drop(slot);
@@ -131,9 +142,23 @@ void* Router::drop_shape(uint64_t shape_id) {
     retired_slots_.push_back(slot);  // the static index may still name it
   }
   shape_slot_.erase(shape_id);
+  dead_blob_bytes_ += s.blob_len;
   s = Slot{};
   if (--r.shape_count == 0) relations_with_shapes_--;
   return payload;
+}
+
+void Router::compact_blobs() {
+  std::vector<uint8_t> compact;
+  compact.reserve(blobs_.size() - dead_blob_bytes_);
+  for (Slot& s : slots_) {
+    if (!s.live || s.blob_len == 0) continue;
+    const size_t offset = compact.size();
+    compact.insert(compact.end(), blobs_.begin() + s.blob_offset, blobs_.begin() + s.blob_offset + s.blob_len);
+    s.blob_offset = static_cast<uint32_t>(offset);
+  }
+  blobs_.swap(compact);
+  dead_blob_bytes_ = 0;
 }
 
 const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64_t* keys, size_t key_count,
@@ -154,24 +179,26 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
     }
   }
   if (hits_.empty()) {
-    result_.assign(r.scan.begin(), r.scan.end());
+    result_.reserve(r.scan.size());
+    for (uint32_t slot : r.scan) result_.push_back(ref(slot));
     return result_;
   }
   // Index hits of this relation (a hash collision may name another's), by shape id.
-  std::vector<sr_shape_ref> indexed;
-  indexed.reserve(hits_.size());
-  for (uint32_t slot : hits_) {
-    const Slot& s = slots_[slot];
-    if (s.live && s.relid == relid) indexed.push_back(sr_shape_ref{s.shape_id, s.payload});
+  size_t kept = 0;
+  for (uint32_t slot : hits_)
+    if (slots_[slot].live && slots_[slot].relid == relid) hits_[kept++] = slot;
+  hits_.resize(kept);
+  auto by_id = [&](uint32_t a, uint32_t b) { return slots_[a].shape_id < slots_[b].shape_id; };
+  std::sort(hits_.begin(), hits_.end(), by_id);
+  hits_.erase(std::unique(hits_.begin(), hits_.end()), hits_.end());
+  result_.reserve(r.scan.size() + hits_.size());
+  size_t i = 0, j = 0;
+  while (i < r.scan.size() || j < hits_.size()) {
+    if (j == hits_.size() || (i < r.scan.size() && by_id(r.scan[i], hits_[j])))
+      result_.push_back(ref(r.scan[i++]));
+    else
+      result_.push_back(ref(hits_[j++]));
   }
-  std::sort(indexed.begin(), indexed.end(),
-            [](const sr_shape_ref& a, const sr_shape_ref& b) { return a.shape_id < b.shape_id; });
-  indexed.erase(std::unique(indexed.begin(), indexed.end(),
-                            [](const sr_shape_ref& a, const sr_shape_ref& b) { return a.shape_id == b.shape_id; }),
-                indexed.end());
-  result_.resize(r.scan.size() + indexed.size());
-  std::merge(r.scan.begin(), r.scan.end(), indexed.begin(), indexed.end(), result_.begin(),
-             [](const sr_shape_ref& a, const sr_shape_ref& b) { return a.shape_id < b.shape_id; });
   return result_;
 }
 
@@ -184,9 +211,14 @@ void Router::begin_bulk_load(size_t expected_shapes) {
 void Router::end_bulk_load() {
   bulk_ = false;
   maintain(true);
+  // Loaded once, then mostly read: no growth slack.
+  slots_.shrink_to_fit();
+  blobs_.shrink_to_fit();
+  index_.shrink_to_fit();
 }
 
 bool Router::maintain(bool force) {
+  if (dead_blob_bytes_ >= std::max<size_t>(1 << 20, blobs_.size() / 2)) compact_blobs();
   if (!index_.maintain(force)) return false;
   // Retired slots that no static part names any more (current or being built) can be reused.
   free_slots_.reserve(free_slots_.size() + retired_slots_.size());
@@ -227,6 +259,24 @@ sr_status sr_router_add_shape(sr_router* router, uint64_t shape_id, uint32_t rel
   return guarded([&] {
     *previous = router->router.add_shape(shape_id, relid, payload, index_attnum, index_tag, keys, key_count);
   });
+}
+
+sr_status sr_router_add_shape_blob(sr_router* router, uint64_t shape_id, uint32_t relid, const void* blob,
+                                   size_t blob_len, int index_attnum, uint8_t index_tag, const uint64_t* keys,
+                                   size_t key_count, void** previous) noexcept {
+  *previous = nullptr;
+  return guarded([&] {
+    *previous = router->router.add_shape(shape_id, relid, nullptr, index_attnum, index_tag, keys, key_count, blob,
+                                         blob_len);
+  });
+}
+
+void sr_router_set_payload(sr_router* router, uint32_t slot, void* payload) noexcept {
+  router->router.set_payload(slot, payload);
+}
+
+uint32_t sr_router_shape_relid(const sr_router* router, uint64_t shape_id) noexcept {
+  return router->router.shape_relid(shape_id);
 }
 
 sr_status sr_router_drop_shape(sr_router* router, uint64_t shape_id, void** payload) noexcept {

@@ -106,6 +106,7 @@ typedef struct RouterState
 	bool		catalog_checked;	/* in this transaction */
 	bool		shapes_loaded;
 	bool		begin_sent;		/* in this transaction */
+	StringInfoData blob;		/* add_shape's buffer */
 	StringInfoData record;
 	StringInfoData batch;
 	int			changes_since_progress;
@@ -285,32 +286,127 @@ remember_relation_name(RouterState *state, Oid relid)
 	state->last_named_relid = relid;
 }
 
+/*
+ * What the router keeps of a shape until it is first evaluated: its program,
+ * the columns its WHERE reads, its projected columns and its executor-evaluated
+ * parts, back to back. Most shapes of a large set are never evaluated in a
+ * session, so their ShapeState (with its allocations) is only built on demand
+ * (shape_state()).
+ */
+typedef struct ShapeBlobHeader
+{
+	uint32		program_len;	/* 0: no WHERE */
+	uint32		fallback_len;	/* with its NUL; 0: none */
+	uint16		where_count;
+	int16		column_count;	/* -1: all columns */
+} ShapeBlobHeader;
+
+static void
+append_attnums(StringInfo buf, const Bitmapset *attnums)
+{
+	int			attnum = -1;
+
+	while ((attnum = bms_next_member(attnums, attnum)) >= 0)
+	{
+		int16		a = (int16) attnum;
+
+		appendBinaryStringInfo(buf, (const char *) &a, sizeof(a));
+	}
+}
+
+static void
+encode_shape_blob(StringInfo buf, const ShapeDef *def)
+{
+	ShapeBlobHeader header;
+
+	header.program_len = def->program != NULL ? VARSIZE_ANY_EXHDR(def->program) : 0;
+	header.fallback_len = def->fallback_text != NULL ? strlen(def->fallback_text) + 1 : 0;
+	header.where_count = (uint16) bms_num_members(def->where_columns);
+	header.column_count = def->columns != NULL ? (int16) bms_num_members(def->columns) : -1;
+	resetStringInfo(buf);
+	appendBinaryStringInfo(buf, (const char *) &header, sizeof(header));
+	if (header.program_len > 0)
+		appendBinaryStringInfo(buf, VARDATA_ANY(def->program), header.program_len);
+	append_attnums(buf, def->where_columns);
+	append_attnums(buf, def->columns);
+	if (header.fallback_len > 0)
+		appendBinaryStringInfo(buf, def->fallback_text, header.fallback_len);
+}
+
+static Bitmapset *
+decode_attnums(const char **pos, int count)
+{
+	Bitmapset  *attnums = NULL;
+
+	for (int i = 0; i < count; i++)
+	{
+		int16		a;
+
+		memcpy(&a, *pos, sizeof(a));
+		*pos += sizeof(a);
+		attnums = bms_add_member(attnums, a);
+	}
+	return attnums;
+}
+
+/* The shell's state of a candidate shape of relid, built from its blob at first use. */
+static ShapeState *
+shape_state(RouterState *state, const sr_shape_ref *ref, Oid relid)
+{
+	ShapeBlobHeader header;
+	ShapeDef	def = {0};
+	ShapeState *shape;
+	const char *pos;
+	MemoryContext old;
+
+	if (ref->payload != NULL)
+		return (ShapeState *) ref->payload;
+	if (ref->blob == NULL || ref->blob_len < sizeof(header))
+		elog(ERROR, "shape_router has no state for shape " UINT64_FORMAT, ref->shape_id);
+	memcpy(&header, ref->blob, sizeof(header));
+	pos = (const char *) ref->blob + sizeof(header);
+	old = MemoryContextSwitchTo(state->change_context);
+	def.shape_id = (int64) ref->shape_id;
+	def.relid = relid;
+	def.has_where = header.program_len > 0;
+	if (def.has_where)
+	{
+		def.program = palloc(VARHDRSZ + header.program_len);
+		SET_VARSIZE(def.program, VARHDRSZ + header.program_len);
+		memcpy(VARDATA(def.program), pos, header.program_len);
+		pos += header.program_len;
+	}
+	MemoryContextSwitchTo(state->context);
+	shape = palloc0(sizeof(ShapeState));
+	shape->relid = relid;
+	def.where_columns = decode_attnums(&pos, header.where_count);
+	shape->columns = header.column_count >= 0 ? decode_attnums(&pos, header.column_count) : NULL;
+	MemoryContextSwitchTo(state->change_context);
+	def.fallback_text = header.fallback_len > 0 ? pstrdup(pos) : NULL;
+	compiled_shape_init(&shape->compiled, state->context, &def);
+	bms_free(def.where_columns);
+	MemoryContextSwitchTo(old);
+	sr_router_set_payload(state->router, ref->slot, shape);
+	return shape;
+}
+
 static void
 add_shape(RouterState *state, const ShapeDef *def)
 {
-	ShapeState *shape;
 	void	   *previous;
 	sr_status	status;
-	MemoryContext old;
 
 	if (state->options.shape_subset != NULL &&
 		!sr_shape_id_list_contains(state->options.shape_subset, state->options.shape_subset_count,
 								   (uint64) def->shape_id))
 		return;
 
-	old = MemoryContextSwitchTo(state->context);
-	shape = palloc0(sizeof(ShapeState));
-	compiled_shape_init(&shape->compiled, state->context, def);
-	shape->columns = bms_copy(def->columns);
-	shape->relid = def->relid;
-	MemoryContextSwitchTo(old);
 	remember_relation_name(state, def->relid);
-
-	status = sr_router_add_shape(state->router, (uint64) def->shape_id, def->relid, shape,
-								 def->index_attnum, def->index_tag, def->index_keys,
-								 (size_t) def->index_key_count, &previous);
-	if (status != SR_OK)
-		free_shape(shape);
+	encode_shape_blob(&state->blob, def);
+	status = sr_router_add_shape_blob(state->router, (uint64) def->shape_id, def->relid,
+									  state->blob.data, (size_t) state->blob.len,
+									  def->index_attnum, def->index_tag, def->index_keys,
+									  (size_t) def->index_key_count, &previous);
 	if (status == SR_INVALID_ARGUMENT)
 	{
 		/* A catalog row the router cannot take: skip that shape, keep decoding. */
@@ -338,33 +434,29 @@ drop_shape(RouterState *state, int64 shape_id,
 		   LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr lsn)
 {
 	void	   *payload;
-	ShapeState *shape;
+	Oid			relid = sr_router_shape_relid(state->router, (uint64) shape_id);
 	RelationName *name;
 
+	if (relid == InvalidOid)
+		return;					/* not one of this slot's shapes */
 	shape_router_check_status(sr_router_drop_shape(state->router, (uint64) shape_id, &payload),
 							  "drop a shape");
-	shape = (ShapeState *) payload;
-	if (shape == NULL)
-		return;					/* not one of this slot's shapes */
+	free_shape((ShapeState *) payload);
 	if (ctx == NULL)
-	{
-		free_shape(shape);
 		return;
-	}
-	name = hash_search(state->relation_names, &shape->relid, HASH_FIND, NULL);
+	name = hash_search(state->relation_names, &relid, HASH_FIND, NULL);
 	if (name != NULL && name->stale)
 	{
 		state->last_named_relid = InvalidOid;
-		remember_relation_name(state, shape->relid);	/* keeps the old name if the table is gone */
+		remember_relation_name(state, relid);	/* keeps the old name if the table is gone */
 	}
 	ensure_begin_sent(ctx, state, txn);
 	resetStringInfo(&state->record);
-	record_append_drop(&state->record, state->options.format, shape->compiled.shape_id,
+	record_append_drop(&state->record, state->options.format, shape_id,
 					   name != NULL ? name->json : NULL, name != NULL ? name->text : NULL,
 					   state->options.include_lsn ? lsn_text(lsn) : NULL);
 	emit_record(ctx, state);
 	state->counters->records_emitted++;
-	free_shape(shape);
 }
 
 static int
@@ -490,6 +582,7 @@ load_shapes(RouterState *state, Snapshot snapshot)
 
 	if (!RelationIsValid(catalog))
 		elog(ERROR, "shape_router catalog %u cannot be opened", state->catalog_relid);
+	/* reltuples is -1 until the first VACUUM or ANALYZE: then the router grows as it goes */
 	shape_router_check_status(sr_router_begin_bulk_load(state->router,
 														(size_t) Max(catalog->rd_rel->reltuples, 0)),
 							  "load shapes");
@@ -1130,7 +1223,7 @@ route_all(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn
 				best = &routes[r];
 		if (best == NULL)
 			return;
-		route_shape(ctx, state, txn, best, (ShapeState *) best->shapes[best->next++].payload);
+		route_shape(ctx, state, txn, best, shape_state(state, &best->shapes[best->next++], best->rel->relid));
 	}
 }
 
@@ -1225,6 +1318,7 @@ shape_router_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool
 	state->econtext = CreateStandaloneExprContext();
 	initStringInfo(&state->record);
 	initStringInfo(&state->batch);
+	initStringInfo(&state->blob);
 	MemoryContextSwitchTo(old);
 
 	shape_router_check_status(sr_router_create(&state->router), "create the router");
@@ -1359,7 +1453,7 @@ truncate_for(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *
 		RecordRows	rows = {0};
 
 		rows.partition = partition_rel;
-		emit_row_record(ctx, state, txn, (ShapeState *) shapes[i].payload, RECORD_TRUNCATE,
+		emit_row_record(ctx, state, txn, shape_state(state, &shapes[i], relid), RECORD_TRUNCATE,
 						rel, &rows, lsn, NULL);
 	}
 }
