@@ -17,6 +17,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <unordered_set>
 #include <vector>
 
@@ -855,12 +856,20 @@ void report(const char* name, const PropertyResult& r) {
       r.background_started, r.background_installed);
 }
 
-TEST(ShapeIndexProperty, RandomizedAgainstModel) {
+// Run twice: with every rebuild in the caller, and with every build that
+// maintain(false) starts on the builder thread while adds, drops and lookups go
+// on, installed by a later maintain(false) (half the time right after waiting
+// for it, otherwise whenever it happens to be done).
+class ShapeIndexProperty : public ::testing::TestWithParam<bool> {};
+
+TEST_P(ShapeIndexProperty, RandomizedAgainstModel) {
+  const bool background = GetParam();
   PropertyConfig cfg;
+  if (background) cfg.background_min_keys = 0;
   PropertyResult r;
   run_property(cfg, r);
   if (HasFatalFailure()) return;
-  report("default mixer", r);
+  report(background ? "default mixer, background builds" : "default mixer", r);
   RecordProperty("extras", static_cast<int>(r.extras));
   // Never an extra for a key of the static part. For other keys an extra needs
   // a filter false positive (1/256) that also matches the 8-bit slot
@@ -884,40 +893,30 @@ TEST(ShapeIndexProperty, RandomizedAgainstModel) {
   EXPECT_GT(r.rebuilds - r.forced, 40u);  // maintain(false) rebuilt on its own
   EXPECT_GE(r.max_hot, 5000u);
   EXPECT_GT(r.hit_lookups, 500000u);
+  if (background) {
+    EXPECT_GT(r.background_started, 100u);
+    EXPECT_GT(r.background_installed, 100u);
+  }
 }
 
-// The same against background builds: every build that maintain(false) starts
-// runs on the builder thread while adds, drops and lookups go on, and is
-// installed by a later maintain(false) (half the time right after waiting for
-// it, otherwise whenever it happens to be done).
-TEST(ShapeIndexProperty, BackgroundBuildsAgainstModel) {
-  PropertyConfig cfg;
-  cfg.background_min_keys = 0;
-  PropertyResult r;
-  run_property(cfg, r);
-  if (HasFatalFailure()) return;
-  report("default mixer, background builds", r);
-  EXPECT_EQ(r.static_extras, 0u);
-  EXPECT_LE(r.extra_lookups, r.lookups / 10000);
-  EXPECT_EQ(r.duplicates, 0u);
-  EXPECT_EQ(r.fallbacks, 0u);
-  EXPECT_GT(r.background_started, 100u);
-  EXPECT_GT(r.background_installed, 100u);
-  EXPECT_GT(r.forced, 40u);
-  EXPECT_GT(r.rejected_tombstoned, 1000u);
-  EXPECT_GT(r.hit_lookups, 500000u);
-}
+INSTANTIATE_TEST_SUITE_P(Builds, ShapeIndexProperty, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return std::string(info.param ? "Background" : "InCaller");
+                         });
 
 // Weak mixers: the perfect hash cannot be built, the index keeps every key in
 // its exact overlay. No misses; extras are reported (and expected to be none,
 // since the overlay compares whole keys).
-class WeakMixer : public ::testing::TestWithParam<int> {};
+// Each also with every build on the builder thread (installed later).
+class WeakMixer : public ::testing::TestWithParam<std::tuple<int, bool>> {};
 
 TEST_P(WeakMixer, NoMissesAgainstModel) {
   static const Mixer mixers[] = {constant_mixer, low8_mixer, low8_mixed_mixer};
   static const char* names[] = {"constant mixer", "low-8-bit mixer", "low-8-bit mixed mixer"};
+  const int which = std::get<0>(GetParam());
+  const bool background = std::get<1>(GetParam());
   PropertyConfig cfg;
-  cfg.mixer = mixers[GetParam()];
+  cfg.mixer = mixers[which];
   cfg.ops = 200000;
   cfg.slots = 3000;
   cfg.universe = 2000;
@@ -926,42 +925,29 @@ TEST_P(WeakMixer, NoMissesAgainstModel) {
   cfg.full_check_every = 50000;
   cfg.maintain_percent = 10;
   cfg.forced_permille = 20;
+  if (background) cfg.background_min_keys = 0;
   PropertyResult r;
   run_property(cfg, r);
   if (HasFatalFailure()) return;
-  report(names[GetParam()], r);
+  report((std::string(names[which]) + (background ? ", background builds" : "")).c_str(), r);
   RecordProperty("extras", static_cast<int>(r.extras));
   RecordProperty("fallbacks", static_cast<int>(r.fallbacks));
   EXPECT_GT(r.fallbacks, 0u);
   EXPECT_EQ(r.static_extras, 0u);
   EXPECT_EQ(r.duplicates, 0u);
   EXPECT_GT(r.hit_lookups, 10000u);
+  if (background) {
+    EXPECT_GT(r.background_installed, 0u);
+  }
 }
 
-INSTANTIATE_TEST_SUITE_P(Adversarial, WeakMixer, ::testing::Values(0, 1, 2));
-
-// A background build that falls back on the overlay, installed later.
-TEST(WeakMixerBackground, NoMissesAgainstModel) {
-  PropertyConfig cfg;
-  cfg.mixer = constant_mixer;
-  cfg.ops = 200000;
-  cfg.slots = 3000;
-  cfg.universe = 2000;
-  cfg.popular = 50;
-  cfg.hot_percent = 30;
-  cfg.full_check_every = 50000;
-  cfg.maintain_percent = 10;
-  cfg.forced_permille = 20;
-  cfg.background_min_keys = 0;
-  PropertyResult r;
-  run_property(cfg, r);
-  if (HasFatalFailure()) return;
-  report("constant mixer, background builds", r);
-  EXPECT_GT(r.fallbacks, 0u);
-  EXPECT_GT(r.background_installed, 0u);
-  EXPECT_EQ(r.static_extras, 0u);
-  EXPECT_EQ(r.duplicates, 0u);
+std::string weak_mixer_case(const ::testing::TestParamInfo<std::tuple<int, bool>>& info) {
+  static const char* names[] = {"Constant", "Low8", "Low8Mixed"};
+  return std::string(names[std::get<0>(info.param)]) + (std::get<1>(info.param) ? "Background" : "InCaller");
 }
+
+INSTANTIATE_TEST_SUITE_P(Adversarial, WeakMixer, ::testing::Combine(::testing::Values(0, 1, 2), ::testing::Bool()),
+                         weak_mixer_case);
 
 // Only 8 bits of the key, well mixed with the seed, on a key set it can still
 // tell apart (distinct low bytes): the static part is built, every non-key
