@@ -45,3 +45,28 @@ SELECT count(*) AS rows,
   FROM routed r JOIN vals_esc v ON v.id = (r.new->>'id')::int;
 SELECT 'stop' FROM pg_drop_replication_slot('esc');
 DROP TABLE vals_esc;
+-- timestamptz is written directly (timestamptz_out's steps): the same text as the
+-- type's output under every DateStyle and TimeZone, for finite, infinite, BC and
+-- fractional values
+CREATE TABLE vals_ts (id int PRIMARY KEY, ts timestamptz);
+SELECT 'init' FROM pg_create_logical_replication_slot('ts', 'shape_router');
+SELECT shape_router.register_shape('vals_ts') IS NOT NULL AS registered;
+INSERT INTO vals_ts SELECT g, CASE g WHEN 1 THEN 'infinity' WHEN 2 THEN '-infinity' WHEN 3 THEN '0044-03-15 12:00:00 BC'
+                                   WHEN 4 THEN '294276-12-31 23:59:59.999999+00' WHEN 5 THEN '4713-01-01 00:00:00+00 BC'
+                                   ELSE timestamptz '2000-01-01 00:00:00+00' + (hashint4(g) * interval '1.234567 second') END
+  FROM generate_series(1, 300) g;
+CREATE FUNCTION vals_ts_same(style text, zone text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE result text;
+BEGIN
+  PERFORM set_config('datestyle', style, true);
+  PERFORM set_config('timezone', zone, true);
+  WITH routed AS (SELECT data::json->'new' AS new FROM pg_logical_slot_peek_changes('ts', NULL, NULL, 'include-transaction', 'false'))
+  SELECT format('%s %s: %s of %s', style, zone, count(*) FILTER (WHERE (r.new->'ts')::text = to_json(v.ts::text)::text), count(*))
+    INTO result FROM routed r JOIN vals_ts v ON v.id = (r.new->>'id')::int;
+  RETURN result;
+END $$;
+SELECT vals_ts_same(s, z) FROM unnest(ARRAY['ISO, YMD', 'SQL, DMY', 'Postgres, MDY', 'German']) s,
+                               unnest(ARRAY['UTC', 'America/New_York', 'Asia/Kolkata']) z;
+SELECT 'stop' FROM pg_drop_replication_slot('ts');
+DROP FUNCTION vals_ts_same(text, text);
+DROP TABLE vals_ts;

@@ -15,11 +15,14 @@
 #include "utils/fmgroids.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 
 static ValueKind
 value_kind(Oid type)
@@ -271,6 +274,27 @@ append_json_value_direct(StringInfo out, const ColumnOutput *column, Datum value
 					pfree(t);
 				return true;
 			}
+		case TIMESTAMPTZOID:
+			{
+				/* timestamptz_out's steps, into a stack buffer (session DateStyle and TimeZone) */
+				TimestampTz ts = DatumGetTimestampTz(value);
+				char		buf[MAXDATELEN + 1];
+				struct pg_tm tm;
+				fsec_t		fsec;
+				int			tz;
+				const char *tzn;
+
+				if (TIMESTAMP_NOT_FINITE(ts))
+					EncodeSpecialTimestamp(ts, buf);
+				else if (timestamp2tm(ts, &tz, &tm, &fsec, &tzn, NULL) == 0)
+					EncodeDateTime(&tm, fsec, true, tz, tzn, DateStyle, buf);
+				else
+					ereport(ERROR,
+							(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+							 errmsg("timestamp out of range")));
+				append_json_string_bytes(out, buf, strlen(buf));
+				return true;
+			}
 		default:
 			return false;
 	}
@@ -508,7 +532,12 @@ record_append_row_change(StringInfo out, OutputFormat format, int64 shape_id, Re
 
 	if (format == OUTPUT_FORMAT_JSON)
 	{
-		appendStringInfo(out, "{\"shape\":" INT64_FORMAT ",%s", shape_id, op_json(op));
+		char		digits[MAXINT8LEN + 1];
+
+		appendStringInfoString(out, "{\"shape\":");
+		appendBinaryStringInfo(out, digits, pg_lltoa(shape_id, digits));
+		appendStringInfoChar(out, ',');
+		appendStringInfoString(out, op_json(op));
 		if (lsn != NULL)
 			appendStringInfo(out, ",\"lsn\":\"%s\"", lsn);
 		appendStringInfoString(out, ",\"table\":");
