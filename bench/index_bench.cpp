@@ -270,39 +270,35 @@ inline void map_lookup(const MapBuilt<Map>& b, uint64_t key, std::vector<uint32_
 using Swiss = absl::flat_hash_map<uint64_t, uint32_t>;
 using Unordered = std::unordered_map<uint64_t, uint32_t>;
 
-MapBuilt<Swiss>& swiss(size_t n) {
-  static std::map<size_t, std::unique_ptr<MapBuilt<Swiss>>> cache;
-  std::unique_ptr<MapBuilt<Swiss>>& slot = cache[n];
+// Bytes of a map's table, without the pool.
+double table_bytes(const Swiss& map) {
+  // capacity() slots of sizeof(value_type) bytes plus one control byte each.
+  return static_cast<double>(map.capacity()) * (sizeof(Swiss::value_type) + 1);
+}
+double table_bytes(const Unordered& map) {
+  // Estimate: 8 bytes a bucket, a 32-byte malloc chunk a node.
+  return static_cast<double>(map.bucket_count()) * 8 + static_cast<double>(map.size()) * 32;
+}
+
+template <typename Map>
+MapBuilt<Map>& built_map(size_t n) {
+  static std::map<size_t, std::unique_ptr<MapBuilt<Map>>> cache;
+  std::unique_ptr<MapBuilt<Map>>& slot = cache[n];
   if (slot) return *slot;
   const DataSet& d = data(n);
-  slot = std::make_unique<MapBuilt<Swiss>>();
-  MapBuilt<Swiss>& b = *slot;
+  slot = std::make_unique<MapBuilt<Map>>();
+  MapBuilt<Map>& b = *slot;
   const auto t0 = std::chrono::steady_clock::now();
   fill(b, d);
   b.counters.build_ns_per_key = ns_since(t0) / static_cast<double>(n);
-  // capacity() slots of sizeof(value_type) bytes plus one control byte each.
-  const double table = static_cast<double>(b.map.capacity()) * (sizeof(Swiss::value_type) + 1);
-  b.counters.bytes_per_key = (table + static_cast<double>(b.pool.size() * 4)) / static_cast<double>(b.map.size());
-  b.counters.pool_bytes_per_key = static_cast<double>(b.pool.size() * 4) / static_cast<double>(b.map.size());
+  const double pool = static_cast<double>(b.pool.size() * 4), keys = static_cast<double>(b.map.size());
+  b.counters.bytes_per_key = (table_bytes(b.map) + pool) / keys;
+  b.counters.pool_bytes_per_key = pool / keys;
   return b;
 }
 
-MapBuilt<Unordered>& unordered(size_t n) {
-  static std::map<size_t, std::unique_ptr<MapBuilt<Unordered>>> cache;
-  std::unique_ptr<MapBuilt<Unordered>>& slot = cache[n];
-  if (slot) return *slot;
-  const DataSet& d = data(n);
-  slot = std::make_unique<MapBuilt<Unordered>>();
-  MapBuilt<Unordered>& b = *slot;
-  const auto t0 = std::chrono::steady_clock::now();
-  fill(b, d);
-  b.counters.build_ns_per_key = ns_since(t0) / static_cast<double>(n);
-  // Estimate: 8 bytes a bucket, a 32-byte malloc chunk a node.
-  const double table = static_cast<double>(b.map.bucket_count()) * 8 + static_cast<double>(b.map.size()) * 32;
-  b.counters.bytes_per_key = (table + static_cast<double>(b.pool.size() * 4)) / static_cast<double>(b.map.size());
-  b.counters.pool_bytes_per_key = static_cast<double>(b.pool.size() * 4) / static_cast<double>(b.map.size());
-  return b;
-}
+MapBuilt<Swiss>& swiss(size_t n) { return built_map<Swiss>(n); }
+MapBuilt<Unordered>& unordered(size_t n) { return built_map<Unordered>(n); }
 
 template <typename Map>
 void run_map(benchmark::State& state, MapBuilt<Map>& (*built)(size_t), const std::vector<uint64_t> DataSet::*probes,

@@ -365,6 +365,7 @@ shape_state(RouterState *state, const sr_shape_ref *ref, Oid relid)
 		elog(ERROR, "shape_router has no state for shape " UINT64_FORMAT, ref->shape_id);
 	memcpy(&header, ref->blob, sizeof(header));
 	pos = (const char *) ref->blob + sizeof(header);
+	/* The definition is temporary (compiled_shape_init copies it); the state is not. */
 	old = MemoryContextSwitchTo(state->change_context);
 	def.shape_id = (int64) ref->shape_id;
 	def.relid = relid;
@@ -376,15 +377,13 @@ shape_state(RouterState *state, const sr_shape_ref *ref, Oid relid)
 		memcpy(VARDATA(def.program), pos, header.program_len);
 		pos += header.program_len;
 	}
+	def.where_columns = decode_attnums(&pos, header.where_count);
 	MemoryContextSwitchTo(state->context);
 	shape = palloc0(sizeof(ShapeState));
 	shape->relid = relid;
-	def.where_columns = decode_attnums(&pos, header.where_count);
 	shape->columns = header.column_count >= 0 ? decode_attnums(&pos, header.column_count) : NULL;
-	MemoryContextSwitchTo(state->change_context);
-	def.fallback_text = header.fallback_len > 0 ? pstrdup(pos) : NULL;
+	def.fallback_text = header.fallback_len > 0 ? unconstify(char *, pos) : NULL;
 	compiled_shape_init(&shape->compiled, state->context, &def);
-	bms_free(def.where_columns);
 	MemoryContextSwitchTo(old);
 	sr_router_set_payload(state->router, ref->slot, shape);
 	return shape;
