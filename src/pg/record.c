@@ -158,6 +158,7 @@ relation_info_build(RelationInfo *info, Relation rel, MemoryContext parent)
 		column->kind = value_kind(attr->atttypid);
 		column->base_type = getBaseType(attr->atttypid);
 		column->json_key = json_string(NameStr(attr->attname));
+		column->json_key_len = strlen(column->json_key);
 		column->text_label = psprintf("%s[%s]", quote_identifier(NameStr(attr->attname)),
 									  format_type_be(attr->atttypid));
 	}
@@ -165,6 +166,7 @@ relation_info_build(RelationInfo *info, Relation rel, MemoryContext parent)
 										   RelationGetRelationName(rel));
 	info->table_text = qualified;
 	info->table_json = json_string(qualified);
+	info->table_json_len = strlen(info->table_json);
 	info->primary_key = attnums_from_index_bitmap(RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY));
 	info->identity_key = attnums_from_index_bitmap(RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY));
 	info->identity_full = rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL;
@@ -176,6 +178,30 @@ relation_info_build(RelationInfo *info, Relation rel, MemoryContext parent)
 	info->relid = RelationGetRelid(rel);
 	info->valid = true;
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Raw appends for the JSON hot path: the caller has made room with
+ * enlargeStringInfo, and ends its run with finish_raw (StringInfo keeps a NUL
+ * after the data).
+ */
+static inline void
+put_char(StringInfo out, char c)
+{
+	out->data[out->len++] = c;
+}
+
+static inline void
+put_bytes(StringInfo out, const char *bytes, int len)
+{
+	memcpy(out->data + out->len, bytes, len);
+	out->len += len;
+}
+
+static inline void
+finish_raw(StringInfo out)
+{
+	out->data[out->len] = '\0';
 }
 
 static bool
@@ -192,23 +218,23 @@ value_is_special_float(const char *text)
 static void
 append_json_string_bytes(StringInfo out, const char *bytes, int len)
 {
+	int			i = 0;
+
 	enlargeStringInfo(out, len + 2);
-	appendStringInfoChar(out, '"');
-	for (int i = 0; i < len; i++)
+	put_char(out, '"');
+	while (i < len)
 	{
-		const char *start = bytes + i;
 		int			plain = 0;
 
 		/* runs of plain bytes are copied at once */
 		while (i + plain < len && (unsigned char) bytes[i + plain] >= 0x20 &&
 			   bytes[i + plain] != '"' && bytes[i + plain] != '\\')
 			plain++;
-		if (plain > 0)
-		{
-			appendBinaryStringInfo(out, start, plain);
-			i += plain - 1;
-			continue;
-		}
+		put_bytes(out, bytes + i, plain);
+		i += plain;
+		if (i == len)
+			break;
+		finish_raw(out);
 		switch (bytes[i])
 		{
 			case '\b':
@@ -236,8 +262,11 @@ append_json_string_bytes(StringInfo out, const char *bytes, int len)
 				appendStringInfo(out, "\\u%04x", (unsigned char) bytes[i]);
 				break;
 		}
+		i++;
+		enlargeStringInfo(out, len - i + 1);	/* the rest, and the closing quote */
 	}
-	appendStringInfoChar(out, '"');
+	put_char(out, '"');
+	finish_raw(out);
 }
 
 /*
@@ -248,18 +277,19 @@ append_json_string_bytes(StringInfo out, const char *bytes, int len)
 static bool
 append_json_value_direct(StringInfo out, const ColumnOutput *column, Datum value)
 {
-	char		digits[MAXINT8LEN + 1];
-
 	switch (column->base_type)
 	{
 		case INT2OID:
-			appendBinaryStringInfo(out, digits, pg_itoa(DatumGetInt16(value), digits));
+			enlargeStringInfo(out, MAXINT8LEN);
+			out->len += pg_itoa(DatumGetInt16(value), out->data + out->len);
 			return true;
 		case INT4OID:
-			appendBinaryStringInfo(out, digits, pg_ltoa(DatumGetInt32(value), digits));
+			enlargeStringInfo(out, MAXINT8LEN);
+			out->len += pg_ltoa(DatumGetInt32(value), out->data + out->len);
 			return true;
 		case INT8OID:
-			appendBinaryStringInfo(out, digits, pg_lltoa(DatumGetInt64(value), digits));
+			enlargeStringInfo(out, MAXINT8LEN);
+			out->len += pg_lltoa(DatumGetInt64(value), out->data + out->len);
 			return true;
 		case BOOLOID:
 			appendStringInfoString(out, DatumGetBool(value) ? "true" : "false");
@@ -404,52 +434,85 @@ column_shown(const RelationInfo *rel, const Bitmapset *projection, const Bitmaps
 		bms_is_member(attnum, rel->primary_key);
 }
 
+/* A row as a JSON object of the columns this record shows. */
 static void
-append_row(StringInfo out, OutputFormat format, const RelationInfo *rel, const Bitmapset *projection,
-		   TupleTableSlot *slot, const Bitmapset *key_only, const Bitmapset *unchanged_toast)
+append_row_json(StringInfo out, const RelationInfo *rel, const Bitmapset *projection,
+				TupleTableSlot *slot, const Bitmapset *key_only, const Bitmapset *unchanged_toast)
+{
+	/* the common record shows every column: no per-column set lookups */
+	bool		every_column = projection == NULL && key_only == NULL && unchanged_toast == NULL;
+	char		separator = '{';
+
+	slot_getallattrs(slot);
+	for (int attnum = 1; attnum <= rel->desc->natts; attnum++)
+	{
+		const ColumnOutput *column = &rel->columns[attnum - 1];
+
+		if (column->json_key == NULL)
+			continue;			/* dropped */
+		if (!every_column &&
+			(!column_shown(rel, projection, key_only, attnum) ||
+			 bms_is_member(attnum, unchanged_toast)))
+			continue;			/* not shown, or listed under "unchanged_toast" instead */
+		enlargeStringInfo(out, column->json_key_len + 6);
+		put_char(out, separator);
+		separator = ',';
+		put_bytes(out, column->json_key, column->json_key_len);
+		put_char(out, ':');
+		if (slot->tts_isnull[attnum - 1])
+		{
+			put_bytes(out, "null", 4);
+			finish_raw(out);
+		}
+		else
+		{
+			finish_raw(out);
+			append_json_value(out, column, slot->tts_values[attnum - 1]);
+		}
+	}
+	enlargeStringInfo(out, 2);
+	if (separator == '{')
+		put_char(out, '{');
+	put_char(out, '}');
+	finish_raw(out);
+}
+
+/* A row as name[type]:value pairs for format=text. */
+static void
+append_row_text(StringInfo out, const RelationInfo *rel, const Bitmapset *projection,
+				TupleTableSlot *slot, const Bitmapset *key_only, const Bitmapset *unchanged_toast)
 {
 	bool		first = true;
 
 	slot_getallattrs(slot);
-	if (format == OUTPUT_FORMAT_JSON)
-		appendStringInfoChar(out, '{');
 	for (int attnum = 1; attnum <= rel->desc->natts; attnum++)
 	{
 		const ColumnOutput *column = &rel->columns[attnum - 1];
-		bool		unknown = bms_is_member(attnum, unchanged_toast);
 
 		if (!column_shown(rel, projection, key_only, attnum))
 			continue;
-		if (format == OUTPUT_FORMAT_JSON)
-		{
-			if (unknown)
-				continue;		/* listed under "unchanged_toast" instead */
-			if (!first)
-				appendStringInfoChar(out, ',');
-			appendStringInfoString(out, column->json_key);
-			appendStringInfoChar(out, ':');
-			if (slot->tts_isnull[attnum - 1])
-				appendStringInfoString(out, "null");
-			else
-				append_json_value(out, column, slot->tts_values[attnum - 1]);
-		}
+		if (!first)
+			appendStringInfoChar(out, ' ');
+		appendStringInfoString(out, column->text_label);
+		appendStringInfoChar(out, ':');
+		if (bms_is_member(attnum, unchanged_toast))
+			appendStringInfoString(out, "unchanged-toast-datum");
+		else if (slot->tts_isnull[attnum - 1])
+			appendStringInfoString(out, "null");
 		else
-		{
-			if (!first)
-				appendStringInfoChar(out, ' ');
-			appendStringInfoString(out, column->text_label);
-			appendStringInfoChar(out, ':');
-			if (unknown)
-				appendStringInfoString(out, "unchanged-toast-datum");
-			else if (slot->tts_isnull[attnum - 1])
-				appendStringInfoString(out, "null");
-			else
-				append_text_value(out, column, slot->tts_values[attnum - 1]);
-		}
+			append_text_value(out, column, slot->tts_values[attnum - 1]);
 		first = false;
 	}
+}
+
+static void
+append_row(StringInfo out, OutputFormat format, const RelationInfo *rel, const Bitmapset *projection,
+		   TupleTableSlot *slot, const Bitmapset *key_only, const Bitmapset *unchanged_toast)
+{
 	if (format == OUTPUT_FORMAT_JSON)
-		appendStringInfoChar(out, '}');
+		append_row_json(out, rel, projection, slot, key_only, unchanged_toast);
+	else
+		append_row_text(out, rel, projection, slot, key_only, unchanged_toast);
 }
 
 static const char *
@@ -532,16 +595,19 @@ record_append_row_change(StringInfo out, OutputFormat format, int64 shape_id, Re
 
 	if (format == OUTPUT_FORMAT_JSON)
 	{
-		char		digits[MAXINT8LEN + 1];
+		const char *op_text = op_json(op);
+		int			op_len = strlen(op_text);
 
-		appendStringInfoString(out, "{\"shape\":");
-		appendBinaryStringInfo(out, digits, pg_lltoa(shape_id, digits));
-		appendStringInfoChar(out, ',');
-		appendStringInfoString(out, op_json(op));
+		enlargeStringInfo(out, 16 + MAXINT8LEN + op_len + rel->table_json_len);
+		put_bytes(out, "{\"shape\":", 9);
+		out->len += pg_lltoa(shape_id, out->data + out->len);
+		put_char(out, ',');
+		put_bytes(out, op_text, op_len);
+		finish_raw(out);
 		if (lsn != NULL)
 			appendStringInfo(out, ",\"lsn\":\"%s\"", lsn);
-		appendStringInfoString(out, ",\"table\":");
-		appendStringInfoString(out, rel->table_json);
+		appendBinaryStringInfo(out, ",\"table\":", 9);
+		appendBinaryStringInfo(out, rel->table_json, rel->table_json_len);
 		if (rows->partition != NULL)
 		{
 			appendStringInfoString(out, ",\"partition\":");

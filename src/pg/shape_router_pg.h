@@ -197,7 +197,8 @@ typedef struct ColumnOutput
 	Oid			output_function;
 	Oid			base_type;		/* picks a direct JSON writer for common types */
 	ValueKind	kind;
-	char	   *json_key;		/* the column name as a JSON string, quotes included */
+	char	   *json_key;		/* the column name as a JSON string, quotes included; NULL: dropped */
+	int			json_key_len;
 	char	   *text_label;		/* name[type] for format=text */
 } ColumnOutput;
 
@@ -210,6 +211,7 @@ typedef struct RelationInfo
 	TupleDesc	desc;
 	ColumnOutput *columns;		/* desc->natts entries */
 	char	   *table_json;		/* schema-qualified name as a JSON string */
+	int			table_json_len;
 	char	   *table_text;
 	Bitmapset  *primary_key;	/* attnums, always projected */
 	Bitmapset  *identity_key;	/* attnums an old key-only tuple carries */
