@@ -76,8 +76,9 @@ bench/bin/%: bench/%.cpp $(CORE_SRCS) $(wildcard include/shape_router/*)
 	$(CXX) -std=c++17 -Wall -Wextra -Werror -O2 -DNDEBUG -I$(srcdir)/include -o $@ $< $(CORE_SRCS) -lbenchmark -lpthread -lxxhash $(shell pkg-config --libs absl_flat_hash_map 2>/dev/null)
 
 .PHONY: bench
-bench: $(addprefix bench/bin/,$(BENCHES))
-	@set -e; for b in $^; do echo "== $$b"; $$b --benchmark_min_time=0.2 $(BENCH_ARGS); done
+bench: $(addprefix bench/bin/,$(BENCHES)) bench/bin/router_memory
+	@set -e; for b in $(filter %_bench,$^); do echo "== $$b"; $$b --benchmark_min_time=0.2 $(BENCH_ARGS); done
+	@echo "== bench/bin/router_memory"; bench/bin/router_memory 1000000 28
 
 .PHONY: unit
 unit: $(addprefix test/unit/bin/,$(UNIT_TESTS)) $(addprefix test/unit/bin/,$(addsuffix .asan,$(UNIT_TESTS))) test/unit/bin/index_test.tsan

@@ -187,6 +187,7 @@ class ShapeIndex {
   // rebuild everything now. Returns whether a new static part was installed.
   bool maintain(bool force = false);
   // Gives back the key store's growth slack (after loading).
+  void reserve(size_t slots) { shapes_.reserve(slots); }
   void shrink_to_fit() {
     keys_.shrink_to_fit();
     shapes_.shrink_to_fit();
@@ -197,12 +198,18 @@ class ShapeIndex {
   size_t live_shapes() const noexcept { return live_; }
 
  private:
+  // 16 bytes a shape, its key included when it has one (most shapes): only
+  // shapes with several keys (IN lists) use keys_.
   struct Shape {
-    uint32_t key_offset = 0;  // into keys_
-    uint32_t key_count = 0;
-    uint32_t epoch = 0;       // epoch_ when added: in the static part iff <= static_epoch_
-    bool live = false;
+    uint64_t key_or_offset = 0;  // key_count == 1: the key; > 1: offset of its keys in keys_
+    uint32_t epoch = 0;          // epoch_ when added: in the static part iff <= static_epoch_
+    uint32_t key_count : 31;
+    uint32_t live : 1;
+    Shape() : key_count(0), live(0) {}
   };
+  const uint64_t* keys_of(const Shape& shape) const noexcept {
+    return shape.key_count == 1 ? &shape.key_or_offset : keys_.data() + shape.key_or_offset;
+  }
   struct BuildJob;
   static uint64_t nonzero(uint64_t key) { return key == 0 ? 1 : key; }  // FlatMap reserves 0
   static bool bit(const std::vector<uint64_t>& bits, uint32_t i) noexcept {
@@ -219,8 +226,9 @@ class ShapeIndex {
   size_t background_min_keys_ = kDefaultBackgroundMinKeys;
   // per shape slot
   std::vector<Shape> shapes_;
-  std::vector<uint64_t> keys_;       // key store: every shape's keys, for rebuilds
+  std::vector<uint64_t> keys_;       // the keys of shapes with several, for rebuilds
   size_t dead_keys_ = 0;             // keys_ entries of dropped shapes
+  size_t live_keys_ = 0;             // keys of live shapes (inline ones included)
   std::vector<uint64_t> tombstones_; // bitmap over slots dropped while in the static part
   size_t tombstone_count_ = 0;
   size_t live_ = 0;

@@ -110,8 +110,9 @@ sr_status	sr_router_add_shape_blob(sr_router *router, uint64_t shape_id, uint32_
 									 const uint64_t *keys, size_t key_count,
 									 void **previous) SR_NOEXCEPT;
 
-/* Sets the payload of the shape in slot (from an sr_shape_ref). Invalidates nothing. */
-void		sr_router_set_payload(sr_router *router, uint32_t slot, void *payload) SR_NOEXCEPT;
+/* Sets the payload of the shape in slot (from an sr_shape_ref); NULL clears it.
+ * Invalidates nothing. On failure (SR_OUT_OF_MEMORY) the shape keeps no payload. */
+sr_status	sr_router_set_payload(sr_router *router, uint32_t slot, void *payload) SR_NOEXCEPT;
 
 /* The relation of shape_id, or 0 when it is not present. */
 uint32_t	sr_router_shape_relid(const sr_router *router, uint64_t shape_id) SR_NOEXCEPT;

@@ -26,12 +26,11 @@ class Router {
   // back in every sr_shape_ref.
   void* add_shape(uint64_t shape_id, uint32_t relid, void* payload, int index_attnum, uint8_t index_tag,
                   const uint64_t* keys, size_t key_count, const void* blob = nullptr, size_t blob_len = 0);
-  void set_payload(uint32_t slot, void* payload) noexcept {
-    if (slot < slots_.size() && slots_[slot].live) slots_[slot].payload = payload;
-  }
+  // Sets (or, with nullptr, clears) the payload of the shape in slot. Throws std::bad_alloc.
+  void set_payload(uint32_t slot, void* payload);
   uint32_t shape_relid(uint64_t shape_id) const noexcept {
-    const uint32_t* slot = shape_slot_.find(shape_id);
-    return slot == nullptr ? 0 : slots_[*slot].relid;
+    const uint32_t slot = find_slot(shape_id);
+    return slot == HandleSet::kNone ? 0 : slots_[slot].relid;
   }
 
   // Loading many shapes: reserve room, and keep new keys out of the overlay
@@ -74,26 +73,31 @@ class Router {
 
   bool maintain(bool force);
   IndexStats index_stats() const { return index_.stats(); }
-  size_t shape_count() const noexcept { return shape_slot_.size(); }
+  size_t shape_count() const noexcept { return directory_.size(); }
   size_t relation_count() const noexcept { return relations_with_shapes_; }
   sr_counters& counters() noexcept { return counters_; }
 
   template <typename Visit>
   void for_each_shape(Visit&& visit) const {
     for (uint32_t slot = 0; slot < slots_.size(); slot++)
-      if (slots_[slot].live) visit(ref(slot));
+      if (slots_[slot].shape_id != 0) visit(ref(slot));
   }
   size_t blob_bytes() const noexcept { return blobs_.size(); }
 
  private:
+  // 16 bytes a shape. What the hot path does not need lives in the shape's
+  // record in blobs_: its index column (uint16: 0 for a scan shape, else
+  // attnum + 1), the blob's length (LEB128), then the blob.
   struct Slot {
-    uint64_t shape_id = 0;
-    void* payload = nullptr;
+    uint64_t shape_id = 0;  // 0: a free slot
     uint32_t relid = 0;
-    uint32_t blob_offset = 0;  // into blobs_
-    uint32_t blob_len = 0;
-    int16_t index_attnum = -1;  // -1: scan shape
-    bool live = false;
+    uint32_t record = 0;    // offset of the shape's record in blobs_
+  };
+  struct Record {
+    int index_attnum;  // -1: scan shape
+    uint32_t blob_len;
+    const uint8_t* blob;
+    size_t size;       // of the whole record
   };
   struct Relation {
     uint32_t relid = 0;
@@ -102,11 +106,37 @@ class Router {
     std::vector<IndexColumn> index_columns;
   };
 
+  Record record(uint32_t offset) const noexcept {
+    const uint8_t* p = blobs_.data() + offset;
+    Record r;
+    r.index_attnum = static_cast<int>(p[0] | (p[1] << 8)) - 1;
+    size_t pos = 2;
+    uint32_t len = 0;
+    for (int shift = 0;; shift += 7) {
+      const uint8_t byte = p[pos++];
+      len |= static_cast<uint32_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) break;
+    }
+    r.blob_len = len;
+    r.blob = p + pos;
+    r.size = pos + len;
+    return r;
+  }
+  void* payload_of(uint32_t slot) const noexcept {
+    if (payloads_.empty()) return nullptr;
+    const uint32_t* i = payload_index_.find(uint64_t{slot} + 1);
+    return i == nullptr ? nullptr : payloads_[*i].payload;
+  }
   sr_shape_ref ref(uint32_t slot) const noexcept {
     const Slot& s = slots_[slot];
-    return sr_shape_ref{s.shape_id, s.payload, s.blob_len > 0 ? blobs_.data() + s.blob_offset : nullptr, s.blob_len,
-                        slot};
+    const Record r = record(s.record);
+    return sr_shape_ref{s.shape_id, payload_of(slot), r.blob_len > 0 ? r.blob : nullptr, r.blob_len, slot};
   }
+  uint32_t find_slot(uint64_t shape_id) const noexcept {
+    if (shape_id == 0) return HandleSet::kNone;
+    return directory_.find(shape_id, [this](uint32_t slot) { return slots_[slot].shape_id; });
+  }
+  void* take_payload(uint32_t slot) noexcept;
   std::vector<uint32_t>::iterator scan_position(Relation& r, uint64_t shape_id);
   void compact_blobs();
 
@@ -114,18 +144,27 @@ class Router {
   Relation& relation_for(uint32_t relid);
 
   FlatMap relation_slot_;  // relid → index into relations_
-  FlatMap shape_slot_;     // shape id → slot
+  HandleSet directory_;    // shape id → slot (4 bytes a shape: the id is read from the slot)
   std::vector<Relation> relations_;
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_slots_;     // reusable now
   std::vector<uint32_t> retired_slots_;  // free once the static index no longer refers to them
   size_t relations_with_shapes_ = 0;
   ShapeIndex index_;
-  // Every shape's blob, back to back; dropped shapes' bytes are reclaimed by
+  // Every shape's record, back to back; dropped shapes' bytes are reclaimed by
   // compaction at maintain() once they are half of it.
   std::vector<uint8_t> blobs_;
   size_t dead_blob_bytes_ = 0;
+  // The shell's state of the shapes it has evaluated (few of a large set):
+  // slot + 1 → index into payloads_.
+  struct PayloadEntry {
+    void* payload;
+    uint32_t slot;
+  };
+  FlatMap payload_index_;
+  std::vector<PayloadEntry> payloads_;
   bool bulk_ = false;
+  size_t bulk_expected_ = 0, bulk_added_ = 0, bulk_start_bytes_ = 0;  // for sizing the arena while loading
   sr_counters counters_{};
   // scratch for candidates()
   std::vector<uint32_t> hits_;

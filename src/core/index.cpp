@@ -461,20 +461,36 @@ void ShapeIndex::add(uint32_t slot, const uint64_t* keys, size_t count, bool bul
   if (slot_tombstoned(slot)) throw std::invalid_argument("shape slot reused before the index was rebuilt");
   if (keys_.size() + count > UINT32_MAX) throw std::invalid_argument("too many keys");
   if (job_) added_during_build_.push_back(slot);  // may name a slot that is then not added: install checks
-  // Deduplicated in place at the end of the key store (no temporary vector).
-  const size_t offset = keys_.size();
-  for (size_t i = 0; i < count; i++) keys_.push_back(nonzero(keys[i]));
-  std::sort(keys_.begin() + static_cast<std::ptrdiff_t>(offset), keys_.end());
-  keys_.erase(std::unique(keys_.begin() + static_cast<std::ptrdiff_t>(offset), keys_.end()), keys_.end());
+  size_t key_count = 0;
+  uint64_t key_or_offset = 0;
+  if (count == 1) {
+    key_count = 1;
+    key_or_offset = nonzero(keys[0]);
+  } else if (count > 1) {
+    // Deduplicated in place at the end of the key store (no temporary vector).
+    const size_t offset = keys_.size();
+    for (size_t i = 0; i < count; i++) keys_.push_back(nonzero(keys[i]));
+    std::sort(keys_.begin() + static_cast<std::ptrdiff_t>(offset), keys_.end());
+    keys_.erase(std::unique(keys_.begin() + static_cast<std::ptrdiff_t>(offset), keys_.end()), keys_.end());
+    key_count = keys_.size() - offset;
+    key_or_offset = offset;
+    if (key_count == 1) {  // duplicates of one key
+      key_or_offset = keys_[offset];
+      keys_.resize(offset);
+    }
+  }
 
   Shape& shape = shapes_[slot];
-  shape.key_offset = static_cast<uint32_t>(offset);
-  shape.key_count = static_cast<uint32_t>(keys_.size() - offset);
+  shape.key_or_offset = key_or_offset;
+  shape.key_count = static_cast<uint32_t>(key_count);
   shape.epoch = epoch_;
-  shape.live = true;
-  if (!bulk)
-    for (size_t i = offset; i < keys_.size(); i++) overlay_.insert(keys_[i], slot);
+  shape.live = 1;
+  if (!bulk) {
+    const uint64_t* shape_keys = keys_of(shape);
+    for (size_t i = 0; i < key_count; i++) overlay_.insert(shape_keys[i], slot);
+  }
   live_++;
+  live_keys_ += key_count;
   // Keys, not shapes: a few shapes with long IN lists must still bring their
   // keys out of the overlay into the static part.
   changes_since_build_ += std::max<size_t>(1, shape.key_count);
@@ -488,8 +504,9 @@ void ShapeIndex::drop(uint32_t slot) {
     tombstones_[slot / 64] |= uint64_t{1} << (slot % 64);
     tombstone_count_++;
   } else {
+    const uint64_t* shape_keys = keys_of(shape);
     for (uint32_t i = 0; i < shape.key_count; i++) {
-      const uint64_t key = keys_[shape.key_offset + i];
+      const uint64_t key = shape_keys[i];
       const uint32_t* value = overlay_.index.find(key);
       if (value == nullptr) continue;
       if ((*value & 0x80000000u) == 0) {
@@ -511,8 +528,9 @@ void ShapeIndex::drop(uint32_t slot) {
     pending_tombstones_[slot / 64] |= uint64_t{1} << (slot % 64);
     pending_tombstone_count_++;
   }
-  dead_keys_ += shape.key_count;
-  shape.live = false;
+  if (shape.key_count > 1) dead_keys_ += shape.key_count;
+  live_keys_ -= shape.key_count;
+  shape.live = 0;
   live_--;
   changes_since_build_ += std::max<size_t>(1, shape.key_count);
 }
@@ -588,30 +606,27 @@ bool ShapeIndex::maintain(bool force) {
 std::unique_ptr<ShapeIndex::BuildJob> ShapeIndex::snapshot() {
   auto job = std::make_unique<BuildJob>();
   job->mixer = mixer_;
-  job->pairs.reserve(keys_.size() - dead_keys_);
+  job->pairs.reserve(live_keys_);
   std::vector<uint64_t> compact_keys;
   compact_keys.reserve(keys_.size() - dead_keys_);
   std::vector<uint64_t> pending(shapes_.size() / 64 + 1, 0);
   added_during_build_.reserve(64);
   // Shapes' new key offsets are applied only once every allocation has
-  // succeeded: a bad_alloc anywhere above leaves the index as it was.
-  std::vector<uint32_t> new_offsets(shapes_.size(), 0);
+  // succeeded: a bad_alloc anywhere above leaves the index as it was. Only
+  // shapes with several keys have one.
+  std::vector<std::pair<uint32_t, uint32_t>> new_offsets;  // (slot, offset)
   for (uint32_t slot = 0; slot < shapes_.size(); slot++) {
     const Shape& shape = shapes_[slot];
     if (!shape.live) continue;
-    new_offsets[slot] = static_cast<uint32_t>(compact_keys.size());
-    for (uint32_t i = 0; i < shape.key_count; i++) {
-      const uint64_t k = keys_[shape.key_offset + i];
-      compact_keys.push_back(k);
-      job->pairs.push_back({k, slot});
+    const uint64_t* shape_keys = keys_of(shape);
+    if (shape.key_count > 1) {
+      new_offsets.push_back({slot, static_cast<uint32_t>(compact_keys.size())});
+      compact_keys.insert(compact_keys.end(), shape_keys, shape_keys + shape.key_count);
     }
+    for (uint32_t i = 0; i < shape.key_count; i++) job->pairs.push_back({shape_keys[i], slot});
     job->shapes++;
   }
-  for (uint32_t slot = 0; slot < shapes_.size(); slot++) {
-    Shape& shape = shapes_[slot];
-    shape.key_offset = shape.live ? new_offsets[slot] : 0;
-    if (!shape.live) shape.key_count = 0;
-  }
+  for (const auto& [slot, offset] : new_offsets) shapes_[slot].key_or_offset = offset;
   keys_.swap(compact_keys);
   dead_keys_ = 0;
   pending_tombstones_.swap(pending);
@@ -654,7 +669,8 @@ bool ShapeIndex::install(BuildJob& job) {
   for (uint32_t slot : added_during_build_) {
     const Shape& shape = shapes_[slot];
     if (!shape.live || shape.epoch <= build_epoch_) continue;
-    for (uint32_t i = 0; i < shape.key_count; i++) overlay.insert(keys_[shape.key_offset + i], slot);
+    const uint64_t* shape_keys = keys_of(shape);
+    for (uint32_t i = 0; i < shape.key_count; i++) overlay.insert(shape_keys[i], slot);
   }
   // Nothing below allocates.
   static_ = std::move(job.result);
@@ -677,7 +693,8 @@ void ShapeIndex::fall_back_on_overlay() {
   for (uint32_t slot = 0; slot < shapes_.size(); slot++) {
     const Shape& shape = shapes_[slot];
     if (!shape.live) continue;
-    for (uint32_t i = 0; i < shape.key_count; i++) overlay.insert(keys_[shape.key_offset + i], slot);
+    const uint64_t* shape_keys = keys_of(shape);
+    for (uint32_t i = 0; i < shape.key_count; i++) overlay.insert(shape_keys[i], slot);
   }
   static_ = StaticPart();
   static_shapes_ = 0;

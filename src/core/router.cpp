@@ -74,75 +74,127 @@ std::vector<uint32_t>::iterator Router::scan_position(Relation& r, uint64_t shap
 void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, int index_attnum, uint8_t index_tag,
                         const uint64_t* keys, size_t key_count, const void* blob, size_t blob_len) {
   if (shape_id == 0 || relid == 0) throw std::invalid_argument("shape id and relation must be non-zero");
-  if (index_attnum > INT16_MAX) throw std::invalid_argument("column number");
-  if (blob_len > UINT32_MAX || blobs_.size() + blob_len > UINT32_MAX) throw std::invalid_argument("shape too large");
+  if (index_attnum >= INT16_MAX) throw std::invalid_argument("column number");
+  if (blob_len > UINT32_MAX - 16 || blobs_.size() + blob_len + 16 > UINT32_MAX)
+    throw std::invalid_argument("shape too large");
   void* previous = nullptr;
-  if (const uint32_t* existing = shape_slot_.find(shape_id)) {
-    if (slots_[*existing].relid != relid) throw std::invalid_argument("shape already registered on another relation");
-    previous = slots_[*existing].payload;
-    drop_shape(shape_id);  // re-added below, possibly with other keys
+  const uint32_t existing = find_slot(shape_id);
+  if (existing != HandleSet::kNone) {
+    if (slots_[existing].relid != relid) throw std::invalid_argument("shape already registered on another relation");
+    previous = drop_shape(shape_id);  // re-added below, possibly with other keys
   }
 
   Relation& r = relation_for(relid);
   const uint32_t slot = allocate_slot();
-  const size_t blob_offset = blobs_.size();
+  const size_t record_offset = blobs_.size();
   try {
-    shape_slot_.put(shape_id, slot);
+    // The record: index column, LEB128 length, blob.
+    uint8_t header[2 + 5];
+    const uint16_t column = static_cast<uint16_t>(index_attnum < 0 ? 0 : index_attnum + 1);
+    header[0] = static_cast<uint8_t>(column & 0xff);
+    header[1] = static_cast<uint8_t>(column >> 8);
+    size_t header_len = 2;
+    for (size_t len = blob_len;; len >>= 7) {
+      header[header_len++] = static_cast<uint8_t>((len & 0x7f) | (len >= 0x80 ? 0x80 : 0));
+      if (len < 0x80) break;
+    }
+    if (bulk_ && blobs_.size() + header_len + blob_len > blobs_.capacity() && bulk_added_ > 0 &&
+        bulk_added_ < bulk_expected_) {
+      // Loading: grow to the projected total at the average record size so
+      // far, not by doubling (whose slack would be live during the build).
+      const size_t average = (blobs_.size() - bulk_start_bytes_) / bulk_added_ + 1;
+      blobs_.reserve(blobs_.size() + header_len + blob_len + (bulk_expected_ - bulk_added_) * average);
+    }
+    blobs_.insert(blobs_.end(), header, header + header_len);
     if (blob_len > 0) {
       const uint8_t* bytes = static_cast<const uint8_t*>(blob);
       blobs_.insert(blobs_.end(), bytes, bytes + blob_len);
     }
-    slots_[slot] = Slot{shape_id, payload, relid, static_cast<uint32_t>(blob_offset), static_cast<uint32_t>(blob_len),
-                        static_cast<int16_t>(index_attnum < 0 ? -1 : index_attnum), false};
+    slots_[slot] = Slot{shape_id, relid, static_cast<uint32_t>(record_offset)};
+    directory_.insert(slot, [this](uint32_t s) { return slots_[s].shape_id; });
+    if (payload != nullptr) set_payload(slot, payload);
     if (index_attnum < 0) {
       r.scan.insert(scan_position(r, shape_id), slot);
     } else {
       index_.add(slot, keys, key_count, bulk_);
-      auto column = std::find_if(r.index_columns.begin(), r.index_columns.end(),
-                                 [&](const IndexColumn& c) { return c.attnum == index_attnum; });
-      if (column == r.index_columns.end())
+      auto column_it = std::find_if(r.index_columns.begin(), r.index_columns.end(),
+                                    [&](const IndexColumn& c) { return c.attnum == index_attnum; });
+      if (column_it == r.index_columns.end())
         r.index_columns.push_back(IndexColumn{static_cast<uint16_t>(index_attnum), index_tag, 1});
       else
-        column->shapes++;
+        column_it->shapes++;
     }
   } catch (...) {
-    // Leave no half-added shape behind.
-    shape_slot_.erase(shape_id);
+    // Leave no half-added shape behind (the caller keeps its payload).
+    if (slots_[slot].shape_id != 0) {
+      directory_.erase(shape_id, [this](uint32_t s) { return slots_[s].shape_id; });
+      take_payload(slot);
+    }
     auto it = scan_position(r, shape_id);
     if (it != r.scan.end() && *it == slot) r.scan.erase(it);
     if (index_.contains_slot(slot)) index_.drop(slot);
-    blobs_.resize(blob_offset);
+    blobs_.resize(record_offset);
     slots_[slot] = Slot{};
     free_slots_.push_back(slot);
     throw;
   }
-  slots_[slot].live = true;
   if (r.shape_count++ == 0) relations_with_shapes_++;
+  if (bulk_) bulk_added_++;
   return previous;
 }
 
-void* Router::drop_shape(uint64_t shape_id) {
-  const uint32_t* found = shape_slot_.find(shape_id);
+void Router::set_payload(uint32_t slot, void* payload) {
+  if (slot >= slots_.size() || slots_[slot].shape_id == 0) return;
+  if (payload == nullptr) {
+    take_payload(slot);
+    return;
+  }
+  if (const uint32_t* i = payload_index_.find(uint64_t{slot} + 1)) {
+    payloads_[*i].payload = payload;
+    return;
+  }
+  payloads_.reserve(payloads_.size() + 1);  // both allocations before any change
+  payload_index_.reserve(payload_index_.size() + 1);
+  payload_index_.put(uint64_t{slot} + 1, static_cast<uint32_t>(payloads_.size()));
+  payloads_.push_back(PayloadEntry{payload, slot});
+}
+
+void* Router::take_payload(uint32_t slot) noexcept {
+  const uint32_t* found = payloads_.empty() ? nullptr : payload_index_.find(uint64_t{slot} + 1);
   if (found == nullptr) return nullptr;
-  const uint32_t slot = *found;
+  const uint32_t i = *found;
+  void* payload = payloads_[i].payload;
+  payload_index_.erase(uint64_t{slot} + 1);
+  if (i + 1 != payloads_.size()) {  // the last entry moves into the hole
+    payloads_[i] = payloads_.back();
+    payload_index_.put(uint64_t{payloads_[i].slot} + 1, i);  // present: overwrites, allocates nothing
+  }
+  payloads_.pop_back();
+  return payload;
+}
+
+void* Router::drop_shape(uint64_t shape_id) {
+  const uint32_t slot = find_slot(shape_id);
+  if (slot == HandleSet::kNone) return nullptr;
   Slot& s = slots_[slot];
   Relation& r = relations_[*relation_slot_.find(s.relid)];
-  void* payload = s.payload;
+  const Record rec = record(s.record);
   // The only allocations, made first: a bad_alloc leaves the shape registered.
   free_slots_.reserve(free_slots_.size() + 1);
   retired_slots_.reserve(retired_slots_.size() + 1);
-  if (s.index_attnum < 0) {
+  if (rec.index_attnum < 0) {
     r.scan.erase(scan_position(r, shape_id));
     free_slots_.push_back(slot);
   } else {
     index_.drop(slot);
     auto column = std::find_if(r.index_columns.begin(), r.index_columns.end(),
-                               [&](const IndexColumn& c) { return c.attnum == s.index_attnum; });
+                               [&](const IndexColumn& c) { return c.attnum == rec.index_attnum; });
     if (--column->shapes == 0) r.index_columns.erase(column);
     retired_slots_.push_back(slot);  // the static index may still name it
   }
-  shape_slot_.erase(shape_id);
-  dead_blob_bytes_ += s.blob_len;
+  directory_.erase(shape_id, [this](uint32_t x) { return slots_[x].shape_id; });
+  void* payload = take_payload(slot);
+  dead_blob_bytes_ += rec.size;
   s = Slot{};
   if (--r.shape_count == 0) relations_with_shapes_--;
   return payload;
@@ -152,10 +204,11 @@ void Router::compact_blobs() {
   std::vector<uint8_t> compact;
   compact.reserve(blobs_.size() - dead_blob_bytes_);
   for (Slot& s : slots_) {
-    if (!s.live || s.blob_len == 0) continue;
+    if (s.shape_id == 0) continue;
     const size_t offset = compact.size();
-    compact.insert(compact.end(), blobs_.begin() + s.blob_offset, blobs_.begin() + s.blob_offset + s.blob_len);
-    s.blob_offset = static_cast<uint32_t>(offset);
+    const size_t size = record(s.record).size;
+    compact.insert(compact.end(), blobs_.begin() + s.record, blobs_.begin() + s.record + size);
+    s.record = static_cast<uint32_t>(offset);
   }
   blobs_.swap(compact);
   dead_blob_bytes_ = 0;
@@ -170,7 +223,8 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
   hits_.clear();
   if (all_shapes) {
     for (uint32_t slot = 0; slot < slots_.size(); slot++)
-      if (slots_[slot].live && slots_[slot].relid == relid && slots_[slot].index_attnum >= 0) hits_.push_back(slot);
+      if (slots_[slot].shape_id != 0 && slots_[slot].relid == relid && record(slots_[slot].record).index_attnum >= 0)
+        hits_.push_back(slot);
   } else {
     for (size_t i = 0; i < key_count; i++) {
       ShapeIndex::Probe probe = index_.lookup(keys[i], hits_);
@@ -186,7 +240,7 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
   // Index hits of this relation (a hash collision may name another's), by shape id.
   size_t kept = 0;
   for (uint32_t slot : hits_)
-    if (slots_[slot].live && slots_[slot].relid == relid) hits_[kept++] = slot;
+    if (slots_[slot].shape_id != 0 && slots_[slot].relid == relid) hits_[kept++] = slot;
   hits_.resize(kept);
   auto by_id = [&](uint32_t a, uint32_t b) { return slots_[a].shape_id < slots_[b].shape_id; };
   std::sort(hits_.begin(), hits_.end(), by_id);
@@ -204,17 +258,22 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
 
 void Router::begin_bulk_load(size_t expected_shapes) {
   bulk_ = true;
+  bulk_expected_ = expected_shapes;
+  bulk_added_ = 0;
+  bulk_start_bytes_ = blobs_.size();
   slots_.reserve(slots_.size() + expected_shapes);
-  shape_slot_.reserve(shape_slot_.size() + expected_shapes);
+  directory_.reserve(directory_.size() + expected_shapes, [this](uint32_t slot) { return slots_[slot].shape_id; });
+  index_.reserve(slots_.size() + expected_shapes);
 }
 
 void Router::end_bulk_load() {
   bulk_ = false;
-  maintain(true);
-  // Loaded once, then mostly read: no growth slack.
+  // Loaded once, then mostly read: no growth slack, given back before the
+  // index build, the moment of peak memory.
   slots_.shrink_to_fit();
   blobs_.shrink_to_fit();
   index_.shrink_to_fit();
+  maintain(true);
 }
 
 bool Router::maintain(bool force) {
@@ -271,8 +330,8 @@ sr_status sr_router_add_shape_blob(sr_router* router, uint64_t shape_id, uint32_
   });
 }
 
-void sr_router_set_payload(sr_router* router, uint32_t slot, void* payload) noexcept {
-  router->router.set_payload(slot, payload);
+sr_status sr_router_set_payload(sr_router* router, uint32_t slot, void* payload) noexcept {
+  return guarded([&] { router->router.set_payload(slot, payload); });
 }
 
 uint32_t sr_router_shape_relid(const sr_router* router, uint64_t shape_id) noexcept {

@@ -297,9 +297,42 @@ typedef struct ShapeBlobHeader
 {
 	uint32		program_len;	/* 0: no WHERE */
 	uint32		fallback_len;	/* with its NUL; 0: none */
-	uint16		where_count;
-	int16		column_count;	/* -1: all columns */
+	uint32		where_count;
+	int32		column_count;	/* -1: all columns */
 } ShapeBlobHeader;
+
+/* The header goes out as four LEB128 numbers (4 bytes for most shapes, not 16). */
+static void
+append_leb128(StringInfo buf, uint32 value)
+{
+	do
+	{
+		char		byte = (char) ((value & 0x7f) | (value >= 0x80 ? 0x80 : 0));
+
+		appendStringInfoCharMacro(buf, byte);
+		value >>= 7;
+	} while (value != 0);
+}
+
+static uint32
+read_leb128(const char **pos, const char *end)
+{
+	uint32		value = 0;
+
+	for (int shift = 0; shift < 35; shift += 7)
+	{
+		uint8		byte;
+
+		if (*pos >= end)
+			break;
+		byte = (uint8) *(*pos)++;
+		value |= (uint32) (byte & 0x7f) << shift;
+		if ((byte & 0x80) == 0)
+			return value;
+	}
+	elog(ERROR, "shape_router: malformed shape state");
+	return 0;
+}
 
 static void
 append_attnums(StringInfo buf, const Bitmapset *attnums)
@@ -321,10 +354,13 @@ encode_shape_blob(StringInfo buf, const ShapeDef *def)
 
 	header.program_len = def->program != NULL ? VARSIZE_ANY_EXHDR(def->program) : 0;
 	header.fallback_len = def->fallback_text != NULL ? strlen(def->fallback_text) + 1 : 0;
-	header.where_count = (uint16) bms_num_members(def->where_columns);
-	header.column_count = def->columns != NULL ? (int16) bms_num_members(def->columns) : -1;
+	header.where_count = (uint32) bms_num_members(def->where_columns);
+	header.column_count = def->columns != NULL ? (int32) bms_num_members(def->columns) : -1;
 	resetStringInfo(buf);
-	appendBinaryStringInfo(buf, (const char *) &header, sizeof(header));
+	append_leb128(buf, header.program_len);
+	append_leb128(buf, header.fallback_len);
+	append_leb128(buf, header.where_count);
+	append_leb128(buf, (uint32) (header.column_count + 1));
 	if (header.program_len > 0)
 		appendBinaryStringInfo(buf, VARDATA_ANY(def->program), header.program_len);
 	append_attnums(buf, def->where_columns);
@@ -357,14 +393,22 @@ shape_state(RouterState *state, const sr_shape_ref *ref, Oid relid)
 	ShapeDef	def = {0};
 	ShapeState *shape;
 	const char *pos;
+	const char *end;
 	MemoryContext old;
 
 	if (ref->payload != NULL)
 		return (ShapeState *) ref->payload;
-	if (ref->blob == NULL || ref->blob_len < sizeof(header))
+	if (ref->blob == NULL)
 		elog(ERROR, "shape_router has no state for shape " UINT64_FORMAT, ref->shape_id);
-	memcpy(&header, ref->blob, sizeof(header));
-	pos = (const char *) ref->blob + sizeof(header);
+	pos = (const char *) ref->blob;
+	end = pos + ref->blob_len;
+	header.program_len = read_leb128(&pos, end);
+	header.fallback_len = read_leb128(&pos, end);
+	header.where_count = read_leb128(&pos, end);
+	header.column_count = (int32) read_leb128(&pos, end) - 1;
+	if ((uint64) header.program_len + header.fallback_len +
+		2 * ((uint64) header.where_count + Max(header.column_count, 0)) > (uint64) (end - pos))
+		elog(ERROR, "shape_router: malformed state of shape " UINT64_FORMAT, ref->shape_id);
 	/* The definition is temporary (compiled_shape_init copies it); the state is not. */
 	old = MemoryContextSwitchTo(state->change_context);
 	def.shape_id = (int64) ref->shape_id;
@@ -385,7 +429,11 @@ shape_state(RouterState *state, const sr_shape_ref *ref, Oid relid)
 	def.fallback_text = header.fallback_len > 0 ? unconstify(char *, pos) : NULL;
 	compiled_shape_init(&shape->compiled, state->context, &def);
 	MemoryContextSwitchTo(old);
-	sr_router_set_payload(state->router, ref->slot, shape);
+	if (sr_router_set_payload(state->router, ref->slot, shape) != SR_OK)
+	{
+		free_shape(shape);
+		shape_router_check_status(SR_OUT_OF_MEMORY, "keep a shape's state");
+	}
 	return shape;
 }
 

@@ -387,3 +387,54 @@ TEST_F(FlatMapCollisions, EraseAbsentCollidingKeys) {
 }
 
 }  // namespace
+
+// HandleSet: handles found by keys kept outside the set, against a model, under
+// ids that come in runs (as sequence-assigned shape ids do) and random ones.
+TEST(HandleSet, RandomizedAgainstModel) {
+  std::vector<uint64_t> key_of_handle;  // handle -> key (0: free)
+  std::vector<uint32_t> free_handles;
+  std::unordered_map<uint64_t, uint32_t> model;
+  shape_router::HandleSet set;
+  auto key_of = [&](uint32_t h) { return key_of_handle[h]; };
+  std::mt19937_64 rng(7);
+  uint64_t next_run = 1;
+  for (int op = 0; op < 400000; ++op) {
+    const int what = static_cast<int>(rng() % 100);
+    const bool growing = (op / 50000) % 2 == 0;
+    if (what < (growing ? 60 : 30)) {
+      const uint64_t key = rng() % 4 == 0 ? 1 + rng() % 1000000 : next_run++;
+      if (model.count(key) != 0) continue;
+      uint32_t h;
+      if (!free_handles.empty()) {
+        h = free_handles.back();
+        free_handles.pop_back();
+      } else {
+        h = static_cast<uint32_t>(key_of_handle.size());
+        key_of_handle.push_back(0);
+      }
+      key_of_handle[h] = key;
+      set.insert(h, key_of);
+      model[key] = h;
+    } else if (what < 75 && !model.empty()) {
+      const uint64_t key = rng() % 2 == 0 ? next_run - 1 - rng() % std::min<uint64_t>(next_run - 1, 5000)
+                                          : 1 + rng() % 1000000;
+      const auto it = model.find(key);
+      ASSERT_EQ(set.erase(key, key_of), it != model.end()) << "op " << op;
+      if (it != model.end()) {
+        key_of_handle[it->second] = 0;
+        free_handles.push_back(it->second);
+        model.erase(it);
+      }
+    } else {
+      const uint64_t key = rng() % 2 == 0 ? next_run - rng() % std::min<uint64_t>(next_run, 5000) : 1 + rng() % 2000000;
+      const auto it = model.find(key);
+      ASSERT_EQ(set.find(key, key_of), it == model.end() ? shape_router::HandleSet::kNone : it->second)
+          << "op " << op << " key " << key;
+    }
+    ASSERT_EQ(set.size(), model.size());
+  }
+  for (const auto& [key, h] : model) ASSERT_EQ(set.find(key, key_of), h);
+  set.reserve(model.size() * 4, key_of);  // a rehash keeps every handle
+  for (const auto& [key, h] : model) ASSERT_EQ(set.find(key, key_of), h);
+  EXPECT_GT(model.size(), 1000u);
+}

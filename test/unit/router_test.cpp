@@ -1548,7 +1548,9 @@ TEST(ShapeIdListContains, BinarySearch) {
 
 // The bytes of shape id's version v: its length and content depend on both.
 std::string blob_of(uint64_t id, uint32_t v) {
-  std::string b(1 + (id * 7 + v) % 61, '\0');
+  // Mostly short; some past one and two bytes of the record's LEB128 length.
+  const size_t len = id % 997 == 0 ? 16384 + v % 300 : id % 50 == 0 ? 128 + v % 200 : 1 + (id * 7 + v) % 61;
+  std::string b(len, '\0');
   for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<char>(id * 31 + v * 17 + i);
   return b;
 }
@@ -1625,6 +1627,9 @@ TEST(RouterBlobs, ChurnAndCompaction) {
         if (s.payload == nullptr && rng() % 2 == 0) {
           r.set_payload(s.slot, fake(s.shape_id));
           it->second.second = fake(s.shape_id);
+        } else if (s.payload != nullptr && rng() % 8 == 0) {
+          r.set_payload(s.slot, nullptr);  // cleared: the shape stays, without state
+          it->second.second = nullptr;
         }
       }
     } else {

@@ -1,0 +1,59 @@
+// Memory of the router at scale: loads N single-key shapes (as a catalog load
+// does: bulk, then one index build) and prints the peak and steady growth of
+// this process per shape, read from /proc/self/status (VmHWM, VmRSS).
+//
+//   bench/bin/router_memory [shapes=1000000] [blob_bytes=28]
+//
+// The blob stands for the shell's per-shape bytes (program, columns); the plugin
+// gives the router 28 bytes for a shape `user_id = k` (a 4-byte header, the
+// 22-byte program, the column the WHERE reads).
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "shape_router/flat_map.hpp"
+#include "shape_router/router.h"
+
+namespace {
+
+long status_kb(const char* field) {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  long value = -1;
+  const size_t n = std::strlen(field);
+  while (std::fgets(line, sizeof line, f) != nullptr)
+    if (std::strncmp(line, field, n) == 0 && line[n] == ':') value = std::atol(line + n + 1);
+  std::fclose(f);
+  return value;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const size_t shapes = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000000;
+  const size_t blob_bytes = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 28;
+  std::vector<uint8_t> blob(blob_bytes, 0x5a);
+
+  const long rss0 = status_kb("VmRSS"), hwm0 = status_kb("VmHWM");
+  sr_router* router = nullptr;
+  if (sr_router_create(&router) != SR_OK) return 1;
+  if (sr_router_begin_bulk_load(router, shapes) != SR_OK) return 1;
+  for (size_t i = 0; i < shapes; i++) {
+    const uint64_t key = shape_router::mix64(i + 1);
+    void* previous = nullptr;
+    if (sr_router_add_shape_blob(router, 1000 + i, 16384, blob.data(), blob.size(), 2, 1, &key, 1, &previous) != SR_OK)
+      return 1;
+  }
+  if (sr_router_end_bulk_load(router) != SR_OK) return 1;
+  const long rss1 = status_kb("VmRSS"), hwm1 = status_kb("VmHWM");
+  sr_index_stats stats;
+  sr_router_index_stats(router, &stats);
+  std::printf("shapes %zu, blob %zu B: peak +%.1f B/shape, after load +%.1f B/shape "
+              "(index: static %.1f B/key, key store %.1f B/shape)\n",
+              shapes, blob_bytes, (hwm1 - hwm0) * 1024.0 / shapes, (rss1 - rss0) * 1024.0 / shapes,
+              static_cast<double>(stats.static_bytes) / shapes, static_cast<double>(stats.key_store_bytes) / shapes);
+  sr_router_destroy(router);
+  return 0;
+}
