@@ -102,8 +102,13 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, int in
         bulk_added_ < bulk_expected_) {
       // Loading: grow to the projected total at the average record size so
       // far, not by doubling (whose slack would be live during the build).
+      // The estimate comes from catalog statistics: if it cannot be had, grow as usual.
       const size_t average = (blobs_.size() - bulk_start_bytes_) / bulk_added_ + 1;
-      blobs_.reserve(blobs_.size() + header_len + blob_len + (bulk_expected_ - bulk_added_) * average);
+      try {
+        blobs_.reserve(blobs_.size() + header_len + blob_len + (bulk_expected_ - bulk_added_) * average);
+      } catch (const std::bad_alloc&) {
+      } catch (const std::length_error&) {
+      }
     }
     blobs_.insert(blobs_.end(), header, header + header_len);
     if (blob_len > 0) {
@@ -261,9 +266,15 @@ void Router::begin_bulk_load(size_t expected_shapes) {
   bulk_expected_ = expected_shapes;
   bulk_added_ = 0;
   bulk_start_bytes_ = blobs_.size();
-  slots_.reserve(slots_.size() + expected_shapes);
-  directory_.reserve(directory_.size() + expected_shapes, [this](uint32_t slot) { return slots_[slot].shape_id; });
-  index_.reserve(slots_.size() + expected_shapes);
+  // expected_shapes is an estimate (catalog statistics): the reservations are a
+  // saving, not a need, so one that cannot be had leaves the tables to grow as usual.
+  try {
+    slots_.reserve(slots_.size() + expected_shapes);
+    directory_.reserve(directory_.size() + expected_shapes, [this](uint32_t slot) { return slots_[slot].shape_id; });
+    index_.reserve(slots_.size() + expected_shapes);
+  } catch (const std::bad_alloc&) {
+  } catch (const std::length_error&) {
+  }
 }
 
 void Router::end_bulk_load() {
