@@ -46,13 +46,15 @@ int main(int argc, char** argv) {
     if (sr_router_add_shape_blob(router, 1000 + i, 16384, blob.data(), blob.size(), 2, 1, &key, 1, &previous) != SR_OK)
       return 1;
   }
+  const long hwm_loaded = status_kb("VmHWM"), rss_loaded = status_kb("VmRSS");
   if (sr_router_end_bulk_load(router) != SR_OK) return 1;
   const long rss1 = status_kb("VmRSS"), hwm1 = status_kb("VmHWM");
   sr_index_stats stats;
   sr_router_index_stats(router, &stats);
   std::printf("shapes %zu, blob %zu B: peak +%.1f B/shape, after load +%.1f B/shape "
-              "(index: static %.1f B/key, key store %.1f B/shape)\n",
+              "(before the index build: peak +%.1f, RSS +%.1f; index: static %.1f B/key, key store %.1f B/shape)\n",
               shapes, blob_bytes, (hwm1 - hwm0) * 1024.0 / shapes, (rss1 - rss0) * 1024.0 / shapes,
+              (hwm_loaded - hwm0) * 1024.0 / shapes, (rss_loaded - rss0) * 1024.0 / shapes,
               static_cast<double>(stats.static_bytes) / shapes, static_cast<double>(stats.key_store_bytes) / shapes);
   sr_router_destroy(router);
   return 0;

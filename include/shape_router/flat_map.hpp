@@ -12,6 +12,14 @@
 
 namespace shape_router {
 
+// Gives back a vector's growth slack when it is large (over an eighth). A small
+// one is left: its pages, never touched, cost no memory, while shrinking copies
+// the vector and holds both copies at once.
+template <typename T>
+void shrink_if_slack(std::vector<T>& v) {
+  if (v.capacity() - v.size() > v.size() / 8) v.shrink_to_fit();
+}
+
 // Finalizer of MurmurHash3: a full-avalanche mixer for integer keys.
 inline uint64_t mix64(uint64_t key) noexcept {
   key ^= key >> 33;

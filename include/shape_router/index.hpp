@@ -11,6 +11,7 @@
 // misses: the gate re-checks every candidate's full WHERE.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -122,7 +123,7 @@ struct IndexStats {
   uint64_t longest_pause_ns = 0;    // longest time one maintain(false) call held the caller
 };
 
-// The static part: everything lookups read that a build produces. Built from
+// One part of the static index: everything lookups of its keys read. Built from
 // (key, slot) pairs by a pure function, so a build can run on another thread.
 struct StaticPart {
   BinaryFuse8 filter;
@@ -133,10 +134,30 @@ struct StaticPart {
   size_t keys = 0;
 };
 
-// Builds the static part of pairs (key, shape slot), which it sorts. Returns
-// false when the keys defeat the hash functions (only a broken mixer does
-// that); throws std::bad_alloc. Touches nothing but its arguments.
+// Builds a part of pairs (key, shape slot), which it sorts. Returns false when
+// the keys defeat the hash functions (only a broken mixer does that); throws
+// std::bad_alloc. Touches nothing but its arguments.
 bool build_static_part(std::vector<std::pair<uint64_t, uint32_t>>& pairs, Mixer mixer, StaticPart& out);
+
+// The static index: keys split by a multiplicative hash into parts of about
+// kPartKeys keys. A build holds the temporaries of one part per thread, not of
+// every key at once (at a million keys they were most of the peak memory), and
+// a part's working set stays in cache while it is built.
+struct StaticIndex {
+  static constexpr size_t kPartKeys = size_t{1} << 15;
+  static constexpr uint64_t kPartMultiplier = 0x9e3779b97f4a7c15ULL;
+
+  std::vector<StaticPart> parts;
+  size_t keys = 0;
+
+  static size_t part_count_for(size_t keys, size_t part_keys) noexcept {
+    return keys <= part_keys ? 1 : (keys + part_keys - 1) / part_keys;
+  }
+  static size_t part_index(uint64_t key, size_t part_count) noexcept {
+    return static_cast<size_t>((static_cast<unsigned __int128>(key * kPartMultiplier) * part_count) >> 64);
+  }
+  const StaticPart& part_for(uint64_t key) const noexcept { return parts[part_index(key, parts.size())]; }
+};
 
 // Shapes are small integers ("slots", dense, chosen by the caller).
 //
@@ -158,6 +179,8 @@ class ShapeIndex {
 
   // Rebuilds with fewer live keys run in the caller (SIZE_MAX: always).
   void set_background_min_keys(size_t keys) noexcept { background_min_keys_ = keys; }
+  // Keys per part of the static index (tests use small parts to have many).
+  void set_part_keys(size_t keys) noexcept { part_keys_ = std::max<size_t>(1, keys); }
 
   // Registers shape slot under keys (deduplicated here); a slot may have no key
   // (an empty IN list: it can never match). bulk: do not enter it in the overlay;
@@ -189,8 +212,8 @@ class ShapeIndex {
   // Gives back the key store's growth slack (after loading).
   void reserve(size_t slots) { shapes_.reserve(slots); }
   void shrink_to_fit() {
-    keys_.shrink_to_fit();
-    shapes_.shrink_to_fit();
+    shrink_if_slack(keys_);
+    shrink_if_slack(shapes_);
   }
   // Waits for a background build to finish, without installing it (tests).
   void wait_for_build() noexcept;
@@ -217,13 +240,19 @@ class ShapeIndex {
   }
   bool in_static(const Shape& shape) const noexcept { return shape.epoch <= static_epoch_; }
   bool rebuild_due() const noexcept;
-  std::unique_ptr<BuildJob> snapshot();
+  // copy: the job builds from its own copy of the shapes (a background build);
+  // otherwise from the index's own, so the caller must build before changing them.
+  std::unique_ptr<BuildJob> snapshot(bool copy);
+  // Builds the static index of the live shapes' keys, part by part, on up to two threads.
+  static bool build_static_index(const Shape* shapes, size_t shape_count, const uint64_t* keys, Mixer mixer,
+                                 size_t part_keys, StaticIndex& out);
   void start_background(std::unique_ptr<BuildJob> job);
   bool install(BuildJob& job);
   void fall_back_on_overlay();
 
   Mixer mixer_;
   size_t background_min_keys_ = kDefaultBackgroundMinKeys;
+  size_t part_keys_ = StaticIndex::kPartKeys;
   // per shape slot
   std::vector<Shape> shapes_;
   std::vector<uint64_t> keys_;       // the keys of shapes with several, for rebuilds
@@ -236,7 +265,7 @@ class ShapeIndex {
   uint32_t static_epoch_ = 0;        // the static part holds the live shapes of epochs <= this
 
   // static part
-  StaticPart static_;
+  StaticIndex static_;
   size_t static_shapes_ = 0;
 
   // overlay: key → shape slots added since the last build. The map's value is

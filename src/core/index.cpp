@@ -327,6 +327,20 @@ bool start_thread(std::thread& thread, F&& f) {
 // Below this many keys a second thread costs more than it saves.
 constexpr size_t kParallelBuildMinKeys = size_t{1} << 16;
 
+// Runs work(i) for i in [0, count) on the caller and, when worth it, one more
+// thread. work must not throw.
+template <typename Work>
+void run_parts(size_t count, bool parallel, Work&& work) {
+  std::atomic<size_t> next{0};
+  auto worker = [&]() noexcept {
+    for (size_t i = next.fetch_add(1); i < count; i = next.fetch_add(1)) work(i);
+  };
+  std::thread helper;
+  const bool helped = parallel && count > 1 && start_thread(helper, worker);
+  worker();
+  if (helped) helper.join();
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- static part
@@ -344,27 +358,9 @@ bool build_static_part(std::vector<std::pair<uint64_t, uint32_t>>& pairs, Mixer 
     out = std::move(part);
     return true;
   }
-  // The filter and the perfect hash are independent: at scale, built at once.
-  bool filter_built = false, filter_failed = false;
-  auto build_filter = [&]() noexcept {
-    try {
-      filter_built = part.filter.build(distinct, mixer);
-    } catch (...) {
-      filter_failed = true;
-    }
-  };
-  std::thread filter_thread;
-  const bool parallel = distinct.size() >= kParallelBuildMinKeys && start_thread(filter_thread, build_filter);
-  if (!parallel) build_filter();
-  bool mphf_built = false, mphf_failed = false;
-  try {
-    mphf_built = part.mphf.build(distinct, mixer);
-  } catch (...) {
-    mphf_failed = true;
-  }
-  if (parallel) filter_thread.join();
-  if (filter_failed || mphf_failed) throw std::bad_alloc();
-  if (!filter_built || !mphf_built) return false;
+  // Filter first, then the perfect hash: their temporaries are never held at once
+  // (parts, not these two, are what runs in parallel).
+  if (!part.filter.build(distinct, mixer) || !part.mphf.build(distinct, mixer)) return false;
   part.keys = distinct.size();
   std::vector<uint64_t>().swap(distinct);  // freed before the slot table is allocated
 
@@ -412,11 +408,18 @@ bool build_static_part(std::vector<std::pair<uint64_t, uint32_t>>& pairs, Mixer 
 // A rebuild's input and output. The builder thread touches only this object
 // (and the mixer, a plain function); `done` publishes its result.
 struct ShapeIndex::BuildJob {
-  std::vector<std::pair<uint64_t, uint32_t>> pairs;
+  // The shapes to build from: the index's own (a build in the caller, which
+  // changes nothing meanwhile) or the job's copy (a background build).
+  std::vector<Shape> shape_copy;
+  std::vector<uint64_t> key_copy;
+  const Shape* source_shapes = nullptr;
+  size_t source_count = 0;
+  const uint64_t* source_keys = nullptr;
   size_t shapes = 0;
   size_t changes = 0;  // changes_since_build_ at the snapshot, restored if the build cannot be used
   Mixer mixer = default_mixer;
-  StaticPart result;
+  size_t part_keys = StaticIndex::kPartKeys;
+  StaticIndex result;
   bool built = false;   // false: the keys defeat the hash functions
   bool failed = false;  // the build ran out of memory: nothing to install
   std::atomic<bool> done{false};
@@ -424,14 +427,88 @@ struct ShapeIndex::BuildJob {
 
   void run() noexcept {
     try {
-      built = build_static_part(pairs, mixer, result);
+      built = build_static_index(source_shapes, source_count, source_keys, mixer, part_keys, result);
     } catch (...) {
       failed = true;
     }
-    std::vector<std::pair<uint64_t, uint32_t>>().swap(pairs);
+    std::vector<Shape>().swap(shape_copy);
+    std::vector<uint64_t>().swap(key_copy);
+    source_shapes = nullptr;
+    source_keys = nullptr;
     done.store(true, std::memory_order_release);
   }
 };
+
+bool ShapeIndex::build_static_index(const Shape* shapes, size_t shape_count, const uint64_t* keys, Mixer mixer,
+                                    size_t part_keys, StaticIndex& out) {
+  auto keys_of_shape = [keys](const Shape& shape) {
+    return shape.key_count == 1 ? &shape.key_or_offset : keys + shape.key_or_offset;
+  };
+  size_t total = 0;
+  for (size_t slot = 0; slot < shape_count; slot++)
+    if (shapes[slot].live) total += shapes[slot].key_count;
+  StaticIndex index;
+  if (total == 0) {
+    out = std::move(index);
+    return true;
+  }
+  const size_t part_count = StaticIndex::part_count_for(total, part_keys);
+  index.parts.resize(part_count);
+
+  // The shapes of each part (counting sort, ascending slots; a shape with several
+  // keys in a part is listed once per key, adjacent): 4 bytes a key.
+  std::vector<uint32_t> start(part_count + 1, 0);
+  std::vector<uint32_t> members;
+  if (part_count > 1) {
+    for (size_t slot = 0; slot < shape_count; slot++) {
+      const Shape& shape = shapes[slot];
+      if (!shape.live) continue;
+      const uint64_t* k = keys_of_shape(shape);
+      for (uint32_t i = 0; i < shape.key_count; i++) start[StaticIndex::part_index(k[i], part_count) + 1]++;
+    }
+    for (size_t p = 0; p < part_count; p++) start[p + 1] += start[p];
+    members.resize(total);
+    std::vector<uint32_t> fill(start.begin(), start.end() - 1);
+    for (size_t slot = 0; slot < shape_count; slot++) {
+      const Shape& shape = shapes[slot];
+      if (!shape.live) continue;
+      const uint64_t* k = keys_of_shape(shape);
+      for (uint32_t i = 0; i < shape.key_count; i++)
+        members[fill[StaticIndex::part_index(k[i], part_count)]++] = static_cast<uint32_t>(slot);
+    }
+  }
+
+  std::atomic<bool> defeated{false}, out_of_memory{false};
+  run_parts(part_count, total >= kParallelBuildMinKeys, [&](size_t p) noexcept {
+    if (defeated.load(std::memory_order_relaxed) || out_of_memory.load(std::memory_order_relaxed)) return;
+    try {
+      std::vector<std::pair<uint64_t, uint32_t>> pairs;
+      auto take = [&](uint32_t slot) {
+        const Shape& shape = shapes[slot];
+        const uint64_t* k = keys_of_shape(shape);
+        for (uint32_t i = 0; i < shape.key_count; i++)
+          if (part_count == 1 || StaticIndex::part_index(k[i], part_count) == p) pairs.push_back({k[i], slot});
+      };
+      if (part_count == 1) {
+        pairs.reserve(total);
+        for (size_t slot = 0; slot < shape_count; slot++)
+          if (shapes[slot].live) take(static_cast<uint32_t>(slot));
+      } else {
+        pairs.reserve(start[p + 1] - start[p]);
+        for (uint32_t m = start[p]; m < start[p + 1]; m++)
+          if (m == start[p] || members[m] != members[m - 1]) take(members[m]);
+      }
+      if (!build_static_part(pairs, mixer, index.parts[p])) defeated.store(true, std::memory_order_relaxed);
+    } catch (...) {
+      out_of_memory.store(true, std::memory_order_relaxed);
+    }
+  });
+  if (out_of_memory.load()) throw std::bad_alloc();
+  if (defeated.load()) return false;
+  for (const StaticPart& part : index.parts) index.keys += part.keys;
+  out = std::move(index);
+  return true;
+}
 
 ShapeIndex::ShapeIndex(Mixer mixer) : mixer_(mixer) {}
 
@@ -538,12 +615,13 @@ void ShapeIndex::drop(uint32_t slot) {
 ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) const {
   Probe probe;
   key = nonzero(key);
-  if (static_.keys > 0 && static_.filter.contains(key)) {
+  const StaticPart* part = static_.keys > 0 ? &static_.part_for(key) : nullptr;
+  if (part != nullptr && part->keys > 0 && part->filter.contains(key)) {
     probe.filter_pass = true;
-    const size_t s = static_.mphf.slot(key);
-    if (static_.slot_fingerprints[s] == slot_fingerprint(key)) {
+    const size_t s = part->mphf.slot(key);
+    if (part->slot_fingerprints[s] == slot_fingerprint(key)) {
       probe.slot_hit = true;
-      const uint32_t value = static_.slot_values[s];
+      const uint32_t value = part->slot_values[s];
       auto emit = [&](uint32_t shape_slot) {
         if (!bit(tombstones_, shape_slot)) out.push_back(shape_slot);
       };
@@ -551,7 +629,7 @@ ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) c
         emit(value);
       } else {
         const uint32_t offset = value & 0x7fffffffu;
-        for (uint32_t i = 0; i < static_.pool[offset]; i++) emit(static_.pool[offset + 1 + i]);
+        for (uint32_t i = 0; i < part->pool[offset]; i++) emit(part->pool[offset + 1 + i]);
       }
     }
   }
@@ -585,8 +663,9 @@ bool ShapeIndex::maintain(bool force) {
     installed = install(*job);
   }
   if (force || (!job_ && !installed && rebuild_due())) {
-    std::unique_ptr<BuildJob> job = snapshot();
-    if (!force && job->pairs.size() >= background_min_keys_) {
+    const bool background = !force && live_keys_ >= background_min_keys_;
+    std::unique_ptr<BuildJob> job = snapshot(background);
+    if (background) {
       start_background(std::move(job));
     } else {
       job->run();
@@ -601,12 +680,12 @@ bool ShapeIndex::maintain(bool force) {
   return installed;
 }
 
-// Copies every live (key, shape) pair for a build and compacts the key store.
-// From here on, drops of the snapshot's shapes are also noted for the new part.
-std::unique_ptr<ShapeIndex::BuildJob> ShapeIndex::snapshot() {
+// Takes the live shapes for a build (copied when copy) and compacts the key
+// store. From here on, drops of the snapshot's shapes are also noted for the new part.
+std::unique_ptr<ShapeIndex::BuildJob> ShapeIndex::snapshot(bool copy) {
   auto job = std::make_unique<BuildJob>();
   job->mixer = mixer_;
-  job->pairs.reserve(live_keys_);
+  job->part_keys = part_keys_;
   std::vector<uint64_t> compact_keys;
   compact_keys.reserve(keys_.size() - dead_keys_);
   std::vector<uint64_t> pending(shapes_.size() / 64 + 1, 0);
@@ -618,16 +697,31 @@ std::unique_ptr<ShapeIndex::BuildJob> ShapeIndex::snapshot() {
   for (uint32_t slot = 0; slot < shapes_.size(); slot++) {
     const Shape& shape = shapes_[slot];
     if (!shape.live) continue;
-    const uint64_t* shape_keys = keys_of(shape);
     if (shape.key_count > 1) {
+      const uint64_t* shape_keys = keys_of(shape);
       new_offsets.push_back({slot, static_cast<uint32_t>(compact_keys.size())});
       compact_keys.insert(compact_keys.end(), shape_keys, shape_keys + shape.key_count);
     }
-    for (uint32_t i = 0; i < shape.key_count; i++) job->pairs.push_back({shape_keys[i], slot});
     job->shapes++;
   }
-  for (const auto& [slot, offset] : new_offsets) shapes_[slot].key_or_offset = offset;
+  if (copy) {
+    job->shape_copy = shapes_;
+    job->key_copy = compact_keys;
+  }
+  for (const auto& [slot, offset] : new_offsets) {
+    shapes_[slot].key_or_offset = offset;
+    if (copy) job->shape_copy[slot].key_or_offset = offset;
+  }
   keys_.swap(compact_keys);
+  if (copy) {
+    job->source_shapes = job->shape_copy.data();
+    job->source_count = job->shape_copy.size();
+    job->source_keys = job->key_copy.data();
+  } else {
+    job->source_shapes = shapes_.data();
+    job->source_count = shapes_.size();
+    job->source_keys = keys_.data();
+  }
   dead_keys_ = 0;
   pending_tombstones_.swap(pending);
   pending_tombstone_count_ = 0;
@@ -696,7 +790,7 @@ void ShapeIndex::fall_back_on_overlay() {
     const uint64_t* shape_keys = keys_of(shape);
     for (uint32_t i = 0; i < shape.key_count; i++) overlay.insert(shape_keys[i], slot);
   }
-  static_ = StaticPart();
+  static_ = StaticIndex();
   static_shapes_ = 0;
   static_epoch_ = 0;  // epochs start at 1: no shape is in the static part
   overlay_ = std::move(overlay);
@@ -711,10 +805,12 @@ void ShapeIndex::fall_back_on_overlay() {
 IndexStats ShapeIndex::stats() const {
   IndexStats s;
   s.keys = static_.keys;
-  s.filter_bytes = static_.filter.bytes();
-  s.mphf_bytes = static_.mphf.bytes();
-  s.slot_bytes = static_.slot_fingerprints.size() * sizeof(uint8_t) + static_.slot_values.size() * sizeof(uint32_t);
-  s.pool_bytes = static_.pool.size() * sizeof(uint32_t);
+  for (const StaticPart& part : static_.parts) {
+    s.filter_bytes += part.filter.bytes();
+    s.mphf_bytes += part.mphf.bytes();
+    s.slot_bytes += part.slot_fingerprints.size() * sizeof(uint8_t) + part.slot_values.size() * sizeof(uint32_t);
+    s.pool_bytes += part.pool.size() * sizeof(uint32_t);
+  }
   s.static_bytes = s.filter_bytes + s.mphf_bytes + s.slot_bytes + s.pool_bytes;
   s.key_store_bytes = keys_.size() * sizeof(uint64_t) + shapes_.size() * sizeof(Shape);
   s.overlay_keys = overlay_.keys;

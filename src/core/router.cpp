@@ -279,10 +279,12 @@ void Router::begin_bulk_load(size_t expected_shapes) {
 
 void Router::end_bulk_load() {
   bulk_ = false;
-  // Loaded once, then mostly read: no growth slack, given back before the
-  // index build, the moment of peak memory.
-  slots_.shrink_to_fit();
-  blobs_.shrink_to_fit();
+  // Loaded once, then mostly read. Growth slack is given back when large; the
+  // small overshoot of a reservation is left, since untouched pages cost no
+  // memory and shrinking copies the table (the copy and the original live at
+  // once, just before the index build, the moment of peak memory).
+  shrink_if_slack(slots_);
+  shrink_if_slack(blobs_);
   index_.shrink_to_fit();
   maintain(true);
 }

@@ -641,6 +641,7 @@ struct PropertyConfig {
   // (the others install it only if it happens to be done: timing-dependent).
   size_t background_min_keys = SIZE_MAX;
   int wait_percent = 50;
+  size_t part_keys = shape_router::StaticIndex::kPartKeys;  // keys per part of the static index
 };
 
 struct PropertyResult {
@@ -669,6 +670,7 @@ void run_property(const PropertyConfig& cfg, PropertyResult& r) {
 
   ShapeIndex index(cfg.mixer);
   index.set_background_min_keys(cfg.background_min_keys);
+  index.set_part_keys(cfg.part_keys);
   IndexModel model(cfg.slots);
   Slots out;
 
@@ -857,6 +859,78 @@ void report(const char* name, const PropertyResult& r) {
 }
 
 // Run twice: with every rebuild in the caller, and with every build that
+// The same run with the static index cut into parts of 700 keys (dozens of
+// parts): shapes with several keys spread over parts, shared lists, and the hot
+// key's list in one part; in the caller and on the background thread.
+TEST(ShapeIndexProperty, SmallPartsAgainstModel) {
+  for (bool background : {false, true}) {
+    PropertyConfig cfg;
+    cfg.ops = 600000;
+    cfg.part_keys = 700;
+    if (background) cfg.background_min_keys = 0;
+    PropertyResult r;
+    run_property(cfg, r);
+    if (HasFatalFailure()) return;
+    report(background ? "parts of 700 keys, background builds" : "parts of 700 keys", r);
+    EXPECT_EQ(r.static_extras, 0u);
+    EXPECT_LE(r.extra_lookups, r.lookups / 10000);
+    EXPECT_EQ(r.duplicates, 0u);
+    EXPECT_EQ(r.fallbacks, 0u);
+    EXPECT_GT(r.rebuilds, 20u);
+    EXPECT_GT(r.hit_lookups, 100000u);
+  }
+}
+
+// Parts: every key of a large build lands in exactly one part, parts stay near
+// their target size, and shapes whose keys fall in several parts (and a key
+// shared by many shapes) are found from every one of their keys.
+TEST(ShapeIndex, PartsSplitKeysAndFindEveryShape) {
+  ShapeIndex index;
+  constexpr uint32_t kShapes = 200000;
+  const std::vector<uint64_t> keys = random_keys(kShapes + 1000, 4242);
+  const uint64_t shared = keys.back();
+  for (uint32_t slot = 0; slot < kShapes; ++slot) {
+    if (slot % 100 == 0) {  // an IN list of 5 keys, likely in 5 parts, plus the shared key
+      const uint64_t list[6] = {keys[slot], keys[kShapes + slot / 100 % 999], keys[(slot + 1) % kShapes],
+                                keys[(slot + 7) % kShapes], keys[(slot + 13) % kShapes], shared};
+      index.add(slot, list, 6, true);
+    } else {
+      index.add(slot, &keys[slot], 1, true);
+    }
+  }
+  ASSERT_TRUE(index.maintain(true));
+  const IndexStats s = index.stats();
+  EXPECT_EQ(s.overlay_keys, 0u);
+  // 200,000 keys of single shapes + 999 list keys + the shared one, all distinct.
+  EXPECT_EQ(s.keys, kShapes + 1000u);
+  Slots out;
+  for (uint32_t slot = 0; slot < kShapes; ++slot) {
+    out.clear();
+    index.lookup(keys[slot], out);
+    std::sort(out.begin(), out.end());
+    Slots want = {slot};
+    for (int back : {1, 7, 13}) {
+      const uint32_t owner = (slot + kShapes - back) % kShapes;
+      if (owner % 100 == 0) want.push_back(owner);
+    }
+    std::sort(want.begin(), want.end());
+    want.erase(std::unique(want.begin(), want.end()), want.end());
+    ASSERT_EQ(out, want) << "key of slot " << slot;
+  }
+  out.clear();
+  index.lookup(shared, out);
+  EXPECT_EQ(out.size(), kShapes / 100);
+  EXPECT_TRUE(std::is_sorted(out.begin(), out.end())) << "a list is kept in slot order";
+  const std::vector<uint64_t> others = non_keys(100000, 99, keys);
+  size_t extras = 0;
+  for (uint64_t k : others) {
+    out.clear();
+    index.lookup(k, out);
+    extras += out.size();
+  }
+  EXPECT_LE(extras, 10u) << "filter and slot fingerprint of each part reject absent keys";
+}
+
 // maintain(false) starts on the builder thread while adds, drops and lookups go
 // on, installed by a later maintain(false) (half the time right after waiting
 // for it, otherwise whenever it happens to be done).
