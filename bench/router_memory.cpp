@@ -2,11 +2,14 @@
 // does: bulk, then one index build) and prints the peak and steady growth of
 // this process per shape, read from /proc/self/status (VmHWM, VmRSS).
 //
-//   bench/bin/router_memory [shapes=1000000] [blob_bytes=28]
+//   bench/bin/router_memory [shapes=1000000] [blob_bytes=28] [shared=1]
 //
 // The blob stands for the shell's per-shape bytes (program, columns); the plugin
 // gives the router 28 bytes for a shape `user_id = k` (a 4-byte header, the
-// 22-byte program, the column the WHERE reads).
+// 22-byte program, the column the WHERE reads), of which the program's 8 bytes
+// of constants (k) are the shape's own: shared=1 passes them as such, as the
+// plugin does, so the shapes share the rest; shared=0 keeps every blob whole.
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -34,7 +37,10 @@ long status_kb(const char* field) {
 int main(int argc, char** argv) {
   const size_t shapes = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000000;
   const size_t blob_bytes = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 28;
+  const bool shared = argc > 3 ? std::atoi(argv[3]) != 0 : true;
   std::vector<uint8_t> blob(blob_bytes, 0x5a);
+  const size_t own_len = blob_bytes >= 10 ? 8 : 0;
+  const size_t own_offset = !shared ? SR_BLOB_UNSHARED : blob_bytes >= 10 ? blob_bytes - 10 : 0;
 
   const long rss0 = status_kb("VmRSS"), hwm0 = status_kb("VmHWM");
   sr_router* router = nullptr;
@@ -42,18 +48,23 @@ int main(int argc, char** argv) {
   if (sr_router_begin_bulk_load(router, shapes) != SR_OK) return 1;
   for (size_t i = 0; i < shapes; i++) {
     const uint64_t key = shape_router::mix64(i + 1);
+    const uint64_t constant = i + 1;  // the shape's k
+    if (own_len > 0) std::memcpy(&blob[blob_bytes - 10], &constant, own_len);
     void* previous = nullptr;
-    if (sr_router_add_shape_blob(router, 1000 + i, 16384, blob.data(), blob.size(), 2, 1, &key, 1, &previous) != SR_OK)
+    if (sr_router_add_shape_blob(router, 1000 + i, 16384, blob.data(), blob.size(), own_offset, own_len, 2, 1, &key, 1, &previous) != SR_OK)
       return 1;
   }
   const long hwm_loaded = status_kb("VmHWM"), rss_loaded = status_kb("VmRSS");
+  const auto build_start = std::chrono::steady_clock::now();
   if (sr_router_end_bulk_load(router) != SR_OK) return 1;
+  const double build_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - build_start).count();
   const long rss1 = status_kb("VmRSS"), hwm1 = status_kb("VmHWM");
   sr_index_stats stats;
   sr_router_index_stats(router, &stats);
-  std::printf("shapes %zu, blob %zu B: peak +%.1f B/shape, after load +%.1f B/shape "
+  std::printf("shapes %zu, blob %zu B (%s): index build %.3f s; peak +%.1f B/shape, after load +%.1f B/shape "
               "(before the index build: peak +%.1f, RSS +%.1f; index: static %.1f B/key, key store %.1f B/shape)\n",
-              shapes, blob_bytes, (hwm1 - hwm0) * 1024.0 / shapes, (rss1 - rss0) * 1024.0 / shapes,
+              shapes, blob_bytes, shared ? "constants own, rest shared" : "unshared", build_seconds, (hwm1 - hwm0) * 1024.0 / shapes, (rss1 - rss0) * 1024.0 / shapes,
               (hwm_loaded - hwm0) * 1024.0 / shapes, (rss_loaded - rss0) * 1024.0 / shapes,
               static_cast<double>(stats.static_bytes) / shapes, static_cast<double>(stats.key_store_bytes) / shapes);
   sr_router_destroy(router);

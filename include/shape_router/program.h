@@ -106,6 +106,14 @@ sr_status	sr_encode_decimal(const char *text, size_t len, uint8_t *out, size_t *
  */
 uint64_t	sr_index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value *value) SR_NOEXCEPT;
 
+/*
+ * Where a program's constants sit: [*offset, *offset + *len) from its start.
+ * Programs of one form (user_id = 1, user_id = 2) differ only there, so the
+ * router stores the rest once for all of them. SR_INVALID_ARGUMENT when len
+ * does not match the program's header.
+ */
+sr_status	sr_program_constants(const uint8_t *program, size_t len, size_t *offset, size_t *const_len) SR_NOEXCEPT;
+
 /* ---- building (the shell's compiler) ---- */
 
 typedef struct sr_program_builder sr_program_builder;

@@ -28,18 +28,19 @@ typedef enum sr_status
 } sr_status;
 
 /*
- * One shape as the hot path sees it: its id, the shell's per-shape state (NULL
- * until the shell sets one), and the bytes the shell gave at registration (kept
- * by the router; valid until the next add, drop or maintain).
+ * One shape as the hot path sees it: its id and the shell's per-shape state
+ * (NULL until the shell sets one). The bytes the shell gave at registration
+ * are read with sr_router_shape_blob.
  */
 typedef struct sr_shape_ref
 {
 	uint64_t	shape_id;
 	void	   *payload;
-	const uint8_t *blob;
-	uint32_t	blob_len;
-	uint32_t	slot;			/* for sr_router_set_payload */
+	uint32_t	slot;			/* for sr_router_set_payload, sr_router_shape_blob */
 } sr_shape_ref;
+
+/* As own_offset: no part of the blob is shared with other shapes. */
+#define SR_BLOB_UNSHARED ((size_t) -1)
 
 /* Funnel counters (DESIGN.md §7). The core counts what it decides; the shell
  * counts what it evaluates and emits, through the same struct. */
@@ -99,16 +100,30 @@ sr_status	sr_router_add_shape(sr_router *router, uint64_t shape_id, uint32_t rel
 
 /*
  * As sr_router_add_shape, with no payload but blob[0..blob_len), which the
- * router copies into its own arena and hands back with the shape in every
- * sr_shape_ref: the shell builds its state from it when a shape is first
- * evaluated (sr_router_set_payload), so that shapes never evaluated cost only
- * their bytes.
+ * router keeps and hands back (sr_router_shape_blob): the shell builds its
+ * state from it when a shape is first evaluated (sr_router_set_payload), so
+ * that shapes never evaluated cost only their bytes.
+ *
+ * blob[own_offset..own_offset + own_len) are the shape's own bytes (its
+ * program's constants): shapes whose blobs differ only there (and which share
+ * the index column) share one copy of the rest, and each keeps only its own
+ * bytes, trailing zero bytes dropped. own_offset SR_BLOB_UNSHARED: the whole
+ * blob is the shape's own.
  */
 sr_status	sr_router_add_shape_blob(sr_router *router, uint64_t shape_id, uint32_t relid,
 									 const void *blob, size_t blob_len,
+									 size_t own_offset, size_t own_len,
 									 int index_attnum, uint8_t index_tag,
 									 const uint64_t *keys, size_t key_count,
 									 void **previous) SR_NOEXCEPT;
+
+/*
+ * The blob of the shape in slot (from an sr_shape_ref): *blob is NULL when it
+ * has none. Valid until the next call into the router. SR_OUT_OF_MEMORY when a
+ * shared form's blob could not be put together.
+ */
+sr_status	sr_router_shape_blob(const sr_router *router, uint32_t slot,
+								 const uint8_t **blob, uint32_t *blob_len) SR_NOEXCEPT;
 
 /* Sets the payload of the shape in slot (from an sr_shape_ref); NULL clears it.
  * Invalidates nothing. On failure (SR_OUT_OF_MEMORY) the shape keeps no payload. */

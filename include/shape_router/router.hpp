@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "shape_router/flat_map.hpp"
@@ -22,10 +23,14 @@ class Router {
   // index_attnum (of type tag index_tag) hashes to one of keys. Returns the
   // replaced payload (nullptr when new). Throws std::invalid_argument for a zero
   // id/relid or a shape moving relation.
-  // blob: bytes kept with the shape (copied into the router's arena) and handed
-  // back in every sr_shape_ref.
+  // blob: bytes kept with the shape (blob() gives them back); its bytes
+  // [own_offset, own_offset + own_len) are the shape's own, the rest may be
+  // shared with shapes of the same form (SR_BLOB_UNSHARED: none is).
   void* add_shape(uint64_t shape_id, uint32_t relid, void* payload, int index_attnum, uint8_t index_tag,
-                  const uint64_t* keys, size_t key_count, const void* blob = nullptr, size_t blob_len = 0);
+                  const uint64_t* keys, size_t key_count, const void* blob = nullptr, size_t blob_len = 0,
+                  size_t own_offset = SR_BLOB_UNSHARED, size_t own_len = 0);
+  // The blob of the shape in slot, whole: valid until the next call on the router.
+  std::pair<const uint8_t*, uint32_t> blob(uint32_t slot) const;
   // Sets (or, with nullptr, clears) the payload of the shape in slot. Throws std::bad_alloc.
   void set_payload(uint32_t slot, void* payload);
   uint32_t shape_relid(uint64_t shape_id) const noexcept {
@@ -83,21 +88,36 @@ class Router {
       if (slots_[slot].shape_id != 0) visit(ref(slot));
   }
   size_t blob_bytes() const noexcept { return blobs_.size(); }
+  size_t template_count() const noexcept { return templates_.size() - free_templates_.size(); }
 
  private:
   // 16 bytes a shape. What the hot path does not need lives in the shape's
-  // record in blobs_: its index column (uint16: 0 for a scan shape, else
-  // attnum + 1), the blob's length (LEB128), then the blob.
+  // record in blobs_, which starts with a LEB128 number v:
+  //   v even: the blob is inline: uint16 index column (0: a scan shape, else
+  //           attnum + 1), then the blob's v / 2 bytes;
+  //   v odd:  the shape's form is templates_[v / 2] (which holds the index
+  //           column); then a LEB128 length and the shape's own bytes, trailing
+  //           zero bytes dropped.
   struct Slot {
     uint64_t shape_id = 0;  // 0: a free slot
     uint32_t relid = 0;
     uint32_t record = 0;    // offset of the shape's record in blobs_
   };
   struct Record {
-    int index_attnum;  // -1: scan shape
-    uint32_t blob_len;
-    const uint8_t* blob;
-    size_t size;       // of the whole record
+    int index_attnum;        // -1: scan shape
+    uint32_t blob_len;       // of the whole blob
+    const uint8_t* bytes;    // inline: the blob; templated: the stored own bytes
+    uint32_t stored_len;     // templated: how many own bytes are stored
+    int64_t form;            // index into templates_, or -1: inline
+    size_t size;             // of the whole record
+  };
+  // The bytes shared by the shapes of one form: their blob without the own bytes.
+  struct Template {
+    std::vector<uint8_t> bytes;
+    uint64_t hash = 0;  // 0: a free entry
+    uint32_t own_offset = 0, own_len = 0;
+    uint32_t uses = 0;
+    uint16_t column = 0;
   };
   struct Relation {
     uint32_t relid = 0;
@@ -106,20 +126,36 @@ class Router {
     std::vector<IndexColumn> index_columns;
   };
 
-  Record record(uint32_t offset) const noexcept {
-    const uint8_t* p = blobs_.data() + offset;
-    Record r;
-    r.index_attnum = static_cast<int>(p[0] | (p[1] << 8)) - 1;
-    size_t pos = 2;
-    uint32_t len = 0;
+  static uint32_t read_leb128(const uint8_t* p, size_t& pos) noexcept {
+    uint32_t value = 0;
     for (int shift = 0;; shift += 7) {
       const uint8_t byte = p[pos++];
-      len |= static_cast<uint32_t>(byte & 0x7f) << shift;
-      if ((byte & 0x80) == 0) break;
+      value |= static_cast<uint32_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) return value;
     }
-    r.blob_len = len;
-    r.blob = p + pos;
-    r.size = pos + len;
+  }
+  Record record(uint32_t offset) const noexcept {
+    const uint8_t* p = blobs_.data() + offset;
+    size_t pos = 0;
+    const uint32_t v = read_leb128(p, pos);
+    Record r;
+    if ((v & 1) == 0) {
+      r.index_attnum = static_cast<int>(p[pos] | (p[pos + 1] << 8)) - 1;
+      pos += 2;
+      r.blob_len = v >> 1;
+      r.bytes = p + pos;
+      r.stored_len = r.blob_len;
+      r.form = -1;
+      r.size = pos + r.blob_len;
+    } else {
+      const Template& t = templates_[v >> 1];
+      r.index_attnum = static_cast<int>(t.column) - 1;
+      r.blob_len = static_cast<uint32_t>(t.bytes.size()) + t.own_len;
+      r.stored_len = read_leb128(p, pos);
+      r.bytes = p + pos;
+      r.form = v >> 1;
+      r.size = pos + r.stored_len;
+    }
     return r;
   }
   void* payload_of(uint32_t slot) const noexcept {
@@ -128,9 +164,7 @@ class Router {
     return i == nullptr ? nullptr : payloads_[*i].payload;
   }
   sr_shape_ref ref(uint32_t slot) const noexcept {
-    const Slot& s = slots_[slot];
-    const Record r = record(s.record);
-    return sr_shape_ref{s.shape_id, payload_of(slot), r.blob_len > 0 ? r.blob : nullptr, r.blob_len, slot};
+    return sr_shape_ref{slots_[slot].shape_id, payload_of(slot), slot};
   }
   uint32_t find_slot(uint64_t shape_id) const noexcept {
     if (shape_id == 0) return HandleSet::kNone;
@@ -139,6 +173,10 @@ class Router {
   void* take_payload(uint32_t slot) noexcept;
   std::vector<uint32_t>::iterator scan_position(Relation& r, uint64_t shape_id);
   void compact_blobs();
+  // The form of a blob whose own bytes are [own_offset, own_offset + own_len):
+  // an existing template (one more use) or a new one; -1 when it cannot be shared.
+  int64_t acquire_template(const uint8_t* blob, size_t blob_len, size_t own_offset, size_t own_len, uint16_t column);
+  void release_template(int64_t form) noexcept;
 
   uint32_t allocate_slot();
   Relation& relation_for(uint32_t relid);
@@ -155,6 +193,10 @@ class Router {
   // compaction at maintain() once they are half of it.
   std::vector<uint8_t> blobs_;
   size_t dead_blob_bytes_ = 0;
+  std::vector<Template> templates_;
+  FlatMap template_by_hash_;           // hash (never 0) → index into templates_
+  std::vector<uint32_t> free_templates_;
+  mutable std::vector<uint8_t> blob_scratch_;  // a templated blob, put together by blob()
   // The shell's state of the shapes it has evaluated (few of a large set):
   // slot + 1 → index into payloads_.
   struct PayloadEntry {

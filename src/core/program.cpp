@@ -787,6 +787,15 @@ sr_status sr_program_validate(const uint8_t* program, size_t len, const uint8_t*
 
 uint8_t sr_program_fallback_count(const uint8_t* program) noexcept { return program[7]; }
 
+sr_status sr_program_constants(const uint8_t* program, size_t len, size_t* offset, size_t* const_len) noexcept {
+  if (program == nullptr || len < kHeaderSize) return SR_INVALID_ARGUMENT;
+  const size_t code_len = read_u16(program + 2), pool_len = read_u16(program + 4);
+  if (kHeaderSize + code_len + pool_len != len) return SR_INVALID_ARGUMENT;
+  *offset = kHeaderSize + code_len;
+  *const_len = pool_len;
+  return SR_OK;
+}
+
 size_t sr_program_columns(const uint8_t* program, uint16_t* attnums, size_t max) noexcept {
   const size_t code_len = read_u16(program + 2);
   const uint8_t* code = program + kHeaderSize;

@@ -72,11 +72,14 @@ std::vector<uint32_t>::iterator Router::scan_position(Relation& r, uint64_t shap
 }
 
 void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, int index_attnum, uint8_t index_tag,
-                        const uint64_t* keys, size_t key_count, const void* blob, size_t blob_len) {
+                        const uint64_t* keys, size_t key_count, const void* blob, size_t blob_len,
+                        size_t own_offset, size_t own_len) {
   if (shape_id == 0 || relid == 0) throw std::invalid_argument("shape id and relation must be non-zero");
   if (index_attnum >= INT16_MAX) throw std::invalid_argument("column number");
-  if (blob_len > UINT32_MAX - 16 || blobs_.size() + blob_len + 16 > UINT32_MAX)
+  if (blob_len > UINT32_MAX / 2 - 16 || blobs_.size() + blob_len + 16 > UINT32_MAX)
     throw std::invalid_argument("shape too large");
+  if (own_offset != SR_BLOB_UNSHARED && (own_offset > blob_len || own_len > blob_len - own_offset))
+    throw std::invalid_argument("own bytes outside the blob");
   void* previous = nullptr;
   const uint32_t existing = find_slot(shape_id);
   if (existing != HandleSet::kNone) {
@@ -87,34 +90,48 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, int in
   Relation& r = relation_for(relid);
   const uint32_t slot = allocate_slot();
   const size_t record_offset = blobs_.size();
+  const uint8_t* bytes = static_cast<const uint8_t*>(blob);
+  const uint16_t column = static_cast<uint16_t>(index_attnum < 0 ? 0 : index_attnum + 1);
+  int64_t form = -1;
   try {
-    // The record: index column, LEB128 length, blob.
-    uint8_t header[2 + 5];
-    const uint16_t column = static_cast<uint16_t>(index_attnum < 0 ? 0 : index_attnum + 1);
-    header[0] = static_cast<uint8_t>(column & 0xff);
-    header[1] = static_cast<uint8_t>(column >> 8);
-    size_t header_len = 2;
-    for (size_t len = blob_len;; len >>= 7) {
-      header[header_len++] = static_cast<uint8_t>((len & 0x7f) | (len >= 0x80 ? 0x80 : 0));
-      if (len < 0x80) break;
+    if (own_offset != SR_BLOB_UNSHARED && blob_len > 0)
+      form = acquire_template(bytes, blob_len, own_offset, own_len, column);
+    // The record (see Slot): header, then the bytes kept.
+    uint8_t header[5 + 5];
+    size_t header_len = 0;
+    auto put_leb128 = [&](size_t value) {
+      for (;; value >>= 7) {
+        header[header_len++] = static_cast<uint8_t>((value & 0x7f) | (value >= 0x80 ? 0x80 : 0));
+        if (value < 0x80) break;
+      }
+    };
+    const uint8_t* kept = bytes;
+    size_t kept_len = blob_len;
+    if (form >= 0) {
+      kept = bytes + own_offset;
+      kept_len = own_len;
+      while (kept_len > 0 && kept[kept_len - 1] == 0) kept_len--;
+      put_leb128((static_cast<size_t>(form) << 1) | 1);
+      put_leb128(kept_len);
+    } else {
+      put_leb128(blob_len << 1);
+      header[header_len++] = static_cast<uint8_t>(column & 0xff);
+      header[header_len++] = static_cast<uint8_t>(column >> 8);
     }
-    if (bulk_ && blobs_.size() + header_len + blob_len > blobs_.capacity() && bulk_added_ > 0 &&
+    if (bulk_ && blobs_.size() + header_len + kept_len > blobs_.capacity() && bulk_added_ > 0 &&
         bulk_added_ < bulk_expected_) {
       // Loading: grow to the projected total at the average record size so
       // far, not by doubling (whose slack would be live during the build).
       // The estimate comes from catalog statistics: if it cannot be had, grow as usual.
       const size_t average = (blobs_.size() - bulk_start_bytes_) / bulk_added_ + 1;
       try {
-        blobs_.reserve(blobs_.size() + header_len + blob_len + (bulk_expected_ - bulk_added_) * average);
+        blobs_.reserve(blobs_.size() + header_len + kept_len + (bulk_expected_ - bulk_added_) * average);
       } catch (const std::bad_alloc&) {
       } catch (const std::length_error&) {
       }
     }
     blobs_.insert(blobs_.end(), header, header + header_len);
-    if (blob_len > 0) {
-      const uint8_t* bytes = static_cast<const uint8_t*>(blob);
-      blobs_.insert(blobs_.end(), bytes, bytes + blob_len);
-    }
+    if (kept_len > 0) blobs_.insert(blobs_.end(), kept, kept + kept_len);
     slots_[slot] = Slot{shape_id, relid, static_cast<uint32_t>(record_offset)};
     directory_.insert(slot, [this](uint32_t s) { return slots_[s].shape_id; });
     if (payload != nullptr) set_payload(slot, payload);
@@ -139,6 +156,7 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, int in
     if (it != r.scan.end() && *it == slot) r.scan.erase(it);
     if (index_.contains_slot(slot)) index_.drop(slot);
     blobs_.resize(record_offset);
+    release_template(form);
     slots_[slot] = Slot{};
     free_slots_.push_back(slot);
     throw;
@@ -200,9 +218,95 @@ void* Router::drop_shape(uint64_t shape_id) {
   directory_.erase(shape_id, [this](uint32_t x) { return slots_[x].shape_id; });
   void* payload = take_payload(slot);
   dead_blob_bytes_ += rec.size;
+  release_template(rec.form);
   s = Slot{};
   if (--r.shape_count == 0) relations_with_shapes_--;
   return payload;
+}
+
+namespace {
+// Hash of a form: the index column, where the own bytes go, and the rest of the blob.
+uint64_t form_hash(const uint8_t* blob, size_t blob_len, size_t own_offset, size_t own_len, uint16_t column) {
+  uint64_t h = mix64((uint64_t{column} << 48) ^ (uint64_t{own_len} << 24) ^ own_offset ^ (blob_len << 32));
+  auto mix_range = [&h](const uint8_t* p, size_t n) {
+    for (; n >= 8; p += 8, n -= 8) {
+      uint64_t word;
+      std::memcpy(&word, p, 8);
+      h = mix64(h ^ word) + 0x9e3779b97f4a7c15ULL;
+    }
+    uint64_t tail = 0;
+    std::memcpy(&tail, p, n);
+    h = mix64(h ^ tail ^ (uint64_t{n} << 56));
+  };
+  mix_range(blob, own_offset);
+  mix_range(blob + own_offset + own_len, blob_len - own_offset - own_len);
+  return h == 0 ? 1 : h;
+}
+}  // namespace
+
+int64_t Router::acquire_template(const uint8_t* blob, size_t blob_len, size_t own_offset, size_t own_len,
+                                 uint16_t column) {
+  const uint64_t hash = form_hash(blob, blob_len, own_offset, own_len, column);
+  const size_t shared_len = blob_len - own_len;
+  if (const uint32_t* found = template_by_hash_.find(hash)) {
+    Template& t = templates_[*found];
+    const bool same = t.column == column && t.own_offset == own_offset && t.own_len == own_len &&
+                      t.bytes.size() == shared_len && std::memcmp(t.bytes.data(), blob, own_offset) == 0 &&
+                      std::memcmp(t.bytes.data() + own_offset, blob + own_offset + own_len,
+                                  shared_len - own_offset) == 0;
+    if (!same) return -1;  // another form with the same hash: this shape keeps its blob inline
+    t.uses++;
+    return *found;
+  }
+  if (templates_.size() >= (size_t{1} << 30) && free_templates_.empty()) return -1;
+  Template t;
+  t.bytes.reserve(shared_len);
+  t.bytes.insert(t.bytes.end(), blob, blob + own_offset);
+  t.bytes.insert(t.bytes.end(), blob + own_offset + own_len, blob + blob_len);
+  t.hash = hash;
+  t.own_offset = static_cast<uint32_t>(own_offset);
+  t.own_len = static_cast<uint32_t>(own_len);
+  t.uses = 1;
+  t.column = column;
+  // Every allocation before any change: a bad_alloc leaves nothing behind.
+  if (free_templates_.empty()) templates_.reserve(templates_.size() + 1);
+  free_templates_.reserve(templates_.capacity());  // so that release_template never allocates
+  template_by_hash_.reserve(template_by_hash_.size() + 1);
+  uint32_t index;
+  if (!free_templates_.empty()) {
+    index = free_templates_.back();
+    free_templates_.pop_back();
+    templates_[index] = std::move(t);
+  } else {
+    index = static_cast<uint32_t>(templates_.size());
+    templates_.push_back(std::move(t));
+  }
+  template_by_hash_.put(hash, index);
+  return index;
+}
+
+void Router::release_template(int64_t form) noexcept {
+  if (form < 0) return;
+  Template& t = templates_[static_cast<size_t>(form)];
+  if (--t.uses > 0) return;
+  template_by_hash_.erase(t.hash);
+  std::vector<uint8_t>().swap(t.bytes);
+  t.hash = 0;
+  free_templates_.push_back(static_cast<uint32_t>(form));  // within its capacity (acquire_template)
+}
+
+std::pair<const uint8_t*, uint32_t> Router::blob(uint32_t slot) const {
+  if (slot >= slots_.size() || slots_[slot].shape_id == 0) return {nullptr, 0};
+  const Record r = record(slots_[slot].record);
+  if (r.blob_len == 0) return {nullptr, 0};
+  if (r.form < 0) return {r.bytes, r.blob_len};
+  const Template& t = templates_[static_cast<size_t>(r.form)];
+  blob_scratch_.assign(r.blob_len, 0);
+  std::memcpy(blob_scratch_.data(), t.bytes.data(), t.own_offset);
+  std::memcpy(blob_scratch_.data() + t.own_offset, r.bytes, r.stored_len);
+  std::memcpy(blob_scratch_.data() + t.own_offset + t.own_len, t.bytes.data() + t.own_offset,
+              t.bytes.size() - t.own_offset);
+  return {blob_scratch_.data(), r.blob_len};
 }
 
 void Router::compact_blobs() {
@@ -334,12 +438,24 @@ sr_status sr_router_add_shape(sr_router* router, uint64_t shape_id, uint32_t rel
 }
 
 sr_status sr_router_add_shape_blob(sr_router* router, uint64_t shape_id, uint32_t relid, const void* blob,
-                                   size_t blob_len, int index_attnum, uint8_t index_tag, const uint64_t* keys,
-                                   size_t key_count, void** previous) noexcept {
+                                   size_t blob_len, size_t own_offset, size_t own_len, int index_attnum,
+                                   uint8_t index_tag, const uint64_t* keys, size_t key_count,
+                                   void** previous) noexcept {
   *previous = nullptr;
   return guarded([&] {
     *previous = router->router.add_shape(shape_id, relid, nullptr, index_attnum, index_tag, keys, key_count, blob,
-                                         blob_len);
+                                         blob_len, own_offset, own_len);
+  });
+}
+
+sr_status sr_router_shape_blob(const sr_router* router, uint32_t slot, const uint8_t** blob,
+                               uint32_t* blob_len) noexcept {
+  *blob = nullptr;
+  *blob_len = 0;
+  return guarded([&] {
+    const auto [bytes, len] = router->router.blob(slot);
+    *blob = bytes;
+    *blob_len = len;
   });
 }
 

@@ -347,10 +347,17 @@ append_attnums(StringInfo buf, const Bitmapset *attnums)
 	}
 }
 
+/*
+ * Returns where the shape's own bytes are in the blob: its program's constants,
+ * when it has no executor-evaluated part (whose text is as particular to the
+ * shape as its constants). Shapes of one form then share the rest of their blob
+ * in the router (user_id = 1 and user_id = 2 keep 5 bytes each, not 28).
+ */
 static void
-encode_shape_blob(StringInfo buf, const ShapeDef *def)
+encode_shape_blob(StringInfo buf, const ShapeDef *def, size_t *own_offset, size_t *own_len)
 {
 	ShapeBlobHeader header;
+	int			program_offset;
 
 	header.program_len = def->program != NULL ? VARSIZE_ANY_EXHDR(def->program) : 0;
 	header.fallback_len = def->fallback_text != NULL ? strlen(def->fallback_text) + 1 : 0;
@@ -361,12 +368,30 @@ encode_shape_blob(StringInfo buf, const ShapeDef *def)
 	append_leb128(buf, header.fallback_len);
 	append_leb128(buf, header.where_count);
 	append_leb128(buf, (uint32) (header.column_count + 1));
+	program_offset = buf->len;
 	if (header.program_len > 0)
 		appendBinaryStringInfo(buf, VARDATA_ANY(def->program), header.program_len);
 	append_attnums(buf, def->where_columns);
 	append_attnums(buf, def->columns);
 	if (header.fallback_len > 0)
 		appendBinaryStringInfo(buf, def->fallback_text, header.fallback_len);
+
+	*own_offset = SR_BLOB_UNSHARED;
+	*own_len = 0;
+	if (header.fallback_len == 0)
+	{
+		size_t		constants = 0;
+		size_t		constants_len = 0;
+
+		if (header.program_len == 0)
+			*own_offset = 0;	/* no WHERE: the whole blob is shared */
+		else if (sr_program_constants((const uint8_t *) buf->data + program_offset, header.program_len,
+									  &constants, &constants_len) == SR_OK)
+		{
+			*own_offset = (size_t) program_offset + constants;
+			*own_len = constants_len;
+		}
+	}
 }
 
 static Bitmapset *
@@ -392,16 +417,20 @@ shape_state(RouterState *state, const sr_shape_ref *ref, Oid relid)
 	ShapeBlobHeader header;
 	ShapeDef	def = {0};
 	ShapeState *shape;
+	const uint8_t *blob;
+	uint32		blob_len;
 	const char *pos;
 	const char *end;
 	MemoryContext old;
 
 	if (ref->payload != NULL)
 		return (ShapeState *) ref->payload;
-	if (ref->blob == NULL)
+	shape_router_check_status(sr_router_shape_blob(state->router, ref->slot, &blob, &blob_len),
+							  "read a shape's definition");
+	if (blob == NULL)
 		elog(ERROR, "shape_router has no state for shape " UINT64_FORMAT, ref->shape_id);
-	pos = (const char *) ref->blob;
-	end = pos + ref->blob_len;
+	pos = (const char *) blob;
+	end = pos + blob_len;
 	header.program_len = read_leb128(&pos, end);
 	header.fallback_len = read_leb128(&pos, end);
 	header.where_count = read_leb128(&pos, end);
@@ -442,6 +471,8 @@ add_shape(RouterState *state, const ShapeDef *def)
 {
 	void	   *previous;
 	sr_status	status;
+	size_t		own_offset;
+	size_t		own_len;
 
 	if (state->options.shape_subset != NULL &&
 		!sr_shape_id_list_contains(state->options.shape_subset, state->options.shape_subset_count,
@@ -449,9 +480,9 @@ add_shape(RouterState *state, const ShapeDef *def)
 		return;
 
 	remember_relation_name(state, def->relid);
-	encode_shape_blob(&state->blob, def);
+	encode_shape_blob(&state->blob, def, &own_offset, &own_len);
 	status = sr_router_add_shape_blob(state->router, (uint64) def->shape_id, def->relid,
-									  state->blob.data, (size_t) state->blob.len,
+									  state->blob.data, (size_t) state->blob.len, own_offset, own_len,
 									  def->index_attnum, def->index_tag, def->index_keys,
 									  (size_t) def->index_key_count, &previous);
 	if (status == SR_INVALID_ARGUMENT)
