@@ -136,17 +136,19 @@ class FlatMap {
 
 // A set of 32-bit handles found by a 64-bit key that lives elsewhere (key_of(handle)),
 // so that an entry costs 4 bytes: the shape directory finds a shape's slot by its id,
-// which the slot itself holds. Linear probing over a power-of-two table, load factor
-// <= 7/8, backward-shift deletion. Every call that looks at keys takes key_of.
+// which the slot itself holds. Linear probing, load factor <= 7/8, backward-shift
+// deletion. The table's size need not be a power of two (a key's home is its hash
+// scaled to the size), so that a reserved set of n takes about 4.6 n bytes, not up
+// to twice that. Every call that looks at keys takes key_of.
 class HandleSet {
  public:
   static constexpr uint32_t kNone = UINT32_MAX;
 
-  HandleSet() : table_(16, 0), mask_(15) {}
+  HandleSet() : table_(16, 0) {}
 
   template <typename KeyOf>
   uint32_t find(uint64_t key, KeyOf key_of) const noexcept {
-    for (size_t i = mix64(key) & mask_;; i = (i + 1) & mask_) {
+    for (size_t i = home(key);; i = next(i)) {
       const uint32_t entry = table_[i];
       if (entry == 0) return kNone;
       if (key_of(entry - 1) == key) return entry - 1;
@@ -157,8 +159,8 @@ class HandleSet {
   template <typename KeyOf>
   void insert(uint32_t handle, KeyOf key_of) {
     if ((size_ + 1) * 8 > table_.size() * 7) rehash(table_.size() * 2, key_of);
-    size_t i = mix64(key_of(handle)) & mask_;
-    while (table_[i] != 0) i = (i + 1) & mask_;
+    size_t i = home(key_of(handle));
+    while (table_[i] != 0) i = next(i);
     table_[i] = handle + 1;
     size_++;
   }
@@ -166,15 +168,15 @@ class HandleSet {
   // Removes the handle of key; returns false when absent.
   template <typename KeyOf>
   bool erase(uint64_t key, KeyOf key_of) noexcept {
-    size_t i = mix64(key) & mask_;
-    for (;; i = (i + 1) & mask_) {
+    size_t i = home(key);
+    for (;; i = next(i)) {
       if (table_[i] == 0) return false;
       if (key_of(table_[i] - 1) == key) break;
     }
     size_t hole = i;
-    for (size_t j = (i + 1) & mask_; table_[j] != 0; j = (j + 1) & mask_) {
-      const size_t home = mix64(key_of(table_[j] - 1)) & mask_;
-      const bool home_in_gap = (hole <= j) ? (hole < home && home <= j) : (hole < home || home <= j);
+    for (size_t j = next(i); table_[j] != 0; j = next(j)) {
+      const size_t h = home(key_of(table_[j] - 1));
+      const bool home_in_gap = (hole <= j) ? (hole < h && h <= j) : (hole < h || h <= j);
       if (!home_in_gap) {
         table_[hole] = table_[j];
         hole = j;
@@ -185,33 +187,36 @@ class HandleSet {
     return true;
   }
 
+  // Room for n handles without growing.
   template <typename KeyOf>
   void reserve(size_t n, KeyOf key_of) {
-    size_t capacity = table_.size();
-    while (n * 8 > capacity * 7) capacity *= 2;
-    if (capacity != table_.size()) rehash(capacity, key_of);
+    if (n * 8 <= table_.size() * 7) return;
+    rehash(n / 7 * 8 + 16, key_of);
   }
 
   size_t size() const noexcept { return size_; }
   size_t bytes() const noexcept { return table_.size() * sizeof(uint32_t); }
 
  private:
+  size_t home(uint64_t key) const noexcept {
+    return static_cast<size_t>((static_cast<unsigned __int128>(mix64(key)) * table_.size()) >> 64);
+  }
+  size_t next(size_t i) const noexcept { return i + 1 == table_.size() ? 0 : i + 1; }
+
   // Allocates before touching the set: on bad_alloc it is unchanged.
   template <typename KeyOf>
   void rehash(size_t capacity, KeyOf key_of) {
     std::vector<uint32_t> old(capacity, 0);
     old.swap(table_);
-    mask_ = capacity - 1;
     for (uint32_t entry : old) {
       if (entry == 0) continue;
-      size_t i = mix64(key_of(entry - 1)) & mask_;
-      while (table_[i] != 0) i = (i + 1) & mask_;
+      size_t i = home(key_of(entry - 1));
+      while (table_[i] != 0) i = next(i);
       table_[i] = entry;
     }
   }
 
   std::vector<uint32_t> table_;  // handle + 1; 0: empty
-  size_t mask_;
   size_t size_ = 0;
 };
 
