@@ -38,26 +38,55 @@ inline uint64_t mix_key(Mixer mixer, uint64_t key, uint64_t seed, uint64_t seed_
 // Binary fuse filter, 3-wise, 8-bit fingerprints (Graf & Lemire, 2022).
 class BinaryFuse8 {
  public:
+  // What a lookup reads before the fingerprints: 40 bytes, kept apart from the
+  // filter (StaticIndex::heads) so that lookups of a many-part index find them
+  // in a few cache lines.
+  struct Head {
+    const uint8_t* fingerprints = nullptr;  // nullptr: empty, contains nothing
+    uint64_t seed = 0;
+    uint64_t seed_mix = 0;  // mix64(seed + kSeedMixConstant)
+    Mixer mixer = default_mixer;
+    uint32_t segment_length = 0;
+    uint32_t segment_mask = 0;
+    uint32_t segment_count_length = 0;
+  };
+
   // keys must be distinct. Returns false only if construction kept failing.
   bool build(const std::vector<uint64_t>& keys, Mixer mixer = default_mixer);
-  bool contains(uint64_t key) const noexcept {
-    if (fingerprints_.empty()) return false;
-    const uint64_t h = mix_key(mixer_, key, seed_, seed_mix_);
+  bool contains(uint64_t key) const noexcept { return contains(head(), key); }
+  static bool contains(const Head& head, uint64_t key) noexcept {
+    if (head.fingerprints == nullptr) return false;
+    const uint64_t h = mix_key(head.mixer, key, head.seed, head.seed_mix);
     uint32_t p0, p1, p2;
-    positions(h, p0, p1, p2);
-    return static_cast<uint8_t>(fingerprint(h) ^ fingerprints_[p0] ^ fingerprints_[p1] ^ fingerprints_[p2]) == 0;
+    positions(head, h, p0, p1, p2);
+    return static_cast<uint8_t>(fingerprint(h) ^ head.fingerprints[p0] ^ head.fingerprints[p1] ^
+                                head.fingerprints[p2]) == 0;
+  }
+  Head head() const noexcept {
+    Head h;
+    h.fingerprints = fingerprints_.empty() ? nullptr : fingerprints_.data();
+    h.seed = seed_;
+    h.seed_mix = seed_mix_;
+    h.mixer = mixer_;
+    h.segment_length = segment_length_;
+    h.segment_mask = segment_mask_;
+    h.segment_count_length = segment_count_length_;
+    return h;
   }
   size_t bytes() const noexcept { return fingerprints_.size(); }
 
  private:
   static uint8_t fingerprint(uint64_t h) noexcept { return static_cast<uint8_t>(h ^ (h >> 32)); }
-  void positions(uint64_t h, uint32_t& p0, uint32_t& p1, uint32_t& p2) const noexcept {
-    const uint64_t segment = (static_cast<unsigned __int128>(h) * segment_count_length_) >> 64;
+  static void positions(const Head& head, uint64_t h, uint32_t& p0, uint32_t& p1, uint32_t& p2) noexcept {
+    const uint64_t segment = (static_cast<unsigned __int128>(h) * head.segment_count_length) >> 64;
     p0 = static_cast<uint32_t>(segment);
-    p1 = p0 + segment_length_;
-    p2 = p1 + segment_length_;
-    p1 ^= static_cast<uint32_t>((h >> 18) & segment_mask_);
-    p2 ^= static_cast<uint32_t>(h & segment_mask_);
+    p1 = p0 + head.segment_length;
+    p2 = p1 + head.segment_length;
+    p1 ^= static_cast<uint32_t>((h >> 18) & head.segment_mask);
+    p2 ^= static_cast<uint32_t>(h & head.segment_mask);
+  }
+  void positions(uint64_t h, uint32_t& p0, uint32_t& p1, uint32_t& p2) const noexcept {
+    positions(head(), h, p0, p1, p2);
   }
 
   std::vector<uint8_t> fingerprints_;
@@ -148,6 +177,7 @@ struct StaticIndex {
   static constexpr uint64_t kPartMultiplier = 0x9e3779b97f4a7c15ULL;
 
   std::vector<StaticPart> parts;
+  std::vector<BinaryFuse8::Head> heads;  // parts[i].filter.head(): what most lookups read
   size_t keys = 0;
 
   static size_t part_count_for(size_t keys, size_t part_keys) noexcept {
@@ -156,7 +186,7 @@ struct StaticIndex {
   static size_t part_index(uint64_t key, size_t part_count) noexcept {
     return static_cast<size_t>((static_cast<unsigned __int128>(key * kPartMultiplier) * part_count) >> 64);
   }
-  const StaticPart& part_for(uint64_t key) const noexcept { return parts[part_index(key, parts.size())]; }
+  size_t part_of(uint64_t key) const noexcept { return part_index(key, parts.size()); }
 };
 
 // Shapes are small integers ("slots", dense, chosen by the caller).

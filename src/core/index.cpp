@@ -505,7 +505,11 @@ bool ShapeIndex::build_static_index(const Shape* shapes, size_t shape_count, con
   });
   if (out_of_memory.load()) throw std::bad_alloc();
   if (defeated.load()) return false;
-  for (const StaticPart& part : index.parts) index.keys += part.keys;
+  index.heads.reserve(index.parts.size());
+  for (const StaticPart& part : index.parts) {
+    index.keys += part.keys;
+    index.heads.push_back(part.filter.head());  // the fingerprints stay where they are when index moves
+  }
   out = std::move(index);
   return true;
 }
@@ -615,8 +619,9 @@ void ShapeIndex::drop(uint32_t slot) {
 ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) const {
   Probe probe;
   key = nonzero(key);
-  const StaticPart* part = static_.keys > 0 ? &static_.part_for(key) : nullptr;
-  if (part != nullptr && part->keys > 0 && part->filter.contains(key)) {
+  const size_t p = static_.keys > 0 ? static_.part_of(key) : 0;
+  if (static_.keys > 0 && BinaryFuse8::contains(static_.heads[p], key)) {
+    const StaticPart* part = &static_.parts[p];
     probe.filter_pass = true;
     const size_t s = part->mphf.slot(key);
     if (part->slot_fingerprints[s] == slot_fingerprint(key)) {
