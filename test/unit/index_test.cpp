@@ -858,7 +858,6 @@ void report(const char* name, const PropertyResult& r) {
       r.background_started, r.background_installed);
 }
 
-// Run twice: with every rebuild in the caller, and with every build that
 // The same run with the static index cut into parts of 700 keys (dozens of
 // parts): shapes with several keys spread over parts, shared lists, and the hot
 // key's list in one part; in the caller and on the background thread.
@@ -931,6 +930,7 @@ TEST(ShapeIndex, PartsSplitKeysAndFindEveryShape) {
   EXPECT_LE(extras, 10u) << "filter and slot fingerprint of each part reject absent keys";
 }
 
+// Run twice: with every rebuild in the caller, and with every build that
 // maintain(false) starts on the builder thread while adds, drops and lookups go
 // on, installed by a later maintain(false) (half the time right after waiting
 // for it, otherwise whenever it happens to be done).
