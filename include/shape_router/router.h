@@ -119,8 +119,9 @@ sr_status	sr_router_add_shape_blob(sr_router *router, uint64_t shape_id, uint32_
 
 /*
  * The blob of the shape in slot (from an sr_shape_ref): *blob is NULL when it
- * has none. Valid until the next call into the router. SR_OUT_OF_MEMORY when a
- * shared form's blob could not be put together.
+ * has none. Valid until the next call into the router; invalidates nothing but
+ * the blob it returned before (an array from sr_router_candidates stays valid).
+ * SR_OUT_OF_MEMORY when a shared form's blob could not be put together.
  */
 sr_status	sr_router_shape_blob(const sr_router *router, uint32_t slot,
 								 const uint8_t **blob, uint32_t *blob_len) SR_NOEXCEPT;
