@@ -296,7 +296,6 @@ class ShapeIndex {
 
   // static part
   StaticIndex static_;
-  size_t static_shapes_ = 0;
 
   // overlay: key → shape slots added since the last build. The map's value is
   // the slot itself (high bit clear), or 0x80000000 | index into overlay_lists_

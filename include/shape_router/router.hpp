@@ -114,7 +114,7 @@ class Router {
   // The bytes shared by the shapes of one form: their blob without the own bytes.
   struct Template {
     std::vector<uint8_t> bytes;
-    uint64_t hash = 0;  // 0: a free entry
+    uint64_t hash = 0;  // its key in template_by_hash_
     uint32_t own_offset = 0, own_len = 0;
     uint32_t uses = 0;
     uint16_t column = 0;

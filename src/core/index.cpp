@@ -415,7 +415,6 @@ struct ShapeIndex::BuildJob {
   const Shape* source_shapes = nullptr;
   size_t source_count = 0;
   const uint64_t* source_keys = nullptr;
-  size_t shapes = 0;
   size_t changes = 0;  // changes_since_build_ at the snapshot, restored if the build cannot be used
   Mixer mixer = default_mixer;
   size_t part_keys = StaticIndex::kPartKeys;
@@ -701,13 +700,10 @@ std::unique_ptr<ShapeIndex::BuildJob> ShapeIndex::snapshot(bool copy) {
   std::vector<std::pair<uint32_t, uint32_t>> new_offsets;  // (slot, offset)
   for (uint32_t slot = 0; slot < shapes_.size(); slot++) {
     const Shape& shape = shapes_[slot];
-    if (!shape.live) continue;
-    if (shape.key_count > 1) {
-      const uint64_t* shape_keys = keys_of(shape);
-      new_offsets.push_back({slot, static_cast<uint32_t>(compact_keys.size())});
-      compact_keys.insert(compact_keys.end(), shape_keys, shape_keys + shape.key_count);
-    }
-    job->shapes++;
+    if (!shape.live || shape.key_count <= 1) continue;
+    const uint64_t* shape_keys = keys_of(shape);
+    new_offsets.push_back({slot, static_cast<uint32_t>(compact_keys.size())});
+    compact_keys.insert(compact_keys.end(), shape_keys, shape_keys + shape.key_count);
   }
   if (copy) {
     job->shape_copy = shapes_;
@@ -773,7 +769,6 @@ bool ShapeIndex::install(BuildJob& job) {
   }
   // Nothing below allocates.
   static_ = std::move(job.result);
-  static_shapes_ = job.shapes;
   static_epoch_ = build_epoch_;
   overlay_ = std::move(overlay);
   tombstones_.swap(pending_tombstones_);
@@ -796,7 +791,6 @@ void ShapeIndex::fall_back_on_overlay() {
     for (uint32_t i = 0; i < shape.key_count; i++) overlay.insert(shape_keys[i], slot);
   }
   static_ = StaticIndex();
-  static_shapes_ = 0;
   static_epoch_ = 0;  // epochs start at 1: no shape is in the static part
   overlay_ = std::move(overlay);
   tombstones_.clear();

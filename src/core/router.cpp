@@ -291,7 +291,6 @@ void Router::release_template(int64_t form) noexcept {
   if (--t.uses > 0) return;
   template_by_hash_.erase(t.hash);
   std::vector<uint8_t>().swap(t.bytes);
-  t.hash = 0;
   free_templates_.push_back(static_cast<uint32_t>(form));  // within its capacity (acquire_template)
 }
 
