@@ -145,6 +145,27 @@ SELECT 'stop' FROM pg_drop_replication_slot('hard_lookalike');
 \c contrib_regression
 DROP DATABASE hard_lookalike;
 
+-- 11. The extension created after the slot, in the middle of what one call decodes:
+-- its catalog is looked for again once the catalogs change, and found.
+CREATE DATABASE hard_late;
+\c hard_late
+SET synchronous_commit = on;
+CREATE TABLE t (id int PRIMARY KEY);
+SELECT 'init' FROM pg_create_logical_replication_slot('hard_late', 'shape_router');
+INSERT INTO t VALUES (1);
+CREATE EXTENSION shape_router;
+INSERT INTO t VALUES (2);
+SELECT shape_router.register_shape('t') IS NOT NULL AS registered;
+INSERT INTO t VALUES (3);
+BEGIN;
+SELECT shape_router.register_shape('t', 'id > 3') IS NOT NULL AS registered;
+INSERT INTO t VALUES (4);
+COMMIT;
+SELECT data FROM pg_logical_slot_get_changes('hard_late', NULL, NULL, 'include-transaction', 'false');
+SELECT 'stop' FROM pg_drop_replication_slot('hard_late');
+\c contrib_regression
+DROP DATABASE hard_late;
+
 DROP TABLE hard;
 DROP EXTENSION dblink;
 DROP ROLE hard_user;

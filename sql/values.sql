@@ -45,16 +45,39 @@ SELECT count(*) AS rows,
   FROM routed r JOIN vals_esc v ON v.id = (r.new->>'id')::int;
 SELECT 'stop' FROM pg_drop_replication_slot('esc');
 DROP TABLE vals_esc;
+-- random strings of 0 to 40 characters: escapes at every position of the 8-byte
+-- words the escaper scans, between plain ASCII and multibyte characters
+CREATE TABLE vals_rand (id int PRIMARY KEY, t text);
+SELECT 'init' FROM pg_create_logical_replication_slot('rand', 'shape_router');
+SELECT shape_router.register_shape('vals_rand') IS NOT NULL AS registered;
+SELECT setseed(0.25);
+INSERT INTO vals_rand
+  SELECT g, (SELECT coalesce(string_agg(CASE WHEN r < 0.08 THEN chr(1 + floor(random() * 31)::int)
+                                             WHEN r < 0.11 THEN '"' WHEN r < 0.14 THEN '\'
+                                             WHEN r < 0.20 THEN 'é' WHEN r < 0.22 THEN '😀'
+                                             ELSE chr(32 + floor(random() * 95)::int) END, ''), '')
+               FROM (SELECT random() AS r FROM generate_series(1, g % 41) k) c)
+  FROM generate_series(1, 3000) g;
+WITH routed AS (SELECT data::json->'new' AS new FROM pg_logical_slot_get_changes('rand', NULL, NULL, 'include-transaction', 'false'))
+SELECT count(*) AS rows, count(*) FILTER (WHERE (r.new->'t')::text = to_json(v.t)::text) AS same_as_to_json,
+       count(*) FILTER (WHERE v.t ~ '[\x01-\x1f"\\]') AS with_escapes
+  FROM routed r JOIN vals_rand v ON v.id = (r.new->>'id')::int;
+SELECT 'stop' FROM pg_drop_replication_slot('rand');
+DROP TABLE vals_rand;
 -- timestamptz is written directly (timestamptz_out's steps): the same text as the
 -- type's output under every DateStyle and TimeZone, for finite, infinite, BC and
 -- fractional values
 CREATE TABLE vals_ts (id int PRIMARY KEY, ts timestamptz);
 SELECT 'init' FROM pg_create_logical_replication_slot('ts', 'shape_router');
 SELECT shape_router.register_shape('vals_ts') IS NOT NULL AS registered;
+-- rows 0 and 301 to 305 share one value: consecutive calls under different
+-- settings begin where the previous ended, with the same timestamp
+INSERT INTO vals_ts VALUES (0, '2001-02-03 04:05:06.789+00');
 INSERT INTO vals_ts SELECT g, CASE g WHEN 1 THEN 'infinity' WHEN 2 THEN '-infinity' WHEN 3 THEN '0044-03-15 12:00:00 BC'
                                    WHEN 4 THEN '294276-12-31 23:59:59.999999+00' WHEN 5 THEN '4713-01-01 00:00:00+00 BC'
                                    ELSE timestamptz '2000-01-01 00:00:00+00' + (hashint4(g) * interval '1.234567 second') END
   FROM generate_series(1, 300) g;
+INSERT INTO vals_ts SELECT g, '2001-02-03 04:05:06.789+00' FROM generate_series(301, 305) g;
 CREATE FUNCTION vals_ts_same(style text, zone text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE result text;
 BEGIN

@@ -3,6 +3,9 @@
 #include "shape_router/router.hpp"
 #include "shape_router/guarded.hpp"
 
+// Inlined: a key is hashed on every decoded change, and the library call costs
+// more than the hash of 8 bytes. The values are the library's own.
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include <algorithm>

@@ -100,10 +100,14 @@ typedef struct RouterState
 	HTAB	   *relation_names; /* relid -> RelationName, tables with shapes */
 	HTAB	   *partitions;		/* relid -> PartitionInfo */
 	Oid			last_named_relid;	/* add_shape's shortcut */
+	RelationInfo *last_relation;	/* relation_info's shortcut (entries never move) */
 	Snapshot	load_snapshot;	/* while loading: the catalog's snapshot, for names */
 	ExprContext *econtext;
 	Oid			catalog_relid;
-	bool		catalog_checked;	/* in this transaction */
+	/* shape_catalog_relid() scans pg_extension and pg_depend: it runs again
+	 * only after something may have changed the catalogs (a relcache
+	 * invalidation, or a transaction with catalog changes). */
+	bool		catalog_checked;
 	bool		shapes_loaded;
 	bool		begin_sent;		/* in this transaction */
 	StringInfoData blob;		/* add_shape's buffer */
@@ -703,7 +707,7 @@ load_shapes(RouterState *state, Snapshot snapshot)
 static void
 ensure_catalog(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn)
 {
-	if (!state->catalog_checked || !OidIsValid(state->catalog_relid))
+	if (!state->catalog_checked)
 	{
 		Oid			relid = shape_catalog_relid(true);
 
@@ -862,6 +866,8 @@ relcache_invalidated(Datum arg, Oid relid)
 
 	if (active_state == NULL || active_state->relations == NULL)
 		return;
+	/* Any table may be the extension's catalog coming or going. */
+	active_state->catalog_checked = false;
 	if (OidIsValid(relid))
 	{
 		info = hash_search(active_state->relations, &relid, HASH_FIND, NULL);
@@ -898,15 +904,20 @@ relation_info(RouterState *state, Relation rel)
 {
 	Oid			relid = RelationGetRelid(rel);
 	bool		found;
-	RelationInfo *info = hash_search(state->relations, &relid, HASH_ENTER, &found);
+	RelationInfo *info = state->last_relation;
 
-	if (!found)
+	if (info == NULL || info->relid != relid)
 	{
-		info->context = NULL;
-		info->valid = false;
+		info = hash_search(state->relations, &relid, HASH_ENTER, &found);
+		if (!found)
+		{
+			info->context = NULL;
+			info->valid = false;
+		}
 	}
 	if (!info->valid || info->desc->natts != RelationGetDescr(rel)->natts)
 		relation_info_build(info, rel, state->context);
+	state->last_relation = info;
 	return info;
 }
 
@@ -1137,7 +1148,9 @@ static bool
 route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 			  const sr_index_column *columns, size_t column_count, bool keep_candidates, Route *route)
 {
-	uint64	   *keys = palloc(sizeof(uint64) * (2 * column_count + 1));
+	uint64		local_keys[16];
+	uint64	   *keys = 2 * column_count + 1 <= lengthof(local_keys) ? local_keys
+		: palloc(sizeof(uint64) * (2 * column_count + 1));
 	size_t		key_count = 0;
 	bool		trusted = true;
 	const sr_shape_ref *shapes;
@@ -1428,7 +1441,8 @@ shape_router_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 	RouterState *state = (RouterState *) ctx->output_plugin_private;
 
 	state->begin_sent = false;
-	state->catalog_checked = false;
+	if (rbtxn_has_catalog_changes(txn))
+		state->catalog_checked = false;
 	resetStringInfo(&state->batch);
 }
 
@@ -1449,6 +1463,9 @@ shape_router_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecP
 		emit_record(ctx, state);
 	}
 	flush_batch(ctx, state);
+	/* What this transaction changed in the catalogs, the next one sees. */
+	if (rbtxn_has_catalog_changes(txn))
+		state->catalog_checked = false;
 	update_progress(ctx, state, !state->begin_sent);
 	maintain_index(state, false);
 	publish_stats(state, false);

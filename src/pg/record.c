@@ -16,6 +16,7 @@
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "port/pg_bitutils.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/json.h"
@@ -185,6 +186,14 @@ relation_info_build(RelationInfo *info, Relation rel, MemoryContext parent)
  * enlargeStringInfo, and ends its run with finish_raw (StringInfo keeps a NUL
  * after the data).
  */
+/* enlargeStringInfo, without the call when there is room already (the usual case). */
+static inline void
+reserve(StringInfo out, int needed)
+{
+	if (needed >= out->maxlen - out->len)
+		enlargeStringInfo(out, needed);
+}
+
 static inline void
 put_char(StringInfo out, char c)
 {
@@ -211,6 +220,49 @@ value_is_special_float(const char *text)
 	return text[0] == 'N' || text[0] == 'I' || (text[0] == '-' && text[1] == 'I');
 }
 
+static inline bool
+json_byte_needs_escape(unsigned char c)
+{
+	return c < 0x20 || c == '"' || c == '\\';
+}
+
+/*
+ * How many bytes from the start need no JSON escape. Eight bytes at a time:
+ * a byte's high bit is set in "special" when it is below 0x20, '"' or '\\'.
+ * A borrow can only mark bytes above a truly special one, so the lowest mark
+ * is exact.
+ */
+static inline int
+json_plain_run(const char *bytes, int len)
+{
+	int			i = 0;
+
+#ifndef WORDS_BIGENDIAN
+	const uint64 ones = UINT64CONST(0x0101010101010101);
+	const uint64 highs = UINT64CONST(0x8080808080808080);
+
+	for (; i + 8 <= len; i += 8)
+	{
+		uint64		word;
+		uint64		quote;
+		uint64		backslash;
+		uint64		special;
+
+		memcpy(&word, bytes + i, 8);
+		quote = word ^ (ones * '"');
+		backslash = word ^ (ones * '\\');
+		special = (((word - ones * 0x20) & ~word) |
+				   ((quote - ones) & ~quote) |
+				   ((backslash - ones) & ~backslash)) & highs;
+		if (special != 0)
+			return i + pg_rightmost_one_pos64(special) / 8;
+	}
+#endif
+	while (i < len && !json_byte_needs_escape((unsigned char) bytes[i]))
+		i++;
+	return i;
+}
+
 /*
  * A JSON string from bytes that need not end in NUL, escaped exactly as
  * PostgreSQL's escape_json does.
@@ -220,16 +272,13 @@ append_json_string_bytes(StringInfo out, const char *bytes, int len)
 {
 	int			i = 0;
 
-	enlargeStringInfo(out, len + 2);
+	reserve(out, len + 2);
 	put_char(out, '"');
 	while (i < len)
 	{
-		int			plain = 0;
-
 		/* runs of plain bytes are copied at once */
-		while (i + plain < len && (unsigned char) bytes[i + plain] >= 0x20 &&
-			   bytes[i + plain] != '"' && bytes[i + plain] != '\\')
-			plain++;
+		int			plain = json_plain_run(bytes + i, len - i);
+
 		put_bytes(out, bytes + i, plain);
 		i += plain;
 		if (i == len)
@@ -263,11 +312,27 @@ append_json_string_bytes(StringInfo out, const char *bytes, int len)
 				break;
 		}
 		i++;
-		enlargeStringInfo(out, len - i + 1);	/* the rest, and the closing quote */
+		reserve(out, len - i + 1);	/* the rest, and the closing quote */
 	}
 	put_char(out, '"');
 	finish_raw(out);
 }
+
+/*
+ * The text of the last timestamptz written, with what its text depends on: the
+ * rows of one transaction often share one (a column defaulting to now()), and
+ * its formatting costs more than the rest of a row.
+ */
+static struct
+{
+	bool		valid;
+	TimestampTz value;
+	int			date_style;
+	int			date_order;
+	pg_tz	   *zone;
+	int			length;
+	char		text[MAXDATELEN + 1];
+}			last_timestamptz;
 
 /*
  * The most common column types are written directly, without a call through
@@ -280,15 +345,15 @@ append_json_value_direct(StringInfo out, const ColumnOutput *column, Datum value
 	switch (column->base_type)
 	{
 		case INT2OID:
-			enlargeStringInfo(out, MAXINT8LEN);
+			reserve(out, MAXINT8LEN);
 			out->len += pg_itoa(DatumGetInt16(value), out->data + out->len);
 			return true;
 		case INT4OID:
-			enlargeStringInfo(out, MAXINT8LEN);
+			reserve(out, MAXINT8LEN);
 			out->len += pg_ltoa(DatumGetInt32(value), out->data + out->len);
 			return true;
 		case INT8OID:
-			enlargeStringInfo(out, MAXINT8LEN);
+			reserve(out, MAXINT8LEN);
 			out->len += pg_lltoa(DatumGetInt64(value), out->data + out->len);
 			return true;
 		case BOOLOID:
@@ -306,23 +371,35 @@ append_json_value_direct(StringInfo out, const ColumnOutput *column, Datum value
 			}
 		case TIMESTAMPTZOID:
 			{
-				/* timestamptz_out's steps, into a stack buffer (session DateStyle and TimeZone) */
 				TimestampTz ts = DatumGetTimestampTz(value);
-				char		buf[MAXDATELEN + 1];
-				struct pg_tm tm;
-				fsec_t		fsec;
-				int			tz;
-				const char *tzn;
 
-				if (TIMESTAMP_NOT_FINITE(ts))
-					EncodeSpecialTimestamp(ts, buf);
-				else if (timestamp2tm(ts, &tz, &tm, &fsec, &tzn, NULL) == 0)
-					EncodeDateTime(&tm, fsec, true, tz, tzn, DateStyle, buf);
-				else
-					ereport(ERROR,
-							(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-							 errmsg("timestamp out of range")));
-				append_json_string_bytes(out, buf, strlen(buf));
+				if (!last_timestamptz.valid || last_timestamptz.value != ts ||
+					last_timestamptz.date_style != DateStyle || last_timestamptz.date_order != DateOrder ||
+					last_timestamptz.zone != session_timezone)
+				{
+					/* timestamptz_out's steps, into the memo (session DateStyle and TimeZone) */
+					struct pg_tm tm;
+					fsec_t		fsec;
+					int			tz;
+					const char *tzn;
+
+					last_timestamptz.valid = false;
+					if (TIMESTAMP_NOT_FINITE(ts))
+						EncodeSpecialTimestamp(ts, last_timestamptz.text);
+					else if (timestamp2tm(ts, &tz, &tm, &fsec, &tzn, NULL) == 0)
+						EncodeDateTime(&tm, fsec, true, tz, tzn, DateStyle, last_timestamptz.text);
+					else
+						ereport(ERROR,
+								(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+								 errmsg("timestamp out of range")));
+					last_timestamptz.value = ts;
+					last_timestamptz.date_style = DateStyle;
+					last_timestamptz.date_order = DateOrder;
+					last_timestamptz.zone = session_timezone;
+					last_timestamptz.length = strlen(last_timestamptz.text);
+					last_timestamptz.valid = true;
+				}
+				append_json_string_bytes(out, last_timestamptz.text, last_timestamptz.length);
 				return true;
 			}
 		default:
@@ -454,7 +531,7 @@ append_row_json(StringInfo out, const RelationInfo *rel, const Bitmapset *projec
 			(!column_shown(rel, projection, key_only, attnum) ||
 			 bms_is_member(attnum, unchanged_toast)))
 			continue;			/* not shown, or listed under "unchanged_toast" instead */
-		enlargeStringInfo(out, column->json_key_len + 6);
+		reserve(out, column->json_key_len + 6);
 		put_char(out, separator);
 		separator = ',';
 		put_bytes(out, column->json_key, column->json_key_len);
@@ -470,7 +547,7 @@ append_row_json(StringInfo out, const RelationInfo *rel, const Bitmapset *projec
 			append_json_value(out, column, slot->tts_values[attnum - 1]);
 		}
 	}
-	enlargeStringInfo(out, 2);
+	reserve(out, 2);
 	if (separator == '{')
 		put_char(out, '{');
 	put_char(out, '}');
@@ -598,7 +675,7 @@ record_append_row_change(StringInfo out, OutputFormat format, int64 shape_id, Re
 		const char *op_text = op_json(op);
 		int			op_len = strlen(op_text);
 
-		enlargeStringInfo(out, 16 + MAXINT8LEN + op_len + rel->table_json_len);
+		reserve(out, 16 + MAXINT8LEN + op_len + rel->table_json_len);
 		put_bytes(out, "{\"shape\":", 9);
 		out->len += pg_lltoa(shape_id, out->data + out->len);
 		put_char(out, ',');
