@@ -20,6 +20,14 @@ void shrink_if_slack(std::vector<T>& v) {
   if (v.capacity() - v.size() > v.size() / 8) v.shrink_to_fit();
 }
 
+// Room for one more element, growing geometrically. (reserve(size() + 1)
+// reallocates to exactly that size: each call copies the whole vector, and a
+// run of n calls is quadratic.)
+template <typename T>
+void reserve_one_more(std::vector<T>& v) {
+  if (v.size() == v.capacity()) v.reserve(v.capacity() < 8 ? 8 : v.capacity() * 2);
+}
+
 // Finalizer of MurmurHash3: a full-avalanche mixer for integer keys.
 inline uint64_t mix64(uint64_t key) noexcept {
   key ^= key >> 33;

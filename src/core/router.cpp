@@ -179,7 +179,7 @@ void Router::set_payload(uint32_t slot, void* payload) {
     payloads_[*i].payload = payload;
     return;
   }
-  payloads_.reserve(payloads_.size() + 1);  // both allocations before any change
+  reserve_one_more(payloads_);  // both allocations before any change
   payload_index_.reserve(payload_index_.size() + 1);
   payload_index_.put(uint64_t{slot} + 1, static_cast<uint32_t>(payloads_.size()));
   payloads_.push_back(PayloadEntry{payload, slot});
@@ -206,8 +206,8 @@ void* Router::drop_shape(uint64_t shape_id) {
   Relation& r = relations_[*relation_slot_.find(s.relid)];
   const Record rec = record(s.record);
   // The only allocations, made first: a bad_alloc leaves the shape registered.
-  free_slots_.reserve(free_slots_.size() + 1);
-  retired_slots_.reserve(retired_slots_.size() + 1);
+  reserve_one_more(free_slots_);
+  reserve_one_more(retired_slots_);
   if (rec.index_attnum < 0) {
     r.scan.erase(scan_position(r, shape_id));
     free_slots_.push_back(slot);
@@ -272,7 +272,7 @@ int64_t Router::acquire_template(const uint8_t* blob, size_t blob_len, size_t ow
   t.uses = 1;
   t.column = column;
   // Every allocation before any change: a bad_alloc leaves nothing behind.
-  if (free_templates_.empty()) templates_.reserve(templates_.size() + 1);
+  if (free_templates_.empty()) reserve_one_more(templates_);
   free_templates_.reserve(templates_.capacity());  // so that release_template never allocates
   template_by_hash_.reserve(template_by_hash_.size() + 1);
   uint32_t index;

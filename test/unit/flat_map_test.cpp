@@ -447,3 +447,22 @@ TEST(HandleSet, RandomizedAgainstModel) {
   big.reserve(1000000, key_of);
   EXPECT_LE(big.bytes(), 1000000u * 8 / 7 * 5 + 1024);
 }
+
+// reserve_one_more before each push_back: a logarithmic number of reallocations
+// (reserve(size() + 1) would reallocate, and copy everything, on every call).
+TEST(ReserveOneMore, GrowsGeometrically) {
+  std::vector<uint64_t> v;
+  size_t reallocations = 0;
+  const uint64_t* data = nullptr;
+  for (uint64_t i = 0; i < 1000000; ++i) {
+    shape_router::reserve_one_more(v);
+    ASSERT_GT(v.capacity(), v.size());
+    if (v.data() != data) {
+      reallocations++;
+      data = v.data();
+    }
+    v.push_back(i);
+  }
+  EXPECT_LE(reallocations, 20u);
+  EXPECT_EQ(v[999999], 999999u);
+}

@@ -618,6 +618,32 @@ TEST(Router, BulkLoad) {
   EXPECT_EQ(cand(r, 5, {K(100003)}), group);
 }
 
+// The plugin's pattern at a million shapes: loaded without payloads, each given
+// one when a change first reaches it, then all dropped. Payloads and the freed
+// slot lists grow geometrically: this once reallocated them on every call, which
+// made these 300,000 payloads and drops quadratic (hours, not a second).
+TEST(Router, PayloadsSetOneByOneAndDroppedAtScale) {
+  constexpr uint64_t kShapes = 300000;
+  Router r;
+  r.begin_bulk_load(kShapes);
+  for (uint64_t id = 1; id <= kShapes; ++id) add_indexed(r, id, 9, nullptr, {K(id)});
+  r.end_bulk_load();
+  for (uint64_t id = 1; id <= kShapes; ++id) {
+    const Keys key{K(id)};
+    const std::vector<sr_shape_ref>& found = r.candidates(9, key.data(), key.size());
+    ASSERT_EQ(found.size(), 1u) << id;
+    ASSERT_EQ(found[0].payload, nullptr) << id;
+    r.set_payload(found[0].slot, fake(id));
+  }
+  for (uint64_t id = 1; id <= kShapes; id += 997) {
+    const Keys key{K(id)};
+    ASSERT_EQ(r.candidates(9, key.data(), key.size())[0].payload, fake(id)) << id;
+  }
+  for (uint64_t id = 1; id <= kShapes; ++id) ASSERT_EQ(r.drop_shape(id), fake(id)) << id;
+  EXPECT_EQ(r.shape_count(), 0u);
+  EXPECT_EQ(gate(r, 9), 0u);
+}
+
 // A mixer under which every key collides: the index cannot build its static
 // part and keeps every key in its exact overlay; candidates stay exact.
 uint64_t constant_mixer(uint64_t, uint64_t) { return 42; }
