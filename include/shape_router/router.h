@@ -157,6 +157,13 @@ sr_status	sr_router_candidates(sr_router *router, uint32_t relid, const uint64_t
 								 size_t key_count, int all_shapes,
 								 const sr_shape_ref **shapes, size_t *count) SR_NOEXCEPT;
 
+/*
+ * A hint: starts loading what sr_router_candidates will first read for these
+ * keys (those of a change that comes next), so that the lookup finds it in
+ * cache. Changes nothing.
+ */
+void		sr_router_prefetch(const sr_router *router, const uint64_t *keys, size_t key_count) SR_NOEXCEPT;
+
 /* Loading a catalog: keys go straight to the key store (not the overlay) and one
  * build runs at the end. No candidates() call may come in between. */
 sr_status	sr_router_begin_bulk_load(sr_router *router, size_t expected_shapes) SR_NOEXCEPT;

@@ -76,6 +76,11 @@ class Router {
   const std::vector<sr_shape_ref>& candidates(uint32_t relid, const uint64_t* keys, size_t key_count,
                                               bool all_shapes = false);
 
+  // See ShapeIndex::prefetch.
+  void prefetch(const uint64_t* keys, size_t key_count) const noexcept {
+    for (size_t i = 0; i < key_count; i++) index_.prefetch(keys[i]);
+  }
+
   bool maintain(bool force);
   IndexStats index_stats() const { return index_.stats(); }
   size_t shape_count() const noexcept { return directory_.size(); }

@@ -650,6 +650,12 @@ ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) c
   return probe;
 }
 
+void ShapeIndex::prefetch(uint64_t key) const noexcept {
+  if (static_.keys == 0) return;
+  key = nonzero(key);
+  BinaryFuse8::prefetch(static_.heads[static_.part_of(key)], key);
+}
+
 bool ShapeIndex::rebuild_due() const noexcept {
   // Enough registrations and drops since the last build (which also bounds the
   // overlay and the tombstones), or a key store mostly made of dropped shapes' keys.

@@ -494,6 +494,10 @@ sr_status sr_router_candidates(sr_router* router, uint32_t relid, const uint64_t
   });
 }
 
+void sr_router_prefetch(const sr_router* router, const uint64_t* keys, size_t key_count) noexcept {
+  router->router.prefetch(keys, key_count);
+}
+
 sr_status sr_router_begin_bulk_load(sr_router* router, size_t expected_shapes) noexcept {
   return guarded([&] { router->router.begin_bulk_load(expected_shapes); });
 }

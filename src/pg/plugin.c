@@ -114,7 +114,15 @@ typedef struct RouterState
 	StringInfoData record;
 	StringInfoData batch;
 	int			changes_since_progress;
+	bool		prefetch;		/* the index is large enough to miss the cache */
 } RouterState;
+
+/*
+ * From this many keys on, the static index's filter is unlikely to stay in
+ * cache while the WAL streams through it, and each change prefetches the
+ * filter lines of the next one.
+ */
+#define PREFETCH_MIN_INDEX_KEYS 65536
 
 /* The decoding session of this process, for the relcache callback. */
 static RouterState *active_state = NULL;
@@ -647,6 +655,7 @@ publish_stats(RouterState *state, bool final)
 	sr_index_stats index;
 
 	sr_router_index_stats(state->router, &index);
+	state->prefetch = index.keys >= PREFETCH_MIN_INDEX_KEYS;
 	shape_router_publish_stats(state->counters, sr_router_shape_count(state->router),
 							   sr_router_relation_count(state->router), &index, final);
 }
@@ -1111,6 +1120,49 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 }
 
 /*
+ * The change that will be decoded right after this one, when that is certain:
+ * PostgreSQL replays the changes of a transaction without subtransactions,
+ * none of them spilled to disk, in the order of txn->changes, and frees none
+ * before the transaction ends. NULL otherwise.
+ */
+static ReorderBufferChange *
+next_change(ReorderBufferTXN *txn, ReorderBufferChange *change)
+{
+	if (change->txn != txn || txn->nsubtxns > 0 || txn->nentries != txn->nentries_mem ||
+		rbtxn_is_serialized(txn) || rbtxn_is_serialized_clear(txn) || rbtxn_is_streamed(txn) ||
+		!dlist_has_next(&txn->changes, &change->node))
+		return NULL;
+	return dlist_container(ReorderBufferChange, node, dlist_next_node(&txn->changes, &change->node));
+}
+
+/*
+ * With a large index, the filter lines a change's lookup reads are rarely in
+ * cache: start loading those of the next change of the same table now, so that
+ * they arrive while PostgreSQL decodes it. Only a hint: what the next change
+ * routes to is decided when it comes, from its own rows.
+ */
+static void
+prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferChange *change,
+					 Relation relation, const RelationInfo *rel,
+					 const sr_index_column *columns, size_t column_count)
+{
+	ReorderBufferChange *next = next_change(txn, change);
+	uint64		keys[16];
+	size_t		key_count = 0;
+
+	if (next == NULL || 2 * column_count > lengthof(keys) ||
+		(next->action != REORDER_BUFFER_CHANGE_INSERT && next->action != REORDER_BUFFER_CHANGE_UPDATE &&
+		 next->action != REORDER_BUFFER_CHANGE_DELETE) ||
+		!RelFileNodeEquals(next->data.tp.relnode, relation->rd_node))
+		return;
+	if (next->data.tp.newtuple != NULL)
+		(void) tuple_keys(&next->data.tp.newtuple->tuple, NULL, rel, columns, column_count, keys, &key_count);
+	if (next->data.tp.oldtuple != NULL && rel->identity_full)
+		(void) tuple_keys(&next->data.tp.oldtuple->tuple, NULL, rel, columns, column_count, keys, &key_count);
+	sr_router_prefetch(state->router, keys, key_count);
+}
+
+/*
  * One change as the shapes of one table see it: the rows in that table's layout
  * (a partition's rows are converted to its ancestor's), and the replica identity
  * of the table the change was made to, which decides what an old row carries.
@@ -1506,6 +1558,8 @@ shape_router_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 			RelationInfo *rel = relation_info(state, relation);
 
 			state->counters->relation_gate_passes++;
+			if (state->prefetch)
+				prefetch_next_change(state, txn, change, relation, rel, columns, column_count);
 			rows.identity_full = rel->identity_full;
 			rows.identity_key = rel->identity_key;
 			if (route_prepare(state, rel, &rows, columns, column_count, routes != &single, &routes[0]))

@@ -1,0 +1,85 @@
+-- From 65,536 index keys on, each change prefetches the filter lines of the next
+-- change of its transaction. Routing must not depend on it: changes whose next
+-- change is of another table (the log), inside a subtransaction (no
+-- prefetch), moves, deletes. The oracle: the shapes' WHERE (user_id = k) applied
+-- by PostgreSQL to each change's old and new row, as the triggers saw them.
+SET synchronous_commit = on;
+CREATE TABLE pf (id int PRIMARY KEY, user_id int NOT NULL, v text);
+ALTER TABLE pf REPLICA IDENTITY FULL;
+CREATE TABLE pf_log (seq bigserial PRIMARY KEY, op text, old_user int, new_user int);
+-- Statement triggers: the log is written after each statement's rows, so that
+-- consecutive changes of pf stay consecutive in the WAL.
+CREATE FUNCTION pf_log() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO pf_log (op, new_user) SELECT 'INSERT', user_id FROM new_rows;
+  ELSIF TG_OP = 'UPDATE' THEN
+    INSERT INTO pf_log (op, old_user, new_user)
+      SELECT 'UPDATE', o.user_id, n.user_id FROM old_rows o JOIN new_rows n USING (id);
+  ELSE
+    INSERT INTO pf_log (op, old_user) SELECT 'DELETE', user_id FROM old_rows;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER pf_log_insert AFTER INSERT ON pf REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION pf_log();
+CREATE TRIGGER pf_log_update AFTER UPDATE ON pf REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION pf_log();
+CREATE TRIGGER pf_log_delete AFTER DELETE ON pf REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION pf_log();
+SELECT 'init' FROM pg_create_logical_replication_slot('pf', 'shape_router');
+SELECT count(*) AS registered
+  FROM shape_router.register_shapes('pf', (SELECT array_agg('user_id = ' || g) FROM generate_series(1, 70000) g));
+INSERT INTO pf VALUES (0, 1, 'the first transaction loads the shapes');
+-- Transactions of 50 changes stay under logical_decoding_work_mem (64kB here):
+-- only changes of a transaction held in memory are prefetched.
+DO $$
+BEGIN
+  FOR t IN 0..59 LOOP
+    INSERT INTO pf SELECT g, 1 + (g * 7919) % 140000, 'x' FROM generate_series(t * 50 + 1, t * 50 + 50) g;
+    COMMIT;
+  END LOOP;
+  FOR t IN 0..59 LOOP
+    UPDATE pf SET user_id = CASE WHEN id % 3 = 0 THEN user_id + 70000 WHEN id % 3 = 1 THEN user_id + 1 ELSE user_id END
+     WHERE id BETWEEN t * 50 + 1 AND t * 50 + 50 AND id % 5 <> 0;
+    COMMIT;
+    DELETE FROM pf WHERE id BETWEEN t * 50 + 1 AND t * 50 + 50 AND id % 7 = 0;
+    COMMIT;
+  END LOOP;
+END $$;
+-- a subtransaction: not prefetched
+BEGIN;
+INSERT INTO pf VALUES (3001, 5, 'a');
+INSERT INTO pf VALUES (3002, 70001, 'b');
+SAVEPOINT s;
+UPDATE pf SET user_id = 6 WHERE id = 3001;
+INSERT INTO pf VALUES (3003, 7, 'c');
+RELEASE SAVEPOINT s;
+UPDATE pf SET user_id = 69999 WHERE id = 3002;
+DELETE FROM pf WHERE id = 3003;
+COMMIT;
+-- one transaction spilled to disk: not prefetched
+UPDATE pf SET v = 'y' WHERE id <= 1500;
+CREATE TEMP TABLE pf_routed AS
+  SELECT (data::json->>'shape')::bigint AS shape_id,
+         data::json->>'op' || coalesce('/' || (data::json->>'move'), '') AS op
+    FROM pg_logical_slot_get_changes('pf', NULL, NULL, 'include-transaction', 'false');
+CREATE TEMP TABLE pf_expected AS
+  SELECT u AS user_id, op FROM (
+    SELECT new_user AS u, 'insert' AS op FROM pf_log WHERE op = 'INSERT'
+    UNION ALL SELECT old_user, 'delete' FROM pf_log WHERE op = 'DELETE'
+    UNION ALL SELECT new_user, 'update' FROM pf_log WHERE op = 'UPDATE' AND old_user = new_user
+    UNION ALL SELECT old_user, 'delete/out' FROM pf_log WHERE op = 'UPDATE' AND old_user <> new_user
+    UNION ALL SELECT new_user, 'insert/in' FROM pf_log WHERE op = 'UPDATE' AND old_user <> new_user) e
+   WHERE u BETWEEN 1 AND 70000;
+CREATE TEMP TABLE pf_got AS
+  SELECT substring(s.where_clause FROM '= (\d+)')::int AS user_id, r.op
+    FROM pf_routed r JOIN shape_router.shapes s USING (shape_id);
+SELECT op, count(*) FROM pf_expected GROUP BY op ORDER BY op;
+SELECT (SELECT count(*) FROM pf_routed) AS routed,
+       (SELECT count(*) FROM (SELECT * FROM pf_got EXCEPT ALL SELECT * FROM pf_expected) x) AS unexpected,
+       (SELECT count(*) FROM (SELECT * FROM pf_expected EXCEPT ALL SELECT * FROM pf_got) x) AS missing;
+SELECT 'stop' FROM pg_drop_replication_slot('pf');
+SELECT count(*) AS dropped FROM shape_router.shapes s, shape_router.drop_shape(s.shape_id) d WHERE s.relation = 'pf'::regclass AND d;
+DROP TABLE pf, pf_log;
+DROP FUNCTION pf_log();
