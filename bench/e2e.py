@@ -82,7 +82,7 @@ def main():
     ap.add_argument("--changes", type=int, default=1_000_000, help="workload size (default 1,000,000)")
     ap.add_argument("--users", type=int, default=100_000_000, help="user_id range of the workload")
     ap.add_argument("--max-shapes", type=int, default=1_000_000, help="largest shape set")
-    ap.add_argument("--reps", type=int, default=3, help="repetitions per consumer (median reported)")
+    ap.add_argument("--reps", type=int, default=5, help="repetitions per consumer (median reported)")
     ap.add_argument("--pgoutput-slots", type=int, default=10, help="per-shape pgoutput slots measured (then extrapolated)")
     ap.add_argument("--quick", action="store_true", help="small sizes for CI")
     ap.add_argument("--port", type=int, default=54391)
