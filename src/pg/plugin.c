@@ -708,9 +708,9 @@ load_shapes(RouterState *state, Snapshot snapshot)
 }
 
 /*
- * Finds the extension's catalog (once per transaction, or at every change while
- * the extension does not exist yet: it may be created mid-transaction) and loads
- * it at first use. Add and drop are idempotent, so a row both loaded and then
+ * Finds the extension's catalog (at the start, and again after any relcache
+ * invalidation or transaction with catalog changes: creating or dropping the
+ * extension is both, even mid-transaction) and loads it at first use. Add and drop are idempotent, so a row both loaded and then
  * decoded is harmless.
  */
 static void
