@@ -655,6 +655,8 @@ publish_stats(RouterState *state, bool final)
 	sr_index_stats index;
 
 	sr_router_index_stats(state->router, &index);
+	/* Decided once a commit, after maintain_index installs any rebuild (the
+	 * transaction that loads the shapes is not prefetched). */
 	state->prefetch = index.keys >= PREFETCH_MIN_INDEX_KEYS;
 	shape_router_publish_stats(state->counters, sr_router_shape_count(state->router),
 							   sr_router_relation_count(state->router), &index, final);
@@ -710,8 +712,8 @@ load_shapes(RouterState *state, Snapshot snapshot)
 /*
  * Finds the extension's catalog (at the start, and again after any relcache
  * invalidation or transaction with catalog changes: creating or dropping the
- * extension is both, even mid-transaction) and loads it at first use. Add and drop are idempotent, so a row both loaded and then
- * decoded is harmless.
+ * extension is both, even mid-transaction) and loads it at first use. Add and
+ * drop are idempotent, so a row both loaded and then decoded is harmless.
  */
 static void
 ensure_catalog(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn)

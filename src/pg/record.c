@@ -183,10 +183,9 @@ relation_info_build(RelationInfo *info, Relation rel, MemoryContext parent)
 
 /*
  * Raw appends for the JSON hot path: the caller has made room with
- * enlargeStringInfo, and ends its run with finish_raw (StringInfo keeps a NUL
- * after the data).
+ * reserve (enlargeStringInfo, without the call when there is room already), and
+ * ends its run with finish_raw (StringInfo keeps a NUL after the data).
  */
-/* enlargeStringInfo, without the call when there is room already (the usual case). */
 static inline void
 reserve(StringInfo out, int needed)
 {
