@@ -17,9 +17,9 @@ CREATE TABLE shape_router.shape_catalog (
     registered_by oid          NOT NULL,
     program       bytea,                  -- compiled WHERE for the core's VM; NULL: every row
     fallback_exprs pg_node_tree,          -- planned sub-expressions the VM hands to the executor
-    index_attnum  int2,                   -- column of the routing index key; NULL: a scan shape
-    index_keys    int8[],                 -- sr_index_key of each value the WHERE requires of it
-    index_tag     int2,                   -- the column's type tag the keys were hashed with
+    -- the WHERE's cover: {alternatives, atoms of each, then key and attnum * 256 + type tag
+    -- of each atom}, src/pg/shape_catalog.c; NULL: a scan shape
+    index_cover   int8[],
     CONSTRAINT shape_catalog_pkey PRIMARY KEY (shape_id)
 ) WITH (user_catalog_table = true);
 CREATE INDEX shape_catalog_relid_idx ON shape_router.shape_catalog (relid);

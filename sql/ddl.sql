@@ -22,4 +22,14 @@ DROP TABLE dd;
 SELECT count(*) AS shapes_after_drop FROM shape_router.shapes WHERE shape_id IN (:s_a, :s_b);
 SELECT data FROM pg_logical_slot_get_changes('ddl', NULL, NULL);
 SELECT relations_with_shapes, shapes_loaded FROM shape_router.decoding_stats();
+-- one statement dropping two tables whose shapes interleave: drop records in ascending shape order
+CREATE TABLE dd1 (id int PRIMARY KEY);
+CREATE TABLE dd2 (id int PRIMARY KEY);
+SELECT shape_router.register_shape('dd1') - 2000 AS first,
+       shape_router.register_shape('dd2') - 2000 AS second,
+       shape_router.register_shape('dd1') - 2000 AS third;
+SELECT data FROM pg_logical_slot_get_changes('ddl', NULL, NULL, 'include-transaction', '0');
+DROP TABLE dd1, dd2;
+SELECT (data::json->>'shape')::bigint - 2000 AS dropped, data::json->>'op' AS op
+  FROM pg_logical_slot_get_changes('ddl', NULL, NULL, 'include-transaction', '0');
 SELECT 'stop' FROM pg_drop_replication_slot('ddl');

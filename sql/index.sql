@@ -48,6 +48,6 @@ SELECT data::json->'new'->>'id' AS id FROM pg_logical_slot_get_changes('ix', NUL
 SELECT index_overlay_keys FROM shape_router.decoding_stats();
 
 -- 5. explain names the key
-SELECT line FROM shape_router.explain_shape(:late) AS line WHERE line LIKE 'routing:%';
+SELECT line FROM shape_router.explain_shape(:late) AS line WHERE (line LIKE 'routing:%' OR line LIKE '  alternative%');
 SELECT 'stop' FROM pg_drop_replication_slot('ix');
 DROP TABLE ix;

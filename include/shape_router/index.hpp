@@ -264,6 +264,17 @@ class ShapeIndex {
   void wait_for_build() noexcept;
   IndexStats stats() const;
   size_t live_shapes() const noexcept { return live_; }
+  // Calls visit(key) for each key of each live shape, bulk-loaded ones included
+  // (keys as stored: 0 is kept as 1).
+  template <typename Visit>
+  void for_each_live_key(Visit&& visit) const {
+    for (const Shape& shape : shapes_) {
+      if (!shape.live) continue;
+      const uint64_t* keys = keys_of(shape);
+      for (uint32_t i = 0; i < shape.key_count; i++) visit(keys[i]);
+    }
+  }
+  static uint64_t stored_key(uint64_t key) noexcept { return nonzero(key); }
 
  private:
   // 16 bytes a shape, its key included when it has one (most shapes): only

@@ -65,6 +65,34 @@ typedef struct sr_index_column
 	uint32_t	shapes;			/* how many shapes are indexed on it */
 } sr_index_column;
 
+/*
+ * A shape's cover: whenever its WHERE holds for a row, at least one atom of each
+ * alternative holds for it. An atom is "column attnum (of type tag tag) hashes to
+ * key" (sr_index_key). Each alternative alone is a sound cover (a conjunction
+ * offers one per indexable conjunct); the router files the shape under the
+ * alternative whose keys have the fewest shapes. An alternative with no atom
+ * means the WHERE can never hold. alternative_count 0: no cover, a scan shape.
+ */
+typedef struct sr_index_atom
+{
+	uint64_t	key;
+	uint16_t	attnum;
+	uint8_t		tag;
+} sr_index_atom;
+
+typedef struct sr_cover
+{
+	const sr_index_atom *atoms; /* every alternative's atoms, back to back */
+	const uint32_t *alternative_sizes;	/* atoms in each alternative */
+	size_t		alternative_count;
+} sr_cover;
+
+/* Alternatives in one cover (more: SR_INVALID_ARGUMENT), and the atoms an OR
+ * may gather into one alternative before the compiler gives up its cover (an
+ * IN list alone keeps every value). */
+#define SR_COVER_MAX_ATOMS 64
+#define SR_COVER_MAX_ALTERNATIVES 16
+
 typedef struct sr_index_stats
 {
 	size_t		keys;			/* distinct keys in the static part */
@@ -102,7 +130,8 @@ sr_status	sr_router_add_shape(sr_router *router, uint64_t shape_id, uint32_t rel
  * As sr_router_add_shape, with no payload but blob[0..blob_len), which the
  * router keeps and hands back (sr_router_shape_blob): the shell builds its
  * state from it when a shape is first evaluated (sr_router_set_payload), so
- * that shapes never evaluated cost only their bytes.
+ * that shapes never evaluated cost only their bytes; and with a cover of
+ * several alternatives (or columns) instead of one column's keys.
  *
  * blob[own_offset..own_offset + own_len) are the shape's own bytes (its
  * program's constants): shapes whose blobs differ only there (and which share
@@ -113,9 +142,7 @@ sr_status	sr_router_add_shape(sr_router *router, uint64_t shape_id, uint32_t rel
 sr_status	sr_router_add_shape_blob(sr_router *router, uint64_t shape_id, uint32_t relid,
 									 const void *blob, size_t blob_len,
 									 size_t own_offset, size_t own_len,
-									 int index_attnum, uint8_t index_tag,
-									 const uint64_t *keys, size_t key_count,
-									 void **previous) SR_NOEXCEPT;
+									 const sr_cover *cover, void **previous) SR_NOEXCEPT;
 
 /*
  * The blob of the shape in slot (from an sr_shape_ref): *blob is NULL when it

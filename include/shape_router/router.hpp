@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -29,6 +30,14 @@ class Router {
   void* add_shape(uint64_t shape_id, uint32_t relid, void* payload, int index_attnum, uint8_t index_tag,
                   const uint64_t* keys, size_t key_count, const void* blob = nullptr, size_t blob_len = 0,
                   size_t own_offset = SR_BLOB_UNSHARED, size_t own_len = 0);
+  // The same with a cover (router.h: sr_cover; no alternative: a scan shape).
+  // The shape is filed under the alternative whose keys have the fewest shapes
+  // now; while bulk loading, once every shape is loaded (end_bulk_load), counting
+  // the shapes each key has or would have. Throws std::invalid_argument for a
+  // cover past SR_COVER_MAX_ALTERNATIVES or SR_COVER_MAX_ATOMS.
+  void* add_shape(uint64_t shape_id, uint32_t relid, void* payload, const sr_cover& cover,
+                  const void* blob = nullptr, size_t blob_len = 0, size_t own_offset = SR_BLOB_UNSHARED,
+                  size_t own_len = 0);
   // The blob of the shape in slot, whole: valid until the next call on the router.
   std::pair<const uint8_t*, uint32_t> blob(uint32_t slot) const;
   // Sets (or, with nullptr, clears) the payload of the shape in slot. Throws std::bad_alloc.
@@ -175,6 +184,16 @@ class Router {
     if (shape_id == 0) return HandleSet::kNone;
     return directory_.find(shape_id, [this](uint32_t slot) { return slots_[slot].shape_id; });
   }
+  // Index columns a shape's cover uses, when they are not exactly its record's
+  // column (a cover over several columns, or none): slot → columns. Most
+  // shapes have one column and no entry.
+  static constexpr uint16_t kNoColumn = 0xffff;  // record column of a cover without atoms
+  uint16_t record_column_for(const sr_cover& cover, size_t alternative) const noexcept;
+  size_t choose_alternative(const sr_cover& cover, const FlatMap* counts);
+  void file_shape(Relation& r, uint32_t slot, uint16_t record_column, const sr_cover& cover, size_t alternative,
+                  bool bulk);
+  void unfile_columns(Relation& r, uint32_t slot, uint16_t record_column);
+  void file_pending_covers();
   void* take_payload(uint32_t slot) noexcept;
   std::vector<uint32_t>::iterator scan_position(Relation& r, uint64_t shape_id);
   void compact_blobs();
@@ -210,6 +229,19 @@ class Router {
   };
   FlatMap payload_index_;
   std::vector<PayloadEntry> payloads_;
+  std::unordered_map<uint32_t, std::vector<IndexColumn>> cover_columns_;
+  // Shapes with several alternatives loaded in bulk: filed at end_bulk_load,
+  // when every key's shape count is known. slot + 1 → index into pending_covers_.
+  struct PendingCover {
+    uint32_t slot;
+    uint32_t relid;
+    uint16_t record_column;
+    std::vector<sr_index_atom> atoms;
+    std::vector<uint32_t> sizes;
+  };
+  std::vector<PendingCover> pending_covers_;
+  FlatMap pending_by_slot_;
+  std::vector<uint32_t> posting_scratch_;
   bool bulk_ = false;
   size_t bulk_expected_ = 0, bulk_added_ = 0, bulk_start_bytes_ = 0;  // for sizing the arena while loading
   sr_counters counters_{};

@@ -77,8 +77,104 @@ std::vector<uint32_t>::iterator Router::scan_position(Relation& r, uint64_t shap
 void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, int index_attnum, uint8_t index_tag,
                         const uint64_t* keys, size_t key_count, const void* blob, size_t blob_len,
                         size_t own_offset, size_t own_len) {
-  if (shape_id == 0 || relid == 0) throw std::invalid_argument("shape id and relation must be non-zero");
   if (index_attnum >= INT16_MAX) throw std::invalid_argument("column number");
+  if (index_attnum < 0) return add_shape(shape_id, relid, payload, sr_cover{}, blob, blob_len, own_offset, own_len);
+  // One alternative: every key on the one column (no key: the shape never matches).
+  std::vector<sr_index_atom> atoms(key_count);
+  for (size_t i = 0; i < key_count; i++)
+    atoms[i] = sr_index_atom{keys[i], static_cast<uint16_t>(index_attnum), index_tag};
+  const uint32_t size = static_cast<uint32_t>(key_count);
+  return add_shape(shape_id, relid, payload, sr_cover{atoms.data(), &size, 1}, blob, blob_len, own_offset, own_len);
+}
+
+uint16_t Router::record_column_for(const sr_cover& cover, size_t alternative) const noexcept {
+  size_t first = 0;
+  for (size_t a = 0; a < alternative; a++) first += cover.alternative_sizes[a];
+  return cover.alternative_sizes[alternative] == 0 ? kNoColumn : static_cast<uint16_t>(cover.atoms[first].attnum + 1);
+}
+
+// The alternative whose keys have the fewest shapes (counts: from the map,
+// else from the index), then the one with fewer atoms, then the first.
+size_t Router::choose_alternative(const sr_cover& cover, const FlatMap* counts) {
+  size_t best = 0, best_cost = SIZE_MAX, best_atoms = SIZE_MAX;
+  const sr_index_atom* atom = cover.atoms;
+  for (size_t a = 0; a < cover.alternative_count; a++) {
+    size_t cost = 0;
+    for (uint32_t i = 0; i < cover.alternative_sizes[a]; i++, atom++) {
+      if (counts != nullptr) {
+        const uint32_t* n = counts->find(ShapeIndex::stored_key(atom->key));
+        cost += n == nullptr ? 0 : *n;
+      } else {
+        posting_scratch_.clear();
+        index_.lookup(atom->key, posting_scratch_);
+        cost += posting_scratch_.size();
+      }
+    }
+    if (cost < best_cost || (cost == best_cost && cover.alternative_sizes[a] < best_atoms)) {
+      best = a;
+      best_cost = cost;
+      best_atoms = cover.alternative_sizes[a];
+    }
+  }
+  return best;
+}
+
+// Files the shape in slot under one alternative of its cover: its keys in the
+// index, its columns in the relation's index columns.
+void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, const sr_cover& cover,
+                        size_t alternative, bool bulk) {
+  size_t first = 0;
+  for (size_t a = 0; a < alternative; a++) first += cover.alternative_sizes[a];
+  const sr_index_atom* atoms = cover.atoms + first;
+  const size_t count = cover.alternative_sizes[alternative];
+  std::vector<uint64_t> keys(count);
+  std::vector<IndexColumn> columns;
+  for (size_t i = 0; i < count; i++) {
+    keys[i] = atoms[i].key;
+    if (std::none_of(columns.begin(), columns.end(), [&](const IndexColumn& c) { return c.attnum == atoms[i].attnum; }))
+      columns.push_back(IndexColumn{atoms[i].attnum, atoms[i].tag, 1});
+  }
+  const bool record_only = columns.size() == 1 && columns[0].attnum + 1 == record_column;
+  if (!record_only) cover_columns_.emplace(slot, columns);
+  try {
+    index_.add(slot, keys.data(), keys.size(), bulk);
+  } catch (...) {
+    cover_columns_.erase(slot);
+    throw;
+  }
+  for (const IndexColumn& column : columns) {
+    auto it = std::find_if(r.index_columns.begin(), r.index_columns.end(),
+                           [&](const IndexColumn& c) { return c.attnum == column.attnum; });
+    if (it == r.index_columns.end())
+      r.index_columns.push_back(column);
+    else
+      it->shapes++;
+  }
+}
+
+void Router::unfile_columns(Relation& r, uint32_t slot, uint16_t record_column) {
+  auto release = [&](uint16_t attnum) {
+    auto it = std::find_if(r.index_columns.begin(), r.index_columns.end(),
+                           [&](const IndexColumn& c) { return c.attnum == attnum; });
+    if (it != r.index_columns.end() && --it->shapes == 0) r.index_columns.erase(it);
+  };
+  auto entry = cover_columns_.find(slot);
+  if (entry == cover_columns_.end()) {
+    release(static_cast<uint16_t>(record_column - 1));
+    return;
+  }
+  for (const IndexColumn& column : entry->second) release(column.attnum);
+  cover_columns_.erase(entry);
+}
+
+void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const sr_cover& cover, const void* blob,
+                        size_t blob_len, size_t own_offset, size_t own_len) {
+  if (shape_id == 0 || relid == 0) throw std::invalid_argument("shape id and relation must be non-zero");
+  if (cover.alternative_count > SR_COVER_MAX_ALTERNATIVES) throw std::invalid_argument("too many cover alternatives");
+  size_t atom_count = 0;
+  for (size_t a = 0; a < cover.alternative_count; a++) atom_count += cover.alternative_sizes[a];
+  for (size_t i = 0; i < atom_count; i++)
+    if (cover.atoms[i].attnum >= INT16_MAX) throw std::invalid_argument("column number");
   if (blob_len > UINT32_MAX / 2 - 16 || blobs_.size() + blob_len + 16 > UINT32_MAX)
     throw std::invalid_argument("shape too large");
   if (own_offset != SR_BLOB_UNSHARED && (own_offset > blob_len || own_len > blob_len - own_offset))
@@ -90,11 +186,15 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, int in
     previous = drop_shape(shape_id);  // re-added below, possibly with other keys
   }
 
+  // Several alternatives: chosen now from the index's counts, or, while
+  // loading, once every shape is in (file_pending_covers).
+  const bool defer = bulk_ && cover.alternative_count > 1;
+  const size_t alternative = cover.alternative_count == 0 || defer ? 0 : choose_alternative(cover, nullptr);
   Relation& r = relation_for(relid);
   const uint32_t slot = allocate_slot();
   const size_t record_offset = blobs_.size();
   const uint8_t* bytes = static_cast<const uint8_t*>(blob);
-  const uint16_t column = static_cast<uint16_t>(index_attnum < 0 ? 0 : index_attnum + 1);
+  const uint16_t column = cover.alternative_count == 0 ? 0 : record_column_for(cover, alternative);
   int64_t form = -1;
   try {
     if (own_offset != SR_BLOB_UNSHARED && blob_len > 0)
@@ -138,16 +238,17 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, int in
     slots_[slot] = Slot{shape_id, relid, static_cast<uint32_t>(record_offset)};
     directory_.insert(slot, [this](uint32_t s) { return slots_[s].shape_id; });
     if (payload != nullptr) set_payload(slot, payload);
-    if (index_attnum < 0) {
+    if (cover.alternative_count == 0) {
       r.scan.insert(scan_position(r, shape_id), slot);
+    } else if (defer) {
+      reserve_one_more(pending_covers_);
+      pending_by_slot_.put(uint64_t{slot} + 1, static_cast<uint32_t>(pending_covers_.size()));
+      pending_covers_.push_back(PendingCover{slot, relid, column,
+                                             std::vector<sr_index_atom>(cover.atoms, cover.atoms + atom_count),
+                                             std::vector<uint32_t>(cover.alternative_sizes,
+                                                                   cover.alternative_sizes + cover.alternative_count)});
     } else {
-      index_.add(slot, keys, key_count, bulk_);
-      auto column_it = std::find_if(r.index_columns.begin(), r.index_columns.end(),
-                                    [&](const IndexColumn& c) { return c.attnum == index_attnum; });
-      if (column_it == r.index_columns.end())
-        r.index_columns.push_back(IndexColumn{static_cast<uint16_t>(index_attnum), index_tag, 1});
-      else
-        column_it->shapes++;
+      file_shape(r, slot, column, cover, alternative, bulk_);
     }
   } catch (...) {
     // Leave no half-added shape behind (the caller keeps its payload).
@@ -158,6 +259,10 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, int in
     auto it = scan_position(r, shape_id);
     if (it != r.scan.end() && *it == slot) r.scan.erase(it);
     if (index_.contains_slot(slot)) index_.drop(slot);
+    if (const uint32_t* pending = pending_by_slot_.find(uint64_t{slot} + 1)) {
+      if (*pending + 1 == pending_covers_.size()) pending_covers_.pop_back();
+      pending_by_slot_.erase(uint64_t{slot} + 1);
+    }
     blobs_.resize(record_offset);
     release_template(form);
     slots_[slot] = Slot{};
@@ -167,6 +272,34 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, int in
   if (r.shape_count++ == 0) relations_with_shapes_++;
   if (bulk_) bulk_added_++;
   return previous;
+}
+
+// Files the shapes whose choice waited for the whole catalog: a key's count is
+// the shapes filed under it plus the pending shapes that name it in any
+// alternative (the shapes it would have).
+void Router::file_pending_covers() {
+  if (pending_covers_.empty()) return;
+  FlatMap counts;
+  for (const PendingCover& p : pending_covers_) {
+    if (p.slot == UINT32_MAX) continue;
+    for (size_t i = 0; i < p.atoms.size(); i++) {
+      const uint64_t key = ShapeIndex::stored_key(p.atoms[i].key);
+      const uint32_t* n = counts.find(key);
+      counts.put(key, n == nullptr ? 1 : *n + 1);
+    }
+  }
+  index_.for_each_live_key([&](uint64_t key) {
+    if (const uint32_t* n = counts.find(key)) counts.put(key, *n + 1);
+  });
+  for (const PendingCover& p : pending_covers_) {
+    if (p.slot == UINT32_MAX) continue;
+    const sr_cover cover{p.atoms.data(), p.sizes.data(), p.sizes.size()};
+    file_shape(relations_[*relation_slot_.find(p.relid)], p.slot, p.record_column, cover,
+               choose_alternative(cover, &counts), true);
+  }
+  pending_covers_.clear();
+  pending_covers_.shrink_to_fit();
+  pending_by_slot_ = FlatMap();
 }
 
 void Router::set_payload(uint32_t slot, void* payload) {
@@ -211,11 +344,13 @@ void* Router::drop_shape(uint64_t shape_id) {
   if (rec.index_attnum < 0) {
     r.scan.erase(scan_position(r, shape_id));
     free_slots_.push_back(slot);
+  } else if (const uint32_t* pending = pending_by_slot_.find(uint64_t{slot} + 1)) {
+    pending_covers_[*pending].slot = UINT32_MAX;  // loading: not filed yet
+    pending_by_slot_.erase(uint64_t{slot} + 1);
+    retired_slots_.push_back(slot);
   } else {
     index_.drop(slot);
-    auto column = std::find_if(r.index_columns.begin(), r.index_columns.end(),
-                               [&](const IndexColumn& c) { return c.attnum == rec.index_attnum; });
-    if (--column->shapes == 0) r.index_columns.erase(column);
+    unfile_columns(r, slot, static_cast<uint16_t>(rec.index_attnum + 1));
     retired_slots_.push_back(slot);  // the static index may still name it
   }
   directory_.erase(shape_id, [this](uint32_t x) { return slots_[x].shape_id; });
@@ -384,6 +519,7 @@ void Router::begin_bulk_load(size_t expected_shapes) {
 }
 
 void Router::end_bulk_load() {
+  file_pending_covers();
   bulk_ = false;
   // Loaded once, then mostly read. Growth slack is given back when large; the
   // small overshoot of a reservation is left, since untouched pages cost no
@@ -440,13 +576,11 @@ sr_status sr_router_add_shape(sr_router* router, uint64_t shape_id, uint32_t rel
 }
 
 sr_status sr_router_add_shape_blob(sr_router* router, uint64_t shape_id, uint32_t relid, const void* blob,
-                                   size_t blob_len, size_t own_offset, size_t own_len, int index_attnum,
-                                   uint8_t index_tag, const uint64_t* keys, size_t key_count,
+                                   size_t blob_len, size_t own_offset, size_t own_len, const sr_cover* cover,
                                    void** previous) noexcept {
   *previous = nullptr;
   return guarded([&] {
-    *previous = router->router.add_shape(shape_id, relid, nullptr, index_attnum, index_tag, keys, key_count, blob,
-                                         blob_len, own_offset, own_len);
+    *previous = router->router.add_shape(shape_id, relid, nullptr, *cover, blob, blob_len, own_offset, own_len);
   });
 }
 

@@ -740,58 +740,169 @@ in_conjunct(Node *node, Var **column, Const **array)
 		array_comparison((ScalarArrayOpExpr *) node, column, array, &op) && *array != NULL && op == SR_OP_EQ;
 }
 
-/*
- * The routing index key of a WHERE: a top-level conjunct col = c (one key) or
- * col IN (c1, ...) (one key per non-NULL value; NULLs never match). The shape can
- * only hold for rows whose col has one of those values, so the index may skip it
- * for every other row. Equality conjuncts are preferred to IN lists (one key).
- * Keys are sr_index_key of the values as the VM normalises them, the same
- * function the plugin applies to rows.
- */
-void
-shape_index_key(Node *where, Oid relid, IndexKey *out)
+/* One alternative of a cover under construction. */
+typedef struct CoverAlternative
 {
-	Node	   *planned = (Node *) expression_planner((Expr *) copyObject(where));
-	List	   *conjuncts = (IsA(planned, BoolExpr) && ((BoolExpr *) planned)->boolop == AND_EXPR)
-		? ((BoolExpr *) planned)->args : list_make1(planned);
+	int			count;
+	sr_index_atom *atoms;
+	Node	   *source;			/* the part of the WHERE it came from */
+} CoverAlternative;
+
+static CoverAlternative *
+new_alternative(int count, Node *source)
+{
+	CoverAlternative *alternative = palloc(sizeof(CoverAlternative));
+
+	alternative->count = count;
+	alternative->atoms = palloc(sizeof(sr_index_atom) * (count + 1));
+	alternative->source = source;
+	return alternative;
+}
+
+static sr_index_atom
+equality_atom(Oid relid, Var *column, const sr_value *value)
+{
+	sr_index_atom atom;
+
+	atom.attnum = (uint16) column->varattno;
+	atom.tag = (uint8) shape_type_tag(column->vartype);
+	atom.key = sr_index_key(relid, atom.attnum, atom.tag, value);
+	return atom;
+}
+
+static List *cover_of(Node *node, Oid relid);
+
+/*
+ * An OR: every branch needs a cover, and the OR's alternatives are the unions
+ * of one alternative of each branch. Past SR_COVER_MAX_ALTERNATIVES unions, each
+ * branch keeps only its smallest alternative; past SR_COVER_MAX_ATOMS atoms a
+ * union is dropped (too wide to be worth probing), and with it, if none is
+ * left, the cover.
+ */
+static List *
+cover_of_or(BoolExpr *expr, Oid relid)
+{
+	List	   *unions = list_make1(new_alternative(0, (Node *) expr));
 	ListCell   *lc;
+
+	foreach(lc, expr->args)
+	{
+		List	   *branch = cover_of((Node *) lfirst(lc), relid);
+		List	   *next = NIL;
+		ListCell   *u;
+		ListCell   *b;
+
+		if (branch == NIL)
+			return NIL;
+		if (list_length(unions) * list_length(branch) > SR_COVER_MAX_ALTERNATIVES)
+		{
+			CoverAlternative *smallest = linitial(branch);
+
+			foreach(b, branch)
+				if (((CoverAlternative *) lfirst(b))->count < smallest->count)
+					smallest = lfirst(b);
+			branch = list_make1(smallest);
+		}
+		foreach(u, unions)
+		{
+			foreach(b, branch)
+			{
+				CoverAlternative *left = lfirst(u);
+				CoverAlternative *right = lfirst(b);
+				CoverAlternative *both;
+
+				if (left->count + right->count > SR_COVER_MAX_ATOMS)
+					continue;
+				both = new_alternative(left->count + right->count, (Node *) expr);
+				memcpy(both->atoms, left->atoms, sizeof(sr_index_atom) * left->count);
+				memcpy(both->atoms + left->count, right->atoms, sizeof(sr_index_atom) * right->count);
+				next = lappend(next, both);
+			}
+		}
+		if (next == NIL || list_length(next) > SR_COVER_MAX_ALTERNATIVES)
+			return NIL;
+		unions = next;
+	}
+	return unions;
+}
+
+/*
+ * The cover of a (planned) boolean expression, as a list of alternatives:
+ * col = c is one atom; col IN (c1, ...) one atom per non-NULL value (NULLs never
+ * equal anything: no value left, no atom, the WHERE never holds); an AND offers
+ * each indexable conjunct's alternatives (the router picks the one whose keys
+ * have the fewest shapes); an OR the unions (cover_of_or). NIL: no cover.
+ */
+static List *
+cover_of(Node *node, Oid relid)
+{
 	Var		   *column;
 	Const	   *constant;
 
-	memset(out, 0, sizeof(*out));
-	out->attnum = -1;
-	foreach(lc, conjuncts)
+	if (equality_conjunct(node, &column, &constant))
 	{
-		if (equality_conjunct((Node *) lfirst(lc), &column, &constant))
-		{
-			sr_value	value;
+		CoverAlternative *alternative = new_alternative(1, node);
+		sr_value	value;
 
-			shape_value_from_datum(constant->consttype, constant->constvalue, false, &value);
-			out->attnum = column->varattno;
-			out->tag = (uint8) shape_type_tag(column->vartype);
-			out->keys = palloc(sizeof(uint64));
-			out->keys[0] = sr_index_key(relid, (uint16_t) column->varattno, out->tag, &value);
-			out->key_count = 1;
-			out->conjunct = (Node *) lfirst(lc);
-			return;
-		}
+		shape_value_from_datum(constant->consttype, constant->constvalue, false, &value);
+		alternative->atoms[0] = equality_atom(relid, column, &value);
+		return list_make1(alternative);
 	}
-	foreach(lc, conjuncts)
+	if (in_conjunct(node, &column, &constant))
 	{
-		if (in_conjunct((Node *) lfirst(lc), &column, &constant))
-		{
-			int			count;
-			bool		has_null;
-			sr_value   *items = array_values(constant, &count, &has_null);
+		int			count;
+		bool		has_null;
+		sr_value   *items = array_values(constant, &count, &has_null);
+		CoverAlternative *alternative = new_alternative(count, node);
 
-			/* NULL elements never equal anything: no key for them */
-			out->attnum = column->varattno;
-			out->tag = (uint8) shape_type_tag(column->vartype);
-			out->keys = palloc(sizeof(uint64) * (count + 1));
-			for (int i = 0; i < count; i++)
-				out->keys[out->key_count++] = sr_index_key(relid, (uint16_t) column->varattno, out->tag, &items[i]);
-			out->conjunct = (Node *) lfirst(lc);
-			return;
+		for (int i = 0; i < count; i++)
+			alternative->atoms[i] = equality_atom(relid, column, &items[i]);
+		return list_make1(alternative);
+	}
+	if (IsA(node, BoolExpr) && ((BoolExpr *) node)->boolop == AND_EXPR)
+	{
+		List	   *alternatives = NIL;
+		ListCell   *lc;
+
+		foreach(lc, ((BoolExpr *) node)->args)
+		{
+			List	   *child = cover_of((Node *) lfirst(lc), relid);
+
+			if (list_length(alternatives) + list_length(child) <= SR_COVER_MAX_ALTERNATIVES)
+				alternatives = list_concat(alternatives, child);
 		}
+		return alternatives;
+	}
+	if (IsA(node, BoolExpr) && ((BoolExpr *) node)->boolop == OR_EXPR)
+		return cover_of_or((BoolExpr *) node, relid);
+	return NIL;
+}
+
+/*
+ * The cover of a WHERE (ShapeCover), from its planned form (constants folded,
+ * nested ANDs and ORs flattened). Keys are sr_index_key of the constants as the
+ * VM normalises them, the same function the plugin applies to rows.
+ */
+void
+shape_cover(Node *where, Oid relid, ShapeCover *out)
+{
+	Node	   *planned = (Node *) expression_planner((Expr *) copyObject(where));
+	List	   *alternatives = cover_of(planned, relid);
+	ListCell   *lc;
+	int			atoms = 0;
+
+	memset(out, 0, sizeof(*out));
+	foreach(lc, alternatives)
+		atoms += ((CoverAlternative *) lfirst(lc))->count;
+	out->atoms = palloc(sizeof(sr_index_atom) * (atoms + 1));
+	foreach(lc, alternatives)
+	{
+		CoverAlternative *alternative = lfirst(lc);
+
+		memcpy(out->atoms + out->atom_count, alternative->atoms, sizeof(sr_index_atom) * alternative->count);
+		out->atom_count += alternative->count;
+		out->sizes[out->alternative_count] = (uint32) alternative->count;
+		out->sources[out->alternative_count] = alternative->source;
+		out->alternative_count++;
 	}
 }

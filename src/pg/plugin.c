@@ -485,6 +485,7 @@ add_shape(RouterState *state, const ShapeDef *def)
 	sr_status	status;
 	size_t		own_offset;
 	size_t		own_len;
+	sr_cover	cover;
 
 	if (state->options.shape_subset != NULL &&
 		!sr_shape_id_list_contains(state->options.shape_subset, state->options.shape_subset_count,
@@ -493,10 +494,12 @@ add_shape(RouterState *state, const ShapeDef *def)
 
 	remember_relation_name(state, def->relid);
 	encode_shape_blob(&state->blob, def, &own_offset, &own_len);
+	cover.atoms = def->cover_atoms;
+	cover.alternative_sizes = def->cover_sizes;
+	cover.alternative_count = (size_t) def->cover_alternatives;
 	status = sr_router_add_shape_blob(state->router, (uint64) def->shape_id, def->relid,
 									  state->blob.data, (size_t) state->blob.len, own_offset, own_len,
-									  def->index_attnum, def->index_tag, def->index_keys,
-									  (size_t) def->index_key_count, &previous);
+									  &cover, &previous);
 	if (status == SR_INVALID_ARGUMENT)
 	{
 		/* A catalog row the router cannot take: skip that shape, keep decoding. */

@@ -80,28 +80,17 @@ register_one(Relation catalog, CatalogIndexState indexes, Oid sequence,
 	values[Anum_shape_registered_by - 1] = ObjectIdGetDatum(GetUserId());
 	nulls[Anum_shape_program - 1] = true;
 	nulls[Anum_shape_fallback_exprs - 1] = true;
-	nulls[Anum_shape_index_attnum - 1] = true;
-	nulls[Anum_shape_index_keys - 1] = true;
-	nulls[Anum_shape_index_tag - 1] = true;
+	nulls[Anum_shape_index_cover - 1] = true;
 	if (shape.where != NULL)
 	{
 		List	   *fallbacks;
-		IndexKey	key;
+		ShapeCover	cover;
 
-		shape_index_key(shape.where, RelationGetRelid(rel), &key);
-		if (key.attnum > 0)
+		shape_cover(shape.where, RelationGetRelid(rel), &cover);
+		if (cover.alternative_count > 0)
 		{
-			Datum	   *items = palloc(sizeof(Datum) * (key.key_count + 1));
-
-			for (int i = 0; i < key.key_count; i++)
-				items[i] = Int64GetDatum((int64) key.keys[i]);
-			values[Anum_shape_index_attnum - 1] = Int16GetDatum((int16) key.attnum);
-			values[Anum_shape_index_keys - 1] =
-				PointerGetDatum(construct_array(items, key.key_count, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE));
-			values[Anum_shape_index_tag - 1] = Int16GetDatum((int16) key.tag);
-			nulls[Anum_shape_index_attnum - 1] = false;
-			nulls[Anum_shape_index_keys - 1] = false;
-			nulls[Anum_shape_index_tag - 1] = false;
+			values[Anum_shape_index_cover - 1] = shape_cover_datum(&cover);
+			nulls[Anum_shape_index_cover - 1] = false;
 		}
 
 		values[Anum_shape_program - 1] = PointerGetDatum(shape_compile(shape.where, &fallbacks));
@@ -584,22 +573,40 @@ shape_router_explain_shape(PG_FUNCTION_ARGS)
 					: psprintf("projects: %s (and the primary key)", attnum_list(def.relid, def.columns)));
 	if (def.where_text == NULL)
 		lines = lappend(lines, "routing: every change of its table (no WHERE)");
-	else if (def.index_attnum > 0)
+	else if (def.cover_alternatives > 0)
 	{
-		IndexKey	key;
+		ShapeCover	cover;
+		List	   *context = deparse_context_for(get_rel_name(def.relid), def.relid);
 
-		shape_index_key(stringToNode(def.where_text), def.relid, &key);
-		lines = lappend(lines, psprintf("routing: index on column %s, %d key(s), from %s",
-										quote_identifier(get_attname(def.relid, def.index_attnum, false)),
-										def.index_key_count,
-										key.conjunct != NULL
-										? deparse_expression(key.conjunct,
-															 deparse_context_for(get_rel_name(def.relid), def.relid),
-															 false, false)
-										: "(the stored keys)"));
+		/* The sources are recomputed; the atoms are the stored ones. */
+		shape_cover(stringToNode(def.where_text), def.relid, &cover);
+		lines = lappend(lines, psprintf("routing: index cover, %d alternative(s); the decoder files the shape "
+										"under the one whose keys have the fewest shapes",
+										def.cover_alternatives));
+		for (int a = 0, first = 0; a < def.cover_alternatives; first += def.cover_sizes[a], a++)
+		{
+			StringInfoData columns;
+
+			initStringInfo(&columns);
+			for (uint32 k = 0; k < def.cover_sizes[a]; k++)
+			{
+				const char *name = quote_identifier(get_attname(def.relid, def.cover_atoms[first + k].attnum, false));
+				bool		seen = false;
+
+				for (uint32 j = 0; j < k; j++)
+					seen |= def.cover_atoms[first + j].attnum == def.cover_atoms[first + k].attnum;
+				if (!seen)
+					appendStringInfo(&columns, "%s%s", columns.len > 0 ? ", " : "", name);
+			}
+			lines = lappend(lines, psprintf("  alternative %d: %u equality key(s) on %s, from %s", a + 1,
+											def.cover_sizes[a], def.cover_sizes[a] > 0 ? columns.data : "(none: never true)",
+											a < cover.alternative_count && cover.sources[a] != NULL
+											? deparse_expression(cover.sources[a], context, false, false)
+											: "(the stored keys)"));
+		}
 	}
 	else
-		lines = lappend(lines, "routing: scan shape, run for every change of its table (no top-level equality on a column)");
+		lines = lappend(lines, "routing: scan shape, run for every change of its table (no index cover: no equality or IN list that the WHERE implies on every row it matches)");
 
 	foreach(lc, lines)
 	{
@@ -612,20 +619,65 @@ shape_router_explain_shape(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* Deletes every shape of relid. */
-static void
-delete_shapes_of_relation(Relation catalog, Oid relid)
+/* A catalog row to delete, ordered by its shape id. */
+typedef struct DoomedShape
 {
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
+	int64		shape_id;
+	ItemPointerData tid;
+} DoomedShape;
 
-	ScanKeyInit(&key, Anum_shape_relid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(catalog, shape_catalog_index_relid(SHAPE_CATALOG_RELID_INDEX_NAME),
-							  true, NULL, 1, &key);
-	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
-		CatalogTupleDelete(catalog, &tuple->t_self);
-	systable_endscan(scan);
+static int
+compare_doomed(const void *a, const void *b)
+{
+	return compare_int64(&((const DoomedShape *) a)->shape_id, &((const DoomedShape *) b)->shape_id);
+}
+
+/*
+ * Deletes every shape of the given tables in ascending shape id order: the
+ * plugin emits one drop record per deleted catalog row, in WAL order, and the
+ * records of one statement must go out in ascending shape order.
+ */
+static void
+delete_shapes_of_relations(Relation catalog, List *relids)
+{
+	DoomedShape *doomed = NULL;
+	int			count = 0;
+	int			capacity = 0;
+	ListCell   *lc;
+
+	foreach(lc, relids)
+	{
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tuple;
+
+		ScanKeyInit(&key, Anum_shape_relid, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(lfirst_oid(lc)));
+		scan = systable_beginscan(catalog, shape_catalog_index_relid(SHAPE_CATALOG_RELID_INDEX_NAME),
+								  true, NULL, 1, &key);
+		while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		{
+			bool		isnull;
+
+			if (count == capacity)
+			{
+				capacity = capacity == 0 ? 16 : capacity * 2;
+				doomed = doomed == NULL ? palloc_extended(sizeof(DoomedShape) * capacity, MCXT_ALLOC_HUGE)
+					: repalloc_huge(doomed, sizeof(DoomedShape) * capacity);
+			}
+			doomed[count].shape_id = DatumGetInt64(heap_getattr(tuple, Anum_shape_shape_id,
+																RelationGetDescr(catalog), &isnull));
+			doomed[count].tid = tuple->t_self;
+			count++;
+		}
+		systable_endscan(scan);
+	}
+	if (count > 1)
+		qsort(doomed, count, sizeof(DoomedShape), compare_doomed);
+	for (int i = 0; i < count; i++)
+		CatalogTupleDelete(catalog, &doomed[i].tid);
+	if (doomed != NULL)
+		pfree(doomed);
 }
 
 /*
@@ -722,11 +774,9 @@ shape_router_on_sql_drop(PG_FUNCTION_ARGS)
 		ClassObject *object = (ClassObject *) lfirst(lc);
 
 		if (object->objsubid == 0)
-		{
 			dropped_tables = lappend_oid(dropped_tables, object->objid);
-			delete_shapes_of_relation(catalog, object->objid);
-		}
 	}
+	delete_shapes_of_relations(catalog, dropped_tables);
 	foreach(lc, objects)
 	{
 		ClassObject *object = (ClassObject *) lfirst(lc);

@@ -99,6 +99,72 @@ shape_def_from_tuple(ShapeDef *def, HeapTuple tuple, TupleDesc desc)
 	shape_def_from_tuple_ext(def, tuple, desc, true);
 }
 
+/*
+ * The catalog's form of a cover (index_cover, int8[]): the number of
+ * alternatives, the atoms in each, then two elements per atom: its key and
+ * attnum * 256 + type tag.
+ */
+Datum
+shape_cover_datum(const ShapeCover *cover)
+{
+	int			n = 1 + cover->alternative_count + 2 * cover->atom_count;
+	Datum	   *items = palloc(sizeof(Datum) * n);
+	int			i = 0;
+
+	items[i++] = Int64GetDatum(cover->alternative_count);
+	for (int a = 0; a < cover->alternative_count; a++)
+		items[i++] = Int64GetDatum(cover->sizes[a]);
+	for (int k = 0; k < cover->atom_count; k++)
+	{
+		items[i++] = Int64GetDatum((int64) cover->atoms[k].key);
+		items[i++] = Int64GetDatum((int64) cover->atoms[k].attnum * 256 + cover->atoms[k].tag);
+	}
+	return PointerGetDatum(construct_array(items, n, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE));
+}
+
+static void
+cover_from_datum(ShapeDef *def, Datum datum)
+{
+	ArrayType  *array = DatumGetArrayTypeP(datum);
+	const int64 *items;
+	int			n;
+	int64		atoms = 0;
+
+	if (ARR_ELEMTYPE(array) != INT8OID || ARR_HASNULL(array) || ARR_NDIM(array) != 1)
+		goto malformed;
+	n = ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
+	items = (const int64 *) ARR_DATA_PTR(array);
+	if (n < 1 || items[0] < 1 || items[0] > SR_COVER_MAX_ALTERNATIVES || n < 1 + items[0])
+		goto malformed;
+	def->cover_alternatives = (int) items[0];
+	def->cover_sizes = palloc(sizeof(uint32) * def->cover_alternatives);
+	for (int a = 0; a < def->cover_alternatives; a++)
+	{
+		if (items[1 + a] < 0 || items[1 + a] > n)
+			goto malformed;
+		def->cover_sizes[a] = (uint32) items[1 + a];
+		atoms += items[1 + a];
+	}
+	if (n != 1 + def->cover_alternatives + 2 * atoms)
+		goto malformed;
+	def->cover_atoms = palloc(sizeof(sr_index_atom) * (atoms + 1));
+	for (int64 k = 0; k < atoms; k++)
+	{
+		int64		meta = items[1 + def->cover_alternatives + 2 * k + 1];
+
+		def->cover_atoms[k].key = (uint64) items[1 + def->cover_alternatives + 2 * k];
+		def->cover_atoms[k].attnum = (uint16) (meta / 256);
+		def->cover_atoms[k].tag = (uint8) (meta % 256);
+		if (meta < 256 || meta / 256 >= MaxAttrNumber || meta % 256 == 0 || meta % 256 >= SR_TAG_COUNT)
+			goto malformed;
+	}
+	return;
+
+malformed:
+	elog(ERROR, "shape_router catalog row for shape " INT64_FORMAT " has a malformed index cover",
+		 def->shape_id);
+}
+
 void
 shape_def_from_tuple_ext(ShapeDef *def, HeapTuple tuple, TupleDesc desc, bool want_where_text)
 {
@@ -130,27 +196,11 @@ shape_def_from_tuple_ext(ShapeDef *def, HeapTuple tuple, TupleDesc desc, bool wa
 		: DatumGetByteaPCopy(values[Anum_shape_program - 1]);
 	def->fallback_text = nulls[Anum_shape_fallback_exprs - 1] ? NULL
 		: TextDatumGetCString(values[Anum_shape_fallback_exprs - 1]);
-	def->index_attnum = -1;
-	def->index_keys = NULL;
-	def->index_key_count = 0;
-	if (!nulls[Anum_shape_index_attnum - 1])
-	{
-		ArrayType  *keys;
-
-		def->index_attnum = DatumGetInt16(values[Anum_shape_index_attnum - 1]);
-		def->index_tag = nulls[Anum_shape_index_tag - 1] ? 0 : (uint8) DatumGetInt16(values[Anum_shape_index_tag - 1]);
-		if (nulls[Anum_shape_index_keys - 1] || def->index_attnum < 1 || def->index_tag == 0 ||
-			def->index_tag >= SR_TAG_COUNT)
-			elog(ERROR, "shape_router catalog row for shape " INT64_FORMAT " has a malformed index key",
-				 def->shape_id);
-		keys = DatumGetArrayTypeP(values[Anum_shape_index_keys - 1]);
-		if (ARR_ELEMTYPE(keys) != INT8OID || ARR_HASNULL(keys) || ARR_NDIM(keys) > 1)
-			elog(ERROR, "shape_router catalog row for shape " INT64_FORMAT " has malformed index keys",
-				 def->shape_id);
-		def->index_key_count = ArrayGetNItems(ARR_NDIM(keys), ARR_DIMS(keys));
-		def->index_keys = palloc(sizeof(uint64) * (def->index_key_count + 1));
-		memcpy(def->index_keys, ARR_DATA_PTR(keys), sizeof(uint64) * def->index_key_count);
-	}
+	def->cover_alternatives = 0;
+	def->cover_sizes = NULL;
+	def->cover_atoms = NULL;
+	if (!nulls[Anum_shape_index_cover - 1])
+		cover_from_datum(def, values[Anum_shape_index_cover - 1]);
 	if ((def->program == NULL) == def->has_where)
 		elog(ERROR, "shape_router catalog row for shape " INT64_FORMAT " has a WHERE without a program or the reverse",
 			 def->shape_id);

@@ -40,10 +40,8 @@
 #define Anum_shape_registered_by 7
 #define Anum_shape_program 8
 #define Anum_shape_fallback_exprs 9
-#define Anum_shape_index_attnum 10
-#define Anum_shape_index_keys 11
-#define Anum_shape_index_tag 12
-#define Natts_shape_catalog 12
+#define Anum_shape_index_cover 10
+#define Natts_shape_catalog 10
 
 /* One catalog row, as both the SQL functions and the plugin read it. */
 typedef struct ShapeDef
@@ -56,10 +54,10 @@ typedef struct ShapeDef
 	Bitmapset  *columns;		/* projected attnums, NULL = all columns */
 	bytea	   *program;		/* compiled WHERE, NULL = every row */
 	char	   *fallback_text;	/* nodeToString(List) of executor-evaluated parts, or NULL */
-	int			index_attnum;	/* routing index column, or -1: a scan shape */
-	uint8		index_tag;
-	uint64	   *index_keys;
-	int			index_key_count;
+	/* the cover (sr_cover); no alternative: a scan shape */
+	int			cover_alternatives;
+	uint32	   *cover_sizes;
+	sr_index_atom *cover_atoms;
 } ShapeDef;
 
 /* shape_catalog.c */
@@ -107,17 +105,21 @@ extern sr_type_tag shape_type_tag(Oid type);
 extern void shape_value_from_datum(Oid type, Datum datum, bool isnull, sr_value *out);
 extern bytea *shape_compile(Node *where, List **fallbacks);
 
-/* The routing index key of a compiled shape: the column, its type tag and the
- * keys of the values a top-level equality (col = c, col IN (...)) requires. */
-typedef struct IndexKey
+/*
+ * The cover of a WHERE (router.h: sr_cover): alternatives of index atoms such
+ * that whenever the WHERE holds for a row, each alternative has a true atom.
+ * No alternative: no cover, a scan shape.
+ */
+typedef struct ShapeCover
 {
-	int			attnum;			/* -1: no such conjunct, a scan shape */
-	uint8		tag;
-	uint64	   *keys;
-	int			key_count;
-	Node	   *conjunct;		/* the conjunct chosen, for explain_shape */
-} IndexKey;
-extern void shape_index_key(Node *where, Oid relid, IndexKey *out);
+	int			alternative_count;
+	uint32		sizes[SR_COVER_MAX_ALTERNATIVES];
+	Node	   *sources[SR_COVER_MAX_ALTERNATIVES];	/* the part each came from, for explain_shape */
+	sr_index_atom *atoms;		/* back to back */
+	int			atom_count;
+} ShapeCover;
+extern void shape_cover(Node *where, Oid relid, ShapeCover *out);
+extern Datum shape_cover_datum(const ShapeCover *cover);	/* shape_catalog.c */
 
 /* shape_eval.c: a shape's program on a row (plugin and matching_shapes) */
 typedef struct CompiledShape

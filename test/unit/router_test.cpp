@@ -1102,7 +1102,7 @@ struct Model {
     if (attnum < 0) {
       r.scan.insert(id);
     } else {
-      r.columns[attnum]++;
+      if (!keys.empty()) r.columns[attnum]++;  // a shape that never matches needs no column
       for (uint64_t k : keys) by_key[k].insert(id);
     }
     shapes[id] = Shape{relid, payload, attnum, keys, present.size()};
@@ -1116,7 +1116,7 @@ struct Model {
     if (it->second.attnum < 0) {
       r.scan.erase(id);
     } else {
-      if (--r.columns[it->second.attnum] == 0) r.columns.erase(it->second.attnum);
+      if (!it->second.keys.empty() && --r.columns[it->second.attnum] == 0) r.columns.erase(it->second.attnum);
       for (uint64_t k : it->second.keys) {
         auto entry = by_key.find(k);
         entry->second.erase(id);
@@ -1612,11 +1612,14 @@ TEST(RouterBlobs, AddSetPayloadDropRelid) {
   ASSERT_EQ(sr_router_create(&router), SR_OK);
   void* previous = fake(1);
   const Keys keys = {K(1)};
+  const sr_index_atom atom{K(1), 1, SR_TAG_INT};
+  const uint32_t one = 1;
+  const sr_cover on_key{&atom, &one, 1}, scan{nullptr, nullptr, 0};
   const std::string a = blob_of(5, 0), b = blob_of(6, 0);
-  ASSERT_EQ(sr_router_add_shape_blob(router, 5, 77, a.data(), a.size(), SR_BLOB_UNSHARED, 0, 1, SR_TAG_INT, keys.data(), 1, &previous),
+  ASSERT_EQ(sr_router_add_shape_blob(router, 5, 77, a.data(), a.size(), SR_BLOB_UNSHARED, 0, &on_key, &previous),
             SR_OK);
   EXPECT_EQ(previous, nullptr);
-  ASSERT_EQ(sr_router_add_shape_blob(router, 6, 77, b.data(), b.size(), SR_BLOB_UNSHARED, 0, -1, SR_TAG_NONE, nullptr, 0, &previous),
+  ASSERT_EQ(sr_router_add_shape_blob(router, 6, 77, b.data(), b.size(), SR_BLOB_UNSHARED, 0, &scan, &previous),
             SR_OK);
   EXPECT_EQ(sr_router_shape_relid(router, 5), 77u);
   EXPECT_EQ(sr_router_shape_relid(router, 99), 0u);
@@ -1633,7 +1636,7 @@ TEST(RouterBlobs, AddSetPayloadDropRelid) {
   EXPECT_EQ(shapes[0].payload, fake(42));
   EXPECT_EQ(shapes[1].payload, nullptr);
   // Replacing a shape hands back its payload and forgets it.
-  ASSERT_EQ(sr_router_add_shape_blob(router, 5, 77, b.data(), b.size(), SR_BLOB_UNSHARED, 0, 1, SR_TAG_INT, keys.data(), 1, &previous),
+  ASSERT_EQ(sr_router_add_shape_blob(router, 5, 77, b.data(), b.size(), SR_BLOB_UNSHARED, 0, &on_key, &previous),
             SR_OK);
   EXPECT_EQ(previous, fake(42));
   void* payload = fake(1);
