@@ -55,18 +55,33 @@ UNIT_TESTS = $(patsubst test/unit/%.cpp,%,$(sort $(wildcard test/unit/*_test.cpp
 UNIT_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -g -I$(srcdir)/include
 SANITIZE = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-test/unit/bin/%: test/unit/%.cpp $(CORE_SRCS) $(wildcard include/shape_router/*)
-	@mkdir -p test/unit/bin
-	$(CXX) $(UNIT_CXXFLAGS) -O2 -o $@ $< $(CORE_SRCS) -lgtest -lgtest_main -lpthread -lxxhash
+# The core is compiled once per flavour (plain, ASan + UBSan, TSan) and linked into each test.
+CORE_HEADERS = $(wildcard include/shape_router/*)
+UNIT_CORE = $(patsubst src/core/%.cpp,test/unit/bin/core/%.o,$(CORE_SRCS))
+UNIT_CORE_ASAN = $(patsubst src/core/%.cpp,test/unit/bin/core/%.asan.o,$(CORE_SRCS))
+UNIT_CORE_TSAN = $(patsubst src/core/%.cpp,test/unit/bin/core/%.tsan.o,$(CORE_SRCS))
 
-test/unit/bin/%.asan: test/unit/%.cpp $(CORE_SRCS) $(wildcard include/shape_router/*)
-	@mkdir -p test/unit/bin
-	$(CXX) $(UNIT_CXXFLAGS) -O1 $(SANITIZE) -o $@ $< $(CORE_SRCS) -lgtest -lgtest_main -lpthread -lxxhash
+test/unit/bin/core/%.o: src/core/%.cpp $(CORE_HEADERS)
+	@mkdir -p test/unit/bin/core
+	$(CXX) $(UNIT_CXXFLAGS) -O2 -c -o $@ $<
+
+test/unit/bin/core/%.asan.o: src/core/%.cpp $(CORE_HEADERS)
+	@mkdir -p test/unit/bin/core
+	$(CXX) $(UNIT_CXXFLAGS) -O1 $(SANITIZE) -c -o $@ $<
+
+test/unit/bin/core/%.tsan.o: src/core/%.cpp $(CORE_HEADERS)
+	@mkdir -p test/unit/bin/core
+	$(CXX) $(UNIT_CXXFLAGS) -O1 -fsanitize=thread -c -o $@ $<
+
+test/unit/bin/%: test/unit/%.cpp $(UNIT_CORE) $(CORE_HEADERS)
+	$(CXX) $(UNIT_CXXFLAGS) -O2 -o $@ $< $(UNIT_CORE) -lgtest -lgtest_main -lpthread -lxxhash
+
+test/unit/bin/%.asan: test/unit/%.cpp $(UNIT_CORE_ASAN) $(CORE_HEADERS)
+	$(CXX) $(UNIT_CXXFLAGS) -O1 $(SANITIZE) -o $@ $< $(UNIT_CORE_ASAN) -lgtest -lgtest_main -lpthread -lxxhash
 
 # The background rebuild thread under ThreadSanitizer (the tests that start one).
-test/unit/bin/index_test.tsan: test/unit/index_test.cpp $(CORE_SRCS) $(wildcard include/shape_router/*)
-	@mkdir -p test/unit/bin
-	$(CXX) $(UNIT_CXXFLAGS) -O1 -fsanitize=thread -o $@ $< $(CORE_SRCS) -lgtest -lgtest_main -lpthread -lxxhash
+test/unit/bin/index_test.tsan: test/unit/index_test.cpp $(UNIT_CORE_TSAN) $(CORE_HEADERS)
+	$(CXX) $(UNIT_CXXFLAGS) -O1 -fsanitize=thread -o $@ $< $(UNIT_CORE_TSAN) -lgtest -lgtest_main -lpthread -lxxhash
 
 # ---- micro-benchmarks of the core (Google Benchmark); see bench/README.md ----
 BENCHES = $(patsubst bench/%.cpp,%,$(sort $(wildcard bench/*_bench.cpp)))

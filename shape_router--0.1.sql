@@ -80,6 +80,10 @@ CREATE FUNCTION shape_router.decoding_stats(
     OUT records_emitted bigint,
     OUT errors bigint,
     OUT catalog_changes bigint,
+    OUT equality_probes bigint,
+    OUT range_probes bigint,
+    OUT index_candidates bigint,
+    OUT scan_candidates bigint,
     OUT shapes_loaded bigint,
     OUT relations_with_shapes bigint,
     OUT index_keys bigint,
@@ -87,7 +91,8 @@ CREATE FUNCTION shape_router.decoding_stats(
     OUT index_overlay_keys bigint,
     OUT index_rebuilds bigint,
     OUT index_background_builds bigint,
-    OUT index_longest_pause_us bigint)
+    OUT index_longest_pause_us bigint,
+    OUT index_range_entries bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'shape_router_decoding_stats'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;

@@ -21,7 +21,7 @@ echo "== build and install: ok ($(/usr/lib/postgresql/15/bin/postgres --version)
 
 passed=0; failed=0
 unit_log=$(mktemp)
-if make -s unit >"$unit_log" 2>&1; then unit_ok=1; else unit_ok=0; fi
+if make -s -j"$(nproc)" unit >"$unit_log" 2>&1; then unit_ok=1; else unit_ok=0; fi
 cat "$unit_log"
 unit_tests=$({ grep -h '^\[  PASSED  \]' "$unit_log" || true; } | awk '{s += $4} END {print s + 0}')
 unit_failed=$({ grep -h '^\[  FAILED  \] [0-9]' "$unit_log" || true; } | awk '{s += $4} END {print s + 0}')
@@ -65,13 +65,15 @@ for script in recvlogical restart bigtxn rebuild; do
 done
 [ "$regress_ok" -eq 1 ] && rm -rf "$out"
 
-# The end-to-end benchmark harness at its small size: it must keep working.
+# The benchmark harnesses at their small size: they must keep working.
 make -s -C "$repo/bench/floor" >/dev/null && make -s -C "$repo/bench/floor" install >/dev/null
-if python3 "$repo/bench/e2e.py" --quick > /tmp/shape_router_e2e_quick.log 2>&1; then
-  passed=$((passed + 1)); echo "ok - bench/e2e.py --quick"
-else
-  failed=$((failed + 1)); echo "not ok - bench/e2e.py --quick"; tail -n 30 /tmp/shape_router_e2e_quick.log
-fi
+for bench in e2e mix; do
+  if python3 "$repo/bench/$bench.py" --quick > "/tmp/shape_router_${bench}_quick.log" 2>&1; then
+    passed=$((passed + 1)); echo "ok - bench/$bench.py --quick"
+  else
+    failed=$((failed + 1)); echo "not ok - bench/$bench.py --quick"; tail -n 30 "/tmp/shape_router_${bench}_quick.log"
+  fi
+done
 
 echo "shape_router: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -107,6 +107,20 @@ sr_status	sr_encode_decimal(const char *text, size_t len, uint8_t *out, size_t *
 uint64_t	sr_index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value *value) SR_NOEXCEPT;
 
 /*
+ * Order keys, for range atoms: 64-bit numbers that never decrease along the
+ * order the VM compares values of a tag in. SR_ORDER_EXACT: equal keys mean
+ * equal values (ints, dates, timestamps, floats with -0 = 0 and one NaN, the
+ * largest); SR_ORDER_PREFIX: a key stands for every value starting with the
+ * same 8 bytes (text under the C collation, numeric); SR_ORDER_NONE: no range
+ * atoms on this tag.
+ */
+#define SR_ORDER_NONE 0
+#define SR_ORDER_PREFIX 1
+#define SR_ORDER_EXACT 2
+int			sr_tag_order(uint8_t tag) SR_NOEXCEPT;
+uint64_t	sr_order_key(uint8_t tag, const sr_value *value) SR_NOEXCEPT;
+
+/*
  * Where a program's constants sit: [*offset, *offset + *len) from its start.
  * Programs of one form (user_id = 1, user_id = 2) differ only there, so the
  * router stores the rest once for all of them. SR_INVALID_ARGUMENT when len

@@ -42,42 +42,73 @@ typedef struct sr_shape_ref
 /* As own_offset: no part of the blob is shared with other shapes. */
 #define SR_BLOB_UNSHARED ((size_t) -1)
 
-/* Funnel counters (DESIGN.md §7). The core counts what it decides; the shell
- * counts what it evaluates and emits, through the same struct. */
+/*
+ * Funnel counters, declared once: X(name, meaning). The core counts what it
+ * decides; the shell counts what it evaluates and emits, through the same
+ * struct. The shell's decoding_stats() and its log line list them in this order.
+ */
+#define SR_COUNTERS(X) \
+	X(changes_seen, "row changes (and truncates) offered to the router") \
+	X(relation_gate_passes, "of those, on a relation with at least one shape") \
+	X(filter_passes, "equality probes the presence filter let through") \
+	X(mphf_hits, "equality probes whose perfect-hash slot fingerprint matched") \
+	X(gate_evaluations, "program runs: one per row version per shape, or one for an UPDATE that left the WHERE's columns alone") \
+	X(fallback_evaluations, "FALLBACK leaves evaluated by PostgreSQL's executor") \
+	X(records_emitted, "routed records written, begin/commit excluded") \
+	X(errors, "predicate errors turned into error records") \
+	X(catalog_changes, "shape registrations and drops applied from the stream") \
+	X(equality_probes, "row values looked up in the equality index") \
+	X(range_probes, "row values looked up in a column's range index") \
+	X(index_candidates, "candidates the index returned (equality and range), before deduplication") \
+	X(scan_candidates, "candidates that are scan shapes (no cover)")
+
 typedef struct sr_counters
 {
-	uint64_t	changes_seen;		/* row changes (and truncates) offered to the router */
-	uint64_t	relation_gate_passes;	/* of those, on a relation with at least one shape */
-	uint64_t	filter_passes;		/* presence filter said "maybe" (routing index issue) */
-	uint64_t	mphf_hits;			/* perfect-hash slot fingerprint matched (routing index issue) */
-	uint64_t	gate_evaluations;	/* program runs (one per row version per shape, or one for an UPDATE that left the WHERE's columns alone) */
-	uint64_t	fallback_evaluations;	/* FALLBACK leaves evaluated by PostgreSQL's executor */
-	uint64_t	records_emitted;	/* routed records written, begin/commit excluded */
-	uint64_t	errors;				/* predicate errors turned into error records */
-	uint64_t	catalog_changes;	/* shape registrations/drops applied from the stream */
+#define SR_COUNTER_FIELD(name, meaning) uint64_t name;
+	SR_COUNTERS(SR_COUNTER_FIELD)
+#undef SR_COUNTER_FIELD
 } sr_counters;
 
-/* A column the relation's shapes are indexed on (layout shared with the core). */
+/*
+ * A column the relation's shapes are indexed on (layout shared with the core):
+ * the shell probes the equality index with sr_index_key of the row's value when
+ * shapes > 0, and the range index with sr_order_key of it when range_shapes > 0.
+ */
 typedef struct sr_index_column
 {
 	uint16_t	attnum;
-	uint8_t		tag;			/* sr_type_tag the keys were hashed with */
-	uint32_t	shapes;			/* how many shapes are indexed on it */
+	uint8_t		tag;			/* sr_type_tag the keys were made with */
+	uint32_t	shapes;			/* shapes with equality atoms on it */
+	uint32_t	range_shapes;	/* shapes with range atoms on it */
 } sr_index_column;
+
+/* A row's value of a range column, for sr_router_candidates. */
+typedef struct sr_range_probe
+{
+	uint64_t	key;			/* sr_order_key of the value (NULL values are not probed) */
+	uint16_t	attnum;
+} sr_range_probe;
 
 /*
  * A shape's cover: whenever its WHERE holds for a row, at least one atom of each
- * alternative holds for it. An atom is "column attnum (of type tag tag) hashes to
- * key" (sr_index_key). Each alternative alone is a sound cover (a conjunction
- * offers one per indexable conjunct); the router files the shape under the
- * alternative whose keys have the fewest shapes. An alternative with no atom
- * means the WHERE can never hold. alternative_count 0: no cover, a scan shape.
+ * alternative holds for it. An equality atom is "column attnum (of type tag tag)
+ * hashes to key" (sr_index_key); a range atom is "the order key (sr_order_key) of
+ * column attnum lies in [key, upper]". Each alternative alone is a sound cover (a
+ * conjunction offers one per indexable conjunct); the router files the shape
+ * under the alternative whose atoms have the fewest shapes. An alternative with
+ * no atom means the WHERE can never hold. alternative_count 0: no cover, a scan
+ * shape.
  */
+#define SR_ATOM_EQUAL 0
+#define SR_ATOM_RANGE 1
+
 typedef struct sr_index_atom
 {
-	uint64_t	key;
+	uint64_t	key;			/* equality: the value's key; range: the lowest order key */
+	uint64_t	upper;			/* range: the highest order key, inclusive */
 	uint16_t	attnum;
 	uint8_t		tag;
+	uint8_t		kind;			/* SR_ATOM_* */
 } sr_index_atom;
 
 typedef struct sr_cover
@@ -103,6 +134,8 @@ typedef struct sr_index_stats
 	uint64_t	rebuilds;
 	uint64_t	background_builds;	/* rebuilds started on the builder thread */
 	uint64_t	longest_pause_us;	/* longest time index maintenance held the decoding thread */
+	size_t		range_entries;	/* ranges filed in range columns */
+	size_t		range_bytes;
 } sr_index_stats;
 
 typedef struct sr_router sr_router;
@@ -173,16 +206,17 @@ size_t		sr_router_relation(const sr_router *router, uint32_t relid,
 							   const sr_index_column **columns, size_t *column_count) SR_NOEXCEPT;
 
 /*
- * The candidate shapes of a change on relid: its scan shapes plus the indexed
- * shapes registered under any of keys (sr_index_key of the new and/or old row's
- * indexed columns), ascending by shape id, without duplicates. A superset of the
- * shapes whose WHERE holds; never misses one. all_shapes: every shape of the
- * relation instead. The array stays valid until the next call into the router.
- * Counts filter_passes and mphf_hits.
+ * The candidate shapes of a change on relid: its scan shapes plus the shapes
+ * filed under any of keys (sr_index_key of the new and/or old row's equality
+ * columns) or under a range holding one of probes (the rows' range columns),
+ * ascending by shape id, without duplicates. A superset of the shapes whose
+ * WHERE holds; never misses one. all_shapes: every shape of the relation
+ * instead. The array stays valid until the next call into the router. Counts
+ * the probes and candidates of each path.
  */
 sr_status	sr_router_candidates(sr_router *router, uint32_t relid, const uint64_t *keys,
-								 size_t key_count, int all_shapes,
-								 const sr_shape_ref **shapes, size_t *count) SR_NOEXCEPT;
+								 size_t key_count, const sr_range_probe *probes, size_t probe_count,
+								 int all_shapes, const sr_shape_ref **shapes, size_t *count) SR_NOEXCEPT;
 
 /*
  * A hint: starts loading what sr_router_candidates will first read for these

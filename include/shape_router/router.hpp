@@ -11,6 +11,7 @@
 #include "shape_router/flat_map.hpp"
 #include "shape_router/index.hpp"
 #include "shape_router/program.h"
+#include "shape_router/range_index.hpp"
 #include "shape_router/router.h"
 
 namespace shape_router {
@@ -58,7 +59,8 @@ class Router {
   struct IndexColumn {
     uint16_t attnum;
     uint8_t tag;
-    uint32_t shapes;  // how many shapes are indexed on it
+    uint32_t shapes;        // shapes with equality atoms on it
+    uint32_t range_shapes;  // shapes with range atoms on it
   };
   struct RelationView {
     size_t shape_count = 0;
@@ -82,8 +84,10 @@ class Router {
   // (from the new and/or old row): the relation's scan shapes plus the index's
   // hits, ascending by shape id, without duplicates. all_shapes: every shape of
   // the relation instead (TRUNCATE, or when the row's keys cannot be trusted).
+  // probes: the rows' values of range columns (their order keys).
   const std::vector<sr_shape_ref>& candidates(uint32_t relid, const uint64_t* keys, size_t key_count,
-                                              bool all_shapes = false);
+                                              bool all_shapes = false, const sr_range_probe* probes = nullptr,
+                                              size_t probe_count = 0);
 
   // See ShapeIndex::prefetch.
   void prefetch(const uint64_t* keys, size_t key_count) const noexcept {
@@ -92,6 +96,8 @@ class Router {
 
   bool maintain(bool force);
   IndexStats index_stats() const { return index_.stats(); }
+  size_t range_entries() const noexcept { return ranges_.entries(); }
+  size_t range_bytes() const noexcept { return ranges_.bytes(); }
   size_t shape_count() const noexcept { return directory_.size(); }
   size_t relation_count() const noexcept { return relations_with_shapes_; }
   sr_counters& counters() noexcept { return counters_; }
@@ -189,7 +195,8 @@ class Router {
   // shapes have one column and no entry.
   static constexpr uint16_t kNoColumn = 0xffff;  // record column of a cover without atoms
   uint16_t record_column_for(const sr_cover& cover, size_t alternative) const noexcept;
-  size_t choose_alternative(const sr_cover& cover, const FlatMap* counts);
+  size_t choose_alternative(uint32_t relid, const sr_cover& cover, const FlatMap* counts,
+                            const FlatMap* range_counts);
   void file_shape(Relation& r, uint32_t slot, uint16_t record_column, const sr_cover& cover, size_t alternative,
                   bool bulk);
   void unfile_columns(Relation& r, uint32_t slot, uint16_t record_column);
@@ -213,6 +220,7 @@ class Router {
   std::vector<uint32_t> retired_slots_;  // free once the static index no longer refers to them
   size_t relations_with_shapes_ = 0;
   ShapeIndex index_;
+  RangeIndex ranges_;
   // Every shape's record, back to back; dropped shapes' bytes are reclaimed by
   // compaction at maintain() once they are half of it.
   std::vector<uint8_t> blobs_;

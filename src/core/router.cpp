@@ -1,6 +1,7 @@
 // Router: relation gate, per-relation scan shapes, the routing index, and the C
 // API that the PostgreSQL shell calls. No PostgreSQL header may be included here.
 #include "shape_router/router.hpp"
+#include "shape_router/range_index.hpp"
 #include "shape_router/guarded.hpp"
 
 // Inlined: a key is hashed on every decoded change, and the library call costs
@@ -82,7 +83,7 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, int in
   // One alternative: every key on the one column (no key: the shape never matches).
   std::vector<sr_index_atom> atoms(key_count);
   for (size_t i = 0; i < key_count; i++)
-    atoms[i] = sr_index_atom{keys[i], static_cast<uint16_t>(index_attnum), index_tag};
+    atoms[i] = sr_index_atom{keys[i], 0, static_cast<uint16_t>(index_attnum), index_tag, SR_ATOM_EQUAL};
   const uint32_t size = static_cast<uint32_t>(key_count);
   return add_shape(shape_id, relid, payload, sr_cover{atoms.data(), &size, 1}, blob, blob_len, own_offset, own_len);
 }
@@ -95,13 +96,22 @@ uint16_t Router::record_column_for(const sr_cover& cover, size_t alternative) co
 
 // The alternative whose keys have the fewest shapes (counts: from the map,
 // else from the index), then the one with fewer atoms, then the first.
-size_t Router::choose_alternative(const sr_cover& cover, const FlatMap* counts) {
+size_t Router::choose_alternative(uint32_t relid, const sr_cover& cover, const FlatMap* counts,
+                                  const FlatMap* range_counts) {
   size_t best = 0, best_cost = SIZE_MAX, best_atoms = SIZE_MAX;
   const sr_index_atom* atom = cover.atoms;
   for (size_t a = 0; a < cover.alternative_count; a++) {
     size_t cost = 0;
     for (uint32_t i = 0; i < cover.alternative_sizes[a]; i++, atom++) {
-      if (counts != nullptr) {
+      if (atom->kind == SR_ATOM_RANGE) {
+        // A range's shapes are not known per value: count half its column's
+        // ranges (what a probe at a typical value meets), and at least one more
+        // than an equality key would, so that equal counts favour equality.
+        const RangeColumn* column = ranges_.find(relid, atom->attnum);
+        const uint32_t* pending = range_counts == nullptr ? nullptr
+                                                           : range_counts->find((uint64_t{relid} << 16 | atom->attnum) + 1);
+        cost += 1 + ((column == nullptr ? 0 : column->entries()) + (pending == nullptr ? 0 : *pending)) / 2;
+      } else if (counts != nullptr) {
         const uint32_t* n = counts->find(ShapeIndex::stored_key(atom->key));
         cost += n == nullptr ? 0 : *n;
       } else {
@@ -119,51 +129,67 @@ size_t Router::choose_alternative(const sr_cover& cover, const FlatMap* counts) 
   return best;
 }
 
-// Files the shape in slot under one alternative of its cover: its keys in the
-// index, its columns in the relation's index columns.
+// Files the shape in slot under one alternative of its cover: its equality keys
+// in the index, its ranges in their columns, its columns in the relation's.
 void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, const sr_cover& cover,
                         size_t alternative, bool bulk) {
   size_t first = 0;
   for (size_t a = 0; a < alternative; a++) first += cover.alternative_sizes[a];
   const sr_index_atom* atoms = cover.atoms + first;
   const size_t count = cover.alternative_sizes[alternative];
-  std::vector<uint64_t> keys(count);
+  std::vector<uint64_t> keys;
   std::vector<IndexColumn> columns;
   for (size_t i = 0; i < count; i++) {
-    keys[i] = atoms[i].key;
-    if (std::none_of(columns.begin(), columns.end(), [&](const IndexColumn& c) { return c.attnum == atoms[i].attnum; }))
-      columns.push_back(IndexColumn{atoms[i].attnum, atoms[i].tag, 1});
+    const bool range = atoms[i].kind == SR_ATOM_RANGE;
+    if (!range) keys.push_back(atoms[i].key);
+    auto it = std::find_if(columns.begin(), columns.end(),
+                           [&](const IndexColumn& c) { return c.attnum == atoms[i].attnum; });
+    if (it == columns.end()) it = columns.insert(columns.end(), IndexColumn{atoms[i].attnum, atoms[i].tag, 0, 0});
+    (range ? it->range_shapes : it->shapes) = 1;
   }
-  const bool record_only = columns.size() == 1 && columns[0].attnum + 1 == record_column;
+  const bool record_only = columns.size() == 1 && columns[0].range_shapes == 0 && columns[0].attnum + 1 == record_column;
   if (!record_only) cover_columns_.emplace(slot, columns);
   try {
     index_.add(slot, keys.data(), keys.size(), bulk);
+    for (size_t i = 0; i < count; i++)
+      if (atoms[i].kind == SR_ATOM_RANGE) ranges_.column(r.relid, atoms[i].attnum).add(slot, atoms[i].key, atoms[i].upper);
   } catch (...) {
+    for (const IndexColumn& column : columns)
+      if (column.range_shapes > 0) ranges_.column(r.relid, column.attnum).drop(slot);
+    if (index_.contains_slot(slot)) index_.drop(slot);
     cover_columns_.erase(slot);
     throw;
   }
   for (const IndexColumn& column : columns) {
     auto it = std::find_if(r.index_columns.begin(), r.index_columns.end(),
                            [&](const IndexColumn& c) { return c.attnum == column.attnum; });
-    if (it == r.index_columns.end())
+    if (it == r.index_columns.end()) {
       r.index_columns.push_back(column);
-    else
-      it->shapes++;
+    } else {
+      it->shapes += column.shapes;
+      it->range_shapes += column.range_shapes;
+    }
   }
 }
 
 void Router::unfile_columns(Relation& r, uint32_t slot, uint16_t record_column) {
-  auto release = [&](uint16_t attnum) {
+  auto release = [&](const IndexColumn& column) {
     auto it = std::find_if(r.index_columns.begin(), r.index_columns.end(),
-                           [&](const IndexColumn& c) { return c.attnum == attnum; });
-    if (it != r.index_columns.end() && --it->shapes == 0) r.index_columns.erase(it);
+                           [&](const IndexColumn& c) { return c.attnum == column.attnum; });
+    if (it == r.index_columns.end()) return;
+    it->shapes -= column.shapes;
+    it->range_shapes -= column.range_shapes;
+    if (it->shapes == 0 && it->range_shapes == 0) r.index_columns.erase(it);
   };
   auto entry = cover_columns_.find(slot);
   if (entry == cover_columns_.end()) {
-    release(static_cast<uint16_t>(record_column - 1));
+    release(IndexColumn{static_cast<uint16_t>(record_column - 1), 0, 1, 0});
     return;
   }
-  for (const IndexColumn& column : entry->second) release(column.attnum);
+  for (const IndexColumn& column : entry->second) {
+    if (column.range_shapes > 0) ranges_.find(r.relid, column.attnum)->drop(slot);
+    release(column);
+  }
   cover_columns_.erase(entry);
 }
 
@@ -189,7 +215,7 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
   // Several alternatives: chosen now from the index's counts, or, while
   // loading, once every shape is in (file_pending_covers).
   const bool defer = bulk_ && cover.alternative_count > 1;
-  const size_t alternative = cover.alternative_count == 0 || defer ? 0 : choose_alternative(cover, nullptr);
+  const size_t alternative = cover.alternative_count == 0 || defer ? 0 : choose_alternative(relid, cover, nullptr, nullptr);
   Relation& r = relation_for(relid);
   const uint32_t slot = allocate_slot();
   const size_t record_offset = blobs_.size();
@@ -279,13 +305,15 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
 // alternative (the shapes it would have).
 void Router::file_pending_covers() {
   if (pending_covers_.empty()) return;
-  FlatMap counts;
+  FlatMap counts, range_counts;
   for (const PendingCover& p : pending_covers_) {
     if (p.slot == UINT32_MAX) continue;
     for (size_t i = 0; i < p.atoms.size(); i++) {
-      const uint64_t key = ShapeIndex::stored_key(p.atoms[i].key);
-      const uint32_t* n = counts.find(key);
-      counts.put(key, n == nullptr ? 1 : *n + 1);
+      const uint64_t key = p.atoms[i].kind == SR_ATOM_RANGE ? (uint64_t{p.relid} << 16 | p.atoms[i].attnum) + 1
+                                                            : ShapeIndex::stored_key(p.atoms[i].key);
+      FlatMap& map = p.atoms[i].kind == SR_ATOM_RANGE ? range_counts : counts;
+      const uint32_t* n = map.find(key);
+      map.put(key, n == nullptr ? 1 : *n + 1);
     }
   }
   index_.for_each_live_key([&](uint64_t key) {
@@ -295,7 +323,7 @@ void Router::file_pending_covers() {
     if (p.slot == UINT32_MAX) continue;
     const sr_cover cover{p.atoms.data(), p.sizes.data(), p.sizes.size()};
     file_shape(relations_[*relation_slot_.find(p.relid)], p.slot, p.record_column, cover,
-               choose_alternative(cover, &counts), true);
+               choose_alternative(p.relid, cover, &counts, &range_counts), true);
   }
   pending_covers_.clear();
   pending_covers_.shrink_to_fit();
@@ -461,7 +489,8 @@ void Router::compact_blobs() {
 }
 
 const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64_t* keys, size_t key_count,
-                                                    bool all_shapes) {
+                                                    bool all_shapes, const sr_range_probe* probes,
+                                                    size_t probe_count) {
   result_.clear();
   const uint32_t* rslot = relation_slot_.find(relid);
   if (rslot == nullptr) return result_;
@@ -477,7 +506,15 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
       counters_.filter_passes += probe.filter_pass;
       counters_.mphf_hits += probe.slot_hit;
     }
+    counters_.equality_probes += key_count;
+    for (size_t i = 0; i < probe_count; i++) {
+      if (const RangeColumn* column = ranges_.find(relid, probes[i].attnum))
+        column->stab(probes[i].key, [&](uint32_t slot) { hits_.push_back(slot); });
+    }
+    counters_.range_probes += probe_count;
   }
+  counters_.index_candidates += hits_.size();
+  counters_.scan_candidates += r.scan.size();
   if (hits_.empty()) {
     result_.reserve(r.scan.size());
     for (uint32_t slot : r.scan) result_.push_back(ref(slot));
@@ -533,7 +570,8 @@ void Router::end_bulk_load() {
 
 bool Router::maintain(bool force) {
   if (dead_blob_bytes_ >= std::max<size_t>(1 << 20, blobs_.size() / 2)) compact_blobs();
-  if (!index_.maintain(force)) return false;
+  const bool ranges_rebuilt = ranges_.maintain(force);
+  if (!index_.maintain(force)) return ranges_rebuilt;
   // Retired slots that no static part names any more (current or being built) can be reused.
   free_slots_.reserve(free_slots_.size() + retired_slots_.size());
   size_t kept = 0;
@@ -618,11 +656,13 @@ size_t sr_router_relation(const sr_router* router, uint32_t relid, const sr_inde
 }
 
 sr_status sr_router_candidates(sr_router* router, uint32_t relid, const uint64_t* keys, size_t key_count,
-                               int all_shapes, const sr_shape_ref** shapes, size_t* count) noexcept {
+                               const sr_range_probe* probes, size_t probe_count, int all_shapes,
+                               const sr_shape_ref** shapes, size_t* count) noexcept {
   *shapes = nullptr;
   *count = 0;
   return guarded([&] {
-    const std::vector<sr_shape_ref>& result = router->router.candidates(relid, keys, key_count, all_shapes != 0);
+    const std::vector<sr_shape_ref>& result =
+        router->router.candidates(relid, keys, key_count, all_shapes != 0, probes, probe_count);
     *shapes = result.data();
     *count = result.size();
   });
@@ -655,6 +695,8 @@ void sr_router_index_stats(const sr_router* router, sr_index_stats* out) noexcep
   out->rebuilds = s.rebuilds;
   out->background_builds = s.background_builds;
   out->longest_pause_us = s.longest_pause_ns / 1000;
+  out->range_entries = router->router.range_entries();
+  out->range_bytes = router->router.range_bytes();
 }
 
 void sr_router_for_each_shape(const sr_router* router, void (*visit)(const sr_shape_ref*, void*), void* arg) noexcept {
@@ -668,6 +710,10 @@ sr_counters* sr_router_counters(sr_router* router) noexcept { return &router->ro
 uint64_t sr_index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value* value) noexcept {
   return shape_router::index_key(relid, attnum, tag, *value);
 }
+
+int sr_tag_order(uint8_t tag) noexcept { return shape_router::tag_order(tag); }
+
+uint64_t sr_order_key(uint8_t tag, const sr_value* value) noexcept { return shape_router::order_key(tag, *value); }
 
 const char* sr_status_message(sr_status status) noexcept {
   switch (status) {

@@ -695,16 +695,17 @@ shape_compile(Node *where, List **fallbacks)
 /* ---------------------------------------------------------------- routing index key */
 
 /*
- * col = const (native type, btree equality): the value the conjunct requires,
- * or false when the conjunct is not of that form.
+ * col op const or const op col (native type and comparison, constant not
+ * NULL): the column, the constant and the comparison with the column on the
+ * left, or false when the node is not of that form.
  */
 static bool
-equality_conjunct(Node *node, Var **column, Const **constant)
+comparison_conjunct(Node *node, Var **column, Const **constant, sr_compare_op *op)
 {
 	OpExpr	   *opexpr;
 	Node	   *left;
 	Node	   *right;
-	sr_compare_op op;
+	bool		swapped = false;
 
 	if (!IsA(node, OpExpr))
 		return false;
@@ -719,15 +720,73 @@ equality_conjunct(Node *node, Var **column, Const **constant)
 
 		left = right;
 		right = swap;
+		swapped = true;
 	}
 	if (!is_table_column(left) || !IsA(right, Const) || ((Const *) right)->constisnull)
 		return false;
 	*column = (Var *) left;
 	*constant = (Const *) right;
-	return shape_type_tag((*column)->vartype) != SR_TAG_NONE &&
-		operand_types_compatible((*column)->vartype, (*constant)->consttype) &&
-		native_comparison(opexpr->opno, opexpr->inputcollid, shape_type_tag((*column)->vartype), &op) &&
-		op == SR_OP_EQ;
+	if (shape_type_tag((*column)->vartype) == SR_TAG_NONE ||
+		!operand_types_compatible((*column)->vartype, (*constant)->consttype) ||
+		!native_comparison(opexpr->opno, opexpr->inputcollid, shape_type_tag((*column)->vartype), op))
+		return false;
+	if (swapped)
+		*op = commute(*op);
+	return true;
+}
+
+/* col = const: the value the conjunct requires. */
+static bool
+equality_conjunct(Node *node, Var **column, Const **constant)
+{
+	sr_compare_op op;
+
+	return comparison_conjunct(node, column, constant, &op) && op == SR_OP_EQ;
+}
+
+/*
+ * col < <= > >= const on a type with order keys: the order keys the column's
+ * value can have, inclusive ([*lo, *hi]; lo > hi: none). Strict bounds are
+ * tightened only where keys are exact.
+ */
+static bool
+range_conjunct(Node *node, Var **column, uint64 *lo, uint64 *hi)
+{
+	Const	   *constant;
+	sr_compare_op op;
+	sr_value	value;
+	uint8		tag;
+	uint64		key;
+	bool		exact;
+
+	if (!comparison_conjunct(node, column, &constant, &op) ||
+		(op != SR_OP_LT && op != SR_OP_LE && op != SR_OP_GT && op != SR_OP_GE))
+		return false;
+	tag = (uint8) shape_type_tag((*column)->vartype);
+	if (sr_tag_order(tag) == SR_ORDER_NONE)
+		return false;
+	exact = sr_tag_order(tag) == SR_ORDER_EXACT;
+	shape_value_from_datum(constant->consttype, constant->constvalue, false, &value);
+	key = sr_order_key(tag, &value);
+	*lo = 0;
+	*hi = PG_UINT64_MAX;
+	if (op == SR_OP_GE || (op == SR_OP_GT && !exact))
+		*lo = key;
+	else if (op == SR_OP_GT)
+	{
+		*lo = key + 1;
+		if (key == PG_UINT64_MAX)
+			*hi = 0;			/* nothing is above the largest key */
+	}
+	else if (op == SR_OP_LE || !exact)
+		*hi = key;
+	else
+	{
+		*hi = key - 1;
+		if (key == 0)
+			*lo = 1;			/* nothing is below the smallest key */
+	}
+	return true;
 }
 
 /* col = ANY(const array) (native type, btree equality, array not NULL). */
@@ -764,6 +823,8 @@ equality_atom(Oid relid, Var *column, const sr_value *value)
 {
 	sr_index_atom atom;
 
+	memset(&atom, 0, sizeof(atom));
+	atom.kind = SR_ATOM_EQUAL;
 	atom.attnum = (uint16) column->varattno;
 	atom.tag = (uint8) shape_type_tag(column->vartype);
 	atom.key = sr_index_key(relid, atom.attnum, atom.tag, value);
@@ -771,6 +832,79 @@ equality_atom(Oid relid, Var *column, const sr_value *value)
 }
 
 static List *cover_of(Node *node, Oid relid);
+
+/* A range alternative: one atom, or none when no key is in [lo, hi]. */
+static CoverAlternative *
+range_alternative(Var *column, uint64 lo, uint64 hi, Node *source)
+{
+	CoverAlternative *alternative = new_alternative(lo <= hi ? 1 : 0, source);
+
+	if (lo <= hi)
+	{
+		memset(&alternative->atoms[0], 0, sizeof(sr_index_atom));
+		alternative->atoms[0].kind = SR_ATOM_RANGE;
+		alternative->atoms[0].attnum = (uint16) column->varattno;
+		alternative->atoms[0].tag = (uint8) shape_type_tag(column->vartype);
+		alternative->atoms[0].key = lo;
+		alternative->atoms[0].upper = hi;
+	}
+	return alternative;
+}
+
+/*
+ * An AND: each indexable conjunct's alternatives (the router picks the one
+ * whose atoms have the fewest shapes), except that the ranges on one column
+ * (a BETWEEN, or >= and <) are intersected into one two-sided range.
+ */
+static List *
+cover_of_and(BoolExpr *expr, Oid relid)
+{
+	List	   *alternatives = NIL;
+	Var		   *range_columns[SR_COVER_MAX_ALTERNATIVES];
+	uint64		range_lo[SR_COVER_MAX_ALTERNATIVES];
+	uint64		range_hi[SR_COVER_MAX_ALTERNATIVES];
+	Node	   *range_source[SR_COVER_MAX_ALTERNATIVES];
+	int			ranges = 0;
+	ListCell   *lc;
+
+	foreach(lc, expr->args)
+	{
+		Node	   *child = (Node *) lfirst(lc);
+		Var		   *column;
+		uint64		lo;
+		uint64		hi;
+		int			r;
+
+		if (range_conjunct(child, &column, &lo, &hi))
+		{
+			for (r = 0; r < ranges && range_columns[r]->varattno != column->varattno; r++)
+				;
+			if (r == ranges)
+			{
+				if (ranges == SR_COVER_MAX_ALTERNATIVES)
+					continue;
+				range_columns[ranges] = column;
+				range_lo[ranges] = lo;
+				range_hi[ranges] = hi;
+				range_source[ranges++] = child;
+			}
+			else
+			{
+				range_lo[r] = Max(range_lo[r], lo);
+				range_hi[r] = Min(range_hi[r], hi);
+				range_source[r] = (Node *) expr;
+			}
+			continue;
+		}
+		alternatives = list_concat(alternatives, cover_of(child, relid));
+	}
+	for (int r = 0; r < ranges; r++)
+		alternatives = lappend(alternatives, range_alternative(range_columns[r], range_lo[r], range_hi[r],
+															   range_source[r]));
+	while (list_length(alternatives) > SR_COVER_MAX_ALTERNATIVES)
+		alternatives = list_delete_last(alternatives);
+	return alternatives;
+}
 
 /*
  * An OR: every branch needs a cover, and the OR's alternatives are the unions
@@ -829,15 +963,17 @@ cover_of_or(BoolExpr *expr, Oid relid)
 /*
  * The cover of a (planned) boolean expression, as a list of alternatives:
  * col = c is one atom; col IN (c1, ...) one atom per non-NULL value (NULLs never
- * equal anything: no value left, no atom, the WHERE never holds); an AND offers
- * each indexable conjunct's alternatives (the router picks the one whose keys
- * have the fewest shapes); an OR the unions (cover_of_or). NIL: no cover.
+ * equal anything: no value left, no atom, the WHERE never holds); col < c and
+ * the like one range atom; an AND its conjuncts' alternatives (cover_of_and);
+ * an OR the unions (cover_of_or). NIL: no cover.
  */
 static List *
 cover_of(Node *node, Oid relid)
 {
 	Var		   *column;
 	Const	   *constant;
+	uint64		lo;
+	uint64		hi;
 
 	if (equality_conjunct(node, &column, &constant))
 	{
@@ -859,20 +995,10 @@ cover_of(Node *node, Oid relid)
 			alternative->atoms[i] = equality_atom(relid, column, &items[i]);
 		return list_make1(alternative);
 	}
+	if (range_conjunct(node, &column, &lo, &hi))
+		return list_make1(range_alternative(column, lo, hi, node));
 	if (IsA(node, BoolExpr) && ((BoolExpr *) node)->boolop == AND_EXPR)
-	{
-		List	   *alternatives = NIL;
-		ListCell   *lc;
-
-		foreach(lc, ((BoolExpr *) node)->args)
-		{
-			List	   *child = cover_of((Node *) lfirst(lc), relid);
-
-			if (list_length(alternatives) + list_length(child) <= SR_COVER_MAX_ALTERNATIVES)
-				alternatives = list_concat(alternatives, child);
-		}
-		return alternatives;
-	}
+		return cover_of_and((BoolExpr *) node, relid);
 	if (IsA(node, BoolExpr) && ((BoolExpr *) node)->boolop == OR_EXPR)
 		return cover_of_or((BoolExpr *) node, relid);
 	return NIL;

@@ -67,22 +67,22 @@ shape_router_publish_stats(const sr_counters *counters, size_t shapes, size_t re
 	last_relations = (int64) relations;
 	last_index = *index;
 	if (final)
+	{
+		StringInfoData line;
+
+		initStringInfo(&line);
+#define SR_COUNTER_LOG(name, meaning) \
+		appendStringInfo(&line, "%s" #name "=" UINT64_FORMAT, line.len > 0 ? " " : "", counters->name);
+		SR_COUNTERS(SR_COUNTER_LOG)
+#undef SR_COUNTER_LOG
 		ereport(shape_router_stats_log_level,
-				(errmsg("shape_router decoding stats: changes_seen=" UINT64_FORMAT
-						" relation_gate_passes=" UINT64_FORMAT
-						" filter_passes=" UINT64_FORMAT " mphf_hits=" UINT64_FORMAT
-						" gate_evaluations=" UINT64_FORMAT " fallback_evaluations=" UINT64_FORMAT
-						" records_emitted=" UINT64_FORMAT
-						" errors=" UINT64_FORMAT " catalog_changes=" UINT64_FORMAT
-						" shapes=%zu relations=%zu index_keys=%zu index_bytes=%zu index_rebuilds=" UINT64_FORMAT
-						" index_background_builds=" UINT64_FORMAT " index_longest_pause_us=" UINT64_FORMAT,
-						counters->changes_seen, counters->relation_gate_passes,
-						counters->filter_passes, counters->mphf_hits,
-						counters->gate_evaluations, counters->fallback_evaluations,
-						counters->records_emitted,
-						counters->errors, counters->catalog_changes, shapes, relations,
-						index->keys, index->static_bytes, index->rebuilds,
+				(errmsg("shape_router decoding stats: %s shapes=%zu relations=%zu index_keys=%zu index_bytes=%zu"
+						" index_rebuilds=" UINT64_FORMAT " index_background_builds=" UINT64_FORMAT
+						" index_longest_pause_us=" UINT64_FORMAT,
+						line.data, shapes, relations, index->keys, index->static_bytes, index->rebuilds,
 						index->background_builds, index->longest_pause_us)));
+		pfree(line.data);
+	}
 }
 
 PG_FUNCTION_INFO_V1(shape_router_decoding_stats);
@@ -90,27 +90,26 @@ Datum
 shape_router_decoding_stats(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
-	Datum		values[17];
-	bool		nulls[17] = {0};
+	Datum		values[64];
+	bool		nulls[64] = {0};
+	int			n = 0;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	values[0] = Int64GetDatum((int64) last_counters.changes_seen);
-	values[1] = Int64GetDatum((int64) last_counters.relation_gate_passes);
-	values[2] = Int64GetDatum((int64) last_counters.filter_passes);
-	values[3] = Int64GetDatum((int64) last_counters.mphf_hits);
-	values[4] = Int64GetDatum((int64) last_counters.gate_evaluations);
-	values[5] = Int64GetDatum((int64) last_counters.fallback_evaluations);
-	values[6] = Int64GetDatum((int64) last_counters.records_emitted);
-	values[7] = Int64GetDatum((int64) last_counters.errors);
-	values[8] = Int64GetDatum((int64) last_counters.catalog_changes);
-	values[9] = Int64GetDatum(last_shapes);
-	values[10] = Int64GetDatum(last_relations);
-	values[11] = Int64GetDatum((int64) last_index.keys);
-	values[12] = Int64GetDatum((int64) last_index.static_bytes);
-	values[13] = Int64GetDatum((int64) last_index.overlay_keys);
-	values[14] = Int64GetDatum((int64) last_index.rebuilds);
-	values[15] = Int64GetDatum((int64) last_index.background_builds);
-	values[16] = Int64GetDatum((int64) last_index.longest_pause_us);
+#define SR_COUNTER_VALUE(name, meaning) values[n++] = Int64GetDatum((int64) last_counters.name);
+	SR_COUNTERS(SR_COUNTER_VALUE)
+#undef SR_COUNTER_VALUE
+	values[n++] = Int64GetDatum(last_shapes);
+	values[n++] = Int64GetDatum(last_relations);
+	values[n++] = Int64GetDatum((int64) last_index.keys);
+	values[n++] = Int64GetDatum((int64) last_index.static_bytes);
+	values[n++] = Int64GetDatum((int64) last_index.overlay_keys);
+	values[n++] = Int64GetDatum((int64) last_index.rebuilds);
+	values[n++] = Int64GetDatum((int64) last_index.background_builds);
+	values[n++] = Int64GetDatum((int64) last_index.longest_pause_us);
+	values[n++] = Int64GetDatum((int64) last_index.range_entries);
+	if (desc->natts != n)
+		elog(ERROR, "shape_router.decoding_stats() returns %d columns, the library %d: reinstall the extension",
+			 desc->natts, n);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

@@ -1091,15 +1091,16 @@ evaluate(RouterState *state, ShapeState *shape, RowImage *image, const RelationE
 
 /*
  * The routing index keys of a decoded tuple, read straight from it (no deform of
- * the whole row): one for each indexed column whose value is not NULL (col = c is
- * never true for a NULL). Returns false when the index cannot be trusted for this
- * row: a column's type no longer matches the one its keys were hashed with (a
- * bypassed DDL guard), its value is an unchanged TOASTed one the WAL does not
- * carry, or the tuple is a key-only old row that lacks the column.
+ * the whole row): for each indexed column whose value is not NULL (no atom holds
+ * for a NULL), its equality key and/or its range probe, as the column's shapes
+ * need. Returns false when the index cannot be trusted for this row: a column's
+ * type no longer matches the one its keys were made with (a bypassed DDL guard),
+ * its value is an unchanged TOASTed one the WAL does not carry, or the tuple is
+ * a key-only old row that lacks the column. probes may be NULL (prefetching).
  */
 static bool
 tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, const sr_index_column *columns,
-		   size_t column_count, uint64 *keys, size_t *key_count)
+		   size_t column_count, uint64 *keys, size_t *key_count, sr_range_probe *probes, size_t *probe_count)
 {
 	for (size_t c = 0; c < column_count; c++)
 	{
@@ -1119,7 +1120,13 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 		if (attr->attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
 			return false;
 		shape_value_from_datum(attr->atttypid, datum, false, &value);
-		keys[(*key_count)++] = sr_index_key(rel->relid, (uint16) attnum, columns[c].tag, &value);
+		if (columns[c].shapes > 0)
+			keys[(*key_count)++] = sr_index_key(rel->relid, (uint16) attnum, columns[c].tag, &value);
+		if (columns[c].range_shapes > 0 && probes != NULL)
+		{
+			probes[*probe_count].key = sr_order_key(columns[c].tag, &value);
+			probes[(*probe_count)++].attnum = (uint16) attnum;
+		}
 	}
 	return true;
 }
@@ -1161,9 +1168,11 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 		!RelFileNodeEquals(next->data.tp.relnode, relation->rd_node))
 		return;
 	if (next->data.tp.newtuple != NULL)
-		(void) tuple_keys(&next->data.tp.newtuple->tuple, NULL, rel, columns, column_count, keys, &key_count);
+		(void) tuple_keys(&next->data.tp.newtuple->tuple, NULL, rel, columns, column_count, keys, &key_count,
+						  NULL, NULL);
 	if (next->data.tp.oldtuple != NULL && rel->identity_full)
-		(void) tuple_keys(&next->data.tp.oldtuple->tuple, NULL, rel, columns, column_count, keys, &key_count);
+		(void) tuple_keys(&next->data.tp.oldtuple->tuple, NULL, rel, columns, column_count, keys, &key_count,
+						  NULL, NULL);
 	sr_router_prefetch(state->router, keys, key_count);
 }
 
@@ -1206,9 +1215,13 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 			  const sr_index_column *columns, size_t column_count, bool keep_candidates, Route *route)
 {
 	uint64		local_keys[16];
+	sr_range_probe local_probes[16];
 	uint64	   *keys = 2 * column_count + 1 <= lengthof(local_keys) ? local_keys
 		: palloc(sizeof(uint64) * (2 * column_count + 1));
+	sr_range_probe *probes = 2 * column_count + 1 <= lengthof(local_probes) ? local_probes
+		: palloc(sizeof(sr_range_probe) * (2 * column_count + 1));
 	size_t		key_count = 0;
+	size_t		probe_count = 0;
 	bool		trusted = true;
 	const sr_shape_ref *shapes;
 	size_t		shape_count;
@@ -1218,10 +1231,10 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 		: change->identity_key != NULL ? change->identity_key : bms_make_singleton(0);
 
 	if (newtuple != NULL)
-		trusted &= tuple_keys(newtuple, NULL, rel, columns, column_count, keys, &key_count);
+		trusted &= tuple_keys(newtuple, NULL, rel, columns, column_count, keys, &key_count, probes, &probe_count);
 	if (oldtuple != NULL)
 		trusted &= trusted && tuple_keys(oldtuple, old_key_only, rel, columns, column_count,
-										 keys, &key_count);
+										 keys, &key_count, probes, &probe_count);
 	else if (change->action == REORDER_BUFFER_CHANGE_UPDATE && !change->identity_full)
 	{
 		/* No old row logged: the key did not change; unless a shape's index
@@ -1231,7 +1244,7 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	}
 	else if (change->action != REORDER_BUFFER_CHANGE_INSERT)
 		trusted = false;
-	shape_router_check_status(sr_router_candidates(state->router, rel->relid, keys, key_count,
+	shape_router_check_status(sr_router_candidates(state->router, rel->relid, keys, key_count, probes, probe_count,
 												   trusted ? 0 : 1, &shapes, &shape_count),
 							  "find candidate shapes");
 	if (shape_count == 0)
@@ -1599,7 +1612,7 @@ truncate_for(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *
 		return;
 	if (partition != NULL)
 		partition_rel = relation_info(state, partition);
-	shape_router_check_status(sr_router_candidates(state->router, relid, NULL, 0, 1, &shapes, &shape_count),
+	shape_router_check_status(sr_router_candidates(state->router, relid, NULL, 0, NULL, 0, 1, &shapes, &shape_count),
 							  "list the shapes of a relation");
 	state->counters->relation_gate_passes++;
 	for (size_t i = 0; i < shape_count; i++)

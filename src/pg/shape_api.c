@@ -275,26 +275,80 @@ compare_int64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Calls visit for each shape of relid, in catalog order, with the current snapshot. */
+/* A catalog row of a shape, ordered by its shape id. */
+typedef struct ShapeRow
+{
+	int64		shape_id;
+	HeapTuple	tuple;
+} ShapeRow;
+
+static int
+compare_shape_rows(const void *a, const void *b)
+{
+	return compare_int64(&((const ShapeRow *) a)->shape_id, &((const ShapeRow *) b)->shape_id);
+}
+
+/*
+ * The catalog rows of the given tables' shapes (copies), ascending by shape id,
+ * with the current snapshot: whatever visits them (messages naming shapes, drop
+ * records in WAL order) does so in shape order, not in the heap's.
+ */
+static ShapeRow *
+shape_rows_of_relations(Relation catalog, List *relids, int *count)
+{
+	ShapeRow   *rows = NULL;
+	int			capacity = 0;
+	ListCell   *lc;
+
+	*count = 0;
+	foreach(lc, relids)
+	{
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tuple;
+
+		ScanKeyInit(&key, Anum_shape_relid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(lfirst_oid(lc)));
+		scan = systable_beginscan(catalog, shape_catalog_index_relid(SHAPE_CATALOG_RELID_INDEX_NAME),
+								  true, NULL, 1, &key);
+		while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		{
+			bool		isnull;
+
+			if (*count == capacity)
+			{
+				capacity = capacity == 0 ? 16 : capacity * 2;
+				rows = rows == NULL ? palloc_extended(sizeof(ShapeRow) * capacity, MCXT_ALLOC_HUGE)
+					: repalloc_huge(rows, sizeof(ShapeRow) * capacity);
+			}
+			rows[*count].shape_id = DatumGetInt64(heap_getattr(tuple, Anum_shape_shape_id,
+															   RelationGetDescr(catalog), &isnull));
+			rows[(*count)++].tuple = heap_copytuple(tuple);
+		}
+		systable_endscan(scan);
+	}
+	if (*count > 1)
+		qsort(rows, *count, sizeof(ShapeRow), compare_shape_rows);
+	return rows;
+}
+
+/* Calls visit for each shape of relid, in shape id order, with the current snapshot. */
 static void
 for_each_shape_of_relation(Relation catalog, Oid relid,
 						   void (*visit) (const ShapeDef *def, void *arg), void *arg)
 {
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
+	int			count;
+	ShapeRow   *rows = shape_rows_of_relations(catalog, list_make1_oid(relid), &count);
 
-	ScanKeyInit(&key, Anum_shape_relid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(catalog, shape_catalog_index_relid(SHAPE_CATALOG_RELID_INDEX_NAME),
-							  true, NULL, 1, &key);
-	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	for (int i = 0; i < count; i++)
 	{
 		ShapeDef	def;
 
-		shape_def_from_tuple(&def, tuple, RelationGetDescr(catalog));
+		shape_def_from_tuple(&def, rows[i].tuple, RelationGetDescr(catalog));
 		visit(&def, arg);
+		heap_freetuple(rows[i].tuple);
 	}
-	systable_endscan(scan);
+	if (rows != NULL)
+		pfree(rows);
 }
 
 typedef struct MatchState
@@ -530,6 +584,38 @@ explain_program(const ShapeDef *def)
 	return lines;
 }
 
+/* "equality on a (2 keys), range on b": an alternative's atoms by column and kind. */
+static char *
+describe_atoms(Oid relid, const sr_index_atom *atoms, uint32 count)
+{
+	StringInfoData out;
+
+	if (count == 0)
+		return "no atom (the WHERE is never true)";
+	initStringInfo(&out);
+	for (uint32 k = 0; k < count; k++)
+	{
+		uint32		same = 0;
+		bool		seen = false;
+
+		for (uint32 j = 0; j < count; j++)
+		{
+			bool		alike = atoms[j].attnum == atoms[k].attnum && atoms[j].kind == atoms[k].kind;
+
+			seen |= alike && j < k;
+			same += alike;
+		}
+		if (seen)
+			continue;
+		appendStringInfo(&out, "%s%s on %s", out.len > 0 ? ", " : "",
+						 atoms[k].kind == SR_ATOM_RANGE ? "range" : "equality",
+						 quote_identifier(get_attname(relid, atoms[k].attnum, false)));
+		if (same > 1)
+			appendStringInfo(&out, " (%u %s)", same, atoms[k].kind == SR_ATOM_RANGE ? "ranges" : "keys");
+	}
+	return out.data;
+}
+
 PG_FUNCTION_INFO_V1(shape_router_explain_shape);
 Datum
 shape_router_explain_shape(PG_FUNCTION_ARGS)
@@ -584,29 +670,14 @@ shape_router_explain_shape(PG_FUNCTION_ARGS)
 										"under the one whose keys have the fewest shapes",
 										def.cover_alternatives));
 		for (int a = 0, first = 0; a < def.cover_alternatives; first += def.cover_sizes[a], a++)
-		{
-			StringInfoData columns;
-
-			initStringInfo(&columns);
-			for (uint32 k = 0; k < def.cover_sizes[a]; k++)
-			{
-				const char *name = quote_identifier(get_attname(def.relid, def.cover_atoms[first + k].attnum, false));
-				bool		seen = false;
-
-				for (uint32 j = 0; j < k; j++)
-					seen |= def.cover_atoms[first + j].attnum == def.cover_atoms[first + k].attnum;
-				if (!seen)
-					appendStringInfo(&columns, "%s%s", columns.len > 0 ? ", " : "", name);
-			}
-			lines = lappend(lines, psprintf("  alternative %d: %u equality key(s) on %s, from %s", a + 1,
-											def.cover_sizes[a], def.cover_sizes[a] > 0 ? columns.data : "(none: never true)",
+			lines = lappend(lines, psprintf("  alternative %d: %s, from %s", a + 1,
+											describe_atoms(def.relid, def.cover_atoms + first, def.cover_sizes[a]),
 											a < cover.alternative_count && cover.sources[a] != NULL
 											? deparse_expression(cover.sources[a], context, false, false)
-											: "(the stored keys)"));
-		}
+											: "(the stored atoms)"));
 	}
 	else
-		lines = lappend(lines, "routing: scan shape, run for every change of its table (no index cover: no equality or IN list that the WHERE implies on every row it matches)");
+		lines = lappend(lines, "routing: scan shape, run for every change of its table (no index cover: no equality, IN list or range that the WHERE implies on every row it matches)");
 
 	foreach(lc, lines)
 	{
@@ -619,19 +690,6 @@ shape_router_explain_shape(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* A catalog row to delete, ordered by its shape id. */
-typedef struct DoomedShape
-{
-	int64		shape_id;
-	ItemPointerData tid;
-} DoomedShape;
-
-static int
-compare_doomed(const void *a, const void *b)
-{
-	return compare_int64(&((const DoomedShape *) a)->shape_id, &((const DoomedShape *) b)->shape_id);
-}
-
 /*
  * Deletes every shape of the given tables in ascending shape id order: the
  * plugin emits one drop record per deleted catalog row, in WAL order, and the
@@ -640,44 +698,16 @@ compare_doomed(const void *a, const void *b)
 static void
 delete_shapes_of_relations(Relation catalog, List *relids)
 {
-	DoomedShape *doomed = NULL;
-	int			count = 0;
-	int			capacity = 0;
-	ListCell   *lc;
+	int			count;
+	ShapeRow   *rows = shape_rows_of_relations(catalog, relids, &count);
 
-	foreach(lc, relids)
-	{
-		ScanKeyData key;
-		SysScanDesc scan;
-		HeapTuple	tuple;
-
-		ScanKeyInit(&key, Anum_shape_relid, BTEqualStrategyNumber, F_OIDEQ,
-					ObjectIdGetDatum(lfirst_oid(lc)));
-		scan = systable_beginscan(catalog, shape_catalog_index_relid(SHAPE_CATALOG_RELID_INDEX_NAME),
-								  true, NULL, 1, &key);
-		while (HeapTupleIsValid(tuple = systable_getnext(scan)))
-		{
-			bool		isnull;
-
-			if (count == capacity)
-			{
-				capacity = capacity == 0 ? 16 : capacity * 2;
-				doomed = doomed == NULL ? palloc_extended(sizeof(DoomedShape) * capacity, MCXT_ALLOC_HUGE)
-					: repalloc_huge(doomed, sizeof(DoomedShape) * capacity);
-			}
-			doomed[count].shape_id = DatumGetInt64(heap_getattr(tuple, Anum_shape_shape_id,
-																RelationGetDescr(catalog), &isnull));
-			doomed[count].tid = tuple->t_self;
-			count++;
-		}
-		systable_endscan(scan);
-	}
-	if (count > 1)
-		qsort(doomed, count, sizeof(DoomedShape), compare_doomed);
 	for (int i = 0; i < count; i++)
-		CatalogTupleDelete(catalog, &doomed[i].tid);
-	if (doomed != NULL)
-		pfree(doomed);
+	{
+		CatalogTupleDelete(catalog, &rows[i].tuple->t_self);
+		heap_freetuple(rows[i].tuple);
+	}
+	if (rows != NULL)
+		pfree(rows);
 }
 
 /*

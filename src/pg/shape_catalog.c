@@ -101,13 +101,15 @@ shape_def_from_tuple(ShapeDef *def, HeapTuple tuple, TupleDesc desc)
 
 /*
  * The catalog's form of a cover (index_cover, int8[]): the number of
- * alternatives, the atoms in each, then two elements per atom: its key and
- * attnum * 256 + type tag.
+ * alternatives, the atoms in each, then per atom its key, kind * 2^24 + attnum *
+ * 256 + type tag, and for a range atom its upper bound.
  */
+#define COVER_META(atom) ((int64) (atom).kind << 24 | (int64) (atom).attnum << 8 | (atom).tag)
+
 Datum
 shape_cover_datum(const ShapeCover *cover)
 {
-	int			n = 1 + cover->alternative_count + 2 * cover->atom_count;
+	int			n = 1 + cover->alternative_count + 3 * cover->atom_count;
 	Datum	   *items = palloc(sizeof(Datum) * n);
 	int			i = 0;
 
@@ -117,9 +119,11 @@ shape_cover_datum(const ShapeCover *cover)
 	for (int k = 0; k < cover->atom_count; k++)
 	{
 		items[i++] = Int64GetDatum((int64) cover->atoms[k].key);
-		items[i++] = Int64GetDatum((int64) cover->atoms[k].attnum * 256 + cover->atoms[k].tag);
+		items[i++] = Int64GetDatum(COVER_META(cover->atoms[k]));
+		if (cover->atoms[k].kind == SR_ATOM_RANGE)
+			items[i++] = Int64GetDatum((int64) cover->atoms[k].upper);
 	}
-	return PointerGetDatum(construct_array(items, n, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE));
+	return PointerGetDatum(construct_array(items, i, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE));
 }
 
 static void
@@ -128,6 +132,7 @@ cover_from_datum(ShapeDef *def, Datum datum)
 	ArrayType  *array = DatumGetArrayTypeP(datum);
 	const int64 *items;
 	int			n;
+	int			pos;
 	int64		atoms = 0;
 
 	if (ARR_ELEMTYPE(array) != INT8OID || ARR_HASNULL(array) || ARR_NDIM(array) != 1)
@@ -145,19 +150,37 @@ cover_from_datum(ShapeDef *def, Datum datum)
 		def->cover_sizes[a] = (uint32) items[1 + a];
 		atoms += items[1 + a];
 	}
-	if (n != 1 + def->cover_alternatives + 2 * atoms)
+	if (atoms > n)
 		goto malformed;
-	def->cover_atoms = palloc(sizeof(sr_index_atom) * (atoms + 1));
+	def->cover_atoms = palloc0(sizeof(sr_index_atom) * (atoms + 1));
+	pos = 1 + def->cover_alternatives;
 	for (int64 k = 0; k < atoms; k++)
 	{
-		int64		meta = items[1 + def->cover_alternatives + 2 * k + 1];
+		sr_index_atom *atom = &def->cover_atoms[k];
+		int64		meta;
 
-		def->cover_atoms[k].key = (uint64) items[1 + def->cover_alternatives + 2 * k];
-		def->cover_atoms[k].attnum = (uint16) (meta / 256);
-		def->cover_atoms[k].tag = (uint8) (meta % 256);
-		if (meta < 256 || meta / 256 >= MaxAttrNumber || meta % 256 == 0 || meta % 256 >= SR_TAG_COUNT)
+		if (pos + 2 > n)
 			goto malformed;
+		atom->key = (uint64) items[pos++];
+		meta = items[pos++];
+		atom->kind = (uint8) (meta >> 24);
+		atom->attnum = (uint16) ((meta >> 8) & 0xffff);
+		atom->tag = (uint8) (meta & 0xff);
+		if (meta < 0 || meta != COVER_META(*atom) || atom->attnum < 1 || atom->attnum >= MaxAttrNumber ||
+			atom->tag == SR_TAG_NONE || atom->tag >= SR_TAG_COUNT ||
+			(atom->kind != SR_ATOM_EQUAL && atom->kind != SR_ATOM_RANGE))
+			goto malformed;
+		if (atom->kind == SR_ATOM_RANGE)
+		{
+			if (pos + 1 > n || sr_tag_order(atom->tag) == SR_ORDER_NONE)
+				goto malformed;
+			atom->upper = (uint64) items[pos++];
+			if (atom->key > atom->upper)
+				goto malformed;
+		}
 	}
+	if (pos != n)
+		goto malformed;
 	return;
 
 malformed:

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Realistic-mix benchmark: shape_router with the shape forms sync and realtime
+users write, against PostgreSQL's decoding floor over the same WAL.
+
+The mix, per 100 shapes (each k, t, a drawn per shape; the proportions and why
+are in bench/README.md, "Realistic mix"):
+  40  tenant_id = k                                       per-tenant equality
+  15  status = 'open' AND assignee_id = k                 AND of two equalities, low-cardinality first
+  10  project_id IN (k, k + 1, k + 2)                     IN list
+  10  owner_id = k OR assignee_id = k                     OR of equalities ("mine")
+  10  project_id = k AND priority >= t                    equality + threshold
+   5  tenant_id = k AND status IN ('open', 'review')      equality + IN
+   5  score > t                                           one-sided threshold (rarely met)
+   5  amount BETWEEN a AND a + 999                        two-sided range
+and, at the largest S once more, with 100 shapes no cover reaches (title ILIKE
+'%..%'): scan shapes, what cover index I still leaves to the program.
+
+Shape sets S = 10,000, 100,000 and 1,000,000 are prefixes of one registration
+(each prefix has the same mix), selected with the plugin's `shapes` option. Key
+values of rows and shapes are drawn from 1..100 × 1,000,000, so that about 1% of
+changes match some shape at S = 1,000,000 (fewer at smaller S).
+
+  python3 bench/mix.py                 # default: 200,000 changes, S up to 1,000,000; writes bench/MIX.md
+  python3 bench/mix.py --quick         # small, for CI: checks the harness works
+Run as root (the cluster runs as the postgres user).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e import Cluster, c_version, consume, log  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+KEYS = 100_000_000  # key values of rows and shapes: 1..KEYS
+
+# (weight, form, SQL producing the clause from g (the shape's ordinal) and random keys)
+FORMS = [
+    (40, "tenant_id = k", "format('tenant_id = %s', k1)"),
+    (15, "status = 'open' AND assignee_id = k", "format('status = ''open'' AND assignee_id = %s', k1)"),
+    (10, "project_id IN (k, k+1, k+2)", "format('project_id IN (%s, %s, %s)', k1, k1 + 1, k1 + 2)"),
+    (10, "owner_id = k OR assignee_id = k", "format('owner_id = %s OR assignee_id = %s', k1, k1)"),
+    (10, "project_id = k AND priority >= t", "format('project_id = %s AND priority >= %s', k1, t)"),
+    (5, "tenant_id = k AND status IN ('open', 'review')",
+     "format('tenant_id = %s AND status IN (''open'', ''review'')', k1)"),
+    (5, "score > t (t in the top 0.002%)", "format('score > %s', 1000000 - 1 - floor(random() * 20)::int)"),
+    (5, "amount BETWEEN a AND a + 999", "format('amount BETWEEN %s AND %s', a, a + 999)"),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--changes", type=int, default=200_000)
+    ap.add_argument("--max-shapes", type=int, default=1_000_000)
+    ap.add_argument("--reps", type=int, default=3, help="repetitions per consumer (median reported)")
+    ap.add_argument("--quick", action="store_true", help="small sizes for CI")
+    ap.add_argument("--port", type=int, default=54392)
+    ap.add_argument("--out", default=os.path.join(HERE, "MIX.md"))
+    ap.add_argument("--keep", action="store_true", help="keep the cluster directory")
+    a = ap.parse_args()
+    if a.quick:
+        a.changes, a.max_shapes, a.reps = 10_000, 10_000, 1
+        if a.out == os.path.join(HERE, "MIX.md"):
+            a.out = os.path.join(tempfile.gettempdir(), "shape_router_mix_quick.md")
+    if os.geteuid() != 0:
+        sys.exit("run as root (the cluster runs as the postgres user)")
+    started = time.time()
+    c = Cluster(a.port, a.keep)
+    try:
+        c.start()
+        r = run(c, a)
+        write(a, r, time.time() - started)
+        log(f"wrote {a.out}")
+    finally:
+        c.stop()
+
+
+def shape_sets(max_shapes):
+    return [s for s in (10_000, 100_000, 1_000_000) if s <= max_shapes]
+
+
+def run(c, a):
+    r = {"consumers": {}, "facts": {}}
+    c.psql("CREATE EXTENSION shape_router", "CREATE EXTENSION sr_bench")
+    c.psql("""CREATE TABLE items (id bigserial PRIMARY KEY, tenant_id int NOT NULL, owner_id int, assignee_id int,
+              status text NOT NULL, project_id int, priority int, score float8, amount bigint, title text)""",
+           "ALTER TABLE items REPLICA IDENTITY FULL")
+    # One clause per shape ordinal g: form by g's position in a cycle of 100, so
+    # that every prefix of the registration holds the mix.
+    cases = []
+    position = 0
+    for weight, _, sql in FORMS:
+        cases.append(f"WHEN g % 100 < {position + weight} THEN {sql}")
+        position += weight
+    clause_sql = (f"SELECT array_agg(CASE {' '.join(cases)} END ORDER BY g) FROM ("
+                  f"SELECT g, 1 + floor(random() * {KEYS})::int AS k1, floor(random() * 10)::int AS t, "
+                  f"floor(random() * 1000000000)::bigint AS a FROM generate_series(__LO__, __HI__) g) s")
+    c.psql("SELECT setseed(0.2026)")
+    t0 = time.time()
+    chunk = 100_000
+    for lo in range(0, a.max_shapes, chunk):
+        hi = min(lo + chunk, a.max_shapes) - 1
+        c.psql(f"SELECT count(*) FROM shape_router.register_shapes('items', ({clause_sql.replace('__LO__', str(lo)).replace('__HI__', str(hi))}))")
+    reg_seconds = time.time() - t0
+    r["facts"]["registration_rate"] = a.max_shapes / reg_seconds if reg_seconds > 0 else 0
+    scan_ids = c.psql("SELECT string_agg(id::text, ',') FROM shape_router.register_shapes('items', "
+                      "(SELECT array_agg(format('title ILIKE ''%%%s%%''', md5(g::text))) FROM generate_series(1, 100) g)) id")[0]
+    c.psql("VACUUM ANALYZE shape_router.shape_catalog")
+    first_id = int(c.psql("SELECT min(shape_id) FROM shape_router.shapes")[0])
+    r["facts"]["scan_forms"] = int(c.psql("SELECT count(*) FROM shape_router.shape_catalog WHERE index_cover IS NULL")[0])
+
+    consumers = [("floor (no-op plugin)", "sr_bench", [])]
+    for s in shape_sets(a.max_shapes):
+        subset = ",".join(f"{first_id + k:010d}" for k in range(s))
+        consumers.append((f"shape_router, S = {s:,} (mix)", "shape_router", ["shapes", subset]))
+    # The largest set again with the 100 shapes no cover reaches: what still scans.
+    consumers.append((f"shape_router, S = {s:,} (mix) + 100 scan shapes", "shape_router",
+                      ["shapes", subset + "," + scan_ids]))
+    slot_of = {}
+    for i, (name, plugin, _) in enumerate(consumers):
+        slot_of[name] = f"m{i}"
+        c.psql(f"SELECT 'x' FROM pg_create_logical_replication_slot('m{i}', '{plugin}')")
+    c.psql("INSERT INTO items (tenant_id, status) VALUES (0, 'start marker')")
+    start_lsn = c.psql("SELECT pg_current_wal_lsn()")[0]
+
+    # Transactions of 100 changes: 70 inserts, 20 updates (assignee, status,
+    # priority, score), 10 deletes.
+    log(f"workload: {a.changes:,} changes")
+    t0 = time.time()
+    c.psql(f"""CREATE PROCEDURE workload(n_txn int) LANGUAGE plpgsql AS $$
+      DECLARE base bigint;
+      BEGIN
+        PERFORM setseed(0.42);
+        FOR t IN 1..n_txn LOOP
+          INSERT INTO items (tenant_id, owner_id, assignee_id, status, project_id, priority, score, amount, title)
+            SELECT 1 + floor(random() * {KEYS})::int, 1 + floor(random() * {KEYS})::int,
+                   1 + floor(random() * {KEYS})::int, (ARRAY['open','done','review'])[1 + floor(random() * 3)::int],
+                   1 + floor(random() * {KEYS})::int, floor(random() * 10)::int, random() * 1000000,
+                   floor(random() * 1000000000)::bigint, md5(random()::text)
+              FROM generate_series(1, 70);
+          base := currval('items_id_seq') - 70;
+          UPDATE items SET assignee_id = 1 + floor(random() * {KEYS})::int, status = 'open',
+                 priority = (priority + 1) % 10, score = random() * 1000000
+           WHERE id > base AND id <= base + 20;
+          DELETE FROM items WHERE id > base + 20 AND id <= base + 30;
+          COMMIT;
+        END LOOP;
+      END $$""")
+    c.psql(f"CALL workload({a.changes // 100})")
+    r["facts"]["workload_seconds"] = time.time() - t0
+    r["facts"]["changes"] = a.changes
+
+    for name, plugin, opts in consumers:
+        sr = plugin == "shape_router"
+        samples = [consume(c, slot_of[name], "text", opts, sr) for _ in range(a.reps)]
+        best = sorted(samples, key=lambda x: x["cpu_us"])[len(samples) // 2]
+        best["cpu_median_us"] = statistics.median(x["cpu_us"] for x in samples)
+        best["start_cpu_us"] = statistics.median(
+            consume(c, slot_of[name], "text", opts, False, upto=start_lsn)["cpu_us"] for _ in range(a.reps))
+        r["consumers"][name] = best
+        log(f"{name}: {best['cpu_median_us'] / 1e6:.2f} s CPU (start {best['start_cpu_us'] / 1e6:.2f} s), "
+            f"{best['messages']:,} messages")
+    return r
+
+
+def write(a, r, elapsed):
+    cons = r["consumers"]
+    floor = cons["floor (no-op plugin)"]
+    floor_routing = floor["cpu_median_us"] - floor["start_cpu_us"]
+    n = r["facts"]["changes"]
+    commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    lines = []
+    w = lines.append
+    w("# Realistic-mix benchmark results")
+    w("")
+    w(f"Run {datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M UTC')}, commit {commit}, {os.cpu_count()} CPUs, "
+      f"{platform.platform()}, PostgreSQL {c_version()}.")
+    w(f"Command: `python3 bench/mix.py{' --quick' if a.quick else ''}` ({elapsed / 60:.1f} min in all).")
+    w("")
+    w("Shapes (per 100): " + "; ".join(f"{wt} `{form}`" for wt, form, _ in FORMS) +
+      "; the last row adds 100 `title ILIKE '%…%'` shapes, which have no cover (scan shapes).")
+    w(f"Workload: {n:,} changes in transactions of 100 (70 inserts, 20 updates, 10 deletes), key values uniform over "
+      f"1..{KEYS:,}. CPU = user + system time of the backend running `pg_logical_slot_peek_changes`, median of "
+      f"{a.reps}. Routing = CPU minus the start (decoding up to one change before the workload: loading the shapes "
+      f"and building the index), against the floor's own.")
+    w("")
+    w("| consumer | CPU s | start CPU s | routing × floor | routing µs/change above floor | records | program runs / change | index candidates / change | scan candidates / change | peak RSS MB |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, x in cons.items():
+        routing = x["cpu_median_us"] - x["start_cpu_us"]
+        stats = json.loads(x["stats"]) if "stats" in x else {}
+        per = (lambda k: f"{stats[k] / n:.2f}" if k in stats else "")
+        w(f"| {name} | {x['cpu_median_us'] / 1e6:.2f} | {x['start_cpu_us'] / 1e6:.2f} | {routing / floor_routing:.2f} | "
+          f"{(routing - floor_routing) / n:.3f} | {x['messages']:,} | {per('gate_evaluations')} | "
+          f"{per('index_candidates')} | {per('scan_candidates')} | {x['rss_kb'] / 1024:.0f} |")
+    w("")
+    w(f"Registration of {a.max_shapes:,} mixed shapes through `register_shapes`: {r['facts']['registration_rate']:,.0f} shapes/s. "
+      f"Shapes without a cover (scan shapes) in the catalog: {r['facts']['scan_forms']:,} (the 100 ILIKE shapes).")
+    w("")
+    w("Funnel counters (`shape_router.decoding_stats()` after each run):")
+    w("")
+    for name, x in cons.items():
+        if "stats" in x:
+            w(f"- {name}: `{x['stats']}`")
+    with open(a.out, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

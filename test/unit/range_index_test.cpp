@@ -1,0 +1,178 @@
+// Unit tests of range atoms (range_index.hpp): order keys never decrease along
+// each tag's order, the interval tree's stabbing answers against a brute-force
+// scan, and one column's overlay, tombstones and rebuilds against a model.
+#include "shape_router/range_index.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace {
+
+using shape_router::order_key;
+using shape_router::RangeColumn;
+using shape_router::RangeTree;
+
+sr_value int_value(int64_t i) {
+  sr_value v{};
+  v.v.i = i;
+  return v;
+}
+
+sr_value float_value(double f) {
+  sr_value v{};
+  v.v.f = f;
+  return v;
+}
+
+sr_value bytes_value(const std::string& s) {
+  sr_value v{};
+  v.v.bytes = reinterpret_cast<const uint8_t*>(s.data());
+  v.len = static_cast<uint32_t>(s.size());
+  return v;
+}
+
+TEST(OrderKey, IntegersAndTimesAreExactAndOrdered) {
+  const std::vector<int64_t> values = {std::numeric_limits<int64_t>::min(), -1000000, -1, 0, 1, 42,
+                                       std::numeric_limits<int64_t>::max()};
+  for (uint8_t tag : {SR_TAG_INT, SR_TAG_DATE, SR_TAG_TIMESTAMP, SR_TAG_TIMESTAMPTZ}) {
+    EXPECT_EQ(shape_router::tag_order(tag), SR_ORDER_EXACT);
+    for (size_t i = 1; i < values.size(); i++)
+      EXPECT_LT(order_key(tag, int_value(values[i - 1])), order_key(tag, int_value(values[i])));
+  }
+}
+
+TEST(OrderKey, FloatsFollowPostgresOrder) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::vector<double> values = {-inf, -1e300, -1.5, -std::numeric_limits<double>::denorm_min(), 0.0,
+                                      std::numeric_limits<double>::denorm_min(), 1.5, 1e300, inf};
+  for (size_t i = 1; i < values.size(); i++)
+    EXPECT_LT(order_key(SR_TAG_FLOAT, float_value(values[i - 1])), order_key(SR_TAG_FLOAT, float_value(values[i])));
+  EXPECT_EQ(order_key(SR_TAG_FLOAT, float_value(-0.0)), order_key(SR_TAG_FLOAT, float_value(0.0)));
+  // NaN: above +Infinity, every NaN alike
+  EXPECT_GT(order_key(SR_TAG_FLOAT, float_value(std::nan(""))), order_key(SR_TAG_FLOAT, float_value(inf)));
+  EXPECT_EQ(order_key(SR_TAG_FLOAT, float_value(std::nan("1"))), order_key(SR_TAG_FLOAT, float_value(-std::nan(""))));
+}
+
+TEST(OrderKey, TextAndNumericKeysNeverDecrease) {
+  EXPECT_EQ(shape_router::tag_order(SR_TAG_TEXT), SR_ORDER_PREFIX);
+  EXPECT_EQ(shape_router::tag_order(SR_TAG_UUID), SR_ORDER_NONE);
+  std::vector<std::string> texts = {"", "a", "ab", "abc", "abcdefgh", "abcdefghi", "abcdefgz", "b", "\xff"};
+  std::sort(texts.begin(), texts.end());
+  for (size_t i = 1; i < texts.size(); i++)
+    EXPECT_LE(order_key(SR_TAG_TEXT, bytes_value(texts[i - 1])), order_key(SR_TAG_TEXT, bytes_value(texts[i])));
+  EXPECT_LT(order_key(SR_TAG_TEXT, bytes_value("ab")), order_key(SR_TAG_TEXT, bytes_value("abc")));
+  // numeric through its memcmp-ordered encoding
+  const std::vector<std::string> numbers = {"-Infinity", "-1000.5", "-1", "-0.001", "0", "0.001", "1",
+                                            "1.5", "12345678901234567890", "Infinity", "NaN"};
+  std::vector<uint64_t> keys;
+  for (const std::string& n : numbers) {
+    uint8_t encoded[64];
+    size_t len = 0;
+    ASSERT_EQ(sr_encode_decimal(n.data(), n.size(), encoded, &len), SR_OK);
+    sr_value v{};
+    v.v.bytes = encoded;
+    v.len = static_cast<uint32_t>(len);
+    keys.push_back(order_key(SR_TAG_NUMERIC, v));
+  }
+  EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
+}
+
+std::vector<uint32_t> brute(const std::vector<RangeTree::Entry>& entries, uint64_t v) {
+  std::vector<uint32_t> out;
+  for (const RangeTree::Entry& e : entries)
+    if (e.lo <= v && v <= e.hi) out.push_back(e.slot);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(RangeTree, StabsExactlyTheRangesHoldingTheValue) {
+  std::mt19937_64 rng(7);
+  for (size_t n : {0, 1, 2, 3, 10, 100, 5000}) {
+    for (int shape = 0; shape < 4; shape++) {  // two-sided, lower-only, upper-only, mixed with wide values
+      std::vector<RangeTree::Entry> entries;
+      for (size_t i = 0; i < n; i++) {
+        uint64_t lo = rng() % 1000, hi = lo + rng() % 100;
+        if (shape == 1 || (shape == 3 && i % 3 == 0)) hi = UINT64_MAX;
+        if (shape == 2 || (shape == 3 && i % 3 == 1)) lo = 0;
+        entries.push_back(RangeTree::Entry{lo, hi, static_cast<uint32_t>(i)});
+      }
+      const std::vector<RangeTree::Entry> copy = entries;
+      RangeTree tree;
+      tree.build(entries);
+      ASSERT_EQ(tree.size(), n);
+      for (uint64_t v : {uint64_t{0}, uint64_t{1}, uint64_t{500}, uint64_t{999}, uint64_t{1100}, UINT64_MAX}) {
+        std::vector<uint32_t> got;
+        tree.stab(v, [&](uint32_t slot) { got.push_back(slot); });
+        std::sort(got.begin(), got.end());
+        ASSERT_EQ(got, brute(copy, v)) << "n " << n << " shape " << shape << " v " << v;
+      }
+      for (int q = 0; q < 200; q++) {
+        const uint64_t v = rng() % 1200;
+        std::vector<uint32_t> got;
+        tree.stab(v, [&](uint32_t slot) { got.push_back(slot); });
+        std::sort(got.begin(), got.end());
+        ASSERT_EQ(got, brute(copy, v)) << "n " << n << " shape " << shape << " v " << v;
+      }
+    }
+  }
+}
+
+TEST(RangeTree, ManyIdenticalRangesStayShallow) {
+  std::vector<RangeTree::Entry> entries;
+  for (uint32_t i = 0; i < 100000; i++) entries.push_back(RangeTree::Entry{10, 20, i});
+  RangeTree tree;
+  tree.build(entries);
+  size_t hits = 0;
+  tree.stab(15, [&](uint32_t) { hits++; });
+  EXPECT_EQ(hits, 100000u);
+  tree.stab(21, [&](uint32_t) { hits++; });
+  EXPECT_EQ(hits, 100000u);
+}
+
+// Random adds (several ranges per slot), drops, slot reuse and rebuilds against
+// a model of the live entries.
+TEST(RangeColumn, OverlayTombstonesAndRebuildsAgainstModel) {
+  std::mt19937_64 rng(99);
+  RangeColumn column;
+  std::multimap<uint32_t, std::pair<uint64_t, uint64_t>> model;
+  std::set<uint32_t> live;
+  for (int op = 0; op < 20000; op++) {
+    const uint32_t slot = static_cast<uint32_t>(rng() % 300);
+    if (live.count(slot) > 0 && rng() % 2 == 0) {
+      column.drop(slot);
+      model.erase(slot);
+      live.erase(slot);
+    } else if (live.count(slot) == 0) {
+      const int ranges = 1 + static_cast<int>(rng() % 2);
+      for (int i = 0; i < ranges; i++) {
+        const uint64_t lo = rng() % 500, hi = rng() % 3 == 0 ? UINT64_MAX : lo + rng() % 50;
+        column.add(slot, lo, hi);
+        model.emplace(slot, std::make_pair(lo, hi));
+      }
+      live.insert(slot);
+    }
+    if (op % 97 == 0) column.maintain(op % 3 == 0);
+    if (op % 13 == 0) {
+      const uint64_t v = rng() % 600;
+      std::vector<uint32_t> got, want;
+      column.stab(v, [&](uint32_t s) { got.push_back(s); });
+      for (const auto& [s, r] : model)
+        if (r.first <= v && v <= r.second) want.push_back(s);
+      std::sort(got.begin(), got.end());
+      std::sort(want.begin(), want.end());
+      ASSERT_EQ(got, want) << "op " << op;
+      ASSERT_EQ(column.entries(), model.size()) << "op " << op;
+    }
+  }
+}
+
+}  // namespace
