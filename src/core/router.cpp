@@ -137,6 +137,17 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
   for (size_t a = 0; a < alternative; a++) first += cover.alternative_sizes[a];
   const sr_index_atom* atoms = cover.atoms + first;
   const size_t count = cover.alternative_sizes[alternative];
+  if (count == 1 && atoms[0].kind == SR_ATOM_EQUAL && atoms[0].attnum + 1 == record_column) {
+    // Most shapes (col = c): one key on the record's column, nothing allocated.
+    index_.add(slot, &atoms[0].key, 1, bulk);
+    auto it = std::find_if(r.index_columns.begin(), r.index_columns.end(),
+                           [&](const IndexColumn& c) { return c.attnum == atoms[0].attnum; });
+    if (it == r.index_columns.end())
+      r.index_columns.push_back(IndexColumn{atoms[0].attnum, atoms[0].tag, 1, 0});
+    else
+      it->shapes++;
+    return;
+  }
   std::vector<uint64_t> keys;
   std::vector<IndexColumn> columns;
   for (size_t i = 0; i < count; i++) {
