@@ -94,18 +94,35 @@ def main():
         a.users = 1_000_000
         if a.out == os.path.join(HERE, "RESULTS.md"):
             a.out = os.path.join(tempfile.gettempdir(), "shape_router_e2e_quick.md")
+    run_on_cluster(a, run, write_results)
+
+
+def run_on_cluster(a, run, write):
+    """Runs run(cluster, args) on a throwaway cluster, then write(args, results, seconds)."""
     if os.geteuid() != 0:
         sys.exit("run as root (the cluster runs as the postgres user)")
-
     started = time.time()
     c = Cluster(a.port, a.keep)
     try:
         c.start()
         results = run(c, a)
-        write_results(a, results, time.time() - started)
+        write(a, results, time.time() - started)
         log(f"wrote {a.out}")
     finally:
         c.stop()
+
+
+def measure(c, slot, kind, opts, is_shape_router, reps, start_lsn):
+    """A consumer's median run of reps (fresh backends each), with its CPU spread
+    and the median CPU of decoding only up to start_lsn (its start)."""
+    samples = [consume(c, slot, kind, opts, is_shape_router) for _ in range(reps)]
+    cpu = [x["cpu_us"] for x in samples]
+    best = sorted(samples, key=lambda x: x["cpu_us"])[len(samples) // 2]
+    best["cpu_median_us"] = statistics.median(cpu)
+    best["cpu_min_us"], best["cpu_max_us"] = min(cpu), max(cpu)
+    best["start_cpu_us"] = statistics.median(
+        consume(c, slot, kind, opts, False, upto=start_lsn)["cpu_us"] for _ in range(reps))
+    return best
 
 
 MEMORY_BASELINE = "shape_router, S = 0, same-length `shapes` option (memory baseline)"
@@ -214,13 +231,7 @@ def run(c, a):
 
     # Consume: each consumer in fresh backends, median of reps.
     for name, plugin, kind, opts in consumers:
-        samples = [consume(c, slot_of[name], kind, opts, plugin == "shape_router") for _ in range(a.reps)]
-        cpu = [x["cpu_us"] for x in samples]
-        best = sorted(samples, key=lambda x: x["cpu_us"])[len(samples) // 2]
-        best["cpu_median_us"] = statistics.median(cpu)
-        best["cpu_min_us"], best["cpu_max_us"] = min(cpu), max(cpu)
-        best["start_cpu_us"] = statistics.median(
-            consume(c, slot_of[name], kind, opts, False, upto=start_lsn)["cpu_us"] for _ in range(a.reps))
+        best = measure(c, slot_of[name], kind, opts, plugin == "shape_router", a.reps, start_lsn)
         r["consumers"][name] = best
         log(f"{name}: {best['cpu_median_us'] / 1e6:.2f} s CPU, {best['messages']:,} messages, {best['bytes']:,} bytes")
 

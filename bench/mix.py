@@ -29,14 +29,13 @@ import datetime
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import Cluster, c_version, consume, log  # noqa: E402
+from e2e import c_version, log, measure, run_on_cluster  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -71,17 +70,7 @@ def main():
         a.changes, a.max_shapes, a.reps = 10_000, 10_000, 1
         if a.out == os.path.join(HERE, "MIX.md"):
             a.out = os.path.join(tempfile.gettempdir(), "shape_router_mix_quick.md")
-    if os.geteuid() != 0:
-        sys.exit("run as root (the cluster runs as the postgres user)")
-    started = time.time()
-    c = Cluster(a.port, a.keep)
-    try:
-        c.start()
-        r = run(c, a)
-        write(a, r, time.time() - started)
-        log(f"wrote {a.out}")
-    finally:
-        c.stop()
+    run_on_cluster(a, run, write)
 
 
 def shape_sets(max_shapes):
@@ -164,12 +153,7 @@ def run(c, a):
     r["facts"]["changes"] = a.changes
 
     for name, plugin, opts in consumers:
-        sr = plugin == "shape_router"
-        samples = [consume(c, slot_of[name], "text", opts, sr) for _ in range(a.reps)]
-        best = sorted(samples, key=lambda x: x["cpu_us"])[len(samples) // 2]
-        best["cpu_median_us"] = statistics.median(x["cpu_us"] for x in samples)
-        best["start_cpu_us"] = statistics.median(
-            consume(c, slot_of[name], "text", opts, False, upto=start_lsn)["cpu_us"] for _ in range(a.reps))
+        best = measure(c, slot_of[name], "text", opts, plugin == "shape_router", a.reps, start_lsn)
         r["consumers"][name] = best
         log(f"{name}: {best['cpu_median_us'] / 1e6:.2f} s CPU (start {best['start_cpu_us'] / 1e6:.2f} s), "
             f"{best['messages']:,} messages")

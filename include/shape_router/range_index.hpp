@@ -1,5 +1,5 @@
 // Range atoms: which shapes' ranges (col > c, col <= c, BETWEEN ...) hold for a
-// row's value, in O(log n + matches) per column probed.
+// row's value, in O(log n + matches) per column probed (StaticRanges).
 //
 // Values are compared through order keys (order_key): 64-bit numbers that never
 // decrease along the column type's order. For integers, dates and timestamps
@@ -10,6 +10,7 @@
 // range admits, which the gate narrows down.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -23,10 +24,13 @@ namespace shape_router {
 int tag_order(uint8_t tag) noexcept;
 uint64_t order_key(uint8_t tag, const sr_value& value) noexcept;
 
-// A static centered interval tree (Edelsbrunner): each node holds the ranges
-// containing its center, sorted by lower bound and by upper bound, so a probe
-// visits O(log n) nodes and stops at the first range of a node that misses.
-class RangeTree {
+// The ranges of a column as of its last build, in sorted arrays a probe
+// searches by binary search and then reads contiguously, O(log n + matches):
+//   - from_lo: ranges [lo, +inf) (col > c), ascending lo: those holding v are a prefix;
+//   - to_hi:   ranges (-inf, hi] (col < c), descending hi: a prefix too;
+//   - two-sided ranges by width class c (hi - lo < 2^c), each ascending lo: those
+//     holding v have lo in (v - 2^c, v], one window per class present.
+class StaticRanges {
  public:
   struct Entry {
     uint64_t lo;
@@ -35,45 +39,58 @@ class RangeTree {
   };
   // entries are taken (and reordered).
   void build(std::vector<Entry>& entries);
-  // Appends the slot of every entry with lo <= value <= hi.
+  // Calls emit(slot) for every range with lo <= value <= hi.
   template <typename Emit>
   void stab(uint64_t value, Emit&& emit) const {
-    int32_t n = nodes_.empty() ? -1 : 0;
-    while (n >= 0) {
-      const Node& node = nodes_[static_cast<size_t>(n)];
-      if (value < node.center) {
-        for (uint32_t i = node.begin; i < node.end && by_lo_[i].lo <= value; i++) emit(by_lo_[i].slot);
-        n = node.left;
-      } else if (value > node.center) {
-        for (uint32_t i = node.begin; i < node.end && by_hi_[i].hi >= value; i++) emit(by_hi_[i].slot);
-        n = node.right;
-      } else {
-        for (uint32_t i = node.begin; i < node.end; i++) emit(by_lo_[i].slot);
-        return;
-      }
+    if (!from_lo_.empty() && from_lo_.front() <= value) {
+      const size_t end = static_cast<size_t>(std::upper_bound(from_lo_.begin(), from_lo_.end(), value) - from_lo_.begin());
+      for (size_t i = 0; i < end; i++) emit(from_lo_slots_[i]);
+    }
+    if (!to_hi_.empty() && to_hi_.front() >= value) {
+      const size_t end = static_cast<size_t>(
+          std::upper_bound(to_hi_.begin(), to_hi_.end(), value, [](uint64_t v, uint64_t hi) { return hi < v; }) -
+          to_hi_.begin());
+      for (size_t i = 0; i < end; i++) emit(to_hi_slots_[i]);
+    }
+    for (const WidthClass& c : classes_) {
+      const uint64_t window = c.bits >= 64 ? UINT64_MAX : (uint64_t{1} << c.bits) - 1;
+      const uint64_t from = value > window ? value - window : 0;
+      auto first = std::lower_bound(lo_.begin() + c.begin, lo_.begin() + c.end, from);
+      for (size_t i = static_cast<size_t>(first - lo_.begin()); i < c.end && lo_[i] <= value; i++)
+        if (hi_[i] >= value) emit(slots_[i]);
     }
   }
-  size_t size() const noexcept { return by_lo_.size(); }
+  size_t size() const noexcept { return from_lo_.size() + to_hi_.size() + lo_.size(); }
   size_t bytes() const noexcept {
-    return (by_lo_.capacity() + by_hi_.capacity()) * sizeof(Entry) + nodes_.capacity() * sizeof(Node);
+    return (from_lo_.capacity() + to_hi_.capacity() + lo_.capacity() + hi_.capacity()) * 8 +
+           (from_lo_slots_.capacity() + to_hi_slots_.capacity() + slots_.capacity()) * 4 +
+           classes_.capacity() * sizeof(WidthClass);
   }
-  // Every entry, in no particular order (for rebuilds).
-  const std::vector<Entry>& entries() const noexcept { return by_lo_; }
+  // Calls visit(entry) for every range (for rebuilds).
+  template <typename Visit>
+  void for_each(Visit&& visit) const {
+    for (size_t i = 0; i < from_lo_.size(); i++) visit(Entry{from_lo_[i], UINT64_MAX, from_lo_slots_[i]});
+    for (size_t i = 0; i < to_hi_.size(); i++) visit(Entry{0, to_hi_[i], to_hi_slots_[i]});
+    for (size_t i = 0; i < lo_.size(); i++) visit(Entry{lo_[i], hi_[i], slots_[i]});
+  }
 
  private:
-  struct Node {
-    uint64_t center;
-    uint32_t begin, end;  // its entries in by_lo_ and by_hi_
-    int32_t left = -1, right = -1;
+  struct WidthClass {
+    uint32_t bits;
+    size_t begin, end;  // its ranges in lo_, hi_, slots_
   };
-  std::vector<Node> nodes_;
-  std::vector<Entry> by_lo_;  // per node: ascending lo
-  std::vector<Entry> by_hi_;  // per node: descending hi
+  std::vector<uint64_t> from_lo_;
+  std::vector<uint32_t> from_lo_slots_;
+  std::vector<uint64_t> to_hi_;
+  std::vector<uint32_t> to_hi_slots_;
+  std::vector<uint64_t> lo_, hi_;
+  std::vector<uint32_t> slots_;
+  std::vector<WidthClass> classes_;
 };
 
-// The ranges of one column of one relation: a static tree, plus the entries
-// added since it was built (scanned) and the slots dropped from it since
-// (tombstones), folded into a new tree when they grow past a quarter of it.
+// The ranges of one column of one relation: the static ranges, plus the entries
+// added since they were built (scanned) and the slots dropped from them since
+// (tombstones), folded into a new build when they grow past a quarter of it.
 class RangeColumn {
  public:
   void add(uint32_t slot, uint64_t lo, uint64_t hi);
@@ -81,28 +98,28 @@ class RangeColumn {
   template <typename Emit>
   void stab(uint64_t value, Emit&& emit) const {
     if (tombstones_.size() == 0) {
-      tree_.stab(value, emit);
+      static_.stab(value, emit);
     } else {
-      tree_.stab(value, [&](uint32_t slot) {
+      static_.stab(value, [&](uint32_t slot) {
         if (tombstones_.find(uint64_t{slot} + 1) == nullptr) emit(slot);
       });
     }
-    for (const RangeTree::Entry& e : overlay_)
+    for (const StaticRanges::Entry& e : overlay_)
       if (e.lo <= value && value <= e.hi) emit(e.slot);
   }
   // Folds the overlay and tombstones into a new tree when they have grown (or always, with force).
   bool maintain(bool force);
-  size_t entries() const noexcept { return tree_.size() - dropped_entries_ + overlay_.size(); }
+  size_t entries() const noexcept { return static_.size() - dropped_entries_ + overlay_.size(); }
   size_t bytes() const noexcept {
-    return tree_.bytes() + overlay_.capacity() * sizeof(RangeTree::Entry) + static_slots_.capacity() * 4;
+    return static_.bytes() + overlay_.capacity() * sizeof(StaticRanges::Entry) + static_slots_.capacity() * 4;
   }
 
  private:
-  RangeTree tree_;
-  std::vector<uint32_t> static_slots_;  // slots in tree_, sorted (a slot may have several entries)
-  FlatMap tombstones_;                  // slot + 1 → entries of it in tree_, dropped since the build
+  StaticRanges static_;
+  std::vector<uint32_t> static_slots_;  // slots in static_, sorted (a slot may have several entries)
+  FlatMap tombstones_;                  // slot + 1 → entries of it in static_, dropped since the build
   size_t dropped_entries_ = 0;
-  std::vector<RangeTree::Entry> overlay_;
+  std::vector<StaticRanges::Entry> overlay_;
 };
 
 // Every range column of every relation: (relation, column) → RangeColumn.

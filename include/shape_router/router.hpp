@@ -241,13 +241,16 @@ class Router {
   // Shapes with several alternatives loaded in bulk: filed at end_bulk_load,
   // when every key's shape count is known. slot + 1 → index into pending_covers_.
   struct PendingCover {
-    uint32_t slot;
+    uint32_t slot;  // UINT32_MAX: dropped while loading
     uint32_t relid;
     uint16_t record_column;
-    std::vector<sr_index_atom> atoms;
-    std::vector<uint32_t> sizes;
+    size_t atoms;  // its atoms: pending_atoms_[atoms...], alternative sizes: pending_sizes_[sizes...]
+    size_t sizes;
+    uint32_t alternatives;
   };
   std::vector<PendingCover> pending_covers_;
+  std::vector<sr_index_atom> pending_atoms_;
+  std::vector<uint32_t> pending_sizes_;
   FlatMap pending_by_slot_;
   std::vector<uint32_t> posting_scratch_;
   bool bulk_ = false;

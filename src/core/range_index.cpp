@@ -1,4 +1,4 @@
-// Range atoms: order keys, the centered interval tree, and one column's ranges
+// Range atoms: order keys, a column's static ranges, and one column's ranges
 // with their overlay and tombstones (range_index.hpp).
 #include "shape_router/range_index.hpp"
 
@@ -58,71 +58,52 @@ uint64_t order_key(uint8_t tag, const sr_value& value) noexcept {
   }
 }
 
-void RangeTree::build(std::vector<Entry>& entries) {
-  nodes_.clear();
-  by_lo_.clear();
-  by_hi_.clear();
-  by_lo_.reserve(entries.size());
-  by_hi_.reserve(entries.size());
-  struct Pending {
-    size_t begin, end;  // a run of entries still to place
-    int32_t parent;
-    bool left;
+void StaticRanges::build(std::vector<Entry>& entries) {
+  auto width_bits = [](const Entry& e) {
+    const uint64_t width = e.hi - e.lo;
+    return width == 0 ? 0u : 64u - static_cast<uint32_t>(__builtin_clzll(width));
   };
-  // Midpoints without overflow: lo/2 + hi/2 + (both odd).
-  auto mid = [](const Entry& e) { return e.lo / 2 + e.hi / 2 + (e.lo & e.hi & 1); };
-  std::vector<Pending> stack{{0, entries.size(), -1, false}};
-  std::vector<Entry> left, right;
-  while (!stack.empty()) {
-    const Pending p = stack.back();
-    stack.pop_back();
-    if (p.begin == p.end) continue;
-    // Center: the median midpoint, so each side gets at most half the run.
-    const size_t m = p.begin + (p.end - p.begin) / 2;
-    std::nth_element(entries.begin() + static_cast<std::ptrdiff_t>(p.begin),
-                     entries.begin() + static_cast<std::ptrdiff_t>(m),
-                     entries.begin() + static_cast<std::ptrdiff_t>(p.end),
-                     [&](const Entry& a, const Entry& b) { return mid(a) < mid(b); });
-    const uint64_t center = mid(entries[m]);
-    left.clear();
-    right.clear();
-    const size_t begin = by_lo_.size();
-    for (size_t i = p.begin; i < p.end; i++) {
-      const Entry& e = entries[i];
-      if (e.hi < center)
-        left.push_back(e);
-      else if (e.lo > center)
-        right.push_back(e);
-      else
-        by_lo_.push_back(e);
+  // Lower-open first (lo = 0, also the whole domain), then upper-open, then the rest.
+  auto kind = [](const Entry& e) { return e.hi == UINT64_MAX ? 0 : e.lo == 0 ? 1 : 2; };
+  std::sort(entries.begin(), entries.end(), [&](const Entry& a, const Entry& b) {
+    const int ka = kind(a), kb = kind(b);
+    if (ka != kb) return ka < kb;
+    if (ka == 0) return a.lo < b.lo;
+    if (ka == 1) return a.hi > b.hi;
+    const uint32_t wa = width_bits(a), wb = width_bits(b);
+    return wa != wb ? wa < wb : a.lo < b.lo;
+  });
+  *this = StaticRanges();
+  for (const Entry& e : entries) {
+    switch (kind(e)) {
+      case 0:
+        from_lo_.push_back(e.lo);
+        from_lo_slots_.push_back(e.slot);
+        break;
+      case 1:
+        to_hi_.push_back(e.hi);
+        to_hi_slots_.push_back(e.slot);
+        break;
+      default: {
+        const uint32_t bits = width_bits(e);
+        if (classes_.empty() || classes_.back().bits != bits) classes_.push_back(WidthClass{bits, lo_.size(), lo_.size()});
+        lo_.push_back(e.lo);
+        hi_.push_back(e.hi);
+        slots_.push_back(e.slot);
+        classes_.back().end = lo_.size();
+      }
     }
-    by_hi_.insert(by_hi_.end(), by_lo_.begin() + static_cast<std::ptrdiff_t>(begin), by_lo_.end());
-    std::sort(by_lo_.begin() + static_cast<std::ptrdiff_t>(begin), by_lo_.end(),
-              [](const Entry& a, const Entry& b) { return a.lo < b.lo; });
-    std::sort(by_hi_.begin() + static_cast<std::ptrdiff_t>(begin), by_hi_.end(),
-              [](const Entry& a, const Entry& b) { return a.hi > b.hi; });
-    const int32_t node = static_cast<int32_t>(nodes_.size());
-    nodes_.push_back(Node{center, static_cast<uint32_t>(begin), static_cast<uint32_t>(by_lo_.size()), -1, -1});
-    if (p.parent >= 0) (p.left ? nodes_[static_cast<size_t>(p.parent)].left : nodes_[static_cast<size_t>(p.parent)].right) = node;
-    // The run's entries are placed or copied out: reuse its room for the two sides.
-    std::copy(left.begin(), left.end(), entries.begin() + static_cast<std::ptrdiff_t>(p.begin));
-    std::copy(right.begin(), right.end(), entries.begin() + static_cast<std::ptrdiff_t>(p.begin + left.size()));
-    stack.push_back(Pending{p.begin, p.begin + left.size(), node, true});
-    stack.push_back(Pending{p.begin + left.size(), p.begin + left.size() + right.size(), node, false});
   }
-  by_lo_.shrink_to_fit();
-  by_hi_.shrink_to_fit();
-  nodes_.shrink_to_fit();
 }
 
 void RangeColumn::add(uint32_t slot, uint64_t lo, uint64_t hi) {
   reserve_one_more(overlay_);
-  overlay_.push_back(RangeTree::Entry{lo, hi, slot});
+  overlay_.push_back(StaticRanges::Entry{lo, hi, slot});
 }
 
 void RangeColumn::drop(uint32_t slot) {
   overlay_.erase(std::remove_if(overlay_.begin(), overlay_.end(),
-                                [&](const RangeTree::Entry& e) { return e.slot == slot; }),
+                                [&](const StaticRanges::Entry& e) { return e.slot == slot; }),
                  overlay_.end());
   auto [first, last] = std::equal_range(static_slots_.begin(), static_slots_.end(), slot);
   if (first == last || tombstones_.find(uint64_t{slot} + 1) != nullptr) return;
@@ -132,17 +113,18 @@ void RangeColumn::drop(uint32_t slot) {
 
 bool RangeColumn::maintain(bool force) {
   const size_t changes = overlay_.size() + dropped_entries_;
-  if (changes == 0 || (!force && changes * 4 < std::max<size_t>(tree_.size(), 256))) return false;
-  std::vector<RangeTree::Entry> live;
-  live.reserve(tree_.size() - dropped_entries_ + overlay_.size());
-  for (const RangeTree::Entry& e : tree_.entries())
+  if (changes == 0 || (!force && changes * 4 < std::max<size_t>(static_.size(), 256))) return false;
+  std::vector<StaticRanges::Entry> live;
+  live.reserve(static_.size() - dropped_entries_ + overlay_.size());
+  static_.for_each([&](const StaticRanges::Entry& e) {
     if (tombstones_.size() == 0 || tombstones_.find(uint64_t{e.slot} + 1) == nullptr) live.push_back(e);
+  });
   live.insert(live.end(), overlay_.begin(), overlay_.end());
   std::vector<uint32_t> slots;
   slots.reserve(live.size());
-  for (const RangeTree::Entry& e : live) slots.push_back(e.slot);
+  for (const StaticRanges::Entry& e : live) slots.push_back(e.slot);
   std::sort(slots.begin(), slots.end());
-  tree_.build(live);
+  static_.build(live);
   static_slots_.swap(slots);
   static_slots_.shrink_to_fit();
   tombstones_ = FlatMap();

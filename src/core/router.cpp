@@ -280,10 +280,11 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
     } else if (defer) {
       reserve_one_more(pending_covers_);
       pending_by_slot_.put(uint64_t{slot} + 1, static_cast<uint32_t>(pending_covers_.size()));
-      pending_covers_.push_back(PendingCover{slot, relid, column,
-                                             std::vector<sr_index_atom>(cover.atoms, cover.atoms + atom_count),
-                                             std::vector<uint32_t>(cover.alternative_sizes,
-                                                                   cover.alternative_sizes + cover.alternative_count)});
+      pending_covers_.push_back(PendingCover{slot, relid, column, pending_atoms_.size(), pending_sizes_.size(),
+                                             static_cast<uint32_t>(cover.alternative_count)});
+      pending_atoms_.insert(pending_atoms_.end(), cover.atoms, cover.atoms + atom_count);
+      pending_sizes_.insert(pending_sizes_.end(), cover.alternative_sizes,
+                            cover.alternative_sizes + cover.alternative_count);
     } else {
       file_shape(r, slot, column, cover, alternative, bulk_);
     }
@@ -297,7 +298,11 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
     if (it != r.scan.end() && *it == slot) r.scan.erase(it);
     if (index_.contains_slot(slot)) index_.drop(slot);
     if (const uint32_t* pending = pending_by_slot_.find(uint64_t{slot} + 1)) {
-      if (*pending + 1 == pending_covers_.size()) pending_covers_.pop_back();
+      if (*pending + 1 == pending_covers_.size()) {
+        pending_atoms_.resize(pending_covers_.back().atoms);
+        pending_sizes_.resize(pending_covers_.back().sizes);
+        pending_covers_.pop_back();
+      }
       pending_by_slot_.erase(uint64_t{slot} + 1);
     }
     blobs_.resize(record_offset);
@@ -316,13 +321,21 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
 // alternative (the shapes it would have).
 void Router::file_pending_covers() {
   if (pending_covers_.empty()) return;
+  auto cover_of = [&](const PendingCover& p) {
+    size_t atoms = 0;
+    for (uint32_t a = 0; a < p.alternatives; a++) atoms += pending_sizes_[p.sizes + a];
+    return std::make_pair(sr_cover{pending_atoms_.data() + p.atoms, pending_sizes_.data() + p.sizes, p.alternatives},
+                          atoms);
+  };
   FlatMap counts, range_counts;
   for (const PendingCover& p : pending_covers_) {
     if (p.slot == UINT32_MAX) continue;
-    for (size_t i = 0; i < p.atoms.size(); i++) {
-      const uint64_t key = p.atoms[i].kind == SR_ATOM_RANGE ? (uint64_t{p.relid} << 16 | p.atoms[i].attnum) + 1
-                                                            : ShapeIndex::stored_key(p.atoms[i].key);
-      FlatMap& map = p.atoms[i].kind == SR_ATOM_RANGE ? range_counts : counts;
+    const auto [cover, atom_count] = cover_of(p);
+    for (size_t i = 0; i < atom_count; i++) {
+      const sr_index_atom& atom = cover.atoms[i];
+      const bool range = atom.kind == SR_ATOM_RANGE;
+      const uint64_t key = range ? (uint64_t{p.relid} << 16 | atom.attnum) + 1 : ShapeIndex::stored_key(atom.key);
+      FlatMap& map = range ? range_counts : counts;
       const uint32_t* n = map.find(key);
       map.put(key, n == nullptr ? 1 : *n + 1);
     }
@@ -332,12 +345,13 @@ void Router::file_pending_covers() {
   });
   for (const PendingCover& p : pending_covers_) {
     if (p.slot == UINT32_MAX) continue;
-    const sr_cover cover{p.atoms.data(), p.sizes.data(), p.sizes.size()};
+    const sr_cover cover = cover_of(p).first;
     file_shape(relations_[*relation_slot_.find(p.relid)], p.slot, p.record_column, cover,
                choose_alternative(p.relid, cover, &counts, &range_counts), true);
   }
-  pending_covers_.clear();
-  pending_covers_.shrink_to_fit();
+  pending_covers_ = std::vector<PendingCover>();
+  pending_atoms_ = std::vector<sr_index_atom>();
+  pending_sizes_ = std::vector<uint32_t>();
   pending_by_slot_ = FlatMap();
 }
 

@@ -1,5 +1,5 @@
 // Unit tests of range atoms (range_index.hpp): order keys never decrease along
-// each tag's order, the interval tree's stabbing answers against a brute-force
+// each tag's order, the static ranges' stabbing answers against a brute-force
 // scan, and one column's overlay, tombstones and rebuilds against a model.
 #include "shape_router/range_index.hpp"
 
@@ -19,7 +19,7 @@ namespace {
 
 using shape_router::order_key;
 using shape_router::RangeColumn;
-using shape_router::RangeTree;
+using shape_router::StaticRanges;
 
 sr_value int_value(int64_t i) {
   sr_value v{};
@@ -86,30 +86,36 @@ TEST(OrderKey, TextAndNumericKeysNeverDecrease) {
   EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
 }
 
-std::vector<uint32_t> brute(const std::vector<RangeTree::Entry>& entries, uint64_t v) {
+std::vector<uint32_t> brute(const std::vector<StaticRanges::Entry>& entries, uint64_t v) {
   std::vector<uint32_t> out;
-  for (const RangeTree::Entry& e : entries)
+  for (const StaticRanges::Entry& e : entries)
     if (e.lo <= v && v <= e.hi) out.push_back(e.slot);
   std::sort(out.begin(), out.end());
   return out;
 }
 
-TEST(RangeTree, StabsExactlyTheRangesHoldingTheValue) {
+TEST(StaticRanges, StabsExactlyTheRangesHoldingTheValue) {
   std::mt19937_64 rng(7);
   for (size_t n : {0, 1, 2, 3, 10, 100, 5000}) {
-    for (int shape = 0; shape < 4; shape++) {  // two-sided, lower-only, upper-only, mixed with wide values
-      std::vector<RangeTree::Entry> entries;
+    // two-sided, upper-open, lower-open, a mix, and any width up to the whole domain
+    for (int shape = 0; shape < 5; shape++) {
+      std::vector<StaticRanges::Entry> entries;
       for (size_t i = 0; i < n; i++) {
         uint64_t lo = rng() % 1000, hi = lo + rng() % 100;
         if (shape == 1 || (shape == 3 && i % 3 == 0)) hi = UINT64_MAX;
         if (shape == 2 || (shape == 3 && i % 3 == 1)) lo = 0;
-        entries.push_back(RangeTree::Entry{lo, hi, static_cast<uint32_t>(i)});
+        if (shape == 4) {
+          lo = i % 5 == 0 ? 0 : rng() >> (rng() % 64);
+          hi = i % 7 == 0 ? UINT64_MAX : lo + (rng() >> (rng() % 64)) / 2;
+        }
+        entries.push_back(StaticRanges::Entry{lo, hi, static_cast<uint32_t>(i)});
       }
-      const std::vector<RangeTree::Entry> copy = entries;
-      RangeTree tree;
+      const std::vector<StaticRanges::Entry> copy = entries;
+      StaticRanges tree;
       tree.build(entries);
       ASSERT_EQ(tree.size(), n);
-      for (uint64_t v : {uint64_t{0}, uint64_t{1}, uint64_t{500}, uint64_t{999}, uint64_t{1100}, UINT64_MAX}) {
+      for (uint64_t v : {uint64_t{0}, uint64_t{1}, uint64_t{500}, uint64_t{999}, uint64_t{1100}, UINT64_MAX - 1,
+                         UINT64_MAX, uint64_t{1} << 63, rng(), rng() >> 20}) {
         std::vector<uint32_t> got;
         tree.stab(v, [&](uint32_t slot) { got.push_back(slot); });
         std::sort(got.begin(), got.end());
@@ -126,10 +132,10 @@ TEST(RangeTree, StabsExactlyTheRangesHoldingTheValue) {
   }
 }
 
-TEST(RangeTree, ManyIdenticalRangesStayShallow) {
-  std::vector<RangeTree::Entry> entries;
-  for (uint32_t i = 0; i < 100000; i++) entries.push_back(RangeTree::Entry{10, 20, i});
-  RangeTree tree;
+TEST(StaticRanges, ManyIdenticalRanges) {
+  std::vector<StaticRanges::Entry> entries;
+  for (uint32_t i = 0; i < 100000; i++) entries.push_back(StaticRanges::Entry{10, 20, i});
+  StaticRanges tree;
   tree.build(entries);
   size_t hits = 0;
   tree.stab(15, [&](uint32_t) { hits++; });
