@@ -226,7 +226,7 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
   // Several alternatives: chosen now from the index's counts, or, while
   // loading, once every shape is in (file_pending_covers).
   const bool defer = bulk_ && cover.alternative_count > 1;
-  const size_t alternative = cover.alternative_count == 0 || defer ? 0 : choose_alternative(relid, cover, nullptr, nullptr);
+  const size_t alternative = cover.alternative_count <= 1 || defer ? 0 : choose_alternative(relid, cover, nullptr, nullptr);
   Relation& r = relation_for(relid);
   const uint32_t slot = allocate_slot();
   const size_t record_offset = blobs_.size();
