@@ -14,6 +14,7 @@ import argparse
 import datetime
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -370,7 +371,8 @@ def write_results(a, r, elapsed):
 
 def c_version():
     out = subprocess.run([f"{BIN}/postgres", "--version"], capture_output=True, text=True).stdout.strip()
-    return out.split()[-2] if out else "?"
+    found = re.search(r"\(PostgreSQL\) (\S+)", out)  # "postgres (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)"
+    return found.group(1) if found else "?"
 
 
 if __name__ == "__main__":

@@ -98,7 +98,7 @@ LANGUAGE sql AS $$
     FROM pg_logical_slot_get_changes(slot, NULL, NULL, 'include-transaction', 'false') WITH ORDINALITY
 $$;
 -- Program runs stay near the records the rows produce (an UPDATE runs a shape
--- on its old and new row); as scan shapes, all 258 would run for every change.
+-- on its old and new row); as scan shapes, all 253 would run for every change.
 CREATE TABLE tk_mid AS SELECT * FROM tk_decoded('cover_mid');
 SELECT gate_evaluations <= 2 * (records_emitted + scan_candidates) + relation_gate_passes AS runs_near_matches,
        scan_candidates = 3 * relation_gate_passes AS three_scan_shapes
