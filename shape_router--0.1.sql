@@ -84,6 +84,7 @@ CREATE FUNCTION shape_router.decoding_stats(
     OUT range_probes bigint,
     OUT index_candidates bigint,
     OUT scan_candidates bigint,
+    OUT prefetches bigint,
     OUT shapes_loaded bigint,
     OUT relations_with_shapes bigint,
     OUT index_keys bigint,

@@ -1174,6 +1174,7 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 		(void) tuple_keys(&next->data.tp.oldtuple->tuple, NULL, rel, columns, column_count, keys, &key_count,
 						  NULL, NULL);
 	sr_router_prefetch(state->router, keys, key_count);
+	state->counters->prefetches++;
 }
 
 /*
