@@ -113,7 +113,7 @@ SELECT count(*) > 5000 AS many_records, count(DISTINCT shape_id) AS shapes_with_
        (SELECT count(*) FROM rg_log) * (SELECT count(*) FROM rg_shapes) AS shape_change_pairs
   FROM rg_expected;
 CREATE TABLE rg_mid AS SELECT * FROM rg_decoded('ranges_mid');
-SELECT range_probes > 0 AS ranges_probed, index_candidates > 0 AS range_candidates, scan_candidates = 0 AS no_scan_shape,
+SELECT range_probes > 0 AS ranges_probed, range_candidates > 0 AS ranges_returned_candidates, scan_candidates = 0 AS no_scan_shape,
        gate_evaluations <= 2 * records_emitted AS runs_near_records
   FROM shape_router.decoding_stats();
 CREATE TABLE rg_bulk AS SELECT * FROM rg_decoded('ranges_bulk');

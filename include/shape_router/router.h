@@ -59,7 +59,8 @@ typedef struct sr_shape_ref
 	X(catalog_changes, "shape registrations and drops applied from the stream") \
 	X(equality_probes, "row values looked up in the equality index") \
 	X(range_probes, "row values looked up in a column's range index") \
-	X(index_candidates, "candidates the index returned (equality and range), before deduplication") \
+	X(equality_candidates, "candidates the equality index returned, before deduplication") \
+	X(range_candidates, "candidates the range index returned, before deduplication") \
 	X(scan_candidates, "candidates that are scan shapes (no cover)") \
 	X(prefetches, "changes whose next change's index lines were prefetched")
 

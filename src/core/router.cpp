@@ -531,14 +531,16 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
       counters_.filter_passes += probe.filter_pass;
       counters_.mphf_hits += probe.slot_hit;
     }
+    const size_t equality_hits = hits_.size();
     counters_.equality_probes += key_count;
+    counters_.equality_candidates += equality_hits;
     for (size_t i = 0; i < probe_count; i++) {
       if (const RangeColumn* column = ranges_.find(relid, probes[i].attnum))
         column->stab(probes[i].key, [&](uint32_t slot) { hits_.push_back(slot); });
     }
     counters_.range_probes += probe_count;
+    counters_.range_candidates += hits_.size() - equality_hits;
   }
-  counters_.index_candidates += hits_.size();
   counters_.scan_candidates += r.scan.size();
   if (hits_.empty()) {
     result_.reserve(r.scan.size());

@@ -167,6 +167,11 @@ TEST(Cover, RangesAreFoundThroughProbes) {
     EXPECT_EQ(probe(UINT64_MAX), Ids{1});
     r.maintain(true);
   }
+  // each path counts its own probes and candidates
+  EXPECT_EQ(r.counters().range_probes, 16u);
+  EXPECT_EQ(r.counters().range_candidates, 16u);  // 8 hits a round, two rounds
+  EXPECT_EQ(r.counters().equality_probes, 2u);
+  EXPECT_EQ(r.counters().equality_candidates, 2u);
   const std::map<int, uint32_t> eq_columns = columns(r, 100);
   EXPECT_EQ(eq_columns, (std::map<int, uint32_t>{{1, 1}, {5, 0}}));
   const Router::RelationView view = r.relation(100);
