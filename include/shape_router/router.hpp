@@ -200,6 +200,7 @@ class Router {
   void file_shape(Relation& r, uint32_t slot, uint16_t record_column, const sr_cover& cover, size_t alternative,
                   bool bulk);
   void unfile_columns(Relation& r, uint32_t slot, uint16_t record_column);
+  static void file_column(Relation& r, const IndexColumn& column, bool unfile = false);
   void file_pending_covers();
   void* take_payload(uint32_t slot) noexcept;
   std::vector<uint32_t>::iterator scan_position(Relation& r, uint64_t shape_id);

@@ -140,12 +140,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
   if (count == 1 && atoms[0].kind == SR_ATOM_EQUAL && atoms[0].attnum + 1 == record_column) {
     // Most shapes (col = c): one key on the record's column, nothing allocated.
     index_.add(slot, &atoms[0].key, 1, bulk);
-    auto it = std::find_if(r.index_columns.begin(), r.index_columns.end(),
-                           [&](const IndexColumn& c) { return c.attnum == atoms[0].attnum; });
-    if (it == r.index_columns.end())
-      r.index_columns.push_back(IndexColumn{atoms[0].attnum, atoms[0].tag, 1, 0});
-    else
-      it->shapes++;
+    file_column(r, IndexColumn{atoms[0].attnum, atoms[0].tag, 1, 0});
     return;
   }
   std::vector<uint64_t> keys;
@@ -171,35 +166,36 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
     cover_columns_.erase(slot);
     throw;
   }
-  for (const IndexColumn& column : columns) {
-    auto it = std::find_if(r.index_columns.begin(), r.index_columns.end(),
-                           [&](const IndexColumn& c) { return c.attnum == column.attnum; });
-    if (it == r.index_columns.end()) {
-      r.index_columns.push_back(column);
-    } else {
-      it->shapes += column.shapes;
-      it->range_shapes += column.range_shapes;
-    }
-  }
+  for (const IndexColumn& column : columns) file_column(r, column);
 }
 
-void Router::unfile_columns(Relation& r, uint32_t slot, uint16_t record_column) {
-  auto release = [&](const IndexColumn& column) {
-    auto it = std::find_if(r.index_columns.begin(), r.index_columns.end(),
-                           [&](const IndexColumn& c) { return c.attnum == column.attnum; });
+// Adds (or, with unfile, removes) one shape's use of a column to the relation's
+// index columns; a column no shape uses any more is dropped.
+void Router::file_column(Relation& r, const IndexColumn& column, bool unfile) {
+  auto it = std::find_if(r.index_columns.begin(), r.index_columns.end(),
+                         [&](const IndexColumn& c) { return c.attnum == column.attnum; });
+  if (unfile) {
     if (it == r.index_columns.end()) return;
     it->shapes -= column.shapes;
     it->range_shapes -= column.range_shapes;
     if (it->shapes == 0 && it->range_shapes == 0) r.index_columns.erase(it);
-  };
+  } else if (it == r.index_columns.end()) {
+    r.index_columns.push_back(column);
+  } else {
+    it->shapes += column.shapes;
+    it->range_shapes += column.range_shapes;
+  }
+}
+
+void Router::unfile_columns(Relation& r, uint32_t slot, uint16_t record_column) {
   auto entry = cover_columns_.find(slot);
   if (entry == cover_columns_.end()) {
-    release(IndexColumn{static_cast<uint16_t>(record_column - 1), 0, 1, 0});
+    file_column(r, IndexColumn{static_cast<uint16_t>(record_column - 1), 0, 1, 0}, true);
     return;
   }
   for (const IndexColumn& column : entry->second) {
     if (column.range_shapes > 0) ranges_.find(r.relid, column.attnum)->drop(slot);
-    release(column);
+    file_column(r, column, true);
   }
   cover_columns_.erase(entry);
 }
