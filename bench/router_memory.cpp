@@ -52,9 +52,9 @@ int main(int argc, char** argv) {
     const uint64_t constant = i + 1;  // the shape's k
     if (own_len > 0) std::memcpy(&blob[blob_bytes - 10], &constant, own_len);
     void* previous = nullptr;
-    const sr_index_atom atom{key, 0, 2, 1, SR_ATOM_EQUAL};
+    const sr_index_atom atom{key, 0, 2, 1, SR_ATOM_EQUAL, 0, 0, 0};
     const uint32_t one = 1;
-    const sr_cover cover{&atom, &one, 1};
+    const sr_cover cover{&atom, &one, 1, 0};
     if (sr_router_add_shape_blob(router, 1000 + i, 16384, blob.data(), blob.size(), own_offset, own_len, &cover, &previous) != SR_OK)
       return 1;
   }

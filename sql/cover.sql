@@ -31,13 +31,21 @@ SELECT shape_router.register_shape('tk', clause), clause FROM (
   UNION ALL SELECT format('(priority < %s OR owner_id IN (%s, %s)) AND status <> ''closed''', k, k, k + 40)
               FROM generate_series(1, 10) k
   UNION ALL SELECT format('status ILIKE ''%%%s%%''', k) FROM generate_series(1, 3) k   -- no cover: scan shapes
+  -- NOT, pushed down by PostgreSQL's planner (exact under three-valued logic)
+  UNION ALL SELECT format('NOT (priority < %s)', k) FROM generate_series(1, 3) k
+  UNION ALL SELECT format('NOT (status <> ''open'' OR assignee_id > %s)', k) FROM generate_series(1, 3) k
+  UNION ALL SELECT format('NOT (owner_id NOT IN (%s, %s))', k, k + 1) FROM generate_series(1, 3) k
+  -- thresholds per key: many shapes share project_id = p, each with its own priority floor
+  UNION ALL SELECT format('project_id = %s AND priority >= %s', k % 3, k % 7) FROM generate_series(1, 42) k
 ) AS forms(clause);
 SELECT 'init' FROM pg_create_logical_replication_slot('cover_bulk', 'shape_router');
 
 -- What explain_shape tells of three forms.
 SELECT line FROM tk_shapes s, LATERAL shape_router.explain_shape(s.shape_id) WITH ORDINALITY AS x(line, k)
  WHERE s.clause IN ('owner_id = 1 OR assignee_id = 1', 'status = ''open'' AND assignee_id = 1', 'priority > 1',
-                   'priority BETWEEN 2 AND 3 AND project_id > 3', 'status ILIKE ''%1%''')
+                   'priority BETWEEN 2 AND 3 AND project_id > 3', 'status ILIKE ''%1%''',
+                   'NOT (status <> ''open'' OR assignee_id > 1)', 'NOT (owner_id NOT IN (1, 2))',
+                   'project_id = 1 AND priority >= 1')
    AND (line LIKE 'routing:%' OR line LIKE '  alternative%')
  ORDER BY s.shape_id, k;
 
@@ -98,14 +106,17 @@ LANGUAGE sql AS $$
     FROM pg_logical_slot_get_changes(slot, NULL, NULL, 'include-transaction', 'false') WITH ORDINALITY
 $$;
 -- Program runs stay near the records the rows produce (an UPDATE runs a shape
--- on its old and new row); as scan shapes, all 253 would run for every change.
+-- on its old and new row; exact shapes do not run at all); as scan shapes, all
+-- 304 would run for every change. The threshold shapes are filed as composites.
 CREATE TABLE tk_mid AS SELECT * FROM tk_decoded('cover_mid');
 SELECT gate_evaluations <= 2 * (records_emitted + scan_candidates) + relation_gate_passes AS runs_near_matches,
-       scan_candidates = 3 * relation_gate_passes AS three_scan_shapes
+       scan_candidates = 3 * relation_gate_passes AS three_scan_shapes, composite_candidates > 0 AS composites_used,
+       exact_hits > 0 AS exact_shapes_decided
   FROM shape_router.decoding_stats();
 CREATE TABLE tk_bulk AS SELECT * FROM tk_decoded('cover_bulk');
 SELECT gate_evaluations <= 2 * (records_emitted + scan_candidates) + relation_gate_passes AS runs_near_matches,
-       scan_candidates = 3 * relation_gate_passes AS three_scan_shapes
+       scan_candidates = 3 * relation_gate_passes AS three_scan_shapes, composite_candidates > 0 AS composites_used,
+       exact_hits > 0 AS exact_shapes_decided
   FROM shape_router.decoding_stats();
 
 SELECT count(*) > 1500 AS many_records, count(DISTINCT shape_id) > 200 AS most_shapes_reached FROM tk_expected;

@@ -12,26 +12,30 @@ SELECT 'init' FROM pg_create_logical_replication_slot('ix', 'shape_router');
 -- 1. changes no indexed shape wants: 4000 rows with k outside every key.
 --    The filter rejects almost all; the few it lets through (8-bit fingerprints:
 --    about 1 in 256) are caught by the slot fingerprint (another 8 bits), so almost
---    no indexed shape runs: each program run is the scan shape's or a slot hit's.
+--    no indexed shape is a candidate. A slot hit on "k = N" (exact: its key is the
+--    value) is decided by the index without its program; program runs are the
+--    scan shape's, and any slot hit's on the inexact shape.
 --    (Which keys collide depends on the table's OID, hashed into every key.)
 INSERT INTO ix SELECT g, 100000 + g, NULL FROM generate_series(1, 4000) g;
 SELECT count(*) AS records FROM pg_logical_slot_get_changes('ix', NULL, NULL, 'include-transaction', '0');
 SELECT changes_seen, relation_gate_passes,
        filter_passes BETWEEN 1 AND 60 AS few_filter_passes,
        filter_passes > mphf_hits AS fingerprint_caught_false_positives,
-       mphf_hits <= 2 AS at_most_2_slot_hits, gate_evaluations = 4000 + mphf_hits AS programs_scan_and_slot_hits,
+       mphf_hits <= 2 AS at_most_2_slot_hits, gate_evaluations + exact_hits = 4000 + mphf_hits AS programs_scan_and_slot_hits,
        records_emitted,
        index_keys, index_bytes / index_keys <= 8 AS at_most_8_bytes_per_key, index_rebuilds
   FROM shape_router.decoding_stats();
 
--- 2. changes that match: each reaches exactly its shape's program (plus the scan shape's);
+-- 2. changes that match: each reaches exactly its shape (plus the scan shape); "k = N"
+--    is decided by its key (exact_hits), the IN-and-tag shape by its program;
 --    rows are probed on both indexed columns (k and tag), NULLs give no key
 DELETE FROM ix;
 SELECT count(*) FROM pg_logical_slot_get_changes('ix', NULL, NULL);
 INSERT INTO ix VALUES (1, 7, NULL), (2, 1999, 'scan me'), (3, 5001, 'x'), (4, 5001, 'y');
 SELECT data::json->'new'->>'id' AS id, data::json->>'op' AS op
   FROM pg_logical_slot_get_changes('ix', NULL, NULL, 'include-transaction', '0');
-SELECT changes_seen, filter_passes, mphf_hits AS slot_hits, gate_evaluations AS program_runs, records_emitted
+SELECT changes_seen, filter_passes, mphf_hits AS slot_hits, gate_evaluations AS program_runs, exact_hits,
+       records_emitted
   FROM shape_router.decoding_stats();
 
 -- 3. an UPDATE that moves a row between keys reaches both shapes: move out of k = 7, into k = 8

@@ -12,15 +12,15 @@ INSERT INTO st_watched SELECT g, g % 4 FROM generate_series(1, 100) g;
 UPDATE st_watched SET k = 1 WHERE id <= 10;
 SELECT count(*) AS records FROM pg_logical_slot_get_changes('stats', NULL, NULL, 'include-transaction', 'false');
 -- 1000 + 100 + 10 changes seen; 110 pass the gate.
--- Program runs: "k = 1" and "k = 2" are indexed on k, so only rows with that k (old or new)
--- reach them; "k + 0 = 3" is a scan shape and sees every row.
---   inserts: 25 (k = 1) + 25 (k = 2) + 100 (scan) = 150;
---   updates of ids 1..10 to k = 1: "k = 1" runs once for ids 1, 5, 9 (k unchanged) and twice
---   for the 7 others (17); "k = 2" twice for ids 2, 6, 10 (6); the scan shape 3 + 14 (17): 40.
--- Fallbacks: only "k + 0 = 3" calls the executor: 100 + 3 + 14 = 117.
+-- "k = 1" and "k = 2" are indexed on k, so only rows with that k (old or new) reach them,
+-- and being exact (the key is the value) they are decided by the index without a program
+-- run: exact_hits = 25 + 25 inserts, and 10 ("k = 1") + 3 ("k = 2", ids 2, 6, 10) updates.
+-- "k + 0 = 3" is a scan shape and runs on every row: 100 inserts; of the updates, once for
+-- ids 1, 5, 9 (k stays 1) and twice for the 7 others: 3 + 14 = 17. Program runs: 117, all
+-- of them fallbacks (only "k + 0 = 3" calls the executor).
 -- Records: 75 inserts; updates: k = 1 gets 3 updates + 7 moves in, k = 2 loses 3, k + 0 = 3 loses 2: 90.
-SELECT changes_seen, relation_gate_passes, gate_evaluations, fallback_evaluations, records_emitted, errors,
-       shapes_loaded, relations_with_shapes
+SELECT changes_seen, relation_gate_passes, gate_evaluations, fallback_evaluations, exact_hits, records_emitted,
+       errors, shapes_loaded, relations_with_shapes
   FROM shape_router.decoding_stats();
 SELECT 'stop' FROM pg_drop_replication_slot('stats');
 DROP TABLE st_watched, st_other;

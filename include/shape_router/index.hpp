@@ -230,6 +230,16 @@ class ShapeIndex {
   bool contains_slot(uint32_t slot) const noexcept {
     return slot < shapes_.size() && shapes_[slot].live;
   }
+  // Whether the live shape in slot was added under key itself (not merely
+  // under one that shares a stored form: 0 and 1 are both stored as 1).
+  bool has_key(uint32_t slot, uint64_t key) const noexcept {
+    if (key <= 1 || !contains_slot(slot)) return false;
+    const Shape& shape = shapes_[slot];
+    const uint64_t* keys = keys_of(shape);
+    for (uint32_t i = 0; i < shape.key_count; i++)
+      if (keys[i] == key) return true;
+    return false;
+  }
   // Whether a static part (current, or being built) may still name the slot:
   // it cannot be reused until that part is replaced.
   bool slot_tombstoned(uint32_t slot) const noexcept {

@@ -106,6 +106,11 @@ sr_status	sr_encode_decimal(const char *text, size_t len, uint8_t *out, size_t *
  */
 uint64_t	sr_index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value *value) SR_NOEXCEPT;
 
+/* Whether sr_index_key is one-to-one on the values of tag (as the VM compares
+ * them): fixed 8-byte values, whose hash is a bijection. Then a shape's key
+ * equal to a row's key, on the same column, means equal values. */
+int			sr_key_exact(uint8_t tag) SR_NOEXCEPT;
+
 /*
  * Order keys, for range atoms: 64-bit numbers that never decrease along the
  * order the VM compares values of a tag in. SR_ORDER_EXACT: equal keys mean

@@ -110,6 +110,8 @@ class RangeColumn {
   // Folds the overlay and tombstones into a new tree when they have grown (or always, with force).
   bool maintain(bool force);
   size_t entries() const noexcept { return static_.size() - dropped_entries_ + overlay_.size(); }
+  // Added and dropped entries not yet folded into the static ranges.
+  size_t pending_changes() const noexcept { return overlay_.size() + dropped_entries_; }
   size_t bytes() const noexcept {
     return static_.bytes() + overlay_.capacity() * sizeof(StaticRanges::Entry) + static_slots_.capacity() * 4;
   }

@@ -37,7 +37,19 @@ typedef struct sr_shape_ref
 	uint64_t	shape_id;
 	void	   *payload;
 	uint32_t	slot;			/* for sr_router_set_payload, sr_router_shape_blob */
+	uint8_t		exact;			/* SR_EXACT_* bits: 0 means the program decides */
 } sr_shape_ref;
+
+/*
+ * A candidate whose WHERE is exactly its cover (sr_cover.exact_alternatives) is
+ * decided by the index: SR_EXACT_DECIDED, with SR_EXACT_NEW when an atom holds
+ * for the new row (the only row of an INSERT) and SR_EXACT_OLD when one holds for
+ * the old row; its program need not run. Only with key_attnums given to
+ * sr_router_candidates, and never for all_shapes.
+ */
+#define SR_EXACT_DECIDED 1
+#define SR_EXACT_NEW 2
+#define SR_EXACT_OLD 4
 
 /* As own_offset: no part of the blob is shared with other shapes. */
 #define SR_BLOB_UNSHARED ((size_t) -1)
@@ -61,7 +73,9 @@ typedef struct sr_shape_ref
 	X(range_probes, "row values looked up in a column's range index") \
 	X(equality_candidates, "candidates the equality index returned, before deduplication") \
 	X(range_candidates, "candidates the range index returned, before deduplication") \
+	X(composite_candidates, "candidates composite atoms returned (a key and a threshold), before deduplication") \
 	X(scan_candidates, "candidates that are scan shapes (no cover)") \
+	X(exact_hits, "candidates the index decided without running their program (exact covers)") \
 	X(prefetches, "changes whose next change's index lines were prefetched")
 
 typedef struct sr_counters
@@ -103,14 +117,24 @@ typedef struct sr_range_probe
  */
 #define SR_ATOM_EQUAL 0
 #define SR_ATOM_RANGE 1
+#define SR_ATOM_COMPOSITE 2
 
+/*
+ * A composite atom is "column attnum hashes to key, and the order key of column
+ * range_attnum lies in [lower, upper]" (col = c AND other >= t): shapes sharing
+ * one equality key, each with its own threshold, are told apart by the row's
+ * other value instead of all being candidates for the key.
+ */
 typedef struct sr_index_atom
 {
-	uint64_t	key;			/* equality: the value's key; range: the lowest order key */
-	uint64_t	upper;			/* range: the highest order key, inclusive */
+	uint64_t	key;			/* equality, composite: the value's key; range: the lowest order key */
+	uint64_t	upper;			/* range, composite: the highest order key, inclusive */
 	uint16_t	attnum;
 	uint8_t		tag;
 	uint8_t		kind;			/* SR_ATOM_* */
+	uint16_t	range_attnum;	/* composite: the range's column, */
+	uint8_t		range_tag;		/* its type tag, */
+	uint64_t	lower;			/* and its lowest order key */
 } sr_index_atom;
 
 typedef struct sr_cover
@@ -118,6 +142,11 @@ typedef struct sr_cover
 	const sr_index_atom *atoms; /* every alternative's atoms, back to back */
 	const uint32_t *alternative_sizes;	/* atoms in each alternative */
 	size_t		alternative_count;
+	/* Bit a set: the WHERE holds exactly when an atom of alternative a does (its
+	 * equality keys are injective for their tag: a key hit is a value match, and
+	 * its ranges are exact). The router then decides the shape without its program
+	 * when filed under that alternative with its equality atoms on one column. */
+	uint32_t	exact_alternatives;
 } sr_cover;
 
 /* Alternatives in one cover (more: SR_INVALID_ARGUMENT), and the atoms an OR
@@ -215,9 +244,16 @@ size_t		sr_router_relation(const sr_router *router, uint32_t relid,
  * WHERE holds; never misses one. all_shapes: every shape of the relation
  * instead. The array stays valid until the next call into the router. Counts
  * the probes and candidates of each path.
+ *
+ * The rows: keys[0..old_keys_from) and probes[0..old_probes_from) are the new
+ * row's (or the only row's), the rest the old row's. key_attnums (NULL: no
+ * exact decisions) names the column of each key; with it, candidates with
+ * exact covers come back decided (SR_EXACT_*), and those no atom holds for
+ * (hash false positives) are left out.
  */
 sr_status	sr_router_candidates(sr_router *router, uint32_t relid, const uint64_t *keys,
-								 size_t key_count, const sr_range_probe *probes, size_t probe_count,
+								 const uint16_t *key_attnums, size_t key_count, size_t old_keys_from,
+								 const sr_range_probe *probes, size_t probe_count, size_t old_probes_from,
 								 int all_shapes, const sr_shape_ref **shapes, size_t *count) SR_NOEXCEPT;
 
 /*

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "shape_router/composite_index.hpp"
 #include "shape_router/flat_map.hpp"
 #include "shape_router/index.hpp"
 #include "shape_router/program.h"
@@ -87,7 +88,8 @@ class Router {
   // probes: the rows' values of range columns (their order keys).
   const std::vector<sr_shape_ref>& candidates(uint32_t relid, const uint64_t* keys, size_t key_count,
                                               bool all_shapes = false, const sr_range_probe* probes = nullptr,
-                                              size_t probe_count = 0);
+                                              size_t probe_count = 0, const uint16_t* key_attnums = nullptr,
+                                              size_t old_keys_from = SIZE_MAX, size_t old_probes_from = SIZE_MAX);
 
   // See ShapeIndex::prefetch.
   void prefetch(const uint64_t* keys, size_t key_count) const noexcept {
@@ -96,8 +98,8 @@ class Router {
 
   bool maintain(bool force);
   IndexStats index_stats() const { return index_.stats(); }
-  size_t range_entries() const noexcept { return ranges_.entries(); }
-  size_t range_bytes() const noexcept { return ranges_.bytes(); }
+  size_t range_entries() const noexcept { return ranges_.entries() + composites_.entries(); }
+  size_t range_bytes() const noexcept { return ranges_.bytes() + composites_.bytes(); }
   size_t shape_count() const noexcept { return directory_.size(); }
   size_t relation_count() const noexcept { return relations_with_shapes_; }
   sr_counters& counters() noexcept { return counters_; }
@@ -142,6 +144,8 @@ class Router {
   struct Relation {
     uint32_t relid = 0;
     size_t shape_count = 0;
+    size_t exact_shapes = 0;     // shapes the index decides (exact_)
+    size_t composite_shapes = 0; // shapes with composite atoms
     std::vector<uint32_t> scan;  // slots of its scan shapes, ascending shape_id
     std::vector<IndexColumn> index_columns;
   };
@@ -184,8 +188,14 @@ class Router {
     return i == nullptr ? nullptr : payloads_[*i].payload;
   }
   sr_shape_ref ref(uint32_t slot) const noexcept {
-    return sr_shape_ref{slots_[slot].shape_id, payload_of(slot), slot};
+    return sr_shape_ref{slots_[slot].shape_id, payload_of(slot), slot, 0};
   }
+  bool exact(uint32_t slot) const noexcept {
+    return slot / 64 < exact_.size() && ((exact_[slot / 64] >> (slot % 64)) & 1);
+  }
+  void set_exact(uint32_t slot, bool on);
+  bool exact_eligible(const sr_cover& cover, size_t alternative, uint16_t record_column) const noexcept;
+  void decide_exact();
   uint32_t find_slot(uint64_t shape_id) const noexcept {
     if (shape_id == 0) return HandleSet::kNone;
     return directory_.find(shape_id, [this](uint32_t slot) { return slots_[slot].shape_id; });
@@ -222,6 +232,7 @@ class Router {
   size_t relations_with_shapes_ = 0;
   ShapeIndex index_;
   RangeIndex ranges_;
+  CompositeIndex composites_;
   // Every shape's record, back to back; dropped shapes' bytes are reclaimed by
   // compaction at maintain() once they are half of it.
   std::vector<uint8_t> blobs_;
@@ -248,6 +259,7 @@ class Router {
     size_t atoms;  // its atoms: pending_atoms_[atoms...], alternative sizes: pending_sizes_[sizes...]
     size_t sizes;
     uint32_t alternatives;
+    uint32_t exact_alternatives;
   };
   std::vector<PendingCover> pending_covers_;
   std::vector<sr_index_atom> pending_atoms_;
@@ -259,6 +271,10 @@ class Router {
   sr_counters counters_{};
   // scratch for candidates()
   std::vector<uint32_t> hits_;
+  // Exact shapes' atoms that hold (slot | kProofOld for the old row's).
+  static constexpr uint32_t kProofOld = 0x80000000u;
+  std::vector<uint32_t> proofs_;
+  std::vector<uint64_t> exact_;  // bitmap over slots: shapes the index decides
   std::vector<sr_shape_ref> result_;
 };
 
@@ -267,5 +283,7 @@ class Router {
 // hash alike: int2/int4/int8 as int64, -0 as 0, every NaN alike, char(n) without
 // trailing blanks, numeric without scale).
 uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value);
+// Whether index_key is one-to-one on the values of tag (sr_key_exact).
+bool tag_key_exact(uint8_t tag) noexcept;
 
 }  // namespace shape_router

@@ -51,6 +51,20 @@ uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value&
   }
 }
 
+bool tag_key_exact(uint8_t tag) noexcept {
+  switch (tag) {
+    case SR_TAG_INT:
+    case SR_TAG_BOOL:
+    case SR_TAG_DATE:
+    case SR_TAG_TIMESTAMP:
+    case SR_TAG_TIMESTAMPTZ:
+    case SR_TAG_FLOAT:
+      return true;  // 8 bytes: XXH3's 4-to-8-byte path is a bijection for a given seed
+    default:
+      return false;
+  }
+}
+
 uint32_t Router::allocate_slot() {
   if (!free_slots_.empty()) {
     uint32_t slot = free_slots_.back();
@@ -83,15 +97,47 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, int in
   // One alternative: every key on the one column (no key: the shape never matches).
   std::vector<sr_index_atom> atoms(key_count);
   for (size_t i = 0; i < key_count; i++)
-    atoms[i] = sr_index_atom{keys[i], 0, static_cast<uint16_t>(index_attnum), index_tag, SR_ATOM_EQUAL};
+    atoms[i] = sr_index_atom{keys[i], 0, static_cast<uint16_t>(index_attnum), index_tag, SR_ATOM_EQUAL, 0, 0, 0};
   const uint32_t size = static_cast<uint32_t>(key_count);
-  return add_shape(shape_id, relid, payload, sr_cover{atoms.data(), &size, 1}, blob, blob_len, own_offset, own_len);
+  return add_shape(shape_id, relid, payload, sr_cover{atoms.data(), &size, 1, 0}, blob, blob_len, own_offset, own_len);
 }
 
+// The column of the alternative's first equality atom (else of its first atom).
 uint16_t Router::record_column_for(const sr_cover& cover, size_t alternative) const noexcept {
   size_t first = 0;
   for (size_t a = 0; a < alternative; a++) first += cover.alternative_sizes[a];
-  return cover.alternative_sizes[alternative] == 0 ? kNoColumn : static_cast<uint16_t>(cover.atoms[first].attnum + 1);
+  const uint32_t count = cover.alternative_sizes[alternative];
+  if (count == 0) return kNoColumn;
+  for (uint32_t i = 0; i < count; i++)
+    if (cover.atoms[first + i].kind == SR_ATOM_EQUAL) return static_cast<uint16_t>(cover.atoms[first + i].attnum + 1);
+  return static_cast<uint16_t>(cover.atoms[first].attnum + 1);
+}
+
+// A shape the index can decide: filed under an exact alternative whose equality
+// atoms all lie on the record column (candidates() checks a key hit against the
+// shape's own keys, which carry no column) and have injective keys.
+bool Router::exact_eligible(const sr_cover& cover, size_t alternative, uint16_t record_column) const noexcept {
+  if (alternative >= 32 || ((cover.exact_alternatives >> alternative) & 1) == 0) return false;
+  size_t first = 0;
+  for (size_t a = 0; a < alternative; a++) first += cover.alternative_sizes[a];
+  for (uint32_t i = 0; i < cover.alternative_sizes[alternative]; i++) {
+    const sr_index_atom& atom = cover.atoms[first + i];
+    if (atom.kind == SR_ATOM_EQUAL && (atom.attnum + 1 != record_column || !tag_key_exact(atom.tag))) return false;
+    if (atom.kind == SR_ATOM_COMPOSITE && !tag_key_exact(atom.tag)) return false;
+  }
+  return true;
+}
+
+// Grows the bitmap only when asked to set a bit (file_shape asks before filing).
+void Router::set_exact(uint32_t slot, bool on) {
+  if (slot / 64 >= exact_.size()) {
+    if (!on) return;
+    exact_.resize(std::max<size_t>(slot / 64 + 1, exact_.size() * 2), 0);
+  }
+  if (on)
+    exact_[slot / 64] |= uint64_t{1} << (slot % 64);
+  else
+    exact_[slot / 64] &= ~(uint64_t{1} << (slot % 64));
 }
 
 // The alternative whose keys have the fewest shapes (counts: from the map,
@@ -99,30 +145,56 @@ uint16_t Router::record_column_for(const sr_cover& cover, size_t alternative) co
 size_t Router::choose_alternative(uint32_t relid, const sr_cover& cover, const FlatMap* counts,
                                   const FlatMap* range_counts) {
   size_t best = 0, best_cost = SIZE_MAX, best_atoms = SIZE_MAX;
+  int best_rank = 3;
   const sr_index_atom* atom = cover.atoms;
+  // Ranges on a column: filed, plus (loading) pending.
+  auto column_ranges = [&](uint16_t attnum) {
+    const RangeColumn* column = ranges_.find(relid, attnum);
+    const uint32_t* pending =
+        range_counts == nullptr ? nullptr : range_counts->find((uint64_t{relid} << 16 | attnum) + 1);
+    return (column == nullptr ? 0 : column->entries()) + (pending == nullptr ? 0 : *pending);
+  };
   for (size_t a = 0; a < cover.alternative_count; a++) {
     size_t cost = 0;
     for (uint32_t i = 0; i < cover.alternative_sizes[a]; i++, atom++) {
-      if (atom->kind == SR_ATOM_RANGE) {
+      if (atom->kind == SR_ATOM_COMPOSITE) {
+        // Its candidates are those of the key, and of a range on the column,
+        // whose threshold the row passes: a quarter of the fewer of the two, so
+        // that from the second shape on a key composites win over the bare key
+        // and over a range on the column.
+        size_t shared = 0;
+        if (counts != nullptr) {
+          const uint32_t* n = counts->find(ShapeIndex::stored_key(atom->key));
+          shared = n == nullptr ? 0 : *n;
+        } else {
+          posting_scratch_.clear();
+          index_.lookup(atom->key, posting_scratch_);
+          shared = posting_scratch_.size() + composites_.shapes_under(relid, atom->key);
+        }
+        cost += 1 + std::min(shared, column_ranges(atom->range_attnum)) / 4;
+      } else if (atom->kind == SR_ATOM_RANGE) {
         // A range's shapes are not known per value: count half its column's
         // ranges (what a probe at a typical value meets), and at least one more
         // than an equality key would, so that equal counts favour equality.
-        const RangeColumn* column = ranges_.find(relid, atom->attnum);
-        const uint32_t* pending = range_counts == nullptr ? nullptr
-                                                           : range_counts->find((uint64_t{relid} << 16 | atom->attnum) + 1);
-        cost += 1 + ((column == nullptr ? 0 : column->entries()) + (pending == nullptr ? 0 : *pending)) / 2;
+        cost += 1 + column_ranges(atom->attnum) / 2;
       } else if (counts != nullptr) {
         const uint32_t* n = counts->find(ShapeIndex::stored_key(atom->key));
         cost += n == nullptr ? 0 : *n;
       } else {
         posting_scratch_.clear();
         index_.lookup(atom->key, posting_scratch_);
-        cost += posting_scratch_.size();
+        cost += posting_scratch_.size() + composites_.shapes_under(relid, atom->key);
       }
     }
-    if (cost < best_cost || (cost == best_cost && cover.alternative_sizes[a] < best_atoms)) {
+    // Ties: composite before equality before range (the narrower kind), then fewer atoms.
+    int rank = 0;
+    for (const sr_index_atom* x = atom - cover.alternative_sizes[a]; x < atom; x++)
+      rank = std::max(rank, x->kind == SR_ATOM_RANGE ? 2 : x->kind == SR_ATOM_EQUAL ? 1 : 0);
+    if (cost < best_cost ||
+        (cost == best_cost && (rank < best_rank || (rank == best_rank && cover.alternative_sizes[a] < best_atoms)))) {
       best = a;
       best_cost = cost;
+      best_rank = rank;
       best_atoms = cover.alternative_sizes[a];
     }
   }
@@ -137,36 +209,61 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
   for (size_t a = 0; a < alternative; a++) first += cover.alternative_sizes[a];
   const sr_index_atom* atoms = cover.atoms + first;
   const size_t count = cover.alternative_sizes[alternative];
+  const bool exact = exact_eligible(cover, alternative, record_column);
+  if (exact) {  // the bitmap's growth, before anything is filed
+    set_exact(slot, true);
+    set_exact(slot, false);
+  }
   if (count == 1 && atoms[0].kind == SR_ATOM_EQUAL && atoms[0].attnum + 1 == record_column) {
     // Most shapes (col = c): one key on the record's column, nothing allocated.
     index_.add(slot, &atoms[0].key, 1, bulk);
     file_column(r, IndexColumn{atoms[0].attnum, atoms[0].tag, 1, 0});
+    if (exact) {
+      set_exact(slot, true);
+      r.exact_shapes++;
+    }
     return;
   }
   std::vector<uint64_t> keys;
   std::vector<IndexColumn> columns;
+  auto use_column = [&](uint16_t attnum, uint8_t tag, bool range) {
+    auto it = std::find_if(columns.begin(), columns.end(), [&](const IndexColumn& c) { return c.attnum == attnum; });
+    if (it == columns.end()) it = columns.insert(columns.end(), IndexColumn{attnum, tag, 0, 0});
+    (range ? it->range_shapes : it->shapes) = 1;
+  };
+  bool composite = false;
   for (size_t i = 0; i < count; i++) {
     const bool range = atoms[i].kind == SR_ATOM_RANGE;
-    if (!range) keys.push_back(atoms[i].key);
-    auto it = std::find_if(columns.begin(), columns.end(),
-                           [&](const IndexColumn& c) { return c.attnum == atoms[i].attnum; });
-    if (it == columns.end()) it = columns.insert(columns.end(), IndexColumn{atoms[i].attnum, atoms[i].tag, 0, 0});
-    (range ? it->range_shapes : it->shapes) = 1;
+    if (atoms[i].kind == SR_ATOM_EQUAL) keys.push_back(atoms[i].key);
+    use_column(atoms[i].attnum, atoms[i].tag, range);
+    if (atoms[i].kind == SR_ATOM_COMPOSITE) {  // the row's key on attnum, its order key on range_attnum
+      use_column(atoms[i].range_attnum, atoms[i].range_tag, true);
+      composite = true;
+    }
   }
   const bool record_only = columns.size() == 1 && columns[0].range_shapes == 0 && columns[0].attnum + 1 == record_column;
   if (!record_only) cover_columns_.emplace(slot, columns);
   try {
     index_.add(slot, keys.data(), keys.size(), bulk);
-    for (size_t i = 0; i < count; i++)
+    for (size_t i = 0; i < count; i++) {
       if (atoms[i].kind == SR_ATOM_RANGE) ranges_.column(r.relid, atoms[i].attnum).add(slot, atoms[i].key, atoms[i].upper);
+      if (atoms[i].kind == SR_ATOM_COMPOSITE) composites_.add(slot, r.relid, atoms[i]);
+    }
   } catch (...) {
     for (const IndexColumn& column : columns)
-      if (column.range_shapes > 0) ranges_.column(r.relid, column.attnum).drop(slot);
+      if (RangeColumn* ranges = column.range_shapes > 0 ? ranges_.find(r.relid, column.attnum) : nullptr)
+        ranges->drop(slot);
+    composites_.drop(slot);
     if (index_.contains_slot(slot)) index_.drop(slot);
     cover_columns_.erase(slot);
     throw;
   }
   for (const IndexColumn& column : columns) file_column(r, column);
+  if (composite) r.composite_shapes++;
+  if (exact) {
+    set_exact(slot, true);
+    r.exact_shapes++;
+  }
 }
 
 // Adds (or, with unfile, removes) one shape's use of a column to the relation's
@@ -194,8 +291,13 @@ void Router::unfile_columns(Relation& r, uint32_t slot, uint16_t record_column) 
     return;
   }
   for (const IndexColumn& column : entry->second) {
-    if (column.range_shapes > 0) ranges_.find(r.relid, column.attnum)->drop(slot);
+    if (RangeColumn* ranges = column.range_shapes > 0 ? ranges_.find(r.relid, column.attnum) : nullptr)
+      ranges->drop(slot);
     file_column(r, column, true);
+  }
+  if (composites_.has_slot(slot)) {
+    composites_.drop(slot);
+    r.composite_shapes--;
   }
   cover_columns_.erase(entry);
 }
@@ -206,8 +308,15 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
   if (cover.alternative_count > SR_COVER_MAX_ALTERNATIVES) throw std::invalid_argument("too many cover alternatives");
   size_t atom_count = 0;
   for (size_t a = 0; a < cover.alternative_count; a++) atom_count += cover.alternative_sizes[a];
-  for (size_t i = 0; i < atom_count; i++)
-    if (cover.atoms[i].attnum >= INT16_MAX) throw std::invalid_argument("column number");
+  for (size_t i = 0; i < atom_count; i++) {
+    const sr_index_atom& atom = cover.atoms[i];
+    if (atom.attnum >= INT16_MAX) throw std::invalid_argument("column number");
+    if (atom.kind > SR_ATOM_COMPOSITE) throw std::invalid_argument("atom kind");
+    if ((atom.kind == SR_ATOM_RANGE && atom.key > atom.upper) ||
+        (atom.kind == SR_ATOM_COMPOSITE &&
+         (atom.range_attnum >= INT16_MAX || atom.range_attnum == atom.attnum || atom.lower > atom.upper)))
+      throw std::invalid_argument("range bounds");
+  }
   if (blob_len > UINT32_MAX / 2 - 16 || blobs_.size() + blob_len + 16 > UINT32_MAX)
     throw std::invalid_argument("shape too large");
   if (own_offset != SR_BLOB_UNSHARED && (own_offset > blob_len || own_len > blob_len - own_offset))
@@ -277,7 +386,8 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
       reserve_one_more(pending_covers_);
       pending_by_slot_.put(uint64_t{slot} + 1, static_cast<uint32_t>(pending_covers_.size()));
       pending_covers_.push_back(PendingCover{slot, relid, column, pending_atoms_.size(), pending_sizes_.size(),
-                                             static_cast<uint32_t>(cover.alternative_count)});
+                                             static_cast<uint32_t>(cover.alternative_count),
+                                             cover.exact_alternatives});
       pending_atoms_.insert(pending_atoms_.end(), cover.atoms, cover.atoms + atom_count);
       pending_sizes_.insert(pending_sizes_.end(), cover.alternative_sizes,
                             cover.alternative_sizes + cover.alternative_count);
@@ -320,7 +430,8 @@ void Router::file_pending_covers() {
   auto cover_of = [&](const PendingCover& p) {
     size_t atoms = 0;
     for (uint32_t a = 0; a < p.alternatives; a++) atoms += pending_sizes_[p.sizes + a];
-    return std::make_pair(sr_cover{pending_atoms_.data() + p.atoms, pending_sizes_.data() + p.sizes, p.alternatives},
+    return std::make_pair(sr_cover{pending_atoms_.data() + p.atoms, pending_sizes_.data() + p.sizes, p.alternatives,
+                                   p.exact_alternatives},
                           atoms);
   };
   FlatMap counts, range_counts;
@@ -400,6 +511,10 @@ void* Router::drop_shape(uint64_t shape_id) {
   } else {
     index_.drop(slot);
     unfile_columns(r, slot, static_cast<uint16_t>(rec.index_attnum + 1));
+    if (exact(slot)) {
+      set_exact(slot, false);
+      r.exact_shapes--;
+    }
     retired_slots_.push_back(slot);  // the static index may still name it
   }
   directory_.erase(shape_id, [this](uint32_t x) { return slots_[x].shape_id; });
@@ -511,31 +626,71 @@ void Router::compact_blobs() {
 
 const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64_t* keys, size_t key_count,
                                                     bool all_shapes, const sr_range_probe* probes,
-                                                    size_t probe_count) {
+                                                    size_t probe_count, const uint16_t* key_attnums,
+                                                    size_t old_keys_from, size_t old_probes_from) {
   result_.clear();
   const uint32_t* rslot = relation_slot_.find(relid);
   if (rslot == nullptr) return result_;
   const Relation& r = relations_[*rslot];
   hits_.clear();
+  proofs_.clear();
+  // Exact decisions need every key's column, and no key stored in the same form
+  // as another (0 and 1: ShapeIndex::has_key cannot tell them apart).
+  bool decide = !all_shapes && key_attnums != nullptr && r.exact_shapes > 0;
+  for (size_t i = 0; decide && i < key_count; i++) decide = keys[i] > 1;
   if (all_shapes) {
     for (uint32_t slot = 0; slot < slots_.size(); slot++)
       if (slots_[slot].shape_id != 0 && slots_[slot].relid == relid && record(slots_[slot].record).index_attnum >= 0)
         hits_.push_back(slot);
   } else {
     for (size_t i = 0; i < key_count; i++) {
+      const size_t before = hits_.size();
       ShapeIndex::Probe probe = index_.lookup(keys[i], hits_);
       counters_.filter_passes += probe.filter_pass;
       counters_.mphf_hits += probe.slot_hit;
+      if (!decide) continue;
+      // A hit proves an exact shape's atom when the shape has this very key on this column.
+      for (size_t h = before; h < hits_.size(); h++) {
+        const uint32_t slot = hits_[h];
+        if (exact(slot) && record(slots_[slot].record).index_attnum == key_attnums[i] &&
+            index_.has_key(slot, keys[i]))
+          proofs_.push_back(slot | (i >= old_keys_from ? kProofOld : 0));
+      }
     }
     const size_t equality_hits = hits_.size();
     counters_.equality_probes += key_count;
     counters_.equality_candidates += equality_hits;
+    if (r.composite_shapes > 0) {
+      // Each key with the row version's value of each composite's range column.
+      for (size_t i = 0; i < key_count; i++) {
+        const bool old = i >= old_keys_from;
+        const size_t split = std::min(old_probes_from, probe_count);
+        const size_t from = old ? split : 0, to = old ? probe_count : split;
+        auto value_of = [&](uint16_t attnum) -> const uint64_t* {
+          for (size_t p = from; p < to; p++)
+            if (probes[p].attnum == attnum) return &probes[p].key;
+          return nullptr;
+        };
+        composites_.stab(relid, keys[i], key_attnums == nullptr ? 0 : key_attnums[i], value_of, [&](uint32_t slot) {
+          hits_.push_back(slot);
+          if (decide && exact(slot)) proofs_.push_back(slot | (old ? kProofOld : 0));
+        });
+      }
+      counters_.composite_candidates += hits_.size() - equality_hits;
+    }
+    const size_t before_ranges = hits_.size();
     for (size_t i = 0; i < probe_count; i++) {
-      if (const RangeColumn* column = ranges_.find(relid, probes[i].attnum))
-        column->stab(probes[i].key, [&](uint32_t slot) { hits_.push_back(slot); });
+      const RangeColumn* column = ranges_.find(relid, probes[i].attnum);
+      if (column == nullptr) continue;
+      const uint32_t old = i >= old_probes_from ? kProofOld : 0;
+      // A range the value lies in is an atom that holds: a proof by itself.
+      column->stab(probes[i].key, [&](uint32_t slot) {
+        hits_.push_back(slot);
+        if (decide && exact(slot)) proofs_.push_back(slot | old);
+      });
     }
     counters_.range_probes += probe_count;
-    counters_.range_candidates += hits_.size() - equality_hits;
+    counters_.range_candidates += hits_.size() - before_ranges;
   }
   counters_.scan_candidates += r.scan.size();
   if (hits_.empty()) {
@@ -559,7 +714,31 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
     else
       result_.push_back(ref(hits_[j++]));
   }
+  if (decide) decide_exact();
   return result_;
+}
+
+// Marks the exact shapes among the candidates decided, with the rows their
+// proofs hold for, and leaves out those with none (the filter's false positives).
+void Router::decide_exact() {
+  for (uint32_t proof : proofs_) {
+    const uint32_t slot = proof & ~kProofOld;
+    const uint64_t id = slots_[slot].shape_id;
+    auto it = std::lower_bound(result_.begin(), result_.end(), id,
+                               [](const sr_shape_ref& ref, uint64_t shape_id) { return ref.shape_id < shape_id; });
+    if (it != result_.end() && it->slot == slot)
+      it->exact |= (proof & kProofOld) != 0 ? SR_EXACT_OLD : SR_EXACT_NEW;
+  }
+  size_t kept = 0;
+  for (sr_shape_ref& ref : result_) {
+    if (exact(ref.slot)) {
+      ref.exact |= SR_EXACT_DECIDED;
+      counters_.exact_hits++;
+      if (ref.exact == SR_EXACT_DECIDED) continue;
+    }
+    result_[kept++] = ref;
+  }
+  result_.resize(kept);
 }
 
 void Router::begin_bulk_load(size_t expected_shapes) {
@@ -593,7 +772,7 @@ void Router::end_bulk_load() {
 
 bool Router::maintain(bool force) {
   if (dead_blob_bytes_ >= std::max<size_t>(1 << 20, blobs_.size() / 2)) compact_blobs();
-  const bool ranges_rebuilt = ranges_.maintain(force);
+  const bool ranges_rebuilt = ranges_.maintain(force) | composites_.maintain(force);
   if (!index_.maintain(force)) return ranges_rebuilt;
   // Retired slots that no static part names any more (current or being built) can be reused.
   free_slots_.reserve(free_slots_.size() + retired_slots_.size());
@@ -678,14 +857,15 @@ size_t sr_router_relation(const sr_router* router, uint32_t relid, const sr_inde
   return view.shape_count;
 }
 
-sr_status sr_router_candidates(sr_router* router, uint32_t relid, const uint64_t* keys, size_t key_count,
-                               const sr_range_probe* probes, size_t probe_count, int all_shapes,
-                               const sr_shape_ref** shapes, size_t* count) noexcept {
+sr_status sr_router_candidates(sr_router* router, uint32_t relid, const uint64_t* keys,
+                               const uint16_t* key_attnums, size_t key_count, size_t old_keys_from,
+                               const sr_range_probe* probes, size_t probe_count, size_t old_probes_from,
+                               int all_shapes, const sr_shape_ref** shapes, size_t* count) noexcept {
   *shapes = nullptr;
   *count = 0;
   return guarded([&] {
-    const std::vector<sr_shape_ref>& result =
-        router->router.candidates(relid, keys, key_count, all_shapes != 0, probes, probe_count);
+    const std::vector<sr_shape_ref>& result = router->router.candidates(
+        relid, keys, key_count, all_shapes != 0, probes, probe_count, key_attnums, old_keys_from, old_probes_from);
     *shapes = result.data();
     *count = result.size();
   });
@@ -733,6 +913,8 @@ sr_counters* sr_router_counters(sr_router* router) noexcept { return &router->ro
 uint64_t sr_index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value* value) noexcept {
   return shape_router::index_key(relid, attnum, tag, *value);
 }
+
+int sr_key_exact(uint8_t tag) noexcept { return shape_router::tag_key_exact(tag) ? 1 : 0; }
 
 int sr_tag_order(uint8_t tag) noexcept { return shape_router::tag_order(tag); }
 

@@ -773,18 +773,15 @@ range_conjunct(Node *node, Var **column, uint64 *lo, uint64 *hi)
 	if (op == SR_OP_GE || (op == SR_OP_GT && !exact))
 		*lo = key;
 	else if (op == SR_OP_GT)
-	{
 		*lo = key + 1;
-		if (key == PG_UINT64_MAX)
-			*hi = 0;			/* nothing is above the largest key */
-	}
 	else if (op == SR_OP_LE || !exact)
 		*hi = key;
 	else
-	{
 		*hi = key - 1;
-		if (key == 0)
-			*lo = 1;			/* nothing is below the smallest key */
+	if ((op == SR_OP_GT && exact && key == PG_UINT64_MAX) || (op == SR_OP_LT && exact && key == 0))
+	{
+		*lo = 1;				/* nothing is beyond the last key: an empty range */
+		*hi = 0;
 	}
 	return true;
 }
@@ -805,6 +802,7 @@ typedef struct CoverAlternative
 	int			count;
 	sr_index_atom *atoms;
 	Node	   *source;			/* the part of the WHERE it came from */
+	bool		exact;			/* source holds exactly when one of the atoms does */
 } CoverAlternative;
 
 static CoverAlternative *
@@ -813,6 +811,7 @@ new_alternative(int count, Node *source)
 	CoverAlternative *alternative = palloc(sizeof(CoverAlternative));
 
 	alternative->count = count;
+	alternative->exact = false;
 	alternative->atoms = palloc(sizeof(sr_index_atom) * (count + 1));
 	alternative->source = source;
 	return alternative;
@@ -848,13 +847,43 @@ range_alternative(Var *column, uint64 lo, uint64 hi, Node *source)
 		alternative->atoms[0].key = lo;
 		alternative->atoms[0].upper = hi;
 	}
+	/* Where keys are exact, [lo, hi] holds just the values the comparison admits. */
+	alternative->exact = sr_tag_order((uint8) shape_type_tag(column->vartype)) == SR_ORDER_EXACT;
+	return alternative;
+}
+
+/*
+ * The composite alternative of an equality (or IN) conjunct and the range of
+ * another column: one composite atom per value, or NULL when the range is
+ * empty (its own alternative already says the AND never holds).
+ */
+static CoverAlternative *
+composite_alternative(CoverAlternative *equality, Var *column, uint64 lo, uint64 hi, Node *source)
+{
+	CoverAlternative *alternative;
+
+	if (lo > hi)
+		return NULL;
+	alternative = new_alternative(equality->count, source);
+	for (int i = 0; i < equality->count; i++)
+	{
+		alternative->atoms[i] = equality->atoms[i];
+		alternative->atoms[i].kind = SR_ATOM_COMPOSITE;
+		alternative->atoms[i].range_attnum = (uint16) column->varattno;
+		alternative->atoms[i].range_tag = (uint8) shape_type_tag(column->vartype);
+		alternative->atoms[i].lower = lo;
+		alternative->atoms[i].upper = hi;
+	}
 	return alternative;
 }
 
 /*
  * An AND: each indexable conjunct's alternatives (the router picks the one
  * whose atoms have the fewest shapes), except that the ranges on one column
- * (a BETWEEN, or >= and <) are intersected into one two-sided range.
+ * (a BETWEEN, or >= and <) are intersected into one two-sided range; and,
+ * first, each equality or IN conjunct combined with each range on another
+ * column (composite atoms: a key shared by many shapes with their own
+ * thresholds).
  */
 static List *
 cover_of_and(BoolExpr *expr, Oid relid)
@@ -865,12 +894,17 @@ cover_of_and(BoolExpr *expr, Oid relid)
 	uint64		range_hi[SR_COVER_MAX_ALTERNATIVES];
 	Node	   *range_source[SR_COVER_MAX_ALTERNATIVES];
 	int			ranges = 0;
+	bool		only_ranges = true;
+	List	   *equalities = NIL;	/* the equality and IN conjuncts' alternatives */
+	List	   *composites = NIL;
+	int			other_children = 0;
 	ListCell   *lc;
 
 	foreach(lc, expr->args)
 	{
 		Node	   *child = (Node *) lfirst(lc);
 		Var		   *column;
+		Const	   *constant;
 		uint64		lo;
 		uint64		hi;
 		int			r;
@@ -896,11 +930,47 @@ cover_of_and(BoolExpr *expr, Oid relid)
 			}
 			continue;
 		}
+		only_ranges = false;
+		if (equality_conjunct(child, &column, &constant) || in_conjunct(child, &column, &constant))
+		{
+			List	   *own = cover_of(child, relid);
+
+			equalities = list_concat(equalities, own);
+			alternatives = list_concat(alternatives, own);
+			continue;
+		}
+		other_children++;
 		alternatives = list_concat(alternatives, cover_of(child, relid));
 	}
 	for (int r = 0; r < ranges; r++)
 		alternatives = lappend(alternatives, range_alternative(range_columns[r], range_lo[r], range_hi[r],
 															   range_source[r]));
+	foreach(lc, equalities)
+	{
+		CoverAlternative *equality = lfirst(lc);
+
+		for (int r = 0; r < ranges; r++)
+		{
+			CoverAlternative *composite;
+
+			if (equality->count == 0 || equality->atoms[0].attnum == range_columns[r]->varattno)
+				continue;
+			composite = composite_alternative(equality, range_columns[r], range_lo[r], range_hi[r],
+											  (Node *) make_andclause(list_make2(equality->source, range_source[r])));
+			if (composite == NULL)
+				continue;
+			/* Exact when the AND is just the equality and ranges on one column. */
+			composite->exact = equality->exact && list_length(equalities) == 1 && ranges == 1 &&
+				other_children == 0 &&
+				sr_tag_order((uint8) shape_type_tag(range_columns[r]->vartype)) == SR_ORDER_EXACT;
+			composites = lappend(composites, composite);
+		}
+	}
+	/* Only ranges on one column (a BETWEEN): their intersection is the AND itself. */
+	if (!(only_ranges && ranges == 1))
+		foreach(lc, alternatives)
+			((CoverAlternative *) lfirst(lc))->exact = false;
+	alternatives = list_concat(composites, alternatives);
 	while (list_length(alternatives) > SR_COVER_MAX_ALTERNATIVES)
 		alternatives = list_delete_last(alternatives);
 	return alternatives;
@@ -918,6 +988,8 @@ cover_of_or(BoolExpr *expr, Oid relid)
 {
 	List	   *unions = list_make1(new_alternative(0, (Node *) expr));
 	ListCell   *lc;
+
+	((CoverAlternative *) linitial(unions))->exact = true;	/* no branch yet: false, as no atom */
 
 	foreach(lc, expr->args)
 	{
@@ -948,6 +1020,7 @@ cover_of_or(BoolExpr *expr, Oid relid)
 				if (left->count + right->count > SR_COVER_MAX_ATOMS)
 					continue;
 				both = new_alternative(left->count + right->count, (Node *) expr);
+				both->exact = left->exact && right->exact;
 				memcpy(both->atoms, left->atoms, sizeof(sr_index_atom) * left->count);
 				memcpy(both->atoms + left->count, right->atoms, sizeof(sr_index_atom) * right->count);
 				next = lappend(next, both);
@@ -982,6 +1055,7 @@ cover_of(Node *node, Oid relid)
 
 		shape_value_from_datum(constant->consttype, constant->constvalue, false, &value);
 		alternative->atoms[0] = equality_atom(relid, column, &value);
+		alternative->exact = sr_key_exact(alternative->atoms[0].tag);
 		return list_make1(alternative);
 	}
 	if (in_conjunct(node, &column, &constant))
@@ -993,6 +1067,8 @@ cover_of(Node *node, Oid relid)
 
 		for (int i = 0; i < count; i++)
 			alternative->atoms[i] = equality_atom(relid, column, &items[i]);
+		/* NULLs in the list only make a non-match NULL instead of false */
+		alternative->exact = sr_key_exact((uint8) shape_type_tag(column->vartype));
 		return list_make1(alternative);
 	}
 	if (range_conjunct(node, &column, &lo, &hi))
@@ -1028,6 +1104,8 @@ shape_cover(Node *where, Oid relid, ShapeCover *out)
 		memcpy(out->atoms + out->atom_count, alternative->atoms, sizeof(sr_index_atom) * alternative->count);
 		out->atom_count += alternative->count;
 		out->sizes[out->alternative_count] = (uint32) alternative->count;
+		if (alternative->exact)
+			out->exact_alternatives |= (uint32) 1 << out->alternative_count;
 		out->sources[out->alternative_count] = alternative->source;
 		out->alternative_count++;
 	}

@@ -497,6 +497,7 @@ add_shape(RouterState *state, const ShapeDef *def)
 	cover.atoms = def->cover_atoms;
 	cover.alternative_sizes = def->cover_sizes;
 	cover.alternative_count = (size_t) def->cover_alternatives;
+	cover.exact_alternatives = def->cover_exact;
 	status = sr_router_add_shape_blob(state->router, (uint64) def->shape_id, def->relid,
 									  state->blob.data, (size_t) state->blob.len, own_offset, own_len,
 									  &cover, &previous);
@@ -1090,6 +1091,25 @@ evaluate(RouterState *state, ShapeState *shape, RowImage *image, const RelationE
 }
 
 /*
+ * One row version of a candidate: decided by the index when its cover is exact
+ * (exact: sr_shape_ref.exact; bit: SR_EXACT_NEW or SR_EXACT_OLD), else by its
+ * program.
+ */
+static RowMatch
+match_row(RouterState *state, ShapeState *shape, uint8 exact, uint8 bit, RowImage *image,
+		  const RelationEvalInfo *info, char **message)
+{
+	if ((exact & SR_EXACT_DECIDED) && image != NULL && shape->compiled.program != NULL &&
+		(!image->key_only || bms_is_subset(shape->compiled.where_columns, image->key_columns)))
+	{
+		if (!compiled_shape_usable(&shape->compiled, info, message))
+			return ROW_DISABLED;
+		return (exact & bit) ? ROW_YES : ROW_NO;
+	}
+	return evaluate(state, shape, image, info, message);
+}
+
+/*
  * The routing index keys of a decoded tuple, read straight from it (no deform of
  * the whole row): for each indexed column whose value is not NULL (no atom holds
  * for a NULL), its equality key and/or its range probe, as the column's shapes
@@ -1100,7 +1120,8 @@ evaluate(RouterState *state, ShapeState *shape, RowImage *image, const RelationE
  */
 static bool
 tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, const sr_index_column *columns,
-		   size_t column_count, uint64 *keys, size_t *key_count, sr_range_probe *probes, size_t *probe_count)
+		   size_t column_count, uint64 *keys, uint16 *key_attnums, size_t *key_count,
+		   sr_range_probe *probes, size_t *probe_count)
 {
 	for (size_t c = 0; c < column_count; c++)
 	{
@@ -1121,7 +1142,11 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 			return false;
 		shape_value_from_datum(attr->atttypid, datum, false, &value);
 		if (columns[c].shapes > 0)
+		{
+			if (key_attnums != NULL)
+				key_attnums[*key_count] = (uint16) attnum;
 			keys[(*key_count)++] = sr_index_key(rel->relid, (uint16) attnum, columns[c].tag, &value);
+		}
 		if (columns[c].range_shapes > 0 && probes != NULL)
 		{
 			probes[*probe_count].key = sr_order_key(columns[c].tag, &value);
@@ -1168,10 +1193,10 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 		!RelFileNodeEquals(next->data.tp.relnode, relation->rd_node))
 		return;
 	if (next->data.tp.newtuple != NULL)
-		(void) tuple_keys(&next->data.tp.newtuple->tuple, NULL, rel, columns, column_count, keys, &key_count,
+		(void) tuple_keys(&next->data.tp.newtuple->tuple, NULL, rel, columns, column_count, keys, NULL, &key_count,
 						  NULL, NULL);
 	if (next->data.tp.oldtuple != NULL && rel->identity_full)
-		(void) tuple_keys(&next->data.tp.oldtuple->tuple, NULL, rel, columns, column_count, keys, &key_count,
+		(void) tuple_keys(&next->data.tp.oldtuple->tuple, NULL, rel, columns, column_count, keys, NULL, &key_count,
 						  NULL, NULL);
 	sr_router_prefetch(state->router, keys, key_count);
 	state->counters->prefetches++;
@@ -1216,13 +1241,18 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 			  const sr_index_column *columns, size_t column_count, bool keep_candidates, Route *route)
 {
 	uint64		local_keys[16];
+	uint16		local_attnums[16];
 	sr_range_probe local_probes[16];
 	uint64	   *keys = 2 * column_count + 1 <= lengthof(local_keys) ? local_keys
 		: palloc(sizeof(uint64) * (2 * column_count + 1));
+	uint16	   *key_attnums = 2 * column_count + 1 <= lengthof(local_attnums) ? local_attnums
+		: palloc(sizeof(uint16) * (2 * column_count + 1));
 	sr_range_probe *probes = 2 * column_count + 1 <= lengthof(local_probes) ? local_probes
 		: palloc(sizeof(sr_range_probe) * (2 * column_count + 1));
 	size_t		key_count = 0;
 	size_t		probe_count = 0;
+	size_t		old_keys_from;
+	size_t		old_probes_from;
 	bool		trusted = true;
 	const sr_shape_ref *shapes;
 	size_t		shape_count;
@@ -1232,10 +1262,13 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 		: change->identity_key != NULL ? change->identity_key : bms_make_singleton(0);
 
 	if (newtuple != NULL)
-		trusted &= tuple_keys(newtuple, NULL, rel, columns, column_count, keys, &key_count, probes, &probe_count);
+		trusted &= tuple_keys(newtuple, NULL, rel, columns, column_count, keys, key_attnums, &key_count,
+							  probes, &probe_count);
+	old_keys_from = key_count;
+	old_probes_from = probe_count;
 	if (oldtuple != NULL)
 		trusted &= trusted && tuple_keys(oldtuple, old_key_only, rel, columns, column_count,
-										 keys, &key_count, probes, &probe_count);
+										 keys, key_attnums, &key_count, probes, &probe_count);
 	else if (change->action == REORDER_BUFFER_CHANGE_UPDATE && !change->identity_full)
 	{
 		/* No old row logged: the key did not change; unless a shape's index
@@ -1245,7 +1278,8 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	}
 	else if (change->action != REORDER_BUFFER_CHANGE_INSERT)
 		trusted = false;
-	shape_router_check_status(sr_router_candidates(state->router, rel->relid, keys, key_count, probes, probe_count,
+	shape_router_check_status(sr_router_candidates(state->router, rel->relid, keys, key_attnums, key_count,
+												   old_keys_from, probes, probe_count, old_probes_from,
 												   trusted ? 0 : 1, &shapes, &shape_count),
 							  "find candidate shapes");
 	if (shape_count == 0)
@@ -1291,7 +1325,7 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 /* Evaluates one candidate shape on the change's rows and emits its record, if any. */
 static void
 route_shape(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn, Route *route,
-			ShapeState *shape)
+			ShapeState *shape, uint8 exact)
 {
 	const ChangeRows *change = &route->change;
 	RelationInfo *rel = route->rel;
@@ -1305,15 +1339,17 @@ route_shape(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *t
 	switch (change->action)
 	{
 		case REORDER_BUFFER_CHANGE_INSERT:
-			new_match = evaluate(state, shape, &route->new_image, info_ptr, &message);
+			new_match = match_row(state, shape, exact, SR_EXACT_NEW, &route->new_image, info_ptr, &message);
 			op = RECORD_INSERT;
 			if (new_match == ROW_NO)
 				return;
 			break;
 		case REORDER_BUFFER_CHANGE_UPDATE:
-			new_match = evaluate(state, shape, &route->new_image, info_ptr, &message);
+			new_match = match_row(state, shape, exact, SR_EXACT_NEW, &route->new_image, info_ptr, &message);
 			if (new_match == ROW_ERROR || new_match == ROW_DISABLED)
 				old_match = new_match;
+			else if (rows_ptr->old_row != NULL && (exact & SR_EXACT_DECIDED))
+				old_match = match_row(state, shape, exact, SR_EXACT_OLD, &route->old_image, info_ptr, &message);
 			else if (rows_ptr->old_row == NULL)
 			{
 				/* Key unchanged: if the WHERE reads only key columns, old = new. */
@@ -1340,7 +1376,8 @@ route_shape(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *t
 				op = RECORD_ERROR;
 			break;
 		case REORDER_BUFFER_CHANGE_DELETE:
-			old_match = evaluate(state, shape, rows_ptr->old_row != NULL ? &route->old_image : NULL, info_ptr, &message);
+			old_match = match_row(state, shape, exact, SR_EXACT_OLD,
+								  rows_ptr->old_row != NULL ? &route->old_image : NULL, info_ptr, &message);
 			op = RECORD_DELETE;
 			if (old_match == ROW_NO)
 				return;
@@ -1378,6 +1415,7 @@ route_all(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn
 	for (;;)
 	{
 		Route	   *best = NULL;
+		const sr_shape_ref *ref;
 
 		for (int r = 0; r < route_count; r++)
 			if (routes[r].next < routes[r].shape_count &&
@@ -1385,7 +1423,8 @@ route_all(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn
 				best = &routes[r];
 		if (best == NULL)
 			return;
-		route_shape(ctx, state, txn, best, shape_state(state, &best->shapes[best->next++], best->rel->relid));
+		ref = &best->shapes[best->next++];
+		route_shape(ctx, state, txn, best, shape_state(state, ref, best->rel->relid), ref->exact);
 	}
 }
 
@@ -1613,7 +1652,8 @@ truncate_for(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *
 		return;
 	if (partition != NULL)
 		partition_rel = relation_info(state, partition);
-	shape_router_check_status(sr_router_candidates(state->router, relid, NULL, 0, NULL, 0, 1, &shapes, &shape_count),
+	shape_router_check_status(sr_router_candidates(state->router, relid, NULL, NULL, 0, 0, NULL, 0, 0, 1,
+												   &shapes, &shape_count),
 							  "list the shapes of a relation");
 	state->counters->relation_gate_passes++;
 	for (size_t i = 0; i < shape_count; i++)

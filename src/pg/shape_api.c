@@ -612,8 +612,35 @@ describe_atoms(Oid relid, const sr_index_atom *atoms, uint32 count)
 						 quote_identifier(get_attname(relid, atoms[k].attnum, false)));
 		if (same > 1)
 			appendStringInfo(&out, " (%u %s)", same, atoms[k].kind == SR_ATOM_RANGE ? "ranges" : "keys");
+		if (atoms[k].kind == SR_ATOM_COMPOSITE)
+			appendStringInfo(&out, " with a range on %s (composite)",
+							 quote_identifier(get_attname(relid, atoms[k].range_attnum, false)));
 	}
 	return out.data;
+}
+
+/*
+ * Whether the decoder decides the shape from its index hits alone when filed
+ * under this alternative: the alternative is exact, and its equality atoms (if
+ * any) lie on one column (the router checks a key hit against the shape's own
+ * keys, which it keeps for one column).
+ */
+static bool
+decided_by_index(const sr_index_atom *atoms, uint32 count, bool exact)
+{
+	int			equality_column = -1;
+
+	if (!exact)
+		return false;
+	for (uint32 k = 0; k < count; k++)
+	{
+		if (atoms[k].kind != SR_ATOM_EQUAL)
+			continue;
+		if (equality_column >= 0 && atoms[k].attnum != equality_column)
+			return false;
+		equality_column = atoms[k].attnum;
+	}
+	return true;
 }
 
 PG_FUNCTION_INFO_V1(shape_router_explain_shape);
@@ -670,8 +697,11 @@ shape_router_explain_shape(PG_FUNCTION_ARGS)
 										"under the one whose keys have the fewest shapes",
 										def.cover_alternatives));
 		for (int a = 0, first = 0; a < def.cover_alternatives; first += def.cover_sizes[a], a++)
-			lines = lappend(lines, psprintf("  alternative %d: %s, from %s", a + 1,
+			lines = lappend(lines, psprintf("  alternative %d: %s%s, from %s", a + 1,
 											describe_atoms(def.relid, def.cover_atoms + first, def.cover_sizes[a]),
+											decided_by_index(def.cover_atoms + first, def.cover_sizes[a],
+															 (def.cover_exact >> a) & 1)
+											? "; exact: a hit is a match, the program is not run" : "",
 											a < cover.alternative_count && cover.sources[a] != NULL
 											? deparse_expression(cover.sources[a], context, false, false)
 											: "(the stored atoms)"));

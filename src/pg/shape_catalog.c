@@ -101,19 +101,22 @@ shape_def_from_tuple(ShapeDef *def, HeapTuple tuple, TupleDesc desc)
 
 /*
  * The catalog's form of a cover (index_cover, int8[]): the number of
- * alternatives, the atoms in each, then per atom its key, kind * 2^24 + attnum *
- * 256 + type tag, and for a range atom its upper bound.
+ * alternatives plus 256 * the exact ones' bits (sr_cover.exact_alternatives),
+ * the atoms in each, then per atom its key, kind * 2^24 + attnum * 256 + type
+ * tag, for a range atom its upper bound, and for a composite atom its range's
+ * lower and upper bound and range_attnum * 256 + range_tag.
  */
+#define COVER_RANGE_META(atom) ((int64) (atom).range_attnum << 8 | (atom).range_tag)
 #define COVER_META(atom) ((int64) (atom).kind << 24 | (int64) (atom).attnum << 8 | (atom).tag)
 
 Datum
 shape_cover_datum(const ShapeCover *cover)
 {
-	int			n = 1 + cover->alternative_count + 3 * cover->atom_count;
+	int			n = 1 + cover->alternative_count + 5 * cover->atom_count;
 	Datum	   *items = palloc(sizeof(Datum) * n);
 	int			i = 0;
 
-	items[i++] = Int64GetDatum(cover->alternative_count);
+	items[i++] = Int64GetDatum(cover->alternative_count | (int64) cover->exact_alternatives << 8);
 	for (int a = 0; a < cover->alternative_count; a++)
 		items[i++] = Int64GetDatum(cover->sizes[a]);
 	for (int k = 0; k < cover->atom_count; k++)
@@ -122,6 +125,12 @@ shape_cover_datum(const ShapeCover *cover)
 		items[i++] = Int64GetDatum(COVER_META(cover->atoms[k]));
 		if (cover->atoms[k].kind == SR_ATOM_RANGE)
 			items[i++] = Int64GetDatum((int64) cover->atoms[k].upper);
+		if (cover->atoms[k].kind == SR_ATOM_COMPOSITE)
+		{
+			items[i++] = Int64GetDatum((int64) cover->atoms[k].lower);
+			items[i++] = Int64GetDatum((int64) cover->atoms[k].upper);
+			items[i++] = Int64GetDatum(COVER_RANGE_META(cover->atoms[k]));
+		}
 	}
 	return PointerGetDatum(construct_array(items, i, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE));
 }
@@ -139,9 +148,11 @@ cover_from_datum(ShapeDef *def, Datum datum)
 		goto malformed;
 	n = ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
 	items = (const int64 *) ARR_DATA_PTR(array);
-	if (n < 1 || items[0] < 1 || items[0] > SR_COVER_MAX_ALTERNATIVES || n < 1 + items[0])
+	if (n < 1 || (items[0] & 0xff) < 1 || (items[0] & 0xff) > SR_COVER_MAX_ALTERNATIVES ||
+		(items[0] >> 8) >= ((int64) 1 << (items[0] & 0xff)) || n < 1 + (items[0] & 0xff))
 		goto malformed;
-	def->cover_alternatives = (int) items[0];
+	def->cover_alternatives = (int) (items[0] & 0xff);
+	def->cover_exact = (uint32) (items[0] >> 8);
 	def->cover_sizes = palloc(sizeof(uint32) * def->cover_alternatives);
 	for (int a = 0; a < def->cover_alternatives; a++)
 	{
@@ -168,8 +179,25 @@ cover_from_datum(ShapeDef *def, Datum datum)
 		atom->tag = (uint8) (meta & 0xff);
 		if (meta < 0 || meta != COVER_META(*atom) || atom->attnum < 1 || atom->attnum >= MaxAttrNumber ||
 			atom->tag == SR_TAG_NONE || atom->tag >= SR_TAG_COUNT ||
-			(atom->kind != SR_ATOM_EQUAL && atom->kind != SR_ATOM_RANGE))
+			(atom->kind != SR_ATOM_EQUAL && atom->kind != SR_ATOM_RANGE && atom->kind != SR_ATOM_COMPOSITE))
 			goto malformed;
+		if (atom->kind == SR_ATOM_COMPOSITE)
+		{
+			int64		range_meta;
+
+			if (pos + 3 > n)
+				goto malformed;
+			atom->lower = (uint64) items[pos++];
+			atom->upper = (uint64) items[pos++];
+			range_meta = items[pos++];
+			atom->range_attnum = (uint16) ((range_meta >> 8) & 0xffff);
+			atom->range_tag = (uint8) (range_meta & 0xff);
+			if (range_meta < 0 || range_meta != COVER_RANGE_META(*atom) || atom->range_attnum < 1 ||
+				atom->range_attnum >= MaxAttrNumber || atom->range_attnum == atom->attnum ||
+				atom->range_tag >= SR_TAG_COUNT || sr_tag_order(atom->range_tag) == SR_ORDER_NONE ||
+				atom->lower > atom->upper)
+				goto malformed;
+		}
 		if (atom->kind == SR_ATOM_RANGE)
 		{
 			if (pos + 1 > n || sr_tag_order(atom->tag) == SR_ORDER_NONE)
@@ -222,6 +250,7 @@ shape_def_from_tuple_ext(ShapeDef *def, HeapTuple tuple, TupleDesc desc, bool wa
 	def->cover_alternatives = 0;
 	def->cover_sizes = NULL;
 	def->cover_atoms = NULL;
+	def->cover_exact = 0;
 	if (!nulls[Anum_shape_index_cover - 1])
 		cover_from_datum(def, values[Anum_shape_index_cover - 1]);
 	if ((def->program == NULL) == def->has_where)

@@ -275,6 +275,23 @@ fallback_callback(void *arg, uint16_t index)
 	return SR_STOP;
 }
 
+/*
+ * Prepares the shape for the relation as it is now (once per relation
+ * generation); false, with the reason, when it no longer fits and is disabled.
+ */
+bool
+compiled_shape_usable(CompiledShape *shape, const RelationEvalInfo *rel, char **message)
+{
+	if (shape->prepared_generation != rel->generation)
+		prepare(shape, rel->context, rel->tags, rel->desc, rel->generation);
+	if (shape->disabled)
+	{
+		*message = shape->disabled_reason;
+		return false;
+	}
+	return true;
+}
+
 ShapeOutcome
 compiled_shape_eval(CompiledShape *shape, RowImage *image, const RelationEvalInfo *rel,
 					ExprContext *econtext, sr_counters *counters, char **message)
@@ -284,13 +301,8 @@ compiled_shape_eval(CompiledShape *shape, RowImage *image, const RelationEvalInf
 
 	if (shape->program == NULL)
 		return SHAPE_MATCH;		/* no WHERE: every row */
-	if (shape->prepared_generation != rel->generation)
-		prepare(shape, rel->context, rel->tags, rel->desc, rel->generation);
-	if (shape->disabled)
-	{
-		*message = shape->disabled_reason;
+	if (!compiled_shape_usable(shape, rel, message))
 		return SHAPE_DISABLED;
-	}
 	if (bms_overlap(image->unknown, shape->where_columns))
 	{
 		*message = "the WHERE reads an unchanged TOASTed column whose value is not in the old row; set REPLICA IDENTITY FULL on the table";

@@ -58,6 +58,7 @@ typedef struct ShapeDef
 	int			cover_alternatives;
 	uint32	   *cover_sizes;
 	sr_index_atom *cover_atoms;
+	uint32		cover_exact;	/* sr_cover.exact_alternatives */
 } ShapeDef;
 
 /* shape_catalog.c */
@@ -117,6 +118,7 @@ typedef struct ShapeCover
 	Node	   *sources[SR_COVER_MAX_ALTERNATIVES];	/* the part each came from, for explain_shape */
 	sr_index_atom *atoms;		/* back to back */
 	int			atom_count;
+	uint32		exact_alternatives;	/* sr_cover.exact_alternatives */
 } ShapeCover;
 extern void shape_cover(Node *where, Oid relid, ShapeCover *out);
 extern Datum shape_cover_datum(const ShapeCover *cover);	/* shape_catalog.c */
@@ -172,6 +174,7 @@ extern void compiled_shape_init(CompiledShape *shape, MemoryContext context, con
 extern void compiled_shape_release(CompiledShape *shape);
 extern void relation_column_tags(TupleDesc desc, uint8 *tags);
 extern void row_image_init(RowImage *image, TupleTableSlot *slot, const Bitmapset *unknown);
+extern bool compiled_shape_usable(CompiledShape *shape, const RelationEvalInfo *rel, char **message);
 extern ShapeOutcome compiled_shape_eval(CompiledShape *shape, RowImage *image,
 										const RelationEvalInfo *rel, ExprContext *econtext,
 										sr_counters *counters, char **message);

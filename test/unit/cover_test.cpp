@@ -23,15 +23,21 @@ using Ids = std::vector<uint64_t>;
 uint64_t K(uint64_t n) { return shape_router::mix64(n + 0x5151); }
 
 sr_index_atom eq(uint64_t key, uint16_t attnum, uint8_t tag) {
-  return sr_index_atom{key, 0, attnum, tag, SR_ATOM_EQUAL};
+  return sr_index_atom{key, 0, attnum, tag, SR_ATOM_EQUAL, 0, 0, 0};
 }
 
 sr_index_atom range(uint64_t lo, uint64_t hi, uint16_t attnum) {
-  return sr_index_atom{lo, hi, attnum, SR_TAG_INT, SR_ATOM_RANGE};
+  return sr_index_atom{lo, hi, attnum, SR_TAG_INT, SR_ATOM_RANGE, 0, 0, 0};
+}
+
+// column a = the value keyed key, and column b's order key in [lo, hi]
+sr_index_atom comp(uint64_t key, uint16_t a, uint64_t lo, uint64_t hi, uint16_t b) {
+  return sr_index_atom{key, hi, a, SR_TAG_INT, SR_ATOM_COMPOSITE, b, SR_TAG_INT, lo};
 }
 
 struct CoverSpec {
   std::vector<std::vector<sr_index_atom>> alternatives;
+  uint32_t exact = 0;  // sr_cover.exact_alternatives
 };
 
 void add(Router& r, uint64_t id, uint32_t relid, const CoverSpec& spec) {
@@ -41,7 +47,7 @@ void add(Router& r, uint64_t id, uint32_t relid, const CoverSpec& spec) {
     atoms.insert(atoms.end(), alternative.begin(), alternative.end());
     sizes.push_back(static_cast<uint32_t>(alternative.size()));
   }
-  r.add_shape(id, relid, nullptr, sr_cover{atoms.data(), sizes.data(), sizes.size()});
+  r.add_shape(id, relid, nullptr, sr_cover{atoms.data(), sizes.data(), sizes.size(), spec.exact});
 }
 
 Ids candidates(Router& r, uint32_t relid, const std::vector<uint64_t>& keys) {
@@ -284,6 +290,217 @@ TEST(Cover, RandomizedNeverMissesACoveredShape) {
       for (uint64_t id : got) ASSERT_EQ(live.at(id).first, relid);
     }
   }
+}
+
+// Exact covers: the index decides the shape (SR_EXACT_*) from the row version
+// each true atom came from, and drops a candidate none holds for.
+TEST(Cover, ExactShapesAreDecidedPerRowVersion) {
+  Router r;
+  add(r, 1, 100, CoverSpec{{{eq(K(7), 1, SR_TAG_INT), eq(K(8), 1, SR_TAG_INT)}}, 1});  // a IN (7, 8)
+  add(r, 2, 100, CoverSpec{{{range(10, 20, 2)}}, 1});                                   // b BETWEEN 10 AND 20
+  add(r, 3, 100, CoverSpec{{{eq(K(7), 1, SR_TAG_INT)}}, 0});                            // a = 7 AND f(x): not exact
+  add(r, 4, 100, CoverSpec{{{eq(K(7), 1, SR_TAG_INT), eq(K(9), 3, SR_TAG_INT)}}, 1});  // a = 7 OR c = 9: two columns
+  add(r, 5, 100, CoverSpec{{{eq(K(7), 1, SR_TAG_TEXT)}}, 1});                           // a text key: not one-to-one
+  auto query = [&](std::vector<uint64_t> keys, std::vector<uint16_t> attnums, size_t old_keys_from,
+                   std::vector<sr_range_probe> probes, size_t old_probes_from) {
+    std::map<uint64_t, int> out;
+    for (const sr_shape_ref& s : r.candidates(100, keys.data(), keys.size(), false, probes.data(), probes.size(),
+                                              attnums.data(), old_keys_from, old_probes_from))
+      out[s.shape_id] = s.exact;
+    return out;
+  };
+  const int D = SR_EXACT_DECIDED, N = SR_EXACT_NEW, O = SR_EXACT_OLD;
+  for (int round = 0; round < 2; round++) {  // overlay, then the static index
+    // INSERT a = 7, b = 15
+    EXPECT_EQ(query({K(7)}, {1}, 1, {{15, 2}}, 1), (std::map<uint64_t, int>{{1, D | N}, {2, D | N}, {3, 0}, {4, 0}, {5, 0}}));
+    // UPDATE a 7 -> 8 (b 15 -> 30): shape 1 in both rows; shape 2 moves out
+    EXPECT_EQ(query({K(8), K(7)}, {1, 1}, 1, {{30, 2}, {15, 2}}, 1),
+              (std::map<uint64_t, int>{{1, D | N | O}, {2, D | O}, {3, 0}, {4, 0}, {5, 0}}));
+    // a key hit on another column is no proof: 7 in column 3 is not a = 7
+    EXPECT_EQ(query({K(7)}, {3}, 1, {}, 0), (std::map<uint64_t, int>{{3, 0}, {4, 0}, {5, 0}}));
+    r.maintain(true);
+  }
+  EXPECT_GT(r.counters().exact_hits, 0u);
+  // without columns, or for every shape, nothing is decided
+  const uint64_t k7 = K(7);
+  for (const sr_shape_ref& s : r.candidates(100, &k7, 1)) EXPECT_EQ(s.exact, 0) << s.shape_id;
+  for (const sr_shape_ref& s : r.candidates(100, nullptr, 0, true)) EXPECT_EQ(s.exact, 0) << s.shape_id;
+  r.drop_shape(1);
+  r.drop_shape(2);
+  EXPECT_EQ(query({K(7)}, {1}, 1, {{15, 2}}, 1), (std::map<uint64_t, int>{{3, 0}, {4, 0}, {5, 0}}));
+}
+
+// 5,000 shapes on one symbol, each with its own price threshold: a row of that
+// symbol reaches the shapes whose threshold its price passes, not all 5,000.
+TEST(Cover, CompositeAtomsSplitASharedKeyByThreshold) {
+  for (const bool bulk : {false, true}) {
+    Router r;
+    const uint64_t aapl = K(1), msft = K(2);
+    if (bulk) r.begin_bulk_load(10000);
+    // symbol = s AND price < c: alternatives [symbol], [price], [composite]
+    for (uint64_t c = 1; c <= 5000; c++)
+      for (const uint64_t symbol : {aapl, msft})
+        add(r, (symbol == aapl ? 0 : 5000) + c, 100,
+            CoverSpec{{{eq(symbol, 1, SR_TAG_INT)}, {range(0, c - 1, 2)}, {comp(symbol, 1, 0, c - 1, 2)}}, 4});
+    if (bulk) r.end_bulk_load();
+    const uint16_t attnums[] = {1};
+    auto query = [&](uint64_t symbol, uint64_t price) {
+      const sr_range_probe p{price, 2};
+      return r.candidates(100, &symbol, 1, false, &p, 1, attnums, 1, 1);
+    };
+    // price 4990: the 10 AAPL shapes with c > 4990 (bar the first few a
+    // registration while decoding files under the bare key)
+    const std::vector<sr_shape_ref>& found = query(aapl, 4990);
+    EXPECT_LE(found.size(), bulk ? 10u : 12u) << bulk;
+    size_t decided = 0;
+    for (const sr_shape_ref& s : found) {
+      EXPECT_TRUE(s.shape_id <= 5000) << s.shape_id;
+      if (s.exact != 0) {
+        EXPECT_EQ(s.exact, SR_EXACT_DECIDED | SR_EXACT_NEW);
+        EXPECT_GT(s.shape_id, 4990u);
+        decided++;
+      }
+    }
+    EXPECT_GE(decided, 10u - (bulk ? 0u : 2u));
+    EXPECT_GT(r.counters().composite_candidates, 0u);
+    EXPECT_EQ(query(K(3), 1).size(), 0u);  // a symbol no shape names
+    r.maintain(true);
+    EXPECT_LE(query(msft, 4990).size(), bulk ? 10u : 12u);
+    for (uint64_t c = 4991; c <= 5000; c++) r.drop_shape(c);
+    EXPECT_LE(query(aapl, 4990).size(), bulk ? 0u : 2u);
+    EXPECT_LE(r.range_entries(), 10000u - 10u);
+  }
+}
+
+// A mixer that sees only a key's low 16 bits: keys equal there are one key
+// to the filter and the perfect hash, so the static index returns the shapes
+// of one for the other (a false positive the program would catch).
+uint64_t low16_mixer(uint64_t key, uint64_t seed) { return shape_router::default_mixer(key & 0xffff, seed); }
+
+TEST(Cover, AnExactShapeIsNotDecidedByAHashFalsePositive) {
+  Router r(low16_mixer);
+  // The twin also needs the slot fingerprint of the key (index.cpp, slot_fingerprint).
+  auto slot_fingerprint = [](uint64_t k) { return shape_router::mix64(k + 0x5851f42d4c957f2dULL) >> 56; };
+  const uint64_t key = 0x1234567800000777ULL;
+  uint64_t twin = key;
+  for (uint64_t i = 1; twin == key || slot_fingerprint(twin) != slot_fingerprint(key); i++) twin = key ^ (i << 20);
+  add(r, 1, 100, CoverSpec{{{eq(key, 1, SR_TAG_INT)}}, 1});  // exact
+  add(r, 2, 100, CoverSpec{{{eq(key, 1, SR_TAG_INT)}}, 0});  // the same key, inexact
+  r.maintain(true);
+  ASSERT_GT(r.index_stats().keys, 0u);  // in the static part
+  const uint16_t column = 1;
+  std::map<uint64_t, int> got;
+  for (const sr_shape_ref& s : r.candidates(100, &twin, 1, false, nullptr, 0, &column, 1, 0)) got[s.shape_id] = s.exact;
+  EXPECT_EQ(got, (std::map<uint64_t, int>{{2, 0}}));  // 2 goes to its program; 1 is known not to hold
+  got.clear();
+  for (const sr_shape_ref& s : r.candidates(100, &key, 1, false, nullptr, 0, &column, 1, 0)) got[s.shape_id] = s.exact;
+  EXPECT_EQ(got, (std::map<uint64_t, int>{{1, SR_EXACT_DECIDED | SR_EXACT_NEW}, {2, 0}}));
+}
+
+// Random exact and inexact covers against the truth, row by row: an exact
+// shape's bits are exactly which rows its WHERE holds for, and no shape that
+// holds for either row is missing.
+TEST(Cover, RandomizedExactDecisionsMatchTheRows) {
+  std::mt19937_64 rng(7);
+  Router r;
+  std::map<uint64_t, CoverSpec> live;
+  auto key_of = [](uint16_t column, uint64_t value) { return K(column * 100 + value); };
+  auto holds = [&](const CoverSpec& spec, const std::vector<int64_t>& row) {
+    for (const auto& alternative : spec.alternatives)
+      if (std::none_of(alternative.begin(), alternative.end(), [&](const sr_index_atom& a) {
+            const int64_t v = row[a.attnum - 1];
+            if (v < 0) return false;
+            if (a.kind == SR_ATOM_COMPOSITE) {
+              const int64_t w = row[a.range_attnum - 1];
+              return a.key == key_of(a.attnum, uint64_t(v)) && w >= 0 && a.lower <= uint64_t(w) && uint64_t(w) <= a.upper;
+            }
+            return a.kind == SR_ATOM_RANGE ? a.key <= uint64_t(v) && uint64_t(v) <= a.upper
+                                           : a.key == key_of(a.attnum, uint64_t(v));
+          }))
+        return false;
+    return true;
+  };
+  for (int round = 0; round < 30; round++) {
+    const bool bulk = round % 5 == 0;
+    if (bulk) r.begin_bulk_load(100);
+    for (int op = 0; op < 200; op++) {
+      const uint64_t id = 1 + rng() % 300;
+      if (rng() % 4 == 0) {
+        r.drop_shape(id);
+        live.erase(id);
+        continue;
+      }
+      // One alternative: equality atoms on column 1 and ranges on 2 or 3
+      // (exact), or, now and then, a second alternative (a conjunction: inexact).
+      CoverSpec spec;
+      std::vector<sr_index_atom> atoms;
+      const int n = 1 + static_cast<int>(rng() % 3);
+      for (int i = 0; i < n; i++) {
+        if (rng() % 3 == 0) {
+          atoms.push_back(eq(key_of(1, rng() % 10), 1, SR_TAG_INT));
+        } else if (rng() % 2 == 0) {  // on a few keys of column 3, thresholds on column 2
+          const uint64_t lo = rng() % 12;
+          atoms.push_back(comp(key_of(3, rng() % 3), 3, lo, rng() % 3 == 0 ? UINT64_MAX : lo + rng() % 5, 2));
+        } else {
+          const uint64_t lo = rng() % 12;
+          atoms.push_back(range(lo, lo + rng() % 5, static_cast<uint16_t>(2 + rng() % 2)));
+        }
+      }
+      spec.alternatives.push_back(atoms);
+      if (rng() % 4 == 0)
+        spec.alternatives.push_back({eq(key_of(3, rng() % 10), 3, SR_TAG_INT)});
+      else
+        spec.exact = 1;
+      add(r, id, 100, spec);
+      live[id] = spec;
+    }
+    if (bulk) r.end_bulk_load();
+    r.maintain(round % 3 == 0);
+    for (int q = 0; q < 300; q++) {
+      const Router::RelationView view = r.relation(100);
+      const int versions = 1 + static_cast<int>(rng() % 2);  // an UPDATE has two rows
+      std::vector<std::vector<int64_t>> rows(versions, std::vector<int64_t>(3));
+      std::vector<uint64_t> keys;
+      std::vector<uint16_t> attnums;
+      std::vector<sr_range_probe> probes;
+      size_t old_keys_from = SIZE_MAX, old_probes_from = SIZE_MAX;
+      for (int v = 0; v < versions; v++) {
+        if (v == 1) {
+          old_keys_from = keys.size();
+          old_probes_from = probes.size();
+        }
+        for (uint16_t column = 1; column <= 3; column++) {
+          rows[v][column - 1] = rng() % 5 == 0 ? -1 : static_cast<int64_t>(rng() % 15);
+          if (rows[v][column - 1] < 0) continue;
+          for (size_t i = 0; i < view.index_column_count; i++) {
+            if (view.index_columns[i].attnum != column) continue;
+            if (view.index_columns[i].shapes > 0) {
+              keys.push_back(key_of(column, uint64_t(rows[v][column - 1])));
+              attnums.push_back(column);
+            }
+            if (view.index_columns[i].range_shapes > 0)
+              probes.push_back(sr_range_probe{uint64_t(rows[v][column - 1]), column});
+          }
+        }
+      }
+      std::map<uint64_t, int> got;
+      for (const sr_shape_ref& s : r.candidates(100, keys.data(), keys.size(), false, probes.data(), probes.size(),
+                                                attnums.data(), old_keys_from, old_probes_from))
+        got[s.shape_id] = s.exact;
+      for (const auto& [id, spec] : live) {
+        const bool new_holds = holds(spec, rows[0]);
+        const bool old_holds = versions == 2 && holds(spec, rows[1]);
+        if (new_holds || old_holds) {
+          ASSERT_TRUE(got.count(id)) << "round " << round << " missed " << id;
+        }
+        if (!got.count(id) || got[id] == 0) continue;
+        ASSERT_EQ(spec.exact, 1u) << id;
+        ASSERT_EQ(got[id], SR_EXACT_DECIDED | (new_holds ? SR_EXACT_NEW : 0) | (old_holds ? SR_EXACT_OLD : 0))
+            << "round " << round << " shape " << id;
+      }
+    }
+  }
+  EXPECT_GT(r.counters().exact_hits, 1000u);
 }
 
 }  // namespace

@@ -757,7 +757,7 @@ class CRouter : public ::testing::Test {
   std::vector<sr_shape_ref> candidates(uint32_t relid, const Keys& keys, bool all = false) {
     const sr_shape_ref* shapes = nullptr;
     size_t count = 12345;
-    EXPECT_EQ(sr_router_candidates(router_, relid, keys.data(), keys.size(), nullptr, 0, all ? 1 : 0, &shapes, &count), SR_OK);
+    EXPECT_EQ(sr_router_candidates(router_, relid, keys.data(), nullptr, keys.size(), keys.size(), nullptr, 0, 0, all ? 1 : 0, &shapes, &count), SR_OK);
     if (count > 0) {
       EXPECT_NE(shapes, nullptr);
     }
@@ -1180,7 +1180,7 @@ class RouterProperty : public ::testing::Test {
   void check_candidates(uint32_t relid, const Keys& keys, bool all, size_t op) {
     const sr_shape_ref* shapes = nullptr;
     size_t count = 0;
-    ASSERT_EQ(sr_router_candidates(router_, relid, keys.data(), keys.size(), nullptr, 0, all ? 1 : 0, &shapes, &count), SR_OK);
+    ASSERT_EQ(sr_router_candidates(router_, relid, keys.data(), nullptr, keys.size(), keys.size(), nullptr, 0, 0, all ? 1 : 0, &shapes, &count), SR_OK);
     Ids expected;
     if (all) {
       auto it = model_.relations.find(relid);
@@ -1612,9 +1612,9 @@ TEST(RouterBlobs, AddSetPayloadDropRelid) {
   ASSERT_EQ(sr_router_create(&router), SR_OK);
   void* previous = fake(1);
   const Keys keys = {K(1)};
-  const sr_index_atom atom{K(1), 0, 1, SR_TAG_INT, SR_ATOM_EQUAL};
+  const sr_index_atom atom{K(1), 0, 1, SR_TAG_INT, SR_ATOM_EQUAL, 0, 0, 0};
   const uint32_t one = 1;
-  const sr_cover on_key{&atom, &one, 1}, scan{nullptr, nullptr, 0};
+  const sr_cover on_key{&atom, &one, 1, 0}, scan{nullptr, nullptr, 0, 0};
   const std::string a = blob_of(5, 0), b = blob_of(6, 0);
   ASSERT_EQ(sr_router_add_shape_blob(router, 5, 77, a.data(), a.size(), SR_BLOB_UNSHARED, 0, &on_key, &previous),
             SR_OK);
@@ -1625,13 +1625,13 @@ TEST(RouterBlobs, AddSetPayloadDropRelid) {
   EXPECT_EQ(sr_router_shape_relid(router, 99), 0u);
   const sr_shape_ref* shapes = nullptr;
   size_t count = 0;
-  ASSERT_EQ(sr_router_candidates(router, 77, keys.data(), 1, nullptr, 0, 0, &shapes, &count), SR_OK);
+  ASSERT_EQ(sr_router_candidates(router, 77, keys.data(), nullptr, 1, 1, nullptr, 0, 0, 0, &shapes, &count), SR_OK);
   ASSERT_EQ(count, 2u);
   EXPECT_EQ(blob_bytes(router, shapes[0]), a);
   EXPECT_EQ(blob_bytes(router, shapes[1]), b);
   EXPECT_EQ(shapes[0].payload, nullptr);
   sr_router_set_payload(router, shapes[0].slot, fake(42));
-  ASSERT_EQ(sr_router_candidates(router, 77, keys.data(), 1, nullptr, 0, 0, &shapes, &count), SR_OK);
+  ASSERT_EQ(sr_router_candidates(router, 77, keys.data(), nullptr, 1, 1, nullptr, 0, 0, 0, &shapes, &count), SR_OK);
   ASSERT_EQ(count, 2u);
   EXPECT_EQ(shapes[0].payload, fake(42));
   EXPECT_EQ(shapes[1].payload, nullptr);
