@@ -192,7 +192,8 @@ def write(a, r, elapsed):
         stats = json.loads(x["stats"]) if "stats" in x else {}
         per = (lambda k: f"{stats[k] / n:.2f}" if k in stats else "")
         if "equality_candidates" in stats:
-            stats["index_candidates"] = stats["equality_candidates"] + stats["range_candidates"]
+            stats["index_candidates"] = (stats["equality_candidates"] + stats["range_candidates"] +
+                                         stats.get("composite_candidates", 0))
         w(f"| {name} | {x['cpu_median_us'] / 1e6:.2f} | {x['start_cpu_us'] / 1e6:.2f} | {routing / floor_routing:.2f} | "
           f"{(routing - floor_routing) / n:.3f} | {x['messages']:,} | {per('gate_evaluations')} | "
           f"{per('index_candidates')} | {per('scan_candidates')} | {x['rss_kb'] / 1024:.0f} |")

@@ -42,7 +42,7 @@ class CompositeIndex {
   // Folds the groups changed since the last call (all of them, with force).
   bool maintain(bool force);
   size_t entries() const noexcept { return entries_; }
-  size_t bytes() const noexcept;
+  size_t bytes() const noexcept;  // an estimate, in O(1)
 
  private:
   static constexpr uint32_t kNone = UINT32_MAX;

@@ -13,8 +13,10 @@ namespace shape_router {
 
 void CompositeIndex::add(uint32_t slot, uint32_t relid, const sr_index_atom& atom) {
   if (atom.kind != SR_ATOM_COMPOSITE || atom.lower > atom.upper) throw std::invalid_argument("composite atom");
-  const uint32_t* first = by_key_.find(stored(atom.key));
-  uint32_t g = first == nullptr ? kNone : *first;
+  // The head's value, not a pointer into by_key_: reserve() below may move it.
+  const uint32_t* found = by_key_.find(stored(atom.key));
+  const uint32_t head = found == nullptr ? kNone : *found;
+  uint32_t g = head;
   while (g != kNone && !(groups_[g].key == atom.key && groups_[g].relid == relid && groups_[g].attnum == atom.attnum &&
                          groups_[g].range_attnum == atom.range_attnum))
     g = groups_[g].next;
@@ -26,8 +28,7 @@ void CompositeIndex::add(uint32_t slot, uint32_t relid, const sr_index_atom& ato
     reserve_one_more(groups_);
     by_key_.reserve(by_key_.size() + 1);
     g = static_cast<uint32_t>(groups_.size());
-    groups_.push_back(Group{atom.key, relid, atom.attnum, atom.range_attnum, first == nullptr ? kNone : *first,
-                            false, RangeColumn()});
+    groups_.push_back(Group{atom.key, relid, atom.attnum, atom.range_attnum, head, false, RangeColumn()});
     by_key_.put(stored(atom.key), g);
   }
   try {
@@ -82,11 +83,11 @@ bool CompositeIndex::maintain(bool force) {
   return rebuilt;
 }
 
+// An estimate in O(1) (it is read at every commit): each entry as a range
+// column keeps it (24 bytes, and its slot again once built), each slot's group list.
 size_t CompositeIndex::bytes() const noexcept {
-  size_t n = groups_.capacity() * sizeof(Group) + by_key_.capacity() * 16 + dirty_.capacity() * 4;
-  for (const Group& group : groups_) n += group.ranges.bytes();
-  for (const auto& entry : groups_of_slot_) n += 32 + entry.second.capacity() * 4;
-  return n;
+  return groups_.capacity() * sizeof(Group) + by_key_.capacity() * 16 + dirty_.capacity() * 4 + entries_ * 28 +
+         groups_of_slot_.size() * 48;
 }
 
 }  // namespace shape_router

@@ -159,9 +159,10 @@ size_t Router::choose_alternative(uint32_t relid, const sr_cover& cover, const F
     for (uint32_t i = 0; i < cover.alternative_sizes[a]; i++, atom++) {
       if (atom->kind == SR_ATOM_COMPOSITE) {
         // Its candidates are those of the key, and of a range on the column,
-        // whose threshold the row passes: a quarter of the fewer of the two, so
-        // that from the second shape on a key composites win over the bare key
-        // and over a range on the column.
+        // whose threshold the row passes: a quarter of the fewer of the two,
+        // plus two for a structure of its own, so that a key no other shape
+        // has stays a plain key, and from the second (loading: counted with
+        // itself) or third (while decoding) shape on a key composites win.
         size_t shared = 0;
         if (counts != nullptr) {
           const uint32_t* n = counts->find(ShapeIndex::stored_key(atom->key));
@@ -171,7 +172,7 @@ size_t Router::choose_alternative(uint32_t relid, const sr_cover& cover, const F
           index_.lookup(atom->key, posting_scratch_);
           shared = posting_scratch_.size() + composites_.shapes_under(relid, atom->key);
         }
-        cost += 1 + std::min(shared, column_ranges(atom->range_attnum)) / 4;
+        cost += 2 + std::min(shared, column_ranges(atom->range_attnum)) / 4;
       } else if (atom->kind == SR_ATOM_RANGE) {
         // A range's shapes are not known per value: count half its column's
         // ranges (what a probe at a typical value meets), and at least one more

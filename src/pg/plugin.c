@@ -1050,6 +1050,9 @@ patch_unchanged_toast(TupleTableSlot *new_slot, TupleTableSlot *old_slot, bool o
 
 /* ---------- routing ---------- */
 
+/* Tables up to this many columns have their indexed columns read in one pass. */
+#define TUPLE_KEYS_DEFORM_MAX 64
+
 typedef enum RowMatch
 {
 	ROW_NO,
@@ -1123,6 +1126,14 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 		   size_t column_count, uint64 *keys, uint16 *key_attnums, size_t *key_count,
 		   sr_range_probe *probes, size_t *probe_count)
 {
+	/* Several columns: one pass over the tuple (heap_getattr walks it from the
+	 * start for every column behind a variable-width one). */
+	Datum		values[TUPLE_KEYS_DEFORM_MAX];
+	bool		nulls[TUPLE_KEYS_DEFORM_MAX];
+	bool		deformed = column_count > 1 && rel->desc->natts <= TUPLE_KEYS_DEFORM_MAX;
+
+	if (deformed)
+		heap_deform_tuple(tuple, rel->desc, values, nulls);
 	for (size_t c = 0; c < column_count; c++)
 	{
 		int			attnum = columns[c].attnum;
@@ -1135,7 +1146,13 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 			(key_only != NULL && !bms_is_member(attnum, key_only)))
 			return false;
 		attr = TupleDescAttr(rel->desc, attnum - 1);
-		datum = heap_getattr(tuple, attnum, rel->desc, &isnull);
+		if (deformed)
+		{
+			datum = values[attnum - 1];
+			isnull = nulls[attnum - 1];
+		}
+		else
+			datum = heap_getattr(tuple, attnum, rel->desc, &isnull);
 		if (isnull)
 			continue;
 		if (attr->attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))

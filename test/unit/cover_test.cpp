@@ -363,7 +363,9 @@ TEST(Cover, CompositeAtomsSplitASharedKeyByThreshold) {
     }
     EXPECT_GE(decided, 10u - (bulk ? 0u : 2u));
     EXPECT_GT(r.counters().composite_candidates, 0u);
-    EXPECT_EQ(query(K(3), 1).size(), 0u);  // a symbol no shape names
+    // a symbol no shape names: at most the few shapes filed on price alone
+    // while the first thresholds came in (no composite was worth it yet)
+    EXPECT_LE(query(K(3), 1).size(), bulk ? 0u : 4u);
     r.maintain(true);
     EXPECT_LE(query(msft, 4990).size(), bulk ? 10u : 12u);
     for (uint64_t c = 4991; c <= 5000; c++) r.drop_shape(c);
