@@ -96,11 +96,14 @@ remove_tree() {
 
 setup_chroot() {
   note "creating the $suite chroot in $root"
-  remove_tree "$root"
-  mkdir -p "$base"
-  debootstrap --variant=minbase "$suite" "$root" ${SHAPE_ROUTER_MIRROR:+"$SHAPE_ROUTER_MIRROR"} \
-    > "$base/$suite.debootstrap.log" 2>&1 \
-    || { tail -n 30 "$base/$suite.debootstrap.log"; return 1; }
+  local attempt
+  for attempt in 1 2; do   # a second try after a network failure
+    remove_tree "$root"
+    debootstrap --variant=minbase "$suite" "$root" ${SHAPE_ROUTER_MIRROR:+"$SHAPE_ROUTER_MIRROR"} \
+      > "$base/$suite.debootstrap.log" 2>&1 && break
+    tail -n 30 "$base/$suite.debootstrap.log"
+    [ "$attempt" -lt 2 ] || return 1
+  done
   printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
   chmod 755 "$root/usr/sbin/policy-rc.d"
   mkdir -p "$root/etc/postgresql-common/createcluster.d"
@@ -108,11 +111,12 @@ setup_chroot() {
 }
 
 install_packages() {
-  local update=(apt-get -qq update)
+  local apt=(apt-get -o Acquire::Retries=3)
+  local update=("${apt[@]}" -qq update)
   # sid's Release file can be past its Valid-Until on the mirror.
-  [ "$suite" = sid ] && update=(apt-get -qq -o Acquire::Check-Valid-Until=false update)
+  [ "$suite" = sid ] && update=("${apt[@]}" -qq -o Acquire::Check-Valid-Until=false update)
   in_chroot "${update[@]}"
-  in_chroot apt-get install -y -qq --no-install-recommends "${packages[@]}" > "$base/$suite.apt.log" 2>&1 \
+  in_chroot "${apt[@]}" install -y -qq --no-install-recommends "${packages[@]}" > "$base/$suite.apt.log" 2>&1 \
     || { tail -n 30 "$base/$suite.apt.log"; return 1; }
   in_chroot id -u postgres >/dev/null 2>&1 || in_chroot useradd --system --home-dir /var/lib/postgresql postgres
 }
@@ -127,6 +131,9 @@ packages_missing() {
 
 # ---- the chroot: reused when complete, made (again) otherwise ----
 t0=$(now)
+mkdir -p "$base"
+exec 9> "$base/$suite.lock"
+flock 9   # one run per chroot at a time: a second one waits here
 if [ -f "$marker" ]; then
   mount_all
   if packages_missing; then note "installing packages missing from the chroot"; install_packages; fi
