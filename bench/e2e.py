@@ -9,6 +9,7 @@ module in bench/floor), median of --reps repetitions, in the same run.
   python3 bench/e2e.py                 # default size (1,000,000 changes), writes bench/RESULTS.md
   python3 bench/e2e.py --quick         # small, for CI: checks the harness works
 Run as root (it starts the cluster as the postgres user); see bench/README.md.
+The server is the one of $PG_CONFIG (default: PostgreSQL 15's pg_config).
 """
 import argparse
 import datetime
@@ -22,7 +23,8 @@ import sys
 import tempfile
 import time
 
-BIN = "/usr/lib/postgresql/15/bin"
+PG_CONFIG = os.environ.get("PG_CONFIG", "/usr/lib/postgresql/15/bin/pg_config")
+BIN = subprocess.run([PG_CONFIG, "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 

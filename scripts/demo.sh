@@ -2,14 +2,16 @@
 # The shape_router demo, as root on Debian bookworm: installs what is missing,
 # builds and installs the extension, starts a throwaway cluster as postgres,
 # registers shapes, writes rows, prints the routed stream through
-# pg_recvlogical, then stops and removes the cluster.
+# pg_recvlogical, then stops and removes the cluster. PG_CONFIG picks the server
+# (default: PostgreSQL 15, the one scripts/install-deps.sh installs).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 bash scripts/install-deps.sh
+export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 make -s -j"$(nproc)" >/dev/null && make -s install >/dev/null
 
-bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
+bindir=$("$PG_CONFIG" --bindir)
 work=$(mktemp -d /tmp/shape_router_demo.XXXXXX)
 chown postgres "$work"
 port=${DEMO_PORT:-54331}

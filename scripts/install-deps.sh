@@ -5,7 +5,8 @@ set -euo pipefail
 [ "$(id -u)" -eq 0 ] || { echo "install-deps.sh: run as root (it uses apt-get)" >&2; exit 1; }
 
 packages=(postgresql-15 postgresql-server-dev-15 postgresql-client-15 libxxhash-dev
-          googletest libgtest-dev libbenchmark-dev libabsl-dev postgresql-15-wal2json python3 g++ make clang-14 llvm-14-dev libipc-run-perl)
+          googletest libgtest-dev libbenchmark-dev libabsl-dev postgresql-15-wal2json python3 g++ make clang-14 llvm-14-dev libipc-run-perl
+          debootstrap)   # debootstrap: scripts/chroot.sh, the PostgreSQL 17 and 18 chroots
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")

@@ -8,16 +8,25 @@
 #      path), test/restart.sh (nothing lost across consumer kills and a server crash),
 #      test/bigtxn.sh (2,000,000-change transactions: exact records, spilling, flat
 #      memory, no sender timeout), test/rebuild.sh (a background index rebuild while
-#      decoding: exact records).
-# On failure it prints regression.diffs and the server log.
+#      decoding: exact records),
+#   4. the benchmark harnesses at their smallest size,
+# all against the server of $PG_CONFIG (default: PostgreSQL 15, which
+# scripts/install-deps.sh installs on Debian bookworm); then
+#   5. the build, the pg_regress suite and the script tests against PostgreSQL 17 and
+#      18, each in a Debian chroot made (once, then reused) by scripts/chroot.sh.
+#      SHAPE_ROUTER_CHROOT_MAJORS chooses them (default "17 18"; empty: none).
+# On failure it prints regression.diffs and the server log. Any failure on any
+# version fails the run.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 bash scripts/install-deps.sh
+export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+chroot_majors=${SHAPE_ROUTER_CHROOT_MAJORS-17 18}
 
 make -s -j"$(nproc)" >/dev/null
 make -s install >/dev/null
-echo "== build and install: ok ($(/usr/lib/postgresql/15/bin/postgres --version))"
+echo "== build and install: ok ($("$("$PG_CONFIG" --bindir)/postgres" --version))"
 
 passed=0; failed=0
 unit_log=$(mktemp)
@@ -73,6 +82,19 @@ for bench in e2e mix; do
   else
     failed=$((failed + 1)); echo "not ok - bench/$bench.py --quick"; tail -n 30 "/tmp/shape_router_${bench}_quick.log"
   fi
+done
+
+# The other majors, each in its own chroot; its output has one ok/not ok line a test.
+for major in $chroot_majors; do
+  echo "== PostgreSQL $major (scripts/chroot.sh $major)"
+  chroot_log=$(mktemp)
+  if bash "$repo/scripts/chroot.sh" "$major" 2>&1 | tee "$chroot_log"; then chroot_ok=1; else chroot_ok=0; fi
+  passed=$((passed + $(grep -c '^ok ' "$chroot_log" || true)))
+  failed=$((failed + $(grep -c '^not ok ' "$chroot_log" || true)))
+  if [ "$chroot_ok" -ne 1 ] && ! grep -q '^not ok ' "$chroot_log"; then
+    failed=$((failed + 1)); echo "not ok - pg$major: scripts/chroot.sh $major failed"
+  fi
+  rm -f "$chroot_log"
 done
 
 echo "shape_router: $passed passed, $failed failed"

@@ -16,7 +16,7 @@
 # Runs as the postgres user against a throwaway cluster; prints "N passed, N failed".
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-pkglibdir=$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)
+pkglibdir=$("$pg_config" --pkglibdir)
 big=${BIGTXN_CHANGES:-2000000}     # changes in the big transactions
 small=$((big / 10))                # the transaction the big one's memory is compared with
 timeout_s=${BIGTXN_SENDER_TIMEOUT:-2}

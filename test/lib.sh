@@ -1,7 +1,9 @@
 # Sourced by the script tests: a throwaway cluster and TAP-like checks. Runs as the
 # postgres user (initdb refuses root). The socket lives in the cluster's own
-# directory, so the tests never clash with other servers.
-bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
+# directory, so the tests never clash with other servers. The server is the one of
+# $PG_CONFIG (default: PostgreSQL 15's pg_config).
+pg_config=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+bindir=$("$pg_config" --bindir)
 passed=0; failed=0
 work=""   # set by init_cluster; cleanup traps may run before it
 check() { # name, command...

@@ -234,35 +234,35 @@ family_matches_tag(Oid family, sr_type_tag tag)
 static bool
 native_comparison(Oid opno, Oid inputcollid, sr_type_tag tag, sr_compare_op *op)
 {
-	List	   *interpretations = get_op_btree_interpretation(opno);
+	List	   *interpretations = sr_op_interpretations(opno);
 	ListCell   *lc;
 
 	foreach(lc, interpretations)
 	{
-		OpBtreeInterpretation *interp = (OpBtreeInterpretation *) lfirst(lc);
+		SrOpInterpretation *interp = (SrOpInterpretation *) lfirst(lc);
 		bool		bytes = tag == SR_TAG_TEXT || tag == SR_TAG_BPCHAR;
 
 		if (!family_matches_tag(interp->opfamily_id, tag))
 			continue;
-		switch (interp->strategy)
+		switch (SR_INTERP_CMP(interp))
 		{
-			case BTEqualStrategyNumber:
+			case SR_CMP_EQ:
 				*op = SR_OP_EQ;
 				return true;
-			case ROWCOMPARE_NE:
+			case SR_CMP_NE:
 				*op = SR_OP_NE;
 				return true;
-			case BTLessStrategyNumber:
-			case BTLessEqualStrategyNumber:
-			case BTGreaterStrategyNumber:
-			case BTGreaterEqualStrategyNumber:
+			case SR_CMP_LT:
+			case SR_CMP_LE:
+			case SR_CMP_GT:
+			case SR_CMP_GE:
 				if (bytes && interp->opfamily_id != TEXT_PATTERN_BTREE_FAM_OID &&
 					interp->opfamily_id != BPCHAR_PATTERN_BTREE_FAM_OID &&
-					!(OidIsValid(inputcollid) && lc_collate_is_c(inputcollid)))
+					!(OidIsValid(inputcollid) && sr_collation_is_c(inputcollid)))
 					return false;
-				*op = interp->strategy == BTLessStrategyNumber ? SR_OP_LT
-					: interp->strategy == BTLessEqualStrategyNumber ? SR_OP_LE
-					: interp->strategy == BTGreaterStrategyNumber ? SR_OP_GT : SR_OP_GE;
+				*op = SR_INTERP_CMP(interp) == SR_CMP_LT ? SR_OP_LT
+					: SR_INTERP_CMP(interp) == SR_CMP_LE ? SR_OP_LE
+					: SR_INTERP_CMP(interp) == SR_CMP_GT ? SR_OP_GT : SR_OP_GE;
 				return true;
 			default:
 				return false;

@@ -614,7 +614,7 @@ compare_xid(const void *a, const void *b)
 static Snapshot
 snapshot_before(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
-	Snapshot	built = SnapBuildGetOrBuildSnapshot(ctx->snapshot_builder, txn->xid);
+	Snapshot	built = sr_snapbuild_snapshot(ctx->snapshot_builder, txn->xid);
 	Snapshot	snapshot = palloc(sizeof(SnapshotData));
 	TransactionId *own = palloc(sizeof(TransactionId) * (txn->nsubtxns + 1));
 	int			own_count = 0;
@@ -757,21 +757,21 @@ apply_catalog_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBuf
 	switch (change->action)
 	{
 		case REORDER_BUFFER_CHANGE_INSERT:
-			shape_def_from_tuple_ext(&def, &change->data.tp.newtuple->tuple, desc, false);
+			shape_def_from_tuple_ext(&def, sr_change_new_tuple(change), desc, false);
 			add_shape(state, &def);
 			break;
 		case REORDER_BUFFER_CHANGE_UPDATE:
-			if (change->data.tp.oldtuple != NULL)
-				drop_shape(state, DatumGetInt64(heap_getattr(&change->data.tp.oldtuple->tuple,
+			if (sr_change_old_tuple(change) != NULL)
+				drop_shape(state, DatumGetInt64(heap_getattr(sr_change_old_tuple(change),
 															 Anum_shape_shape_id, desc, &isnull)),
 						   NULL, NULL, InvalidXLogRecPtr);
-			shape_def_from_tuple_ext(&def, &change->data.tp.newtuple->tuple, desc, false);
+			shape_def_from_tuple_ext(&def, sr_change_new_tuple(change), desc, false);
 			drop_shape(state, def.shape_id, NULL, NULL, InvalidXLogRecPtr);
 			add_shape(state, &def);
 			break;
 		case REORDER_BUFFER_CHANGE_DELETE:
-			if (change->data.tp.oldtuple != NULL)
-				drop_shape(state, DatumGetInt64(heap_getattr(&change->data.tp.oldtuple->tuple,
+			if (sr_change_old_tuple(change) != NULL)
+				drop_shape(state, DatumGetInt64(heap_getattr(sr_change_old_tuple(change),
 															 Anum_shape_shape_id, desc, &isnull)),
 						   ctx, txn, change->lsn);
 			break;
@@ -1207,13 +1207,13 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 	if (next == NULL || 2 * column_count > lengthof(keys) ||
 		(next->action != REORDER_BUFFER_CHANGE_INSERT && next->action != REORDER_BUFFER_CHANGE_UPDATE &&
 		 next->action != REORDER_BUFFER_CHANGE_DELETE) ||
-		!RelFileNodeEquals(next->data.tp.relnode, relation->rd_node))
+		!sr_change_on_relation(next, relation))
 		return;
-	if (next->data.tp.newtuple != NULL)
-		(void) tuple_keys(&next->data.tp.newtuple->tuple, NULL, rel, columns, column_count, keys, NULL, &key_count,
+	if (sr_change_new_tuple(next) != NULL)
+		(void) tuple_keys(sr_change_new_tuple(next), NULL, rel, columns, column_count, keys, NULL, &key_count,
 						  NULL, NULL);
-	if (next->data.tp.oldtuple != NULL && rel->identity_full)
-		(void) tuple_keys(&next->data.tp.oldtuple->tuple, NULL, rel, columns, column_count, keys, NULL, &key_count,
+	if (sr_change_old_tuple(next) != NULL && rel->identity_full)
+		(void) tuple_keys(sr_change_old_tuple(next), NULL, rel, columns, column_count, keys, NULL, &key_count,
 						  NULL, NULL);
 	sr_router_prefetch(state->router, keys, key_count);
 	state->counters->prefetches++;
@@ -1624,8 +1624,8 @@ shape_router_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		state->counters->changes_seen++;
 		rows.action = change->action;
 		rows.lsn = change->lsn;
-		rows.newtuple = change->data.tp.newtuple != NULL ? &change->data.tp.newtuple->tuple : NULL;
-		rows.oldtuple = change->data.tp.oldtuple != NULL ? &change->data.tp.oldtuple->tuple : NULL;
+		rows.newtuple = sr_change_new_tuple(change);
+		rows.oldtuple = sr_change_old_tuple(change);
 		if (relation->rd_rel->relispartition && sr_router_relation_count(state->router) > 0)
 			routes = palloc(sizeof(Route) * (1 + partition_info(state, relation)->ancestor_count));
 		if (sr_router_relation(state->router, relid, &columns, &column_count) > 0)

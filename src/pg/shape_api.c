@@ -255,7 +255,7 @@ shape_router_drop_shape(PG_FUNCTION_ARGS)
 		Oid			relid = DatumGetObjectId(heap_getattr(tuple, Anum_shape_relid,
 														  RelationGetDescr(catalog), &isnull));
 
-		if (!has_privs_of_role(GetUserId(), registered_by) && !pg_class_ownercheck(relid, GetUserId()))
+		if (!has_privs_of_role(GetUserId(), registered_by) && !sr_relation_ownercheck(relid, GetUserId()))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied to drop shape " INT64_FORMAT, shape_id),

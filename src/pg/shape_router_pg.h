@@ -23,6 +23,8 @@
 
 #include "shape_router/router.h"
 
+#include "pg_compat.h"
+
 #define SHAPE_ROUTER_EXTENSION "shape_router"
 #define SHAPE_ROUTER_SCHEMA "shape_router"
 #define SHAPE_CATALOG_NAME "shape_catalog"
