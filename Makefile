@@ -80,7 +80,7 @@ test/unit/bin/%.asan: test/unit/%.cpp $(UNIT_CORE_ASAN) $(CORE_HEADERS)
 	$(CXX) $(UNIT_CXXFLAGS) -O1 $(SANITIZE) -o $@ $< $(UNIT_CORE_ASAN) -lgtest -lgtest_main -lpthread -lxxhash
 
 # The background rebuild thread under ThreadSanitizer (the tests that start one).
-test/unit/bin/index_test.tsan: test/unit/index_test.cpp $(UNIT_CORE_TSAN) $(CORE_HEADERS)
+test/unit/bin/%.tsan: test/unit/%.cpp $(UNIT_CORE_TSAN) $(CORE_HEADERS)
 	$(CXX) $(UNIT_CXXFLAGS) -O1 -fsanitize=thread -o $@ $< $(UNIT_CORE_TSAN) -lgtest -lgtest_main -lpthread -lxxhash
 
 # ---- micro-benchmarks of the core (Google Benchmark); see bench/README.md ----
@@ -96,8 +96,10 @@ bench: $(addprefix bench/bin/,$(BENCHES)) bench/bin/router_memory
 	@echo "== bench/bin/router_memory"; bench/bin/router_memory 1000000 28
 
 .PHONY: unit
-unit: $(addprefix test/unit/bin/,$(UNIT_TESTS)) $(addprefix test/unit/bin/,$(addsuffix .asan,$(UNIT_TESTS))) test/unit/bin/index_test.tsan
+unit: $(addprefix test/unit/bin/,$(UNIT_TESTS)) $(addprefix test/unit/bin/,$(addsuffix .asan,$(UNIT_TESTS))) test/unit/bin/index_test.tsan test/unit/bin/range_index_test.tsan
 	@set -e; for t in $(filter-out %.tsan,$^); do echo "== $$t"; $$t --gtest_brief=1; done
 	@echo "== test/unit/bin/index_test.tsan (background builds)"; \
 	  test/unit/bin/index_test.tsan --gtest_brief=1 --gtest_filter='*Background*:*LargeOverlay*'
+	@echo "== test/unit/bin/range_index_test.tsan (background builds)"; \
+	  test/unit/bin/range_index_test.tsan --gtest_brief=1 --gtest_filter='*Background*'
 

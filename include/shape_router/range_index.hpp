@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "shape_router/flat_map.hpp"
@@ -91,8 +92,18 @@ class StaticRanges {
 // The ranges of one column of one relation: the static ranges, plus the entries
 // added since they were built (scanned) and the slots dropped from them since
 // (tombstones), folded into a new build when they grow past a quarter of it.
+// A build of background_min_entries or more runs on a background thread (as the
+// equality index's do) from a copy of the live entries; meanwhile adds go to a
+// second overlay and drops are noted, and a later maintain() installs it.
 class RangeColumn {
  public:
+  static constexpr size_t kDefaultBackgroundMinEntries = size_t{1} << 16;
+
+  RangeColumn();
+  RangeColumn(RangeColumn&&) noexcept;  // (a column's vector grows) the job moves along
+  RangeColumn& operator=(RangeColumn&&) = delete;
+  ~RangeColumn();
+
   void add(uint32_t slot, uint64_t lo, uint64_t hi);
   void drop(uint32_t slot);
   template <typename Emit>
@@ -106,22 +117,48 @@ class RangeColumn {
     }
     for (const StaticRanges::Entry& e : overlay_)
       if (e.lo <= value && value <= e.hi) emit(e.slot);
+    for (const StaticRanges::Entry& e : added_during_build_)
+      if (e.lo <= value && value <= e.hi) emit(e.slot);
   }
-  // Folds the overlay and tombstones into a new tree when they have grown (or always, with force).
+  // Installs a finished background build; otherwise folds the overlay and
+  // tombstones into new static ranges when they have grown (or always, with
+  // force, which first waits for a background build). Returns whether new
+  // static ranges were installed.
   bool maintain(bool force);
-  size_t entries() const noexcept { return static_.size() - dropped_entries_ + overlay_.size(); }
-  // Added and dropped entries not yet folded into the static ranges.
-  size_t pending_changes() const noexcept { return overlay_.size() + dropped_entries_; }
-  size_t bytes() const noexcept {
-    return static_.bytes() + overlay_.capacity() * sizeof(StaticRanges::Entry) + static_slots_.capacity() * 4;
+  size_t entries() const noexcept {
+    return static_.size() - dropped_entries_ + overlay_.size() + added_during_build_.size();
   }
+  // Added and dropped entries not yet folded into the static ranges (a build
+  // under way counts as one).
+  size_t pending_changes() const noexcept {
+    return overlay_.size() + added_during_build_.size() + dropped_entries_ + (job_ ? 1 : 0);
+  }
+  size_t bytes() const noexcept {
+    return static_.bytes() + (overlay_.capacity() + added_during_build_.capacity()) * sizeof(StaticRanges::Entry) +
+           static_slots_.capacity() * 4;
+  }
+  void set_background_min_entries(size_t entries) noexcept { background_min_entries_ = entries; }
+  bool building() const noexcept { return job_ != nullptr; }
+  void wait_for_build() noexcept;  // without installing it (tests)
+  uint64_t background_builds() const noexcept { return background_builds_; }
 
  private:
+  struct BuildJob;
+  std::vector<StaticRanges::Entry> live_entries() const;
+  void install(BuildJob& job);
+
   StaticRanges static_;
   std::vector<uint32_t> static_slots_;  // slots in static_, sorted (a slot may have several entries)
   FlatMap tombstones_;                  // slot + 1 → entries of it in static_, dropped since the build
   size_t dropped_entries_ = 0;
   std::vector<StaticRanges::Entry> overlay_;
+  // While a background build runs: entries added since its snapshot, and the
+  // slots dropped since (their entries in the snapshot become tombstones).
+  std::unique_ptr<BuildJob> job_;
+  std::vector<StaticRanges::Entry> added_during_build_;
+  FlatMap dropped_during_build_;  // slot + 1 → 1
+  size_t background_min_entries_ = kDefaultBackgroundMinEntries;
+  uint64_t background_builds_ = 0;
 };
 
 // Every range column of every relation: (relation, column) → RangeColumn.
@@ -139,6 +176,7 @@ class RangeIndex {
   bool maintain(bool force);
   size_t entries() const noexcept;
   size_t bytes() const noexcept;
+  uint64_t background_builds() const noexcept;
 
  private:
   static uint64_t column_key(uint32_t relid, uint16_t attnum) noexcept {

@@ -98,6 +98,7 @@ class Router {
 
   bool maintain(bool force);
   IndexStats index_stats() const { return index_.stats(); }
+  uint64_t range_background_builds() const noexcept { return ranges_.background_builds(); }
   size_t range_entries() const noexcept { return ranges_.entries() + composites_.entries(); }
   size_t range_bytes() const noexcept { return ranges_.bytes() + composites_.bytes(); }
   size_t shape_count() const noexcept { return directory_.size(); }

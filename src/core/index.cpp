@@ -1,6 +1,7 @@
 // The routing index: binary fuse filter, PtrHash-style perfect hash, slot table,
 // shape-list pool, overlay and tombstones. See include/shape_router/index.hpp.
 #include "shape_router/index.hpp"
+#include "shape_router/thread.hpp"
 
 #include <pthread.h>
 #include <signal.h>
@@ -305,24 +306,6 @@ bool PerfectHash::try_build(const std::vector<uint64_t>& hashes) {
 // ---------------------------------------------------------------- threads
 
 namespace {
-
-// Starts f on a new thread with every signal blocked (the thread inherits the
-// mask): the host's handlers (PostgreSQL's) then only ever run on the caller's
-// thread. Returns false, with nothing started, when no thread can be had.
-template <typename F>
-bool start_thread(std::thread& thread, F&& f) {
-  sigset_t all, previous;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &previous);
-  bool started = true;
-  try {
-    thread = std::thread(std::forward<F>(f));
-  } catch (const std::system_error&) {
-    started = false;
-  }
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  return started;
-}
 
 // Below this many keys a second thread costs more than it saves.
 constexpr size_t kParallelBuildMinKeys = size_t{1} << 16;

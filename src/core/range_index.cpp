@@ -1,8 +1,11 @@
 // Range atoms: order keys, a column's static ranges, and one column's ranges
 // with their overlay and tombstones (range_index.hpp).
 #include "shape_router/range_index.hpp"
+#include "shape_router/thread.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <new>
 #include <cmath>
 #include <cstring>
 
@@ -96,41 +99,117 @@ void StaticRanges::build(std::vector<Entry>& entries) {
   }
 }
 
+struct RangeColumn::BuildJob {
+  std::vector<StaticRanges::Entry> entries;  // the snapshot, taken by the build
+  StaticRanges result;
+  std::vector<uint32_t> slots;
+  bool failed = false;
+  std::atomic<bool> done{false};
+  std::thread thread;
+
+  void run() noexcept {
+    try {
+      slots.reserve(entries.size());
+      for (const StaticRanges::Entry& e : entries) slots.push_back(e.slot);
+      std::sort(slots.begin(), slots.end());
+      result.build(entries);
+    } catch (...) {
+      failed = true;
+    }
+    std::vector<StaticRanges::Entry>().swap(entries);
+    done.store(true, std::memory_order_release);
+  }
+};
+
+RangeColumn::RangeColumn() = default;
+RangeColumn::RangeColumn(RangeColumn&&) noexcept = default;
+RangeColumn::~RangeColumn() { wait_for_build(); }
+
+void RangeColumn::wait_for_build() noexcept {
+  if (job_ && job_->thread.joinable()) job_->thread.join();
+}
+
 void RangeColumn::add(uint32_t slot, uint64_t lo, uint64_t hi) {
-  reserve_one_more(overlay_);
-  overlay_.push_back(StaticRanges::Entry{lo, hi, slot});
+  std::vector<StaticRanges::Entry>& to = job_ ? added_during_build_ : overlay_;
+  reserve_one_more(to);
+  to.push_back(StaticRanges::Entry{lo, hi, slot});
 }
 
 void RangeColumn::drop(uint32_t slot) {
-  overlay_.erase(std::remove_if(overlay_.begin(), overlay_.end(),
-                                [&](const StaticRanges::Entry& e) { return e.slot == slot; }),
-                 overlay_.end());
+  auto of_slot = [&](const StaticRanges::Entry& e) { return e.slot == slot; };
+  if (job_) {  // the snapshot may hold the slot's entries: the new static ranges will
+    dropped_during_build_.reserve(dropped_during_build_.size() + 1);
+    dropped_during_build_.put(uint64_t{slot} + 1, 1);
+    added_during_build_.erase(std::remove_if(added_during_build_.begin(), added_during_build_.end(), of_slot),
+                              added_during_build_.end());
+  }
+  overlay_.erase(std::remove_if(overlay_.begin(), overlay_.end(), of_slot), overlay_.end());
   auto [first, last] = std::equal_range(static_slots_.begin(), static_slots_.end(), slot);
   if (first == last || tombstones_.find(uint64_t{slot} + 1) != nullptr) return;
   tombstones_.put(uint64_t{slot} + 1, static_cast<uint32_t>(last - first));
   dropped_entries_ += static_cast<size_t>(last - first);
 }
 
-bool RangeColumn::maintain(bool force) {
-  const size_t changes = overlay_.size() + dropped_entries_;
-  if (changes == 0 || (!force && changes * 4 < std::max<size_t>(static_.size(), 256))) return false;
+std::vector<StaticRanges::Entry> RangeColumn::live_entries() const {
   std::vector<StaticRanges::Entry> live;
   live.reserve(static_.size() - dropped_entries_ + overlay_.size());
   static_.for_each([&](const StaticRanges::Entry& e) {
     if (tombstones_.size() == 0 || tombstones_.find(uint64_t{e.slot} + 1) == nullptr) live.push_back(e);
   });
   live.insert(live.end(), overlay_.begin(), overlay_.end());
-  std::vector<uint32_t> slots;
-  slots.reserve(live.size());
-  for (const StaticRanges::Entry& e : live) slots.push_back(e.slot);
-  std::sort(slots.begin(), slots.end());
-  static_.build(live);
-  static_slots_.swap(slots);
+  return live;
+}
+
+// The build's ranges become the static ones; what was added since its snapshot
+// is the new overlay, and the slots dropped since are tombstoned in it.
+void RangeColumn::install(BuildJob& job) {
+  FlatMap tombstones;
+  size_t dropped = 0;
+  dropped_during_build_.for_each([&](uint64_t key, uint32_t) {
+    const uint32_t slot = static_cast<uint32_t>(key - 1);
+    auto [first, last] = std::equal_range(job.slots.begin(), job.slots.end(), slot);
+    if (first == last) return;
+    tombstones.put(key, static_cast<uint32_t>(last - first));
+    dropped += static_cast<size_t>(last - first);
+  });
+  static_ = std::move(job.result);
+  static_slots_ = std::move(job.slots);
   static_slots_.shrink_to_fit();
-  tombstones_ = FlatMap();
-  dropped_entries_ = 0;
-  overlay_.clear();
-  overlay_.shrink_to_fit();
+  tombstones_ = std::move(tombstones);
+  dropped_entries_ = dropped;
+  overlay_ = std::move(added_during_build_);
+  added_during_build_ = std::vector<StaticRanges::Entry>();
+  dropped_during_build_ = FlatMap();
+}
+
+bool RangeColumn::maintain(bool force) {
+  bool installed = false;
+  if (job_ && (force || job_->done.load(std::memory_order_acquire))) {
+    wait_for_build();
+    std::unique_ptr<BuildJob> job = std::move(job_);
+    if (job->failed) {  // out of memory: the current structures are exact; fold them in later
+      overlay_.insert(overlay_.end(), added_during_build_.begin(), added_during_build_.end());
+      added_during_build_ = std::vector<StaticRanges::Entry>();
+      dropped_during_build_ = FlatMap();
+    } else {
+      install(*job);
+      installed = true;
+    }
+  }
+  const size_t changes = overlay_.size() + dropped_entries_;
+  if (job_ || changes == 0 || (!force && changes * 4 < std::max<size_t>(static_.size(), 256))) return installed;
+  auto job = std::make_unique<BuildJob>();
+  job->entries = live_entries();
+  if (!force && job->entries.size() >= background_min_entries_) {
+    BuildJob* raw = job.get();
+    job_ = std::move(job);
+    if (!start_thread(raw->thread, [raw] { raw->run(); })) raw->run();  // no thread: here; installed next time
+    background_builds_++;
+    return installed;
+  }
+  job->run();
+  if (job->failed) throw std::bad_alloc();
+  install(*job);
   return true;
 }
 
@@ -151,6 +230,12 @@ bool RangeIndex::maintain(bool force) {
 size_t RangeIndex::entries() const noexcept {
   size_t n = 0;
   for (const RangeColumn& c : columns_) n += c.entries();
+  return n;
+}
+
+uint64_t RangeIndex::background_builds() const noexcept {
+  uint64_t n = 0;
+  for (const RangeColumn& c : columns_) n += c.background_builds();
   return n;
 }
 

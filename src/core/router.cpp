@@ -897,7 +897,7 @@ void sr_router_index_stats(const sr_router* router, sr_index_stats* out) noexcep
   out->overlay_keys = s.overlay_keys;
   out->tombstones = s.tombstones;
   out->rebuilds = s.rebuilds;
-  out->background_builds = s.background_builds;
+  out->background_builds = s.background_builds + router->router.range_background_builds();
   out->longest_pause_us = s.longest_pause_ns / 1000;
   out->range_entries = router->router.range_entries();
   out->range_bytes = router->router.range_bytes();

@@ -699,9 +699,10 @@ shape_router_explain_shape(PG_FUNCTION_ARGS)
 		for (int a = 0, first = 0; a < def.cover_alternatives; first += def.cover_sizes[a], a++)
 			lines = lappend(lines, psprintf("  alternative %d: %s%s, from %s", a + 1,
 											describe_atoms(def.relid, def.cover_atoms + first, def.cover_sizes[a]),
-											decided_by_index(def.cover_atoms + first, def.cover_sizes[a],
-															 (def.cover_exact >> a) & 1)
-											? "; exact: a hit is a match, the program is not run" : "",
+											((def.cover_exact >> a) & 1) == 0 ? ""
+											: decided_by_index(def.cover_atoms + first, def.cover_sizes[a], true)
+											? "; exact: a hit is a match, the program is not run"
+											: "; exact, but its keys lie on several columns: the program decides",
 											a < cover.alternative_count && cover.sources[a] != NULL
 											? deparse_expression(cover.sources[a], context, false, false)
 											: "(the stored atoms)"));

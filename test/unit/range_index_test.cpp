@@ -181,4 +181,50 @@ TEST(RangeColumn, OverlayTombstonesAndRebuildsAgainstModel) {
   }
 }
 
+// Background builds: every build runs on a thread (threshold 0), while adds and
+// drops (of the snapshot's slots, of slots re-added since, of entries added
+// since) go on; stabs stay exact before, during and after each install.
+TEST(RangeColumn, BackgroundBuildsStayExact) {
+  std::mt19937_64 rng(2026);
+  RangeColumn column;
+  column.set_background_min_entries(0);
+  std::multimap<uint32_t, std::pair<uint64_t, uint64_t>> model;
+  std::set<uint32_t> live;
+  size_t installs = 0;
+  auto check = [&](int op) {
+    const uint64_t v = rng() % 600;
+    std::vector<uint32_t> got, want;
+    column.stab(v, [&](uint32_t s) { got.push_back(s); });
+    for (const auto& [s, r] : model)
+      if (r.first <= v && v <= r.second) want.push_back(s);
+    std::sort(got.begin(), got.end());
+    std::sort(want.begin(), want.end());
+    ASSERT_EQ(got, want) << "op " << op;
+    ASSERT_EQ(column.entries(), model.size()) << "op " << op;
+  };
+  for (int op = 0; op < 30000; op++) {
+    const uint32_t slot = static_cast<uint32_t>(rng() % 400);
+    if (live.count(slot) > 0 && rng() % 2 == 0) {
+      column.drop(slot);
+      model.erase(slot);
+      live.erase(slot);
+    } else if (live.count(slot) == 0) {
+      const int ranges = 1 + static_cast<int>(rng() % 2);
+      for (int i = 0; i < ranges; i++) {
+        const uint64_t lo = rng() % 500, hi = rng() % 3 == 0 ? UINT64_MAX : lo + rng() % 50;
+        column.add(slot, lo, hi);
+        model.emplace(slot, std::make_pair(lo, hi));
+      }
+      live.insert(slot);
+    }
+    if (op % 37 == 0) {
+      if (column.building() && rng() % 2 == 0) column.wait_for_build();  // done, not yet installed
+      installs += column.maintain(op % 1000 == 0) ? 1 : 0;
+    }
+    if (op % 7 == 0) check(op);
+  }
+  EXPECT_GT(column.background_builds(), 20u);
+  EXPECT_GT(installs, 20u);
+}
+
 }  // namespace
