@@ -250,7 +250,20 @@ class Router {
   };
   FlatMap payload_index_;
   std::vector<PayloadEntry> payloads_;
-  std::unordered_map<uint32_t, std::vector<IndexColumn>> cover_columns_;
+  // The index columns of shapes whose cover does not lie on their record's
+  // column alone: slot + 1 → offset in cover_column_words_ of a count, then
+  // that many packed columns (pack_column). About 30 bytes for an OR of two.
+  FlatMap cover_columns_;
+  std::vector<uint32_t> cover_column_words_;
+  size_t dead_cover_column_words_ = 0;
+  static uint32_t pack_column(const IndexColumn& c) noexcept {
+    return uint32_t{c.attnum} | uint32_t{c.tag} << 16 | (c.shapes > 0 ? 1u : 0u) << 24 | (c.range_shapes > 0 ? 1u : 0u) << 25;
+  }
+  static IndexColumn unpack_column(uint32_t w) noexcept {
+    return IndexColumn{static_cast<uint16_t>(w & 0xffff), static_cast<uint8_t>(w >> 16), (w >> 24) & 1, (w >> 25) & 1};
+  }
+  void put_cover_columns(uint32_t slot, const std::vector<IndexColumn>& columns);
+  bool take_cover_columns(uint32_t slot, std::vector<IndexColumn>& out);
   // Shapes with several alternatives loaded in bulk: filed at end_bulk_load,
   // when every key's shape count is known. slot + 1 → index into pending_covers_.
   struct PendingCover {
@@ -267,6 +280,7 @@ class Router {
   std::vector<uint32_t> pending_sizes_;
   FlatMap pending_by_slot_;
   std::vector<uint32_t> posting_scratch_;
+  std::vector<IndexColumn> columns_scratch_;
   bool bulk_ = false;
   size_t bulk_expected_ = 0, bulk_added_ = 0, bulk_start_bytes_ = 0;  // for sizing the arena while loading
   sr_counters counters_{};

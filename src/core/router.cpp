@@ -243,7 +243,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
     }
   }
   const bool record_only = columns.size() == 1 && columns[0].range_shapes == 0 && columns[0].attnum + 1 == record_column;
-  if (!record_only) cover_columns_.emplace(slot, columns);
+  if (!record_only) put_cover_columns(slot, columns);
   try {
     index_.add(slot, keys.data(), keys.size(), bulk);
     for (size_t i = 0; i < count; i++) {
@@ -256,7 +256,8 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
         ranges->drop(slot);
     composites_.drop(slot);
     if (index_.contains_slot(slot)) index_.drop(slot);
-    cover_columns_.erase(slot);
+    std::vector<IndexColumn> ignored;
+    if (!record_only) take_cover_columns(slot, ignored);
     throw;
   }
   for (const IndexColumn& column : columns) file_column(r, column);
@@ -285,13 +286,53 @@ void Router::file_column(Relation& r, const IndexColumn& column, bool unfile) {
   }
 }
 
+void Router::put_cover_columns(uint32_t slot, const std::vector<IndexColumn>& columns) {
+  // Every allocation first: a bad_alloc changes nothing (and take_cover_columns,
+  // on a drop, then needs none).
+  if (columns_scratch_.capacity() < columns.size()) columns_scratch_.reserve(columns.size());
+  if (cover_column_words_.capacity() < cover_column_words_.size() + 1 + columns.size())
+    cover_column_words_.reserve(std::max(cover_column_words_.size() + 1 + columns.size(), cover_column_words_.capacity() * 2));
+  cover_columns_.reserve(cover_columns_.size() + 1);
+  cover_columns_.put(uint64_t{slot} + 1, static_cast<uint32_t>(cover_column_words_.size()));
+  cover_column_words_.push_back(static_cast<uint32_t>(columns.size()));
+  for (const IndexColumn& c : columns) cover_column_words_.push_back(pack_column(c));
+}
+
+// Moves the slot's columns into out (false: it has none), and compacts the
+// words once most of them belong to shapes gone.
+bool Router::take_cover_columns(uint32_t slot, std::vector<IndexColumn>& out) {
+  out.clear();
+  const uint32_t* found = cover_columns_.find(uint64_t{slot} + 1);
+  if (found == nullptr) return false;
+  const uint32_t offset = *found, count = cover_column_words_[offset];
+  for (uint32_t i = 0; i < count; i++) out.push_back(unpack_column(cover_column_words_[offset + 1 + i]));
+  cover_columns_.erase(uint64_t{slot} + 1);
+  dead_cover_column_words_ += 1 + count;
+  if (dead_cover_column_words_ >= std::max<size_t>(4096, cover_column_words_.size() / 2)) try {
+    std::vector<uint32_t> words;
+    std::vector<std::pair<uint64_t, uint32_t>> moved;
+    words.reserve(cover_column_words_.size() - dead_cover_column_words_);
+    moved.reserve(cover_columns_.size());
+    cover_columns_.for_each([&](uint64_t key, uint32_t at) {
+      moved.push_back({key, static_cast<uint32_t>(words.size())});
+      words.insert(words.end(), cover_column_words_.begin() + at, cover_column_words_.begin() + at + 1 +
+                                                                       cover_column_words_[at]);
+    });
+    for (const auto& [key, at] : moved) cover_columns_.put(key, at);  // present: overwrites, allocates nothing
+    cover_column_words_.swap(words);
+    dead_cover_column_words_ = 0;
+  } catch (const std::bad_alloc&) {
+    // compacted on a later drop
+  }
+  return true;
+}
+
 void Router::unfile_columns(Relation& r, uint32_t slot, uint16_t record_column) {
-  auto entry = cover_columns_.find(slot);
-  if (entry == cover_columns_.end()) {
+  if (!take_cover_columns(slot, columns_scratch_)) {
     file_column(r, IndexColumn{static_cast<uint16_t>(record_column - 1), 0, 1, 0}, true);
     return;
   }
-  for (const IndexColumn& column : entry->second) {
+  for (const IndexColumn& column : columns_scratch_) {
     if (RangeColumn* ranges = column.range_shapes > 0 ? ranges_.find(r.relid, column.attnum) : nullptr)
       ranges->drop(slot);
     file_column(r, column, true);
@@ -300,7 +341,6 @@ void Router::unfile_columns(Relation& r, uint32_t slot, uint16_t record_column) 
     composites_.drop(slot);
     r.composite_shapes--;
   }
-  cover_columns_.erase(entry);
 }
 
 void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const sr_cover& cover, const void* blob,

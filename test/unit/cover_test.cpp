@@ -85,6 +85,22 @@ TEST(Cover, OrAcrossColumnsIsFoundThroughEither) {
   EXPECT_EQ(r.relation(100).shape_count, 0u);
 }
 
+// Many shapes over two columns come and go: their column lists are pooled and
+// compacted as they drop, and those left keep theirs.
+TEST(Cover, ColumnListsSurviveCompaction) {
+  Router r;
+  for (uint64_t k = 1; k <= 10000; k++)
+    add(r, k, 100, CoverSpec{{{eq(K(k), 1, SR_TAG_INT), eq(K(100000 + k), 2, SR_TAG_INT)}}});
+  for (uint64_t k = 1; k <= 10000; k++)
+    if (k % 10 != 0) r.drop_shape(k);
+  EXPECT_EQ(columns(r, 100), (std::map<int, uint32_t>{{1, 1000}, {2, 1000}}));
+  for (uint64_t k = 10; k <= 10000; k += 10) {
+    ASSERT_EQ(candidates(r, 100, {K(100000 + k)}), Ids{k});
+    r.drop_shape(k);
+  }
+  EXPECT_TRUE(columns(r, 100).empty());
+}
+
 TEST(Cover, ReplacingAShapeMovesItsColumns) {
   Router r;
   add(r, 1, 100, CoverSpec{{{eq(K(7), 1, SR_TAG_INT), eq(K(107), 2, SR_TAG_INT)}}});
