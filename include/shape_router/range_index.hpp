@@ -154,9 +154,8 @@ class RangeColumn {
   std::vector<StaticRanges::Entry> overlay_;
   // While a background build runs: entries added since its snapshot, and the
   // slots dropped since (their entries in the snapshot become tombstones).
-  std::unique_ptr<BuildJob> job_;
+  std::unique_ptr<BuildJob> job_;  // also holds the slots dropped since its snapshot
   std::vector<StaticRanges::Entry> added_during_build_;
-  FlatMap dropped_during_build_;  // slot + 1 → 1
   size_t background_min_entries_ = kDefaultBackgroundMinEntries;
   uint64_t background_builds_ = 0;
 };

@@ -103,6 +103,7 @@ struct RangeColumn::BuildJob {
   std::vector<StaticRanges::Entry> entries;  // the snapshot, taken by the build
   StaticRanges result;
   std::vector<uint32_t> slots;
+  FlatMap dropped;  // slot + 1 → 1: dropped since the snapshot (the caller's, not the thread's)
   bool failed = false;
   std::atomic<bool> done{false};
   std::thread thread;
@@ -138,8 +139,8 @@ void RangeColumn::add(uint32_t slot, uint64_t lo, uint64_t hi) {
 void RangeColumn::drop(uint32_t slot) {
   auto of_slot = [&](const StaticRanges::Entry& e) { return e.slot == slot; };
   if (job_) {  // the snapshot may hold the slot's entries: the new static ranges will
-    dropped_during_build_.reserve(dropped_during_build_.size() + 1);
-    dropped_during_build_.put(uint64_t{slot} + 1, 1);
+    job_->dropped.reserve(job_->dropped.size() + 1);
+    job_->dropped.put(uint64_t{slot} + 1, 1);
     added_during_build_.erase(std::remove_if(added_during_build_.begin(), added_during_build_.end(), of_slot),
                               added_during_build_.end());
   }
@@ -165,7 +166,7 @@ std::vector<StaticRanges::Entry> RangeColumn::live_entries() const {
 void RangeColumn::install(BuildJob& job) {
   FlatMap tombstones;
   size_t dropped = 0;
-  dropped_during_build_.for_each([&](uint64_t key, uint32_t) {
+  job.dropped.for_each([&](uint64_t key, uint32_t) {
     const uint32_t slot = static_cast<uint32_t>(key - 1);
     auto [first, last] = std::equal_range(job.slots.begin(), job.slots.end(), slot);
     if (first == last) return;
@@ -179,7 +180,6 @@ void RangeColumn::install(BuildJob& job) {
   dropped_entries_ = dropped;
   overlay_ = std::move(added_during_build_);
   added_during_build_ = std::vector<StaticRanges::Entry>();
-  dropped_during_build_ = FlatMap();
 }
 
 bool RangeColumn::maintain(bool force) {
@@ -190,7 +190,6 @@ bool RangeColumn::maintain(bool force) {
     if (job->failed) {  // out of memory: the current structures are exact; fold them in later
       overlay_.insert(overlay_.end(), added_during_build_.begin(), added_during_build_.end());
       added_during_build_ = std::vector<StaticRanges::Entry>();
-      dropped_during_build_ = FlatMap();
     } else {
       install(*job);
       installed = true;

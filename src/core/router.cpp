@@ -481,6 +481,8 @@ void Router::file_pending_covers() {
     const auto [cover, atom_count] = cover_of(p);
     for (size_t i = 0; i < atom_count; i++) {
       const sr_index_atom& atom = cover.atoms[i];
+      // A composite's key is its conjunction's equality too, counted there: once a shape.
+      if (atom.kind == SR_ATOM_COMPOSITE) continue;
       const bool range = atom.kind == SR_ATOM_RANGE;
       const uint64_t key = range ? (uint64_t{p.relid} << 16 | atom.attnum) + 1 : ShapeIndex::stored_key(atom.key);
       FlatMap& map = range ? range_counts : counts;
