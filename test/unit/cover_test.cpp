@@ -390,6 +390,20 @@ TEST(Cover, CompositeAtomsSplitASharedKeyByThreshold) {
   }
 }
 
+// A key no other shape has stays a plain key, loaded or not: no composite
+// group (a range structure of its own) for it.
+TEST(Cover, ThresholdsOnUniqueKeysStayPlainKeys) {
+  for (const bool bulk : {false, true}) {
+    Router r;
+    if (bulk) r.begin_bulk_load(100);
+    for (uint64_t k = 1; k <= 100; k++)  // project_id = k AND priority >= k % 7
+      add(r, k, 100, CoverSpec{{{eq(K(k), 1, SR_TAG_INT)}, {range(k % 7, UINT64_MAX, 2)}, {comp(K(k), 1, k % 7, UINT64_MAX, 2)}}, 4});
+    if (bulk) r.end_bulk_load();
+    EXPECT_EQ(r.range_entries(), 0u) << bulk;
+    EXPECT_EQ(candidates(r, 100, {K(42)}), Ids{42});
+  }
+}
+
 // A mixer that sees only a key's low 16 bits: keys equal there are one key
 // to the filter and the perfect hash, so the static index returns the shapes
 // of one for the other (a false positive the program would catch).
