@@ -146,13 +146,15 @@ TEST(StaticRanges, ManyIdenticalRanges) {
 
 // Random adds (several ranges per slot), drops, slot reuse and rebuilds against
 // a model of the live entries.
-TEST(RangeColumn, OverlayTombstonesAndRebuildsAgainstModel) {
-  std::mt19937_64 rng(99);
+// A column and its model: random adds (one or two ranges a slot) and drops, and
+// stabs checked against the model.
+struct ColumnModel {
   RangeColumn column;
   std::multimap<uint32_t, std::pair<uint64_t, uint64_t>> model;
   std::set<uint32_t> live;
-  for (int op = 0; op < 20000; op++) {
-    const uint32_t slot = static_cast<uint32_t>(rng() % 300);
+
+  void step(std::mt19937_64& rng, uint32_t slots) {
+    const uint32_t slot = static_cast<uint32_t>(rng() % slots);
     if (live.count(slot) > 0 && rng() % 2 == 0) {
       column.drop(slot);
       model.erase(slot);
@@ -166,32 +168,8 @@ TEST(RangeColumn, OverlayTombstonesAndRebuildsAgainstModel) {
       }
       live.insert(slot);
     }
-    if (op % 97 == 0) column.maintain(op % 3 == 0);
-    if (op % 13 == 0) {
-      const uint64_t v = rng() % 600;
-      std::vector<uint32_t> got, want;
-      column.stab(v, [&](uint32_t s) { got.push_back(s); });
-      for (const auto& [s, r] : model)
-        if (r.first <= v && v <= r.second) want.push_back(s);
-      std::sort(got.begin(), got.end());
-      std::sort(want.begin(), want.end());
-      ASSERT_EQ(got, want) << "op " << op;
-      ASSERT_EQ(column.entries(), model.size()) << "op " << op;
-    }
   }
-}
-
-// Background builds: every build runs on a thread (threshold 0), while adds and
-// drops (of the snapshot's slots, of slots re-added since, of entries added
-// since) go on; stabs stay exact before, during and after each install.
-TEST(RangeColumn, BackgroundBuildsStayExact) {
-  std::mt19937_64 rng(2026);
-  RangeColumn column;
-  column.set_background_min_entries(0);
-  std::multimap<uint32_t, std::pair<uint64_t, uint64_t>> model;
-  std::set<uint32_t> live;
-  size_t installs = 0;
-  auto check = [&](int op) {
+  void check(std::mt19937_64& rng, int op) {
     const uint64_t v = rng() % 600;
     std::vector<uint32_t> got, want;
     column.stab(v, [&](uint32_t s) { got.push_back(s); });
@@ -201,29 +179,40 @@ TEST(RangeColumn, BackgroundBuildsStayExact) {
     std::sort(want.begin(), want.end());
     ASSERT_EQ(got, want) << "op " << op;
     ASSERT_EQ(column.entries(), model.size()) << "op " << op;
-  };
-  for (int op = 0; op < 30000; op++) {
-    const uint32_t slot = static_cast<uint32_t>(rng() % 400);
-    if (live.count(slot) > 0 && rng() % 2 == 0) {
-      column.drop(slot);
-      model.erase(slot);
-      live.erase(slot);
-    } else if (live.count(slot) == 0) {
-      const int ranges = 1 + static_cast<int>(rng() % 2);
-      for (int i = 0; i < ranges; i++) {
-        const uint64_t lo = rng() % 500, hi = rng() % 3 == 0 ? UINT64_MAX : lo + rng() % 50;
-        column.add(slot, lo, hi);
-        model.emplace(slot, std::make_pair(lo, hi));
-      }
-      live.insert(slot);
-    }
-    if (op % 37 == 0) {
-      if (column.building() && rng() % 2 == 0) column.wait_for_build();  // done, not yet installed
-      installs += column.maintain(op % 1000 == 0) ? 1 : 0;
-    }
-    if (op % 7 == 0) check(op);
   }
-  EXPECT_GT(column.background_builds(), 20u);
+};
+
+TEST(RangeColumn, OverlayTombstonesAndRebuildsAgainstModel) {
+  std::mt19937_64 rng(99);
+  ColumnModel m;
+  for (int op = 0; op < 20000; op++) {
+    m.step(rng, 300);
+    if (op % 97 == 0) m.column.maintain(op % 3 == 0);
+    if (op % 13 == 0) {
+      ASSERT_NO_FATAL_FAILURE(m.check(rng, op));
+    }
+  }
+}
+
+// Background builds: every build runs on a thread (threshold 0), while adds and
+// drops (of the snapshot's slots, of slots re-added since, of entries added
+// since) go on; stabs stay exact before, during and after each install.
+TEST(RangeColumn, BackgroundBuildsStayExact) {
+  std::mt19937_64 rng(2026);
+  ColumnModel m;
+  m.column.set_background_min_entries(0);
+  size_t installs = 0;
+  for (int op = 0; op < 30000; op++) {
+    m.step(rng, 400);
+    if (op % 37 == 0) {
+      if (m.column.building() && rng() % 2 == 0) m.column.wait_for_build();  // done, not yet installed
+      installs += m.column.maintain(op % 1000 == 0) ? 1 : 0;
+    }
+    if (op % 7 == 0) {
+      ASSERT_NO_FATAL_FAILURE(m.check(rng, op));
+    }
+  }
+  EXPECT_GT(m.column.background_builds(), 20u);
   EXPECT_GT(installs, 20u);
 }
 
