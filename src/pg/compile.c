@@ -1034,8 +1034,43 @@ cover_of_or(BoolExpr *expr, Oid relid)
 }
 
 /*
+ * A boolean column tested for one value: `done`, `NOT done` (the form the
+ * planner gives `done = false`, and `NOT` pushed down to it), `done IS TRUE`,
+ * `done IS FALSE`. Each holds exactly when the column has that value (NULL:
+ * none of them), so it is the equality atom of that value.
+ */
+static bool
+bool_column_test(Node *node, Var **column, bool *value)
+{
+	if (is_table_column(node) && ((Var *) node)->vartype == BOOLOID)
+	{
+		*column = (Var *) node;
+		*value = true;
+		return true;
+	}
+	if (IsA(node, BoolExpr) && ((BoolExpr *) node)->boolop == NOT_EXPR &&
+		is_table_column(linitial(((BoolExpr *) node)->args)) &&
+		((Var *) linitial(((BoolExpr *) node)->args))->vartype == BOOLOID)
+	{
+		*column = (Var *) linitial(((BoolExpr *) node)->args);
+		*value = false;
+		return true;
+	}
+	if (IsA(node, BooleanTest) && is_table_column((Node *) ((BooleanTest *) node)->arg) &&
+		((Var *) ((BooleanTest *) node)->arg)->vartype == BOOLOID &&
+		(((BooleanTest *) node)->booltesttype == IS_TRUE || ((BooleanTest *) node)->booltesttype == IS_FALSE))
+	{
+		*column = (Var *) ((BooleanTest *) node)->arg;
+		*value = ((BooleanTest *) node)->booltesttype == IS_TRUE;
+		return true;
+	}
+	return false;
+}
+
+/*
  * The cover of a (planned) boolean expression, as a list of alternatives:
- * col = c is one atom; col IN (c1, ...) one atom per non-NULL value (NULLs never
+ * col = c is one atom, and so is a boolean column tested for one value
+ * (bool_column_test); col IN (c1, ...) one atom per non-NULL value (NULLs never
  * equal anything: no value left, no atom, the WHERE never holds); col < c and
  * the like one range atom; an AND its conjuncts' alternatives (cover_of_and);
  * an OR the unions (cover_of_or). NIL: no cover.
@@ -1047,7 +1082,18 @@ cover_of(Node *node, Oid relid)
 	Const	   *constant;
 	uint64		lo;
 	uint64		hi;
+	bool		truth;
 
+	if (bool_column_test(node, &column, &truth))
+	{
+		CoverAlternative *alternative = new_alternative(1, node);
+		sr_value	value;
+
+		shape_value_from_datum(BOOLOID, BoolGetDatum(truth), false, &value);
+		alternative->atoms[0] = equality_atom(relid, column, &value);
+		alternative->exact = true;	/* bool keys are one-to-one */
+		return list_make1(alternative);
+	}
 	if (equality_conjunct(node, &column, &constant))
 	{
 		CoverAlternative *alternative = new_alternative(1, node);
