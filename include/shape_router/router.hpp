@@ -194,7 +194,8 @@ class Router {
   bool exact(uint32_t slot) const noexcept {
     return slot / 64 < exact_.size() && ((exact_[slot / 64] >> (slot % 64)) & 1);
   }
-  void set_exact(uint32_t slot, bool on);
+  void reserve_exact(uint32_t slot);
+  void set_exact(Relation& r, uint32_t slot, bool on) noexcept;  // keeps r.exact_shapes
   bool exact_eligible(const sr_cover& cover, size_t alternative, uint16_t record_column) const noexcept;
   void decide_exact();
   uint32_t find_slot(uint64_t shape_id) const noexcept {

@@ -128,16 +128,19 @@ bool Router::exact_eligible(const sr_cover& cover, size_t alternative, uint16_t 
   return true;
 }
 
-// Grows the bitmap only when asked to set a bit (file_shape asks before filing).
-void Router::set_exact(uint32_t slot, bool on) {
-  if (slot / 64 >= exact_.size()) {
-    if (!on) return;
-    exact_.resize(std::max<size_t>(slot / 64 + 1, exact_.size() * 2), 0);
-  }
+// Room in the bitmap for slot (file_shape grows it before filing anything).
+void Router::reserve_exact(uint32_t slot) {
+  if (slot / 64 >= exact_.size()) exact_.resize(std::max<size_t>(slot / 64 + 1, exact_.size() * 2), 0);
+}
+
+// Never allocates: setting a bit needs reserve_exact first; a bit beyond the bitmap is clear.
+void Router::set_exact(Relation& r, uint32_t slot, bool on) noexcept {
+  if (slot / 64 >= exact_.size() || exact(slot) == on) return;
+  exact_[slot / 64] ^= uint64_t{1} << (slot % 64);
   if (on)
-    exact_[slot / 64] |= uint64_t{1} << (slot % 64);
+    r.exact_shapes++;
   else
-    exact_[slot / 64] &= ~(uint64_t{1} << (slot % 64));
+    r.exact_shapes--;
 }
 
 // The alternative whose keys have the fewest shapes (counts: from the map,
@@ -211,18 +214,12 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
   const sr_index_atom* atoms = cover.atoms + first;
   const size_t count = cover.alternative_sizes[alternative];
   const bool exact = exact_eligible(cover, alternative, record_column);
-  if (exact) {  // the bitmap's growth, before anything is filed
-    set_exact(slot, true);
-    set_exact(slot, false);
-  }
+  if (exact) reserve_exact(slot);
   if (count == 1 && atoms[0].kind == SR_ATOM_EQUAL && atoms[0].attnum + 1 == record_column) {
     // Most shapes (col = c): one key on the record's column, nothing allocated.
     index_.add(slot, &atoms[0].key, 1, bulk);
     file_column(r, IndexColumn{atoms[0].attnum, atoms[0].tag, 1, 0});
-    if (exact) {
-      set_exact(slot, true);
-      r.exact_shapes++;
-    }
+    set_exact(r, slot, exact);
     return;
   }
   std::vector<uint64_t> keys;
@@ -262,10 +259,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
   }
   for (const IndexColumn& column : columns) file_column(r, column);
   if (composite) r.composite_shapes++;
-  if (exact) {
-    set_exact(slot, true);
-    r.exact_shapes++;
-  }
+  set_exact(r, slot, exact);
 }
 
 // Adds (or, with unfile, removes) one shape's use of a column to the relation's
@@ -554,10 +548,7 @@ void* Router::drop_shape(uint64_t shape_id) {
   } else {
     index_.drop(slot);
     unfile_columns(r, slot, static_cast<uint16_t>(rec.index_attnum + 1));
-    if (exact(slot)) {
-      set_exact(slot, false);
-      r.exact_shapes--;
-    }
+    set_exact(r, slot, false);
     retired_slots_.push_back(slot);  // the static index may still name it
   }
   directory_.erase(shape_id, [this](uint32_t x) { return slots_[x].shape_id; });
