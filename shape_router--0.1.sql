@@ -47,6 +47,13 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'shape_router_drop_shape'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 
+-- The shard i of the plugin option shard=i/n that a shape belongs to:
+-- SELECT shape_id FROM shape_router.shapes WHERE shape_router.shard_of(shape_id, 3) = 0;
+CREATE FUNCTION shape_router.shard_of(shape_id bigint, shards integer)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'shape_router_shard_of'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
 -- Which shapes of the row's table match this row, evaluated by the same code
 -- the plugin runs: SELECT shape_router.matching_shapes(t) FROM todos t WHERE id = 1;
 CREATE FUNCTION shape_router.matching_shapes(table_row anyelement)

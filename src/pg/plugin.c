@@ -46,7 +46,19 @@ typedef struct PluginOptions
 	int64		batch_bytes;
 	uint64	   *shape_subset;	/* sorted; NULL = all shapes */
 	size_t		shape_subset_count;
+	uint32		shard_index;	/* the shard option i/n; 0/1: every shape */
+	uint32		shard_count;
 } PluginOptions;
+
+/* This slot's shapes: the `shapes` list (if any) and the shard (if any) agree. */
+static bool
+slot_wants_shape(const PluginOptions *options, int64 shape_id)
+{
+	if (options->shape_subset != NULL &&
+		!sr_shape_id_list_contains(options->shape_subset, options->shape_subset_count, (uint64) shape_id))
+		return false;
+	return options->shard_count <= 1 || sr_shard_of((uint64) shape_id, options->shard_count) == options->shard_index;
+}
 
 /* The router's payload for one shape. */
 typedef struct ShapeState
@@ -167,6 +179,7 @@ parse_options(List *raw_options, PluginOptions *options)
 {
 	bool		seen_format = false,
 				seen_shapes = false,
+				seen_shard = false,
 				seen_transaction = false,
 				seen_xids = false,
 				seen_lsn = false,
@@ -182,6 +195,8 @@ parse_options(List *raw_options, PluginOptions *options)
 	options->batch_bytes = 0;
 	options->shape_subset = NULL;
 	options->shape_subset_count = 0;
+	options->shard_index = 0;
+	options->shard_count = 1;
 
 	foreach(lc, raw_options)
 	{
@@ -216,6 +231,13 @@ parse_options(List *raw_options, PluginOptions *options)
 			memcpy(options->shape_subset, ids, sizeof(uint64) * count);
 			options->shape_subset_count = count;
 			free(ids);
+		}
+		else if (strcmp(option->defname, "shard") == 0)
+		{
+			mark_seen(option, &seen_shard);
+			if (option->arg == NULL ||
+				sr_parse_shard(strVal(option->arg), &options->shard_index, &options->shard_count) != SR_OK)
+				reject_option_value(option, psprintf("\"i/n\" with 1 <= n <= %d and 0 <= i < n", SR_SHARD_MAX_COUNT));
 		}
 		else if (strcmp(option->defname, "include-transaction") == 0)
 		{
@@ -256,7 +278,7 @@ parse_options(List *raw_options, PluginOptions *options)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unrecognized shape_router option \"%s\"", option->defname),
-					 errhint("Valid options are format, shapes, include-transaction, include-xids, include-lsn, include-timestamp and batch-bytes.")));
+					 errhint("Valid options are format, shapes, shard, include-transaction, include-xids, include-lsn, include-timestamp and batch-bytes.")));
 	}
 }
 
@@ -487,9 +509,7 @@ add_shape(RouterState *state, const ShapeDef *def)
 	size_t		own_len;
 	sr_cover	cover;
 
-	if (state->options.shape_subset != NULL &&
-		!sr_shape_id_list_contains(state->options.shape_subset, state->options.shape_subset_count,
-								   (uint64) def->shape_id))
+	if (!slot_wants_shape(&state->options, def->shape_id))
 		return;
 
 	remember_relation_name(state, def->relid);
@@ -691,10 +711,8 @@ load_shapes(RouterState *state, Snapshot snapshot)
 		MemoryContext old;
 		ShapeDef	def;
 
-		/* A consumer of a few shapes does not parse the others' rows. */
-		if (state->options.shape_subset != NULL &&
-			!sr_shape_id_list_contains(state->options.shape_subset, state->options.shape_subset_count,
-									   (uint64) shape_id_of_tuple(tuple, RelationGetDescr(catalog))))
+		/* A consumer of a few shapes, or of one shard, does not parse the others' rows. */
+		if (!slot_wants_shape(&state->options, shape_id_of_tuple(tuple, RelationGetDescr(catalog))))
 			continue;
 		old = MemoryContextSwitchTo(row_context);
 		shape_def_from_tuple_ext(&def, tuple, RelationGetDescr(catalog), false);

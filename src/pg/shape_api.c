@@ -266,6 +266,21 @@ shape_router_drop_shape(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(found);
 }
 
+/* The shard (0 .. shards - 1) of the plugin's `shard` option that a shape belongs to. */
+PG_FUNCTION_INFO_V1(shape_router_shard_of);
+Datum
+shape_router_shard_of(PG_FUNCTION_ARGS)
+{
+	int64		shape_id = PG_GETARG_INT64(0);
+	int32		shards = PG_GETARG_INT32(1);
+
+	if (shards < 1 || shards > SR_SHARD_MAX_COUNT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("shards must be between 1 and %d", SR_SHARD_MAX_COUNT)));
+	PG_RETURN_INT32((int32) sr_shard_of((uint64) shape_id, (uint32) shards));
+}
+
 static int
 compare_int64(const void *a, const void *b)
 {

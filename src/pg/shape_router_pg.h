@@ -22,6 +22,7 @@
 #include "utils/relcache.h"
 
 #include "shape_router/router.h"
+#include "shape_router/shard.h"
 
 #include "pg_compat.h"
 
@@ -274,6 +275,7 @@ extern int	shape_router_stats_log_level;
 extern PGDLLEXPORT Datum shape_router_register_shape(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum shape_router_register_shapes(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum shape_router_drop_shape(PG_FUNCTION_ARGS);
+extern PGDLLEXPORT Datum shape_router_shard_of(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum shape_router_matching_shapes(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum shape_router_explain_shape(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum shape_router_evaluate_shape(PG_FUNCTION_ARGS);
