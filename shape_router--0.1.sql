@@ -20,6 +20,13 @@ CREATE TABLE shape_router.shape_catalog (
     -- the WHERE's cover: {alternatives, atoms of each, then key and attnum * 256 + type tag
     -- of each atom}, src/pg/shape_catalog.c; NULL: a scan shape
     index_cover   int8[],
+    -- A major upgrade (pg_upgrade) carries rows over unchanged, but node trees, programs and
+    -- covers are only read by the major that made them: a row from another major is rebuilt
+    -- from where_source (its WHERE deparsed at registration) whose column names map to
+    -- attnums through where_names (the names of where_columns then, in the same order).
+    server_major  integer      NOT NULL,
+    where_source  text,
+    where_names   text[],
     CONSTRAINT shape_catalog_pkey PRIMARY KEY (shape_id)
 ) WITH (user_catalog_table = true);
 CREATE INDEX shape_catalog_relid_idx ON shape_router.shape_catalog (relid);
@@ -108,10 +115,28 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'shape_router_decoding_stats'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
+-- After pg_upgrade to another major: rewrites the shapes made under the old one as
+-- this server makes them (they work before, but each decoding session re-analyses
+-- them at its start). Returns the number of shapes rewritten.
+CREATE FUNCTION shape_router.upgrade_shapes()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'shape_router_upgrade_shapes'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION shape_router.upgrade_shapes() FROM PUBLIC;
+
+-- A shape's WHERE as this server reads it; the shapes view calls it for rows made
+-- under another major (re-analysed from their text).
+CREATE FUNCTION shape_router.where_clause_of(shape_id bigint)
+RETURNS text
+AS 'MODULE_PATHNAME', 'shape_router_where_clause_of'
+LANGUAGE C STABLE STRICT PARALLEL UNSAFE;
+
 CREATE VIEW shape_router.shapes AS
 SELECT c.shape_id,
        c.relid::pg_catalog.regclass AS relation,
-       pg_catalog.pg_get_expr(c.where_expr, c.relid) AS where_clause,
+       CASE WHEN c.server_major = pg_catalog.current_setting('server_version_num')::integer / 10000
+            THEN pg_catalog.pg_get_expr(c.where_expr, c.relid)
+            ELSE shape_router.where_clause_of(c.shape_id) END AS where_clause,
        CASE WHEN c.columns IS NOT NULL THEN
          ARRAY(SELECT a.attname::text
                  FROM pg_catalog.unnest(c.columns) AS u(attnum)

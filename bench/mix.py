@@ -65,6 +65,8 @@ def main():
     ap.add_argument("--port", type=int, default=54392)
     ap.add_argument("--out", default=os.path.join(HERE, "MIX.md"))
     ap.add_argument("--keep", action="store_true", help="keep the cluster directory")
+    ap.add_argument("--shards", type=int, default=3,
+                    help="also run the largest set as this many `shard` slots (0: not)")
     a = ap.parse_args()
     if a.quick:
         a.changes, a.max_shapes, a.reps = 10_000, 10_000, 1
@@ -75,6 +77,10 @@ def main():
 
 def shape_sets(max_shapes):
     return [s for s in (10_000, 100_000, 1_000_000) if s <= max_shapes]
+
+
+def shard_name(s, i, n):
+    return f"shape_router, S = {s:,} (mix), shard {i}/{n}"
 
 
 def run(c, a):
@@ -122,6 +128,11 @@ def run(c, a):
     # The largest set again with the 100 shapes no cover reaches: what still scans.
     consumers.append((f"shape_router, S = {s:,} (mix) + 100 scan shapes", "shape_router",
                       ["shapes", subset + "," + scan_ids]))
+    # The largest set split over `shard` slots: each loads, indexes and routes its share,
+    # and together they emit the unsharded stream.
+    for i in range(a.shards):
+        consumers.append((shard_name(s, i, a.shards), "shape_router",
+                          ["shapes", subset, "shard", f"{i}/{a.shards}"]))
     slot_of = {}
     for i, (name, plugin, _) in enumerate(consumers):
         slot_of[name] = f"m{i}"
@@ -205,6 +216,22 @@ def write(a, r, elapsed):
           f"{(big['rss_kb'] - base['rss_kb']) * 1024 / a.max_shapes:.0f} bytes per shape. Start: "
           f"{(big['start_cpu_us'] - base['start_cpu_us']) / 1e6:.2f} s of CPU above the baseline's to load "
           f"{a.max_shapes:,} shapes and build the index.")
+        w("")
+    if big and base and a.shards > 0:
+        shards = [cons[shard_name(a.max_shapes, i, a.shards)] for i in range(a.shards)]
+        big_routing = big["cpu_median_us"] - big["start_cpu_us"]
+        emitted = (lambda x: json.loads(x["stats"])["records_emitted"])
+        w(f"Shards: the S = {a.max_shapes:,} set read by {a.shards} slots with `shard` = i/{a.shards} "
+          f"(records the shards emitted, together: {sum(emitted(x) for x in shards):,}; unsharded: {emitted(big):,}).")
+        w("")
+        w("")
+        w("| slot | shapes loaded | start CPU s above baseline | peak RSS MB above baseline | routing CPU s | routing × unsharded's |")
+        w("|---|---:|---:|---:|---:|---:|")
+        for label, x in [("unsharded", big)] + [(f"shard {i}/{a.shards}", x) for i, x in enumerate(shards)]:
+            stats = json.loads(x["stats"]) if "stats" in x else {}
+            routing = x["cpu_median_us"] - x["start_cpu_us"]
+            w(f"| {label} | {stats.get('shapes_loaded', 0):,} | {(x['start_cpu_us'] - base['start_cpu_us']) / 1e6:.2f} | "
+              f"{(x['rss_kb'] - base['rss_kb']) / 1024:.0f} | {routing / 1e6:.2f} | {routing / big_routing:.2f} |")
         w("")
     w(f"Registration of {a.max_shapes:,} mixed shapes through `register_shapes`: {r['facts']['registration_rate']:,.0f} shapes/s. "
       f"Scan shapes in the catalog: {r['facts']['scan_forms']:,}.")

@@ -2,6 +2,8 @@
 -- each loads only its own shapes, and shapes registered or dropped mid-stream land in
 -- one shard only.
 SET synchronous_commit = on;
+-- fixed ids: which shard a shape lands in depends on its id
+SELECT setval('shape_router.shape_id_seq', 800000) IS NOT NULL AS ids_from_800001;
 CREATE TABLE sh (id int PRIMARY KEY, k int, v int, t text);
 ALTER TABLE sh REPLICA IDENTITY FULL;
 CREATE TABLE sh_side (id int PRIMARY KEY, k int);

@@ -686,6 +686,26 @@ publish_stats(RouterState *state, bool final)
 							   sr_router_relation_count(state->router), &index, final);
 }
 
+/*
+ * A catalog row for the router. A row made under another major whose WHERE this
+ * one cannot analyse again is skipped with a WARNING: an ERROR would stop the
+ * slot at this point of the WAL for good, and dropping the shape could not help.
+ */
+static bool
+read_shape_row(ShapeDef *def, HeapTuple tuple, TupleDesc desc)
+{
+	char	   *reason = NULL;
+
+	if (shape_def_from_tuple_or_reason(def, tuple, desc, false, &reason))
+		return true;
+	ereport(WARNING,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("shape_router ignores shape " INT64_FORMAT ": registered under PostgreSQL %d, its WHERE cannot be analysed again on this server: %s",
+					def->shape_id, def->registered_major, reason),
+			 errhint("Drop the shape and register it again.")));
+	return false;
+}
+
 /* Reads every shape of the catalog as of the session's starting point. */
 static void
 load_shapes(RouterState *state, Snapshot snapshot)
@@ -715,10 +735,12 @@ load_shapes(RouterState *state, Snapshot snapshot)
 		if (!slot_wants_shape(&state->options, shape_id_of_tuple(tuple, RelationGetDescr(catalog))))
 			continue;
 		old = MemoryContextSwitchTo(row_context);
-		shape_def_from_tuple_ext(&def, tuple, RelationGetDescr(catalog), false);
-		state->load_snapshot = snapshot;
-		add_shape(state, &def);
-		state->load_snapshot = NULL;
+		if (read_shape_row(&def, tuple, RelationGetDescr(catalog)))
+		{
+			state->load_snapshot = snapshot;
+			add_shape(state, &def);
+			state->load_snapshot = NULL;
+		}
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(row_context);
 		CHECK_FOR_INTERRUPTS();
@@ -775,17 +797,17 @@ apply_catalog_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBuf
 	switch (change->action)
 	{
 		case REORDER_BUFFER_CHANGE_INSERT:
-			shape_def_from_tuple_ext(&def, sr_change_new_tuple(change), desc, false);
-			add_shape(state, &def);
+			if (read_shape_row(&def, sr_change_new_tuple(change), desc))
+				add_shape(state, &def);
 			break;
 		case REORDER_BUFFER_CHANGE_UPDATE:
 			if (sr_change_old_tuple(change) != NULL)
 				drop_shape(state, DatumGetInt64(heap_getattr(sr_change_old_tuple(change),
 															 Anum_shape_shape_id, desc, &isnull)),
 						   NULL, NULL, InvalidXLogRecPtr);
-			shape_def_from_tuple_ext(&def, sr_change_new_tuple(change), desc, false);
-			drop_shape(state, def.shape_id, NULL, NULL, InvalidXLogRecPtr);
-			add_shape(state, &def);
+			drop_shape(state, shape_id_of_tuple(sr_change_new_tuple(change), desc), NULL, NULL, InvalidXLogRecPtr);
+			if (read_shape_row(&def, sr_change_new_tuple(change), desc))
+				add_shape(state, &def);
 			break;
 		case REORDER_BUFFER_CHANGE_DELETE:
 			if (sr_change_old_tuple(change) != NULL)

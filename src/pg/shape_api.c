@@ -81,6 +81,16 @@ register_one(Relation catalog, CatalogIndexState indexes, Oid sequence,
 	nulls[Anum_shape_program - 1] = true;
 	nulls[Anum_shape_fallback_exprs - 1] = true;
 	nulls[Anum_shape_index_cover - 1] = true;
+	values[Anum_shape_server_major - 1] = Int32GetDatum(SHAPE_SERVER_MAJOR);
+	nulls[Anum_shape_where_source - 1] = true;
+	nulls[Anum_shape_where_names - 1] = true;
+	if (shape.where != NULL)
+	{
+		values[Anum_shape_where_source - 1] = CStringGetTextDatum(shape_where_source(rel, shape.where));
+		nulls[Anum_shape_where_source - 1] = false;
+		values[Anum_shape_where_names - 1] = shape_where_names(rel, shape.where_columns);
+		nulls[Anum_shape_where_names - 1] = false;
+	}
 	if (shape.where != NULL)
 	{
 		List	   *fallbacks;
@@ -358,8 +368,18 @@ for_each_shape_of_relation(Relation catalog, Oid relid,
 	{
 		ShapeDef	def;
 
-		shape_def_from_tuple(&def, rows[i].tuple, RelationGetDescr(catalog));
-		visit(&def, arg);
+		char	   *reason = NULL;
+
+		/* One shape that this major cannot analyse (made under another) must not
+		 * stop the others from being matched or guarded. */
+		if (shape_def_from_tuple_or_reason(&def, rows[i].tuple, RelationGetDescr(catalog), true, &reason))
+			visit(&def, arg);
+		else
+			ereport(WARNING,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("shape " INT64_FORMAT " is skipped: registered under PostgreSQL %d, its WHERE cannot be analysed again on this server: %s",
+							def.shape_id, def.registered_major, reason),
+					 errhint("Drop the shape and register it again.")));
 		heap_freetuple(rows[i].tuple);
 	}
 	if (rows != NULL)
@@ -658,6 +678,30 @@ decided_by_index(const sr_index_atom *atoms, uint32 count, bool exact)
 	return true;
 }
 
+/* A shape's WHERE deparsed as this server reads it (NULL: every row). */
+PG_FUNCTION_INFO_V1(shape_router_where_clause_of);
+Datum
+shape_router_where_clause_of(PG_FUNCTION_ARGS)
+{
+	int64		shape_id = PG_GETARG_INT64(0);
+	Relation	catalog = table_open(shape_catalog_relid(false), AccessShareLock);
+	HeapTuple	tuple = find_shape_tuple(catalog, shape_id);
+	ShapeDef	def;
+	Datum		result;
+
+	if (!HeapTupleIsValid(tuple))
+	{
+		table_close(catalog, AccessShareLock);
+		PG_RETURN_NULL();
+	}
+	shape_def_from_tuple(&def, tuple, RelationGetDescr(catalog));
+	table_close(catalog, AccessShareLock);
+	if (def.where_text == NULL)
+		PG_RETURN_NULL();
+	result = DirectFunctionCall2(pg_get_expr, CStringGetTextDatum(def.where_text), ObjectIdGetDatum(def.relid));
+	PG_RETURN_DATUM(result);
+}
+
 PG_FUNCTION_INFO_V1(shape_router_explain_shape);
 Datum
 shape_router_explain_shape(PG_FUNCTION_ARGS)
@@ -680,6 +724,9 @@ shape_router_explain_shape(PG_FUNCTION_ARGS)
 	shape_def_from_tuple(&def, tuple, RelationGetDescr(catalog));
 
 	lines = lappend(lines, psprintf("shape: " INT64_FORMAT, def.shape_id));
+	if (def.reanalysed)
+		lines = lappend(lines, psprintf("registered under PostgreSQL %d: re-analysed from its WHERE text on this server",
+										def.registered_major));
 	lines = lappend(lines, psprintf("relation: %s",
 									quote_qualified_identifier(get_namespace_name(get_rel_namespace(def.relid)),
 															   get_rel_name(def.relid))));

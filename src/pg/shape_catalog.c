@@ -13,6 +13,8 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "miscadmin.h"
+#include "utils/rel.h"
 
 /*
  * The catalog table of the installed extension. A table that merely has the
@@ -135,8 +137,8 @@ shape_cover_datum(const ShapeCover *cover)
 	return PointerGetDatum(construct_array(items, i, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE));
 }
 
-static void
-cover_from_datum(ShapeDef *def, Datum datum)
+void
+shape_cover_from_datum(ShapeDef *def, Datum datum)
 {
 	ArrayType  *array = DatumGetArrayTypeP(datum);
 	const int64 *items;
@@ -216,8 +218,71 @@ malformed:
 		 def->shape_id);
 }
 
+/*
+ * Re-analysis of a row made under another major. The table is opened by
+ * reference, without a lock, as decoding reads tables. With unusable, a data
+ * error (the new major refuses the text) is returned there instead of raised:
+ * the parser and analyser hold no locks, pins or other resources when they fail
+ * (the table reference is released here either way), so, as for a predicate's
+ * error, no subtransaction is needed; interrupts, system and internal errors
+ * propagate.
+ */
+static bool
+reanalyse(ShapeDef *def, Datum where_source, Datum where_names, bool want_where_text, char **unusable)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	volatile uint32 holdoff = InterruptHoldoffCount;
+	volatile bool ok = true;
+	Relation	rel = RelationIdGetRelation(def->relid);
+
+	if (!RelationIsValid(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table %u of shape " INT64_FORMAT " does not exist", def->relid, def->shape_id)));
+	PG_TRY();
+	{
+		shape_def_reanalyse(def, rel, where_source, where_names, want_where_text);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		int			category;
+
+		MemoryContextSwitchTo(caller_context);
+		RelationClose(rel);
+		if (unusable == NULL)
+			PG_RE_THROW();
+		edata = CopyErrorData();
+		category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+		if (category == ERRCODE_OPERATOR_INTERVENTION || category == ERRCODE_SYSTEM_ERROR ||
+			category == ERRCODE_INTERNAL_ERROR)
+			PG_RE_THROW();
+		FlushErrorState();
+		InterruptHoldoffCount = holdoff;
+		*unusable = edata->message;
+		ok = false;
+	}
+	PG_END_TRY();
+	if (ok)
+		RelationClose(rel);
+	return ok;
+}
+
 void
 shape_def_from_tuple_ext(ShapeDef *def, HeapTuple tuple, TupleDesc desc, bool want_where_text)
+{
+	shape_def_from_tuple_or_reason(def, tuple, desc, want_where_text, NULL);
+}
+
+/*
+ * A catalog row; one made under another major is re-analysed from its WHERE text
+ * (shape_upgrade.c). With unusable, a re-analysis that fails with a data error
+ * (the new major refuses the text) returns false with the reason there, so that
+ * decoding can skip the shape and go on; without, the error propagates.
+ */
+bool
+shape_def_from_tuple_or_reason(ShapeDef *def, HeapTuple tuple, TupleDesc desc, bool want_where_text,
+							   char **unusable)
 {
 	Datum		values[Natts_shape_catalog];
 	bool		nulls[Natts_shape_catalog];
@@ -232,8 +297,9 @@ shape_def_from_tuple_ext(ShapeDef *def, HeapTuple tuple, TupleDesc desc, bool wa
 	def->shape_id = DatumGetInt64(values[Anum_shape_shape_id - 1]);
 	def->relid = DatumGetObjectId(values[Anum_shape_relid - 1]);
 	def->has_where = !nulls[Anum_shape_where_expr - 1];
-	def->where_text = (def->has_where && want_where_text)
-		? TextDatumGetCString(values[Anum_shape_where_expr - 1]) : NULL;
+	def->registered_major = nulls[Anum_shape_server_major - 1] ? 0
+		: DatumGetInt32(values[Anum_shape_server_major - 1]);
+	def->reanalysed = false;
 	def->where_columns = bitmapset_from_int2_array(values[Anum_shape_where_columns - 1]);
 	if (nulls[Anum_shape_columns - 1])
 		def->columns = NULL;
@@ -243,17 +309,44 @@ shape_def_from_tuple_ext(ShapeDef *def, HeapTuple tuple, TupleDesc desc, bool wa
 		if (def->columns == NULL)
 			def->columns = bms_make_singleton(0);	/* empty list: primary key only */
 	}
-	def->program = nulls[Anum_shape_program - 1] ? NULL
-		: DatumGetByteaPCopy(values[Anum_shape_program - 1]);
-	def->fallback_text = nulls[Anum_shape_fallback_exprs - 1] ? NULL
-		: TextDatumGetCString(values[Anum_shape_fallback_exprs - 1]);
+	def->where_text = NULL;
+	def->program = NULL;
+	def->fallback_text = NULL;
 	def->cover_alternatives = 0;
 	def->cover_sizes = NULL;
 	def->cover_atoms = NULL;
 	def->cover_exact = 0;
-	if (!nulls[Anum_shape_index_cover - 1])
-		cover_from_datum(def, values[Anum_shape_index_cover - 1]);
+
+	if (def->has_where && def->registered_major != SHAPE_SERVER_MAJOR)
+	{
+		/* Another major's trees, program and cover are never read. */
+		if (nulls[Anum_shape_where_source - 1] || nulls[Anum_shape_where_names - 1])
+		{
+			char	   *reason = psprintf("shape " INT64_FORMAT " was made under PostgreSQL %d and its catalog row has no WHERE text",
+										  def->shape_id, def->registered_major);
+
+			if (unusable == NULL)
+				ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("%s", reason)));
+			*unusable = reason;
+			return false;
+		}
+		if (!reanalyse(def, values[Anum_shape_where_source - 1], values[Anum_shape_where_names - 1],
+					   want_where_text, unusable))
+			return false;
+	}
+	else
+	{
+		if (def->has_where && want_where_text)
+			def->where_text = TextDatumGetCString(values[Anum_shape_where_expr - 1]);
+		if (!nulls[Anum_shape_program - 1])
+			def->program = DatumGetByteaPCopy(values[Anum_shape_program - 1]);
+		if (!nulls[Anum_shape_fallback_exprs - 1])
+			def->fallback_text = TextDatumGetCString(values[Anum_shape_fallback_exprs - 1]);
+		if (!nulls[Anum_shape_index_cover - 1])
+			shape_cover_from_datum(def, values[Anum_shape_index_cover - 1]);
+	}
 	if ((def->program == NULL) == def->has_where)
 		elog(ERROR, "shape_router catalog row for shape " INT64_FORMAT " has a WHERE without a program or the reverse",
 			 def->shape_id);
+	return true;
 }

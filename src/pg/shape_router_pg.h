@@ -44,7 +44,13 @@
 #define Anum_shape_program 8
 #define Anum_shape_fallback_exprs 9
 #define Anum_shape_index_cover 10
-#define Natts_shape_catalog 10
+#define Anum_shape_server_major 11
+#define Anum_shape_where_source 12
+#define Anum_shape_where_names 13
+#define Natts_shape_catalog 13
+
+/* The major whose node trees this server reads (catalog column server_major). */
+#define SHAPE_SERVER_MAJOR (PG_VERSION_NUM / 10000)
 
 /* One catalog row, as both the SQL functions and the plugin read it. */
 typedef struct ShapeDef
@@ -62,6 +68,8 @@ typedef struct ShapeDef
 	uint32	   *cover_sizes;
 	sr_index_atom *cover_atoms;
 	uint32		cover_exact;	/* sr_cover.exact_alternatives */
+	int			registered_major;	/* server major the row's trees were made under */
+	bool		reanalysed;		/* made under another major: rebuilt from where_source */
 } ShapeDef;
 
 /* shape_catalog.c */
@@ -69,6 +77,9 @@ extern Oid	shape_catalog_relid(bool missing_ok);
 extern Oid	shape_catalog_index_relid(const char *index_name);
 extern void shape_def_from_tuple(ShapeDef *def, HeapTuple tuple, TupleDesc desc);
 extern void shape_def_from_tuple_ext(ShapeDef *def, HeapTuple tuple, TupleDesc desc, bool want_where_text);
+extern bool shape_def_from_tuple_or_reason(ShapeDef *def, HeapTuple tuple, TupleDesc desc,
+										   bool want_where_text, char **unusable);
+extern void shape_cover_from_datum(ShapeDef *def, Datum datum);
 extern int64 shape_id_of_tuple(HeapTuple tuple, TupleDesc desc);
 extern Datum int2_array_from_bitmapset(const Bitmapset *attnums);
 
@@ -85,6 +96,15 @@ extern void shape_check_relation(Relation rel);
 extern void shape_analyse(Relation rel, const char *where_text, ArrayType *columns,
 						  AnalysedShape *out);
 extern Bitmapset *shape_resolve_columns(Relation rel, ArrayType *columns);
+extern Node *shape_reanalyse_where(Relation rel, const char *where_source, int name_count,
+								   char **registered_names, char **current_names,
+								   Bitmapset **where_columns);
+
+/* shape_upgrade.c: shapes carried across a major upgrade */
+extern char *shape_where_source(Relation rel, Node *where);
+extern Datum shape_where_names(Relation rel, const Bitmapset *where_columns);
+extern void shape_def_reanalyse(ShapeDef *def, Relation rel, Datum where_source, Datum where_names,
+								bool want_where_text);
 
 /* predicate.c: one boolean expression evaluated by PostgreSQL's executor */
 typedef struct ShapePredicate ShapePredicate;
@@ -276,6 +296,8 @@ extern PGDLLEXPORT Datum shape_router_register_shape(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum shape_router_register_shapes(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum shape_router_drop_shape(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum shape_router_shard_of(PG_FUNCTION_ARGS);
+extern PGDLLEXPORT Datum shape_router_where_clause_of(PG_FUNCTION_ARGS);
+extern PGDLLEXPORT Datum shape_router_upgrade_shapes(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum shape_router_matching_shapes(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum shape_router_explain_shape(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum shape_router_evaluate_shape(PG_FUNCTION_ARGS);

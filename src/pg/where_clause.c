@@ -445,6 +445,124 @@ check_replica_identity(Relation rel, const Bitmapset *where_columns)
 	}
 }
 
+/* Column names of a stored WHERE text mapped to the names those columns have now. */
+typedef struct ColumnRenames
+{
+	int			count;
+	char	  **from;
+	char	  **to;
+} ColumnRenames;
+
+static bool
+rename_column_refs(Node *node, void *arg)
+{
+	ColumnRenames *renames = (ColumnRenames *) arg;
+
+	if (node == NULL)
+		return false;
+	if (IsA(node, ColumnRef))
+	{
+		ColumnRef  *ref = (ColumnRef *) node;
+		const char *name;
+
+		if (list_length(ref->fields) != 1 || !IsA(linitial(ref->fields), String))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("stored shape WHERE text holds a qualified column reference")));
+		name = strVal(linitial(ref->fields));
+		for (int i = 0; i < renames->count; i++)
+			if (strcmp(name, renames->from[i]) == 0)
+			{
+				linitial(ref->fields) = makeString(renames->to[i]);
+				return false;
+			}
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored shape WHERE text reads column \"%s\", which it did not read when registered", name)));
+	}
+	return raw_expression_tree_walker(node, rename_column_refs, arg);
+}
+
+/*
+ * Parses and analyses a WHERE over rel and checks that a shape may use it;
+ * returns the expression and sets *where_columns. With renames, the text's
+ * column names are first replaced (a stored text, from before column renames).
+ */
+static Node *
+analyse_where(Relation rel, const char *where_text, ColumnRenames *renames, Bitmapset **where_columns)
+{
+	WhereErrorContext errctx;
+	ErrorContextCallback callback;
+	char	   *sql = psprintf(WHERE_PARSE_PREFIX "%s", where_text);
+	ParseState *pstate;
+	ParseNamespaceItem *nsitem;
+	Node	   *raw;
+	Node	   *expr;
+	WalkerContext walker;
+	Node	   *planned;
+	Bitmapset  *attrs = NULL;
+	int			attnum = -1;
+
+	errctx.clause = where_text;
+	errctx.prefix_chars = pg_mbstrlen(WHERE_PARSE_PREFIX);
+	callback.callback = where_error_callback;
+	callback.arg = &errctx;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
+
+	raw = parse_single_expression(sql);
+	if (renames != NULL)
+		rename_column_refs(raw, renames);
+
+	pstate = make_parsestate(NULL);
+	pstate->p_sourcetext = sql;
+	nsitem = addRangeTableEntryForRelation(pstate, rel, AccessShareLock, NULL, false, false);
+	addNSItemToQuery(pstate, nsitem, false, true, true);
+	expr = transformWhereClause(pstate, raw, EXPR_KIND_WHERE, "WHERE");
+	assign_expr_collations(pstate, expr);
+
+	walker.pstate = pstate;
+	check_shape_expr_walker(expr, &walker);
+
+	/* Constant folding runs when the plugin prepares the expression; make
+	 * its errors (1/0, bad literals) registration errors instead. */
+	planned = (Node *) expression_planner((Expr *) copyObject(expr));
+	offending_function = InvalidOid;
+	if (check_functions_in_node_tree(planned))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("invalid shape WHERE clause"),
+				 errdetail("Function %s is written in SQL and cannot be evaluated during logical decoding.",
+						   format_procedure(offending_function))));
+
+	free_parsestate(pstate);
+	error_context_stack = callback.previous;
+
+	*where_columns = NULL;
+	pull_varattnos(expr, 1, &attrs);
+	while ((attnum = bms_next_member(attrs, attnum)) >= 0)
+		*where_columns = bms_add_member(*where_columns, attnum + FirstLowInvalidHeapAttributeNumber);
+	return expr;
+}
+
+/*
+ * A stored WHERE text analysed again by this server (a shape made under another
+ * major): registered_names[i], as the text names a column, is now current_names[i].
+ * The same checks as registration, except the role's privileges and the replica
+ * identity, which registration settled and DDL guards since.
+ */
+Node *
+shape_reanalyse_where(Relation rel, const char *where_source, int name_count,
+					  char **registered_names, char **current_names, Bitmapset **where_columns)
+{
+	ColumnRenames renames;
+
+	renames.count = name_count;
+	renames.from = registered_names;
+	renames.to = current_names;
+	return analyse_where(rel, where_source, &renames, where_columns);
+}
+
 void
 shape_analyse(Relation rel, const char *where_text, ArrayType *columns, AnalysedShape *out)
 {
@@ -453,58 +571,7 @@ shape_analyse(Relation rel, const char *where_text, ArrayType *columns, Analysed
 	out->columns = shape_resolve_columns(rel, columns);
 
 	if (where_text != NULL)
-	{
-		WhereErrorContext errctx;
-		ErrorContextCallback callback;
-		char	   *sql = psprintf(WHERE_PARSE_PREFIX "%s", where_text);
-		ParseState *pstate;
-		ParseNamespaceItem *nsitem;
-		Node	   *raw;
-		Node	   *expr;
-		WalkerContext walker;
-		Node	   *planned;
-		Bitmapset  *attrs = NULL;
-		int			attnum = -1;
-
-		errctx.clause = where_text;
-		errctx.prefix_chars = pg_mbstrlen(WHERE_PARSE_PREFIX);
-		callback.callback = where_error_callback;
-		callback.arg = &errctx;
-		callback.previous = error_context_stack;
-		error_context_stack = &callback;
-
-		raw = parse_single_expression(sql);
-
-		pstate = make_parsestate(NULL);
-		pstate->p_sourcetext = sql;
-		nsitem = addRangeTableEntryForRelation(pstate, rel, AccessShareLock, NULL, false, false);
-		addNSItemToQuery(pstate, nsitem, false, true, true);
-		expr = transformWhereClause(pstate, raw, EXPR_KIND_WHERE, "WHERE");
-		assign_expr_collations(pstate, expr);
-
-		walker.pstate = pstate;
-		check_shape_expr_walker(expr, &walker);
-
-		/* Constant folding runs when the plugin prepares the expression; make
-		 * its errors (1/0, bad literals) registration errors instead. */
-		planned = (Node *) expression_planner((Expr *) copyObject(expr));
-		offending_function = InvalidOid;
-		if (check_functions_in_node_tree(planned))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("invalid shape WHERE clause"),
-					 errdetail("Function %s is written in SQL and cannot be evaluated during logical decoding.",
-							   format_procedure(offending_function))));
-
-		free_parsestate(pstate);
-		error_context_stack = callback.previous;
-
-		pull_varattnos(expr, 1, &attrs);
-		while ((attnum = bms_next_member(attrs, attnum)) >= 0)
-			out->where_columns = bms_add_member(out->where_columns,
-												attnum + FirstLowInvalidHeapAttributeNumber);
-		out->where = expr;
-	}
+		out->where = analyse_where(rel, where_text, NULL, &out->where_columns);
 
 	check_select_privileges(rel, out->where_columns, out->columns);
 	check_replica_identity(rel, out->where_columns);
