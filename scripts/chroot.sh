@@ -13,9 +13,11 @@
 #
 # Each run copies this source tree into the chroot, builds it with -Werror against that
 # major's pg_config, installs it there, then runs the pg_regress suite and the script
-# tests test/{recvlogical,restart,bigtxn,rebuild}.sh as the postgres user. It prints one
-# `ok - pgN ...` / `not ok - pgN ...` line per test (what scripts/test.sh counts), `#`
-# lines with timings and measurements, and exits non-zero if anything failed.
+# tests test/{recvlogical,restart,bigtxn,rebuild,standby}.sh as the postgres user
+# (standby.sh, decoding on a physical standby, needs 16+: the host's 15 does not run
+# it). It prints one `ok - pgN ...` / `not ok - pgN ...` line per test (what
+# scripts/test.sh counts), `#` lines with timings and measurements, and exits non-zero
+# if anything failed.
 #
 # Mounts (proc, sys, /dev, a new devpts instance, a tmpfs on /dev/shm) live in a private
 # mount namespace of this script and are unmounted on exit.
@@ -207,7 +209,7 @@ if [ "$regress_ok" -ne 1 ]; then
 fi
 
 # ---- the script tests, each on its own throwaway cluster ----
-for script in recvlogical restart bigtxn rebuild; do
+for script in recvlogical restart bigtxn rebuild standby; do
   t0=$(now)
   log=$root/var/tmp/shape_router_$script.log
   if as_postgres bash "$src/test/$script.sh" > "$log" 2>&1; then script_ok=1; else script_ok=0; fi

@@ -13,7 +13,9 @@
 # all against the server of $PG_CONFIG (default: PostgreSQL 15, which
 # scripts/install-deps.sh installs on Debian bookworm); then
 #   5. the build, the pg_regress suite and the script tests against PostgreSQL 17 and
-#      18, each in a Debian chroot made (once, then reused) by scripts/chroot.sh.
+#      18, each in a Debian chroot made (once, then reused) by scripts/chroot.sh; there
+#      also test/standby.sh (a slot on a physical standby routes as one on the
+#      primary: decoding on a standby needs 16+, so the host's 15 does not run it).
 #      SHAPE_ROUTER_CHROOT_MAJORS chooses them (default "17 18"; empty: none).
 # On failure it prints regression.diffs and the server log. Any failure on any
 # version fails the run.
