@@ -13,6 +13,7 @@ PG_MODULE_MAGIC;
 extern PGDLLEXPORT void _PG_init(void);
 
 int			shape_router_stats_log_level = DEBUG1;
+bool		shape_router_warm_start = true;
 
 static const struct config_enum_entry log_level_options[] = {
 	{"debug5", DEBUG5, false},
@@ -32,6 +33,7 @@ static sr_counters last_counters;
 static int64 last_shapes;
 static int64 last_relations;
 static sr_index_stats last_index;
+static bool last_warm_start;
 
 void
 _PG_init(void)
@@ -43,6 +45,16 @@ _PG_init(void)
 							 DEBUG1,
 							 log_level_options,
 							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("shape_router.warm_start",
+							 "Lets a decoding session through the SQL interface reuse the shapes of the previous one.",
+							 "A session of pg_logical_slot_get_changes that ends cleanly keeps its shapes and index in "
+							 "this backend; the next session reuses them when it starts on the same slot exactly where "
+							 "that one stopped. Off: every session loads the catalog.",
+							 &shape_router_warm_start,
+							 true,
+							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("shape_router");
@@ -60,8 +72,9 @@ shape_router_check_status(sr_status status, const char *what)
 
 void
 shape_router_publish_stats(const sr_counters *counters, size_t shapes, size_t relations,
-						   const sr_index_stats *index, bool final)
+						   const sr_index_stats *index, bool warm_start, bool final)
 {
+	last_warm_start = warm_start;
 	last_counters = *counters;
 	last_shapes = (int64) shapes;
 	last_relations = (int64) relations;
@@ -76,10 +89,10 @@ shape_router_publish_stats(const sr_counters *counters, size_t shapes, size_t re
 		SR_COUNTERS(SR_COUNTER_LOG)
 #undef SR_COUNTER_LOG
 		ereport(shape_router_stats_log_level,
-				(errmsg("shape_router decoding stats: %s shapes=%zu relations=%zu index_keys=%zu index_bytes=%zu"
+				(errmsg("shape_router decoding stats: %s warm_start=%d shapes=%zu relations=%zu index_keys=%zu index_bytes=%zu"
 						" index_rebuilds=" UINT64_FORMAT " index_background_builds=" UINT64_FORMAT
 						" index_longest_pause_us=" UINT64_FORMAT,
-						line.data, shapes, relations, index->keys, index->static_bytes, index->rebuilds,
+						line.data, warm_start ? 1 : 0, shapes, relations, index->keys, index->static_bytes, index->rebuilds,
 						index->background_builds, index->longest_pause_us)));
 		pfree(line.data);
 	}
@@ -108,6 +121,7 @@ shape_router_decoding_stats(PG_FUNCTION_ARGS)
 	values[n++] = Int64GetDatum((int64) last_index.background_builds);
 	values[n++] = Int64GetDatum((int64) last_index.longest_pause_us);
 	values[n++] = Int64GetDatum((int64) last_index.range_entries);
+	values[n++] = BoolGetDatum(last_warm_start);
 	if (desc->natts != n)
 		elog(ERROR, "shape_router.decoding_stats() returns %d columns, the library %d: reinstall the extension",
 			 desc->natts, n);

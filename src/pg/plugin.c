@@ -20,6 +20,8 @@
 #include "miscadmin.h"
 #include "replication/logical.h"
 #include "replication/output_plugin.h"
+#include "replication/slot.h"
+#include "replication/walsender.h"
 #include "replication/snapbuild.h"
 #include "utils/snapmgr.h"
 #include "utils/builtins.h"
@@ -49,6 +51,19 @@ typedef struct PluginOptions
 	uint32		shard_index;	/* the shard option i/n; 0/1: every shape */
 	uint32		shard_count;
 } PluginOptions;
+
+/* Whether two option sets select the same shapes (the `shapes` list and the shard). */
+static bool
+same_shape_selection(const PluginOptions *a, const PluginOptions *b)
+{
+	if (a->shard_index != b->shard_index || a->shard_count != b->shard_count)
+		return false;
+	if ((a->shape_subset == NULL) != (b->shape_subset == NULL))
+		return false;
+	return a->shape_subset == NULL ||
+		(a->shape_subset_count == b->shape_subset_count &&
+		 memcmp(a->shape_subset, b->shape_subset, sizeof(uint64) * a->shape_subset_count) == 0);
+}
 
 /* This slot's shapes: the `shapes` list (if any) and the shard (if any) agree. */
 static bool
@@ -127,7 +142,19 @@ typedef struct RouterState
 	StringInfoData batch;
 	int			changes_since_progress;
 	bool		prefetch;		/* the index is large enough to miss the cache */
+	/* warm start: a session of the SQL interface that ends cleanly is parked */
+	NameData	slot_name;
+	bool		warm_start;		/* this session reused the previous one's state */
+	bool		park;			/* set by the shutdown callback: keep for the next session */
+	XLogRecPtr	parked_end;		/* where the parked session stopped reading */
 } RouterState;
+
+/*
+ * The state of this backend's last cleanly ended SQL-interface session, kept for
+ * the next one (pollers call pg_logical_slot_get_changes every few hundred ms):
+ * see take_parked_state for when it is reused.
+ */
+static RouterState *parked_state = NULL;
 
 /*
  * From this many keys on, the static index's filter is unlikely to stay in
@@ -313,6 +340,11 @@ remember_relation_name(RouterState *state, Oid relid)
 		name->stale = false;
 		if (relation_qualified_names(relid, state->load_snapshot, state->context, &json, &text))
 		{
+			/* the state may live for many sessions (warm start): no garbage */
+			if (name->json != NULL)
+				pfree(name->json);
+			if (name->text != NULL)
+				pfree(name->text);
 			name->json = json;
 			name->text = text;
 		}
@@ -683,7 +715,7 @@ publish_stats(RouterState *state, bool final)
 	 * transaction that loads the shapes is not prefetched). */
 	state->prefetch = index.keys >= PREFETCH_MIN_INDEX_KEYS;
 	shape_router_publish_stats(state->counters, sr_router_shape_count(state->router),
-							   sr_router_relation_count(state->router), &index, final);
+							   sr_router_relation_count(state->router), &index, state->warm_start, final);
 }
 
 /*
@@ -910,40 +942,39 @@ update_progress(LogicalDecodingContext *ctx, RouterState *state, bool skipped_xa
 
 /* ---------- relations ---------- */
 
+/* Forgets what state caches about relid (InvalidOid: about every relation). */
 static void
-relcache_invalidated(Datum arg, Oid relid)
+invalidate_relations(RouterState *state, Oid relid)
 {
 	HASH_SEQ_STATUS status;
 	RelationInfo *info;
-
 	RelationName *name;
 	PartitionInfo *partition;
 
-	if (active_state == NULL || active_state->relations == NULL)
-		return;
 	/* Any table may be the extension's catalog coming or going. */
-	active_state->catalog_checked = false;
+	state->catalog_checked = false;
 	if (OidIsValid(relid))
 	{
-		info = hash_search(active_state->relations, &relid, HASH_FIND, NULL);
+		info = hash_search(state->relations, &relid, HASH_FIND, NULL);
 		if (info != NULL)
 			info->valid = false;
-		name = hash_search(active_state->relation_names, &relid, HASH_FIND, NULL);
+		name = hash_search(state->relation_names, &relid, HASH_FIND, NULL);
 		if (name != NULL)
 			name->stale = true;
 	}
 	else
 	{
-		hash_seq_init(&status, active_state->relations);
+		hash_seq_init(&status, state->relations);
 		while ((info = hash_seq_search(&status)) != NULL)
 			info->valid = false;
-		hash_seq_init(&status, active_state->relation_names);
+		hash_seq_init(&status, state->relation_names);
 		while ((name = hash_seq_search(&status)) != NULL)
 			name->stale = true;
 	}
-	active_state->last_named_relid = InvalidOid;
+	state->last_named_relid = InvalidOid;
+	state->last_relation = NULL;
 	/* A partition's routes depend on it and on each of its ancestors. */
-	hash_seq_init(&status, active_state->partitions);
+	hash_seq_init(&status, state->partitions);
 	while ((partition = hash_seq_search(&status)) != NULL)
 	{
 		if (!OidIsValid(relid) || partition->relid == relid)
@@ -952,6 +983,14 @@ relcache_invalidated(Datum arg, Oid relid)
 			if (partition->ancestors[i].relid == relid)
 				partition->valid = false;
 	}
+}
+
+static void
+relcache_invalidated(Datum arg, Oid relid)
+{
+	if (active_state == NULL || active_state->relations == NULL)
+		return;
+	invalidate_relations(active_state, relid);
 }
 
 static RelationInfo *
@@ -1526,45 +1565,111 @@ ancestor_routes(RouterState *state, Relation partition, const ChangeRows *rows, 
 
 /* ---------- callbacks ---------- */
 
+/* Frees a session's state: its router and the memory context that holds the rest. */
+static void
+destroy_state(RouterState *state)
+{
+	if (active_state == state)
+		active_state = NULL;
+	if (state->router != NULL)
+		sr_router_destroy(state->router);
+	state->router = NULL;
+	MemoryContextDelete(state->context);	/* holds state itself */
+}
+
+/*
+ * The decoding context is going away: after the shutdown callback, or after an
+ * ERROR (shutdown_cb does not run then). A state the shutdown callback marked is
+ * parked for the next session of this backend; any other is freed.
+ */
 static void
 release_state(void *arg)
 {
-	RouterState *state = (RouterState *) arg;
+	RouterState **holder = (RouterState **) arg;
+	RouterState *state = *holder;
 
-	if (state->router != NULL)
-	{
+	*holder = NULL;
+	if (state == NULL)
+		return;
+	if (state == active_state && state->router != NULL)
 		publish_stats(state, true);
-		sr_router_destroy(state->router);
-		state->router = NULL;
+	if (state->park && state->router != NULL)
+	{
+		if (parked_state != NULL && parked_state != state)
+			destroy_state(parked_state);
+		parked_state = state;
+		if (active_state == state)
+			active_state = NULL;
+		return;
 	}
-	if (active_state == state)
-		active_state = NULL;
+	destroy_state(state);
 }
 
-static void
-shape_router_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
+/*
+ * Whether this session may reuse the parked state: the same slot, starting
+ * exactly where the parked session stopped reading (no peek since, no other
+ * session or pg_replication_slot_advance moved the slot), selecting the same
+ * shapes. Then its shapes and index are the catalog as of this session's start,
+ * as a walsender's would be at that point of the WAL; what comes after is decoded
+ * and applied in order, as in any session. Only the SQL interface reuses: a
+ * walsender may be asked to start past the slot's confirmed position.
+ */
+static bool
+may_reuse(const RouterState *state, const PluginOptions *options, bool is_init)
 {
-	RouterState *state = MemoryContextAllocZero(ctx->context, sizeof(RouterState));
-	MemoryContextCallback *release;
+	return !is_init && shape_router_warm_start && !am_walsender && MyReplicationSlot != NULL &&
+		state->router != NULL &&
+		strncmp(NameStr(state->slot_name), NameStr(MyReplicationSlot->data.name), NAMEDATALEN) == 0 &&
+		MyReplicationSlot->data.confirmed_flush == state->parked_end &&
+		same_shape_selection(&state->options, options);
+}
+
+/* A parked state made ready for a new session: new options, counters and caches. */
+static void
+reuse_state(RouterState *state, const PluginOptions *options)
+{
+	MemoryContext old = MemoryContextSwitchTo(state->context);
+
+	state->options = *options;
+	if (options->shape_subset != NULL)
+	{
+		state->options.shape_subset = palloc(sizeof(uint64) * (options->shape_subset_count + 1));
+		memcpy(state->options.shape_subset, options->shape_subset, sizeof(uint64) * options->shape_subset_count);
+	}
+	MemoryContextSwitchTo(old);
+	memset(state->counters, 0, sizeof(sr_counters));
+	/* What this backend's caches said while parked may be stale: rebuild on use. */
+	invalidate_relations(state, InvalidOid);
+	MemoryContextReset(state->change_context);
+	resetStringInfo(&state->record);
+	resetStringInfo(&state->batch);
+	state->begin_sent = false;
+	state->changes_since_progress = 0;
+	state->park = false;
+	state->warm_start = true;
+}
+
+static RouterState *
+create_state(const PluginOptions *options)
+{
+	MemoryContext context = AllocSetContextCreate(TopMemoryContext, "shape_router session",
+												  ALLOCSET_DEFAULT_SIZES);
+	RouterState *state = MemoryContextAllocZero(context, sizeof(RouterState));
 	MemoryContext old;
 	HASHCTL		hash_options;
 
-	opt->output_type = OUTPUT_PLUGIN_TEXTUAL_OUTPUT;
-	opt->receive_rewrites = false;
-
-	state->context = ctx->context;
-	old = MemoryContextSwitchTo(state->context);
-	/* Options come with START_REPLICATION / get_changes, not with slot creation. */
-	if (!is_init)
-		parse_options(ctx->output_plugin_options, &state->options);
-	else
-		parse_options(NIL, &state->options);
-
-	state->change_context = AllocSetContextCreate(ctx->context, "shape_router change",
-												  ALLOCSET_DEFAULT_SIZES);
+	state->context = context;
+	old = MemoryContextSwitchTo(context);
+	state->options = *options;
+	if (options->shape_subset != NULL)
+	{
+		state->options.shape_subset = palloc(sizeof(uint64) * (options->shape_subset_count + 1));
+		memcpy(state->options.shape_subset, options->shape_subset, sizeof(uint64) * options->shape_subset_count);
+	}
+	state->change_context = AllocSetContextCreate(context, "shape_router change", ALLOCSET_DEFAULT_SIZES);
 	hash_options.keysize = sizeof(Oid);
 	hash_options.entrysize = sizeof(RelationInfo);
-	hash_options.hcxt = ctx->context;
+	hash_options.hcxt = context;
 	state->relations = hash_create("shape_router relations", 64, &hash_options,
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	hash_options.entrysize = sizeof(RelationName);
@@ -1578,14 +1683,54 @@ shape_router_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool
 	initStringInfo(&state->batch);
 	initStringInfo(&state->blob);
 	MemoryContextSwitchTo(old);
-
-	shape_router_check_status(sr_router_create(&state->router), "create the router");
+	if (sr_router_create(&state->router) != SR_OK)
+	{
+		MemoryContextDelete(context);
+		shape_router_check_status(SR_OUT_OF_MEMORY, "create the router");
+	}
 	state->counters = sr_router_counters(state->router);
-	/* shutdown_cb does not run after an ERROR in pg_logical_slot_get_changes. */
-	release = MemoryContextAlloc(ctx->context, sizeof(MemoryContextCallback));
+	return state;
+}
+
+static void
+shape_router_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
+{
+	RouterState **holder = MemoryContextAllocZero(ctx->context, sizeof(RouterState *));
+	MemoryContextCallback *release = MemoryContextAlloc(ctx->context, sizeof(MemoryContextCallback));
+	PluginOptions options;
+	RouterState *state;
+	MemoryContext old;
+
+	opt->output_type = OUTPUT_PLUGIN_TEXTUAL_OUTPUT;
+	opt->receive_rewrites = false;
+
+	/* From here on this session owns the parked state: an ERROR frees it. */
 	release->func = release_state;
-	release->arg = state;
+	release->arg = holder;
 	MemoryContextRegisterResetCallback(ctx->context, release);
+	*holder = parked_state;
+	parked_state = NULL;
+	if (*holder != NULL)
+		(*holder)->park = false;
+
+	old = MemoryContextSwitchTo(ctx->context);
+	/* Options come with START_REPLICATION / get_changes, not with slot creation. */
+	parse_options(is_init ? NIL : ctx->output_plugin_options, &options);
+	MemoryContextSwitchTo(old);
+
+	state = *holder;
+	if (state != NULL && may_reuse(state, &options, is_init))
+		reuse_state(state, &options);
+	else
+	{
+		*holder = NULL;
+		if (state != NULL)
+			destroy_state(state);
+		state = create_state(&options);
+	}
+	*holder = state;
+	if (MyReplicationSlot != NULL)
+		namestrcpy(&state->slot_name, NameStr(MyReplicationSlot->data.name));
 
 	if (!relcache_callback_registered)
 	{
@@ -1596,10 +1741,22 @@ shape_router_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool
 	ctx->output_plugin_private = state;
 }
 
+/*
+ * A clean end. A session of the SQL interface leaves its state for the next
+ * session of this backend (shape_router.warm_start); the decoding context's
+ * reset callback then parks it instead of freeing it.
+ */
 static void
 shape_router_shutdown(LogicalDecodingContext *ctx)
 {
-	/* Everything is released by the decoding context's reset callback. */
+	RouterState *state = (RouterState *) ctx->output_plugin_private;
+
+	/* Slot creation (no options, nothing loaded) leaves nothing worth keeping. */
+	if (state == NULL || !shape_router_warm_start || am_walsender || ctx->fast_forward ||
+		!state->shapes_loaded)
+		return;
+	state->parked_end = ctx->reader->EndRecPtr;
+	state->park = true;
 }
 
 static void

@@ -284,8 +284,10 @@ extern void record_append_commit(StringInfo out, OutputFormat format, const char
 
 /* module.c: counters of the latest decoding session in this backend */
 extern void shape_router_publish_stats(const sr_counters *counters, size_t shapes,
-									   size_t relations, const sr_index_stats *index, bool final);
+									   size_t relations, const sr_index_stats *index, bool warm_start,
+									   bool final);
 extern int	shape_router_stats_log_level;
+extern bool shape_router_warm_start;
 
 /*
  * SQL-callable functions. PG15's PG_FUNCTION_INFO_V1 exports only the info
