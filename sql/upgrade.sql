@@ -14,6 +14,7 @@ SELECT shape_router.register_shape('up', 'k IN (2, 3) OR t LIKE ''a%''') AS b \g
 SELECT shape_router.register_shape('up', 'v BETWEEN 5 AND 8', ARRAY['v']) AS c \gset
 SELECT shape_router.register_shape('up') AS d \gset
 SELECT shape_router.register_shape('up', 'k > 100 AND lower(t) <> ''q''') AS e \gset
+SELECT shape_router.register_shape('up', 'upper(t) = ''AB''') AS f \gset
 SELECT server_major = current_setting('server_version_num')::int / 10000 AS this_major,
        where_source, where_names
   FROM shape_router.shape_catalog ORDER BY shape_id;
@@ -47,7 +48,12 @@ UPDATE shape_router.shape_catalog c
        fallback_exprs = o.fallback_exprs, index_cover = o.index_cover
   FROM shape_router.shape_catalog o
  WHERE (c.shape_id, o.shape_id) IN ((:a, :b), (:b, :c), (:c, :a));
-UPDATE shape_router.shape_catalog SET server_major = 14 WHERE shape_id = :d;
+UPDATE shape_router.shape_catalog SET server_major = 14 WHERE shape_id IN (:d, :f);
+-- a session whose search_path would find another upper() first: the text is analysed
+-- with pg_catalog's names all the same
+CREATE SCHEMA up_shadow;
+CREATE FUNCTION up_shadow.upper(text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT ''AB''';
+SET search_path = up_shadow, pg_catalog, public;
 UPDATE shape_router.shape_catalog SET server_major = 14, where_source = 'k >>> 100' WHERE shape_id = :e;
 SELECT 'init' FROM pg_create_logical_replication_slot('up_fresh', 'shape_router');
 SELECT up_writes();
@@ -75,6 +81,7 @@ SELECT array_agg(s - :a ORDER BY s) AS matches
 SELECT shape_router.evaluate_shape(:c, ROW(1, 0, 6, 'x')::up) AS c_on_6, shape_router.evaluate_shape(:c, ROW(1, 6, 0, 'x')::up) AS c_on_0;
 SELECT shape_router.explain_shape(:e);
 
+RESET search_path;
 -- upgrade_shapes() rewrites the rows as this major makes them; e must be dropped first
 SELECT shape_router.upgrade_shapes();
 SELECT shape_router.drop_shape(:e);
@@ -97,4 +104,5 @@ SELECT shape_router.upgrade_shapes();
 RESET ROLE;
 DROP ROLE up_user;
 DROP FUNCTION up_writes();
+DROP SCHEMA up_shadow CASCADE;
 DROP TABLE up;

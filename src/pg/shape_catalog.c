@@ -14,6 +14,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "miscadmin.h"
+#include "utils/guc.h"
 #include "utils/rel.h"
 
 /*
@@ -235,10 +236,17 @@ reanalyse(ShapeDef *def, Datum where_source, Datum where_names, bool want_where_
 	volatile bool ok = true;
 	Relation	rel = RelationIdGetRelation(def->relid);
 
+	int			guc_level;
+
 	if (!RelationIsValid(rel))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("table %u of shape " INT64_FORMAT " does not exist", def->relid, def->shape_id)));
+	/* A shape reads only built-ins, and the text names them as pg_catalog's (or
+	 * qualified): resolve it the same in every session, whatever its search_path. */
+	guc_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	PG_TRY();
 	{
 		shape_def_reanalyse(def, rel, where_source, where_names, want_where_text);
@@ -249,6 +257,7 @@ reanalyse(ShapeDef *def, Datum where_source, Datum where_names, bool want_where_
 		int			category;
 
 		MemoryContextSwitchTo(caller_context);
+		AtEOXact_GUC(false, guc_level);
 		RelationClose(rel);
 		if (unusable == NULL)
 			PG_RE_THROW();
@@ -264,7 +273,10 @@ reanalyse(ShapeDef *def, Datum where_source, Datum where_names, bool want_where_
 	}
 	PG_END_TRY();
 	if (ok)
+	{
+		AtEOXact_GUC(true, guc_level);
 		RelationClose(rel);
+	}
 	return ok;
 }
 
