@@ -152,7 +152,7 @@ typedef struct RouterState
 /*
  * The state of this backend's last cleanly ended SQL-interface session, kept for
  * the next one (pollers call pg_logical_slot_get_changes every few hundred ms):
- * see take_parked_state for when it is reused.
+ * may_reuse says when it is reused.
  */
 static RouterState *parked_state = NULL;
 

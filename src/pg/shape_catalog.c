@@ -12,10 +12,10 @@
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
-#include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "miscadmin.h"
 
 /*
  * The catalog table of the installed extension. A table that merely has the
@@ -235,7 +235,6 @@ reanalyse(ShapeDef *def, Datum where_source, Datum where_names, bool want_where_
 	volatile uint32 holdoff = InterruptHoldoffCount;
 	volatile bool ok = true;
 	Relation	rel = RelationIdGetRelation(def->relid);
-
 	int			guc_level;
 
 	if (!RelationIsValid(rel))
