@@ -78,7 +78,7 @@ done
 
 # The benchmark harnesses at their small size: they must keep working.
 make -s -C "$repo/bench/floor" >/dev/null && make -s -C "$repo/bench/floor" install >/dev/null
-for bench in e2e mix poll; do
+for bench in e2e mix poll spread; do
   if python3 "$repo/bench/$bench.py" --quick > "/tmp/shape_router_${bench}_quick.log" 2>&1; then
     passed=$((passed + 1)); echo "ok - bench/$bench.py --quick"
   else
