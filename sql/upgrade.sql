@@ -15,6 +15,10 @@ SELECT shape_router.register_shape('up', 'v BETWEEN 5 AND 8', ARRAY['v']) AS c \
 SELECT shape_router.register_shape('up') AS d \gset
 SELECT shape_router.register_shape('up', 'k > 100 AND lower(t) <> ''q''') AS e \gset
 SELECT shape_router.register_shape('up', 'upper(t) = ''AB''') AS f \gset
+-- registered in a session whose dates read day first: the stored text must not depend on it
+SET datestyle = 'SQL, DMY';
+SELECT shape_router.register_shape('up', 'k = 3 AND ''02/01/2026''::date < ''2026-01-10''::date') AS g \gset
+RESET datestyle;
 SELECT server_major = current_setting('server_version_num')::int / 10000 AS this_major,
        where_source, where_names
   FROM shape_router.shape_catalog ORDER BY shape_id;
@@ -48,7 +52,7 @@ UPDATE shape_router.shape_catalog c
        fallback_exprs = o.fallback_exprs, index_cover = o.index_cover
   FROM shape_router.shape_catalog o
  WHERE (c.shape_id, o.shape_id) IN ((:a, :b), (:b, :c), (:c, :a));
-UPDATE shape_router.shape_catalog SET server_major = 14 WHERE shape_id IN (:d, :f);
+UPDATE shape_router.shape_catalog SET server_major = 14 WHERE shape_id IN (:d, :f, :g);
 -- a session whose search_path would find another upper() first: the text is analysed
 -- with pg_catalog's names all the same
 CREATE SCHEMA up_shadow;
@@ -74,7 +78,7 @@ SELECT (SELECT count(*) FROM before) AS records_before,
        (SELECT array_agg(data ORDER BY data) FROM after_fresh) AS fresh_same;
 
 -- the SQL functions read the rows the same way
-SELECT shape_id - :a AS shape, where_clause, columns FROM shape_router.shapes WHERE shape_id <> :e ORDER BY shape_id;
+SELECT shape_id - :a AS shape, where_clause, columns FROM shape_router.shapes ORDER BY shape_id;
 SELECT line FROM shape_router.explain_shape(:a) AS line LIMIT 4;
 SELECT array_agg(s - :a ORDER BY s) AS matches
   FROM shape_router.matching_shapes(ROW(1, 1, 12, 'ab')::up) AS s WHERE s <> :e;

@@ -147,6 +147,7 @@ typedef struct RouterState
 	bool		warm_start;		/* this session reused the previous one's state */
 	bool		park;			/* set by the shutdown callback: keep for the next session */
 	XLogRecPtr	parked_end;		/* where the parked session stopped reading */
+	XLogRecPtr	confirmed_at_start;	/* the slot's confirmed position when this session began */
 } RouterState;
 
 /*
@@ -829,7 +830,9 @@ apply_catalog_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBuf
 	switch (change->action)
 	{
 		case REORDER_BUFFER_CHANGE_INSERT:
-			if (read_shape_row(&def, sr_change_new_tuple(change), desc))
+			/* another shard's or list's row is not even parsed */
+			if (slot_wants_shape(&state->options, shape_id_of_tuple(sr_change_new_tuple(change), desc)) &&
+				read_shape_row(&def, sr_change_new_tuple(change), desc))
 				add_shape(state, &def);
 			break;
 		case REORDER_BUFFER_CHANGE_UPDATE:
@@ -838,7 +841,8 @@ apply_catalog_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBuf
 															 Anum_shape_shape_id, desc, &isnull)),
 						   NULL, NULL, InvalidXLogRecPtr);
 			drop_shape(state, shape_id_of_tuple(sr_change_new_tuple(change), desc), NULL, NULL, InvalidXLogRecPtr);
-			if (read_shape_row(&def, sr_change_new_tuple(change), desc))
+			if (slot_wants_shape(&state->options, shape_id_of_tuple(sr_change_new_tuple(change), desc)) &&
+				read_shape_row(&def, sr_change_new_tuple(change), desc))
 				add_shape(state, &def);
 			break;
 		case REORDER_BUFFER_CHANGE_DELETE:
@@ -1628,15 +1632,10 @@ may_reuse(const RouterState *state, const PluginOptions *options, bool is_init)
 static void
 reuse_state(RouterState *state, const PluginOptions *options)
 {
-	MemoryContext old = MemoryContextSwitchTo(state->context);
+	uint64	   *subset = state->options.shape_subset;	/* equal to options' (may_reuse) */
 
 	state->options = *options;
-	if (options->shape_subset != NULL)
-	{
-		state->options.shape_subset = palloc(sizeof(uint64) * (options->shape_subset_count + 1));
-		memcpy(state->options.shape_subset, options->shape_subset, sizeof(uint64) * options->shape_subset_count);
-	}
-	MemoryContextSwitchTo(old);
+	state->options.shape_subset = subset;
 	memset(state->counters, 0, sizeof(sr_counters));
 	/* What this backend's caches said while parked may be stale: rebuild on use. */
 	invalidate_relations(state, InvalidOid);
@@ -1730,7 +1729,10 @@ shape_router_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool
 	}
 	*holder = state;
 	if (MyReplicationSlot != NULL)
+	{
 		namestrcpy(&state->slot_name, NameStr(MyReplicationSlot->data.name));
+		state->confirmed_at_start = MyReplicationSlot->data.confirmed_flush;
+	}
 
 	if (!relcache_callback_registered)
 	{
@@ -1755,7 +1757,10 @@ shape_router_shutdown(LogicalDecodingContext *ctx)
 	if (state == NULL || !shape_router_warm_start || am_walsender || ctx->fast_forward ||
 		!state->shapes_loaded)
 		return;
-	state->parked_end = ctx->reader->EndRecPtr;
+	/* The state holds every catalog change committed before the later of the two:
+	 * if the caller confirms less (an upto_lsn behind the slot), the slot's position
+	 * no longer matches and the next session loads afresh. */
+	state->parked_end = Max(ctx->reader->EndRecPtr, state->confirmed_at_start);
 	state->park = true;
 }
 

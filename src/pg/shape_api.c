@@ -689,12 +689,30 @@ shape_router_where_clause_of(PG_FUNCTION_ARGS)
 	ShapeDef	def;
 	Datum		result;
 
+	char	   *reason = NULL;
+
 	if (!HeapTupleIsValid(tuple))
 	{
 		table_close(catalog, AccessShareLock);
 		PG_RETURN_NULL();
 	}
-	shape_def_from_tuple(&def, tuple, RelationGetDescr(catalog));
+	if (!shape_def_from_tuple_or_reason(&def, tuple, RelationGetDescr(catalog), true, &reason))
+	{
+		/* The shapes view must still list it: its text as stored, with a WARNING. */
+		bool		isnull;
+		Datum		source = heap_getattr(tuple, Anum_shape_where_source, RelationGetDescr(catalog), &isnull);
+
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("shape " INT64_FORMAT " is shown as stored: registered under PostgreSQL %d, its WHERE cannot be analysed again on this server: %s",
+						def.shape_id, def.registered_major, reason),
+				 errhint("Drop the shape and register it again.")));
+		result = isnull ? (Datum) 0 : PointerGetDatum(DatumGetTextPCopy(source));
+		table_close(catalog, AccessShareLock);
+		if (isnull)
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(result);
+	}
 	table_close(catalog, AccessShareLock);
 	if (def.where_text == NULL)
 		PG_RETURN_NULL();

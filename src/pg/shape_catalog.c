@@ -12,7 +12,8 @@
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
+#include "storage/lmgr.h"
+#include "utils/snapmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "miscadmin.h"
@@ -234,18 +235,28 @@ reanalyse(ShapeDef *def, Datum where_source, Datum where_names, bool want_where_
 	MemoryContext caller_context = CurrentMemoryContext;
 	volatile uint32 holdoff = InterruptHoldoffCount;
 	volatile bool ok = true;
-	Relation	rel = RelationIdGetRelation(def->relid);
+	Relation	rel;
 	int			guc_level;
 
+	/* SQL callers lock the table as the parser expects; decoding reads tables unlocked. */
+	if (!HistoricSnapshotActive())
+		LockRelationOid(def->relid, AccessShareLock);
+	rel = RelationIdGetRelation(def->relid);
 	if (!RelationIsValid(rel))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("table %u of shape " INT64_FORMAT " does not exist", def->relid, def->shape_id)));
-	/* A shape reads only built-ins, and the text names them as pg_catalog's (or
-	 * qualified): resolve it the same in every session, whatever its search_path. */
-	guc_level = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	{
+		char	   *reason = psprintf("its table %u does not exist", def->relid);
+
+		if (unusable == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("table %u of shape " INT64_FORMAT " does not exist", def->relid, def->shape_id)));
+		*unusable = reason;
+		return false;
+	}
+	/* A shape reads only built-ins, and its text names them as pg_catalog's (or
+	 * qualified), with constants as shape_where_source wrote them: read it back the
+	 * same in every session, whatever its settings. */
+	guc_level = shape_text_settings_begin(NULL, true);
 	PG_TRY();
 	{
 		shape_def_reanalyse(def, rel, where_source, where_names, want_where_text);
@@ -256,14 +267,16 @@ reanalyse(ShapeDef *def, Datum where_source, Datum where_names, bool want_where_
 		int			category;
 
 		MemoryContextSwitchTo(caller_context);
-		AtEOXact_GUC(false, guc_level);
+		shape_text_settings_end(guc_level, false);
 		RelationClose(rel);
 		if (unusable == NULL)
 			PG_RE_THROW();
 		edata = CopyErrorData();
 		category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
-		if (category == ERRCODE_OPERATOR_INTERVENTION || category == ERRCODE_SYSTEM_ERROR ||
-			category == ERRCODE_INTERNAL_ERROR)
+		/* what the new major refuses in the text; anything else (out of memory,
+		 * interrupts, internal errors) propagates */
+		if (category != ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION && category != ERRCODE_DATA_EXCEPTION &&
+			category != ERRCODE_FEATURE_NOT_SUPPORTED)
 			PG_RE_THROW();
 		FlushErrorState();
 		InterruptHoldoffCount = holdoff;
@@ -273,7 +286,7 @@ reanalyse(ShapeDef *def, Datum where_source, Datum where_names, bool want_where_
 	PG_END_TRY();
 	if (ok)
 	{
-		AtEOXact_GUC(true, guc_level);
+		shape_text_settings_end(guc_level, true);
 		RelationClose(rel);
 	}
 	return ok;

@@ -124,6 +124,16 @@ expr_fits_relation(Node *expr, TupleDesc desc, AttrNumber *bad_attnum)
 	return true;
 }
 
+/* Disables a shape with its reason (replacing an earlier one: states outlive sessions). */
+static void
+disable(CompiledShape *shape, MemoryContext context, const char *message)
+{
+	shape->disabled = true;
+	if (shape->disabled_reason != NULL)
+		pfree(shape->disabled_reason);
+	shape->disabled_reason = MemoryContextStrdup(context, message);
+}
+
 /*
  * Checks the program against the relation as it is now (column types may have
  * changed since registration) and prepares its fallbacks. A shape that does not
@@ -158,8 +168,7 @@ prepare(CompiledShape *shape, MemoryContext context, const uint8 *tags, TupleDes
 						 "column %s no longer has the type it had when the shape was registered",
 						 bad_attnum >= 1 && bad_attnum <= desc->natts
 						 ? quote_identifier(NameStr(TupleDescAttr(desc, bad_attnum - 1)->attname)) : "(dropped)");
-				shape->disabled = true;
-				shape->disabled_reason = MemoryContextStrdup(context, message);
+				disable(shape, context, message);
 				return;
 			}
 		}
@@ -173,8 +182,7 @@ prepare(CompiledShape *shape, MemoryContext context, const uint8 *tags, TupleDes
 		else if (strstr(message, "column does not match") != NULL)
 			snprintf(message, sizeof(message),
 					 "a column it reads no longer has the type it had when the shape was registered");
-		shape->disabled = true;
-		shape->disabled_reason = MemoryContextStrdup(context, message);
+		disable(shape, context, message);
 		return;
 	}
 

@@ -102,6 +102,8 @@ extern Node *shape_reanalyse_where(Relation rel, const char *where_source, int n
 
 /* shape_upgrade.c: shapes carried across a major upgrade */
 extern char *shape_where_source(Relation rel, Node *where);
+extern int	shape_text_settings_begin(Node *where, bool with_names);
+extern void shape_text_settings_end(int level, bool ok);
 extern Datum shape_where_names(Relation rel, const Bitmapset *where_columns);
 extern void shape_def_reanalyse(ShapeDef *def, Relation rel, Datum where_source, Datum where_names,
 								bool want_where_text);

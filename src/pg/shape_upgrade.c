@@ -14,6 +14,10 @@
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "parser/parser.h"
+#include "utils/float.h"
+#include "utils/guc.h"
 #include "nodes/nodeFuncs.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -21,13 +25,73 @@
 #include "utils/relcache.h"
 #include "utils/ruleutils.h"
 
+static bool
+money_const_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Const) && ((Const *) node)->consttype == CASHOID)
+		return true;
+	return expression_tree_walker(node, money_const_walker, context);
+}
+
+static void
+set_for_text(const char *name, const char *value)
+{
+	(void) set_config_option(name, value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+}
+
+/*
+ * Settings under which a WHERE's text reads back as the constants it was written
+ * from, in every session and major: constants are deparsed through their types'
+ * output functions (DateStyle, IntervalStyle, extra_float_digits, lc_monetary) and
+ * string literals quoted by standard_conforming_strings; names resolve against
+ * pg_catalog only (with_names). Returns a GUC nest level for
+ * shape_text_settings_end, or 0 when the session's settings already agree
+ * (registration deparses every shape: no GUC work in the common case).
+ */
+int
+shape_text_settings_begin(Node *where, bool with_names)
+{
+	bool		money = with_names || (where != NULL && money_const_walker(where, NULL));
+	int			level;
+
+	if (!with_names && !money && DateStyle == USE_ISO_DATES && IntervalStyle == INTSTYLE_POSTGRES &&
+		extra_float_digits >= 1 && standard_conforming_strings)
+		return 0;
+	level = NewGUCNestLevel();
+	if (DateStyle != USE_ISO_DATES)
+		set_for_text("datestyle", "ISO");
+	if (IntervalStyle != INTSTYLE_POSTGRES)
+		set_for_text("intervalstyle", "postgres");
+	if (extra_float_digits < 1)
+		set_for_text("extra_float_digits", "3");
+	if (!standard_conforming_strings)
+		set_for_text("standard_conforming_strings", "on");
+	if (money)
+		set_for_text("lc_monetary", "C");
+	if (with_names)
+		set_for_text("search_path", "pg_catalog, pg_temp");
+	return level;
+}
+
+void
+shape_text_settings_end(int level, bool ok)
+{
+	if (level > 0)
+		AtEOXact_GUC(ok, level);
+}
+
 /* The WHERE as registration stores it: deparsed, column names unqualified. */
 char *
 shape_where_source(Relation rel, Node *where)
 {
 	List	   *context = deparse_context_for(RelationGetRelationName(rel), RelationGetRelid(rel));
+	int			level = shape_text_settings_begin(where, false);
+	char	   *text = deparse_expression(where, context, false, false);
 
-	return deparse_expression(where, context, false, false);
+	shape_text_settings_end(level, true);
+	return text;
 }
 
 /* The names the WHERE's columns have now, in attnum order (catalog where_names). */
@@ -68,7 +132,7 @@ shape_def_reanalyse(ShapeDef *def, Relation rel, Datum where_source, Datum where
 					  &name_datums, &name_nulls, &name_count);
 	if (name_count != bms_num_members(def->where_columns))
 		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 				 errmsg("shape " INT64_FORMAT " has %d column names for %d columns", def->shape_id,
 						name_count, bms_num_members(def->where_columns))));
 	registered = palloc(sizeof(char *) * (name_count + 1));
@@ -80,7 +144,7 @@ shape_def_reanalyse(ShapeDef *def, Relation rel, Datum where_source, Datum where
 		if (attnum > RelationGetDescr(rel)->natts || name_nulls[i] ||
 			(attr = TupleDescAttr(RelationGetDescr(rel), attnum - 1))->attisdropped)
 			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 					 errmsg("shape " INT64_FORMAT " reads column %d, which table %u does not have",
 							def->shape_id, attnum, def->relid)));
 		registered[i] = TextDatumGetCString(name_datums[i]);
@@ -90,7 +154,7 @@ shape_def_reanalyse(ShapeDef *def, Relation rel, Datum where_source, Datum where
 								  &where_columns);
 	if (!bms_equal(where_columns, def->where_columns))
 		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 				 errmsg("shape " INT64_FORMAT "'s WHERE text reads other columns than its catalog row lists",
 						def->shape_id)));
 
@@ -147,7 +211,7 @@ shape_router_upgrade_shapes(PG_FUNCTION_ARGS)
 
 		if (!shape_def_from_tuple_or_reason(&def, old, desc, true, &reason))
 			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 					 errmsg("shape " INT64_FORMAT ", registered under PostgreSQL %d, cannot be analysed again on this server: %s",
 							def.shape_id, def.registered_major, reason),
 					 errhint("Drop the shape (shape_router.drop_shape) and register it again, then call upgrade_shapes() again.")));

@@ -467,7 +467,7 @@ rename_column_refs(Node *node, void *arg)
 
 		if (list_length(ref->fields) != 1 || !IsA(linitial(ref->fields), String))
 			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 					 errmsg("stored shape WHERE text holds a qualified column reference")));
 		name = strVal(linitial(ref->fields));
 		for (int i = 0; i < renames->count; i++)
@@ -477,7 +477,7 @@ rename_column_refs(Node *node, void *arg)
 				return false;
 			}
 		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 				 errmsg("stored shape WHERE text reads column \"%s\", which it did not read when registered", name)));
 	}
 	return raw_expression_tree_walker(node, rename_column_refs, arg);

@@ -37,7 +37,7 @@ TEST(Shard, RejectsMalformedAndOutOfRange) {
 TEST(Shard, HashIsTheDocumentedSplitMix64) {
   EXPECT_EQ(sr_shard_of(0, 1), 0u);
   EXPECT_EQ(sr_shard_of(12345, 1), 0u);
-  // splitmix64(1) = 0x910a2dec89025cc1 (the reference generator's second output from seed 0)
+  // splitmix64(1) = 0x910a2dec89025cc1 (the reference generator's first output from seed 1)
   EXPECT_EQ(sr_shard_of(1, 65536), 0x5cc1u);
   EXPECT_EQ(sr_shard_of(1, 3), static_cast<uint32_t>(0x910a2dec89025cc1ULL % 3));
 }
