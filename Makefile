@@ -21,7 +21,11 @@ REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 TEST_OUTPUT ?= .
 REGRESS_OPTS = --temp-instance=$(TEST_OUTPUT)/tmp_check --temp-config=$(TEST_OUTPUT)/logical.conf \
 	--outputdir=$(TEST_OUTPUT) --load-extension=shape_router --encoding=UTF8 --no-locale
-EXTRA_CLEAN = logical.conf tmp_check results regression.diffs regression.out log test/unit/bin
+# Isolation specs (specs/*.spec): concurrent sessions, on their own throwaway instance.
+ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
+ISOLATION_OPTS = --temp-instance=$(TEST_OUTPUT)/tmp_check_iso --temp-config=$(TEST_OUTPUT)/logical.conf \
+	--outputdir=$(TEST_OUTPUT)/isolation --load-extension=shape_router --encoding=UTF8 --no-locale
+EXTRA_CLEAN = logical.conf tmp_check tmp_check_iso isolation results regression.diffs regression.out log test/unit/bin
 
 # Entry points must stay visible while everything else is hidden.
 EXPORT_FLAGS = -fvisibility=hidden '-DPGDLLEXPORT=__attribute__((visibility("default")))'

@@ -204,7 +204,7 @@ note "pg_regress: $(( $(now) - t0 )) s"
 if [ "$regress_ok" -ne 1 ]; then
   grep -qE '^(not ok |test .*\.\.\. FAILED)' "$root$out/installcheck.log" || not_ok "pg_regress (make installcheck failed)"
   cat "$root$out/installcheck.log"
-  echo "== regression.diffs"; cat "$root$out/regression.diffs" 2>/dev/null || true
+  echo "== regression.diffs"; cat "$root$out/regression.diffs" "$root$out/isolation/regression.diffs" 2>/dev/null || true
   echo "== postmaster log (tail)"; tail -n 200 "$root$out/log/postmaster.log" 2>/dev/null || true
 fi
 

@@ -56,7 +56,7 @@ passed=$((passed + regress_passed)); failed=$((failed + regress_failed))
 if [ "$regress_ok" -ne 1 ]; then
   [ "$regress_failed" -gt 0 ] || failed=$((failed + 1))
   cat "$out/installcheck.log"
-  echo "== regression.diffs"; cat "$out/regression.diffs" 2>/dev/null || true
+  echo "== regression.diffs"; cat "$out/regression.diffs" "$out/isolation/regression.diffs" 2>/dev/null || true
   echo "== postmaster log (tail)"; tail -n 200 "$out/log/postmaster.log" 2>/dev/null || true
 fi
 
