@@ -659,10 +659,23 @@ finish_program(CompileState *cs)
  * Compiles an analysed WHERE. Returns the program and sets *fallbacks to the
  * (planned) sub-expressions it hands to the executor, NIL when fully native.
  */
+/* The form the compiler and the cover read: constants folded, ANDs and ORs flattened. */
+Node *
+shape_plan_where(Node *where)
+{
+	return (Node *) expression_planner((Expr *) copyObject(where));
+}
+
 bytea *
 shape_compile(Node *where, List **fallbacks)
 {
-	Node	   *planned = (Node *) expression_planner((Expr *) copyObject(where));
+	return shape_compile_planned(shape_plan_where(where), fallbacks);
+}
+
+/* shape_compile of a WHERE already planned by shape_plan_where (not modified). */
+bytea *
+shape_compile_planned(Node *planned, List **fallbacks)
+{
 	CompileState *cs = palloc0(sizeof(CompileState));
 	MemoryContextCallback *cleanup = palloc(sizeof(MemoryContextCallback));
 	bytea	   *program = NULL;
@@ -1134,7 +1147,13 @@ cover_of(Node *node, Oid relid)
 void
 shape_cover(Node *where, Oid relid, ShapeCover *out)
 {
-	Node	   *planned = (Node *) expression_planner((Expr *) copyObject(where));
+	shape_cover_planned(shape_plan_where(where), relid, out);
+}
+
+/* shape_cover of a WHERE already planned by shape_plan_where (not modified). */
+void
+shape_cover_planned(Node *planned, Oid relid, ShapeCover *out)
+{
 	List	   *alternatives = cover_of(planned, relid);
 	ListCell   *lc;
 	int			atoms = 0;

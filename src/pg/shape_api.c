@@ -96,14 +96,14 @@ register_one(Relation catalog, CatalogIndexState indexes, Oid sequence,
 		List	   *fallbacks;
 		ShapeCover	cover;
 
-		shape_cover(shape.where, RelationGetRelid(rel), &cover);
+		shape_cover_planned(shape.planned, RelationGetRelid(rel), &cover);
 		if (cover.alternative_count > 0)
 		{
 			values[Anum_shape_index_cover - 1] = shape_cover_datum(&cover);
 			nulls[Anum_shape_index_cover - 1] = false;
 		}
 
-		values[Anum_shape_program - 1] = PointerGetDatum(shape_compile(shape.where, &fallbacks));
+		values[Anum_shape_program - 1] = PointerGetDatum(shape_compile_planned(shape.planned, &fallbacks));
 		nulls[Anum_shape_program - 1] = false;
 		if (fallbacks != NIL)
 		{

@@ -87,6 +87,7 @@ extern Datum int2_array_from_bitmapset(const Bitmapset *attnums);
 typedef struct AnalysedShape
 {
 	Node	   *where;			/* analysed, collations assigned; NULL = every row */
+	Node	   *planned;		/* shape_plan_where(where), made once for the checks */
 	Bitmapset  *where_columns;
 	Bitmapset  *columns;		/* NULL = all columns */
 } AnalysedShape;
@@ -129,7 +130,9 @@ extern PredicateResult shape_predicate_eval(ShapePredicate *predicate, TupleTabl
 #include "shape_router/program.h"
 extern sr_type_tag shape_type_tag(Oid type);
 extern void shape_value_from_datum(Oid type, Datum datum, bool isnull, sr_value *out);
+extern Node *shape_plan_where(Node *where);
 extern bytea *shape_compile(Node *where, List **fallbacks);
+extern bytea *shape_compile_planned(Node *planned, List **fallbacks);
 
 /*
  * The cover of a WHERE (router.h: sr_cover): alternatives of index atoms such
@@ -146,6 +149,7 @@ typedef struct ShapeCover
 	uint32		exact_alternatives;	/* sr_cover.exact_alternatives */
 } ShapeCover;
 extern void shape_cover(Node *where, Oid relid, ShapeCover *out);
+extern void shape_cover_planned(Node *planned, Oid relid, ShapeCover *out);
 extern Datum shape_cover_datum(const ShapeCover *cover);	/* shape_catalog.c */
 
 /* shape_eval.c: a shape's program on a row (plugin and matching_shapes) */

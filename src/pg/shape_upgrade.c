@@ -127,6 +127,7 @@ shape_def_reanalyse(ShapeDef *def, Relation rel, Datum where_source, Datum where
 	Bitmapset  *where_columns;
 	ShapeCover	cover;
 	List	   *fallbacks;
+	Node	   *planned;
 
 	deconstruct_array(DatumGetArrayTypeP(where_names), TEXTOID, -1, false, TYPALIGN_INT,
 					  &name_datums, &name_nulls, &name_count);
@@ -159,9 +160,10 @@ shape_def_reanalyse(ShapeDef *def, Relation rel, Datum where_source, Datum where
 						def->shape_id)));
 
 	def->where_text = want_where_text ? nodeToString(where) : NULL;
-	def->program = shape_compile(where, &fallbacks);
+	planned = shape_plan_where(where);
+	def->program = shape_compile_planned(planned, &fallbacks);
 	def->fallback_text = fallbacks != NIL ? nodeToString(fallbacks) : NULL;
-	shape_cover(where, def->relid, &cover);
+	shape_cover_planned(planned, def->relid, &cover);
 	def->cover_alternatives = 0;
 	def->cover_sizes = NULL;
 	def->cover_atoms = NULL;

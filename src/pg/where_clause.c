@@ -489,7 +489,8 @@ rename_column_refs(Node *node, void *arg)
  * column names are first replaced (a stored text, from before column renames).
  */
 static Node *
-analyse_where(Relation rel, const char *where_text, ColumnRenames *renames, Bitmapset **where_columns)
+analyse_where(Relation rel, const char *where_text, ColumnRenames *renames, Bitmapset **where_columns,
+			  Node **planned_out)
 {
 	WhereErrorContext errctx;
 	ErrorContextCallback callback;
@@ -526,7 +527,7 @@ analyse_where(Relation rel, const char *where_text, ColumnRenames *renames, Bitm
 
 	/* Constant folding runs when the plugin prepares the expression; make
 	 * its errors (1/0, bad literals) registration errors instead. */
-	planned = (Node *) expression_planner((Expr *) copyObject(expr));
+	planned = shape_plan_where(expr);
 	offending_function = InvalidOid;
 	if (check_functions_in_node_tree(planned))
 		ereport(ERROR,
@@ -542,6 +543,8 @@ analyse_where(Relation rel, const char *where_text, ColumnRenames *renames, Bitm
 	pull_varattnos(expr, 1, &attrs);
 	while ((attnum = bms_next_member(attrs, attnum)) >= 0)
 		*where_columns = bms_add_member(*where_columns, attnum + FirstLowInvalidHeapAttributeNumber);
+	if (planned_out != NULL)
+		*planned_out = planned;
 	return expr;
 }
 
@@ -560,18 +563,19 @@ shape_reanalyse_where(Relation rel, const char *where_source, int name_count,
 	renames.count = name_count;
 	renames.from = registered_names;
 	renames.to = current_names;
-	return analyse_where(rel, where_source, &renames, where_columns);
+	return analyse_where(rel, where_source, &renames, where_columns, NULL);
 }
 
 void
 shape_analyse(Relation rel, const char *where_text, ArrayType *columns, AnalysedShape *out)
 {
 	out->where = NULL;
+	out->planned = NULL;
 	out->where_columns = NULL;
 	out->columns = shape_resolve_columns(rel, columns);
 
 	if (where_text != NULL)
-		out->where = analyse_where(rel, where_text, NULL, &out->where_columns);
+		out->where = analyse_where(rel, where_text, NULL, &out->where_columns, &out->planned);
 
 	check_select_privileges(rel, out->where_columns, out->columns);
 	check_replica_identity(rel, out->where_columns);
