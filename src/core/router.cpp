@@ -678,6 +678,7 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
         hits_.push_back(slot);
   } else {
     for (size_t i = 0; i < key_count; i++) {
+      if (!index_.may_have(keys[i])) continue;  // most keys: no call, no fuse filter probe
       const size_t before = hits_.size();
       ShapeIndex::Probe probe = index_.lookup(keys[i], hits_);
       counters_.filter_passes += probe.filter_pass;
@@ -728,6 +729,7 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
   }
   counters_.scan_candidates += r.scan.size();
   if (hits_.empty()) {
+    if (r.scan.empty()) return result_;
     result_.reserve(r.scan.size());
     for (uint32_t slot : r.scan) result_.push_back(ref(slot));
     return result_;
@@ -946,6 +948,22 @@ sr_counters* sr_router_counters(sr_router* router) noexcept { return &router->ro
 
 uint64_t sr_index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value* value) noexcept {
   return shape_router::index_key(relid, attnum, tag, *value);
+}
+
+void sr_row_keys(uint32_t relid, const sr_index_column* columns, size_t column_count, const sr_value* values,
+                 uint64_t* keys, uint16_t* key_attnums, size_t* key_count, sr_range_probe* probes,
+                 size_t* probe_count) noexcept {
+  for (size_t c = 0; c < column_count; c++) {
+    if (values[c].is_null) continue;
+    if (columns[c].shapes > 0) {
+      if (key_attnums != nullptr) key_attnums[*key_count] = columns[c].attnum;
+      keys[(*key_count)++] = shape_router::index_key(relid, columns[c].attnum, columns[c].tag, values[c]);
+    }
+    if (columns[c].range_shapes > 0 && probes != nullptr) {
+      probes[*probe_count].key = shape_router::order_key(columns[c].tag, values[c]);
+      probes[(*probe_count)++].attnum = columns[c].attnum;
+    }
+  }
 }
 
 int sr_key_exact(uint8_t tag) noexcept { return shape_router::tag_key_exact(tag) ? 1 : 0; }

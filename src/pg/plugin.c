@@ -1052,6 +1052,8 @@ patch_unchanged_toast(TupleTableSlot *new_slot, TupleTableSlot *old_slot, bool o
 
 /* Tables up to this many columns have their indexed columns read in one pass. */
 #define TUPLE_KEYS_DEFORM_MAX 64
+/* Index columns whose keys one sr_row_keys call makes. */
+#define TUPLE_KEYS_BATCH 16
 
 typedef enum RowMatch
 {
@@ -1113,6 +1115,37 @@ match_row(RouterState *state, ShapeState *shape, uint8 exact, uint8 bit, RowImag
 }
 
 /*
+ * The values of attributes 1..natts of a heap tuple that has at least natts
+ * attributes: heap_deform_tuple's walk, stopped at the last column the index
+ * needs (the columns after it, often the widest, are never visited).
+ */
+static void
+deform_prefix(HeapTuple tuple, TupleDesc desc, int natts, Datum *values, bool *nulls)
+{
+	HeapTupleHeader tup = tuple->t_data;
+	bool		hasnulls = HeapTupleHasNulls(tuple);
+	bits8	   *bp = tup->t_bits;
+	char	   *tp = (char *) tup + tup->t_hoff;
+	uint32		off = 0;
+
+	for (int i = 0; i < natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (hasnulls && att_isnull(i, bp))
+		{
+			values[i] = (Datum) 0;
+			nulls[i] = true;
+			continue;
+		}
+		nulls[i] = false;
+		off = att_align_pointer(off, att->attalign, att->attlen, tp + off);
+		values[i] = fetchatt(att, tp + off);
+		off = att_addlength_pointer(off, att->attlen, tp + off);
+	}
+}
+
+/*
  * The routing index keys of a decoded tuple, read straight from it (no deform of
  * the whole row): for each indexed column whose value is not NULL (no atom holds
  * for a NULL), its equality key and/or its range probe, as the column's shapes
@@ -1130,45 +1163,77 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 	 * start for every column behind a variable-width one). */
 	Datum		values[TUPLE_KEYS_DEFORM_MAX];
 	bool		nulls[TUPLE_KEYS_DEFORM_MAX];
-	bool		deformed = column_count > 1 && rel->desc->natts <= TUPLE_KEYS_DEFORM_MAX;
+	sr_value	row[TUPLE_KEYS_BATCH];
+	int			last = 0;
+	bool		deformed = false;
 
-	if (deformed)
-		heap_deform_tuple(tuple, rel->desc, values, nulls);
 	for (size_t c = 0; c < column_count; c++)
 	{
 		int			attnum = columns[c].attnum;
-		Form_pg_attribute attr;
-		bool		isnull;
-		Datum		datum;
-		sr_value	value;
 
 		if (attnum > rel->desc->natts || rel->tags[attnum] != columns[c].tag ||
 			(key_only != NULL && !bms_is_member(attnum, key_only)))
 			return false;
-		attr = TupleDescAttr(rel->desc, attnum - 1);
-		if (deformed)
-		{
-			datum = values[attnum - 1];
-			isnull = nulls[attnum - 1];
-		}
+		last = Max(last, attnum);
+	}
+	if (column_count > 1 && last <= TUPLE_KEYS_DEFORM_MAX)
+	{
+		deformed = true;
+		/* A tuple older than an added column lacks it: heap_deform_tuple reads
+		 * its default (attmissingval). */
+		if (last <= HeapTupleHeaderGetNatts(tuple->t_data))
+			deform_prefix(tuple, rel->desc, last, values, nulls);
+		else if (rel->desc->natts <= TUPLE_KEYS_DEFORM_MAX)
+			heap_deform_tuple(tuple, rel->desc, values, nulls);
 		else
-			datum = heap_getattr(tuple, attnum, rel->desc, &isnull);
-		if (isnull)
-			continue;
-		if (attr->attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
-			return false;
-		shape_value_from_datum(attr->atttypid, datum, false, &value);
-		if (columns[c].shapes > 0)
+			deformed = false;
+	}
+	for (size_t from = 0; from < column_count; from += TUPLE_KEYS_BATCH)
+	{
+		size_t		n = Min(column_count - from, TUPLE_KEYS_BATCH);
+
+		for (size_t i = 0; i < n; i++)
 		{
-			if (key_attnums != NULL)
-				key_attnums[*key_count] = (uint16) attnum;
-			keys[(*key_count)++] = sr_index_key(rel->relid, (uint16) attnum, columns[c].tag, &value);
+			int			attnum = columns[from + i].attnum;
+			Form_pg_attribute attr = TupleDescAttr(rel->desc, attnum - 1);
+			sr_value   *value = &row[i];
+			bool		isnull;
+			Datum		datum;
+
+			if (deformed)
+			{
+				datum = values[attnum - 1];
+				isnull = nulls[attnum - 1];
+			}
+			else
+				datum = heap_getattr(tuple, attnum, rel->desc, &isnull);
+			value->len = 0;
+			value->is_null = isnull;
+			if (isnull)
+				continue;
+			/* The common fixed-width types here, as shape_value_from_datum reads them. */
+			switch (attr->atttypid)
+			{
+				case INT2OID:
+					value->v.i = DatumGetInt16(datum);
+					break;
+				case INT4OID:
+					value->v.i = DatumGetInt32(datum);
+					break;
+				case INT8OID:
+					value->v.i = DatumGetInt64(datum);
+					break;
+				case FLOAT8OID:
+					value->v.f = DatumGetFloat8(datum);
+					break;
+				default:
+					if (attr->attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
+						return false;
+					shape_value_from_datum(attr->atttypid, datum, false, value);
+					break;
+			}
 		}
-		if (columns[c].range_shapes > 0 && probes != NULL)
-		{
-			probes[*probe_count].key = sr_order_key(columns[c].tag, &value);
-			probes[(*probe_count)++].attnum = (uint16) attnum;
-		}
+		sr_row_keys(rel->relid, columns + from, n, row, keys, key_attnums, key_count, probes, probe_count);
 	}
 	return true;
 }
