@@ -24,9 +24,8 @@
 namespace shape_router {
 namespace {
 
-}  // namespace
-
-uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) {
+// index_key, inline: sr_row_keys makes several a row.
+inline uint64_t key_of(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) noexcept {
   // (relation, column, tag) select the seed; the normalised value is hashed.
   const uint64_t seed = mix64((static_cast<uint64_t>(relid) << 24) ^ (static_cast<uint64_t>(attnum) << 8) ^ tag);
   switch (tag) {
@@ -49,6 +48,12 @@ uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value&
       return XXH3_64bits_withSeed(&i, 8, seed);
     }
   }
+}
+
+}  // namespace
+
+uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) {
+  return key_of(relid, attnum, tag, value);
 }
 
 bool tag_key_exact(uint8_t tag) noexcept {
@@ -953,17 +958,22 @@ uint64_t sr_index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_val
 void sr_row_keys(uint32_t relid, const sr_index_column* columns, size_t column_count, const sr_value* values,
                  uint64_t* keys, uint16_t* key_attnums, size_t* key_count, sr_range_probe* probes,
                  size_t* probe_count) noexcept {
+  // Counts in locals: through the pointers, every store would reload them.
+  size_t nk = *key_count, np = *probe_count;
   for (size_t c = 0; c < column_count; c++) {
+    const sr_index_column& column = columns[c];
     if (values[c].is_null) continue;
-    if (columns[c].shapes > 0) {
-      if (key_attnums != nullptr) key_attnums[*key_count] = columns[c].attnum;
-      keys[(*key_count)++] = shape_router::index_key(relid, columns[c].attnum, columns[c].tag, values[c]);
+    if (column.shapes > 0) {
+      if (key_attnums != nullptr) key_attnums[nk] = column.attnum;
+      keys[nk++] = shape_router::key_of(relid, column.attnum, column.tag, values[c]);
     }
-    if (columns[c].range_shapes > 0 && probes != nullptr) {
-      probes[*probe_count].key = shape_router::order_key(columns[c].tag, values[c]);
-      probes[(*probe_count)++].attnum = columns[c].attnum;
+    if (column.range_shapes > 0 && probes != nullptr) {
+      probes[np].key = shape_router::order_key(column.tag, values[c]);
+      probes[np++].attnum = column.attnum;
     }
   }
+  *key_count = nk;
+  *probe_count = np;
 }
 
 int sr_key_exact(uint8_t tag) noexcept { return shape_router::tag_key_exact(tag) ? 1 : 0; }

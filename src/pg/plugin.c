@@ -1115,33 +1115,146 @@ match_row(RouterState *state, ShapeState *shape, uint8 exact, uint8 bit, RowImag
 }
 
 /*
- * The values of attributes 1..natts of a heap tuple that has at least natts
- * attributes: heap_deform_tuple's walk, stopped at the last column the index
- * needs (the columns after it, often the widest, are never visited).
+ * What walking a tuple needs of each attribute, in a few bytes instead of the
+ * 100-odd of pg_attribute: for the relation most recently read, made again
+ * when its RelationInfo is rebuilt (generations are never reused).
+ */
+typedef struct TupleLayout
+{
+	Oid			relid;
+	uint32		generation;
+	int			natts;
+	int			fixed;			/* attributes at a fixed offset in a tuple without NULLs: */
+	uint32		offset[TUPLE_KEYS_DEFORM_MAX];	/* those up to the first of variable width */
+	int16		attlen[TUPLE_KEYS_DEFORM_MAX];
+	uint8		alignmask[TUPLE_KEYS_DEFORM_MAX];	/* alignment - 1 */
+	bool		byval[TUPLE_KEYS_DEFORM_MAX];
+} TupleLayout;
+
+static TupleLayout tuple_layout;
+
+/* The layout of rel, which has at most TUPLE_KEYS_DEFORM_MAX attributes. */
+static const TupleLayout *
+tuple_layout_of(const RelationInfo *rel)
+{
+	TupleLayout *layout = &tuple_layout;
+	uint32		off = 0;
+
+	if (layout->generation == rel->generation && layout->relid == rel->relid && layout->natts == rel->desc->natts)
+		return layout;
+	layout->generation = 0;
+	layout->fixed = 0;
+	for (int i = 0; i < rel->desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(rel->desc, i);
+
+		layout->attlen[i] = att->attlen;
+		/* as att_align_nominal */
+		layout->alignmask[i] = att->attalign == TYPALIGN_DOUBLE ? ALIGNOF_DOUBLE - 1
+			: att->attalign == TYPALIGN_INT ? ALIGNOF_INT - 1
+			: att->attalign == TYPALIGN_SHORT ? ALIGNOF_SHORT - 1 : 0;
+		layout->byval[i] = att->attbyval;
+		if (layout->fixed == i)
+		{
+			/* A varlena starts unpadded only when it has a 1-byte header; at an
+			 * aligned offset either kind starts there. */
+			if (att->attlen == -1 && (off & layout->alignmask[i]) != 0)
+				continue;
+			off = (off + layout->alignmask[i]) & ~(uint32) layout->alignmask[i];
+			layout->offset[i] = off;
+			layout->fixed = i + 1;
+			if (att->attlen <= 0)
+				layout->fixed = i + 1 + TUPLE_KEYS_DEFORM_MAX;	/* it, but nothing after it */
+			else
+				off += att->attlen;
+		}
+	}
+	if (layout->fixed > TUPLE_KEYS_DEFORM_MAX)
+		layout->fixed -= TUPLE_KEYS_DEFORM_MAX;
+	layout->relid = rel->relid;
+	layout->natts = rel->desc->natts;
+	layout->generation = rel->generation;
+	return layout;
+}
+
+/*
+ * Where attributes 1..natts of a heap tuple that has at least natts attributes
+ * start (offsets from t_hoff; nulls[i] for NULL ones): heap_deform_tuple's walk,
+ * with the layout in a few arrays, from the first attribute whose offset varies,
+ * stopped at the last column the index needs.
  */
 static void
-deform_prefix(HeapTuple tuple, TupleDesc desc, int natts, Datum *values, bool *nulls)
+walk_tuple(HeapTuple tuple, const TupleLayout *layout, int natts, uint32 *offsets, bool *nulls)
 {
 	HeapTupleHeader tup = tuple->t_data;
 	bool		hasnulls = HeapTupleHasNulls(tuple);
 	bits8	   *bp = tup->t_bits;
 	char	   *tp = (char *) tup + tup->t_hoff;
-	uint32		off = 0;
+	uintptr_t	off = 0;
+	int			i = 0;
 
-	for (int i = 0; i < natts; i++)
+	if (!hasnulls)
 	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
+		for (; i < natts && i < layout->fixed; i++)
+		{
+			offsets[i] = layout->offset[i];
+			nulls[i] = false;
+		}
+		if (i == natts)
+			return;
+		/* the attribute before i is fixed: its end is where the walk goes on */
+		off = layout->offset[i - 1];
+		off = layout->attlen[i - 1] > 0 ? off + layout->attlen[i - 1]
+			: att_addlength_pointer(off, layout->attlen[i - 1], tp + off);
+	}
+	for (; i < natts; i++)
+	{
+		int			len = layout->attlen[i];
+		uintptr_t	mask = layout->alignmask[i];
 
 		if (hasnulls && att_isnull(i, bp))
 		{
-			values[i] = (Datum) 0;
 			nulls[i] = true;
 			continue;
 		}
 		nulls[i] = false;
-		off = att_align_pointer(off, att->attalign, att->attlen, tp + off);
-		values[i] = fetchatt(att, tp + off);
-		off = att_addlength_pointer(off, att->attlen, tp + off);
+		/* A varlena with a 1-byte header is never padded (att_align_pointer). */
+		if (len != -1 || !VARATT_NOT_PAD_BYTE(tp + off))
+			off = (off + mask) & ~mask;
+		offsets[i] = (uint32) off;
+		if (len > 0)
+			off += len;
+		else
+			off = att_addlength_pointer(off, len, tp + off);
+	}
+}
+
+/* A column's sr_value from its datum (false: an unchanged TOASTed value the WAL lacks). */
+static inline bool
+value_from_datum(Oid typid, int16 attlen, Datum datum, sr_value *value)
+{
+	value->len = 0;
+	value->is_null = false;
+	/* The common fixed-width types here, as shape_value_from_datum reads them. */
+	switch (typid)
+	{
+		case INT2OID:
+			value->v.i = DatumGetInt16(datum);
+			return true;
+		case INT4OID:
+			value->v.i = DatumGetInt32(datum);
+			return true;
+		case INT8OID:
+			value->v.i = DatumGetInt64(datum);
+			return true;
+		case FLOAT8OID:
+			value->v.f = DatumGetFloat8(datum);
+			return true;
+		default:
+			if (attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
+				return false;
+			shape_value_from_datum(typid, datum, false, value);
+			return true;
 	}
 }
 
@@ -1161,9 +1274,12 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 {
 	/* Several columns: one pass over the tuple (heap_getattr walks it from the
 	 * start for every column behind a variable-width one). */
+	uint32		offsets[TUPLE_KEYS_DEFORM_MAX];
 	Datum		values[TUPLE_KEYS_DEFORM_MAX];
 	bool		nulls[TUPLE_KEYS_DEFORM_MAX];
 	sr_value	row[TUPLE_KEYS_BATCH];
+	const TupleLayout *layout = NULL;
+	int			natts = rel->desc->natts;
 	int			last = 0;
 	bool		deformed = false;
 
@@ -1171,22 +1287,25 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 	{
 		int			attnum = columns[c].attnum;
 
-		if (attnum > rel->desc->natts || rel->tags[attnum] != columns[c].tag ||
+		if (attnum > natts || rel->tags[attnum] != columns[c].tag ||
 			(key_only != NULL && !bms_is_member(attnum, key_only)))
 			return false;
 		last = Max(last, attnum);
 	}
-	if (column_count > 1 && last <= TUPLE_KEYS_DEFORM_MAX)
+	if (column_count > 1 && natts <= TUPLE_KEYS_DEFORM_MAX)
 	{
-		deformed = true;
 		/* A tuple older than an added column lacks it: heap_deform_tuple reads
 		 * its default (attmissingval). */
 		if (last <= HeapTupleHeaderGetNatts(tuple->t_data))
-			deform_prefix(tuple, rel->desc, last, values, nulls);
-		else if (rel->desc->natts <= TUPLE_KEYS_DEFORM_MAX)
-			heap_deform_tuple(tuple, rel->desc, values, nulls);
+		{
+			layout = tuple_layout_of(rel);
+			walk_tuple(tuple, layout, last, offsets, nulls);
+		}
 		else
-			deformed = false;
+		{
+			heap_deform_tuple(tuple, rel->desc, values, nulls);
+			deformed = true;
+		}
 	}
 	for (size_t from = 0; from < column_count; from += TUPLE_KEYS_BATCH)
 	{
@@ -1196,42 +1315,26 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 		{
 			int			attnum = columns[from + i].attnum;
 			Form_pg_attribute attr = TupleDescAttr(rel->desc, attnum - 1);
-			sr_value   *value = &row[i];
 			bool		isnull;
 			Datum		datum;
 
-			if (deformed)
+			if (layout != NULL)
+			{
+				isnull = nulls[attnum - 1];
+				if (!isnull)
+					datum = fetch_att((char *) tuple->t_data + tuple->t_data->t_hoff + offsets[attnum - 1],
+									  layout->byval[attnum - 1], layout->attlen[attnum - 1]);
+			}
+			else if (deformed)
 			{
 				datum = values[attnum - 1];
 				isnull = nulls[attnum - 1];
 			}
 			else
 				datum = heap_getattr(tuple, attnum, rel->desc, &isnull);
-			value->len = 0;
-			value->is_null = isnull;
-			if (isnull)
-				continue;
-			/* The common fixed-width types here, as shape_value_from_datum reads them. */
-			switch (attr->atttypid)
-			{
-				case INT2OID:
-					value->v.i = DatumGetInt16(datum);
-					break;
-				case INT4OID:
-					value->v.i = DatumGetInt32(datum);
-					break;
-				case INT8OID:
-					value->v.i = DatumGetInt64(datum);
-					break;
-				case FLOAT8OID:
-					value->v.f = DatumGetFloat8(datum);
-					break;
-				default:
-					if (attr->attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
-						return false;
-					shape_value_from_datum(attr->atttypid, datum, false, value);
-					break;
-			}
+			row[i].is_null = isnull;
+			if (!isnull && !value_from_datum(attr->atttypid, attr->attlen, datum, &row[i]))
+				return false;
 		}
 		sr_row_keys(rel->relid, columns + from, n, row, keys, key_attnums, key_count, probes, probe_count);
 	}
