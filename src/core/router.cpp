@@ -674,9 +674,17 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
   hits_.clear();
   proofs_.clear();
   // Exact decisions need every key's column, and no key stored in the same form
-  // as another (0 and 1: ShapeIndex::has_key cannot tell them apart).
-  bool decide = !all_shapes && key_attnums != nullptr && r.exact_shapes > 0;
-  for (size_t i = 0; decide && i < key_count; i++) decide = keys[i] > 1;
+  // as another (0 and 1: ShapeIndex::has_key cannot tell them apart). Only a
+  // change with a hit asks (few do).
+  int decide_state = -1;
+  auto deciding = [&]() {
+    if (decide_state < 0) {
+      bool d = !all_shapes && key_attnums != nullptr && r.exact_shapes > 0;
+      for (size_t i = 0; d && i < key_count; i++) d = keys[i] > 1;
+      decide_state = d ? 1 : 0;
+    }
+    return decide_state == 1;
+  };
   if (all_shapes) {
     for (uint32_t slot = 0; slot < slots_.size(); slot++)
       if (slots_[slot].shape_id != 0 && slots_[slot].relid == relid && record(slots_[slot].record).index_attnum >= 0)
@@ -688,7 +696,7 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
       ShapeIndex::Probe probe = index_.lookup(keys[i], hits_);
       counters_.filter_passes += probe.filter_pass;
       counters_.mphf_hits += probe.slot_hit;
-      if (!decide) continue;
+      if (hits_.size() == before || !deciding()) continue;
       // A hit proves an exact shape's atom when the shape has this very key on this column.
       for (size_t h = before; h < hits_.size(); h++) {
         const uint32_t slot = hits_[h];
@@ -713,7 +721,7 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
         };
         composites_.stab(relid, keys[i], key_attnums == nullptr ? 0 : key_attnums[i], value_of, [&](uint32_t slot) {
           hits_.push_back(slot);
-          if (decide && exact(slot)) proofs_.push_back(slot | (old ? kProofOld : 0));
+          if (deciding() && exact(slot)) proofs_.push_back(slot | (old ? kProofOld : 0));
         });
       }
       counters_.composite_candidates += hits_.size() - equality_hits;
@@ -726,7 +734,7 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
       // A range the value lies in is an atom that holds: a proof by itself.
       column->stab(probes[i].key, [&](uint32_t slot) {
         hits_.push_back(slot);
-        if (decide && exact(slot)) proofs_.push_back(slot | old);
+        if (deciding() && exact(slot)) proofs_.push_back(slot | old);
       });
     }
     counters_.range_probes += probe_count;
@@ -755,7 +763,7 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
     else
       result_.push_back(ref(hits_[j++]));
   }
-  if (decide) decide_exact();
+  if (deciding()) decide_exact();
   return result_;
 }
 

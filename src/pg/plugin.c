@@ -1129,6 +1129,7 @@ typedef struct TupleLayout
 	int16		attlen[TUPLE_KEYS_DEFORM_MAX];
 	uint8		alignmask[TUPLE_KEYS_DEFORM_MAX];	/* alignment - 1 */
 	bool		byval[TUPLE_KEYS_DEFORM_MAX];
+	Oid			typid[TUPLE_KEYS_DEFORM_MAX];
 } TupleLayout;
 
 static TupleLayout tuple_layout;
@@ -1154,6 +1155,7 @@ tuple_layout_of(const RelationInfo *rel)
 			: att->attalign == TYPALIGN_INT ? ALIGNOF_INT - 1
 			: att->attalign == TYPALIGN_SHORT ? ALIGNOF_SHORT - 1 : 0;
 		layout->byval[i] = att->attbyval;
+		layout->typid[i] = att->atttypid;
 		if (layout->fixed == i)
 		{
 			/* A varlena starts unpadded only when it has a 1-byte header; at an
@@ -1180,10 +1182,11 @@ tuple_layout_of(const RelationInfo *rel)
 /*
  * Where attributes 1..natts of a heap tuple that has at least natts attributes
  * start (offsets from t_hoff; nulls[i] for NULL ones): heap_deform_tuple's walk,
- * with the layout in a few arrays, from the first attribute whose offset varies,
- * stopped at the last column the index needs.
+ * with the layout in a few arrays, stopped at the last column the index needs.
+ * Without NULLs, the walk starts after the layout's fixed attributes, whose
+ * offsets (layout->offset) it does not copy. Returns whether the tuple has NULLs.
  */
-static void
+static bool
 walk_tuple(HeapTuple tuple, const TupleLayout *layout, int natts, uint32 *offsets, bool *nulls)
 {
 	HeapTupleHeader tup = tuple->t_data;
@@ -1195,14 +1198,10 @@ walk_tuple(HeapTuple tuple, const TupleLayout *layout, int natts, uint32 *offset
 
 	if (!hasnulls)
 	{
-		for (; i < natts && i < layout->fixed; i++)
-		{
-			offsets[i] = layout->offset[i];
-			nulls[i] = false;
-		}
-		if (i == natts)
-			return;
-		/* the attribute before i is fixed: its end is where the walk goes on */
+		if (natts <= layout->fixed)
+			return false;
+		/* the fixed attributes end where the walk goes on */
+		i = layout->fixed;
 		off = layout->offset[i - 1];
 		off = layout->attlen[i - 1] > 0 ? off + layout->attlen[i - 1]
 			: att_addlength_pointer(off, layout->attlen[i - 1], tp + off);
@@ -1227,6 +1226,7 @@ walk_tuple(HeapTuple tuple, const TupleLayout *layout, int natts, uint32 *offset
 		else
 			off = att_addlength_pointer(off, len, tp + off);
 	}
+	return hasnulls;
 }
 
 /* A column's sr_value from its datum (false: an unchanged TOASTed value the WAL lacks). */
@@ -1279,6 +1279,7 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 	bool		nulls[TUPLE_KEYS_DEFORM_MAX];
 	sr_value	row[TUPLE_KEYS_BATCH];
 	const TupleLayout *layout = NULL;
+	bool		hasnulls = false;
 	int			natts = rel->desc->natts;
 	int			last = 0;
 	bool		deformed = false;
@@ -1299,7 +1300,7 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 		if (last <= HeapTupleHeaderGetNatts(tuple->t_data))
 		{
 			layout = tuple_layout_of(rel);
-			walk_tuple(tuple, layout, last, offsets, nulls);
+			hasnulls = walk_tuple(tuple, layout, last, offsets, nulls);
 		}
 		else
 		{
@@ -1314,18 +1315,44 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 		for (size_t i = 0; i < n; i++)
 		{
 			int			attnum = columns[from + i].attnum;
-			Form_pg_attribute attr = TupleDescAttr(rel->desc, attnum - 1);
+			Form_pg_attribute attr;
 			bool		isnull;
 			Datum		datum;
 
 			if (layout != NULL)
 			{
-				isnull = nulls[attnum - 1];
-				if (!isnull)
-					datum = fetch_att((char *) tuple->t_data + tuple->t_data->t_hoff + offsets[attnum - 1],
-									  layout->byval[attnum - 1], layout->attlen[attnum - 1]);
+				int			a = attnum - 1;
+				char	   *p;
+
+				if (hasnulls && nulls[a])
+				{
+					row[i].is_null = true;
+					continue;
+				}
+				p = (char *) tuple->t_data + tuple->t_data->t_hoff +
+					(!hasnulls && a < layout->fixed ? layout->offset[a] : offsets[a]);
+				row[i].is_null = false;
+				row[i].len = 0;
+				/* the common fixed-width types straight from the tuple */
+				switch (layout->typid[a])
+				{
+					case INT4OID:
+						row[i].v.i = *(int32 *) p;
+						continue;
+					case INT8OID:
+						row[i].v.i = *(int64 *) p;
+						continue;
+					case FLOAT8OID:
+						row[i].v.f = *(float8 *) p;
+						continue;
+				}
+				if (!value_from_datum(layout->typid[a], layout->attlen[a],
+									  fetch_att(p, layout->byval[a], layout->attlen[a]), &row[i]))
+					return false;
+				continue;
 			}
-			else if (deformed)
+			attr = TupleDescAttr(rel->desc, attnum - 1);
+			if (deformed)
 			{
 				datum = values[attnum - 1];
 				isnull = nulls[attnum - 1];
@@ -1357,11 +1384,68 @@ next_change(ReorderBufferTXN *txn, ReorderBufferChange *change)
 	return dlist_container(ReorderBufferChange, node, dlist_next_node(&txn->changes, &change->node));
 }
 
+/* Index columns whose keys prefetch_next_change keeps for route_prepare. */
+#define NEXT_KEYS_COLUMNS 8
+
+/*
+ * The keys prefetch_next_change made for a change, kept so that route_prepare
+ * need not make them again when that change comes: valid only while what they
+ * were made from is the same (the router, the relation's build and index
+ * columns, the change's record and tuples). Two: the change being routed was
+ * prefetched one call before the next one is.
+ */
+typedef struct NextKeys
+{
+	const sr_router *router;	/* NULL: empty */
+	XLogRecPtr	lsn;
+	HeapTupleHeader newdata;	/* the tuples' data and lengths */
+	HeapTupleHeader olddata;
+	uint32		newlen;
+	uint32		oldlen;
+	Oid			relid;
+	uint32		generation;
+	size_t		column_count;
+	sr_index_column columns[NEXT_KEYS_COLUMNS];
+	bool		trusted;
+	size_t		key_count;
+	size_t		old_keys_from;
+	size_t		probe_count;
+	size_t		old_probes_from;
+	uint64		keys[2 * NEXT_KEYS_COLUMNS];
+	uint16		key_attnums[2 * NEXT_KEYS_COLUMNS];
+	sr_range_probe probes[2 * NEXT_KEYS_COLUMNS];
+} NextKeys;
+
+static NextKeys next_keys[2];
+static int	next_keys_written;
+
+/* The kept keys of these rows, or NULL; old rows only in full (as prefetched). */
+static NextKeys *
+next_keys_for(const sr_router *router, const RelationInfo *rel, XLogRecPtr lsn, HeapTuple newtuple,
+			  HeapTuple oldtuple, const sr_index_column *columns, size_t column_count)
+{
+	for (int i = 0; i < 2; i++)
+	{
+		NextKeys   *k = &next_keys[i];
+
+		if (k->router == router && k->lsn == lsn && k->relid == rel->relid && k->generation == rel->generation &&
+			k->newdata == (newtuple != NULL ? newtuple->t_data : NULL) &&
+			k->olddata == (oldtuple != NULL ? oldtuple->t_data : NULL) &&
+			k->newlen == (newtuple != NULL ? newtuple->t_len : 0) &&
+			k->oldlen == (oldtuple != NULL ? oldtuple->t_len : 0) &&
+			k->column_count == column_count &&
+			memcmp(k->columns, columns, sizeof(sr_index_column) * column_count) == 0)
+			return k;
+	}
+	return NULL;
+}
+
 /*
  * With a large index, the filter lines a change's lookup reads are rarely in
  * cache: start loading those of the next change of the same table now, so that
  * they arrive while PostgreSQL decodes it. Only a hint: what the next change
- * routes to is decided when it comes, from its own rows.
+ * routes to is decided when it comes, from its own rows (with the keys made
+ * here, when nothing they came from changed).
  */
 static void
 prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferChange *change,
@@ -1369,22 +1453,46 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 					 const sr_index_column *columns, size_t column_count)
 {
 	ReorderBufferChange *next = next_change(txn, change);
-	uint64		keys[16];
-	size_t		key_count = 0;
+	HeapTuple	newtuple;
+	HeapTuple	oldtuple;
+	NextKeys   *k;
 
-	if (next == NULL || 2 * column_count > lengthof(keys) ||
+	if (next == NULL || column_count > NEXT_KEYS_COLUMNS ||
 		(next->action != REORDER_BUFFER_CHANGE_INSERT && next->action != REORDER_BUFFER_CHANGE_UPDATE &&
 		 next->action != REORDER_BUFFER_CHANGE_DELETE) ||
 		!sr_change_on_relation(next, relation))
 		return;
-	if (sr_change_new_tuple(next) != NULL)
-		(void) tuple_keys(sr_change_new_tuple(next), NULL, rel, columns, column_count, keys, NULL, &key_count,
-						  NULL, NULL);
-	if (sr_change_old_tuple(next) != NULL && rel->identity_full)
-		(void) tuple_keys(sr_change_old_tuple(next), NULL, rel, columns, column_count, keys, NULL, &key_count,
-						  NULL, NULL);
-	sr_router_prefetch(state->router, keys, key_count);
+	newtuple = sr_change_new_tuple(next);
+	oldtuple = sr_change_old_tuple(next);
+	k = &next_keys[next_keys_written];
+	next_keys_written ^= 1;
+	k->router = NULL;
+	k->key_count = k->probe_count = 0;
+	k->trusted = true;
+	if (newtuple != NULL)
+		k->trusted = tuple_keys(newtuple, NULL, rel, columns, column_count, k->keys, k->key_attnums,
+								&k->key_count, k->probes, &k->probe_count);
+	k->old_keys_from = k->key_count;
+	k->old_probes_from = k->probe_count;
+	if (oldtuple != NULL && rel->identity_full && k->trusted)
+		k->trusted = tuple_keys(oldtuple, NULL, rel, columns, column_count, k->keys, k->key_attnums,
+								&k->key_count, k->probes, &k->probe_count);
+	sr_router_prefetch(state->router, k->keys, k->key_count);
 	state->counters->prefetches++;
+	/* Kept when route_prepare would make the same: an old row only in full. */
+	if (oldtuple == NULL || rel->identity_full)
+	{
+		k->lsn = next->lsn;
+		k->newdata = newtuple != NULL ? newtuple->t_data : NULL;
+		k->olddata = oldtuple != NULL ? oldtuple->t_data : NULL;
+		k->newlen = newtuple != NULL ? newtuple->t_len : 0;
+		k->oldlen = oldtuple != NULL ? oldtuple->t_len : 0;
+		k->relid = rel->relid;
+		k->generation = rel->generation;
+		k->column_count = column_count;
+		memcpy(k->columns, columns, sizeof(sr_index_column) * column_count);
+		k->router = state->router;
+	}
 }
 
 /*
@@ -1445,23 +1553,41 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	HeapTuple	oldtuple = change->oldtuple;
 	const Bitmapset *old_key_only = change->identity_full ? NULL
 		: change->identity_key != NULL ? change->identity_key : bms_make_singleton(0);
+	NextKeys   *kept;
 
-	if (newtuple != NULL)
-		trusted &= tuple_keys(newtuple, NULL, rel, columns, column_count, keys, key_attnums, &key_count,
-							  probes, &probe_count);
-	old_keys_from = key_count;
-	old_probes_from = probe_count;
-	if (oldtuple != NULL)
-		trusted &= trusted && tuple_keys(oldtuple, old_key_only, rel, columns, column_count,
-										 keys, key_attnums, &key_count, probes, &probe_count);
-	else if (change->action == REORDER_BUFFER_CHANGE_UPDATE && !change->identity_full)
+	if (state->prefetch && (oldtuple == NULL || change->identity_full) &&
+		(kept = next_keys_for(state->router, rel, change->lsn, newtuple, oldtuple, columns, column_count)) != NULL)
+	{
+		/* made when this change was prefetched */
+		keys = kept->keys;
+		key_attnums = kept->key_attnums;
+		probes = kept->probes;
+		key_count = kept->key_count;
+		probe_count = kept->probe_count;
+		old_keys_from = kept->old_keys_from;
+		old_probes_from = kept->old_probes_from;
+		trusted = kept->trusted;
+		kept->router = NULL;
+	}
+	else
+	{
+		if (newtuple != NULL)
+			trusted &= tuple_keys(newtuple, NULL, rel, columns, column_count, keys, key_attnums, &key_count,
+								  probes, &probe_count);
+		old_keys_from = key_count;
+		old_probes_from = probe_count;
+		if (oldtuple != NULL)
+			trusted &= trusted && tuple_keys(oldtuple, old_key_only, rel, columns, column_count,
+											 keys, key_attnums, &key_count, probes, &probe_count);
+	}
+	if (oldtuple == NULL && change->action == REORDER_BUFFER_CHANGE_UPDATE && !change->identity_full)
 	{
 		/* No old row logged: the key did not change; unless a shape's index
 		 * column lies outside the key, the new row's keys are the old row's. */
 		for (size_t c = 0; c < column_count && trusted; c++)
 			trusted = bms_is_member(columns[c].attnum, change->identity_key);
 	}
-	else if (change->action != REORDER_BUFFER_CHANGE_INSERT)
+	else if (oldtuple == NULL && change->action != REORDER_BUFFER_CHANGE_INSERT)
 		trusted = false;
 	shape_router_check_status(sr_router_candidates(state->router, rel->relid, keys, key_attnums, key_count,
 												   old_keys_from, probes, probe_count, old_probes_from,

@@ -277,6 +277,48 @@ TEST(ShapeIndex, Empty) {
   EXPECT_EQ(index.live_shapes(), 0u);
 }
 
+// The front filter: every key of the static part passes, and most keys no
+// shape has (about 5% pass at its 8 bits a key) are turned away without a
+// lookup. Keys added since the build (the overlay) always pass.
+TEST(ShapeIndex, FrontFilterPassesEveryKeyAndFewOthers) {
+  std::mt19937_64 rng(11);
+  ShapeIndex index;
+  std::set<uint64_t> present;
+  for (uint32_t slot = 0; slot < 20000; slot++) {
+    const uint64_t key = rng();
+    present.insert(key);
+    index.add(slot, &key, 1);
+  }
+  index.maintain(true);
+  ASSERT_EQ(index.stats().overlay_keys, 0u);
+  for (uint64_t key : present) ASSERT_TRUE(index.may_have(key));
+  size_t passed = 0, absent = 0;
+  for (int i = 0; i < 200000; i++) {
+    const uint64_t key = rng();
+    if (present.count(key)) continue;
+    absent++;
+    passed += index.may_have(key);
+  }
+  EXPECT_LT(passed, absent / 10) << passed << " of " << absent;
+  EXPECT_GT(passed, 0u);  // a filter, not a set
+  // Key 0 is stored as 1.
+  const uint64_t zero = 0;
+  index.add(20000, &zero, 1);
+  index.maintain(true);
+  EXPECT_TRUE(index.may_have(0));
+  EXPECT_TRUE(index.may_have(1));
+  // A key added after the build is in the overlay: it passes.
+  const uint64_t late = rng();
+  index.add(20001, &late, 1);
+  ASSERT_GT(index.stats().overlay_keys, 0u);
+  EXPECT_TRUE(index.may_have(late));
+  EXPECT_EQ(lookup(index, late), Slots{20001});
+  // An empty index has nothing.
+  ShapeIndex empty;
+  empty.maintain(true);
+  EXPECT_FALSE(empty.may_have(5));
+}
+
 TEST(ShapeIndex, AddLookupDropAcrossRebuilds) {
   ShapeIndex index;
   add(index, 3, {100, 200});
