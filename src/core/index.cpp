@@ -487,7 +487,7 @@ bool ShapeIndex::build_static_index(const Shape* shapes, size_t shape_count, con
   });
   if (out_of_memory.load()) throw std::bad_alloc();
   if (defeated.load()) return false;
-  index.front.assign(std::max<size_t>(1, (total + 7) / 8), 0);
+  index.front.assign(std::max<size_t>(1, (total * 7 + 63) / 64), 0);  // 7 bits a key
   for (size_t slot = 0; slot < shape_count; slot++) {
     if (!shapes[slot].live) continue;
     const uint64_t* k = keys_of_shape(shapes[slot]);
