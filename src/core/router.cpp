@@ -711,6 +711,7 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
     if (r.composite_shapes > 0) {
       // Each key with the row version's value of each composite's range column.
       for (size_t i = 0; i < key_count; i++) {
+        if (!composites_.may_have_key(keys[i])) continue;  // most keys: no group, no call
         const bool old = i >= old_keys_from;
         const size_t split = std::min(old_probes_from, probe_count);
         const size_t from = old ? split : 0, to = old ? probe_count : split;
