@@ -487,19 +487,21 @@ bool ShapeIndex::build_static_index(const Shape* shapes, size_t shape_count, con
   });
   if (out_of_memory.load()) throw std::bad_alloc();
   if (defeated.load()) return false;
-  index.front.assign(std::max<size_t>(1, (total * 7 + 63) / 64), 0);  // 7 bits a key
-  for (size_t slot = 0; slot < shape_count; slot++) {
-    if (!shapes[slot].live) continue;
-    const uint64_t* k = keys_of_shape(shapes[slot]);
-    for (uint32_t i = 0; i < shapes[slot].key_count; i++) {
-      const uint64_t h = StaticIndex::front_hash(k[i]);
-      index.front[index.front_word(h)] |= StaticIndex::front_bits(h);
-    }
-  }
   index.heads.reserve(index.parts.size());
   for (const StaticPart& part : index.parts) {
     index.keys += part.keys;
     index.heads.push_back(part.filter.head());  // the fingerprints stay where they are when index moves
+  }
+  if (index.keys >= StaticIndex::kFrontMinKeys) {
+    index.front.assign((index.keys * 7 + 63) / 64, 0);  // 7 bits a key
+    for (size_t slot = 0; slot < shape_count; slot++) {
+      if (!shapes[slot].live) continue;
+      const uint64_t* k = keys_of_shape(shapes[slot]);
+      for (uint32_t i = 0; i < shapes[slot].key_count; i++) {
+        const uint64_t h = StaticIndex::front_hash(k[i]);
+        index.front[index.front_word(h)] |= StaticIndex::front_bits(h);
+      }
+    }
   }
   out = std::move(index);
   return true;

@@ -313,10 +313,16 @@ TEST(ShapeIndex, FrontFilterPassesEveryKeyAndFewOthers) {
   ASSERT_GT(index.stats().overlay_keys, 0u);
   EXPECT_TRUE(index.may_have(late));
   EXPECT_EQ(lookup(index, late), Slots{20001});
-  // An empty index has nothing.
+  // An empty index has nothing; a small one has no front filter (every key passes).
   ShapeIndex empty;
   empty.maintain(true);
   EXPECT_FALSE(empty.may_have(5));
+  ShapeIndex small;
+  const uint64_t one = 42;
+  small.add(0, &one, 1);
+  small.maintain(true);
+  EXPECT_TRUE(small.may_have(43));
+  EXPECT_EQ(lookup(small, 42), Slots{0});
 }
 
 TEST(ShapeIndex, AddLookupDropAcrossRebuilds) {
