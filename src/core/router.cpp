@@ -250,7 +250,10 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
     index_.add(slot, keys.data(), keys.size(), bulk);
     for (size_t i = 0; i < count; i++) {
       if (atoms[i].kind == SR_ATOM_RANGE) ranges_.column(r.relid, atoms[i].attnum).add(slot, atoms[i].key, atoms[i].upper);
-      if (atoms[i].kind == SR_ATOM_COMPOSITE) composites_.add(slot, r.relid, atoms[i]);
+      if (atoms[i].kind == SR_ATOM_COMPOSITE) {
+        composites_.add(slot, r.relid, atoms[i]);
+        r.composite_columns |= uint64_t{1} << (atoms[i].attnum % 64);
+      }
     }
   } catch (...) {
     for (const IndexColumn& column : columns)
@@ -711,7 +714,9 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
     if (r.composite_shapes > 0) {
       // Each key with the row version's value of each composite's range column.
       for (size_t i = 0; i < key_count; i++) {
-        if (!composites_.may_have_key(keys[i])) continue;  // most keys: no group, no call
+        // Most keys: not on a composite's key column, or no group under them; no call.
+        if (key_attnums != nullptr && ((r.composite_columns >> (key_attnums[i] % 64)) & 1) == 0) continue;
+        if (!composites_.may_have_key(keys[i])) continue;
         const bool old = i >= old_keys_from;
         const size_t split = std::min(old_probes_from, probe_count);
         const size_t from = old ? split : 0, to = old ? probe_count : split;
