@@ -126,6 +126,18 @@ int			sr_tag_order(uint8_t tag) SR_NOEXCEPT;
 uint64_t	sr_order_key(uint8_t tag, const sr_value *value) SR_NOEXCEPT;
 
 /*
+ * The keys of one row version for sr_router_candidates, from its values of the
+ * relation's index columns (values[c] is the row's value of columns[c]; a NULL
+ * one is not probed): appends sr_index_key of each equality column's value to
+ * keys (its attnum to key_attnums, when not NULL) and sr_order_key of each range
+ * column's value to probes (when not NULL). The same keys as those calls, in
+ * one call a row instead of two a value.
+ */
+void		sr_row_keys(uint32_t relid, const sr_index_column *columns, size_t column_count,
+						const sr_value *values, uint64_t *keys, uint16_t *key_attnums, size_t *key_count,
+						sr_range_probe *probes, size_t *probe_count) SR_NOEXCEPT;
+
+/*
  * Where a program's constants sit: [*offset, *offset + *len) from its start.
  * Programs of one form (user_id = 1, user_id = 2) differ only there, so the
  * router stores the rest once for all of them. SR_INVALID_ARGUMENT when len

@@ -53,6 +53,11 @@ class StaticRanges {
           to_hi_.begin());
       for (size_t i = 0; i < end; i++) emit(to_hi_slots_[i]);
     }
+    if (lo_.empty() || value < cover_lo_ || value > cover_hi_) return;
+    if (!cover_.empty()) {
+      const uint64_t b = (value - cover_lo_) >> cover_shift_;
+      if (((cover_[b / 64] >> (b % 64)) & 1) == 0) return;  // no two-sided range meets its bucket
+    }
     for (const WidthClass& c : classes_) {
       const uint64_t window = c.bits >= 64 ? UINT64_MAX : (uint64_t{1} << c.bits) - 1;
       const uint64_t from = value > window ? value - window : 0;
@@ -65,8 +70,10 @@ class StaticRanges {
   size_t bytes() const noexcept {
     return (from_lo_.capacity() + to_hi_.capacity() + lo_.capacity() + hi_.capacity()) * 8 +
            (from_lo_slots_.capacity() + to_hi_slots_.capacity() + slots_.capacity()) * 4 +
-           classes_.capacity() * sizeof(WidthClass);
+           classes_.capacity() * sizeof(WidthClass) + cover_.capacity() * 8;
   }
+  // Whether the two-sided ranges' bucket cover is in use (tests).
+  bool has_cover() const noexcept { return !cover_.empty(); }
   // Calls visit(entry) for every range (for rebuilds).
   template <typename Visit>
   void for_each(Visit&& visit) const {
@@ -87,6 +94,13 @@ class StaticRanges {
   std::vector<uint64_t> lo_, hi_;
   std::vector<uint32_t> slots_;
   std::vector<WidthClass> classes_;
+  // Which buckets of 2^cover_shift_ order keys from cover_lo_ some two-sided
+  // range meets: a value in another one (most values, when the ranges are
+  // narrow) skips the width classes' binary searches, a cache miss each when large.
+  void build_cover();
+  std::vector<uint64_t> cover_;
+  uint64_t cover_lo_ = 0, cover_hi_ = 0;
+  uint32_t cover_shift_ = 0;
 };
 
 // The ranges of one column of one relation: the static ranges, plus the entries

@@ -147,6 +147,7 @@ class Router {
     size_t shape_count = 0;
     size_t exact_shapes = 0;     // shapes the index decides (exact_)
     size_t composite_shapes = 0; // shapes with composite atoms
+    uint64_t composite_columns = 0;  // bit attnum % 64: some composite's key column (never cleared)
     std::vector<uint32_t> scan;  // slots of its scan shapes, ascending shape_id
     std::vector<IndexColumn> index_columns;
   };

@@ -27,9 +27,19 @@ void CompositeIndex::add(uint32_t slot, uint32_t relid, const sr_index_atom& ato
   if (g == kNone) {
     reserve_one_more(groups_);
     by_key_.reserve(by_key_.size() + 1);
+    if ((groups_.size() + 1) * 16 > key_words_.size() * 64) {
+      std::vector<uint64_t> words(std::max<size_t>(8, key_words_.size() * 2), 0);
+      for (const Group& group : groups_) {
+        const uint64_t h = key_hash(group.key);
+        words[(h >> 12) & (words.size() - 1)] |= key_bits(h);
+      }
+      key_words_.swap(words);
+    }
     g = static_cast<uint32_t>(groups_.size());
     groups_.push_back(Group{atom.key, relid, atom.attnum, atom.range_attnum, head, false, RangeColumn()});
     by_key_.put(stored(atom.key), g);
+    const uint64_t h = key_hash(atom.key);
+    key_words_[(h >> 12) & (key_words_.size() - 1)] |= key_bits(h);
   }
   try {
     groups_[g].ranges.add(slot, atom.lower, atom.upper);
@@ -87,6 +97,7 @@ bool CompositeIndex::maintain(bool force) {
 // column keeps it (24 bytes, and its slot again once built), each slot's group list.
 size_t CompositeIndex::bytes() const noexcept {
   return groups_.capacity() * sizeof(Group) + by_key_.capacity() * 16 + dirty_.capacity() * 4 + entries_ * 28 +
+         key_words_.capacity() * 8 +
          groups_of_slot_.size() * 48;
 }
 

@@ -492,6 +492,17 @@ bool ShapeIndex::build_static_index(const Shape* shapes, size_t shape_count, con
     index.keys += part.keys;
     index.heads.push_back(part.filter.head());  // the fingerprints stay where they are when index moves
   }
+  if (index.keys >= StaticIndex::kFrontMinKeys) {
+    index.front.assign((index.keys * 7 + 63) / 64, 0);  // 7 bits a key
+    for (size_t slot = 0; slot < shape_count; slot++) {
+      if (!shapes[slot].live) continue;
+      const uint64_t* k = keys_of_shape(shapes[slot]);
+      for (uint32_t i = 0; i < shapes[slot].key_count; i++) {
+        const uint64_t h = StaticIndex::front_hash(k[i]);
+        index.front[index.front_word(h)] |= StaticIndex::front_bits(h);
+      }
+    }
+  }
   out = std::move(index);
   return true;
 }
@@ -602,7 +613,7 @@ ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) c
   Probe probe;
   key = nonzero(key);
   const size_t p = static_.keys > 0 ? static_.part_of(key) : 0;
-  if (static_.keys > 0 && BinaryFuse8::contains(static_.heads[p], key)) {
+  if (static_.may_contain(key) && BinaryFuse8::contains(static_.heads[p], key)) {
     const StaticPart* part = &static_.parts[p];
     probe.filter_pass = true;
     const size_t s = part->mphf.slot(key);
@@ -634,9 +645,9 @@ ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) c
 }
 
 void ShapeIndex::prefetch(uint64_t key) const noexcept {
-  if (static_.keys == 0) return;
-  key = nonzero(key);
-  BinaryFuse8::prefetch(static_.heads[static_.part_of(key)], key);
+  if (static_.front.empty()) return;
+  // The front filter's word: most lookups read nothing else.
+  __builtin_prefetch(&static_.front[static_.front_word(StaticIndex::front_hash(nonzero(key)))]);
 }
 
 bool ShapeIndex::rebuild_due() const noexcept {
@@ -799,6 +810,7 @@ IndexStats ShapeIndex::stats() const {
     s.slot_bytes += part.slot_fingerprints.size() * sizeof(uint8_t) + part.slot_values.size() * sizeof(uint32_t);
     s.pool_bytes += part.pool.size() * sizeof(uint32_t);
   }
+  s.filter_bytes += static_.front.size() * sizeof(uint64_t);
   s.static_bytes = s.filter_bytes + s.mphf_bytes + s.slot_bytes + s.pool_bytes;
   s.key_store_bytes = keys_.size() * sizeof(uint64_t) + shapes_.size() * sizeof(Shape);
   s.overlay_keys = overlay_.keys;

@@ -97,6 +97,31 @@ void StaticRanges::build(std::vector<Entry>& entries) {
       }
     }
   }
+  build_cover();
+}
+
+// About 64 buckets a two-sided range (8 bytes a range); given up (no cover: every
+// value in [cover_lo_, cover_hi_] is searched) when the ranges are so wide that
+// marking them would set more than 4 bits a bucket on average.
+void StaticRanges::build_cover() {
+  cover_.clear();
+  if (lo_.empty()) return;
+  cover_lo_ = *std::min_element(lo_.begin(), lo_.end());
+  cover_hi_ = *std::max_element(hi_.begin(), hi_.end());
+  const uint64_t target = 64 * static_cast<uint64_t>(lo_.size());
+  const uint64_t span = cover_hi_ - cover_lo_;
+  cover_shift_ = 0;
+  while (cover_shift_ < 63 && (span >> cover_shift_) >= target) cover_shift_++;
+  const uint64_t buckets = (span >> cover_shift_) + 1;
+  uint64_t marks = 0;
+  for (size_t i = 0; i < lo_.size(); i++) {
+    marks += ((hi_[i] - cover_lo_) >> cover_shift_) - ((lo_[i] - cover_lo_) >> cover_shift_) + 1;
+    if (marks > 4 * buckets) return;
+  }
+  cover_.assign(static_cast<size_t>((buckets + 63) / 64), 0);
+  for (size_t i = 0; i < lo_.size(); i++)
+    for (uint64_t b = (lo_[i] - cover_lo_) >> cover_shift_; b <= (hi_[i] - cover_lo_) >> cover_shift_; b++)
+      cover_[b / 64] |= uint64_t{1} << (b % 64);
 }
 
 struct RangeColumn::BuildJob {

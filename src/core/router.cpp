@@ -24,9 +24,8 @@
 namespace shape_router {
 namespace {
 
-}  // namespace
-
-uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) {
+// index_key, inline: sr_row_keys makes several a row.
+inline uint64_t key_of(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) noexcept {
   // (relation, column, tag) select the seed; the normalised value is hashed.
   const uint64_t seed = mix64((static_cast<uint64_t>(relid) << 24) ^ (static_cast<uint64_t>(attnum) << 8) ^ tag);
   switch (tag) {
@@ -49,6 +48,12 @@ uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value&
       return XXH3_64bits_withSeed(&i, 8, seed);
     }
   }
+}
+
+}  // namespace
+
+uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) {
+  return key_of(relid, attnum, tag, value);
 }
 
 bool tag_key_exact(uint8_t tag) noexcept {
@@ -245,7 +250,10 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
     index_.add(slot, keys.data(), keys.size(), bulk);
     for (size_t i = 0; i < count; i++) {
       if (atoms[i].kind == SR_ATOM_RANGE) ranges_.column(r.relid, atoms[i].attnum).add(slot, atoms[i].key, atoms[i].upper);
-      if (atoms[i].kind == SR_ATOM_COMPOSITE) composites_.add(slot, r.relid, atoms[i]);
+      if (atoms[i].kind == SR_ATOM_COMPOSITE) {
+        composites_.add(slot, r.relid, atoms[i]);
+        r.composite_columns |= uint64_t{1} << (atoms[i].attnum % 64);
+      }
     }
   } catch (...) {
     for (const IndexColumn& column : columns)
@@ -669,20 +677,29 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
   hits_.clear();
   proofs_.clear();
   // Exact decisions need every key's column, and no key stored in the same form
-  // as another (0 and 1: ShapeIndex::has_key cannot tell them apart).
-  bool decide = !all_shapes && key_attnums != nullptr && r.exact_shapes > 0;
-  for (size_t i = 0; decide && i < key_count; i++) decide = keys[i] > 1;
+  // as another (0 and 1: ShapeIndex::has_key cannot tell them apart). Only a
+  // change with a hit asks (few do).
+  int decide_state = -1;
+  auto deciding = [&]() {
+    if (decide_state < 0) {
+      bool d = !all_shapes && key_attnums != nullptr && r.exact_shapes > 0;
+      for (size_t i = 0; d && i < key_count; i++) d = keys[i] > 1;
+      decide_state = d ? 1 : 0;
+    }
+    return decide_state == 1;
+  };
   if (all_shapes) {
     for (uint32_t slot = 0; slot < slots_.size(); slot++)
       if (slots_[slot].shape_id != 0 && slots_[slot].relid == relid && record(slots_[slot].record).index_attnum >= 0)
         hits_.push_back(slot);
   } else {
     for (size_t i = 0; i < key_count; i++) {
+      if (!index_.may_have(keys[i])) continue;  // most keys: no call, no fuse filter probe
       const size_t before = hits_.size();
       ShapeIndex::Probe probe = index_.lookup(keys[i], hits_);
       counters_.filter_passes += probe.filter_pass;
       counters_.mphf_hits += probe.slot_hit;
-      if (!decide) continue;
+      if (hits_.size() == before || !deciding()) continue;
       // A hit proves an exact shape's atom when the shape has this very key on this column.
       for (size_t h = before; h < hits_.size(); h++) {
         const uint32_t slot = hits_[h];
@@ -697,6 +714,9 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
     if (r.composite_shapes > 0) {
       // Each key with the row version's value of each composite's range column.
       for (size_t i = 0; i < key_count; i++) {
+        // Most keys: not on a composite's key column, or no group under them; no call.
+        if (key_attnums != nullptr && ((r.composite_columns >> (key_attnums[i] % 64)) & 1) == 0) continue;
+        if (!composites_.may_have_key(keys[i])) continue;
         const bool old = i >= old_keys_from;
         const size_t split = std::min(old_probes_from, probe_count);
         const size_t from = old ? split : 0, to = old ? probe_count : split;
@@ -707,7 +727,7 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
         };
         composites_.stab(relid, keys[i], key_attnums == nullptr ? 0 : key_attnums[i], value_of, [&](uint32_t slot) {
           hits_.push_back(slot);
-          if (decide && exact(slot)) proofs_.push_back(slot | (old ? kProofOld : 0));
+          if (deciding() && exact(slot)) proofs_.push_back(slot | (old ? kProofOld : 0));
         });
       }
       counters_.composite_candidates += hits_.size() - equality_hits;
@@ -720,7 +740,7 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
       // A range the value lies in is an atom that holds: a proof by itself.
       column->stab(probes[i].key, [&](uint32_t slot) {
         hits_.push_back(slot);
-        if (decide && exact(slot)) proofs_.push_back(slot | old);
+        if (deciding() && exact(slot)) proofs_.push_back(slot | old);
       });
     }
     counters_.range_probes += probe_count;
@@ -728,6 +748,7 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
   }
   counters_.scan_candidates += r.scan.size();
   if (hits_.empty()) {
+    if (r.scan.empty()) return result_;
     result_.reserve(r.scan.size());
     for (uint32_t slot : r.scan) result_.push_back(ref(slot));
     return result_;
@@ -748,7 +769,7 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
     else
       result_.push_back(ref(hits_[j++]));
   }
-  if (decide) decide_exact();
+  if (deciding()) decide_exact();
   return result_;
 }
 
@@ -946,6 +967,27 @@ sr_counters* sr_router_counters(sr_router* router) noexcept { return &router->ro
 
 uint64_t sr_index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value* value) noexcept {
   return shape_router::index_key(relid, attnum, tag, *value);
+}
+
+void sr_row_keys(uint32_t relid, const sr_index_column* columns, size_t column_count, const sr_value* values,
+                 uint64_t* keys, uint16_t* key_attnums, size_t* key_count, sr_range_probe* probes,
+                 size_t* probe_count) noexcept {
+  // Counts in locals: through the pointers, every store would reload them.
+  size_t nk = *key_count, np = *probe_count;
+  for (size_t c = 0; c < column_count; c++) {
+    const sr_index_column& column = columns[c];
+    if (values[c].is_null) continue;
+    if (column.shapes > 0) {
+      if (key_attnums != nullptr) key_attnums[nk] = column.attnum;
+      keys[nk++] = shape_router::key_of(relid, column.attnum, column.tag, values[c]);
+    }
+    if (column.range_shapes > 0 && probes != nullptr) {
+      probes[np].key = shape_router::order_key(column.tag, values[c]);
+      probes[np++].attnum = column.attnum;
+    }
+  }
+  *key_count = nk;
+  *probe_count = np;
 }
 
 int sr_key_exact(uint8_t tag) noexcept { return shape_router::tag_key_exact(tag) ? 1 : 0; }

@@ -1135,6 +1135,8 @@ patch_unchanged_toast(TupleTableSlot *new_slot, TupleTableSlot *old_slot, bool o
 
 /* Tables up to this many columns have their indexed columns read in one pass. */
 #define TUPLE_KEYS_DEFORM_MAX 64
+/* Index columns whose keys one sr_row_keys call makes. */
+#define TUPLE_KEYS_BATCH 16
 
 typedef enum RowMatch
 {
@@ -1196,6 +1198,150 @@ match_row(RouterState *state, ShapeState *shape, uint8 exact, uint8 bit, RowImag
 }
 
 /*
+ * What walking a tuple needs of each attribute, in a few bytes instead of the
+ * 100-odd of pg_attribute: for the relation most recently read, made again
+ * when its RelationInfo is rebuilt (generations are never reused).
+ */
+typedef struct TupleLayout
+{
+	Oid			relid;
+	uint32		generation;
+	int			natts;
+	int			fixed;			/* attributes at a fixed offset in a tuple without NULLs: */
+	uint32		offset[TUPLE_KEYS_DEFORM_MAX];	/* those up to the first of variable width */
+	int16		attlen[TUPLE_KEYS_DEFORM_MAX];
+	uint8		alignmask[TUPLE_KEYS_DEFORM_MAX];	/* alignment - 1 */
+	bool		byval[TUPLE_KEYS_DEFORM_MAX];
+	Oid			typid[TUPLE_KEYS_DEFORM_MAX];
+} TupleLayout;
+
+static TupleLayout tuple_layout;
+
+/* The layout of rel, which has at most TUPLE_KEYS_DEFORM_MAX attributes. */
+static const TupleLayout *
+tuple_layout_of(const RelationInfo *rel)
+{
+	TupleLayout *layout = &tuple_layout;
+	uint32		off = 0;
+
+	if (layout->generation == rel->generation && layout->relid == rel->relid && layout->natts == rel->desc->natts)
+		return layout;
+	layout->generation = 0;
+	layout->fixed = 0;
+	for (int i = 0; i < rel->desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(rel->desc, i);
+
+		layout->attlen[i] = att->attlen;
+		/* as att_align_nominal */
+		layout->alignmask[i] = att->attalign == TYPALIGN_DOUBLE ? ALIGNOF_DOUBLE - 1
+			: att->attalign == TYPALIGN_INT ? ALIGNOF_INT - 1
+			: att->attalign == TYPALIGN_SHORT ? ALIGNOF_SHORT - 1 : 0;
+		layout->byval[i] = att->attbyval;
+		layout->typid[i] = att->atttypid;
+		if (layout->fixed == i)
+		{
+			/* A varlena starts unpadded only when it has a 1-byte header; at an
+			 * aligned offset either kind starts there. */
+			if (att->attlen == -1 && (off & layout->alignmask[i]) != 0)
+				continue;
+			off = (off + layout->alignmask[i]) & ~(uint32) layout->alignmask[i];
+			layout->offset[i] = off;
+			layout->fixed = i + 1;
+			if (att->attlen <= 0)
+				layout->fixed = i + 1 + TUPLE_KEYS_DEFORM_MAX;	/* it, but nothing after it */
+			else
+				off += att->attlen;
+		}
+	}
+	if (layout->fixed > TUPLE_KEYS_DEFORM_MAX)
+		layout->fixed -= TUPLE_KEYS_DEFORM_MAX;
+	layout->relid = rel->relid;
+	layout->natts = rel->desc->natts;
+	layout->generation = rel->generation;
+	return layout;
+}
+
+/*
+ * Where attributes 1..natts of a heap tuple that has at least natts attributes
+ * start (offsets from t_hoff; nulls[i] for NULL ones): heap_deform_tuple's walk,
+ * with the layout in a few arrays, stopped at the last column the index needs.
+ * Without NULLs, the walk starts after the layout's fixed attributes, whose
+ * offsets (layout->offset) it does not copy. Returns whether the tuple has NULLs.
+ */
+static bool
+walk_tuple(HeapTuple tuple, const TupleLayout *layout, int natts, uint32 *offsets, bool *nulls)
+{
+	HeapTupleHeader tup = tuple->t_data;
+	bool		hasnulls = HeapTupleHasNulls(tuple);
+	bits8	   *bp = tup->t_bits;
+	char	   *tp = (char *) tup + tup->t_hoff;
+	uintptr_t	off = 0;
+	int			i = 0;
+
+	if (!hasnulls)
+	{
+		if (natts <= layout->fixed)
+			return false;
+		/* the fixed attributes end where the walk goes on */
+		i = layout->fixed;
+		off = layout->offset[i - 1];
+		off = layout->attlen[i - 1] > 0 ? off + layout->attlen[i - 1]
+			: att_addlength_pointer(off, layout->attlen[i - 1], tp + off);
+	}
+	for (; i < natts; i++)
+	{
+		int			len = layout->attlen[i];
+		uintptr_t	mask = layout->alignmask[i];
+
+		if (hasnulls && att_isnull(i, bp))
+		{
+			nulls[i] = true;
+			continue;
+		}
+		nulls[i] = false;
+		/* A varlena with a 1-byte header is never padded (att_align_pointer). */
+		if (len != -1 || !VARATT_NOT_PAD_BYTE(tp + off))
+			off = (off + mask) & ~mask;
+		offsets[i] = (uint32) off;
+		if (len > 0)
+			off += len;
+		else
+			off = att_addlength_pointer(off, len, tp + off);
+	}
+	return hasnulls;
+}
+
+/* A column's sr_value from its datum (false: an unchanged TOASTed value the WAL lacks). */
+static inline bool
+value_from_datum(Oid typid, int16 attlen, Datum datum, sr_value *value)
+{
+	value->len = 0;
+	value->is_null = false;
+	/* The common fixed-width types here, as shape_value_from_datum reads them. */
+	switch (typid)
+	{
+		case INT2OID:
+			value->v.i = DatumGetInt16(datum);
+			return true;
+		case INT4OID:
+			value->v.i = DatumGetInt32(datum);
+			return true;
+		case INT8OID:
+			value->v.i = DatumGetInt64(datum);
+			return true;
+		case FLOAT8OID:
+			value->v.f = DatumGetFloat8(datum);
+			return true;
+		default:
+			if (attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
+				return false;
+			shape_value_from_datum(typid, datum, false, value);
+			return true;
+	}
+}
+
+/*
  * The routing index keys of a decoded tuple, read straight from it (no deform of
  * the whole row): for each indexed column whose value is not NULL (no atom holds
  * for a NULL), its equality key and/or its range probe, as the column's shapes
@@ -1211,47 +1357,96 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 {
 	/* Several columns: one pass over the tuple (heap_getattr walks it from the
 	 * start for every column behind a variable-width one). */
+	uint32		offsets[TUPLE_KEYS_DEFORM_MAX];
 	Datum		values[TUPLE_KEYS_DEFORM_MAX];
 	bool		nulls[TUPLE_KEYS_DEFORM_MAX];
-	bool		deformed = column_count > 1 && rel->desc->natts <= TUPLE_KEYS_DEFORM_MAX;
+	sr_value	row[TUPLE_KEYS_BATCH];
+	const TupleLayout *layout = NULL;
+	bool		hasnulls = false;
+	int			natts = rel->desc->natts;
+	int			last = 0;
+	bool		deformed = false;
 
-	if (deformed)
-		heap_deform_tuple(tuple, rel->desc, values, nulls);
 	for (size_t c = 0; c < column_count; c++)
 	{
 		int			attnum = columns[c].attnum;
-		Form_pg_attribute attr;
-		bool		isnull;
-		Datum		datum;
-		sr_value	value;
 
-		if (attnum > rel->desc->natts || rel->tags[attnum] != columns[c].tag ||
+		if (attnum > natts || rel->tags[attnum] != columns[c].tag ||
 			(key_only != NULL && !bms_is_member(attnum, key_only)))
 			return false;
-		attr = TupleDescAttr(rel->desc, attnum - 1);
-		if (deformed)
+		last = Max(last, attnum);
+	}
+	if (column_count > 1 && natts <= TUPLE_KEYS_DEFORM_MAX)
+	{
+		/* A tuple older than an added column lacks it: heap_deform_tuple reads
+		 * its default (attmissingval). */
+		if (last <= HeapTupleHeaderGetNatts(tuple->t_data))
 		{
-			datum = values[attnum - 1];
-			isnull = nulls[attnum - 1];
+			layout = tuple_layout_of(rel);
+			hasnulls = walk_tuple(tuple, layout, last, offsets, nulls);
 		}
 		else
-			datum = heap_getattr(tuple, attnum, rel->desc, &isnull);
-		if (isnull)
-			continue;
-		if (attr->attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
-			return false;
-		shape_value_from_datum(attr->atttypid, datum, false, &value);
-		if (columns[c].shapes > 0)
 		{
-			if (key_attnums != NULL)
-				key_attnums[*key_count] = (uint16) attnum;
-			keys[(*key_count)++] = sr_index_key(rel->relid, (uint16) attnum, columns[c].tag, &value);
+			heap_deform_tuple(tuple, rel->desc, values, nulls);
+			deformed = true;
 		}
-		if (columns[c].range_shapes > 0 && probes != NULL)
+	}
+	for (size_t from = 0; from < column_count; from += TUPLE_KEYS_BATCH)
+	{
+		size_t		n = Min(column_count - from, TUPLE_KEYS_BATCH);
+
+		for (size_t i = 0; i < n; i++)
 		{
-			probes[*probe_count].key = sr_order_key(columns[c].tag, &value);
-			probes[(*probe_count)++].attnum = (uint16) attnum;
+			int			attnum = columns[from + i].attnum;
+			Form_pg_attribute attr;
+			bool		isnull;
+			Datum		datum;
+
+			if (layout != NULL)
+			{
+				int			a = attnum - 1;
+				char	   *p;
+
+				if (hasnulls && nulls[a])
+				{
+					row[i].is_null = true;
+					continue;
+				}
+				p = (char *) tuple->t_data + tuple->t_data->t_hoff +
+					(!hasnulls && a < layout->fixed ? layout->offset[a] : offsets[a]);
+				row[i].is_null = false;
+				row[i].len = 0;
+				/* the common fixed-width types straight from the tuple */
+				switch (layout->typid[a])
+				{
+					case INT4OID:
+						row[i].v.i = *(int32 *) p;
+						continue;
+					case INT8OID:
+						row[i].v.i = *(int64 *) p;
+						continue;
+					case FLOAT8OID:
+						row[i].v.f = *(float8 *) p;
+						continue;
+				}
+				if (!value_from_datum(layout->typid[a], layout->attlen[a],
+									  fetch_att(p, layout->byval[a], layout->attlen[a]), &row[i]))
+					return false;
+				continue;
+			}
+			attr = TupleDescAttr(rel->desc, attnum - 1);
+			if (deformed)
+			{
+				datum = values[attnum - 1];
+				isnull = nulls[attnum - 1];
+			}
+			else
+				datum = heap_getattr(tuple, attnum, rel->desc, &isnull);
+			row[i].is_null = isnull;
+			if (!isnull && !value_from_datum(attr->atttypid, attr->attlen, datum, &row[i]))
+				return false;
 		}
+		sr_row_keys(rel->relid, columns + from, n, row, keys, key_attnums, key_count, probes, probe_count);
 	}
 	return true;
 }
@@ -1272,11 +1467,68 @@ next_change(ReorderBufferTXN *txn, ReorderBufferChange *change)
 	return dlist_container(ReorderBufferChange, node, dlist_next_node(&txn->changes, &change->node));
 }
 
+/* Index columns whose keys prefetch_next_change keeps for route_prepare. */
+#define NEXT_KEYS_COLUMNS 8
+
+/*
+ * The keys prefetch_next_change made for a change, kept so that route_prepare
+ * need not make them again when that change comes: valid only while what they
+ * were made from is the same (the router, the relation's build and index
+ * columns, the change's record and tuples). Two: the change being routed was
+ * prefetched one call before the next one is.
+ */
+typedef struct NextKeys
+{
+	const sr_router *router;	/* NULL: empty */
+	XLogRecPtr	lsn;
+	HeapTupleHeader newdata;	/* the tuples' data and lengths */
+	HeapTupleHeader olddata;
+	uint32		newlen;
+	uint32		oldlen;
+	Oid			relid;
+	uint32		generation;
+	size_t		column_count;
+	sr_index_column columns[NEXT_KEYS_COLUMNS];
+	bool		trusted;
+	size_t		key_count;
+	size_t		old_keys_from;
+	size_t		probe_count;
+	size_t		old_probes_from;
+	uint64		keys[2 * NEXT_KEYS_COLUMNS];
+	uint16		key_attnums[2 * NEXT_KEYS_COLUMNS];
+	sr_range_probe probes[2 * NEXT_KEYS_COLUMNS];
+} NextKeys;
+
+static NextKeys next_keys[2];
+static int	next_keys_written;
+
+/* The kept keys of these rows, or NULL; old rows only in full (as prefetched). */
+static NextKeys *
+next_keys_for(const sr_router *router, const RelationInfo *rel, XLogRecPtr lsn, HeapTuple newtuple,
+			  HeapTuple oldtuple, const sr_index_column *columns, size_t column_count)
+{
+	for (int i = 0; i < 2; i++)
+	{
+		NextKeys   *k = &next_keys[i];
+
+		if (k->router == router && k->lsn == lsn && k->relid == rel->relid && k->generation == rel->generation &&
+			k->newdata == (newtuple != NULL ? newtuple->t_data : NULL) &&
+			k->olddata == (oldtuple != NULL ? oldtuple->t_data : NULL) &&
+			k->newlen == (newtuple != NULL ? newtuple->t_len : 0) &&
+			k->oldlen == (oldtuple != NULL ? oldtuple->t_len : 0) &&
+			k->column_count == column_count &&
+			memcmp(k->columns, columns, sizeof(sr_index_column) * column_count) == 0)
+			return k;
+	}
+	return NULL;
+}
+
 /*
  * With a large index, the filter lines a change's lookup reads are rarely in
  * cache: start loading those of the next change of the same table now, so that
  * they arrive while PostgreSQL decodes it. Only a hint: what the next change
- * routes to is decided when it comes, from its own rows.
+ * routes to is decided when it comes, from its own rows (with the keys made
+ * here, when nothing they came from changed).
  */
 static void
 prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferChange *change,
@@ -1284,22 +1536,46 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 					 const sr_index_column *columns, size_t column_count)
 {
 	ReorderBufferChange *next = next_change(txn, change);
-	uint64		keys[16];
-	size_t		key_count = 0;
+	HeapTuple	newtuple;
+	HeapTuple	oldtuple;
+	NextKeys   *k;
 
-	if (next == NULL || 2 * column_count > lengthof(keys) ||
+	if (next == NULL || column_count > NEXT_KEYS_COLUMNS ||
 		(next->action != REORDER_BUFFER_CHANGE_INSERT && next->action != REORDER_BUFFER_CHANGE_UPDATE &&
 		 next->action != REORDER_BUFFER_CHANGE_DELETE) ||
 		!sr_change_on_relation(next, relation))
 		return;
-	if (sr_change_new_tuple(next) != NULL)
-		(void) tuple_keys(sr_change_new_tuple(next), NULL, rel, columns, column_count, keys, NULL, &key_count,
-						  NULL, NULL);
-	if (sr_change_old_tuple(next) != NULL && rel->identity_full)
-		(void) tuple_keys(sr_change_old_tuple(next), NULL, rel, columns, column_count, keys, NULL, &key_count,
-						  NULL, NULL);
-	sr_router_prefetch(state->router, keys, key_count);
+	newtuple = sr_change_new_tuple(next);
+	oldtuple = sr_change_old_tuple(next);
+	k = &next_keys[next_keys_written];
+	next_keys_written ^= 1;
+	k->router = NULL;
+	k->key_count = k->probe_count = 0;
+	k->trusted = true;
+	if (newtuple != NULL)
+		k->trusted = tuple_keys(newtuple, NULL, rel, columns, column_count, k->keys, k->key_attnums,
+								&k->key_count, k->probes, &k->probe_count);
+	k->old_keys_from = k->key_count;
+	k->old_probes_from = k->probe_count;
+	if (oldtuple != NULL && rel->identity_full && k->trusted)
+		k->trusted = tuple_keys(oldtuple, NULL, rel, columns, column_count, k->keys, k->key_attnums,
+								&k->key_count, k->probes, &k->probe_count);
+	sr_router_prefetch(state->router, k->keys, k->key_count);
 	state->counters->prefetches++;
+	/* Kept when route_prepare would make the same: an old row only in full. */
+	if (oldtuple == NULL || rel->identity_full)
+	{
+		k->lsn = next->lsn;
+		k->newdata = newtuple != NULL ? newtuple->t_data : NULL;
+		k->olddata = oldtuple != NULL ? oldtuple->t_data : NULL;
+		k->newlen = newtuple != NULL ? newtuple->t_len : 0;
+		k->oldlen = oldtuple != NULL ? oldtuple->t_len : 0;
+		k->relid = rel->relid;
+		k->generation = rel->generation;
+		k->column_count = column_count;
+		memcpy(k->columns, columns, sizeof(sr_index_column) * column_count);
+		k->router = state->router;
+	}
 }
 
 /*
@@ -1360,23 +1636,41 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	HeapTuple	oldtuple = change->oldtuple;
 	const Bitmapset *old_key_only = change->identity_full ? NULL
 		: change->identity_key != NULL ? change->identity_key : bms_make_singleton(0);
+	NextKeys   *kept;
 
-	if (newtuple != NULL)
-		trusted &= tuple_keys(newtuple, NULL, rel, columns, column_count, keys, key_attnums, &key_count,
-							  probes, &probe_count);
-	old_keys_from = key_count;
-	old_probes_from = probe_count;
-	if (oldtuple != NULL)
-		trusted &= trusted && tuple_keys(oldtuple, old_key_only, rel, columns, column_count,
-										 keys, key_attnums, &key_count, probes, &probe_count);
-	else if (change->action == REORDER_BUFFER_CHANGE_UPDATE && !change->identity_full)
+	if (state->prefetch && (oldtuple == NULL || change->identity_full) &&
+		(kept = next_keys_for(state->router, rel, change->lsn, newtuple, oldtuple, columns, column_count)) != NULL)
+	{
+		/* made when this change was prefetched */
+		keys = kept->keys;
+		key_attnums = kept->key_attnums;
+		probes = kept->probes;
+		key_count = kept->key_count;
+		probe_count = kept->probe_count;
+		old_keys_from = kept->old_keys_from;
+		old_probes_from = kept->old_probes_from;
+		trusted = kept->trusted;
+		kept->router = NULL;
+	}
+	else
+	{
+		if (newtuple != NULL)
+			trusted &= tuple_keys(newtuple, NULL, rel, columns, column_count, keys, key_attnums, &key_count,
+								  probes, &probe_count);
+		old_keys_from = key_count;
+		old_probes_from = probe_count;
+		if (oldtuple != NULL)
+			trusted &= trusted && tuple_keys(oldtuple, old_key_only, rel, columns, column_count,
+											 keys, key_attnums, &key_count, probes, &probe_count);
+	}
+	if (oldtuple == NULL && change->action == REORDER_BUFFER_CHANGE_UPDATE && !change->identity_full)
 	{
 		/* No old row logged: the key did not change; unless a shape's index
 		 * column lies outside the key, the new row's keys are the old row's. */
 		for (size_t c = 0; c < column_count && trusted; c++)
 			trusted = bms_is_member(columns[c].attnum, change->identity_key);
 	}
-	else if (change->action != REORDER_BUFFER_CHANGE_INSERT)
+	else if (oldtuple == NULL && change->action != REORDER_BUFFER_CHANGE_INSERT)
 		trusted = false;
 	shape_router_check_status(sr_router_candidates(state->router, rel->relid, keys, key_attnums, key_count,
 												   old_keys_from, probes, probe_count, old_probes_from,

@@ -49,6 +49,27 @@ TEST(CompositeIndex, NewGroupUnderAKeyWhileTheMapGrows) {
   EXPECT_EQ(index.shapes_under(7, 1), 2u);
 }
 
+// The key filter: every key a group is filed under passes (also as the filter
+// grows with the groups), and few others do, so most keys of a row skip the map.
+TEST(CompositeIndex, KeyFilterPassesEveryGroupKeyAndFewOthers) {
+  std::mt19937_64 rng(3);
+  CompositeIndex index;
+  EXPECT_FALSE(index.may_have_key(5));
+  std::vector<uint64_t> keys;
+  for (uint32_t slot = 0; slot < 5000; slot++) {
+    keys.push_back(slot == 0 ? 0 : rng());  // 0 is stored as 1
+    index.add(slot, 7, atom(keys.back(), 1, 2, 0, 100));
+    if (slot % 97 == 0) {
+      for (uint64_t k : keys) ASSERT_TRUE(index.may_have_key(k));
+    }
+  }
+  for (uint64_t k : keys) ASSERT_TRUE(index.may_have_key(k));
+  EXPECT_EQ(stab(index, 7, 0, 1, {{2, 5}}), (std::set<uint32_t>{0}));
+  size_t passed = 0;
+  for (int i = 0; i < 100000; i++) passed += index.may_have_key(rng());
+  EXPECT_LT(passed, 100000u / 20) << passed;
+}
+
 TEST(CompositeIndex, RandomizedAgainstAModel) {
   std::mt19937_64 rng(15);
   CompositeIndex index;

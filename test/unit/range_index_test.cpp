@@ -132,6 +132,32 @@ TEST(StaticRanges, StabsExactlyTheRangesHoldingTheValue) {
   }
 }
 
+// Narrow two-sided ranges get a bucket cover, which answers most values no range
+// holds without a search, and never changes an answer; ranges too wide for one
+// (more than 4 bits a bucket) get none, with the same answers.
+TEST(StaticRanges, BucketCoverOfNarrowRanges) {
+  std::mt19937_64 rng(5);
+  for (bool wide : {false, true}) {
+    std::vector<StaticRanges::Entry> entries;
+    for (uint32_t i = 0; i < 2000; i++) {
+      const uint64_t lo = (uint64_t{1} << 63) + rng() % 1000000000;
+      entries.push_back(StaticRanges::Entry{lo, lo + (wide ? 100000000 : 999), i});
+    }
+    const std::vector<StaticRanges::Entry> copy = entries;
+    StaticRanges ranges;
+    ranges.build(entries);
+    EXPECT_EQ(ranges.has_cover(), !wide);
+    for (int q = 0; q < 20000; q++) {
+      const uint64_t v = q % 2 == 0 ? (uint64_t{1} << 63) + rng() % 1100000000
+                                    : copy[rng() % copy.size()].lo + rng() % 1000;  // often inside one
+      std::vector<uint32_t> got;
+      ranges.stab(v, [&](uint32_t slot) { got.push_back(slot); });
+      std::sort(got.begin(), got.end());
+      ASSERT_EQ(got, brute(copy, v)) << "wide " << wide << " v " << v;
+    }
+  }
+}
+
 TEST(StaticRanges, ManyIdenticalRanges) {
   std::vector<StaticRanges::Entry> entries;
   for (uint32_t i = 0; i < 100000; i++) entries.push_back(StaticRanges::Entry{10, 20, i});
