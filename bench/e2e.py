@@ -100,6 +100,20 @@ def main():
     run_on_cluster(a, run, write_results)
 
 
+def add_common_args(ap, port, out):
+    """The options every harness takes: --quick, --port, --out (default bench/<out>), --keep."""
+    ap.add_argument("--quick", action="store_true", help="small sizes for CI")
+    ap.add_argument("--port", type=int, default=port)
+    ap.add_argument("--out", default=os.path.join(HERE, out))
+    ap.add_argument("--keep", action="store_true", help="keep the cluster directory")
+
+
+def quick_out(a, out, quick_name):
+    """With --quick and no --out, results go to a temporary file, not bench/<out>."""
+    if a.out == os.path.join(HERE, out):
+        a.out = os.path.join(tempfile.gettempdir(), quick_name)
+
+
 def run_on_cluster(a, run, write):
     """Runs run(cluster, args) on a throwaway cluster, then write(args, results, seconds)."""
     if os.geteuid() != 0:

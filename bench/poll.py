@@ -24,10 +24,9 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import c_version, log, run_on_cluster  # noqa: E402
+from e2e import add_common_args, c_version, log, quick_out, run_on_cluster  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -45,15 +44,11 @@ def main():
     ap.add_argument("--shapes", type=int, default=1_000_000)
     ap.add_argument("--calls", type=int, default=100)
     ap.add_argument("--batch", type=int, default=1_000, help="changes per call")
-    ap.add_argument("--quick", action="store_true", help="small sizes for CI")
-    ap.add_argument("--port", type=int, default=54393)
-    ap.add_argument("--out", default=os.path.join(HERE, "POLL.md"))
-    ap.add_argument("--keep", action="store_true", help="keep the cluster directory")
+    add_common_args(ap, 54393, "POLL.md")
     a = ap.parse_args()
     if a.quick:
         a.shapes, a.calls, a.batch = 10_000, 10, 100
-        if a.out == os.path.join(HERE, "POLL.md"):
-            a.out = os.path.join(tempfile.gettempdir(), "shape_router_poll_quick.md")
+        quick_out(a, "POLL.md", "shape_router_poll_quick.md")
     run_on_cluster(a, run, write)
 
 

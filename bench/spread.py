@@ -25,10 +25,9 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import c_version, log, run_on_cluster  # noqa: E402
+from e2e import add_common_args, c_version, log, quick_out, run_on_cluster  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -39,15 +38,11 @@ def main():
     ap.add_argument("--max-shapes", type=int, default=1_000_000)
     ap.add_argument("--changes", type=int, default=300_000, help="changes per segment")
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--quick", action="store_true", help="small sizes for CI")
-    ap.add_argument("--port", type=int, default=54394)
-    ap.add_argument("--out", default=os.path.join(HERE, "SPREAD.md"))
-    ap.add_argument("--keep", action="store_true", help="keep the cluster directory")
+    add_common_args(ap, 54394, "SPREAD.md")
     a = ap.parse_args()
     if a.quick:
         a.max_shapes, a.changes, a.reps = 1_000, 2_000, 1
-        if a.out == os.path.join(HERE, "SPREAD.md"):
-            a.out = os.path.join(tempfile.gettempdir(), "shape_router_spread_quick.md")
+        quick_out(a, "SPREAD.md", "shape_router_spread_quick.md")
     run_on_cluster(a, run, write)
 
 
