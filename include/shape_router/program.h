@@ -127,11 +127,12 @@ uint64_t	sr_order_key(uint8_t tag, const sr_value *value) SR_NOEXCEPT;
 
 /*
  * The keys of one row version for sr_router_candidates, from its values of the
- * relation's index columns (values[c] is the row's value of columns[c]; a NULL
- * one is not probed): appends sr_index_key of each equality column's value to
- * keys (its attnum to key_attnums, when not NULL) and sr_order_key of each range
- * column's value to probes (when not NULL). The same keys as those calls, in
- * one call a row instead of two a value.
+ * relation's index columns (values[c] is the row's value of columns[c]):
+ * appends sr_index_key of each equality or complement column's value to keys
+ * (its attnum to key_attnums, when not NULL) and sr_order_key of each range
+ * column's value to probes (when not NULL); a NULL value appends only a NULL
+ * probe, and that only on a column with NULL atoms. The same keys as those
+ * calls, in one call a row instead of two a value.
  */
 void		sr_row_keys(uint32_t relid, const sr_index_column *columns, size_t column_count,
 						const sr_value *values, uint64_t *keys, uint16_t *key_attnums, size_t *key_count,

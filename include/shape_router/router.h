@@ -74,6 +74,9 @@ typedef struct sr_shape_ref
 	X(equality_candidates, "candidates the equality index returned, before deduplication") \
 	X(range_candidates, "candidates the range index returned, before deduplication") \
 	X(composite_candidates, "candidates composite atoms returned (a key and a threshold), before deduplication") \
+	X(null_candidates, "candidates NULL atoms (col IS NULL) returned, before deduplication") \
+	X(complement_candidates, "candidates complement atoms (col <> c, NOT IN, IS NOT NULL) returned, before deduplication") \
+	X(always_candidates, "candidates that are whole-table shapes (no WHERE, or one that is always true)") \
 	X(scan_candidates, "candidates that are scan shapes (no cover)") \
 	X(exact_hits, "candidates the index decided without running their program (exact covers)") \
 	X(prefetches, "changes whose next change's index lines were prefetched")
@@ -87,8 +90,10 @@ typedef struct sr_counters
 
 /*
  * A column the relation's shapes are indexed on (layout shared with the core):
- * the shell probes the equality index with sr_index_key of the row's value when
- * shapes > 0, and the range index with sr_order_key of it when range_shapes > 0.
+ * the shell probes with sr_index_key of the row's value when shapes > 0 or
+ * complement_shapes > 0, the range index with sr_order_key of it when
+ * range_shapes > 0, and, when the value is NULL, with a NULL probe when
+ * null_shapes > 0 (sr_row_keys does all this).
  */
 typedef struct sr_index_column
 {
@@ -96,13 +101,16 @@ typedef struct sr_index_column
 	uint8_t		tag;			/* sr_type_tag the keys were made with */
 	uint32_t	shapes;			/* shapes with equality atoms on it */
 	uint32_t	range_shapes;	/* shapes with range atoms on it */
+	uint32_t	null_shapes;	/* shapes with NULL atoms on it */
+	uint32_t	complement_shapes;	/* shapes with complement atoms on it */
 } sr_index_column;
 
-/* A row's value of a range column, for sr_router_candidates. */
+/* A row's value of a range column, or its NULL, for sr_router_candidates. */
 typedef struct sr_range_probe
 {
-	uint64_t	key;			/* sr_order_key of the value (NULL values are not probed) */
+	uint64_t	key;			/* sr_order_key of the value (0 when is_null) */
 	uint16_t	attnum;
+	uint8_t		is_null;		/* the value is NULL: probes the column's NULL atoms only */
 } sr_range_probe;
 
 /*
@@ -118,6 +126,18 @@ typedef struct sr_range_probe
 #define SR_ATOM_EQUAL 0
 #define SR_ATOM_RANGE 1
 #define SR_ATOM_COMPOSITE 2
+
+/*
+ * A NULL atom is "column attnum is NULL" (key unused). A complement atom is
+ * "column attnum is not NULL, and its sr_index_key is none of the keys of the
+ * upper atoms of kind SR_ATOM_EXCLUDED that follow it in its alternative"
+ * (col <> c, NOT IN, IS NOT NULL with upper 0). An always atom holds for every
+ * row (attnum and tag 0): a whole-table shape.
+ */
+#define SR_ATOM_NULL 3
+#define SR_ATOM_COMPLEMENT 4
+#define SR_ATOM_EXCLUDED 5
+#define SR_ATOM_ALWAYS 6
 
 /*
  * A composite atom is "column attnum hashes to key, and the order key of column

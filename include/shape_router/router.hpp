@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "shape_router/column_lists.hpp"
 #include "shape_router/composite_index.hpp"
 #include "shape_router/flat_map.hpp"
 #include "shape_router/index.hpp"
@@ -62,6 +63,9 @@ class Router {
     uint8_t tag;
     uint32_t shapes;        // shapes with equality atoms on it
     uint32_t range_shapes;  // shapes with range atoms on it
+    uint32_t null_shapes = 0;        // shapes with NULL atoms on it
+    uint32_t complement_shapes = 0;  // shapes with complement atoms on it
+    bool unused() const noexcept { return shapes == 0 && range_shapes == 0 && null_shapes == 0 && complement_shapes == 0; }
   };
   struct RelationView {
     size_t shape_count = 0;
@@ -99,8 +103,8 @@ class Router {
   bool maintain(bool force);
   IndexStats index_stats() const { return index_.stats(); }
   uint64_t range_background_builds() const noexcept { return ranges_.background_builds(); }
-  size_t range_entries() const noexcept { return ranges_.entries() + composites_.entries(); }
-  size_t range_bytes() const noexcept { return ranges_.bytes() + composites_.bytes(); }
+  size_t range_entries() const noexcept { return ranges_.entries() + composites_.entries() + lists_.entries(); }
+  size_t range_bytes() const noexcept { return ranges_.bytes() + composites_.bytes() + lists_.bytes(); }
   size_t shape_count() const noexcept { return directory_.size(); }
   size_t relation_count() const noexcept { return relations_with_shapes_; }
   sr_counters& counters() noexcept { return counters_; }
@@ -148,7 +152,9 @@ class Router {
     size_t exact_shapes = 0;     // shapes the index decides (exact_)
     size_t composite_shapes = 0; // shapes with composite atoms
     uint64_t composite_columns = 0;  // bit attnum % 64: some composite's key column (never cleared)
-    std::vector<uint32_t> scan;  // slots of its scan shapes, ascending shape_id
+    size_t always_shapes = 0;    // whole-table shapes (SR_ATOM_ALWAYS), kept in scan and exact
+    uint64_t complement_columns = 0;  // bit attnum % 64: some complement atom's column (never cleared)
+    std::vector<uint32_t> scan;  // slots of its scan and whole-table shapes, ascending shape_id
     std::vector<IndexColumn> index_columns;
   };
 
@@ -236,6 +242,7 @@ class Router {
   ShapeIndex index_;
   RangeIndex ranges_;
   CompositeIndex composites_;
+  ColumnLists lists_;
   // Every shape's record, back to back; dropped shapes' bytes are reclaimed by
   // compaction at maintain() once they are half of it.
   std::vector<uint8_t> blobs_;
@@ -259,10 +266,12 @@ class Router {
   std::vector<uint32_t> cover_column_words_;
   size_t dead_cover_column_words_ = 0;
   static uint32_t pack_column(const IndexColumn& c) noexcept {
-    return uint32_t{c.attnum} | uint32_t{c.tag} << 16 | (c.shapes > 0 ? 1u : 0u) << 24 | (c.range_shapes > 0 ? 1u : 0u) << 25;
+    return uint32_t{c.attnum} | uint32_t{c.tag} << 16 | (c.shapes > 0 ? 1u : 0u) << 24 | (c.range_shapes > 0 ? 1u : 0u) << 25 |
+           (c.null_shapes > 0 ? 1u : 0u) << 26 | (c.complement_shapes > 0 ? 1u : 0u) << 27;
   }
   static IndexColumn unpack_column(uint32_t w) noexcept {
-    return IndexColumn{static_cast<uint16_t>(w & 0xffff), static_cast<uint8_t>(w >> 16), (w >> 24) & 1, (w >> 25) & 1};
+    return IndexColumn{static_cast<uint16_t>(w & 0xffff), static_cast<uint8_t>(w >> 16), (w >> 24) & 1, (w >> 25) & 1,
+                       (w >> 26) & 1, (w >> 27) & 1};
   }
   void put_cover_columns(uint32_t slot, const std::vector<IndexColumn>& columns);
   bool take_cover_columns(uint32_t slot, std::vector<IndexColumn>& out);
@@ -290,8 +299,16 @@ class Router {
   std::vector<uint32_t> hits_;
   // Exact shapes' atoms that hold (slot | kProofOld for the old row's).
   static constexpr uint32_t kProofOld = 0x80000000u;
+  // Counts of pending NULL and complement atoms while loading (in the map of range counts).
+  static uint64_t list_count_key(uint32_t relid, uint16_t attnum, uint8_t kind) noexcept {
+    return ((uint64_t{relid} << 16 | attnum) + 1) | uint64_t{kind} << 56;
+  }
   std::vector<uint32_t> proofs_;
   std::vector<uint64_t> exact_;  // bitmap over slots: shapes the index decides
+  std::vector<uint64_t> always_;  // bitmap over slots: whole-table shapes (in their relation's scan list)
+  bool always(uint32_t slot) const noexcept {
+    return slot / 64 < always_.size() && ((always_[slot / 64] >> (slot % 64)) & 1);
+  }
   std::vector<sr_shape_ref> result_;
 };
 

@@ -128,7 +128,7 @@ bool Router::exact_eligible(const sr_cover& cover, size_t alternative, uint16_t 
   for (uint32_t i = 0; i < cover.alternative_sizes[alternative]; i++) {
     const sr_index_atom& atom = cover.atoms[first + i];
     if (atom.kind == SR_ATOM_EQUAL && (atom.attnum + 1 != record_column || !tag_key_exact(atom.tag))) return false;
-    if (atom.kind == SR_ATOM_COMPOSITE && !tag_key_exact(atom.tag)) return false;
+    if ((atom.kind == SR_ATOM_COMPOSITE || atom.kind == SR_ATOM_EXCLUDED) && !tag_key_exact(atom.tag)) return false;
   }
   return true;
 }
@@ -153,7 +153,7 @@ void Router::set_exact(Relation& r, uint32_t slot, bool on) noexcept {
 size_t Router::choose_alternative(uint32_t relid, const sr_cover& cover, const FlatMap* counts,
                                   const FlatMap* range_counts) {
   size_t best = 0, best_cost = SIZE_MAX, best_atoms = SIZE_MAX;
-  int best_rank = 3;
+  int best_rank = 6;
   const sr_index_atom* atom = cover.atoms;
   // Ranges on a column: filed, plus (loading) pending.
   auto column_ranges = [&](uint16_t attnum) {
@@ -162,9 +162,31 @@ size_t Router::choose_alternative(uint32_t relid, const sr_cover& cover, const F
         range_counts == nullptr ? nullptr : range_counts->find((uint64_t{relid} << 16 | attnum) + 1);
     return (column == nullptr ? 0 : column->entries()) + (pending == nullptr ? 0 : *pending);
   };
+  // NULL and complement atoms on a column: filed, plus (loading) pending.
+  auto column_lists = [&](uint16_t attnum, uint8_t kind) {
+    const uint32_t* pending =
+        range_counts == nullptr ? nullptr : range_counts->find(list_count_key(relid, attnum, kind));
+    return (kind == SR_ATOM_NULL ? lists_.null_count(relid, attnum) : lists_.complement_count(relid, attnum)) +
+           (pending == nullptr ? 0 : *pending);
+  };
   for (size_t a = 0; a < cover.alternative_count; a++) {
     size_t cost = 0;
     for (uint32_t i = 0; i < cover.alternative_sizes[a]; i++, atom++) {
+      if (atom->kind == SR_ATOM_EXCLUDED) continue;  // part of the complement before it
+      if (atom->kind == SR_ATOM_ALWAYS) {
+        cost += SIZE_MAX / 4;  // every change: only when nothing else is offered
+        continue;
+      }
+      if (atom->kind == SR_ATOM_NULL) {
+        // Its shapes are candidates for the rows with a NULL there, a value of its own.
+        cost += 1 + column_lists(atom->attnum, SR_ATOM_NULL);
+        continue;
+      }
+      if (atom->kind == SR_ATOM_COMPLEMENT) {
+        // Candidates for almost every row: after any key or range.
+        cost += 64 + column_lists(atom->attnum, SR_ATOM_COMPLEMENT);
+        continue;
+      }
       if (atom->kind == SR_ATOM_COMPOSITE) {
         // Its candidates are those of the key, and of a range on the column,
         // whose threshold the row passes: a quarter of the fewer of the two,
@@ -198,7 +220,12 @@ size_t Router::choose_alternative(uint32_t relid, const sr_cover& cover, const F
     // Ties: composite before equality before range (the narrower kind), then fewer atoms.
     int rank = 0;
     for (const sr_index_atom* x = atom - cover.alternative_sizes[a]; x < atom; x++)
-      rank = std::max(rank, x->kind == SR_ATOM_RANGE ? 2 : x->kind == SR_ATOM_EQUAL ? 1 : 0);
+      rank = std::max(rank, x->kind == SR_ATOM_ALWAYS       ? 5
+                            : x->kind == SR_ATOM_COMPLEMENT ? 4
+                            : x->kind == SR_ATOM_NULL       ? 3
+                            : x->kind == SR_ATOM_RANGE      ? 2
+                            : x->kind == SR_ATOM_EQUAL      ? 1
+                                                            : 0);
     if (cost < best_cost ||
         (cost == best_cost && (rank < best_rank || (rank == best_rank && cover.alternative_sizes[a] < best_atoms)))) {
       best = a;
@@ -229,36 +256,72 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
   }
   std::vector<uint64_t> keys;
   std::vector<IndexColumn> columns;
-  auto use_column = [&](uint16_t attnum, uint8_t tag, bool range) {
+  auto use_column = [&](uint16_t attnum, uint8_t tag, uint8_t kind) {
     auto it = std::find_if(columns.begin(), columns.end(), [&](const IndexColumn& c) { return c.attnum == attnum; });
     if (it == columns.end()) it = columns.insert(columns.end(), IndexColumn{attnum, tag, 0, 0});
-    (range ? it->range_shapes : it->shapes) = 1;
+    (kind == SR_ATOM_RANGE        ? it->range_shapes
+     : kind == SR_ATOM_NULL       ? it->null_shapes
+     : kind == SR_ATOM_COMPLEMENT ? it->complement_shapes
+                                  : it->shapes) = 1;
   };
-  bool composite = false;
+  bool composite = false, always = false;
   for (size_t i = 0; i < count; i++) {
-    const bool range = atoms[i].kind == SR_ATOM_RANGE;
+    if (atoms[i].kind == SR_ATOM_EXCLUDED) continue;
+    if (atoms[i].kind == SR_ATOM_ALWAYS) {
+      always = true;
+      continue;
+    }
     if (atoms[i].kind == SR_ATOM_EQUAL) keys.push_back(atoms[i].key);
-    use_column(atoms[i].attnum, atoms[i].tag, range);
+    use_column(atoms[i].attnum, atoms[i].tag, atoms[i].kind == SR_ATOM_COMPOSITE ? SR_ATOM_EQUAL : atoms[i].kind);
     if (atoms[i].kind == SR_ATOM_COMPOSITE) {  // the row's key on attnum, its order key on range_attnum
-      use_column(atoms[i].range_attnum, atoms[i].range_tag, true);
+      use_column(atoms[i].range_attnum, atoms[i].range_tag, SR_ATOM_RANGE);
       composite = true;
     }
   }
-  const bool record_only = columns.size() == 1 && columns[0].range_shapes == 0 && columns[0].attnum + 1 == record_column;
+  if (always) {
+    // Holds for every row: filed with the scan shapes (every change), decided
+    // by the index. Its other atoms, if any, add nothing.
+    keys.clear();
+    columns.clear();
+  }
+  const bool record_only = columns.size() == 1 && columns[0].range_shapes == 0 && columns[0].null_shapes == 0 &&
+                           columns[0].complement_shapes == 0 && columns[0].attnum + 1 == record_column;
   if (!record_only) put_cover_columns(slot, columns);
+  bool always_filed = false;
   try {
     index_.add(slot, keys.data(), keys.size(), bulk);
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = 0; i < count && !always; i++) {
       if (atoms[i].kind == SR_ATOM_RANGE) ranges_.column(r.relid, atoms[i].attnum).add(slot, atoms[i].key, atoms[i].upper);
       if (atoms[i].kind == SR_ATOM_COMPOSITE) {
         composites_.add(slot, r.relid, atoms[i]);
         r.composite_columns |= uint64_t{1} << (atoms[i].attnum % 64);
       }
+      if (atoms[i].kind == SR_ATOM_NULL) lists_.add_null(r.relid, atoms[i].attnum, slot);
+      if (atoms[i].kind == SR_ATOM_COMPLEMENT) {
+        std::vector<uint64_t> excluded;
+        for (size_t e = i + 1; e < count && atoms[e].kind == SR_ATOM_EXCLUDED; e++) excluded.push_back(atoms[e].key);
+        lists_.add_complement(r.relid, atoms[i].attnum, slot, excluded.data(), excluded.size());
+        r.complement_columns |= uint64_t{1} << (atoms[i].attnum % 64);
+      }
+    }
+    if (always) {
+      if (slot / 64 >= always_.size()) always_.resize(std::max<size_t>(slot / 64 + 1, always_.size() * 2), 0);
+      r.scan.insert(scan_position(r, slots_[slot].shape_id), slot);
+      always_[slot / 64] |= uint64_t{1} << (slot % 64);
+      always_filed = true;
+      r.always_shapes++;
     }
   } catch (...) {
-    for (const IndexColumn& column : columns)
+    if (always_filed) {
+      r.scan.erase(scan_position(r, slots_[slot].shape_id));
+      always_[slot / 64] &= ~(uint64_t{1} << (slot % 64));
+      r.always_shapes--;
+    }
+    for (const IndexColumn& column : columns) {
       if (RangeColumn* ranges = column.range_shapes > 0 ? ranges_.find(r.relid, column.attnum) : nullptr)
         ranges->drop(slot);
+      if (column.null_shapes > 0 || column.complement_shapes > 0) lists_.drop(r.relid, column.attnum, slot);
+    }
     composites_.drop(slot);
     if (index_.contains_slot(slot)) index_.drop(slot);
     std::vector<IndexColumn> ignored;
@@ -279,12 +342,16 @@ void Router::file_column(Relation& r, const IndexColumn& column, bool unfile) {
     if (it == r.index_columns.end()) return;
     it->shapes -= column.shapes;
     it->range_shapes -= column.range_shapes;
-    if (it->shapes == 0 && it->range_shapes == 0) r.index_columns.erase(it);
+    it->null_shapes -= column.null_shapes;
+    it->complement_shapes -= column.complement_shapes;
+    if (it->unused()) r.index_columns.erase(it);
   } else if (it == r.index_columns.end()) {
     r.index_columns.push_back(column);
   } else {
     it->shapes += column.shapes;
     it->range_shapes += column.range_shapes;
+    it->null_shapes += column.null_shapes;
+    it->complement_shapes += column.complement_shapes;
   }
 }
 
@@ -337,7 +404,14 @@ void Router::unfile_columns(Relation& r, uint32_t slot, uint16_t record_column) 
   for (const IndexColumn& column : columns_scratch_) {
     if (RangeColumn* ranges = column.range_shapes > 0 ? ranges_.find(r.relid, column.attnum) : nullptr)
       ranges->drop(slot);
+    if (column.null_shapes > 0 || column.complement_shapes > 0) lists_.drop(r.relid, column.attnum, slot);
     file_column(r, column, true);
+  }
+  if (always(slot)) {
+    auto it = scan_position(r, slots_[slot].shape_id);
+    if (it != r.scan.end() && *it == slot) r.scan.erase(it);
+    always_[slot / 64] &= ~(uint64_t{1} << (slot % 64));
+    r.always_shapes--;
   }
   if (composites_.has_slot(slot)) {
     composites_.drop(slot);
@@ -354,11 +428,24 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
   for (size_t i = 0; i < atom_count; i++) {
     const sr_index_atom& atom = cover.atoms[i];
     if (atom.attnum >= INT16_MAX) throw std::invalid_argument("column number");
-    if (atom.kind > SR_ATOM_COMPOSITE) throw std::invalid_argument("atom kind");
+    if (atom.kind > SR_ATOM_ALWAYS) throw std::invalid_argument("atom kind");
     if ((atom.kind == SR_ATOM_RANGE && atom.key > atom.upper) ||
         (atom.kind == SR_ATOM_COMPOSITE &&
          (atom.range_attnum >= INT16_MAX || atom.range_attnum == atom.attnum || atom.lower > atom.upper)))
       throw std::invalid_argument("range bounds");
+  }
+  // A complement's excluded keys follow it, in its alternative; on its column.
+  for (size_t a = 0, first = 0; a < cover.alternative_count; first += cover.alternative_sizes[a], a++) {
+    for (size_t i = first, end = first + cover.alternative_sizes[a]; i < end; i++) {
+      const sr_index_atom& atom = cover.atoms[i];
+      if (atom.kind == SR_ATOM_EXCLUDED) throw std::invalid_argument("excluded key outside a complement");
+      if (atom.kind != SR_ATOM_COMPLEMENT) continue;
+      if (atom.upper > end - i - 1) throw std::invalid_argument("complement's excluded keys");
+      for (size_t e = i + 1; e <= i + atom.upper; e++)
+        if (cover.atoms[e].kind != SR_ATOM_EXCLUDED || cover.atoms[e].attnum != atom.attnum)
+          throw std::invalid_argument("complement's excluded keys");
+      i += atom.upper;
+    }
   }
   if (blob_len > UINT32_MAX / 2 - 16 || blobs_.size() + blob_len + 16 > UINT32_MAX)
     throw std::invalid_argument("shape too large");
@@ -484,7 +571,13 @@ void Router::file_pending_covers() {
     for (size_t i = 0; i < atom_count; i++) {
       const sr_index_atom& atom = cover.atoms[i];
       // A composite's key is its conjunction's equality too, counted there: once a shape.
-      if (atom.kind == SR_ATOM_COMPOSITE) continue;
+      if (atom.kind == SR_ATOM_COMPOSITE || atom.kind == SR_ATOM_EXCLUDED || atom.kind == SR_ATOM_ALWAYS) continue;
+      if (atom.kind == SR_ATOM_NULL || atom.kind == SR_ATOM_COMPLEMENT) {
+        const uint64_t key = list_count_key(p.relid, atom.attnum, atom.kind);
+        const uint32_t* n = range_counts.find(key);
+        range_counts.put(key, n == nullptr ? 1 : *n + 1);
+        continue;
+      }
       const bool range = atom.kind == SR_ATOM_RANGE;
       const uint64_t key = range ? (uint64_t{p.relid} << 16 | atom.attnum) + 1 : ShapeIndex::stored_key(atom.key);
       FlatMap& map = range ? range_counts : counts;
@@ -690,7 +783,8 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
   };
   if (all_shapes) {
     for (uint32_t slot = 0; slot < slots_.size(); slot++)
-      if (slots_[slot].shape_id != 0 && slots_[slot].relid == relid && record(slots_[slot].record).index_attnum >= 0)
+      if (slots_[slot].shape_id != 0 && slots_[slot].relid == relid && record(slots_[slot].record).index_attnum >= 0 &&
+          !always(slot))  // whole-table shapes come from the scan list
         hits_.push_back(slot);
   } else {
     for (size_t i = 0; i < key_count; i++) {
@@ -722,7 +816,7 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
         const size_t from = old ? split : 0, to = old ? probe_count : split;
         auto value_of = [&](uint16_t attnum) -> const uint64_t* {
           for (size_t p = from; p < to; p++)
-            if (probes[p].attnum == attnum) return &probes[p].key;
+            if (probes[p].attnum == attnum && !probes[p].is_null) return &probes[p].key;
           return nullptr;
         };
         composites_.stab(relid, keys[i], key_attnums == nullptr ? 0 : key_attnums[i], value_of, [&](uint32_t slot) {
@@ -732,8 +826,43 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
       }
       counters_.composite_candidates += hits_.size() - equality_hits;
     }
+    if (r.complement_columns != 0) {
+      // Each key on a complement column: the column's complement shapes but
+      // those whose constants the value is.
+      const size_t before = hits_.size();
+      if (key_attnums == nullptr) {
+        for (const IndexColumn& column : r.index_columns)
+          if (column.complement_shapes > 0)
+            lists_.all_complements(relid, column.attnum, [&](uint32_t slot) { hits_.push_back(slot); });
+      } else {
+        for (size_t i = 0; i < key_count; i++) {
+          if (((r.complement_columns >> (key_attnums[i] % 64)) & 1) == 0) continue;
+          auto column = std::find_if(r.index_columns.begin(), r.index_columns.end(),
+                                     [&](const IndexColumn& c) { return c.attnum == key_attnums[i]; });
+          if (column == r.index_columns.end() || column->complement_shapes == 0) continue;
+          const uint32_t old = i >= old_keys_from ? kProofOld : 0;
+          lists_.stab_complement(relid, key_attnums[i], keys[i], tag_key_exact(column->tag),
+                                 [&](uint32_t slot, bool holds) {
+                                   hits_.push_back(slot);
+                                   if (holds && deciding() && exact(slot)) proofs_.push_back(slot | old);
+                                 });
+        }
+      }
+      counters_.complement_candidates += hits_.size() - before;
+    }
     const size_t before_ranges = hits_.size();
+    size_t null_hits = 0;
     for (size_t i = 0; i < probe_count; i++) {
+      if (probes[i].is_null) {
+        const uint32_t old = i >= old_probes_from ? kProofOld : 0;
+        const size_t before = hits_.size();
+        lists_.stab_null(relid, probes[i].attnum, [&](uint32_t slot) {
+          hits_.push_back(slot);
+          if (deciding() && exact(slot)) proofs_.push_back(slot | old);
+        });
+        null_hits += hits_.size() - before;
+        continue;
+      }
       const RangeColumn* column = ranges_.find(relid, probes[i].attnum);
       if (column == nullptr) continue;
       const uint32_t old = i >= old_probes_from ? kProofOld : 0;
@@ -744,13 +873,22 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
       });
     }
     counters_.range_probes += probe_count;
-    counters_.range_candidates += hits_.size() - before_ranges;
+    counters_.range_candidates += hits_.size() - before_ranges - null_hits;
+    counters_.null_candidates += null_hits;
   }
-  counters_.scan_candidates += r.scan.size();
+  counters_.scan_candidates += r.scan.size() - r.always_shapes;
+  counters_.always_candidates += r.always_shapes;
+  // A scan-list entry: a whole-table shape holds for both rows, when deciding.
+  auto scan_ref = [&](uint32_t slot) {
+    sr_shape_ref shape = ref(slot);
+    if (r.always_shapes > 0 && !all_shapes && exact(slot) && deciding()) shape.exact = SR_EXACT_NEW | SR_EXACT_OLD;
+    return shape;
+  };
   if (hits_.empty()) {
     if (r.scan.empty()) return result_;
     result_.reserve(r.scan.size());
-    for (uint32_t slot : r.scan) result_.push_back(ref(slot));
+    for (uint32_t slot : r.scan) result_.push_back(scan_ref(slot));
+    if (r.always_shapes > 0 && !all_shapes && deciding()) decide_exact();
     return result_;
   }
   // Index hits of this relation (a hash collision may name another's), by shape id.
@@ -765,7 +903,7 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
   size_t i = 0, j = 0;
   while (i < r.scan.size() || j < hits_.size()) {
     if (j == hits_.size() || (i < r.scan.size() && by_id(r.scan[i], hits_[j])))
-      result_.push_back(ref(r.scan[i++]));
+      result_.push_back(scan_ref(r.scan[i++]));
     else
       result_.push_back(ref(hits_[j++]));
   }
@@ -976,14 +1114,23 @@ void sr_row_keys(uint32_t relid, const sr_index_column* columns, size_t column_c
   size_t nk = *key_count, np = *probe_count;
   for (size_t c = 0; c < column_count; c++) {
     const sr_index_column& column = columns[c];
-    if (values[c].is_null) continue;
-    if (column.shapes > 0) {
+    if (values[c].is_null) {
+      // No equality, range or complement atom holds for a NULL: only NULL atoms.
+      if (column.null_shapes > 0 && probes != nullptr) {
+        probes[np].key = 0;
+        probes[np].attnum = column.attnum;
+        probes[np++].is_null = 1;
+      }
+      continue;
+    }
+    if (column.shapes > 0 || column.complement_shapes > 0) {
       if (key_attnums != nullptr) key_attnums[nk] = column.attnum;
       keys[nk++] = shape_router::key_of(relid, column.attnum, column.tag, values[c]);
     }
     if (column.range_shapes > 0 && probes != nullptr) {
       probes[np].key = shape_router::order_key(column.tag, values[c]);
-      probes[np++].attnum = column.attnum;
+      probes[np].attnum = column.attnum;
+      probes[np++].is_null = 0;
     }
   }
   *key_count = nk;

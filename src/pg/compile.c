@@ -845,6 +845,179 @@ equality_atom(Oid relid, Var *column, const sr_value *value)
 
 static List *cover_of(Node *node, Oid relid);
 
+/* An alternative of one NULL atom: col IS NULL (or IS NOT DISTINCT FROM NULL). */
+static CoverAlternative *
+null_alternative(Var *column, Node *source)
+{
+	CoverAlternative *alternative = new_alternative(1, source);
+
+	memset(&alternative->atoms[0], 0, sizeof(sr_index_atom));
+	alternative->atoms[0].kind = SR_ATOM_NULL;
+	alternative->atoms[0].attnum = (uint16) column->varattno;
+	alternative->atoms[0].tag = (uint8) shape_type_tag(column->vartype);
+	alternative->exact = true;	/* NULL-ness needs no key */
+	return alternative;
+}
+
+/*
+ * A complement alternative: "col is not NULL and is none of items" (col <> c,
+ * NOT IN, IS NOT NULL with no item), plus a NULL atom when also_null (IS
+ * DISTINCT FROM c). Exact when every item's key is the value itself (an
+ * excluded key then names just that value) and none was left out for room.
+ */
+static CoverAlternative *
+complement_alternative(Oid relid, Var *column, const sr_value *items, int count, bool also_null, Node *source)
+{
+	int			kept = Min(count, SR_COVER_MAX_ATOMS - 2);
+	CoverAlternative *alternative = new_alternative(1 + kept + (also_null ? 1 : 0), source);
+	sr_index_atom *complement = &alternative->atoms[0];
+
+	memset(complement, 0, sizeof(sr_index_atom));
+	complement->kind = SR_ATOM_COMPLEMENT;
+	complement->attnum = (uint16) column->varattno;
+	complement->tag = (uint8) shape_type_tag(column->vartype);
+	complement->upper = (uint64) kept;
+	for (int i = 0; i < kept; i++)
+	{
+		alternative->atoms[1 + i] = equality_atom(relid, column, &items[i]);
+		alternative->atoms[1 + i].kind = SR_ATOM_EXCLUDED;
+	}
+	if (also_null)
+		alternative->atoms[1 + kept] = null_alternative(column, source)->atoms[0];
+	alternative->exact = kept == count && (kept == 0 || sr_key_exact(complement->tag));
+	return alternative;
+}
+
+/* An alternative of one always atom: every row (no WHERE, or one folded to true). */
+static CoverAlternative *
+always_alternative(Node *source)
+{
+	CoverAlternative *alternative = new_alternative(1, source);
+
+	memset(&alternative->atoms[0], 0, sizeof(sr_index_atom));
+	alternative->atoms[0].kind = SR_ATOM_ALWAYS;
+	alternative->exact = true;
+	return alternative;
+}
+
+/*
+ * x IS [NOT] DISTINCT FROM const, x a native column and = of its btree family:
+ * the column and the constant (*constant NULL for a NULL constant).
+ */
+static bool
+distinct_conjunct(Node *node, Var **column, Const **constant)
+{
+	OpExpr	   *opexpr;
+	Node	   *left;
+	Node	   *right;
+	sr_compare_op op;
+
+	if (!IsA(node, DistinctExpr))
+		return false;
+	opexpr = (OpExpr *) node;
+	if (list_length(opexpr->args) != 2)
+		return false;
+	left = strip_relabel(linitial(opexpr->args));
+	right = strip_relabel(lsecond(opexpr->args));
+	if (is_table_column(right) && IsA(left, Const))
+	{
+		Node	   *swap = left;
+
+		left = right;
+		right = swap;
+	}
+	if (!is_table_column(left) || !IsA(right, Const))
+		return false;
+	*column = (Var *) left;
+	if (shape_type_tag((*column)->vartype) == SR_TAG_NONE ||
+		!operand_types_compatible((*column)->vartype, ((Const *) right)->consttype) ||
+		!native_comparison(opexpr->opno, opexpr->inputcollid, shape_type_tag((*column)->vartype), &op) ||
+		op != SR_OP_EQ)
+		return false;
+	*constant = ((Const *) right)->constisnull ? NULL : (Const *) right;
+	return true;
+}
+
+/* col IS [NOT] NULL on a native column: the column; *is_null for IS NULL. */
+static bool
+null_test_conjunct(Node *node, Var **column, bool *is_null)
+{
+	NullTest   *test;
+	Node	   *arg;
+
+	if (!IsA(node, NullTest))
+		return false;
+	test = (NullTest *) node;
+	arg = strip_relabel((Node *) test->arg);
+	if (test->argisrow || !is_table_column(arg) || shape_type_tag(((Var *) arg)->vartype) == SR_TAG_NONE)
+		return false;
+	*column = (Var *) arg;
+	*is_null = test->nulltesttype == IS_NULL;
+	return true;
+}
+
+/* The cover of the negations: <>, NOT IN, IS [NOT] NULL, IS [NOT] DISTINCT FROM. NIL: none of them. */
+static List *
+cover_of_negation(Node *node, Oid relid)
+{
+	Var		   *column;
+	Const	   *constant;
+	sr_compare_op op;
+	bool		is_null;
+	sr_value	value;
+
+	if (null_test_conjunct(node, &column, &is_null))
+		return list_make1(is_null ? null_alternative(column, node)
+						  : complement_alternative(relid, column, NULL, 0, false, node));
+	if (comparison_conjunct(node, &column, &constant, &op) && op == SR_OP_NE)
+	{
+		shape_value_from_datum(constant->consttype, constant->constvalue, false, &value);
+		return list_make1(complement_alternative(relid, column, &value, 1, false, node));
+	}
+	if (IsA(node, ScalarArrayOpExpr) && !((ScalarArrayOpExpr *) node)->useOr &&
+		array_comparison((ScalarArrayOpExpr *) node, &column, &constant, &op) && op == SR_OP_NE)
+	{
+		int			count;
+		bool		has_null;
+		sr_value   *items;
+		CoverAlternative *never;
+
+		if (constant != NULL)
+		{
+			items = array_values(constant, &count, &has_null);
+			if (count == 0 && !has_null)
+				return list_make1(always_alternative(node));	/* <> ALL('{}') is true */
+			if (!has_null)
+				return list_make1(complement_alternative(relid, column, items, count, false, node));
+		}
+		/* <> ALL(NULL), or a list with a NULL: never true */
+		never = new_alternative(0, node);
+		never->exact = true;
+		return list_make1(never);
+	}
+	if (distinct_conjunct(node, &column, &constant))
+	{
+		if (constant == NULL)	/* IS DISTINCT FROM NULL: IS NOT NULL */
+			return list_make1(complement_alternative(relid, column, NULL, 0, false, node));
+		shape_value_from_datum(constant->consttype, constant->constvalue, false, &value);
+		return list_make1(complement_alternative(relid, column, &value, 1, true, node));
+	}
+	if (IsA(node, BoolExpr) && ((BoolExpr *) node)->boolop == NOT_EXPR &&
+		distinct_conjunct(linitial(((BoolExpr *) node)->args), &column, &constant))
+	{
+		CoverAlternative *alternative;
+
+		if (constant == NULL)	/* IS NOT DISTINCT FROM NULL: IS NULL */
+			return list_make1(null_alternative(column, node));
+		shape_value_from_datum(constant->consttype, constant->constvalue, false, &value);
+		alternative = new_alternative(1, node);
+		alternative->atoms[0] = equality_atom(relid, column, &value);
+		alternative->exact = sr_key_exact(alternative->atoms[0].tag);
+		return list_make1(alternative);
+	}
+	return NIL;
+}
+
 /* A range alternative: one atom, or none when no key is in [lo, hi]. */
 static CoverAlternative *
 range_alternative(Var *column, uint64 lo, uint64 hi, Node *source)
@@ -1085,8 +1258,10 @@ bool_column_test(Node *node, Var **column, bool *value)
  * col = c is one atom, and so is a boolean column tested for one value
  * (bool_column_test); col IN (c1, ...) one atom per non-NULL value (NULLs never
  * equal anything: no value left, no atom, the WHERE never holds); col < c and
- * the like one range atom; an AND its conjuncts' alternatives (cover_of_and);
- * an OR the unions (cover_of_or). NIL: no cover.
+ * the like one range atom; the negations a NULL or complement atom
+ * (cover_of_negation); no WHERE or one folded to true the always atom, and one
+ * folded to false or NULL no atom; an AND its conjuncts' alternatives
+ * (cover_of_and); an OR the unions (cover_of_or). NIL: no cover.
  */
 static List *
 cover_of(Node *node, Oid relid)
@@ -1096,7 +1271,21 @@ cover_of(Node *node, Oid relid)
 	uint64		lo;
 	uint64		hi;
 	bool		truth;
+	List	   *negation;
 
+	if (node == NULL || (IsA(node, Const) && !((Const *) node)->constisnull &&
+						 ((Const *) node)->consttype == BOOLOID && DatumGetBool(((Const *) node)->constvalue)))
+		return list_make1(always_alternative(node));
+	if (IsA(node, Const) && ((Const *) node)->consttype == BOOLOID)
+	{
+		/* false or NULL: never true, an alternative with no atom */
+		CoverAlternative *never = new_alternative(0, node);
+
+		never->exact = true;
+		return list_make1(never);
+	}
+	if ((negation = cover_of_negation(node, relid)) != NIL)
+		return negation;
 	if (bool_column_test(node, &column, &truth))
 	{
 		CoverAlternative *alternative = new_alternative(1, node);

@@ -91,17 +91,20 @@ register_one(Relation catalog, CatalogIndexState indexes, Oid sequence,
 		values[Anum_shape_where_names - 1] = shape_where_names(rel, shape.where_columns);
 		nulls[Anum_shape_where_names - 1] = false;
 	}
-	if (shape.where != NULL)
 	{
-		List	   *fallbacks;
 		ShapeCover	cover;
 
-		shape_cover_planned(shape.planned, RelationGetRelid(rel), &cover);
+		/* no WHERE: the always atom */
+		shape_cover_planned(shape.where != NULL ? shape.planned : NULL, RelationGetRelid(rel), &cover);
 		if (cover.alternative_count > 0)
 		{
 			values[Anum_shape_index_cover - 1] = shape_cover_datum(&cover);
 			nulls[Anum_shape_index_cover - 1] = false;
 		}
+	}
+	if (shape.where != NULL)
+	{
+		List	   *fallbacks;
 
 		values[Anum_shape_program - 1] = PointerGetDatum(shape_compile_planned(shape.planned, &fallbacks));
 		nulls[Anum_shape_program - 1] = false;
@@ -640,12 +643,21 @@ describe_atoms(Oid relid, const sr_index_atom *atoms, uint32 count)
 			seen |= alike && j < k;
 			same += alike;
 		}
-		if (seen)
+		if (seen || atoms[k].kind == SR_ATOM_EXCLUDED)
 			continue;
+		if (atoms[k].kind == SR_ATOM_ALWAYS)
+		{
+			appendStringInfo(&out, "%severy row (whole table)", out.len > 0 ? ", " : "");
+			continue;
+		}
 		appendStringInfo(&out, "%s%s on %s", out.len > 0 ? ", " : "",
-						 atoms[k].kind == SR_ATOM_RANGE ? "range" : "equality",
+						 atoms[k].kind == SR_ATOM_RANGE ? "range"
+						 : atoms[k].kind == SR_ATOM_NULL ? "NULL"
+						 : atoms[k].kind == SR_ATOM_COMPLEMENT ? "complement" : "equality",
 						 quote_identifier(get_attname(relid, atoms[k].attnum, false)));
-		if (same > 1)
+		if (atoms[k].kind == SR_ATOM_COMPLEMENT)
+			appendStringInfo(&out, atoms[k].upper == 0 ? " (any value but NULL)" : " (any value but NULL and %u excluded)", (uint32) atoms[k].upper);
+		else if (same > 1)
 			appendStringInfo(&out, " (%u %s)", same, atoms[k].kind == SR_ATOM_RANGE ? "ranges" : "keys");
 		if (atoms[k].kind == SR_ATOM_COMPOSITE)
 			appendStringInfo(&out, " with a range on %s (composite)",

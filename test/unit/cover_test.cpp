@@ -10,6 +10,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <string>
 #include <stdexcept>
 #include <vector>
 
@@ -35,10 +36,89 @@ sr_index_atom comp(uint64_t key, uint16_t a, uint64_t lo, uint64_t hi, uint16_t 
   return sr_index_atom{key, hi, a, SR_TAG_INT, SR_ATOM_COMPOSITE, b, SR_TAG_INT, lo};
 }
 
+sr_index_atom null_atom(uint16_t attnum) { return sr_index_atom{0, 0, attnum, SR_TAG_INT, SR_ATOM_NULL, 0, 0, 0}; }
+
+// attnum is not NULL and its key is none of excluded (appends the atoms to out)
+void complement(std::vector<sr_index_atom>& out, uint16_t attnum, std::vector<uint64_t> excluded,
+                uint8_t tag = SR_TAG_INT) {
+  out.push_back(sr_index_atom{0, excluded.size(), attnum, tag, SR_ATOM_COMPLEMENT, 0, 0, 0});
+  for (uint64_t key : excluded) out.push_back(sr_index_atom{key, 0, attnum, tag, SR_ATOM_EXCLUDED, 0, 0, 0});
+}
+
+sr_index_atom always_atom() { return sr_index_atom{0, 0, 0, 0, SR_ATOM_ALWAYS, 0, 0, 0}; }
+
 struct CoverSpec {
   std::vector<std::vector<sr_index_atom>> alternatives;
   uint32_t exact = 0;  // sr_cover.exact_alternatives
 };
+
+// The randomized tests' keys: column c's value v has key K(c * 100 + v).
+uint64_t row_key(uint16_t column, uint64_t value) { return K(column * 100 + value); }
+
+// Whether a true atom is in each alternative, for row (row[column - 1]: the
+// value, or -1 for NULL).
+bool cover_holds(const CoverSpec& spec, const std::vector<int64_t>& row) {
+  for (const auto& alternative : spec.alternatives) {
+    bool any = false;
+    for (size_t i = 0; i < alternative.size() && !any; i++) {
+      const sr_index_atom& a = alternative[i];
+      if (a.kind == SR_ATOM_ALWAYS) {
+        any = true;
+        continue;
+      }
+      if (a.kind == SR_ATOM_EXCLUDED) continue;
+      const int64_t v = row[a.attnum - 1];
+      if (a.kind == SR_ATOM_NULL) {
+        any = v < 0;
+        continue;
+      }
+      if (v < 0) continue;
+      if (a.kind == SR_ATOM_COMPLEMENT) {
+        any = true;
+        for (size_t e = i + 1; e <= i + a.upper; e++) any &= alternative[e].key != row_key(a.attnum, uint64_t(v));
+      } else if (a.kind == SR_ATOM_COMPOSITE) {
+        const int64_t w = row[a.range_attnum - 1];
+        any = a.key == row_key(a.attnum, uint64_t(v)) && w >= 0 && a.lower <= uint64_t(w) && uint64_t(w) <= a.upper;
+      } else if (a.kind == SR_ATOM_RANGE) {
+        any = a.key <= uint64_t(v) && uint64_t(v) <= a.upper;
+      } else {
+        any = a.key == row_key(a.attnum, uint64_t(v));
+      }
+    }
+    if (!any) return false;
+  }
+  return true;
+}
+
+// What the shell passes for one row version (sr_row_keys): keys of the columns
+// with equality or complement atoms, order keys of range columns, NULL probes.
+void row_probes(const Router::RelationView& view, const std::vector<int64_t>& row, std::vector<uint64_t>& keys,
+                std::vector<uint16_t>& attnums, std::vector<sr_range_probe>& probes) {
+  for (size_t i = 0; i < view.index_column_count; i++) {
+    const Router::IndexColumn& c = view.index_columns[i];
+    const int64_t v = row[c.attnum - 1];
+    if (v < 0) {
+      if (c.null_shapes > 0) probes.push_back(sr_range_probe{0, c.attnum, 1});
+      continue;
+    }
+    if (c.shapes > 0 || c.complement_shapes > 0) {
+      keys.push_back(row_key(c.attnum, uint64_t(v)));
+      attnums.push_back(c.attnum);
+    }
+    if (c.range_shapes > 0) probes.push_back(sr_range_probe{uint64_t(v), c.attnum, 0});
+  }
+}
+
+std::string describe(const CoverSpec& spec, const std::vector<int64_t>& row) {
+  std::string out = "row";
+  for (int64_t v : row) out += " " + std::to_string(v);
+  for (const auto& alternative : spec.alternatives) {
+    out += " |";
+    for (const sr_index_atom& a : alternative)
+      out += " k" + std::to_string(a.kind) + "@" + std::to_string(a.attnum) + (a.kind == SR_ATOM_RANGE ? "[" + std::to_string(a.key) + "," + std::to_string(a.upper) + "]" : "");
+  }
+  return out;
+}
 
 void add(Router& r, uint64_t id, uint32_t relid, const CoverSpec& spec) {
   std::vector<sr_index_atom> atoms;
@@ -173,7 +253,7 @@ TEST(Cover, RangesAreFoundThroughProbes) {
   add(r, 2, 100, CoverSpec{{{range(10, 20, 5)}}});
   add(r, 3, 100, CoverSpec{{{range(0, 2, 5), eq(K(1), 1, SR_TAG_INT)}}});
   auto probe = [&](uint64_t value, std::vector<uint64_t> keys = {}) {
-    const sr_range_probe p{value, 5};
+    const sr_range_probe p{value, 5, 0};
     Ids out;
     for (const sr_shape_ref& s : r.candidates(100, keys.data(), keys.size(), false, &p, 1)) out.push_back(s.shape_id);
     return out;
@@ -217,7 +297,7 @@ TEST(Cover, AnEqualityIsPreferredToARangeOfTheSameCount) {
   for (uint64_t k = 1; k <= 50; k++)
     add(r, k, 100, CoverSpec{{{eq(K(k), 1, SR_TAG_INT)}, {range(3, UINT64_MAX, 2)}}});
   EXPECT_EQ(r.range_entries(), 0u);
-  const sr_range_probe p{5, 2};
+  const sr_range_probe p{5, 2, 0};
   EXPECT_EQ(r.candidates(100, nullptr, 0, false, &p, 1).size(), 0u);
 }
 
@@ -237,9 +317,18 @@ TEST(Cover, RandomizedNeverMissesACoveredShape) {
       const int n = static_cast<int>(rng() % 4);
       for (int i = 0; i < n; i++) {
         const uint16_t column = static_cast<uint16_t>(1 + rng() % 3);
-        if (rng() % 3 == 0) {
+        const uint64_t kind = rng() % 12;
+        if (kind < 4) {
           const uint64_t lo = rng() % 14, hi = lo + rng() % 6;
           atoms.push_back(range(rng() % 4 == 0 ? 0 : lo, rng() % 4 == 0 ? UINT64_MAX : hi, column));
+        } else if (kind == 4) {
+          atoms.push_back(null_atom(column));
+        } else if (kind == 5) {
+          std::vector<uint64_t> excluded;
+          for (uint64_t e = rng() % 3; e > 0; e--) excluded.push_back(key_of(column, rng() % 12));
+          complement(atoms, column, excluded);
+        } else if (kind == 6 && rng() % 8 == 0) {
+          atoms.push_back(always_atom());
         } else {
           atoms.push_back(eq(key_of(column, rng() % 12), column, SR_TAG_INT));
         }
@@ -248,18 +337,7 @@ TEST(Cover, RandomizedNeverMissesACoveredShape) {
     }
     return spec;
   };
-  // row[column - 1]: the value, or -1 for NULL
-  auto holds = [&](const CoverSpec& spec, const std::vector<int64_t>& row) {
-    for (const auto& alternative : spec.alternatives)
-      if (std::none_of(alternative.begin(), alternative.end(), [&](const sr_index_atom& a) {
-            const int64_t v = row[a.attnum - 1];
-            if (v < 0) return false;
-            return a.kind == SR_ATOM_RANGE ? a.key <= uint64_t(v) && uint64_t(v) <= a.upper
-                                           : a.key == key_of(a.attnum, uint64_t(v));
-          }))
-        return false;
-    return true;
-  };
+  auto holds = cover_holds;
   for (int round = 0; round < 40; round++) {
     const bool bulk = round % 4 == 0;
     if (bulk) r.begin_bulk_load(200);
@@ -284,24 +362,21 @@ TEST(Cover, RandomizedNeverMissesACoveredShape) {
       const Router::RelationView view = r.relation(relid);
       std::vector<int64_t> row(3);
       std::vector<uint64_t> keys;
+      std::vector<uint16_t> attnums;
       std::vector<sr_range_probe> probes;
-      for (uint16_t column = 1; column <= 3; column++) {
+      for (uint16_t column = 1; column <= 3; column++)
         row[column - 1] = rng() % 4 == 0 ? -1 : static_cast<int64_t>(rng() % 20);
-        if (row[column - 1] < 0) continue;
-        for (size_t i = 0; i < view.index_column_count; i++) {
-          if (view.index_columns[i].attnum != column) continue;
-          if (view.index_columns[i].shapes > 0) keys.push_back(key_of(column, uint64_t(row[column - 1])));
-          if (view.index_columns[i].range_shapes > 0) probes.push_back(sr_range_probe{uint64_t(row[column - 1]), column});
-        }
-      }
+      row_probes(view, row, keys, attnums, probes);
       Ids got;
-      for (const sr_shape_ref& s : r.candidates(relid, keys.data(), keys.size(), false, probes.data(), probes.size()))
+      // with the keys' columns (complements skip their exclusions) and without (all complements)
+      for (const sr_shape_ref& s : r.candidates(relid, keys.data(), keys.size(), false, probes.data(), probes.size(),
+                                                q % 2 == 0 ? attnums.data() : nullptr))
         got.push_back(s.shape_id);
       ASSERT_TRUE(std::is_sorted(got.begin(), got.end()));
       ASSERT_EQ(std::adjacent_find(got.begin(), got.end()), got.end());
       for (const auto& [id, shape] : live) {
         if (shape.first != relid || !holds(shape.second, row)) continue;
-        ASSERT_TRUE(std::binary_search(got.begin(), got.end(), id)) << "round " << round << " missed " << id;
+        ASSERT_TRUE(std::binary_search(got.begin(), got.end(), id)) << "round " << round << " missed " << id << " " << describe(shape.second, row);
       }
       for (uint64_t id : got) ASSERT_EQ(live.at(id).first, relid);
     }
@@ -328,9 +403,9 @@ TEST(Cover, ExactShapesAreDecidedPerRowVersion) {
   const int D = SR_EXACT_DECIDED, N = SR_EXACT_NEW, O = SR_EXACT_OLD;
   for (int round = 0; round < 2; round++) {  // overlay, then the static index
     // INSERT a = 7, b = 15
-    EXPECT_EQ(query({K(7)}, {1}, 1, {{15, 2}}, 1), (std::map<uint64_t, int>{{1, D | N}, {2, D | N}, {3, 0}, {4, 0}, {5, 0}}));
+    EXPECT_EQ(query({K(7)}, {1}, 1, {{15, 2, 0}}, 1), (std::map<uint64_t, int>{{1, D | N}, {2, D | N}, {3, 0}, {4, 0}, {5, 0}}));
     // UPDATE a 7 -> 8 (b 15 -> 30): shape 1 in both rows; shape 2 moves out
-    EXPECT_EQ(query({K(8), K(7)}, {1, 1}, 1, {{30, 2}, {15, 2}}, 1),
+    EXPECT_EQ(query({K(8), K(7)}, {1, 1}, 1, {{30, 2, 0}, {15, 2, 0}}, 1),
               (std::map<uint64_t, int>{{1, D | N | O}, {2, D | O}, {3, 0}, {4, 0}, {5, 0}}));
     // a key hit on another column is no proof: 7 in column 3 is not a = 7
     EXPECT_EQ(query({K(7)}, {3}, 1, {}, 0), (std::map<uint64_t, int>{{3, 0}, {4, 0}, {5, 0}}));
@@ -343,7 +418,7 @@ TEST(Cover, ExactShapesAreDecidedPerRowVersion) {
   for (const sr_shape_ref& s : r.candidates(100, nullptr, 0, true)) EXPECT_EQ(s.exact, 0) << s.shape_id;
   r.drop_shape(1);
   r.drop_shape(2);
-  EXPECT_EQ(query({K(7)}, {1}, 1, {{15, 2}}, 1), (std::map<uint64_t, int>{{3, 0}, {4, 0}, {5, 0}}));
+  EXPECT_EQ(query({K(7)}, {1}, 1, {{15, 2, 0}}, 1), (std::map<uint64_t, int>{{3, 0}, {4, 0}, {5, 0}}));
 }
 
 // 5,000 shapes on one symbol, each with its own price threshold: a row of that
@@ -361,7 +436,7 @@ TEST(Cover, CompositeAtomsSplitASharedKeyByThreshold) {
     if (bulk) r.end_bulk_load();
     const uint16_t attnums[] = {1};
     auto query = [&](uint64_t symbol, uint64_t price) {
-      const sr_range_probe p{price, 2};
+      const sr_range_probe p{price, 2, 0};
       return r.candidates(100, &symbol, 1, false, &p, 1, attnums, 1, 1);
     };
     // price 4990: the 10 AAPL shapes with c > 4990 (bar the first few a
@@ -442,22 +517,8 @@ TEST(Cover, RandomizedExactDecisionsMatchTheRows) {
   std::mt19937_64 rng(7);
   Router r;
   std::map<uint64_t, CoverSpec> live;
-  auto key_of = [](uint16_t column, uint64_t value) { return K(column * 100 + value); };
-  auto holds = [&](const CoverSpec& spec, const std::vector<int64_t>& row) {
-    for (const auto& alternative : spec.alternatives)
-      if (std::none_of(alternative.begin(), alternative.end(), [&](const sr_index_atom& a) {
-            const int64_t v = row[a.attnum - 1];
-            if (v < 0) return false;
-            if (a.kind == SR_ATOM_COMPOSITE) {
-              const int64_t w = row[a.range_attnum - 1];
-              return a.key == key_of(a.attnum, uint64_t(v)) && w >= 0 && a.lower <= uint64_t(w) && uint64_t(w) <= a.upper;
-            }
-            return a.kind == SR_ATOM_RANGE ? a.key <= uint64_t(v) && uint64_t(v) <= a.upper
-                                           : a.key == key_of(a.attnum, uint64_t(v));
-          }))
-        return false;
-    return true;
-  };
+  auto key_of = row_key;
+  auto holds = cover_holds;
   for (int round = 0; round < 30; round++) {
     const bool bulk = round % 5 == 0;
     if (bulk) r.begin_bulk_load(100);
@@ -476,6 +537,18 @@ TEST(Cover, RandomizedExactDecisionsMatchTheRows) {
       for (int i = 0; i < n; i++) {
         if (rng() % 3 == 0) {
           atoms.push_back(eq(key_of(1, rng() % 10), 1, SR_TAG_INT));
+        } else if (rng() % 4 == 0) {  // NULL, a complement, or (rarely) every row, on column 2 or 3
+          const uint16_t column = static_cast<uint16_t>(2 + rng() % 2);
+          const uint64_t kind = rng() % 9;
+          if (kind == 0) {
+            atoms.push_back(always_atom());
+          } else if (kind < 5) {
+            atoms.push_back(null_atom(column));
+          } else {
+            std::vector<uint64_t> excluded;
+            for (uint64_t e = rng() % 3; e > 0; e--) excluded.push_back(key_of(column, rng() % 15));
+            complement(atoms, column, excluded);
+          }
         } else if (rng() % 2 == 0) {  // on a few keys of column 3, thresholds on column 2
           const uint64_t lo = rng() % 12;
           atoms.push_back(comp(key_of(3, rng() % 3), 3, lo, rng() % 3 == 0 ? UINT64_MAX : lo + rng() % 5, 2));
@@ -507,19 +580,9 @@ TEST(Cover, RandomizedExactDecisionsMatchTheRows) {
           old_keys_from = keys.size();
           old_probes_from = probes.size();
         }
-        for (uint16_t column = 1; column <= 3; column++) {
+        for (uint16_t column = 1; column <= 3; column++)
           rows[v][column - 1] = rng() % 5 == 0 ? -1 : static_cast<int64_t>(rng() % 15);
-          if (rows[v][column - 1] < 0) continue;
-          for (size_t i = 0; i < view.index_column_count; i++) {
-            if (view.index_columns[i].attnum != column) continue;
-            if (view.index_columns[i].shapes > 0) {
-              keys.push_back(key_of(column, uint64_t(rows[v][column - 1])));
-              attnums.push_back(column);
-            }
-            if (view.index_columns[i].range_shapes > 0)
-              probes.push_back(sr_range_probe{uint64_t(rows[v][column - 1]), column});
-          }
-        }
+        row_probes(view, rows[v], keys, attnums, probes);
       }
       std::map<uint64_t, int> got;
       for (const sr_shape_ref& s : r.candidates(100, keys.data(), keys.size(), false, probes.data(), probes.size(),
@@ -533,7 +596,11 @@ TEST(Cover, RandomizedExactDecisionsMatchTheRows) {
         }
         if (!got.count(id) || got[id] == 0) continue;
         ASSERT_EQ(spec.exact, 1u) << id;
-        ASSERT_EQ(got[id], SR_EXACT_DECIDED | (new_holds ? SR_EXACT_NEW : 0) | (old_holds ? SR_EXACT_OLD : 0))
+        // An always atom decides both rows (the shell reads the bits of the rows the change has).
+        const bool always = std::any_of(spec.alternatives[0].begin(), spec.alternatives[0].end(),
+                                        [](const sr_index_atom& a) { return a.kind == SR_ATOM_ALWAYS; });
+        ASSERT_EQ(got[id], always ? SR_EXACT_DECIDED | SR_EXACT_NEW | SR_EXACT_OLD
+                                  : SR_EXACT_DECIDED | (new_holds ? SR_EXACT_NEW : 0) | (old_holds ? SR_EXACT_OLD : 0))
             << "round " << round << " shape " << id;
       }
     }

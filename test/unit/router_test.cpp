@@ -725,15 +725,16 @@ TEST(IndexKey, EqualValuesHashAlike) {
 }
 
 // sr_row_keys makes, in one call, the keys sr_index_key and sr_order_key make
-// one value at a time: equality keys for columns with shapes, order keys for
-// those with ranges, nothing for NULLs, attnums beside the keys.
+// one value at a time: equality keys for columns with equality or complement
+// shapes, order keys for those with ranges, for a NULL only a NULL probe where
+// NULL atoms are, attnums beside the keys.
 TEST(RowKeys, SameAsOneCallAValue) {
   const char open[] = "open";
   sr_value null_value{};
   null_value.is_null = 1;
   const sr_index_column columns[] = {
-      {2, SR_TAG_INT, 3, 0}, {3, SR_TAG_TEXT, 1, 2}, {5, SR_TAG_FLOAT, 0, 4}, {7, SR_TAG_INT, 1, 1},
-      {9, SR_TAG_TIMESTAMPTZ, 2, 0}, {11, SR_TAG_INT, 1, 1}};
+      {2, SR_TAG_INT, 3, 0, 0, 0}, {3, SR_TAG_TEXT, 1, 2, 0, 0}, {5, SR_TAG_FLOAT, 0, 4, 0, 2},
+      {7, SR_TAG_INT, 1, 1, 0, 0}, {9, SR_TAG_TIMESTAMPTZ, 2, 0, 1, 0}, {11, SR_TAG_INT, 1, 1, 1, 1}};
   const sr_value values[] = {int_value(-42), bytes_value(open, 4), float_value(-0.0), int_value(7),
                              int_value(1700000000000000LL), null_value};
   uint64_t keys[8];
@@ -742,29 +743,33 @@ TEST(RowKeys, SameAsOneCallAValue) {
   size_t key_count = 1, probe_count = 1;  // appended after what is there
   keys[0] = 99;
   attnums[0] = 99;
-  probes[0] = sr_range_probe{99, 99};
+  probes[0] = sr_range_probe{99, 99, 0};
   sr_row_keys(16384, columns, 6, values, keys, attnums, &key_count, probes, &probe_count);
-  ASSERT_EQ(key_count, 5u);
-  ASSERT_EQ(probe_count, 4u);
+  ASSERT_EQ(key_count, 6u);
+  ASSERT_EQ(probe_count, 5u);
   EXPECT_EQ(keys[0], 99u);
   size_t k = 1, p = 1;
   for (size_t c = 0; c < 5; c++) {
-    if (columns[c].shapes > 0) {
+    if (columns[c].shapes > 0 || columns[c].complement_shapes > 0) {
       EXPECT_EQ(keys[k], sr_index_key(16384, columns[c].attnum, columns[c].tag, &values[c])) << c;
       EXPECT_EQ(attnums[k++], columns[c].attnum);
     }
     if (columns[c].range_shapes > 0) {
       EXPECT_EQ(probes[p].key, sr_order_key(columns[c].tag, &values[c])) << c;
+      EXPECT_EQ(probes[p].is_null, 0);
       EXPECT_EQ(probes[p++].attnum, columns[c].attnum);
     }
   }
+  // the NULL in column 11: a NULL probe, nothing else
+  EXPECT_EQ(probes[4].attnum, 11);
+  EXPECT_EQ(probes[4].is_null, 1);
   // Without attnums or probes (a prefetch): the same keys.
   uint64_t again[8];
   size_t again_count = 0, no_probes = 0;
   sr_row_keys(16384, columns, 6, values, again, nullptr, &again_count, nullptr, &no_probes);
-  ASSERT_EQ(again_count, 4u);
+  ASSERT_EQ(again_count, 5u);
   EXPECT_EQ(no_probes, 0u);
-  EXPECT_TRUE(std::equal(again, again + 4, keys + 1));
+  EXPECT_TRUE(std::equal(again, again + 5, keys + 1));
 }
 
 // ------------------------------------------------------------------- C API
