@@ -14,7 +14,8 @@
 -- ANDs and ORs, LIKE prefixes (escapes, multibyte, '%' alone, the empty
 -- pattern, patterns longer than an order key) beside non-prefix patterns, ILIKE
 -- and NOT LIKE, shapes without a WHERE or with one that folds to true, and
--- int4[] and text[] columns (@>, &&, <@, = ANY, <> ALL), over rows whose text
+-- int4[] and text[] columns (@>, &&, <@, = ANY, <> ALL), and a char(4) column
+-- (padded: 'ab' LIKE 'ab %' holds there) under the prefixes and negations, over rows whose text
 -- shares those prefixes and whose arrays are NULL, empty, with NULL elements
 -- and duplicates. Registration runs in a subtransaction per shape: a clause
 -- register_shape refuses is listed as refused, never silently dropped.
@@ -31,7 +32,7 @@ SET synchronous_commit = on;
 SET timezone = 'Europe/Berlin';
 SELECT setseed(0.1618);
 CREATE TABLE rr (id int PRIMARY KEY, i2 int2, i4 int4, i8 int8, f4 float4, f8 float8, n numeric, d date,
-                 ts timestamp, tz timestamptz, t text, tc text COLLATE "C", b bool, pad text, ia int4[], ta text[]);
+                 ts timestamp, tz timestamptz, t text, tc text COLLATE "C", b bool, pad text, ia int4[], ta text[], cc char(4));
 ALTER TABLE rr REPLICA IDENTITY FULL;
 -- at_lsn: the WAL insert position after the change (one row per statement below),
 -- so the change a decoded record belongs to is the first log entry past its LSN
@@ -78,7 +79,9 @@ INSERT INTO rr_pool VALUES
   ('ia', 'int4[]', ARRAY['''{}''', '''{1}''', '''{2}''', '''{1,2}''', '''{2,1,1}''', '''{NULL}''', '''{1,NULL}''',
                          '''{3,5,7}''', '''{-1,0}''', '''{2147483647,-2147483648}''', '''{5,5}''']),
   ('ta', 'text[]', ARRAY['''{}''', '''{a}''', '''{b}''', '''{a,b}''', '''{b,a,a}''', '''{NULL}''', '''{x,NULL}''',
-                         '''{"",x}''', '''{é}''', '''{"a b"}''', '''{ab,abc}''', '''{x}''']);
+                         '''{"",x}''', '''{é}''', '''{"a b"}''', '''{ab,abc}''', '''{x}''']),
+  ('cc', 'char(4)', ARRAY['''''', '''a''', '''ab''', '''ab ''', '''abc''', '''abcd''', '''a b''', '''a%''', '''a_''',
+                          '''é''', '''éa''', '''B''']);
 CREATE FUNCTION rr_rand(n int) RETURNS int LANGUAGE sql AS $$ SELECT 1 + floor(random() * n)::int $$;
 CREATE FUNCTION rr_one(a text[]) RETURNS text LANGUAGE sql AS $$ SELECT a[rr_rand(cardinality(a))] $$;
 CREATE FUNCTION rr_pick(c text) RETURNS text LANGUAGE sql AS $$ SELECT rr_one(lits) FROM rr_pool WHERE col = c $$;
@@ -141,7 +144,7 @@ CREATE FUNCTION rr_pattern() RETURNS text LANGUAGE sql AS $$
                                     'a%%', 'ab_', 'abc%', 'z%'])) $$;
 -- A text leaf that tests a prefix or a pattern.
 CREATE FUNCTION rr_prefix() RETURNS text LANGUAGE sql AS $$
-  SELECT CASE rr_rand(14)
+  SELECT CASE rr_rand(17)
     WHEN 1 THEN format('t LIKE %s', rr_pattern())
     WHEN 2 THEN format('t LIKE %s', rr_pattern())
     WHEN 3 THEN format('tc LIKE %s', rr_pattern())
@@ -155,7 +158,9 @@ CREATE FUNCTION rr_prefix() RETURNS text LANGUAGE sql AS $$
     WHEN 11 THEN format('t SIMILAR TO %L', rr_one(ARRAY['ab%', 'a_', '(a|b)%']))
     WHEN 12 THEN format('(t COLLATE "und-x-icu") LIKE %s', rr_pattern())
     WHEN 13 THEN format('tc LIKE %s COLLATE "C"', rr_pattern())
-    ELSE format('t LIKE %s AND tc LIKE %s', rr_pattern(), rr_pattern()) END $$;
+    WHEN 14 THEN format('t LIKE %s AND tc LIKE %s', rr_pattern(), rr_pattern())
+    ELSE format('cc %s %s', rr_one(ARRAY['LIKE', 'LIKE', 'NOT LIKE', 'ILIKE']),
+                rr_one(ARRAY[rr_pattern(), quote_literal(rr_one(ARRAY['ab %', 'ab  ', 'ab', 'a%', 'ab_ ', '% '])) ])) END $$;
 -- An array leaf on ia int4[] or ta text[].
 CREATE FUNCTION rr_ints() RETURNS text LANGUAGE sql AS $$
   SELECT string_agg(rr_one(ARRAY['-1', '0', '1', '2', '3', '5', '7', '2147483647']), ', ') FROM generate_series(1, rr_rand(3)) $$;
@@ -213,6 +218,7 @@ BEGIN
   IF random() < 0.4 THEN
     r := random();
     IF r < 0.25 THEN form := 'ii_neg';
+      IF random() < 0.1 THEN c := 'cc'; END IF;
       clause := CASE rr_rand(6)
         WHEN 1 THEN rr_neg(c)
         WHEN 2 THEN rr_neg(c)
@@ -221,7 +227,7 @@ BEGIN
         WHEN 5 THEN format('%s OR %s', rr_neg(c), rr_simple())
         ELSE format('%s AND %s', rr_neg(c), rr_neg(c2)) END;
     ELSIF r < 0.4 THEN form := 'ii_null';
-      c := rr_one(ARRAY[c, c, c, 'ia', 'ta']);
+      c := rr_one(ARRAY[c, c, c, 'ia', 'ta', 'cc']);
       clause := CASE rr_rand(8)
         WHEN 1 THEN format('%s IS NULL', c)
         WHEN 2 THEN format('%s IS NOT NULL', c)
@@ -326,18 +332,18 @@ CREATE FUNCTION rr_val(c text) RETURNS text LANGUAGE sql AS $$
   SELECT CASE WHEN random() < 0.15 THEN 'NULL' ELSE format('(%s)::%s', rr_one(lits), typ) END FROM rr_pool WHERE col = c $$;
 CREATE FUNCTION rr_insert(k int) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-  EXECUTE format('INSERT INTO rr VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %L, %s, %s)', k,
+  EXECUTE format('INSERT INTO rr VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %L, %s, %s, %s)', k,
                  rr_val('i2'), rr_val('i4'), rr_val('i8'), rr_val('f4'), rr_val('f8'), rr_val('n'), rr_val('d'),
                  rr_val('ts'), rr_val('tz'), rr_val('t'), rr_val('tc'),
                  CASE WHEN random() < 0.15 THEN 'NULL' ELSE (random() < 0.5)::text END, 'pad' || k,
-                 rr_val('ia'), rr_val('ta'));
+                 rr_val('ia'), rr_val('ta'), rr_val('cc'));
 END $$;
 -- a random row's id, independent of the heap's physical order
 CREATE FUNCTION rr_some_id() RETURNS int LANGUAGE sql AS $$
   SELECT id FROM rr ORDER BY id OFFSET floor(random() * (SELECT count(*) FROM rr)) LIMIT 1 $$;
 -- a column an UPDATE sets: the arrays too
 CREATE FUNCTION rr_ucol() RETURNS text LANGUAGE sql AS $$
-  SELECT CASE WHEN random() < 0.15 THEN rr_one(ARRAY['ia', 'ta']) ELSE rr_col() END $$;
+  SELECT CASE WHEN random() < 0.15 THEN rr_one(ARRAY['ia', 'ta', 'cc']) ELSE rr_col() END $$;
 -- an UPDATE of one random row: only the column no WHERE reads, one column, several, the key, or nothing at all
 CREATE FUNCTION rr_update() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE k int := rr_some_id(); r float8 := random(); sets text;
