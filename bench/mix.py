@@ -311,6 +311,10 @@ def write(a, r, elapsed):
         w("")
         w("Rows: as in the first mix, plus `env` (uniform keys) and `tags` (1–3 tags `t<key>`), 10% NULL assignees, "
           "5% NULL titles, status among open/done/review/archived (updates set open or archived).")
+        w("")
+        w("About a third of the opaque shapes are regexes (`title ~ '^w[0-9]'`). Past 32 distinct patterns a backend's "
+          "regex cache (PostgreSQL's RE_CACHE_SIZE) no longer holds them, so each such shape compiles its pattern again "
+          "on every change it is run for; from 100 opaque shapes on (S = 10,000) they weigh on the mix's per-change cost.")
         if "scan_by_form" in r["facts"]:
             w("")
             w("Scan shapes per form today (catalog `index_cover` NULL / shapes of the form): " +
