@@ -22,6 +22,18 @@ changes match some shape at S = 1,000,000 (fewer at smaller S).
 
   python3 bench/mix.py                 # default: 200,000 changes, S up to 1,000,000; writes bench/MIX.md
   python3 bench/mix.py --quick         # small, for CI: checks the harness works
+
+--forms ii swaps in the mix of the second cover issue (FORMS_II below, per
+10,000 shapes): the first mix scaled to 70%, then arrays, LIKE prefixes,
+negations, IS [NOT] NULL conjuncts, one shape in 10,000 without WHERE, and 1%
+truly opaque shapes (ILIKE '%..%', a regex, arithmetic). The table gains `env
+int` and `tags text[]`, rows get NULL assignees and titles and an 'archived'
+status. --opaque N also reads the same WAL with only N (and N/10) opaque
+`title ILIKE '%<word>%'` shapes: the per-change cost of shapes no cover will
+reach. Either writes bench/MIX16.md (never bench/MIX.md); --max-shapes 0 runs
+--opaque alone.
+
+  python3 bench/mix.py --forms ii --opaque 1000 --max-shapes 10000 --changes 20000
 Run as root (the cluster runs as the postgres user).
 """
 import argparse
@@ -55,6 +67,48 @@ FORMS = [
     (5, "amount BETWEEN a AND a + 999", "format('amount BETWEEN %s AND %s', a, a + 999)"),
 ]
 
+# --forms ii, per 10,000 shapes (why these weights: FORMS_II_WHY). k1, k2 keys,
+# tag a random tag, pfx 5 hex digits, w 4 hex digits; NULL: a shape without WHERE.
+FORMS_II = [
+    (2800, "tenant_id = k", "format('tenant_id = %s', k1)"),
+    (1050, "status = 'open' AND assignee_id = k", "format('status = ''open'' AND assignee_id = %s', k1)"),
+    (700, "project_id IN (k, k+1, k+2)", "format('project_id IN (%s, %s, %s)', k1, k1 + 1, k1 + 2)"),
+    (700, "owner_id = k OR assignee_id = k", "format('owner_id = %s OR assignee_id = %s', k1, k1)"),
+    (700, "project_id = k AND priority >= t", "format('project_id = %s AND priority >= %s', k1, t)"),
+    (350, "tenant_id = k AND status IN ('open', 'review')",
+     "format('tenant_id = %s AND status IN (''open'', ''review'')', k1)"),
+    (350, "score > t (t in the top 0.00002%)", "format('score > %s', 999999.8 + round((random() * 0.2)::numeric, 3))"),
+    (350, "amount BETWEEN a AND a + 999", "format('amount BETWEEN %s AND %s', a, a + 999)"),
+    # arrays
+    (500, "env = E AND tags @> ARRAY['t']", "format('env = %s AND tags @> ARRAY[%L]', k1, tag)"),
+    (200, "'t' = ANY(tags)", "format('%L = ANY (tags)', tag)"),
+    # prefixes
+    (500, "title LIKE 'abcde%' (5 hex digits)", "format('title LIKE %L', pfx || '%')"),
+    # negations
+    (700, "status <> 'archived' AND owner_id = k", "format('status <> ''archived'' AND owner_id = %s', k1)"),
+    (300, "owner_id = k AND status NOT IN ('archived', 'done')",
+     "format('owner_id = %s AND status NOT IN (''archived'', ''done'')', k1)"),
+    (200, "project_id = k AND assignee_id IS DISTINCT FROM k2",
+     "format('project_id = %s AND assignee_id IS DISTINCT FROM %s', k1, k2)"),
+    # IS [NOT] NULL conjuncts
+    (300, "project_id = k AND assignee_id IS NULL", "format('project_id = %s AND assignee_id IS NULL', k1)"),
+    (199, "owner_id = k AND title IS NOT NULL", "format('owner_id = %s AND title IS NOT NULL', k1)"),
+    # no WHERE: every change of the table
+    (1, "no WHERE", "NULL"),
+    # truly opaque: no cover will reach these
+    (100, "opaque: title ILIKE '%w%', title ~ regex, (amount + priority) % 1000003 = k",
+     "(ARRAY[format('title ILIKE %L', '%' || w || '%'), format('title ~ %L', '^' || w || '[0-9]'), "
+     "format('(amount + priority) %% 1000003 = %s', k1 % 1000003)])[1 + g % 3]"),
+]
+FORMS_II_WHY = (
+    "70% keeps the first mix's forms in their proportions (equalities, INs, ORs, thresholds and ranges are still what "
+    "most shapes are). Negations (12%) come next: soft-delete and archive filters (`status <> 'archived' AND owner_id "
+    "= k`) sit on most per-user shapes of apps that archive. Arrays (7%) are tag and label filters, usually scoped to "
+    "an environment or tenant (`env = E AND tags @> ...`), sometimes alone. Prefixes (5%) are path and "
+    "search-as-you-type shapes. IS [NOT] NULL conjuncts (5%) are unassigned and not-deleted filters. A shape without "
+    "WHERE on a large table is rare (every change goes to it): 1 in 10,000. 1% are truly opaque (substring search, "
+    "regexes, arithmetic): what a template lane would have to take.")
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,16 +121,32 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the cluster directory")
     ap.add_argument("--shards", type=int, default=3,
                     help="also run the largest set as this many `shard` slots (0: not)")
+    ap.add_argument("--forms", choices=["i", "ii"], default="i",
+                    help="i: the first mix (default); ii: with the second cover issue's forms (writes MIX16.md)")
+    ap.add_argument("--opaque", type=int, default=0,
+                    help="also read the WAL with only N (and N/10) opaque title ILIKE shapes (writes MIX16.md)")
     a = ap.parse_args()
+    if a.max_shapes != 0 and a.max_shapes < 10_000:
+        ap.error("--max-shapes is 0 (only --opaque) or at least 10,000")
+    if a.max_shapes == 0 and a.opaque <= 0:
+        ap.error("--max-shapes 0 needs --opaque N")
+    if (a.forms == "ii" or a.opaque > 0) and a.out == os.path.join(HERE, "MIX.md"):
+        a.out = os.path.join(HERE, "MIX16.md")
     if a.quick:
-        a.changes, a.max_shapes, a.reps = 10_000, 10_000, 1
-        if a.out == os.path.join(HERE, "MIX.md"):
+        a.changes, a.reps = 10_000, 1
+        a.max_shapes = min(a.max_shapes, 10_000)
+        a.opaque = min(a.opaque, 100)
+        if a.out in (os.path.join(HERE, "MIX.md"), os.path.join(HERE, "MIX16.md")):
             a.out = os.path.join(tempfile.gettempdir(), "shape_router_mix_quick.md")
     run_on_cluster(a, run, write)
 
 
 def shape_sets(max_shapes):
     return [s for s in (10_000, 100_000, 1_000_000) if s <= max_shapes]
+
+
+def opaque_name(n):
+    return f"shape_router, {n:,} opaque `title ILIKE '%w%'` shapes only"
 
 
 def shard_name(s, i, n):
@@ -86,19 +156,25 @@ def shard_name(s, i, n):
 def run(c, a):
     r = {"consumers": {}, "facts": {}}
     c.psql("CREATE EXTENSION shape_router", "CREATE EXTENSION sr_bench")
+    ii = a.forms == "ii"
     c.psql("""CREATE TABLE items (id bigserial PRIMARY KEY, tenant_id int NOT NULL, owner_id int, assignee_id int,
-              status text NOT NULL, project_id int, priority int, score float8, amount bigint, title text)""",
+              status text NOT NULL, project_id int, priority int, score float8, amount bigint, title text""" +
+           (", env int, tags text[])" if ii else ")"),
            "ALTER TABLE items REPLICA IDENTITY FULL")
-    # One clause per shape ordinal g: form by g's position in a cycle of 100, so
-    # that every prefix of the registration holds the mix.
+    # One clause per shape ordinal g: form by g's position in a cycle of 100
+    # (10,000 for --forms ii), so that every prefix of the registration holds the mix.
     cases = []
     position = 0
-    for weight, _, sql in FORMS:
-        cases.append(f"WHEN g % 100 < {position + weight} THEN {sql}")
+    cycle = 10_000 if ii else 100
+    for weight, _, sql in (FORMS_II if ii else FORMS):
+        cases.append(f"WHEN g % {cycle} < {position + weight} THEN {sql}")
         position += weight
+    assert position == cycle
+    extra_keys = (f", 1 + floor(random() * {KEYS})::int AS k2, 't' || (1 + floor(random() * {KEYS})::int) AS tag, "
+                  f"substr(md5(random()::text), 1, 5) AS pfx, substr(md5(random()::text), 1, 4) AS w" if ii else "")
     clause_sql = (f"SELECT array_agg(CASE {' '.join(cases)} END ORDER BY g) FROM ("
                   f"SELECT g, 1 + floor(random() * {KEYS})::int AS k1, floor(random() * 10)::int AS t, "
-                  f"floor(random() * 1000000000)::bigint AS a FROM generate_series(__LO__, __HI__) g) s")
+                  f"floor(random() * 1000000000)::bigint AS a{extra_keys} FROM generate_series(__LO__, __HI__) g) s")
     t0 = time.time()
     chunk = 100_000
     for lo in range(0, a.max_shapes, chunk):
@@ -108,6 +184,12 @@ def run(c, a):
                f"SELECT count(*) FROM shape_router.register_shapes('items', ({clause_sql.replace('__LO__', str(lo)).replace('__HI__', str(hi))}))")
     reg_seconds = time.time() - t0
     r["facts"]["registration_rate"] = a.max_shapes / reg_seconds if reg_seconds > 0 else 0
+    opaque_ids = []
+    if a.opaque > 0:
+        # words of 4 hex digits: a title (32 hex digits) holds a given one about once in 2,300 rows
+        opaque_ids = c.psql("SELECT id FROM shape_router.register_shapes('items', (SELECT array_agg(format("
+                            "'title ILIKE %L', '%' || substr(md5('w' || g), 1, 4) || '%') ORDER BY g) "
+                            f"FROM generate_series(1, {a.opaque}) g)) id")
     scan_ids = c.psql("SELECT string_agg(id::text, ',') FROM shape_router.register_shapes('items', "
                       "(SELECT array_agg(format('title ILIKE ''%%%s%%''', md5(g::text))) FROM generate_series(1, 100) g)) id")[0]
     c.psql("VACUUM ANALYZE shape_router.shape_catalog")
@@ -115,24 +197,38 @@ def run(c, a):
     # Scan shapes in the catalog (builds before covers kept one index column, index_attnum).
     column = c.psql("SELECT attname FROM pg_attribute WHERE attrelid = 'shape_router.shape_catalog'::regclass "
                     "AND attname IN ('index_cover', 'index_attnum')")[0]
-    r["facts"]["scan_forms"] = int(c.psql(f"SELECT count(*) FROM shape_router.shape_catalog WHERE {column} IS NULL")[0])
+    r["facts"]["scan_forms"] = int(c.psql(f"SELECT count(*) FROM shape_router.shape_catalog WHERE {column} IS NULL")[0]
+                                   ) - len(opaque_ids)
+    if ii and a.max_shapes > 0:
+        # scan shapes of each form of the mix, as the catalog says today
+        r["facts"]["scan_by_form"] = {}
+        for i, (weight, form, _) in enumerate(FORMS_II):
+            lo = sum(w for w, _, _ in FORMS_II[:i])
+            r["facts"]["scan_by_form"][form] = c.psql(
+                f"SELECT count(*) FILTER (WHERE {column} IS NULL) || '/' || count(*) FROM shape_router.shape_catalog "
+                f"WHERE shape_id - {first_id} < {a.max_shapes} AND (shape_id - {first_id}) % 10000 >= {lo} "
+                f"AND (shape_id - {first_id}) % 10000 < {lo + weight}")[0]
 
     consumers = [("floor (no-op plugin)", "sr_bench", [])]
     for s in shape_sets(a.max_shapes):
         subset = ",".join(f"{first_id + k:010d}" for k in range(s))
         consumers.append((f"shape_router, S = {s:,} (mix)", "shape_router", ["shapes", subset]))
-    # The memory baseline: no shape, but an option as long as the largest set's
-    # (ids that do not exist), so the difference in peak RSS is the shapes alone.
-    consumers.append((MEMORY_BASELINE, "shape_router",
-                      ["shapes", ",".join(f"{9_000_000_000 + k:010d}" for k in range(s))]))
-    # The largest set again with the 100 shapes no cover reaches: what still scans.
-    consumers.append((f"shape_router, S = {s:,} (mix) + 100 scan shapes", "shape_router",
-                      ["shapes", subset + "," + scan_ids]))
-    # The largest set split over `shard` slots: each loads, indexes and routes its share,
-    # and together they emit the unsharded stream.
-    for i in range(a.shards):
-        consumers.append((shard_name(s, i, a.shards), "shape_router",
-                          ["shapes", subset, "shard", f"{i}/{a.shards}"]))
+    if a.max_shapes > 0:
+        # The memory baseline: no shape, but an option as long as the largest set's
+        # (ids that do not exist), so the difference in peak RSS is the shapes alone.
+        consumers.append((MEMORY_BASELINE, "shape_router",
+                          ["shapes", ",".join(f"{9_000_000_000 + k:010d}" for k in range(s))]))
+        # The largest set again with the 100 shapes no cover reaches: what still scans.
+        consumers.append((f"shape_router, S = {s:,} (mix) + 100 scan shapes", "shape_router",
+                          ["shapes", subset + "," + scan_ids]))
+        # The largest set split over `shard` slots: each loads, indexes and routes its share,
+        # and together they emit the unsharded stream.
+        for i in range(a.shards):
+            consumers.append((shard_name(s, i, a.shards), "shape_router",
+                              ["shapes", subset, "shard", f"{i}/{a.shards}"]))
+    # Only opaque shapes, N and N/10 of them: the cost a change pays per shape no cover reaches.
+    for n in sorted({a.opaque, a.opaque // 10} - {0}):
+        consumers.append((opaque_name(n), "shape_router", ["shapes", ",".join(opaque_ids[:n])]))
     slot_of = {}
     for i, (name, plugin, _) in enumerate(consumers):
         slot_of[name] = f"m{i}"
@@ -144,20 +240,37 @@ def run(c, a):
     # priority, score), 10 deletes.
     log(f"workload: {a.changes:,} changes")
     t0 = time.time()
+    if ii:
+        # the same shape of workload, with the columns and values the second mix reads
+        insert_cols = "tenant_id, owner_id, assignee_id, status, project_id, priority, score, amount, title, env, tags"
+        insert_vals = (f"1 + floor(random() * {KEYS})::int, 1 + floor(random() * {KEYS})::int, "
+                       f"CASE WHEN random() < 0.1 THEN NULL ELSE 1 + floor(random() * {KEYS})::int END, "
+                       f"(ARRAY['open','done','review','archived'])[1 + floor(random() * 4)::int], "
+                       f"1 + floor(random() * {KEYS})::int, floor(random() * 10)::int, random() * 1000000, "
+                       f"floor(random() * 1000000000)::bigint, CASE WHEN random() < 0.05 THEN NULL ELSE md5(random()::text) END, "
+                       f"1 + floor(random() * {KEYS})::int, "
+                       f"(SELECT array_agg('t' || (1 + floor(random() * {KEYS})::int)) FROM generate_series(0, (g * 0) + floor(random() * 3)::int))")
+        update_sets = (f"assignee_id = CASE WHEN random() < 0.1 THEN NULL ELSE 1 + floor(random() * {KEYS})::int END, "
+                       f"status = (ARRAY['open','archived'])[1 + floor(random() * 2)::int], "
+                       f"priority = (priority + 1) % 10, score = random() * 1000000")
+    else:
+        insert_cols = "tenant_id, owner_id, assignee_id, status, project_id, priority, score, amount, title"
+        insert_vals = (f"1 + floor(random() * {KEYS})::int, 1 + floor(random() * {KEYS})::int,\n"
+                       f"                   1 + floor(random() * {KEYS})::int, (ARRAY['open','done','review'])[1 + floor(random() * 3)::int],\n"
+                       f"                   1 + floor(random() * {KEYS})::int, floor(random() * 10)::int, random() * 1000000,\n"
+                       f"                   floor(random() * 1000000000)::bigint, md5(random()::text)")
+        update_sets = (f"assignee_id = 1 + floor(random() * {KEYS})::int, status = 'open',\n"
+                       f"                 priority = (priority + 1) % 10, score = random() * 1000000")
     c.psql(f"""CREATE PROCEDURE workload(n_txn int) LANGUAGE plpgsql AS $$
       DECLARE base bigint;
       BEGIN
         PERFORM setseed(0.42);
         FOR t IN 1..n_txn LOOP
-          INSERT INTO items (tenant_id, owner_id, assignee_id, status, project_id, priority, score, amount, title)
-            SELECT 1 + floor(random() * {KEYS})::int, 1 + floor(random() * {KEYS})::int,
-                   1 + floor(random() * {KEYS})::int, (ARRAY['open','done','review'])[1 + floor(random() * 3)::int],
-                   1 + floor(random() * {KEYS})::int, floor(random() * 10)::int, random() * 1000000,
-                   floor(random() * 1000000000)::bigint, md5(random()::text)
-              FROM generate_series(1, 70);
+          INSERT INTO items ({insert_cols})
+            SELECT {insert_vals}
+              FROM generate_series(1, 70) g;
           base := currval('items_id_seq') - 70;
-          UPDATE items SET assignee_id = 1 + floor(random() * {KEYS})::int, status = 'open',
-                 priority = (priority + 1) % 10, score = random() * 1000000
+          UPDATE items SET {update_sets}
            WHERE id > base AND id <= base + 20;
           DELETE FROM items WHERE id > base + 20 AND id <= base + 30;
           COMMIT;
@@ -187,10 +300,32 @@ def write(a, r, elapsed):
     w("")
     w(f"Run {datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M UTC')}, commit {commit}, {os.cpu_count()} CPUs, "
       f"{platform.platform()}, PostgreSQL {c_version()}.")
-    w(f"Command: `python3 bench/mix.py{' --quick' if a.quick else ''}` ({elapsed / 60:.1f} min in all).")
+    if a.forms == "i" and a.opaque == 0:
+        w(f"Command: `python3 bench/mix.py{' --quick' if a.quick else ''}` ({elapsed / 60:.1f} min in all).")
+    else:
+        w(f"Command: `python3 {' '.join(sys.argv)}` ({elapsed / 60:.1f} min in all).")
     w("")
-    w("Shapes (per 100): " + "; ".join(f"{wt} `{form}`" for wt, form, _ in FORMS) +
-      "; the last row adds 100 `title ILIKE '%…%'` shapes, which have no cover (scan shapes).")
+    if a.max_shapes > 0 and a.forms == "ii":
+        w("Shapes (per 10,000, `--forms ii`): " + "; ".join(f"{wt} `{form}`" for wt, form, _ in FORMS_II) +
+          f"; the `+ 100 scan shapes` row adds 100 `title ILIKE '%…%'` shapes. Why these weights: {FORMS_II_WHY}")
+        w("")
+        w("Rows: as in the first mix, plus `env` (uniform keys) and `tags` (1–3 tags `t<key>`), 10% NULL assignees, "
+          "5% NULL titles, status among open/done/review/archived (updates set open or archived).")
+        w("")
+        w("About a third of the opaque shapes are regexes (`title ~ '^w[0-9]'`). Past 32 distinct patterns a backend's "
+          "regex cache (PostgreSQL's RE_CACHE_SIZE) no longer holds them, so each such shape compiles its pattern again "
+          "on every change it is run for; from 100 opaque shapes on (S = 10,000) they weigh on the mix's per-change cost.")
+        if "scan_by_form" in r["facts"]:
+            w("")
+            w("Scan shapes per form today (catalog `index_cover` NULL / shapes of the form): " +
+              "; ".join(f"`{f}` {v}" for f, v in r["facts"]["scan_by_form"].items()) + ".")
+    elif a.max_shapes > 0:
+        w("Shapes (per 100): " + "; ".join(f"{wt} `{form}`" for wt, form, _ in FORMS) +
+          "; the last row adds 100 `title ILIKE '%…%'` shapes, which have no cover (scan shapes).")
+    if a.opaque > 0:
+        w(f"Opaque rows: {a.opaque:,} (and {a.opaque // 10:,}) shapes `title ILIKE '%w%'`, w 4 hex digits, alone on the "
+          "slot (`shapes` option): every change runs each one's program, which calls the executor.")
+    w("")
     w(f"Workload: {n:,} changes in transactions of 100 (70 inserts, 20 updates, 10 deletes), key values uniform over "
       f"1..{KEYS:,}. CPU = user + system time of the backend running `pg_logical_slot_peek_changes`, median of "
       f"{a.reps}. Routing = CPU minus the start (decoding up to one change before the workload: loading the shapes "
@@ -209,6 +344,12 @@ def write(a, r, elapsed):
           f"{(routing - floor_routing) / n:.3f} | {x['messages']:,} | {per('gate_evaluations')} | "
           f"{per('index_candidates')} | {per('scan_candidates')} | {x['rss_kb'] / 1024:.0f} |")
     w("")
+    for k in sorted({a.opaque, a.opaque // 10} - {0}):
+        x = cons[opaque_name(k)]
+        above = (x["cpu_median_us"] - x["start_cpu_us"] - floor_routing) / n
+        w(f"Opaque: {k:,} `title ILIKE` shapes cost {above:.2f} µs of CPU per change above the floor, "
+          f"{above * 1000 / k:.1f} ns per shape and change.")
+        w("")
     big = cons.get(f"shape_router, S = {a.max_shapes:,} (mix)")
     base = cons.get(MEMORY_BASELINE)
     if big and base:
@@ -233,9 +374,10 @@ def write(a, r, elapsed):
             w(f"| {label} | {stats.get('shapes_loaded', 0):,} | {(x['start_cpu_us'] - base['start_cpu_us']) / 1e6:.2f} | "
               f"{(x['rss_kb'] - base['rss_kb']) / 1024:.0f} | {routing / 1e6:.2f} | {routing / big_routing:.2f} |")
         w("")
-    w(f"Registration of {a.max_shapes:,} mixed shapes through `register_shapes`: {r['facts']['registration_rate']:,.0f} shapes/s. "
-      f"Scan shapes in the catalog: {r['facts']['scan_forms']:,}.")
-    w("")
+    if a.max_shapes > 0:
+        w(f"Registration of {a.max_shapes:,} mixed shapes through `register_shapes`: {r['facts']['registration_rate']:,.0f} shapes/s. "
+          f"Scan shapes in the catalog: {r['facts']['scan_forms']:,}.")
+        w("")
     w("Funnel counters (`shape_router.decoding_stats()` after each run):")
     w("")
     for name, x in cons.items():
