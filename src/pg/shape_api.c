@@ -776,7 +776,9 @@ shape_router_explain_shape(PG_FUNCTION_ARGS)
 	}
 	lines = lappend(lines, def.columns == NULL ? "projects: all columns"
 					: psprintf("projects: %s (and the primary key)", attnum_list(def.relid, def.columns)));
-	if (def.where_text == NULL)
+	if (def.where_text == NULL && def.cover_alternatives > 0)
+		lines = lappend(lines, "routing: index cover, every row (no WHERE): a whole-table shape, a candidate for every change of its table, decided without a program");
+	else if (def.where_text == NULL)
 		lines = lappend(lines, "routing: every change of its table (no WHERE)");
 	else if (def.cover_alternatives > 0)
 	{
@@ -791,7 +793,7 @@ shape_router_explain_shape(PG_FUNCTION_ARGS)
 		for (int a = 0, first = 0; a < def.cover_alternatives; first += def.cover_sizes[a], a++)
 			lines = lappend(lines, psprintf("  alternative %d: %s%s, from %s", a + 1,
 											describe_atoms(def.relid, def.cover_atoms + first, def.cover_sizes[a]),
-											((def.cover_exact >> a) & 1) == 0 ? ""
+											((def.cover_exact >> a) & 1) == 0 || def.cover_sizes[a] == 0 ? ""
 											: decided_by_index(def.cover_atoms + first, def.cover_sizes[a], true)
 											? "; exact: a hit is a match, the program is not run"
 											: "; exact, but its keys lie on several columns: the program decides",
