@@ -102,6 +102,7 @@ CREATE FUNCTION shape_router.decoding_stats(
     OUT null_candidates bigint,
     OUT complement_candidates bigint,
     OUT always_candidates bigint,
+    OUT prefix_candidates bigint,
     OUT scan_candidates bigint,
     OUT exact_hits bigint,
     OUT prefetches bigint,

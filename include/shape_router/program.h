@@ -106,6 +106,10 @@ sr_status	sr_encode_decimal(const char *text, size_t len, uint8_t *out, size_t *
  */
 uint64_t	sr_index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value *value) SR_NOEXCEPT;
 
+/* The key of a prefix atom: bytes[0..len) of text column attnum (never the key
+ * sr_index_key gives a value). */
+uint64_t	sr_prefix_key(uint32_t relid, uint16_t attnum, const uint8_t *bytes, size_t len) SR_NOEXCEPT;
+
 /* Whether sr_index_key is one-to-one on the values of tag (as the VM compares
  * them): fixed 8-byte values, whose hash is a bijection. Then a shape's key
  * equal to a row's key, on the same column, means equal values. */
@@ -131,9 +135,14 @@ uint64_t	sr_order_key(uint8_t tag, const sr_value *value) SR_NOEXCEPT;
  * appends sr_index_key of each equality or complement column's value to keys
  * (its attnum to key_attnums, when not NULL) and sr_order_key of each range
  * column's value to probes (when not NULL); a NULL value appends only a NULL
- * probe, and that only on a column with NULL atoms. The same keys as those
+ * probe, and that only on a column with NULL atoms; a text column with prefix
+ * atoms also gets sr_prefix_key of the value's first L bytes for each length L
+ * in its prefix_lengths (attnum | SR_PREFIX_KEY_FLAG). The same keys as those
  * calls, in one call a row instead of two a value.
  */
+/* The most keys sr_row_keys appends for one row of these columns. */
+size_t		sr_row_key_capacity(const sr_index_column *columns, size_t column_count) SR_NOEXCEPT;
+
 void		sr_row_keys(uint32_t relid, const sr_index_column *columns, size_t column_count,
 						const sr_value *values, uint64_t *keys, uint16_t *key_attnums, size_t *key_count,
 						sr_range_probe *probes, size_t *probe_count) SR_NOEXCEPT;

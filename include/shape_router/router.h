@@ -77,6 +77,7 @@ typedef struct sr_shape_ref
 	X(null_candidates, "candidates NULL atoms (col IS NULL) returned, before deduplication") \
 	X(complement_candidates, "candidates complement atoms (col <> c, NOT IN, IS NOT NULL) returned, before deduplication") \
 	X(always_candidates, "candidates that are whole-table shapes (no WHERE, or one that is always true)") \
+	X(prefix_candidates, "candidates prefix atoms (col LIKE 'p%') returned, before deduplication") \
 	X(scan_candidates, "candidates that are scan shapes (no cover)") \
 	X(exact_hits, "candidates the index decided without running their program (exact covers)") \
 	X(prefetches, "changes whose next change's index lines were prefetched")
@@ -103,7 +104,13 @@ typedef struct sr_index_column
 	uint32_t	range_shapes;	/* shapes with range atoms on it */
 	uint32_t	null_shapes;	/* shapes with NULL atoms on it */
 	uint32_t	complement_shapes;	/* shapes with complement atoms on it */
+	uint32_t	prefix_shapes;	/* shapes with prefix atoms on it */
+	uint64_t	prefix_lengths; /* bit L - 1: some prefix atom is L bytes long */
 } sr_index_column;
+
+/* A key_attnums entry of a prefix key (sr_prefix_key of the row's first L
+ * bytes, one per length in prefix_lengths), not a value's key. */
+#define SR_PREFIX_KEY_FLAG 0x8000
 
 /* A row's value of a range column, or its NULL, for sr_router_candidates. */
 typedef struct sr_range_probe
@@ -138,6 +145,14 @@ typedef struct sr_range_probe
 #define SR_ATOM_COMPLEMENT 4
 #define SR_ATOM_EXCLUDED 5
 #define SR_ATOM_ALWAYS 6
+
+/*
+ * A prefix atom is "the bytes of text column attnum begin with a given upper
+ * (1..SR_PREFIX_MAX) bytes, whose sr_prefix_key is key" (col LIKE 'p%'; a
+ * longer literal is cut to its first SR_PREFIX_MAX bytes, a superset).
+ */
+#define SR_ATOM_PREFIX 7
+#define SR_PREFIX_MAX 64
 
 /*
  * A composite atom is "column attnum hashes to key, and the order key of column

@@ -65,7 +65,12 @@ class Router {
     uint32_t range_shapes;  // shapes with range atoms on it
     uint32_t null_shapes = 0;        // shapes with NULL atoms on it
     uint32_t complement_shapes = 0;  // shapes with complement atoms on it
-    bool unused() const noexcept { return shapes == 0 && range_shapes == 0 && null_shapes == 0 && complement_shapes == 0; }
+    uint32_t prefix_shapes = 0;      // shapes with prefix atoms on it
+    uint64_t prefix_lengths = 0;     // in the relation's columns: bit L - 1, some prefix is L bytes;
+                                     // in one shape's: the lengths of its prefixes
+    bool unused() const noexcept {
+      return shapes == 0 && range_shapes == 0 && null_shapes == 0 && complement_shapes == 0 && prefix_shapes == 0;
+    }
   };
   struct RelationView {
     size_t shape_count = 0;
@@ -156,6 +161,8 @@ class Router {
     uint64_t complement_columns = 0;  // bit attnum % 64: some complement atom's column (never cleared)
     std::vector<uint32_t> scan;  // slots of its scan and whole-table shapes, ascending shape_id
     std::vector<IndexColumn> index_columns;
+    // Per column with prefix atoms: how many shapes have a prefix of each length.
+    std::vector<std::pair<uint16_t, std::vector<uint32_t>>> prefix_counts;
   };
 
   static uint32_t read_leb128(const uint8_t* p, size_t& pos) noexcept {
@@ -220,6 +227,7 @@ class Router {
                   bool bulk);
   void unfile_columns(Relation& r, uint32_t slot, uint16_t record_column);
   static void file_column(Relation& r, const IndexColumn& column, bool unfile = false);
+  static void count_prefix_lengths(Relation& r, uint16_t attnum, uint64_t lengths, bool unfile);
   void file_pending_covers();
   void* take_payload(uint32_t slot) noexcept;
   std::vector<uint32_t>::iterator scan_position(Relation& r, uint64_t shape_id);
@@ -267,11 +275,13 @@ class Router {
   size_t dead_cover_column_words_ = 0;
   static uint32_t pack_column(const IndexColumn& c) noexcept {
     return uint32_t{c.attnum} | uint32_t{c.tag} << 16 | (c.shapes > 0 ? 1u : 0u) << 24 | (c.range_shapes > 0 ? 1u : 0u) << 25 |
-           (c.null_shapes > 0 ? 1u : 0u) << 26 | (c.complement_shapes > 0 ? 1u : 0u) << 27;
+           (c.null_shapes > 0 ? 1u : 0u) << 26 | (c.complement_shapes > 0 ? 1u : 0u) << 27 |
+           (c.prefix_shapes > 0 ? 1u : 0u) << 28;
   }
+  // (A prefix column's word is followed by two words of its prefix_lengths.)
   static IndexColumn unpack_column(uint32_t w) noexcept {
     return IndexColumn{static_cast<uint16_t>(w & 0xffff), static_cast<uint8_t>(w >> 16), (w >> 24) & 1, (w >> 25) & 1,
-                       (w >> 26) & 1, (w >> 27) & 1};
+                       (w >> 26) & 1, (w >> 27) & 1, (w >> 28) & 1, 0};
   }
   void put_cover_columns(uint32_t slot, const std::vector<IndexColumn>& columns);
   bool take_cover_columns(uint32_t slot, std::vector<IndexColumn>& out);

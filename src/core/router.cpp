@@ -50,6 +50,14 @@ inline uint64_t key_of(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_va
   }
 }
 
+// A prefix's key: the bytes hashed with a seed no value key of the column uses.
+inline uint64_t prefix_key(uint32_t relid, uint16_t attnum, const uint8_t* bytes, size_t len) noexcept {
+  const uint64_t seed =
+      mix64((static_cast<uint64_t>(relid) << 24) ^ (static_cast<uint64_t>(attnum) << 8) ^ SR_TAG_TEXT) ^
+      0x5052454649584b59ULL;  // "PREFIXKY"
+  return XXH3_64bits_withSeed(len > 0 ? bytes : reinterpret_cast<const uint8_t*>(""), len, seed);
+}
+
 }  // namespace
 
 uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) {
@@ -129,6 +137,7 @@ bool Router::exact_eligible(const sr_cover& cover, size_t alternative, uint16_t 
     const sr_index_atom& atom = cover.atoms[first + i];
     if (atom.kind == SR_ATOM_EQUAL && (atom.attnum + 1 != record_column || !tag_key_exact(atom.tag))) return false;
     if ((atom.kind == SR_ATOM_COMPOSITE || atom.kind == SR_ATOM_EXCLUDED) && !tag_key_exact(atom.tag)) return false;
+    if (atom.kind == SR_ATOM_PREFIX) return false;  // a key hit may be a collision
   }
   return true;
 }
@@ -223,7 +232,7 @@ size_t Router::choose_alternative(uint32_t relid, const sr_cover& cover, const F
       rank = std::max(rank, x->kind == SR_ATOM_ALWAYS       ? 5
                             : x->kind == SR_ATOM_COMPLEMENT ? 4
                             : x->kind == SR_ATOM_NULL       ? 3
-                            : x->kind == SR_ATOM_RANGE      ? 2
+                            : x->kind == SR_ATOM_RANGE || x->kind == SR_ATOM_PREFIX ? 2
                             : x->kind == SR_ATOM_EQUAL      ? 1
                                                             : 0);
     if (cost < best_cost ||
@@ -262,7 +271,9 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
     (kind == SR_ATOM_RANGE        ? it->range_shapes
      : kind == SR_ATOM_NULL       ? it->null_shapes
      : kind == SR_ATOM_COMPLEMENT ? it->complement_shapes
+     : kind == SR_ATOM_PREFIX     ? it->prefix_shapes
                                   : it->shapes) = 1;
+    return it;
   };
   bool composite = false, always = false;
   for (size_t i = 0; i < count; i++) {
@@ -271,8 +282,10 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
       always = true;
       continue;
     }
-    if (atoms[i].kind == SR_ATOM_EQUAL) keys.push_back(atoms[i].key);
-    use_column(atoms[i].attnum, atoms[i].tag, atoms[i].kind == SR_ATOM_COMPOSITE ? SR_ATOM_EQUAL : atoms[i].kind);
+    if (atoms[i].kind == SR_ATOM_EQUAL || atoms[i].kind == SR_ATOM_PREFIX) keys.push_back(atoms[i].key);
+    auto column = use_column(atoms[i].attnum, atoms[i].tag,
+                             atoms[i].kind == SR_ATOM_COMPOSITE ? SR_ATOM_EQUAL : atoms[i].kind);
+    if (atoms[i].kind == SR_ATOM_PREFIX) column->prefix_lengths |= uint64_t{1} << (atoms[i].upper - 1);
     if (atoms[i].kind == SR_ATOM_COMPOSITE) {  // the row's key on attnum, its order key on range_attnum
       use_column(atoms[i].range_attnum, atoms[i].range_tag, SR_ATOM_RANGE);
       composite = true;
@@ -285,7 +298,8 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
     columns.clear();
   }
   const bool record_only = columns.size() == 1 && columns[0].range_shapes == 0 && columns[0].null_shapes == 0 &&
-                           columns[0].complement_shapes == 0 && columns[0].attnum + 1 == record_column;
+                           columns[0].complement_shapes == 0 && columns[0].prefix_shapes == 0 &&
+                           columns[0].attnum + 1 == record_column;
   if (!record_only) put_cover_columns(slot, columns);
   bool always_filed = false;
   try {
@@ -328,7 +342,10 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
     if (!record_only) take_cover_columns(slot, ignored);
     throw;
   }
-  for (const IndexColumn& column : columns) file_column(r, column);
+  for (const IndexColumn& column : columns) {
+    file_column(r, column);
+    if (column.prefix_shapes > 0) count_prefix_lengths(r, column.attnum, column.prefix_lengths, false);
+  }
   if (composite) r.composite_shapes++;
   set_exact(r, slot, exact);
 }
@@ -344,27 +361,58 @@ void Router::file_column(Relation& r, const IndexColumn& column, bool unfile) {
     it->range_shapes -= column.range_shapes;
     it->null_shapes -= column.null_shapes;
     it->complement_shapes -= column.complement_shapes;
+    it->prefix_shapes -= column.prefix_shapes;
     if (it->unused()) r.index_columns.erase(it);
   } else if (it == r.index_columns.end()) {
     r.index_columns.push_back(column);
+    r.index_columns.back().prefix_lengths = 0;  // count_prefix_lengths sets it
   } else {
     it->shapes += column.shapes;
     it->range_shapes += column.range_shapes;
     it->null_shapes += column.null_shapes;
     it->complement_shapes += column.complement_shapes;
+    it->prefix_shapes += column.prefix_shapes;
   }
+}
+
+// One shape's prefix lengths on a column, added or removed: the column's
+// prefix_lengths has bit L - 1 while some shape has a prefix of L bytes.
+void Router::count_prefix_lengths(Relation& r, uint16_t attnum, uint64_t lengths, bool unfile) {
+  auto counts = std::find_if(r.prefix_counts.begin(), r.prefix_counts.end(),
+                             [&](const auto& c) { return c.first == attnum; });
+  if (counts == r.prefix_counts.end()) {
+    if (unfile) return;
+    r.prefix_counts.emplace_back(attnum, std::vector<uint32_t>(SR_PREFIX_MAX, 0));
+    counts = r.prefix_counts.end() - 1;
+  }
+  uint64_t mask = 0;
+  for (int l = 0; l < SR_PREFIX_MAX; l++) {
+    if ((lengths >> l) & 1) counts->second[l] += unfile ? -1 : 1;
+    if (counts->second[l] > 0) mask |= uint64_t{1} << l;
+  }
+  for (IndexColumn& c : r.index_columns)
+    if (c.attnum == attnum) c.prefix_lengths = mask;
+  if (mask == 0) r.prefix_counts.erase(counts);
 }
 
 void Router::put_cover_columns(uint32_t slot, const std::vector<IndexColumn>& columns) {
   // Every allocation first: a bad_alloc changes nothing (and take_cover_columns,
   // on a drop, then needs none).
+  // The words: how many follow, then each column's, a prefix column's with its lengths.
+  size_t words = columns.size();
+  for (const IndexColumn& c : columns) words += c.prefix_shapes > 0 ? 2 : 0;
   if (columns_scratch_.capacity() < columns.size()) columns_scratch_.reserve(columns.size());
-  if (cover_column_words_.capacity() < cover_column_words_.size() + 1 + columns.size())
-    cover_column_words_.reserve(std::max(cover_column_words_.size() + 1 + columns.size(), cover_column_words_.capacity() * 2));
+  if (cover_column_words_.capacity() < cover_column_words_.size() + 1 + words)
+    cover_column_words_.reserve(std::max(cover_column_words_.size() + 1 + words, cover_column_words_.capacity() * 2));
   cover_columns_.reserve(cover_columns_.size() + 1);
   cover_columns_.put(uint64_t{slot} + 1, static_cast<uint32_t>(cover_column_words_.size()));
-  cover_column_words_.push_back(static_cast<uint32_t>(columns.size()));
-  for (const IndexColumn& c : columns) cover_column_words_.push_back(pack_column(c));
+  cover_column_words_.push_back(static_cast<uint32_t>(words));
+  for (const IndexColumn& c : columns) {
+    cover_column_words_.push_back(pack_column(c));
+    if (c.prefix_shapes == 0) continue;
+    cover_column_words_.push_back(static_cast<uint32_t>(c.prefix_lengths));
+    cover_column_words_.push_back(static_cast<uint32_t>(c.prefix_lengths >> 32));
+  }
 }
 
 // Moves the slot's columns into out (false: it has none), and compacts the
@@ -374,7 +422,13 @@ bool Router::take_cover_columns(uint32_t slot, std::vector<IndexColumn>& out) {
   const uint32_t* found = cover_columns_.find(uint64_t{slot} + 1);
   if (found == nullptr) return false;
   const uint32_t offset = *found, count = cover_column_words_[offset];
-  for (uint32_t i = 0; i < count; i++) out.push_back(unpack_column(cover_column_words_[offset + 1 + i]));
+  for (uint32_t i = 0; i < count; i++) {
+    out.push_back(unpack_column(cover_column_words_[offset + 1 + i]));
+    if (out.back().prefix_shapes == 0) continue;
+    out.back().prefix_lengths =
+        cover_column_words_[offset + 2 + i] | uint64_t{cover_column_words_[offset + 3 + i]} << 32;
+    i += 2;
+  }
   cover_columns_.erase(uint64_t{slot} + 1);
   dead_cover_column_words_ += 1 + count;
   if (dead_cover_column_words_ >= std::max<size_t>(4096, cover_column_words_.size() / 2)) try {
@@ -405,6 +459,7 @@ void Router::unfile_columns(Relation& r, uint32_t slot, uint16_t record_column) 
     if (RangeColumn* ranges = column.range_shapes > 0 ? ranges_.find(r.relid, column.attnum) : nullptr)
       ranges->drop(slot);
     if (column.null_shapes > 0 || column.complement_shapes > 0) lists_.drop(r.relid, column.attnum, slot);
+    if (column.prefix_shapes > 0) count_prefix_lengths(r, column.attnum, column.prefix_lengths, true);
     file_column(r, column, true);
   }
   if (always(slot)) {
@@ -428,7 +483,9 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
   for (size_t i = 0; i < atom_count; i++) {
     const sr_index_atom& atom = cover.atoms[i];
     if (atom.attnum >= INT16_MAX) throw std::invalid_argument("column number");
-    if (atom.kind > SR_ATOM_ALWAYS) throw std::invalid_argument("atom kind");
+    if (atom.kind > SR_ATOM_PREFIX) throw std::invalid_argument("atom kind");
+    if (atom.kind == SR_ATOM_PREFIX && (atom.upper < 1 || atom.upper > SR_PREFIX_MAX))
+      throw std::invalid_argument("prefix length");
     if ((atom.kind == SR_ATOM_RANGE && atom.key > atom.upper) ||
         (atom.kind == SR_ATOM_COMPOSITE &&
          (atom.range_attnum >= INT16_MAX || atom.range_attnum == atom.attnum || atom.lower > atom.upper)))
@@ -787,12 +844,17 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
           !always(slot))  // whole-table shapes come from the scan list
         hits_.push_back(slot);
   } else {
+    size_t prefix_hits = 0;
     for (size_t i = 0; i < key_count; i++) {
       if (!index_.may_have(keys[i])) continue;  // most keys: no call, no fuse filter probe
       const size_t before = hits_.size();
       ShapeIndex::Probe probe = index_.lookup(keys[i], hits_);
       counters_.filter_passes += probe.filter_pass;
       counters_.mphf_hits += probe.slot_hit;
+      if (key_attnums != nullptr && (key_attnums[i] & SR_PREFIX_KEY_FLAG) != 0) {
+        prefix_hits += hits_.size() - before;  // prefix atoms are never exact
+        continue;
+      }
       if (hits_.size() == before || !deciding()) continue;
       // A hit proves an exact shape's atom when the shape has this very key on this column.
       for (size_t h = before; h < hits_.size(); h++) {
@@ -804,7 +866,8 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
     }
     const size_t equality_hits = hits_.size();
     counters_.equality_probes += key_count;
-    counters_.equality_candidates += equality_hits;
+    counters_.equality_candidates += equality_hits - prefix_hits;
+    counters_.prefix_candidates += prefix_hits;
     if (r.composite_shapes > 0) {
       // Each key with the row version's value of each composite's range column.
       for (size_t i = 0; i < key_count; i++) {
@@ -1107,6 +1170,16 @@ uint64_t sr_index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_val
   return shape_router::index_key(relid, attnum, tag, *value);
 }
 
+uint64_t sr_prefix_key(uint32_t relid, uint16_t attnum, const uint8_t* bytes, size_t len) noexcept {
+  return shape_router::prefix_key(relid, attnum, bytes, len);
+}
+
+size_t sr_row_key_capacity(const sr_index_column* columns, size_t column_count) noexcept {
+  size_t n = 0;
+  for (size_t c = 0; c < column_count; c++) n += 1 + static_cast<size_t>(__builtin_popcountll(columns[c].prefix_lengths));
+  return n;
+}
+
 void sr_row_keys(uint32_t relid, const sr_index_column* columns, size_t column_count, const sr_value* values,
                  uint64_t* keys, uint16_t* key_attnums, size_t* key_count, sr_range_probe* probes,
                  size_t* probe_count) noexcept {
@@ -1126,6 +1199,15 @@ void sr_row_keys(uint32_t relid, const sr_index_column* columns, size_t column_c
     if (column.shapes > 0 || column.complement_shapes > 0) {
       if (key_attnums != nullptr) key_attnums[nk] = column.attnum;
       keys[nk++] = shape_router::key_of(relid, column.attnum, column.tag, values[c]);
+    }
+    if (column.prefix_lengths != 0 && column.tag == SR_TAG_TEXT) {
+      // One key per registered prefix length the value is long enough for.
+      for (uint64_t lengths = column.prefix_lengths; lengths != 0; lengths &= lengths - 1) {
+        const size_t len = static_cast<size_t>(__builtin_ctzll(lengths)) + 1;
+        if (len > values[c].len) break;
+        if (key_attnums != nullptr) key_attnums[nk] = static_cast<uint16_t>(column.attnum | SR_PREFIX_KEY_FLAG);
+        keys[nk++] = shape_router::prefix_key(relid, column.attnum, values[c].v.bytes, len);
+      }
     }
     if (column.range_shapes > 0 && probes != nullptr) {
       probes[np].key = shape_router::order_key(column.tag, values[c]);

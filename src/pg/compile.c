@@ -450,33 +450,17 @@ compile_in(CompileState *cs, ScalarArrayOpExpr *saop)
 	return true;
 }
 
-/* text LIKE 'literal%' (prefix) or LIKE 'literal' (equality), with \ escapes. */
+/*
+ * The literal of a LIKE pattern that is 'literal%...' (*prefix true) or just
+ * 'literal' (*prefix false), with \ escapes; false for any other pattern.
+ */
 static bool
-compile_like(CompileState *cs, OpExpr *opexpr)
+like_literal(text *pattern, StringInfo literal, bool *prefix)
 {
-	Node	   *left;
-	Node	   *right;
-	Var		   *column;
-	text	   *pattern;
-	const char *p;
-	int			len;
-	StringInfoData literal;
-	bool		negate = opexpr->opno == SR_TEXT_NOT_LIKE_OP;
+	const char *p = VARDATA_ANY(pattern);
+	int			len = VARSIZE_ANY_EXHDR(pattern);
 	int			i = 0;
 
-	if ((opexpr->opno != OID_TEXT_LIKE_OP && !negate) || list_length(opexpr->args) != 2)
-		return false;
-	left = strip_relabel(linitial(opexpr->args));
-	right = lsecond(opexpr->args);
-	if (!is_table_column(left) || !IsA(right, Const) || ((Const *) right)->constisnull)
-		return false;
-	column = (Var *) left;
-	if (shape_type_tag(column->vartype) != SR_TAG_TEXT)
-		return false;
-	pattern = DatumGetTextPP(((Const *) right)->constvalue);
-	p = VARDATA_ANY(pattern);
-	len = VARSIZE_ANY_EXHDR(pattern);
-	initStringInfo(&literal);
 	while (i < len)
 	{
 		if (p[i] == '%')
@@ -484,8 +468,7 @@ compile_like(CompileState *cs, OpExpr *opexpr)
 			for (int j = i; j < len; j++)
 				if (p[j] != '%')
 					return false;	/* a wildcard inside: not a prefix pattern */
-			emit(cs, sr_builder_like_prefix(cs->builder, column->varattno,
-											(const uint8_t *) literal.data, literal.len, negate));
+			*prefix = true;
 			return true;
 		}
 		if (p[i] == '_')
@@ -497,12 +480,47 @@ compile_like(CompileState *cs, OpExpr *opexpr)
 			if (++i >= len)
 				return false;	/* trailing escape: PostgreSQL raises an error; let it */
 			charlen = pg_mblen(p + i);
-			appendBinaryStringInfo(&literal, p + i, charlen);
+			appendBinaryStringInfo(literal, p + i, charlen);
 			i += charlen;
 			continue;
 		}
-		appendStringInfoChar(&literal, p[i]);
+		appendStringInfoChar(literal, p[i]);
 		i++;
+	}
+	*prefix = false;
+	return true;
+}
+
+/* text LIKE 'literal%' (prefix) or LIKE 'literal' (equality), with \ escapes. */
+static bool
+compile_like(CompileState *cs, OpExpr *opexpr)
+{
+	Node	   *left;
+	Node	   *right;
+	Var		   *column;
+	text	   *pattern;
+	StringInfoData literal;
+	bool		negate = opexpr->opno == SR_TEXT_NOT_LIKE_OP;
+	bool		prefix;
+
+	if ((opexpr->opno != OID_TEXT_LIKE_OP && !negate) || list_length(opexpr->args) != 2)
+		return false;
+	left = strip_relabel(linitial(opexpr->args));
+	right = lsecond(opexpr->args);
+	if (!is_table_column(left) || !IsA(right, Const) || ((Const *) right)->constisnull)
+		return false;
+	column = (Var *) left;
+	if (shape_type_tag(column->vartype) != SR_TAG_TEXT)
+		return false;
+	pattern = DatumGetTextPP(((Const *) right)->constvalue);
+	initStringInfo(&literal);
+	if (!like_literal(pattern, &literal, &prefix))
+		return false;
+	if (prefix)
+	{
+		emit(cs, sr_builder_like_prefix(cs->builder, column->varattno,
+										(const uint8_t *) literal.data, literal.len, negate));
+		return true;
 	}
 	/* no wildcard: byte equality, as textlike compares bytes */
 	{
@@ -956,6 +974,63 @@ null_test_conjunct(Node *node, Var **column, bool *is_null)
 	return true;
 }
 
+/*
+ * text_col LIKE 'p%' (a literal then only %): a prefix atom of p's first
+ * SR_PREFIX_MAX bytes (LIKE compares bytes: a prefix of the bytes is one of the
+ * characters); 'p' alone is equality, '%' alone IS NOT NULL. Not exact: text
+ * keys may collide, so the program decides. NIL: not such a LIKE.
+ */
+static List *
+cover_of_like(Node *node, Oid relid)
+{
+	OpExpr	   *opexpr;
+	Node	   *left;
+	Node	   *right;
+	Var		   *column;
+	StringInfoData literal;
+	bool		prefix;
+	CoverAlternative *alternative;
+
+	if (!IsA(node, OpExpr) || ((OpExpr *) node)->opno != OID_TEXT_LIKE_OP ||
+		list_length(((OpExpr *) node)->args) != 2)
+		return NIL;
+	opexpr = (OpExpr *) node;
+	left = strip_relabel(linitial(opexpr->args));
+	right = lsecond(opexpr->args);
+	if (!is_table_column(left) || !IsA(right, Const) || ((Const *) right)->constisnull ||
+		shape_type_tag(((Var *) left)->vartype) != SR_TAG_TEXT)
+		return NIL;
+	column = (Var *) left;
+	initStringInfo(&literal);
+	if (!like_literal(DatumGetTextPP(((Const *) right)->constvalue), &literal, &prefix))
+		return NIL;
+	if (prefix && literal.len == 0)
+		return list_make1(complement_alternative(relid, column, NULL, 0, false, node));
+	alternative = new_alternative(1, node);
+	memset(&alternative->atoms[0], 0, sizeof(sr_index_atom));
+	alternative->atoms[0].attnum = (uint16) column->varattno;
+	alternative->atoms[0].tag = SR_TAG_TEXT;
+	if (prefix)
+	{
+		int			len = Min(literal.len, SR_PREFIX_MAX);
+
+		alternative->atoms[0].kind = SR_ATOM_PREFIX;
+		alternative->atoms[0].key = sr_prefix_key(relid, (uint16) column->varattno, (const uint8 *) literal.data, len);
+		alternative->atoms[0].upper = (uint64) len;
+	}
+	else
+	{
+		sr_value	value;
+
+		memset(&value, 0, sizeof(value));
+		value.v.bytes = (const uint8_t *) literal.data;
+		value.len = literal.len;
+		alternative->atoms[0] = equality_atom(relid, column, &value);
+	}
+	alternative->exact = false;
+	return list_make1(alternative);
+}
+
 /* The cover of the negations: <>, NOT IN, IS [NOT] NULL, IS [NOT] DISTINCT FROM. NIL: none of them. */
 static List *
 cover_of_negation(Node *node, Oid relid)
@@ -1259,7 +1334,8 @@ bool_column_test(Node *node, Var **column, bool *value)
  * (bool_column_test); col IN (c1, ...) one atom per non-NULL value (NULLs never
  * equal anything: no value left, no atom, the WHERE never holds); col < c and
  * the like one range atom; the negations a NULL or complement atom
- * (cover_of_negation); no WHERE or one folded to true the always atom, and one
+ * (cover_of_negation); LIKE 'p%' a prefix atom (cover_of_like); no WHERE or
+ * one folded to true the always atom, and one
  * folded to false or NULL no atom; an AND its conjuncts' alternatives
  * (cover_of_and); an OR the unions (cover_of_or). NIL: no cover.
  */
@@ -1285,6 +1361,8 @@ cover_of(Node *node, Oid relid)
 		return list_make1(never);
 	}
 	if ((negation = cover_of_negation(node, relid)) != NIL)
+		return negation;
+	if ((negation = cover_of_like(node, relid)) != NIL)
 		return negation;
 	if (bool_column_test(node, &column, &truth))
 	{

@@ -1541,6 +1541,7 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 	NextKeys   *k;
 
 	if (next == NULL || column_count > NEXT_KEYS_COLUMNS ||
+		sr_row_key_capacity(columns, column_count) > NEXT_KEYS_COLUMNS ||
 		(next->action != REORDER_BUFFER_CHANGE_INSERT && next->action != REORDER_BUFFER_CHANGE_UPDATE &&
 		 next->action != REORDER_BUFFER_CHANGE_DELETE) ||
 		!sr_change_on_relation(next, relation))
@@ -1619,10 +1620,10 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	uint64		local_keys[16];
 	uint16		local_attnums[16];
 	sr_range_probe local_probes[16];
-	uint64	   *keys = 2 * column_count + 1 <= lengthof(local_keys) ? local_keys
-		: palloc(sizeof(uint64) * (2 * column_count + 1));
-	uint16	   *key_attnums = 2 * column_count + 1 <= lengthof(local_attnums) ? local_attnums
-		: palloc(sizeof(uint16) * (2 * column_count + 1));
+	size_t		key_room = 2 * sr_row_key_capacity(columns, column_count) + 1;
+	uint64	   *keys = key_room <= lengthof(local_keys) ? local_keys : palloc(sizeof(uint64) * key_room);
+	uint16	   *key_attnums = key_room <= lengthof(local_attnums) ? local_attnums
+		: palloc(sizeof(uint16) * key_room);
 	sr_range_probe *probes = 2 * column_count + 1 <= lengthof(local_probes) ? local_probes
 		: palloc(sizeof(sr_range_probe) * (2 * column_count + 1));
 	size_t		key_count = 0;

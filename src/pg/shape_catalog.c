@@ -107,7 +107,8 @@ shape_def_from_tuple(ShapeDef *def, HeapTuple tuple, TupleDesc desc)
  * The catalog's form of a cover (index_cover, int8[]): the number of
  * alternatives plus 256 * the exact ones' bits (sr_cover.exact_alternatives),
  * the atoms in each, then per atom its key, kind * 2^24 + attnum * 256 + type
- * tag, for a range atom its upper bound, for a complement atom the number of
+ * tag, for a range atom its upper bound, for a prefix atom its length in
+ * bytes, for a complement atom the number of
  * excluded keys after it, and for a composite atom its range's lower and upper
  * bound and range_attnum * 256 + range_tag.
  */
@@ -128,7 +129,8 @@ shape_cover_datum(const ShapeCover *cover)
 	{
 		items[i++] = Int64GetDatum((int64) cover->atoms[k].key);
 		items[i++] = Int64GetDatum(COVER_META(cover->atoms[k]));
-		if (cover->atoms[k].kind == SR_ATOM_RANGE || cover->atoms[k].kind == SR_ATOM_COMPLEMENT)
+		if (cover->atoms[k].kind == SR_ATOM_RANGE || cover->atoms[k].kind == SR_ATOM_COMPLEMENT ||
+			cover->atoms[k].kind == SR_ATOM_PREFIX)
 			items[i++] = Int64GetDatum((int64) cover->atoms[k].upper);
 		if (cover->atoms[k].kind == SR_ATOM_COMPOSITE)
 		{
@@ -182,12 +184,18 @@ shape_cover_from_datum(ShapeDef *def, Datum datum)
 		atom->kind = (uint8) (meta >> 24);
 		atom->attnum = (uint16) ((meta >> 8) & 0xffff);
 		atom->tag = (uint8) (meta & 0xff);
-		if (meta < 0 || meta != COVER_META(*atom) || atom->kind > SR_ATOM_ALWAYS)
+		if (meta < 0 || meta != COVER_META(*atom) || atom->kind > SR_ATOM_PREFIX)
 			goto malformed;
 		if (atom->kind == SR_ATOM_ALWAYS ? atom->attnum != 0 || atom->tag != SR_TAG_NONE || atom->key != 0
 			: atom->attnum < 1 || atom->attnum >= MaxAttrNumber || atom->tag == SR_TAG_NONE ||
 			atom->tag >= SR_TAG_COUNT)
 			goto malformed;
+		if (atom->kind == SR_ATOM_PREFIX)
+		{
+			if (pos + 1 > n || items[pos] < 1 || items[pos] > SR_PREFIX_MAX || atom->tag != SR_TAG_TEXT)
+				goto malformed;
+			atom->upper = (uint64) items[pos++];
+		}
 		if (atom->kind == SR_ATOM_COMPLEMENT)
 		{
 			/* its excluded keys follow it (the router checks that they do) */

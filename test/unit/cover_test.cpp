@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cstdint>
 #include <map>
 #include <random>
@@ -381,6 +382,64 @@ TEST(Cover, RandomizedNeverMissesACoveredShape) {
       for (uint64_t id : got) ASSERT_EQ(live.at(id).first, relid);
     }
   }
+}
+
+// Prefix atoms (LIKE 'p%'): a shape is found through the key of the row's
+// first L bytes for its prefix's length L; the column's lengths follow the
+// shapes filed and dropped.
+TEST(Cover, PrefixAtomsAreFoundThroughTheirLength) {
+  Router r;
+  auto prefix = [](const std::string& p) {
+    const size_t len = std::min<size_t>(p.size(), SR_PREFIX_MAX);
+    return sr_index_atom{sr_prefix_key(100, 2, reinterpret_cast<const uint8_t*>(p.data()), len), len, 2,
+                         SR_TAG_TEXT, SR_ATOM_PREFIX, 0, 0, 0};
+  };
+  const std::string long_prefix(70, 'z');
+  add(r, 1, 100, CoverSpec{{{prefix("ab")}}});
+  add(r, 2, 100, CoverSpec{{{prefix("abc")}}});
+  add(r, 3, 100, CoverSpec{{{prefix("x"), prefix("abd")}}});  // x% OR abd%
+  add(r, 4, 100, CoverSpec{{{prefix(long_prefix)}}});          // cut to 64 bytes
+  auto lengths = [&] {
+    const Router::RelationView view = r.relation(100);
+    for (size_t i = 0; i < view.index_column_count; i++)
+      if (view.index_columns[i].attnum == 2) return view.index_columns[i].prefix_lengths;
+    return uint64_t{0};
+  };
+  auto query = [&](const std::string& value) {
+    const Router::RelationView view = r.relation(100);
+    std::vector<sr_index_column> columns(view.index_column_count);
+    std::memcpy(columns.data(), view.index_columns, sizeof(sr_index_column) * columns.size());
+    sr_value v{};
+    v.v.bytes = reinterpret_cast<const uint8_t*>(value.data());
+    v.len = static_cast<uint32_t>(value.size());
+    std::vector<sr_value> row(columns.size(), v);
+    std::vector<uint64_t> keys(sr_row_key_capacity(columns.data(), columns.size()));
+    std::vector<uint16_t> attnums(keys.size());
+    size_t key_count = 0, probe_count = 0;
+    sr_row_keys(100, columns.data(), columns.size(), row.data(), keys.data(), attnums.data(), &key_count, nullptr,
+                &probe_count);
+    Ids out;
+    for (const sr_shape_ref& s : r.candidates(100, keys.data(), key_count, false, nullptr, 0, attnums.data()))
+      out.push_back(s.shape_id);
+    return out;
+  };
+  EXPECT_EQ(lengths(), (uint64_t{1} << 0) | (uint64_t{1} << 1) | (uint64_t{1} << 2) | (uint64_t{1} << 63));
+  EXPECT_EQ(query("abcdef"), (Ids{1, 2}));
+  EXPECT_EQ(query("abd"), (Ids{1, 3}));
+  EXPECT_EQ(query("ab"), (Ids{1}));
+  EXPECT_EQ(query("a"), (Ids{}));
+  EXPECT_EQ(query("xylophone"), (Ids{3}));
+  EXPECT_EQ(query(std::string(64, 'z')), (Ids{4}));
+  EXPECT_EQ(query("zzz"), (Ids{}));
+  EXPECT_GT(r.counters().prefix_candidates, 0u);
+  r.drop_shape(2);
+  r.drop_shape(4);
+  EXPECT_EQ(lengths(), (uint64_t{1} << 0) | (uint64_t{1} << 1) | (uint64_t{1} << 2));  // abd% keeps length 3
+  EXPECT_EQ(query("abcdef"), (Ids{1}));
+  r.drop_shape(3);
+  EXPECT_EQ(lengths(), uint64_t{1} << 1);
+  r.maintain(true);
+  EXPECT_EQ(query("abcdef"), (Ids{1}));
 }
 
 // Exact covers: the index decides the shape (SR_EXACT_*) from the row version

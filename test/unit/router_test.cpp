@@ -733,8 +733,9 @@ TEST(RowKeys, SameAsOneCallAValue) {
   sr_value null_value{};
   null_value.is_null = 1;
   const sr_index_column columns[] = {
-      {2, SR_TAG_INT, 3, 0, 0, 0}, {3, SR_TAG_TEXT, 1, 2, 0, 0}, {5, SR_TAG_FLOAT, 0, 4, 0, 2},
-      {7, SR_TAG_INT, 1, 1, 0, 0}, {9, SR_TAG_TIMESTAMPTZ, 2, 0, 1, 0}, {11, SR_TAG_INT, 1, 1, 1, 1}};
+      {2, SR_TAG_INT, 3, 0, 0, 0, 0, 0},          {3, SR_TAG_TEXT, 1, 2, 0, 0, 0, 0},
+      {5, SR_TAG_FLOAT, 0, 4, 0, 2, 0, 0},        {7, SR_TAG_INT, 1, 1, 0, 0, 0, 0},
+      {9, SR_TAG_TIMESTAMPTZ, 2, 0, 1, 0, 0, 0}, {11, SR_TAG_INT, 1, 1, 1, 1, 0, 0}};
   const sr_value values[] = {int_value(-42), bytes_value(open, 4), float_value(-0.0), int_value(7),
                              int_value(1700000000000000LL), null_value};
   uint64_t keys[8];
@@ -770,6 +771,29 @@ TEST(RowKeys, SameAsOneCallAValue) {
   ASSERT_EQ(again_count, 5u);
   EXPECT_EQ(no_probes, 0u);
   EXPECT_TRUE(std::equal(again, again + 5, keys + 1));
+}
+
+// A text column with prefix atoms of 2, 4 and 9 bytes: a 4-byte value gets its
+// value key and the keys of its first 2 and 4 bytes, flagged as prefix keys.
+TEST(RowKeys, PrefixKeysPerRegisteredLength) {
+  const char open[] = "open";
+  const sr_index_column columns[] = {{3, SR_TAG_TEXT, 1, 0, 0, 0, 2, (1u << 1) | (1u << 3) | (1u << 8)}};
+  const sr_value values[] = {bytes_value(open, 4)};
+  ASSERT_EQ(sr_row_key_capacity(columns, 1), 4u);
+  uint64_t keys[4];
+  uint16_t attnums[4];
+  sr_range_probe probes[1];
+  size_t key_count = 0, probe_count = 0;
+  sr_row_keys(16384, columns, 1, values, keys, attnums, &key_count, probes, &probe_count);
+  ASSERT_EQ(key_count, 3u);
+  EXPECT_EQ(keys[0], sr_index_key(16384, 3, SR_TAG_TEXT, &values[0]));
+  EXPECT_EQ(attnums[0], 3);
+  EXPECT_EQ(keys[1], sr_prefix_key(16384, 3, reinterpret_cast<const uint8_t*>("op"), 2));
+  EXPECT_EQ(keys[2], sr_prefix_key(16384, 3, reinterpret_cast<const uint8_t*>("open"), 4));
+  EXPECT_EQ(attnums[1], 3 | SR_PREFIX_KEY_FLAG);
+  EXPECT_EQ(attnums[2], 3 | SR_PREFIX_KEY_FLAG);
+  // a prefix key is never the value key of the same bytes
+  EXPECT_NE(keys[2], keys[0]);
 }
 
 // ------------------------------------------------------------------- C API
