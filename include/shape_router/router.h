@@ -79,6 +79,7 @@ typedef struct sr_shape_ref
 	X(always_candidates, "candidates that are whole-table shapes (no WHERE, or one that is always true)") \
 	X(scan_candidates, "candidates that are scan shapes (no cover)") \
 	X(exact_hits, "candidates the index decided without running their program (exact covers)") \
+	X(shared_evaluations, "program runs saved: a row version's result reused from an identical shape (same relation, program, WHERE columns)") \
 	X(prefetches, "changes whose next change's index lines were prefetched")
 
 typedef struct sr_counters
