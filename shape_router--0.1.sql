@@ -105,6 +105,7 @@ CREATE FUNCTION shape_router.decoding_stats(
     OUT prefix_candidates bigint,
     OUT scan_candidates bigint,
     OUT exact_hits bigint,
+    OUT shared_evaluations bigint,
     OUT prefetches bigint,
     OUT shapes_loaded bigint,
     OUT relations_with_shapes bigint,

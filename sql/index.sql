@@ -34,8 +34,9 @@ SELECT count(*) FROM pg_logical_slot_get_changes('ix', NULL, NULL);
 INSERT INTO ix VALUES (1, 7, NULL), (2, 1999, 'scan me'), (3, 5001, 'x'), (4, 5001, 'y');
 SELECT data::json->'new'->>'id' AS id, data::json->>'op' AS op
   FROM pg_logical_slot_get_changes('ix', NULL, NULL, 'include-transaction', '0');
-SELECT changes_seen, filter_passes, mphf_hits AS slot_hits, gate_evaluations AS program_runs, exact_hits,
-       records_emitted
+-- (the filter's false positives depend on the table's OID, which earlier tests move)
+SELECT changes_seen, filter_passes >= mphf_hits AS filter_passed_slot_hits, mphf_hits AS slot_hits,
+       gate_evaluations AS program_runs, exact_hits, records_emitted
   FROM shape_router.decoding_stats();
 
 -- 3. an UPDATE that moves a row between keys reaches both shapes: move out of k = 7, into k = 8

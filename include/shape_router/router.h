@@ -80,6 +80,7 @@ typedef struct sr_shape_ref
 	X(prefix_candidates, "candidates prefix atoms (col LIKE 'p%') returned, before deduplication") \
 	X(scan_candidates, "candidates that are scan shapes (no cover)") \
 	X(exact_hits, "candidates the index decided without running their program (exact covers)") \
+	X(shared_evaluations, "program runs saved: a row version's result reused from an identical shape (same relation, program, WHERE columns)") \
 	X(prefetches, "changes whose next change's index lines were prefetched")
 
 typedef struct sr_counters

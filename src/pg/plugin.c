@@ -16,6 +16,7 @@
 #include "access/tupconvert.h"
 #include "catalog/partition.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "replication/logical.h"
@@ -75,10 +76,42 @@ slot_wants_shape(const PluginOptions *options, int64 shape_id)
 	return options->shard_count <= 1 || sr_shard_of((uint64) shape_id, options->shard_count) == options->shard_index;
 }
 
+/*
+ * What decides a shape's WHERE on a row: its relation, program, executor-evaluated
+ * parts and WHERE columns. Shapes that agree on all of these (the projection may
+ * differ) share one ShapeEvaluator (RouterState.evaluators).
+ */
+typedef struct EvaluatorKey
+{
+	Oid			relid;
+	uint32		program_len;
+	const uint8 *program;		/* NULL: no WHERE */
+	const Bitmapset *where_columns;
+	const char *fallback_text;	/* NULL: none */
+} EvaluatorKey;
+
+/*
+ * The compiled program of one or more identical shapes, and the results of its
+ * runs on the current change's row versions: the first shape runs it, the others
+ * reuse the result (1,000 identical shapes cost one run per row version, not 1,000).
+ */
+typedef struct ShapeEvaluator
+{
+	EvaluatorKey key;			/* hash key; points into compiled */
+	int			refcount;		/* shapes pointing here */
+	CompiledShape compiled;		/* program, fallbacks, where_columns */
+	/* memo: the result on a row image of change number memo_change */
+	uint64		memo_change[2];
+	const RowImage *memo_image[2];
+	uint8		memo_match[2];	/* RowMatch */
+	char	   *memo_message[2];	/* error or disabled: the message (change lifetime) */
+} ShapeEvaluator;
+
 /* The router's payload for one shape. */
 typedef struct ShapeState
 {
-	CompiledShape compiled;		/* program, fallbacks, where_columns, shape_id */
+	int64		shape_id;
+	ShapeEvaluator *evaluator;	/* shared with identical shapes */
 	Bitmapset  *columns;		/* projected; NULL: all columns */
 	Oid			relid;			/* the table it was registered on */
 	bool		disabled_reported;	/* its one error record has been sent */
@@ -148,6 +181,8 @@ typedef struct RouterState
 	bool		park;			/* set by the shutdown callback: keep for the next session */
 	XLogRecPtr	parked_end;		/* where the parked session stopped reading */
 	XLogRecPtr	confirmed_at_start;	/* the slot's confirmed position when this session began */
+	HTAB	   *evaluators;		/* EvaluatorKey -> ShapeEvaluator, of built shape states */
+	uint64		change_number;	/* of the change being routed: keys evaluator memos */
 } RouterState;
 
 /*
@@ -312,12 +347,79 @@ parse_options(List *raw_options, PluginOptions *options)
 
 /* ---------- shapes ---------- */
 
-static void
-free_shape(ShapeState *shape)
+static uint32
+evaluator_hash(const void *key, Size keysize)
 {
+	const EvaluatorKey *k = (const EvaluatorKey *) key;
+	uint32		hash = hash_bytes_uint32((uint32) k->relid);
+
+	if (k->program_len > 0)
+		hash = hash_combine(hash, hash_bytes(k->program, (int) k->program_len));
+	hash = hash_combine(hash, bms_hash_value(k->where_columns));
+	if (k->fallback_text != NULL)
+		hash = hash_combine(hash, hash_bytes((const unsigned char *) k->fallback_text,
+											 (int) strlen(k->fallback_text)));
+	return hash;
+}
+
+static int
+evaluator_match(const void *key1, const void *key2, Size keysize)
+{
+	const EvaluatorKey *a = (const EvaluatorKey *) key1;
+	const EvaluatorKey *b = (const EvaluatorKey *) key2;
+
+	if (a->relid != b->relid || a->program_len != b->program_len ||
+		(a->program_len > 0 && memcmp(a->program, b->program, a->program_len) != 0) ||
+		!bms_equal(a->where_columns, b->where_columns))
+		return 1;
+	if (a->fallback_text == NULL || b->fallback_text == NULL)
+		return a->fallback_text != b->fallback_text;
+	return strcmp(a->fallback_text, b->fallback_text) != 0;
+}
+
+/* The evaluator of def, shared with the identical shapes that have one already. */
+static ShapeEvaluator *
+evaluator_for(RouterState *state, const ShapeDef *def)
+{
+	EvaluatorKey key;
+	ShapeEvaluator *evaluator;
+	bool		found;
+
+	key.relid = def->relid;
+	key.program_len = def->program != NULL ? VARSIZE_ANY_EXHDR(def->program) : 0;
+	key.program = def->program != NULL ? (const uint8 *) VARDATA_ANY(def->program) : NULL;
+	key.where_columns = def->where_columns;
+	key.fallback_text = def->fallback_text;
+	evaluator = hash_search(state->evaluators, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		evaluator->refcount = 0;
+		memset(evaluator->memo_change, 0, sizeof(evaluator->memo_change));
+		/* (an ERROR here frees the whole state, hash table included) */
+		compiled_shape_init(&evaluator->compiled, state->context, def);
+		evaluator->key.program = evaluator->compiled.program;
+		evaluator->key.where_columns = evaluator->compiled.where_columns;
+		evaluator->key.fallback_text = evaluator->compiled.fallback_text;
+	}
+	evaluator->refcount++;
+	return evaluator;
+}
+
+static void
+free_shape(RouterState *state, ShapeState *shape)
+{
+	ShapeEvaluator *evaluator;
+
 	if (shape == NULL)
 		return;
-	compiled_shape_release(&shape->compiled);
+	evaluator = shape->evaluator;
+	if (evaluator != NULL && --evaluator->refcount == 0)
+	{
+		CompiledShape compiled = evaluator->compiled;
+
+		hash_search(state->evaluators, &evaluator->key, HASH_REMOVE, NULL);
+		compiled_shape_release(&compiled);
+	}
 	bms_free(shape->columns);
 	pfree(shape);
 }
@@ -520,14 +622,15 @@ shape_state(RouterState *state, const sr_shape_ref *ref, Oid relid)
 	def.where_columns = decode_attnums(&pos, header.where_count);
 	MemoryContextSwitchTo(state->context);
 	shape = palloc0(sizeof(ShapeState));
+	shape->shape_id = def.shape_id;
 	shape->relid = relid;
 	shape->columns = header.column_count >= 0 ? decode_attnums(&pos, header.column_count) : NULL;
 	def.fallback_text = header.fallback_len > 0 ? unconstify(char *, pos) : NULL;
-	compiled_shape_init(&shape->compiled, state->context, &def);
+	shape->evaluator = evaluator_for(state, &def);
 	MemoryContextSwitchTo(old);
 	if (sr_router_set_payload(state->router, ref->slot, shape) != SR_OK)
 	{
-		free_shape(shape);
+		free_shape(state, shape);
 		shape_router_check_status(SR_OUT_OF_MEMORY, "keep a shape's state");
 	}
 	return shape;
@@ -564,7 +667,7 @@ add_shape(RouterState *state, const ShapeDef *def)
 		return;
 	}
 	shape_router_check_status(status, "add a shape");
-	free_shape((ShapeState *) previous);
+	free_shape(state, (ShapeState *) previous);
 }
 
 static void emit_record(LogicalDecodingContext *ctx, RouterState *state);
@@ -588,7 +691,7 @@ drop_shape(RouterState *state, int64 shape_id,
 		return;					/* not one of this slot's shapes */
 	shape_router_check_status(sr_router_drop_shape(state->router, (uint64) shape_id, &payload),
 							  "drop a shape");
-	free_shape((ShapeState *) payload);
+	free_shape(state, (ShapeState *) payload);
 	if (ctx == NULL)
 		return;
 	name = hash_search(state->relation_names, &relid, HASH_FIND, NULL);
@@ -924,7 +1027,7 @@ emit_row_record(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTX
 {
 	ensure_begin_sent(ctx, state, txn);
 	resetStringInfo(&state->record);
-	record_append_row_change(&state->record, state->options.format, shape->compiled.shape_id, op, rel,
+	record_append_row_change(&state->record, state->options.format, shape->shape_id, op, rel,
 							 shape->columns, rows,
 							 state->options.include_lsn ? lsn_text(lsn) : NULL, message);
 	emit_record(ctx, state);
@@ -1151,31 +1254,62 @@ static RowMatch
 evaluate(RouterState *state, ShapeState *shape, RowImage *image, const RelationEvalInfo *info,
 		 char **message)
 {
-	if (shape->compiled.program == NULL)
+	ShapeEvaluator *evaluator = shape->evaluator;
+	RowMatch	match;
+	int			slot;
+
+	if (evaluator->compiled.program == NULL)
 		return ROW_YES;
 	if (image == NULL)
 	{
 		*message = "the old row is not available; the table's replica identity no longer covers this shape's WHERE";
 		return ROW_ERROR;
 	}
-	if (image->key_only && !bms_is_subset(shape->compiled.where_columns, image->key_columns))
+	if (image->key_only && !bms_is_subset(evaluator->compiled.where_columns, image->key_columns))
 	{
 		*message = "the old row carries only the replica identity, which no longer covers this shape's WHERE; set REPLICA IDENTITY FULL";
 		return ROW_ERROR;
 	}
-	switch (compiled_shape_eval(&shape->compiled, image, info, state->econtext, state->counters, message))
+
+	/*
+	 * An identical shape ran the program on this row image already. The image
+	 * is the row version of one route (one relation) of this change, and the
+	 * evaluator belongs to one relation: a change meets it in one route only.
+	 */
+	for (slot = 0; slot < 2; slot++)
+		if (evaluator->memo_change[slot] == state->change_number && evaluator->memo_image[slot] == image)
+		{
+			state->counters->shared_evaluations++;
+			if (evaluator->memo_message[slot] != NULL)
+				*message = evaluator->memo_message[slot];
+			return (RowMatch) evaluator->memo_match[slot];
+		}
+
+	switch (compiled_shape_eval(&evaluator->compiled, image, info, state->econtext, state->counters, message))
 	{
 		case SHAPE_MATCH:
-			return ROW_YES;
+			match = ROW_YES;
+			break;
 		case SHAPE_NO_MATCH:
 		case SHAPE_UNKNOWN:
-			return ROW_NO;
-		case SHAPE_ERROR:
-			return ROW_ERROR;
+			match = ROW_NO;
+			break;
 		case SHAPE_DISABLED:
-			return ROW_DISABLED;
+			match = ROW_DISABLED;
+			break;
+		case SHAPE_ERROR:
+		default:
+			match = ROW_ERROR;
+			break;
 	}
-	return ROW_ERROR;
+	/* (kept for a lone shape too: the identical ones may build their states later) */
+	slot = evaluator->memo_change[0] == state->change_number ? 1 : 0;
+	evaluator->memo_change[slot] = state->change_number;
+	evaluator->memo_image[slot] = image;
+	evaluator->memo_match[slot] = (uint8) match;
+	/* the message lives in the change's memory context, or in the evaluator */
+	evaluator->memo_message[slot] = match == ROW_ERROR || match == ROW_DISABLED ? *message : NULL;
+	return match;
 }
 
 /*
@@ -1187,10 +1321,10 @@ static RowMatch
 match_row(RouterState *state, ShapeState *shape, uint8 exact, uint8 bit, RowImage *image,
 		  const RelationEvalInfo *info, char **message)
 {
-	if ((exact & SR_EXACT_DECIDED) && image != NULL && shape->compiled.program != NULL &&
-		(!image->key_only || bms_is_subset(shape->compiled.where_columns, image->key_columns)))
+	if ((exact & SR_EXACT_DECIDED) && image != NULL && shape->evaluator->compiled.program != NULL &&
+		(!image->key_only || bms_is_subset(shape->evaluator->compiled.where_columns, image->key_columns)))
 	{
-		if (!compiled_shape_usable(&shape->compiled, info, message))
+		if (!compiled_shape_usable(&shape->evaluator->compiled, info, message))
 			return ROW_DISABLED;
 		return (exact & bit) ? ROW_YES : ROW_NO;
 	}
@@ -1749,13 +1883,13 @@ route_shape(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *t
 			{
 				/* Key unchanged: if the WHERE reads only key columns, old = new. */
 				if (change->identity_full ||
-					bms_is_subset(shape->compiled.where_columns, change->identity_key))
+					bms_is_subset(shape->evaluator->compiled.where_columns, change->identity_key))
 					old_match = new_match;
 				else
 					old_match = evaluate(state, shape, NULL, info_ptr, &message);
 			}
-			else if (!bms_overlap(rows_ptr->unchanged_toast, shape->compiled.where_columns) &&
-					 rows_agree_on(rows_ptr->old_row, rows_ptr->new_row, shape->compiled.where_columns))
+			else if (!bms_overlap(rows_ptr->unchanged_toast, shape->evaluator->compiled.where_columns) &&
+					 rows_agree_on(rows_ptr->old_row, rows_ptr->new_row, shape->evaluator->compiled.where_columns))
 				old_match = new_match;	/* nothing the WHERE reads changed: evaluate once */
 			else
 				old_match = evaluate(state, shape, &route->old_image, info_ptr, &message);
@@ -1789,7 +1923,7 @@ route_shape(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *t
 		ereport(WARNING,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("shape_router disabled shape " INT64_FORMAT ": %s",
-						shape->compiled.shape_id, message)));
+						shape->shape_id, message)));
 		message = psprintf("shape disabled: %s", message);
 		op = RECORD_ERROR;
 	}
@@ -1807,6 +1941,7 @@ static void
 route_all(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn,
 		  Route *routes, int route_count)
 {
+	state->change_number++;		/* a new change: evaluator memos are stale */
 	for (;;)
 	{
 		Route	   *best = NULL;
@@ -1972,6 +2107,12 @@ create_state(const PluginOptions *options)
 	hash_options.entrysize = sizeof(PartitionInfo);
 	state->partitions = hash_create("shape_router partitions", 16, &hash_options,
 									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	hash_options.keysize = sizeof(EvaluatorKey);
+	hash_options.entrysize = sizeof(ShapeEvaluator);
+	hash_options.hash = evaluator_hash;
+	hash_options.match = evaluator_match;
+	state->evaluators = hash_create("shape_router evaluators", 64, &hash_options,
+									HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 	state->econtext = CreateStandaloneExprContext();
 	initStringInfo(&state->record);
 	initStringInfo(&state->batch);
