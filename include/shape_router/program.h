@@ -137,7 +137,9 @@ uint64_t	sr_order_key(uint8_t tag, const sr_value *value) SR_NOEXCEPT;
  * column's value to probes (when not NULL); a NULL value appends only a NULL
  * probe, and that only on a column with NULL atoms; a text column with prefix
  * atoms also gets sr_prefix_key of the value's first L bytes for each length L
- * in its prefix_lengths (attnum | SR_PREFIX_KEY_FLAG). The same keys as those
+ * in its prefix_lengths (attnum | SR_PREFIX_KEY_FLAG); an array column (tag
+ * with SR_TAG_ELEMENT_FLAG) is skipped: the caller appends sr_index_key of each
+ * non-NULL element (with the element's tag), attnum beside each. The same keys as those
  * calls, in one call a row instead of two a value.
  */
 /* The most keys sr_row_keys appends for one row of these columns. */

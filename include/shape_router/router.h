@@ -78,6 +78,7 @@ typedef struct sr_shape_ref
 	X(complement_candidates, "candidates complement atoms (col <> c, NOT IN, IS NOT NULL) returned, before deduplication") \
 	X(always_candidates, "candidates that are whole-table shapes (no WHERE, or one that is always true)") \
 	X(prefix_candidates, "candidates prefix atoms (col LIKE 'p%') returned, before deduplication") \
+	X(element_candidates, "candidates array element atoms (x = ANY(arr), @>, &&) returned, before deduplication") \
 	X(scan_candidates, "candidates that are scan shapes (no cover)") \
 	X(exact_hits, "candidates the index decided without running their program (exact covers)") \
 	X(shared_evaluations, "program runs saved: a row version's result reused from an identical shape (same relation, program, WHERE columns)") \
@@ -154,6 +155,16 @@ typedef struct sr_range_probe
  */
 #define SR_ATOM_PREFIX 7
 #define SR_PREFIX_MAX 64
+
+/*
+ * An element atom is "some element of array column attnum has key key"
+ * (sr_index_key with the element's tag; tag is that tag | SR_TAG_ELEMENT_FLAG):
+ * x = ANY(arr), arr @> ARRAY[..] (one alternative per element), arr && ARRAY[..]
+ * (one atom per element). The column's keys are the elements' keys, which the
+ * shell makes (sr_row_keys skips a column whose tag has the flag).
+ */
+#define SR_ATOM_ELEMENT 8
+#define SR_TAG_ELEMENT_FLAG 0x80
 
 /*
  * A composite atom is "column attnum hashes to key, and the order key of column

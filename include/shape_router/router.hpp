@@ -159,6 +159,7 @@ class Router {
     uint64_t composite_columns = 0;  // bit attnum % 64: some composite's key column (never cleared)
     size_t always_shapes = 0;    // whole-table shapes (SR_ATOM_ALWAYS), kept in scan and exact
     uint64_t complement_columns = 0;  // bit attnum % 64: some complement atom's column (never cleared)
+    uint64_t element_columns = 0;     // bit attnum % 64: some element atom's column (never cleared)
     std::vector<uint32_t> scan;  // slots of its scan and whole-table shapes, ascending shape_id
     std::vector<IndexColumn> index_columns;
     // Per column with prefix atoms: how many shapes have a prefix of each length.

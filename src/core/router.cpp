@@ -137,7 +137,7 @@ bool Router::exact_eligible(const sr_cover& cover, size_t alternative, uint16_t 
     const sr_index_atom& atom = cover.atoms[first + i];
     if (atom.kind == SR_ATOM_EQUAL && (atom.attnum + 1 != record_column || !tag_key_exact(atom.tag))) return false;
     if ((atom.kind == SR_ATOM_COMPOSITE || atom.kind == SR_ATOM_EXCLUDED) && !tag_key_exact(atom.tag)) return false;
-    if (atom.kind == SR_ATOM_PREFIX) return false;  // a key hit may be a collision
+    if (atom.kind == SR_ATOM_PREFIX || atom.kind == SR_ATOM_ELEMENT) return false;  // the program checks
   }
   return true;
 }
@@ -282,9 +282,11 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
       always = true;
       continue;
     }
-    if (atoms[i].kind == SR_ATOM_EQUAL || atoms[i].kind == SR_ATOM_PREFIX) keys.push_back(atoms[i].key);
+    if (atoms[i].kind == SR_ATOM_EQUAL || atoms[i].kind == SR_ATOM_PREFIX || atoms[i].kind == SR_ATOM_ELEMENT)
+      keys.push_back(atoms[i].key);
     auto column = use_column(atoms[i].attnum, atoms[i].tag,
-                             atoms[i].kind == SR_ATOM_COMPOSITE ? SR_ATOM_EQUAL : atoms[i].kind);
+                             atoms[i].kind == SR_ATOM_COMPOSITE || atoms[i].kind == SR_ATOM_ELEMENT ? SR_ATOM_EQUAL
+                                                                                                    : atoms[i].kind);
     if (atoms[i].kind == SR_ATOM_PREFIX) column->prefix_lengths |= uint64_t{1} << (atoms[i].upper - 1);
     if (atoms[i].kind == SR_ATOM_COMPOSITE) {  // the row's key on attnum, its order key on range_attnum
       use_column(atoms[i].range_attnum, atoms[i].range_tag, SR_ATOM_RANGE);
@@ -311,6 +313,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
         r.composite_columns |= uint64_t{1} << (atoms[i].attnum % 64);
       }
       if (atoms[i].kind == SR_ATOM_NULL) lists_.add_null(r.relid, atoms[i].attnum, slot);
+      if (atoms[i].kind == SR_ATOM_ELEMENT) r.element_columns |= uint64_t{1} << (atoms[i].attnum % 64);
       if (atoms[i].kind == SR_ATOM_COMPLEMENT) {
         std::vector<uint64_t> excluded;
         for (size_t e = i + 1; e < count && atoms[e].kind == SR_ATOM_EXCLUDED; e++) excluded.push_back(atoms[e].key);
@@ -483,7 +486,9 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
   for (size_t i = 0; i < atom_count; i++) {
     const sr_index_atom& atom = cover.atoms[i];
     if (atom.attnum >= INT16_MAX) throw std::invalid_argument("column number");
-    if (atom.kind > SR_ATOM_PREFIX) throw std::invalid_argument("atom kind");
+    if (atom.kind > SR_ATOM_ELEMENT) throw std::invalid_argument("atom kind");
+    if ((atom.kind == SR_ATOM_ELEMENT) != ((atom.tag & SR_TAG_ELEMENT_FLAG) != 0))
+      throw std::invalid_argument("element tag");
     if (atom.kind == SR_ATOM_PREFIX && (atom.upper < 1 || atom.upper > SR_PREFIX_MAX))
       throw std::invalid_argument("prefix length");
     if ((atom.kind == SR_ATOM_RANGE && atom.key > atom.upper) ||
@@ -844,7 +849,7 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
           !always(slot))  // whole-table shapes come from the scan list
         hits_.push_back(slot);
   } else {
-    size_t prefix_hits = 0;
+    size_t prefix_hits = 0, element_hits = 0;
     for (size_t i = 0; i < key_count; i++) {
       if (!index_.may_have(keys[i])) continue;  // most keys: no call, no fuse filter probe
       const size_t before = hits_.size();
@@ -855,6 +860,9 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
         prefix_hits += hits_.size() - before;  // prefix atoms are never exact
         continue;
       }
+      // (a counter only: the bit may be another column's too, so proofs still follow)
+      if (r.element_columns != 0 && key_attnums != nullptr && ((r.element_columns >> (key_attnums[i] % 64)) & 1))
+        element_hits += hits_.size() - before;
       if (hits_.size() == before || !deciding()) continue;
       // A hit proves an exact shape's atom when the shape has this very key on this column.
       for (size_t h = before; h < hits_.size(); h++) {
@@ -866,8 +874,9 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
     }
     const size_t equality_hits = hits_.size();
     counters_.equality_probes += key_count;
-    counters_.equality_candidates += equality_hits - prefix_hits;
+    counters_.equality_candidates += equality_hits - prefix_hits - element_hits;
     counters_.prefix_candidates += prefix_hits;
+    counters_.element_candidates += element_hits;
     if (r.composite_shapes > 0) {
       // Each key with the row version's value of each composite's range column.
       for (size_t i = 0; i < key_count; i++) {
@@ -1187,6 +1196,7 @@ void sr_row_keys(uint32_t relid, const sr_index_column* columns, size_t column_c
   size_t nk = *key_count, np = *probe_count;
   for (size_t c = 0; c < column_count; c++) {
     const sr_index_column& column = columns[c];
+    if (column.tag & SR_TAG_ELEMENT_FLAG) continue;  // an array: the shell adds its elements' keys
     if (values[c].is_null) {
       // No equality, range or complement atom holds for a NULL: only NULL atoms.
       if (column.null_shapes > 0 && probes != nullptr) {

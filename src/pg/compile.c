@@ -73,6 +73,29 @@ shape_type_tag(Oid type)
 }
 
 /*
+ * The tag of an array column whose elements the index can key (integers, text,
+ * uuid), with SR_TAG_ELEMENT_FLAG; SR_TAG_NONE for any other type.
+ */
+uint8
+shape_element_tag(Oid type)
+{
+	switch (type)
+	{
+		case INT2ARRAYOID:
+		case INT4ARRAYOID:
+		case INT8ARRAYOID:
+			return SR_TAG_INT | SR_TAG_ELEMENT_FLAG;
+		case TEXTARRAYOID:
+		case VARCHARARRAYOID:
+			return SR_TAG_TEXT | SR_TAG_ELEMENT_FLAG;
+		case UUIDARRAYOID:
+			return SR_TAG_UUID | SR_TAG_ELEMENT_FLAG;
+		default:
+			return SR_TAG_NONE;
+	}
+}
+
+/*
  * Datum → sr_value for a type with a native tag. Byte values point into the
  * (detoasted) datum, which must outlive the evaluation.
  */
@@ -1031,6 +1054,131 @@ cover_of_like(Node *node, Oid relid)
 	return list_make1(alternative);
 }
 
+/* An element atom: some element of array column is value (of the element's tag). */
+static sr_index_atom
+element_atom(Oid relid, Var *column, const sr_value *value)
+{
+	sr_index_atom atom;
+	uint8		tag = shape_element_tag(column->vartype);
+
+	memset(&atom, 0, sizeof(atom));
+	atom.kind = SR_ATOM_ELEMENT;
+	atom.attnum = (uint16) column->varattno;
+	atom.tag = tag;
+	atom.key = sr_index_key(relid, atom.attnum, (uint8) (tag & ~SR_TAG_ELEMENT_FLAG), value);
+	return atom;
+}
+
+/* An array constant's elements' type is the array column's (as @> and && require). */
+static bool
+array_constant_of(Var *column, Node *node, Const **constant)
+{
+	if (!IsA(node, Const) || ((Const *) node)->consttype != column->vartype)
+		return false;
+	*constant = (Const *) node;
+	return true;
+}
+
+/*
+ * Array columns of keyable elements (shape_element_tag): c = ANY(arr) is one
+ * element atom; arr @> ARRAY[a, b] (or ARRAY[a, b] <@ arr) one alternative per
+ * element (each is implied); arr && ARRAY[a, b] one alternative of an atom per
+ * element. Not exact: the program (its executor fallback) decides. An array
+ * with a NULL element never contains it; && ignores NULL elements. NIL: none
+ * of these.
+ */
+static List *
+cover_of_array(Node *node, Oid relid)
+{
+	Var		   *column = NULL;
+	Const	   *array = NULL;
+	int			count;
+	bool		has_null;
+	sr_value   *items;
+	List	   *alternatives = NIL;
+	CoverAlternative *alternative;
+
+	if (IsA(node, ScalarArrayOpExpr) && ((ScalarArrayOpExpr *) node)->useOr &&
+		list_length(((ScalarArrayOpExpr *) node)->args) == 2)
+	{
+		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) node;
+		Node	   *scalar = strip_relabel(linitial(saop->args));
+		Node	   *arr = strip_relabel(lsecond(saop->args));
+		sr_compare_op op;
+		sr_value	value;
+		uint8		tag;
+
+		if (!is_table_column(arr) || !IsA(scalar, Const) ||
+			(tag = shape_element_tag(((Var *) arr)->vartype)) == SR_TAG_NONE)
+			return NIL;
+		column = (Var *) arr;
+		tag &= ~SR_TAG_ELEMENT_FLAG;
+		if (!operand_types_compatible(get_element_type(column->vartype), ((Const *) scalar)->consttype) ||
+			!native_comparison(saop->opno, saop->inputcollid, (sr_type_tag) tag, &op) || op != SR_OP_EQ)
+			return NIL;
+		alternative = new_alternative(((Const *) scalar)->constisnull ? 0 : 1, node);
+		if (!((Const *) scalar)->constisnull)	/* NULL = ANY(..) is never true */
+		{
+			shape_value_from_datum(((Const *) scalar)->consttype, ((Const *) scalar)->constvalue, false, &value);
+			alternative->atoms[0] = element_atom(relid, column, &value);
+		}
+		return list_make1(alternative);
+	}
+	if (IsA(node, OpExpr) && list_length(((OpExpr *) node)->args) == 2)
+	{
+		OpExpr	   *opexpr = (OpExpr *) node;
+		Node	   *left = strip_relabel(linitial(opexpr->args));
+		Node	   *right = strip_relabel(lsecond(opexpr->args));
+		bool		contains;
+
+		if (opexpr->opno == OID_ARRAY_CONTAINS_OP || opexpr->opno == OID_ARRAY_OVERLAP_OP)
+		{
+			if (!is_table_column(left) || !array_constant_of((Var *) left, right, &array))
+			{
+				if (opexpr->opno != OID_ARRAY_OVERLAP_OP || !is_table_column(right) ||
+					!array_constant_of((Var *) right, left, &array))
+					return NIL;
+				left = right;
+			}
+			contains = opexpr->opno == OID_ARRAY_CONTAINS_OP;
+		}
+		else if (opexpr->opno == OID_ARRAY_CONTAINED_OP)	/* const <@ arr */
+		{
+			if (!is_table_column(right) || !array_constant_of((Var *) right, left, &array))
+				return NIL;
+			left = right;
+			contains = true;
+		}
+		else
+			return NIL;
+		column = (Var *) left;
+		if (shape_element_tag(column->vartype) == SR_TAG_NONE || array->constisnull)
+			return NIL;
+		items = array_values(array, &count, &has_null);
+		if (contains)
+		{
+			if (has_null)		/* an array never contains a NULL: never true */
+				return list_make1(new_alternative(0, node));
+			if (count == 0)
+				return NIL;		/* @> '{}': every non-NULL array */
+			for (int i = 0; i < count && i < SR_COVER_MAX_ALTERNATIVES; i++)
+			{
+				alternative = new_alternative(1, node);
+				alternative->atoms[0] = element_atom(relid, column, &items[i]);
+				alternatives = lappend(alternatives, alternative);
+			}
+			return alternatives;
+		}
+		if (count > SR_COVER_MAX_ATOMS)
+			return NIL;
+		alternative = new_alternative(count, node);
+		for (int i = 0; i < count; i++)
+			alternative->atoms[i] = element_atom(relid, column, &items[i]);
+		return list_make1(alternative);
+	}
+	return NIL;
+}
+
 /* The cover of the negations: <>, NOT IN, IS [NOT] NULL, IS [NOT] DISTINCT FROM. NIL: none of them. */
 static List *
 cover_of_negation(Node *node, Oid relid)
@@ -1334,7 +1482,8 @@ bool_column_test(Node *node, Var **column, bool *value)
  * (bool_column_test); col IN (c1, ...) one atom per non-NULL value (NULLs never
  * equal anything: no value left, no atom, the WHERE never holds); col < c and
  * the like one range atom; the negations a NULL or complement atom
- * (cover_of_negation); LIKE 'p%' a prefix atom (cover_of_like); no WHERE or
+ * (cover_of_negation); LIKE 'p%' a prefix atom (cover_of_like); array
+ * operators element atoms (cover_of_array); no WHERE or
  * one folded to true the always atom, and one
  * folded to false or NULL no atom; an AND its conjuncts' alternatives
  * (cover_of_and); an OR the unions (cover_of_or). NIL: no cover.
@@ -1363,6 +1512,8 @@ cover_of(Node *node, Oid relid)
 	if ((negation = cover_of_negation(node, relid)) != NIL)
 		return negation;
 	if ((negation = cover_of_like(node, relid)) != NIL)
+		return negation;
+	if ((negation = cover_of_array(node, relid)) != NIL)
 		return negation;
 	if (bool_column_test(node, &column, &truth))
 	{

@@ -25,6 +25,7 @@
 #include "replication/walsender.h"
 #include "replication/snapbuild.h"
 #include "utils/snapmgr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -1536,6 +1537,11 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 			bool		isnull;
 			Datum		datum;
 
+			if (columns[from + i].tag & SR_TAG_ELEMENT_FLAG)
+			{
+				row[i].is_null = true;	/* an array: its elements' keys come from element_keys */
+				continue;
+			}
 			if (layout != NULL)
 			{
 				int			a = attnum - 1;
@@ -1581,6 +1587,80 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 				return false;
 		}
 		sr_row_keys(rel->relid, columns + from, n, row, keys, key_attnums, key_count, probes, probe_count);
+	}
+	return true;
+}
+
+/* Whether any of the columns is an array keyed by its elements. */
+static bool
+has_element_columns(const sr_index_column *columns, size_t column_count)
+{
+	for (size_t c = 0; c < column_count; c++)
+		if (columns[c].tag & SR_TAG_ELEMENT_FLAG)
+			return true;
+	return false;
+}
+
+/*
+ * Appends the keys of the elements of a tuple's array columns (tag with
+ * SR_TAG_ELEMENT_FLAG) to *keys, growing *keys and *key_attnums (*room
+ * entries; palloc'd anew, never freed in place: they may be a caller's local
+ * arrays). A NULL array or element has none. False when an array is an
+ * unchanged TOASTed value the WAL does not carry (tuple_keys has checked the
+ * types and a key-only row's columns).
+ */
+static bool
+element_keys(HeapTuple tuple, const RelationInfo *rel, const sr_index_column *columns, size_t column_count,
+			 uint64 **keys, uint16 **key_attnums, size_t *key_count, size_t *room)
+{
+	for (size_t c = 0; c < column_count; c++)
+	{
+		uint8		tag = columns[c].tag & ~SR_TAG_ELEMENT_FLAG;
+		bool		isnull;
+		Datum		datum;
+		ArrayType  *array;
+		Oid			element_type;
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		Datum	   *elements;
+		bool	   *nulls;
+		int			n;
+
+		if (!(columns[c].tag & SR_TAG_ELEMENT_FLAG))
+			continue;
+		datum = heap_getattr(tuple, columns[c].attnum, rel->desc, &isnull);
+		if (isnull)
+			continue;
+		if (VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
+			return false;
+		array = DatumGetArrayTypeP(datum);
+		element_type = ARR_ELEMTYPE(array);
+		get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
+		deconstruct_array(array, element_type, typlen, typbyval, typalign, &elements, &nulls, &n);
+		if (*key_count + n > *room)
+		{
+			/* with room left for another row's other keys */
+			size_t		grown = Max(*room * 2, *key_count + n + sr_row_key_capacity(columns, column_count));
+			uint64	   *k = palloc(sizeof(uint64) * grown);
+			uint16	   *a = palloc(sizeof(uint16) * grown);
+
+			memcpy(k, *keys, sizeof(uint64) * *key_count);
+			memcpy(a, *key_attnums, sizeof(uint16) * *key_count);
+			*keys = k;
+			*key_attnums = a;
+			*room = grown;
+		}
+		for (int i = 0; i < n; i++)
+		{
+			sr_value	value;
+
+			if (nulls[i])
+				continue;
+			shape_value_from_datum(element_type, elements[i], false, &value);
+			(*key_attnums)[*key_count] = columns[c].attnum;
+			(*keys)[(*key_count)++] = sr_index_key(rel->relid, columns[c].attnum, tag, &value);
+		}
 	}
 	return true;
 }
@@ -1675,7 +1755,7 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 	NextKeys   *k;
 
 	if (next == NULL || column_count > NEXT_KEYS_COLUMNS ||
-		sr_row_key_capacity(columns, column_count) > NEXT_KEYS_COLUMNS ||
+		sr_row_key_capacity(columns, column_count) > NEXT_KEYS_COLUMNS || has_element_columns(columns, column_count) ||
 		(next->action != REORDER_BUFFER_CHANGE_INSERT && next->action != REORDER_BUFFER_CHANGE_UPDATE &&
 		 next->action != REORDER_BUFFER_CHANGE_DELETE) ||
 		!sr_change_on_relation(next, relation))
@@ -1789,14 +1869,26 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	}
 	else
 	{
+		bool		elements = has_element_columns(columns, column_count);
+
 		if (newtuple != NULL)
+		{
 			trusted &= tuple_keys(newtuple, NULL, rel, columns, column_count, keys, key_attnums, &key_count,
 								  probes, &probe_count);
+			if (elements && trusted)
+				trusted = element_keys(newtuple, rel, columns, column_count, &keys, &key_attnums, &key_count,
+									   &key_room);
+		}
 		old_keys_from = key_count;
 		old_probes_from = probe_count;
 		if (oldtuple != NULL)
+		{
 			trusted &= trusted && tuple_keys(oldtuple, old_key_only, rel, columns, column_count,
 											 keys, key_attnums, &key_count, probes, &probe_count);
+			if (elements && trusted)
+				trusted = element_keys(oldtuple, rel, columns, column_count, &keys, &key_attnums, &key_count,
+									   &key_room);
+		}
 	}
 	if (oldtuple == NULL && change->action == REORDER_BUFFER_CHANGE_UPDATE && !change->identity_full)
 	{

@@ -184,11 +184,12 @@ shape_cover_from_datum(ShapeDef *def, Datum datum)
 		atom->kind = (uint8) (meta >> 24);
 		atom->attnum = (uint16) ((meta >> 8) & 0xffff);
 		atom->tag = (uint8) (meta & 0xff);
-		if (meta < 0 || meta != COVER_META(*atom) || atom->kind > SR_ATOM_PREFIX)
+		if (meta < 0 || meta != COVER_META(*atom) || atom->kind > SR_ATOM_ELEMENT ||
+			(atom->kind == SR_ATOM_ELEMENT) != ((atom->tag & SR_TAG_ELEMENT_FLAG) != 0))
 			goto malformed;
 		if (atom->kind == SR_ATOM_ALWAYS ? atom->attnum != 0 || atom->tag != SR_TAG_NONE || atom->key != 0
-			: atom->attnum < 1 || atom->attnum >= MaxAttrNumber || atom->tag == SR_TAG_NONE ||
-			atom->tag >= SR_TAG_COUNT)
+			: atom->attnum < 1 || atom->attnum >= MaxAttrNumber || (atom->tag & ~SR_TAG_ELEMENT_FLAG) == SR_TAG_NONE ||
+			(atom->tag & ~SR_TAG_ELEMENT_FLAG) >= SR_TAG_COUNT)
 			goto malformed;
 		if (atom->kind == SR_ATOM_PREFIX)
 		{

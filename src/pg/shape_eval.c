@@ -69,6 +69,8 @@ relation_column_tags(TupleDesc desc, uint8 *tags)
 		Form_pg_attribute attr = TupleDescAttr(desc, i);
 
 		tags[i + 1] = attr->attisdropped ? SR_TAG_NONE : (uint8) shape_type_tag(attr->atttypid);
+		if (tags[i + 1] == SR_TAG_NONE && !attr->attisdropped)
+			tags[i + 1] = shape_element_tag(attr->atttypid);	/* an array the index keys by element */
 	}
 }
 

@@ -129,6 +129,7 @@ extern PredicateResult shape_predicate_eval(ShapePredicate *predicate, TupleTabl
 /* compile.c: WHERE → program for the core's VM */
 #include "shape_router/program.h"
 extern sr_type_tag shape_type_tag(Oid type);
+extern uint8 shape_element_tag(Oid type);
 extern void shape_value_from_datum(Oid type, Datum datum, bool isnull, sr_value *out);
 extern Node *shape_plan_where(Node *where);
 extern bytea *shape_compile(Node *where, List **fallbacks);
