@@ -183,7 +183,7 @@ size_t Router::choose_alternative(uint32_t relid, const sr_cover& cover, const F
     for (uint32_t i = 0; i < cover.alternative_sizes[a]; i++, atom++) {
       if (atom->kind == SR_ATOM_EXCLUDED) continue;  // part of the complement before it
       if (atom->kind == SR_ATOM_ALWAYS) {
-        cost += SIZE_MAX / 4;  // every change: only when nothing else is offered
+        cost = SIZE_MAX / 4;  // every change: only when nothing else is offered (set, not added: no wrap)
         continue;
       }
       if (atom->kind == SR_ATOM_NULL) {
@@ -299,6 +299,12 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
     keys.clear();
     columns.clear();
   }
+  // What filing the columns at the end allocates, first: past the try below nothing may throw.
+  r.index_columns.reserve(r.index_columns.size() + columns.size());
+  for (const IndexColumn& column : columns)
+    if (column.prefix_shapes > 0 &&
+        std::none_of(r.prefix_counts.begin(), r.prefix_counts.end(), [&](const auto& c) { return c.first == column.attnum; }))
+      r.prefix_counts.emplace_back(column.attnum, std::vector<uint32_t>(SR_PREFIX_MAX, 0));
   const bool record_only = columns.size() == 1 && columns[0].range_shapes == 0 && columns[0].null_shapes == 0 &&
                            columns[0].complement_shapes == 0 && columns[0].prefix_shapes == 0 &&
                            columns[0].attnum + 1 == record_column;
@@ -345,7 +351,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
     if (!record_only) take_cover_columns(slot, ignored);
     throw;
   }
-  for (const IndexColumn& column : columns) {
+  for (const IndexColumn& column : columns) {  // allocates nothing (reserved above)
     file_column(r, column);
     if (column.prefix_shapes > 0) count_prefix_lengths(r, column.attnum, column.prefix_lengths, false);
   }

@@ -248,6 +248,13 @@ family_matches_tag(Oid family, sr_type_tag tag)
 	}
 }
 
+/* Whether comparisons under collid are byte comparisons' (no collation: yes). */
+static bool
+collation_is_deterministic(Oid collid)
+{
+	return !OidIsValid(collid) || get_collation_isdeterministic(collid);
+}
+
 /*
  * Maps operator opno, applied to two operands of the given tag, to a native
  * comparison. Text ordering is native only where it is byte order: the C
@@ -257,9 +264,13 @@ family_matches_tag(Oid family, sr_type_tag tag)
 static bool
 native_comparison(Oid opno, Oid inputcollid, sr_type_tag tag, sr_compare_op *op)
 {
-	List	   *interpretations = sr_op_interpretations(opno);
+	List	   *interpretations;
 	ListCell   *lc;
 
+	/* A nondeterministic collation's equality is not byte equality. */
+	if ((tag == SR_TAG_TEXT || tag == SR_TAG_BPCHAR) && !collation_is_deterministic(inputcollid))
+		return false;
+	interpretations = sr_op_interpretations(opno);
 	foreach(lc, interpretations)
 	{
 		SrOpInterpretation *interp = (SrOpInterpretation *) lfirst(lc);
@@ -526,7 +537,8 @@ compile_like(CompileState *cs, OpExpr *opexpr)
 	bool		negate = opexpr->opno == SR_TEXT_NOT_LIKE_OP;
 	bool		prefix;
 
-	if ((opexpr->opno != OID_TEXT_LIKE_OP && !negate) || list_length(opexpr->args) != 2)
+	if ((opexpr->opno != OID_TEXT_LIKE_OP && !negate) || list_length(opexpr->args) != 2 ||
+		!collation_is_deterministic(opexpr->inputcollid))
 		return false;
 	left = strip_relabel(linitial(opexpr->args));
 	right = lsecond(opexpr->args);
@@ -1015,7 +1027,7 @@ cover_of_like(Node *node, Oid relid)
 	CoverAlternative *alternative;
 
 	if (!IsA(node, OpExpr) || ((OpExpr *) node)->opno != OID_TEXT_LIKE_OP ||
-		list_length(((OpExpr *) node)->args) != 2)
+		list_length(((OpExpr *) node)->args) != 2 || !collation_is_deterministic(((OpExpr *) node)->inputcollid))
 		return NIL;
 	opexpr = (OpExpr *) node;
 	left = strip_relabel(linitial(opexpr->args));
@@ -1152,7 +1164,8 @@ cover_of_array(Node *node, Oid relid)
 		else
 			return NIL;
 		column = (Var *) left;
-		if (shape_element_tag(column->vartype) == SR_TAG_NONE || array->constisnull)
+		if (shape_element_tag(column->vartype) == SR_TAG_NONE || array->constisnull ||
+			!collation_is_deterministic(opexpr->inputcollid))
 			return NIL;
 		items = array_values(array, &count, &has_null);
 		if (contains)

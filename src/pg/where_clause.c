@@ -542,7 +542,21 @@ analyse_where(Relation rel, const char *where_text, ColumnRenames *renames, Bitm
 	*where_columns = NULL;
 	pull_varattnos(expr, 1, &attrs);
 	while ((attnum = bms_next_member(attrs, attnum)) >= 0)
-		*where_columns = bms_add_member(*where_columns, attnum + FirstLowInvalidHeapAttributeNumber);
+	{
+		AttrNumber	column = attnum + FirstLowInvalidHeapAttributeNumber;
+
+#ifdef ATTRIBUTE_GENERATED_VIRTUAL
+		/* not stored: decoded rows carry no value for it (PostgreSQL 18) */
+		if (column > 0 && TupleDescAttr(RelationGetDescr(rel), column - 1)->attgenerated == ATTRIBUTE_GENERATED_VIRTUAL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("invalid shape WHERE clause"),
+					 errdetail("Column \"%s\" is a virtual generated column, which logical decoding does not see.",
+							   NameStr(TupleDescAttr(RelationGetDescr(rel), column - 1)->attname)),
+					 errhint("Use a stored generated column (GENERATED ALWAYS AS (...) STORED), or write its expression in the WHERE.")));
+#endif
+		*where_columns = bms_add_member(*where_columns, column);
+	}
 	if (planned_out != NULL)
 		*planned_out = planned;
 	return expr;
