@@ -1,7 +1,8 @@
--- NULL, complement and whole-table atoms: col IS NULL, IS NOT NULL, <>, NOT IN,
--- IS [NOT] DISTINCT FROM, no WHERE and WHERE true are indexed (explain_shape
--- shows the atoms), routed exactly as PostgreSQL evaluates them, found through
--- their own counters, and, on integer columns, decided without their program.
+-- NULL, complement, prefix and whole-table atoms: col IS NULL, IS NOT NULL, <>,
+-- NOT IN, IS [NOT] DISTINCT FROM, LIKE 'p%', ^@, starts_with(), no WHERE and
+-- WHERE true are indexed (explain_shape shows the atoms), routed exactly as
+-- PostgreSQL evaluates them, found through their own counters, and, on integer
+-- columns, decided without their program.
 SET synchronous_commit = on;
 SELECT setval('shape_router.shape_id_seq', 5000, false);
 CREATE TABLE ng (id int PRIMARY KEY, n int, s text, pad text);
@@ -12,7 +13,7 @@ SELECT shape_router.register_shape('ng', clause), clause
   FROM unnest(ARRAY['n IS NULL', 'n IS NOT NULL', 'n <> 5', 'n NOT IN (1, 2)', 'n IS DISTINCT FROM 3',
                     'n IS NOT DISTINCT FROM NULL', 'NOT (n IS DISTINCT FROM 4)', 's <> ''archived''',
                     's IS DISTINCT FROM ''x'' AND n IS NULL', 'n <> 5 OR n <> 6', 'n <> ALL (ARRAY[7, NULL])',
-                    'true']) AS clause;
+                    'true', 's LIKE ''arch%''', 's ^@ ''x''', 'starts_with(s, ''ar'')', 's LIKE ''%''']) AS clause;
 INSERT INTO ng_shapes VALUES (shape_router.register_shape('ng'), NULL);
 SELECT shape_id, coalesce(clause, '(no WHERE)') AS clause, l AS routing
   FROM ng_shapes, shape_router.explain_shape(shape_id) l
@@ -61,6 +62,7 @@ SELECT ordinality AS n, (data::json->>'shape')::bigint AS shape_id, data::json->
 -- Each access path did the work; the integer shapes were decided by the index:
 -- program runs are far fewer than candidates.
 SELECT null_candidates > 0 AS null_atoms_used, complement_candidates > 0 AS complements_used,
+       prefix_candidates > 0 AS prefixes_used,
        always_candidates = 2 * relation_gate_passes AS two_whole_table_shapes, scan_candidates = 0 AS no_scan_shape,
        exact_hits > 0 AS decided_by_index,
        gate_evaluations < (null_candidates + complement_candidates + always_candidates) / 2 AS few_program_runs

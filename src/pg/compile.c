@@ -23,6 +23,7 @@
 #include "optimizer/optimizer.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/pg_locale.h"
@@ -37,6 +38,7 @@
 #define SR_UUID_BTREE_FAM_OID 2968
 #define SR_NUMERIC_BTREE_FAM_OID 1988
 #define SR_TEXT_NOT_LIKE_OP 1210
+#define SR_TEXT_STARTS_WITH_OP 3877
 
 sr_type_tag
 shape_type_tag(Oid type)
@@ -1010,7 +1012,8 @@ null_test_conjunct(Node *node, Var **column, bool *is_null)
 }
 
 /*
- * text_col LIKE 'p%' (a literal then only %): a prefix atom of p's first
+ * text_col LIKE 'p%' (a literal then only %), text_col ^@ 'p' or
+ * starts_with(text_col, 'p'): a prefix atom of p's first
  * SR_PREFIX_MAX bytes (LIKE compares bytes: a prefix of the bytes is one of the
  * characters); 'p' alone is equality, '%' alone IS NOT NULL. Not exact: text
  * keys may collide, so the program decides. NIL: not such a LIKE.
@@ -1025,19 +1028,44 @@ cover_of_like(Node *node, Oid relid)
 	StringInfoData literal;
 	bool		prefix;
 	CoverAlternative *alternative;
+	List	   *args;
+	Oid			collation;
+	bool		starts_with;
 
-	if (!IsA(node, OpExpr) || ((OpExpr *) node)->opno != OID_TEXT_LIKE_OP ||
-		list_length(((OpExpr *) node)->args) != 2 || !collation_is_deterministic(((OpExpr *) node)->inputcollid))
+	if (IsA(node, OpExpr) && (((OpExpr *) node)->opno == OID_TEXT_LIKE_OP ||
+							  ((OpExpr *) node)->opno == SR_TEXT_STARTS_WITH_OP))
+	{
+		opexpr = (OpExpr *) node;
+		args = opexpr->args;
+		collation = opexpr->inputcollid;
+		starts_with = opexpr->opno == SR_TEXT_STARTS_WITH_OP;
+	}
+	else if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == F_STARTS_WITH)
+	{
+		args = ((FuncExpr *) node)->args;
+		collation = ((FuncExpr *) node)->inputcollid;
+		starts_with = true;
+	}
+	else
 		return NIL;
-	opexpr = (OpExpr *) node;
-	left = strip_relabel(linitial(opexpr->args));
-	right = lsecond(opexpr->args);
+	if (list_length(args) != 2 || !collation_is_deterministic(collation))
+		return NIL;
+	left = strip_relabel(linitial(args));
+	right = lsecond(args);
 	if (!is_table_column(left) || !IsA(right, Const) || ((Const *) right)->constisnull ||
 		shape_type_tag(((Var *) left)->vartype) != SR_TAG_TEXT)
 		return NIL;
 	column = (Var *) left;
 	initStringInfo(&literal);
-	if (!like_literal(DatumGetTextPP(((Const *) right)->constvalue), &literal, &prefix))
+	if (starts_with)
+	{
+		/* t ^@ 'p', starts_with(t, 'p'): a byte prefix, no wildcards or escapes */
+		text	   *p = DatumGetTextPP(((Const *) right)->constvalue);
+
+		appendBinaryStringInfo(&literal, VARDATA_ANY(p), VARSIZE_ANY_EXHDR(p));
+		prefix = true;
+	}
+	else if (!like_literal(DatumGetTextPP(((Const *) right)->constvalue), &literal, &prefix))
 		return NIL;
 	if (prefix && literal.len == 0)
 		return list_make1(complement_alternative(relid, column, NULL, 0, false, node));
