@@ -432,11 +432,14 @@ array_comparison(ScalarArrayOpExpr *saop, Var **column, Const **array, sr_compar
 		native_comparison(saop->opno, saop->inputcollid, shape_type_tag((*column)->vartype), op);
 }
 
-/* The non-NULL elements of an array constant as VM values; *has_null: it held a NULL. */
-static sr_value *
-array_values(Const *array, int *count, bool *has_null)
+/*
+ * The non-NULL elements of an array (a datum of an array type, detoasted here)
+ * as VM values; *has_null: it held a NULL.
+ */
+sr_value *
+shape_array_values(Datum array, int *count, bool *has_null)
 {
-	ArrayType  *values = DatumGetArrayTypeP(array->constvalue);
+	ArrayType  *values = DatumGetArrayTypeP(array);
 	Oid			element_type = ARR_ELEMTYPE(values);
 	int16		typlen;
 	bool		typbyval;
@@ -459,6 +462,13 @@ array_values(Const *array, int *count, bool *has_null)
 			shape_value_from_datum(element_type, elements[i], false, &items[(*count)++]);
 	}
 	return items;
+}
+
+/* shape_array_values of an array constant. */
+static sr_value *
+array_values(Const *array, int *count, bool *has_null)
+{
+	return shape_array_values(array->constvalue, count, has_null);
 }
 
 /* col = ANY(const array) → IN; col <> ALL(const array) → NOT IN. */

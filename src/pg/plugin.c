@@ -25,7 +25,6 @@
 #include "replication/walsender.h"
 #include "replication/snapbuild.h"
 #include "utils/snapmgr.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -1617,14 +1616,9 @@ element_keys(HeapTuple tuple, const RelationInfo *rel, const sr_index_column *co
 	{
 		uint8		tag = columns[c].tag & ~SR_TAG_ELEMENT_FLAG;
 		bool		isnull;
+		bool		has_null;
 		Datum		datum;
-		ArrayType  *array;
-		Oid			element_type;
-		int16		typlen;
-		bool		typbyval;
-		char		typalign;
-		Datum	   *elements;
-		bool	   *nulls;
+		sr_value   *elements;
 		int			n;
 
 		if (!(columns[c].tag & SR_TAG_ELEMENT_FLAG))
@@ -1634,10 +1628,7 @@ element_keys(HeapTuple tuple, const RelationInfo *rel, const sr_index_column *co
 			continue;
 		if (VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
 			return false;
-		array = DatumGetArrayTypeP(datum);
-		element_type = ARR_ELEMTYPE(array);
-		get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
-		deconstruct_array(array, element_type, typlen, typbyval, typalign, &elements, &nulls, &n);
+		elements = shape_array_values(datum, &n, &has_null);
 		if (*key_count + n > *room)
 		{
 			/* with room left for another row's other keys */
@@ -1653,13 +1644,8 @@ element_keys(HeapTuple tuple, const RelationInfo *rel, const sr_index_column *co
 		}
 		for (int i = 0; i < n; i++)
 		{
-			sr_value	value;
-
-			if (nulls[i])
-				continue;
-			shape_value_from_datum(element_type, elements[i], false, &value);
 			(*key_attnums)[*key_count] = columns[c].attnum;
-			(*keys)[(*key_count)++] = sr_index_key(rel->relid, columns[c].attnum, tag, &value);
+			(*keys)[(*key_count)++] = sr_index_key(rel->relid, columns[c].attnum, tag, &elements[i]);
 		}
 	}
 	return true;

@@ -130,6 +130,7 @@ extern PredicateResult shape_predicate_eval(ShapePredicate *predicate, TupleTabl
 #include "shape_router/program.h"
 extern sr_type_tag shape_type_tag(Oid type);
 extern uint8 shape_element_tag(Oid type);
+extern sr_value *shape_array_values(Datum array, int *count, bool *has_null);
 extern void shape_value_from_datum(Oid type, Datum datum, bool isnull, sr_value *out);
 extern Node *shape_plan_where(Node *where);
 extern bytea *shape_compile(Node *where, List **fallbacks);
