@@ -773,21 +773,17 @@ shape_compile_planned(Node *planned, List **fallbacks)
 /* ---------------------------------------------------------------- routing index key */
 
 /*
- * col op const or const op col (native type and comparison, constant not
- * NULL): the column, the constant and the comparison with the column on the
- * left, or false when the node is not of that form.
+ * The (binary) operator's column and constant, in either order, when it is a
+ * native comparison of the column's type: the comparison with the column on
+ * the left. The constant may be NULL.
  */
 static bool
-comparison_conjunct(Node *node, Var **column, Const **constant, sr_compare_op *op)
+column_against_constant(OpExpr *opexpr, Var **column, Const **constant, sr_compare_op *op)
 {
-	OpExpr	   *opexpr;
 	Node	   *left;
 	Node	   *right;
 	bool		swapped = false;
 
-	if (!IsA(node, OpExpr))
-		return false;
-	opexpr = (OpExpr *) node;
 	if (list_length(opexpr->args) != 2)
 		return false;
 	left = strip_relabel(linitial(opexpr->args));
@@ -800,7 +796,7 @@ comparison_conjunct(Node *node, Var **column, Const **constant, sr_compare_op *o
 		right = swap;
 		swapped = true;
 	}
-	if (!is_table_column(left) || !IsA(right, Const) || ((Const *) right)->constisnull)
+	if (!is_table_column(left) || !IsA(right, Const))
 		return false;
 	*column = (Var *) left;
 	*constant = (Const *) right;
@@ -811,6 +807,18 @@ comparison_conjunct(Node *node, Var **column, Const **constant, sr_compare_op *o
 	if (swapped)
 		*op = commute(*op);
 	return true;
+}
+
+/*
+ * col op const or const op col (native type and comparison, constant not
+ * NULL): the column, the constant and the comparison with the column on the
+ * left, or false when the node is not of that form.
+ */
+static bool
+comparison_conjunct(Node *node, Var **column, Const **constant, sr_compare_op *op)
+{
+	return IsA(node, OpExpr) && column_against_constant((OpExpr *) node, column, constant, op) &&
+		!(*constant)->constisnull;
 }
 
 /* col = const: the value the conjunct requires. */
@@ -972,34 +980,13 @@ always_alternative(Node *source)
 static bool
 distinct_conjunct(Node *node, Var **column, Const **constant)
 {
-	OpExpr	   *opexpr;
-	Node	   *left;
-	Node	   *right;
 	sr_compare_op op;
 
-	if (!IsA(node, DistinctExpr))
-		return false;
-	opexpr = (OpExpr *) node;
-	if (list_length(opexpr->args) != 2)
-		return false;
-	left = strip_relabel(linitial(opexpr->args));
-	right = strip_relabel(lsecond(opexpr->args));
-	if (is_table_column(right) && IsA(left, Const))
-	{
-		Node	   *swap = left;
-
-		left = right;
-		right = swap;
-	}
-	if (!is_table_column(left) || !IsA(right, Const))
-		return false;
-	*column = (Var *) left;
-	if (shape_type_tag((*column)->vartype) == SR_TAG_NONE ||
-		!operand_types_compatible((*column)->vartype, ((Const *) right)->consttype) ||
-		!native_comparison(opexpr->opno, opexpr->inputcollid, shape_type_tag((*column)->vartype), &op) ||
+	if (!IsA(node, DistinctExpr) || !column_against_constant((OpExpr *) node, column, constant, &op) ||
 		op != SR_OP_EQ)
 		return false;
-	*constant = ((Const *) right)->constisnull ? NULL : (Const *) right;
+	if ((*constant)->constisnull)
+		*constant = NULL;
 	return true;
 }
 
