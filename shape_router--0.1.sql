@@ -104,6 +104,7 @@ CREATE FUNCTION shape_router.decoding_stats(
     OUT always_candidates bigint,
     OUT prefix_candidates bigint,
     OUT element_candidates bigint,
+    OUT substring_candidates bigint,
     OUT scan_candidates bigint,
     OUT exact_hits bigint,
     OUT shared_evaluations bigint,

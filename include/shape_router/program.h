@@ -110,6 +110,22 @@ uint64_t	sr_index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_val
  * sr_index_key gives a value). */
 uint64_t	sr_prefix_key(uint32_t relid, uint16_t attnum, const uint8_t *bytes, size_t len) SR_NOEXCEPT;
 
+/* The key of a substring atom: gram[0..len) (1 <= len <= SR_SUBSTRING_GRAM) of text
+ * column attnum, lowered (lower 1) or not. */
+uint64_t	sr_substring_key(uint32_t relid, uint16_t attnum, int lower, const uint8_t *gram,
+							 size_t len) SR_NOEXCEPT;
+
+/*
+ * The gram keys of one value of text column attnum (bytes[0..len), already
+ * lowered when lower is 1): sr_substring_key of every window of each length q
+ * with bit q - 1 in lengths (a 4-bit mask), attnum | SR_SUBSTRING_KEY_FLAG in
+ * key_attnums. Writes at most room keys; returns how many there are (call
+ * again with more room when that is more).
+ */
+size_t		sr_substring_keys(uint32_t relid, uint16_t attnum, int lower, unsigned lengths,
+							  const uint8_t *bytes, size_t len, uint64_t *keys, uint16_t *key_attnums,
+							  size_t room) SR_NOEXCEPT;
+
 /* Whether sr_index_key is one-to-one on the values of tag (as the VM compares
  * them): fixed 8-byte values, whose hash is a bijection. Then a shape's key
  * equal to a row's key, on the same column, means equal values. */

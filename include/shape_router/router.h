@@ -79,6 +79,7 @@ typedef struct sr_shape_ref
 	X(always_candidates, "candidates that are whole-table shapes (no WHERE, or one that is always true)") \
 	X(prefix_candidates, "candidates prefix atoms (col LIKE 'p%') returned, before deduplication") \
 	X(element_candidates, "candidates array element atoms (x = ANY(arr), @>, &&) returned, before deduplication") \
+	X(substring_candidates, "candidates substring atoms (col LIKE/ILIKE '%abc%') returned, before deduplication") \
 	X(scan_candidates, "candidates that are scan shapes (no cover)") \
 	X(exact_hits, "candidates the index decided without running their program (exact covers)") \
 	X(shared_evaluations, "program runs saved: a row version's result reused from an identical shape (same relation, program, WHERE columns)") \
@@ -102,17 +103,21 @@ typedef struct sr_index_column
 {
 	uint16_t	attnum;
 	uint8_t		tag;			/* sr_type_tag the keys were made with */
+	uint8_t		substring_grams;	/* bit q - 1: some substring atom is a q-byte gram of the
+									 * bytes, bit 4 + q - 1: of the lowered bytes (q <= 4) */
 	uint32_t	shapes;			/* shapes with equality atoms on it */
 	uint32_t	range_shapes;	/* shapes with range atoms on it */
 	uint32_t	null_shapes;	/* shapes with NULL atoms on it */
 	uint32_t	complement_shapes;	/* shapes with complement atoms on it */
-	uint32_t	prefix_shapes;	/* shapes with prefix atoms on it */
+	uint32_t	prefix_shapes;	/* shapes with prefix or substring atoms on it */
 	uint64_t	prefix_lengths; /* bit L - 1: some prefix atom is L bytes long */
 } sr_index_column;
 
 /* A key_attnums entry of a prefix key (sr_prefix_key of the row's first L
  * bytes, one per length in prefix_lengths), not a value's key. */
 #define SR_PREFIX_KEY_FLAG 0x8000
+/* A key_attnums entry of a substring gram key (sr_substring_keys). */
+#define SR_SUBSTRING_KEY_FLAG 0x4000
 
 /* A row's value of a range column, or its NULL, for sr_router_candidates. */
 typedef struct sr_range_probe
@@ -165,6 +170,17 @@ typedef struct sr_range_probe
  */
 #define SR_ATOM_ELEMENT 8
 #define SR_TAG_ELEMENT_FLAG 0x80
+
+/*
+ * A substring atom is "the bytes of text column attnum (lowered as lower() does
+ * under the column's collation, when lower is 1) contain a given gram of upper
+ * (1..SR_SUBSTRING_GRAM) bytes, whose sr_substring_key is key": one gram of a
+ * literal LIKE or ILIKE needs (col ILIKE '%abc%'). Never exact. The shell makes
+ * the row's gram keys (sr_substring_keys) for each length in the column's
+ * substring_grams.
+ */
+#define SR_ATOM_SUBSTRING 9
+#define SR_SUBSTRING_GRAM 4
 
 /*
  * A composite atom is "column attnum hashes to key, and the order key of column

@@ -10,6 +10,7 @@
 
 #include "shape_router/column_lists.hpp"
 #include "shape_router/composite_index.hpp"
+#include "shape_router/epoch_key_set.hpp"
 #include "shape_router/flat_map.hpp"
 #include "shape_router/index.hpp"
 #include "shape_router/program.h"
@@ -61,11 +62,12 @@ class Router {
   struct IndexColumn {
     uint16_t attnum;
     uint8_t tag;
+    uint8_t substring_grams;  // as sr_index_column's
     uint32_t shapes;        // shapes with equality atoms on it
     uint32_t range_shapes;  // shapes with range atoms on it
     uint32_t null_shapes = 0;        // shapes with NULL atoms on it
     uint32_t complement_shapes = 0;  // shapes with complement atoms on it
-    uint32_t prefix_shapes = 0;      // shapes with prefix atoms on it
+    uint32_t prefix_shapes = 0;      // shapes with prefix or substring atoms on it
     uint64_t prefix_lengths = 0;     // in the relation's columns: bit L - 1, some prefix is L bytes;
                                      // in one shape's: the lengths of its prefixes
     bool unused() const noexcept {
@@ -162,7 +164,8 @@ class Router {
     uint64_t element_columns = 0;     // bit attnum % 64: some element atom's column (never cleared)
     std::vector<uint32_t> scan;  // slots of its scan and whole-table shapes, ascending shape_id
     std::vector<IndexColumn> index_columns;
-    // Per column with prefix atoms: how many shapes have a prefix of each length.
+    // Per column with prefix or substring atoms: how many shapes have a prefix
+    // of each length (SR_PREFIX_MAX entries), then a gram of each substring_grams bit (8).
     std::vector<std::pair<uint16_t, std::vector<uint32_t>>> prefix_counts;
   };
 
@@ -228,7 +231,7 @@ class Router {
                   bool bulk);
   void unfile_columns(Relation& r, uint32_t slot, uint16_t record_column);
   static void file_column(Relation& r, const IndexColumn& column, bool unfile = false);
-  static void count_prefix_lengths(Relation& r, uint16_t attnum, uint64_t lengths, bool unfile);
+  static void count_prefix_lengths(Relation& r, uint16_t attnum, uint64_t lengths, uint8_t grams, bool unfile);
   void file_pending_covers();
   void* take_payload(uint32_t slot) noexcept;
   std::vector<uint32_t>::iterator scan_position(Relation& r, uint64_t shape_id);
@@ -279,9 +282,10 @@ class Router {
            (c.null_shapes > 0 ? 1u : 0u) << 26 | (c.complement_shapes > 0 ? 1u : 0u) << 27 |
            (c.prefix_shapes > 0 ? 1u : 0u) << 28;
   }
-  // (A prefix column's word is followed by two words of its prefix_lengths.)
+  // (A prefix column's word is followed by two words of its prefix_lengths and
+  // one of its substring_grams.)
   static IndexColumn unpack_column(uint32_t w) noexcept {
-    return IndexColumn{static_cast<uint16_t>(w & 0xffff), static_cast<uint8_t>(w >> 16), (w >> 24) & 1, (w >> 25) & 1,
+    return IndexColumn{static_cast<uint16_t>(w & 0xffff), static_cast<uint8_t>(w >> 16), 0, (w >> 24) & 1, (w >> 25) & 1,
                        (w >> 26) & 1, (w >> 27) & 1, (w >> 28) & 1, 0};
   }
   void put_cover_columns(uint32_t slot, const std::vector<IndexColumn>& columns);
@@ -308,6 +312,7 @@ class Router {
   sr_counters counters_{};
   // scratch for candidates()
   std::vector<uint32_t> hits_;
+  EpochKeySet seen_grams_;  // the substring gram keys looked up in this call
   // Exact shapes' atoms that hold (slot | kProofOld for the old row's).
   static constexpr uint32_t kProofOld = 0x80000000u;
   // Counts of pending NULL and complement atoms while loading (in the map of range counts).

@@ -58,6 +58,19 @@ inline uint64_t prefix_key(uint32_t relid, uint16_t attnum, const uint8_t* bytes
   return XXH3_64bits_withSeed(len > 0 ? bytes : reinterpret_cast<const uint8_t*>(""), len, seed);
 }
 
+// A substring gram's key: its bytes (at most 4) and length, mixed with a seed
+// of the column and whether the bytes were lowered; cheap, as a row has a key
+// per window.
+inline uint64_t substring_seed(uint32_t relid, uint16_t attnum, bool lower) noexcept {
+  return mix64((static_cast<uint64_t>(relid) << 24) ^ (static_cast<uint64_t>(attnum) << 8) ^ (lower ? 0xa5 : 0x5a)) ^
+         0x535542535452474bULL;  // "SUBSTRGK"
+}
+inline uint64_t substring_key(uint64_t seed, const uint8_t* gram, size_t len) noexcept {
+  uint32_t bytes = 0;
+  std::memcpy(&bytes, gram, len);
+  return mix64(seed ^ (uint64_t{bytes} | uint64_t{len} << 32));
+}
+
 }  // namespace
 
 uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) {
@@ -137,7 +150,8 @@ bool Router::exact_eligible(const sr_cover& cover, size_t alternative, uint16_t 
     const sr_index_atom& atom = cover.atoms[first + i];
     if (atom.kind == SR_ATOM_EQUAL && (atom.attnum + 1 != record_column || !tag_key_exact(atom.tag))) return false;
     if ((atom.kind == SR_ATOM_COMPOSITE || atom.kind == SR_ATOM_EXCLUDED) && !tag_key_exact(atom.tag)) return false;
-    if (atom.kind == SR_ATOM_PREFIX || atom.kind == SR_ATOM_ELEMENT) return false;  // the program checks
+    if (atom.kind == SR_ATOM_PREFIX || atom.kind == SR_ATOM_ELEMENT || atom.kind == SR_ATOM_SUBSTRING)
+      return false;  // the program checks
   }
   return true;
 }
@@ -232,7 +246,9 @@ size_t Router::choose_alternative(uint32_t relid, const sr_cover& cover, const F
       rank = std::max(rank, x->kind == SR_ATOM_ALWAYS       ? 5
                             : x->kind == SR_ATOM_COMPLEMENT ? 4
                             : x->kind == SR_ATOM_NULL       ? 3
-                            : x->kind == SR_ATOM_RANGE || x->kind == SR_ATOM_PREFIX ? 2
+                            : x->kind == SR_ATOM_RANGE || x->kind == SR_ATOM_PREFIX ||
+                                      x->kind == SR_ATOM_SUBSTRING
+                                  ? 2
                             : x->kind == SR_ATOM_EQUAL      ? 1
                                                             : 0);
     if (cost < best_cost ||
@@ -259,7 +275,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
   if (count == 1 && atoms[0].kind == SR_ATOM_EQUAL && atoms[0].attnum + 1 == record_column) {
     // Most shapes (col = c): one key on the record's column, nothing allocated.
     index_.add(slot, &atoms[0].key, 1, bulk);
-    file_column(r, IndexColumn{atoms[0].attnum, atoms[0].tag, 1, 0});
+    file_column(r, IndexColumn{atoms[0].attnum, atoms[0].tag, 0, 1, 0});
     set_exact(r, slot, exact);
     return;
   }
@@ -267,12 +283,12 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
   std::vector<IndexColumn> columns;
   auto use_column = [&](uint16_t attnum, uint8_t tag, uint8_t kind) {
     auto it = std::find_if(columns.begin(), columns.end(), [&](const IndexColumn& c) { return c.attnum == attnum; });
-    if (it == columns.end()) it = columns.insert(columns.end(), IndexColumn{attnum, tag, 0, 0});
+    if (it == columns.end()) it = columns.insert(columns.end(), IndexColumn{attnum, tag, 0, 0, 0});
     (kind == SR_ATOM_RANGE        ? it->range_shapes
      : kind == SR_ATOM_NULL       ? it->null_shapes
      : kind == SR_ATOM_COMPLEMENT ? it->complement_shapes
-     : kind == SR_ATOM_PREFIX     ? it->prefix_shapes
-                                  : it->shapes) = 1;
+     : kind == SR_ATOM_PREFIX || kind == SR_ATOM_SUBSTRING ? it->prefix_shapes
+                                                           : it->shapes) = 1;
     return it;
   };
   bool composite = false, always = false;
@@ -282,12 +298,15 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
       always = true;
       continue;
     }
-    if (atoms[i].kind == SR_ATOM_EQUAL || atoms[i].kind == SR_ATOM_PREFIX || atoms[i].kind == SR_ATOM_ELEMENT)
+    if (atoms[i].kind == SR_ATOM_EQUAL || atoms[i].kind == SR_ATOM_PREFIX || atoms[i].kind == SR_ATOM_ELEMENT ||
+        atoms[i].kind == SR_ATOM_SUBSTRING)
       keys.push_back(atoms[i].key);
     auto column = use_column(atoms[i].attnum, atoms[i].tag,
                              atoms[i].kind == SR_ATOM_COMPOSITE || atoms[i].kind == SR_ATOM_ELEMENT ? SR_ATOM_EQUAL
                                                                                                     : atoms[i].kind);
     if (atoms[i].kind == SR_ATOM_PREFIX) column->prefix_lengths |= uint64_t{1} << (atoms[i].upper - 1);
+    if (atoms[i].kind == SR_ATOM_SUBSTRING)
+      column->substring_grams |= static_cast<uint8_t>(1u << ((atoms[i].lower != 0 ? 4 : 0) + atoms[i].upper - 1));
     if (atoms[i].kind == SR_ATOM_COMPOSITE) {  // the row's key on attnum, its order key on range_attnum
       use_column(atoms[i].range_attnum, atoms[i].range_tag, SR_ATOM_RANGE);
       composite = true;
@@ -304,7 +323,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
   for (const IndexColumn& column : columns)
     if (column.prefix_shapes > 0 &&
         std::none_of(r.prefix_counts.begin(), r.prefix_counts.end(), [&](const auto& c) { return c.first == column.attnum; }))
-      r.prefix_counts.emplace_back(column.attnum, std::vector<uint32_t>(SR_PREFIX_MAX, 0));
+      r.prefix_counts.emplace_back(column.attnum, std::vector<uint32_t>(SR_PREFIX_MAX + 8, 0));
   const bool record_only = columns.size() == 1 && columns[0].range_shapes == 0 && columns[0].null_shapes == 0 &&
                            columns[0].complement_shapes == 0 && columns[0].prefix_shapes == 0 &&
                            columns[0].attnum + 1 == record_column;
@@ -353,7 +372,8 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
   }
   for (const IndexColumn& column : columns) {  // allocates nothing (reserved above)
     file_column(r, column);
-    if (column.prefix_shapes > 0) count_prefix_lengths(r, column.attnum, column.prefix_lengths, false);
+    if (column.prefix_shapes > 0)
+      count_prefix_lengths(r, column.attnum, column.prefix_lengths, column.substring_grams, false);
   }
   if (composite) r.composite_shapes++;
   set_exact(r, slot, exact);
@@ -374,7 +394,8 @@ void Router::file_column(Relation& r, const IndexColumn& column, bool unfile) {
     if (it->unused()) r.index_columns.erase(it);
   } else if (it == r.index_columns.end()) {
     r.index_columns.push_back(column);
-    r.index_columns.back().prefix_lengths = 0;  // count_prefix_lengths sets it
+    r.index_columns.back().prefix_lengths = 0;  // count_prefix_lengths sets them
+    r.index_columns.back().substring_grams = 0;
   } else {
     it->shapes += column.shapes;
     it->range_shapes += column.range_shapes;
@@ -384,14 +405,15 @@ void Router::file_column(Relation& r, const IndexColumn& column, bool unfile) {
   }
 }
 
-// One shape's prefix lengths on a column, added or removed: the column's
-// prefix_lengths has bit L - 1 while some shape has a prefix of L bytes.
-void Router::count_prefix_lengths(Relation& r, uint16_t attnum, uint64_t lengths, bool unfile) {
+// One shape's prefix lengths and substring grams on a column, added or
+// removed: the column's prefix_lengths has bit L - 1 while some shape has a
+// prefix of L bytes, and its substring_grams a bit while some shape has it.
+void Router::count_prefix_lengths(Relation& r, uint16_t attnum, uint64_t lengths, uint8_t grams, bool unfile) {
   auto counts = std::find_if(r.prefix_counts.begin(), r.prefix_counts.end(),
                              [&](const auto& c) { return c.first == attnum; });
   if (counts == r.prefix_counts.end()) {
     if (unfile) return;
-    r.prefix_counts.emplace_back(attnum, std::vector<uint32_t>(SR_PREFIX_MAX, 0));
+    r.prefix_counts.emplace_back(attnum, std::vector<uint32_t>(SR_PREFIX_MAX + 8, 0));
     counts = r.prefix_counts.end() - 1;
   }
   uint64_t mask = 0;
@@ -399,17 +421,26 @@ void Router::count_prefix_lengths(Relation& r, uint16_t attnum, uint64_t lengths
     if ((lengths >> l) & 1) counts->second[l] += unfile ? -1 : 1;
     if (counts->second[l] > 0) mask |= uint64_t{1} << l;
   }
+  uint8_t gram_mask = 0;
+  for (int g = 0; g < 8; g++) {
+    if ((grams >> g) & 1) counts->second[SR_PREFIX_MAX + g] += unfile ? -1 : 1;
+    if (counts->second[SR_PREFIX_MAX + g] > 0) gram_mask |= static_cast<uint8_t>(1u << g);
+  }
   for (IndexColumn& c : r.index_columns)
-    if (c.attnum == attnum) c.prefix_lengths = mask;
-  if (mask == 0) r.prefix_counts.erase(counts);
+    if (c.attnum == attnum) {
+      c.prefix_lengths = mask;
+      c.substring_grams = gram_mask;
+    }
+  if (mask == 0 && gram_mask == 0) r.prefix_counts.erase(counts);
 }
 
 void Router::put_cover_columns(uint32_t slot, const std::vector<IndexColumn>& columns) {
   // Every allocation first: a bad_alloc changes nothing (and take_cover_columns,
   // on a drop, then needs none).
-  // The words: how many follow, then each column's, a prefix column's with its lengths.
+  // The words: how many follow, then each column's, a prefix column's with its
+  // lengths and grams.
   size_t words = columns.size();
-  for (const IndexColumn& c : columns) words += c.prefix_shapes > 0 ? 2 : 0;
+  for (const IndexColumn& c : columns) words += c.prefix_shapes > 0 ? 3 : 0;
   if (columns_scratch_.capacity() < columns.size()) columns_scratch_.reserve(columns.size());
   if (cover_column_words_.capacity() < cover_column_words_.size() + 1 + words)
     cover_column_words_.reserve(std::max(cover_column_words_.size() + 1 + words, cover_column_words_.capacity() * 2));
@@ -421,6 +452,7 @@ void Router::put_cover_columns(uint32_t slot, const std::vector<IndexColumn>& co
     if (c.prefix_shapes == 0) continue;
     cover_column_words_.push_back(static_cast<uint32_t>(c.prefix_lengths));
     cover_column_words_.push_back(static_cast<uint32_t>(c.prefix_lengths >> 32));
+    cover_column_words_.push_back(c.substring_grams);
   }
 }
 
@@ -436,7 +468,8 @@ bool Router::take_cover_columns(uint32_t slot, std::vector<IndexColumn>& out) {
     if (out.back().prefix_shapes == 0) continue;
     out.back().prefix_lengths =
         cover_column_words_[offset + 2 + i] | uint64_t{cover_column_words_[offset + 3 + i]} << 32;
-    i += 2;
+    out.back().substring_grams = static_cast<uint8_t>(cover_column_words_[offset + 4 + i]);
+    i += 3;
   }
   cover_columns_.erase(uint64_t{slot} + 1);
   dead_cover_column_words_ += 1 + count;
@@ -461,14 +494,15 @@ bool Router::take_cover_columns(uint32_t slot, std::vector<IndexColumn>& out) {
 
 void Router::unfile_columns(Relation& r, uint32_t slot, uint16_t record_column) {
   if (!take_cover_columns(slot, columns_scratch_)) {
-    file_column(r, IndexColumn{static_cast<uint16_t>(record_column - 1), 0, 1, 0}, true);
+    file_column(r, IndexColumn{static_cast<uint16_t>(record_column - 1), 0, 0, 1, 0}, true);
     return;
   }
   for (const IndexColumn& column : columns_scratch_) {
     if (RangeColumn* ranges = column.range_shapes > 0 ? ranges_.find(r.relid, column.attnum) : nullptr)
       ranges->drop(slot);
     if (column.null_shapes > 0 || column.complement_shapes > 0) lists_.drop(r.relid, column.attnum, slot);
-    if (column.prefix_shapes > 0) count_prefix_lengths(r, column.attnum, column.prefix_lengths, true);
+    if (column.prefix_shapes > 0)
+      count_prefix_lengths(r, column.attnum, column.prefix_lengths, column.substring_grams, true);
     file_column(r, column, true);
   }
   if (always(slot)) {
@@ -492,11 +526,14 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
   for (size_t i = 0; i < atom_count; i++) {
     const sr_index_atom& atom = cover.atoms[i];
     if (atom.attnum >= INT16_MAX) throw std::invalid_argument("column number");
-    if (atom.kind > SR_ATOM_ELEMENT) throw std::invalid_argument("atom kind");
+    if (atom.kind > SR_ATOM_SUBSTRING) throw std::invalid_argument("atom kind");
     if ((atom.kind == SR_ATOM_ELEMENT) != ((atom.tag & SR_TAG_ELEMENT_FLAG) != 0))
       throw std::invalid_argument("element tag");
     if (atom.kind == SR_ATOM_PREFIX && (atom.upper < 1 || atom.upper > SR_PREFIX_MAX))
       throw std::invalid_argument("prefix length");
+    if (atom.kind == SR_ATOM_SUBSTRING &&
+        (atom.upper < 1 || atom.upper > SR_SUBSTRING_GRAM || atom.lower > 1 || atom.tag != SR_TAG_TEXT))
+      throw std::invalid_argument("substring gram");
     if ((atom.kind == SR_ATOM_RANGE && atom.key > atom.upper) ||
         (atom.kind == SR_ATOM_COMPOSITE &&
          (atom.range_attnum >= INT16_MAX || atom.range_attnum == atom.attnum || atom.lower > atom.upper)))
@@ -855,15 +892,22 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
           !always(slot))  // whole-table shapes come from the scan list
         hits_.push_back(slot);
   } else {
-    size_t prefix_hits = 0, element_hits = 0;
+    size_t prefix_hits = 0, element_hits = 0, substring_hits = 0;
+    seen_grams_.next();
     for (size_t i = 0; i < key_count; i++) {
       if (!index_.may_have(keys[i])) continue;  // most keys: no call, no fuse filter probe
+      const bool gram = key_attnums != nullptr && (key_attnums[i] & SR_SUBSTRING_KEY_FLAG) != 0;
+      if (gram && !seen_grams_.insert(keys[i])) continue;  // a gram the text repeats: its shapes are in
       const size_t before = hits_.size();
       ShapeIndex::Probe probe = index_.lookup(keys[i], hits_);
       counters_.filter_passes += probe.filter_pass;
       counters_.mphf_hits += probe.slot_hit;
       if (key_attnums != nullptr && (key_attnums[i] & SR_PREFIX_KEY_FLAG) != 0) {
         prefix_hits += hits_.size() - before;  // prefix atoms are never exact
+        continue;
+      }
+      if (gram) {
+        substring_hits += hits_.size() - before;  // nor substring atoms
         continue;
       }
       // (a counter only: the bit may be another column's too, so proofs still follow)
@@ -880,8 +924,9 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
     }
     const size_t equality_hits = hits_.size();
     counters_.equality_probes += key_count;
-    counters_.equality_candidates += equality_hits - prefix_hits - element_hits;
+    counters_.equality_candidates += equality_hits - prefix_hits - element_hits - substring_hits;
     counters_.prefix_candidates += prefix_hits;
+    counters_.substring_candidates += substring_hits;
     counters_.element_candidates += element_hits;
     if (r.composite_shapes > 0) {
       // Each key with the row version's value of each composite's range column.
@@ -1187,6 +1232,27 @@ uint64_t sr_index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_val
 
 uint64_t sr_prefix_key(uint32_t relid, uint16_t attnum, const uint8_t* bytes, size_t len) noexcept {
   return shape_router::prefix_key(relid, attnum, bytes, len);
+}
+
+uint64_t sr_substring_key(uint32_t relid, uint16_t attnum, int lower, const uint8_t* gram, size_t len) noexcept {
+  return shape_router::substring_key(shape_router::substring_seed(relid, attnum, lower != 0), gram,
+                                     std::min<size_t>(len, SR_SUBSTRING_GRAM));
+}
+
+size_t sr_substring_keys(uint32_t relid, uint16_t attnum, int lower, unsigned lengths, const uint8_t* bytes,
+                         size_t len, uint64_t* keys, uint16_t* key_attnums, size_t room) noexcept {
+  const uint64_t seed = shape_router::substring_seed(relid, attnum, lower != 0);
+  const uint16_t flagged = static_cast<uint16_t>(attnum | SR_SUBSTRING_KEY_FLAG);
+  size_t n = 0;
+  for (size_t q = 1; q <= SR_SUBSTRING_GRAM; q++) {
+    if (((lengths >> (q - 1)) & 1) == 0 || q > len) continue;
+    for (size_t i = 0; i + q <= len; i++, n++) {
+      if (n >= room) continue;  // only counted
+      keys[n] = shape_router::substring_key(seed, bytes + i, q);
+      if (key_attnums != nullptr) key_attnums[n] = flagged;
+    }
+  }
+  return n;
 }
 
 size_t sr_row_key_capacity(const sr_index_column* columns, size_t column_count) noexcept {

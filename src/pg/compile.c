@@ -1009,11 +1009,237 @@ null_test_conjunct(Node *node, Var **column, bool *is_null)
 }
 
 /*
+ * The literal runs of a LIKE pattern, split at its unescaped % and _, with \
+ * escapes applied: whatever the pattern matches contains each of them. False
+ * on a trailing escape (PostgreSQL raises the error).
+ */
+static bool
+like_segments(const char *p, int len, List **segments)
+{
+	StringInfo	run = makeStringInfo();
+
+	*segments = NIL;
+	for (int i = 0; i < len;)
+	{
+		if (p[i] == '%' || p[i] == '_')
+		{
+			if (run->len > 0)
+				*segments = lappend(*segments, run);
+			run = makeStringInfo();
+			i++;
+			continue;
+		}
+		if (p[i] == '\\')
+		{
+			int			charlen;
+
+			if (++i >= len)
+				return false;
+			charlen = pg_mblen(p + i);
+			appendBinaryStringInfo(run, p + i, charlen);
+			i += charlen;
+			continue;
+		}
+		appendStringInfoChar(run, p[i]);
+		i++;
+	}
+	if (run->len > 0)
+		*segments = lappend(*segments, run);
+	return true;
+}
+
+/* Substring alternatives a LIKE or ILIKE offers: more lets the router find a rare gram. */
+#define SUBSTRING_ALTERNATIVES 6
+
+/* How common a gram's bytes are in text (space and the most frequent letters):
+ * grams with fewer of them are offered first, as likelier to be rare in rows. */
+static int
+gram_commonness(const char *gram, int len)
+{
+	int			score = 0;
+
+	for (int i = 0; i < len; i++)
+	{
+		char		c = gram[i];
+
+		score += c == ' ' ? 3 : strchr("etaoin", c) != NULL && c != '\0' ? 2
+			: strchr("shrdlu", c) != NULL && c != '\0' ? 1 : 0;
+	}
+	return score;
+}
+
+typedef struct Gram
+{
+	const char *bytes;
+	int			len;
+	int			score;
+} Gram;
+
+static int
+gram_order(const void *a, const void *b)
+{
+	const Gram *x = a;
+	const Gram *y = b;
+
+	if (x->len != y->len)
+		return y->len - x->len;	/* longer first: rarer */
+	return x->score - y->score;
+}
+
+/*
+ * The substring atoms of a LIKE pattern's literal runs (pattern lowered for an
+ * ILIKE): one alternative per gram, each gram a run of up to SR_SUBSTRING_GRAM
+ * bytes or a SR_SUBSTRING_GRAM-byte window of a longer run, up to
+ * SUBSTRING_ALTERNATIVES of them, the longest and least common first. Every
+ * match contains every gram, so each alone is a cover. NIL: no literal byte.
+ */
+static List *
+substring_alternatives(Oid relid, Var *column, const char *pattern, int len, bool lower, Node *source)
+{
+	List	   *segments;
+	ListCell   *lc;
+	Gram	   *grams;
+	int			gram_count = 0;
+	int			room = 0;
+	List	   *alternatives = NIL;
+
+	if (!like_segments(pattern, len, &segments) || segments == NIL)
+		return NIL;
+	foreach(lc, segments)
+		room += Max(1, ((StringInfo) lfirst(lc))->len - SR_SUBSTRING_GRAM + 1);
+	grams = palloc(sizeof(Gram) * room);
+	foreach(lc, segments)
+	{
+		StringInfo	run = lfirst(lc);
+		int			q = Min(run->len, SR_SUBSTRING_GRAM);
+
+		for (int i = 0; i + q <= run->len; i++)
+		{
+			bool		seen = false;
+
+			for (int g = 0; g < gram_count && !seen; g++)
+				seen = grams[g].len == q && memcmp(grams[g].bytes, run->data + i, q) == 0;
+			if (seen)
+				continue;
+			grams[gram_count].bytes = run->data + i;
+			grams[gram_count].len = q;
+			grams[gram_count].score = gram_commonness(run->data + i, q);
+			gram_count++;
+		}
+	}
+	qsort(grams, gram_count, sizeof(Gram), gram_order);
+	for (int g = 0; g < gram_count && g < SUBSTRING_ALTERNATIVES; g++)
+	{
+		CoverAlternative *alternative = new_alternative(1, source);
+		sr_index_atom *atom = &alternative->atoms[0];
+
+		memset(atom, 0, sizeof(*atom));
+		atom->kind = SR_ATOM_SUBSTRING;
+		atom->attnum = (uint16) column->varattno;
+		atom->tag = SR_TAG_TEXT;
+		atom->upper = (uint64) grams[g].len;
+		atom->lower = lower ? 1 : 0;
+		atom->key = sr_substring_key(relid, atom->attnum, lower ? 1 : 0, (const uint8 *) grams[g].bytes,
+									 grams[g].len);
+		alternative->exact = false;
+		alternatives = lappend(alternatives, alternative);
+	}
+	return alternatives;
+}
+
+/*
+ * text_col ILIKE pattern: substring atoms of the pattern as PostgreSQL lowers
+ * it. Only where ILIKE is LIKE on both sides lowered by lower() (a UTF8
+ * database) and under the column's own collation, the one the shell lowers a
+ * row's value with. NIL otherwise.
+ */
+static List *
+cover_of_ilike(OpExpr *opexpr, Oid relid)
+{
+	Node	   *left;
+	Node	   *right;
+	Var		   *column;
+	text	   *lowered;
+
+	if (list_length(opexpr->args) != 2 || GetDatabaseEncoding() != PG_UTF8 ||
+		!OidIsValid(opexpr->inputcollid) || !collation_is_deterministic(opexpr->inputcollid))
+		return NIL;
+	left = strip_relabel(linitial(opexpr->args));
+	right = lsecond(opexpr->args);
+	if (!is_table_column(left) || !IsA(right, Const) || ((Const *) right)->constisnull ||
+		shape_type_tag(((Var *) left)->vartype) != SR_TAG_TEXT ||
+		((Var *) left)->varcollid != opexpr->inputcollid)
+		return NIL;
+	column = (Var *) left;
+	lowered = DatumGetTextPP(DirectFunctionCall1Coll(lower, opexpr->inputcollid, ((Const *) right)->constvalue));
+	return substring_alternatives(relid, column, VARDATA_ANY(lowered), VARSIZE_ANY_EXHDR(lowered), true,
+								  (Node *) opexpr);
+}
+
+/*
+ * text_col ~ '^abc…': the fixed prefix PostgreSQL's planner finds in an
+ * anchored regular expression (regexp_fixed_prefix) is a prefix atom, or an
+ * equality atom when the expression matches only that string. NIL when it has
+ * none (unanchored, or alternatives at the start).
+ */
+static List *
+cover_of_regex(OpExpr *opexpr, Oid relid)
+{
+	Node	   *left;
+	Node	   *right;
+	Var		   *column;
+	char	   *prefix;
+	bool		exact;
+	int			len;
+	CoverAlternative *alternative;
+
+	if (list_length(opexpr->args) != 2 || !OidIsValid(opexpr->inputcollid) ||
+		!collation_is_deterministic(opexpr->inputcollid))
+		return NIL;
+	left = strip_relabel(linitial(opexpr->args));
+	right = lsecond(opexpr->args);
+	if (!is_table_column(left) || !IsA(right, Const) || ((Const *) right)->constisnull ||
+		shape_type_tag(((Var *) left)->vartype) != SR_TAG_TEXT)
+		return NIL;
+	column = (Var *) left;
+	prefix = regexp_fixed_prefix(DatumGetTextPP(((Const *) right)->constvalue), false, opexpr->inputcollid, &exact);
+	if (prefix == NULL || prefix[0] == '\0')
+		return NIL;
+	len = strlen(prefix);
+	alternative = new_alternative(1, (Node *) opexpr);
+	if (exact)
+	{
+		sr_value	value;
+
+		memset(&value, 0, sizeof(value));
+		value.v.bytes = (const uint8_t *) prefix;
+		value.len = len;
+		alternative->atoms[0] = equality_atom(relid, column, &value);
+	}
+	else
+	{
+		sr_index_atom *atom = &alternative->atoms[0];
+
+		memset(atom, 0, sizeof(*atom));
+		atom->kind = SR_ATOM_PREFIX;
+		atom->attnum = (uint16) column->varattno;
+		atom->tag = SR_TAG_TEXT;
+		len = Min(len, SR_PREFIX_MAX);
+		atom->key = sr_prefix_key(relid, atom->attnum, (const uint8 *) prefix, len);
+		atom->upper = (uint64) len;
+	}
+	alternative->exact = false;
+	return list_make1(alternative);
+}
+
+/*
  * text_col LIKE 'p%' (a literal then only %), text_col ^@ 'p' or
  * starts_with(text_col, 'p'): a prefix atom of p's first
  * SR_PREFIX_MAX bytes (LIKE compares bytes: a prefix of the bytes is one of the
- * characters); 'p' alone is equality, '%' alone IS NOT NULL. Not exact: text
- * keys may collide, so the program decides. NIL: not such a LIKE.
+ * characters); 'p' alone is equality, '%' alone IS NOT NULL; any other pattern
+ * substring atoms of its literal runs, and ILIKE those of its lowered runs
+ * (cover_of_ilike). Not exact: text keys may collide, so the program decides.
+ * NIL: not such a LIKE.
  */
 static List *
 cover_of_like(Node *node, Oid relid)
@@ -1029,6 +1255,10 @@ cover_of_like(Node *node, Oid relid)
 	Oid			collation;
 	bool		starts_with;
 
+	if (IsA(node, OpExpr) && ((OpExpr *) node)->opno == OID_TEXT_ICLIKE_OP)
+		return cover_of_ilike((OpExpr *) node, relid);
+	if (IsA(node, OpExpr) && ((OpExpr *) node)->opno == OID_TEXT_REGEXEQ_OP)
+		return cover_of_regex((OpExpr *) node, relid);
 	if (IsA(node, OpExpr) && (((OpExpr *) node)->opno == OID_TEXT_LIKE_OP ||
 							  ((OpExpr *) node)->opno == SR_TEXT_STARTS_WITH_OP))
 	{
@@ -1063,7 +1293,12 @@ cover_of_like(Node *node, Oid relid)
 		prefix = true;
 	}
 	else if (!like_literal(DatumGetTextPP(((Const *) right)->constvalue), &literal, &prefix))
-		return NIL;
+	{
+		/* a wildcard inside: the literal runs' grams (LIKE compares bytes) */
+		text	   *p = DatumGetTextPP(((Const *) right)->constvalue);
+
+		return substring_alternatives(relid, column, VARDATA_ANY(p), VARSIZE_ANY_EXHDR(p), false, node);
+	}
 	if (prefix && literal.len == 0)
 		return list_make1(complement_alternative(relid, column, NULL, 0, false, node));
 	alternative = new_alternative(1, node);

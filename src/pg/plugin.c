@@ -1538,7 +1538,7 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 
 			if (columns[from + i].tag & SR_TAG_ELEMENT_FLAG)
 			{
-				row[i].is_null = true;	/* an array: its elements' keys come from element_keys */
+				row[i].is_null = true;	/* an array: its elements' keys come from shape_variable_keys */
 				continue;
 			}
 			if (layout != NULL)
@@ -1586,67 +1586,6 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 				return false;
 		}
 		sr_row_keys(rel->relid, columns + from, n, row, keys, key_attnums, key_count, probes, probe_count);
-	}
-	return true;
-}
-
-/* Whether any of the columns is an array keyed by its elements. */
-static bool
-has_element_columns(const sr_index_column *columns, size_t column_count)
-{
-	for (size_t c = 0; c < column_count; c++)
-		if (columns[c].tag & SR_TAG_ELEMENT_FLAG)
-			return true;
-	return false;
-}
-
-/*
- * Appends the keys of the elements of a tuple's array columns (tag with
- * SR_TAG_ELEMENT_FLAG) to *keys, growing *keys and *key_attnums (*room
- * entries; palloc'd anew, never freed in place: they may be a caller's local
- * arrays). A NULL array or element has none. False when an array is an
- * unchanged TOASTed value the WAL does not carry (tuple_keys has checked the
- * types and a key-only row's columns).
- */
-static bool
-element_keys(HeapTuple tuple, const RelationInfo *rel, const sr_index_column *columns, size_t column_count,
-			 uint64 **keys, uint16 **key_attnums, size_t *key_count, size_t *room)
-{
-	for (size_t c = 0; c < column_count; c++)
-	{
-		uint8		tag = columns[c].tag & ~SR_TAG_ELEMENT_FLAG;
-		bool		isnull;
-		bool		has_null;
-		Datum		datum;
-		sr_value   *elements;
-		int			n;
-
-		if (!(columns[c].tag & SR_TAG_ELEMENT_FLAG))
-			continue;
-		datum = heap_getattr(tuple, columns[c].attnum, rel->desc, &isnull);
-		if (isnull)
-			continue;
-		if (VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
-			return false;
-		elements = shape_array_values(datum, &n, &has_null);
-		if (*key_count + n > *room)
-		{
-			/* with room left for another row's other keys */
-			size_t		grown = Max(*room * 2, *key_count + n + sr_row_key_capacity(columns, column_count));
-			uint64	   *k = palloc(sizeof(uint64) * grown);
-			uint16	   *a = palloc(sizeof(uint16) * grown);
-
-			memcpy(k, *keys, sizeof(uint64) * *key_count);
-			memcpy(a, *key_attnums, sizeof(uint16) * *key_count);
-			*keys = k;
-			*key_attnums = a;
-			*room = grown;
-		}
-		for (int i = 0; i < n; i++)
-		{
-			(*key_attnums)[*key_count] = columns[c].attnum;
-			(*keys)[(*key_count)++] = sr_index_key(rel->relid, columns[c].attnum, tag, &elements[i]);
-		}
 	}
 	return true;
 }
@@ -1741,7 +1680,7 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 	NextKeys   *k;
 
 	if (next == NULL || column_count > NEXT_KEYS_COLUMNS ||
-		sr_row_key_capacity(columns, column_count) > NEXT_KEYS_COLUMNS || has_element_columns(columns, column_count) ||
+		sr_row_key_capacity(columns, column_count) > NEXT_KEYS_COLUMNS || shape_has_variable_keys(columns, column_count) ||
 		(next->action != REORDER_BUFFER_CHANGE_INSERT && next->action != REORDER_BUFFER_CHANGE_UPDATE &&
 		 next->action != REORDER_BUFFER_CHANGE_DELETE) ||
 		!sr_change_on_relation(next, relation))
@@ -1855,15 +1794,15 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	}
 	else
 	{
-		bool		elements = has_element_columns(columns, column_count);
+		bool		variable = shape_has_variable_keys(columns, column_count);
 
 		if (newtuple != NULL)
 		{
 			trusted &= tuple_keys(newtuple, NULL, rel, columns, column_count, keys, key_attnums, &key_count,
 								  probes, &probe_count);
-			if (elements && trusted)
-				trusted = element_keys(newtuple, rel, columns, column_count, &keys, &key_attnums, &key_count,
-									   &key_room);
+			if (variable && trusted)
+				trusted = shape_variable_keys(newtuple, rel->relid, rel->desc, columns, column_count, &keys,
+											  &key_attnums, &key_count, &key_room);
 		}
 		old_keys_from = key_count;
 		old_probes_from = probe_count;
@@ -1871,9 +1810,9 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 		{
 			trusted &= trusted && tuple_keys(oldtuple, old_key_only, rel, columns, column_count,
 											 keys, key_attnums, &key_count, probes, &probe_count);
-			if (elements && trusted)
-				trusted = element_keys(oldtuple, rel, columns, column_count, &keys, &key_attnums, &key_count,
-									   &key_room);
+			if (variable && trusted)
+				trusted = shape_variable_keys(oldtuple, rel->relid, rel->desc, columns, column_count, &keys,
+											  &key_attnums, &key_count, &key_room);
 		}
 	}
 	if (oldtuple == NULL && change->action == REORDER_BUFFER_CHANGE_UPDATE && !change->identity_full)

@@ -655,14 +655,17 @@ describe_atoms(Oid relid, const sr_index_atom *atoms, uint32 count)
 						 : atoms[k].kind == SR_ATOM_NULL ? "NULL"
 						 : atoms[k].kind == SR_ATOM_COMPLEMENT ? "complement"
 						 : atoms[k].kind == SR_ATOM_PREFIX ? "prefix"
-						 : atoms[k].kind == SR_ATOM_ELEMENT ? "element" : "equality",
+						 : atoms[k].kind == SR_ATOM_ELEMENT ? "element"
+						 : atoms[k].kind == SR_ATOM_SUBSTRING ? (atoms[k].lower ? "lowered substring" : "substring")
+						 : "equality",
 						 quote_identifier(get_attname(relid, atoms[k].attnum, false)));
 		if (atoms[k].kind == SR_ATOM_COMPLEMENT)
 			appendStringInfo(&out, atoms[k].upper == 0 ? " (any value but NULL)" : " (any value but NULL and %u excluded)", (uint32) atoms[k].upper);
 		else if (same > 1)
 			appendStringInfo(&out, " (%u %s)", same, atoms[k].kind == SR_ATOM_RANGE ? "ranges"
 							 : atoms[k].kind == SR_ATOM_PREFIX ? "prefixes"
-							 : atoms[k].kind == SR_ATOM_ELEMENT ? "elements" : "keys");
+							 : atoms[k].kind == SR_ATOM_ELEMENT ? "elements"
+							 : atoms[k].kind == SR_ATOM_SUBSTRING ? "grams" : "keys");
 		if (atoms[k].kind == SR_ATOM_COMPOSITE)
 			appendStringInfo(&out, " with a range on %s (composite)",
 							 quote_identifier(get_attname(relid, atoms[k].range_attnum, false)));

@@ -108,7 +108,8 @@ shape_def_from_tuple(ShapeDef *def, HeapTuple tuple, TupleDesc desc)
  * alternatives plus 256 * the exact ones' bits (sr_cover.exact_alternatives),
  * the atoms in each, then per atom its key, kind * 2^24 + attnum * 256 + type
  * tag, for a range atom its upper bound, for a prefix atom its length in
- * bytes, for a complement atom the number of
+ * bytes, for a substring atom its gram's length + 256 if lowered, for a
+ * complement atom the number of
  * excluded keys after it, and for a composite atom its range's lower and upper
  * bound and range_attnum * 256 + range_tag.
  */
@@ -132,6 +133,8 @@ shape_cover_datum(const ShapeCover *cover)
 		if (cover->atoms[k].kind == SR_ATOM_RANGE || cover->atoms[k].kind == SR_ATOM_COMPLEMENT ||
 			cover->atoms[k].kind == SR_ATOM_PREFIX)
 			items[i++] = Int64GetDatum((int64) cover->atoms[k].upper);
+		if (cover->atoms[k].kind == SR_ATOM_SUBSTRING)
+			items[i++] = Int64GetDatum((int64) (cover->atoms[k].upper | cover->atoms[k].lower << 8));
 		if (cover->atoms[k].kind == SR_ATOM_COMPOSITE)
 		{
 			items[i++] = Int64GetDatum((int64) cover->atoms[k].lower);
@@ -184,7 +187,7 @@ shape_cover_from_datum(ShapeDef *def, Datum datum)
 		atom->kind = (uint8) (meta >> 24);
 		atom->attnum = (uint16) ((meta >> 8) & 0xffff);
 		atom->tag = (uint8) (meta & 0xff);
-		if (meta < 0 || meta != COVER_META(*atom) || atom->kind > SR_ATOM_ELEMENT ||
+		if (meta < 0 || meta != COVER_META(*atom) || atom->kind > SR_ATOM_SUBSTRING ||
 			(atom->kind == SR_ATOM_ELEMENT) != ((atom->tag & SR_TAG_ELEMENT_FLAG) != 0))
 			goto malformed;
 		if (atom->kind == SR_ATOM_ALWAYS ? atom->attnum != 0 || atom->tag != SR_TAG_NONE || atom->key != 0
@@ -196,6 +199,14 @@ shape_cover_from_datum(ShapeDef *def, Datum datum)
 			if (pos + 1 > n || items[pos] < 1 || items[pos] > SR_PREFIX_MAX || atom->tag != SR_TAG_TEXT)
 				goto malformed;
 			atom->upper = (uint64) items[pos++];
+		}
+		if (atom->kind == SR_ATOM_SUBSTRING)
+		{
+			if (pos + 1 > n || (items[pos] & 0xff) < 1 || (items[pos] & 0xff) > SR_SUBSTRING_GRAM ||
+				(items[pos] >> 8) > 1 || atom->tag != SR_TAG_TEXT)
+				goto malformed;
+			atom->upper = (uint64) (items[pos] & 0xff);
+			atom->lower = (uint64) (items[pos++] >> 8);
 		}
 		if (atom->kind == SR_ATOM_COMPLEMENT)
 		{

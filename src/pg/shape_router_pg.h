@@ -131,6 +131,12 @@ extern PredicateResult shape_predicate_eval(ShapePredicate *predicate, TupleTabl
 extern sr_type_tag shape_type_tag(Oid type);
 extern uint8 shape_element_tag(Oid type);
 extern sr_value *shape_array_values(Datum array, int *count, bool *has_null);
+
+/* variable_keys.c */
+extern bool shape_has_variable_keys(const sr_index_column *columns, size_t column_count);
+extern bool shape_variable_keys(HeapTuple tuple, Oid relid, TupleDesc desc, const sr_index_column *columns,
+								size_t column_count, uint64 **keys, uint16 **key_attnums, size_t *key_count,
+								size_t *room);
 extern void shape_value_from_datum(Oid type, Datum datum, bool isnull, sr_value *out);
 extern Node *shape_plan_where(Node *where);
 extern bytea *shape_compile(Node *where, List **fallbacks);

@@ -384,6 +384,59 @@ TEST(Cover, RandomizedNeverMissesACoveredShape) {
   }
 }
 
+// Substring atoms (LIKE '%abc%'): a shape is found through the gram keys of the
+// row's windows, once however often the text repeats its gram; the column's
+// gram lengths (raw and lowered apart) follow the shapes filed and dropped.
+TEST(Cover, SubstringAtomsAreFoundThroughTheirGrams) {
+  Router r;
+  auto gram = [](const std::string& g, bool lower) {
+    return sr_index_atom{sr_substring_key(100, 2, lower, reinterpret_cast<const uint8_t*>(g.data()), g.size()),
+                         g.size(), 2, SR_TAG_TEXT, SR_ATOM_SUBSTRING, 0, 0, lower ? 1u : 0u};
+  };
+  add(r, 1, 100, CoverSpec{{{gram("arch", false)}, {gram("rchi", false)}}});  // '%archi%': two alternatives
+  add(r, 2, 100, CoverSpec{{{gram("ab", false)}}});
+  add(r, 3, 100, CoverSpec{{{gram("zz", true)}}});
+  add(r, 4, 100, CoverSpec{{{gram("q", false), gram("xyz", true)}}});  // '%q%' OR ILIKE '%xyz%'
+  auto grams = [&] {
+    const Router::RelationView view = r.relation(100);
+    for (size_t i = 0; i < view.index_column_count; i++)
+      if (view.index_columns[i].attnum == 2) return view.index_columns[i].substring_grams;
+    return uint8_t{0};
+  };
+  auto query = [&](const std::string& value, const std::string& lowered) {
+    const uint8_t mask = grams();
+    std::vector<uint64_t> keys(4 * (value.size() + lowered.size()) + 1);
+    std::vector<uint16_t> attnums(keys.size());
+    size_t n = sr_substring_keys(100, 2, 0, mask & 0xf, reinterpret_cast<const uint8_t*>(value.data()),
+                                 value.size(), keys.data(), attnums.data(), keys.size());
+    n += sr_substring_keys(100, 2, 1, mask >> 4, reinterpret_cast<const uint8_t*>(lowered.data()), lowered.size(),
+                           keys.data() + n, attnums.data() + n, keys.size() - n);
+    Ids out;
+    for (const sr_shape_ref& s : r.candidates(100, keys.data(), n, false, nullptr, 0, attnums.data()))
+      out.push_back(s.shape_id);
+    return out;
+  };
+  EXPECT_EQ(grams(), (1u << 0) | (1u << 1) | (1u << 3) | (1u << (4 + 1)) | (1u << (4 + 2)));
+  EXPECT_EQ(query("Archive", "archive"), (Ids{}));  // raw grams from the raw text only
+  EXPECT_EQ(query("marching", "marching"), (Ids{1}));
+  EXPECT_EQ(query("abab ab archi", "abab ab archi"), (Ids{1, 2}));
+  const uint64_t before = r.counters().substring_candidates;
+  EXPECT_EQ(query("abababababab", "abababababab"), (Ids{2}));
+  EXPECT_EQ(r.counters().substring_candidates - before, 1u);  // "ab" looked up once
+  EXPECT_EQ(query("ZZ", "zz"), (Ids{3}));
+  EXPECT_EQ(query("XYZ", "xyz"), (Ids{4}));
+  EXPECT_EQ(query("q", "q"), (Ids{4}));
+  EXPECT_EQ(query("", ""), (Ids{}));
+  r.drop_shape(4);
+  EXPECT_EQ(grams(), (1u << 1) | (1u << 3) | (1u << (4 + 1)));
+  r.drop_shape(1);
+  r.drop_shape(2);
+  EXPECT_EQ(grams(), 1u << (4 + 1));
+  EXPECT_EQ(query("ZZ", "zz"), (Ids{3}));
+  r.drop_shape(3);
+  EXPECT_EQ(r.relation(100).index_column_count, 0u);
+}
+
 // Prefix atoms (LIKE 'p%'): a shape is found through the key of the row's
 // first L bytes for its prefix's length L; the column's lengths follow the
 // shapes filed and dropped.

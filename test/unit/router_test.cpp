@@ -733,9 +733,9 @@ TEST(RowKeys, SameAsOneCallAValue) {
   sr_value null_value{};
   null_value.is_null = 1;
   const sr_index_column columns[] = {
-      {2, SR_TAG_INT, 3, 0, 0, 0, 0, 0},          {3, SR_TAG_TEXT, 1, 2, 0, 0, 0, 0},
-      {5, SR_TAG_FLOAT, 0, 4, 0, 2, 0, 0},        {7, SR_TAG_INT, 1, 1, 0, 0, 0, 0},
-      {9, SR_TAG_TIMESTAMPTZ, 2, 0, 1, 0, 0, 0}, {11, SR_TAG_INT, 1, 1, 1, 1, 0, 0}};
+      {2, SR_TAG_INT, 0, 3, 0, 0, 0, 0, 0},          {3, SR_TAG_TEXT, 0, 1, 2, 0, 0, 0, 0},
+      {5, SR_TAG_FLOAT, 0, 0, 4, 0, 2, 0, 0},        {7, SR_TAG_INT, 0, 1, 1, 0, 0, 0, 0},
+      {9, SR_TAG_TIMESTAMPTZ, 0, 2, 0, 1, 0, 0, 0}, {11, SR_TAG_INT, 0, 1, 1, 1, 1, 0, 0}};
   const sr_value values[] = {int_value(-42), bytes_value(open, 4), float_value(-0.0), int_value(7),
                              int_value(1700000000000000LL), null_value};
   uint64_t keys[8];
@@ -777,7 +777,7 @@ TEST(RowKeys, SameAsOneCallAValue) {
 // value key and the keys of its first 2 and 4 bytes, flagged as prefix keys.
 TEST(RowKeys, PrefixKeysPerRegisteredLength) {
   const char open[] = "open";
-  const sr_index_column columns[] = {{3, SR_TAG_TEXT, 1, 0, 0, 0, 2, (1u << 1) | (1u << 3) | (1u << 8)}};
+  const sr_index_column columns[] = {{3, SR_TAG_TEXT, 0, 1, 0, 0, 0, 2, (1u << 1) | (1u << 3) | (1u << 8)}};
   const sr_value values[] = {bytes_value(open, 4)};
   ASSERT_EQ(sr_row_key_capacity(columns, 1), 4u);
   uint64_t keys[4];
@@ -794,6 +794,30 @@ TEST(RowKeys, PrefixKeysPerRegisteredLength) {
   EXPECT_EQ(attnums[2], 3 | SR_PREFIX_KEY_FLAG);
   // a prefix key is never the value key of the same bytes
   EXPECT_NE(keys[2], keys[0]);
+}
+
+// A text value's gram keys: one per window of each registered length, raw and
+// lowered keys apart, flagged as substring keys; room short: only counted.
+TEST(RowKeys, SubstringKeysPerWindow) {
+  const uint8_t* text = reinterpret_cast<const uint8_t*>("abcab");
+  uint64_t keys[16];
+  uint16_t attnums[16];
+  // lengths 2 and 4: 4 + 2 windows
+  ASSERT_EQ(sr_substring_keys(16384, 3, 0, (1u << 1) | (1u << 3), text, 5, keys, attnums, 16), 6u);
+  EXPECT_EQ(keys[0], sr_substring_key(16384, 3, 0, text, 2));      // "ab"
+  EXPECT_EQ(keys[3], sr_substring_key(16384, 3, 0, text + 3, 2));  // "ab" again
+  EXPECT_EQ(keys[0], keys[3]);
+  EXPECT_EQ(keys[4], sr_substring_key(16384, 3, 0, text, 4));  // "abca"
+  EXPECT_EQ(attnums[5], 3 | SR_SUBSTRING_KEY_FLAG);
+  EXPECT_NE(sr_substring_key(16384, 3, 1, text, 2), keys[0]);  // lowered keys apart
+  EXPECT_NE(sr_substring_key(16384, 4, 0, text, 2), keys[0]);  // and other columns'
+  EXPECT_NE(sr_substring_key(16384, 3, 0, text, 3), sr_substring_key(16384, 3, 0, text, 2));
+  // a value shorter than a length has no window of it
+  EXPECT_EQ(sr_substring_keys(16384, 3, 0, 1u << 3, text, 3, keys, attnums, 16), 0u);
+  uint64_t few[2] = {7, 7};
+  EXPECT_EQ(sr_substring_keys(16384, 3, 0, 1u << 0, text, 5, few, nullptr, 1), 5u);
+  EXPECT_EQ(few[0], sr_substring_key(16384, 3, 0, text, 1));
+  EXPECT_EQ(few[1], 7u);  // beyond room: untouched
 }
 
 // ------------------------------------------------------------------- C API

@@ -1,0 +1,189 @@
+/*
+ * variable_keys.c — the index keys of a row whose number depends on its values:
+ * an array column's element keys, and a text column's substring gram keys
+ * (raw, or lowered as ILIKE lowers them). The fixed keys (one a column) come
+ * from sr_row_keys; these are appended after them.
+ */
+#include "shape_router_pg.h"
+
+#include "access/htup_details.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+
+#include "shape_router/program.h"
+
+/* Past this many gram keys for one value, the change is routed to every shape
+ * (untrusted) instead: keeps a huge text from asking for a huge allocation. */
+#define GRAM_KEYS_MAX (16 * 1024 * 1024)
+
+bool
+shape_has_variable_keys(const sr_index_column *columns, size_t column_count)
+{
+	for (size_t c = 0; c < column_count; c++)
+		if ((columns[c].tag & SR_TAG_ELEMENT_FLAG) || columns[c].substring_grams != 0)
+			return true;
+	return false;
+}
+
+/* Room for n more keys, and after them for another row's fixed keys (the old
+ * row's sr_row_keys writes up to sr_row_key_capacity without asking). */
+static void
+reserve_keys(size_t n, const sr_index_column *columns, size_t column_count, uint64 **keys,
+			 uint16 **key_attnums, size_t key_count, size_t *room)
+{
+	size_t		needed = key_count + n + sr_row_key_capacity(columns, column_count);
+	size_t		grown;
+	uint64	   *k;
+	uint16	   *a;
+
+	if (needed <= *room)
+		return;
+	grown = Max(*room * 2, needed);
+	k = palloc(sizeof(uint64) * grown);
+	a = palloc(sizeof(uint16) * grown);
+	memcpy(k, *keys, sizeof(uint64) * key_count);
+	memcpy(a, *key_attnums, sizeof(uint16) * key_count);
+	*keys = k;
+	*key_attnums = a;
+	*room = grown;
+}
+
+/*
+ * Whether lower() under collation maps each ASCII byte as pg_ascii_tolower
+ * does, so that an ASCII value lowers here without a call (under a Turkish
+ * locale, for one, 'I' does not lower to 'i'). Kept per collation.
+ */
+static bool
+ascii_lowering_is_plain(Oid collation)
+{
+	static Oid	known[8];
+	static bool plain[8];
+	static int	next;
+	char		ascii[127];
+	text	   *lowered;
+	bool		same;
+
+	for (int i = 0; i < lengthof(known); i++)
+		if (known[i] == collation && OidIsValid(collation))
+			return plain[i];
+	for (int i = 0; i < 127; i++)
+		ascii[i] = (char) (i + 1);
+	lowered = DatumGetTextPP(DirectFunctionCall1Coll(lower, collation,
+													 PointerGetDatum(cstring_to_text_with_len(ascii, 127))));
+	same = VARSIZE_ANY_EXHDR(lowered) == 127;
+	for (int i = 0; same && i < 127; i++)
+		same = VARDATA_ANY(lowered)[i] == pg_ascii_tolower(ascii[i]);
+	known[next] = collation;
+	plain[next] = same;
+	next = (next + 1) % lengthof(known);
+	return same;
+}
+
+/* The bytes of a text value as lower() under collation makes them (as ILIKE
+ * lowers the value it matches). */
+static const char *
+lowered_bytes(Oid collation, text *value, int *len)
+{
+	const char *s = VARDATA_ANY(value);
+	int			n = VARSIZE_ANY_EXHDR(value);
+	bool		ascii = true;
+	text	   *lowered;
+
+	for (int i = 0; i < n && ascii; i++)
+		ascii = !IS_HIGHBIT_SET(s[i]);
+	if (ascii && ascii_lowering_is_plain(collation))
+	{
+		char	   *out = palloc(n + 1);
+
+		for (int i = 0; i < n; i++)
+			out[i] = pg_ascii_tolower(s[i]);
+		*len = n;
+		return out;
+	}
+	lowered = DatumGetTextPP(DirectFunctionCall1Coll(lower, collation, PointerGetDatum(value)));
+	*len = VARSIZE_ANY_EXHDR(lowered);
+	return VARDATA_ANY(lowered);
+}
+
+/* Appends the gram keys of bytes[0..len) for the q-byte lengths in lengths. */
+static bool
+append_gram_keys(Oid relid, const sr_index_column *column, int lower, unsigned lengths, const char *bytes,
+				 int len, const sr_index_column *columns, size_t column_count, uint64 **keys,
+				 uint16 **key_attnums, size_t *key_count, size_t *room)
+{
+	size_t		n = sr_substring_keys(relid, column->attnum, lower, lengths, (const uint8 *) bytes, len,
+									  NULL, NULL, 0);
+
+	if (n > GRAM_KEYS_MAX)
+		return false;
+	reserve_keys(n, columns, column_count, keys, key_attnums, *key_count, room);
+	sr_substring_keys(relid, column->attnum, lower, lengths, (const uint8 *) bytes, len,
+					  *keys + *key_count, *key_attnums + *key_count, n);
+	*key_count += n;
+	return true;
+}
+
+/*
+ * Appends to *keys the keys of a tuple's array columns (tag with
+ * SR_TAG_ELEMENT_FLAG: one per non-NULL element) and of its text columns with
+ * substring atoms (their grams), growing *keys and *key_attnums (*room
+ * entries; palloc'd anew, never freed in place: they may be a caller's local
+ * arrays). A NULL value has none. False when a value is an unchanged TOASTed
+ * one the WAL does not carry, or too long to key (tuple_keys has checked the
+ * types and a key-only row's columns).
+ */
+bool
+shape_variable_keys(HeapTuple tuple, Oid relid, TupleDesc desc, const sr_index_column *columns,
+					size_t column_count, uint64 **keys, uint16 **key_attnums, size_t *key_count, size_t *room)
+{
+	for (size_t c = 0; c < column_count; c++)
+	{
+		const sr_index_column *column = &columns[c];
+		bool		isnull;
+		Datum		datum;
+
+		if (!(column->tag & SR_TAG_ELEMENT_FLAG) && column->substring_grams == 0)
+			continue;
+		datum = heap_getattr(tuple, column->attnum, desc, &isnull);
+		if (isnull)
+			continue;
+		if (VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
+			return false;
+		if (column->tag & SR_TAG_ELEMENT_FLAG)
+		{
+			uint8		tag = column->tag & ~SR_TAG_ELEMENT_FLAG;
+			bool		has_null;
+			int			n;
+			sr_value   *elements = shape_array_values(datum, &n, &has_null);
+
+			reserve_keys(n, columns, column_count, keys, key_attnums, *key_count, room);
+			for (int i = 0; i < n; i++)
+			{
+				(*key_attnums)[*key_count] = column->attnum;
+				(*keys)[(*key_count)++] = sr_index_key(relid, column->attnum, tag, &elements[i]);
+			}
+			continue;
+		}
+		{
+			text	   *value = DatumGetTextPP(datum);
+
+			if ((column->substring_grams & 0x0f) != 0 &&
+				!append_gram_keys(relid, column, 0, column->substring_grams & 0x0f, VARDATA_ANY(value),
+								  VARSIZE_ANY_EXHDR(value), columns, column_count, keys, key_attnums,
+								  key_count, room))
+				return false;
+			if ((column->substring_grams >> 4) != 0)
+			{
+				int			len;
+				const char *lowered = lowered_bytes(TupleDescAttr(desc, column->attnum - 1)->attcollation,
+													value, &len);
+
+				if (!append_gram_keys(relid, column, 1, column->substring_grams >> 4, lowered, len, columns,
+									  column_count, keys, key_attnums, key_count, room))
+					return false;
+			}
+		}
+	}
+	return true;
+}
