@@ -12,8 +12,9 @@ are in bench/README.md, "Realistic mix"):
    5  tenant_id = k AND status IN ('open', 'review')      equality + IN
    5  score > t                                           one-sided threshold (t in the top 0.00002%: rarely met)
    5  amount BETWEEN a AND a + 999                        two-sided range
-and, at the largest S once more, with 100 shapes no cover reaches (title ILIKE
-'%..%'): scan shapes, what cover index I still leaves to the program.
+and, at the largest S once more, with 100 shapes no cover reaches (arithmetic
+over columns, `(amount + priority) % 1000003 = k`): scan shapes, what the covers
+still leave to the program.
 
 Shape sets S = 10,000, 100,000 and 1,000,000 are prefixes of one registration
 (each prefix has the same mix), selected with the plugin's `shapes` option. Key
@@ -26,11 +27,11 @@ changes match some shape at S = 1,000,000 (fewer at smaller S).
 --forms ii swaps in the mix of the second cover issue (FORMS_II below, per
 10,000 shapes): the first mix scaled to 70%, then arrays, LIKE prefixes,
 negations, IS [NOT] NULL conjuncts, one shape in 10,000 without WHERE, and 1%
-truly opaque shapes (ILIKE '%..%', a regex, arithmetic). The table gains `env
-int` and `tags text[]`, rows get NULL assignees and titles and an 'archived'
-status. --opaque N also reads the same WAL with only N (and N/10) opaque
-`title ILIKE '%<word>%'` shapes: the per-change cost of shapes no cover will
-reach. Either writes bench/MIX16.md (never bench/MIX.md); --max-shapes 0 runs
+shapes once opaque (ILIKE '%..%' and an anchored regex, now substring and
+prefix atoms, and arithmetic, still scanned). The table gains `env int` and
+`tags text[]`, rows get NULL assignees and titles and an 'archived' status.
+--opaque N also reads the same WAL with only N (and N/10) `title ILIKE
+'%<word>%'` shapes: the per-change cost of substring search shapes. Either writes bench/MIX16.md (never bench/MIX.md); --max-shapes 0 runs
 --opaque alone.
 
   python3 bench/mix.py --forms ii --opaque 1000 --max-shapes 10000 --changes 20000
@@ -95,7 +96,7 @@ FORMS_II = [
     (199, "owner_id = k AND title IS NOT NULL", "format('owner_id = %s AND title IS NOT NULL', k1)"),
     # no WHERE: every change of the table
     (1, "no WHERE", "NULL"),
-    # truly opaque: no cover will reach these
+    # once opaque: ILIKE and the anchored regex now have covers (substring, prefix), arithmetic has none
     (100, "opaque: title ILIKE '%w%', title ~ regex, (amount + priority) % 1000003 = k",
      "(ARRAY[format('title ILIKE %L', '%' || w || '%'), format('title ~ %L', '^' || w || '[0-9]'), "
      "format('(amount + priority) %% 1000003 = %s', k1 % 1000003)])[1 + g % 3]"),
@@ -191,7 +192,7 @@ def run(c, a):
                             "'title ILIKE %L', '%' || substr(md5('w' || g), 1, 4) || '%') ORDER BY g) "
                             f"FROM generate_series(1, {a.opaque}) g)) id")
     scan_ids = c.psql("SELECT string_agg(id::text, ',') FROM shape_router.register_shapes('items', "
-                      "(SELECT array_agg(format('title ILIKE ''%%%s%%''', md5(g::text))) FROM generate_series(1, 100) g)) id")[0]
+                      "(SELECT array_agg(format('(amount + priority) %% 1000003 = %s', g)) FROM generate_series(1, 100) g)) id")[0]
     c.psql("VACUUM ANALYZE shape_router.shape_catalog")
     first_id = int(c.psql("SELECT min(shape_id) FROM shape_router.shapes")[0])
     # Scan shapes in the catalog (builds before covers kept one index column, index_attnum).
@@ -307,24 +308,27 @@ def write(a, r, elapsed):
     w("")
     if a.max_shapes > 0 and a.forms == "ii":
         w("Shapes (per 10,000, `--forms ii`): " + "; ".join(f"{wt} `{form}`" for wt, form, _ in FORMS_II) +
-          f"; the `+ 100 scan shapes` row adds 100 `title ILIKE '%…%'` shapes. Why these weights: {FORMS_II_WHY}")
+          f"; the `+ 100 scan shapes` row adds 100 `(amount + priority) % 1000003 = k` shapes (no cover). Why these "
+          f"weights: {FORMS_II_WHY}")
         w("")
         w("Rows: as in the first mix, plus `env` (uniform keys) and `tags` (1–3 tags `t<key>`), 10% NULL assignees, "
           "5% NULL titles, status among open/done/review/archived (updates set open or archived).")
         w("")
-        w("About a third of the opaque shapes are regexes (`title ~ '^w[0-9]'`). Past 32 distinct patterns a backend's "
-          "regex cache (PostgreSQL's RE_CACHE_SIZE) no longer holds them, so each such shape compiles its pattern again "
-          "on every change it is run for; from 100 opaque shapes on (S = 10,000) they weigh on the mix's per-change cost.")
+        w("Of the once-opaque shapes, a third are `title ILIKE '%w%'` (substring atoms), a third anchored regexes "
+          "(`title ~ '^w[0-9]'`, prefix atoms of their fixed prefix w) and a third arithmetic (scan shapes). A "
+          "candidate regex shape still compiles its pattern when the backend's regex cache (PostgreSQL's RE_CACHE_SIZE, "
+          "32 patterns) no longer holds it.")
         if "scan_by_form" in r["facts"]:
             w("")
             w("Scan shapes per form today (catalog `index_cover` NULL / shapes of the form): " +
               "; ".join(f"`{f}` {v}" for f, v in r["facts"]["scan_by_form"].items()) + ".")
     elif a.max_shapes > 0:
         w("Shapes (per 100): " + "; ".join(f"{wt} `{form}`" for wt, form, _ in FORMS) +
-          "; the last row adds 100 `title ILIKE '%…%'` shapes, which have no cover (scan shapes).")
+          "; the last row adds 100 `(amount + priority) % 1000003 = k` shapes, which have no cover (scan shapes).")
     if a.opaque > 0:
         w(f"Opaque rows: {a.opaque:,} (and {a.opaque // 10:,}) shapes `title ILIKE '%w%'`, w 4 hex digits, alone on the "
-          "slot (`shapes` option): every change runs each one's program, which calls the executor.")
+          "slot (`shapes` option). Substring atoms index them by one gram each (here w itself): a change runs the "
+          "programs of the shapes whose gram its lowered title holds (a 32-hex-digit title holds about 4 of 10,000).")
     w("")
     w(f"Workload: {n:,} changes in transactions of 100 (70 inserts, 20 updates, 10 deletes), key values uniform over "
       f"1..{KEYS:,}. CPU = user + system time of the backend running `pg_logical_slot_peek_changes`, median of "
@@ -338,8 +342,9 @@ def write(a, r, elapsed):
         stats = json.loads(x["stats"]) if "stats" in x else {}
         per = (lambda k: f"{stats[k] / n:.2f}" if k in stats else "")
         if "equality_candidates" in stats:
-            stats["index_candidates"] = (stats["equality_candidates"] + stats["range_candidates"] +
-                                         stats.get("composite_candidates", 0))
+            stats["index_candidates"] = sum(stats.get(k, 0) for k in (
+                "equality_candidates", "range_candidates", "composite_candidates", "null_candidates",
+                "complement_candidates", "prefix_candidates", "element_candidates", "substring_candidates"))
         w(f"| {name} | {x['cpu_median_us'] / 1e6:.2f} | {x['start_cpu_us'] / 1e6:.2f} | {routing / floor_routing:.2f} | "
           f"{(routing - floor_routing) / n:.3f} | {x['messages']:,} | {per('gate_evaluations')} | "
           f"{per('index_candidates')} | {per('scan_candidates')} | {x['rss_kb'] / 1024:.0f} |")
