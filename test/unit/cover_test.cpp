@@ -56,9 +56,24 @@ struct CoverSpec {
 // The randomized tests' keys: column c's value v has key K(c * 100 + v).
 uint64_t row_key(uint16_t column, uint64_t value) { return K(column * 100 + value); }
 
+// The randomized tests' text column (substring atoms) and its lowered form.
+constexpr uint16_t kTextColumn = 4;
+std::string lowered(const std::string& text) {
+  std::string out = text;
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+sr_index_atom gram_atom(const std::string& gram, bool lower, uint32_t relid = 100) {
+  return sr_index_atom{sr_substring_key(relid, kTextColumn, lower, reinterpret_cast<const uint8_t*>(gram.data()),
+                                        gram.size()),
+                       gram.size(), kTextColumn, SR_TAG_TEXT, SR_ATOM_SUBSTRING, 0, 0, lower ? 1u : 0u};
+}
+
 // Whether a true atom is in each alternative, for row (row[column - 1]: the
-// value, or -1 for NULL).
-bool cover_holds(const CoverSpec& spec, const std::vector<int64_t>& row) {
+// value, or -1 for NULL) and text (column kTextColumn; nullptr: NULL). Gram
+// atoms carry their gram in a side table: grams[key].
+std::map<uint64_t, std::string> grams;
+bool cover_holds(const CoverSpec& spec, const std::vector<int64_t>& row, const std::string* text = nullptr) {
   for (const auto& alternative : spec.alternatives) {
     bool any = false;
     for (size_t i = 0; i < alternative.size() && !any; i++) {
@@ -68,6 +83,10 @@ bool cover_holds(const CoverSpec& spec, const std::vector<int64_t>& row) {
         continue;
       }
       if (a.kind == SR_ATOM_EXCLUDED) continue;
+      if (a.kind == SR_ATOM_SUBSTRING) {
+        any = text != nullptr && (a.lower ? lowered(*text) : *text).find(grams.at(a.key)) != std::string::npos;
+        continue;
+      }
       const int64_t v = row[a.attnum - 1];
       if (a.kind == SR_ATOM_NULL) {
         any = v < 0;
@@ -94,9 +113,26 @@ bool cover_holds(const CoverSpec& spec, const std::vector<int64_t>& row) {
 // What the shell passes for one row version (sr_row_keys): keys of the columns
 // with equality or complement atoms, order keys of range columns, NULL probes.
 void row_probes(const Router::RelationView& view, const std::vector<int64_t>& row, std::vector<uint64_t>& keys,
-                std::vector<uint16_t>& attnums, std::vector<sr_range_probe>& probes) {
+                std::vector<uint16_t>& attnums, std::vector<sr_range_probe>& probes,
+                const std::string* text = nullptr, uint32_t relid = 100) {
   for (size_t i = 0; i < view.index_column_count; i++) {
     const Router::IndexColumn& c = view.index_columns[i];
+    if (c.attnum == kTextColumn) {  // the text column: its grams (variable_keys.c)
+      if (text == nullptr) continue;
+      for (int lower = 0; lower <= 1; lower++) {
+        const std::string bytes = lower ? lowered(*text) : *text;
+        const unsigned lengths = lower ? c.substring_grams >> 4 : c.substring_grams & 0xf;
+        const size_t n = sr_substring_keys(relid, c.attnum, lower, lengths,
+                                           reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), nullptr,
+                                           nullptr, 0);
+        const size_t at = keys.size();
+        keys.resize(at + n);
+        attnums.resize(at + n);
+        sr_substring_keys(relid, c.attnum, lower, lengths, reinterpret_cast<const uint8_t*>(bytes.data()),
+                          bytes.size(), keys.data() + at, attnums.data() + at, n);
+      }
+      continue;
+    }
     const int64_t v = row[c.attnum - 1];
     if (v < 0) {
       if (c.null_shapes > 0) probes.push_back(sr_range_probe{0, c.attnum, 1});
@@ -310,7 +346,7 @@ TEST(Cover, RandomizedNeverMissesACoveredShape) {
   Router r;
   std::map<uint64_t, std::pair<uint32_t, CoverSpec>> live;
   auto key_of = [](uint16_t column, uint64_t value) { return K(column * 100 + value); };
-  auto random_cover = [&] {
+  auto random_cover = [&](uint32_t relid) {
     CoverSpec spec;
     const int alternatives = 1 + static_cast<int>(rng() % 3);
     for (int a = 0; a < alternatives; a++) {
@@ -330,6 +366,13 @@ TEST(Cover, RandomizedNeverMissesACoveredShape) {
           complement(atoms, column, excluded);
         } else if (kind == 6 && rng() % 8 == 0) {
           atoms.push_back(always_atom());
+        } else if (kind == 7) {  // a gram of 1..4 letters of a small alphabet, raw or lowered
+          std::string gram;
+          for (size_t g = 1 + rng() % 4; g > 0; g--) gram += "abAB"[rng() % 4];
+          const bool lower = rng() % 2 == 0;
+          if (lower) gram = lowered(gram);
+          grams[gram_atom(gram, lower, relid).key] = gram;
+          atoms.push_back(gram_atom(gram, lower, relid));
         } else {
           atoms.push_back(eq(key_of(column, rng() % 12), column, SR_TAG_INT));
         }
@@ -349,7 +392,7 @@ TEST(Cover, RandomizedNeverMissesACoveredShape) {
         r.drop_shape(id);
         live.erase(id);
       } else {
-        const CoverSpec spec = random_cover();
+        const CoverSpec spec = random_cover(relid);
         add(r, id, relid, spec);
         live[id] = {relid, spec};
       }
@@ -367,7 +410,10 @@ TEST(Cover, RandomizedNeverMissesACoveredShape) {
       std::vector<sr_range_probe> probes;
       for (uint16_t column = 1; column <= 3; column++)
         row[column - 1] = rng() % 4 == 0 ? -1 : static_cast<int64_t>(rng() % 20);
-      row_probes(view, row, keys, attnums, probes);
+      std::string text;
+      for (size_t t = rng() % 12; t > 0; t--) text += "abAB"[rng() % 4];
+      const std::string* text_value = rng() % 5 == 0 ? nullptr : &text;
+      row_probes(view, row, keys, attnums, probes, text_value, relid);
       Ids got;
       // with the keys' columns (complements skip their exclusions) and without (all complements)
       for (const sr_shape_ref& s : r.candidates(relid, keys.data(), keys.size(), false, probes.data(), probes.size(),
@@ -376,8 +422,10 @@ TEST(Cover, RandomizedNeverMissesACoveredShape) {
       ASSERT_TRUE(std::is_sorted(got.begin(), got.end()));
       ASSERT_EQ(std::adjacent_find(got.begin(), got.end()), got.end());
       for (const auto& [id, shape] : live) {
-        if (shape.first != relid || !holds(shape.second, row)) continue;
-        ASSERT_TRUE(std::binary_search(got.begin(), got.end(), id)) << "round " << round << " missed " << id << " " << describe(shape.second, row);
+        if (shape.first != relid || !holds(shape.second, row, text_value)) continue;
+        ASSERT_TRUE(std::binary_search(got.begin(), got.end(), id))
+            << "round " << round << " missed " << id << " " << describe(shape.second, row) << " text "
+            << (text_value != nullptr ? text : "NULL");
       }
       for (uint64_t id : got) ASSERT_EQ(live.at(id).first, relid);
     }
@@ -701,8 +749,8 @@ TEST(Cover, RandomizedExactDecisionsMatchTheRows) {
                                                 attnums.data(), old_keys_from, old_probes_from))
         got[s.shape_id] = s.exact;
       for (const auto& [id, spec] : live) {
-        const bool new_holds = holds(spec, rows[0]);
-        const bool old_holds = versions == 2 && holds(spec, rows[1]);
+        const bool new_holds = holds(spec, rows[0], nullptr);
+        const bool old_holds = versions == 2 && holds(spec, rows[1], nullptr);
         if (new_holds || old_holds) {
           ASSERT_TRUE(got.count(id)) << "round " << round << " missed " << id;
         }
