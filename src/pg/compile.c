@@ -1179,8 +1179,9 @@ cover_of_ilike(OpExpr *opexpr, Oid relid)
 /*
  * text_col ~ '^abc…': the fixed prefix PostgreSQL's planner finds in an
  * anchored regular expression (regexp_fixed_prefix) is a prefix atom, or an
- * equality atom when the expression matches only that string. NIL when it has
- * none (unanchored, or alternatives at the start).
+ * equality atom when the expression matches only that string; an unanchored
+ * one with no special character at all ('abc') is a literal the text must
+ * contain: its substring atoms, as for LIKE '%abc%'. NIL otherwise.
  */
 static List *
 cover_of_regex(OpExpr *opexpr, Oid relid)
@@ -1204,7 +1205,16 @@ cover_of_regex(OpExpr *opexpr, Oid relid)
 	column = (Var *) left;
 	prefix = regexp_fixed_prefix(DatumGetTextPP(((Const *) right)->constvalue), false, opexpr->inputcollid, &exact);
 	if (prefix == NULL || prefix[0] == '\0')
-		return NIL;
+	{
+		text	   *pattern = DatumGetTextPP(((Const *) right)->constvalue);
+		const char *p = VARDATA_ANY(pattern);
+		int			n = VARSIZE_ANY_EXHDR(pattern);
+
+		for (int i = 0; i < n; i++)
+			if (strchr(".^$*+?()[]{}|\\%_", p[i]) != NULL || p[i] == '\0')
+				return NIL;		/* % and _ too: the literal goes through the LIKE splitter */
+		return n == 0 ? NIL : substring_alternatives(relid, column, p, n, false, (Node *) opexpr);
+	}
 	len = strlen(prefix);
 	alternative = new_alternative(1, (Node *) opexpr);
 	if (exact)
