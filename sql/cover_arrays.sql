@@ -67,10 +67,11 @@ SELECT ordinality AS n, (data::json->>'shape')::bigint AS shape_id, data::json->
   FROM pg_logical_slot_get_changes('ar_slot', NULL, NULL, 'include-transaction', 'false') WITH ORDINALITY;
 -- The element index did the work: no scan shape, and the 300 shapes on absent
 -- elements were candidates only for the one change whose row keys could not be
--- trusted (the TOASTed array), not for the other changes.
+-- trusted (the TOASTed array), not for the other changes. The programs decide
+-- the array operators themselves: no call into PostgreSQL's executor.
 SELECT element_candidates > 0 AS elements_used, scan_candidates = 0 AS no_scan_shape,
        gate_evaluations < 2 * changes_seen * 12 AS runs_bounded_by_the_array_shapes,
-       gate_evaluations > 0 AS programs_decide
+       gate_evaluations > 0 AS programs_decide, fallback_evaluations = 0 AS no_executor_call
   FROM shape_router.decoding_stats();
 SELECT count(*) AS records, count(DISTINCT shape_id) AS shapes_reached FROM ar_expected;
 -- mismatches against PostgreSQL, in order: none expected

@@ -53,7 +53,11 @@ typedef enum sr_type_tag
 	SR_TAG_COUNT
 } sr_type_tag;
 
-/* A column value as the shell hands it over. */
+/*
+ * A column value as the shell hands it over. An array column's (its tag with
+ * SR_TAG_ELEMENT_FLAG): v.bytes points to len sr_values, its non-NULL
+ * elements (of the element tag), and has_null_element says it had NULL ones.
+ */
 typedef struct sr_value
 {
 	union
@@ -62,8 +66,9 @@ typedef struct sr_value
 		double		f;
 		const uint8_t *bytes;
 	}			v;
-	uint32_t	len;			/* bytes only */
+	uint32_t	len;			/* bytes only; an array: its non-NULL elements */
 	uint8_t		is_null;
+	uint8_t		has_null_element;	/* arrays only */
 } sr_value;
 
 typedef enum sr_compare_op
@@ -191,6 +196,21 @@ sr_status	sr_builder_in(sr_program_builder *b, sr_type_tag tag, uint16_t attnum,
 sr_status	sr_builder_null_test(sr_program_builder *b, uint16_t attnum, int is_null) SR_NOEXCEPT;
 sr_status	sr_builder_bool_column(sr_program_builder *b, uint16_t attnum) SR_NOEXCEPT;
 sr_status	sr_builder_constant(sr_program_builder *b, int truth) SR_NOEXCEPT;
+/*
+ * An array column (attnum, elements of tag) against constants (values, has_null:
+ * the constant array held a NULL), as PostgreSQL's array functions decide it:
+ * c = ANY(arr) (values: c), arr @> ARRAY[..], arr <@ ARRAY[..], arr && ARRAY[..].
+ */
+typedef enum sr_array_op
+{
+	SR_ARRAY_ANY_EQ = 0,
+	SR_ARRAY_CONTAINS,
+	SR_ARRAY_CONTAINED_BY,
+	SR_ARRAY_OVERLAPS,
+	SR_ARRAY_OP_COUNT
+} sr_array_op;
+sr_status	sr_builder_array(sr_program_builder *b, sr_array_op kind, sr_type_tag tag, uint16_t attnum,
+							 const sr_value *values, size_t count, int has_null) SR_NOEXCEPT;
 /* col LIKE 'prefix%' (negate: NOT LIKE); text columns. */
 sr_status	sr_builder_like_prefix(sr_program_builder *b, uint16_t attnum, const uint8_t *prefix,
 								   size_t len, int negate) SR_NOEXCEPT;

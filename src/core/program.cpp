@@ -39,6 +39,7 @@ enum Opcode : uint8_t {
   OP_OR = 12,
   OP_JUMP_IF_FALSE = 13,  // u16 forward offset from the end of the instruction; top kept
   OP_JUMP_IF_TRUE = 14,
+  OP_ARRAY = 15,       // (tag<<3 | has_null<<2 | kind), u16 attnum, u16 set_off: an array column against a set
 };
 
 size_t instruction_length(uint8_t opcode) {
@@ -47,6 +48,7 @@ size_t instruction_length(uint8_t opcode) {
     case OP_CMP_COLS:
     case OP_IN:
     case OP_LIKE_PREFIX:
+    case OP_ARRAY:
       return 6;
     case OP_NULL_TEST:
       return 4;
@@ -207,6 +209,51 @@ bool set_contains(Category cat, const uint8_t* set, const sr_value& v) {
       lo = mid + 1;
   }
   return false;
+}
+
+// Whether the set's entry i is one of items[0..n).
+bool set_entry_in(Category cat, const uint8_t* set, size_t i, const sr_value* items, size_t n) {
+  for (size_t k = 0; k < n; k++) {
+    int c;
+    if (cat == Category::Bytes) {
+      const uint8_t* s = set + read_u16(set + 2 + 2 * i);
+      c = compare_bytes(items[k].v.bytes, items[k].len, s + 2, read_u16(s));
+    } else {
+      c = compare_value_const(cat, items[k], set + 2 + 8 * i);
+    }
+    if (c == 0) return true;
+  }
+  return false;
+}
+
+// An array operator on a non-NULL array value (its non-NULL elements, and
+// whether it had a NULL one) and a constant set, as PostgreSQL's array
+// functions decide it: NULL elements never match.
+uint8_t array_truth(uint8_t flags, const uint8_t* set, const sr_value& array) {
+  const Category cat = category_of(flags >> 3);
+  const bool set_null = flags & 4;
+  const sr_value* items = reinterpret_cast<const sr_value*>(array.v.bytes);
+  const size_t n = array.len, count = read_u16(set);
+  switch (static_cast<sr_array_op>(flags & 3)) {
+    case SR_ARRAY_ANY_EQ:  // c = ANY(arr): NULL when no element is c and one is NULL
+      for (size_t k = 0; k < n; k++)
+        if (set_contains(cat, set, items[k])) return SR_TRUE;
+      return array.has_null_element ? SR_NULL : SR_FALSE;
+    case SR_ARRAY_OVERLAPS:  // arr && set
+      for (size_t k = 0; k < n; k++)
+        if (set_contains(cat, set, items[k])) return SR_TRUE;
+      return SR_FALSE;
+    case SR_ARRAY_CONTAINS:  // arr @> set: a NULL in the set is never found
+      if (set_null) return SR_FALSE;
+      for (size_t i = 0; i < count; i++)
+        if (!set_entry_in(cat, set, i, items, n)) return SR_FALSE;
+      return SR_TRUE;
+    default:  // SR_ARRAY_CONTAINED_BY, arr <@ set: nor a NULL element of arr
+      if (array.has_null_element) return SR_FALSE;
+      for (size_t k = 0; k < n; k++)
+        if (!set_contains(cat, set, items[k])) return SR_FALSE;
+      return SR_TRUE;
+  }
 }
 
 std::string quote_bytes(const uint8_t* p, size_t len, uint8_t tag) {
@@ -405,38 +452,60 @@ sr_status sr_builder_compare_columns(sr_program_builder* b, sr_compare_op op, sr
   });
 }
 
+namespace {
+// Pools an IN set of values (sorted, without duplicates) and returns its offset.
+uint16_t pool_set(sr_program_builder* b, Category cat, const sr_value* values, size_t count) {
+  std::vector<sr_value> sorted(values, values + count);
+  for (const sr_value& v : sorted)
+    if (v.is_null) throw std::invalid_argument("NULL in IN set: pass has_null instead");
+  std::sort(sorted.begin(), sorted.end(),
+            [&](const sr_value& x, const sr_value& y) { return compare_values(cat, x, y) < 0; });
+  sorted.erase(std::unique(sorted.begin(), sorted.end(),
+                           [&](const sr_value& x, const sr_value& y) { return compare_values(cat, x, y) == 0; }),
+               sorted.end());
+  if (sorted.size() > 0xffff) throw std::invalid_argument("IN list too long");
+  uint16_t set = b->pool_offset();
+  b->pool_u16(static_cast<uint16_t>(sorted.size()));
+  if (cat == Category::Bytes) {
+    size_t table = b->consts.size();
+    b->consts.resize(table + 2 * sorted.size());
+    for (size_t i = 0; i < sorted.size(); i++) {
+      size_t rel = b->consts.size() - set;
+      if (rel > 0xffff) throw std::invalid_argument("IN list too large");
+      b->consts[table + 2 * i] = static_cast<uint8_t>(rel & 0xff);
+      b->consts[table + 2 * i + 1] = static_cast<uint8_t>(rel >> 8);
+      b->pool_bytes(sorted[i].v.bytes, sorted[i].len);
+    }
+  } else {
+    for (const sr_value& v : sorted) b->pool_scalar(cat, v);
+  }
+  return set;
+}
+}  // namespace
+
 sr_status sr_builder_in(sr_program_builder* b, sr_type_tag tag, uint16_t attnum, const sr_value* values,
                         size_t count, int has_null, int negate) noexcept {
   return guarded([&] {
     check_tag(tag);
     b->check_attnum(attnum);
-    Category cat = category_of(tag);
-    std::vector<sr_value> sorted(values, values + count);
-    for (const sr_value& v : sorted)
-      if (v.is_null) throw std::invalid_argument("NULL in IN set: pass has_null instead");
-    std::sort(sorted.begin(), sorted.end(),
-              [&](const sr_value& x, const sr_value& y) { return compare_values(cat, x, y) < 0; });
-    sorted.erase(std::unique(sorted.begin(), sorted.end(),
-                             [&](const sr_value& x, const sr_value& y) { return compare_values(cat, x, y) == 0; }),
-                 sorted.end());
-    if (sorted.size() > 0xffff) throw std::invalid_argument("IN list too long");
-    uint16_t set = b->pool_offset();
-    b->pool_u16(static_cast<uint16_t>(sorted.size()));
-    if (cat == Category::Bytes) {
-      size_t table = b->consts.size();
-      b->consts.resize(table + 2 * sorted.size());
-      for (size_t i = 0; i < sorted.size(); i++) {
-        size_t rel = b->consts.size() - set;
-        if (rel > 0xffff) throw std::invalid_argument("IN list too large");
-        b->consts[table + 2 * i] = static_cast<uint8_t>(rel & 0xff);
-        b->consts[table + 2 * i + 1] = static_cast<uint8_t>(rel >> 8);
-        b->pool_bytes(sorted[i].v.bytes, sorted[i].len);
-      }
-    } else {
-      for (const sr_value& v : sorted) b->pool_scalar(cat, v);
-    }
+    const uint16_t set = pool_set(b, category_of(tag), values, count);
     b->byte(OP_IN);
     b->byte(static_cast<uint8_t>(tag << 2 | (has_null ? 2 : 0) | (negate ? 1 : 0)));
+    b->u16(attnum);
+    b->u16(set);
+    b->push_truth();
+  });
+}
+
+sr_status sr_builder_array(sr_program_builder* b, sr_array_op kind, sr_type_tag tag, uint16_t attnum,
+                           const sr_value* values, size_t count, int has_null) noexcept {
+  return guarded([&] {
+    check_tag(tag);
+    b->check_attnum(attnum);
+    if (kind < 0 || kind >= SR_ARRAY_OP_COUNT) throw std::invalid_argument("array operator");
+    const uint16_t set = pool_set(b, category_of(tag), values, count);
+    b->byte(OP_ARRAY);
+    b->byte(static_cast<uint8_t>(tag << 3 | (has_null ? 4 : 0) | kind));
     b->u16(attnum);
     b->u16(set);
     b->push_truth();
@@ -729,6 +798,15 @@ sr_status sr_program_validate(const uint8_t* program, size_t len, const uint8_t*
         effect = 1;
         break;
       }
+      case OP_ARRAY: {
+        const uint8_t tag = in[1] >> 3;
+        if (!tag_is_native(tag) || (in[1] & 3) >= SR_ARRAY_OP_COUNT) return fail("bad array operator", pos);
+        if (!column_ok(read_u16(in + 2), static_cast<uint8_t>(tag | SR_TAG_ELEMENT_FLAG)))
+          return fail("column does not match the relation", pos);
+        if (!set_ok(category_of(tag), read_u16(in + 4))) return fail("array set malformed", pos);
+        effect = 1;
+        break;
+      }
       case OP_NULL_TEST: {
         uint16_t attnum = read_u16(in + 2);
         if (in[1] > 1 || attnum < 1 || attnum > natts) return fail("bad NULL test", pos);
@@ -815,6 +893,7 @@ size_t sr_program_columns(const uint8_t* program, uint16_t* attnums, size_t max)
       case OP_IN:
       case OP_NULL_TEST:
       case OP_LIKE_PREFIX:
+      case OP_ARRAY:
         note(read_u16(in + 2));
         break;
       case OP_CMP_COLS:
@@ -868,6 +947,12 @@ int sr_program_eval(const uint8_t* program, const sr_value* row, sr_fallback_fn 
           stack[sp++] = op == SR_OP_DISTINCT ? (a.is_null != b.is_null ? SR_TRUE : SR_FALSE) : SR_NULL;
         else
           stack[sp++] = truth_of_compare(op, compare_values(category_of(in[1] >> 3), a, b));
+        pos += 6;
+        break;
+      }
+      case OP_ARRAY: {
+        const sr_value& v = row[read_u16(in + 2)];
+        stack[sp++] = v.is_null ? SR_NULL : array_truth(in[1], pool + read_u16(in + 4), v);
         pos += 6;
         break;
       }
@@ -992,6 +1077,22 @@ size_t sr_program_disassemble(const uint8_t* program, char* buf, size_t buflen) 
           if (count > 8) out += ", ... " + std::to_string(count) + " values";
           if (in[1] & 2) out += count > 0 ? ", NULL" : "NULL";
           out += std::string(") (") + tag_name(tag) + ", sorted)";
+          break;
+        }
+        case OP_ARRAY: {
+          static const char* forms[] = {"= ANY of", "@>", "<@", "&&"};
+          const uint8_t tag = in[1] >> 3;
+          const uint8_t* set = pool + read_u16(in + 4);
+          const size_t count = read_u16(set);
+          out += "$" + std::to_string(read_u16(in + 2)) + " " + forms[in[1] & 3] + " {";
+          for (size_t i = 0; i < count && i < 8; i++) {
+            if (i > 0) out += ", ";
+            out += category_of(tag) == Category::Bytes ? format_scalar(tag, set + read_u16(set + 2 + 2 * i))
+                                                       : format_scalar(tag, set + 2 + 8 * i);
+          }
+          if (count > 8) out += ", ... " + std::to_string(count) + " values";
+          if (in[1] & 4) out += count > 0 ? ", NULL" : "NULL";
+          out += std::string("} (") + tag_name(tag) + " array)";
           break;
         }
         case OP_NULL_TEST:

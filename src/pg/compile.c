@@ -581,6 +581,78 @@ compile_like(CompileState *cs, OpExpr *opexpr)
 	return true;
 }
 
+/*
+ * An array column of native elements against constants, natively (not through
+ * the executor): c = ANY(arr), arr @> ARRAY[..], arr <@ ARRAY[..], their
+ * commuted forms, and arr && ARRAY[..] either way round.
+ */
+static bool
+compile_array(CompileState *cs, Node *node)
+{
+	OpExpr	   *opexpr;
+	Node	   *left;
+	Node	   *right;
+	Var		   *column;
+	Const	   *array;
+	uint8		tag;
+	sr_array_op kind;
+	sr_value   *items;
+	int			count;
+	bool		has_null;
+	bool		column_left;
+
+	if (IsA(node, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) node;
+		Node	   *scalar;
+		Node	   *arr;
+		sr_compare_op op;
+		sr_value	value;
+
+		if (!saop->useOr || list_length(saop->args) != 2)
+			return false;
+		scalar = strip_relabel(linitial(saop->args));
+		arr = strip_relabel(lsecond(saop->args));
+		if (!is_table_column(arr) || !IsA(scalar, Const) || ((Const *) scalar)->constisnull ||
+			(tag = shape_element_tag(((Var *) arr)->vartype)) == SR_TAG_NONE)
+			return false;
+		column = (Var *) arr;
+		tag &= ~SR_TAG_ELEMENT_FLAG;
+		if (!operand_types_compatible(get_element_type(column->vartype), ((Const *) scalar)->consttype) ||
+			!native_comparison(saop->opno, saop->inputcollid, (sr_type_tag) tag, &op) || op != SR_OP_EQ)
+			return false;
+		shape_value_from_datum(((Const *) scalar)->consttype, ((Const *) scalar)->constvalue, false, &value);
+		emit(cs, sr_builder_array(cs->builder, SR_ARRAY_ANY_EQ, (sr_type_tag) tag, column->varattno, &value, 1, 0));
+		return true;
+	}
+	if (!IsA(node, OpExpr) || list_length(((OpExpr *) node)->args) != 2)
+		return false;
+	opexpr = (OpExpr *) node;
+	if (opexpr->opno != OID_ARRAY_CONTAINS_OP && opexpr->opno != OID_ARRAY_CONTAINED_OP &&
+		opexpr->opno != OID_ARRAY_OVERLAP_OP)
+		return false;
+	left = strip_relabel(linitial(opexpr->args));
+	right = strip_relabel(lsecond(opexpr->args));
+	column_left = is_table_column(left) && IsA(right, Const);
+	if (!column_left && !(is_table_column(right) && IsA(left, Const)))
+		return false;
+	column = (Var *) (column_left ? left : right);
+	array = (Const *) (column_left ? right : left);
+	if ((tag = shape_element_tag(column->vartype)) == SR_TAG_NONE || array->consttype != column->vartype ||
+		array->constisnull || !collation_is_deterministic(opexpr->inputcollid))
+		return false;
+	tag &= ~SR_TAG_ELEMENT_FLAG;
+	if (opexpr->opno == OID_ARRAY_OVERLAP_OP)
+		kind = SR_ARRAY_OVERLAPS;
+	else if ((opexpr->opno == OID_ARRAY_CONTAINS_OP) == column_left)
+		kind = SR_ARRAY_CONTAINS;	/* arr @> c, c <@ arr */
+	else
+		kind = SR_ARRAY_CONTAINED_BY;	/* arr <@ c, c @> arr */
+	items = shape_array_values(array->constvalue, &count, &has_null);
+	emit(cs, sr_builder_array(cs->builder, kind, (sr_type_tag) tag, column->varattno, items, count, has_null));
+	return true;
+}
+
 static void compile_bool(CompileState *cs, Node *node);
 
 static void
@@ -668,7 +740,7 @@ compile_bool(CompileState *cs, Node *node)
 				OpExpr	   *opexpr = (OpExpr *) node;
 
 				if (compile_comparison(cs, opexpr->opno, opexpr->inputcollid, opexpr->args, false) ||
-					compile_like(cs, opexpr))
+					compile_like(cs, opexpr) || compile_array(cs, node))
 					return;
 				break;
 			}
@@ -681,7 +753,7 @@ compile_bool(CompileState *cs, Node *node)
 				break;
 			}
 		case T_ScalarArrayOpExpr:
-			if (compile_in(cs, (ScalarArrayOpExpr *) node))
+			if (compile_in(cs, (ScalarArrayOpExpr *) node) || compile_array(cs, node))
 				return;
 			break;
 		default:

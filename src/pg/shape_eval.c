@@ -235,7 +235,19 @@ convert_column(RowImage *image, int attnum)
 	Datum		value = slot_getattr(slot, attnum, &isnull);
 	Oid			type = TupleDescAttr(slot->tts_tupleDescriptor, attnum - 1)->atttypid;
 
-	if (shape_type_tag(type) == SR_TAG_NONE)
+	if (shape_type_tag(type) == SR_TAG_NONE && !isnull && shape_element_tag(type) != SR_TAG_NONE)
+	{
+		/* An array of native elements: its elements, for the VM's array operators. */
+		sr_value   *value_out = &image->values[attnum];
+		int			count;
+		bool		has_null;
+
+		memset(value_out, 0, sizeof(sr_value));
+		value_out->v.bytes = (const uint8_t *) shape_array_values(value, &count, &has_null);
+		value_out->len = (uint32) count;
+		value_out->has_null_element = has_null ? 1 : 0;
+	}
+	else if (shape_type_tag(type) == SR_TAG_NONE)
 	{
 		/* Read only by a NULL test. */
 		memset(&image->values[attnum], 0, sizeof(sr_value));

@@ -540,6 +540,78 @@ TEST(ProgramIn, StringsWithEmptyAndEmbeddedNul) {
 
 // ---------------------------------------------------------------- other leaves
 
+// "$1 <kind> constants" on an int[] or text[] column: the array's non-NULL
+// elements and whether it had a NULL one (null_array: the array is NULL).
+int ArrayOp(sr_array_op kind, sr_type_tag tag, const std::vector<sr_value>& elements, bool null_element,
+            const std::vector<sr_value>& constants, bool constant_null, bool null_array = false) {
+  sr_value array{};
+  array.v.bytes = reinterpret_cast<const uint8_t*>(elements.data());
+  array.len = static_cast<uint32_t>(elements.size());
+  array.has_null_element = null_element ? 1 : 0;
+  array.is_null = null_array ? 1 : 0;
+  return RunProgram(
+      [&](sr_program_builder* b) {
+        ASSERT_EQ(sr_builder_array(b, kind, tag, 1, constants.data(), constants.size(), constant_null), SR_OK);
+      },
+      {SR_TAG_NONE, static_cast<uint8_t>(tag | SR_TAG_ELEMENT_FLAG)}, {NullV(), array});
+}
+
+// PostgreSQL's array operators: NULL elements never match; a NULL array is NULL.
+TEST(ProgramArray, OperatorsAsPostgresDecidesThem) {
+  const std::vector<sr_value> a = {IntV(1), IntV(2), IntV(3)};
+  const std::vector<sr_value> none;
+  // c = ANY(arr): NULL when absent and the array holds a NULL
+  EXPECT_EQ(ArrayOp(SR_ARRAY_ANY_EQ, SR_TAG_INT, a, false, {IntV(2)}, false), SR_TRUE);
+  EXPECT_EQ(ArrayOp(SR_ARRAY_ANY_EQ, SR_TAG_INT, a, false, {IntV(4)}, false), SR_FALSE);
+  EXPECT_EQ(ArrayOp(SR_ARRAY_ANY_EQ, SR_TAG_INT, a, true, {IntV(4)}, false), SR_NULL);
+  EXPECT_EQ(ArrayOp(SR_ARRAY_ANY_EQ, SR_TAG_INT, a, true, {IntV(3)}, false), SR_TRUE);
+  EXPECT_EQ(ArrayOp(SR_ARRAY_ANY_EQ, SR_TAG_INT, none, false, {IntV(3)}, false), SR_FALSE);
+  EXPECT_EQ(ArrayOp(SR_ARRAY_ANY_EQ, SR_TAG_INT, a, false, {IntV(3)}, false, true), SR_NULL);
+  // arr @> c: every constant present; a NULL constant never is; '{}' always
+  EXPECT_EQ(ArrayOp(SR_ARRAY_CONTAINS, SR_TAG_INT, a, false, {IntV(3), IntV(1)}, false), SR_TRUE);
+  EXPECT_EQ(ArrayOp(SR_ARRAY_CONTAINS, SR_TAG_INT, a, true, {IntV(3), IntV(4)}, false), SR_FALSE);
+  EXPECT_EQ(ArrayOp(SR_ARRAY_CONTAINS, SR_TAG_INT, a, false, {IntV(3)}, true), SR_FALSE);
+  EXPECT_EQ(ArrayOp(SR_ARRAY_CONTAINS, SR_TAG_INT, none, false, {}, false), SR_TRUE);
+  EXPECT_EQ(ArrayOp(SR_ARRAY_CONTAINS, SR_TAG_INT, a, false, {IntV(1)}, false, true), SR_NULL);
+  // arr <@ c: every element present; a NULL element never is
+  EXPECT_EQ(ArrayOp(SR_ARRAY_CONTAINED_BY, SR_TAG_INT, a, false, {IntV(1), IntV(2), IntV(3), IntV(9)}, true),
+            SR_TRUE);
+  EXPECT_EQ(ArrayOp(SR_ARRAY_CONTAINED_BY, SR_TAG_INT, a, true, {IntV(1), IntV(2), IntV(3)}, false), SR_FALSE);
+  EXPECT_EQ(ArrayOp(SR_ARRAY_CONTAINED_BY, SR_TAG_INT, a, false, {IntV(1), IntV(2)}, false), SR_FALSE);
+  EXPECT_EQ(ArrayOp(SR_ARRAY_CONTAINED_BY, SR_TAG_INT, none, false, {}, false), SR_TRUE);
+  // arr && c: some non-NULL element in common, NULLs ignored on both sides
+  EXPECT_EQ(ArrayOp(SR_ARRAY_OVERLAPS, SR_TAG_INT, a, true, {IntV(9), IntV(2)}, true), SR_TRUE);
+  EXPECT_EQ(ArrayOp(SR_ARRAY_OVERLAPS, SR_TAG_INT, a, true, {IntV(9)}, true), SR_FALSE);
+  EXPECT_EQ(ArrayOp(SR_ARRAY_OVERLAPS, SR_TAG_INT, none, false, {IntV(9)}, false), SR_FALSE);
+  // text elements compare as bytes
+  Store store;
+  const std::vector<sr_value> t = {store.bytes("b"), store.bytes(""), store.bytes("ab")};
+  EXPECT_EQ(ArrayOp(SR_ARRAY_CONTAINS, SR_TAG_TEXT, t, false, {ConstBytes("ab"), ConstBytes("")}, false), SR_TRUE);
+  EXPECT_EQ(ArrayOp(SR_ARRAY_CONTAINS, SR_TAG_TEXT, t, false, {ConstBytes("a")}, false), SR_FALSE);
+  EXPECT_EQ(ArrayOp(SR_ARRAY_ANY_EQ, SR_TAG_TEXT, t, false, {ConstBytes("b")}, false), SR_TRUE);
+  EXPECT_EQ(ArrayOp(SR_ARRAY_CONTAINED_BY, SR_TAG_TEXT, t, false, {ConstBytes("ab"), ConstBytes("b")}, false),
+            SR_FALSE);
+}
+
+// The column must be an array of the operator's element tag.
+TEST(ProgramArray, ValidationWantsTheArrayColumn) {
+  Builder b;
+  const sr_value one = IntV(1);
+  ASSERT_EQ(sr_builder_array(b, SR_ARRAY_CONTAINS, SR_TAG_INT, 1, &one, 1, 0), SR_OK);
+  Program p = b.finish(0);
+  ASSERT_TRUE(p);
+  const Tags scalar = {SR_TAG_NONE, SR_TAG_INT}, text_array = {SR_TAG_NONE, SR_TAG_TEXT | SR_TAG_ELEMENT_FLAG},
+             int_array = {SR_TAG_NONE, SR_TAG_INT | SR_TAG_ELEMENT_FLAG};
+  char err[160];
+  EXPECT_EQ(sr_program_validate(p.data(), p.size(), scalar.data(), 1, 0, err, sizeof err), SR_INVALID_ARGUMENT);
+  EXPECT_EQ(sr_program_validate(p.data(), p.size(), text_array.data(), 1, 0, err, sizeof err), SR_INVALID_ARGUMENT);
+  EXPECT_EQ(sr_program_validate(p.data(), p.size(), int_array.data(), 1, 0, err, sizeof err), SR_OK);
+  uint16_t attnums[4];
+  EXPECT_EQ(sr_program_columns(p.data(), attnums, 4), 1u);
+  EXPECT_EQ(attnums[0], 1);
+  EXPECT_NE(Disassemble(p.data()).find("$1 @> {1} (int array)"), std::string::npos) << Disassemble(p.data());
+}
+
 TEST(ProgramLeaves, NullTests) {
   Store st;
   const Tags tags = {SR_TAG_NONE, SR_TAG_INT, SR_TAG_FLOAT, SR_TAG_TEXT, SR_TAG_UUID, SR_TAG_NONE};
