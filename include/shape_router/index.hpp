@@ -315,6 +315,14 @@ class ShapeIndex {
     }
   }
   static uint64_t stored_key(uint64_t key) noexcept { return nonzero(key); }
+  // Calls visit(key) for each key of the live shape in slot (as stored).
+  template <typename Visit>
+  void for_each_key_of(uint32_t slot, Visit&& visit) const {
+    if (!contains_slot(slot)) return;
+    const Shape& shape = shapes_[slot];
+    const uint64_t* keys = keys_of(shape);
+    for (uint32_t i = 0; i < shape.key_count; i++) visit(keys[i]);
+  }
 
  private:
   // 16 bytes a shape, its key included when it has one (most shapes): only

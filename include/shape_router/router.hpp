@@ -11,6 +11,7 @@
 #include "shape_router/column_lists.hpp"
 #include "shape_router/composite_index.hpp"
 #include "shape_router/epoch_key_set.hpp"
+#include "shape_router/gram_filter.hpp"
 #include "shape_router/flat_map.hpp"
 #include "shape_router/index.hpp"
 #include "shape_router/program.h"
@@ -313,6 +314,7 @@ class Router {
   // scratch for candidates()
   std::vector<uint32_t> hits_;
   EpochKeySet seen_grams_;  // the substring gram keys looked up in this call
+  GramFilter grams_;        // every filed substring atom's key, in front of the index
   // Exact shapes' atoms that hold (slot | kProofOld for the old row's).
   static constexpr uint32_t kProofOld = 0x80000000u;
   // Counts of pending NULL and complement atoms while loading (in the map of range counts).

@@ -329,8 +329,16 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
                            columns[0].attnum + 1 == record_column;
   if (!record_only) put_cover_columns(slot, columns);
   bool always_filed = false;
+  std::vector<uint64_t> grams;  // this shape's distinct gram keys, once each in grams_
+  if (!always)
+    for (size_t i = 0; i < count; i++)
+      if (atoms[i].kind == SR_ATOM_SUBSTRING &&
+          std::find(grams.begin(), grams.end(), ShapeIndex::stored_key(atoms[i].key)) == grams.end())
+        grams.push_back(ShapeIndex::stored_key(atoms[i].key));
+  size_t grams_added = 0;
   try {
     index_.add(slot, keys.data(), keys.size(), bulk);
+    for (; grams_added < grams.size(); grams_added++) grams_.add(grams[grams_added]);
     for (size_t i = 0; i < count && !always; i++) {
       if (atoms[i].kind == SR_ATOM_RANGE) ranges_.column(r.relid, atoms[i].attnum).add(slot, atoms[i].key, atoms[i].upper);
       if (atoms[i].kind == SR_ATOM_COMPOSITE) {
@@ -354,6 +362,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
       r.always_shapes++;
     }
   } catch (...) {
+    for (size_t g = 0; g < grams_added; g++) grams_.remove(grams[g]);
     if (always_filed) {
       r.scan.erase(scan_position(r, slots_[slot].shape_id));
       always_[slot / 64] &= ~(uint64_t{1} << (slot % 64));
@@ -752,6 +761,8 @@ void* Router::drop_shape(uint64_t shape_id) {
     pending_by_slot_.erase(uint64_t{slot} + 1);
     retired_slots_.push_back(slot);
   } else {
+    // Its gram keys leave the gram filter (a key there is some shape's gram key).
+    if (grams_.keys() > 0) index_.for_each_key_of(slot, [this](uint64_t key) { grams_.remove(key); });
     index_.drop(slot);
     unfile_columns(r, slot, static_cast<uint16_t>(rec.index_attnum + 1));
     set_exact(r, slot, false);
@@ -895,8 +906,9 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
     size_t prefix_hits = 0, element_hits = 0, substring_hits = 0;
     seen_grams_.next();
     for (size_t i = 0; i < key_count; i++) {
-      if (!index_.may_have(keys[i])) continue;  // most keys: no call, no fuse filter probe
       const bool gram = key_attnums != nullptr && (key_attnums[i] & SR_SUBSTRING_KEY_FLAG) != 0;
+      if (gram && !grams_.may_have(keys[i])) continue;  // most windows: a word in cache
+      if (!index_.may_have(keys[i])) continue;  // most keys: no call, no fuse filter probe
       if (gram && !seen_grams_.insert(keys[i])) continue;  // a gram the text repeats: its shapes are in
       const size_t before = hits_.size();
       ShapeIndex::Probe probe = index_.lookup(keys[i], hits_);
