@@ -154,5 +154,9 @@ SELECT coalesce(e.n, a.n) AS n, e.shape_id, e.op, e.move, e.row_id, a.shape_id, 
 SELECT 'stop' FROM pg_drop_replication_slot('ex_stream');
 SELECT 'stop' FROM pg_drop_replication_slot('ex_load');
 DROP FUNCTION ex_eval(text, regclass, jsonb);
+CREATE TEMP TABLE ex_relids AS SELECT 'ex'::regclass::oid AS relid UNION ALL SELECT 'exd'::regclass::oid;
 DROP TABLE ex, exd, exr, exr_shapes, ex_log, ex_shapes, ex_expected, ex_decoded;
+-- DROP TABLE takes its shapes' expressions with it
+SELECT count(*) AS expressions_left FROM shape_router.index_expressions WHERE relid IN (SELECT relid FROM ex_relids);
+DROP TABLE ex_relids;
 DROP FUNCTION ex_audit();

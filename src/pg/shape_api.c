@@ -872,6 +872,33 @@ delete_shapes_of_relations(Relation catalog, List *relids)
 		pfree(rows);
 }
 
+/* The indexed expressions of dropped tables go with them (a later table may reuse the OID). */
+static void
+delete_index_expressions_of_relations(List *relids)
+{
+	Oid			table_relid = shape_index_expressions_relid();
+	Relation	table;
+	ListCell   *lc;
+
+	if (!OidIsValid(table_relid) || relids == NIL)
+		return;
+	table = table_open(table_relid, RowExclusiveLock);
+	foreach(lc, relids)
+	{
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tuple;
+
+		ScanKeyInit(&key, Anum_index_expression_relid, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(lfirst_oid(lc)));
+		scan = systable_beginscan(table, shape_catalog_index_relid(INDEX_EXPRESSIONS_PKEY_NAME), true, NULL, 1, &key);
+		while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+			CatalogTupleDelete(table, &tuple->t_self);
+		systable_endscan(scan);
+	}
+	table_close(table, RowExclusiveLock);
+}
+
 /*
  * Rows of an event-trigger function (pg_event_trigger_dropped_objects and
  * friends) whose classid is pg_class, read through SPI. Filtering happens here,
@@ -969,6 +996,7 @@ shape_router_on_sql_drop(PG_FUNCTION_ARGS)
 			dropped_tables = lappend_oid(dropped_tables, object->objid);
 	}
 	delete_shapes_of_relations(catalog, dropped_tables);
+	delete_index_expressions_of_relations(dropped_tables);
 	foreach(lc, objects)
 	{
 		ClassObject *object = (ClassObject *) lfirst(lc);
