@@ -102,8 +102,9 @@ index_expression_known(Relation table, Oid index, Oid relid, uint16 attnum, cons
  * rows from index_expressions (decoded in WAL order, before the shape's own
  * row). Each (relid, attnum, text) is written once; *seen (a list of texts in
  * the caller's memory) skips those this call has written or found already.
- * Writers of a new row serialize on a lock kept until commit, and look again
- * once they hold it, so that two registrations never insert the same row.
+ * Writers of a new row serialize on a lock of (relid, attnum) kept until
+ * commit, and look again once they hold it, so that two registrations never
+ * insert the same row.
  */
 void
 shape_store_index_expressions(Oid relid, List *expressions, List **seen, MemoryContext seen_context)
@@ -139,7 +140,8 @@ shape_store_index_expressions(Oid relid, List *expressions, List **seen, MemoryC
 		if (!index_expression_known(table, index, relid, indexed->attnum, indexed->text, &running) ||
 			TransactionIdIsValid(running))
 		{
-			LockDatabaseObject(RelationRelationId, table_relid, 0, ExclusiveLock);
+			/* per table and virtual column (above any real column's number) */
+			LockDatabaseObject(RelationRelationId, relid, indexed->attnum, ExclusiveLock);
 			if (!index_expression_known(table, index, relid, indexed->attnum, indexed->text, &running))
 			{
 				Datum		values[Natts_index_expressions];
