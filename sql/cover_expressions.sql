@@ -154,6 +154,26 @@ SELECT coalesce(e.n, a.n) AS n, e.shape_id, e.op, e.move, e.row_id, a.shape_id, 
 SELECT 'stop' FROM pg_drop_replication_slot('ex_stream');
 SELECT 'stop' FROM pg_drop_replication_slot('ex_load');
 DROP FUNCTION ex_eval(text, regclass, jsonb);
+
+-- A default replica identity over a TOASTed key: an UPDATE that leaves the key alone
+-- logs no old row and the key only as a pointer the decoder cannot read. The
+-- expressions cannot be evaluated: every shape is a candidate, and each says why
+-- in its error record, as a scan shape would.
+CREATE TABLE exk (k text PRIMARY KEY, v int);
+ALTER TABLE exk ALTER COLUMN k SET STORAGE EXTERNAL;
+SELECT shape_router.register_shape('exk', 'length(k) = 2500') AS exk_length \gset
+SELECT shape_router.register_shape('exk', 'left(k, 1) = ''b''') AS exk_left \gset
+SELECT 'init' FROM pg_create_logical_replication_slot('exk_slot', 'shape_router');
+INSERT INTO exk VALUES ('a' || repeat('x', 2499), 0), ('b' || repeat('x', 2000), 0);
+UPDATE exk SET v = 1;
+DELETE FROM exk WHERE k LIKE 'b%';
+SELECT CASE (data::json->>'shape')::bigint WHEN :exk_length THEN 'length' WHEN :exk_left THEN 'left' END AS shape,
+       data::json->>'op' AS op, data::json->>'message' AS message
+  FROM pg_logical_slot_get_changes('exk_slot', NULL, NULL, 'include-transaction', 'false') WITH ORDINALITY
+ ORDER BY ordinality;
+SELECT 'stop' FROM pg_drop_replication_slot('exk_slot');
+DROP TABLE exk;
+
 CREATE TEMP TABLE ex_relids AS SELECT 'ex'::regclass::oid AS relid UNION ALL SELECT 'exd'::regclass::oid;
 DROP TABLE ex, exd, exr, exr_shapes, ex_log, ex_shapes, ex_expected, ex_decoded;
 -- DROP TABLE takes its shapes' expressions with it
