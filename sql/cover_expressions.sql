@@ -13,6 +13,11 @@ CREATE TABLE ex (id int PRIMARY KEY, amount int8, priority int, email text, payl
 ALTER TABLE ex REPLICA IDENTITY FULL;
 ALTER TABLE ex ALTER COLUMN big SET STORAGE EXTERNAL;
 CREATE TABLE exd (id int PRIMARY KEY, v int);
+CREATE TABLE exp (id int, part int, s text) PARTITION BY LIST (part);
+CREATE TABLE exp1 PARTITION OF exp FOR VALUES IN (1);
+CREATE TABLE exp2 PARTITION OF exp FOR VALUES IN (2);
+ALTER TABLE exp1 REPLICA IDENTITY FULL;
+ALTER TABLE exp2 REPLICA IDENTITY FULL;
 CREATE TABLE ex_shapes (shape_id bigint, tbl regclass, clause text, from_seq int);
 SELECT 'init' FROM pg_create_logical_replication_slot('ex_stream', 'shape_router');
 INSERT INTO ex_shapes
@@ -27,6 +32,10 @@ SELECT shape_router.register_shape('ex', clause), 'ex', clause, 0
 INSERT INTO ex_shapes
 SELECT shape_router.register_shape('exd', clause), 'exd', clause, 0
   FROM unnest(ARRAY['id % 7 = 3', '(id * 2) IN (4, 8, 206)', 'abs(id - 10) = 2']) AS clause;
+-- on a partitioned table: its partitions' rows are keyed in its layout
+INSERT INTO ex_shapes
+SELECT shape_router.register_shape('exp', clause), 'exp', clause, 0
+  FROM unnest(ARRAY['lower(s) = ''ab''', '(id + part) % 4 IN (0, 1)']) AS clause;
 SELECT shape_id, clause, l AS routing
   FROM ex_shapes, shape_router.explain_shape(shape_id) l
  WHERE l LIKE 'routing:%' OR l LIKE '  alternative%'
@@ -57,6 +66,14 @@ BEGIN
 END $$;
 CREATE TRIGGER ex_audit AFTER INSERT OR UPDATE OR DELETE ON ex FOR EACH ROW EXECUTE FUNCTION ex_audit();
 CREATE TRIGGER exd_audit AFTER INSERT OR UPDATE OR DELETE ON exd FOR EACH ROW EXECUTE FUNCTION ex_audit();
+CREATE FUNCTION exp_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO ex_log (tbl, op, old_row, new_row)
+  VALUES ('exp', TG_OP, CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END,
+          CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER exp_audit AFTER INSERT OR UPDATE OR DELETE ON exp FOR EACH ROW EXECUTE FUNCTION exp_audit();
 INSERT INTO ex
 SELECT i, i % 4, i % 7,
        CASE i % 6 WHEN 0 THEN NULL WHEN 1 THEN 'X@Y.com' WHEN 2 THEN 'a@B.com' WHEN 3 THEN 'c@d.com'
@@ -80,6 +97,10 @@ UPDATE ex SET big = 'ab' || big WHERE id % 8 = 2;
 UPDATE exd SET v = v + 1 WHERE id % 2 = 0;   -- no old row logged: the key did not change
 UPDATE exd SET id = id + 200 WHERE id IN (3, 6);   -- a key-only old row
 DELETE FROM exd WHERE id % 5 = 0;
+INSERT INTO exp SELECT i, 1 + i % 2, CASE i % 3 WHEN 0 THEN 'AB' WHEN 1 THEN 'ab' END FROM generate_series(1, 20) i;
+UPDATE exp SET s = 'Ab' WHERE id % 4 = 2;
+UPDATE exp SET part = 3 - part WHERE id % 5 = 0;   -- to the other partition: a delete and an insert
+DELETE FROM exp WHERE id % 7 = 0;
 -- registered mid-stream, between changes
 INSERT INTO ex_shapes
 SELECT shape_router.register_shape('ex', clause), 'ex', clause, (SELECT max(seq) FROM ex_log)
@@ -174,9 +195,11 @@ SELECT CASE (data::json->>'shape')::bigint WHEN :exk_length THEN 'length' WHEN :
 SELECT 'stop' FROM pg_drop_replication_slot('exk_slot');
 DROP TABLE exk;
 
-CREATE TEMP TABLE ex_relids AS SELECT 'ex'::regclass::oid AS relid UNION ALL SELECT 'exd'::regclass::oid;
-DROP TABLE ex, exd, exr, exr_shapes, ex_log, ex_shapes, ex_expected, ex_decoded;
+CREATE TEMP TABLE ex_relids AS
+SELECT 'ex'::regclass::oid AS relid UNION ALL SELECT 'exd'::regclass::oid UNION ALL SELECT 'exp'::regclass::oid;
+DROP TABLE ex, exd, exp, exr, exr_shapes, ex_log, ex_shapes, ex_expected, ex_decoded;
 -- DROP TABLE takes its shapes' expressions with it
 SELECT count(*) AS expressions_left FROM shape_router.index_expressions WHERE relid IN (SELECT relid FROM ex_relids);
 DROP TABLE ex_relids;
 DROP FUNCTION ex_audit();
+DROP FUNCTION exp_audit();
