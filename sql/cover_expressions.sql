@@ -101,10 +101,13 @@ INSERT INTO exp SELECT i, 1 + i % 2, CASE i % 3 WHEN 0 THEN 'AB' WHEN 1 THEN 'ab
 UPDATE exp SET s = 'Ab' WHERE id % 4 = 2;
 UPDATE exp SET part = 3 - part WHERE id % 5 = 0;   -- to the other partition: a delete and an insert
 DELETE FROM exp WHERE id % 7 = 0;
--- registered mid-stream, between changes
+-- registered mid-stream, between changes, in one batch (two share an expression)
 INSERT INTO ex_shapes
-SELECT shape_router.register_shape('ex', clause), 'ex', clause, (SELECT max(seq) FROM ex_log)
-  FROM unnest(ARRAY['n * 2 = 10', 'abs(priority - 3) IN (1, 2)']) AS clause;
+SELECT r.shape_id, 'ex', c.clause, (SELECT max(seq) FROM ex_log)
+  FROM shape_router.register_shapes('ex', ARRAY['n * 2 = 10', 'abs(priority - 3) IN (1, 2)', 'n * 2 IN (12, 14)'])
+       WITH ORDINALITY AS r(shape_id, i)
+  JOIN unnest(ARRAY['n * 2 = 10', 'abs(priority - 3) IN (1, 2)', 'n * 2 IN (12, 14)']) WITH ORDINALITY AS c(clause, i)
+       USING (i);
 UPDATE ex SET n = 5 WHERE id % 10 = 1;
 UPDATE ex SET priority = 2 WHERE id % 11 = 0;
 -- a column added mid-stream, and a shape on it
@@ -146,7 +149,7 @@ SELECT 'stream' AS slot, ordinality AS n, (data::json->>'shape')::bigint AS shap
        data::json->>'move' AS move, coalesce(data::json->'new'->>'id', data::json->'old'->>'id')::int AS row_id
   FROM pg_logical_slot_get_changes('ex_stream', NULL, NULL, 'include-transaction', 'false') WITH ORDINALITY;
 -- The expression atoms did the work: no shape is a scan shape, and the programs
--- ran for candidates only (17 shapes on every change of ex would be 17 runs or
+-- ran for candidates only (18 shapes on every change of ex would be 18 runs or
 -- more each; the rows with an error make every shape a candidate, and this data
 -- matches many shapes a row).
 SELECT equality_candidates > 0 AS expressions_used, scan_candidates = 0 AS no_scan_shape,
