@@ -54,6 +54,11 @@ SELECT clause, l AS routing
   FROM exr_shapes, shape_router.explain_shape(shape_id) l
  WHERE l LIKE 'routing:%'
  ORDER BY shape_id;
+-- an extension installed by an older script of 0.1, without index_expressions: a scan shape
+ALTER TABLE shape_router.index_expressions RENAME TO index_expressions_away;
+SELECT shape_router.register_shape('exr', 'lower(email) = ''x''') AS exr_old \gset
+ALTER TABLE shape_router.index_expressions_away RENAME TO index_expressions;
+SELECT l AS routing FROM shape_router.explain_shape(:exr_old) l WHERE l LIKE 'routing:%';
 
 SELECT 'init' FROM pg_create_logical_replication_slot('ex_load', 'shape_router');
 CREATE TABLE ex_log (seq serial, tbl regclass, op text, old_row jsonb, new_row jsonb);

@@ -96,13 +96,15 @@ register_one(Relation catalog, CatalogIndexState indexes, Oid sequence,
 
 		/* no WHERE: the always atom */
 		shape_cover_planned(shape.where != NULL ? shape.planned : NULL, RelationGetRelid(rel), &cover);
+		/* Before the shape's row: the decoder knows the expressions when it adds the
+		 * shape. Without their table, a scan shape. */
+		if (!shape_store_index_expressions(RelationGetRelid(rel), cover.expressions, seen, seen_context))
+			cover.alternative_count = 0;
 		if (cover.alternative_count > 0)
 		{
 			values[Anum_shape_index_cover - 1] = shape_cover_datum(&cover);
 			nulls[Anum_shape_index_cover - 1] = false;
 		}
-		/* before the shape's row: the decoder knows the expressions when it adds the shape */
-		shape_store_index_expressions(RelationGetRelid(rel), cover.expressions, seen, seen_context);
 	}
 	if (shape.where != NULL)
 	{

@@ -102,11 +102,13 @@ index_expression_known(Relation table, Oid index, Oid relid, uint16 attnum, cons
  * rows from index_expressions (decoded in WAL order, before the shape's own
  * row). Each (relid, attnum, text) is written once; *seen (a list of texts in
  * the caller's memory) skips those this call has written or found already.
+ * False when the table is missing (an extension installed by an older script
+ * of this version): the caller does without the expressions' atoms.
  * Writers of a new row serialize on a lock of (relid, attnum) kept until
  * commit, and look again once they hold it, so that two registrations never
  * insert the same row.
  */
-void
+bool
 shape_store_index_expressions(Oid relid, List *expressions, List **seen, MemoryContext seen_context)
 {
 	Oid			table_relid = InvalidOid;
@@ -130,10 +132,7 @@ shape_store_index_expressions(Oid relid, List *expressions, List **seen, MemoryC
 		{
 			table_relid = shape_index_expressions_relid();
 			if (!OidIsValid(table_relid))
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_OBJECT),
-						 errmsg("shape_router table %s.%s not found", SHAPE_ROUTER_SCHEMA, INDEX_EXPRESSIONS_NAME),
-						 errhint("Drop and create the extension shape_router again.")));
+				return false;
 			table = table_open(table_relid, RowExclusiveLock);
 			index = shape_catalog_index_relid(INDEX_EXPRESSIONS_PKEY_NAME);
 		}
@@ -166,6 +165,7 @@ shape_store_index_expressions(Oid relid, List *expressions, List **seen, MemoryC
 	}
 	if (table != NULL)
 		table_close(table, RowExclusiveLock);
+	return true;
 }
 
 Oid

@@ -102,7 +102,7 @@ extern void shape_cover_from_datum(ShapeDef *def, Datum datum);
 extern int64 shape_id_of_tuple(HeapTuple tuple, TupleDesc desc);
 extern Datum int2_array_from_bitmapset(const Bitmapset *attnums);
 extern Oid	shape_index_expressions_relid(void);
-extern void shape_store_index_expressions(Oid relid, List *expressions, List **seen,
+extern bool shape_store_index_expressions(Oid relid, List *expressions, List **seen,
 										  MemoryContext seen_context);
 
 /* where_clause.c */
