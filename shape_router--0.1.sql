@@ -31,6 +31,20 @@ CREATE TABLE shape_router.shape_catalog (
 ) WITH (user_catalog_table = true);
 CREATE INDEX shape_catalog_relid_idx ON shape_router.shape_catalog (relid);
 REVOKE ALL ON shape_router.shape_catalog FROM PUBLIC;
+
+-- The expressions covers are indexed on (expr = c, expr IN (...), expr not a plain
+-- column): the decoder evaluates them on each row of relid to key it under the virtual
+-- column attnum (4096 and up, a hash of the text). Written at registration, before the
+-- shape's row, once per expression; never deleted (an expression no shape's cover uses
+-- is not evaluated). Decoded like shape_catalog, hence user_catalog_table.
+CREATE TABLE shape_router.index_expressions (
+    relid         oid          NOT NULL,
+    attnum        int2         NOT NULL,
+    expr          text         NOT NULL,  -- nodeToString of the planned expression
+    server_major  integer      NOT NULL,  -- other majors' trees are not read
+    CONSTRAINT index_expressions_pkey PRIMARY KEY (relid, attnum, expr)
+) WITH (user_catalog_table = true);
+REVOKE ALL ON shape_router.index_expressions FROM PUBLIC;
 -- Every role may call the functions and read the shapes view (they check privileges themselves).
 GRANT USAGE ON SCHEMA shape_router TO PUBLIC;
 REVOKE ALL ON shape_router.shape_id_seq FROM PUBLIC;

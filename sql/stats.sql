@@ -15,9 +15,9 @@ SELECT count(*) AS records FROM pg_logical_slot_get_changes('stats', NULL, NULL,
 -- "k = 1" and "k = 2" are indexed on k, so only rows with that k (old or new) reach them,
 -- and being exact (the key is the value) they are decided by the index without a program
 -- run: exact_hits = 25 + 25 inserts, and 10 ("k = 1") + 3 ("k = 2", ids 2, 6, 10) updates.
--- "k + 0 = 3" is a scan shape and runs on every row: 100 inserts; of the updates, once for
--- ids 1, 5, 9 (k stays 1) and twice for the 7 others: 3 + 14 = 17. Program runs: 117, all
--- of them fallbacks (only "k + 0 = 3" calls the executor).
+-- "k + 0 = 3" is indexed on its expression (a virtual column): it runs only for rows whose
+-- k + 0 is 3, old or new: 25 inserts, and twice for each of the updates of ids 3 and 7 (moves
+-- out): 25 + 4. Program runs: 29, all of them fallbacks (only "k + 0 = 3" calls the executor).
 -- Records: 75 inserts; updates: k = 1 gets 3 updates + 7 moves in, k = 2 loses 3, k + 0 = 3 loses 2: 90.
 SELECT changes_seen, relation_gate_passes, gate_evaluations, fallback_evaluations, exact_hits, records_emitted,
        errors, shapes_loaded, relations_with_shapes

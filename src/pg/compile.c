@@ -16,6 +16,7 @@
 #include "catalog/pg_opfamily.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -1831,6 +1832,188 @@ bool_column_test(Node *node, Var **column, bool *value)
 	return false;
 }
 
+/* ---------------------------------------------------------------- indexed expressions */
+
+/* Longer texts are not indexed: the catalog's key must fit a btree entry. */
+#define EXPRESSION_TEXT_MAX 2000
+
+/* The expressions cover_of filed atoms under, while shape_cover_planned runs. */
+static List *cover_expressions = NIL;
+
+/* Whether an expression tree reads only its table's own columns, and at least one. */
+static bool
+foreign_to_row_walker(Node *node, bool *has_var)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		if (!is_table_column(node))
+			return true;
+		*has_var = true;
+		return false;
+	}
+	if (IsA(node, Param) || IsA(node, SubLink) || IsA(node, SubPlan) || IsA(node, AlternativeSubPlan) ||
+		IsA(node, Aggref) || IsA(node, WindowFunc) || IsA(node, GroupingFunc) ||
+		IsA(node, CurrentOfExpr) || IsA(node, NextValueExpr))
+		return true;
+	return expression_tree_walker(node, foreign_to_row_walker, (void *) has_var);
+}
+
+/*
+ * An expression the plugin can evaluate on a row to key it: immutable, over
+ * the table's own columns only, not a bare column (those have atoms of their
+ * own), of a keyable type.
+ */
+static bool
+indexable_expression(Node *node)
+{
+	bool		has_var = false;
+
+	if (node == NULL || IsA(node, Var) || IsA(node, Const) ||
+		shape_type_tag(exprType(node)) == SR_TAG_NONE)
+		return false;
+	if (foreign_to_row_walker(node, &has_var) || !has_var)
+		return false;
+	return !contain_mutable_functions(node) && !expression_returns_set(node);
+}
+
+/* nodeToString's text with every ":location N" made -1: the same expression
+ * written anywhere in a WHERE has one text. (A string's blanks are escaped, so
+ * " :location " is always a field.) */
+static char *
+expression_text(Node *expr)
+{
+	char	   *text = nodeToString(expr);
+	StringInfoData out;
+	const char *p = text;
+	const char *hit;
+
+	initStringInfo(&out);
+	while ((hit = strstr(p, " :location ")) != NULL)
+	{
+		const char *end = hit + strlen(" :location ");
+
+		appendBinaryStringInfo(&out, p, end - p);
+		appendStringInfoString(&out, "-1");
+		if (*end == '-')
+			end++;
+		while (*end >= '0' && *end <= '9')
+			end++;
+		p = end;
+	}
+	appendStringInfoString(&out, p);
+	return out.data;
+}
+
+/*
+ * expr = const or expr IN (consts), expr an indexable expression and = its
+ * type's btree equality: the expression, and the constant (a scalar, or the
+ * array of an IN, not NULL).
+ */
+static bool
+expression_equality(Node *node, Node **expr, Const **constant, bool *in_list)
+{
+	Node	   *left;
+	Node	   *right;
+	Oid			opno;
+	Oid			collation;
+	Oid			other_type;
+	sr_compare_op op;
+
+	if (IsA(node, OpExpr) && list_length(((OpExpr *) node)->args) == 2)
+	{
+		left = strip_relabel(linitial(((OpExpr *) node)->args));
+		right = strip_relabel(lsecond(((OpExpr *) node)->args));
+		if (IsA(left, Const))
+		{
+			Node	   *swap = left;
+
+			left = right;
+			right = swap;
+		}
+		opno = ((OpExpr *) node)->opno;
+		collation = ((OpExpr *) node)->inputcollid;
+		*in_list = false;
+	}
+	else if (IsA(node, ScalarArrayOpExpr) && ((ScalarArrayOpExpr *) node)->useOr &&
+			 list_length(((ScalarArrayOpExpr *) node)->args) == 2)
+	{
+		left = strip_relabel(linitial(((ScalarArrayOpExpr *) node)->args));
+		right = lsecond(((ScalarArrayOpExpr *) node)->args);
+		opno = ((ScalarArrayOpExpr *) node)->opno;
+		collation = ((ScalarArrayOpExpr *) node)->inputcollid;
+		*in_list = true;
+	}
+	else
+		return false;
+	if (!IsA(right, Const) || ((Const *) right)->constisnull || !indexable_expression(left))
+		return false;
+	other_type = *in_list ? ARR_ELEMTYPE(DatumGetArrayTypeP(((Const *) right)->constvalue))
+		: ((Const *) right)->consttype;
+	if (!operand_types_compatible(exprType(left), other_type) ||
+		!native_comparison(opno, collation, shape_type_tag(exprType(left)), &op) || op != SR_OP_EQ)
+		return false;
+	*expr = left;
+	*constant = (Const *) right;
+	return true;
+}
+
+/*
+ * expr = c, expr IN (c1, ...): one equality atom per value on the expression's
+ * virtual column (SHAPE_VIRTUAL_ATTNUM_BASE + a hash of its text), keyed as a
+ * column of its type would be. Never exact (numbers may be shared): the program
+ * decides. NIL: not such a comparison.
+ */
+static List *
+cover_of_expression(Node *node, Oid relid)
+{
+	Node	   *expr;
+	Const	   *constant;
+	bool		in_list;
+	ShapeIndexExpression *indexed;
+	sr_value   *items;
+	sr_value	value;
+	int			count;
+	bool		has_null;
+	uint8		tag;
+	CoverAlternative *alternative;
+
+	if (!expression_equality(node, &expr, &constant, &in_list))
+		return NIL;
+	indexed = palloc(sizeof(ShapeIndexExpression));
+	indexed->text = expression_text(expr);
+	if (strlen(indexed->text) > EXPRESSION_TEXT_MAX)
+		return NIL;
+	indexed->expr = stringToNode(indexed->text);
+	indexed->attnum = (uint16) (SHAPE_VIRTUAL_ATTNUM_BASE +
+								hash_bytes((const unsigned char *) indexed->text, (int) strlen(indexed->text)) %
+								SHAPE_VIRTUAL_ATTNUM_COUNT);
+	tag = (uint8) shape_type_tag(exprType(expr));
+	if (in_list)
+		items = array_values(constant, &count, &has_null);
+	else
+	{
+		shape_value_from_datum(constant->consttype, constant->constvalue, false, &value);
+		items = &value;
+		count = 1;
+	}
+	alternative = new_alternative(count, node);
+	for (int i = 0; i < count; i++)
+	{
+		sr_index_atom *atom = &alternative->atoms[i];
+
+		memset(atom, 0, sizeof(*atom));
+		atom->kind = SR_ATOM_EQUAL;
+		atom->attnum = indexed->attnum;
+		atom->tag = tag;
+		atom->key = sr_index_key(relid, atom->attnum, tag, &items[i]);
+	}
+	alternative->exact = false;
+	cover_expressions = lappend(cover_expressions, indexed);
+	return list_make1(alternative);
+}
+
 /*
  * The cover of a (planned) boolean expression, as a list of alternatives:
  * col = c is one atom, and so is a boolean column tested for one value
@@ -1905,6 +2088,8 @@ cover_of(Node *node, Oid relid)
 	}
 	if (range_conjunct(node, &column, &lo, &hi))
 		return list_make1(range_alternative(column, lo, hi, node));
+	if ((negation = cover_of_expression(node, relid)) != NIL)
+		return negation;
 	if (IsA(node, BoolExpr) && ((BoolExpr *) node)->boolop == AND_EXPR)
 		return cover_of_and((BoolExpr *) node, relid);
 	if (IsA(node, BoolExpr) && ((BoolExpr *) node)->boolop == OR_EXPR)
@@ -1927,10 +2112,12 @@ shape_cover(Node *where, Oid relid, ShapeCover *out)
 void
 shape_cover_planned(Node *planned, Oid relid, ShapeCover *out)
 {
-	List	   *alternatives = cover_of(planned, relid);
+	List	   *alternatives;
 	ListCell   *lc;
 	int			atoms = 0;
 
+	cover_expressions = NIL;
+	alternatives = cover_of(planned, relid);
 	memset(out, 0, sizeof(*out));
 	foreach(lc, alternatives)
 		atoms += ((CoverAlternative *) lfirst(lc))->count;
@@ -1947,4 +2134,19 @@ shape_cover_planned(Node *planned, Oid relid, ShapeCover *out)
 		out->sources[out->alternative_count] = alternative->source;
 		out->alternative_count++;
 	}
+	/* The expressions the kept atoms use, each text once. */
+	foreach(lc, cover_expressions)
+	{
+		ShapeIndexExpression *indexed = lfirst(lc);
+		bool		used = false;
+		ListCell   *kept;
+
+		for (int k = 0; k < out->atom_count && !used; k++)
+			used = out->atoms[k].attnum == indexed->attnum;
+		foreach(kept, out->expressions)
+			used &= strcmp(((ShapeIndexExpression *) lfirst(kept))->text, indexed->text) != 0;
+		if (used)
+			out->expressions = lappend(out->expressions, indexed);
+	}
+	cover_expressions = NIL;
 }

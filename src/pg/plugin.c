@@ -19,6 +19,8 @@
 #include "common/hashfn.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "replication/logical.h"
 #include "replication/output_plugin.h"
 #include "replication/slot.h"
@@ -149,6 +151,20 @@ typedef struct PartitionInfo
 	AncestorRoute *ancestors;
 } PartitionInfo;
 
+/*
+ * The indexed expressions of one table (index_expressions rows of this major),
+ * as loaded with the shapes and then decoded from the stream: never removed.
+ */
+typedef struct IndexExpressionList
+{
+	Oid			relid;			/* hash key */
+	uint32		version;		/* changes with every expression added */
+	int			count;
+	int			capacity;
+	uint16	   *attnums;
+	char	  **texts;
+} IndexExpressionList;
+
 typedef struct RouterState
 {
 	PluginOptions options;
@@ -164,6 +180,10 @@ typedef struct RouterState
 	Snapshot	load_snapshot;	/* while loading: the catalog's snapshot, for names */
 	ExprContext *econtext;
 	Oid			catalog_relid;
+	Oid			expressions_relid;	/* shape_router.index_expressions */
+	MemoryContext expressions_context;	/* index_expressions and its lists */
+	HTAB	   *index_expressions;	/* relid -> IndexExpressionList */
+	uint32		expressions_added;	/* makes IndexExpressionList.version */
 	/* shape_catalog_relid() scans pg_extension and pg_depend: it runs again
 	 * only after something may have changed the catalogs (a relcache
 	 * invalidation, or a transaction with catalog changes). */
@@ -842,6 +862,136 @@ read_shape_row(ShapeDef *def, HeapTuple tuple, TupleDesc desc)
 	return false;
 }
 
+/* Forgets every indexed expression (the extension went, or came back). */
+static void
+reset_index_expressions(RouterState *state)
+{
+	HASHCTL		hash_options;
+
+	if (state->expressions_context == NULL)
+		state->expressions_context = AllocSetContextCreate(state->context, "shape_router expressions",
+														   ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(state->expressions_context);
+	hash_options.keysize = sizeof(Oid);
+	hash_options.entrysize = sizeof(IndexExpressionList);
+	hash_options.hcxt = state->expressions_context;
+	state->index_expressions = hash_create("shape_router index expressions", 16, &hash_options,
+										   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/* An index_expressions row (loaded, or decoded): one more expression to key rows with. */
+static void
+add_index_expression(RouterState *state, HeapTuple tuple, TupleDesc desc)
+{
+	Datum		values[Natts_index_expressions];
+	bool		nulls[Natts_index_expressions];
+	IndexExpressionList *list;
+	Oid			relid;
+	uint16		attnum;
+	char	   *expr_text;
+	bool		found;
+
+	if (desc->natts != Natts_index_expressions)
+		return;
+	heap_deform_tuple(tuple, desc, values, nulls);
+	for (int i = 0; i < Natts_index_expressions; i++)
+		if (nulls[i])
+			return;
+	if (DatumGetInt32(values[Anum_index_expression_server_major - 1]) != SHAPE_SERVER_MAJOR)
+		return;					/* another major's tree: its shapes are re-analysed */
+	relid = DatumGetObjectId(values[Anum_index_expression_relid - 1]);
+	attnum = (uint16) DatumGetInt16(values[Anum_index_expression_attnum - 1]);
+	if (!SHAPE_ATTNUM_IS_VIRTUAL(attnum))
+		return;
+	expr_text = TextDatumGetCString(values[Anum_index_expression_expr - 1]);
+	list = hash_search(state->index_expressions, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		list->count = list->capacity = 0;
+		list->attnums = NULL;
+		list->texts = NULL;
+	}
+	for (int i = 0; i < list->count; i++)
+		if (list->attnums[i] == attnum && strcmp(list->texts[i], expr_text) == 0)
+			return;
+	if (list->count == list->capacity)
+	{
+		list->capacity = list->capacity * 2 + 4;
+		list->attnums = list->attnums == NULL
+			? MemoryContextAlloc(state->expressions_context, sizeof(uint16) * list->capacity)
+			: repalloc(list->attnums, sizeof(uint16) * list->capacity);
+		list->texts = list->texts == NULL
+			? MemoryContextAlloc(state->expressions_context, sizeof(char *) * list->capacity)
+			: repalloc(list->texts, sizeof(char *) * list->capacity);
+	}
+	list->attnums[list->count] = attnum;
+	list->texts[list->count++] = MemoryContextStrdup(state->expressions_context, expr_text);
+	list->version = ++state->expressions_added;
+}
+
+/* The indexed expressions as of the session's starting point. */
+static void
+load_index_expressions(RouterState *state, Snapshot snapshot)
+{
+	Relation	table;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	if (!OidIsValid(state->expressions_relid))
+		return;
+	table = RelationIdGetRelation(state->expressions_relid);
+	if (!RelationIsValid(table))
+		return;
+	scan = systable_beginscan(table, InvalidOid, false, snapshot, 0, NULL);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		add_index_expression(state, tuple, RelationGetDescr(table));
+	systable_endscan(scan);
+	RelationClose(table);
+}
+
+/*
+ * The relation's indexed expressions, ready to evaluate on its slots: made
+ * again when its info was rebuilt or an expression was added.
+ */
+static void
+relation_expressions(RouterState *state, RelationInfo *rel)
+{
+	IndexExpressionList *list = hash_search(state->index_expressions, &rel->relid, HASH_FIND, NULL);
+	uint32		version = list != NULL ? list->version : 0;
+	MemoryContext old;
+
+	if (rel->expression_context != NULL && rel->expressions_version == version)
+		return;
+	if (rel->expression_context == NULL)
+		rel->expression_context = AllocSetContextCreate(rel->context, "shape_router relation expressions",
+														ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(rel->expression_context);
+	old = MemoryContextSwitchTo(rel->expression_context);
+	rel->expression_count = 0;
+	rel->expressions = palloc0(sizeof(IndexExpressionState) * ((list != NULL ? list->count : 0) + 1));
+	for (int i = 0; list != NULL && i < list->count; i++)
+	{
+		IndexExpressionState *indexed = &rel->expressions[rel->expression_count++];
+		Node	   *expr = stringToNode(list->texts[i]);
+		Bitmapset  *offsets = NULL;
+		AttrNumber	bad_attnum;
+		int			member = -1;
+
+		indexed->attnum = list->attnums[i];
+		indexed->type = exprType(expr);
+		indexed->tag = (uint8) shape_type_tag(indexed->type);
+		indexed->fits = expr_fits_relation(expr, rel->desc, &bad_attnum);
+		pull_varattnos(expr, 1, &offsets);
+		while ((member = bms_next_member(offsets, member)) >= 0)
+			indexed->columns = bms_add_member(indexed->columns, member + FirstLowInvalidHeapAttributeNumber);
+		indexed->expression = shape_predicate_create(rel->expression_context, expr);
+	}
+	rel->expressions_version = version;
+	MemoryContextSwitchTo(old);
+}
+
 /* Reads every shape of the catalog as of the session's starting point. */
 static void
 load_shapes(RouterState *state, Snapshot snapshot)
@@ -859,6 +1009,7 @@ load_shapes(RouterState *state, Snapshot snapshot)
 	shape_router_check_status(sr_router_begin_bulk_load(state->router,
 														(size_t) Max(catalog->rd_rel->reltuples, 0)),
 							  "load shapes");
+	load_index_expressions(state, snapshot);
 	scan = systable_beginscan(catalog, InvalidOid, false, snapshot, 0, NULL);
 	row_context = AllocSetContextCreate(CurrentMemoryContext, "shape_router load", ALLOCSET_DEFAULT_SIZES);
 
@@ -906,9 +1057,11 @@ ensure_catalog(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN
 		{
 			/* Appeared, or the extension was dropped (and maybe recreated). */
 			drop_all_shapes(state, NULL, NULL, InvalidXLogRecPtr);
+			reset_index_expressions(state);
 			state->catalog_relid = relid;
 			state->shapes_loaded = false;
 		}
+		state->expressions_relid = OidIsValid(relid) ? shape_index_expressions_relid() : InvalidOid;
 		state->catalog_checked = true;
 	}
 	if (!state->shapes_loaded && OidIsValid(state->catalog_relid))
@@ -1505,6 +1658,8 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 	{
 		int			attnum = columns[c].attnum;
 
+		if (SHAPE_ATTNUM_IS_VIRTUAL(attnum))
+			continue;			/* an expression: its keys come from shape_expression_keys */
 		if (attnum > natts || rel->tags[attnum] != columns[c].tag ||
 			(key_only != NULL && !bms_is_member(attnum, key_only)))
 			return false;
@@ -1536,9 +1691,11 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 			bool		isnull;
 			Datum		datum;
 
-			if (columns[from + i].tag & SR_TAG_ELEMENT_FLAG)
+			if ((columns[from + i].tag & SR_TAG_ELEMENT_FLAG) || SHAPE_ATTNUM_IS_VIRTUAL(attnum))
 			{
-				row[i].is_null = true;	/* an array: its elements' keys come from shape_variable_keys */
+				/* an array or an expression: its keys come from shape_variable_keys
+				 * or shape_expression_keys */
+				row[i].is_null = true;
 				continue;
 			}
 			if (layout != NULL)
@@ -1777,6 +1934,23 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	const Bitmapset *old_key_only = change->identity_full ? NULL
 		: change->identity_key != NULL ? change->identity_key : bms_make_singleton(0);
 	NextKeys   *kept;
+	bool		virtual = shape_has_virtual_columns(columns, column_count);
+	TupleTableSlot *old_slot = NULL;
+	TupleTableSlot *new_slot = NULL;
+	Bitmapset  *unchanged_toast = NULL;
+
+	if (virtual)
+	{
+		/* Expressions are evaluated on the deformed rows, which the shapes then read. */
+		relation_expressions(state, rel);
+		if (oldtuple != NULL)
+			old_slot = store_tuple(rel->old_slot, oldtuple);
+		if (newtuple != NULL)
+		{
+			new_slot = store_tuple(rel->new_slot, newtuple);
+			unchanged_toast = patch_unchanged_toast(new_slot, old_slot, change->identity_full);
+		}
+	}
 
 	if (state->prefetch && (oldtuple == NULL || change->identity_full) &&
 		(kept = next_keys_for(state->router, rel, change->lsn, newtuple, oldtuple, columns, column_count)) != NULL)
@@ -1803,6 +1977,9 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 			if (variable && trusted)
 				trusted = shape_variable_keys(newtuple, rel->relid, rel->desc, columns, column_count, &keys,
 											  &key_attnums, &key_count, &key_room);
+			if (virtual && trusted)
+				trusted = shape_expression_keys(rel, new_slot, unchanged_toast, NULL, state->econtext, columns,
+												column_count, &keys, &key_attnums, &key_count, &key_room);
 		}
 		old_keys_from = key_count;
 		old_probes_from = probe_count;
@@ -1813,6 +1990,9 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 			if (variable && trusted)
 				trusted = shape_variable_keys(oldtuple, rel->relid, rel->desc, columns, column_count, &keys,
 											  &key_attnums, &key_count, &key_room);
+			if (virtual && trusted)
+				trusted = shape_expression_keys(rel, old_slot, NULL, old_key_only, state->econtext, columns,
+												column_count, &keys, &key_attnums, &key_count, &key_room);
 		}
 	}
 	if (oldtuple == NULL && change->action == REORDER_BUFFER_CHANGE_UPDATE && !change->identity_full)
@@ -1820,7 +2000,9 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 		/* No old row logged: the key did not change; unless a shape's index
 		 * column lies outside the key, the new row's keys are the old row's. */
 		for (size_t c = 0; c < column_count && trusted; c++)
-			trusted = bms_is_member(columns[c].attnum, change->identity_key);
+			trusted = SHAPE_ATTNUM_IS_VIRTUAL(columns[c].attnum)
+				? shape_expression_columns_within(rel, columns[c].attnum, change->identity_key)
+				: bms_is_member(columns[c].attnum, change->identity_key);
 	}
 	else if (oldtuple == NULL && change->action != REORDER_BUFFER_CHANGE_INSERT)
 		trusted = false;
@@ -1851,7 +2033,7 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	route->info.context = state->context;
 	if (oldtuple != NULL)
 	{
-		route->rows.old_row = store_tuple(rel->old_slot, oldtuple);
+		route->rows.old_row = old_slot != NULL ? old_slot : store_tuple(rel->old_slot, oldtuple);
 		route->rows.old_key_only = !change->identity_full;
 		route->rows.old_key_columns = change->identity_key;
 		row_image_init(&route->old_image, route->rows.old_row, NULL);
@@ -1860,9 +2042,17 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	}
 	if (newtuple != NULL)
 	{
-		route->rows.new_row = store_tuple(rel->new_slot, newtuple);
-		route->rows.unchanged_toast = patch_unchanged_toast(route->rows.new_row, route->rows.old_row,
-															change->identity_full);
+		if (new_slot != NULL)
+		{
+			route->rows.new_row = new_slot;
+			route->rows.unchanged_toast = unchanged_toast;
+		}
+		else
+		{
+			route->rows.new_row = store_tuple(rel->new_slot, newtuple);
+			route->rows.unchanged_toast = patch_unchanged_toast(route->rows.new_row, route->rows.old_row,
+																change->identity_full);
+		}
 		row_image_init(&route->new_image, route->rows.new_row, route->rows.unchanged_toast);
 	}
 	return true;
@@ -2131,6 +2321,7 @@ create_state(const PluginOptions *options)
 	state->evaluators = hash_create("shape_router evaluators", 64, &hash_options,
 									HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 	state->econtext = CreateStandaloneExprContext();
+	reset_index_expressions(state);
 	initStringInfo(&state->record);
 	initStringInfo(&state->batch);
 	initStringInfo(&state->blob);
@@ -2266,6 +2457,12 @@ shape_router_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	ensure_catalog(ctx, state, txn);
 	if (relid == state->catalog_relid)
 		apply_catalog_change(ctx, state, txn, relation, change);
+	else if (relid == state->expressions_relid && OidIsValid(relid))
+	{
+		/* written before the shape rows that use them, in the same transaction */
+		if (sr_change_new_tuple(change) != NULL)
+			add_index_expression(state, sr_change_new_tuple(change), RelationGetDescr(relation));
+	}
 	else
 	{
 		const sr_index_column *columns;

@@ -47,9 +47,9 @@ shape_predicate_free(ShapePredicate *predicate)
  * and reported as PREDICATE_ABORT so that a caller below C++ frames can re-throw
  * them later.
  */
-PredicateResult
-shape_predicate_eval(ShapePredicate *predicate, TupleTableSlot *slot, ExprContext *econtext,
-					 char **error_message, ErrorData **abort_error)
+static PredicateResult
+evaluate(ShapePredicate *predicate, TupleTableSlot *slot, ExprContext *econtext, Datum *value,
+		 bool *isnull, char **error_message, ErrorData **abort_error)
 {
 	MemoryContext caller_context = CurrentMemoryContext;
 	volatile uint32 holdoff = InterruptHoldoffCount;
@@ -57,9 +57,6 @@ shape_predicate_eval(ShapePredicate *predicate, TupleTableSlot *slot, ExprContex
 
 	PG_TRY();
 	{
-		bool		isnull;
-		Datum		value;
-
 		if (predicate->state == NULL)
 		{
 			MemoryContext old = MemoryContextSwitchTo(predicate->context);
@@ -68,8 +65,8 @@ shape_predicate_eval(ShapePredicate *predicate, TupleTableSlot *slot, ExprContex
 			MemoryContextSwitchTo(old);
 		}
 		econtext->ecxt_scantuple = slot;
-		value = ExecEvalExprSwitchContext(predicate->state, econtext, &isnull);
-		result = isnull ? PREDICATE_NULL : (DatumGetBool(value) ? PREDICATE_TRUE : PREDICATE_FALSE);
+		*value = ExecEvalExprSwitchContext(predicate->state, econtext, isnull);
+		result = PREDICATE_TRUE;
 	}
 	PG_CATCH();
 	{
@@ -99,4 +96,29 @@ shape_predicate_eval(ShapePredicate *predicate, TupleTableSlot *slot, ExprContex
 	}
 	PG_END_TRY();
 	return result;
+}
+
+PredicateResult
+shape_predicate_eval(ShapePredicate *predicate, TupleTableSlot *slot, ExprContext *econtext,
+					 char **error_message, ErrorData **abort_error)
+{
+	Datum		value = (Datum) 0;
+	bool		isnull = false;
+	PredicateResult result = evaluate(predicate, slot, econtext, &value, &isnull, error_message, abort_error);
+
+	if (result != PREDICATE_TRUE)
+		return result;
+	return isnull ? PREDICATE_NULL : (DatumGetBool(value) ? PREDICATE_TRUE : PREDICATE_FALSE);
+}
+
+/*
+ * Any expression (an indexed one: plugin.c) on a row: PREDICATE_TRUE with its
+ * value in *value and *isnull (in econtext's per-tuple memory), or
+ * PREDICATE_ERROR as shape_predicate_eval says; other errors are re-thrown.
+ */
+PredicateResult
+shape_expression_eval(ShapePredicate *expression, TupleTableSlot *slot, ExprContext *econtext,
+					  Datum *value, bool *isnull, char **error_message)
+{
+	return evaluate(expression, slot, econtext, value, isnull, error_message, NULL);
 }

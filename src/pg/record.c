@@ -177,6 +177,11 @@ relation_info_build(RelationInfo *info, Relation rel, MemoryContext parent)
 	info->new_slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
 	info->old_slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
 	info->relid = RelationGetRelid(rel);
+	/* (a child of info->context: the reset above deleted any built before) */
+	info->expression_context = NULL;
+	info->expressions_version = 0;
+	info->expression_count = 0;
+	info->expressions = NULL;
 	info->valid = true;
 	MemoryContextSwitchTo(old);
 }

@@ -54,7 +54,7 @@ open_shaped_relation(Oid relid)
 /* Validates one shape and inserts its catalog row; returns the new id. */
 static int64
 register_one(Relation catalog, CatalogIndexState indexes, Oid sequence,
-			 Relation rel, const char *where_text, ArrayType *columns)
+			 Relation rel, const char *where_text, ArrayType *columns, List **seen, MemoryContext seen_context)
 {
 	AnalysedShape shape;
 	Datum		values[Natts_shape_catalog];
@@ -96,6 +96,10 @@ register_one(Relation catalog, CatalogIndexState indexes, Oid sequence,
 
 		/* no WHERE: the always atom */
 		shape_cover_planned(shape.where != NULL ? shape.planned : NULL, RelationGetRelid(rel), &cover);
+		/* Before the shape's row: the decoder knows the expressions when it adds the
+		 * shape. Without their table, a scan shape. */
+		if (!shape_store_index_expressions(RelationGetRelid(rel), cover.expressions, seen, seen_context))
+			cover.alternative_count = 0;
 		if (cover.alternative_count > 0)
 		{
 			values[Anum_shape_index_cover - 1] = shape_cover_datum(&cover);
@@ -147,7 +151,9 @@ shape_router_register_shape(PG_FUNCTION_ARGS)
 	Relation	rel = open_shaped_relation(relid);
 	Relation	catalog = table_open(shape_catalog_relid(false), RowExclusiveLock);
 	CatalogIndexState indexes = CatalogOpenIndexes(catalog);
-	int64		shape_id = register_one(catalog, indexes, shape_sequence_relid(), rel, where_text, columns);
+	List	   *seen = NIL;
+	int64		shape_id = register_one(catalog, indexes, shape_sequence_relid(), rel, where_text, columns,
+										&seen, CurrentMemoryContext);
 
 	CatalogCloseIndexes(indexes);
 	table_close(catalog, RowExclusiveLock);
@@ -184,6 +190,8 @@ shape_router_register_shapes(PG_FUNCTION_ARGS)
 	MemoryContext per_item;
 	BulkErrorContext errctx;
 	ErrorContextCallback callback;
+	List	   *seen = NIL;
+	MemoryContext call_context = CurrentMemoryContext;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -218,7 +226,7 @@ shape_router_register_shapes(PG_FUNCTION_ARGS)
 		errctx.item = i + 1;
 		id = Int64GetDatum(register_one(catalog, indexes, sequence, rel,
 										nulls[i] ? NULL : TextDatumGetCString(texts[i]),
-										columns));
+										columns, &seen, call_context));
 		MemoryContextSwitchTo(old);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &id_null);
 		MemoryContextReset(per_item);
@@ -623,8 +631,29 @@ explain_program(const ShapeDef *def)
 }
 
 /* "equality on a (2 keys), range on b": an alternative's atoms by column and kind. */
+/* "lower(email)": the expression(s) of a virtual column, as the cover names them. */
 static char *
-describe_atoms(Oid relid, const sr_index_atom *atoms, uint32 count)
+virtual_column_name(uint16 attnum, List *expressions, List *context)
+{
+	StringInfoData out;
+	ListCell   *lc;
+
+	initStringInfo(&out);
+	foreach(lc, expressions)
+	{
+		ShapeIndexExpression *indexed = lfirst(lc);
+
+		if (indexed->attnum == attnum)
+			appendStringInfo(&out, "%s%s", out.len > 0 ? " or " : "",
+							 deparse_expression(indexed->expr, context, false, false));
+	}
+	if (out.len == 0)
+		appendStringInfo(&out, "%u", attnum);
+	return psprintf("expression %s", out.data);
+}
+
+static char *
+describe_atoms(Oid relid, const sr_index_atom *atoms, uint32 count, List *expressions, List *context)
 {
 	StringInfoData out;
 
@@ -658,7 +687,9 @@ describe_atoms(Oid relid, const sr_index_atom *atoms, uint32 count)
 						 : atoms[k].kind == SR_ATOM_ELEMENT ? "element"
 						 : atoms[k].kind == SR_ATOM_SUBSTRING ? (atoms[k].lower ? "lowered substring" : "substring")
 						 : "equality",
-						 quote_identifier(get_attname(relid, atoms[k].attnum, false)));
+						 SHAPE_ATTNUM_IS_VIRTUAL(atoms[k].attnum)
+						 ? virtual_column_name(atoms[k].attnum, expressions, context)
+						 : quote_identifier(get_attname(relid, atoms[k].attnum, false)));
 		if (atoms[k].kind == SR_ATOM_COMPLEMENT)
 			appendStringInfo(&out, atoms[k].upper == 0 ? " (any value but NULL)" : " (any value but NULL and %u excluded)", (uint32) atoms[k].upper);
 		else if (same > 1)
@@ -799,7 +830,8 @@ shape_router_explain_shape(PG_FUNCTION_ARGS)
 										def.cover_alternatives));
 		for (int a = 0, first = 0; a < def.cover_alternatives; first += def.cover_sizes[a], a++)
 			lines = lappend(lines, psprintf("  alternative %d: %s%s, from %s", a + 1,
-											describe_atoms(def.relid, def.cover_atoms + first, def.cover_sizes[a]),
+											describe_atoms(def.relid, def.cover_atoms + first, def.cover_sizes[a],
+														   cover.expressions, context),
 											((def.cover_exact >> a) & 1) == 0 || def.cover_sizes[a] == 0 ? ""
 											: decided_by_index(def.cover_atoms + first, def.cover_sizes[a], true)
 											? "; exact: a hit is a match, the program is not run"
@@ -840,6 +872,33 @@ delete_shapes_of_relations(Relation catalog, List *relids)
 	}
 	if (rows != NULL)
 		pfree(rows);
+}
+
+/* The indexed expressions of dropped tables go with them (a later table may reuse the OID). */
+static void
+delete_index_expressions_of_relations(List *relids)
+{
+	Oid			table_relid = shape_index_expressions_relid();
+	Relation	table;
+	ListCell   *lc;
+
+	if (!OidIsValid(table_relid) || relids == NIL)
+		return;
+	table = table_open(table_relid, RowExclusiveLock);
+	foreach(lc, relids)
+	{
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tuple;
+
+		ScanKeyInit(&key, Anum_index_expression_relid, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(lfirst_oid(lc)));
+		scan = systable_beginscan(table, shape_catalog_index_relid(INDEX_EXPRESSIONS_PKEY_NAME), true, NULL, 1, &key);
+		while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+			CatalogTupleDelete(table, &tuple->t_self);
+		systable_endscan(scan);
+	}
+	table_close(table, RowExclusiveLock);
 }
 
 /*
@@ -939,6 +998,7 @@ shape_router_on_sql_drop(PG_FUNCTION_ARGS)
 			dropped_tables = lappend_oid(dropped_tables, object->objid);
 	}
 	delete_shapes_of_relations(catalog, dropped_tables);
+	delete_index_expressions_of_relations(dropped_tables);
 	foreach(lc, objects)
 	{
 		ClassObject *object = (ClassObject *) lfirst(lc);

@@ -4,7 +4,11 @@
  */
 #include "shape_router_pg.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "utils/fmgroids.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -40,6 +44,128 @@ shape_catalog_relid(bool missing_ok)
 				 errmsg("shape_router catalog not found"),
 				 errhint("Run CREATE EXTENSION shape_router in this database.")));
 	return relid;
+}
+
+/* shape_router.index_expressions of the installed extension, or InvalidOid. */
+Oid
+shape_index_expressions_relid(void)
+{
+	Oid			extension = get_extension_oid(SHAPE_ROUTER_EXTENSION, true);
+	Oid			namespace_oid = OidIsValid(extension) ? get_namespace_oid(SHAPE_ROUTER_SCHEMA, true) : InvalidOid;
+	Oid			relid = OidIsValid(namespace_oid)
+		? get_relname_relid(INDEX_EXPRESSIONS_NAME, namespace_oid) : InvalidOid;
+
+	if (OidIsValid(relid) && getExtensionOfObject(RelationRelationId, relid) != extension)
+		relid = InvalidOid;
+	return relid;
+}
+
+/*
+ * Whether index_expressions has the row (relid, attnum, text) of this major,
+ * committed or written by a transaction still running (a dirty snapshot:
+ * *running is then that transaction, to wait for), or by this one.
+ */
+static bool
+index_expression_known(Relation table, Oid index, Oid relid, uint16 attnum, const char *expr_text,
+					   TransactionId *running)
+{
+	ScanKeyData keys[2];
+	SnapshotData dirty;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		found = false;
+
+	*running = InvalidTransactionId;
+	InitDirtySnapshot(dirty);
+	ScanKeyInit(&keys[0], Anum_index_expression_relid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	ScanKeyInit(&keys[1], Anum_index_expression_attnum, BTEqualStrategyNumber, F_INT2EQ,
+				Int16GetDatum((int16) attnum));
+	scan = systable_beginscan(table, index, true, &dirty, 2, keys);
+	while (!found && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		expr = heap_getattr(tuple, Anum_index_expression_expr, RelationGetDescr(table), &isnull);
+		Datum		major = heap_getattr(tuple, Anum_index_expression_server_major, RelationGetDescr(table), &isnull);
+
+		if (isnull || DatumGetInt32(major) != SHAPE_SERVER_MAJOR)
+			continue;
+		found = strcmp(TextDatumGetCString(expr), expr_text) == 0;
+		if (found && TransactionIdIsValid(dirty.xmin))
+			*running = dirty.xmin;
+	}
+	systable_endscan(scan);
+	return found;
+}
+
+/*
+ * Registration: the decoder learns which expressions to evaluate on a table's
+ * rows from index_expressions (decoded in WAL order, before the shape's own
+ * row). Each (relid, attnum, text) is written once; *seen (a list of texts in
+ * the caller's memory) skips those this call has written or found already.
+ * False when the table is missing (an extension installed by an older script
+ * of this version): the caller does without the expressions' atoms.
+ * Writers of a new row serialize on a lock of (relid, attnum) kept until
+ * commit, and look again once they hold it, so that two registrations never
+ * insert the same row.
+ */
+bool
+shape_store_index_expressions(Oid relid, List *expressions, List **seen, MemoryContext seen_context)
+{
+	Oid			table_relid = InvalidOid;
+	Relation	table = NULL;
+	Oid			index = InvalidOid;
+	ListCell   *lc;
+
+	foreach(lc, expressions)
+	{
+		ShapeIndexExpression *indexed = lfirst(lc);
+		char	   *key = psprintf("%u %u %s", relid, indexed->attnum, indexed->text);
+		ListCell   *s;
+		bool		known = false;
+		TransactionId running;
+
+		foreach(s, *seen)
+			known |= strcmp((char *) lfirst(s), key) == 0;
+		if (known)
+			continue;
+		if (table == NULL)
+		{
+			table_relid = shape_index_expressions_relid();
+			if (!OidIsValid(table_relid))
+				return false;
+			table = table_open(table_relid, RowExclusiveLock);
+			index = shape_catalog_index_relid(INDEX_EXPRESSIONS_PKEY_NAME);
+		}
+		if (!index_expression_known(table, index, relid, indexed->attnum, indexed->text, &running) ||
+			TransactionIdIsValid(running))
+		{
+			/* per table and virtual column (above any real column's number) */
+			LockDatabaseObject(RelationRelationId, relid, indexed->attnum, ExclusiveLock);
+			if (!index_expression_known(table, index, relid, indexed->attnum, indexed->text, &running))
+			{
+				Datum		values[Natts_index_expressions];
+				bool		nulls[Natts_index_expressions] = {0};
+				HeapTuple	tuple;
+
+				values[Anum_index_expression_relid - 1] = ObjectIdGetDatum(relid);
+				values[Anum_index_expression_attnum - 1] = Int16GetDatum((int16) indexed->attnum);
+				values[Anum_index_expression_expr - 1] = CStringGetTextDatum(indexed->text);
+				values[Anum_index_expression_server_major - 1] = Int32GetDatum(SHAPE_SERVER_MAJOR);
+				tuple = heap_form_tuple(RelationGetDescr(table), values, nulls);
+				CatalogTupleInsert(table, tuple);
+				heap_freetuple(tuple);
+			}
+		}
+		{
+			MemoryContext old = MemoryContextSwitchTo(seen_context);
+
+			*seen = lappend(*seen, pstrdup(key));
+			MemoryContextSwitchTo(old);
+		}
+	}
+	if (table != NULL)
+		table_close(table, RowExclusiveLock);
+	return true;
 }
 
 Oid
@@ -191,7 +317,9 @@ shape_cover_from_datum(ShapeDef *def, Datum datum)
 			(atom->kind == SR_ATOM_ELEMENT) != ((atom->tag & SR_TAG_ELEMENT_FLAG) != 0))
 			goto malformed;
 		if (atom->kind == SR_ATOM_ALWAYS ? atom->attnum != 0 || atom->tag != SR_TAG_NONE || atom->key != 0
-			: atom->attnum < 1 || atom->attnum >= MaxAttrNumber || (atom->tag & ~SR_TAG_ELEMENT_FLAG) == SR_TAG_NONE ||
+			: atom->attnum < 1 ||
+			(atom->attnum >= MaxAttrNumber && !(SHAPE_ATTNUM_IS_VIRTUAL(atom->attnum) && atom->kind == SR_ATOM_EQUAL)) ||
+			(atom->tag & ~SR_TAG_ELEMENT_FLAG) == SR_TAG_NONE ||
 			(atom->tag & ~SR_TAG_ELEMENT_FLAG) >= SR_TAG_COUNT)
 			goto malformed;
 		if (atom->kind == SR_ATOM_PREFIX)

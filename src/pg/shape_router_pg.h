@@ -32,6 +32,25 @@
 #define SHAPE_CATALOG_PKEY_NAME "shape_catalog_pkey"
 #define SHAPE_CATALOG_RELID_INDEX_NAME "shape_catalog_relid_idx"
 #define SHAPE_ID_SEQ_NAME "shape_id_seq"
+#define INDEX_EXPRESSIONS_NAME "index_expressions"
+#define INDEX_EXPRESSIONS_PKEY_NAME "index_expressions_pkey"
+
+/* Attribute numbers of shape_router.index_expressions (see shape_router--0.1.sql). */
+#define Anum_index_expression_relid 1
+#define Anum_index_expression_attnum 2
+#define Anum_index_expression_expr 3
+#define Anum_index_expression_server_major 4
+#define Natts_index_expressions 4
+
+/*
+ * Virtual columns: an indexed expression over a table's columns (lower(email),
+ * (a + b) % 7) gets a column number in this range, above MaxAttrNumber, from a
+ * hash of its text; expressions sharing one number only make extra candidates.
+ */
+#define SHAPE_VIRTUAL_ATTNUM_BASE 4096
+#define SHAPE_VIRTUAL_ATTNUM_COUNT 4096
+#define SHAPE_ATTNUM_IS_VIRTUAL(attnum) \
+	((attnum) >= SHAPE_VIRTUAL_ATTNUM_BASE && (attnum) < SHAPE_VIRTUAL_ATTNUM_BASE + SHAPE_VIRTUAL_ATTNUM_COUNT)
 
 /* Attribute numbers of shape_router.shape_catalog (see shape_router--0.1.sql). */
 #define Anum_shape_shape_id 1
@@ -82,6 +101,9 @@ extern bool shape_def_from_tuple_or_reason(ShapeDef *def, HeapTuple tuple, Tuple
 extern void shape_cover_from_datum(ShapeDef *def, Datum datum);
 extern int64 shape_id_of_tuple(HeapTuple tuple, TupleDesc desc);
 extern Datum int2_array_from_bitmapset(const Bitmapset *attnums);
+extern Oid	shape_index_expressions_relid(void);
+extern bool shape_store_index_expressions(Oid relid, List *expressions, List **seen,
+										  MemoryContext seen_context);
 
 /* where_clause.c */
 typedef struct AnalysedShape
@@ -125,6 +147,9 @@ extern void shape_predicate_free(ShapePredicate *predicate);
 extern PredicateResult shape_predicate_eval(ShapePredicate *predicate, TupleTableSlot *slot,
 											ExprContext *econtext, char **error_message,
 											ErrorData **abort_error);
+extern PredicateResult shape_expression_eval(ShapePredicate *expression, TupleTableSlot *slot,
+											 ExprContext *econtext, Datum *value, bool *isnull,
+											 char **error_message);
 
 /* compile.c: WHERE → program for the core's VM */
 #include "shape_router/program.h"
@@ -133,10 +158,18 @@ extern uint8 shape_element_tag(Oid type);
 extern sr_value *shape_array_values(Datum array, int *count, bool *has_null);
 
 /* variable_keys.c */
+struct RelationInfo;
 extern bool shape_has_variable_keys(const sr_index_column *columns, size_t column_count);
+extern bool shape_has_virtual_columns(const sr_index_column *columns, size_t column_count);
 extern bool shape_variable_keys(HeapTuple tuple, Oid relid, TupleDesc desc, const sr_index_column *columns,
 								size_t column_count, uint64 **keys, uint16 **key_attnums, size_t *key_count,
 								size_t *room);
+extern bool shape_expression_keys(const struct RelationInfo *rel, TupleTableSlot *slot, const Bitmapset *unknown,
+								  const Bitmapset *key_only, ExprContext *econtext,
+								  const sr_index_column *columns, size_t column_count, uint64 **keys,
+								  uint16 **key_attnums, size_t *key_count, size_t *room);
+extern bool shape_expression_columns_within(const struct RelationInfo *rel, uint16 attnum,
+											const Bitmapset *columns);
 extern void shape_value_from_datum(Oid type, Datum datum, bool isnull, sr_value *out);
 extern Node *shape_plan_where(Node *where);
 extern bytea *shape_compile(Node *where, List **fallbacks);
@@ -155,7 +188,16 @@ typedef struct ShapeCover
 	sr_index_atom *atoms;		/* back to back */
 	int			atom_count;
 	uint32		exact_alternatives;	/* sr_cover.exact_alternatives */
+	List	   *expressions;	/* ShapeIndexExpression of its virtual columns */
 } ShapeCover;
+
+/* An indexed expression of a cover: its virtual column and tree. */
+typedef struct ShapeIndexExpression
+{
+	uint16		attnum;			/* SHAPE_ATTNUM_IS_VIRTUAL */
+	Node	   *expr;			/* planned, locations cleared */
+	char	   *text;			/* nodeToString(expr): the catalog's form */
+} ShapeIndexExpression;
 extern void shape_cover(Node *where, Oid relid, ShapeCover *out);
 extern void shape_cover_planned(Node *planned, Oid relid, ShapeCover *out);
 extern Datum shape_cover_datum(const ShapeCover *cover);	/* shape_catalog.c */
@@ -244,6 +286,17 @@ typedef struct ColumnOutput
 	char	   *text_label;		/* name[type] for format=text */
 } ColumnOutput;
 
+/* An indexed expression as the plugin evaluates it on a relation's rows. */
+typedef struct IndexExpressionState
+{
+	uint16		attnum;			/* its virtual column */
+	Oid			type;			/* result type */
+	uint8		tag;			/* shape_type_tag(type) */
+	bool		fits;			/* its Vars match the relation's columns */
+	Bitmapset  *columns;		/* attnums it reads */
+	ShapePredicate *expression;
+} IndexExpressionState;
+
 /* What the plugin keeps per decoded relation; rebuilt after relcache invalidation. */
 typedef struct RelationInfo
 {
@@ -262,6 +315,11 @@ typedef struct RelationInfo
 	uint32		generation;		/* distinct for every build: shapes re-validate on change */
 	TupleTableSlot *new_slot;
 	TupleTableSlot *old_slot;
+	/* the relation's indexed expressions, built at first use (plugin.c) */
+	MemoryContext expression_context;	/* NULL: none built */
+	uint32		expressions_version;	/* of the list they were built from */
+	int			expression_count;
+	IndexExpressionState *expressions;
 } RelationInfo;
 
 typedef enum RecordOp

@@ -186,6 +186,7 @@ shape_router_upgrade_shapes(PG_FUNCTION_ARGS)
 	TupleDesc	desc = RelationGetDescr(catalog);
 	SysScanDesc scan = systable_beginscan(catalog, InvalidOid, false, NULL, 0, NULL);
 	List	   *stale = NIL;
+	List	   *seen = NIL;
 	HeapTuple	tuple;
 	ListCell   *lc;
 	int64		rewritten = 0;
@@ -244,7 +245,11 @@ shape_router_upgrade_shapes(PG_FUNCTION_ARGS)
 				ShapeCover	cover;
 
 				shape_cover(where, def.relid, &cover);
-				values[Anum_shape_index_cover - 1] = shape_cover_datum(&cover);
+				/* this major's texts (another's are not read); without their table, a scan shape */
+				if (shape_store_index_expressions(def.relid, cover.expressions, &seen, CurrentMemoryContext))
+					values[Anum_shape_index_cover - 1] = shape_cover_datum(&cover);
+				else
+					nulls[Anum_shape_index_cover - 1] = true;
 			}
 			values[Anum_shape_where_source - 1] = CStringGetTextDatum(shape_where_source(rel, where));
 			values[Anum_shape_where_names - 1] = shape_where_names(rel, def.where_columns);

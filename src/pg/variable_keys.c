@@ -1,8 +1,9 @@
 /*
  * variable_keys.c — the index keys of a row whose number depends on its values:
- * an array column's element keys, and a text column's substring gram keys
- * (raw, or lowered as ILIKE lowers them). The fixed keys (one a column) come
- * from sr_row_keys; these are appended after them.
+ * an array column's element keys, a text column's substring gram keys (raw,
+ * or lowered as ILIKE lowers them), and the keys of indexed expressions
+ * (virtual columns). The fixed keys (one a column) come from sr_row_keys;
+ * these are appended after them.
  */
 #include "shape_router_pg.h"
 
@@ -21,7 +22,17 @@ bool
 shape_has_variable_keys(const sr_index_column *columns, size_t column_count)
 {
 	for (size_t c = 0; c < column_count; c++)
-		if ((columns[c].tag & SR_TAG_ELEMENT_FLAG) || columns[c].substring_grams != 0)
+		if ((columns[c].tag & SR_TAG_ELEMENT_FLAG) || columns[c].substring_grams != 0 ||
+			SHAPE_ATTNUM_IS_VIRTUAL(columns[c].attnum))
+			return true;
+	return false;
+}
+
+bool
+shape_has_virtual_columns(const sr_index_column *columns, size_t column_count)
+{
+	for (size_t c = 0; c < column_count; c++)
+		if (SHAPE_ATTNUM_IS_VIRTUAL(columns[c].attnum))
 			return true;
 	return false;
 }
@@ -143,7 +154,8 @@ shape_variable_keys(HeapTuple tuple, Oid relid, TupleDesc desc, const sr_index_c
 		bool		isnull;
 		Datum		datum;
 
-		if (!(column->tag & SR_TAG_ELEMENT_FLAG) && column->substring_grams == 0)
+		if ((!(column->tag & SR_TAG_ELEMENT_FLAG) && column->substring_grams == 0) ||
+			SHAPE_ATTNUM_IS_VIRTUAL(column->attnum))
 			continue;
 		datum = heap_getattr(tuple, column->attnum, desc, &isnull);
 		if (isnull)
@@ -184,6 +196,83 @@ shape_variable_keys(HeapTuple tuple, Oid relid, TupleDesc desc, const sr_index_c
 					return false;
 			}
 		}
+	}
+	return true;
+}
+
+/* Whether every expression of virtual column attnum reads only columns (false: none known). */
+bool
+shape_expression_columns_within(const RelationInfo *rel, uint16 attnum, const Bitmapset *columns)
+{
+	bool		any = false;
+
+	for (int e = 0; e < rel->expression_count; e++)
+	{
+		if (rel->expressions[e].attnum != attnum)
+			continue;
+		if (!bms_is_subset(rel->expressions[e].columns, columns))
+			return false;
+		any = true;
+	}
+	return any;
+}
+
+/*
+ * Appends the keys of a row version's indexed expressions: for each virtual
+ * column, each expression known under its number evaluated on slot (the row,
+ * deformed), keyed with its own type's tag; a NULL result has none. False
+ * (untrusted: every shape becomes a candidate, and the programs say what
+ * failed) when a virtual column has no expression known here, an expression
+ * no longer fits the table, reads a column the row lacks (unknown: unchanged
+ * TOAST the WAL does not carry; key_only: the columns a key-only old row
+ * carries) or fails.
+ */
+bool
+shape_expression_keys(const RelationInfo *rel, TupleTableSlot *slot, const Bitmapset *unknown,
+					  const Bitmapset *key_only, ExprContext *econtext, const sr_index_column *columns,
+					  size_t column_count, uint64 **keys, uint16 **key_attnums, size_t *key_count, size_t *room)
+{
+	for (size_t c = 0; c < column_count; c++)
+	{
+		bool		any = false;
+
+		if (!SHAPE_ATTNUM_IS_VIRTUAL(columns[c].attnum))
+			continue;
+		for (int e = 0; e < rel->expression_count; e++)
+		{
+			const IndexExpressionState *indexed = &rel->expressions[e];
+			int			attnum = -1;
+			Datum		value;
+			bool		isnull;
+			char	   *message;
+			sr_value	item;
+
+			if (indexed->attnum != columns[c].attnum)
+				continue;
+			any = true;
+			if (!indexed->fits || indexed->tag == SR_TAG_NONE || bms_overlap(indexed->columns, unknown) ||
+				(key_only != NULL && !bms_is_subset(indexed->columns, key_only)))
+				return false;
+			while ((attnum = bms_next_member(indexed->columns, attnum)) >= 0)
+			{
+				Form_pg_attribute attr = TupleDescAttr(slot->tts_tupleDescriptor, attnum - 1);
+
+				if (attr->attlen == -1 && !slot->tts_isnull[attnum - 1] &&
+					VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(slot->tts_values[attnum - 1])))
+					return false;
+			}
+			if (shape_expression_eval(indexed->expression, slot, econtext, &value, &isnull,
+									  &message) != PREDICATE_TRUE)
+				return false;
+			if (isnull)
+				continue;
+			shape_value_from_datum(indexed->type, value, false, &item);
+			reserve_keys(1, columns, column_count, keys, key_attnums, *key_count, room);
+			(*key_attnums)[*key_count] = columns[c].attnum;
+			(*keys)[(*key_count)++] = sr_index_key(rel->relid, columns[c].attnum, indexed->tag, &item);
+		}
+		if (!any)
+			return false;
 	}
 	return true;
 }

@@ -227,6 +227,33 @@ TEST(Cover, ReplacingAShapeMovesItsColumns) {
   EXPECT_EQ(candidates(r, 100, {K(9)}), Ids{1});
 }
 
+// An indexed expression's atoms lie on a virtual column (the shell numbers them
+// from 4096, above any table column): filed and found as a column's atoms are,
+// with the keys' columns given; expressions sharing a number keep their keys.
+TEST(Cover, VirtualColumnsAreFiledAsColumns) {
+  Router r;
+  add(r, 1, 100, CoverSpec{{{eq(K(1), 5000, SR_TAG_INT), eq(K(2), 5000, SR_TAG_INT)}}});
+  add(r, 2, 100, CoverSpec{{{eq(K(3), 5000, SR_TAG_TEXT)}}});
+  add(r, 3, 100, CoverSpec{{{eq(K(5), 8191, SR_TAG_INT)}, {eq(K(6), 1, SR_TAG_INT), eq(K(7), 1, SR_TAG_INT)}}});
+  EXPECT_EQ(columns(r, 100), (std::map<int, uint32_t>{{5000, 2}, {8191, 1}}));
+  for (int round = 0; round < 2; round++) {
+    const uint64_t keys[] = {K(2), K(3), K(9), K(5)};
+    const uint16_t attnums[] = {5000, 5000, 5000, 8191};
+    Ids got;
+    for (const sr_shape_ref& s : r.candidates(100, keys, 3, false, nullptr, 0, attnums, 3, 0))
+      got.push_back(s.shape_id);
+    EXPECT_EQ(got, (Ids{1, 2}));
+    got.clear();
+    for (const sr_shape_ref& s : r.candidates(100, keys + 3, 1, false, nullptr, 0, attnums + 3, 0, 0))
+      got.push_back(s.shape_id);
+    EXPECT_EQ(got, Ids{3});
+    r.maintain(true);
+  }
+  r.drop_shape(2);
+  EXPECT_EQ(columns(r, 100), (std::map<int, uint32_t>{{5000, 1}, {8191, 1}}));
+  EXPECT_THROW(add(r, 4, 100, CoverSpec{{{eq(K(1), INT16_MAX, SR_TAG_INT)}}}), std::invalid_argument);
+}
+
 TEST(Cover, AlternativeWithoutAtomsNeverMatchesAndNeedsNoColumn) {
   Router r;
   add(r, 1, 100, CoverSpec{{{}}});
