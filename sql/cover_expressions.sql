@@ -1,4 +1,4 @@
--- Expression atoms: expr = c and expr IN (...) over immutable expressions of the
+-- Expression atoms: expr = c, expr IN (...) and expr < <= > >= c over immutable expressions of the
 -- table's own columns ((a + b) % m, lower(), jsonb ->>, date_trunc, casts,
 -- length()) are filed under the expression's virtual column, shown by
 -- explain_shape, and routed exactly as PostgreSQL evaluates them: errors
@@ -28,7 +28,9 @@ SELECT shape_router.register_shape('ex', clause), 'ex', clause, 0
                     'date_trunc(''day'', ts) = ''2026-01-02''', 'ts::date = ''2026-01-01''',
                     'length(title) IN (3, 4)', '100 / (n - 3) = 5', 'left(big, 3) = ''abc''',
                     'lower(email) = ''x@y.com'' AND n > 2', 'length(title) = 3 OR lower(email) = ''a@b.com''',
-                    'upper(title)::text = ''ABCDEF''']) AS clause;
+                    'upper(title)::text = ''ABCDEF''', '(amount + priority) % 1000003 > 999990',
+                    '5 < length(title)', 'payload->>''kind'' < ''b''', 'date_trunc(''day'', ts) >= ''2026-01-02''',
+                    '100 / (n - 3) <= 5', '(amount * 2) >= 6']) AS clause;
 INSERT INTO ex_shapes
 SELECT shape_router.register_shape('exd', clause), 'exd', clause, 0
   FROM unnest(ARRAY['id % 7 = 3', '(id * 2) IN (4, 8, 206)', 'abs(id - 10) = 2']) AS clause;
@@ -44,12 +46,12 @@ SELECT shape_id, clause, l AS routing
 SELECT relid::regclass, count(*) AS expressions, count(DISTINCT attnum) AS columns,
        bool_and(attnum >= 4096 AND attnum < 8192) AS virtual
   FROM shape_router.index_expressions GROUP BY relid ORDER BY relid::regclass::text;
--- forms that stay scan shapes: not an equality, not a constant, a mutable function
+-- forms that stay scan shapes: a negation, not a constant, a mutable function
 CREATE TABLE exr (id int PRIMARY KEY, email text);
 ALTER TABLE exr REPLICA IDENTITY FULL;
 CREATE TABLE exr_shapes AS
 SELECT shape_router.register_shape('exr', clause) AS shape_id, clause
-  FROM unnest(ARRAY['lower(email) > ''m''', 'abs(id) = id', 'lower(email) = email']) AS clause;
+  FROM unnest(ARRAY['lower(email) <> ''m''', 'abs(id) = id', 'lower(email) = email']) AS clause;
 SELECT clause, l AS routing
   FROM exr_shapes, shape_router.explain_shape(shape_id) l
  WHERE l LIKE 'routing:%'

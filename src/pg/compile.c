@@ -903,6 +903,8 @@ equality_conjunct(Node *node, Var **column, Const **constant)
 	return comparison_conjunct(node, column, constant, &op) && op == SR_OP_EQ;
 }
 
+static bool range_bounds(uint8 tag, Const *constant, sr_compare_op op, uint64 *lo, uint64 *hi);
+
 /*
  * col < <= > >= const on a type with order keys: the order keys the column's
  * value can have, inclusive ([*lo, *hi]; lo > hi: none). Strict bounds are
@@ -913,15 +915,26 @@ range_conjunct(Node *node, Var **column, uint64 *lo, uint64 *hi)
 {
 	Const	   *constant;
 	sr_compare_op op;
-	sr_value	value;
 	uint8		tag;
-	uint64		key;
-	bool		exact;
 
 	if (!comparison_conjunct(node, column, &constant, &op) ||
 		(op != SR_OP_LT && op != SR_OP_LE && op != SR_OP_GT && op != SR_OP_GE))
 		return false;
 	tag = (uint8) shape_type_tag((*column)->vartype);
+	return range_bounds(tag, constant, op, lo, hi);
+}
+
+/*
+ * The order keys [lo, hi] a one-sided comparison (op: <, <=, >, >=) of a value
+ * of tag with constant admits (lo > hi: none). False when tag has no order keys.
+ */
+static bool
+range_bounds(uint8 tag, Const *constant, sr_compare_op op, uint64 *lo, uint64 *hi)
+{
+	sr_value	value;
+	uint64		key;
+	bool		exact;
+
 	if (sr_tag_order(tag) == SR_ORDER_NONE)
 		return false;
 	exact = sr_tag_order(tag) == SR_ORDER_EXACT;
@@ -1960,17 +1973,65 @@ expression_equality(Node *node, Node **expr, Const **constant, bool *in_list)
 }
 
 /*
+ * expr < <= > >= c, expr an indexable expression of a type with order keys and
+ * the comparison its type's btree operator (either side): the expression, the
+ * constant and the comparison with the expression on the left.
+ */
+static bool
+expression_range(Node *node, Node **expr, Const **constant, sr_compare_op *op)
+{
+	OpExpr	   *opexpr;
+	Node	   *left;
+	Node	   *right;
+	bool		swapped = false;
+	uint8		tag;
+
+	if (!IsA(node, OpExpr) || list_length(((OpExpr *) node)->args) != 2)
+		return false;
+	opexpr = (OpExpr *) node;
+	left = strip_relabel(linitial(opexpr->args));
+	right = strip_relabel(lsecond(opexpr->args));
+	if (IsA(left, Const))
+	{
+		Node	   *swap = left;
+
+		left = right;
+		right = swap;
+		swapped = true;
+	}
+	if (!IsA(right, Const) || ((Const *) right)->constisnull || !indexable_expression(left))
+		return false;
+	tag = (uint8) shape_type_tag(exprType(left));
+	if (sr_tag_order(tag) == SR_ORDER_NONE ||
+		!operand_types_compatible(exprType(left), ((Const *) right)->consttype) ||
+		!native_comparison(opexpr->opno, opexpr->inputcollid, (sr_type_tag) tag, op))
+		return false;
+	if (swapped)
+		*op = commute(*op);
+	if (*op != SR_OP_LT && *op != SR_OP_LE && *op != SR_OP_GT && *op != SR_OP_GE)
+		return false;
+	*expr = left;
+	*constant = (Const *) right;
+	return true;
+}
+
+/*
  * expr = c, expr IN (c1, ...): one equality atom per value on the expression's
  * virtual column (SHAPE_VIRTUAL_ATTNUM_BASE + a hash of its text), keyed as a
- * column of its type would be. Never exact (numbers may be shared): the program
- * decides. NIL: not such a comparison.
+ * column of its type would be; expr < c (<=, >, >=): a range atom on it, of
+ * the order keys the comparison admits. Never exact (numbers may be shared):
+ * the program decides. NIL: not such a comparison.
  */
 static List *
 cover_of_expression(Node *node, Oid relid)
 {
 	Node	   *expr;
 	Const	   *constant;
-	bool		in_list;
+	bool		in_list = false;
+	bool		range = false;
+	sr_compare_op op;
+	uint64		lo = 0;
+	uint64		hi = 0;
 	ShapeIndexExpression *indexed;
 	sr_value   *items;
 	sr_value	value;
@@ -1980,7 +2041,11 @@ cover_of_expression(Node *node, Oid relid)
 	CoverAlternative *alternative;
 
 	if (!expression_equality(node, &expr, &constant, &in_list))
-		return NIL;
+	{
+		if (!expression_range(node, &expr, &constant, &op))
+			return NIL;
+		range = true;
+	}
 	indexed = palloc(sizeof(ShapeIndexExpression));
 	indexed->text = expression_text(expr);
 	if (strlen(indexed->text) > EXPRESSION_TEXT_MAX)
@@ -1990,6 +2055,24 @@ cover_of_expression(Node *node, Oid relid)
 								hash_bytes((const unsigned char *) indexed->text, (int) strlen(indexed->text)) %
 								SHAPE_VIRTUAL_ATTNUM_COUNT);
 	tag = (uint8) shape_type_tag(exprType(expr));
+	if (range)
+	{
+		if (!range_bounds(tag, constant, op, &lo, &hi))
+			return NIL;
+		alternative = new_alternative(lo <= hi ? 1 : 0, node);	/* none: never true */
+		if (lo <= hi)
+		{
+			memset(&alternative->atoms[0], 0, sizeof(sr_index_atom));
+			alternative->atoms[0].kind = SR_ATOM_RANGE;
+			alternative->atoms[0].attnum = indexed->attnum;
+			alternative->atoms[0].tag = tag;
+			alternative->atoms[0].key = lo;
+			alternative->atoms[0].upper = hi;
+		}
+		alternative->exact = false;
+		cover_expressions = lappend(cover_expressions, indexed);
+		return list_make1(alternative);
+	}
 	if (in_list)
 		items = array_values(constant, &count, &has_null);
 	else

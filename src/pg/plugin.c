@@ -1943,6 +1943,9 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	{
 		/* Expressions are evaluated on the deformed rows, which the shapes then read. */
 		relation_expressions(state, rel);
+		/* a range probe a row for each expression, besides each column's */
+		if (rel->expression_count > 0 && 2 * (column_count + rel->expression_count) + 1 > lengthof(local_probes))
+			probes = palloc(sizeof(sr_range_probe) * (2 * (column_count + rel->expression_count) + 1));
 		if (oldtuple != NULL)
 			old_slot = store_tuple(rel->old_slot, oldtuple);
 		if (newtuple != NULL)
@@ -1979,7 +1982,8 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 											  &key_attnums, &key_count, &key_room);
 			if (virtual && trusted)
 				trusted = shape_expression_keys(rel, new_slot, unchanged_toast, NULL, state->econtext, columns,
-												column_count, &keys, &key_attnums, &key_count, &key_room);
+												column_count, &keys, &key_attnums, &key_count, &key_room,
+												probes, &probe_count);
 		}
 		old_keys_from = key_count;
 		old_probes_from = probe_count;
@@ -1992,7 +1996,8 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 											  &key_attnums, &key_count, &key_room);
 			if (virtual && trusted)
 				trusted = shape_expression_keys(rel, old_slot, NULL, old_key_only, state->econtext, columns,
-												column_count, &keys, &key_attnums, &key_count, &key_room);
+												column_count, &keys, &key_attnums, &key_count, &key_room,
+												probes, &probe_count);
 		}
 	}
 	if (oldtuple == NULL && change->action == REORDER_BUFFER_CHANGE_UPDATE && !change->identity_full)

@@ -167,7 +167,8 @@ extern bool shape_variable_keys(HeapTuple tuple, Oid relid, TupleDesc desc, cons
 extern bool shape_expression_keys(const struct RelationInfo *rel, TupleTableSlot *slot, const Bitmapset *unknown,
 								  const Bitmapset *key_only, ExprContext *econtext,
 								  const sr_index_column *columns, size_t column_count, uint64 **keys,
-								  uint16 **key_attnums, size_t *key_count, size_t *room);
+								  uint16 **key_attnums, size_t *key_count, size_t *room,
+								  sr_range_probe *probes, size_t *probe_count);
 extern bool shape_expression_columns_within(const struct RelationInfo *rel, uint16 attnum,
 											const Bitmapset *columns);
 extern void shape_value_from_datum(Oid type, Datum datum, bool isnull, sr_value *out);

@@ -220,7 +220,9 @@ shape_expression_columns_within(const RelationInfo *rel, uint16 attnum, const Bi
 /*
  * Appends the keys of a row version's indexed expressions: for each virtual
  * column, each expression known under its number evaluated on slot (the row,
- * deformed), keyed with its own type's tag; a NULL result has none. False
+ * deformed), keyed with its own type's tag, and, where the column has range
+ * atoms, its order key to probes (one a virtual column and expression: the
+ * caller's room); a NULL result has none. False
  * (untrusted: every shape becomes a candidate, and the programs say what
  * failed) when a virtual column has no expression known here, an expression
  * no longer fits the table, reads a column the row lacks (unknown: unchanged
@@ -230,7 +232,8 @@ shape_expression_columns_within(const RelationInfo *rel, uint16 attnum, const Bi
 bool
 shape_expression_keys(const RelationInfo *rel, TupleTableSlot *slot, const Bitmapset *unknown,
 					  const Bitmapset *key_only, ExprContext *econtext, const sr_index_column *columns,
-					  size_t column_count, uint64 **keys, uint16 **key_attnums, size_t *key_count, size_t *room)
+					  size_t column_count, uint64 **keys, uint16 **key_attnums, size_t *key_count, size_t *room,
+					  sr_range_probe *probes, size_t *probe_count)
 {
 	for (size_t c = 0; c < column_count; c++)
 	{
@@ -267,6 +270,14 @@ shape_expression_keys(const RelationInfo *rel, TupleTableSlot *slot, const Bitma
 			if (isnull)
 				continue;
 			shape_value_from_datum(indexed->type, value, false, &item);
+			if (columns[c].range_shapes > 0)
+			{
+				probes[*probe_count].key = sr_order_key(indexed->tag, &item);
+				probes[*probe_count].attnum = columns[c].attnum;
+				probes[(*probe_count)++].is_null = 0;
+			}
+			if (columns[c].shapes == 0)
+				continue;
 			reserve_keys(1, columns, column_count, keys, key_attnums, *key_count, room);
 			(*key_attnums)[*key_count] = columns[c].attnum;
 			(*keys)[(*key_count)++] = sr_index_key(rel->relid, columns[c].attnum, indexed->tag, &item);
