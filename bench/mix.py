@@ -12,9 +12,9 @@ are in bench/README.md, "Realistic mix"):
    5  tenant_id = k AND status IN ('open', 'review')      equality + IN
    5  score > t                                           one-sided threshold (t in the top 0.00002%: rarely met)
    5  amount BETWEEN a AND a + 999                        two-sided range
-and, at the largest S once more, with 100 shapes no cover reaches (a range on
-an expression, `(amount + priority) % 1000003 < k`): scan shapes, what the
-covers still leave to the program.
+and, at the largest S once more, with 100 shapes no cover reaches (an IS TRUE
+test of a comparison, `((amount + priority) % 1000003 < k) IS TRUE`): scan
+shapes, what the covers still leave to the program.
 
 Shape sets S = 10,000, 100,000 and 1,000,000 are prefixes of one registration
 (each prefix has the same mix), selected with the plugin's `shapes` option. Key
@@ -97,7 +97,7 @@ FORMS_II = [
     # no WHERE: every change of the table
     (1, "no WHERE", "NULL"),
     # once opaque: ILIKE, the anchored regex and expr = k now have covers (substring, prefix, expression)
-    (100, "opaque: title ILIKE '%w%', title ~ regex, (amount + priority) % 1000003 = k",
+    (100, "opaque: title ILIKE '%w%', title ~ regex, (amount + priority) % 1000003 = k (w: 6 hex digits)",
      "(ARRAY[format('title ILIKE %L', '%' || w || '%'), format('title ~ %L', '^' || w || '[0-9]'), "
      "format('(amount + priority) %% 1000003 = %s', k1 % 1000003)])[1 + g % 3]"),
 ]
@@ -124,6 +124,8 @@ def main():
                     help="also run the largest set as this many `shard` slots (0: not)")
     ap.add_argument("--forms", choices=["i", "ii"], default="i",
                     help="i: the first mix (default); ii: with the second cover issue's forms (writes MIX16.md)")
+    ap.add_argument("--without-whole-table", action="store_true",
+                    help="--forms ii: leave the no-WHERE shapes out of every set (each emits a record a change)")
     ap.add_argument("--opaque", type=int, default=0,
                     help="also read the WAL with only N (and N/10) opaque title ILIKE shapes (writes MIX16.md)")
     a = ap.parse_args()
@@ -172,7 +174,7 @@ def run(c, a):
         position += weight
     assert position == cycle
     extra_keys = (f", 1 + floor(random() * {KEYS})::int AS k2, 't' || (1 + floor(random() * {KEYS})::int) AS tag, "
-                  f"substr(md5(random()::text), 1, 5) AS pfx, substr(md5(random()::text), 1, 4) AS w" if ii else "")
+                  f"substr(md5(random()::text), 1, 5) AS pfx, substr(md5(random()::text), 1, 6) AS w" if ii else "")
     clause_sql = (f"SELECT array_agg(CASE {' '.join(cases)} END ORDER BY g) FROM ("
                   f"SELECT g, 1 + floor(random() * {KEYS})::int AS k1, floor(random() * 10)::int AS t, "
                   f"floor(random() * 1000000000)::bigint AS a{extra_keys} FROM generate_series(__LO__, __HI__) g) s")
@@ -192,7 +194,7 @@ def run(c, a):
                             "'title ILIKE %L', '%' || substr(md5('w' || g), 1, 4) || '%') ORDER BY g) "
                             f"FROM generate_series(1, {a.opaque}) g)) id")
     scan_ids = c.psql("SELECT string_agg(id::text, ',') FROM shape_router.register_shapes('items', "
-                      "(SELECT array_agg(format('(amount + priority) %% 1000003 < %s', g)) FROM generate_series(1, 100) g)) id")[0]
+                      "(SELECT array_agg(format('((amount + priority) %% 1000003 < %s) IS TRUE', g)) FROM generate_series(1, 100) g)) id")[0]
     c.psql("VACUUM ANALYZE shape_router.shape_catalog")
     first_id = int(c.psql("SELECT min(shape_id) FROM shape_router.shapes")[0])
     # Scan shapes in the catalog (builds before covers kept one index column, index_attnum).
@@ -210,8 +212,12 @@ def run(c, a):
                 f"AND (shape_id - {first_id}) % 10000 < {lo + weight}")[0]
 
     consumers = [("floor (no-op plugin)", "sr_bench", [])]
+    # The no-WHERE form's place in each 10,000 (--without-whole-table leaves it out).
+    whole = next(((sum(w for w, _, _ in FORMS_II[:i]), wt) for i, (wt, form, _) in enumerate(FORMS_II)
+                  if form == "no WHERE"), (0, 0)) if ii and a.without_whole_table else (0, 0)
     for s in shape_sets(a.max_shapes):
-        subset = ",".join(f"{first_id + k:010d}" for k in range(s))
+        subset = ",".join(f"{first_id + k:010d}" for k in range(s)
+                          if not whole[0] <= k % 10000 < whole[0] + whole[1])
         consumers.append((f"shape_router, S = {s:,} (mix)", "shape_router", ["shapes", subset]))
     if a.max_shapes > 0:
         # The memory baseline: no shape, but an option as long as the largest set's
@@ -307,9 +313,13 @@ def write(a, r, elapsed):
     w("")
     if a.max_shapes > 0 and a.forms == "ii":
         w("Shapes (per 10,000, `--forms ii`): " + "; ".join(f"{wt} `{form}`" for wt, form, _ in FORMS_II) +
-          f"; the `+ 100 scan shapes` row adds 100 `(amount + priority) % 1000003 < k` shapes (no cover). Why these "
+          f"; the `+ 100 scan shapes` row adds 100 `((amount + priority) % 1000003 < k) IS TRUE` shapes (no cover). Why these "
           f"weights: {FORMS_II_WHY}")
         w("")
+        if a.without_whole_table:
+            w("`--without-whole-table`: every set leaves out its no-WHERE shapes (1 in 10,000; each would emit a record "
+              "for every change, which is emission, not routing), so a set of S has S - S/10,000 shapes.")
+            w("")
         w("Rows: as in the first mix, plus `env` (uniform keys) and `tags` (1–3 tags `t<key>`), 10% NULL assignees, "
           "5% NULL titles, status among open/done/review/archived (updates set open or archived).")
         w("")
@@ -323,7 +333,7 @@ def write(a, r, elapsed):
               "; ".join(f"`{f}` {v}" for f, v in r["facts"]["scan_by_form"].items()) + ".")
     elif a.max_shapes > 0:
         w("Shapes (per 100): " + "; ".join(f"{wt} `{form}`" for wt, form, _ in FORMS) +
-          "; the last row adds 100 `(amount + priority) % 1000003 < k` shapes, which have no cover (scan shapes).")
+          "; the last row adds 100 `((amount + priority) % 1000003 < k) IS TRUE` shapes, which have no cover (scan shapes).")
     if a.opaque > 0:
         w(f"Opaque rows: {a.opaque:,} (and {a.opaque // 10:,}) shapes `title ILIKE '%w%'`, w 4 hex digits, alone on the "
           "slot (`shapes` option). Substring atoms index them by one gram each (here w itself): a change runs the "
