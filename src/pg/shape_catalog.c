@@ -23,20 +23,28 @@
 #include "miscadmin.h"
 
 /*
- * The catalog table of the installed extension. A table that merely has the
- * same name (anyone with CREATE can make one when the extension is absent) is
- * never trusted: its node trees would be executed by the decoding process.
+ * A table of the installed extension's schema, by name, or InvalidOid. A table
+ * that merely has the same name (anyone with CREATE can make one when the
+ * extension is absent) is never trusted: its node trees would be executed by
+ * the decoding process.
  */
-Oid
-shape_catalog_relid(bool missing_ok)
+static Oid
+extension_table_relid(const char *name)
 {
 	Oid			extension = get_extension_oid(SHAPE_ROUTER_EXTENSION, true);
 	Oid			namespace_oid = OidIsValid(extension) ? get_namespace_oid(SHAPE_ROUTER_SCHEMA, true) : InvalidOid;
-	Oid			relid = OidIsValid(namespace_oid)
-		? get_relname_relid(SHAPE_CATALOG_NAME, namespace_oid) : InvalidOid;
+	Oid			relid = OidIsValid(namespace_oid) ? get_relname_relid(name, namespace_oid) : InvalidOid;
 
 	if (OidIsValid(relid) && getExtensionOfObject(RelationRelationId, relid) != extension)
 		relid = InvalidOid;
+	return relid;
+}
+
+/* The catalog table of the installed extension. */
+Oid
+shape_catalog_relid(bool missing_ok)
+{
+	Oid			relid = extension_table_relid(SHAPE_CATALOG_NAME);
 
 	if (!OidIsValid(relid) && !missing_ok)
 		ereport(ERROR,
@@ -50,14 +58,7 @@ shape_catalog_relid(bool missing_ok)
 Oid
 shape_index_expressions_relid(void)
 {
-	Oid			extension = get_extension_oid(SHAPE_ROUTER_EXTENSION, true);
-	Oid			namespace_oid = OidIsValid(extension) ? get_namespace_oid(SHAPE_ROUTER_SCHEMA, true) : InvalidOid;
-	Oid			relid = OidIsValid(namespace_oid)
-		? get_relname_relid(INDEX_EXPRESSIONS_NAME, namespace_oid) : InvalidOid;
-
-	if (OidIsValid(relid) && getExtensionOfObject(RelationRelationId, relid) != extension)
-		relid = InvalidOid;
-	return relid;
+	return extension_table_relid(INDEX_EXPRESSIONS_NAME);
 }
 
 /*
