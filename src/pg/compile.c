@@ -1920,19 +1920,20 @@ expression_text(Node *expr)
 }
 
 /*
- * expr = const or expr IN (consts), expr an indexable expression and = its
- * type's btree equality: the expression, and the constant (a scalar, or the
- * array of an IN, not NULL).
+ * expr op const (either side; op a btree comparison of expr's type, commuted so
+ * that expr is on the left) or expr IN (consts) (op =, *in_list), expr an
+ * indexable expression: the expression, the constant (a scalar, or the array
+ * of an IN, not NULL) and op.
  */
 static bool
-expression_equality(Node *node, Node **expr, Const **constant, bool *in_list)
+expression_comparison(Node *node, Node **expr, Const **constant, sr_compare_op *op, bool *in_list)
 {
 	Node	   *left;
 	Node	   *right;
 	Oid			opno;
 	Oid			collation;
 	Oid			other_type;
-	sr_compare_op op;
+	bool		swapped = false;
 
 	if (IsA(node, OpExpr) && list_length(((OpExpr *) node)->args) == 2)
 	{
@@ -1944,6 +1945,7 @@ expression_equality(Node *node, Node **expr, Const **constant, bool *in_list)
 
 			left = right;
 			right = swap;
+			swapped = true;
 		}
 		opno = ((OpExpr *) node)->opno;
 		collation = ((OpExpr *) node)->inputcollid;
@@ -1965,51 +1967,11 @@ expression_equality(Node *node, Node **expr, Const **constant, bool *in_list)
 	other_type = *in_list ? ARR_ELEMTYPE(DatumGetArrayTypeP(((Const *) right)->constvalue))
 		: ((Const *) right)->consttype;
 	if (!operand_types_compatible(exprType(left), other_type) ||
-		!native_comparison(opno, collation, shape_type_tag(exprType(left)), &op) || op != SR_OP_EQ)
-		return false;
-	*expr = left;
-	*constant = (Const *) right;
-	return true;
-}
-
-/*
- * expr < <= > >= c, expr an indexable expression of a type with order keys and
- * the comparison its type's btree operator (either side): the expression, the
- * constant and the comparison with the expression on the left.
- */
-static bool
-expression_range(Node *node, Node **expr, Const **constant, sr_compare_op *op)
-{
-	OpExpr	   *opexpr;
-	Node	   *left;
-	Node	   *right;
-	bool		swapped = false;
-	uint8		tag;
-
-	if (!IsA(node, OpExpr) || list_length(((OpExpr *) node)->args) != 2)
-		return false;
-	opexpr = (OpExpr *) node;
-	left = strip_relabel(linitial(opexpr->args));
-	right = strip_relabel(lsecond(opexpr->args));
-	if (IsA(left, Const))
-	{
-		Node	   *swap = left;
-
-		left = right;
-		right = swap;
-		swapped = true;
-	}
-	if (!IsA(right, Const) || ((Const *) right)->constisnull || !indexable_expression(left))
-		return false;
-	tag = (uint8) shape_type_tag(exprType(left));
-	if (sr_tag_order(tag) == SR_ORDER_NONE ||
-		!operand_types_compatible(exprType(left), ((Const *) right)->consttype) ||
-		!native_comparison(opexpr->opno, opexpr->inputcollid, (sr_type_tag) tag, op))
+		!native_comparison(opno, collation, shape_type_tag(exprType(left)), op) ||
+		(*in_list && *op != SR_OP_EQ))
 		return false;
 	if (swapped)
 		*op = commute(*op);
-	if (*op != SR_OP_LT && *op != SR_OP_LE && *op != SR_OP_GT && *op != SR_OP_GE)
-		return false;
 	*expr = left;
 	*constant = (Const *) right;
 	return true;
@@ -2040,10 +2002,12 @@ cover_of_expression(Node *node, Oid relid)
 	uint8		tag;
 	CoverAlternative *alternative;
 
-	if (!expression_equality(node, &expr, &constant, &in_list))
+	if (!expression_comparison(node, &expr, &constant, &op, &in_list))
+		return NIL;
+	if (op != SR_OP_EQ)
 	{
-		if (!expression_range(node, &expr, &constant, &op))
-			return NIL;
+		if (op != SR_OP_LT && op != SR_OP_LE && op != SR_OP_GT && op != SR_OP_GE)
+			return NIL;			/* <>: a complement of an expression is not kept */
 		range = true;
 	}
 	indexed = palloc(sizeof(ShapeIndexExpression));
