@@ -103,8 +103,8 @@ typedef struct sr_index_column
 {
 	uint16_t	attnum;
 	uint8_t		tag;			/* sr_type_tag the keys were made with */
-	uint8_t		substring_grams;	/* bit q - 1: some substring atom is a q-byte gram of the
-									 * bytes, bit 4 + q - 1: of the lowered bytes (q <= 4) */
+	uint16_t	substring_grams;	/* bit q - 1: some substring atom is a q-byte gram of the
+									 * bytes, bit 8 + q - 1: of the lowered bytes (q <= 8) */
 	uint32_t	shapes;			/* shapes with equality atoms on it */
 	uint32_t	range_shapes;	/* shapes with range atoms on it */
 	uint32_t	null_shapes;	/* shapes with NULL atoms on it */
@@ -180,7 +180,7 @@ typedef struct sr_range_probe
  * substring_grams.
  */
 #define SR_ATOM_SUBSTRING 9
-#define SR_SUBSTRING_GRAM 4
+#define SR_SUBSTRING_GRAM 8
 
 /*
  * A composite atom is "column attnum hashes to key, and the order key of column

@@ -63,7 +63,7 @@ class Router {
   struct IndexColumn {
     uint16_t attnum;
     uint8_t tag;
-    uint8_t substring_grams;  // as sr_index_column's
+    uint16_t substring_grams;  // as sr_index_column's
     uint32_t shapes;        // shapes with equality atoms on it
     uint32_t range_shapes;  // shapes with range atoms on it
     uint32_t null_shapes = 0;        // shapes with NULL atoms on it
@@ -166,7 +166,7 @@ class Router {
     std::vector<uint32_t> scan;  // slots of its scan and whole-table shapes, ascending shape_id
     std::vector<IndexColumn> index_columns;
     // Per column with prefix or substring atoms: how many shapes have a prefix
-    // of each length (SR_PREFIX_MAX entries), then a gram of each substring_grams bit (8).
+    // of each length (SR_PREFIX_MAX entries), then a gram of each substring_grams bit (16).
     std::vector<std::pair<uint16_t, std::vector<uint32_t>>> prefix_counts;
   };
 
@@ -232,7 +232,7 @@ class Router {
                   bool bulk);
   void unfile_columns(Relation& r, uint32_t slot, uint16_t record_column);
   static void file_column(Relation& r, const IndexColumn& column, bool unfile = false);
-  static void count_prefix_lengths(Relation& r, uint16_t attnum, uint64_t lengths, uint8_t grams, bool unfile);
+  static void count_prefix_lengths(Relation& r, uint16_t attnum, uint64_t lengths, uint16_t grams, bool unfile);
   void file_pending_covers();
   void* take_payload(uint32_t slot) noexcept;
   std::vector<uint32_t>::iterator scan_position(Relation& r, uint64_t shape_id);

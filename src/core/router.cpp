@@ -58,17 +58,33 @@ inline uint64_t prefix_key(uint32_t relid, uint16_t attnum, const uint8_t* bytes
   return XXH3_64bits_withSeed(len > 0 ? bytes : reinterpret_cast<const uint8_t*>(""), len, seed);
 }
 
-// A substring gram's key: its bytes (at most 4) and length, mixed with a seed
-// of the column and whether the bytes were lowered; cheap, as a row has a key
-// per window.
+// A substring gram's key: its bytes (at most 8, the first in the lowest byte)
+// and length, mixed with a seed of the column and whether the bytes were
+// lowered; cheap, as a row has a key per window. Grams of up to 4 bytes keep
+// the form catalogs written before longer grams hold.
 inline uint64_t substring_seed(uint32_t relid, uint16_t attnum, bool lower) noexcept {
   return mix64((static_cast<uint64_t>(relid) << 24) ^ (static_cast<uint64_t>(attnum) << 8) ^ (lower ? 0xa5 : 0x5a)) ^
          0x535542535452474bULL;  // "SUBSTRGK"
 }
+// Set bits, without the library call __builtin_popcountll becomes on the
+// baseline x86-64 the extension is built for.
+inline size_t bit_count(uint64_t x) noexcept {
+  x = x - ((x >> 1) & 0x5555555555555555ULL);
+  x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+  x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+  return static_cast<size_t>((x * 0x0101010101010101ULL) >> 56);
+}
+inline uint64_t substring_word_key(uint64_t seed, uint64_t word, size_t len) noexcept {
+  if (len <= 4) return mix64(seed ^ (word | uint64_t{len} << 32));
+  return mix64(seed ^ 0x4c4f4e474752414dULL ^ word) + len;  // "LONGGRAM"
+}
+inline uint64_t gram_word(const uint8_t* gram, size_t len) noexcept {
+  uint64_t word = 0;
+  for (size_t j = 0; j < len; j++) word |= uint64_t{gram[j]} << (8 * j);
+  return word;
+}
 inline uint64_t substring_key(uint64_t seed, const uint8_t* gram, size_t len) noexcept {
-  uint32_t bytes = 0;
-  std::memcpy(&bytes, gram, len);
-  return mix64(seed ^ (uint64_t{bytes} | uint64_t{len} << 32));
+  return substring_word_key(seed, gram_word(gram, len), len);
 }
 
 }  // namespace
@@ -306,7 +322,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
                                                                                                     : atoms[i].kind);
     if (atoms[i].kind == SR_ATOM_PREFIX) column->prefix_lengths |= uint64_t{1} << (atoms[i].upper - 1);
     if (atoms[i].kind == SR_ATOM_SUBSTRING)
-      column->substring_grams |= static_cast<uint8_t>(1u << ((atoms[i].lower != 0 ? 4 : 0) + atoms[i].upper - 1));
+      column->substring_grams |= static_cast<uint16_t>(1u << ((atoms[i].lower != 0 ? 8 : 0) + atoms[i].upper - 1));
     if (atoms[i].kind == SR_ATOM_COMPOSITE) {  // the row's key on attnum, its order key on range_attnum
       use_column(atoms[i].range_attnum, atoms[i].range_tag, SR_ATOM_RANGE);
       composite = true;
@@ -323,7 +339,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
   for (const IndexColumn& column : columns)
     if (column.prefix_shapes > 0 &&
         std::none_of(r.prefix_counts.begin(), r.prefix_counts.end(), [&](const auto& c) { return c.first == column.attnum; }))
-      r.prefix_counts.emplace_back(column.attnum, std::vector<uint32_t>(SR_PREFIX_MAX + 8, 0));
+      r.prefix_counts.emplace_back(column.attnum, std::vector<uint32_t>(SR_PREFIX_MAX + 16, 0));
   const bool record_only = columns.size() == 1 && columns[0].range_shapes == 0 && columns[0].null_shapes == 0 &&
                            columns[0].complement_shapes == 0 && columns[0].prefix_shapes == 0 &&
                            columns[0].attnum + 1 == record_column;
@@ -417,12 +433,12 @@ void Router::file_column(Relation& r, const IndexColumn& column, bool unfile) {
 // One shape's prefix lengths and substring grams on a column, added or
 // removed: the column's prefix_lengths has bit L - 1 while some shape has a
 // prefix of L bytes, and its substring_grams a bit while some shape has it.
-void Router::count_prefix_lengths(Relation& r, uint16_t attnum, uint64_t lengths, uint8_t grams, bool unfile) {
+void Router::count_prefix_lengths(Relation& r, uint16_t attnum, uint64_t lengths, uint16_t grams, bool unfile) {
   auto counts = std::find_if(r.prefix_counts.begin(), r.prefix_counts.end(),
                              [&](const auto& c) { return c.first == attnum; });
   if (counts == r.prefix_counts.end()) {
     if (unfile) return;
-    r.prefix_counts.emplace_back(attnum, std::vector<uint32_t>(SR_PREFIX_MAX + 8, 0));
+    r.prefix_counts.emplace_back(attnum, std::vector<uint32_t>(SR_PREFIX_MAX + 16, 0));
     counts = r.prefix_counts.end() - 1;
   }
   uint64_t mask = 0;
@@ -430,10 +446,10 @@ void Router::count_prefix_lengths(Relation& r, uint16_t attnum, uint64_t lengths
     if ((lengths >> l) & 1) counts->second[l] += unfile ? -1 : 1;
     if (counts->second[l] > 0) mask |= uint64_t{1} << l;
   }
-  uint8_t gram_mask = 0;
-  for (int g = 0; g < 8; g++) {
+  uint16_t gram_mask = 0;
+  for (int g = 0; g < 16; g++) {
     if ((grams >> g) & 1) counts->second[SR_PREFIX_MAX + g] += unfile ? -1 : 1;
-    if (counts->second[SR_PREFIX_MAX + g] > 0) gram_mask |= static_cast<uint8_t>(1u << g);
+    if (counts->second[SR_PREFIX_MAX + g] > 0) gram_mask |= static_cast<uint16_t>(1u << g);
   }
   for (IndexColumn& c : r.index_columns)
     if (c.attnum == attnum) {
@@ -477,7 +493,7 @@ bool Router::take_cover_columns(uint32_t slot, std::vector<IndexColumn>& out) {
     if (out.back().prefix_shapes == 0) continue;
     out.back().prefix_lengths =
         cover_column_words_[offset + 2 + i] | uint64_t{cover_column_words_[offset + 3 + i]} << 32;
-    out.back().substring_grams = static_cast<uint8_t>(cover_column_words_[offset + 4 + i]);
+    out.back().substring_grams = static_cast<uint16_t>(cover_column_words_[offset + 4 + i]);
     i += 3;
   }
   cover_columns_.erase(uint64_t{slot} + 1);
@@ -1258,18 +1274,26 @@ size_t sr_substring_keys(uint32_t relid, uint16_t attnum, int lower, unsigned le
   size_t n = 0;
   for (size_t q = 1; q <= SR_SUBSTRING_GRAM; q++) {
     if (((lengths >> (q - 1)) & 1) == 0 || q > len) continue;
-    for (size_t i = 0; i + q <= len; i++, n++) {
-      if (n >= room) continue;  // only counted
-      keys[n] = shape_router::substring_key(seed, bytes + i, q);
-      if (key_attnums != nullptr) key_attnums[n] = flagged;
+    const size_t windows = len - q + 1;
+    const size_t fit = n >= room ? 0 : std::min(windows, room - n);  // the rest only counted
+    // The window slides a byte at a time in a register: no reload of the bytes
+    // just stored (a store-forwarding stall per window).
+    const unsigned top = static_cast<unsigned>(8 * (q - 1));
+    uint64_t word = fit > 0 ? shape_router::gram_word(bytes, q) : 0;
+    for (size_t i = 0; i < fit; i++) {
+      keys[n + i] = shape_router::substring_word_key(seed, word, q);
+      if (i + 1 < fit) word = word >> 8 | uint64_t{bytes[i + q]} << top;
     }
+    if (key_attnums != nullptr)
+      for (size_t i = 0; i < fit; i++) key_attnums[n + i] = flagged;
+    n += windows;
   }
   return n;
 }
 
 size_t sr_row_key_capacity(const sr_index_column* columns, size_t column_count) noexcept {
   size_t n = 0;
-  for (size_t c = 0; c < column_count; c++) n += 1 + static_cast<size_t>(__builtin_popcountll(columns[c].prefix_lengths));
+  for (size_t c = 0; c < column_count; c++) n += 1 + shape_router::bit_count(columns[c].prefix_lengths);
   return n;
 }
 

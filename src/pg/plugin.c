@@ -1916,7 +1916,8 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	uint64		local_keys[16];
 	uint16		local_attnums[16];
 	sr_range_probe local_probes[16];
-	size_t		key_room = 2 * sr_row_key_capacity(columns, column_count) + 1;
+	size_t		fixed_keys = sr_row_key_capacity(columns, column_count);
+	size_t		key_room = 2 * fixed_keys + 1;
 	uint64	   *keys = key_room <= lengthof(local_keys) ? local_keys : palloc(sizeof(uint64) * key_room);
 	uint16	   *key_attnums = key_room <= lengthof(local_attnums) ? local_attnums
 		: palloc(sizeof(uint16) * key_room);
@@ -1979,11 +1980,11 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 								  probes, &probe_count);
 			if (variable && trusted)
 				trusted = shape_variable_keys(newtuple, rel->relid, rel->desc, columns, column_count, &keys,
-											  &key_attnums, &key_count, &key_room);
+											  &key_attnums, &key_count, &key_room, fixed_keys);
 			if (virtual && trusted)
 				trusted = shape_expression_keys(rel, new_slot, unchanged_toast, NULL, state->econtext, columns,
 												column_count, &keys, &key_attnums, &key_count, &key_room,
-												probes, &probe_count);
+												fixed_keys, probes, &probe_count);
 		}
 		old_keys_from = key_count;
 		old_probes_from = probe_count;
@@ -1993,11 +1994,11 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 											 keys, key_attnums, &key_count, probes, &probe_count);
 			if (variable && trusted)
 				trusted = shape_variable_keys(oldtuple, rel->relid, rel->desc, columns, column_count, &keys,
-											  &key_attnums, &key_count, &key_room);
+											  &key_attnums, &key_count, &key_room, fixed_keys);
 			if (virtual && trusted)
 				trusted = shape_expression_keys(rel, old_slot, NULL, old_key_only, state->econtext, columns,
 												column_count, &keys, &key_attnums, &key_count, &key_room,
-												probes, &probe_count);
+												fixed_keys, probes, &probe_count);
 		}
 	}
 	if (oldtuple == NULL && change->action == REORDER_BUFFER_CHANGE_UPDATE && !change->identity_full)

@@ -163,11 +163,11 @@ extern bool shape_has_variable_keys(const sr_index_column *columns, size_t colum
 extern bool shape_has_virtual_columns(const sr_index_column *columns, size_t column_count);
 extern bool shape_variable_keys(HeapTuple tuple, Oid relid, TupleDesc desc, const sr_index_column *columns,
 								size_t column_count, uint64 **keys, uint16 **key_attnums, size_t *key_count,
-								size_t *room);
+								size_t *room, size_t fixed_keys);
 extern bool shape_expression_keys(const struct RelationInfo *rel, TupleTableSlot *slot, const Bitmapset *unknown,
 								  const Bitmapset *key_only, ExprContext *econtext,
 								  const sr_index_column *columns, size_t column_count, uint64 **keys,
-								  uint16 **key_attnums, size_t *key_count, size_t *room,
+								  uint16 **key_attnums, size_t *key_count, size_t *room, size_t fixed_keys,
 								  sr_range_probe *probes, size_t *probe_count);
 extern bool shape_expression_columns_within(const struct RelationInfo *rel, uint16 attnum,
 											const Bitmapset *columns);

@@ -37,13 +37,12 @@ shape_has_virtual_columns(const sr_index_column *columns, size_t column_count)
 	return false;
 }
 
-/* Room for n more keys, and after them for another row's fixed keys (the old
- * row's sr_row_keys writes up to sr_row_key_capacity without asking). */
+/* Room for n more keys, and after them for another row's fixed_keys keys (the old
+ * row's sr_row_keys writes up to fixed_keys = sr_row_key_capacity without asking). */
 static void
-reserve_keys(size_t n, const sr_index_column *columns, size_t column_count, uint64 **keys,
-			 uint16 **key_attnums, size_t key_count, size_t *room)
+reserve_keys(size_t n, size_t fixed_keys, uint64 **keys, uint16 **key_attnums, size_t key_count, size_t *room)
 {
-	size_t		needed = key_count + n + sr_row_key_capacity(columns, column_count);
+	size_t		needed = key_count + n + fixed_keys;
 	size_t		grown;
 	uint64	   *k;
 	uint16	   *a;
@@ -120,15 +119,14 @@ lowered_bytes(Oid collation, text *value, int *len)
 /* Appends the gram keys of bytes[0..len) for the q-byte lengths in lengths. */
 static bool
 append_gram_keys(Oid relid, const sr_index_column *column, int lower, unsigned lengths, const char *bytes,
-				 int len, const sr_index_column *columns, size_t column_count, uint64 **keys,
-				 uint16 **key_attnums, size_t *key_count, size_t *room)
+				 int len, size_t fixed_keys, uint64 **keys, uint16 **key_attnums, size_t *key_count, size_t *room)
 {
 	size_t		n = sr_substring_keys(relid, column->attnum, lower, lengths, (const uint8 *) bytes, len,
 									  NULL, NULL, 0);
 
 	if (n > GRAM_KEYS_MAX)
 		return false;
-	reserve_keys(n, columns, column_count, keys, key_attnums, *key_count, room);
+	reserve_keys(n, fixed_keys, keys, key_attnums, *key_count, room);
 	sr_substring_keys(relid, column->attnum, lower, lengths, (const uint8 *) bytes, len,
 					  *keys + *key_count, *key_attnums + *key_count, n);
 	*key_count += n;
@@ -140,13 +138,15 @@ append_gram_keys(Oid relid, const sr_index_column *column, int lower, unsigned l
  * SR_TAG_ELEMENT_FLAG: one per non-NULL element) and of its text columns with
  * substring atoms (their grams), growing *keys and *key_attnums (*room
  * entries; palloc'd anew, never freed in place: they may be a caller's local
- * arrays). A NULL value has none. False when a value is an unchanged TOASTed
+ * arrays), always with room left for fixed_keys more (sr_row_key_capacity of
+ * the columns, which the caller computes once a change). A NULL value has none. False when a value is an unchanged TOASTed
  * one the WAL does not carry, or too long to key (tuple_keys has checked the
  * types and a key-only row's columns).
  */
 bool
 shape_variable_keys(HeapTuple tuple, Oid relid, TupleDesc desc, const sr_index_column *columns,
-					size_t column_count, uint64 **keys, uint16 **key_attnums, size_t *key_count, size_t *room)
+					size_t column_count, uint64 **keys, uint16 **key_attnums, size_t *key_count, size_t *room,
+					size_t fixed_keys)
 {
 	for (size_t c = 0; c < column_count; c++)
 	{
@@ -169,7 +169,7 @@ shape_variable_keys(HeapTuple tuple, Oid relid, TupleDesc desc, const sr_index_c
 			int			n;
 			sr_value   *elements = shape_array_values(datum, &n, &has_null);
 
-			reserve_keys(n, columns, column_count, keys, key_attnums, *key_count, room);
+			reserve_keys(n, fixed_keys, keys, key_attnums, *key_count, room);
 			for (int i = 0; i < n; i++)
 			{
 				(*key_attnums)[*key_count] = column->attnum;
@@ -180,19 +180,18 @@ shape_variable_keys(HeapTuple tuple, Oid relid, TupleDesc desc, const sr_index_c
 		{
 			text	   *value = DatumGetTextPP(datum);
 
-			if ((column->substring_grams & 0x0f) != 0 &&
-				!append_gram_keys(relid, column, 0, column->substring_grams & 0x0f, VARDATA_ANY(value),
-								  VARSIZE_ANY_EXHDR(value), columns, column_count, keys, key_attnums,
-								  key_count, room))
+			if ((column->substring_grams & 0xff) != 0 &&
+				!append_gram_keys(relid, column, 0, column->substring_grams & 0xff, VARDATA_ANY(value),
+								  VARSIZE_ANY_EXHDR(value), fixed_keys, keys, key_attnums, key_count, room))
 				return false;
-			if ((column->substring_grams >> 4) != 0)
+			if ((column->substring_grams >> 8) != 0)
 			{
 				int			len;
 				const char *lowered = lowered_bytes(TupleDescAttr(desc, column->attnum - 1)->attcollation,
 													value, &len);
 
-				if (!append_gram_keys(relid, column, 1, column->substring_grams >> 4, lowered, len, columns,
-									  column_count, keys, key_attnums, key_count, room))
+				if (!append_gram_keys(relid, column, 1, column->substring_grams >> 8, lowered, len, fixed_keys,
+									  keys, key_attnums, key_count, room))
 					return false;
 			}
 		}
@@ -233,7 +232,7 @@ bool
 shape_expression_keys(const RelationInfo *rel, TupleTableSlot *slot, const Bitmapset *unknown,
 					  const Bitmapset *key_only, ExprContext *econtext, const sr_index_column *columns,
 					  size_t column_count, uint64 **keys, uint16 **key_attnums, size_t *key_count, size_t *room,
-					  sr_range_probe *probes, size_t *probe_count)
+					  size_t fixed_keys, sr_range_probe *probes, size_t *probe_count)
 {
 	for (size_t c = 0; c < column_count; c++)
 	{
@@ -278,7 +277,7 @@ shape_expression_keys(const RelationInfo *rel, TupleTableSlot *slot, const Bitma
 			}
 			if (columns[c].shapes == 0)
 				continue;
-			reserve_keys(1, columns, column_count, keys, key_attnums, *key_count, room);
+			reserve_keys(1, fixed_keys, keys, key_attnums, *key_count, room);
 			(*key_attnums)[*key_count] = columns[c].attnum;
 			(*keys)[(*key_count)++] = sr_index_key(rel->relid, columns[c].attnum, indexed->tag, &item);
 		}

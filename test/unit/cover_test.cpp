@@ -121,7 +121,7 @@ void row_probes(const Router::RelationView& view, const std::vector<int64_t>& ro
       if (text == nullptr) continue;
       for (int lower = 0; lower <= 1; lower++) {
         const std::string bytes = lower ? lowered(*text) : *text;
-        const unsigned lengths = lower ? c.substring_grams >> 4 : c.substring_grams & 0xf;
+        const unsigned lengths = lower ? c.substring_grams >> 8 : c.substring_grams & 0xff;
         const size_t n = sr_substring_keys(relid, c.attnum, lower, lengths,
                                            reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), nullptr,
                                            nullptr, 0);
@@ -393,9 +393,9 @@ TEST(Cover, RandomizedNeverMissesACoveredShape) {
           complement(atoms, column, excluded);
         } else if (kind == 6 && rng() % 8 == 0) {
           atoms.push_back(always_atom());
-        } else if (kind == 7) {  // a gram of 1..4 letters of a small alphabet, raw or lowered
+        } else if (kind == 7) {  // a gram of 1..8 letters of a small alphabet, raw or lowered
           std::string gram;
-          for (size_t g = 1 + rng() % 4; g > 0; g--) gram += "abAB"[rng() % 4];
+          for (size_t g = 1 + (rng() % 3 == 0 ? rng() % 8 : rng() % 3); g > 0; g--) gram += "abAB"[rng() % 4];
           const bool lower = rng() % 2 == 0;
           if (lower) gram = lowered(gram);
           grams[gram_atom(gram, lower, relid).key] = gram;
@@ -438,7 +438,7 @@ TEST(Cover, RandomizedNeverMissesACoveredShape) {
       for (uint16_t column = 1; column <= 3; column++)
         row[column - 1] = rng() % 4 == 0 ? -1 : static_cast<int64_t>(rng() % 20);
       std::string text;
-      for (size_t t = rng() % 12; t > 0; t--) text += "abAB"[rng() % 4];
+      for (size_t t = rng() % 16; t > 0; t--) text += "abAB"[rng() % 4];
       const std::string* text_value = rng() % 5 == 0 ? nullptr : &text;
       row_probes(view, row, keys, attnums, probes, text_value, relid);
       Ids got;
@@ -472,26 +472,30 @@ TEST(Cover, SubstringAtomsAreFoundThroughTheirGrams) {
   add(r, 2, 100, CoverSpec{{{gram("ab", false)}}});
   add(r, 3, 100, CoverSpec{{{gram("zz", true)}}});
   add(r, 4, 100, CoverSpec{{{gram("q", false), gram("xyz", true)}}});  // '%q%' OR ILIKE '%xyz%'
+  add(r, 5, 100, CoverSpec{{{gram("searchin", true)}}});                // ILIKE '%searching%': an 8-byte window
   auto grams = [&] {
     const Router::RelationView view = r.relation(100);
     for (size_t i = 0; i < view.index_column_count; i++)
       if (view.index_columns[i].attnum == 2) return view.index_columns[i].substring_grams;
-    return uint8_t{0};
+    return uint16_t{0};
   };
   auto query = [&](const std::string& value, const std::string& lowered) {
-    const uint8_t mask = grams();
-    std::vector<uint64_t> keys(4 * (value.size() + lowered.size()) + 1);
+    const uint16_t mask = grams();
+    std::vector<uint64_t> keys(8 * (value.size() + lowered.size()) + 1);
     std::vector<uint16_t> attnums(keys.size());
-    size_t n = sr_substring_keys(100, 2, 0, mask & 0xf, reinterpret_cast<const uint8_t*>(value.data()),
+    size_t n = sr_substring_keys(100, 2, 0, mask & 0xff, reinterpret_cast<const uint8_t*>(value.data()),
                                  value.size(), keys.data(), attnums.data(), keys.size());
-    n += sr_substring_keys(100, 2, 1, mask >> 4, reinterpret_cast<const uint8_t*>(lowered.data()), lowered.size(),
+    n += sr_substring_keys(100, 2, 1, mask >> 8, reinterpret_cast<const uint8_t*>(lowered.data()), lowered.size(),
                            keys.data() + n, attnums.data() + n, keys.size() - n);
     Ids out;
     for (const sr_shape_ref& s : r.candidates(100, keys.data(), n, false, nullptr, 0, attnums.data()))
       out.push_back(s.shape_id);
     return out;
   };
-  EXPECT_EQ(grams(), (1u << 0) | (1u << 1) | (1u << 3) | (1u << (4 + 1)) | (1u << (4 + 2)));
+  EXPECT_EQ(grams(), (1u << 0) | (1u << 1) | (1u << 3) | (1u << (8 + 1)) | (1u << (8 + 2)) | (1u << (8 + 7)));
+  EXPECT_EQ(query("Searching", "searching"), (Ids{1, 5}));  // 1: its raw "arch"
+  EXPECT_EQ(query("Search in", "search in"), (Ids{1}));  // not 5: not its 8 bytes
+  r.drop_shape(5);
   EXPECT_EQ(query("Archive", "archive"), (Ids{}));  // raw grams from the raw text only
   EXPECT_EQ(query("marching", "marching"), (Ids{1}));
   EXPECT_EQ(query("abab ab archi", "abab ab archi"), (Ids{1, 2}));
@@ -503,10 +507,10 @@ TEST(Cover, SubstringAtomsAreFoundThroughTheirGrams) {
   EXPECT_EQ(query("q", "q"), (Ids{4}));
   EXPECT_EQ(query("", ""), (Ids{}));
   r.drop_shape(4);
-  EXPECT_EQ(grams(), (1u << 1) | (1u << 3) | (1u << (4 + 1)));
+  EXPECT_EQ(grams(), (1u << 1) | (1u << 3) | (1u << (8 + 1)));
   r.drop_shape(1);
   r.drop_shape(2);
-  EXPECT_EQ(grams(), 1u << (4 + 1));
+  EXPECT_EQ(grams(), 1u << (8 + 1));
   EXPECT_EQ(query("ZZ", "zz"), (Ids{3}));
   r.drop_shape(3);
   EXPECT_EQ(r.relation(100).index_column_count, 0u);

@@ -817,7 +817,23 @@ TEST(RowKeys, SubstringKeysPerWindow) {
   uint64_t few[2] = {7, 7};
   EXPECT_EQ(sr_substring_keys(16384, 3, 0, 1u << 0, text, 5, few, nullptr, 1), 5u);
   EXPECT_EQ(few[0], sr_substring_key(16384, 3, 0, text, 1));
+  // Grams of 5..8 bytes slide too: each window's key is the key of its bytes.
+  const uint8_t* long_text = reinterpret_cast<const uint8_t*>("the quick brown fox");
+  uint64_t long_keys[64];
+  ASSERT_EQ(sr_substring_keys(16384, 3, 1, 0xf0u, long_text, 19, long_keys, nullptr, 64), 15u + 14u + 13u + 12u);
+  size_t at = 0;
+  for (size_t q = 5; q <= 8; q++)
+    for (size_t i = 0; i + q <= 19; i++, at++)
+      ASSERT_EQ(long_keys[at], sr_substring_key(16384, 3, 1, long_text + i, q)) << q << " " << i;
+  EXPECT_NE(sr_substring_key(16384, 3, 1, long_text, 8), sr_substring_key(16384, 3, 1, long_text, 7));
+  EXPECT_NE(sr_substring_key(16384, 3, 1, long_text, 5), sr_substring_key(16384, 3, 1, long_text, 4));
+  // Room for part of a length: the windows that fit, the rest counted.
+  EXPECT_EQ(sr_substring_keys(16384, 3, 1, 0x80u, long_text, 19, long_keys, nullptr, 3), 12u);
+  EXPECT_EQ(long_keys[2], sr_substring_key(16384, 3, 1, long_text + 2, 8));
   EXPECT_EQ(few[1], 7u);  // beyond room: untouched
+  // Catalogs keep the keys of grams of up to 4 bytes: they may never change.
+  EXPECT_EQ(sr_substring_key(16384, 3, 0, text, 2), 14282444574769595566ULL);
+  EXPECT_EQ(sr_substring_key(16384, 3, 1, text, 4), 1582316503510312033ULL);
 }
 
 // ------------------------------------------------------------------- C API
