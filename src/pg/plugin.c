@@ -1764,7 +1764,7 @@ next_change(ReorderBufferTXN *txn, ReorderBufferChange *change)
 }
 
 /* Index columns whose keys prefetch_next_change keeps for route_prepare. */
-#define NEXT_KEYS_COLUMNS 8
+#define NEXT_KEYS_COLUMNS 16
 
 /*
  * The keys prefetch_next_change made for a change, kept so that route_prepare
@@ -1835,9 +1835,12 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 	HeapTuple	newtuple;
 	HeapTuple	oldtuple;
 	NextKeys   *k;
+	/* Array elements, grams and expression results are not made here: the
+	 * fixed keys are prefetched all the same, but not kept. */
+	bool		keep = !shape_has_variable_keys(columns, column_count);
 
 	if (next == NULL || column_count > NEXT_KEYS_COLUMNS ||
-		sr_row_key_capacity(columns, column_count) > NEXT_KEYS_COLUMNS || shape_has_variable_keys(columns, column_count) ||
+		sr_row_key_capacity(columns, column_count) > NEXT_KEYS_COLUMNS ||
 		(next->action != REORDER_BUFFER_CHANGE_INSERT && next->action != REORDER_BUFFER_CHANGE_UPDATE &&
 		 next->action != REORDER_BUFFER_CHANGE_DELETE) ||
 		!sr_change_on_relation(next, relation))
@@ -1860,7 +1863,7 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 	sr_router_prefetch(state->router, k->keys, k->key_count);
 	state->counters->prefetches++;
 	/* Kept when route_prepare would make the same: an old row only in full. */
-	if (oldtuple == NULL || rel->identity_full)
+	if (keep && (oldtuple == NULL || rel->identity_full))
 	{
 		k->lsn = next->lsn;
 		k->newdata = newtuple != NULL ? newtuple->t_data : NULL;
