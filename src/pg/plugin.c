@@ -1982,7 +1982,7 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 			trusted &= tuple_keys(newtuple, NULL, rel, columns, column_count, keys, key_attnums, &key_count,
 								  probes, &probe_count);
 			if (variable && trusted)
-				trusted = shape_variable_keys(newtuple, rel->relid, rel->desc, columns, column_count, &keys,
+				trusted = shape_variable_keys(newtuple, NULL, rel->relid, rel->desc, columns, column_count, &keys,
 											  &key_attnums, &key_count, &key_room, fixed_keys);
 			if (virtual && trusted)
 				trusted = shape_expression_keys(rel, new_slot, unchanged_toast, NULL, state->econtext, columns,
@@ -1996,7 +1996,7 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 			trusted &= trusted && tuple_keys(oldtuple, old_key_only, rel, columns, column_count,
 											 keys, key_attnums, &key_count, probes, &probe_count);
 			if (variable && trusted)
-				trusted = shape_variable_keys(oldtuple, rel->relid, rel->desc, columns, column_count, &keys,
+				trusted = shape_variable_keys(oldtuple, newtuple, rel->relid, rel->desc, columns, column_count, &keys,
 											  &key_attnums, &key_count, &key_room, fixed_keys);
 			if (virtual && trusted)
 				trusted = shape_expression_keys(rel, old_slot, NULL, old_key_only, state->econtext, columns,

@@ -161,7 +161,7 @@ extern sr_value *shape_array_values(Datum array, int *count, bool *has_null);
 struct RelationInfo;
 extern bool shape_has_variable_keys(const sr_index_column *columns, size_t column_count);
 extern bool shape_has_virtual_columns(const sr_index_column *columns, size_t column_count);
-extern bool shape_variable_keys(HeapTuple tuple, Oid relid, TupleDesc desc, const sr_index_column *columns,
+extern bool shape_variable_keys(HeapTuple tuple, HeapTuple keyed, Oid relid, TupleDesc desc, const sr_index_column *columns,
 								size_t column_count, uint64 **keys, uint16 **key_attnums, size_t *key_count,
 								size_t *room, size_t fixed_keys);
 extern bool shape_expression_keys(const struct RelationInfo *rel, TupleTableSlot *slot, const Bitmapset *unknown,

@@ -10,6 +10,7 @@
 #include "access/htup_details.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgrprotos.h"
 
 #include "shape_router/program.h"
@@ -139,12 +140,15 @@ append_gram_keys(Oid relid, const sr_index_column *column, int lower, unsigned l
  * substring atoms (their grams), growing *keys and *key_attnums (*room
  * entries; palloc'd anew, never freed in place: they may be a caller's local
  * arrays), always with room left for fixed_keys more (sr_row_key_capacity of
- * the columns, which the caller computes once a change). A NULL value has none. False when a value is an unchanged TOASTed
+ * the columns, which the caller computes once a change). A NULL value has none.
+ * keyed (an UPDATE's new row, when tuple is its old one): a row whose keys are
+ * already made; a column whose value is the same there adds none again (none
+ * of these keys is exact: each candidate's program reads both rows). False when a value is an unchanged TOASTed
  * one the WAL does not carry, or too long to key (tuple_keys has checked the
  * types and a key-only row's columns).
  */
 bool
-shape_variable_keys(HeapTuple tuple, Oid relid, TupleDesc desc, const sr_index_column *columns,
+shape_variable_keys(HeapTuple tuple, HeapTuple keyed, Oid relid, TupleDesc desc, const sr_index_column *columns,
 					size_t column_count, uint64 **keys, uint16 **key_attnums, size_t *key_count, size_t *room,
 					size_t fixed_keys)
 {
@@ -162,6 +166,15 @@ shape_variable_keys(HeapTuple tuple, Oid relid, TupleDesc desc, const sr_index_c
 			continue;
 		if (VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
 			return false;
+		if (keyed != NULL)
+		{
+			/* the same value in the row already keyed: the same keys */
+			bool		keyed_isnull;
+			Datum		keyed_datum = heap_getattr(keyed, column->attnum, desc, &keyed_isnull);
+
+			if (!keyed_isnull && datumIsEqual(datum, keyed_datum, false, -1))
+				continue;
+		}
 		if (column->tag & SR_TAG_ELEMENT_FLAG)
 		{
 			uint8		tag = column->tag & ~SR_TAG_ELEMENT_FLAG;
