@@ -1921,12 +1921,12 @@ expression_text(Node *expr)
 
 /*
  * expr op const (either side; op a btree comparison of expr's type, commuted so
- * that expr is on the left) or expr IN (consts) (op =, *in_list), expr an
- * indexable expression: the expression, the constant (a scalar, or the array
- * of an IN, not NULL) and op.
+ * that expr is on the left), expr IN (consts) (op =, *in_list) or expr NOT IN
+ * (consts) (op <>, *in_list and *all), expr an indexable expression: the
+ * expression, the constant (a scalar, or the array of the list, not NULL) and op.
  */
 static bool
-expression_comparison(Node *node, Node **expr, Const **constant, sr_compare_op *op, bool *in_list)
+expression_comparison(Node *node, Node **expr, Const **constant, sr_compare_op *op, bool *in_list, bool *all)
 {
 	Node	   *left;
 	Node	   *right;
@@ -1950,15 +1950,16 @@ expression_comparison(Node *node, Node **expr, Const **constant, sr_compare_op *
 		opno = ((OpExpr *) node)->opno;
 		collation = ((OpExpr *) node)->inputcollid;
 		*in_list = false;
+		*all = false;
 	}
-	else if (IsA(node, ScalarArrayOpExpr) && ((ScalarArrayOpExpr *) node)->useOr &&
-			 list_length(((ScalarArrayOpExpr *) node)->args) == 2)
+	else if (IsA(node, ScalarArrayOpExpr) && list_length(((ScalarArrayOpExpr *) node)->args) == 2)
 	{
 		left = strip_relabel(linitial(((ScalarArrayOpExpr *) node)->args));
 		right = lsecond(((ScalarArrayOpExpr *) node)->args);
 		opno = ((ScalarArrayOpExpr *) node)->opno;
 		collation = ((ScalarArrayOpExpr *) node)->inputcollid;
 		*in_list = true;
+		*all = !((ScalarArrayOpExpr *) node)->useOr;
 	}
 	else
 		return false;
@@ -1968,7 +1969,7 @@ expression_comparison(Node *node, Node **expr, Const **constant, sr_compare_op *
 		: ((Const *) right)->consttype;
 	if (!operand_types_compatible(exprType(left), other_type) ||
 		!native_comparison(opno, collation, shape_type_tag(exprType(left)), op) ||
-		(*in_list && *op != SR_OP_EQ))
+		(*in_list && *op != (*all ? SR_OP_NE : SR_OP_EQ)))
 		return false;
 	if (swapped)
 		*op = commute(*op);
@@ -1984,12 +1985,91 @@ expression_comparison(Node *node, Node **expr, Const **constant, sr_compare_op *
  * the order keys the comparison admits. Never exact (numbers may be shared):
  * the program decides. NIL: not such a comparison.
  */
+/* The virtual column of an indexable expression (NULL: its text is too long to keep). */
+static ShapeIndexExpression *
+expression_column(Node *expr)
+{
+	ShapeIndexExpression *indexed = palloc(sizeof(ShapeIndexExpression));
+
+	indexed->text = expression_text(expr);
+	if (strlen(indexed->text) > EXPRESSION_TEXT_MAX)
+		return NULL;
+	indexed->expr = stringToNode(indexed->text);
+	indexed->attnum = (uint16) (SHAPE_VIRTUAL_ATTNUM_BASE +
+								hash_bytes((const unsigned char *) indexed->text, (int) strlen(indexed->text)) %
+								SHAPE_VIRTUAL_ATTNUM_COUNT);
+	return indexed;
+}
+
+/*
+ * expr IS NULL: a NULL atom on the expression's virtual column; expr IS NOT
+ * NULL, expr <> c, expr NOT IN (c1, ...): a complement atom on it, as for a
+ * column (complement_alternative, on a Var standing for the virtual column).
+ * Never exact: the program decides. NIL: not such a test.
+ */
+static List *
+cover_of_expression_negation(Node *node, Oid relid)
+{
+	Node	   *expr;
+	Const	   *constant = NULL;
+	bool		in_list = false;
+	bool		all = false;
+	bool		is_null = false;
+	sr_compare_op op;
+	ShapeIndexExpression *indexed;
+	Var		   *column;
+	CoverAlternative *alternative;
+
+	if (IsA(node, NullTest) && !((NullTest *) node)->argisrow &&
+		indexable_expression(strip_relabel((Node *) ((NullTest *) node)->arg)))
+	{
+		expr = strip_relabel((Node *) ((NullTest *) node)->arg);
+		is_null = ((NullTest *) node)->nulltesttype == IS_NULL;
+	}
+	else if (!expression_comparison(node, &expr, &constant, &op, &in_list, &all) || op != SR_OP_NE)
+		return NIL;
+	if ((indexed = expression_column(expr)) == NULL)
+		return NIL;
+	column = makeVar(1, (AttrNumber) indexed->attnum, exprType(expr), exprTypmod(expr), exprCollation(expr), 0);
+	if (is_null)
+		alternative = null_alternative(column, node);
+	else if (constant == NULL)
+		alternative = complement_alternative(relid, column, NULL, 0, false, node);
+	else if (in_list)
+	{
+		int			count;
+		bool		has_null;
+		sr_value   *items = array_values(constant, &count, &has_null);
+
+		if (count == 0 && !has_null)
+			return list_make1(always_alternative(node));	/* <> ALL('{}') is true */
+		if (has_null)
+		{
+			alternative = new_alternative(0, node); /* a NULL in the list: never true */
+			alternative->exact = true;
+			return list_make1(alternative);
+		}
+		alternative = complement_alternative(relid, column, items, count, false, node);
+	}
+	else
+	{
+		sr_value	value;
+
+		shape_value_from_datum(constant->consttype, constant->constvalue, false, &value);
+		alternative = complement_alternative(relid, column, &value, 1, false, node);
+	}
+	alternative->exact = false;
+	cover_expressions = lappend(cover_expressions, indexed);
+	return list_make1(alternative);
+}
+
 static List *
 cover_of_expression(Node *node, Oid relid)
 {
 	Node	   *expr;
 	Const	   *constant;
 	bool		in_list = false;
+	bool		all = false;
 	bool		range = false;
 	sr_compare_op op;
 	uint64		lo = 0;
@@ -2002,22 +2082,16 @@ cover_of_expression(Node *node, Oid relid)
 	uint8		tag;
 	CoverAlternative *alternative;
 
-	if (!expression_comparison(node, &expr, &constant, &op, &in_list))
-		return NIL;
+	if (!expression_comparison(node, &expr, &constant, &op, &in_list, &all))
+		return cover_of_expression_negation(node, relid);
 	if (op != SR_OP_EQ)
 	{
 		if (op != SR_OP_LT && op != SR_OP_LE && op != SR_OP_GT && op != SR_OP_GE)
-			return NIL;			/* <>: a complement of an expression is not kept */
+			return cover_of_expression_negation(node, relid);
 		range = true;
 	}
-	indexed = palloc(sizeof(ShapeIndexExpression));
-	indexed->text = expression_text(expr);
-	if (strlen(indexed->text) > EXPRESSION_TEXT_MAX)
+	if ((indexed = expression_column(expr)) == NULL)
 		return NIL;
-	indexed->expr = stringToNode(indexed->text);
-	indexed->attnum = (uint16) (SHAPE_VIRTUAL_ATTNUM_BASE +
-								hash_bytes((const unsigned char *) indexed->text, (int) strlen(indexed->text)) %
-								SHAPE_VIRTUAL_ATTNUM_COUNT);
 	tag = (uint8) shape_type_tag(exprType(expr));
 	if (range)
 	{

@@ -320,7 +320,9 @@ shape_cover_from_datum(ShapeDef *def, Datum datum)
 		if (atom->kind == SR_ATOM_ALWAYS ? atom->attnum != 0 || atom->tag != SR_TAG_NONE || atom->key != 0
 			: atom->attnum < 1 ||
 			(atom->attnum >= MaxAttrNumber && !(SHAPE_ATTNUM_IS_VIRTUAL(atom->attnum) &&
-											(atom->kind == SR_ATOM_EQUAL || atom->kind == SR_ATOM_RANGE))) ||
+											(atom->kind == SR_ATOM_EQUAL || atom->kind == SR_ATOM_RANGE ||
+											 atom->kind == SR_ATOM_NULL || atom->kind == SR_ATOM_COMPLEMENT ||
+											 atom->kind == SR_ATOM_EXCLUDED))) ||
 			(atom->tag & ~SR_TAG_ELEMENT_FLAG) == SR_TAG_NONE ||
 			(atom->tag & ~SR_TAG_ELEMENT_FLAG) >= SR_TAG_COUNT)
 			goto malformed;

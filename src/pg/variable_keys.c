@@ -232,9 +232,10 @@ shape_expression_columns_within(const RelationInfo *rel, uint16 attnum, const Bi
 /*
  * Appends the keys of a row version's indexed expressions: for each virtual
  * column, each expression known under its number evaluated on slot (the row,
- * deformed), keyed with its own type's tag, and, where the column has range
- * atoms, its order key to probes (one a virtual column and expression: the
- * caller's room); a NULL result has none. False
+ * deformed), keyed with its own type's tag (where the column has equality or
+ * complement atoms), and, where it has range atoms, its order key to probes
+ * (one a virtual column and expression: the caller's room); a NULL result has
+ * only a NULL probe, where the column has NULL atoms. False
  * (untrusted: every shape becomes a candidate, and the programs say what
  * failed) when a virtual column has no expression known here, an expression
  * no longer fits the table, reads a column the row lacks (unknown: unchanged
@@ -280,7 +281,16 @@ shape_expression_keys(const RelationInfo *rel, TupleTableSlot *slot, const Bitma
 									  &message) != PREDICATE_TRUE)
 				return false;
 			if (isnull)
+			{
+				/* only NULL atoms hold for a NULL */
+				if (columns[c].null_shapes > 0)
+				{
+					probes[*probe_count].key = 0;
+					probes[*probe_count].attnum = columns[c].attnum;
+					probes[(*probe_count)++].is_null = 1;
+				}
 				continue;
+			}
 			shape_value_from_datum(indexed->type, value, false, &item);
 			if (columns[c].range_shapes > 0)
 			{
@@ -288,7 +298,7 @@ shape_expression_keys(const RelationInfo *rel, TupleTableSlot *slot, const Bitma
 				probes[*probe_count].attnum = columns[c].attnum;
 				probes[(*probe_count)++].is_null = 0;
 			}
-			if (columns[c].shapes == 0)
+			if (columns[c].shapes == 0 && columns[c].complement_shapes == 0)
 				continue;
 			reserve_keys(1, fixed_keys, keys, key_attnums, *key_count, room);
 			(*key_attnums)[*key_count] = columns[c].attnum;
