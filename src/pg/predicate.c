@@ -112,7 +112,7 @@ shape_predicate_eval(ShapePredicate *predicate, TupleTableSlot *slot, ExprContex
 }
 
 /*
- * Any expression (an indexed one: plugin.c) on a row: PREDICATE_TRUE with its
+ * Any expression (an indexed one: catalog_sync.c) on a row: PREDICATE_TRUE with its
  * value in *value and *isnull (in econtext's per-tuple memory), or
  * PREDICATE_ERROR as shape_predicate_eval says; other errors are re-thrown.
  */

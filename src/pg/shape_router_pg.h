@@ -316,7 +316,7 @@ typedef struct RelationInfo
 	uint32		generation;		/* distinct for every build: shapes re-validate on change */
 	TupleTableSlot *new_slot;
 	TupleTableSlot *old_slot;
-	/* the relation's indexed expressions, built at first use (plugin.c) */
+	/* the relation's indexed expressions, built at first use (catalog_sync.c) */
 	MemoryContext expression_context;	/* NULL: none built */
 	uint32		expressions_version;	/* of the list they were built from */
 	int			expression_count;

@@ -1,0 +1,383 @@
+/*
+ * catalog_sync.c — the router kept in step with the extension's tables
+ * (shape_router.shape_catalog, index_expressions): loaded as of the session's
+ * starting point, then changed by their rows as they are decoded, in WAL order;
+ * after each commit, the routing index's maintenance and statistics.
+ */
+#include "shape_router_pg.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "plugin_internal.h"
+
+/*
+ * From this many keys on, the static index's filter is unlikely to stay in
+ * cache while the WAL streams through it, and each change prefetches the
+ * filter lines of the next one.
+ */
+#define PREFETCH_MIN_INDEX_KEYS 65536
+
+/*
+ * The indexed expressions of one table (index_expressions rows of this major),
+ * as loaded with the shapes and then decoded from the stream: never removed.
+ */
+typedef struct IndexExpressionList
+{
+	Oid			relid;			/* hash key */
+	uint32		version;		/* changes with every expression added */
+	int			count;
+	int			capacity;
+	uint16	   *attnums;
+	char	  **texts;
+} IndexExpressionList;
+
+static int
+compare_xid(const void *a, const void *b)
+{
+	TransactionId x = *(const TransactionId *) a;
+	TransactionId y = *(const TransactionId *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The catalog as of the point in commit order where this session starts: the
+ * snapshot builder's snapshot covers every commit up to and including txn (the
+ * one being replayed, whose commit was processed first), so a copy without txn's
+ * own xids is the state before txn. Then txn's catalog changes, and those of every
+ * later transaction, are applied as they are decoded: commit order, even when a
+ * restart begins in the middle of a transaction that started before a registration
+ * that has already been confirmed.
+ */
+static Snapshot
+snapshot_before(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	Snapshot	built = sr_snapbuild_snapshot(ctx->snapshot_builder, txn->xid);
+	Snapshot	snapshot = palloc(sizeof(SnapshotData));
+	TransactionId *own = palloc(sizeof(TransactionId) * (txn->nsubtxns + 1));
+	int			own_count = 0;
+	dlist_iter	iter;
+	uint32		kept = 0;
+
+	/* a private copy: the builder's snapshot is shared and refcounted */
+	memcpy(snapshot, built, sizeof(SnapshotData));
+	snapshot->xip = palloc(sizeof(TransactionId) * (built->xcnt + 1));
+	memcpy(snapshot->xip, built->xip, sizeof(TransactionId) * built->xcnt);
+	snapshot->subxip = palloc(sizeof(TransactionId) * (built->subxcnt + 1));
+	memcpy(snapshot->subxip, built->subxip, sizeof(TransactionId) * built->subxcnt);
+	snapshot->copied = true;
+	snapshot->regd_count = 0;
+	snapshot->active_count = 0;
+	own[own_count++] = txn->xid;
+	dlist_foreach(iter, &txn->subtxns)
+		own[own_count++] = dlist_container(ReorderBufferTXN, node, iter.cur)->xid;
+	qsort(own, own_count, sizeof(TransactionId), compare_xid);
+	/* historic snapshots list committed xids in xip, sorted */
+	for (uint32 i = 0; i < snapshot->xcnt; i++)
+		if (bsearch(&snapshot->xip[i], own, own_count, sizeof(TransactionId), compare_xid) == NULL)
+			snapshot->xip[kept++] = snapshot->xip[i];
+	snapshot->xcnt = kept;
+	pfree(own);
+	return snapshot;
+}
+
+/* Folds recent registrations and drops into the static index when they have grown. */
+void
+maintain_index(RouterState *state, bool force)
+{
+	int			rebuilt;
+
+	shape_router_check_status(sr_router_maintain(state->router, force ? 1 : 0, &rebuilt),
+							  "rebuild the routing index");
+}
+
+void
+publish_stats(RouterState *state, bool final)
+{
+	sr_index_stats index;
+
+	sr_router_index_stats(state->router, &index);
+	/* Decided once a commit, after maintain_index installs any rebuild (the
+	 * transaction that loads the shapes is not prefetched). */
+	state->prefetch = index.keys >= PREFETCH_MIN_INDEX_KEYS;
+	shape_router_publish_stats(state->counters, sr_router_shape_count(state->router),
+							   sr_router_relation_count(state->router), &index, state->warm_start, final);
+}
+
+/*
+ * A catalog row for the router. A row made under another major whose WHERE this
+ * one cannot analyse again is skipped with a WARNING: an ERROR would stop the
+ * slot at this point of the WAL for good, and dropping the shape could not help.
+ */
+static bool
+read_shape_row(ShapeDef *def, HeapTuple tuple, TupleDesc desc)
+{
+	char	   *reason = NULL;
+
+	if (shape_def_from_tuple_or_reason(def, tuple, desc, false, &reason))
+		return true;
+	ereport(WARNING,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("shape_router ignores shape " INT64_FORMAT ": registered under PostgreSQL %d, its WHERE cannot be analysed again on this server: %s",
+					def->shape_id, def->registered_major, reason),
+			 errhint("Drop the shape and register it again.")));
+	return false;
+}
+
+/* Forgets every indexed expression (the extension went, or came back). */
+void
+reset_index_expressions(RouterState *state)
+{
+	HASHCTL		hash_options;
+
+	if (state->expressions_context == NULL)
+		state->expressions_context = AllocSetContextCreate(state->context, "shape_router expressions",
+														   ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(state->expressions_context);
+	hash_options.keysize = sizeof(Oid);
+	hash_options.entrysize = sizeof(IndexExpressionList);
+	hash_options.hcxt = state->expressions_context;
+	state->index_expressions = hash_create("shape_router index expressions", 16, &hash_options,
+										   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/* An index_expressions row (loaded, or decoded): one more expression to key rows with. */
+void
+add_index_expression(RouterState *state, HeapTuple tuple, TupleDesc desc)
+{
+	Datum		values[Natts_index_expressions];
+	bool		nulls[Natts_index_expressions];
+	IndexExpressionList *list;
+	Oid			relid;
+	uint16		attnum;
+	char	   *expr_text;
+	bool		found;
+
+	if (desc->natts != Natts_index_expressions)
+		return;
+	heap_deform_tuple(tuple, desc, values, nulls);
+	for (int i = 0; i < Natts_index_expressions; i++)
+		if (nulls[i])
+			return;
+	if (DatumGetInt32(values[Anum_index_expression_server_major - 1]) != SHAPE_SERVER_MAJOR)
+		return;					/* another major's tree: its shapes are re-analysed */
+	relid = DatumGetObjectId(values[Anum_index_expression_relid - 1]);
+	attnum = (uint16) DatumGetInt16(values[Anum_index_expression_attnum - 1]);
+	if (!SHAPE_ATTNUM_IS_VIRTUAL(attnum))
+		return;
+	expr_text = TextDatumGetCString(values[Anum_index_expression_expr - 1]);
+	list = hash_search(state->index_expressions, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		list->count = list->capacity = 0;
+		list->attnums = NULL;
+		list->texts = NULL;
+	}
+	for (int i = 0; i < list->count; i++)
+		if (list->attnums[i] == attnum && strcmp(list->texts[i], expr_text) == 0)
+			return;
+	if (list->count == list->capacity)
+	{
+		list->capacity = list->capacity * 2 + 4;
+		list->attnums = list->attnums == NULL
+			? MemoryContextAlloc(state->expressions_context, sizeof(uint16) * list->capacity)
+			: repalloc(list->attnums, sizeof(uint16) * list->capacity);
+		list->texts = list->texts == NULL
+			? MemoryContextAlloc(state->expressions_context, sizeof(char *) * list->capacity)
+			: repalloc(list->texts, sizeof(char *) * list->capacity);
+	}
+	list->attnums[list->count] = attnum;
+	list->texts[list->count++] = MemoryContextStrdup(state->expressions_context, expr_text);
+	list->version = ++state->expressions_added;
+}
+
+/* The indexed expressions as of the session's starting point. */
+static void
+load_index_expressions(RouterState *state, Snapshot snapshot)
+{
+	Relation	table;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	if (!OidIsValid(state->expressions_relid))
+		return;
+	table = RelationIdGetRelation(state->expressions_relid);
+	if (!RelationIsValid(table))
+		return;
+	scan = systable_beginscan(table, InvalidOid, false, snapshot, 0, NULL);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		add_index_expression(state, tuple, RelationGetDescr(table));
+	systable_endscan(scan);
+	RelationClose(table);
+}
+
+/*
+ * The relation's indexed expressions, ready to evaluate on its slots: made
+ * again when its info was rebuilt or an expression was added.
+ */
+void
+relation_expressions(RouterState *state, RelationInfo *rel)
+{
+	IndexExpressionList *list = hash_search(state->index_expressions, &rel->relid, HASH_FIND, NULL);
+	uint32		version = list != NULL ? list->version : 0;
+	MemoryContext old;
+
+	if (rel->expression_context != NULL && rel->expressions_version == version)
+		return;
+	if (rel->expression_context == NULL)
+		rel->expression_context = AllocSetContextCreate(rel->context, "shape_router relation expressions",
+														ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(rel->expression_context);
+	old = MemoryContextSwitchTo(rel->expression_context);
+	rel->expression_count = 0;
+	rel->expressions = palloc0(sizeof(IndexExpressionState) * ((list != NULL ? list->count : 0) + 1));
+	for (int i = 0; list != NULL && i < list->count; i++)
+	{
+		IndexExpressionState *indexed = &rel->expressions[rel->expression_count++];
+		Node	   *expr = stringToNode(list->texts[i]);
+		Bitmapset  *offsets = NULL;
+		AttrNumber	bad_attnum;
+		int			member = -1;
+
+		indexed->attnum = list->attnums[i];
+		indexed->type = exprType(expr);
+		indexed->tag = (uint8) shape_type_tag(indexed->type);
+		indexed->fits = expr_fits_relation(expr, rel->desc, &bad_attnum);
+		pull_varattnos(expr, 1, &offsets);
+		while ((member = bms_next_member(offsets, member)) >= 0)
+			indexed->columns = bms_add_member(indexed->columns, member + FirstLowInvalidHeapAttributeNumber);
+		indexed->expression = shape_predicate_create(rel->expression_context, expr);
+	}
+	rel->expressions_version = version;
+	MemoryContextSwitchTo(old);
+}
+
+/* Reads every shape of the catalog as of the session's starting point. */
+static void
+load_shapes(RouterState *state, Snapshot snapshot)
+{
+	/* Decoding opens relations without locks, as the reorder buffer does. */
+	Relation	catalog = RelationIdGetRelation(state->catalog_relid);
+	SysScanDesc scan;
+	/* Per-row parsing garbage goes here; the scan lives in the caller's context. */
+	MemoryContext row_context;
+	HeapTuple	tuple;
+
+	if (!RelationIsValid(catalog))
+		elog(ERROR, "shape_router catalog %u cannot be opened", state->catalog_relid);
+	/* reltuples is -1 until the first VACUUM or ANALYZE: then the router grows as it goes */
+	shape_router_check_status(sr_router_begin_bulk_load(state->router,
+														(size_t) Max(catalog->rd_rel->reltuples, 0)),
+							  "load shapes");
+	load_index_expressions(state, snapshot);
+	scan = systable_beginscan(catalog, InvalidOid, false, snapshot, 0, NULL);
+	row_context = AllocSetContextCreate(CurrentMemoryContext, "shape_router load", ALLOCSET_DEFAULT_SIZES);
+
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		MemoryContext old;
+		ShapeDef	def;
+
+		/* A consumer of a few shapes, or of one shard, does not parse the others' rows. */
+		if (!slot_wants_shape(&state->options, shape_id_of_tuple(tuple, RelationGetDescr(catalog))))
+			continue;
+		old = MemoryContextSwitchTo(row_context);
+		if (read_shape_row(&def, tuple, RelationGetDescr(catalog)))
+		{
+			state->load_snapshot = snapshot;
+			add_shape(state, &def);
+			state->load_snapshot = NULL;
+		}
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(row_context);
+		CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextDelete(row_context);
+	/* one build for everything loaded */
+	shape_router_check_status(sr_router_end_bulk_load(state->router), "build the routing index");
+	systable_endscan(scan);
+	RelationClose(catalog);
+	state->shapes_loaded = true;
+}
+
+/*
+ * Finds the extension's catalog (at the start, and again after any relcache
+ * invalidation or transaction with catalog changes: creating or dropping the
+ * extension is both, even mid-transaction) and loads it at first use. Add and
+ * drop are idempotent, so a row both loaded and then decoded is harmless.
+ */
+void
+ensure_catalog(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn)
+{
+	if (!state->catalog_checked)
+	{
+		Oid			relid = shape_catalog_relid(true);
+
+		if (relid != state->catalog_relid)
+		{
+			/* Appeared, or the extension was dropped (and maybe recreated). */
+			drop_all_shapes(state, NULL, NULL, InvalidXLogRecPtr);
+			reset_index_expressions(state);
+			state->catalog_relid = relid;
+			state->shapes_loaded = false;
+		}
+		state->expressions_relid = OidIsValid(relid) ? shape_index_expressions_relid() : InvalidOid;
+		state->catalog_checked = true;
+	}
+	if (!state->shapes_loaded && OidIsValid(state->catalog_relid))
+	{
+		Snapshot	snapshot = snapshot_before(ctx, txn);
+
+		load_shapes(state, snapshot);
+		pfree(snapshot->xip);
+		pfree(snapshot->subxip);
+		pfree(snapshot);
+	}
+}
+
+void
+apply_catalog_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn,
+					 Relation catalog, ReorderBufferChange *change)
+{
+	TupleDesc	desc = RelationGetDescr(catalog);
+	ShapeDef	def;
+	bool		isnull;
+
+	switch (change->action)
+	{
+		case REORDER_BUFFER_CHANGE_INSERT:
+			/* another shard's or list's row is not even parsed */
+			if (slot_wants_shape(&state->options, shape_id_of_tuple(sr_change_new_tuple(change), desc)) &&
+				read_shape_row(&def, sr_change_new_tuple(change), desc))
+				add_shape(state, &def);
+			break;
+		case REORDER_BUFFER_CHANGE_UPDATE:
+			if (sr_change_old_tuple(change) != NULL)
+				drop_shape(state, DatumGetInt64(heap_getattr(sr_change_old_tuple(change),
+															 Anum_shape_shape_id, desc, &isnull)),
+						   NULL, NULL, InvalidXLogRecPtr);
+			drop_shape(state, shape_id_of_tuple(sr_change_new_tuple(change), desc), NULL, NULL, InvalidXLogRecPtr);
+			if (slot_wants_shape(&state->options, shape_id_of_tuple(sr_change_new_tuple(change), desc)) &&
+				read_shape_row(&def, sr_change_new_tuple(change), desc))
+				add_shape(state, &def);
+			break;
+		case REORDER_BUFFER_CHANGE_DELETE:
+			if (sr_change_old_tuple(change) != NULL)
+				drop_shape(state, DatumGetInt64(heap_getattr(sr_change_old_tuple(change),
+															 Anum_shape_shape_id, desc, &isnull)),
+						   ctx, txn, change->lsn);
+			break;
+		default:
+			return;
+	}
+	state->counters->catalog_changes++;
+}

@@ -1,0 +1,232 @@
+/*
+ * plugin_internal.h — what the files of the output plugin share: the session
+ * state (RouterState), the shell's state of a shape, a partition's routes, a
+ * change's routes, and the functions one file calls in another (see plugin.c
+ * for the files and their jobs). Private to the plugin.
+ */
+#ifndef PLUGIN_INTERNAL_H
+#define PLUGIN_INTERNAL_H
+
+#include "shape_router_pg.h"
+
+#include "access/tupconvert.h"
+#include "replication/logical.h"
+#include "utils/hsearch.h"
+#include "utils/snapshot.h"
+
+typedef struct PluginOptions
+{
+	OutputFormat format;
+	bool		include_transaction;
+	bool		include_xids;
+	bool		include_lsn;
+	bool		include_timestamp;
+	int64		batch_bytes;
+	uint64	   *shape_subset;	/* sorted; NULL = all shapes */
+	size_t		shape_subset_count;
+	uint32		shard_index;	/* the shard option i/n; 0/1: every shape */
+	uint32		shard_count;
+} PluginOptions;
+
+/*
+ * What decides a shape's WHERE on a row: its relation, program, executor-evaluated
+ * parts and WHERE columns. Shapes that agree on all of these (the projection may
+ * differ) share one ShapeEvaluator (RouterState.evaluators).
+ */
+typedef struct EvaluatorKey
+{
+	Oid			relid;
+	uint32		program_len;
+	const uint8 *program;		/* NULL: no WHERE */
+	const Bitmapset *where_columns;
+	const char *fallback_text;	/* NULL: none */
+} EvaluatorKey;
+
+/*
+ * The compiled program of one or more identical shapes, and the results of its
+ * runs on the current change's row versions: the first shape runs it, the others
+ * reuse the result (1,000 identical shapes cost one run per row version, not 1,000).
+ */
+typedef struct ShapeEvaluator
+{
+	EvaluatorKey key;			/* hash key; points into compiled */
+	int			refcount;		/* shapes pointing here */
+	CompiledShape compiled;		/* program, fallbacks, where_columns */
+	/* memo: the result on a row image of change number memo_change */
+	uint64		memo_change[2];
+	const RowImage *memo_image[2];
+	uint8		memo_match[2];	/* RowMatch */
+	char	   *memo_message[2];	/* error or disabled: the message (change lifetime) */
+} ShapeEvaluator;
+
+/* The router's payload for one shape. */
+typedef struct ShapeState
+{
+	int64		shape_id;
+	ShapeEvaluator *evaluator;	/* shared with identical shapes */
+	Bitmapset  *columns;		/* projected; NULL: all columns */
+	Oid			relid;			/* the table it was registered on */
+	bool		disabled_reported;	/* its one error record has been sent */
+} ShapeState;
+
+/*
+ * The name of a table with shapes, kept from its first shape on: a shape's drop
+ * record names its table even when DROP TABLE has already removed it from the
+ * catalogs that decoding reads.
+ */
+typedef struct RelationName
+{
+	Oid			relid;			/* hash key */
+	bool		stale;			/* renamed, maybe: look it up again when needed */
+	char	   *json;			/* NULL when unknown */
+	char	   *text;
+} RelationName;
+
+/* One ancestor of a partition whose shapes see the partition's changes. */
+typedef struct AncestorRoute
+{
+	Oid			relid;
+	TupleConversionMap *map;	/* partition row → ancestor layout; NULL: same layout */
+	Bitmapset  *identity_key;	/* the partition's replica identity, in ancestor attnums */
+} AncestorRoute;
+
+/* For a partition: its ancestors (parent first), found through pg_inherits. */
+typedef struct PartitionInfo
+{
+	Oid			relid;			/* hash key: the partition */
+	bool		valid;
+	MemoryContext context;		/* owns everything below */
+	bool		identity_full;
+	int			ancestor_count;
+	AncestorRoute *ancestors;
+} PartitionInfo;
+
+typedef struct RouterState
+{
+	PluginOptions options;
+	MemoryContext context;		/* lives as long as the decoding context */
+	MemoryContext change_context;	/* reset after every change */
+	sr_router  *router;
+	sr_counters *counters;
+	HTAB	   *relations;		/* relid -> RelationInfo */
+	HTAB	   *relation_names; /* relid -> RelationName, tables with shapes */
+	HTAB	   *partitions;		/* relid -> PartitionInfo */
+	Oid			last_named_relid;	/* add_shape's shortcut */
+	RelationInfo *last_relation;	/* relation_info's shortcut (entries never move) */
+	Snapshot	load_snapshot;	/* while loading: the catalog's snapshot, for names */
+	ExprContext *econtext;
+	Oid			catalog_relid;
+	Oid			expressions_relid;	/* shape_router.index_expressions */
+	MemoryContext expressions_context;	/* index_expressions and its lists */
+	HTAB	   *index_expressions;	/* relid -> IndexExpressionList */
+	uint32		expressions_added;	/* makes IndexExpressionList.version */
+	/* shape_catalog_relid() scans pg_extension and pg_depend: it runs again
+	 * only after something may have changed the catalogs (a relcache
+	 * invalidation, or a transaction with catalog changes). */
+	bool		catalog_checked;
+	bool		shapes_loaded;
+	bool		begin_sent;		/* in this transaction */
+	StringInfoData blob;		/* add_shape's buffer */
+	StringInfoData record;
+	StringInfoData batch;
+	int			changes_since_progress;
+	bool		prefetch;		/* the index is large enough to miss the cache */
+	/* warm start: a session of the SQL interface that ends cleanly is parked */
+	NameData	slot_name;
+	bool		warm_start;		/* this session reused the previous one's state */
+	bool		park;			/* set by the shutdown callback: keep for the next session */
+	XLogRecPtr	parked_end;		/* where the parked session stopped reading */
+	XLogRecPtr	confirmed_at_start;	/* the slot's confirmed position when this session began */
+	HTAB	   *evaluators;		/* EvaluatorKey -> ShapeEvaluator, of built shape states */
+	uint64		change_number;	/* of the change being routed: keys evaluator memos */
+} RouterState;
+
+/*
+ * One change as the shapes of one table see it: the rows in that table's layout
+ * (a partition's rows are converted to its ancestor's), and the replica identity
+ * of the table the change was made to, which decides what an old row carries.
+ */
+typedef struct ChangeRows
+{
+	ReorderBufferChangeType action;
+	XLogRecPtr	lsn;
+	HeapTuple	newtuple;		/* NULL when none */
+	HeapTuple	oldtuple;		/* NULL when not logged */
+	bool		identity_full;
+	const Bitmapset *identity_key;	/* attnums a key-only old row carries */
+} ChangeRows;
+
+/* The shapes of one table that a change may reach, and its rows in that table's layout. */
+typedef struct Route
+{
+	RelationInfo *rel;
+	ChangeRows	change;
+	const sr_shape_ref *shapes; /* candidates, ascending shape id */
+	size_t		shape_count;
+	size_t		next;			/* the next candidate to evaluate */
+	RelationEvalInfo info;
+	RecordRows	rows;
+	RowImage	old_image;
+	RowImage	new_image;
+} Route;
+
+/*
+ * The decoding session of this process, for the relcache callback
+ * (relation_cache.c); plugin.c sets and clears it.
+ */
+extern RouterState *active_state;
+
+/* plugin_options.c */
+extern bool same_shape_selection(const PluginOptions *a, const PluginOptions *b);
+extern bool slot_wants_shape(const PluginOptions *options, int64 shape_id);
+extern void parse_options(List *raw_options, PluginOptions *options);
+
+/* catalog_sync.c */
+extern void maintain_index(RouterState *state, bool force);
+extern void publish_stats(RouterState *state, bool final);
+extern void reset_index_expressions(RouterState *state);
+extern void add_index_expression(RouterState *state, HeapTuple tuple, TupleDesc desc);
+extern void relation_expressions(RouterState *state, RelationInfo *rel);
+extern void ensure_catalog(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn);
+extern void apply_catalog_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn,
+								 Relation catalog, ReorderBufferChange *change);
+
+/* shape_cache.c */
+extern uint32 evaluator_hash(const void *key, Size keysize);
+extern int evaluator_match(const void *key1, const void *key2, Size keysize);
+extern ShapeState *shape_state(RouterState *state, const sr_shape_ref *ref, Oid relid);
+extern void add_shape(RouterState *state, const ShapeDef *def);
+extern void drop_shape(RouterState *state, int64 shape_id,
+					   LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr lsn);
+extern void drop_all_shapes(RouterState *state, LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr lsn);
+
+/* relation_cache.c */
+extern void invalidate_relations(RouterState *state, Oid relid);
+extern void relcache_invalidated(Datum arg, Oid relid);
+extern RelationInfo *relation_info(RouterState *state, Relation rel);
+extern RelationInfo *relation_info_by_id(RouterState *state, Oid relid);
+extern PartitionInfo *partition_info(RouterState *state, Relation partition);
+
+/* routing.c */
+extern void prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferChange *change,
+								 Relation relation, const RelationInfo *rel,
+								 const sr_index_column *columns, size_t column_count);
+extern bool route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
+						  const sr_index_column *columns, size_t column_count, bool keep_candidates, Route *route);
+extern void route_all(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn,
+					  Route *routes, int route_count);
+extern int ancestor_routes(RouterState *state, Relation partition, const ChangeRows *rows, Route *routes, int route_count);
+extern void truncate_for(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn, Oid relid,
+						 Relation relation, Relation partition, XLogRecPtr lsn);
+
+/* output.c */
+extern char *lsn_text(XLogRecPtr lsn);
+extern void flush_batch(LogicalDecodingContext *ctx, RouterState *state);
+extern void emit_record(LogicalDecodingContext *ctx, RouterState *state);
+extern void ensure_begin_sent(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn);
+extern void emit_row_record(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn,
+							const ShapeState *shape, RecordOp op, const RelationInfo *rel,
+							const RecordRows *rows, XLogRecPtr lsn, const char *message);
+extern void update_progress(LogicalDecodingContext *ctx, RouterState *state, bool skipped_xact);
+
+#endif							/* PLUGIN_INTERNAL_H */

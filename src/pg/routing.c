@@ -1,0 +1,879 @@
+/*
+ * routing.c — a decoded change to its shapes' records: the routing index's
+ * keys read from the raw tuples (and prefetched for the next change), the
+ * candidate shapes of the table and of a partition's ancestors, each one's
+ * WHERE on the old and new row, records in ascending shape order; TRUNCATE.
+ */
+#include "shape_router_pg.h"
+
+#include "access/htup_details.h"
+#include "access/tupconvert.h"
+#include "catalog/pg_type.h"
+
+#include "plugin_internal.h"
+
+/* Copies a decoded tuple into a virtual slot so unchanged TOAST can be patched. */
+static TupleTableSlot *
+store_tuple(TupleTableSlot *slot, HeapTuple tuple)
+{
+	ExecClearTuple(slot);
+	heap_deform_tuple(tuple, slot->tts_tupleDescriptor, slot->tts_values, slot->tts_isnull);
+	return ExecStoreVirtualTuple(slot);
+}
+
+/*
+ * An UPDATE logs unchanged TOASTed values as pointers to data decoding cannot
+ * read. Take them from the old row when it has them (replica identity full);
+ * otherwise they stay unknown and the record says so.
+ */
+static Bitmapset *
+patch_unchanged_toast(TupleTableSlot *new_slot, TupleTableSlot *old_slot, bool old_full)
+{
+	TupleDesc	desc = new_slot->tts_tupleDescriptor;
+	Bitmapset  *unknown = NULL;
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+		if (attr->attisdropped || attr->attlen != -1 || new_slot->tts_isnull[i] ||
+			!VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(new_slot->tts_values[i])))
+			continue;
+		if (old_slot != NULL && old_full && !old_slot->tts_isnull[i])
+			new_slot->tts_values[i] = old_slot->tts_values[i];
+		else
+		{
+			new_slot->tts_isnull[i] = true;
+			unknown = bms_add_member(unknown, i + 1);
+		}
+	}
+	return unknown;
+}
+
+/* Tables up to this many columns have their indexed columns read in one pass. */
+#define TUPLE_KEYS_DEFORM_MAX 64
+/* Index columns whose keys one sr_row_keys call makes. */
+#define TUPLE_KEYS_BATCH 16
+
+typedef enum RowMatch
+{
+	ROW_NO,
+	ROW_YES,
+	ROW_ERROR,
+	ROW_DISABLED
+} RowMatch;
+
+/* The shape's program on one row version; image is NULL when the WAL has no such row. */
+static RowMatch
+evaluate(RouterState *state, ShapeState *shape, RowImage *image, const RelationEvalInfo *info,
+		 char **message)
+{
+	ShapeEvaluator *evaluator = shape->evaluator;
+	RowMatch	match;
+	int			slot;
+
+	if (evaluator->compiled.program == NULL)
+		return ROW_YES;
+	if (image == NULL)
+	{
+		*message = "the old row is not available; the table's replica identity no longer covers this shape's WHERE";
+		return ROW_ERROR;
+	}
+	if (image->key_only && !bms_is_subset(evaluator->compiled.where_columns, image->key_columns))
+	{
+		*message = "the old row carries only the replica identity, which no longer covers this shape's WHERE; set REPLICA IDENTITY FULL";
+		return ROW_ERROR;
+	}
+
+	/*
+	 * An identical shape ran the program on this row image already. The image
+	 * is the row version of one route (one relation) of this change, and the
+	 * evaluator belongs to one relation: a change meets it in one route only.
+	 */
+	for (slot = 0; slot < 2; slot++)
+		if (evaluator->memo_change[slot] == state->change_number && evaluator->memo_image[slot] == image)
+		{
+			state->counters->shared_evaluations++;
+			if (evaluator->memo_message[slot] != NULL)
+				*message = evaluator->memo_message[slot];
+			return (RowMatch) evaluator->memo_match[slot];
+		}
+
+	switch (compiled_shape_eval(&evaluator->compiled, image, info, state->econtext, state->counters, message))
+	{
+		case SHAPE_MATCH:
+			match = ROW_YES;
+			break;
+		case SHAPE_NO_MATCH:
+		case SHAPE_UNKNOWN:
+			match = ROW_NO;
+			break;
+		case SHAPE_DISABLED:
+			match = ROW_DISABLED;
+			break;
+		case SHAPE_ERROR:
+		default:
+			match = ROW_ERROR;
+			break;
+	}
+	/* (kept for a lone shape too: the identical ones may build their states later) */
+	slot = evaluator->memo_change[0] == state->change_number ? 1 : 0;
+	evaluator->memo_change[slot] = state->change_number;
+	evaluator->memo_image[slot] = image;
+	evaluator->memo_match[slot] = (uint8) match;
+	/* the message lives in the change's memory context, or in the evaluator */
+	evaluator->memo_message[slot] = match == ROW_ERROR || match == ROW_DISABLED ? *message : NULL;
+	return match;
+}
+
+/*
+ * One row version of a candidate: decided by the index when its cover is exact
+ * (exact: sr_shape_ref.exact; bit: SR_EXACT_NEW or SR_EXACT_OLD), else by its
+ * program.
+ */
+static RowMatch
+match_row(RouterState *state, ShapeState *shape, uint8 exact, uint8 bit, RowImage *image,
+		  const RelationEvalInfo *info, char **message)
+{
+	if ((exact & SR_EXACT_DECIDED) && image != NULL && shape->evaluator->compiled.program != NULL &&
+		(!image->key_only || bms_is_subset(shape->evaluator->compiled.where_columns, image->key_columns)))
+	{
+		if (!compiled_shape_usable(&shape->evaluator->compiled, info, message))
+			return ROW_DISABLED;
+		return (exact & bit) ? ROW_YES : ROW_NO;
+	}
+	return evaluate(state, shape, image, info, message);
+}
+
+/*
+ * What walking a tuple needs of each attribute, in a few bytes instead of the
+ * 100-odd of pg_attribute: for the relation most recently read, made again
+ * when its RelationInfo is rebuilt (generations are never reused).
+ */
+typedef struct TupleLayout
+{
+	Oid			relid;
+	uint32		generation;
+	int			natts;
+	int			fixed;			/* attributes at a fixed offset in a tuple without NULLs: */
+	uint32		offset[TUPLE_KEYS_DEFORM_MAX];	/* those up to the first of variable width */
+	int16		attlen[TUPLE_KEYS_DEFORM_MAX];
+	uint8		alignmask[TUPLE_KEYS_DEFORM_MAX];	/* alignment - 1 */
+	bool		byval[TUPLE_KEYS_DEFORM_MAX];
+	Oid			typid[TUPLE_KEYS_DEFORM_MAX];
+} TupleLayout;
+
+static TupleLayout tuple_layout;
+
+/* The layout of rel, which has at most TUPLE_KEYS_DEFORM_MAX attributes. */
+static const TupleLayout *
+tuple_layout_of(const RelationInfo *rel)
+{
+	TupleLayout *layout = &tuple_layout;
+	uint32		off = 0;
+
+	if (layout->generation == rel->generation && layout->relid == rel->relid && layout->natts == rel->desc->natts)
+		return layout;
+	layout->generation = 0;
+	layout->fixed = 0;
+	for (int i = 0; i < rel->desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(rel->desc, i);
+
+		layout->attlen[i] = att->attlen;
+		/* as att_align_nominal */
+		layout->alignmask[i] = att->attalign == TYPALIGN_DOUBLE ? ALIGNOF_DOUBLE - 1
+			: att->attalign == TYPALIGN_INT ? ALIGNOF_INT - 1
+			: att->attalign == TYPALIGN_SHORT ? ALIGNOF_SHORT - 1 : 0;
+		layout->byval[i] = att->attbyval;
+		layout->typid[i] = att->atttypid;
+		if (layout->fixed == i)
+		{
+			/* A varlena starts unpadded only when it has a 1-byte header; at an
+			 * aligned offset either kind starts there. */
+			if (att->attlen == -1 && (off & layout->alignmask[i]) != 0)
+				continue;
+			off = (off + layout->alignmask[i]) & ~(uint32) layout->alignmask[i];
+			layout->offset[i] = off;
+			layout->fixed = i + 1;
+			if (att->attlen <= 0)
+				layout->fixed = i + 1 + TUPLE_KEYS_DEFORM_MAX;	/* it, but nothing after it */
+			else
+				off += att->attlen;
+		}
+	}
+	if (layout->fixed > TUPLE_KEYS_DEFORM_MAX)
+		layout->fixed -= TUPLE_KEYS_DEFORM_MAX;
+	layout->relid = rel->relid;
+	layout->natts = rel->desc->natts;
+	layout->generation = rel->generation;
+	return layout;
+}
+
+/*
+ * Where attributes 1..natts of a heap tuple that has at least natts attributes
+ * start (offsets from t_hoff; nulls[i] for NULL ones): heap_deform_tuple's walk,
+ * with the layout in a few arrays, stopped at the last column the index needs.
+ * Without NULLs, the walk starts after the layout's fixed attributes, whose
+ * offsets (layout->offset) it does not copy. Returns whether the tuple has NULLs.
+ */
+static bool
+walk_tuple(HeapTuple tuple, const TupleLayout *layout, int natts, uint32 *offsets, bool *nulls)
+{
+	HeapTupleHeader tup = tuple->t_data;
+	bool		hasnulls = HeapTupleHasNulls(tuple);
+	bits8	   *bp = tup->t_bits;
+	char	   *tp = (char *) tup + tup->t_hoff;
+	uintptr_t	off = 0;
+	int			i = 0;
+
+	if (!hasnulls)
+	{
+		if (natts <= layout->fixed)
+			return false;
+		/* the fixed attributes end where the walk goes on */
+		i = layout->fixed;
+		off = layout->offset[i - 1];
+		off = layout->attlen[i - 1] > 0 ? off + layout->attlen[i - 1]
+			: att_addlength_pointer(off, layout->attlen[i - 1], tp + off);
+	}
+	for (; i < natts; i++)
+	{
+		int			len = layout->attlen[i];
+		uintptr_t	mask = layout->alignmask[i];
+
+		if (hasnulls && att_isnull(i, bp))
+		{
+			nulls[i] = true;
+			continue;
+		}
+		nulls[i] = false;
+		/* A varlena with a 1-byte header is never padded (att_align_pointer). */
+		if (len != -1 || !VARATT_NOT_PAD_BYTE(tp + off))
+			off = (off + mask) & ~mask;
+		offsets[i] = (uint32) off;
+		if (len > 0)
+			off += len;
+		else
+			off = att_addlength_pointer(off, len, tp + off);
+	}
+	return hasnulls;
+}
+
+/* A column's sr_value from its datum (false: an unchanged TOASTed value the WAL lacks). */
+static inline bool
+value_from_datum(Oid typid, int16 attlen, Datum datum, sr_value *value)
+{
+	value->len = 0;
+	value->is_null = false;
+	/* The common fixed-width types here, as shape_value_from_datum reads them. */
+	switch (typid)
+	{
+		case INT2OID:
+			value->v.i = DatumGetInt16(datum);
+			return true;
+		case INT4OID:
+			value->v.i = DatumGetInt32(datum);
+			return true;
+		case INT8OID:
+			value->v.i = DatumGetInt64(datum);
+			return true;
+		case FLOAT8OID:
+			value->v.f = DatumGetFloat8(datum);
+			return true;
+		default:
+			if (attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
+				return false;
+			shape_value_from_datum(typid, datum, false, value);
+			return true;
+	}
+}
+
+/*
+ * The routing index keys of a decoded tuple, read straight from it (no deform of
+ * the whole row): for each indexed column whose value is not NULL (no atom holds
+ * for a NULL), its equality key and/or its range probe, as the column's shapes
+ * need. Returns false when the index cannot be trusted for this row: a column's
+ * type no longer matches the one its keys were made with (a bypassed DDL guard),
+ * its value is an unchanged TOASTed one the WAL does not carry, or the tuple is
+ * a key-only old row that lacks the column. probes may be NULL (prefetching).
+ */
+static bool
+tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, const sr_index_column *columns,
+		   size_t column_count, uint64 *keys, uint16 *key_attnums, size_t *key_count,
+		   sr_range_probe *probes, size_t *probe_count)
+{
+	/* Several columns: one pass over the tuple (heap_getattr walks it from the
+	 * start for every column behind a variable-width one). */
+	uint32		offsets[TUPLE_KEYS_DEFORM_MAX];
+	Datum		values[TUPLE_KEYS_DEFORM_MAX];
+	bool		nulls[TUPLE_KEYS_DEFORM_MAX];
+	sr_value	row[TUPLE_KEYS_BATCH];
+	const TupleLayout *layout = NULL;
+	bool		hasnulls = false;
+	int			natts = rel->desc->natts;
+	int			last = 0;
+	bool		deformed = false;
+
+	for (size_t c = 0; c < column_count; c++)
+	{
+		int			attnum = columns[c].attnum;
+
+		if (SHAPE_ATTNUM_IS_VIRTUAL(attnum))
+			continue;			/* an expression: its keys come from shape_expression_keys */
+		if (attnum > natts || rel->tags[attnum] != columns[c].tag ||
+			(key_only != NULL && !bms_is_member(attnum, key_only)))
+			return false;
+		last = Max(last, attnum);
+	}
+	if (column_count > 1 && natts <= TUPLE_KEYS_DEFORM_MAX)
+	{
+		/* A tuple older than an added column lacks it: heap_deform_tuple reads
+		 * its default (attmissingval). */
+		if (last <= HeapTupleHeaderGetNatts(tuple->t_data))
+		{
+			layout = tuple_layout_of(rel);
+			hasnulls = walk_tuple(tuple, layout, last, offsets, nulls);
+		}
+		else
+		{
+			heap_deform_tuple(tuple, rel->desc, values, nulls);
+			deformed = true;
+		}
+	}
+	for (size_t from = 0; from < column_count; from += TUPLE_KEYS_BATCH)
+	{
+		size_t		n = Min(column_count - from, TUPLE_KEYS_BATCH);
+
+		for (size_t i = 0; i < n; i++)
+		{
+			int			attnum = columns[from + i].attnum;
+			Form_pg_attribute attr;
+			bool		isnull;
+			Datum		datum;
+
+			if ((columns[from + i].tag & SR_TAG_ELEMENT_FLAG) || SHAPE_ATTNUM_IS_VIRTUAL(attnum))
+			{
+				/* an array or an expression: its keys come from shape_variable_keys
+				 * or shape_expression_keys */
+				row[i].is_null = true;
+				continue;
+			}
+			if (layout != NULL)
+			{
+				int			a = attnum - 1;
+				char	   *p;
+
+				if (hasnulls && nulls[a])
+				{
+					row[i].is_null = true;
+					continue;
+				}
+				p = (char *) tuple->t_data + tuple->t_data->t_hoff +
+					(!hasnulls && a < layout->fixed ? layout->offset[a] : offsets[a]);
+				row[i].is_null = false;
+				row[i].len = 0;
+				/* the common fixed-width types straight from the tuple */
+				switch (layout->typid[a])
+				{
+					case INT4OID:
+						row[i].v.i = *(int32 *) p;
+						continue;
+					case INT8OID:
+						row[i].v.i = *(int64 *) p;
+						continue;
+					case FLOAT8OID:
+						row[i].v.f = *(float8 *) p;
+						continue;
+				}
+				if (!value_from_datum(layout->typid[a], layout->attlen[a],
+									  fetch_att(p, layout->byval[a], layout->attlen[a]), &row[i]))
+					return false;
+				continue;
+			}
+			attr = TupleDescAttr(rel->desc, attnum - 1);
+			if (deformed)
+			{
+				datum = values[attnum - 1];
+				isnull = nulls[attnum - 1];
+			}
+			else
+				datum = heap_getattr(tuple, attnum, rel->desc, &isnull);
+			row[i].is_null = isnull;
+			if (!isnull && !value_from_datum(attr->atttypid, attr->attlen, datum, &row[i]))
+				return false;
+		}
+		sr_row_keys(rel->relid, columns + from, n, row, keys, key_attnums, key_count, probes, probe_count);
+	}
+	return true;
+}
+
+/*
+ * The change that will be decoded right after this one, when that is certain:
+ * PostgreSQL replays the changes of a transaction without subtransactions,
+ * none of them spilled to disk, in the order of txn->changes, and frees none
+ * before the transaction ends. NULL otherwise.
+ */
+static ReorderBufferChange *
+next_change(ReorderBufferTXN *txn, ReorderBufferChange *change)
+{
+	if (change->txn != txn || txn->nsubtxns > 0 || txn->nentries != txn->nentries_mem ||
+		rbtxn_is_serialized(txn) || rbtxn_is_serialized_clear(txn) || rbtxn_is_streamed(txn) ||
+		!dlist_has_next(&txn->changes, &change->node))
+		return NULL;
+	return dlist_container(ReorderBufferChange, node, dlist_next_node(&txn->changes, &change->node));
+}
+
+/* Index columns whose keys prefetch_next_change keeps for route_prepare. */
+#define NEXT_KEYS_COLUMNS 16
+
+/*
+ * The keys prefetch_next_change made for a change, kept so that route_prepare
+ * need not make them again when that change comes: valid only while what they
+ * were made from is the same (the router, the relation's build and index
+ * columns, the change's record and tuples). Two: the change being routed was
+ * prefetched one call before the next one is.
+ */
+typedef struct NextKeys
+{
+	const sr_router *router;	/* NULL: empty */
+	XLogRecPtr	lsn;
+	HeapTupleHeader newdata;	/* the tuples' data and lengths */
+	HeapTupleHeader olddata;
+	uint32		newlen;
+	uint32		oldlen;
+	Oid			relid;
+	uint32		generation;
+	size_t		column_count;
+	sr_index_column columns[NEXT_KEYS_COLUMNS];
+	bool		trusted;
+	size_t		key_count;
+	size_t		old_keys_from;
+	size_t		probe_count;
+	size_t		old_probes_from;
+	uint64		keys[2 * NEXT_KEYS_COLUMNS];
+	uint16		key_attnums[2 * NEXT_KEYS_COLUMNS];
+	sr_range_probe probes[2 * NEXT_KEYS_COLUMNS];
+} NextKeys;
+
+static NextKeys next_keys[2];
+static int	next_keys_written;
+
+/* The kept keys of these rows, or NULL; old rows only in full (as prefetched). */
+static NextKeys *
+next_keys_for(const sr_router *router, const RelationInfo *rel, XLogRecPtr lsn, HeapTuple newtuple,
+			  HeapTuple oldtuple, const sr_index_column *columns, size_t column_count)
+{
+	for (int i = 0; i < 2; i++)
+	{
+		NextKeys   *k = &next_keys[i];
+
+		if (k->router == router && k->lsn == lsn && k->relid == rel->relid && k->generation == rel->generation &&
+			k->newdata == (newtuple != NULL ? newtuple->t_data : NULL) &&
+			k->olddata == (oldtuple != NULL ? oldtuple->t_data : NULL) &&
+			k->newlen == (newtuple != NULL ? newtuple->t_len : 0) &&
+			k->oldlen == (oldtuple != NULL ? oldtuple->t_len : 0) &&
+			k->column_count == column_count &&
+			memcmp(k->columns, columns, sizeof(sr_index_column) * column_count) == 0)
+			return k;
+	}
+	return NULL;
+}
+
+/*
+ * With a large index, the filter lines a change's lookup reads are rarely in
+ * cache: start loading those of the next change of the same table now, so that
+ * they arrive while PostgreSQL decodes it. Only a hint: what the next change
+ * routes to is decided when it comes, from its own rows (with the keys made
+ * here, when nothing they came from changed).
+ */
+void
+prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferChange *change,
+					 Relation relation, const RelationInfo *rel,
+					 const sr_index_column *columns, size_t column_count)
+{
+	ReorderBufferChange *next = next_change(txn, change);
+	HeapTuple	newtuple;
+	HeapTuple	oldtuple;
+	NextKeys   *k;
+	/* Array elements, grams and expression results are not made here: the
+	 * fixed keys are prefetched all the same, but not kept. */
+	bool		keep = !shape_has_variable_keys(columns, column_count);
+
+	if (next == NULL || column_count > NEXT_KEYS_COLUMNS ||
+		sr_row_key_capacity(columns, column_count) > NEXT_KEYS_COLUMNS ||
+		(next->action != REORDER_BUFFER_CHANGE_INSERT && next->action != REORDER_BUFFER_CHANGE_UPDATE &&
+		 next->action != REORDER_BUFFER_CHANGE_DELETE) ||
+		!sr_change_on_relation(next, relation))
+		return;
+	newtuple = sr_change_new_tuple(next);
+	oldtuple = sr_change_old_tuple(next);
+	k = &next_keys[next_keys_written];
+	next_keys_written ^= 1;
+	k->router = NULL;
+	k->key_count = k->probe_count = 0;
+	k->trusted = true;
+	if (newtuple != NULL)
+		k->trusted = tuple_keys(newtuple, NULL, rel, columns, column_count, k->keys, k->key_attnums,
+								&k->key_count, k->probes, &k->probe_count);
+	k->old_keys_from = k->key_count;
+	k->old_probes_from = k->probe_count;
+	if (oldtuple != NULL && rel->identity_full && k->trusted)
+		k->trusted = tuple_keys(oldtuple, NULL, rel, columns, column_count, k->keys, k->key_attnums,
+								&k->key_count, k->probes, &k->probe_count);
+	sr_router_prefetch(state->router, k->keys, k->key_count);
+	state->counters->prefetches++;
+	/* Kept when route_prepare would make the same: an old row only in full. */
+	if (keep && (oldtuple == NULL || rel->identity_full))
+	{
+		k->lsn = next->lsn;
+		k->newdata = newtuple != NULL ? newtuple->t_data : NULL;
+		k->olddata = oldtuple != NULL ? oldtuple->t_data : NULL;
+		k->newlen = newtuple != NULL ? newtuple->t_len : 0;
+		k->oldlen = oldtuple != NULL ? oldtuple->t_len : 0;
+		k->relid = rel->relid;
+		k->generation = rel->generation;
+		k->column_count = column_count;
+		memcpy(k->columns, columns, sizeof(sr_index_column) * column_count);
+		k->router = state->router;
+	}
+}
+
+/*
+ * The routing index first, from the raw tuples: most changes match no shape and
+ * stop here, before the rows are deformed. Returns false when no shape of rel
+ * is a candidate.
+ */
+bool
+route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
+			  const sr_index_column *columns, size_t column_count, bool keep_candidates, Route *route)
+{
+	uint64		local_keys[16];
+	uint16		local_attnums[16];
+	sr_range_probe local_probes[16];
+	size_t		fixed_keys = sr_row_key_capacity(columns, column_count);
+	size_t		key_room = 2 * fixed_keys + 1;
+	uint64	   *keys = key_room <= lengthof(local_keys) ? local_keys : palloc(sizeof(uint64) * key_room);
+	uint16	   *key_attnums = key_room <= lengthof(local_attnums) ? local_attnums
+		: palloc(sizeof(uint16) * key_room);
+	sr_range_probe *probes = 2 * column_count + 1 <= lengthof(local_probes) ? local_probes
+		: palloc(sizeof(sr_range_probe) * (2 * column_count + 1));
+	size_t		key_count = 0;
+	size_t		probe_count = 0;
+	size_t		old_keys_from;
+	size_t		old_probes_from;
+	bool		trusted = true;
+	const sr_shape_ref *shapes;
+	size_t		shape_count;
+	HeapTuple	newtuple = change->newtuple;
+	HeapTuple	oldtuple = change->oldtuple;
+	const Bitmapset *old_key_only = change->identity_full ? NULL
+		: change->identity_key != NULL ? change->identity_key : bms_make_singleton(0);
+	NextKeys   *kept;
+	bool		virtual = shape_has_virtual_columns(columns, column_count);
+	TupleTableSlot *old_slot = NULL;
+	TupleTableSlot *new_slot = NULL;
+	Bitmapset  *unchanged_toast = NULL;
+
+	if (virtual)
+	{
+		/* Expressions are evaluated on the deformed rows, which the shapes then read. */
+		relation_expressions(state, rel);
+		/* a range probe a row for each expression, besides each column's */
+		if (rel->expression_count > 0 && 2 * (column_count + rel->expression_count) + 1 > lengthof(local_probes))
+			probes = palloc(sizeof(sr_range_probe) * (2 * (column_count + rel->expression_count) + 1));
+		if (oldtuple != NULL)
+			old_slot = store_tuple(rel->old_slot, oldtuple);
+		if (newtuple != NULL)
+		{
+			new_slot = store_tuple(rel->new_slot, newtuple);
+			unchanged_toast = patch_unchanged_toast(new_slot, old_slot, change->identity_full);
+		}
+	}
+
+	if (state->prefetch && (oldtuple == NULL || change->identity_full) &&
+		(kept = next_keys_for(state->router, rel, change->lsn, newtuple, oldtuple, columns, column_count)) != NULL)
+	{
+		/* made when this change was prefetched */
+		keys = kept->keys;
+		key_attnums = kept->key_attnums;
+		probes = kept->probes;
+		key_count = kept->key_count;
+		probe_count = kept->probe_count;
+		old_keys_from = kept->old_keys_from;
+		old_probes_from = kept->old_probes_from;
+		trusted = kept->trusted;
+		kept->router = NULL;
+	}
+	else
+	{
+		bool		variable = shape_has_variable_keys(columns, column_count);
+
+		if (newtuple != NULL)
+		{
+			trusted &= tuple_keys(newtuple, NULL, rel, columns, column_count, keys, key_attnums, &key_count,
+								  probes, &probe_count);
+			if (variable && trusted)
+				trusted = shape_variable_keys(newtuple, NULL, rel->relid, rel->desc, columns, column_count, &keys,
+											  &key_attnums, &key_count, &key_room, fixed_keys);
+			if (virtual && trusted)
+				trusted = shape_expression_keys(rel, new_slot, unchanged_toast, NULL, state->econtext, columns,
+												column_count, &keys, &key_attnums, &key_count, &key_room,
+												fixed_keys, probes, &probe_count);
+		}
+		old_keys_from = key_count;
+		old_probes_from = probe_count;
+		if (oldtuple != NULL)
+		{
+			trusted &= trusted && tuple_keys(oldtuple, old_key_only, rel, columns, column_count,
+											 keys, key_attnums, &key_count, probes, &probe_count);
+			if (variable && trusted)
+				trusted = shape_variable_keys(oldtuple, newtuple, rel->relid, rel->desc, columns, column_count, &keys,
+											  &key_attnums, &key_count, &key_room, fixed_keys);
+			if (virtual && trusted)
+				trusted = shape_expression_keys(rel, old_slot, NULL, old_key_only, state->econtext, columns,
+												column_count, &keys, &key_attnums, &key_count, &key_room,
+												fixed_keys, probes, &probe_count);
+		}
+	}
+	if (oldtuple == NULL && change->action == REORDER_BUFFER_CHANGE_UPDATE && !change->identity_full)
+	{
+		/* No old row logged: the key did not change; unless a shape's index
+		 * column lies outside the key, the new row's keys are the old row's. */
+		for (size_t c = 0; c < column_count && trusted; c++)
+			trusted = SHAPE_ATTNUM_IS_VIRTUAL(columns[c].attnum)
+				? shape_expression_columns_within(rel, columns[c].attnum, change->identity_key)
+				: bms_is_member(columns[c].attnum, change->identity_key);
+	}
+	else if (oldtuple == NULL && change->action != REORDER_BUFFER_CHANGE_INSERT)
+		trusted = false;
+	shape_router_check_status(sr_router_candidates(state->router, rel->relid, keys, key_attnums, key_count,
+												   old_keys_from, probes, probe_count, old_probes_from,
+												   trusted ? 0 : 1, &shapes, &shape_count),
+							  "find candidate shapes");
+	if (shape_count == 0)
+		return false;
+
+	memset(route, 0, sizeof(Route));
+	route->rel = rel;
+	route->change = *change;
+	/* The router's result is overwritten by the next relation's query: a copy
+	 * when one may follow (a partition's ancestors). */
+	if (keep_candidates)
+	{
+		sr_shape_ref *copy = palloc(sizeof(sr_shape_ref) * shape_count);
+
+		memcpy(copy, shapes, sizeof(sr_shape_ref) * shape_count);
+		shapes = copy;
+	}
+	route->shapes = shapes;
+	route->shape_count = shape_count;
+	route->info.desc = rel->desc;
+	route->info.tags = rel->tags;
+	route->info.generation = rel->generation;
+	route->info.context = state->context;
+	if (oldtuple != NULL)
+	{
+		route->rows.old_row = old_slot != NULL ? old_slot : store_tuple(rel->old_slot, oldtuple);
+		route->rows.old_key_only = !change->identity_full;
+		route->rows.old_key_columns = change->identity_key;
+		row_image_init(&route->old_image, route->rows.old_row, NULL);
+		route->old_image.key_only = route->rows.old_key_only;
+		route->old_image.key_columns = change->identity_key;
+	}
+	if (newtuple != NULL)
+	{
+		if (new_slot != NULL)
+		{
+			route->rows.new_row = new_slot;
+			route->rows.unchanged_toast = unchanged_toast;
+		}
+		else
+		{
+			route->rows.new_row = store_tuple(rel->new_slot, newtuple);
+			route->rows.unchanged_toast = patch_unchanged_toast(route->rows.new_row, route->rows.old_row,
+																change->identity_full);
+		}
+		row_image_init(&route->new_image, route->rows.new_row, route->rows.unchanged_toast);
+	}
+	return true;
+}
+
+/* Evaluates one candidate shape on the change's rows and emits its record, if any. */
+static void
+route_shape(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn, Route *route,
+			ShapeState *shape, uint8 exact)
+{
+	const ChangeRows *change = &route->change;
+	RelationInfo *rel = route->rel;
+	RecordRows *rows_ptr = &route->rows;
+	RelationEvalInfo *info_ptr = &route->info;
+	char	   *message = NULL;
+	RowMatch	old_match = ROW_NO;
+	RowMatch	new_match = ROW_NO;
+	RecordOp	op;
+
+	switch (change->action)
+	{
+		case REORDER_BUFFER_CHANGE_INSERT:
+			new_match = match_row(state, shape, exact, SR_EXACT_NEW, &route->new_image, info_ptr, &message);
+			op = RECORD_INSERT;
+			if (new_match == ROW_NO)
+				return;
+			break;
+		case REORDER_BUFFER_CHANGE_UPDATE:
+			new_match = match_row(state, shape, exact, SR_EXACT_NEW, &route->new_image, info_ptr, &message);
+			if (new_match == ROW_ERROR || new_match == ROW_DISABLED)
+				old_match = new_match;
+			else if (rows_ptr->old_row != NULL && (exact & SR_EXACT_DECIDED))
+				old_match = match_row(state, shape, exact, SR_EXACT_OLD, &route->old_image, info_ptr, &message);
+			else if (rows_ptr->old_row == NULL)
+			{
+				/* Key unchanged: if the WHERE reads only key columns, old = new. */
+				if (change->identity_full ||
+					bms_is_subset(shape->evaluator->compiled.where_columns, change->identity_key))
+					old_match = new_match;
+				else
+					old_match = evaluate(state, shape, NULL, info_ptr, &message);
+			}
+			else if (!bms_overlap(rows_ptr->unchanged_toast, shape->evaluator->compiled.where_columns) &&
+					 rows_agree_on(rows_ptr->old_row, rows_ptr->new_row, shape->evaluator->compiled.where_columns))
+				old_match = new_match;	/* nothing the WHERE reads changed: evaluate once */
+			else
+				old_match = evaluate(state, shape, &route->old_image, info_ptr, &message);
+			if (old_match == ROW_YES && new_match == ROW_YES)
+				op = RECORD_UPDATE;
+			else if (old_match == ROW_NO && new_match == ROW_YES)
+				op = RECORD_MOVE_IN;
+			else if (old_match == ROW_YES && new_match == ROW_NO)
+				op = RECORD_MOVE_OUT;
+			else if (old_match == ROW_NO && new_match == ROW_NO)
+				return;
+			else
+				op = RECORD_ERROR;
+			break;
+		case REORDER_BUFFER_CHANGE_DELETE:
+			old_match = match_row(state, shape, exact, SR_EXACT_OLD,
+								  rows_ptr->old_row != NULL ? &route->old_image : NULL, info_ptr, &message);
+			op = RECORD_DELETE;
+			if (old_match == ROW_NO)
+				return;
+			break;
+		default:
+			return;
+	}
+	if (new_match == ROW_DISABLED || old_match == ROW_DISABLED)
+	{
+		/* One error record says the shape stopped; then it is skipped. */
+		if (shape->disabled_reported)
+			return;
+		shape->disabled_reported = true;
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("shape_router disabled shape " INT64_FORMAT ": %s",
+						shape->shape_id, message)));
+		message = psprintf("shape disabled: %s", message);
+		op = RECORD_ERROR;
+	}
+	else if (new_match == ROW_ERROR || old_match == ROW_ERROR)
+		op = RECORD_ERROR;
+	emit_row_record(ctx, state, txn, shape, op, rel, rows_ptr, change->lsn,
+					op == RECORD_ERROR ? message : NULL);
+}
+
+/*
+ * Routes one change through the shapes of each table that sees it (the table,
+ * and for a partition its ancestors), records in ascending shape order.
+ */
+void
+route_all(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn,
+		  Route *routes, int route_count)
+{
+	state->change_number++;		/* a new change: evaluator memos are stale */
+	for (;;)
+	{
+		Route	   *best = NULL;
+		const sr_shape_ref *ref;
+
+		for (int r = 0; r < route_count; r++)
+			if (routes[r].next < routes[r].shape_count &&
+				(best == NULL || routes[r].shapes[routes[r].next].shape_id < best->shapes[best->next].shape_id))
+				best = &routes[r];
+		if (best == NULL)
+			return;
+		ref = &best->shapes[best->next++];
+		route_shape(ctx, state, txn, best, shape_state(state, ref, best->rel->relid), ref->exact);
+	}
+}
+
+/*
+ * A change to a partition also goes to the shapes of its ancestors (each level
+ * of a multi-level tree), with the row converted to the ancestor's layout.
+ * Appends their routes; returns the new count.
+ */
+int
+ancestor_routes(RouterState *state, Relation partition, const ChangeRows *rows, Route *routes, int route_count)
+{
+	PartitionInfo *info = partition_info(state, partition);
+
+	for (int i = 0; i < info->ancestor_count; i++)
+	{
+		const AncestorRoute *ancestor = &info->ancestors[i];
+		const sr_index_column *columns;
+		size_t		column_count;
+		RelationInfo *rel;
+		ChangeRows	converted = *rows;
+
+		if (sr_router_relation(state->router, ancestor->relid, &columns, &column_count) == 0)
+			continue;
+		rel = relation_info_by_id(state, ancestor->relid);
+		if (rel == NULL)
+			continue;
+		if (ancestor->map != NULL)
+		{
+			if (rows->newtuple != NULL)
+				converted.newtuple = execute_attr_map_tuple(rows->newtuple, ancestor->map);
+			if (rows->oldtuple != NULL)
+				converted.oldtuple = execute_attr_map_tuple(rows->oldtuple, ancestor->map);
+		}
+		converted.identity_full = info->identity_full;
+		converted.identity_key = ancestor->identity_key;
+		state->counters->relation_gate_passes++;
+		if (route_prepare(state, rel, &converted, columns, column_count, true, &routes[route_count]))
+			route_count++;
+	}
+	return route_count;
+}
+
+/* A truncate record for each shape of relid (of one of its partitions, when partition is set). */
+void
+truncate_for(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn, Oid relid,
+			 Relation relation, Relation partition, XLogRecPtr lsn)
+{
+	const sr_index_column *columns;
+	size_t		column_count;
+	const sr_shape_ref *shapes;
+	size_t		shape_count;
+	RelationInfo *rel;
+	const RelationInfo *partition_rel = NULL;
+
+	if (sr_router_relation(state->router, relid, &columns, &column_count) == 0)
+		return;
+	rel = relation != NULL ? relation_info(state, relation) : relation_info_by_id(state, relid);
+	if (rel == NULL)
+		return;
+	if (partition != NULL)
+		partition_rel = relation_info(state, partition);
+	shape_router_check_status(sr_router_candidates(state->router, relid, NULL, NULL, 0, 0, NULL, 0, 0, 1,
+												   &shapes, &shape_count),
+							  "list the shapes of a relation");
+	state->counters->relation_gate_passes++;
+	for (size_t i = 0; i < shape_count; i++)
+	{
+		RecordRows	rows = {0};
+
+		rows.partition = partition_rel;
+		emit_row_record(ctx, state, txn, shape_state(state, &shapes[i], relid), RECORD_TRUNCATE,
+						rel, &rows, lsn, NULL);
+	}
+}

@@ -1,0 +1,409 @@
+/*
+ * shape_cache.c — this slot's shapes in the router: each one's definition kept
+ * there as a compact blob, the shell's state of a shape (ShapeState, with a
+ * ShapeEvaluator shared by identical shapes) built from it at first use, the
+ * names of the tables with shapes, and adding and dropping shapes.
+ */
+#include "shape_router_pg.h"
+
+#include "common/hashfn.h"
+
+#include "plugin_internal.h"
+
+uint32
+evaluator_hash(const void *key, Size keysize)
+{
+	const EvaluatorKey *k = (const EvaluatorKey *) key;
+	uint32		hash = hash_bytes_uint32((uint32) k->relid);
+
+	if (k->program_len > 0)
+		hash = hash_combine(hash, hash_bytes(k->program, (int) k->program_len));
+	hash = hash_combine(hash, bms_hash_value(k->where_columns));
+	if (k->fallback_text != NULL)
+		hash = hash_combine(hash, hash_bytes((const unsigned char *) k->fallback_text,
+											 (int) strlen(k->fallback_text)));
+	return hash;
+}
+
+int
+evaluator_match(const void *key1, const void *key2, Size keysize)
+{
+	const EvaluatorKey *a = (const EvaluatorKey *) key1;
+	const EvaluatorKey *b = (const EvaluatorKey *) key2;
+
+	if (a->relid != b->relid || a->program_len != b->program_len ||
+		(a->program_len > 0 && memcmp(a->program, b->program, a->program_len) != 0) ||
+		!bms_equal(a->where_columns, b->where_columns))
+		return 1;
+	if (a->fallback_text == NULL || b->fallback_text == NULL)
+		return a->fallback_text != b->fallback_text;
+	return strcmp(a->fallback_text, b->fallback_text) != 0;
+}
+
+/* The evaluator of def, shared with the identical shapes that have one already. */
+static ShapeEvaluator *
+evaluator_for(RouterState *state, const ShapeDef *def)
+{
+	EvaluatorKey key;
+	ShapeEvaluator *evaluator;
+	bool		found;
+
+	key.relid = def->relid;
+	key.program_len = def->program != NULL ? VARSIZE_ANY_EXHDR(def->program) : 0;
+	key.program = def->program != NULL ? (const uint8 *) VARDATA_ANY(def->program) : NULL;
+	key.where_columns = def->where_columns;
+	key.fallback_text = def->fallback_text;
+	evaluator = hash_search(state->evaluators, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		evaluator->refcount = 0;
+		memset(evaluator->memo_change, 0, sizeof(evaluator->memo_change));
+		/* (an ERROR here frees the whole state, hash table included) */
+		compiled_shape_init(&evaluator->compiled, state->context, def);
+		evaluator->key.program = evaluator->compiled.program;
+		evaluator->key.where_columns = evaluator->compiled.where_columns;
+		evaluator->key.fallback_text = evaluator->compiled.fallback_text;
+	}
+	evaluator->refcount++;
+	return evaluator;
+}
+
+static void
+free_shape(RouterState *state, ShapeState *shape)
+{
+	ShapeEvaluator *evaluator;
+
+	if (shape == NULL)
+		return;
+	evaluator = shape->evaluator;
+	if (evaluator != NULL && --evaluator->refcount == 0)
+	{
+		CompiledShape compiled = evaluator->compiled;
+
+		hash_search(state->evaluators, &evaluator->key, HASH_REMOVE, NULL);
+		compiled_shape_release(&compiled);
+	}
+	bms_free(shape->columns);
+	pfree(shape);
+}
+
+static void
+remember_relation_name(RouterState *state, Oid relid)
+{
+	bool		found;
+	RelationName *name;
+
+	if (relid == state->last_named_relid)
+		return;
+	name = hash_search(state->relation_names, &relid, HASH_ENTER, &found);
+	if (!found || name->stale)
+	{
+		char	   *json;
+		char	   *text;
+
+		if (!found)
+			name->json = name->text = NULL;
+		name->stale = false;
+		if (relation_qualified_names(relid, state->load_snapshot, state->context, &json, &text))
+		{
+			/* the state may live for many sessions (warm start): no garbage */
+			if (name->json != NULL)
+				pfree(name->json);
+			if (name->text != NULL)
+				pfree(name->text);
+			name->json = json;
+			name->text = text;
+		}
+	}
+	state->last_named_relid = relid;
+}
+
+/*
+ * What the router keeps of a shape until it is first evaluated: its program,
+ * the columns its WHERE reads, its projected columns and its executor-evaluated
+ * parts, back to back. Most shapes of a large set are never evaluated in a
+ * session, so their ShapeState (with its allocations) is only built on demand
+ * (shape_state()).
+ */
+typedef struct ShapeBlobHeader
+{
+	uint32		program_len;	/* 0: no WHERE */
+	uint32		fallback_len;	/* with its NUL; 0: none */
+	uint32		where_count;
+	int32		column_count;	/* -1: all columns */
+} ShapeBlobHeader;
+
+/* The header goes out as four LEB128 numbers (4 bytes for most shapes, not 16). */
+static void
+append_leb128(StringInfo buf, uint32 value)
+{
+	do
+	{
+		char		byte = (char) ((value & 0x7f) | (value >= 0x80 ? 0x80 : 0));
+
+		appendStringInfoCharMacro(buf, byte);
+		value >>= 7;
+	} while (value != 0);
+}
+
+static uint32
+read_leb128(const char **pos, const char *end)
+{
+	uint32		value = 0;
+
+	for (int shift = 0; shift < 35; shift += 7)
+	{
+		uint8		byte;
+
+		if (*pos >= end)
+			break;
+		byte = (uint8) *(*pos)++;
+		value |= (uint32) (byte & 0x7f) << shift;
+		if ((byte & 0x80) == 0)
+			return value;
+	}
+	elog(ERROR, "shape_router: malformed shape state");
+	return 0;
+}
+
+static void
+append_attnums(StringInfo buf, const Bitmapset *attnums)
+{
+	int			attnum = -1;
+
+	while ((attnum = bms_next_member(attnums, attnum)) >= 0)
+	{
+		int16		a = (int16) attnum;
+
+		appendBinaryStringInfo(buf, (const char *) &a, sizeof(a));
+	}
+}
+
+/*
+ * Returns where the shape's own bytes are in the blob: its program's constants,
+ * when it has no executor-evaluated part (whose text is as particular to the
+ * shape as its constants). Shapes of one form then share the rest of their blob
+ * in the router (user_id = 1 and user_id = 2 keep 5 bytes each, not 28).
+ */
+static void
+encode_shape_blob(StringInfo buf, const ShapeDef *def, size_t *own_offset, size_t *own_len)
+{
+	ShapeBlobHeader header;
+	int			program_offset;
+
+	header.program_len = def->program != NULL ? VARSIZE_ANY_EXHDR(def->program) : 0;
+	header.fallback_len = def->fallback_text != NULL ? strlen(def->fallback_text) + 1 : 0;
+	header.where_count = (uint32) bms_num_members(def->where_columns);
+	header.column_count = def->columns != NULL ? (int32) bms_num_members(def->columns) : -1;
+	resetStringInfo(buf);
+	append_leb128(buf, header.program_len);
+	append_leb128(buf, header.fallback_len);
+	append_leb128(buf, header.where_count);
+	append_leb128(buf, (uint32) (header.column_count + 1));
+	program_offset = buf->len;
+	if (header.program_len > 0)
+		appendBinaryStringInfo(buf, VARDATA_ANY(def->program), header.program_len);
+	append_attnums(buf, def->where_columns);
+	append_attnums(buf, def->columns);
+	if (header.fallback_len > 0)
+		appendBinaryStringInfo(buf, def->fallback_text, header.fallback_len);
+
+	*own_offset = SR_BLOB_UNSHARED;
+	*own_len = 0;
+	if (header.fallback_len == 0)
+	{
+		size_t		constants = 0;
+		size_t		constants_len = 0;
+
+		if (header.program_len == 0)
+			*own_offset = 0;	/* no WHERE: the whole blob is shared */
+		else if (sr_program_constants((const uint8_t *) buf->data + program_offset, header.program_len,
+									  &constants, &constants_len) == SR_OK)
+		{
+			*own_offset = (size_t) program_offset + constants;
+			*own_len = constants_len;
+		}
+	}
+}
+
+static Bitmapset *
+decode_attnums(const char **pos, int count)
+{
+	Bitmapset  *attnums = NULL;
+
+	for (int i = 0; i < count; i++)
+	{
+		int16		a;
+
+		memcpy(&a, *pos, sizeof(a));
+		*pos += sizeof(a);
+		attnums = bms_add_member(attnums, a);
+	}
+	return attnums;
+}
+
+/* The shell's state of a candidate shape of relid, built from its blob at first use. */
+ShapeState *
+shape_state(RouterState *state, const sr_shape_ref *ref, Oid relid)
+{
+	ShapeBlobHeader header;
+	ShapeDef	def = {0};
+	ShapeState *shape;
+	const uint8_t *blob;
+	uint32		blob_len;
+	const char *pos;
+	const char *end;
+	MemoryContext old;
+
+	if (ref->payload != NULL)
+		return (ShapeState *) ref->payload;
+	shape_router_check_status(sr_router_shape_blob(state->router, ref->slot, &blob, &blob_len),
+							  "read a shape's definition");
+	if (blob == NULL)
+		elog(ERROR, "shape_router has no state for shape " UINT64_FORMAT, ref->shape_id);
+	pos = (const char *) blob;
+	end = pos + blob_len;
+	header.program_len = read_leb128(&pos, end);
+	header.fallback_len = read_leb128(&pos, end);
+	header.where_count = read_leb128(&pos, end);
+	header.column_count = (int32) read_leb128(&pos, end) - 1;
+	if ((uint64) header.program_len + header.fallback_len +
+		2 * ((uint64) header.where_count + Max(header.column_count, 0)) > (uint64) (end - pos))
+		elog(ERROR, "shape_router: malformed state of shape " UINT64_FORMAT, ref->shape_id);
+	/* The definition is temporary (compiled_shape_init copies it); the state is not. */
+	old = MemoryContextSwitchTo(state->change_context);
+	def.shape_id = (int64) ref->shape_id;
+	def.relid = relid;
+	def.has_where = header.program_len > 0;
+	if (def.has_where)
+	{
+		def.program = palloc(VARHDRSZ + header.program_len);
+		SET_VARSIZE(def.program, VARHDRSZ + header.program_len);
+		memcpy(VARDATA(def.program), pos, header.program_len);
+		pos += header.program_len;
+	}
+	def.where_columns = decode_attnums(&pos, header.where_count);
+	MemoryContextSwitchTo(state->context);
+	shape = palloc0(sizeof(ShapeState));
+	shape->shape_id = def.shape_id;
+	shape->relid = relid;
+	shape->columns = header.column_count >= 0 ? decode_attnums(&pos, header.column_count) : NULL;
+	def.fallback_text = header.fallback_len > 0 ? unconstify(char *, pos) : NULL;
+	shape->evaluator = evaluator_for(state, &def);
+	MemoryContextSwitchTo(old);
+	if (sr_router_set_payload(state->router, ref->slot, shape) != SR_OK)
+	{
+		free_shape(state, shape);
+		shape_router_check_status(SR_OUT_OF_MEMORY, "keep a shape's state");
+	}
+	return shape;
+}
+
+void
+add_shape(RouterState *state, const ShapeDef *def)
+{
+	void	   *previous;
+	sr_status	status;
+	size_t		own_offset;
+	size_t		own_len;
+	sr_cover	cover;
+
+	if (!slot_wants_shape(&state->options, def->shape_id))
+		return;
+
+	remember_relation_name(state, def->relid);
+	encode_shape_blob(&state->blob, def, &own_offset, &own_len);
+	cover.atoms = def->cover_atoms;
+	cover.alternative_sizes = def->cover_sizes;
+	cover.alternative_count = (size_t) def->cover_alternatives;
+	cover.exact_alternatives = def->cover_exact;
+	status = sr_router_add_shape_blob(state->router, (uint64) def->shape_id, def->relid,
+									  state->blob.data, (size_t) state->blob.len, own_offset, own_len,
+									  &cover, &previous);
+	if (status == SR_INVALID_ARGUMENT)
+	{
+		/* A catalog row the router cannot take: skip that shape, keep decoding. */
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("shape_router ignores shape " INT64_FORMAT " on relation %u: invalid catalog row",
+						def->shape_id, def->relid)));
+		return;
+	}
+	shape_router_check_status(status, "add a shape");
+	free_shape(state, (ShapeState *) previous);
+}
+
+/*
+ * Drops a shape from the router. A shape of this slot dropped in the stream
+ * (drop_shape(), DROP TABLE, TRUNCATE of the catalog) gets a "drop" record at
+ * that point when ctx is given; replacements and resets pass NULL.
+ */
+void
+drop_shape(RouterState *state, int64 shape_id,
+		   LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr lsn)
+{
+	void	   *payload;
+	Oid			relid = sr_router_shape_relid(state->router, (uint64) shape_id);
+	RelationName *name;
+
+	if (relid == InvalidOid)
+		return;					/* not one of this slot's shapes */
+	shape_router_check_status(sr_router_drop_shape(state->router, (uint64) shape_id, &payload),
+							  "drop a shape");
+	free_shape(state, (ShapeState *) payload);
+	if (ctx == NULL)
+		return;
+	name = hash_search(state->relation_names, &relid, HASH_FIND, NULL);
+	if (name != NULL && name->stale)
+	{
+		state->last_named_relid = InvalidOid;
+		remember_relation_name(state, relid);	/* keeps the old name if the table is gone */
+	}
+	ensure_begin_sent(ctx, state, txn);
+	resetStringInfo(&state->record);
+	record_append_drop(&state->record, state->options.format, shape_id,
+					   name != NULL ? name->json : NULL, name != NULL ? name->text : NULL,
+					   state->options.include_lsn ? lsn_text(lsn) : NULL);
+	emit_record(ctx, state);
+	state->counters->records_emitted++;
+}
+
+static int
+compare_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+typedef struct ShapeIdList
+{
+	int64	   *ids;
+	size_t		count;
+} ShapeIdList;
+
+static void
+collect_shape_id(const sr_shape_ref *shape, void *arg)
+{
+	ShapeIdList *list = (ShapeIdList *) arg;
+
+	list->ids[list->count++] = (int64) shape->shape_id;
+}
+
+void
+drop_all_shapes(RouterState *state, LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr lsn)
+{
+	ShapeIdList list;
+
+	list.ids = palloc_extended(sizeof(int64) * (sr_router_shape_count(state->router) + 1),
+							   MCXT_ALLOC_HUGE);
+	list.count = 0;
+	sr_router_for_each_shape(state->router, collect_shape_id, &list);
+	qsort(list.ids, list.count, sizeof(int64), compare_int64);
+	for (size_t i = 0; i < list.count; i++)
+	{
+		drop_shape(state, list.ids[i], ctx, txn, lsn);
+	}
+	pfree(list.ids);
+}
