@@ -35,15 +35,32 @@ flush_batch(LogicalDecodingContext *ctx, RouterState *state)
 	resetStringInfo(&state->batch);
 }
 
-/* Sends state->record: as its own message, or packed into the batch. */
+/*
+ * Where the next record is written: straight into the plugin's output buffer
+ * when each record is its own message (no staging copy), else into
+ * state->record, for the batch. send_record sends it.
+ */
+StringInfo
+begin_record(LogicalDecodingContext *ctx, RouterState *state)
+{
+	if (state->options.batch_bytes == 0)
+	{
+		OutputPluginPrepareWrite(ctx, true);
+		return ctx->out;
+	}
+	resetStringInfo(&state->record);
+	return &state->record;
+}
+
+/* Sends the record begin_record began: as its own message, or packed into the batch. */
 void
-emit_record(LogicalDecodingContext *ctx, RouterState *state)
+send_record(LogicalDecodingContext *ctx, RouterState *state)
 {
 	int64		limit = state->options.batch_bytes;
 
 	if (limit == 0)
 	{
-		write_message(ctx, state->record.data, state->record.len);
+		OutputPluginWrite(ctx, true);
 		return;
 	}
 	if (state->batch.len > 0 && state->batch.len + 1 + state->record.len > limit)
@@ -63,11 +80,10 @@ ensure_begin_sent(LogicalDecodingContext *ctx, RouterState *state, ReorderBuffer
 	state->begin_sent = true;
 	if (!state->options.include_transaction)
 		return;
-	resetStringInfo(&state->record);
-	record_append_begin(&state->record, state->options.format,
+	record_append_begin(begin_record(ctx, state), state->options.format,
 						state->options.include_xids ? psprintf("%u", txn->xid) : NULL,
 						state->options.include_lsn ? lsn_text(txn->first_lsn) : NULL);
-	emit_record(ctx, state);
+	send_record(ctx, state);
 }
 
 void
@@ -76,11 +92,10 @@ emit_row_record(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTX
 				const RecordRows *rows, XLogRecPtr lsn, const char *message)
 {
 	ensure_begin_sent(ctx, state, txn);
-	resetStringInfo(&state->record);
-	record_append_row_change(&state->record, state->options.format, shape->shape_id, op, rel,
+	record_append_row_change(begin_record(ctx, state), state->options.format, shape->shape_id, op, rel,
 							 shape->columns, rows,
 							 state->options.include_lsn ? lsn_text(lsn) : NULL, message);
-	emit_record(ctx, state);
+	send_record(ctx, state);
 	if (op == RECORD_ERROR)
 		state->counters->errors++;
 	else

@@ -284,13 +284,12 @@ shape_router_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecP
 
 	if (state->begin_sent && state->options.include_transaction)
 	{
-		resetStringInfo(&state->record);
-		record_append_commit(&state->record, state->options.format,
+		record_append_commit(begin_record(ctx, state), state->options.format,
 							 state->options.include_xids ? psprintf("%u", txn->xid) : NULL,
 							 state->options.include_lsn ? lsn_text(commit_lsn) : NULL,
 							 state->options.include_timestamp
 							 ? timestamptz_to_str(txn->xact_time.commit_time) : NULL);
-		emit_record(ctx, state);
+		send_record(ctx, state);
 	}
 	flush_batch(ctx, state);
 	/* What this transaction changed in the catalogs, the next one sees. */

@@ -222,7 +222,8 @@ extern void truncate_for(LogicalDecodingContext *ctx, RouterState *state, Reorde
 /* output.c */
 extern char *lsn_text(XLogRecPtr lsn);
 extern void flush_batch(LogicalDecodingContext *ctx, RouterState *state);
-extern void emit_record(LogicalDecodingContext *ctx, RouterState *state);
+extern StringInfo begin_record(LogicalDecodingContext *ctx, RouterState *state);
+extern void send_record(LogicalDecodingContext *ctx, RouterState *state);
 extern void ensure_begin_sent(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn);
 extern void emit_row_record(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn,
 							const ShapeState *shape, RecordOp op, const RelationInfo *rel,

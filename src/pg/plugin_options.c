@@ -45,39 +45,109 @@ reject_option_value(DefElem *option, const char *expected)
 			 errhint("Expected %s.", expected)));
 }
 
-static bool
-bool_option(DefElem *option)
+/* One option's value into options; errors (reject_option_value) when it is not valid. */
+typedef void (*OptionParser) (DefElem *option, PluginOptions *options, size_t field);
+
+static void
+parse_bool_option(DefElem *option, PluginOptions *options, size_t field)
 {
-	bool		value;
+	bool	   *target = (bool *) ((char *) options + field);
 
 	if (option->arg == NULL)
-		return true;			/* "-o include-xids" alone means true */
-	if (!parse_bool(strVal(option->arg), &value))
+		*target = true;			/* "-o include-xids" alone means true */
+	else if (!parse_bool(strVal(option->arg), target))
 		reject_option_value(option, "a boolean");
-	return value;
 }
 
 static void
-mark_seen(DefElem *option, bool *seen)
+parse_format(DefElem *option, PluginOptions *options, size_t field)
 {
-	if (*seen)
-		ereport(ERROR,
-				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("shape_router option \"%s\" specified more than once", option->defname)));
-	*seen = true;
+	if (option->arg != NULL && strcmp(strVal(option->arg), "json") == 0)
+		options->format = OUTPUT_FORMAT_JSON;
+	else if (option->arg != NULL && strcmp(strVal(option->arg), "text") == 0)
+		options->format = OUTPUT_FORMAT_TEXT;
+	else
+		reject_option_value(option, "\"json\" or \"text\"");
+}
+
+static void
+parse_shapes(DefElem *option, PluginOptions *options, size_t field)
+{
+	uint64_t   *ids;
+	size_t		count;
+	size_t		bad_offset;
+	sr_status	status;
+
+	if (option->arg == NULL)
+		reject_option_value(option, "a comma-separated list of shape ids");
+	status = sr_parse_shape_id_list(strVal(option->arg), &ids, &count, &bad_offset);
+	if (status == SR_INVALID_ARGUMENT)
+		reject_option_value(option, "a comma-separated list of positive shape ids");
+	shape_router_check_status(status, "parse option \"shapes\"");
+	options->shape_subset = palloc(sizeof(uint64) * (count + 1));
+	memcpy(options->shape_subset, ids, sizeof(uint64) * count);
+	options->shape_subset_count = count;
+	free(ids);
+}
+
+static void
+parse_shard(DefElem *option, PluginOptions *options, size_t field)
+{
+	if (option->arg == NULL ||
+		sr_parse_shard(strVal(option->arg), &options->shard_index, &options->shard_count) != SR_OK)
+		reject_option_value(option, psprintf("\"i/n\" with 1 <= n <= %d and 0 <= i < n", SR_SHARD_MAX_COUNT));
+}
+
+static void
+parse_batch_bytes(DefElem *option, PluginOptions *options, size_t field)
+{
+	char	   *end;
+	long long	value;
+
+	if (option->arg == NULL)
+		reject_option_value(option, psprintf("an integer from 0 to " INT64_FORMAT, MAX_BATCH_BYTES));
+	errno = 0;
+	value = strtoll(strVal(option->arg), &end, 10);
+	if (errno != 0 || end == strVal(option->arg) || *end != '\0' || value < 0 || value > MAX_BATCH_BYTES)
+		reject_option_value(option, psprintf("an integer from 0 to " INT64_FORMAT, MAX_BATCH_BYTES));
+	options->batch_bytes = value;
+}
+
+/* The options, in the order the "unrecognized option" hint lists them. */
+static const struct
+{
+	const char *name;
+	OptionParser parse;
+	size_t		field;			/* a boolean option's field in PluginOptions */
+}			option_table[] =
+{
+	{"format", parse_format, 0},
+	{"shapes", parse_shapes, 0},
+	{"shard", parse_shard, 0},
+	{"include-transaction", parse_bool_option, offsetof(PluginOptions, include_transaction)},
+	{"include-xids", parse_bool_option, offsetof(PluginOptions, include_xids)},
+	{"include-lsn", parse_bool_option, offsetof(PluginOptions, include_lsn)},
+	{"include-timestamp", parse_bool_option, offsetof(PluginOptions, include_timestamp)},
+	{"batch-bytes", parse_batch_bytes, 0},
+};
+
+/* "a, b and c": every option's name. */
+static char *
+option_names(void)
+{
+	StringInfoData names;
+
+	initStringInfo(&names);
+	for (int i = 0; i < lengthof(option_table); i++)
+		appendStringInfo(&names, "%s%s", i == 0 ? "" : i + 1 == lengthof(option_table) ? " and " : ", ",
+						 option_table[i].name);
+	return names.data;
 }
 
 void
 parse_options(List *raw_options, PluginOptions *options)
 {
-	bool		seen_format = false,
-				seen_shapes = false,
-				seen_shard = false,
-				seen_transaction = false,
-				seen_xids = false,
-				seen_lsn = false,
-				seen_timestamp = false,
-				seen_batch = false;
+	bool		seen[lengthof(option_table)] = {0};
 	ListCell   *lc;
 
 	options->format = OUTPUT_FORMAT_JSON;
@@ -94,83 +164,21 @@ parse_options(List *raw_options, PluginOptions *options)
 	foreach(lc, raw_options)
 	{
 		DefElem    *option = (DefElem *) lfirst(lc);
+		int			i = 0;
 
 		Assert(option->arg == NULL || IsA(option->arg, String));
-		if (strcmp(option->defname, "format") == 0)
-		{
-			mark_seen(option, &seen_format);
-			if (option->arg != NULL && strcmp(strVal(option->arg), "json") == 0)
-				options->format = OUTPUT_FORMAT_JSON;
-			else if (option->arg != NULL && strcmp(strVal(option->arg), "text") == 0)
-				options->format = OUTPUT_FORMAT_TEXT;
-			else
-				reject_option_value(option, "\"json\" or \"text\"");
-		}
-		else if (strcmp(option->defname, "shapes") == 0)
-		{
-			uint64_t   *ids;
-			size_t		count;
-			size_t		bad_offset;
-			sr_status	status;
-
-			mark_seen(option, &seen_shapes);
-			if (option->arg == NULL)
-				reject_option_value(option, "a comma-separated list of shape ids");
-			status = sr_parse_shape_id_list(strVal(option->arg), &ids, &count, &bad_offset);
-			if (status == SR_INVALID_ARGUMENT)
-				reject_option_value(option, "a comma-separated list of positive shape ids");
-			shape_router_check_status(status, "parse option \"shapes\"");
-			options->shape_subset = palloc(sizeof(uint64) * (count + 1));
-			memcpy(options->shape_subset, ids, sizeof(uint64) * count);
-			options->shape_subset_count = count;
-			free(ids);
-		}
-		else if (strcmp(option->defname, "shard") == 0)
-		{
-			mark_seen(option, &seen_shard);
-			if (option->arg == NULL ||
-				sr_parse_shard(strVal(option->arg), &options->shard_index, &options->shard_count) != SR_OK)
-				reject_option_value(option, psprintf("\"i/n\" with 1 <= n <= %d and 0 <= i < n", SR_SHARD_MAX_COUNT));
-		}
-		else if (strcmp(option->defname, "include-transaction") == 0)
-		{
-			mark_seen(option, &seen_transaction);
-			options->include_transaction = bool_option(option);
-		}
-		else if (strcmp(option->defname, "include-xids") == 0)
-		{
-			mark_seen(option, &seen_xids);
-			options->include_xids = bool_option(option);
-		}
-		else if (strcmp(option->defname, "include-lsn") == 0)
-		{
-			mark_seen(option, &seen_lsn);
-			options->include_lsn = bool_option(option);
-		}
-		else if (strcmp(option->defname, "include-timestamp") == 0)
-		{
-			mark_seen(option, &seen_timestamp);
-			options->include_timestamp = bool_option(option);
-		}
-		else if (strcmp(option->defname, "batch-bytes") == 0)
-		{
-			char	   *end;
-			long long	value;
-
-			mark_seen(option, &seen_batch);
-			if (option->arg == NULL)
-				reject_option_value(option, psprintf("an integer from 0 to " INT64_FORMAT, MAX_BATCH_BYTES));
-			errno = 0;
-			value = strtoll(strVal(option->arg), &end, 10);
-			if (errno != 0 || end == strVal(option->arg) || *end != '\0' ||
-				value < 0 || value > MAX_BATCH_BYTES)
-				reject_option_value(option, psprintf("an integer from 0 to " INT64_FORMAT, MAX_BATCH_BYTES));
-			options->batch_bytes = value;
-		}
-		else
+		while (i < lengthof(option_table) && strcmp(option->defname, option_table[i].name) != 0)
+			i++;
+		if (i == lengthof(option_table))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unrecognized shape_router option \"%s\"", option->defname),
-					 errhint("Valid options are format, shapes, shard, include-transaction, include-xids, include-lsn, include-timestamp and batch-bytes.")));
+					 errhint("Valid options are %s.", option_names())));
+		if (seen[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("shape_router option \"%s\" specified more than once", option->defname)));
+		seen[i] = true;
+		option_table[i].parse(option, options, option_table[i].field);
 	}
 }

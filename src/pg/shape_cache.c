@@ -360,11 +360,10 @@ drop_shape(RouterState *state, int64 shape_id,
 		remember_relation_name(state, relid);	/* keeps the old name if the table is gone */
 	}
 	ensure_begin_sent(ctx, state, txn);
-	resetStringInfo(&state->record);
-	record_append_drop(&state->record, state->options.format, shape_id,
+	record_append_drop(begin_record(ctx, state), state->options.format, shape_id,
 					   name != NULL ? name->json : NULL, name != NULL ? name->text : NULL,
 					   state->options.include_lsn ? lsn_text(lsn) : NULL);
-	emit_record(ctx, state);
+	send_record(ctx, state);
 	state->counters->records_emitted++;
 }
 
