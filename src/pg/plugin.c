@@ -177,6 +177,12 @@ create_state(const PluginOptions *options)
 	hash_options.match = evaluator_match;
 	state->evaluators = hash_create("shape_router evaluators", 64, &hash_options,
 									HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	hash_options.keysize = sizeof(FormKey);
+	hash_options.entrysize = sizeof(ShapeForm);
+	hash_options.hash = form_hash;
+	hash_options.match = form_match;
+	state->forms = hash_create("shape_router shape forms", 64, &hash_options,
+							   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 	state->econtext = CreateStandaloneExprContext();
 	reset_index_expressions(state);
 	initStringInfo(&state->record);

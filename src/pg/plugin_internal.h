@@ -59,13 +59,44 @@ typedef struct ShapeEvaluator
 	char	   *memo_message[2];	/* error or disabled: the message (change lifetime) */
 } ShapeEvaluator;
 
+/*
+ * What the shapes of one form share (user_id = 1 and user_id = 2 are one form):
+ * the relation, the program with its constants left out, the columns its WHERE
+ * reads and its executor-evaluated parts. A shape the index decides (an exact
+ * cover) needs only this: whether it has a WHERE, the columns it reads (a
+ * key-only old row must carry them) and whether its program still fits the
+ * relation, checked once a form and relation generation, not once a shape.
+ */
+typedef struct FormKey
+{
+	Oid			relid;
+	uint32		len;
+	const uint8 *bytes;			/* program (constants zeroed), WHERE attnums, fallback text */
+} FormKey;
+
+typedef struct ShapeForm
+{
+	FormKey		key;			/* hash key; bytes owned here */
+	int			refcount;		/* shapes pointing here */
+	bool		has_where;
+	Bitmapset  *where_columns;
+	uint8	   *program;		/* one shape's program, constants and all */
+	uint32		program_len;
+	char	   *fallback_text;	/* NULL: none */
+	uint32		checked_generation; /* 0: never */
+	char	   *unfit_reason;	/* NULL: fits the relation of checked_generation */
+} ShapeForm;
+
 /* The router's payload for one shape. */
 typedef struct ShapeState
 {
 	int64		shape_id;
-	ShapeEvaluator *evaluator;	/* shared with identical shapes */
+	ShapeForm  *form;			/* shared with the shapes of its form */
+	ShapeEvaluator *evaluator;	/* shared with identical shapes; NULL until the
+								 * program first runs (shape_evaluator) */
 	Bitmapset  *columns;		/* projected; NULL: all columns */
 	Oid			relid;			/* the table it was registered on */
+	uint32		slot;			/* its slot in the router (its blob) */
 	bool		disabled_reported;	/* its one error record has been sent */
 } ShapeState;
 
@@ -137,7 +168,8 @@ typedef struct RouterState
 	bool		park;			/* set by the shutdown callback: keep for the next session */
 	XLogRecPtr	parked_end;		/* where the parked session stopped reading */
 	XLogRecPtr	confirmed_at_start;	/* the slot's confirmed position when this session began */
-	HTAB	   *evaluators;		/* EvaluatorKey -> ShapeEvaluator, of built shape states */
+	HTAB	   *evaluators;		/* EvaluatorKey -> ShapeEvaluator, of shapes whose program ran */
+	HTAB	   *forms;			/* FormKey -> ShapeForm, of built shape states */
 	uint64		change_number;	/* of the change being routed: keys evaluator memos */
 } RouterState;
 
@@ -194,7 +226,11 @@ extern void apply_catalog_change(LogicalDecodingContext *ctx, RouterState *state
 /* shape_cache.c */
 extern uint32 evaluator_hash(const void *key, Size keysize);
 extern int evaluator_match(const void *key1, const void *key2, Size keysize);
+extern uint32 form_hash(const void *key, Size keysize);
+extern int form_match(const void *key1, const void *key2, Size keysize);
 extern ShapeState *shape_state(RouterState *state, const sr_shape_ref *ref, Oid relid);
+extern ShapeEvaluator *shape_evaluator(RouterState *state, ShapeState *shape);
+extern bool form_fits(RouterState *state, ShapeForm *form, const RelationEvalInfo *info, char **message);
 extern void add_shape(RouterState *state, const ShapeDef *def);
 extern void drop_shape(RouterState *state, int64 shape_id,
 					   LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr lsn);

@@ -68,22 +68,23 @@ static RowMatch
 evaluate(RouterState *state, ShapeState *shape, RowImage *image, const RelationEvalInfo *info,
 		 char **message)
 {
-	ShapeEvaluator *evaluator = shape->evaluator;
+	ShapeEvaluator *evaluator;
 	RowMatch	match;
 	int			slot;
 
-	if (evaluator->compiled.program == NULL)
+	if (!shape->form->has_where)
 		return ROW_YES;
 	if (image == NULL)
 	{
 		*message = "the old row is not available; the table's replica identity no longer covers this shape's WHERE";
 		return ROW_ERROR;
 	}
-	if (image->key_only && !bms_is_subset(evaluator->compiled.where_columns, image->key_columns))
+	if (image->key_only && !bms_is_subset(shape->form->where_columns, image->key_columns))
 	{
 		*message = "the old row carries only the replica identity, which no longer covers this shape's WHERE; set REPLICA IDENTITY FULL";
 		return ROW_ERROR;
 	}
+	evaluator = shape_evaluator(state, shape);
 
 	/*
 	 * An identical shape ran the program on this row image already. The image
@@ -135,10 +136,10 @@ static RowMatch
 match_row(RouterState *state, ShapeState *shape, uint8 exact, uint8 bit, RowImage *image,
 		  const RelationEvalInfo *info, char **message)
 {
-	if ((exact & SR_EXACT_DECIDED) && image != NULL && shape->evaluator->compiled.program != NULL &&
-		(!image->key_only || bms_is_subset(shape->evaluator->compiled.where_columns, image->key_columns)))
+	if ((exact & SR_EXACT_DECIDED) && image != NULL && shape->form->has_where &&
+		(!image->key_only || bms_is_subset(shape->form->where_columns, image->key_columns)))
 	{
-		if (!compiled_shape_usable(&shape->evaluator->compiled, info, message))
+		if (!form_fits(state, shape->form, info, message))
 			return ROW_DISABLED;
 		return (exact & bit) ? ROW_YES : ROW_NO;
 	}
@@ -731,13 +732,13 @@ route_shape(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *t
 			{
 				/* Key unchanged: if the WHERE reads only key columns, old = new. */
 				if (change->identity_full ||
-					bms_is_subset(shape->evaluator->compiled.where_columns, change->identity_key))
+					bms_is_subset(shape->form->where_columns, change->identity_key))
 					old_match = new_match;
 				else
 					old_match = evaluate(state, shape, NULL, info_ptr, &message);
 			}
-			else if (!bms_overlap(rows_ptr->unchanged_toast, shape->evaluator->compiled.where_columns) &&
-					 rows_agree_on(rows_ptr->old_row, rows_ptr->new_row, shape->evaluator->compiled.where_columns))
+			else if (!bms_overlap(rows_ptr->unchanged_toast, shape->form->where_columns) &&
+					 rows_agree_on(rows_ptr->old_row, rows_ptr->new_row, shape->form->where_columns))
 				old_match = new_match;	/* nothing the WHERE reads changed: evaluate once */
 			else
 				old_match = evaluate(state, shape, &route->old_image, info_ptr, &message);

@@ -10,6 +10,8 @@
 
 #include "plugin_internal.h"
 
+static Bitmapset *decode_attnums(const char **pos, int count);
+
 uint32
 evaluator_hash(const void *key, Size keysize)
 {
@@ -38,6 +40,121 @@ evaluator_match(const void *key1, const void *key2, Size keysize)
 	if (a->fallback_text == NULL || b->fallback_text == NULL)
 		return a->fallback_text != b->fallback_text;
 	return strcmp(a->fallback_text, b->fallback_text) != 0;
+}
+
+uint32
+form_hash(const void *key, Size keysize)
+{
+	const FormKey *k = (const FormKey *) key;
+
+	return hash_combine(hash_bytes_uint32((uint32) k->relid), hash_bytes(k->bytes, (int) k->len));
+}
+
+int
+form_match(const void *key1, const void *key2, Size keysize)
+{
+	const FormKey *a = (const FormKey *) key1;
+	const FormKey *b = (const FormKey *) key2;
+
+	return a->relid != b->relid || a->len != b->len || memcmp(a->bytes, b->bytes, a->len) != 0;
+}
+
+/*
+ * The form of a shape of relid with this program, WHERE attnums (where_count
+ * int16s) and executor-evaluated parts (NULL: none), shared with the shapes of
+ * that form that have one already.
+ */
+static ShapeForm *
+form_for(RouterState *state, Oid relid, const uint8 *program, uint32 program_len, const char *where_attnums,
+		 uint32 where_count, const char *fallback_text)
+{
+	size_t		fallback_len = fallback_text != NULL ? strlen(fallback_text) + 1 : 0;
+	size_t		len = program_len + 2 * (size_t) where_count + fallback_len;
+	uint8	   *bytes = MemoryContextAlloc(state->change_context, Max(len, 1));
+	size_t		constants = 0;
+	size_t		constants_len = 0;
+	FormKey		key;
+	ShapeForm  *form;
+	bool		found;
+
+	memcpy(bytes, program, program_len);
+	if (program_len > 0 && sr_program_constants(program, program_len, &constants, &constants_len) == SR_OK)
+		memset(bytes + constants, 0, constants_len);
+	memcpy(bytes + program_len, where_attnums, 2 * (size_t) where_count);
+	if (fallback_len > 0)
+		memcpy(bytes + program_len + 2 * (size_t) where_count, fallback_text, fallback_len);
+	key.relid = relid;
+	key.len = (uint32) len;
+	key.bytes = bytes;
+	form = hash_search(state->forms, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		MemoryContext old = MemoryContextSwitchTo(state->context);
+		const char *pos = where_attnums;
+
+		/* (an ERROR here frees the whole state, hash table included) */
+		form->key.bytes = memcpy(palloc(Max(len, 1)), bytes, len);
+		form->refcount = 0;
+		form->has_where = program_len > 0;
+		form->where_columns = decode_attnums(&pos, (int) where_count);
+		form->program = program_len > 0 ? memcpy(palloc(program_len), program, program_len) : NULL;
+		form->program_len = program_len;
+		form->fallback_text = fallback_text != NULL ? pstrdup(fallback_text) : NULL;
+		form->checked_generation = 0;
+		form->unfit_reason = NULL;
+		MemoryContextSwitchTo(old);
+	}
+	form->refcount++;
+	return form;
+}
+
+static void
+release_form(RouterState *state, ShapeForm *form)
+{
+	FormKey		key;
+
+	if (form == NULL || --form->refcount > 0)
+		return;
+	key = form->key;
+	hash_search(state->forms, &key, HASH_REMOVE, NULL);
+	pfree(unconstify(uint8 *, key.bytes));
+	bms_free(form->where_columns);
+	if (form->program != NULL)
+		pfree(form->program);
+	if (form->fallback_text != NULL)
+		pfree(form->fallback_text);
+	if (form->unfit_reason != NULL)
+		pfree(form->unfit_reason);
+}
+
+/*
+ * Whether the shape's program still fits the relation (info), checked once a
+ * form and relation generation; false with the reason (kept with the form)
+ * when it does not.
+ */
+bool
+form_fits(RouterState *state, ShapeForm *form, const RelationEvalInfo *info, char **message)
+{
+	if (form->checked_generation != info->generation)
+	{
+		char		reason[256];
+		MemoryContext old = MemoryContextSwitchTo(state->change_context);
+		bool		fits = !form->has_where ||
+			program_fits_relation(form->program, form->program_len, form->fallback_text, info->tags, info->desc,
+								  NULL, reason, sizeof(reason));
+
+		MemoryContextSwitchTo(old);
+		if (form->unfit_reason != NULL)
+			pfree(form->unfit_reason);
+		form->unfit_reason = fits ? NULL : MemoryContextStrdup(state->context, reason);
+		form->checked_generation = info->generation;
+	}
+	if (form->unfit_reason != NULL)
+	{
+		*message = form->unfit_reason;
+		return false;
+	}
+	return true;
 }
 
 /* The evaluator of def, shared with the identical shapes that have one already. */
@@ -83,6 +200,7 @@ free_shape(RouterState *state, ShapeState *shape)
 		hash_search(state->evaluators, &evaluator->key, HASH_REMOVE, NULL);
 		compiled_shape_release(&compiled);
 	}
+	release_form(state, shape->form);
 	bms_free(shape->columns);
 	pfree(shape);
 }
@@ -242,61 +360,122 @@ decode_attnums(const char **pos, int count)
 	return attnums;
 }
 
-/* The shell's state of a candidate shape of relid, built from its blob at first use. */
-ShapeState *
-shape_state(RouterState *state, const sr_shape_ref *ref, Oid relid)
+/* A shape's blob as the router keeps it: its header, and where each part starts. */
+typedef struct ShapeBlob
 {
 	ShapeBlobHeader header;
-	ShapeDef	def = {0};
-	ShapeState *shape;
+	const uint8 *program;
+	const char *where_attnums;
+	const char *column_attnums;
+	const char *fallback_text;	/* NULL: none */
+} ShapeBlob;
+
+/* Reads the blob of the shape in slot (valid until the next call into the router). */
+static void
+read_shape_blob(RouterState *state, uint32 slot, uint64 shape_id, ShapeBlob *out)
+{
 	const uint8_t *blob;
 	uint32		blob_len;
 	const char *pos;
 	const char *end;
+
+	shape_router_check_status(sr_router_shape_blob(state->router, slot, &blob, &blob_len),
+							  "read a shape's definition");
+	if (blob == NULL)
+		elog(ERROR, "shape_router has no state for shape " UINT64_FORMAT, shape_id);
+	pos = (const char *) blob;
+	end = pos + blob_len;
+	out->header.program_len = read_leb128(&pos, end);
+	out->header.fallback_len = read_leb128(&pos, end);
+	out->header.where_count = read_leb128(&pos, end);
+	out->header.column_count = (int32) read_leb128(&pos, end) - 1;
+	if ((uint64) out->header.program_len + out->header.fallback_len +
+		2 * ((uint64) out->header.where_count + Max(out->header.column_count, 0)) > (uint64) (end - pos) ||
+		(out->header.fallback_len > 0 &&
+		 pos[out->header.program_len + 2 * (out->header.where_count + Max(out->header.column_count, 0)) +
+			 out->header.fallback_len - 1] != '\0'))
+		elog(ERROR, "shape_router: malformed state of shape " UINT64_FORMAT, shape_id);
+	out->program = (const uint8 *) pos;
+	out->where_attnums = pos + out->header.program_len;
+	out->column_attnums = out->where_attnums + 2 * out->header.where_count;
+	out->fallback_text = out->header.fallback_len > 0
+		? out->column_attnums + 2 * Max(out->header.column_count, 0) : NULL;
+}
+
+/*
+ * The shell's state of a candidate shape of relid, built from its blob at first
+ * use: its form and projection. Its evaluator waits for its program's first run
+ * (shape_evaluator): a shape the index decides never needs one.
+ */
+ShapeState *
+shape_state(RouterState *state, const sr_shape_ref *ref, Oid relid)
+{
+	ShapeBlob	blob;
+	ShapeState *shape;
 	MemoryContext old;
 
 	if (ref->payload != NULL)
 		return (ShapeState *) ref->payload;
-	shape_router_check_status(sr_router_shape_blob(state->router, ref->slot, &blob, &blob_len),
-							  "read a shape's definition");
-	if (blob == NULL)
-		elog(ERROR, "shape_router has no state for shape " UINT64_FORMAT, ref->shape_id);
-	pos = (const char *) blob;
-	end = pos + blob_len;
-	header.program_len = read_leb128(&pos, end);
-	header.fallback_len = read_leb128(&pos, end);
-	header.where_count = read_leb128(&pos, end);
-	header.column_count = (int32) read_leb128(&pos, end) - 1;
-	if ((uint64) header.program_len + header.fallback_len +
-		2 * ((uint64) header.where_count + Max(header.column_count, 0)) > (uint64) (end - pos))
-		elog(ERROR, "shape_router: malformed state of shape " UINT64_FORMAT, ref->shape_id);
-	/* The definition is temporary (compiled_shape_init copies it); the state is not. */
-	old = MemoryContextSwitchTo(state->change_context);
-	def.shape_id = (int64) ref->shape_id;
-	def.relid = relid;
-	def.has_where = header.program_len > 0;
-	if (def.has_where)
-	{
-		def.program = palloc(VARHDRSZ + header.program_len);
-		SET_VARSIZE(def.program, VARHDRSZ + header.program_len);
-		memcpy(VARDATA(def.program), pos, header.program_len);
-		pos += header.program_len;
-	}
-	def.where_columns = decode_attnums(&pos, header.where_count);
-	MemoryContextSwitchTo(state->context);
+	read_shape_blob(state, ref->slot, ref->shape_id, &blob);
+	old = MemoryContextSwitchTo(state->context);
 	shape = palloc0(sizeof(ShapeState));
-	shape->shape_id = def.shape_id;
+	shape->shape_id = (int64) ref->shape_id;
 	shape->relid = relid;
-	shape->columns = header.column_count >= 0 ? decode_attnums(&pos, header.column_count) : NULL;
-	def.fallback_text = header.fallback_len > 0 ? unconstify(char *, pos) : NULL;
-	shape->evaluator = evaluator_for(state, &def);
+	shape->slot = ref->slot;
+	if (blob.header.column_count >= 0)
+	{
+		const char *pos = blob.column_attnums;
+
+		shape->columns = decode_attnums(&pos, blob.header.column_count);
+	}
 	MemoryContextSwitchTo(old);
+	PG_TRY();
+	{
+		shape->form = form_for(state, relid, blob.program, blob.header.program_len, blob.where_attnums,
+							   blob.header.where_count, blob.fallback_text);
+	}
+	PG_CATCH();
+	{
+		free_shape(state, shape);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	if (sr_router_set_payload(state->router, ref->slot, shape) != SR_OK)
 	{
 		free_shape(state, shape);
 		shape_router_check_status(SR_OUT_OF_MEMORY, "keep a shape's state");
 	}
 	return shape;
+}
+
+/* The shape's evaluator, built (or shared with an identical shape's) at its program's first run. */
+ShapeEvaluator *
+shape_evaluator(RouterState *state, ShapeState *shape)
+{
+	ShapeBlob	blob;
+	ShapeDef	def = {0};
+	MemoryContext old;
+
+	if (shape->evaluator != NULL)
+		return shape->evaluator;
+	read_shape_blob(state, shape->slot, (uint64) shape->shape_id, &blob);
+	/* The definition is temporary (compiled_shape_init copies it). */
+	old = MemoryContextSwitchTo(state->change_context);
+	def.shape_id = shape->shape_id;
+	def.relid = shape->relid;
+	def.has_where = blob.header.program_len > 0;
+	if (def.has_where)
+	{
+		def.program = palloc(VARHDRSZ + blob.header.program_len);
+		SET_VARSIZE(def.program, VARHDRSZ + blob.header.program_len);
+		memcpy(VARDATA(def.program), blob.program, blob.header.program_len);
+	}
+	def.where_columns = shape->form->where_columns;
+	def.fallback_text = unconstify(char *, blob.fallback_text);
+	MemoryContextSwitchTo(state->context);
+	shape->evaluator = evaluator_for(state, &def);
+	MemoryContextSwitchTo(old);
+	return shape->evaluator;
 }
 
 void

@@ -137,6 +137,56 @@ disable(CompiledShape *shape, MemoryContext context, const char *message)
 }
 
 /*
+ * Whether a program (with its executor-evaluated parts, fallback_text) still
+ * fits the relation as it is now: the columns it reads have the types it was
+ * compiled for. False with the reason in message. *fallback_exprs_out (when
+ * not NULL) gets the parsed executor-evaluated parts.
+ */
+bool
+program_fits_relation(const uint8 *program, uint32 program_len, const char *fallback_text, const uint8 *tags,
+					  TupleDesc desc, List **fallback_exprs_out, char *message, size_t message_size)
+{
+	int			expected_fallbacks = 0;
+	List	   *fallback_exprs = NIL;
+
+	if (fallback_text != NULL)
+	{
+		ListCell   *lc;
+		AttrNumber	bad_attnum;
+
+		fallback_exprs = (List *) stringToNode(fallback_text);
+		if (!IsA(fallback_exprs, List))
+			fallback_exprs = NIL;
+		expected_fallbacks = list_length(fallback_exprs);
+		foreach(lc, fallback_exprs)
+		{
+			if (!expr_fits_relation((Node *) lfirst(lc), desc, &bad_attnum))
+			{
+				snprintf(message, message_size,
+						 "column %s no longer has the type it had when the shape was registered",
+						 bad_attnum >= 1 && bad_attnum <= desc->natts
+						 ? quote_identifier(NameStr(TupleDescAttr(desc, bad_attnum - 1)->attname)) : "(dropped)");
+				return false;
+			}
+		}
+	}
+	if (expected_fallbacks > 255 ||
+		sr_program_validate(program, program_len, tags, (uint16) desc->natts,
+							(uint8_t) expected_fallbacks, message, message_size) != SR_OK)
+	{
+		if (expected_fallbacks > 255)
+			snprintf(message, message_size, "invalid program: too many fallbacks");
+		else if (strstr(message, "column does not match") != NULL)
+			snprintf(message, message_size,
+					 "a column it reads no longer has the type it had when the shape was registered");
+		return false;
+	}
+	if (fallback_exprs_out != NULL)
+		*fallback_exprs_out = fallback_exprs;
+	return true;
+}
+
+/*
  * Checks the program against the relation as it is now (column types may have
  * changed since registration) and prepares its fallbacks. A shape that does not
  * fit is disabled, with the reason kept for its error record; decoding goes on.
@@ -145,7 +195,7 @@ static void
 prepare(CompiledShape *shape, MemoryContext context, const uint8 *tags, TupleDesc desc, uint32 generation)
 {
 	char		message[256];
-	int			expected_fallbacks = 0;
+	int			expected_fallbacks;
 	List	   *fallback_exprs = NIL;
 	MemoryContext old;
 
@@ -153,40 +203,13 @@ prepare(CompiledShape *shape, MemoryContext context, const uint8 *tags, TupleDes
 	shape->disabled = false;
 	if (shape->program == NULL)
 		return;
-	if (shape->fallback_text != NULL)
+	if (!program_fits_relation(shape->program, shape->program_len, shape->fallback_text, tags, desc,
+							   &fallback_exprs, message, sizeof(message)))
 	{
-		ListCell   *lc;
-		AttrNumber	bad_attnum;
-
-		fallback_exprs = (List *) stringToNode(shape->fallback_text);
-		if (!IsA(fallback_exprs, List))
-			fallback_exprs = NIL;
-		expected_fallbacks = list_length(fallback_exprs);
-		foreach(lc, fallback_exprs)
-		{
-			if (!expr_fits_relation((Node *) lfirst(lc), desc, &bad_attnum))
-			{
-				snprintf(message, sizeof(message),
-						 "column %s no longer has the type it had when the shape was registered",
-						 bad_attnum >= 1 && bad_attnum <= desc->natts
-						 ? quote_identifier(NameStr(TupleDescAttr(desc, bad_attnum - 1)->attname)) : "(dropped)");
-				disable(shape, context, message);
-				return;
-			}
-		}
-	}
-	if (expected_fallbacks > 255 ||
-		sr_program_validate(shape->program, shape->program_len, tags, (uint16) desc->natts,
-							(uint8_t) expected_fallbacks, message, sizeof(message)) != SR_OK)
-	{
-		if (expected_fallbacks > 255)
-			snprintf(message, sizeof(message), "invalid program: too many fallbacks");
-		else if (strstr(message, "column does not match") != NULL)
-			snprintf(message, sizeof(message),
-					 "a column it reads no longer has the type it had when the shape was registered");
 		disable(shape, context, message);
 		return;
 	}
+	expected_fallbacks = list_length(fallback_exprs);
 
 	old = MemoryContextSwitchTo(context);
 	if (shape->columns == NULL)

@@ -255,6 +255,9 @@ extern void compiled_shape_release(CompiledShape *shape);
 extern void relation_column_tags(TupleDesc desc, uint8 *tags);
 extern void row_image_init(RowImage *image, TupleTableSlot *slot, const Bitmapset *unknown);
 extern bool compiled_shape_usable(CompiledShape *shape, const RelationEvalInfo *rel, char **message);
+extern bool program_fits_relation(const uint8 *program, uint32 program_len, const char *fallback_text,
+								  const uint8 *tags, TupleDesc desc, List **fallback_exprs_out,
+								  char *message, size_t message_size);
 extern ShapeOutcome compiled_shape_eval(CompiledShape *shape, RowImage *image,
 										const RelationEvalInfo *rel, ExprContext *econtext,
 										sr_counters *counters, char **message);
