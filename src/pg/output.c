@@ -65,9 +65,7 @@ send_record(LogicalDecodingContext *ctx, RouterState *state)
 	}
 	if (state->batch.len > 0 && state->batch.len + 1 + state->record.len > limit)
 		flush_batch(ctx, state);
-	if (state->batch.len > 0)
-		appendStringInfoChar(&state->batch, '\n');
-	appendBinaryStringInfoNT(&state->batch, state->record.data, state->record.len);
+	record_batch_append(&state->batch, state->record.data, state->record.len);
 	if (state->batch.len >= limit)
 		flush_batch(ctx, state);
 }

@@ -59,7 +59,8 @@ json_string(const char *text)
 	return buf.data;
 }
 
-static Bitmapset *
+/* The attnums of a RelationGetIndexAttrBitmap() set (its members are offset). */
+Bitmapset *
 attnums_from_index_bitmap(Bitmapset *offset_attnums)
 {
 	Bitmapset  *result = NULL;
@@ -129,23 +130,17 @@ relation_qualified_names(Oid relid, Snapshot snapshot, MemoryContext context, ch
 }
 
 /* Generations start at 1 and never repeat in a process (0 means "never prepared"). */
-static uint32 build_count = 0;
-
+/*
+ * What writing a relation's rows needs, in the current memory context: each
+ * column's output function, kind and labels (info->desc is set), the table's
+ * names and its primary key.
+ */
 void
-relation_info_build(RelationInfo *info, Relation rel, MemoryContext parent)
+record_relation_build(RelationInfo *info, Relation rel)
 {
-	MemoryContext old;
-	TupleDesc	desc;
+	TupleDesc	desc = info->desc;
 	char	   *qualified;
 
-	if (info->context == NULL)
-		info->context = AllocSetContextCreate(parent, "shape_router relation", ALLOCSET_SMALL_SIZES);
-	else
-		MemoryContextReset(info->context);
-	old = MemoryContextSwitchTo(info->context);
-
-	desc = CreateTupleDescCopyConstr(RelationGetDescr(rel));	/* keeps fast defaults (attmissing) */
-	info->desc = desc;
 	info->columns = palloc0(sizeof(ColumnOutput) * desc->natts);
 	for (int i = 0; i < desc->natts; i++)
 	{
@@ -169,21 +164,6 @@ relation_info_build(RelationInfo *info, Relation rel, MemoryContext parent)
 	info->table_json = json_string(qualified);
 	info->table_json_len = strlen(info->table_json);
 	info->primary_key = attnums_from_index_bitmap(RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY));
-	info->identity_key = attnums_from_index_bitmap(RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY));
-	info->identity_full = rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL;
-	info->tags = palloc(desc->natts + 1);
-	relation_column_tags(desc, info->tags);
-	info->generation = ++build_count;
-	info->new_slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
-	info->old_slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
-	info->relid = RelationGetRelid(rel);
-	/* (a child of info->context: the reset above deleted any built before) */
-	info->expression_context = NULL;
-	info->expressions_version = 0;
-	info->expression_count = 0;
-	info->expressions = NULL;
-	info->valid = true;
-	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -338,6 +318,40 @@ static struct
 	char		text[MAXDATELEN + 1];
 }			last_timestamptz;
 
+/* timestamptz_out's text of ts (session DateStyle and TimeZone), memoized: rows of one change often share one. */
+static const char *
+timestamptz_text(TimestampTz ts, int *len)
+{
+	if (!last_timestamptz.valid || last_timestamptz.value != ts ||
+		last_timestamptz.date_style != DateStyle || last_timestamptz.date_order != DateOrder ||
+		last_timestamptz.zone != session_timezone)
+	{
+		/* timestamptz_out's steps, into the memo (session DateStyle and TimeZone) */
+		struct pg_tm tm;
+		fsec_t		fsec;
+		int			tz;
+		const char *tzn;
+
+		last_timestamptz.valid = false;
+		if (TIMESTAMP_NOT_FINITE(ts))
+			EncodeSpecialTimestamp(ts, last_timestamptz.text);
+		else if (timestamp2tm(ts, &tz, &tm, &fsec, &tzn, NULL) == 0)
+			EncodeDateTime(&tm, fsec, true, tz, tzn, DateStyle, last_timestamptz.text);
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("timestamp out of range")));
+		last_timestamptz.value = ts;
+		last_timestamptz.date_style = DateStyle;
+		last_timestamptz.date_order = DateOrder;
+		last_timestamptz.zone = session_timezone;
+		last_timestamptz.length = strlen(last_timestamptz.text);
+		last_timestamptz.valid = true;
+	}
+	*len = last_timestamptz.length;
+	return last_timestamptz.text;
+}
+
 /*
  * The most common column types are written directly, without a call through
  * the type's output function and the palloc'd string it returns; the output is
@@ -375,35 +389,10 @@ append_json_value_direct(StringInfo out, const ColumnOutput *column, Datum value
 			}
 		case TIMESTAMPTZOID:
 			{
-				TimestampTz ts = DatumGetTimestampTz(value);
+				int			len;
+				const char *text = timestamptz_text(DatumGetTimestampTz(value), &len);
 
-				if (!last_timestamptz.valid || last_timestamptz.value != ts ||
-					last_timestamptz.date_style != DateStyle || last_timestamptz.date_order != DateOrder ||
-					last_timestamptz.zone != session_timezone)
-				{
-					/* timestamptz_out's steps, into the memo (session DateStyle and TimeZone) */
-					struct pg_tm tm;
-					fsec_t		fsec;
-					int			tz;
-					const char *tzn;
-
-					last_timestamptz.valid = false;
-					if (TIMESTAMP_NOT_FINITE(ts))
-						EncodeSpecialTimestamp(ts, last_timestamptz.text);
-					else if (timestamp2tm(ts, &tz, &tm, &fsec, &tzn, NULL) == 0)
-						EncodeDateTime(&tm, fsec, true, tz, tzn, DateStyle, last_timestamptz.text);
-					else
-						ereport(ERROR,
-								(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-								 errmsg("timestamp out of range")));
-					last_timestamptz.value = ts;
-					last_timestamptz.date_style = DateStyle;
-					last_timestamptz.date_order = DateOrder;
-					last_timestamptz.zone = session_timezone;
-					last_timestamptz.length = strlen(last_timestamptz.text);
-					last_timestamptz.valid = true;
-				}
-				append_json_string_bytes(out, last_timestamptz.text, last_timestamptz.length);
+				append_json_string_bytes(out, text, len);
 				return true;
 			}
 		default:
@@ -445,47 +434,94 @@ append_json_value(StringInfo out, const ColumnOutput *column, Datum value)
 }
 
 /*
- * A SQL string literal: 'text', or E'...' with escapes when the value holds a
- * backslash or a control character, so that no value can break or forge a line.
+ * A SQL string literal of bytes[0..len): 'text', or E'...' with escapes when
+ * the value holds a backslash or a control character, so that no value can
+ * break or forge a line. Runs of plain bytes are copied at once.
  */
 static void
-append_text_literal(StringInfo out, const char *text)
+append_text_literal_bytes(StringInfo out, const char *bytes, int len)
 {
 	bool		escape = false;
+	int			run = 0;
 
-	for (const char *p = text; *p; p++)
-		if (*p == '\\' || (unsigned char) *p < 0x20)
-			escape = true;
+	for (int i = 0; i < len && !escape; i++)
+		escape = bytes[i] == '\\' || (unsigned char) bytes[i] < 0x20;
 	if (escape)
 		appendStringInfoChar(out, 'E');
 	appendStringInfoChar(out, '\'');
-	for (const char *p = text; *p; p++)
+	for (int i = 0; i < len; i++)
 	{
-		unsigned char c = (unsigned char) *p;
+		unsigned char c = (unsigned char) bytes[i];
 
+		if (c != '\'' && c != '\\' && c >= 0x20)
+			continue;
+		appendBinaryStringInfo(out, bytes + run, i - run);
+		run = i + 1;
 		if (c == '\'')
 			appendStringInfoString(out, "''");
-		else if (escape && c == '\\')
+		else if (c == '\\')
 			appendStringInfoString(out, "\\\\");
-		else if (escape && c == '\n')
+		else if (c == '\n')
 			appendStringInfoString(out, "\\n");
-		else if (escape && c == '\r')
+		else if (c == '\r')
 			appendStringInfoString(out, "\\r");
-		else if (escape && c == '\t')
+		else if (c == '\t')
 			appendStringInfoString(out, "\\t");
-		else if (escape && c < 0x20)
-			appendStringInfo(out, "\\x%02x", c);
 		else
-			appendStringInfoChar(out, (char) c);
+			appendStringInfo(out, "\\x%02x", c);
 	}
+	appendBinaryStringInfo(out, bytes + run, len - run);
 	appendStringInfoChar(out, '\'');
+}
+
+static void
+append_text_literal(StringInfo out, const char *text)
+{
+	append_text_literal_bytes(out, text, (int) strlen(text));
+}
+
+/* As append_json_value_direct: the common types without their output function. */
+static bool
+append_text_value_direct(StringInfo out, const ColumnOutput *column, Datum value)
+{
+	switch (column->base_type)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case BOOLOID:
+			return append_json_value_direct(out, column, value);	/* the same text */
+		case TEXTOID:
+		case VARCHAROID:
+			{
+				text	   *t = DatumGetTextPP(value);
+
+				append_text_literal_bytes(out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				if ((Pointer) t != DatumGetPointer(value))
+					pfree(t);
+				return true;
+			}
+		case TIMESTAMPTZOID:
+			{
+				int			len;
+				const char *text = timestamptz_text(DatumGetTimestampTz(value), &len);
+
+				append_text_literal_bytes(out, text, len);
+				return true;
+			}
+		default:
+			return false;
+	}
 }
 
 static void
 append_text_value(StringInfo out, const ColumnOutput *column, Datum value)
 {
-	char	   *text = OidOutputFunctionCall(column->output_function, value);
+	char	   *text;
 
+	if (append_text_value_direct(out, column, value))
+		return;
+	text = OidOutputFunctionCall(column->output_function, value);
 	switch (column->kind)
 	{
 		case VALUE_NUMBER:
@@ -807,4 +843,13 @@ record_append_commit(StringInfo out, OutputFormat format, const char *xid, const
 		appendStringInfo(out, " (at %s)", timestamp);
 	if (lsn != NULL)
 		appendStringInfo(out, " (lsn %s)", lsn);
+}
+
+/* Appends a record to a batch of them: newline-separated (batch-bytes). */
+void
+record_batch_append(StringInfo batch, const char *record, int len)
+{
+	if (batch->len > 0)
+		appendStringInfoChar(batch, '\n');
+	appendBinaryStringInfoNT(batch, record, len);
 }

@@ -64,6 +64,41 @@ relcache_invalidated(Datum arg, Oid relid)
 	invalidate_relations(active_state, relid);
 }
 
+static uint32 build_count = 0;
+
+/* (Re)builds a relation's entry: its descriptor, column tags, record writing and replica identity. */
+static void
+relation_info_build(RelationInfo *info, Relation rel, MemoryContext parent)
+{
+	MemoryContext old;
+	TupleDesc	desc;
+
+	if (info->context == NULL)
+		info->context = AllocSetContextCreate(parent, "shape_router relation", ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(info->context);
+	old = MemoryContextSwitchTo(info->context);
+
+	desc = CreateTupleDescCopyConstr(RelationGetDescr(rel));	/* keeps fast defaults (attmissing) */
+	info->desc = desc;
+	record_relation_build(info, rel);
+	info->identity_key = attnums_from_index_bitmap(RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY));
+	info->identity_full = rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL;
+	info->tags = palloc(desc->natts + 1);
+	relation_column_tags(desc, info->tags);
+	info->generation = ++build_count;
+	info->new_slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	info->old_slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	info->relid = RelationGetRelid(rel);
+	/* (a child of info->context: the reset above deleted any built before) */
+	info->expression_context = NULL;
+	info->expressions_version = 0;
+	info->expression_count = 0;
+	info->expressions = NULL;
+	info->valid = true;
+	MemoryContextSwitchTo(old);
+}
+
 RelationInfo *
 relation_info(RouterState *state, Relation rel)
 {

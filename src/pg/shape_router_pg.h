@@ -348,13 +348,15 @@ typedef struct RecordRows
 } RecordRows;
 
 extern bool relation_qualified_names(Oid relid, Snapshot snapshot, MemoryContext context, char **json, char **text);
-extern void relation_info_build(RelationInfo *info, Relation rel, MemoryContext parent);
+extern void record_relation_build(RelationInfo *info, Relation rel);
+extern Bitmapset *attnums_from_index_bitmap(Bitmapset *offset_attnums);
 extern void record_append_row_change(StringInfo out, OutputFormat format, int64 shape_id, RecordOp op,
 									 const RelationInfo *rel, const Bitmapset *projection,
 									 const RecordRows *rows, const char *lsn, const char *message);
 extern void record_append_drop(StringInfo out, OutputFormat format, int64 shape_id,
 							   const char *table_json, const char *table_text, const char *lsn);
 extern void record_append_begin(StringInfo out, OutputFormat format, const char *xid, const char *lsn);
+extern void record_batch_append(StringInfo batch, const char *record, int len);
 extern void record_append_commit(StringInfo out, OutputFormat format, const char *xid,
 								 const char *lsn, const char *timestamp);
 
