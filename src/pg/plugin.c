@@ -188,6 +188,7 @@ create_state(const PluginOptions *options)
 	initStringInfo(&state->record);
 	initStringInfo(&state->batch);
 	initStringInfo(&state->blob);
+	initStringInfo(&state->form_key);
 	MemoryContextSwitchTo(old);
 	if (sr_router_create(&state->router) != SR_OK)
 	{

@@ -170,6 +170,7 @@ typedef struct RouterState
 	XLogRecPtr	confirmed_at_start;	/* the slot's confirmed position when this session began */
 	HTAB	   *evaluators;		/* EvaluatorKey -> ShapeEvaluator, of shapes whose program ran */
 	HTAB	   *forms;			/* FormKey -> ShapeForm, of built shape states */
+	StringInfoData form_key;	/* scratch: a FormKey's bytes while it is looked up */
 	uint64		change_number;	/* of the change being routed: keys evaluator memos */
 } RouterState;
 

@@ -70,13 +70,17 @@ form_for(RouterState *state, Oid relid, const uint8 *program, uint32 program_len
 {
 	size_t		fallback_len = fallback_text != NULL ? strlen(fallback_text) + 1 : 0;
 	size_t		len = program_len + 2 * (size_t) where_count + fallback_len;
-	uint8	   *bytes = MemoryContextAlloc(state->change_context, Max(len, 1));
+	uint8	   *bytes;
 	size_t		constants = 0;
 	size_t		constants_len = 0;
 	FormKey		key;
 	ShapeForm  *form;
 	bool		found;
 
+	/* the key is put together in a buffer kept for it: no allocation a shape */
+	resetStringInfo(&state->form_key);
+	enlargeStringInfo(&state->form_key, (int) len);
+	bytes = (uint8 *) state->form_key.data;
 	memcpy(bytes, program, program_len);
 	if (program_len > 0 && sr_program_constants(program, program_len, &constants, &constants_len) == SR_OK)
 		memset(bytes + constants, 0, constants_len);
