@@ -345,6 +345,10 @@ def write_results(a, r, elapsed):
     w("")
     w(f"Registration: {a.max_shapes:,} shapes through `register_shapes` in {r['facts']['registration_seconds']:.1f} s "
       f"({r['facts']['registration_rate']:,.0f} shapes/s).")
+    w("")
+    w("Records spread over many shapes, pollers and emission on its own have harnesses of their own: "
+      "`bench/spread.py` (`SPREAD.md`), `bench/poll.py` (`POLL.md`) and `bench/emit.py` (`EMIT.md`).")
+    w("")
     w(f"Start: first record {r['facts']['first_record_seconds']:.2f} s after `pg_logical_slot_peek_changes` began, with "
       f"{a.max_shapes:,} shapes registered (includes loading them and building the index).")
     w("")
