@@ -119,9 +119,6 @@ release_form(RouterState *state, ShapeForm *form)
 
 	if (form == NULL || --form->refcount > 0)
 		return;
-	key = form->key;
-	hash_search(state->forms, &key, HASH_REMOVE, NULL);
-	pfree(unconstify(uint8 *, key.bytes));
 	bms_free(form->where_columns);
 	if (form->program != NULL)
 		pfree(form->program);
@@ -129,6 +126,9 @@ release_form(RouterState *state, ShapeForm *form)
 		pfree(form->fallback_text);
 	if (form->unfit_reason != NULL)
 		pfree(form->unfit_reason);
+	key = form->key;			/* the entry is not to be read once removed */
+	hash_search(state->forms, &key, HASH_REMOVE, NULL);
+	pfree(unconstify(uint8 *, key.bytes));
 }
 
 /*
