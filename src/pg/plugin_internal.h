@@ -171,6 +171,7 @@ typedef struct RouterState
 	HTAB	   *evaluators;		/* EvaluatorKey -> ShapeEvaluator, of shapes whose program ran */
 	HTAB	   *forms;			/* FormKey -> ShapeForm, of built shape states */
 	StringInfoData form_key;	/* scratch: a FormKey's bytes while it is looked up */
+	ShapeState *free_shape_states;	/* ShapeStates to reuse, linked by their first word */
 	uint64		change_number;	/* of the change being routed: keys evaluator memos */
 } RouterState;
 

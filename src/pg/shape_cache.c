@@ -206,7 +206,9 @@ free_shape(RouterState *state, ShapeState *shape)
 	}
 	release_form(state, shape->form);
 	bms_free(shape->columns);
-	pfree(shape);
+	/* back to the free list (its first word links it) */
+	*(ShapeState **) shape = state->free_shape_states;
+	state->free_shape_states = shape;
 }
 
 static void
@@ -364,6 +366,30 @@ decode_attnums(const char **pos, int count)
 	return attnums;
 }
 
+/*
+ * A zeroed ShapeState, from the free list or a block of them: a shape's first
+ * use allocates nothing of its own (a projection aside).
+ */
+#define SHAPE_STATES_PER_BLOCK 1024
+
+pg_noinline static ShapeState *
+new_shape_state(RouterState *state)
+{
+	ShapeState *shape = state->free_shape_states;
+
+	if (shape == NULL)
+	{
+		ShapeState *block = MemoryContextAlloc(state->context, sizeof(ShapeState) * SHAPE_STATES_PER_BLOCK);
+
+		for (int i = 0; i < SHAPE_STATES_PER_BLOCK; i++)
+			*(ShapeState **) &block[i] = i + 1 < SHAPE_STATES_PER_BLOCK ? &block[i + 1] : NULL;
+		shape = block;
+	}
+	state->free_shape_states = *(ShapeState **) shape;
+	memset(shape, 0, sizeof(ShapeState));
+	return shape;
+}
+
 /* A shape's blob as the router keeps it: its header, and where each part starts. */
 typedef struct ShapeBlob
 {
@@ -422,7 +448,7 @@ shape_state(RouterState *state, const sr_shape_ref *ref, Oid relid)
 		return (ShapeState *) ref->payload;
 	read_shape_blob(state, ref->slot, ref->shape_id, &blob);
 	old = MemoryContextSwitchTo(state->context);
-	shape = palloc0(sizeof(ShapeState));
+	shape = new_shape_state(state);
 	shape->shape_id = (int64) ref->shape_id;
 	shape->relid = relid;
 	shape->slot = ref->slot;
