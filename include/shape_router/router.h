@@ -357,6 +357,42 @@ const char *sr_status_message(sr_status status) SR_NOEXCEPT;
 sr_status	sr_parse_shape_id_list(const char *text, uint64_t **ids, size_t *count,
 								   size_t *bad_offset) SR_NOEXCEPT;
 
+/*
+ * What a shape's WHERE says of one row version: no, yes, an error evaluating it
+ * (the shape's error record), or the shape no longer fits its table (disabled).
+ */
+typedef enum sr_row_match
+{
+	SR_ROW_NO = 0,
+	SR_ROW_YES,
+	SR_ROW_ERROR,
+	SR_ROW_DISABLED
+} sr_row_match;
+
+/* The record an UPDATE gets for one shape (SR_UPDATE_NONE: no record). */
+typedef enum sr_update_outcome
+{
+	SR_UPDATE_NONE = 0,
+	SR_UPDATE_UPDATE,
+	SR_UPDATE_MOVE_IN,
+	SR_UPDATE_MOVE_OUT,
+	SR_UPDATE_ERROR,
+	SR_UPDATE_DISABLED
+} sr_update_outcome;
+
+/*
+ * An UPDATE's record for a shape from its old and new row's matches:
+ *
+ *   old \ new   NO        YES       ERROR   DISABLED
+ *   NO          none      move-in   error   disabled
+ *   YES         move-out  update    error   disabled
+ *   ERROR       error     error     error   disabled
+ *   DISABLED    disabled  disabled  disabled disabled
+ *
+ * A disabled shape says so before any error; an error before any match.
+ */
+sr_update_outcome sr_decide_update(sr_row_match old_row, sr_row_match new_row) SR_NOEXCEPT;
+
 /* Binary search in a list made by sr_parse_shape_id_list. */
 int			sr_shape_id_list_contains(const uint64_t *ids, size_t count,
 									  uint64_t shape_id) SR_NOEXCEPT;

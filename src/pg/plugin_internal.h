@@ -55,7 +55,7 @@ typedef struct ShapeEvaluator
 	/* memo: the result on a row image of change number memo_change */
 	uint64		memo_change[2];
 	const RowImage *memo_image[2];
-	uint8		memo_match[2];	/* RowMatch */
+	uint8		memo_match[2];	/* sr_row_match */
 	char	   *memo_message[2];	/* error or disabled: the message (change lifetime) */
 } ShapeEvaluator;
 

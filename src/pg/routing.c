@@ -55,34 +55,26 @@ patch_unchanged_toast(TupleTableSlot *new_slot, TupleTableSlot *old_slot, bool o
 /* Index columns whose keys one sr_row_keys call makes. */
 #define TUPLE_KEYS_BATCH 16
 
-typedef enum RowMatch
-{
-	ROW_NO,
-	ROW_YES,
-	ROW_ERROR,
-	ROW_DISABLED
-} RowMatch;
-
 /* The shape's program on one row version; image is NULL when the WAL has no such row. */
-static RowMatch
+static sr_row_match
 evaluate(RouterState *state, ShapeState *shape, RowImage *image, const RelationEvalInfo *info,
 		 char **message)
 {
 	ShapeEvaluator *evaluator;
-	RowMatch	match;
+	sr_row_match	match;
 	int			slot;
 
 	if (!shape->form->has_where)
-		return ROW_YES;
+		return SR_ROW_YES;
 	if (image == NULL)
 	{
 		*message = "the old row is not available; the table's replica identity no longer covers this shape's WHERE";
-		return ROW_ERROR;
+		return SR_ROW_ERROR;
 	}
 	if (image->key_only && !bms_is_subset(shape->form->where_columns, image->key_columns))
 	{
 		*message = "the old row carries only the replica identity, which no longer covers this shape's WHERE; set REPLICA IDENTITY FULL";
-		return ROW_ERROR;
+		return SR_ROW_ERROR;
 	}
 	evaluator = shape_evaluator(state, shape);
 
@@ -97,24 +89,24 @@ evaluate(RouterState *state, ShapeState *shape, RowImage *image, const RelationE
 			state->counters->shared_evaluations++;
 			if (evaluator->memo_message[slot] != NULL)
 				*message = evaluator->memo_message[slot];
-			return (RowMatch) evaluator->memo_match[slot];
+			return (sr_row_match) evaluator->memo_match[slot];
 		}
 
 	switch (compiled_shape_eval(&evaluator->compiled, image, info, state->econtext, state->counters, message))
 	{
 		case SHAPE_MATCH:
-			match = ROW_YES;
+			match = SR_ROW_YES;
 			break;
 		case SHAPE_NO_MATCH:
 		case SHAPE_UNKNOWN:
-			match = ROW_NO;
+			match = SR_ROW_NO;
 			break;
 		case SHAPE_DISABLED:
-			match = ROW_DISABLED;
+			match = SR_ROW_DISABLED;
 			break;
 		case SHAPE_ERROR:
 		default:
-			match = ROW_ERROR;
+			match = SR_ROW_ERROR;
 			break;
 	}
 	/* (kept for a lone shape too: the identical ones may build their states later) */
@@ -123,7 +115,7 @@ evaluate(RouterState *state, ShapeState *shape, RowImage *image, const RelationE
 	evaluator->memo_image[slot] = image;
 	evaluator->memo_match[slot] = (uint8) match;
 	/* the message lives in the change's memory context, or in the evaluator */
-	evaluator->memo_message[slot] = match == ROW_ERROR || match == ROW_DISABLED ? *message : NULL;
+	evaluator->memo_message[slot] = match == SR_ROW_ERROR || match == SR_ROW_DISABLED ? *message : NULL;
 	return match;
 }
 
@@ -132,7 +124,7 @@ evaluate(RouterState *state, ShapeState *shape, RowImage *image, const RelationE
  * (exact: sr_shape_ref.exact; bit: SR_EXACT_NEW or SR_EXACT_OLD), else by its
  * program.
  */
-static RowMatch
+static sr_row_match
 match_row(RouterState *state, ShapeState *shape, uint8 exact, uint8 bit, RowImage *image,
 		  const RelationEvalInfo *info, char **message)
 {
@@ -140,8 +132,8 @@ match_row(RouterState *state, ShapeState *shape, uint8 exact, uint8 bit, RowImag
 		(!image->key_only || bms_is_subset(shape->form->where_columns, image->key_columns)))
 	{
 		if (!form_fits(state, shape->form, info, message))
-			return ROW_DISABLED;
-		return (exact & bit) ? ROW_YES : ROW_NO;
+			return SR_ROW_DISABLED;
+		return (exact & bit) ? SR_ROW_YES : SR_ROW_NO;
 	}
 	return evaluate(state, shape, image, info, message);
 }
@@ -710,8 +702,8 @@ route_shape(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *t
 	RecordRows *rows_ptr = &route->rows;
 	RelationEvalInfo *info_ptr = &route->info;
 	char	   *message = NULL;
-	RowMatch	old_match = ROW_NO;
-	RowMatch	new_match = ROW_NO;
+	sr_row_match	old_match = SR_ROW_NO;
+	sr_row_match	new_match = SR_ROW_NO;
 	RecordOp	op;
 
 	switch (change->action)
@@ -719,12 +711,12 @@ route_shape(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *t
 		case REORDER_BUFFER_CHANGE_INSERT:
 			new_match = match_row(state, shape, exact, SR_EXACT_NEW, &route->new_image, info_ptr, &message);
 			op = RECORD_INSERT;
-			if (new_match == ROW_NO)
+			if (new_match == SR_ROW_NO)
 				return;
 			break;
 		case REORDER_BUFFER_CHANGE_UPDATE:
 			new_match = match_row(state, shape, exact, SR_EXACT_NEW, &route->new_image, info_ptr, &message);
-			if (new_match == ROW_ERROR || new_match == ROW_DISABLED)
+			if (new_match == SR_ROW_ERROR || new_match == SR_ROW_DISABLED)
 				old_match = new_match;
 			else if (rows_ptr->old_row != NULL && (exact & SR_EXACT_DECIDED))
 				old_match = match_row(state, shape, exact, SR_EXACT_OLD, &route->old_image, info_ptr, &message);
@@ -742,28 +734,37 @@ route_shape(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *t
 				old_match = new_match;	/* nothing the WHERE reads changed: evaluate once */
 			else
 				old_match = evaluate(state, shape, &route->old_image, info_ptr, &message);
-			if (old_match == ROW_YES && new_match == ROW_YES)
-				op = RECORD_UPDATE;
-			else if (old_match == ROW_NO && new_match == ROW_YES)
-				op = RECORD_MOVE_IN;
-			else if (old_match == ROW_YES && new_match == ROW_NO)
-				op = RECORD_MOVE_OUT;
-			else if (old_match == ROW_NO && new_match == ROW_NO)
-				return;
-			else
-				op = RECORD_ERROR;
+			switch (sr_decide_update(old_match, new_match))
+			{
+				case SR_UPDATE_NONE:
+					return;
+				case SR_UPDATE_UPDATE:
+					op = RECORD_UPDATE;
+					break;
+				case SR_UPDATE_MOVE_IN:
+					op = RECORD_MOVE_IN;
+					break;
+				case SR_UPDATE_MOVE_OUT:
+					op = RECORD_MOVE_OUT;
+					break;
+				case SR_UPDATE_ERROR:
+				case SR_UPDATE_DISABLED:
+				default:
+					op = RECORD_ERROR;	/* (disabled: below) */
+					break;
+			}
 			break;
 		case REORDER_BUFFER_CHANGE_DELETE:
 			old_match = match_row(state, shape, exact, SR_EXACT_OLD,
 								  rows_ptr->old_row != NULL ? &route->old_image : NULL, info_ptr, &message);
 			op = RECORD_DELETE;
-			if (old_match == ROW_NO)
+			if (old_match == SR_ROW_NO)
 				return;
 			break;
 		default:
 			return;
 	}
-	if (new_match == ROW_DISABLED || old_match == ROW_DISABLED)
+	if (new_match == SR_ROW_DISABLED || old_match == SR_ROW_DISABLED)
 	{
 		/* One error record says the shape stopped; then it is skipped. */
 		if (shape->disabled_reported)
@@ -776,7 +777,7 @@ route_shape(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *t
 		message = psprintf("shape disabled: %s", message);
 		op = RECORD_ERROR;
 	}
-	else if (new_match == ROW_ERROR || old_match == ROW_ERROR)
+	else if (new_match == SR_ROW_ERROR || old_match == SR_ROW_ERROR)
 		op = RECORD_ERROR;
 	emit_row_record(ctx, state, txn, shape, op, rel, rows_ptr, change->lsn,
 					op == RECORD_ERROR ? message : NULL);
