@@ -147,11 +147,47 @@ append_gram_keys(Oid relid, const sr_index_column *column, int lower, unsigned l
  * one the WAL does not carry, or too long to key (tuple_keys has checked the
  * types and a key-only row's columns).
  */
+/* A row's attributes, deformed in one pass at the first one asked for (heap_getattr
+ * walks the tuple from its start for each attribute behind a variable-width one). */
+#define DEFORMED_ROW_MAX 64
+
+typedef struct DeformedRow
+{
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	bool		deformed;
+	Datum		values[DEFORMED_ROW_MAX];
+	bool		nulls[DEFORMED_ROW_MAX];
+} DeformedRow;
+
+static Datum
+row_attribute(DeformedRow *row, int attnum, bool *isnull)
+{
+	if (row->desc->natts > DEFORMED_ROW_MAX)
+		return heap_getattr(row->tuple, attnum, row->desc, isnull);
+	if (!row->deformed)
+	{
+		heap_deform_tuple(row->tuple, row->desc, row->values, row->nulls);
+		row->deformed = true;
+	}
+	*isnull = row->nulls[attnum - 1];
+	return row->values[attnum - 1];
+}
+
 bool
 shape_variable_keys(HeapTuple tuple, HeapTuple keyed, Oid relid, TupleDesc desc, const sr_index_column *columns,
 					size_t column_count, uint64 **keys, uint16 **key_attnums, size_t *key_count, size_t *room,
 					size_t fixed_keys)
 {
+	DeformedRow row;
+	DeformedRow keyed_row;
+
+	row.tuple = tuple;
+	row.desc = desc;
+	row.deformed = false;
+	keyed_row.tuple = keyed;
+	keyed_row.desc = desc;
+	keyed_row.deformed = false;
 	for (size_t c = 0; c < column_count; c++)
 	{
 		const sr_index_column *column = &columns[c];
@@ -161,7 +197,7 @@ shape_variable_keys(HeapTuple tuple, HeapTuple keyed, Oid relid, TupleDesc desc,
 		if ((!(column->tag & SR_TAG_ELEMENT_FLAG) && column->substring_grams == 0) ||
 			SHAPE_ATTNUM_IS_VIRTUAL(column->attnum))
 			continue;
-		datum = heap_getattr(tuple, column->attnum, desc, &isnull);
+		datum = row_attribute(&row, column->attnum, &isnull);
 		if (isnull)
 			continue;
 		if (VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
@@ -170,7 +206,7 @@ shape_variable_keys(HeapTuple tuple, HeapTuple keyed, Oid relid, TupleDesc desc,
 		{
 			/* the same value in the row already keyed: the same keys */
 			bool		keyed_isnull;
-			Datum		keyed_datum = heap_getattr(keyed, column->attnum, desc, &keyed_isnull);
+			Datum		keyed_datum = row_attribute(&keyed_row, column->attnum, &keyed_isnull);
 
 			if (!keyed_isnull && datumIsEqual(datum, keyed_datum, false, -1))
 				continue;
