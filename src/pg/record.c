@@ -353,6 +353,36 @@ timestamptz_text(TimestampTz ts, int *len)
 }
 
 /*
+ * The text of a text, varchar or timestamptz value as its output function
+ * writes it, without the call: bytes[0..*len), and what to pfree after it
+ * (NULL: nothing). False for the other types.
+ */
+static bool
+direct_string(const ColumnOutput *column, Datum value, const char **bytes, int *len, void **to_free)
+{
+	*to_free = NULL;
+	switch (column->base_type)
+	{
+		case TEXTOID:
+		case VARCHAROID:
+			{
+				text	   *t = DatumGetTextPP(value);
+
+				*bytes = VARDATA_ANY(t);
+				*len = VARSIZE_ANY_EXHDR(t);
+				if ((Pointer) t != DatumGetPointer(value))
+					*to_free = t;
+				return true;
+			}
+		case TIMESTAMPTZOID:
+			*bytes = timestamptz_text(DatumGetTimestampTz(value), len);
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
  * The most common column types are written directly, without a call through
  * the type's output function and the palloc'd string it returns; the output is
  * the same (the values test compares both paths' types against PostgreSQL).
@@ -377,26 +407,19 @@ append_json_value_direct(StringInfo out, const ColumnOutput *column, Datum value
 		case BOOLOID:
 			appendStringInfoString(out, DatumGetBool(value) ? "true" : "false");
 			return true;
-		case TEXTOID:
-		case VARCHAROID:
-			{
-				text	   *t = DatumGetTextPP(value);
-
-				append_json_string_bytes(out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-				if ((Pointer) t != DatumGetPointer(value))
-					pfree(t);
-				return true;
-			}
-		case TIMESTAMPTZOID:
-			{
-				int			len;
-				const char *text = timestamptz_text(DatumGetTimestampTz(value), &len);
-
-				append_json_string_bytes(out, text, len);
-				return true;
-			}
 		default:
-			return false;
+			{
+				const char *bytes;
+				int			len;
+				void	   *to_free;
+
+				if (!direct_string(column, value, &bytes, &len, &to_free))
+					return false;
+				append_json_string_bytes(out, bytes, len);
+				if (to_free != NULL)
+					pfree(to_free);
+				return true;
+			}
 	}
 }
 
@@ -491,26 +514,19 @@ append_text_value_direct(StringInfo out, const ColumnOutput *column, Datum value
 		case INT8OID:
 		case BOOLOID:
 			return append_json_value_direct(out, column, value);	/* the same text */
-		case TEXTOID:
-		case VARCHAROID:
-			{
-				text	   *t = DatumGetTextPP(value);
-
-				append_text_literal_bytes(out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-				if ((Pointer) t != DatumGetPointer(value))
-					pfree(t);
-				return true;
-			}
-		case TIMESTAMPTZOID:
-			{
-				int			len;
-				const char *text = timestamptz_text(DatumGetTimestampTz(value), &len);
-
-				append_text_literal_bytes(out, text, len);
-				return true;
-			}
 		default:
-			return false;
+			{
+				const char *bytes;
+				int			len;
+				void	   *to_free;
+
+				if (!direct_string(column, value, &bytes, &len, &to_free))
+					return false;
+				append_text_literal_bytes(out, bytes, len);
+				if (to_free != NULL)
+					pfree(to_free);
+				return true;
+			}
 	}
 }
 
