@@ -353,14 +353,14 @@ timestamptz_text(TimestampTz ts, int *len)
 }
 
 /*
- * The text of a text, varchar or timestamptz value as its output function
- * writes it, without the call: bytes[0..*len), and what to pfree after it
- * (NULL: nothing). False for the other types.
+ * A text, varchar or timestamptz value written by append (a JSON string or a
+ * SQL literal) from the text its output function would give, without the
+ * call. False for the other types.
  */
 static bool
-direct_string(const ColumnOutput *column, Datum value, const char **bytes, int *len, void **to_free)
+append_direct_string(StringInfo out, const ColumnOutput *column, Datum value,
+					 void (*append) (StringInfo out, const char *bytes, int len))
 {
-	*to_free = NULL;
 	switch (column->base_type)
 	{
 		case TEXTOID:
@@ -368,15 +368,19 @@ direct_string(const ColumnOutput *column, Datum value, const char **bytes, int *
 			{
 				text	   *t = DatumGetTextPP(value);
 
-				*bytes = VARDATA_ANY(t);
-				*len = VARSIZE_ANY_EXHDR(t);
+				append(out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 				if ((Pointer) t != DatumGetPointer(value))
-					*to_free = t;
+					pfree(t);
 				return true;
 			}
 		case TIMESTAMPTZOID:
-			*bytes = timestamptz_text(DatumGetTimestampTz(value), len);
-			return true;
+			{
+				int			len;
+				const char *text = timestamptz_text(DatumGetTimestampTz(value), &len);
+
+				append(out, text, len);
+				return true;
+			}
 		default:
 			return false;
 	}
@@ -408,18 +412,7 @@ append_json_value_direct(StringInfo out, const ColumnOutput *column, Datum value
 			appendStringInfoString(out, DatumGetBool(value) ? "true" : "false");
 			return true;
 		default:
-			{
-				const char *bytes;
-				int			len;
-				void	   *to_free;
-
-				if (!direct_string(column, value, &bytes, &len, &to_free))
-					return false;
-				append_json_string_bytes(out, bytes, len);
-				if (to_free != NULL)
-					pfree(to_free);
-				return true;
-			}
+			return append_direct_string(out, column, value, append_json_string_bytes);
 	}
 }
 
@@ -515,18 +508,7 @@ append_text_value_direct(StringInfo out, const ColumnOutput *column, Datum value
 		case BOOLOID:
 			return append_json_value_direct(out, column, value);	/* the same text */
 		default:
-			{
-				const char *bytes;
-				int			len;
-				void	   *to_free;
-
-				if (!direct_string(column, value, &bytes, &len, &to_free))
-					return false;
-				append_text_literal_bytes(out, bytes, len);
-				if (to_free != NULL)
-					pfree(to_free);
-				return true;
-			}
+			return append_direct_string(out, column, value, append_text_literal_bytes);
 	}
 }
 
