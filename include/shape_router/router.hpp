@@ -14,6 +14,7 @@
 #include "shape_router/gram_filter.hpp"
 #include "shape_router/flat_map.hpp"
 #include "shape_router/index.hpp"
+#include "shape_router/pending_covers.hpp"
 #include "shape_router/program.h"
 #include "shape_router/range_index.hpp"
 #include "shape_router/router.h"
@@ -292,24 +293,13 @@ class Router {
   void put_cover_columns(uint32_t slot, const std::vector<IndexColumn>& columns);
   bool take_cover_columns(uint32_t slot, std::vector<IndexColumn>& out);
   // Shapes with several alternatives loaded in bulk: filed at end_bulk_load,
-  // when every key's shape count is known. slot + 1 → index into pending_covers_.
-  struct PendingCover {
-    uint32_t slot;  // UINT32_MAX: dropped while loading
-    uint32_t relid;
-    uint16_t record_column;
-    size_t atoms;  // its atoms: pending_atoms_[atoms...], alternative sizes: pending_sizes_[sizes...]
-    size_t sizes;
-    uint32_t alternatives;
-    uint32_t exact_alternatives;
-  };
-  std::vector<PendingCover> pending_covers_;
-  std::vector<sr_index_atom> pending_atoms_;
-  std::vector<uint32_t> pending_sizes_;
-  FlatMap pending_by_slot_;
+  // when every key's shape count is known.
+  PendingCovers pending_;
   std::vector<uint32_t> posting_scratch_;
   std::vector<IndexColumn> columns_scratch_;
   bool bulk_ = false;
   size_t bulk_expected_ = 0, bulk_added_ = 0, bulk_start_bytes_ = 0;  // for sizing the arena while loading
+  uint64_t highest_shape_id_ = 0;  // of every shape ever added: a higher id is not in the directory
   sr_counters counters_{};
   // scratch for candidates()
   std::vector<uint32_t> hits_;

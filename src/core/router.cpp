@@ -582,7 +582,8 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
   if (own_offset != SR_BLOB_UNSHARED && (own_offset > blob_len || own_len > blob_len - own_offset))
     throw std::invalid_argument("own bytes outside the blob");
   void* previous = nullptr;
-  const uint32_t existing = find_slot(shape_id);
+  // A catalog is loaded in about ascending ids: a new highest id needs no probe.
+  const uint32_t existing = shape_id > highest_shape_id_ ? HandleSet::kNone : find_slot(shape_id);
   if (existing != HandleSet::kNone) {
     if (slots_[existing].relid != relid) throw std::invalid_argument("shape already registered on another relation");
     previous = drop_shape(shape_id);  // re-added below, possibly with other keys
@@ -643,14 +644,7 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
     if (cover.alternative_count == 0) {
       r.scan.insert(scan_position(r, shape_id), slot);
     } else if (defer) {
-      reserve_one_more(pending_covers_);
-      pending_by_slot_.put(uint64_t{slot} + 1, static_cast<uint32_t>(pending_covers_.size()));
-      pending_covers_.push_back(PendingCover{slot, relid, column, pending_atoms_.size(), pending_sizes_.size(),
-                                             static_cast<uint32_t>(cover.alternative_count),
-                                             cover.exact_alternatives});
-      pending_atoms_.insert(pending_atoms_.end(), cover.atoms, cover.atoms + atom_count);
-      pending_sizes_.insert(pending_sizes_.end(), cover.alternative_sizes,
-                            cover.alternative_sizes + cover.alternative_count);
+      pending_.add(slot, relid, column, cover, bulk_expected_ > bulk_added_ ? bulk_expected_ - bulk_added_ : 0);
     } else {
       file_shape(r, slot, column, cover, alternative, bulk_);
     }
@@ -663,14 +657,7 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
     auto it = scan_position(r, shape_id);
     if (it != r.scan.end() && *it == slot) r.scan.erase(it);
     if (index_.contains_slot(slot)) index_.drop(slot);
-    if (const uint32_t* pending = pending_by_slot_.find(uint64_t{slot} + 1)) {
-      if (*pending + 1 == pending_covers_.size()) {
-        pending_atoms_.resize(pending_covers_.back().atoms);
-        pending_sizes_.resize(pending_covers_.back().sizes);
-        pending_covers_.pop_back();
-      }
-      pending_by_slot_.erase(uint64_t{slot} + 1);
-    }
+    pending_.remove_last(slot);
     blobs_.resize(record_offset);
     release_template(form);
     slots_[slot] = Slot{};
@@ -679,6 +666,7 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
   }
   if (r.shape_count++ == 0) relations_with_shapes_++;
   if (bulk_) bulk_added_++;
+  highest_shape_id_ = std::max(highest_shape_id_, shape_id);
   return previous;
 }
 
@@ -686,20 +674,16 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
 // the shapes filed under it plus the pending shapes that name it in any
 // alternative (the shapes it would have).
 void Router::file_pending_covers() {
-  if (pending_covers_.empty()) return;
-  auto cover_of = [&](const PendingCover& p) {
-    size_t atoms = 0;
-    for (uint32_t a = 0; a < p.alternatives; a++) atoms += pending_sizes_[p.sizes + a];
-    return std::make_pair(sr_cover{pending_atoms_.data() + p.atoms, pending_sizes_.data() + p.sizes, p.alternatives,
-                                   p.exact_alternatives},
-                          atoms);
-  };
+  if (pending_.empty()) return;
   FlatMap counts, range_counts;
-  for (const PendingCover& p : pending_covers_) {
-    if (p.slot == UINT32_MAX) continue;
-    const auto [cover, atom_count] = cover_of(p);
+  // Sized once for every atom (at most that many keys): growing by doubling
+  // would hold both tables at once, at the load's peak.
+  counts.reserve(pending_.atoms_added());
+  pending_.for_each([&](const PendingCovers::Entry& p) {
+    size_t atom_count = 0;
+    for (size_t a = 0; a < p.cover.alternative_count; a++) atom_count += p.cover.alternative_sizes[a];
     for (size_t i = 0; i < atom_count; i++) {
-      const sr_index_atom& atom = cover.atoms[i];
+      const sr_index_atom& atom = p.cover.atoms[i];
       // A composite's key is its conjunction's equality too, counted there: once a shape.
       if (atom.kind == SR_ATOM_COMPOSITE || atom.kind == SR_ATOM_EXCLUDED || atom.kind == SR_ATOM_ALWAYS) continue;
       if (atom.kind == SR_ATOM_NULL || atom.kind == SR_ATOM_COMPLEMENT) {
@@ -714,20 +698,15 @@ void Router::file_pending_covers() {
       const uint32_t* n = map.find(key);
       map.put(key, n == nullptr ? 1 : *n + 1);
     }
-  }
+  });
   index_.for_each_live_key([&](uint64_t key) {
     if (const uint32_t* n = counts.find(key)) counts.put(key, *n + 1);
   });
-  for (const PendingCover& p : pending_covers_) {
-    if (p.slot == UINT32_MAX) continue;
-    const sr_cover cover = cover_of(p).first;
-    file_shape(relations_[*relation_slot_.find(p.relid)], p.slot, p.record_column, cover,
-               choose_alternative(p.relid, cover, &counts, &range_counts), true);
-  }
-  pending_covers_ = std::vector<PendingCover>();
-  pending_atoms_ = std::vector<sr_index_atom>();
-  pending_sizes_ = std::vector<uint32_t>();
-  pending_by_slot_ = FlatMap();
+  pending_.for_each([&](const PendingCovers::Entry& p) {
+    file_shape(relations_[*relation_slot_.find(p.relid)], p.slot, p.record_column, p.cover,
+               choose_alternative(p.relid, p.cover, &counts, &range_counts), true);
+  });
+  pending_.clear();
 }
 
 void Router::set_payload(uint32_t slot, void* payload) {
@@ -772,10 +751,8 @@ void* Router::drop_shape(uint64_t shape_id) {
   if (rec.index_attnum < 0) {
     r.scan.erase(scan_position(r, shape_id));
     free_slots_.push_back(slot);
-  } else if (const uint32_t* pending = pending_by_slot_.find(uint64_t{slot} + 1)) {
-    pending_covers_[*pending].slot = UINT32_MAX;  // loading: not filed yet
-    pending_by_slot_.erase(uint64_t{slot} + 1);
-    retired_slots_.push_back(slot);
+  } else if (pending_.drop(slot)) {  // loading: not filed yet
+    retired_slots_.push_back(slot);     // not reused before the pending covers are filed
   } else {
     // Its gram keys leave the gram filter (a key there is some shape's gram key).
     if (grams_.keys() > 0) index_.for_each_key_of(slot, [this](uint64_t key) { grams_.remove(key); });
@@ -1117,7 +1094,8 @@ void Router::end_bulk_load() {
 bool Router::maintain(bool force) {
   if (dead_blob_bytes_ >= std::max<size_t>(1 << 20, blobs_.size() / 2)) compact_blobs();
   const bool ranges_rebuilt = ranges_.maintain(force) | composites_.maintain(force);
-  if (!index_.maintain(force)) return ranges_rebuilt;
+  // While loading, a retired slot may still have a pending cover (dropped): not reused until filed.
+  if (bulk_ || !index_.maintain(force)) return ranges_rebuilt;
   // Retired slots that no static part names any more (current or being built) can be reused.
   free_slots_.reserve(free_slots_.size() + retired_slots_.size());
   size_t kept = 0;

@@ -233,6 +233,7 @@ extern int form_match(const void *key1, const void *key2, Size keysize);
 extern ShapeState *shape_state(RouterState *state, const sr_shape_ref *ref, Oid relid);
 extern ShapeEvaluator *shape_evaluator(RouterState *state, ShapeState *shape);
 extern bool form_fits(RouterState *state, ShapeForm *form, const RelationEvalInfo *info, char **message);
+/* Adds a shape the slot wants (the caller has asked slot_wants_shape). */
 extern void add_shape(RouterState *state, const ShapeDef *def);
 extern void drop_shape(RouterState *state, int64 shape_id,
 					   LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr lsn);

@@ -517,9 +517,8 @@ add_shape(RouterState *state, const ShapeDef *def)
 	size_t		own_len;
 	sr_cover	cover;
 
-	if (!slot_wants_shape(&state->options, def->shape_id))
-		return;
-
+	/* every caller has asked slot_wants_shape before parsing the row */
+	Assert(slot_wants_shape(&state->options, def->shape_id));
 	remember_relation_name(state, def->relid);
 	encode_shape_blob(&state->blob, def, &own_offset, &own_len);
 	cover.atoms = def->cover_atoms;
