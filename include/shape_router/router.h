@@ -326,6 +326,13 @@ sr_status	sr_router_candidates(sr_router *router, uint32_t relid, const uint64_t
  */
 void		sr_router_prefetch(const sr_router *router, const uint64_t *keys, size_t key_count) SR_NOEXCEPT;
 
+/*
+ * A hint: starts loading the shape directory's lines for shape_id, which an
+ * add or drop of it reads first (a catalog load asks before parsing the row,
+ * so that the lines arrive meanwhile). Changes nothing.
+ */
+void		sr_router_prefetch_shape(const sr_router *router, uint64_t shape_id) SR_NOEXCEPT;
+
 /* Loading a catalog: keys go straight to the key store (not the overlay) and one
  * build runs at the end. No candidates() call may come in between. */
 sr_status	sr_router_begin_bulk_load(sr_router *router, size_t expected_shapes) SR_NOEXCEPT;

@@ -105,6 +105,8 @@ class Router {
                                               size_t old_keys_from = SIZE_MAX, size_t old_probes_from = SIZE_MAX);
 
   // See ShapeIndex::prefetch.
+  // Starts loading the directory lines an add or drop of shape_id reads first.
+  void prefetch_shape(uint64_t shape_id) const noexcept { directory_.prefetch(shape_id); }
   void prefetch(const uint64_t* keys, size_t key_count) const noexcept {
     for (size_t i = 0; i < key_count; i++) index_.prefetch(keys[i]);
   }

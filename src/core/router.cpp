@@ -1197,6 +1197,10 @@ void sr_router_prefetch(const sr_router* router, const uint64_t* keys, size_t ke
   router->router.prefetch(keys, key_count);
 }
 
+void sr_router_prefetch_shape(const sr_router* router, uint64_t shape_id) noexcept {
+  router->router.prefetch_shape(shape_id);
+}
+
 sr_status sr_router_begin_bulk_load(sr_router* router, size_t expected_shapes) noexcept {
   return guarded([&] { router->router.begin_bulk_load(expected_shapes); });
 }

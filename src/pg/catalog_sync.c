@@ -287,9 +287,13 @@ load_shapes(RouterState *state, Snapshot snapshot)
 		MemoryContext old;
 		ShapeDef	def;
 
+		int64		shape_id = shape_id_of_tuple(tuple, RelationGetDescr(catalog));
+
 		/* A consumer of a few shapes, or of one shard, does not parse the others' rows. */
-		if (!slot_wants_shape(&state->options, shape_id_of_tuple(tuple, RelationGetDescr(catalog))))
+		if (!slot_wants_shape(&state->options, shape_id))
 			continue;
+		/* the directory's cache misses overlap the row's parsing */
+		sr_router_prefetch_shape(state->router, (uint64) shape_id);
 		old = MemoryContextSwitchTo(row_context);
 		if (read_shape_row(&def, tuple, RelationGetDescr(catalog)))
 		{
