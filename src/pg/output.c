@@ -26,13 +26,45 @@ write_message(LogicalDecodingContext *ctx, const char *data, int len)
 	OutputPluginWrite(ctx, true);
 }
 
-void
-flush_batch(LogicalDecodingContext *ctx, RouterState *state)
+/* A transaction's output state, made at its BEGIN in the decoding context's memory. */
+TxnOutput *
+txn_output_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
-	if (state->batch.len == 0)
+	TxnOutput  *out = MemoryContextAllocZero(ctx->context, sizeof(TxnOutput));
+
+	txn->output_plugin_private = out;
+	return out;
+}
+
+void
+txn_output_end(ReorderBufferTXN *txn)
+{
+	TxnOutput  *out = (TxnOutput *) txn->output_plugin_private;
+
+	if (out == NULL)
 		return;
-	write_message(ctx, state->batch.data, state->batch.len);
-	resetStringInfo(&state->batch);
+	if (out->batch.data != NULL)
+		pfree(out->batch.data);
+	pfree(out);
+	txn->output_plugin_private = NULL;
+}
+
+static TxnOutput *
+txn_output(ReorderBufferTXN *txn)
+{
+	Assert(txn->output_plugin_private != NULL);
+	return (TxnOutput *) txn->output_plugin_private;
+}
+
+void
+flush_batch(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	TxnOutput  *out = txn_output(txn);
+
+	if (out->batch.len == 0)
+		return;
+	write_message(ctx, out->batch.data, out->batch.len);
+	resetStringInfo(&out->batch);
 }
 
 /*
@@ -54,34 +86,45 @@ begin_record(LogicalDecodingContext *ctx, RouterState *state)
 
 /* Sends the record begin_record began: as its own message, or packed into the batch. */
 void
-send_record(LogicalDecodingContext *ctx, RouterState *state)
+send_record(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn)
 {
 	int64		limit = state->options.batch_bytes;
+	TxnOutput  *out;
 
 	if (limit == 0)
 	{
 		OutputPluginWrite(ctx, true);
 		return;
 	}
-	if (state->batch.len > 0 && state->batch.len + 1 + state->record.len > limit)
-		flush_batch(ctx, state);
-	record_batch_append(&state->batch, state->record.data, state->record.len);
-	if (state->batch.len >= limit)
-		flush_batch(ctx, state);
+	out = txn_output(txn);
+	if (out->batch.data == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(ctx->context);
+
+		initStringInfo(&out->batch);
+		MemoryContextSwitchTo(old);
+	}
+	if (out->batch.len > 0 && out->batch.len + 1 + state->record.len > limit)
+		flush_batch(ctx, txn);
+	record_batch_append(&out->batch, state->record.data, state->record.len);
+	if (out->batch.len >= limit)
+		flush_batch(ctx, txn);
 }
 
 void
 ensure_begin_sent(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn)
 {
-	if (state->begin_sent)
+	TxnOutput  *out = txn_output(txn);
+
+	if (out->begin_sent)
 		return;
-	state->begin_sent = true;
+	out->begin_sent = true;
 	if (!state->options.include_transaction)
 		return;
 	record_append_begin(begin_record(ctx, state), state->options.format,
 						state->options.include_xids ? psprintf("%u", txn->xid) : NULL,
 						state->options.include_lsn ? lsn_text(txn->first_lsn) : NULL);
-	send_record(ctx, state);
+	send_record(ctx, state, txn);
 }
 
 void
@@ -93,7 +136,7 @@ emit_row_record(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTX
 	record_append_row_change(begin_record(ctx, state), state->options.format, shape->shape_id, op, rel,
 							 shape->columns, rows,
 							 state->options.include_lsn ? lsn_text(lsn) : NULL, message);
-	send_record(ctx, state);
+	send_record(ctx, state, txn);
 	if (op == RECORD_ERROR)
 		state->counters->errors++;
 	else

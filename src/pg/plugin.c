@@ -135,8 +135,6 @@ reuse_state(RouterState *state, const PluginOptions *options)
 	invalidate_relations(state, InvalidOid);
 	MemoryContextReset(state->change_context);
 	resetStringInfo(&state->record);
-	resetStringInfo(&state->batch);
-	state->begin_sent = false;
 	state->changes_since_progress = 0;
 	state->park = false;
 	state->warm_start = true;
@@ -186,7 +184,6 @@ create_state(const PluginOptions *options)
 	state->econtext = CreateStandaloneExprContext();
 	reset_index_expressions(state);
 	initStringInfo(&state->record);
-	initStringInfo(&state->batch);
 	initStringInfo(&state->blob);
 	initStringInfo(&state->form_key);
 	MemoryContextSwitchTo(old);
@@ -277,10 +274,9 @@ shape_router_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
 	RouterState *state = (RouterState *) ctx->output_plugin_private;
 
-	state->begin_sent = false;
+	txn_output_begin(ctx, txn);
 	if (rbtxn_has_catalog_changes(txn))
 		state->catalog_checked = false;
-	resetStringInfo(&state->batch);
 }
 
 static void
@@ -288,21 +284,27 @@ shape_router_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecP
 {
 	RouterState *state = (RouterState *) ctx->output_plugin_private;
 	MemoryContext old = MemoryContextSwitchTo(state->change_context);
+	bool		begin_sent;
 
-	if (state->begin_sent && state->options.include_transaction)
+	if (txn->output_plugin_private == NULL)
+		txn_output_begin(ctx, txn);
+	begin_sent = ((TxnOutput *) txn->output_plugin_private)->begin_sent;
+
+	if (begin_sent && state->options.include_transaction)
 	{
 		record_append_commit(begin_record(ctx, state), state->options.format,
 							 state->options.include_xids ? psprintf("%u", txn->xid) : NULL,
 							 state->options.include_lsn ? lsn_text(commit_lsn) : NULL,
 							 state->options.include_timestamp
 							 ? timestamptz_to_str(txn->xact_time.commit_time) : NULL);
-		send_record(ctx, state);
+		send_record(ctx, state, txn);
 	}
-	flush_batch(ctx, state);
+	flush_batch(ctx, txn);
+	txn_output_end(txn);
 	/* What this transaction changed in the catalogs, the next one sees. */
 	if (rbtxn_has_catalog_changes(txn))
 		state->catalog_checked = false;
-	update_progress(ctx, state, !state->begin_sent);
+	update_progress(ctx, state, !begin_sent);
 	maintain_index(state, false);
 	publish_stats(state, false);
 	MemoryContextSwitchTo(old);

@@ -132,6 +132,16 @@ typedef struct PartitionInfo
 	AncestorRoute *ancestors;
 } PartitionInfo;
 
+/*
+ * What one transaction has sent so far, on txn->output_plugin_private (as
+ * pgoutput and test_decoding keep theirs): made at BEGIN, freed at COMMIT.
+ */
+typedef struct TxnOutput
+{
+	bool		begin_sent;
+	StringInfoData batch;		/* batch-bytes: records packed, not yet sent */
+} TxnOutput;
+
 typedef struct RouterState
 {
 	PluginOptions options;
@@ -156,10 +166,8 @@ typedef struct RouterState
 	 * invalidation, or a transaction with catalog changes). */
 	bool		catalog_checked;
 	bool		shapes_loaded;
-	bool		begin_sent;		/* in this transaction */
 	StringInfoData blob;		/* add_shape's buffer */
-	StringInfoData record;
-	StringInfoData batch;
+	StringInfoData record;		/* batch-bytes: the record being written */
 	int			changes_since_progress;
 	bool		prefetch;		/* the index is large enough to miss the cache */
 	/* warm start: a session of the SQL interface that ends cleanly is parked */
@@ -260,9 +268,11 @@ extern void truncate_for(LogicalDecodingContext *ctx, RouterState *state, Reorde
 
 /* output.c */
 extern char *lsn_text(XLogRecPtr lsn);
-extern void flush_batch(LogicalDecodingContext *ctx, RouterState *state);
+extern TxnOutput *txn_output_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn);
+extern void txn_output_end(ReorderBufferTXN *txn);
+extern void flush_batch(LogicalDecodingContext *ctx, ReorderBufferTXN *txn);
 extern StringInfo begin_record(LogicalDecodingContext *ctx, RouterState *state);
-extern void send_record(LogicalDecodingContext *ctx, RouterState *state);
+extern void send_record(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn);
 extern void ensure_begin_sent(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn);
 extern void emit_row_record(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn,
 							const ShapeState *shape, RecordOp op, const RelationInfo *rel,

@@ -571,7 +571,7 @@ drop_shape(RouterState *state, int64 shape_id,
 	record_append_drop(begin_record(ctx, state), state->options.format, shape_id,
 					   name != NULL ? name->json : NULL, name != NULL ? name->text : NULL,
 					   state->options.include_lsn ? lsn_text(lsn) : NULL);
-	send_record(ctx, state);
+	send_record(ctx, state, txn);
 	state->counters->records_emitted++;
 }
 
