@@ -8,10 +8,13 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
+#include "storage/bufmgr.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -261,54 +264,104 @@ relation_expressions(RouterState *state, RelationInfo *rel)
 	MemoryContextSwitchTo(old);
 }
 
-/* Reads every shape of the catalog as of the session's starting point. */
+/* Adds the shape of one catalog row, if the slot wants it. */
+static void
+load_shape_row(RouterState *state, HeapTuple tuple, TupleDesc desc, Snapshot snapshot, MemoryContext row_context)
+{
+	int64		shape_id = shape_id_of_tuple(tuple, desc);
+	MemoryContext old;
+	ShapeDef	def;
+
+	/* A consumer of a few shapes, or of one shard, does not parse the others' rows. */
+	if (!slot_wants_shape(&state->options, shape_id))
+		return;
+	/* the directory's cache misses overlap the row's parsing */
+	sr_router_prefetch_shape(state->router, (uint64) shape_id);
+	old = MemoryContextSwitchTo(row_context);
+	if (read_shape_row(&def, tuple, desc))
+	{
+		state->load_snapshot = snapshot;
+		add_shape(state, &def);
+		state->load_snapshot = NULL;
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(row_context);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * A slot that lists its shapes (the shapes option) reads only their rows,
+ * through the catalog's primary key, when they are few against the catalog
+ * (one lookup costs about as much as scanning this many rows): a slot of a
+ * few thousand shapes among a million then starts without reading them all.
+ */
+#define ROWS_PER_LOOKUP 16
+
+static double
+catalog_rows_estimate(Relation catalog)
+{
+	/* reltuples is -1 until the first VACUUM or ANALYZE; rows are about 1 kB */
+	if (catalog->rd_rel->reltuples >= 0)
+		return catalog->rd_rel->reltuples;
+	return (double) RelationGetNumberOfBlocks(catalog) * (BLCKSZ / 1024);
+}
+
+static bool
+load_by_lookup(const RouterState *state, Relation catalog, Oid primary_key)
+{
+	return state->options.shape_subset != NULL && OidIsValid(primary_key) &&
+		(double) state->options.shape_subset_count * ROWS_PER_LOOKUP < catalog_rows_estimate(catalog);
+}
+
+/* Reads every shape of the catalog (or of the slot's list) as of the session's starting point. */
 static void
 load_shapes(RouterState *state, Snapshot snapshot)
 {
 	/* Decoding opens relations without locks, as the reorder buffer does. */
 	Relation	catalog = RelationIdGetRelation(state->catalog_relid);
-	SysScanDesc scan;
-	/* Per-row parsing garbage goes here; the scan lives in the caller's context. */
+	TupleDesc	desc;
+	Oid			primary_key;
+	double		expected;
+	/* Per-row parsing garbage goes here; the scans live in the caller's context. */
 	MemoryContext row_context;
 	HeapTuple	tuple;
 
 	if (!RelationIsValid(catalog))
 		elog(ERROR, "shape_router catalog %u cannot be opened", state->catalog_relid);
-	/* reltuples is -1 until the first VACUUM or ANALYZE: then the router grows as it goes */
-	shape_router_check_status(sr_router_begin_bulk_load(state->router,
-														(size_t) Max(catalog->rd_rel->reltuples, 0)),
-							  "load shapes");
+	desc = RelationGetDescr(catalog);
+	primary_key = RelationGetPrimaryKeyIndex(catalog);
+	expected = catalog_rows_estimate(catalog);
+	if (state->options.shape_subset != NULL)
+		expected = Min(expected, (double) state->options.shape_subset_count);
+	shape_router_check_status(sr_router_begin_bulk_load(state->router, (size_t) expected), "load shapes");
 	load_index_expressions(state, snapshot);
-	scan = systable_beginscan(catalog, InvalidOid, false, snapshot, 0, NULL);
 	row_context = AllocSetContextCreate(CurrentMemoryContext, "shape_router load", ALLOCSET_DEFAULT_SIZES);
-
-	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	if (load_by_lookup(state, catalog, primary_key))
 	{
-		MemoryContext old;
-		ShapeDef	def;
-
-		int64		shape_id = shape_id_of_tuple(tuple, RelationGetDescr(catalog));
-
-		/* A consumer of a few shapes, or of one shard, does not parse the others' rows. */
-		if (!slot_wants_shape(&state->options, shape_id))
-			continue;
-		/* the directory's cache misses overlap the row's parsing */
-		sr_router_prefetch_shape(state->router, (uint64) shape_id);
-		old = MemoryContextSwitchTo(row_context);
-		if (read_shape_row(&def, tuple, RelationGetDescr(catalog)))
+		for (size_t i = 0; i < state->options.shape_subset_count; i++)
 		{
-			state->load_snapshot = snapshot;
-			add_shape(state, &def);
-			state->load_snapshot = NULL;
+			ScanKeyData key;
+			SysScanDesc scan;
+
+			ScanKeyInit(&key, Anum_shape_shape_id, BTEqualStrategyNumber, F_INT8EQ,
+						Int64GetDatum((int64) state->options.shape_subset[i]));
+			scan = systable_beginscan(catalog, primary_key, true, snapshot, 1, &key);
+			while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+				load_shape_row(state, tuple, desc, snapshot, row_context);
+			systable_endscan(scan);
 		}
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(row_context);
-		CHECK_FOR_INTERRUPTS();
+	}
+	else
+	{
+		SysScanDesc scan = systable_beginscan(catalog, InvalidOid, false, snapshot, 0, NULL);
+
+		while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+			load_shape_row(state, tuple, desc, snapshot, row_context);
+		systable_endscan(scan);
 	}
 	MemoryContextDelete(row_context);
 	/* one build for everything loaded */
 	shape_router_check_status(sr_router_end_bulk_load(state->router), "build the routing index");
-	systable_endscan(scan);
 	RelationClose(catalog);
 	state->shapes_loaded = true;
 }
