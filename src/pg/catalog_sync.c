@@ -329,7 +329,9 @@ load_shapes(RouterState *state, Snapshot snapshot)
 	if (!RelationIsValid(catalog))
 		elog(ERROR, "shape_router catalog %u cannot be opened", state->catalog_relid);
 	desc = RelationGetDescr(catalog);
-	primary_key = RelationGetPrimaryKeyIndex(catalog);
+	/* (rd_pkindex is filled in by RelationGetIndexList; the same in every major) */
+	list_free(RelationGetIndexList(catalog));
+	primary_key = catalog->rd_pkindex;
 	expected = catalog_rows_estimate(catalog);
 	if (state->options.shape_subset != NULL)
 		expected = Min(expected, (double) state->options.shape_subset_count);
