@@ -163,12 +163,6 @@ create_state(const PluginOptions *options)
 	hash_options.hcxt = context;
 	state->relations = hash_create("shape_router relations", 64, &hash_options,
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	hash_options.entrysize = sizeof(RelationName);
-	state->relation_names = hash_create("shape_router relation names", 64, &hash_options,
-										HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	hash_options.entrysize = sizeof(PartitionInfo);
-	state->partitions = hash_create("shape_router partitions", 16, &hash_options,
-									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	hash_options.keysize = sizeof(EvaluatorKey);
 	hash_options.entrysize = sizeof(ShapeEvaluator);
 	hash_options.hash = evaluator_hash;
@@ -344,7 +338,7 @@ shape_router_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		rows.newtuple = sr_change_new_tuple(change);
 		rows.oldtuple = sr_change_old_tuple(change);
 		if (relation->rd_rel->relispartition && sr_router_relation_count(state->router) > 0)
-			routes = palloc(sizeof(Route) * (1 + partition_info(state, relation)->ancestor_count));
+			routes = palloc(sizeof(Route) * (1 + relation_info(state, relation)->ancestor_count));
 		if (sr_router_relation(state->router, relid, &columns, &column_count) > 0)
 		{
 			RelationInfo *rel = relation_info(state, relation);
@@ -391,7 +385,7 @@ shape_router_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		{
 			/* The shapes of an ancestor that was not itself truncated learn which
 			 * partition was: its other partitions keep their rows. */
-			PartitionInfo *info = partition_info(state, relations[r]);
+			RelationInfo *info = relation_info(state, relations[r]);
 
 			for (int a = 0; a < info->ancestor_count; a++)
 			{

@@ -101,38 +101,6 @@ typedef struct ShapeState
 } ShapeState;
 
 /*
- * The name of a table with shapes, kept from its first shape on: a shape's drop
- * record names its table even when DROP TABLE has already removed it from the
- * catalogs that decoding reads.
- */
-typedef struct RelationName
-{
-	Oid			relid;			/* hash key */
-	bool		stale;			/* renamed, maybe: look it up again when needed */
-	char	   *json;			/* NULL when unknown */
-	char	   *text;
-} RelationName;
-
-/* One ancestor of a partition whose shapes see the partition's changes. */
-typedef struct AncestorRoute
-{
-	Oid			relid;
-	TupleConversionMap *map;	/* partition row → ancestor layout; NULL: same layout */
-	Bitmapset  *identity_key;	/* the partition's replica identity, in ancestor attnums */
-} AncestorRoute;
-
-/* For a partition: its ancestors (parent first), found through pg_inherits. */
-typedef struct PartitionInfo
-{
-	Oid			relid;			/* hash key: the partition */
-	bool		valid;
-	MemoryContext context;		/* owns everything below */
-	bool		identity_full;
-	int			ancestor_count;
-	AncestorRoute *ancestors;
-} PartitionInfo;
-
-/*
  * What one transaction has sent so far, on txn->output_plugin_private (as
  * pgoutput and test_decoding keep theirs): made at BEGIN, freed at COMMIT.
  */
@@ -150,8 +118,7 @@ typedef struct RouterState
 	sr_router  *router;
 	sr_counters *counters;
 	HTAB	   *relations;		/* relid -> RelationInfo */
-	HTAB	   *relation_names; /* relid -> RelationName, tables with shapes */
-	HTAB	   *partitions;		/* relid -> PartitionInfo */
+	int			partition_entries;	/* of relations: those with ancestors */
 	Oid			last_named_relid;	/* add_shape's shortcut */
 	RelationInfo *last_relation;	/* relation_info's shortcut (entries never move) */
 	Snapshot	load_snapshot;	/* while loading: the catalog's snapshot, for names */
@@ -252,7 +219,8 @@ extern void invalidate_relations(RouterState *state, Oid relid);
 extern void relcache_invalidated(Datum arg, Oid relid);
 extern RelationInfo *relation_info(RouterState *state, Relation rel);
 extern RelationInfo *relation_info_by_id(RouterState *state, Oid relid);
-extern PartitionInfo *partition_info(RouterState *state, Relation partition);
+extern RelationInfo *relation_entry(RouterState *state, Oid relid);
+extern void relation_name_refresh(RouterState *state, RelationInfo *info);
 
 /* routing.c */
 extern void prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferChange *change,

@@ -49,7 +49,7 @@ value_kind(Oid type)
 	}
 }
 
-static char *
+char *
 json_string(const char *text)
 {
 	StringInfoData buf;
@@ -129,7 +129,6 @@ relation_qualified_names(Oid relid, Snapshot snapshot, MemoryContext context, ch
 	return true;
 }
 
-/* Generations start at 1 and never repeat in a process (0 means "never prepared"). */
 /*
  * What writing a relation's rows needs, in the current memory context: each
  * column's output function, kind and labels (info->desc is set), the table's

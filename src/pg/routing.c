@@ -816,7 +816,7 @@ route_all(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn
 int
 ancestor_routes(RouterState *state, Relation partition, const ChangeRows *rows, Route *routes, int route_count)
 {
-	PartitionInfo *info = partition_info(state, partition);
+	RelationInfo *info = relation_info(state, partition);
 
 	for (int i = 0; i < info->ancestor_count; i++)
 	{

@@ -214,31 +214,9 @@ free_shape(RouterState *state, ShapeState *shape)
 static void
 remember_relation_name(RouterState *state, Oid relid)
 {
-	bool		found;
-	RelationName *name;
-
 	if (relid == state->last_named_relid)
 		return;
-	name = hash_search(state->relation_names, &relid, HASH_ENTER, &found);
-	if (!found || name->stale)
-	{
-		char	   *json;
-		char	   *text;
-
-		if (!found)
-			name->json = name->text = NULL;
-		name->stale = false;
-		if (relation_qualified_names(relid, state->load_snapshot, state->context, &json, &text))
-		{
-			/* the state may live for many sessions (warm start): no garbage */
-			if (name->json != NULL)
-				pfree(name->json);
-			if (name->text != NULL)
-				pfree(name->text);
-			name->json = json;
-			name->text = text;
-		}
-	}
+	relation_name_refresh(state, relation_entry(state, relid));
 	state->last_named_relid = relid;
 }
 
@@ -552,7 +530,7 @@ drop_shape(RouterState *state, int64 shape_id,
 {
 	void	   *payload;
 	Oid			relid = sr_router_shape_relid(state->router, (uint64) shape_id);
-	RelationName *name;
+	RelationInfo *rel;
 
 	if (relid == InvalidOid)
 		return;					/* not one of this slot's shapes */
@@ -561,15 +539,10 @@ drop_shape(RouterState *state, int64 shape_id,
 	free_shape(state, (ShapeState *) payload);
 	if (ctx == NULL)
 		return;
-	name = hash_search(state->relation_names, &relid, HASH_FIND, NULL);
-	if (name != NULL && name->stale)
-	{
-		state->last_named_relid = InvalidOid;
-		remember_relation_name(state, relid);	/* keeps the old name if the table is gone */
-	}
+	rel = relation_entry(state, relid);
+	relation_name_refresh(state, rel);	/* keeps the old name if the table is gone */
 	ensure_begin_sent(ctx, state, txn);
-	record_append_drop(begin_record(ctx, state), state->options.format, shape_id,
-					   name != NULL ? name->json : NULL, name != NULL ? name->text : NULL,
+	record_append_drop(begin_record(ctx, state), state->options.format, shape_id, rel->table_json, rel->table_text,
 					   state->options.include_lsn ? lsn_text(lsn) : NULL);
 	send_record(ctx, state, txn);
 	state->counters->records_emitted++;

@@ -302,16 +302,36 @@ typedef struct IndexExpressionState
 } IndexExpressionState;
 
 /* What the plugin keeps per decoded relation; rebuilt after relcache invalidation. */
+/* One ancestor of a partition whose shapes see the partition's changes. */
+typedef struct AncestorRoute
+{
+	Oid			relid;
+	struct TupleConversionMap *map; /* partition row → ancestor layout; NULL: same layout */
+	Bitmapset  *identity_key;	/* the partition's replica identity, in ancestor attnums */
+} AncestorRoute;
+
+/*
+ * Everything decoding keeps about one relation (relation_cache.c): built on
+ * first use, rebuilt after an invalidation of it (or of an ancestor).
+ */
 typedef struct RelationInfo
 {
 	Oid			relid;			/* hash key */
 	bool		valid;
+	/* The schema-qualified name, as a JSON string and as text: kept across
+	 * rebuilds and invalidations, so that a drop record names a table that DROP
+	 * TABLE has removed from the catalogs decoding reads. Set by the first shape
+	 * on the table or the first build; looked up again when stale. */
+	char	   *table_json;
+	int			table_json_len;
+	char	   *table_text;
+	bool		name_stale;
 	MemoryContext context;		/* owns everything below */
 	TupleDesc	desc;
 	ColumnOutput *columns;		/* desc->natts entries */
-	char	   *table_json;		/* schema-qualified name as a JSON string */
-	int			table_json_len;
-	char	   *table_text;
+	/* a partition: its ancestors, parent first, with how to convert its rows */
+	int			ancestor_count;
+	AncestorRoute *ancestors;
 	Bitmapset  *primary_key;	/* attnums, always projected */
 	Bitmapset  *identity_key;	/* attnums an old key-only tuple carries */
 	bool		identity_full;
@@ -347,6 +367,8 @@ typedef struct RecordRows
 	const RelationInfo *partition;	/* TRUNCATE of one partition of the shape's table */
 } RecordRows;
 
+/* text as a JSON string literal, quotes included (palloc'd) */
+extern char *json_string(const char *text);
 extern bool relation_qualified_names(Oid relid, Snapshot snapshot, MemoryContext context, char **json, char **text);
 extern void record_relation_build(RelationInfo *info, Relation rel);
 extern Bitmapset *attnums_from_index_bitmap(Bitmapset *offset_attnums);
