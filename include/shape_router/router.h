@@ -29,14 +29,14 @@ typedef enum sr_status
 
 /*
  * One shape as the hot path sees it: its id and the shell's per-shape state
- * (NULL until the shell sets one). The bytes the shell gave at registration
- * are read with sr_router_shape_blob.
+ * (NULL until the shell sets one). The definition the shell gave at
+ * registration is read with sr_router_shape_spec.
  */
 typedef struct sr_shape_ref
 {
 	uint64_t	shape_id;
 	void	   *payload;
-	uint32_t	slot;			/* for sr_router_set_payload, sr_router_shape_blob */
+	uint32_t	slot;			/* for sr_router_set_payload, sr_router_shape_spec */
 	uint8_t		exact;			/* SR_EXACT_* bits: 0 means the program decides */
 } sr_shape_ref;
 
@@ -51,7 +51,7 @@ typedef struct sr_shape_ref
 #define SR_EXACT_NEW 2
 #define SR_EXACT_OLD 4
 
-/* As own_offset: no part of the blob is shared with other shapes. */
+/* The core's stored bytes of a shape (Router::add_shape's own_offset): none shared with other shapes. */
 #define SR_BLOB_UNSHARED ((size_t) -1)
 
 /*
@@ -253,32 +253,40 @@ sr_status	sr_router_add_shape(sr_router *router, uint64_t shape_id, uint32_t rel
 								const uint64_t *keys, size_t key_count,
 								void **previous) SR_NOEXCEPT;
 
-/*
- * As sr_router_add_shape, with no payload but blob[0..blob_len), which the
- * router keeps and hands back (sr_router_shape_blob): the shell builds its
- * state from it when a shape is first evaluated (sr_router_set_payload), so
- * that shapes never evaluated cost only their bytes; and with a cover of
- * several alternatives (or columns) instead of one column's keys.
- *
- * blob[own_offset..own_offset + own_len) are the shape's own bytes (its
- * program's constants): shapes whose blobs differ only there (and which share
- * the index column) share one copy of the rest, and each keeps only its own
- * bytes, trailing zero bytes dropped. own_offset SR_BLOB_UNSHARED: the whole
- * blob is the shape's own.
- */
-sr_status	sr_router_add_shape_blob(sr_router *router, uint64_t shape_id, uint32_t relid,
-									 const void *blob, size_t blob_len,
-									 size_t own_offset, size_t own_len,
-									 const sr_cover *cover, void **previous) SR_NOEXCEPT;
+/* A shape's definition, as the shell hands it to the router and reads it back. */
+typedef struct sr_shape_spec
+{
+	const uint8_t *program;		/* its WHERE's program (program.h) */
+	uint32_t	program_len;	/* 0: no WHERE */
+	const int16_t *where_attnums;	/* the columns the WHERE reads, ascending */
+	uint32_t	where_count;
+	const int16_t *column_attnums;	/* projected columns, ascending (0 alone: the primary key only) */
+	int32_t		column_count;	/* -1: every column */
+	const char *fallback_text;	/* its executor-evaluated parts, NUL-terminated; NULL: none */
+} sr_shape_spec;
 
 /*
- * The blob of the shape in slot (from an sr_shape_ref): *blob is NULL when it
- * has none. Valid until the next call into the router; invalidates nothing but
- * the blob it returned before (an array from sr_router_candidates stays valid).
- * SR_OUT_OF_MEMORY when a shared form's blob could not be put together.
+ * As sr_router_add_shape, with no payload but a definition, which the router
+ * stores as it sees fit and hands back (sr_router_shape_spec): the shell builds
+ * its state from it when a shape is first used (sr_router_set_payload), so
+ * that shapes never used cost only their stored bytes; and with a cover of
+ * several alternatives (or columns) instead of one column's keys. Shapes whose
+ * definitions differ only in their programs' constants (user_id = 1,
+ * user_id = 2, ...) share one copy of the rest.
  */
-sr_status	sr_router_shape_blob(const sr_router *router, uint32_t slot,
-								 const uint8_t **blob, uint32_t *blob_len) SR_NOEXCEPT;
+sr_status	sr_router_add_shape_spec(sr_router *router, uint64_t shape_id, uint32_t relid,
+									 const sr_shape_spec *spec, const sr_cover *cover,
+									 void **previous) SR_NOEXCEPT;
+
+/*
+ * The definition of the shape in slot (from an sr_shape_ref). Its arrays are
+ * valid until the next call into the router; the call invalidates nothing but
+ * the definition it returned before (an array from sr_router_candidates stays
+ * valid). SR_INVALID_ARGUMENT when the slot holds no shape (or what it holds
+ * is not a definition), SR_OUT_OF_MEMORY when a shared form's bytes could not
+ * be put together.
+ */
+sr_status	sr_router_shape_spec(const sr_router *router, uint32_t slot, sr_shape_spec *spec) SR_NOEXCEPT;
 
 /* Sets the payload of the shape in slot (from an sr_shape_ref); NULL clears it.
  * Invalidates nothing. On failure (SR_OUT_OF_MEMORY) the shape keeps no payload. */

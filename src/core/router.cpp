@@ -1,6 +1,7 @@
 // Router: relation gate, per-relation scan shapes, the routing index, and the C
 // API that the PostgreSQL shell calls. No PostgreSQL header may be included here.
 #include "shape_router/router.hpp"
+#include "shape_router/shape_spec.hpp"
 #include "shape_router/range_index.hpp"
 #include "shape_router/guarded.hpp"
 
@@ -1115,6 +1116,9 @@ using shape_router::Router;
 
 struct sr_router {
   Router router;
+  // sr_router_add_shape_spec's encoding, sr_router_shape_spec's attnums
+  std::vector<uint8_t> spec_bytes;
+  mutable std::vector<int16_t> where_attnums, column_attnums;
 };
 
 using shape_router::guarded;
@@ -1137,23 +1141,24 @@ sr_status sr_router_add_shape(sr_router* router, uint64_t shape_id, uint32_t rel
   });
 }
 
-sr_status sr_router_add_shape_blob(sr_router* router, uint64_t shape_id, uint32_t relid, const void* blob,
-                                   size_t blob_len, size_t own_offset, size_t own_len, const sr_cover* cover,
-                                   void** previous) noexcept {
+sr_status sr_router_add_shape_spec(sr_router* router, uint64_t shape_id, uint32_t relid, const sr_shape_spec* spec,
+                                   const sr_cover* cover, void** previous) noexcept {
   *previous = nullptr;
   return guarded([&] {
-    *previous = router->router.add_shape(shape_id, relid, nullptr, *cover, blob, blob_len, own_offset, own_len);
+    size_t own_offset, own_len;
+    shape_router::encode_shape_spec(*spec, router->spec_bytes, &own_offset, &own_len);
+    *previous = router->router.add_shape(shape_id, relid, nullptr, *cover, router->spec_bytes.data(),
+                                         router->spec_bytes.size(), own_offset, own_len);
   });
 }
 
-sr_status sr_router_shape_blob(const sr_router* router, uint32_t slot, const uint8_t** blob,
-                               uint32_t* blob_len) noexcept {
-  *blob = nullptr;
-  *blob_len = 0;
+sr_status sr_router_shape_spec(const sr_router* router, uint32_t slot, sr_shape_spec* spec) noexcept {
+  *spec = sr_shape_spec{};
   return guarded([&] {
     const auto [bytes, len] = router->router.blob(slot);
-    *blob = bytes;
-    *blob_len = len;
+    if (bytes == nullptr ||
+        !shape_router::decode_shape_spec(bytes, len, spec, router->where_attnums, router->column_attnums))
+      throw std::invalid_argument("no shape definition in this slot");
   });
 }
 

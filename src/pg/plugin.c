@@ -178,7 +178,6 @@ create_state(const PluginOptions *options)
 	state->econtext = CreateStandaloneExprContext();
 	reset_index_expressions(state);
 	initStringInfo(&state->record);
-	initStringInfo(&state->blob);
 	initStringInfo(&state->form_key);
 	MemoryContextSwitchTo(old);
 	if (sr_router_create(&state->router) != SR_OK)

@@ -96,7 +96,7 @@ typedef struct ShapeState
 								 * program first runs (shape_evaluator) */
 	Bitmapset  *columns;		/* projected; NULL: all columns */
 	Oid			relid;			/* the table it was registered on */
-	uint32		slot;			/* its slot in the router (its blob) */
+	uint32		slot;			/* its slot in the router (its definition) */
 	bool		disabled_reported;	/* its one error record has been sent */
 } ShapeState;
 
@@ -133,7 +133,6 @@ typedef struct RouterState
 	 * invalidation, or a transaction with catalog changes). */
 	bool		catalog_checked;
 	bool		shapes_loaded;
-	StringInfoData blob;		/* add_shape's buffer */
 	StringInfoData record;		/* batch-bytes: the record being written */
 	int			changes_since_progress;
 	bool		prefetch;		/* the index is large enough to miss the cache */

@@ -1,6 +1,6 @@
 /*
  * shape_cache.c — this slot's shapes in the router: each one's definition kept
- * there as a compact blob, the shell's state of a shape (ShapeState, with a
+ * there (the router decides how), the shell's state of a shape (ShapeState, with a
  * ShapeEvaluator shared by identical shapes) built from it at first use, the
  * names of the tables with shapes, and adding and dropping shapes.
  */
@@ -10,7 +10,7 @@
 
 #include "plugin_internal.h"
 
-static Bitmapset *decode_attnums(const char **pos, int count);
+static Bitmapset *attnums_bitmapset(const int16 *attnums, int count);
 
 uint32
 evaluator_hash(const void *key, Size keysize)
@@ -65,7 +65,7 @@ form_match(const void *key1, const void *key2, Size keysize)
  * that form that have one already.
  */
 static ShapeForm *
-form_for(RouterState *state, Oid relid, const uint8 *program, uint32 program_len, const char *where_attnums,
+form_for(RouterState *state, Oid relid, const uint8 *program, uint32 program_len, const int16 *where_attnums,
 		 uint32 where_count, const char *fallback_text)
 {
 	size_t		fallback_len = fallback_text != NULL ? strlen(fallback_text) + 1 : 0;
@@ -94,13 +94,12 @@ form_for(RouterState *state, Oid relid, const uint8 *program, uint32 program_len
 	if (!found)
 	{
 		MemoryContext old = MemoryContextSwitchTo(state->context);
-		const char *pos = where_attnums;
 
 		/* (an ERROR here frees the whole state, hash table included) */
 		form->key.bytes = memcpy(palloc(Max(len, 1)), bytes, len);
 		form->refcount = 0;
 		form->has_where = program_len > 0;
-		form->where_columns = decode_attnums(&pos, (int) where_count);
+		form->where_columns = attnums_bitmapset(where_attnums, (int) where_count);
 		form->program = program_len > 0 ? memcpy(palloc(program_len), program, program_len) : NULL;
 		form->program_len = program_len;
 		form->fallback_text = fallback_text != NULL ? pstrdup(fallback_text) : NULL;
@@ -220,128 +219,55 @@ remember_relation_name(RouterState *state, Oid relid)
 	state->last_named_relid = relid;
 }
 
-/*
- * What the router keeps of a shape until it is first evaluated: its program,
- * the columns its WHERE reads, its projected columns and its executor-evaluated
- * parts, back to back. Most shapes of a large set are never evaluated in a
- * session, so their ShapeState (with its allocations) is only built on demand
- * (shape_state()).
- */
-typedef struct ShapeBlobHeader
-{
-	uint32		program_len;	/* 0: no WHERE */
-	uint32		fallback_len;	/* with its NUL; 0: none */
-	uint32		where_count;
-	int32		column_count;	/* -1: all columns */
-} ShapeBlobHeader;
-
-/* The header goes out as four LEB128 numbers (4 bytes for most shapes, not 16). */
-static void
-append_leb128(StringInfo buf, uint32 value)
-{
-	do
-	{
-		char		byte = (char) ((value & 0x7f) | (value >= 0x80 ? 0x80 : 0));
-
-		appendStringInfoCharMacro(buf, byte);
-		value >>= 7;
-	} while (value != 0);
-}
-
-static uint32
-read_leb128(const char **pos, const char *end)
-{
-	uint32		value = 0;
-
-	for (int shift = 0; shift < 35; shift += 7)
-	{
-		uint8		byte;
-
-		if (*pos >= end)
-			break;
-		byte = (uint8) *(*pos)++;
-		value |= (uint32) (byte & 0x7f) << shift;
-		if ((byte & 0x80) == 0)
-			return value;
-	}
-	elog(ERROR, "shape_router: malformed shape state");
-	return 0;
-}
-
-static void
-append_attnums(StringInfo buf, const Bitmapset *attnums)
-{
-	int			attnum = -1;
-
-	while ((attnum = bms_next_member(attnums, attnum)) >= 0)
-	{
-		int16		a = (int16) attnum;
-
-		appendBinaryStringInfo(buf, (const char *) &a, sizeof(a));
-	}
-}
-
-/*
- * Returns where the shape's own bytes are in the blob: its program's constants,
- * when it has no executor-evaluated part (whose text is as particular to the
- * shape as its constants). Shapes of one form then share the rest of their blob
- * in the router (user_id = 1 and user_id = 2 keep 5 bytes each, not 28).
- */
-static void
-encode_shape_blob(StringInfo buf, const ShapeDef *def, size_t *own_offset, size_t *own_len)
-{
-	ShapeBlobHeader header;
-	int			program_offset;
-
-	header.program_len = def->program != NULL ? VARSIZE_ANY_EXHDR(def->program) : 0;
-	header.fallback_len = def->fallback_text != NULL ? strlen(def->fallback_text) + 1 : 0;
-	header.where_count = (uint32) bms_num_members(def->where_columns);
-	header.column_count = def->columns != NULL ? (int32) bms_num_members(def->columns) : -1;
-	resetStringInfo(buf);
-	append_leb128(buf, header.program_len);
-	append_leb128(buf, header.fallback_len);
-	append_leb128(buf, header.where_count);
-	append_leb128(buf, (uint32) (header.column_count + 1));
-	program_offset = buf->len;
-	if (header.program_len > 0)
-		appendBinaryStringInfo(buf, VARDATA_ANY(def->program), header.program_len);
-	append_attnums(buf, def->where_columns);
-	append_attnums(buf, def->columns);
-	if (header.fallback_len > 0)
-		appendBinaryStringInfo(buf, def->fallback_text, header.fallback_len);
-
-	*own_offset = SR_BLOB_UNSHARED;
-	*own_len = 0;
-	if (header.fallback_len == 0)
-	{
-		size_t		constants = 0;
-		size_t		constants_len = 0;
-
-		if (header.program_len == 0)
-			*own_offset = 0;	/* no WHERE: the whole blob is shared */
-		else if (sr_program_constants((const uint8_t *) buf->data + program_offset, header.program_len,
-									  &constants, &constants_len) == SR_OK)
-		{
-			*own_offset = (size_t) program_offset + constants;
-			*own_len = constants_len;
-		}
-	}
-}
-
 static Bitmapset *
-decode_attnums(const char **pos, int count)
+attnums_bitmapset(const int16 *attnums, int count)
 {
-	Bitmapset  *attnums = NULL;
+	Bitmapset  *result = NULL;
 
 	for (int i = 0; i < count; i++)
-	{
-		int16		a;
+		result = bms_add_member(result, attnums[i]);
+	return result;
+}
 
-		memcpy(&a, *pos, sizeof(a));
-		*pos += sizeof(a);
-		attnums = bms_add_member(attnums, a);
+/* A definition as the router takes it, its arrays in the current memory context. */
+static void
+shape_spec_of(const ShapeDef *def, sr_shape_spec *spec)
+{
+	int16	   *where_attnums = palloc(sizeof(int16) * (bms_num_members(def->where_columns) + 1));
+	int16	   *column_attnums = palloc(sizeof(int16) * (bms_num_members(def->columns) + 1));
+	int			attnum = -1;
+
+	memset(spec, 0, sizeof(*spec));
+	if (def->program != NULL)
+	{
+		spec->program = (const uint8 *) VARDATA_ANY(def->program);
+		spec->program_len = VARSIZE_ANY_EXHDR(def->program);
 	}
-	return attnums;
+	while ((attnum = bms_next_member(def->where_columns, attnum)) >= 0)
+		where_attnums[spec->where_count++] = (int16) attnum;
+	spec->where_attnums = where_attnums;
+	spec->column_count = -1;
+	if (def->columns != NULL)
+	{
+		/* (an empty list, the primary key only, is the set {0}) */
+		spec->column_count = 0;
+		attnum = -1;
+		while ((attnum = bms_next_member(def->columns, attnum)) >= 0)
+			column_attnums[spec->column_count++] = (int16) attnum;
+	}
+	spec->column_attnums = column_attnums;
+	spec->fallback_text = def->fallback_text;
+}
+
+/* The definition of the shape in slot (its arrays valid until the next call into the router). */
+static void
+read_shape_spec(RouterState *state, uint32 slot, uint64 shape_id, sr_shape_spec *spec)
+{
+	sr_status	status = sr_router_shape_spec(state->router, slot, spec);
+
+	if (status == SR_INVALID_ARGUMENT)
+		elog(ERROR, "shape_router has no definition for shape " UINT64_FORMAT, shape_id);
+	shape_router_check_status(status, "read a shape's definition");
 }
 
 /*
@@ -368,79 +294,33 @@ new_shape_state(RouterState *state)
 	return shape;
 }
 
-/* A shape's blob as the router keeps it: its header, and where each part starts. */
-typedef struct ShapeBlob
-{
-	ShapeBlobHeader header;
-	const uint8 *program;
-	const char *where_attnums;
-	const char *column_attnums;
-	const char *fallback_text;	/* NULL: none */
-} ShapeBlob;
-
-/* Reads the blob of the shape in slot (valid until the next call into the router). */
-static void
-read_shape_blob(RouterState *state, uint32 slot, uint64 shape_id, ShapeBlob *out)
-{
-	const uint8_t *blob;
-	uint32		blob_len;
-	const char *pos;
-	const char *end;
-
-	shape_router_check_status(sr_router_shape_blob(state->router, slot, &blob, &blob_len),
-							  "read a shape's definition");
-	if (blob == NULL)
-		elog(ERROR, "shape_router has no state for shape " UINT64_FORMAT, shape_id);
-	pos = (const char *) blob;
-	end = pos + blob_len;
-	out->header.program_len = read_leb128(&pos, end);
-	out->header.fallback_len = read_leb128(&pos, end);
-	out->header.where_count = read_leb128(&pos, end);
-	out->header.column_count = (int32) read_leb128(&pos, end) - 1;
-	if ((uint64) out->header.program_len + out->header.fallback_len +
-		2 * ((uint64) out->header.where_count + Max(out->header.column_count, 0)) > (uint64) (end - pos) ||
-		(out->header.fallback_len > 0 &&
-		 pos[out->header.program_len + 2 * (out->header.where_count + Max(out->header.column_count, 0)) +
-			 out->header.fallback_len - 1] != '\0'))
-		elog(ERROR, "shape_router: malformed state of shape " UINT64_FORMAT, shape_id);
-	out->program = (const uint8 *) pos;
-	out->where_attnums = pos + out->header.program_len;
-	out->column_attnums = out->where_attnums + 2 * out->header.where_count;
-	out->fallback_text = out->header.fallback_len > 0
-		? out->column_attnums + 2 * Max(out->header.column_count, 0) : NULL;
-}
-
 /*
- * The shell's state of a candidate shape of relid, built from its blob at first
+ * The shell's state of a candidate shape of relid, built from its definition at first
  * use: its form and projection. Its evaluator waits for its program's first run
  * (shape_evaluator): a shape the index decides never needs one.
  */
 ShapeState *
 shape_state(RouterState *state, const sr_shape_ref *ref, Oid relid)
 {
-	ShapeBlob	blob;
+	sr_shape_spec spec;
 	ShapeState *shape;
 	MemoryContext old;
 
 	if (ref->payload != NULL)
 		return (ShapeState *) ref->payload;
-	read_shape_blob(state, ref->slot, ref->shape_id, &blob);
+	read_shape_spec(state, ref->slot, ref->shape_id, &spec);
 	old = MemoryContextSwitchTo(state->context);
 	shape = new_shape_state(state);
 	shape->shape_id = (int64) ref->shape_id;
 	shape->relid = relid;
 	shape->slot = ref->slot;
-	if (blob.header.column_count >= 0)
-	{
-		const char *pos = blob.column_attnums;
-
-		shape->columns = decode_attnums(&pos, blob.header.column_count);
-	}
+	if (spec.column_count >= 0)
+		shape->columns = attnums_bitmapset(spec.column_attnums, spec.column_count);
 	MemoryContextSwitchTo(old);
 	PG_TRY();
 	{
-		shape->form = form_for(state, relid, blob.program, blob.header.program_len, blob.where_attnums,
-							   blob.header.where_count, blob.fallback_text);
+		shape->form = form_for(state, relid, spec.program, spec.program_len, spec.where_attnums,
+							   spec.where_count, spec.fallback_text);
 	}
 	PG_CATCH();
 	{
@@ -460,26 +340,26 @@ shape_state(RouterState *state, const sr_shape_ref *ref, Oid relid)
 ShapeEvaluator *
 shape_evaluator(RouterState *state, ShapeState *shape)
 {
-	ShapeBlob	blob;
+	sr_shape_spec spec;
 	ShapeDef	def = {0};
 	MemoryContext old;
 
 	if (shape->evaluator != NULL)
 		return shape->evaluator;
-	read_shape_blob(state, shape->slot, (uint64) shape->shape_id, &blob);
+	read_shape_spec(state, shape->slot, (uint64) shape->shape_id, &spec);
 	/* The definition is temporary (compiled_shape_init copies it). */
 	old = MemoryContextSwitchTo(state->change_context);
 	def.shape_id = shape->shape_id;
 	def.relid = shape->relid;
-	def.has_where = blob.header.program_len > 0;
+	def.has_where = spec.program_len > 0;
 	if (def.has_where)
 	{
-		def.program = palloc(VARHDRSZ + blob.header.program_len);
-		SET_VARSIZE(def.program, VARHDRSZ + blob.header.program_len);
-		memcpy(VARDATA(def.program), blob.program, blob.header.program_len);
+		def.program = palloc(VARHDRSZ + spec.program_len);
+		SET_VARSIZE(def.program, VARHDRSZ + spec.program_len);
+		memcpy(VARDATA(def.program), spec.program, spec.program_len);
 	}
 	def.where_columns = shape->form->where_columns;
-	def.fallback_text = unconstify(char *, blob.fallback_text);
+	def.fallback_text = unconstify(char *, spec.fallback_text);
 	MemoryContextSwitchTo(state->context);
 	shape->evaluator = evaluator_for(state, &def);
 	MemoryContextSwitchTo(old);
@@ -491,21 +371,18 @@ add_shape(RouterState *state, const ShapeDef *def)
 {
 	void	   *previous;
 	sr_status	status;
-	size_t		own_offset;
-	size_t		own_len;
+	sr_shape_spec spec;
 	sr_cover	cover;
 
 	/* every caller has asked slot_wants_shape before parsing the row */
 	Assert(slot_wants_shape(&state->options, def->shape_id));
 	remember_relation_name(state, def->relid);
-	encode_shape_blob(&state->blob, def, &own_offset, &own_len);
+	shape_spec_of(def, &spec);
 	cover.atoms = def->cover_atoms;
 	cover.alternative_sizes = def->cover_sizes;
 	cover.alternative_count = (size_t) def->cover_alternatives;
 	cover.exact_alternatives = def->cover_exact;
-	status = sr_router_add_shape_blob(state->router, (uint64) def->shape_id, def->relid,
-									  state->blob.data, (size_t) state->blob.len, own_offset, own_len,
-									  &cover, &previous);
+	status = sr_router_add_shape_spec(state->router, (uint64) def->shape_id, def->relid, &spec, &cover, &previous);
 	if (status == SR_INVALID_ARGUMENT)
 	{
 		/* A catalog row the router cannot take: skip that shape, keep decoding. */

@@ -1693,11 +1693,11 @@ std::string blob_of(uint64_t id, uint32_t v) {
   return b;
 }
 
-std::string blob_bytes(const sr_router* router, const sr_shape_ref& s) {
-  const uint8_t* blob = nullptr;
-  uint32_t len = 0;
-  EXPECT_EQ(sr_router_shape_blob(router, s.slot, &blob, &len), SR_OK);
-  return blob == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(blob), len);
+// A shape's definition as sr_router_shape_spec reads it back: its fallback text (the tests' tag) and column count.
+std::string spec_text(const sr_router* router, const sr_shape_ref& s) {
+  sr_shape_spec spec{};
+  EXPECT_EQ(sr_router_shape_spec(router, s.slot, &spec), SR_OK);
+  return std::string(spec.fallback_text != nullptr ? spec.fallback_text : "-") + "/" + std::to_string(spec.column_count);
 }
 
 std::string blob_bytes(const shape_router::Router& r, const sr_shape_ref& s) {
@@ -1727,20 +1727,26 @@ TEST(RouterBlobs, AddSetPayloadDropRelid) {
   const sr_index_atom atom{K(1), 0, 1, SR_TAG_INT, SR_ATOM_EQUAL, 0, 0, 0};
   const uint32_t one = 1;
   const sr_cover on_key{&atom, &one, 1, 0}, scan{nullptr, nullptr, 0, 0};
-  const std::string a = blob_of(5, 0), b = blob_of(6, 0);
-  ASSERT_EQ(sr_router_add_shape_blob(router, 5, 77, a.data(), a.size(), SR_BLOB_UNSHARED, 0, &on_key, &previous),
-            SR_OK);
+  const int16_t where = 1, pk_only = 0;
+  sr_shape_spec a{}, b{};
+  a.where_attnums = b.where_attnums = &where;
+  a.where_count = b.where_count = 1;
+  a.column_count = -1;
+  a.fallback_text = "five";
+  b.column_attnums = &pk_only;
+  b.column_count = 1;
+  b.fallback_text = "six";
+  ASSERT_EQ(sr_router_add_shape_spec(router, 5, 77, &a, &on_key, &previous), SR_OK);
   EXPECT_EQ(previous, nullptr);
-  ASSERT_EQ(sr_router_add_shape_blob(router, 6, 77, b.data(), b.size(), SR_BLOB_UNSHARED, 0, &scan, &previous),
-            SR_OK);
+  ASSERT_EQ(sr_router_add_shape_spec(router, 6, 77, &b, &scan, &previous), SR_OK);
   EXPECT_EQ(sr_router_shape_relid(router, 5), 77u);
   EXPECT_EQ(sr_router_shape_relid(router, 99), 0u);
   const sr_shape_ref* shapes = nullptr;
   size_t count = 0;
   ASSERT_EQ(sr_router_candidates(router, 77, keys.data(), nullptr, 1, 1, nullptr, 0, 0, 0, &shapes, &count), SR_OK);
   ASSERT_EQ(count, 2u);
-  EXPECT_EQ(blob_bytes(router, shapes[0]), a);
-  EXPECT_EQ(blob_bytes(router, shapes[1]), b);
+  EXPECT_EQ(spec_text(router, shapes[0]), "five/-1");
+  EXPECT_EQ(spec_text(router, shapes[1]), "six/1");
   EXPECT_EQ(shapes[0].payload, nullptr);
   sr_router_set_payload(router, shapes[0].slot, fake(42));
   ASSERT_EQ(sr_router_candidates(router, 77, keys.data(), nullptr, 1, 1, nullptr, 0, 0, 0, &shapes, &count), SR_OK);
@@ -1748,13 +1754,14 @@ TEST(RouterBlobs, AddSetPayloadDropRelid) {
   EXPECT_EQ(shapes[0].payload, fake(42));
   EXPECT_EQ(shapes[1].payload, nullptr);
   // Replacing a shape hands back its payload and forgets it.
-  ASSERT_EQ(sr_router_add_shape_blob(router, 5, 77, b.data(), b.size(), SR_BLOB_UNSHARED, 0, &on_key, &previous),
-            SR_OK);
+  ASSERT_EQ(sr_router_add_shape_spec(router, 5, 77, &b, &on_key, &previous), SR_OK);
   EXPECT_EQ(previous, fake(42));
   void* payload = fake(1);
   ASSERT_EQ(sr_router_drop_shape(router, 6, &payload), SR_OK);
   EXPECT_EQ(payload, nullptr);  // present, but never given a payload
   EXPECT_EQ(sr_router_shape_relid(router, 6), 0u);
+  sr_shape_spec gone{};
+  EXPECT_EQ(sr_router_shape_spec(router, shapes[1].slot, &gone), SR_INVALID_ARGUMENT);  // its slot holds none now
   sr_router_destroy(router);
 }
 

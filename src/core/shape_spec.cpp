@@ -1,0 +1,96 @@
+#include "shape_router/shape_spec.hpp"
+
+#include <cstring>
+#include <stdexcept>
+
+#include "shape_router/program.h"
+
+namespace shape_router {
+
+namespace {
+
+void put_leb128(std::vector<uint8_t>& out, uint32_t value) {
+  for (;; value >>= 7) {
+    out.push_back(static_cast<uint8_t>((value & 0x7f) | (value >= 0x80 ? 0x80 : 0)));
+    if (value < 0x80) return;
+  }
+}
+
+bool get_leb128(const uint8_t*& pos, const uint8_t* end, uint32_t* value) {
+  *value = 0;
+  for (int shift = 0; shift < 35 && pos < end; shift += 7) {
+    const uint8_t byte = *pos++;
+    *value |= static_cast<uint32_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+void put_attnums(std::vector<uint8_t>& out, const int16_t* attnums, size_t count) {
+  const size_t at = out.size();
+  out.resize(at + 2 * count);
+  if (count > 0) std::memcpy(out.data() + at, attnums, 2 * count);
+}
+
+}  // namespace
+
+void encode_shape_spec(const sr_shape_spec& spec, std::vector<uint8_t>& out, size_t* own_offset, size_t* own_len) {
+  const size_t fallback_len = spec.fallback_text != nullptr ? std::strlen(spec.fallback_text) + 1 : 0;
+  if ((spec.program_len > 0 && spec.program == nullptr) || (spec.where_count > 0 && spec.where_attnums == nullptr) ||
+      (spec.column_count > 0 && spec.column_attnums == nullptr) || spec.column_count < -1 ||
+      fallback_len > UINT32_MAX / 2 || spec.program_len > UINT32_MAX / 2 || spec.where_count > INT16_MAX ||
+      spec.column_count > INT16_MAX)
+    throw std::invalid_argument("shape spec");
+  out.clear();
+  put_leb128(out, spec.program_len);
+  put_leb128(out, static_cast<uint32_t>(fallback_len));
+  put_leb128(out, spec.where_count);
+  put_leb128(out, static_cast<uint32_t>(spec.column_count + 1));
+  const size_t program_offset = out.size();
+  if (spec.program_len > 0) out.insert(out.end(), spec.program, spec.program + spec.program_len);
+  put_attnums(out, spec.where_attnums, spec.where_count);
+  put_attnums(out, spec.column_attnums, spec.column_count > 0 ? static_cast<size_t>(spec.column_count) : 0);
+  if (fallback_len > 0) out.insert(out.end(), spec.fallback_text, spec.fallback_text + fallback_len);
+
+  *own_offset = SR_BLOB_UNSHARED;
+  *own_len = 0;
+  if (fallback_len > 0) return;
+  size_t constants = 0, constants_len = 0;
+  if (spec.program_len == 0)
+    *own_offset = 0;  // no WHERE: the whole definition is shared
+  else if (sr_program_constants(spec.program, spec.program_len, &constants, &constants_len) == SR_OK) {
+    *own_offset = program_offset + constants;
+    *own_len = constants_len;
+  }
+}
+
+bool decode_shape_spec(const uint8_t* bytes, size_t len, sr_shape_spec* out, std::vector<int16_t>& where_attnums,
+                       std::vector<int16_t>& column_attnums) {
+  const uint8_t* pos = bytes;
+  const uint8_t* end = bytes + len;
+  uint32_t program_len, fallback_len, where_count, columns_plus_one;
+  if (!get_leb128(pos, end, &program_len) || !get_leb128(pos, end, &fallback_len) ||
+      !get_leb128(pos, end, &where_count) || !get_leb128(pos, end, &columns_plus_one))
+    return false;
+  const uint64_t column_count = columns_plus_one == 0 ? 0 : columns_plus_one - 1;
+  const uint64_t need = uint64_t{program_len} + 2 * (uint64_t{where_count} + column_count) + fallback_len;
+  if (need != static_cast<uint64_t>(end - pos)) return false;
+  if (fallback_len > 0 && end[-1] != '\0') return false;
+  out->program = program_len > 0 ? pos : nullptr;
+  out->program_len = program_len;
+  pos += program_len;
+  where_attnums.resize(where_count);
+  if (where_count > 0) std::memcpy(where_attnums.data(), pos, 2 * size_t{where_count});
+  pos += 2 * size_t{where_count};
+  column_attnums.resize(column_count);
+  if (column_count > 0) std::memcpy(column_attnums.data(), pos, 2 * column_count);
+  pos += 2 * column_count;
+  out->where_attnums = where_attnums.data();
+  out->where_count = where_count;
+  out->column_attnums = column_attnums.data();
+  out->column_count = static_cast<int32_t>(columns_plus_one) - 1;
+  out->fallback_text = fallback_len > 0 ? reinterpret_cast<const char*>(pos) : nullptr;
+  return true;
+}
+
+}  // namespace shape_router
