@@ -28,6 +28,10 @@ void reserve_one_more(std::vector<T>& v) {
   if (v.size() == v.capacity()) v.reserve(v.capacity() < 8 ? 8 : v.capacity() * 2);
 }
 
+// 2^64 / the golden ratio: the increment of splitmix64, and what seeds and
+// words are offset by before mixing, so that 0 does not mix to 0.
+constexpr uint64_t kGoldenGamma = 0x9e3779b97f4a7c15ULL;
+
 // Finalizer of MurmurHash3: a full-avalanche mixer for integer keys.
 inline uint64_t mix64(uint64_t key) noexcept {
   key ^= key >> 33;

@@ -27,7 +27,6 @@ namespace shape_router {
 using Mixer = uint64_t (*)(uint64_t key, uint64_t seed);
 uint64_t default_mixer(uint64_t key, uint64_t seed);
 
-constexpr uint64_t kSeedMixConstant = 0x9e3779b97f4a7c15ULL;
 
 // The mixer on the lookup path: the default one inline, with its seed's half
 // mixed once at build (seed_mix), instead of two calls through the pointer.
@@ -44,7 +43,7 @@ class BinaryFuse8 {
   struct Head {
     const uint8_t* fingerprints = nullptr;  // nullptr: empty, contains nothing
     uint64_t seed = 0;
-    uint64_t seed_mix = 0;  // mix64(seed + kSeedMixConstant)
+    uint64_t seed_mix = 0;  // mix64(seed + kGoldenGamma)
     Mixer mixer = default_mixer;
     uint32_t segment_length = 0;
     uint32_t segment_mask = 0;
@@ -101,7 +100,7 @@ class BinaryFuse8 {
 
   std::vector<uint8_t> fingerprints_;
   uint64_t seed_ = 0;
-  uint64_t seed_mix_ = 0;  // mix64(seed_ + kSeedMixConstant)
+  uint64_t seed_mix_ = 0;  // mix64(seed_ + kGoldenGamma)
   uint32_t segment_length_ = 0;
   uint32_t segment_mask_ = 0;
   uint32_t segment_count_length_ = 0;
@@ -138,7 +137,7 @@ class PerfectHash {
   std::vector<uint8_t> pilots_;
   uint64_t pilot_keys_[256];
   uint64_t seed_ = 0;
-  uint64_t seed_mix_ = 0;  // mix64(seed_ + kSeedMixConstant)
+  uint64_t seed_mix_ = 0;  // mix64(seed_ + kGoldenGamma)
   size_t table_size_ = 0;
   size_t buckets_ = 0;
   size_t dense_buckets_ = 0;
@@ -149,7 +148,7 @@ struct IndexStats {
   size_t keys = 0;             // distinct keys in the static part
   size_t static_bytes = 0;     // filter + pilots + slot table + pool
   size_t filter_bytes = 0;
-  size_t mphf_bytes = 0;
+  size_t perfect_hash_bytes = 0;
   size_t slot_bytes = 0;
   size_t pool_bytes = 0;
   size_t key_store_bytes = 0;  // per-shape keys kept to rebuild (not needed by lookups)
@@ -166,7 +165,7 @@ struct IndexStats {
 // (key, slot) pairs by a pure function, so a build can run on another thread.
 struct StaticPart {
   BinaryFuse8 filter;
-  PerfectHash mphf;
+  PerfectHash perfect_hash;
   std::vector<uint8_t> slot_fingerprints;
   std::vector<uint32_t> slot_values;  // high bit clear: one shape slot; set: offset into pool
   std::vector<uint32_t> pool;         // count, then shape slots

@@ -247,6 +247,18 @@ sr_status	sr_program_validate(const uint8_t *program, size_t len, const uint8_t 
 								uint16_t natts, uint8_t fallback_count,
 								char *errbuf, size_t errlen) SR_NOEXCEPT;
 
+/* As sr_program_validate, saying why a program does not fit. */
+typedef enum sr_program_fit
+{
+	SR_PROGRAM_FITS = 0,
+	SR_PROGRAM_MALFORMED,		/* not a program this build runs */
+	SR_PROGRAM_COLUMN_MISMATCH	/* a column it reads is gone or has another type now */
+} sr_program_fit;
+
+sr_program_fit sr_program_check(const uint8_t *program, size_t len, const uint8_t *column_tags,
+								uint16_t natts, uint8_t fallback_count,
+								char *errbuf, size_t errlen) SR_NOEXCEPT;
+
 /* The attnums a validated program reads natively, ascending, without duplicates.
  * Returns how many there are (may exceed max; only max are written). */
 size_t		sr_program_columns(const uint8_t *program, uint16_t *attnums, size_t max) SR_NOEXCEPT;

@@ -21,7 +21,11 @@
 
 namespace shape_router {
 
-uint64_t default_mixer(uint64_t key, uint64_t seed) { return mix64(key ^ mix64(seed + kSeedMixConstant)); }
+// A slot value or overlay entry with this bit names a list of shapes (its index
+// in the pool or in lists) instead of one shape.
+constexpr uint32_t kListFlag = 0x80000000u;
+
+uint64_t default_mixer(uint64_t key, uint64_t seed) { return mix64(key ^ mix64(seed + kGoldenGamma)); }
 
 namespace {
 
@@ -98,7 +102,7 @@ bool BinaryFuse8::build(const std::vector<uint64_t>& keys, Mixer mixer) {
       queue.reserve(array_length);
     }
     seed_ = mix64(0x726f757465ULL + static_cast<uint64_t>(attempt) * kSeedStep);
-    seed_mix_ = mix64(seed_ + kSeedMixConstant);
+    seed_mix_ = mix64(seed_ + kGoldenGamma);
     for (size_t i = 0; i < n; i++) hashes[i] = mixer_(keys[i], seed_);
     // Distinct keys may still share a hash under a weak mixer: one entry serves both.
     radix_sort(hashes, [](uint64_t h) { return h; });
@@ -172,7 +176,7 @@ bool PerfectHash::build(const std::vector<uint64_t>& keys, Mixer mixer) {
   std::vector<uint64_t> hashes(n);
   for (int attempt = 0; attempt < kMaxBuildAttempts; attempt++) {
     seed_ = mix64(0x6d706866ULL + static_cast<uint64_t>(attempt) * kSeedStep);
-    seed_mix_ = mix64(seed_ + kSeedMixConstant);
+    seed_mix_ = mix64(seed_ + kGoldenGamma);
     for (int p = 0; p < 256; p++) pilot_keys_[p] = mix64(seed_ ^ (static_cast<uint64_t>(p) * kSeedStep + 1));
     for (size_t i = 0; i < n; i++) hashes[i] = mixer_(keys[i], seed_);
     if (try_build(hashes)) return true;
@@ -343,12 +347,12 @@ bool build_static_part(std::vector<std::pair<uint64_t, uint32_t>>& pairs, Mixer 
   }
   // Filter first, then the perfect hash: their temporaries are never held at once
   // (parts, not these two, are what runs in parallel).
-  if (!part.filter.build(distinct, mixer) || !part.mphf.build(distinct, mixer)) return false;
+  if (!part.filter.build(distinct, mixer) || !part.perfect_hash.build(distinct, mixer)) return false;
   part.keys = distinct.size();
   std::vector<uint64_t>().swap(distinct);  // freed before the slot table is allocated
 
-  part.slot_fingerprints.assign(part.mphf.table_size(), 0);
-  part.slot_values.assign(part.mphf.table_size(), 0);
+  part.slot_fingerprints.assign(part.perfect_hash.table_size(), 0);
+  part.slot_values.assign(part.perfect_hash.table_size(), 0);
   // Lists shared by several keys are stored once (deduplicated by content).
   FlatMap list_offsets;  // hash of list → offset (collisions verified by comparison)
   std::vector<uint32_t>& pool = part.pool;
@@ -357,7 +361,7 @@ bool build_static_part(std::vector<std::pair<uint64_t, uint32_t>>& pairs, Mixer 
     size_t j = i;
     while (j < pairs.size() && pairs[j].first == pairs[i].first) j++;
     const uint64_t key = pairs[i].first;
-    const size_t s = part.mphf.slot(key);
+    const size_t s = part.perfect_hash.slot(key);
     part.slot_fingerprints[s] = slot_fingerprint(key);
     if (j - i == 1) {
       part.slot_values[s] = pairs[i].second;
@@ -378,7 +382,7 @@ bool build_static_part(std::vector<std::pair<uint64_t, uint32_t>>& pairs, Mixer 
         for (size_t k = i; k < j; k++) pool.push_back(pairs[k].second);
         list_offsets.put(list_hash, offset);
       }
-      part.slot_values[s] = 0x80000000u | offset;
+      part.slot_values[s] = kListFlag | offset;
     }
     i = j;
   }
@@ -519,10 +523,10 @@ void ShapeIndex::Overlay::insert(uint64_t key, uint32_t slot) {
   const uint32_t* value = index.find(key);
   if (value == nullptr) {
     index.put(key, slot);
-  } else if ((*value & 0x80000000u) == 0) {
+  } else if ((*value & kListFlag) == 0) {
     const uint32_t first = *value;
     lists.push_back({first, slot});
-    index.put(key, 0x80000000u | static_cast<uint32_t>(lists.size() - 1));
+    index.put(key, kListFlag | static_cast<uint32_t>(lists.size() - 1));
   } else {
     lists[*value & 0x7fffffffu].push_back(slot);
   }
@@ -583,7 +587,7 @@ void ShapeIndex::drop(uint32_t slot) {
       const uint64_t key = shape_keys[i];
       const uint32_t* value = overlay_.index.find(key);
       if (value == nullptr) continue;
-      if ((*value & 0x80000000u) == 0) {
+      if ((*value & kListFlag) == 0) {
         if (*value == slot) {
           overlay_.index.erase(key);
           overlay_.keys--;
@@ -616,14 +620,14 @@ ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) c
   if (static_.may_contain(key) && BinaryFuse8::contains(static_.heads[p], key)) {
     const StaticPart* part = &static_.parts[p];
     probe.filter_pass = true;
-    const size_t s = part->mphf.slot(key);
+    const size_t s = part->perfect_hash.slot(key);
     if (part->slot_fingerprints[s] == slot_fingerprint(key)) {
       probe.slot_hit = true;
       const uint32_t value = part->slot_values[s];
       auto emit = [&](uint32_t shape_slot) {
         if (!bit(tombstones_, shape_slot)) out.push_back(shape_slot);
       };
-      if ((value & 0x80000000u) == 0) {
+      if ((value & kListFlag) == 0) {
         emit(value);
       } else {
         const uint32_t offset = value & 0x7fffffffu;
@@ -633,7 +637,7 @@ ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) c
   }
   if (overlay_.keys > 0) {
     if (const uint32_t* value = overlay_.index.find(key)) {
-      if ((*value & 0x80000000u) == 0) {
+      if ((*value & kListFlag) == 0) {
         out.push_back(*value);
       } else {
         const std::vector<uint32_t>& slots = overlay_.lists[*value & 0x7fffffffu];
@@ -806,12 +810,12 @@ IndexStats ShapeIndex::stats() const {
   s.keys = static_.keys;
   for (const StaticPart& part : static_.parts) {
     s.filter_bytes += part.filter.bytes();
-    s.mphf_bytes += part.mphf.bytes();
+    s.perfect_hash_bytes += part.perfect_hash.bytes();
     s.slot_bytes += part.slot_fingerprints.size() * sizeof(uint8_t) + part.slot_values.size() * sizeof(uint32_t);
     s.pool_bytes += part.pool.size() * sizeof(uint32_t);
   }
   s.filter_bytes += static_.front.size() * sizeof(uint64_t);
-  s.static_bytes = s.filter_bytes + s.mphf_bytes + s.slot_bytes + s.pool_bytes;
+  s.static_bytes = s.filter_bytes + s.perfect_hash_bytes + s.slot_bytes + s.pool_bytes;
   s.key_store_bytes = keys_.size() * sizeof(uint64_t) + shapes_.size() * sizeof(Shape);
   s.overlay_keys = overlay_.keys;
   s.tombstones = tombstone_count_;

@@ -713,11 +713,18 @@ sr_status sr_encode_decimal(const char* text, size_t len, uint8_t* out, size_t* 
 
 // ---------------------------------------------------------------- validation
 
-sr_status sr_program_validate(const uint8_t* program, size_t len, const uint8_t* column_tags, uint16_t natts,
-                              uint8_t fallback_count, char* errbuf, size_t errlen) noexcept {
+namespace {
+
+// sr_program_check's body: SR_OK, or SR_INVALID_ARGUMENT with why in reason and errbuf.
+sr_status check_program(const uint8_t* program, size_t len, const uint8_t* column_tags, uint16_t natts,
+                        uint8_t fallback_count, char* errbuf, size_t errlen, sr_program_fit& reason) noexcept {
   auto fail = [&](const char* what, size_t pos) {
     if (errbuf != nullptr && errlen > 0) std::snprintf(errbuf, errlen, "invalid program: %s at byte %zu", what, pos);
     return SR_INVALID_ARGUMENT;
+  };
+  auto mismatch = [&](size_t pos) {
+    reason = SR_PROGRAM_COLUMN_MISMATCH;
+    return fail("column does not match the relation", pos);
   };
   if (len < kHeaderSize) return fail("shorter than its header", 0);
   if (program[0] != kMagic || program[1] != kVersion) return fail("unknown format or version", 0);
@@ -783,17 +790,17 @@ sr_status sr_program_validate(const uint8_t* program, size_t len, const uint8_t*
       case OP_CMP_COLS: {
         uint8_t tag = in[1] >> 3, op = in[1] & 7;
         if (!tag_is_native(tag) || op >= SR_OP_COUNT) return fail("bad comparison", pos);
-        if (!column_ok(read_u16(in + 2), tag)) return fail("column does not match the relation", pos);
+        if (!column_ok(read_u16(in + 2), tag)) return mismatch(pos);
         if (opcode == OP_CMP ? !scalar_ok(category_of(tag), read_u16(in + 4))
                              : !column_ok(read_u16(in + 4), tag))
-          return fail(opcode == OP_CMP ? "constant out of bounds" : "column does not match the relation", pos);
+          return opcode == OP_CMP ? fail("constant out of bounds", pos) : mismatch(pos);
         effect = 1;
         break;
       }
       case OP_IN: {
         uint8_t tag = in[1] >> 2;
         if (!tag_is_native(tag)) return fail("bad IN", pos);
-        if (!column_ok(read_u16(in + 2), tag)) return fail("column does not match the relation", pos);
+        if (!column_ok(read_u16(in + 2), tag)) return mismatch(pos);
         if (!set_ok(category_of(tag), read_u16(in + 4))) return fail("IN set malformed", pos);
         effect = 1;
         break;
@@ -802,7 +809,7 @@ sr_status sr_program_validate(const uint8_t* program, size_t len, const uint8_t*
         const uint8_t tag = in[1] >> 3;
         if (!tag_is_native(tag) || (in[1] & 3) >= SR_ARRAY_OP_COUNT) return fail("bad array operator", pos);
         if (!column_ok(read_u16(in + 2), static_cast<uint8_t>(tag | SR_TAG_ELEMENT_FLAG)))
-          return fail("column does not match the relation", pos);
+          return mismatch(pos);
         if (!set_ok(category_of(tag), read_u16(in + 4))) return fail("array set malformed", pos);
         effect = 1;
         break;
@@ -814,7 +821,7 @@ sr_status sr_program_validate(const uint8_t* program, size_t len, const uint8_t*
         break;
       }
       case OP_BOOL_COL:
-        if (!column_ok(read_u16(in + 1), SR_TAG_BOOL)) return fail("column does not match the relation", pos);
+        if (!column_ok(read_u16(in + 1), SR_TAG_BOOL)) return mismatch(pos);
         effect = 1;
         break;
       case OP_CONST:
@@ -861,6 +868,23 @@ sr_status sr_program_validate(const uint8_t* program, size_t len, const uint8_t*
     if (expected[i] >= 0 && !boundary[i]) return fail("jump into an instruction", i);
   if (height != 1) return fail("program does not leave exactly one value", code_len);
   return SR_OK;
+}
+
+}  // namespace
+
+sr_program_fit sr_program_check(const uint8_t* program, size_t len, const uint8_t* column_tags, uint16_t natts,
+                                uint8_t fallback_count, char* errbuf, size_t errlen) noexcept {
+  sr_program_fit reason = SR_PROGRAM_MALFORMED;
+  return check_program(program, len, column_tags, natts, fallback_count, errbuf, errlen, reason) == SR_OK
+             ? SR_PROGRAM_FITS
+             : reason;
+}
+
+sr_status sr_program_validate(const uint8_t* program, size_t len, const uint8_t* column_tags, uint16_t natts,
+                              uint8_t fallback_count, char* errbuf, size_t errlen) noexcept {
+  return sr_program_check(program, len, column_tags, natts, fallback_count, errbuf, errlen) == SR_PROGRAM_FITS
+             ? SR_OK
+             : SR_INVALID_ARGUMENT;
 }
 
 uint8_t sr_program_fallback_count(const uint8_t* program) noexcept { return program[7]; }

@@ -779,7 +779,7 @@ uint64_t form_hash(const uint8_t* blob, size_t blob_len, size_t own_offset, size
     for (; n >= 8; p += 8, n -= 8) {
       uint64_t word;
       std::memcpy(&word, p, 8);
-      h = mix64(h ^ word) + 0x9e3779b97f4a7c15ULL;
+      h = mix64(h ^ word) + kGoldenGamma;
     }
     uint64_t tail = 0;
     std::memcpy(&tail, p, n);

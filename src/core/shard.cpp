@@ -1,12 +1,14 @@
 // The plugin's `shard` option (include/shape_router/shard.h).
 #include "shape_router/shard.h"
 
+#include "shape_router/flat_map.hpp"
+
 #include <cstdint>
 
 namespace {
 
 uint64_t splitmix64(uint64_t x) {
-  uint64_t z = x + 0x9e3779b97f4a7c15ULL;
+  uint64_t z = x + shape_router::kGoldenGamma;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);

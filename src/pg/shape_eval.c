@@ -170,16 +170,22 @@ program_fits_relation(const uint8 *program, uint32 program_len, const char *fall
 			}
 		}
 	}
-	if (expected_fallbacks > 255 ||
-		sr_program_validate(program, program_len, tags, (uint16) desc->natts,
-							(uint8_t) expected_fallbacks, message, message_size) != SR_OK)
+	if (expected_fallbacks > 255)
 	{
-		if (expected_fallbacks > 255)
-			snprintf(message, message_size, "invalid program: too many fallbacks");
-		else if (strstr(message, "column does not match") != NULL)
+		snprintf(message, message_size, "invalid program: too many fallbacks");
+		return false;
+	}
+	switch (sr_program_check(program, program_len, tags, (uint16) desc->natts, (uint8_t) expected_fallbacks,
+							 message, message_size))
+	{
+		case SR_PROGRAM_FITS:
+			break;
+		case SR_PROGRAM_COLUMN_MISMATCH:
 			snprintf(message, message_size,
 					 "a column it reads no longer has the type it had when the shape was registered");
-		return false;
+			return false;
+		case SR_PROGRAM_MALFORMED:
+			return false;
 	}
 	if (fallback_exprs_out != NULL)
 		*fallback_exprs_out = fallback_exprs;

@@ -192,9 +192,9 @@ TEST(BinaryFuse8, ConstantMixerPassesEverything) {
 TEST(PerfectHash, SlotsDistinctAndInRange) {
   for (size_t n : {1, 2, 3, 10, 1000, 100000, 1000000}) {
     const std::vector<uint64_t> keys = random_keys(n, 1000 + n);
-    PerfectHash mphf;
-    ASSERT_TRUE(mphf.build(keys)) << "n " << n;
-    const size_t table = mphf.table_size();
+    PerfectHash hash;
+    ASSERT_TRUE(hash.build(keys)) << "n " << n;
+    const size_t table = hash.table_size();
     // Near-minimal: the code's load factor is 0.90 (table = ceil(n / 0.90));
     // anything between that and minimal passes.
     EXPECT_GE(table, n) << "n " << n;
@@ -204,14 +204,14 @@ TEST(PerfectHash, SlotsDistinctAndInRange) {
     }
     std::vector<uint8_t> used(table, 0);
     for (uint64_t k : keys) {
-      const size_t s = mphf.slot(k);
+      const size_t s = hash.slot(k);
       ASSERT_LT(s, table) << "n " << n << " key " << k;
       ASSERT_EQ(used[s], 0) << "n " << n << ": two keys on slot " << s;
       used[s] = 1;
     }
     if (n == 1000000)
       std::printf("[ info     ] PerfectHash 1M keys: table %zu (load %.4f), pilots %zu bytes (%.3f bytes/key)\n", table,
-                  static_cast<double>(n) / table, mphf.bytes(), static_cast<double>(mphf.bytes()) / n);
+                  static_cast<double>(n) / table, hash.bytes(), static_cast<double>(hash.bytes()) / n);
   }
 }
 
@@ -222,12 +222,12 @@ TEST(PerfectHash, StructuredKeys) {
   for (uint64_t i = 1; i <= 100000; ++i) sets[1].push_back(i << 20);
   for (int b = 0; b < 64; ++b) sets[2].push_back(1ULL << b);
   for (const auto& keys : sets) {
-    PerfectHash mphf;
-    ASSERT_TRUE(mphf.build(keys));
-    std::vector<uint8_t> used(mphf.table_size(), 0);
+    PerfectHash hash;
+    ASSERT_TRUE(hash.build(keys));
+    std::vector<uint8_t> used(hash.table_size(), 0);
     for (uint64_t k : keys) {
-      const size_t s = mphf.slot(k);
-      ASSERT_LT(s, mphf.table_size());
+      const size_t s = hash.slot(k);
+      ASSERT_LT(s, hash.table_size());
       ASSERT_EQ(used[s]++, 0) << "slot " << s;
     }
   }
@@ -236,18 +236,18 @@ TEST(PerfectHash, StructuredKeys) {
 // Keys whose hashes coincide cannot get distinct slots: build reports failure
 // (ShapeIndex then keeps its keys in the exact overlay).
 TEST(PerfectHash, CollidingHashesFail) {
-  PerfectHash mphf;
-  EXPECT_TRUE(mphf.build({42}, constant_mixer));  // one key: nothing to collide with
-  EXPECT_EQ(mphf.slot(42), mphf.slot(42));
-  EXPECT_FALSE(mphf.build({1, 2}, constant_mixer));
-  EXPECT_FALSE(mphf.build(random_keys(1000, 41), constant_mixer));
-  EXPECT_FALSE(mphf.build({0x101, 0x201}, low8_mixer));  // same low byte
+  PerfectHash hash;
+  EXPECT_TRUE(hash.build({42}, constant_mixer));  // one key: nothing to collide with
+  EXPECT_EQ(hash.slot(42), hash.slot(42));
+  EXPECT_FALSE(hash.build({1, 2}, constant_mixer));
+  EXPECT_FALSE(hash.build(random_keys(1000, 41), constant_mixer));
+  EXPECT_FALSE(hash.build({0x101, 0x201}, low8_mixer));  // same low byte
   // Distinct low bytes are distinct hashes: that works even with the weak mixer.
   std::vector<uint64_t> distinct_low;
   for (uint64_t i = 0; i < 200; ++i) distinct_low.push_back((i << 40) | i);
-  ASSERT_TRUE(mphf.build(distinct_low, low8_mixer));
+  ASSERT_TRUE(hash.build(distinct_low, low8_mixer));
   std::set<size_t> slots;
-  for (uint64_t k : distinct_low) slots.insert(mphf.slot(k));
+  for (uint64_t k : distinct_low) slots.insert(hash.slot(k));
   EXPECT_EQ(slots.size(), distinct_low.size());
 }
 
@@ -547,12 +547,12 @@ TEST(ShapeIndex, StaticBytesPerKeyAt1M) {
   ASSERT_EQ(s.keys, kKeys);
   const double n = s.keys;
   std::printf(
-      "[ info     ] ShapeIndex 1M single-shape keys: static %.3f bytes/key = filter %.3f + mphf %.3f + slots %.3f + "
+      "[ info     ] ShapeIndex 1M single-shape keys: static %.3f bytes/key = filter %.3f + hash %.3f + slots %.3f + "
       "pool %.3f; key store %.3f bytes/key (not needed by lookups)\n",
-      s.static_bytes / n, s.filter_bytes / n, s.mphf_bytes / n, s.slot_bytes / n, s.pool_bytes / n,
+      s.static_bytes / n, s.filter_bytes / n, s.perfect_hash_bytes / n, s.slot_bytes / n, s.pool_bytes / n,
       s.key_store_bytes / n);
   RecordProperty("static_bytes", std::to_string(s.static_bytes));
-  EXPECT_EQ(s.static_bytes, s.filter_bytes + s.mphf_bytes + s.slot_bytes + s.pool_bytes);
+  EXPECT_EQ(s.static_bytes, s.filter_bytes + s.perfect_hash_bytes + s.slot_bytes + s.pool_bytes);
   EXPECT_EQ(s.pool_bytes, 0u);
   EXPECT_LE(s.static_bytes / n, 8.0);
   for (uint32_t slot = 0; slot < kKeys; ++slot) {
@@ -786,8 +786,8 @@ void run_property(const PropertyConfig& cfg, PropertyResult& r) {
         // Which structure could not be built, on the same keys?
         const std::vector<uint64_t> keys = model.key_list();
         BinaryFuse8 filter;
-        PerfectHash mphf;
-        const bool filter_ok = filter.build(keys), mphf_ok = mphf.build(keys);
+        PerfectHash hash;
+        const bool filter_ok = filter.build(keys), mphf_ok = hash.build(keys);
         std::printf("[ info     ] op %zu: build fell back with the default mixer: %zu distinct keys, filter %s, "
                     "perfect hash %s\n",
                     op, keys.size(), filter_ok ? "ok" : "FAILED", mphf_ok ? "ok" : "FAILED");

@@ -2412,3 +2412,24 @@ TEST(Decimal, SpecialValuesAndScale) {
   for (const char* bad : {"", "-", ".", "1.2.3", "1e5", "abc", "--1", " 1"})
     EXPECT_EQ(sr_encode_decimal(bad, std::strlen(bad), out, &n), SR_INVALID_ARGUMENT) << bad;
 }
+
+// The check says why a program does not fit, so that the shell need not read its message.
+TEST(ProgramCheck, SaysWhyAProgramDoesNotFit) {
+  const sr_value ten = IntV(10);
+  Builder b;
+  ASSERT_EQ(sr_builder_compare(b, SR_OP_EQ, SR_TAG_INT, 1, &ten), SR_OK);
+  Program p = b.finish();
+  ASSERT_TRUE(p);
+  char message[128];
+  const Tags ints = {SR_TAG_NONE, SR_TAG_INT}, texts = {SR_TAG_NONE, SR_TAG_TEXT};
+  EXPECT_EQ(sr_program_check(p.data(), p.size(), ints.data(), 1, 0, message, sizeof message), SR_PROGRAM_FITS);
+  EXPECT_EQ(sr_program_check(p.data(), p.size(), texts.data(), 1, 0, message, sizeof message),
+            SR_PROGRAM_COLUMN_MISMATCH);
+  EXPECT_NE(std::string(message).find("column does not match"), std::string::npos);
+  EXPECT_EQ(sr_program_check(p.data(), p.size(), ints.data(), 0, 0, message, sizeof message),
+            SR_PROGRAM_COLUMN_MISMATCH);  // the column is gone
+  EXPECT_EQ(sr_program_check(p.data(), p.size() - 1, ints.data(), 1, 0, message, sizeof message),
+            SR_PROGRAM_MALFORMED);
+  EXPECT_EQ(sr_program_check(p.data(), p.size(), ints.data(), 1, 1, message, sizeof message), SR_PROGRAM_MALFORMED);
+  EXPECT_EQ(sr_program_validate(p.data(), p.size(), texts.data(), 1, 0, nullptr, 0), SR_INVALID_ARGUMENT);
+}
