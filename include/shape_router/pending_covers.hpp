@@ -21,14 +21,14 @@ class PendingCovers {
   struct Entry {
     uint32_t slot;
     uint32_t relid;
-    uint16_t record_column;
+    uint16_t home_column;
     sr_cover cover;  // valid until the next entry is read
   };
 
   // Keeps slot's cover. expected_more: how many more covers are likely to come
   // (an estimate), so that the bytes grow once to the projected total rather
   // than by doubling, whose slack and copy would be live at the load's peak.
-  void add(uint32_t slot, uint32_t relid, uint16_t record_column, const sr_cover& cover, size_t expected_more);
+  void add(uint32_t slot, uint32_t relid, uint16_t home_column, const sr_cover& cover, size_t expected_more);
   // Undoes the last add (a failed registration).
   void remove_last(uint32_t slot);
   // Forgets slot's cover (the shape was dropped while loading). A slot dropped

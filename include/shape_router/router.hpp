@@ -126,33 +126,33 @@ class Router {
       if (slots_[slot].shape_id != 0) visit(ref(slot));
   }
   size_t blob_bytes() const noexcept { return blobs_.size(); }
-  size_t template_count() const noexcept { return templates_.size() - free_templates_.size(); }
+  size_t form_count() const noexcept { return forms_.size() - free_forms_.size(); }
 
  private:
   // 16 bytes a shape. What the hot path does not need lives in the shape's
-  // record in blobs_, which starts with a LEB128 number v:
+  // entry in blobs_, which starts with a LEB128 number v:
   //   v even: the blob is inline: uint16 index column (0: a scan shape, else
   //           attnum + 1), then the blob's v / 2 bytes;
-  //   v odd:  the shape's form is templates_[v / 2] (which holds the index
+  //   v odd:  the shape's form is forms_[v / 2] (which holds the index
   //           column); then a LEB128 length and the shape's own bytes, trailing
   //           zero bytes dropped.
   struct Slot {
     uint64_t shape_id = 0;  // 0: a free slot
     uint32_t relid = 0;
-    uint32_t record = 0;    // offset of the shape's record in blobs_
+    uint32_t entry = 0;    // offset of the shape's entry in blobs_
   };
-  struct Record {
+  struct Entry {
     int index_attnum;        // -1: scan shape
     uint32_t blob_len;       // of the whole blob
-    const uint8_t* bytes;    // inline: the blob; templated: the stored own bytes
-    uint32_t stored_len;     // templated: how many own bytes are stored
-    int64_t form;            // index into templates_, or -1: inline
-    size_t size;             // of the whole record
+    const uint8_t* bytes;    // inline: the blob; shared form: the stored own bytes
+    uint32_t stored_len;     // shared form: how many own bytes are stored
+    int64_t form;            // index into forms_, or -1: inline
+    size_t size;             // of the whole entry
   };
   // The bytes shared by the shapes of one form: their blob without the own bytes.
-  struct Template {
+  struct Form {
     std::vector<uint8_t> bytes;
-    uint64_t hash = 0;  // its key in template_by_hash_
+    uint64_t hash = 0;  // its key in form_by_hash_
     uint32_t own_offset = 0, own_len = 0;
     uint32_t uses = 0;
     uint16_t column = 0;
@@ -167,6 +167,12 @@ class Router {
     uint64_t complement_columns = 0;  // bit attnum % 64: some complement atom's column (never cleared)
     uint64_t element_columns = 0;     // bit attnum % 64: some element atom's column (never cleared)
     std::vector<uint32_t> scan;  // slots of its scan and whole-table shapes, ascending shape_id
+    // Slots of its indexed shapes, for candidates(all_shapes): made at the first
+    // such call from every slot, then kept by add_shape; a drop leaves its slot
+    // behind (skipped when read) until they are half of it.
+    std::vector<uint32_t> members;
+    bool members_known = false;
+    size_t member_drops = 0;
     std::vector<IndexColumn> index_columns;
     // Per column with prefix or substring atoms: how many shapes have a prefix
     // of each length (SR_PREFIX_MAX entries), then a gram of each substring_grams bit (16).
@@ -181,11 +187,11 @@ class Router {
       if ((byte & 0x80) == 0) return value;
     }
   }
-  Record record(uint32_t offset) const noexcept {
+  Entry entry_at(uint32_t offset) const noexcept {
     const uint8_t* p = blobs_.data() + offset;
     size_t pos = 0;
     const uint32_t v = read_leb128(p, pos);
-    Record r;
+    Entry r;
     if ((v & 1) == 0) {
       r.index_attnum = static_cast<int>(p[pos] | (p[pos + 1] << 8)) - 1;
       pos += 2;
@@ -195,7 +201,7 @@ class Router {
       r.form = -1;
       r.size = pos + r.blob_len;
     } else {
-      const Template& t = templates_[v >> 1];
+      const Form& t = forms_[v >> 1];
       r.index_attnum = static_cast<int>(t.column) - 1;
       r.blob_len = static_cast<uint32_t>(t.bytes.size()) + t.own_len;
       r.stored_len = read_leb128(p, pos);
@@ -218,32 +224,34 @@ class Router {
   }
   void reserve_exact(uint32_t slot);
   void set_exact(Relation& r, uint32_t slot, bool on) noexcept;  // keeps r.exact_shapes
-  bool exact_eligible(const sr_cover& cover, size_t alternative, uint16_t record_column) const noexcept;
+  bool exact_eligible(const sr_cover& cover, size_t alternative, uint16_t home_column) const noexcept;
   void decide_exact();
   uint32_t find_slot(uint64_t shape_id) const noexcept {
     if (shape_id == 0) return HandleSet::kNone;
     return directory_.find(shape_id, [this](uint32_t slot) { return slots_[slot].shape_id; });
   }
-  // Index columns a shape's cover uses, when they are not exactly its record's
+  // Index columns a shape's cover uses, when they are not exactly its entry's
   // column (a cover over several columns, or none): slot → columns. Most
   // shapes have one column and no entry.
-  static constexpr uint16_t kNoColumn = 0xffff;  // record column of a cover without atoms
-  uint16_t record_column_for(const sr_cover& cover, size_t alternative) const noexcept;
+  static constexpr uint16_t kNoColumn = 0xffff;  // home column of a cover without atoms
+  uint16_t home_column_for(const sr_cover& cover, size_t alternative) const noexcept;
   size_t choose_alternative(uint32_t relid, const sr_cover& cover, const FlatMap* counts,
                             const FlatMap* range_counts);
-  void file_shape(Relation& r, uint32_t slot, uint16_t record_column, const sr_cover& cover, size_t alternative,
+  void file_shape(Relation& r, uint32_t slot, uint16_t home_column, const sr_cover& cover, size_t alternative,
                   bool bulk);
-  void unfile_columns(Relation& r, uint32_t slot, uint16_t record_column);
+  void unfile_columns(Relation& r, uint32_t slot, uint16_t home_column);
   static void file_column(Relation& r, const IndexColumn& column, bool unfile = false);
   static void count_prefix_lengths(Relation& r, uint16_t attnum, uint64_t lengths, uint16_t grams, bool unfile);
   void file_pending_covers();
   void* take_payload(uint32_t slot) noexcept;
   std::vector<uint32_t>::iterator scan_position(Relation& r, uint64_t shape_id);
   void compact_blobs();
+  bool indexed_member(const Relation& r, uint32_t slot) const noexcept;
+  const std::vector<uint32_t>& relation_members(Relation& r);
   // The form of a blob whose own bytes are [own_offset, own_offset + own_len):
-  // an existing template (one more use) or a new one; -1 when it cannot be shared.
-  int64_t acquire_template(const uint8_t* blob, size_t blob_len, size_t own_offset, size_t own_len, uint16_t column);
-  void release_template(int64_t form) noexcept;
+  // an existing form (one more use) or a new one; -1 when it cannot be shared.
+  int64_t acquire_form(const uint8_t* blob, size_t blob_len, size_t own_offset, size_t own_len, uint16_t column);
+  void release_form(int64_t form) noexcept;
 
   uint32_t allocate_slot();
   Relation& relation_for(uint32_t relid);
@@ -259,14 +267,14 @@ class Router {
   RangeIndex ranges_;
   CompositeIndex composites_;
   ColumnLists lists_;
-  // Every shape's record, back to back; dropped shapes' bytes are reclaimed by
+  // Every shape's entry, back to back; dropped shapes' bytes are reclaimed by
   // compaction at maintain() once they are half of it.
   std::vector<uint8_t> blobs_;
   size_t dead_blob_bytes_ = 0;
-  std::vector<Template> templates_;
-  FlatMap template_by_hash_;           // hash (never 0) → index into templates_
-  std::vector<uint32_t> free_templates_;
-  mutable std::vector<uint8_t> blob_scratch_;  // a templated blob, put together by blob()
+  std::vector<Form> forms_;
+  FlatMap form_by_hash_;           // hash (never 0) → index into forms_
+  std::vector<uint32_t> free_forms_;
+  mutable std::vector<uint8_t> blob_scratch_;  // a shared form's blob, put together by blob()
   // The shell's state of the shapes it has evaluated (few of a large set):
   // slot + 1 → index into payloads_.
   struct PayloadEntry {
@@ -275,7 +283,7 @@ class Router {
   };
   FlatMap payload_index_;
   std::vector<PayloadEntry> payloads_;
-  // The index columns of shapes whose cover does not lie on their record's
+  // The index columns of shapes whose cover does not lie on their entry's
   // column alone: slot + 1 → offset in cover_column_words_ of a count, then
   // that many packed columns (pack_column). About 30 bytes for an OR of two.
   FlatMap cover_columns_;

@@ -8,7 +8,7 @@ namespace shape_router {
 
 namespace {
 
-// An entry: slot, relid (4 bytes each), record column (2), exact bits (4),
+// An entry: slot, relid (4 bytes each), home column (2), exact bits (4),
 // alternative count (1), each alternative's atom count (2), then the atoms.
 // An atom: kind, tag, which optional fields follow (1 byte each), column (2),
 // key (8), then upper and lower (8 each) and the composite's range column and
@@ -42,7 +42,7 @@ size_t packed_size(const sr_cover& cover, size_t atom_count) {
 
 }  // namespace
 
-void PendingCovers::add(uint32_t slot, uint32_t relid, uint16_t record_column, const sr_cover& cover,
+void PendingCovers::add(uint32_t slot, uint32_t relid, uint16_t home_column, const sr_cover& cover,
                         size_t expected_more) {
   if (cover.alternative_count == 0 || cover.alternative_count > SR_COVER_MAX_ALTERNATIVES)
     throw std::invalid_argument("pending cover's alternatives");
@@ -62,7 +62,7 @@ void PendingCovers::add(uint32_t slot, uint32_t relid, uint16_t record_column, c
   last_start_ = bytes_.size();
   put<uint32_t>(bytes_, slot);
   put<uint32_t>(bytes_, relid);
-  put<uint16_t>(bytes_, record_column);
+  put<uint16_t>(bytes_, home_column);
   put<uint32_t>(bytes_, cover.exact_alternatives);
   put<uint8_t>(bytes_, static_cast<uint8_t>(cover.alternative_count));
   for (size_t a = 0; a < cover.alternative_count; a++) put<uint16_t>(bytes_, static_cast<uint16_t>(cover.alternative_sizes[a]));
@@ -115,7 +115,7 @@ size_t PendingCovers::read(size_t at) const {
   const uint8_t* b = bytes_.data();
   entry_.slot = get<uint32_t>(b, at);
   entry_.relid = get<uint32_t>(b, at);
-  entry_.record_column = get<uint16_t>(b, at);
+  entry_.home_column = get<uint16_t>(b, at);
   const uint32_t exact = get<uint32_t>(b, at);
   const size_t alternatives = get<uint8_t>(b, at);
   sizes_.resize(alternatives);

@@ -146,7 +146,7 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, int in
 }
 
 // The column of the alternative's first equality atom (else of its first atom).
-uint16_t Router::record_column_for(const sr_cover& cover, size_t alternative) const noexcept {
+uint16_t Router::home_column_for(const sr_cover& cover, size_t alternative) const noexcept {
   size_t first = 0;
   for (size_t a = 0; a < alternative; a++) first += cover.alternative_sizes[a];
   const uint32_t count = cover.alternative_sizes[alternative];
@@ -157,15 +157,15 @@ uint16_t Router::record_column_for(const sr_cover& cover, size_t alternative) co
 }
 
 // A shape the index can decide: filed under an exact alternative whose equality
-// atoms all lie on the record column (candidates() checks a key hit against the
+// atoms all lie on the home column (candidates() checks a key hit against the
 // shape's own keys, which carry no column) and have injective keys.
-bool Router::exact_eligible(const sr_cover& cover, size_t alternative, uint16_t record_column) const noexcept {
+bool Router::exact_eligible(const sr_cover& cover, size_t alternative, uint16_t home_column) const noexcept {
   if (alternative >= 32 || ((cover.exact_alternatives >> alternative) & 1) == 0) return false;
   size_t first = 0;
   for (size_t a = 0; a < alternative; a++) first += cover.alternative_sizes[a];
   for (uint32_t i = 0; i < cover.alternative_sizes[alternative]; i++) {
     const sr_index_atom& atom = cover.atoms[first + i];
-    if (atom.kind == SR_ATOM_EQUAL && (atom.attnum + 1 != record_column || !tag_key_exact(atom.tag))) return false;
+    if (atom.kind == SR_ATOM_EQUAL && (atom.attnum + 1 != home_column || !tag_key_exact(atom.tag))) return false;
     if ((atom.kind == SR_ATOM_COMPOSITE || atom.kind == SR_ATOM_EXCLUDED) && !tag_key_exact(atom.tag)) return false;
     if (atom.kind == SR_ATOM_PREFIX || atom.kind == SR_ATOM_ELEMENT || atom.kind == SR_ATOM_SUBSTRING)
       return false;  // the program checks
@@ -281,16 +281,16 @@ size_t Router::choose_alternative(uint32_t relid, const sr_cover& cover, const F
 
 // Files the shape in slot under one alternative of its cover: its equality keys
 // in the index, its ranges in their columns, its columns in the relation's.
-void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, const sr_cover& cover,
+void Router::file_shape(Relation& r, uint32_t slot, uint16_t home_column, const sr_cover& cover,
                         size_t alternative, bool bulk) {
   size_t first = 0;
   for (size_t a = 0; a < alternative; a++) first += cover.alternative_sizes[a];
   const sr_index_atom* atoms = cover.atoms + first;
   const size_t count = cover.alternative_sizes[alternative];
-  const bool exact = exact_eligible(cover, alternative, record_column);
+  const bool exact = exact_eligible(cover, alternative, home_column);
   if (exact) reserve_exact(slot);
-  if (count == 1 && atoms[0].kind == SR_ATOM_EQUAL && atoms[0].attnum + 1 == record_column) {
-    // Most shapes (col = c): one key on the record's column, nothing allocated.
+  if (count == 1 && atoms[0].kind == SR_ATOM_EQUAL && atoms[0].attnum + 1 == home_column) {
+    // Most shapes (col = c): one key on the entry's column, nothing allocated.
     index_.add(slot, &atoms[0].key, 1, bulk);
     file_column(r, IndexColumn{atoms[0].attnum, atoms[0].tag, 0, 1, 0});
     set_exact(r, slot, exact);
@@ -341,10 +341,10 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
     if (column.prefix_shapes > 0 &&
         std::none_of(r.prefix_counts.begin(), r.prefix_counts.end(), [&](const auto& c) { return c.first == column.attnum; }))
       r.prefix_counts.emplace_back(column.attnum, std::vector<uint32_t>(SR_PREFIX_MAX + 16, 0));
-  const bool record_only = columns.size() == 1 && columns[0].range_shapes == 0 && columns[0].null_shapes == 0 &&
+  const bool home_only = columns.size() == 1 && columns[0].range_shapes == 0 && columns[0].null_shapes == 0 &&
                            columns[0].complement_shapes == 0 && columns[0].prefix_shapes == 0 &&
-                           columns[0].attnum + 1 == record_column;
-  if (!record_only) put_cover_columns(slot, columns);
+                           columns[0].attnum + 1 == home_column;
+  if (!home_only) put_cover_columns(slot, columns);
   bool always_filed = false;
   std::vector<uint64_t> grams;  // this shape's distinct gram keys, once each in grams_
   if (!always)
@@ -393,7 +393,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t record_column, cons
     composites_.drop(slot);
     if (index_.contains_slot(slot)) index_.drop(slot);
     std::vector<IndexColumn> ignored;
-    if (!record_only) take_cover_columns(slot, ignored);
+    if (!home_only) take_cover_columns(slot, ignored);
     throw;
   }
   for (const IndexColumn& column : columns) {  // allocates nothing (reserved above)
@@ -518,9 +518,9 @@ bool Router::take_cover_columns(uint32_t slot, std::vector<IndexColumn>& out) {
   return true;
 }
 
-void Router::unfile_columns(Relation& r, uint32_t slot, uint16_t record_column) {
+void Router::unfile_columns(Relation& r, uint32_t slot, uint16_t home_column) {
   if (!take_cover_columns(slot, columns_scratch_)) {
-    file_column(r, IndexColumn{static_cast<uint16_t>(record_column - 1), 0, 0, 1, 0}, true);
+    file_column(r, IndexColumn{static_cast<uint16_t>(home_column - 1), 0, 0, 1, 0}, true);
     return;
   }
   for (const IndexColumn& column : columns_scratch_) {
@@ -596,14 +596,14 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
   const size_t alternative = cover.alternative_count <= 1 || defer ? 0 : choose_alternative(relid, cover, nullptr, nullptr);
   Relation& r = relation_for(relid);
   const uint32_t slot = allocate_slot();
-  const size_t record_offset = blobs_.size();
+  const size_t entry_offset = blobs_.size();
   const uint8_t* bytes = static_cast<const uint8_t*>(blob);
-  const uint16_t column = cover.alternative_count == 0 ? 0 : record_column_for(cover, alternative);
+  const uint16_t column = cover.alternative_count == 0 ? 0 : home_column_for(cover, alternative);
   int64_t form = -1;
   try {
     if (own_offset != SR_BLOB_UNSHARED && blob_len > 0)
-      form = acquire_template(bytes, blob_len, own_offset, own_len, column);
-    // The record (see Slot): header, then the bytes kept.
+      form = acquire_form(bytes, blob_len, own_offset, own_len, column);
+    // The entry (see Slot): header, then the bytes kept.
     uint8_t header[5 + 5];
     size_t header_len = 0;
     auto put_leb128 = [&](size_t value) {
@@ -627,7 +627,7 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
     }
     if (bulk_ && blobs_.size() + header_len + kept_len > blobs_.capacity() && bulk_added_ > 0 &&
         bulk_added_ < bulk_expected_) {
-      // Loading: grow to the projected total at the average record size so
+      // Loading: grow to the projected total at the average entry size so
       // far, not by doubling (whose slack would be live during the build).
       // The estimate comes from catalog statistics: if it cannot be had, grow as usual.
       const size_t average = (blobs_.size() - bulk_start_bytes_) / bulk_added_ + 1;
@@ -639,7 +639,7 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
     }
     blobs_.insert(blobs_.end(), header, header + header_len);
     if (kept_len > 0) blobs_.insert(blobs_.end(), kept, kept + kept_len);
-    slots_[slot] = Slot{shape_id, relid, static_cast<uint32_t>(record_offset)};
+    slots_[slot] = Slot{shape_id, relid, static_cast<uint32_t>(entry_offset)};
     directory_.insert(slot, [this](uint32_t s) { return slots_[s].shape_id; });
     if (payload != nullptr) set_payload(slot, payload);
     if (cover.alternative_count == 0) {
@@ -659,11 +659,19 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
     if (it != r.scan.end() && *it == slot) r.scan.erase(it);
     if (index_.contains_slot(slot)) index_.drop(slot);
     pending_.remove_last(slot);
-    blobs_.resize(record_offset);
-    release_template(form);
+    blobs_.resize(entry_offset);
+    release_form(form);
     slots_[slot] = Slot{};
     free_slots_.push_back(slot);
     throw;
+  }
+  if (r.members_known && cover.alternative_count > 0) {
+    try {
+      r.members.push_back(slot);
+    } catch (const std::bad_alloc&) {
+      r.members_known = false;  // made again at the next need
+      std::vector<uint32_t>().swap(r.members);
+    }
   }
   if (r.shape_count++ == 0) relations_with_shapes_++;
   if (bulk_) bulk_added_++;
@@ -704,7 +712,7 @@ void Router::file_pending_covers() {
     if (const uint32_t* n = counts.find(key)) counts.put(key, *n + 1);
   });
   pending_.for_each([&](const PendingCovers::Entry& p) {
-    file_shape(relations_[*relation_slot_.find(p.relid)], p.slot, p.record_column, p.cover,
+    file_shape(relations_[*relation_slot_.find(p.relid)], p.slot, p.home_column, p.cover,
                choose_alternative(p.relid, p.cover, &counts, &range_counts), true);
   });
   pending_.clear();
@@ -745,7 +753,7 @@ void* Router::drop_shape(uint64_t shape_id) {
   if (slot == HandleSet::kNone) return nullptr;
   Slot& s = slots_[slot];
   Relation& r = relations_[*relation_slot_.find(s.relid)];
-  const Record rec = record(s.record);
+  const Entry rec = entry_at(s.entry);
   // The only allocations, made first: a bad_alloc leaves the shape registered.
   reserve_one_more(free_slots_);
   reserve_one_more(retired_slots_);
@@ -762,10 +770,11 @@ void* Router::drop_shape(uint64_t shape_id) {
     set_exact(r, slot, false);
     retired_slots_.push_back(slot);  // the static index may still name it
   }
+  if (rec.index_attnum >= 0) r.member_drops++;
   directory_.erase(shape_id, [this](uint32_t x) { return slots_[x].shape_id; });
   void* payload = take_payload(slot);
   dead_blob_bytes_ += rec.size;
-  release_template(rec.form);
+  release_form(rec.form);
   s = Slot{};
   if (--r.shape_count == 0) relations_with_shapes_--;
   return payload;
@@ -791,12 +800,12 @@ uint64_t form_hash(const uint8_t* blob, size_t blob_len, size_t own_offset, size
 }
 }  // namespace
 
-int64_t Router::acquire_template(const uint8_t* blob, size_t blob_len, size_t own_offset, size_t own_len,
+int64_t Router::acquire_form(const uint8_t* blob, size_t blob_len, size_t own_offset, size_t own_len,
                                  uint16_t column) {
   const uint64_t hash = form_hash(blob, blob_len, own_offset, own_len, column);
   const size_t shared_len = blob_len - own_len;
-  if (const uint32_t* found = template_by_hash_.find(hash)) {
-    Template& t = templates_[*found];
+  if (const uint32_t* found = form_by_hash_.find(hash)) {
+    Form& t = forms_[*found];
     const bool same = t.column == column && t.own_offset == own_offset && t.own_len == own_len &&
                       t.bytes.size() == shared_len && std::memcmp(t.bytes.data(), blob, own_offset) == 0 &&
                       std::memcmp(t.bytes.data() + own_offset, blob + own_offset + own_len,
@@ -805,8 +814,8 @@ int64_t Router::acquire_template(const uint8_t* blob, size_t blob_len, size_t ow
     t.uses++;
     return *found;
   }
-  if (templates_.size() >= (size_t{1} << 30) && free_templates_.empty()) return -1;
-  Template t;
+  if (forms_.size() >= (size_t{1} << 30) && free_forms_.empty()) return -1;
+  Form t;
   t.bytes.reserve(shared_len);
   t.bytes.insert(t.bytes.end(), blob, blob + own_offset);
   t.bytes.insert(t.bytes.end(), blob + own_offset + own_len, blob + blob_len);
@@ -816,37 +825,37 @@ int64_t Router::acquire_template(const uint8_t* blob, size_t blob_len, size_t ow
   t.uses = 1;
   t.column = column;
   // Every allocation before any change: a bad_alloc leaves nothing behind.
-  if (free_templates_.empty()) reserve_one_more(templates_);
-  free_templates_.reserve(templates_.capacity());  // so that release_template never allocates
-  template_by_hash_.reserve(template_by_hash_.size() + 1);
+  if (free_forms_.empty()) reserve_one_more(forms_);
+  free_forms_.reserve(forms_.capacity());  // so that release_form never allocates
+  form_by_hash_.reserve(form_by_hash_.size() + 1);
   uint32_t index;
-  if (!free_templates_.empty()) {
-    index = free_templates_.back();
-    free_templates_.pop_back();
-    templates_[index] = std::move(t);
+  if (!free_forms_.empty()) {
+    index = free_forms_.back();
+    free_forms_.pop_back();
+    forms_[index] = std::move(t);
   } else {
-    index = static_cast<uint32_t>(templates_.size());
-    templates_.push_back(std::move(t));
+    index = static_cast<uint32_t>(forms_.size());
+    forms_.push_back(std::move(t));
   }
-  template_by_hash_.put(hash, index);
+  form_by_hash_.put(hash, index);
   return index;
 }
 
-void Router::release_template(int64_t form) noexcept {
+void Router::release_form(int64_t form) noexcept {
   if (form < 0) return;
-  Template& t = templates_[static_cast<size_t>(form)];
+  Form& t = forms_[static_cast<size_t>(form)];
   if (--t.uses > 0) return;
-  template_by_hash_.erase(t.hash);
+  form_by_hash_.erase(t.hash);
   std::vector<uint8_t>().swap(t.bytes);
-  free_templates_.push_back(static_cast<uint32_t>(form));  // within its capacity (acquire_template)
+  free_forms_.push_back(static_cast<uint32_t>(form));  // within its capacity (acquire_form)
 }
 
 std::pair<const uint8_t*, uint32_t> Router::blob(uint32_t slot) const {
   if (slot >= slots_.size() || slots_[slot].shape_id == 0) return {nullptr, 0};
-  const Record r = record(slots_[slot].record);
+  const Entry r = entry_at(slots_[slot].entry);
   if (r.blob_len == 0) return {nullptr, 0};
   if (r.form < 0) return {r.bytes, r.blob_len};
-  const Template& t = templates_[static_cast<size_t>(r.form)];
+  const Form& t = forms_[static_cast<size_t>(r.form)];
   blob_scratch_.assign(r.blob_len, 0);
   std::memcpy(blob_scratch_.data(), t.bytes.data(), t.own_offset);
   std::memcpy(blob_scratch_.data() + t.own_offset, r.bytes, r.stored_len);
@@ -861,9 +870,9 @@ void Router::compact_blobs() {
   for (Slot& s : slots_) {
     if (s.shape_id == 0) continue;
     const size_t offset = compact.size();
-    const size_t size = record(s.record).size;
-    compact.insert(compact.end(), blobs_.begin() + s.record, blobs_.begin() + s.record + size);
-    s.record = static_cast<uint32_t>(offset);
+    const size_t size = entry_at(s.entry).size;
+    compact.insert(compact.end(), blobs_.begin() + s.entry, blobs_.begin() + s.entry + size);
+    s.entry = static_cast<uint32_t>(offset);
   }
   blobs_.swap(compact);
   dead_blob_bytes_ = 0;
@@ -892,10 +901,8 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
     return decide_state == 1;
   };
   if (all_shapes) {
-    for (uint32_t slot = 0; slot < slots_.size(); slot++)
-      if (slots_[slot].shape_id != 0 && slots_[slot].relid == relid && record(slots_[slot].record).index_attnum >= 0 &&
-          !always(slot))  // whole-table shapes come from the scan list
-        hits_.push_back(slot);
+    for (uint32_t slot : relation_members(relations_[*rslot]))
+      if (indexed_member(r, slot)) hits_.push_back(slot);
   } else {
     size_t prefix_hits = 0, element_hits = 0, substring_hits = 0;
     seen_grams_.next();
@@ -923,7 +930,7 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
       // A hit proves an exact shape's atom when the shape has this very key on this column.
       for (size_t h = before; h < hits_.size(); h++) {
         const uint32_t slot = hits_[h];
-        if (exact(slot) && record(slots_[slot].record).index_attnum == key_attnums[i] &&
+        if (exact(slot) && entry_at(slots_[slot].entry).index_attnum == key_attnums[i] &&
             index_.has_key(slot, keys[i]))
           proofs_.push_back(slot | (i >= old_keys_from ? kProofOld : 0));
       }
@@ -1038,6 +1045,31 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
   }
   if (deciding()) decide_exact();
   return result_;
+}
+
+// Whether slot holds one of r's indexed shapes (whole-table shapes come from the scan list).
+bool Router::indexed_member(const Relation& r, uint32_t slot) const noexcept {
+  return slots_[slot].shape_id != 0 && slots_[slot].relid == r.relid && entry_at(slots_[slot].entry).index_attnum >= 0 &&
+         !always(slot);
+}
+
+const std::vector<uint32_t>& Router::relation_members(Relation& r) {
+  if (!r.members_known) {
+    r.members.clear();
+    for (uint32_t slot = 0; slot < slots_.size(); slot++)
+      if (indexed_member(r, slot)) r.members.push_back(slot);
+    r.members_known = true;
+    r.member_drops = 0;
+  } else if (r.member_drops * 2 > r.members.size()) {
+    // A dropped shape's slot may since hold another of r's shapes, listed again.
+    std::sort(r.members.begin(), r.members.end());
+    r.members.erase(std::unique(r.members.begin(), r.members.end()), r.members.end());
+    r.members.erase(std::remove_if(r.members.begin(), r.members.end(),
+                                   [&](uint32_t slot) { return !indexed_member(r, slot); }),
+                    r.members.end());
+    r.member_drops = 0;
+  }
+  return r.members;
 }
 
 // Marks the exact shapes among the candidates decided, with the rows their

@@ -64,7 +64,7 @@ Spec random_spec(std::mt19937_64& rng) {
 void expect_same(const PendingCovers::Entry& e, uint32_t slot, const Spec& s) {
   ASSERT_EQ(e.slot, slot);
   EXPECT_EQ(e.relid, s.relid);
-  EXPECT_EQ(e.record_column, s.column);
+  EXPECT_EQ(e.home_column, s.column);
   EXPECT_EQ(e.cover.exact_alternatives, s.exact);
   ASSERT_EQ(e.cover.alternative_count, s.sizes.size());
   for (size_t a = 0; a < s.sizes.size(); a++) EXPECT_EQ(e.cover.alternative_sizes[a], s.sizes[a]);

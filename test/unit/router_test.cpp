@@ -490,6 +490,34 @@ TEST(Router, AllShapesModeIgnoresKeys) {
   EXPECT_EQ(all[1].payload, fake(2));
 }
 
+// all_shapes reads the relation's own member list: it must follow adds, drops,
+// re-adds and slots reused by other relations' or scan shapes exactly.
+TEST(Router, AllShapesFollowsMembersThroughDropsAndSlotReuse) {
+  Router r;
+  std::map<uint64_t, uint32_t> model;  // shape id -> relid
+  std::mt19937_64 rng(7);
+  for (int step = 0; step < 20000; step++) {
+    const uint64_t id = 1 + rng() % 300;
+    const uint32_t relid = 1 + static_cast<uint32_t>(rng() % 3);
+    const int op = static_cast<int>(rng() % 8);
+    if (op < 3 && model.count(id) == 0) {
+      if (rng() % 4 == 0) add_scan(r, id, relid, fake(id));
+      else add_indexed(r, id, relid, fake(id), {K(id % 17)});
+      model[id] = relid;
+    } else if (op < 6) {
+      r.drop_shape(id);
+      model.erase(id);
+    } else {
+      const uint32_t probe = 1 + static_cast<uint32_t>(rng() % 3);
+      Ids want;
+      for (const auto& [shape, rel] : model)
+        if (rel == probe) want.push_back(shape);
+      ASSERT_EQ(all_ids(r, probe), want) << "step " << step;
+    }
+    if (step % 5000 == 4999) r.maintain(true);
+  }
+}
+
 TEST(Router, RelationReportsIndexColumnsWithRefcounts) {
   Router r;
   add_scan(r, 1, 50, fake(1));
@@ -1686,7 +1714,7 @@ TEST(ShapeIdListContains, BinarySearch) {
 
 // The bytes of shape id's version v: its length and content depend on both.
 std::string blob_of(uint64_t id, uint32_t v) {
-  // Mostly short; some past one and two bytes of the record's LEB128 length.
+  // Mostly short; some past one and two bytes of the entry's LEB128 length.
   const size_t len = id % 997 == 0 ? 16384 + v % 300 : id % 50 == 0 ? 128 + v % 200 : 1 + (id * 7 + v) % 61;
   std::string b(len, '\0');
   for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<char>(id * 31 + v * 17 + i);
@@ -1823,8 +1851,8 @@ TEST(RouterBlobs, ChurnAndCompaction) {
   });
   EXPECT_EQ(visited, model.size());
   EXPECT_GT(shared_adds, 50000u);
-  // One template per form and index column in use; dropped forms' templates freed.
-  EXPECT_EQ(r.template_count(), forms.size());
+  // One form per program form and index column in use; dropped ones freed.
+  EXPECT_EQ(r.form_count(), forms.size());
   EXPECT_GE(compactions_seen, 3u);  // about 5 MB of blobs added, compacted once 1 MB is dead
 }
 
@@ -1839,7 +1867,7 @@ TEST(RouterBlobs, OneFormSharedByManyShapes) {
     const Keys keys = {K(id)};
     r.add_shape(id, 5, nullptr, 2, SR_TAG_INT, keys.data(), 1, b.data(), b.size(), 16, 8);
   }
-  EXPECT_EQ(r.template_count(), 1u);
+  EXPECT_EQ(r.form_count(), 1u);
   EXPECT_LE(r.blob_bytes(), 100000u * 5);  // LEB128 form (1) + length (1) + at most 3 bytes
   for (uint64_t id : {uint64_t{1}, uint64_t{255}, uint64_t{256}, uint64_t{65536}, uint64_t{100000}}) {
     const Keys keys = {K(id)};
@@ -1851,11 +1879,11 @@ TEST(RouterBlobs, OneFormSharedByManyShapes) {
   }
   // Another index column is another form; dropping every shape frees both.
   r.add_shape(200001, 5, nullptr, 3, SR_TAG_INT, nullptr, 0, b.data(), b.size(), 16, 8);
-  EXPECT_EQ(r.template_count(), 2u);
+  EXPECT_EQ(r.form_count(), 2u);
   for (uint64_t id = 1; id <= 100000; ++id) r.drop_shape(id);
-  EXPECT_EQ(r.template_count(), 1u);
+  EXPECT_EQ(r.form_count(), 1u);
   r.drop_shape(200001);
-  EXPECT_EQ(r.template_count(), 0u);
+  EXPECT_EQ(r.form_count(), 0u);
   // Own bytes outside the blob are refused.
   EXPECT_THROW(r.add_shape(9, 5, nullptr, 2, SR_TAG_INT, nullptr, 0, b.data(), b.size(), 24, 8), std::invalid_argument);
   EXPECT_EQ(r.shape_count(), 0u);
