@@ -170,6 +170,62 @@ void		sr_row_keys(uint32_t relid, const sr_index_column *columns, size_t column_
 						const sr_value *values, uint64_t *keys, uint16_t *key_attnums, size_t *key_count,
 						sr_range_probe *probes, size_t *probe_count) SR_NOEXCEPT;
 
+/* Index columns at and above this number are indexed expressions (virtual
+ * columns): the shell evaluates them (sr_row_view.expressions). */
+#define SR_VIRTUAL_ATTNUM_BASE 4096
+
+/* An indexed expression's result on a row: virtual column attnum, converted
+ * with the tag of the expression's own type. */
+typedef struct sr_expression_value
+{
+	sr_value	value;
+	uint16_t	attnum;
+	uint8_t		tag;
+} sr_expression_value;
+
+/*
+ * One row version of a change, converted once by the shell; the VM reads the
+ * same values. values is indexed by attnum and holds, for each index column
+ * of the relation below SR_VIRTUAL_ATTNUM_BASE (sr_router_relation), the
+ * row's value: NULL or not, an array column's as its elements (sr_value's
+ * array form). lowered (NULL when no column has lowered substring atoms):
+ * by attnum, a text column's bytes as lower() under its collation makes them,
+ * for the columns whose substring_grams ask for lowered grams. expressions:
+ * the results of the relation's indexed expressions. The core makes every
+ * index key of the row from these.
+ */
+typedef struct sr_row_view
+{
+	const sr_value *values;
+	const sr_value *lowered;
+	const sr_expression_value *expressions;
+	size_t		expression_count;
+} sr_row_view;
+
+/*
+ * sr_router_candidates for a change's rows, new_row and/or old_row (NULL:
+ * none), their keys made here: the new row's first. An old row's array
+ * elements and grams are not keyed again when its value is the new row's.
+ * trusted 0: every shape of relid instead (the shell cannot make the rows'
+ * keys: an unchanged TOASTed value, a key-only old row that lacks an index
+ * column, a type changed under the shapes); so is a row with more gram keys
+ * than SR_GRAM_KEYS_MAX. The one call of a change into the router.
+ */
+#define SR_GRAM_KEYS_MAX (16 * 1024 * 1024)
+sr_status	sr_router_route(sr_router *router, uint32_t relid, const sr_row_view *new_row,
+							const sr_row_view *old_row, int trusted, const sr_shape_ref **shapes,
+							size_t *count) SR_NOEXCEPT;
+
+/*
+ * A hint for a change that comes next on relid: starts loading what
+ * sr_router_route will first read for its rows' keys. Only the values of
+ * columns that are neither arrays nor virtual are read (the others' keys are
+ * not made). Changes nothing.
+ */
+void		sr_router_prefetch_rows(const sr_router *router, uint32_t relid, const sr_row_view *new_row,
+									const sr_row_view *old_row) SR_NOEXCEPT;
+
+
 /*
  * Where a program's constants sit: [*offset, *offset + *len) from its start.
  * Programs of one form (user_id = 1, user_id = 2) differ only there, so the

@@ -328,13 +328,6 @@ sr_status	sr_router_candidates(sr_router *router, uint32_t relid, const uint64_t
 								 int all_shapes, const sr_shape_ref **shapes, size_t *count) SR_NOEXCEPT;
 
 /*
- * A hint: starts loading what sr_router_candidates will first read for these
- * keys (those of a change that comes next), so that the lookup finds it in
- * cache. Changes nothing.
- */
-void		sr_router_prefetch(const sr_router *router, const uint64_t *keys, size_t key_count) SR_NOEXCEPT;
-
-/*
  * A hint: starts loading the shape directory's lines for shape_id, which an
  * add or drop of it reads first (a catalog load asks before parsing the row,
  * so that the lines arrive meanwhile). Changes nothing.

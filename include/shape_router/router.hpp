@@ -17,6 +17,7 @@
 #include "shape_router/pending_covers.hpp"
 #include "shape_router/program.h"
 #include "shape_router/range_index.hpp"
+#include "shape_router/row_keys.hpp"
 #include "shape_router/router.h"
 
 namespace shape_router {
@@ -103,6 +104,13 @@ class Router {
                                               bool all_shapes = false, const sr_range_probe* probes = nullptr,
                                               size_t probe_count = 0, const uint16_t* key_attnums = nullptr,
                                               size_t old_keys_from = SIZE_MAX, size_t old_probes_from = SIZE_MAX);
+
+  // candidates() for a change's rows (router.h: sr_router_route), their keys
+  // made from the rows' values.
+  const std::vector<sr_shape_ref>& route(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row,
+                                         bool trusted);
+  // Starts loading what route() will first read for these rows' plain columns.
+  void prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row);
 
   // See ShapeIndex::prefetch.
   // Starts loading the directory lines an add or drop of shape_id reads first.
@@ -328,14 +336,7 @@ class Router {
     return slot / 64 < always_.size() && ((always_[slot / 64] >> (slot % 64)) & 1);
   }
   std::vector<sr_shape_ref> result_;
+  ChangeKeys change_keys_;  // route()'s, and prefetch_rows()'s
 };
-
-// The index key of a value of column attnum of relation relid: a 64-bit hash of
-// the value normalised as the VM compares it (so values equal under the type's =
-// hash alike: int2/int4/int8 as int64, -0 as 0, every NaN alike, char(n) without
-// trailing blanks, numeric without scale).
-uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value);
-// Whether index_key is one-to-one on the values of tag (sr_key_exact).
-bool tag_key_exact(uint8_t tag) noexcept;
 
 }  // namespace shape_router

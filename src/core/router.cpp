@@ -23,91 +23,6 @@
 #endif
 
 namespace shape_router {
-namespace {
-
-// index_key, inline: sr_row_keys makes several a row.
-inline uint64_t key_of(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) noexcept {
-  // (relation, column, tag) select the seed; the normalised value is hashed.
-  const uint64_t seed = mix64((static_cast<uint64_t>(relid) << 24) ^ (static_cast<uint64_t>(attnum) << 8) ^ tag);
-  switch (tag) {
-    case SR_TAG_FLOAT: {
-      double f = value.v.f;
-      if (f == 0) f = 0;                                                  // -0 = 0
-      if (std::isnan(f)) f = std::numeric_limits<double>::quiet_NaN();    // NaN = NaN
-      uint64_t bits;
-      std::memcpy(&bits, &f, 8);
-      return XXH3_64bits_withSeed(&bits, 8, seed);
-    }
-    case SR_TAG_TEXT:
-    case SR_TAG_BPCHAR:
-    case SR_TAG_UUID:
-    case SR_TAG_NUMERIC:
-      return XXH3_64bits_withSeed(value.len > 0 ? value.v.bytes : reinterpret_cast<const uint8_t*>(""), value.len,
-                                  seed);
-    default: {  // integers of every width, bool, date, timestamps: int64
-      const int64_t i = value.v.i;
-      return XXH3_64bits_withSeed(&i, 8, seed);
-    }
-  }
-}
-
-// A prefix's key: the bytes hashed with a seed no value key of the column uses.
-inline uint64_t prefix_key(uint32_t relid, uint16_t attnum, const uint8_t* bytes, size_t len) noexcept {
-  const uint64_t seed =
-      mix64((static_cast<uint64_t>(relid) << 24) ^ (static_cast<uint64_t>(attnum) << 8) ^ SR_TAG_TEXT) ^
-      0x5052454649584b59ULL;  // "PREFIXKY"
-  return XXH3_64bits_withSeed(len > 0 ? bytes : reinterpret_cast<const uint8_t*>(""), len, seed);
-}
-
-// A substring gram's key: its bytes (at most 8, the first in the lowest byte)
-// and length, mixed with a seed of the column and whether the bytes were
-// lowered; cheap, as a row has a key per window. Grams of up to 4 bytes keep
-// the form catalogs written before longer grams hold.
-inline uint64_t substring_seed(uint32_t relid, uint16_t attnum, bool lower) noexcept {
-  return mix64((static_cast<uint64_t>(relid) << 24) ^ (static_cast<uint64_t>(attnum) << 8) ^ (lower ? 0xa5 : 0x5a)) ^
-         0x535542535452474bULL;  // "SUBSTRGK"
-}
-// Set bits, without the library call __builtin_popcountll becomes on the
-// baseline x86-64 the extension is built for.
-inline size_t bit_count(uint64_t x) noexcept {
-  x = x - ((x >> 1) & 0x5555555555555555ULL);
-  x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
-  x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
-  return static_cast<size_t>((x * 0x0101010101010101ULL) >> 56);
-}
-inline uint64_t substring_word_key(uint64_t seed, uint64_t word, size_t len) noexcept {
-  if (len <= 4) return mix64(seed ^ (word | uint64_t{len} << 32));
-  return mix64(seed ^ 0x4c4f4e474752414dULL ^ word) + len;  // "LONGGRAM"
-}
-inline uint64_t gram_word(const uint8_t* gram, size_t len) noexcept {
-  uint64_t word = 0;
-  for (size_t j = 0; j < len; j++) word |= uint64_t{gram[j]} << (8 * j);
-  return word;
-}
-inline uint64_t substring_key(uint64_t seed, const uint8_t* gram, size_t len) noexcept {
-  return substring_word_key(seed, gram_word(gram, len), len);
-}
-
-}  // namespace
-
-uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) {
-  return key_of(relid, attnum, tag, value);
-}
-
-bool tag_key_exact(uint8_t tag) noexcept {
-  switch (tag) {
-    case SR_TAG_INT:
-    case SR_TAG_BOOL:
-    case SR_TAG_DATE:
-    case SR_TAG_TIMESTAMP:
-    case SR_TAG_TIMESTAMPTZ:
-    case SR_TAG_FLOAT:
-      return true;  // 8 bytes: XXH3's 4-to-8-byte path is a bijection for a given seed
-    default:
-      return false;
-  }
-}
-
 uint32_t Router::allocate_slot() {
   if (!free_slots_.empty()) {
     uint32_t slot = free_slots_.back();
@@ -1047,6 +962,36 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
   return result_;
 }
 
+const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row,
+                                               bool trusted) {
+  change_keys_.clear();
+  const uint32_t* rslot = relation_slot_.find(relid);
+  if (rslot != nullptr && trusted) {
+    const Relation& r = relations_[*rslot];
+    static_assert(sizeof(sr_index_column) == sizeof(IndexColumn), "layouts must agree");
+    const auto* columns = reinterpret_cast<const sr_index_column*>(r.index_columns.data());
+    const size_t column_count = r.index_columns.size();
+    if (new_row != nullptr) trusted = change_keys_.add_row(relid, columns, column_count, *new_row, nullptr, false);
+    change_keys_.start_old_row();
+    if (old_row != nullptr && trusted)
+      trusted = change_keys_.add_row(relid, columns, column_count, *old_row, new_row, false);
+  }
+  const ChangeKeys& k = change_keys_;
+  return candidates(relid, k.keys.data(), k.keys.size(), !trusted, k.probes.data(), k.probes.size(),
+                    k.key_attnums.data(), k.old_keys_from, k.old_probes_from);
+}
+
+void Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row) {
+  const uint32_t* rslot = relation_slot_.find(relid);
+  if (rslot == nullptr) return;
+  const Relation& r = relations_[*rslot];
+  const auto* columns = reinterpret_cast<const sr_index_column*>(r.index_columns.data());
+  change_keys_.clear();
+  if (new_row != nullptr) change_keys_.add_row(relid, columns, r.index_columns.size(), *new_row, nullptr, true);
+  if (old_row != nullptr) change_keys_.add_row(relid, columns, r.index_columns.size(), *old_row, nullptr, true);
+  prefetch(change_keys_.keys.data(), change_keys_.keys.size());
+}
+
 // Whether slot holds one of r's indexed shapes (whole-table shapes come from the scan list).
 bool Router::indexed_member(const Relation& r, uint32_t slot) const noexcept {
   return slots_[slot].shape_id != 0 && slots_[slot].relid == r.relid && entry_at(slots_[slot].entry).index_attnum >= 0 &&
@@ -1230,8 +1175,24 @@ sr_status sr_router_candidates(sr_router* router, uint32_t relid, const uint64_t
   });
 }
 
-void sr_router_prefetch(const sr_router* router, const uint64_t* keys, size_t key_count) noexcept {
-  router->router.prefetch(keys, key_count);
+sr_status sr_router_route(sr_router* router, uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row,
+                          int trusted, const sr_shape_ref** shapes, size_t* count) noexcept {
+  *shapes = nullptr;
+  *count = 0;
+  return guarded([&] {
+    const std::vector<sr_shape_ref>& result = router->router.route(relid, new_row, old_row, trusted != 0);
+    *shapes = result.data();
+    *count = result.size();
+  });
+}
+
+void sr_router_prefetch_rows(const sr_router* router, uint32_t relid, const sr_row_view* new_row,
+                             const sr_row_view* old_row) noexcept {
+  try {
+    // A hint: its scratch is the router's, but what routes is unchanged.
+    const_cast<sr_router*>(router)->router.prefetch_rows(relid, new_row, old_row);
+  } catch (...) {
+  }
 }
 
 void sr_router_prefetch_shape(const sr_router* router, uint64_t shape_id) noexcept {
@@ -1272,95 +1233,6 @@ void sr_router_for_each_shape(const sr_router* router, void (*visit)(const sr_sh
 size_t sr_router_shape_count(const sr_router* router) noexcept { return router->router.shape_count(); }
 size_t sr_router_relation_count(const sr_router* router) noexcept { return router->router.relation_count(); }
 sr_counters* sr_router_counters(sr_router* router) noexcept { return &router->router.counters(); }
-
-uint64_t sr_index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value* value) noexcept {
-  return shape_router::index_key(relid, attnum, tag, *value);
-}
-
-uint64_t sr_prefix_key(uint32_t relid, uint16_t attnum, const uint8_t* bytes, size_t len) noexcept {
-  return shape_router::prefix_key(relid, attnum, bytes, len);
-}
-
-uint64_t sr_substring_key(uint32_t relid, uint16_t attnum, int lower, const uint8_t* gram, size_t len) noexcept {
-  return shape_router::substring_key(shape_router::substring_seed(relid, attnum, lower != 0), gram,
-                                     std::min<size_t>(len, SR_SUBSTRING_GRAM));
-}
-
-size_t sr_substring_keys(uint32_t relid, uint16_t attnum, int lower, unsigned lengths, const uint8_t* bytes,
-                         size_t len, uint64_t* keys, uint16_t* key_attnums, size_t room) noexcept {
-  const uint64_t seed = shape_router::substring_seed(relid, attnum, lower != 0);
-  const uint16_t flagged = static_cast<uint16_t>(attnum | SR_SUBSTRING_KEY_FLAG);
-  size_t n = 0;
-  for (size_t q = 1; q <= SR_SUBSTRING_GRAM; q++) {
-    if (((lengths >> (q - 1)) & 1) == 0 || q > len) continue;
-    const size_t windows = len - q + 1;
-    const size_t fit = n >= room ? 0 : std::min(windows, room - n);  // the rest only counted
-    // The window slides a byte at a time in a register: no reload of the bytes
-    // just stored (a store-forwarding stall per window).
-    const unsigned top = static_cast<unsigned>(8 * (q - 1));
-    uint64_t word = fit > 0 ? shape_router::gram_word(bytes, q) : 0;
-    for (size_t i = 0; i < fit; i++) {
-      keys[n + i] = shape_router::substring_word_key(seed, word, q);
-      if (i + 1 < fit) word = word >> 8 | uint64_t{bytes[i + q]} << top;
-    }
-    if (key_attnums != nullptr)
-      for (size_t i = 0; i < fit; i++) key_attnums[n + i] = flagged;
-    n += windows;
-  }
-  return n;
-}
-
-size_t sr_row_key_capacity(const sr_index_column* columns, size_t column_count) noexcept {
-  size_t n = 0;
-  for (size_t c = 0; c < column_count; c++) n += 1 + shape_router::bit_count(columns[c].prefix_lengths);
-  return n;
-}
-
-void sr_row_keys(uint32_t relid, const sr_index_column* columns, size_t column_count, const sr_value* values,
-                 uint64_t* keys, uint16_t* key_attnums, size_t* key_count, sr_range_probe* probes,
-                 size_t* probe_count) noexcept {
-  // Counts in locals: through the pointers, every store would reload them.
-  size_t nk = *key_count, np = *probe_count;
-  for (size_t c = 0; c < column_count; c++) {
-    const sr_index_column& column = columns[c];
-    if (column.tag & SR_TAG_ELEMENT_FLAG) continue;  // an array: the shell adds its elements' keys
-    if (values[c].is_null) {
-      // No equality, range or complement atom holds for a NULL: only NULL atoms.
-      if (column.null_shapes > 0 && probes != nullptr) {
-        probes[np].key = 0;
-        probes[np].attnum = column.attnum;
-        probes[np++].is_null = 1;
-      }
-      continue;
-    }
-    if (column.shapes > 0 || column.complement_shapes > 0) {
-      if (key_attnums != nullptr) key_attnums[nk] = column.attnum;
-      keys[nk++] = shape_router::key_of(relid, column.attnum, column.tag, values[c]);
-    }
-    if (column.prefix_lengths != 0 && column.tag == SR_TAG_TEXT) {
-      // One key per registered prefix length the value is long enough for.
-      for (uint64_t lengths = column.prefix_lengths; lengths != 0; lengths &= lengths - 1) {
-        const size_t len = static_cast<size_t>(__builtin_ctzll(lengths)) + 1;
-        if (len > values[c].len) break;
-        if (key_attnums != nullptr) key_attnums[nk] = static_cast<uint16_t>(column.attnum | SR_PREFIX_KEY_FLAG);
-        keys[nk++] = shape_router::prefix_key(relid, column.attnum, values[c].v.bytes, len);
-      }
-    }
-    if (column.range_shapes > 0 && probes != nullptr) {
-      probes[np].key = shape_router::order_key(column.tag, values[c]);
-      probes[np].attnum = column.attnum;
-      probes[np++].is_null = 0;
-    }
-  }
-  *key_count = nk;
-  *probe_count = np;
-}
-
-int sr_key_exact(uint8_t tag) noexcept { return shape_router::tag_key_exact(tag) ? 1 : 0; }
-
-int sr_tag_order(uint8_t tag) noexcept { return shape_router::tag_order(tag); }
-
-uint64_t sr_order_key(uint8_t tag, const sr_value* value) noexcept { return shape_router::order_key(tag, *value); }
 
 const char* sr_status_message(sr_status status) noexcept {
   switch (status) {

@@ -1,6 +1,7 @@
 /*
- * routing.c — a decoded change to its shapes' records: the routing index's
- * keys read from the raw tuples (and prefetched for the next change), the
+ * routing.c — a decoded change to its shapes' records: the index columns'
+ * values read once from the raw tuples (and prefetched for the next change),
+ * keyed by the router and then read by the candidates' programs, the
  * candidate shapes of the table and of a partition's ancestors, each one's
  * WHERE on the old and new row, records in ascending shape order; TRUNCATE.
  */
@@ -9,6 +10,7 @@
 #include "access/htup_details.h"
 #include "access/tupconvert.h"
 #include "catalog/pg_type.h"
+#include "utils/memutils.h"
 
 #include "plugin_internal.h"
 
@@ -52,8 +54,6 @@ patch_unchanged_toast(TupleTableSlot *new_slot, TupleTableSlot *old_slot, bool o
 
 /* Tables up to this many columns have their indexed columns read in one pass. */
 #define TUPLE_KEYS_DEFORM_MAX 64
-/* Index columns whose keys one sr_row_keys call makes. */
-#define TUPLE_KEYS_BATCH 16
 
 /* The shape's program on one row version; image is NULL when the WAL has no such row. */
 static sr_row_match
@@ -259,6 +259,7 @@ value_from_datum(Oid typid, int16 attlen, Datum datum, sr_value *value)
 {
 	value->len = 0;
 	value->is_null = false;
+	value->has_null_element = 0;
 	/* The common fixed-width types here, as shape_value_from_datum reads them. */
 	switch (typid)
 	{
@@ -282,26 +283,42 @@ value_from_datum(Oid typid, int16 attlen, Datum datum, sr_value *value)
 	}
 }
 
+/* An array column's value as its elements (false: unchanged TOAST the WAL lacks). */
+static bool
+array_from_datum(Datum datum, sr_value *value)
+{
+	int			count;
+	bool		has_null;
+
+	if (VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
+		return false;
+	memset(value, 0, sizeof(sr_value));
+	value->v.bytes = (const uint8_t *) shape_array_values(datum, &count, &has_null);
+	value->len = (uint32) count;
+	value->has_null_element = has_null ? 1 : 0;
+	return true;
+}
+
 /*
- * The routing index keys of a decoded tuple, read straight from it (no deform of
- * the whole row): for each indexed column whose value is not NULL (no atom holds
- * for a NULL), its equality key and/or its range probe, as the column's shapes
- * need. Returns false when the index cannot be trusted for this row: a column's
- * type no longer matches the one its keys were made with (a bypassed DDL guard),
- * its value is an unchanged TOASTed one the WAL does not carry, or the tuple is
- * a key-only old row that lacks the column. probes may be NULL (prefetching).
+ * A row version's values of the relation's index columns, read straight from
+ * the decoded tuple (no deform of the whole row) into values[attnum], as the
+ * VM reads them: the per-change view the router keys (sr_router_route) and the
+ * candidates' programs then read. plain_only: not the array columns
+ * (prefetching). Virtual columns are the expressions' (row_expressions).
+ * Returns false when the index cannot be trusted for this row: a column's
+ * type no longer matches the one its keys were made with (a bypassed DDL
+ * guard), its value is an unchanged TOASTed one the WAL does not carry, or
+ * the tuple is a key-only old row that lacks the column.
  */
 static bool
-tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, const sr_index_column *columns,
-		   size_t column_count, uint64 *keys, uint16 *key_attnums, size_t *key_count,
-		   sr_range_probe *probes, size_t *probe_count)
+row_values(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, const sr_index_column *columns,
+		   size_t column_count, bool plain_only, sr_value *values)
 {
 	/* Several columns: one pass over the tuple (heap_getattr walks it from the
 	 * start for every column behind a variable-width one). */
 	uint32		offsets[TUPLE_KEYS_DEFORM_MAX];
-	Datum		values[TUPLE_KEYS_DEFORM_MAX];
+	Datum		deformed_values[TUPLE_KEYS_DEFORM_MAX];
 	bool		nulls[TUPLE_KEYS_DEFORM_MAX];
-	sr_value	row[TUPLE_KEYS_BATCH];
 	const TupleLayout *layout = NULL;
 	bool		hasnulls = false;
 	int			natts = rel->desc->natts;
@@ -313,7 +330,7 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 		int			attnum = columns[c].attnum;
 
 		if (SHAPE_ATTNUM_IS_VIRTUAL(attnum))
-			continue;			/* an expression: its keys come from shape_expression_keys */
+			continue;
 		if (attnum > natts || rel->tags[attnum] != columns[c].tag ||
 			(key_only != NULL && !bms_is_member(attnum, key_only)))
 			return false;
@@ -330,75 +347,78 @@ tuple_keys(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 		}
 		else
 		{
-			heap_deform_tuple(tuple, rel->desc, values, nulls);
+			heap_deform_tuple(tuple, rel->desc, deformed_values, nulls);
 			deformed = true;
 		}
 	}
-	for (size_t from = 0; from < column_count; from += TUPLE_KEYS_BATCH)
+	for (size_t c = 0; c < column_count; c++)
 	{
-		size_t		n = Min(column_count - from, TUPLE_KEYS_BATCH);
+		int			attnum = columns[c].attnum;
+		bool		array = (columns[c].tag & SR_TAG_ELEMENT_FLAG) != 0;
+		sr_value   *value = &values[attnum];
+		Form_pg_attribute attr;
+		bool		isnull;
+		Datum		datum;
 
-		for (size_t i = 0; i < n; i++)
+		if (SHAPE_ATTNUM_IS_VIRTUAL(attnum) || (array && plain_only))
+			continue;
+		if (layout != NULL)
 		{
-			int			attnum = columns[from + i].attnum;
-			Form_pg_attribute attr;
-			bool		isnull;
-			Datum		datum;
+			int			a = attnum - 1;
+			char	   *p;
 
-			if ((columns[from + i].tag & SR_TAG_ELEMENT_FLAG) || SHAPE_ATTNUM_IS_VIRTUAL(attnum))
+			if (hasnulls && nulls[a])
 			{
-				/* an array or an expression: its keys come from shape_variable_keys
-				 * or shape_expression_keys */
-				row[i].is_null = true;
+				value->is_null = true;
 				continue;
 			}
-			if (layout != NULL)
+			p = (char *) tuple->t_data + tuple->t_data->t_hoff +
+				(!hasnulls && a < layout->fixed ? layout->offset[a] : offsets[a]);
+			value->is_null = false;
+			value->len = 0;
+			value->has_null_element = 0;
+			/* the common fixed-width types straight from the tuple */
+			switch (layout->typid[a])
 			{
-				int			a = attnum - 1;
-				char	   *p;
-
-				if (hasnulls && nulls[a])
-				{
-					row[i].is_null = true;
+				case INT4OID:
+					value->v.i = *(int32 *) p;
 					continue;
-				}
-				p = (char *) tuple->t_data + tuple->t_data->t_hoff +
-					(!hasnulls && a < layout->fixed ? layout->offset[a] : offsets[a]);
-				row[i].is_null = false;
-				row[i].len = 0;
-				/* the common fixed-width types straight from the tuple */
-				switch (layout->typid[a])
-				{
-					case INT4OID:
-						row[i].v.i = *(int32 *) p;
-						continue;
-					case INT8OID:
-						row[i].v.i = *(int64 *) p;
-						continue;
-					case FLOAT8OID:
-						row[i].v.f = *(float8 *) p;
-						continue;
-				}
-				if (!value_from_datum(layout->typid[a], layout->attlen[a],
-									  fetch_att(p, layout->byval[a], layout->attlen[a]), &row[i]))
-					return false;
-				continue;
+				case INT8OID:
+					value->v.i = *(int64 *) p;
+					continue;
+				case FLOAT8OID:
+					value->v.f = *(float8 *) p;
+					continue;
 			}
-			attr = TupleDescAttr(rel->desc, attnum - 1);
-			if (deformed)
-			{
-				datum = values[attnum - 1];
-				isnull = nulls[attnum - 1];
-			}
-			else
-				datum = heap_getattr(tuple, attnum, rel->desc, &isnull);
-			row[i].is_null = isnull;
-			if (!isnull && !value_from_datum(attr->atttypid, attr->attlen, datum, &row[i]))
+			datum = fetch_att(p, layout->byval[a], layout->attlen[a]);
+			if (!(array ? array_from_datum(datum, value)
+				  : value_from_datum(layout->typid[a], layout->attlen[a], datum, value)))
 				return false;
+			continue;
 		}
-		sr_row_keys(rel->relid, columns + from, n, row, keys, key_attnums, key_count, probes, probe_count);
+		attr = TupleDescAttr(rel->desc, attnum - 1);
+		if (deformed)
+		{
+			datum = deformed_values[attnum - 1];
+			isnull = nulls[attnum - 1];
+		}
+		else
+			datum = heap_getattr(tuple, attnum, rel->desc, &isnull);
+		value->is_null = isnull;
+		if (!isnull && !(array ? array_from_datum(datum, value)
+						 : value_from_datum(attr->atttypid, attr->attlen, datum, value)))
+			return false;
 	}
 	return true;
+}
+
+/* Room for a row's values by attnum: buffer when it is large enough. */
+static sr_value *
+values_by_attnum(const RelationInfo *rel, sr_value *buffer, int buffer_len)
+{
+	if (rel->desc->natts < buffer_len)
+		return buffer;
+	return palloc(sizeof(sr_value) * (rel->desc->natts + 1));
 }
 
 /*
@@ -417,19 +437,20 @@ next_change(ReorderBufferTXN *txn, ReorderBufferChange *change)
 	return dlist_container(ReorderBufferChange, node, dlist_next_node(&txn->changes, &change->node));
 }
 
-/* Index columns whose keys prefetch_next_change keeps for route_prepare. */
-#define NEXT_KEYS_COLUMNS 16
-
 /*
- * The keys prefetch_next_change made for a change, kept so that route_prepare
- * need not make them again when that change comes: valid only while what they
- * were made from is the same (the router, the relation's build and index
- * columns, the change's record and tuples). Two: the change being routed was
- * prefetched one call before the next one is.
+ * The values prefetch_next_change read for a change, kept so that
+ * route_prepare need not read them again when that change comes: valid only
+ * while what they were read from is the same (the router, the relation's
+ * build and index columns, the change's record and tuples). Two: the change
+ * being routed was prefetched one call before the next one is. Each has its
+ * own memory context (values may point into it), reset when it is reused.
  */
-typedef struct NextKeys
+#define NEXT_ROWS_COLUMNS 16
+
+typedef struct NextRows
 {
 	const sr_router *router;	/* NULL: empty */
+	MemoryContext context;
 	XLogRecPtr	lsn;
 	HeapTupleHeader newdata;	/* the tuples' data and lengths */
 	HeapTupleHeader olddata;
@@ -438,28 +459,23 @@ typedef struct NextKeys
 	Oid			relid;
 	uint32		generation;
 	size_t		column_count;
-	sr_index_column columns[NEXT_KEYS_COLUMNS];
+	sr_index_column columns[NEXT_ROWS_COLUMNS];
 	bool		trusted;
-	size_t		key_count;
-	size_t		old_keys_from;
-	size_t		probe_count;
-	size_t		old_probes_from;
-	uint64		keys[2 * NEXT_KEYS_COLUMNS];
-	uint16		key_attnums[2 * NEXT_KEYS_COLUMNS];
-	sr_range_probe probes[2 * NEXT_KEYS_COLUMNS];
-} NextKeys;
+	sr_value   *new_values;		/* by attnum */
+	sr_value   *old_values;
+} NextRows;
 
-static NextKeys next_keys[2];
-static int	next_keys_written;
+static NextRows next_rows[2];
+static int	next_rows_written;
 
-/* The kept keys of these rows, or NULL; old rows only in full (as prefetched). */
-static NextKeys *
-next_keys_for(const sr_router *router, const RelationInfo *rel, XLogRecPtr lsn, HeapTuple newtuple,
+/* The kept values of these rows, or NULL; old rows only in full (as prefetched). */
+static NextRows *
+next_rows_for(const sr_router *router, const RelationInfo *rel, XLogRecPtr lsn, HeapTuple newtuple,
 			  HeapTuple oldtuple, const sr_index_column *columns, size_t column_count)
 {
 	for (int i = 0; i < 2; i++)
 	{
-		NextKeys   *k = &next_keys[i];
+		NextRows   *k = &next_rows[i];
 
 		if (k->router == router && k->lsn == lsn && k->relid == rel->relid && k->generation == rel->generation &&
 			k->newdata == (newtuple != NULL ? newtuple->t_data : NULL) &&
@@ -477,7 +493,7 @@ next_keys_for(const sr_router *router, const RelationInfo *rel, XLogRecPtr lsn, 
  * With a large index, the filter lines a change's lookup reads are rarely in
  * cache: start loading those of the next change of the same table now, so that
  * they arrive while PostgreSQL decodes it. Only a hint: what the next change
- * routes to is decided when it comes, from its own rows (with the keys made
+ * routes to is decided when it comes, from its own rows (with the values read
  * here, when nothing they came from changed).
  */
 void
@@ -488,35 +504,48 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 	ReorderBufferChange *next = next_change(txn, change);
 	HeapTuple	newtuple;
 	HeapTuple	oldtuple;
-	NextKeys   *k;
-	/* Array elements, grams and expression results are not made here: the
-	 * fixed keys are prefetched all the same, but not kept. */
+	NextRows   *k;
+	MemoryContext old;
+	sr_row_view new_view = {0};
+	sr_row_view old_view = {0};
+	/* Array elements, grams and expression results are not read here: the
+	 * plain columns' keys are prefetched all the same, but not kept. */
 	bool		keep = !shape_has_variable_keys(columns, column_count);
 
-	if (next == NULL || column_count > NEXT_KEYS_COLUMNS ||
-		sr_row_key_capacity(columns, column_count) > NEXT_KEYS_COLUMNS ||
+	if (next == NULL || column_count > NEXT_ROWS_COLUMNS ||
 		(next->action != REORDER_BUFFER_CHANGE_INSERT && next->action != REORDER_BUFFER_CHANGE_UPDATE &&
 		 next->action != REORDER_BUFFER_CHANGE_DELETE) ||
 		!sr_change_on_relation(next, relation))
 		return;
 	newtuple = sr_change_new_tuple(next);
 	oldtuple = sr_change_old_tuple(next);
-	k = &next_keys[next_keys_written];
-	next_keys_written ^= 1;
+	k = &next_rows[next_rows_written];
+	next_rows_written ^= 1;
 	k->router = NULL;
-	k->key_count = k->probe_count = 0;
+	if (k->context == NULL)
+		k->context = AllocSetContextCreate(TopMemoryContext, "shape_router next change", ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(k->context);
+	old = MemoryContextSwitchTo(k->context);
+	k->new_values = k->old_values = NULL;
 	k->trusted = true;
 	if (newtuple != NULL)
-		k->trusted = tuple_keys(newtuple, NULL, rel, columns, column_count, k->keys, k->key_attnums,
-								&k->key_count, k->probes, &k->probe_count);
-	k->old_keys_from = k->key_count;
-	k->old_probes_from = k->probe_count;
+	{
+		k->new_values = palloc(sizeof(sr_value) * (rel->desc->natts + 1));
+		k->trusted = row_values(newtuple, NULL, rel, columns, column_count, true, k->new_values);
+		new_view.values = k->new_values;
+	}
 	if (oldtuple != NULL && rel->identity_full && k->trusted)
-		k->trusted = tuple_keys(oldtuple, NULL, rel, columns, column_count, k->keys, k->key_attnums,
-								&k->key_count, k->probes, &k->probe_count);
-	sr_router_prefetch(state->router, k->keys, k->key_count);
+	{
+		k->old_values = palloc(sizeof(sr_value) * (rel->desc->natts + 1));
+		k->trusted = row_values(oldtuple, NULL, rel, columns, column_count, true, k->old_values);
+		old_view.values = k->old_values;
+	}
+	MemoryContextSwitchTo(old);
+	if (k->trusted)
+		sr_router_prefetch_rows(state->router, rel->relid, newtuple != NULL ? &new_view : NULL,
+								k->old_values != NULL ? &old_view : NULL);
 	state->counters->prefetches++;
-	/* Kept when route_prepare would make the same: an old row only in full. */
+	/* Kept when route_prepare would read the same: an old row only in full. */
 	if (keep && (oldtuple == NULL || rel->identity_full))
 	{
 		k->lsn = next->lsn;
@@ -532,6 +561,21 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 	}
 }
 
+/* The VM reads the values the router was given: no second conversion. */
+static void
+image_take_values(RowImage *image, const sr_value *values, const sr_index_column *columns, size_t column_count)
+{
+	for (size_t c = 0; c < column_count; c++)
+	{
+		int			attnum = columns[c].attnum;
+
+		if (SHAPE_ATTNUM_IS_VIRTUAL(attnum))
+			continue;
+		image->values[attnum] = values[attnum];
+		image->converted[attnum] = true;
+	}
+}
+
 /*
  * The routing index first, from the raw tuples: most changes match no shape and
  * stop here, before the rows are deformed. Returns false when no shape of rel
@@ -541,20 +585,12 @@ bool
 route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 			  const sr_index_column *columns, size_t column_count, bool keep_candidates, Route *route)
 {
-	uint64		local_keys[16];
-	uint16		local_attnums[16];
-	sr_range_probe local_probes[16];
-	size_t		fixed_keys = sr_row_key_capacity(columns, column_count);
-	size_t		key_room = 2 * fixed_keys + 1;
-	uint64	   *keys = key_room <= lengthof(local_keys) ? local_keys : palloc(sizeof(uint64) * key_room);
-	uint16	   *key_attnums = key_room <= lengthof(local_attnums) ? local_attnums
-		: palloc(sizeof(uint16) * key_room);
-	sr_range_probe *probes = 2 * column_count + 1 <= lengthof(local_probes) ? local_probes
-		: palloc(sizeof(sr_range_probe) * (2 * column_count + 1));
-	size_t		key_count = 0;
-	size_t		probe_count = 0;
-	size_t		old_keys_from;
-	size_t		old_probes_from;
+	sr_value	new_buffer[32];
+	sr_value	old_buffer[32];
+	sr_row_view new_view = {0};
+	sr_row_view old_view = {0};
+	sr_value   *new_values = NULL;
+	sr_value   *old_values = NULL;
 	bool		trusted = true;
 	const sr_shape_ref *shapes;
 	size_t		shape_count;
@@ -562,7 +598,7 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	HeapTuple	oldtuple = change->oldtuple;
 	const Bitmapset *old_key_only = change->identity_full ? NULL
 		: change->identity_key != NULL ? change->identity_key : bms_make_singleton(0);
-	NextKeys   *kept;
+	NextRows   *kept;
 	bool		virtual = shape_has_virtual_columns(columns, column_count);
 	TupleTableSlot *old_slot = NULL;
 	TupleTableSlot *new_slot = NULL;
@@ -572,9 +608,6 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	{
 		/* Expressions are evaluated on the deformed rows, which the shapes then read. */
 		relation_expressions(state, rel);
-		/* a range probe a row for each expression, besides each column's */
-		if (rel->expression_count > 0 && 2 * (column_count + rel->expression_count) + 1 > lengthof(local_probes))
-			probes = palloc(sizeof(sr_range_probe) * (2 * (column_count + rel->expression_count) + 1));
 		if (oldtuple != NULL)
 			old_slot = store_tuple(rel->old_slot, oldtuple);
 		if (newtuple != NULL)
@@ -585,49 +618,42 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	}
 
 	if (state->prefetch && (oldtuple == NULL || change->identity_full) &&
-		(kept = next_keys_for(state->router, rel, change->lsn, newtuple, oldtuple, columns, column_count)) != NULL)
+		(kept = next_rows_for(state->router, rel, change->lsn, newtuple, oldtuple, columns, column_count)) != NULL)
 	{
-		/* made when this change was prefetched */
-		keys = kept->keys;
-		key_attnums = kept->key_attnums;
-		probes = kept->probes;
-		key_count = kept->key_count;
-		probe_count = kept->probe_count;
-		old_keys_from = kept->old_keys_from;
-		old_probes_from = kept->old_probes_from;
+		/* read when this change was prefetched */
+		new_values = kept->new_values;
+		old_values = kept->old_values;
 		trusted = kept->trusted;
 		kept->router = NULL;
 	}
 	else
 	{
-		bool		variable = shape_has_variable_keys(columns, column_count);
-
 		if (newtuple != NULL)
 		{
-			trusted &= tuple_keys(newtuple, NULL, rel, columns, column_count, keys, key_attnums, &key_count,
-								  probes, &probe_count);
-			if (variable && trusted)
-				trusted = shape_variable_keys(newtuple, NULL, rel->relid, rel->desc, columns, column_count, &keys,
-											  &key_attnums, &key_count, &key_room, fixed_keys);
-			if (virtual && trusted)
-				trusted = shape_expression_keys(rel, new_slot, unchanged_toast, NULL, state->econtext, columns,
-												column_count, &keys, &key_attnums, &key_count, &key_room,
-												fixed_keys, probes, &probe_count);
+			new_values = values_by_attnum(rel, new_buffer, lengthof(new_buffer));
+			trusted = row_values(newtuple, NULL, rel, columns, column_count, false, new_values);
 		}
-		old_keys_from = key_count;
-		old_probes_from = probe_count;
-		if (oldtuple != NULL)
+		if (oldtuple != NULL && trusted)
 		{
-			trusted &= trusted && tuple_keys(oldtuple, old_key_only, rel, columns, column_count,
-											 keys, key_attnums, &key_count, probes, &probe_count);
-			if (variable && trusted)
-				trusted = shape_variable_keys(oldtuple, newtuple, rel->relid, rel->desc, columns, column_count, &keys,
-											  &key_attnums, &key_count, &key_room, fixed_keys);
-			if (virtual && trusted)
-				trusted = shape_expression_keys(rel, old_slot, NULL, old_key_only, state->econtext, columns,
-												column_count, &keys, &key_attnums, &key_count, &key_room,
-												fixed_keys, probes, &probe_count);
+			old_values = values_by_attnum(rel, old_buffer, lengthof(old_buffer));
+			trusted = row_values(oldtuple, old_key_only, rel, columns, column_count, false, old_values);
 		}
+	}
+	if (trusted && new_values != NULL)
+	{
+		new_view.values = new_values;
+		new_view.lowered = shape_lowered_values(rel, columns, column_count, new_values);
+		if (virtual)
+			trusted = shape_expression_values(rel, new_slot, unchanged_toast, NULL, state->econtext, columns,
+											  column_count, &new_view.expressions, &new_view.expression_count);
+	}
+	if (trusted && old_values != NULL)
+	{
+		old_view.values = old_values;
+		old_view.lowered = shape_lowered_values(rel, columns, column_count, old_values);
+		if (virtual)
+			trusted = shape_expression_values(rel, old_slot, NULL, old_key_only, state->econtext, columns,
+											  column_count, &old_view.expressions, &old_view.expression_count);
 	}
 	if (oldtuple == NULL && change->action == REORDER_BUFFER_CHANGE_UPDATE && !change->identity_full)
 	{
@@ -640,9 +666,9 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	}
 	else if (oldtuple == NULL && change->action != REORDER_BUFFER_CHANGE_INSERT)
 		trusted = false;
-	shape_router_check_status(sr_router_candidates(state->router, rel->relid, keys, key_attnums, key_count,
-												   old_keys_from, probes, probe_count, old_probes_from,
-												   trusted ? 0 : 1, &shapes, &shape_count),
+	shape_router_check_status(sr_router_route(state->router, rel->relid, newtuple != NULL ? &new_view : NULL,
+											  oldtuple != NULL ? &old_view : NULL, trusted ? 1 : 0,
+											  &shapes, &shape_count),
 							  "find candidate shapes");
 	if (shape_count == 0)
 		return false;
@@ -673,6 +699,8 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 		row_image_init(&route->old_image, route->rows.old_row, NULL);
 		route->old_image.key_only = route->rows.old_key_only;
 		route->old_image.key_columns = change->identity_key;
+		if (trusted && old_values != NULL)
+			image_take_values(&route->old_image, old_values, columns, column_count);
 	}
 	if (newtuple != NULL)
 	{
@@ -688,9 +716,12 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 																change->identity_full);
 		}
 		row_image_init(&route->new_image, route->rows.new_row, route->rows.unchanged_toast);
+		if (trusted && new_values != NULL)
+			image_take_values(&route->new_image, new_values, columns, column_count);
 	}
 	return true;
 }
+
 
 /* Evaluates one candidate shape on the change's rows and emits its record, if any. */
 static void
@@ -866,8 +897,7 @@ truncate_for(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *
 		return;
 	if (partition != NULL)
 		partition_rel = relation_info(state, partition);
-	shape_router_check_status(sr_router_candidates(state->router, relid, NULL, NULL, 0, 0, NULL, 0, 0, 1,
-												   &shapes, &shape_count),
+	shape_router_check_status(sr_router_route(state->router, relid, NULL, NULL, 0, &shapes, &shape_count),
 							  "list the shapes of a relation");
 	state->counters->relation_gate_passes++;
 	for (size_t i = 0; i < shape_count; i++)

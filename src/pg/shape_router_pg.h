@@ -22,6 +22,7 @@
 #include "utils/relcache.h"
 
 #include "shape_router/router.h"
+#include "shape_router/program.h"
 #include "shape_router/shard.h"
 
 #include "pg_compat.h"
@@ -47,7 +48,7 @@
  * (a + b) % 7) gets a column number in this range, above MaxAttrNumber, from a
  * hash of its text; expressions sharing one number only make extra candidates.
  */
-#define SHAPE_VIRTUAL_ATTNUM_BASE 4096
+#define SHAPE_VIRTUAL_ATTNUM_BASE SR_VIRTUAL_ATTNUM_BASE
 #define SHAPE_VIRTUAL_ATTNUM_COUNT 4096
 #define SHAPE_ATTNUM_IS_VIRTUAL(attnum) \
 	((attnum) >= SHAPE_VIRTUAL_ATTNUM_BASE && (attnum) < SHAPE_VIRTUAL_ATTNUM_BASE + SHAPE_VIRTUAL_ATTNUM_COUNT)
@@ -161,14 +162,12 @@ extern sr_value *shape_array_values(Datum array, int *count, bool *has_null);
 struct RelationInfo;
 extern bool shape_has_variable_keys(const sr_index_column *columns, size_t column_count);
 extern bool shape_has_virtual_columns(const sr_index_column *columns, size_t column_count);
-extern bool shape_variable_keys(HeapTuple tuple, HeapTuple keyed, Oid relid, TupleDesc desc, const sr_index_column *columns,
-								size_t column_count, uint64 **keys, uint16 **key_attnums, size_t *key_count,
-								size_t *room, size_t fixed_keys);
-extern bool shape_expression_keys(const struct RelationInfo *rel, TupleTableSlot *slot, const Bitmapset *unknown,
-								  const Bitmapset *key_only, ExprContext *econtext,
-								  const sr_index_column *columns, size_t column_count, uint64 **keys,
-								  uint16 **key_attnums, size_t *key_count, size_t *room, size_t fixed_keys,
-								  sr_range_probe *probes, size_t *probe_count);
+extern sr_value *shape_lowered_values(const struct RelationInfo *rel, const sr_index_column *columns,
+									  size_t column_count, const sr_value *values);
+extern bool shape_expression_values(const struct RelationInfo *rel, TupleTableSlot *slot, const Bitmapset *unknown,
+									const Bitmapset *key_only, ExprContext *econtext,
+									const sr_index_column *columns, size_t column_count,
+									const sr_expression_value **out, size_t *out_count);
 extern bool shape_expression_columns_within(const struct RelationInfo *rel, uint16 attnum,
 											const Bitmapset *columns);
 extern void shape_value_from_datum(Oid type, Datum datum, bool isnull, sr_value *out);

@@ -1,9 +1,8 @@
 /*
- * variable_keys.c — the index keys of a row whose number depends on its values:
- * an array column's element keys, a text column's substring gram keys (raw,
- * or lowered as ILIKE lowers them), and the keys of indexed expressions
- * (virtual columns). The fixed keys (one a column) come from sr_row_keys;
- * these are appended after them.
+ * variable_keys.c — the parts of a row's view (sr_row_view) that need
+ * PostgreSQL beyond reading the tuple: a text column's bytes lowered as ILIKE
+ * lowers them (under its collation), and the results of indexed expressions
+ * (virtual columns). The core makes their keys, as it does the columns'.
  */
 #include "shape_router_pg.h"
 
@@ -14,10 +13,6 @@
 #include "utils/fmgrprotos.h"
 
 #include "shape_router/program.h"
-
-/* Past this many gram keys for one value, the change is routed to every shape
- * (untrusted) instead: keeps a huge text from asking for a huge allocation. */
-#define GRAM_KEYS_MAX (16 * 1024 * 1024)
 
 bool
 shape_has_variable_keys(const sr_index_column *columns, size_t column_count)
@@ -36,28 +31,6 @@ shape_has_virtual_columns(const sr_index_column *columns, size_t column_count)
 		if (SHAPE_ATTNUM_IS_VIRTUAL(columns[c].attnum))
 			return true;
 	return false;
-}
-
-/* Room for n more keys, and after them for another row's fixed_keys keys (the old
- * row's sr_row_keys writes up to fixed_keys = sr_row_key_capacity without asking). */
-static void
-reserve_keys(size_t n, size_t fixed_keys, uint64 **keys, uint16 **key_attnums, size_t key_count, size_t *room)
-{
-	size_t		needed = key_count + n + fixed_keys;
-	size_t		grown;
-	uint64	   *k;
-	uint16	   *a;
-
-	if (needed <= *room)
-		return;
-	grown = Max(*room * 2, needed);
-	k = palloc(sizeof(uint64) * grown);
-	a = palloc(sizeof(uint16) * grown);
-	memcpy(k, *keys, sizeof(uint64) * key_count);
-	memcpy(a, *key_attnums, sizeof(uint16) * key_count);
-	*keys = k;
-	*key_attnums = a;
-	*room = grown;
 }
 
 /*
@@ -93,159 +66,59 @@ ascii_lowering_is_plain(Oid collation)
 
 /* The bytes of a text value as lower() under collation makes them (as ILIKE
  * lowers the value it matches). */
-static const char *
-lowered_bytes(Oid collation, text *value, int *len)
+static void
+lowered_value(Oid collation, const sr_value *value, sr_value *out)
 {
-	const char *s = VARDATA_ANY(value);
-	int			n = VARSIZE_ANY_EXHDR(value);
+	const char *s = (const char *) value->v.bytes;
+	int			n = (int) value->len;
 	bool		ascii = true;
 	text	   *lowered;
 
+	memset(out, 0, sizeof(sr_value));
 	for (int i = 0; i < n && ascii; i++)
 		ascii = !IS_HIGHBIT_SET(s[i]);
 	if (ascii && ascii_lowering_is_plain(collation))
 	{
-		char	   *out = palloc(n + 1);
+		char	   *bytes = palloc(n + 1);
 
 		for (int i = 0; i < n; i++)
-			out[i] = pg_ascii_tolower(s[i]);
-		*len = n;
-		return out;
+			bytes[i] = pg_ascii_tolower(s[i]);
+		out->v.bytes = (const uint8_t *) bytes;
+		out->len = (uint32) n;
+		return;
 	}
-	lowered = DatumGetTextPP(DirectFunctionCall1Coll(lower, collation, PointerGetDatum(value)));
-	*len = VARSIZE_ANY_EXHDR(lowered);
-	return VARDATA_ANY(lowered);
-}
-
-/* Appends the gram keys of bytes[0..len) for the q-byte lengths in lengths. */
-static bool
-append_gram_keys(Oid relid, const sr_index_column *column, int lower, unsigned lengths, const char *bytes,
-				 int len, size_t fixed_keys, uint64 **keys, uint16 **key_attnums, size_t *key_count, size_t *room)
-{
-	size_t		n = sr_substring_keys(relid, column->attnum, lower, lengths, (const uint8 *) bytes, len,
-									  NULL, NULL, 0);
-
-	if (n > GRAM_KEYS_MAX)
-		return false;
-	reserve_keys(n, fixed_keys, keys, key_attnums, *key_count, room);
-	sr_substring_keys(relid, column->attnum, lower, lengths, (const uint8 *) bytes, len,
-					  *keys + *key_count, *key_attnums + *key_count, n);
-	*key_count += n;
-	return true;
+	lowered = DatumGetTextPP(DirectFunctionCall1Coll(lower, collation,
+													 PointerGetDatum(cstring_to_text_with_len(s, n))));
+	out->v.bytes = (const uint8_t *) VARDATA_ANY(lowered);
+	out->len = VARSIZE_ANY_EXHDR(lowered);
 }
 
 /*
- * Appends to *keys the keys of a tuple's array columns (tag with
- * SR_TAG_ELEMENT_FLAG: one per non-NULL element) and of its text columns with
- * substring atoms (their grams), growing *keys and *key_attnums (*room
- * entries; palloc'd anew, never freed in place: they may be a caller's local
- * arrays), always with room left for fixed_keys more (sr_row_key_capacity of
- * the columns, which the caller computes once a change). A NULL value has none.
- * keyed (an UPDATE's new row, when tuple is its old one): a row whose keys are
- * already made; a column whose value is the same there adds none again (none
- * of these keys is exact: each candidate's program reads both rows). False when a value is an unchanged TOASTed
- * one the WAL does not carry, or too long to key (tuple_keys has checked the
- * types and a key-only row's columns).
+ * For a row version's values (by attnum), the lowered bytes of the text
+ * columns with lowered substring atoms (ILIKE), by attnum: the core makes their
+ * gram keys from them. NULL when no column has such atoms.
  */
-/* A row's attributes, deformed in one pass at the first one asked for (heap_getattr
- * walks the tuple from its start for each attribute behind a variable-width one). */
-#define DEFORMED_ROW_MAX 64
-
-typedef struct DeformedRow
+sr_value *
+shape_lowered_values(const RelationInfo *rel, const sr_index_column *columns, size_t column_count,
+					 const sr_value *values)
 {
-	HeapTuple	tuple;
-	TupleDesc	desc;
-	bool		deformed;
-	Datum		values[DEFORMED_ROW_MAX];
-	bool		nulls[DEFORMED_ROW_MAX];
-} DeformedRow;
+	sr_value   *lowered = NULL;
 
-static Datum
-row_attribute(DeformedRow *row, int attnum, bool *isnull)
-{
-	if (row->desc->natts > DEFORMED_ROW_MAX)
-		return heap_getattr(row->tuple, attnum, row->desc, isnull);
-	if (!row->deformed)
-	{
-		heap_deform_tuple(row->tuple, row->desc, row->values, row->nulls);
-		row->deformed = true;
-	}
-	*isnull = row->nulls[attnum - 1];
-	return row->values[attnum - 1];
-}
-
-bool
-shape_variable_keys(HeapTuple tuple, HeapTuple keyed, Oid relid, TupleDesc desc, const sr_index_column *columns,
-					size_t column_count, uint64 **keys, uint16 **key_attnums, size_t *key_count, size_t *room,
-					size_t fixed_keys)
-{
-	DeformedRow row;
-	DeformedRow keyed_row;
-
-	row.tuple = tuple;
-	row.desc = desc;
-	row.deformed = false;
-	keyed_row.tuple = keyed;
-	keyed_row.desc = desc;
-	keyed_row.deformed = false;
 	for (size_t c = 0; c < column_count; c++)
 	{
-		const sr_index_column *column = &columns[c];
-		bool		isnull;
-		Datum		datum;
+		int			attnum = columns[c].attnum;
 
-		if ((!(column->tag & SR_TAG_ELEMENT_FLAG) && column->substring_grams == 0) ||
-			SHAPE_ATTNUM_IS_VIRTUAL(column->attnum))
+		if ((columns[c].substring_grams >> 8) == 0 || SHAPE_ATTNUM_IS_VIRTUAL(attnum) ||
+			columns[c].tag != SR_TAG_TEXT)
 			continue;
-		datum = row_attribute(&row, column->attnum, &isnull);
-		if (isnull)
-			continue;
-		if (VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
-			return false;
-		if (keyed != NULL)
-		{
-			/* the same value in the row already keyed: the same keys */
-			bool		keyed_isnull;
-			Datum		keyed_datum = row_attribute(&keyed_row, column->attnum, &keyed_isnull);
-
-			if (!keyed_isnull && datumIsEqual(datum, keyed_datum, false, -1))
-				continue;
-		}
-		if (column->tag & SR_TAG_ELEMENT_FLAG)
-		{
-			uint8		tag = column->tag & ~SR_TAG_ELEMENT_FLAG;
-			bool		has_null;
-			int			n;
-			sr_value   *elements = shape_array_values(datum, &n, &has_null);
-
-			reserve_keys(n, fixed_keys, keys, key_attnums, *key_count, room);
-			for (int i = 0; i < n; i++)
-			{
-				(*key_attnums)[*key_count] = column->attnum;
-				(*keys)[(*key_count)++] = sr_index_key(relid, column->attnum, tag, &elements[i]);
-			}
-			continue;
-		}
-		{
-			text	   *value = DatumGetTextPP(datum);
-
-			if ((column->substring_grams & 0xff) != 0 &&
-				!append_gram_keys(relid, column, 0, column->substring_grams & 0xff, VARDATA_ANY(value),
-								  VARSIZE_ANY_EXHDR(value), fixed_keys, keys, key_attnums, key_count, room))
-				return false;
-			if ((column->substring_grams >> 8) != 0)
-			{
-				int			len;
-				const char *lowered = lowered_bytes(TupleDescAttr(desc, column->attnum - 1)->attcollation,
-													value, &len);
-
-				if (!append_gram_keys(relid, column, 1, column->substring_grams >> 8, lowered, len, fixed_keys,
-									  keys, key_attnums, key_count, room))
-					return false;
-			}
-		}
+		if (lowered == NULL)
+			lowered = palloc0(sizeof(sr_value) * (rel->desc->natts + 1));
+		if (values[attnum].is_null)
+			lowered[attnum].is_null = 1;
+		else
+			lowered_value(TupleDescAttr(rel->desc, attnum - 1)->attcollation, &values[attnum], &lowered[attnum]);
 	}
-	return true;
+	return lowered;
 }
 
 /* Whether every expression of virtual column attnum reads only columns (false: none known). */
@@ -266,24 +139,24 @@ shape_expression_columns_within(const RelationInfo *rel, uint16 attnum, const Bi
 }
 
 /*
- * Appends the keys of a row version's indexed expressions: for each virtual
- * column, each expression known under its number evaluated on slot (the row,
- * deformed), keyed with its own type's tag (where the column has equality or
- * complement atoms), and, where it has range atoms, its order key to probes
- * (one a virtual column and expression: the caller's room); a NULL result has
- * only a NULL probe, where the column has NULL atoms. False
- * (untrusted: every shape becomes a candidate, and the programs say what
- * failed) when a virtual column has no expression known here, an expression
- * no longer fits the table, reads a column the row lacks (unknown: unchanged
- * TOAST the WAL does not carry; key_only: the columns a key-only old row
- * carries) or fails.
+ * A row version's indexed expressions, evaluated on slot (the row, deformed):
+ * for each virtual column, each expression known under its number, its result
+ * converted with its own type's tag, for the core to key. False (untrusted:
+ * every shape becomes a candidate, and the programs say what failed) when a
+ * virtual column has no expression known here, an expression no longer fits
+ * the table, reads a column the row lacks (unknown: unchanged TOAST the WAL
+ * does not carry; key_only: the columns a key-only old row carries) or fails.
  */
 bool
-shape_expression_keys(const RelationInfo *rel, TupleTableSlot *slot, const Bitmapset *unknown,
-					  const Bitmapset *key_only, ExprContext *econtext, const sr_index_column *columns,
-					  size_t column_count, uint64 **keys, uint16 **key_attnums, size_t *key_count, size_t *room,
-					  size_t fixed_keys, sr_range_probe *probes, size_t *probe_count)
+shape_expression_values(const RelationInfo *rel, TupleTableSlot *slot, const Bitmapset *unknown,
+						const Bitmapset *key_only, ExprContext *econtext, const sr_index_column *columns,
+						size_t column_count, const sr_expression_value **out, size_t *out_count)
 {
+	sr_expression_value *results = palloc(sizeof(sr_expression_value) * Max(rel->expression_count, 1));
+	size_t		count = 0;
+
+	*out = results;
+	*out_count = 0;
 	for (size_t c = 0; c < column_count; c++)
 	{
 		bool		any = false;
@@ -297,7 +170,6 @@ shape_expression_keys(const RelationInfo *rel, TupleTableSlot *slot, const Bitma
 			Datum		value;
 			bool		isnull;
 			char	   *message;
-			sr_value	item;
 
 			if (indexed->attnum != columns[c].attnum)
 				continue;
@@ -316,32 +188,14 @@ shape_expression_keys(const RelationInfo *rel, TupleTableSlot *slot, const Bitma
 			if (shape_expression_eval(indexed->expression, slot, econtext, &value, &isnull,
 									  &message) != PREDICATE_TRUE)
 				return false;
-			if (isnull)
-			{
-				/* only NULL atoms hold for a NULL */
-				if (columns[c].null_shapes > 0)
-				{
-					probes[*probe_count].key = 0;
-					probes[*probe_count].attnum = columns[c].attnum;
-					probes[(*probe_count)++].is_null = 1;
-				}
-				continue;
-			}
-			shape_value_from_datum(indexed->type, value, false, &item);
-			if (columns[c].range_shapes > 0)
-			{
-				probes[*probe_count].key = sr_order_key(indexed->tag, &item);
-				probes[*probe_count].attnum = columns[c].attnum;
-				probes[(*probe_count)++].is_null = 0;
-			}
-			if (columns[c].shapes == 0 && columns[c].complement_shapes == 0)
-				continue;
-			reserve_keys(1, fixed_keys, keys, key_attnums, *key_count, room);
-			(*key_attnums)[*key_count] = columns[c].attnum;
-			(*keys)[(*key_count)++] = sr_index_key(rel->relid, columns[c].attnum, indexed->tag, &item);
+			results[count].attnum = columns[c].attnum;
+			results[count].tag = indexed->tag;
+			shape_value_from_datum(indexed->type, value, isnull, &results[count].value);
+			count++;
 		}
 		if (!any)
 			return false;
 	}
+	*out_count = count;
 	return true;
 }

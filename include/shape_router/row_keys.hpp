@@ -1,0 +1,54 @@
+// A change's index keys, made by the core from the rows' converted values
+// (sr_row_view): equality, prefix, array element and substring gram keys, and
+// the range and NULL probes, as the relation's index columns ask for them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "shape_router/program.h"
+
+namespace shape_router {
+
+// The index key of a value of column attnum of relation relid: a 64-bit hash of
+// the value normalised as the VM compares it (so values equal under the type's =
+// hash alike: int2/int4/int8 as int64, -0 as 0, every NaN alike, char(n) without
+// trailing blanks, numeric without scale).
+uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value);
+// Whether index_key is one-to-one on the values of tag (sr_key_exact).
+bool tag_key_exact(uint8_t tag) noexcept;
+
+// The keys and probes of a change's rows, the new row's first.
+struct ChangeKeys {
+  std::vector<uint64_t> keys;
+  std::vector<uint16_t> key_attnums;
+  std::vector<sr_range_probe> probes;
+  size_t old_keys_from = 0, old_probes_from = 0;
+
+  void clear() noexcept {
+    keys.clear();
+    key_attnums.clear();
+    probes.clear();
+    old_keys_from = old_probes_from = 0;
+  }
+  // What follows is the old row's.
+  void start_old_row() noexcept {
+    old_keys_from = keys.size();
+    old_probes_from = probes.size();
+  }
+  // Appends the keys of one row version for columns (the relation's index
+  // columns). keyed: the change's other row, already keyed: its identical
+  // array and text values add no element or gram keys again. plain_only:
+  // only the keys of columns that are neither arrays nor virtual (prefetch).
+  // False when the row has more gram keys than SR_GRAM_KEYS_MAX or lacks the
+  // lowered bytes a column asks for: its keys cannot be trusted.
+  bool add_row(uint32_t relid, const sr_index_column* columns, size_t column_count, const sr_row_view& row,
+               const sr_row_view* keyed, bool plain_only);
+};
+
+// Whether two values of tag (an array's: tag with SR_TAG_ELEMENT_FLAG) are the
+// same, byte for byte.
+bool values_identical(uint8_t tag, const sr_value& a, const sr_value& b) noexcept;
+
+}  // namespace shape_router

@@ -1,0 +1,295 @@
+// A change's index keys from its rows' values (include/shape_router/row_keys.hpp),
+// and the C API that makes single keys for the shell's compiler.
+#include "shape_router/row_keys.hpp"
+#include "shape_router/flat_map.hpp"
+#include "shape_router/guarded.hpp"
+#include "shape_router/range_index.hpp"
+
+// Inlined: a key is hashed on every decoded change, and the library call costs
+// more than the hash of 8 bytes. The values are the library's own.
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#ifdef POSTGRES_H
+#error "the shape_router core must not include PostgreSQL headers"
+#endif
+
+namespace shape_router {
+namespace {
+
+// index_key, inline: sr_row_keys makes several a row.
+inline uint64_t key_of(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) noexcept {
+  // (relation, column, tag) select the seed; the normalised value is hashed.
+  const uint64_t seed = mix64((static_cast<uint64_t>(relid) << 24) ^ (static_cast<uint64_t>(attnum) << 8) ^ tag);
+  switch (tag) {
+    case SR_TAG_FLOAT: {
+      double f = value.v.f;
+      if (f == 0) f = 0;                                                  // -0 = 0
+      if (std::isnan(f)) f = std::numeric_limits<double>::quiet_NaN();    // NaN = NaN
+      uint64_t bits;
+      std::memcpy(&bits, &f, 8);
+      return XXH3_64bits_withSeed(&bits, 8, seed);
+    }
+    case SR_TAG_TEXT:
+    case SR_TAG_BPCHAR:
+    case SR_TAG_UUID:
+    case SR_TAG_NUMERIC:
+      return XXH3_64bits_withSeed(value.len > 0 ? value.v.bytes : reinterpret_cast<const uint8_t*>(""), value.len,
+                                  seed);
+    default: {  // integers of every width, bool, date, timestamps: int64
+      const int64_t i = value.v.i;
+      return XXH3_64bits_withSeed(&i, 8, seed);
+    }
+  }
+}
+
+// A prefix's key: the bytes hashed with a seed no value key of the column uses.
+inline uint64_t prefix_key(uint32_t relid, uint16_t attnum, const uint8_t* bytes, size_t len) noexcept {
+  const uint64_t seed =
+      mix64((static_cast<uint64_t>(relid) << 24) ^ (static_cast<uint64_t>(attnum) << 8) ^ SR_TAG_TEXT) ^
+      0x5052454649584b59ULL;  // "PREFIXKY"
+  return XXH3_64bits_withSeed(len > 0 ? bytes : reinterpret_cast<const uint8_t*>(""), len, seed);
+}
+
+// A substring gram's key: its bytes (at most 8, the first in the lowest byte)
+// and length, mixed with a seed of the column and whether the bytes were
+// lowered; cheap, as a row has a key per window. Grams of up to 4 bytes keep
+// the form catalogs written before longer grams hold.
+inline uint64_t substring_seed(uint32_t relid, uint16_t attnum, bool lower) noexcept {
+  return mix64((static_cast<uint64_t>(relid) << 24) ^ (static_cast<uint64_t>(attnum) << 8) ^ (lower ? 0xa5 : 0x5a)) ^
+         0x535542535452474bULL;  // "SUBSTRGK"
+}
+// Set bits, without the library call __builtin_popcountll becomes on the
+// baseline x86-64 the extension is built for.
+inline size_t bit_count(uint64_t x) noexcept {
+  x = x - ((x >> 1) & 0x5555555555555555ULL);
+  x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+  x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+  return static_cast<size_t>((x * 0x0101010101010101ULL) >> 56);
+}
+inline uint64_t substring_word_key(uint64_t seed, uint64_t word, size_t len) noexcept {
+  if (len <= 4) return mix64(seed ^ (word | uint64_t{len} << 32));
+  return mix64(seed ^ 0x4c4f4e474752414dULL ^ word) + len;  // "LONGGRAM"
+}
+inline uint64_t gram_word(const uint8_t* gram, size_t len) noexcept {
+  uint64_t word = 0;
+  for (size_t j = 0; j < len; j++) word |= uint64_t{gram[j]} << (8 * j);
+  return word;
+}
+inline uint64_t substring_key(uint64_t seed, const uint8_t* gram, size_t len) noexcept {
+  return substring_word_key(seed, gram_word(gram, len), len);
+}
+
+}  // namespace
+
+uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) {
+  return key_of(relid, attnum, tag, value);
+}
+
+bool tag_key_exact(uint8_t tag) noexcept {
+  switch (tag) {
+    case SR_TAG_INT:
+    case SR_TAG_BOOL:
+    case SR_TAG_DATE:
+    case SR_TAG_TIMESTAMP:
+    case SR_TAG_TIMESTAMPTZ:
+    case SR_TAG_FLOAT:
+      return true;  // 8 bytes: XXH3's 4-to-8-byte path is a bijection for a given seed
+    default:
+      return false;
+  }
+}
+
+
+namespace {
+
+// One column's keys and probe from a plain (not array, not virtual) value:
+// what sr_row_keys makes a column.
+template <typename PutKey, typename PutProbe>
+inline void plain_keys(uint32_t relid, const sr_index_column& column, const sr_value& value, PutKey&& put_key,
+                       PutProbe&& put_probe) {
+  if (value.is_null) {
+    // No equality, range or complement atom holds for a NULL: only NULL atoms.
+    if (column.null_shapes > 0) put_probe(sr_range_probe{0, column.attnum, 1});
+    return;
+  }
+  if (column.shapes > 0 || column.complement_shapes > 0)
+    put_key(key_of(relid, column.attnum, column.tag, value), column.attnum);
+  if (column.prefix_lengths != 0 && column.tag == SR_TAG_TEXT) {
+    // One key per registered prefix length the value is long enough for.
+    for (uint64_t lengths = column.prefix_lengths; lengths != 0; lengths &= lengths - 1) {
+      const size_t len = static_cast<size_t>(__builtin_ctzll(lengths)) + 1;
+      if (len > value.len) break;
+      put_key(prefix_key(relid, column.attnum, value.v.bytes, len),
+              static_cast<uint16_t>(column.attnum | SR_PREFIX_KEY_FLAG));
+    }
+  }
+  if (column.range_shapes > 0) put_probe(sr_range_probe{order_key(column.tag, value), column.attnum, 0});
+}
+
+// Appends the gram keys of bytes for the lengths asked; false past SR_GRAM_KEYS_MAX.
+bool append_grams(uint32_t relid, uint16_t attnum, bool lower, unsigned lengths, const sr_value& text,
+                  ChangeKeys& out) {
+  const size_t n = sr_substring_keys(relid, attnum, lower ? 1 : 0, lengths, text.v.bytes, text.len, nullptr,
+                                     nullptr, 0);
+  if (n > SR_GRAM_KEYS_MAX) return false;
+  const size_t at = out.keys.size();
+  out.keys.resize(at + n);
+  out.key_attnums.resize(at + n);
+  sr_substring_keys(relid, attnum, lower ? 1 : 0, lengths, text.v.bytes, text.len, out.keys.data() + at,
+                    out.key_attnums.data() + at, n);
+  return true;
+}
+
+}  // namespace
+
+bool values_identical(uint8_t tag, const sr_value& a, const sr_value& b) noexcept {
+  if (a.is_null || b.is_null) return a.is_null == b.is_null;
+  if (tag & SR_TAG_ELEMENT_FLAG) {
+    if (a.len != b.len || a.has_null_element != b.has_null_element) return false;
+    const auto* x = reinterpret_cast<const sr_value*>(a.v.bytes);
+    const auto* y = reinterpret_cast<const sr_value*>(b.v.bytes);
+    for (uint32_t i = 0; i < a.len; i++)
+      if (!values_identical(static_cast<uint8_t>(tag & ~SR_TAG_ELEMENT_FLAG), x[i], y[i])) return false;
+    return true;
+  }
+  switch (tag) {
+    case SR_TAG_TEXT:
+    case SR_TAG_BPCHAR:
+    case SR_TAG_UUID:
+    case SR_TAG_NUMERIC:
+      return a.len == b.len && (a.len == 0 || std::memcmp(a.v.bytes, b.v.bytes, a.len) == 0);
+    default:  // the same 8 bytes (a double's bits, too)
+      return std::memcmp(&a.v, &b.v, sizeof(a.v)) == 0;
+  }
+}
+
+bool ChangeKeys::add_row(uint32_t relid, const sr_index_column* columns, size_t column_count, const sr_row_view& row,
+                         const sr_row_view* keyed, bool plain_only) {
+  auto put_key = [this](uint64_t key, uint16_t attnum) {
+    keys.push_back(key);
+    key_attnums.push_back(attnum);
+  };
+  auto put_probe = [this](const sr_range_probe& probe) { probes.push_back(probe); };
+  for (size_t c = 0; c < column_count; c++) {
+    const sr_index_column& column = columns[c];
+    if (column.attnum >= SR_VIRTUAL_ATTNUM_BASE) continue;  // from row.expressions, below
+    const sr_value& value = row.values[column.attnum];
+    if (column.tag & SR_TAG_ELEMENT_FLAG) {
+      // An array: its elements' keys (no atom holds for a NULL array).
+      if (plain_only || value.is_null) continue;
+      if (keyed != nullptr && values_identical(column.tag, value, keyed->values[column.attnum])) continue;
+      const auto* elements = reinterpret_cast<const sr_value*>(value.v.bytes);
+      const uint8_t tag = static_cast<uint8_t>(column.tag & ~SR_TAG_ELEMENT_FLAG);
+      for (uint32_t i = 0; i < value.len; i++) put_key(key_of(relid, column.attnum, tag, elements[i]), column.attnum);
+      continue;
+    }
+    plain_keys(relid, column, value, put_key, put_probe);
+    if (plain_only || column.substring_grams == 0 || value.is_null || column.tag != SR_TAG_TEXT) continue;
+    // Grams: never exact, so an old row's identical text adds nothing.
+    if (keyed != nullptr && values_identical(column.tag, value, keyed->values[column.attnum])) continue;
+    if ((column.substring_grams & 0xff) != 0 &&
+        !append_grams(relid, column.attnum, false, column.substring_grams & 0xff, value, *this))
+      return false;
+    if ((column.substring_grams >> 8) != 0) {
+      if (row.lowered == nullptr ||
+          !append_grams(relid, column.attnum, true, column.substring_grams >> 8, row.lowered[column.attnum], *this))
+        return false;
+    }
+  }
+  if (plain_only) return true;
+  for (size_t e = 0; e < row.expression_count; e++) {
+    const sr_expression_value& result = row.expressions[e];
+    const sr_index_column* column = nullptr;
+    for (size_t c = 0; c < column_count && column == nullptr; c++)
+      if (columns[c].attnum == result.attnum) column = &columns[c];
+    if (column == nullptr) continue;
+    // Keyed with the expression's own tag (the column's is some expression's).
+    sr_index_column typed = *column;
+    typed.tag = result.tag;
+    typed.prefix_lengths = 0;
+    plain_keys(relid, typed, result.value, put_key, put_probe);
+  }
+  return true;
+}
+
+}  // namespace shape_router
+
+extern "C" {
+
+uint64_t sr_index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value* value) noexcept {
+  return shape_router::index_key(relid, attnum, tag, *value);
+}
+
+uint64_t sr_prefix_key(uint32_t relid, uint16_t attnum, const uint8_t* bytes, size_t len) noexcept {
+  return shape_router::prefix_key(relid, attnum, bytes, len);
+}
+
+uint64_t sr_substring_key(uint32_t relid, uint16_t attnum, int lower, const uint8_t* gram, size_t len) noexcept {
+  return shape_router::substring_key(shape_router::substring_seed(relid, attnum, lower != 0), gram,
+                                     std::min<size_t>(len, SR_SUBSTRING_GRAM));
+}
+
+size_t sr_substring_keys(uint32_t relid, uint16_t attnum, int lower, unsigned lengths, const uint8_t* bytes,
+                         size_t len, uint64_t* keys, uint16_t* key_attnums, size_t room) noexcept {
+  const uint64_t seed = shape_router::substring_seed(relid, attnum, lower != 0);
+  const uint16_t flagged = static_cast<uint16_t>(attnum | SR_SUBSTRING_KEY_FLAG);
+  size_t n = 0;
+  for (size_t q = 1; q <= SR_SUBSTRING_GRAM; q++) {
+    if (((lengths >> (q - 1)) & 1) == 0 || q > len) continue;
+    const size_t windows = len - q + 1;
+    const size_t fit = n >= room ? 0 : std::min(windows, room - n);  // the rest only counted
+    // The window slides a byte at a time in a register: no reload of the bytes
+    // just stored (a store-forwarding stall per window).
+    const unsigned top = static_cast<unsigned>(8 * (q - 1));
+    uint64_t word = fit > 0 ? shape_router::gram_word(bytes, q) : 0;
+    for (size_t i = 0; i < fit; i++) {
+      keys[n + i] = shape_router::substring_word_key(seed, word, q);
+      if (i + 1 < fit) word = word >> 8 | uint64_t{bytes[i + q]} << top;
+    }
+    if (key_attnums != nullptr)
+      for (size_t i = 0; i < fit; i++) key_attnums[n + i] = flagged;
+    n += windows;
+  }
+  return n;
+}
+
+size_t sr_row_key_capacity(const sr_index_column* columns, size_t column_count) noexcept {
+  size_t n = 0;
+  for (size_t c = 0; c < column_count; c++) n += 1 + shape_router::bit_count(columns[c].prefix_lengths);
+  return n;
+}
+
+void sr_row_keys(uint32_t relid, const sr_index_column* columns, size_t column_count, const sr_value* values,
+                 uint64_t* keys, uint16_t* key_attnums, size_t* key_count, sr_range_probe* probes,
+                 size_t* probe_count) noexcept {
+  // Counts in locals: through the pointers, every store would reload them.
+  size_t nk = *key_count, np = *probe_count;
+  for (size_t c = 0; c < column_count; c++) {
+    if (columns[c].tag & SR_TAG_ELEMENT_FLAG) continue;  // an array: sr_router_route keys its elements
+    shape_router::plain_keys(
+        relid, columns[c], values[c],
+        [&](uint64_t key, uint16_t attnum) {
+          if (key_attnums != nullptr) key_attnums[nk] = attnum;
+          keys[nk++] = key;
+        },
+        [&](const sr_range_probe& probe) {
+          if (probes != nullptr) probes[np++] = probe;
+        });
+  }
+  *key_count = nk;
+  *probe_count = np;
+}
+
+int sr_key_exact(uint8_t tag) noexcept { return shape_router::tag_key_exact(tag) ? 1 : 0; }
+
+int sr_tag_order(uint8_t tag) noexcept { return shape_router::tag_order(tag); }
+
+uint64_t sr_order_key(uint8_t tag, const sr_value* value) noexcept { return shape_router::order_key(tag, *value); }
+
+}  // extern "C"

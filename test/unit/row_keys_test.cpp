@@ -1,0 +1,205 @@
+// The keys the core makes from a change's row views (ChangeKeys, sr_router_route):
+// the same as the single-key functions make, for every kind of index column.
+#include "shape_router/row_keys.hpp"
+#include "shape_router/router.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+using shape_router::ChangeKeys;
+
+sr_index_column column(uint16_t attnum, uint8_t tag) {
+  sr_index_column c{};
+  c.attnum = attnum;
+  c.tag = tag;
+  return c;
+}
+
+sr_value int_value(int64_t i) {
+  sr_value v{};
+  v.v.i = i;
+  return v;
+}
+
+sr_value text_value(const std::string& s) {
+  sr_value v{};
+  v.v.bytes = reinterpret_cast<const uint8_t*>(s.data());
+  v.len = static_cast<uint32_t>(s.size());
+  return v;
+}
+
+sr_value null_value() {
+  sr_value v{};
+  v.is_null = 1;
+  return v;
+}
+
+std::vector<uint64_t> sorted(std::vector<uint64_t> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+// Plain columns: the keys and probes sr_row_keys makes from the same values.
+TEST(ChangeKeys, PlainColumnsAsRowKeys) {
+  std::mt19937_64 rng(3);
+  std::vector<std::string> texts = {"", "a", "ab", "abcdef", "zzzzzzzzzzzz"};
+  for (int round = 0; round < 2000; round++) {
+    std::vector<sr_index_column> columns = {column(1, SR_TAG_INT), column(3, SR_TAG_TEXT), column(4, SR_TAG_FLOAT)};
+    for (auto& c : columns) {
+      c.shapes = rng() % 2;
+      c.range_shapes = rng() % 2;
+      c.null_shapes = rng() % 2;
+      c.complement_shapes = rng() % 2;
+    }
+    columns[1].prefix_lengths = rng() % 64;
+    std::vector<sr_value> by_attnum(5), aligned;
+    by_attnum[1] = rng() % 5 == 0 ? null_value() : int_value(static_cast<int64_t>(rng() % 100) - 50);
+    by_attnum[3] = rng() % 5 == 0 ? null_value() : text_value(texts[rng() % texts.size()]);
+    by_attnum[4] = rng() % 5 == 0 ? null_value() : sr_value{};
+    if (!by_attnum[4].is_null) by_attnum[4].v.f = static_cast<double>(rng() % 7) / 3;
+    for (const auto& c : columns) aligned.push_back(by_attnum[c.attnum]);
+
+    sr_row_view view{by_attnum.data(), nullptr, nullptr, 0};
+    ChangeKeys made;
+    ASSERT_TRUE(made.add_row(42, columns.data(), columns.size(), view, nullptr, false));
+
+    std::vector<uint64_t> keys(64);
+    std::vector<uint16_t> attnums(64);
+    std::vector<sr_range_probe> probes(8);
+    size_t key_count = 0, probe_count = 0;
+    sr_row_keys(42, columns.data(), columns.size(), aligned.data(), keys.data(), attnums.data(), &key_count,
+                probes.data(), &probe_count);
+    keys.resize(key_count);
+    EXPECT_EQ(made.keys, keys);
+    ASSERT_EQ(made.probes.size(), probe_count);
+    for (size_t i = 0; i < probe_count; i++) {
+      EXPECT_EQ(made.probes[i].key, probes[i].key);
+      EXPECT_EQ(made.probes[i].attnum, probes[i].attnum);
+      EXPECT_EQ(made.probes[i].is_null, probes[i].is_null);
+    }
+  }
+}
+
+// An array column: one key per non-NULL element, with the element's tag; the old
+// row's identical array adds none again, a different one its own.
+TEST(ChangeKeys, ArrayElementsOnceAcrossRows) {
+  sr_index_column tags = column(2, SR_TAG_INT | SR_TAG_ELEMENT_FLAG);
+  tags.shapes = 1;
+  std::vector<sr_value> elements = {int_value(7), int_value(9)};
+  std::vector<sr_value> new_values(3), old_values(3);
+  new_values[2].v.bytes = reinterpret_cast<const uint8_t*>(elements.data());
+  new_values[2].len = 2;
+  old_values[2] = new_values[2];
+  sr_row_view new_row{new_values.data(), nullptr, nullptr, 0}, old_row{old_values.data(), nullptr, nullptr, 0};
+
+  ChangeKeys k;
+  ASSERT_TRUE(k.add_row(5, &tags, 1, new_row, nullptr, false));
+  EXPECT_EQ(sorted(k.keys), sorted({sr_index_key(5, 2, SR_TAG_INT, &elements[0]),
+                                    sr_index_key(5, 2, SR_TAG_INT, &elements[1])}));
+  k.start_old_row();
+  ASSERT_TRUE(k.add_row(5, &tags, 1, old_row, &new_row, false));
+  EXPECT_EQ(k.keys.size(), 2u);  // identical: nothing again
+
+  std::vector<sr_value> other = {int_value(7), int_value(8)};
+  old_values[2].v.bytes = reinterpret_cast<const uint8_t*>(other.data());
+  ASSERT_TRUE(k.add_row(5, &tags, 1, old_row, &new_row, false));
+  EXPECT_EQ(k.keys.size(), 4u);
+  EXPECT_EQ(k.keys[3], sr_index_key(5, 2, SR_TAG_INT, &other[1]));
+
+  ChangeKeys plain;  // prefetching reads no array
+  ASSERT_TRUE(plain.add_row(5, &tags, 1, new_row, nullptr, true));
+  EXPECT_TRUE(plain.keys.empty());
+}
+
+// Substring grams of the raw and of the lowered bytes, as sr_substring_keys
+// makes them; a column that asks for lowered grams without them is untrusted.
+TEST(ChangeKeys, GramsRawAndLowered) {
+  sr_index_column text = column(3, SR_TAG_TEXT);
+  text.prefix_shapes = 1;
+  text.substring_grams = static_cast<uint16_t>((1u << 2) | (1u << (8 + 2)));
+  const std::string raw = "HeLLo", low = "hello";
+  std::vector<sr_value> values(4), lowered(4);
+  values[3] = text_value(raw);
+  lowered[3] = text_value(low);
+  sr_row_view row{values.data(), lowered.data(), nullptr, 0};
+  ChangeKeys k;
+  ASSERT_TRUE(k.add_row(9, &text, 1, row, nullptr, false));
+  std::vector<uint64_t> want(8);
+  size_t n = sr_substring_keys(9, 3, 0, 1u << 2, reinterpret_cast<const uint8_t*>(raw.data()), raw.size(),
+                               want.data(), nullptr, 8);
+  n += sr_substring_keys(9, 3, 1, 1u << 2, reinterpret_cast<const uint8_t*>(low.data()), low.size(),
+                         want.data() + n, nullptr, 8 - n);
+  want.resize(n);
+  EXPECT_EQ(k.keys, want);
+  for (uint16_t a : k.key_attnums) EXPECT_EQ(a, 3 | SR_SUBSTRING_KEY_FLAG);
+
+  ChangeKeys untrusted;
+  sr_row_view without{values.data(), nullptr, nullptr, 0};
+  EXPECT_FALSE(untrusted.add_row(9, &text, 1, without, nullptr, false));
+}
+
+// Expression results are keyed with their own tag; a NULL result probes NULL atoms.
+TEST(ChangeKeys, ExpressionsWithTheirOwnTag) {
+  sr_index_column virt = column(SR_VIRTUAL_ATTNUM_BASE + 5, SR_TAG_TEXT);
+  virt.shapes = 1;
+  virt.range_shapes = 1;
+  virt.null_shapes = 1;
+  sr_expression_value results[2] = {{int_value(12), static_cast<uint16_t>(SR_VIRTUAL_ATTNUM_BASE + 5), SR_TAG_INT},
+                                    {null_value(), static_cast<uint16_t>(SR_VIRTUAL_ATTNUM_BASE + 5), SR_TAG_INT}};
+  sr_row_view row{nullptr, nullptr, results, 2};
+  ChangeKeys k;
+  ASSERT_TRUE(k.add_row(9, &virt, 1, row, nullptr, false));
+  ASSERT_EQ(k.keys.size(), 1u);
+  EXPECT_EQ(k.keys[0], sr_index_key(9, virt.attnum, SR_TAG_INT, &results[0].value));
+  ASSERT_EQ(k.probes.size(), 2u);
+  EXPECT_EQ(k.probes[0].key, sr_order_key(SR_TAG_INT, &results[0].value));
+  EXPECT_EQ(k.probes[1].is_null, 1);
+}
+
+TEST(ChangeKeys, ValuesIdentical) {
+  const std::string a = "abc", b = "abd";
+  EXPECT_TRUE(shape_router::values_identical(SR_TAG_TEXT, text_value(a), text_value(a)));
+  EXPECT_FALSE(shape_router::values_identical(SR_TAG_TEXT, text_value(a), text_value(b)));
+  EXPECT_FALSE(shape_router::values_identical(SR_TAG_INT, int_value(1), null_value()));
+  EXPECT_TRUE(shape_router::values_identical(SR_TAG_INT, null_value(), null_value()));
+}
+
+// sr_router_route: the candidates of the keys it makes, new row's then old row's;
+// untrusted rows get every shape of the relation.
+TEST(RouterRoute, RoutesByViewsAsByKeys) {
+  sr_router* router = nullptr;
+  ASSERT_EQ(sr_router_create(&router), SR_OK);
+  for (uint64_t id = 1; id <= 50; id++) {
+    sr_value v = int_value(static_cast<int64_t>(id % 10));
+    const uint64_t key = sr_index_key(77, 1, SR_TAG_INT, &v);
+    void* previous = nullptr;
+    ASSERT_EQ(sr_router_add_shape(router, id, 77, nullptr, 1, SR_TAG_INT, &key, 1, &previous), SR_OK);
+  }
+  std::vector<sr_value> new_values(2), old_values(2);
+  new_values[1] = int_value(3);
+  old_values[1] = int_value(4);
+  sr_row_view new_row{new_values.data(), nullptr, nullptr, 0}, old_row{old_values.data(), nullptr, nullptr, 0};
+  const sr_shape_ref* shapes = nullptr;
+  size_t count = 0;
+  ASSERT_EQ(sr_router_route(router, 77, &new_row, &old_row, 1, &shapes, &count), SR_OK);
+  std::vector<uint64_t> ids;
+  for (size_t i = 0; i < count; i++) ids.push_back(shapes[i].shape_id);
+  std::vector<uint64_t> want;
+  for (uint64_t id = 1; id <= 50; id++)
+    if (id % 10 == 3 || id % 10 == 4) want.push_back(id);
+  EXPECT_EQ(ids, want);
+  ASSERT_EQ(sr_router_route(router, 77, &new_row, nullptr, 0, &shapes, &count), SR_OK);
+  EXPECT_EQ(count, 50u);
+  ASSERT_EQ(sr_router_route(router, 78, &new_row, nullptr, 1, &shapes, &count), SR_OK);
+  EXPECT_EQ(count, 0u);
+  sr_router_destroy(router);
+}
+
+}  // namespace
