@@ -209,21 +209,25 @@ typedef struct sr_row_view
  * trusted 0: every shape of relid instead (the shell cannot make the rows'
  * keys: an unchanged TOASTed value, a key-only old row that lacks an index
  * column, a type changed under the shapes); so is a row with more gram keys
- * than SR_GRAM_KEYS_MAX. The one call of a change into the router.
+ * than SR_GRAM_KEYS_MAX. prefetched: the token these very rows were
+ * prefetched with (sr_router_prefetch_rows), whose keys are then reused; 0:
+ * none. The one call of a change into the router.
  */
 #define SR_GRAM_KEYS_MAX (16 * 1024 * 1024)
 sr_status	sr_router_route(sr_router *router, uint32_t relid, const sr_row_view *new_row,
-							const sr_row_view *old_row, int trusted, const sr_shape_ref **shapes,
-							size_t *count) SR_NOEXCEPT;
+							const sr_row_view *old_row, int trusted, uint64_t prefetched,
+							const sr_shape_ref **shapes, size_t *count) SR_NOEXCEPT;
 
 /*
  * A hint for a change that comes next on relid: starts loading what
  * sr_router_route will first read for its rows' keys. Only the values of
  * columns that are neither arrays nor virtual are read (the others' keys are
- * not made). Changes nothing.
+ * not made). The keys are kept under token (not 0) for sr_router_route, when
+ * they are all the rows have (the relation has no array, gram or expression
+ * column), until two more prefetches.
  */
-void		sr_router_prefetch_rows(const sr_router *router, uint32_t relid, const sr_row_view *new_row,
-									const sr_row_view *old_row) SR_NOEXCEPT;
+void		sr_router_prefetch_rows(sr_router *router, uint32_t relid, const sr_row_view *new_row,
+									const sr_row_view *old_row, uint64_t token) SR_NOEXCEPT;
 
 
 /*

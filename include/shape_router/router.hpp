@@ -107,10 +107,12 @@ class Router {
 
   // candidates() for a change's rows (router.h: sr_router_route), their keys
   // made from the rows' values.
+  // prefetched: the token of prefetch_rows() for these rows (0: none).
   const std::vector<sr_shape_ref>& route(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row,
-                                         bool trusted);
-  // Starts loading what route() will first read for these rows' plain columns.
-  void prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row);
+                                         bool trusted, uint64_t prefetched = 0);
+  // Starts loading what route() will first read for these rows' plain
+  // columns; keeps their keys under token when they are all the rows have.
+  void prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row, uint64_t token = 0);
 
   // See ShapeIndex::prefetch.
   // Starts loading the directory lines an add or drop of shape_id reads first.
@@ -336,7 +338,15 @@ class Router {
     return slot / 64 < always_.size() && ((always_[slot / 64] >> (slot % 64)) & 1);
   }
   std::vector<sr_shape_ref> result_;
-  ChangeKeys change_keys_;  // route()'s, and prefetch_rows()'s
+  ChangeKeys change_keys_;  // route()'s
+  // The keys of the last two prefetch_rows() calls, for route() to reuse.
+  struct PrefetchedKeys {
+    uint64_t token = 0;  // 0: none kept
+    uint32_t relid = 0;
+    ChangeKeys keys;
+  };
+  PrefetchedKeys prefetched_[2];
+  int prefetched_next_ = 0;
 };
 
 }  // namespace shape_router

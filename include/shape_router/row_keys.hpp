@@ -19,23 +19,21 @@ uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value&
 // Whether index_key is one-to-one on the values of tag (sr_key_exact).
 bool tag_key_exact(uint8_t tag) noexcept;
 
-// The keys and probes of a change's rows, the new row's first.
+// The keys and probes of a change's rows, the new row's first: keys[0,
+// key_count) and probes[0, probe_count). The vectors are storage kept across
+// changes (sized up, never down), written through raw pointers.
 struct ChangeKeys {
   std::vector<uint64_t> keys;
   std::vector<uint16_t> key_attnums;
   std::vector<sr_range_probe> probes;
+  size_t key_count = 0, probe_count = 0;
   size_t old_keys_from = 0, old_probes_from = 0;
 
-  void clear() noexcept {
-    keys.clear();
-    key_attnums.clear();
-    probes.clear();
-    old_keys_from = old_probes_from = 0;
-  }
+  void clear() noexcept { key_count = probe_count = old_keys_from = old_probes_from = 0; }
   // What follows is the old row's.
   void start_old_row() noexcept {
-    old_keys_from = keys.size();
-    old_probes_from = probes.size();
+    old_keys_from = key_count;
+    old_probes_from = probe_count;
   }
   // Appends the keys of one row version for columns (the relation's index
   // columns). keyed: the change's other row, already keyed: its identical
@@ -45,6 +43,8 @@ struct ChangeKeys {
   // lowered bytes a column asks for: its keys cannot be trusted.
   bool add_row(uint32_t relid, const sr_index_column* columns, size_t column_count, const sr_row_view& row,
                const sr_row_view* keyed, bool plain_only);
+  // Room for this many more keys and probes.
+  void make_room(size_t more_keys, size_t more_probes);
 };
 
 // Whether two values of tag (an array's: tag with SR_TAG_ELEMENT_FLAG) are the

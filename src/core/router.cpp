@@ -963,33 +963,53 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
 }
 
 const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row,
-                                               bool trusted) {
+                                               bool trusted, uint64_t prefetched) {
+  const ChangeKeys* k = &change_keys_;
   change_keys_.clear();
   const uint32_t* rslot = relation_slot_.find(relid);
   if (rslot != nullptr && trusted) {
-    const Relation& r = relations_[*rslot];
-    static_assert(sizeof(sr_index_column) == sizeof(IndexColumn), "layouts must agree");
-    const auto* columns = reinterpret_cast<const sr_index_column*>(r.index_columns.data());
-    const size_t column_count = r.index_columns.size();
-    if (new_row != nullptr) trusted = change_keys_.add_row(relid, columns, column_count, *new_row, nullptr, false);
-    change_keys_.start_old_row();
-    if (old_row != nullptr && trusted)
-      trusted = change_keys_.add_row(relid, columns, column_count, *old_row, new_row, false);
+    PrefetchedKeys* kept = nullptr;
+    for (PrefetchedKeys& p : prefetched_)
+      if (prefetched != 0 && p.token == prefetched && p.relid == relid) kept = &p;
+    if (kept != nullptr) {
+      kept->token = 0;  // once
+      k = &kept->keys;
+    } else {
+      const Relation& r = relations_[*rslot];
+      static_assert(sizeof(sr_index_column) == sizeof(IndexColumn), "layouts must agree");
+      const auto* columns = reinterpret_cast<const sr_index_column*>(r.index_columns.data());
+      const size_t column_count = r.index_columns.size();
+      if (new_row != nullptr) trusted = change_keys_.add_row(relid, columns, column_count, *new_row, nullptr, false);
+      change_keys_.start_old_row();
+      if (old_row != nullptr && trusted)
+        trusted = change_keys_.add_row(relid, columns, column_count, *old_row, new_row, false);
+    }
   }
-  const ChangeKeys& k = change_keys_;
-  return candidates(relid, k.keys.data(), k.keys.size(), !trusted, k.probes.data(), k.probes.size(),
-                    k.key_attnums.data(), k.old_keys_from, k.old_probes_from);
+  return candidates(relid, k->keys.data(), k->key_count, !trusted, k->probes.data(), k->probe_count,
+                    k->key_attnums.data(), k->old_keys_from, k->old_probes_from);
 }
 
-void Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row) {
+void Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row, uint64_t token) {
   const uint32_t* rslot = relation_slot_.find(relid);
   if (rslot == nullptr) return;
   const Relation& r = relations_[*rslot];
   const auto* columns = reinterpret_cast<const sr_index_column*>(r.index_columns.data());
-  change_keys_.clear();
-  if (new_row != nullptr) change_keys_.add_row(relid, columns, r.index_columns.size(), *new_row, nullptr, true);
-  if (old_row != nullptr) change_keys_.add_row(relid, columns, r.index_columns.size(), *old_row, nullptr, true);
-  prefetch(change_keys_.keys.data(), change_keys_.keys.size());
+  const size_t column_count = r.index_columns.size();
+  PrefetchedKeys& p = prefetched_[prefetched_next_];
+  prefetched_next_ ^= 1;
+  p.token = 0;
+  p.relid = relid;
+  p.keys.clear();
+  if (new_row != nullptr) p.keys.add_row(relid, columns, column_count, *new_row, nullptr, true);
+  p.keys.start_old_row();
+  if (old_row != nullptr) p.keys.add_row(relid, columns, column_count, *old_row, nullptr, true);
+  prefetch(p.keys.keys.data(), p.keys.key_count);
+  // Kept when the plain columns' keys are all the rows have.
+  bool complete = token != 0;
+  for (size_t c = 0; c < column_count && complete; c++)
+    complete = (columns[c].tag & SR_TAG_ELEMENT_FLAG) == 0 && columns[c].substring_grams == 0 &&
+               columns[c].attnum < SR_VIRTUAL_ATTNUM_BASE;
+  if (complete) p.token = token;
 }
 
 // Whether slot holds one of r's indexed shapes (whole-table shapes come from the scan list).
@@ -1176,22 +1196,22 @@ sr_status sr_router_candidates(sr_router* router, uint32_t relid, const uint64_t
 }
 
 sr_status sr_router_route(sr_router* router, uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row,
-                          int trusted, const sr_shape_ref** shapes, size_t* count) noexcept {
+                          int trusted, uint64_t prefetched, const sr_shape_ref** shapes, size_t* count) noexcept {
   *shapes = nullptr;
   *count = 0;
   return guarded([&] {
-    const std::vector<sr_shape_ref>& result = router->router.route(relid, new_row, old_row, trusted != 0);
+    const std::vector<sr_shape_ref>& result = router->router.route(relid, new_row, old_row, trusted != 0, prefetched);
     *shapes = result.data();
     *count = result.size();
   });
 }
 
-void sr_router_prefetch_rows(const sr_router* router, uint32_t relid, const sr_row_view* new_row,
-                             const sr_row_view* old_row) noexcept {
+void sr_router_prefetch_rows(sr_router* router, uint32_t relid, const sr_row_view* new_row,
+                             const sr_row_view* old_row, uint64_t token) noexcept {
   try {
-    // A hint: its scratch is the router's, but what routes is unchanged.
-    const_cast<sr_router*>(router)->router.prefetch_rows(relid, new_row, old_row);
+    router->router.prefetch_rows(relid, new_row, old_row, token);
   } catch (...) {
+    // only a hint: nothing kept
   }
 }
 

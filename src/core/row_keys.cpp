@@ -111,7 +111,8 @@ namespace {
 // One column's keys and probe from a plain (not array, not virtual) value:
 // what sr_row_keys makes a column.
 template <typename PutKey, typename PutProbe>
-inline void plain_keys(uint32_t relid, const sr_index_column& column, const sr_value& value, PutKey&& put_key,
+__attribute__((always_inline)) inline void plain_keys(uint32_t relid, const sr_index_column& column,
+                                                     const sr_value& value, PutKey&& put_key,
                        PutProbe&& put_probe) {
   if (value.is_null) {
     // No equality, range or complement atom holds for a NULL: only NULL atoms.
@@ -138,11 +139,10 @@ bool append_grams(uint32_t relid, uint16_t attnum, bool lower, unsigned lengths,
   const size_t n = sr_substring_keys(relid, attnum, lower ? 1 : 0, lengths, text.v.bytes, text.len, nullptr,
                                      nullptr, 0);
   if (n > SR_GRAM_KEYS_MAX) return false;
-  const size_t at = out.keys.size();
-  out.keys.resize(at + n);
-  out.key_attnums.resize(at + n);
-  sr_substring_keys(relid, attnum, lower ? 1 : 0, lengths, text.v.bytes, text.len, out.keys.data() + at,
-                    out.key_attnums.data() + at, n);
+  out.make_room(n, 0);
+  sr_substring_keys(relid, attnum, lower ? 1 : 0, lengths, text.v.bytes, text.len, out.keys.data() + out.key_count,
+                    out.key_attnums.data() + out.key_count, n);
+  out.key_count += n;
   return true;
 }
 
@@ -169,13 +169,41 @@ bool values_identical(uint8_t tag, const sr_value& a, const sr_value& b) noexcep
   }
 }
 
+void ChangeKeys::make_room(size_t more_keys, size_t more_probes) {
+  if (keys.size() < key_count + more_keys) {
+    const size_t size = std::max(key_count + more_keys, 2 * keys.size());
+    keys.resize(size);
+    key_attnums.resize(size);
+  }
+  if (probes.size() < probe_count + more_probes) probes.resize(std::max(probe_count + more_probes, 2 * probes.size()));
+}
+
 bool ChangeKeys::add_row(uint32_t relid, const sr_index_column* columns, size_t column_count, const sr_row_view& row,
                          const sr_row_view* keyed, bool plain_only) {
-  auto put_key = [this](uint64_t key, uint16_t attnum) {
-    keys.push_back(key);
-    key_attnums.push_back(attnum);
+  // Room for every plain column's keys first (at most a value key and one per
+  // prefix length a column): the loop writes through pointers and counts in
+  // locals (through members, every store would reload them).
+  const size_t bound = column_count * (1 + SR_PREFIX_MAX) + row.expression_count;
+  make_room(bound, column_count + row.expression_count);
+  uint64_t* k = keys.data();
+  uint16_t* a = key_attnums.data();
+  sr_range_probe* p = probes.data();
+  size_t nk = key_count, np = probe_count;
+  auto put_key = [&](uint64_t key, uint16_t attnum) {
+    a[nk] = attnum;
+    k[nk++] = key;
   };
-  auto put_probe = [this](const sr_range_probe& probe) { probes.push_back(probe); };
+  auto put_probe = [&](const sr_range_probe& probe) { p[np++] = probe; };
+  // Element and gram keys, as many as the value has: through the members.
+  auto variable = [&](auto&& append) {
+    key_count = nk;
+    const bool ok = append();
+    make_room(bound, 0);  // the plain columns' room again, after them
+    nk = key_count;
+    k = keys.data();
+    a = key_attnums.data();
+    return ok;
+  };
   for (size_t c = 0; c < column_count; c++) {
     const sr_index_column& column = columns[c];
     if (column.attnum >= SR_VIRTUAL_ATTNUM_BASE) continue;  // from row.expressions, below
@@ -184,37 +212,48 @@ bool ChangeKeys::add_row(uint32_t relid, const sr_index_column* columns, size_t 
       // An array: its elements' keys (no atom holds for a NULL array).
       if (plain_only || value.is_null) continue;
       if (keyed != nullptr && values_identical(column.tag, value, keyed->values[column.attnum])) continue;
-      const auto* elements = reinterpret_cast<const sr_value*>(value.v.bytes);
-      const uint8_t tag = static_cast<uint8_t>(column.tag & ~SR_TAG_ELEMENT_FLAG);
-      for (uint32_t i = 0; i < value.len; i++) put_key(key_of(relid, column.attnum, tag, elements[i]), column.attnum);
+      variable([&] {
+        make_room(value.len, 0);
+        const auto* elements = reinterpret_cast<const sr_value*>(value.v.bytes);
+        const uint8_t tag = static_cast<uint8_t>(column.tag & ~SR_TAG_ELEMENT_FLAG);
+        for (uint32_t i = 0; i < value.len; i++) {
+          key_attnums[key_count] = column.attnum;
+          keys[key_count++] = key_of(relid, column.attnum, tag, elements[i]);
+        }
+        return true;
+      });
       continue;
     }
     plain_keys(relid, column, value, put_key, put_probe);
     if (plain_only || column.substring_grams == 0 || value.is_null || column.tag != SR_TAG_TEXT) continue;
     // Grams: never exact, so an old row's identical text adds nothing.
     if (keyed != nullptr && values_identical(column.tag, value, keyed->values[column.attnum])) continue;
-    if ((column.substring_grams & 0xff) != 0 &&
-        !append_grams(relid, column.attnum, false, column.substring_grams & 0xff, value, *this))
-      return false;
-    if ((column.substring_grams >> 8) != 0) {
-      if (row.lowered == nullptr ||
-          !append_grams(relid, column.attnum, true, column.substring_grams >> 8, row.lowered[column.attnum], *this))
+    const bool ok = variable([&] {
+      if ((column.substring_grams & 0xff) != 0 &&
+          !append_grams(relid, column.attnum, false, column.substring_grams & 0xff, value, *this))
         return false;
+      return (column.substring_grams >> 8) == 0 ||
+             (row.lowered != nullptr &&
+              append_grams(relid, column.attnum, true, column.substring_grams >> 8, row.lowered[column.attnum], *this));
+    });
+    if (!ok) return false;
+  }
+  if (!plain_only) {
+    for (size_t e = 0; e < row.expression_count; e++) {
+      const sr_expression_value& result = row.expressions[e];
+      const sr_index_column* column = nullptr;
+      for (size_t c = 0; c < column_count && column == nullptr; c++)
+        if (columns[c].attnum == result.attnum) column = &columns[c];
+      if (column == nullptr) continue;
+      // Keyed with the expression's own tag (the column's is some expression's).
+      sr_index_column typed = *column;
+      typed.tag = result.tag;
+      typed.prefix_lengths = 0;
+      plain_keys(relid, typed, result.value, put_key, put_probe);
     }
   }
-  if (plain_only) return true;
-  for (size_t e = 0; e < row.expression_count; e++) {
-    const sr_expression_value& result = row.expressions[e];
-    const sr_index_column* column = nullptr;
-    for (size_t c = 0; c < column_count && column == nullptr; c++)
-      if (columns[c].attnum == result.attnum) column = &columns[c];
-    if (column == nullptr) continue;
-    // Keyed with the expression's own tag (the column's is some expression's).
-    sr_index_column typed = *column;
-    typed.tag = result.tag;
-    typed.prefix_lengths = 0;
-    plain_keys(relid, typed, result.value, put_key, put_probe);
-  }
+  key_count = nk;
+  probe_count = np;
   return true;
 }
 

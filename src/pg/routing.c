@@ -461,12 +461,14 @@ typedef struct NextRows
 	size_t		column_count;
 	sr_index_column columns[NEXT_ROWS_COLUMNS];
 	bool		trusted;
+	uint64		token;			/* the router keeps the keys it made under it */
 	sr_value   *new_values;		/* by attnum */
 	sr_value   *old_values;
 } NextRows;
 
 static NextRows next_rows[2];
 static int	next_rows_written;
+static uint64 next_rows_tokens;
 
 /* The kept values of these rows, or NULL; old rows only in full (as prefetched). */
 static NextRows *
@@ -541,9 +543,10 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 		old_view.values = k->old_values;
 	}
 	MemoryContextSwitchTo(old);
+	k->token = ++next_rows_tokens;
 	if (k->trusted)
 		sr_router_prefetch_rows(state->router, rel->relid, newtuple != NULL ? &new_view : NULL,
-								k->old_values != NULL ? &old_view : NULL);
+								k->old_values != NULL ? &old_view : NULL, keep ? k->token : 0);
 	state->counters->prefetches++;
 	/* Kept when route_prepare would read the same: an old row only in full. */
 	if (keep && (oldtuple == NULL || rel->identity_full))
@@ -599,6 +602,7 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	const Bitmapset *old_key_only = change->identity_full ? NULL
 		: change->identity_key != NULL ? change->identity_key : bms_make_singleton(0);
 	NextRows   *kept;
+	uint64		prefetched = 0;
 	bool		virtual = shape_has_virtual_columns(columns, column_count);
 	TupleTableSlot *old_slot = NULL;
 	TupleTableSlot *new_slot = NULL;
@@ -624,6 +628,7 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 		new_values = kept->new_values;
 		old_values = kept->old_values;
 		trusted = kept->trusted;
+		prefetched = kept->token;
 		kept->router = NULL;
 	}
 	else
@@ -668,7 +673,7 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 		trusted = false;
 	shape_router_check_status(sr_router_route(state->router, rel->relid, newtuple != NULL ? &new_view : NULL,
 											  oldtuple != NULL ? &old_view : NULL, trusted ? 1 : 0,
-											  &shapes, &shape_count),
+											  prefetched, &shapes, &shape_count),
 							  "find candidate shapes");
 	if (shape_count == 0)
 		return false;
@@ -897,7 +902,7 @@ truncate_for(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *
 		return;
 	if (partition != NULL)
 		partition_rel = relation_info(state, partition);
-	shape_router_check_status(sr_router_route(state->router, relid, NULL, NULL, 0, &shapes, &shape_count),
+	shape_router_check_status(sr_router_route(state->router, relid, NULL, NULL, 0, 0, &shapes, &shape_count),
 							  "list the shapes of a relation");
 	state->counters->relation_gate_passes++;
 	for (size_t i = 0; i < shape_count; i++)
