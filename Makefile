@@ -39,7 +39,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS tracks no header dependencies here; every object depends on all headers.
-$(OBJS): $(wildcard src/pg/*.h include/shape_router/*)
+$(OBJS): $(wildcard src/pg/*.h src/core/*.hpp include/shape_router/*)
 
 # PGXS builds LLVM bitcode of every source with its own flags.
 COMPILE.cxx.bc += -std=c++17 -Wno-register -I$(srcdir)/include
@@ -60,7 +60,8 @@ UNIT_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -g -I$(srcdir)/include
 SANITIZE = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 # The core is compiled once per flavour (plain, ASan + UBSan, TSan) and linked into each test.
-CORE_HEADERS = $(wildcard include/shape_router/*)
+CORE_HEADERS = $(wildcard include/shape_router/* src/core/*.hpp)
+TEST_HEADERS = $(wildcard test/unit/*.hpp)
 UNIT_CORE = $(patsubst src/core/%.cpp,test/unit/bin/core/%.o,$(CORE_SRCS))
 UNIT_CORE_ASAN = $(patsubst src/core/%.cpp,test/unit/bin/core/%.asan.o,$(CORE_SRCS))
 UNIT_CORE_TSAN = $(patsubst src/core/%.cpp,test/unit/bin/core/%.tsan.o,$(CORE_SRCS))
@@ -77,20 +78,20 @@ test/unit/bin/core/%.tsan.o: src/core/%.cpp $(CORE_HEADERS)
 	@mkdir -p test/unit/bin/core
 	$(CXX) $(UNIT_CXXFLAGS) -O1 -fsanitize=thread -c -o $@ $<
 
-test/unit/bin/%: test/unit/%.cpp $(UNIT_CORE) $(CORE_HEADERS)
+test/unit/bin/%: test/unit/%.cpp $(UNIT_CORE) $(CORE_HEADERS) $(TEST_HEADERS)
 	$(CXX) $(UNIT_CXXFLAGS) -O2 -o $@ $< $(UNIT_CORE) -lgtest -lgtest_main -lpthread -lxxhash
 
-test/unit/bin/%.asan: test/unit/%.cpp $(UNIT_CORE_ASAN) $(CORE_HEADERS)
+test/unit/bin/%.asan: test/unit/%.cpp $(UNIT_CORE_ASAN) $(CORE_HEADERS) $(TEST_HEADERS)
 	$(CXX) $(UNIT_CXXFLAGS) -O1 $(SANITIZE) -o $@ $< $(UNIT_CORE_ASAN) -lgtest -lgtest_main -lpthread -lxxhash
 
 # The background rebuild thread under ThreadSanitizer (the tests that start one).
-test/unit/bin/%.tsan: test/unit/%.cpp $(UNIT_CORE_TSAN) $(CORE_HEADERS)
+test/unit/bin/%.tsan: test/unit/%.cpp $(UNIT_CORE_TSAN) $(CORE_HEADERS) $(TEST_HEADERS)
 	$(CXX) $(UNIT_CXXFLAGS) -O1 -fsanitize=thread -o $@ $< $(UNIT_CORE_TSAN) -lgtest -lgtest_main -lpthread -lxxhash
 
 # ---- micro-benchmarks of the core (Google Benchmark); see bench/README.md ----
 BENCHES = $(patsubst bench/%.cpp,%,$(sort $(wildcard bench/*_bench.cpp)))
 
-bench/bin/%: bench/%.cpp $(CORE_SRCS) $(wildcard include/shape_router/*)
+bench/bin/%: bench/%.cpp $(CORE_SRCS) $(CORE_HEADERS)
 	@mkdir -p bench/bin
 	$(CXX) -std=c++17 -Wall -Wextra -Werror -O2 -DNDEBUG -I$(srcdir)/include -o $@ $< $(CORE_SRCS) -lbenchmark -lpthread -lxxhash $(shell pkg-config --libs absl_flat_hash_map 2>/dev/null)
 
@@ -100,10 +101,10 @@ bench: $(addprefix bench/bin/,$(BENCHES)) bench/bin/router_memory
 	@echo "== bench/bin/router_memory"; bench/bin/router_memory 1000000 28
 
 .PHONY: unit
-unit: $(addprefix test/unit/bin/,$(UNIT_TESTS)) $(addprefix test/unit/bin/,$(addsuffix .asan,$(UNIT_TESTS))) test/unit/bin/index_test.tsan test/unit/bin/range_index_test.tsan
+unit: $(addprefix test/unit/bin/,$(UNIT_TESTS)) $(addprefix test/unit/bin/,$(addsuffix .asan,$(UNIT_TESTS))) test/unit/bin/shape_index_test.tsan test/unit/bin/range_index_test.tsan
 	@set -e; for t in $(filter-out %.tsan,$^); do echo "== $$t"; $$t --gtest_brief=1; done
-	@echo "== test/unit/bin/index_test.tsan (background builds)"; \
-	  test/unit/bin/index_test.tsan --gtest_brief=1 --gtest_filter='*Background*:*LargeOverlay*'
+	@echo "== test/unit/bin/shape_index_test.tsan (background builds)"; \
+	  test/unit/bin/shape_index_test.tsan --gtest_brief=1 --gtest_filter='*Background*:*LargeOverlay*'
 	@echo "== test/unit/bin/range_index_test.tsan (background builds)"; \
 	  test/unit/bin/range_index_test.tsan --gtest_brief=1 --gtest_filter='*Background*'
 

@@ -1,6 +1,7 @@
-// Micro-benchmarks of the routing index (src/core/index.cpp) beside a Swiss table
-// (absl::flat_hash_map<uint64_t, uint32_t>) and std::unordered_map<uint64_t,
-// uint32_t> holding the same data, at 1M and 10M keys (the benchmark argument).
+// Micro-benchmarks of the routing index (src/core/shape_index.cpp) beside a
+// Swiss table (absl::flat_hash_map<uint64_t, uint32_t>) and
+// std::unordered_map<uint64_t, uint32_t> holding the same data, at 1M and 10M
+// keys (the benchmark argument).
 //
 // Data set per size n: n distinct random 64-bit keys; most keys have one shape,
 // every 16th key has 4 (an IN list shared by several shapes, say). Every structure
@@ -54,7 +55,7 @@
 #include <utility>
 #include <vector>
 
-#include "shape_router/index.hpp"
+#include "shape_router/shape_index.hpp"
 
 namespace {
 
@@ -199,7 +200,8 @@ void BM_ShapeIndex_RebuildPause(benchmark::State& state) {
       for (size_t i = 0; i < built; ++i) index.add(static_cast<uint32_t>(i), &d.keys[i], 1, /*bulk=*/true);
       index.maintain(true);
       for (size_t i = built; i < n; ++i) index.add(static_cast<uint32_t>(i), &d.keys[i], 1);
-      index.set_background_min_keys(background ? ShapeIndex::kDefaultBackgroundMinKeys : SIZE_MAX);
+      const size_t background_min = shape_router::kShapeIndexParams.rebuild.background_min_entries;
+      index.set_background_min_keys(background ? background_min : SIZE_MAX);
       auto t0 = std::chrono::steady_clock::now();
       const bool installed = index.maintain(false);
       const double first_ms = ns_since(t0) / 1e6;

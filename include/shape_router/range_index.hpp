@@ -18,6 +18,7 @@
 
 #include "shape_router/flat_map.hpp"
 #include "shape_router/program.h"
+#include "shape_router/rebuild_params.hpp"
 
 namespace shape_router {
 
@@ -103,6 +104,12 @@ class StaticRanges {
   uint32_t cover_shift_ = 0;
 };
 
+// When a RangeColumn rebuilds: changes are entries added and dropped since the
+// last build, against the static ranges' entries. The overlay is scanned, so a
+// small column rebuilds after fewer changes than the hashed equality index.
+inline constexpr RebuildParams kRangeRebuildParams = {
+    /*change_divisor=*/4, /*min_changes=*/64, /*background_min_entries=*/size_t{1} << 16};
+
 // The ranges of one column of one relation: the static ranges, plus the entries
 // added since they were built (scanned) and the slots dropped from them since
 // (tombstones), folded into a new build when they grow past a quarter of it.
@@ -111,8 +118,6 @@ class StaticRanges {
 // second overlay and drops are noted, and a later maintain() installs it.
 class RangeColumn {
  public:
-  static constexpr size_t kDefaultBackgroundMinEntries = size_t{1} << 16;
-
   RangeColumn();
   RangeColumn(RangeColumn&&) noexcept;  // (a column's vector grows) the job moves along
   RangeColumn& operator=(RangeColumn&&) = delete;
@@ -170,7 +175,7 @@ class RangeColumn {
   // slots dropped since (their entries in the snapshot become tombstones).
   std::unique_ptr<BuildJob> job_;  // also holds the slots dropped since its snapshot
   std::vector<StaticRanges::Entry> added_during_build_;
-  size_t background_min_entries_ = kDefaultBackgroundMinEntries;
+  size_t background_min_entries_ = kRangeRebuildParams.background_min_entries;
   uint64_t background_builds_ = 0;
 };
 

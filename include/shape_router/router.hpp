@@ -13,7 +13,7 @@
 #include "shape_router/epoch_key_set.hpp"
 #include "shape_router/gram_filter.hpp"
 #include "shape_router/flat_map.hpp"
-#include "shape_router/index.hpp"
+#include "shape_router/shape_index.hpp"
 #include "shape_router/pending_covers.hpp"
 #include "shape_router/program.h"
 #include "shape_router/range_index.hpp"

@@ -221,7 +221,10 @@ bool RangeColumn::maintain(bool force) {
     }
   }
   const size_t changes = overlay_.size() + dropped_entries_;
-  if (job_ || changes == 0 || (!force && changes * 4 < std::max<size_t>(static_.size(), 256))) return installed;
+  const size_t divisor = kRangeRebuildParams.change_divisor;
+  if (job_ || changes == 0 ||
+      (!force && changes * divisor < std::max<size_t>(static_.size(), kRangeRebuildParams.min_changes * divisor)))
+    return installed;
   auto job = std::make_unique<BuildJob>();
   job->entries = live_entries();
   if (!force && job->entries.size() >= background_min_entries_) {

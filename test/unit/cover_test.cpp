@@ -677,9 +677,9 @@ uint64_t low16_mixer(uint64_t key, uint64_t seed) { return shape_router::default
 
 TEST(Cover, AnExactShapeIsNotDecidedByAHashFalsePositive) {
   Router r(low16_mixer);
-  // The twin also needs the slot fingerprint of the key (index.cpp, slot_fingerprint),
-  // and its two bits of the front filter would it have one (not with a single key).
-  auto slot_fingerprint = [](uint64_t k) { return shape_router::mix64(k + 0x5851f42d4c957f2dULL) >> 56; };
+  // The twin also needs the slot fingerprint of the key, and its two bits of the
+  // front filter would it have one (not with a single key).
+  using shape_router::slot_fingerprint;
   auto front_bits = [](uint64_t k) {
     return shape_router::StaticIndex::front_bits(shape_router::StaticIndex::front_hash(k));
   };

@@ -1,18 +1,14 @@
-// The routing index: binary fuse filter, PtrHash-style perfect hash, slot table,
-// shape-list pool, overlay and tombstones. See include/shape_router/index.hpp.
-#include "shape_router/index.hpp"
+// The shape index (shape_index.hpp): the overlay and tombstones, and the
+// rebuilds that fold them into a new static index, in the caller or on a
+// background thread.
+#include "shape_router/shape_index.hpp"
 #include "shape_router/thread.hpp"
-
-#include <pthread.h>
-#include <signal.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cmath>
 #include <new>
 #include <stdexcept>
-#include <system_error>
 #include <thread>
 
 #ifdef POSTGRES_H
@@ -21,298 +17,7 @@
 
 namespace shape_router {
 
-// A slot value or overlay entry with this bit names a list of shapes (its index
-// in the pool or in lists) instead of one shape.
-constexpr uint32_t kListFlag = 0x80000000u;
-
-uint64_t default_mixer(uint64_t key, uint64_t seed) { return mix64(key ^ mix64(seed + kGoldenGamma)); }
-
 namespace {
-
-constexpr int kMaxBuildAttempts = 8;
-constexpr uint64_t kSeedStep = 0xd1b54a32d192ed03ULL;
-
-// Slot fingerprint: independent of the filter's (different mixing), so a key the
-// filter wrongly lets through (1 in 256) is caught here with probability 255/256:
-// about 1 probe in 65,536 of keys no shape has yields a (harmless) extra candidate.
-inline uint8_t slot_fingerprint(uint64_t key) {
-  return static_cast<uint8_t>(mix64(key + 0x5851f42d4c957f2dULL) >> 56);
-}
-
-// LSD radix sort on a 64-bit key, 16 bits a pass, skipping passes where every
-// element has the same digit (several times faster than std::sort at 1M keys).
-template <typename T, typename KeyOf>
-void radix_sort(std::vector<T>& items, KeyOf key_of) {
-  std::vector<T> buffer(items.size());
-  std::vector<size_t> count(65536);
-  for (int shift = 0; shift < 64; shift += 16) {
-    std::fill(count.begin(), count.end(), 0);
-    for (const T& item : items) count[(key_of(item) >> shift) & 0xffff]++;
-    if (std::any_of(count.begin(), count.end(), [&](size_t c) { return c == items.size(); })) continue;
-    size_t sum = 0;
-    for (size_t& c : count) {
-      const size_t here = c;
-      c = sum;
-      sum += here;
-    }
-    for (const T& item : items) buffer[count[(key_of(item) >> shift) & 0xffff]++] = item;
-    items.swap(buffer);
-  }
-}
-
-}  // namespace
-
-// ---------------------------------------------------------------- binary fuse filter
-
-bool BinaryFuse8::build(const std::vector<uint64_t>& keys, Mixer mixer) {
-  mixer_ = mixer;
-  fingerprints_.clear();
-  if (keys.empty()) return true;
-  const size_t n = keys.size();
-  // Parameters of the paper's reference implementation for arity 3.
-  const double log_n = std::log(static_cast<double>(std::max<size_t>(n, 2)));
-  uint32_t segment_length = n == 0 ? 4 : 1u << static_cast<int>(std::floor(log_n / std::log(3.33) + 2.25));
-  segment_length = std::min<uint32_t>(segment_length, 1u << 18);
-  const double size_factor = n <= 1 ? 0 : std::max(1.125, 0.875 + 0.25 * std::log(1000000.0) / log_n);
-  const size_t capacity = n <= 1 ? 0 : static_cast<size_t>(std::llround(static_cast<double>(n) * size_factor));
-  size_t segment_count = (capacity + segment_length - 1) / segment_length;
-  segment_count = segment_count > 2 ? segment_count - 2 : 1;
-  segment_length_ = segment_length;
-  segment_mask_ = segment_length - 1;
-
-  std::vector<uint64_t> hashes(n);
-  std::vector<uint8_t> count;  // a byte: a smaller working set; overflow retries
-  std::vector<uint64_t> xor_hash;
-  std::vector<uint32_t> queue;
-  std::vector<uint64_t> stack_hash;
-  std::vector<uint8_t> stack_which;
-  stack_hash.reserve(n);
-  stack_which.reserve(n);
-  size_t array_length = 0;
-
-  for (int attempt = 0; attempt < 64; attempt++) {
-    // Just past a step of the segment length the paper's sizing can be too tight
-    // to peel (also seen upstream): every 4 failed seeds, one more segment.
-    if (attempt % 4 == 0) {
-      if (attempt > 0) segment_count++;
-      array_length = (segment_count + 2) * segment_length;
-      segment_count_length_ = static_cast<uint32_t>(segment_count * segment_length);
-      count.assign(array_length, 0);
-      xor_hash.assign(array_length, 0);
-      queue.reserve(array_length);
-    }
-    seed_ = mix64(0x726f757465ULL + static_cast<uint64_t>(attempt) * kSeedStep);
-    seed_mix_ = mix64(seed_ + kGoldenGamma);
-    for (size_t i = 0; i < n; i++) hashes[i] = mixer_(keys[i], seed_);
-    // Distinct keys may still share a hash under a weak mixer: one entry serves both.
-    radix_sort(hashes, [](uint64_t h) { return h; });
-    const size_t distinct = static_cast<size_t>(std::unique(hashes.begin(), hashes.end()) - hashes.begin());
-    std::fill(count.begin(), count.end(), 0);
-    std::fill(xor_hash.begin(), xor_hash.end(), 0);
-    bool overflow = false;
-    for (size_t i = 0; i < distinct; i++) {
-      uint32_t p[3];
-      positions(hashes[i], p[0], p[1], p[2]);
-      for (uint32_t q : p) {
-        overflow |= count[q] == 255;
-        count[q]++;
-        xor_hash[q] ^= hashes[i];
-      }
-    }
-    if (overflow) continue;  // a cell shared by 255+ keys (only with a broken mixer): new seed
-    // Peel cells holding a single key.
-    queue.clear();
-    for (uint32_t i = 0; i < array_length; i++)
-      if (count[i] == 1) queue.push_back(i);
-    stack_hash.clear();
-    stack_which.clear();
-    while (!queue.empty()) {
-      const uint32_t cell = queue.back();
-      queue.pop_back();
-      if (count[cell] != 1) continue;
-      const uint64_t h = xor_hash[cell];
-      uint32_t p[3];
-      positions(h, p[0], p[1], p[2]);
-      const uint8_t which = p[0] == cell ? 0 : (p[1] == cell ? 1 : 2);
-      stack_hash.push_back(h);
-      stack_which.push_back(which);
-      for (uint32_t q : p) {
-        count[q]--;
-        xor_hash[q] ^= h;
-        if (count[q] == 1) queue.push_back(q);
-      }
-    }
-    if (stack_hash.size() != distinct) continue;  // a 2-core remained: new seed
-    fingerprints_.assign(array_length, 0);
-    for (size_t i = stack_hash.size(); i-- > 0;) {
-      const uint64_t h = stack_hash[i];
-      uint32_t p[3];
-      positions(h, p[0], p[1], p[2]);
-      const uint8_t which = stack_which[i];
-      fingerprints_[p[which]] = static_cast<uint8_t>(fingerprint(h) ^ fingerprints_[p[(which + 1) % 3]] ^
-                                                     fingerprints_[p[(which + 2) % 3]]);
-    }
-    return true;
-  }
-  fingerprints_.clear();
-  return false;
-}
-
-// ---------------------------------------------------------------- perfect hash
-
-namespace {
-constexpr double kKeysPerBucket = 3.0;  // λ: small buckets, so one-byte pilots suffice
-constexpr double kLoadFactor = 0.90;    // near-minimal: table = n / 0.90 (fewer pilot tries)
-}  // namespace
-
-// Skewed buckets (PTHash): 60% of keys go to the first 30% of buckets, so the
-// large buckets are placed first, while the table is empty.
-bool PerfectHash::build(const std::vector<uint64_t>& keys, Mixer mixer) {
-  mixer_ = mixer;
-  const size_t n = keys.size();
-  table_size_ = std::max<size_t>(1, static_cast<size_t>(std::ceil(static_cast<double>(n) / kLoadFactor)));
-  buckets_ = std::max<size_t>(2, static_cast<size_t>(std::ceil(static_cast<double>(n) / kKeysPerBucket)));
-  dense_buckets_ = std::max<size_t>(1, static_cast<size_t>(0.3 * static_cast<double>(buckets_)));
-  std::vector<uint64_t> hashes(n);
-  for (int attempt = 0; attempt < kMaxBuildAttempts; attempt++) {
-    seed_ = mix64(0x6d706866ULL + static_cast<uint64_t>(attempt) * kSeedStep);
-    seed_mix_ = mix64(seed_ + kGoldenGamma);
-    for (int p = 0; p < 256; p++) pilot_keys_[p] = mix64(seed_ ^ (static_cast<uint64_t>(p) * kSeedStep + 1));
-    for (size_t i = 0; i < n; i++) hashes[i] = mixer_(keys[i], seed_);
-    if (try_build(hashes)) return true;
-  }
-  return false;
-}
-
-bool PerfectHash::try_build(const std::vector<uint64_t>& hashes) {
-  const size_t n = hashes.size();
-  // Keys grouped by bucket (counting sort).
-  std::vector<uint32_t> start(buckets_ + 1, 0);
-  std::vector<uint32_t> bucket(n);
-  for (size_t i = 0; i < n; i++) {
-    bucket[i] = static_cast<uint32_t>(bucket_of(hashes[i]));
-    start[bucket[i] + 1]++;
-  }
-  for (size_t b = 0; b < buckets_; b++) start[b + 1] += start[b];
-  std::vector<uint64_t> grouped(n);
-  {
-    std::vector<uint32_t> fill(start.begin(), start.end() - 1);
-    for (size_t i = 0; i < n; i++) grouped[fill[bucket[i]]++] = hashes[i];
-  }
-  pilots_.assign(buckets_, 0);
-  std::vector<int32_t> owner(table_size_, -1);  // slot → bucket, read only to evict
-  std::vector<uint64_t> taken((table_size_ + 63) / 64, 0);  // 1 bit a slot: stays in cache
-  auto is_taken = [&](size_t s) { return (taken[s >> 6] >> (s & 63)) & 1; };
-  auto set_taken = [&](size_t s, bool on) {
-    if (on)
-      taken[s >> 6] |= uint64_t{1} << (s & 63);
-    else
-      taken[s >> 6] &= ~(uint64_t{1} << (s & 63));
-  };
-  // Largest buckets first (counting sort by size); evicted buckets are placed
-  // again right away, from a stack.
-  std::vector<uint32_t> order;
-  {
-    uint32_t max_size = 0;
-    for (size_t b = 0; b < buckets_; b++) max_size = std::max(max_size, start[b + 1] - start[b]);
-    std::vector<uint32_t> by_size(max_size + 2, 0);
-    for (size_t b = 0; b < buckets_; b++) by_size[max_size - (start[b + 1] - start[b]) + 1]++;
-    for (size_t i = 1; i < by_size.size(); i++) by_size[i] += by_size[i - 1];
-    order.resize(buckets_);
-    for (size_t b = 0; b < buckets_; b++) order[by_size[max_size - (start[b + 1] - start[b])]++] = static_cast<uint32_t>(b);
-    while (!order.empty() && start[order.back() + 1] == start[order.back()]) order.pop_back();  // empty buckets
-  }
-  std::vector<uint32_t> evicted;
-  size_t next = 0;
-
-  std::vector<size_t> slots;
-  std::vector<int32_t> victims;
-  size_t evictions = 0;
-  const size_t eviction_budget = 64 * n + 1024;
-  uint32_t rotation = 0;
-  while (next < order.size() || !evicted.empty()) {
-    uint32_t b;
-    if (!evicted.empty()) {
-      b = evicted.back();
-      evicted.pop_back();
-    } else {
-      b = order[next++];
-    }
-    const uint32_t first = start[b], size = start[b + 1] - start[b];
-    // First a pilot that puts every key on a free slot, judged by the bitmap
-    // alone (almost always found); only if none exists, the cheapest eviction.
-    int best_pilot = -1;
-    for (int k = 0; k < 256 && best_pilot < 0; k++) {
-      const uint8_t pilot = static_cast<uint8_t>(k + rotation);
-      slots.clear();
-      bool ok = true;
-      for (uint32_t i = 0; i < size && ok; i++) {
-        const size_t s = slot_for(grouped[first + i], pilot);
-        ok = !is_taken(s) && std::find(slots.begin(), slots.end(), s) == slots.end();
-        slots.push_back(s);
-      }
-      if (ok) best_pilot = pilot;
-    }
-    size_t best_cost = best_pilot >= 0 ? 0 : SIZE_MAX;
-    int cheapest = -1;
-    for (int k = 0; k < 256 && best_pilot < 0; k++) {
-      const uint8_t pilot = static_cast<uint8_t>(k + rotation);
-      slots.clear();
-      bool self_collision = false;
-      size_t cost = 0;
-      for (uint32_t i = 0; i < size; i++) {
-        const size_t s = slot_for(grouped[first + i], pilot);
-        if (std::find(slots.begin(), slots.end(), s) != slots.end()) {
-          self_collision = true;
-          break;
-        }
-        slots.push_back(s);
-        if (is_taken(s)) {
-          const int32_t other = owner[s];
-          const size_t other_size = start[other + 1] - start[other];
-          cost += other_size * other_size;  // evicting big buckets is costly
-        }
-      }
-      if (!self_collision && cost < best_cost) {
-        best_cost = cost;
-        cheapest = pilot;
-      }
-    }
-    if (best_pilot < 0) best_pilot = cheapest;
-    if (best_pilot < 0) return false;  // the bucket's keys collide under every pilot
-    // Hash-and-evict: displaced buckets go back to the queue.
-    victims.clear();
-    for (uint32_t i = 0; i < size; i++) {
-      const size_t s = slot_for(grouped[first + i], static_cast<uint8_t>(best_pilot));
-      if (is_taken(s) && std::find(victims.begin(), victims.end(), owner[s]) == victims.end())
-        victims.push_back(owner[s]);
-    }
-    for (int32_t v : victims) {
-      for (uint32_t i = start[v]; i < start[v + 1]; i++) {
-        const size_t s = slot_for(grouped[i], pilots_[v]);
-        owner[s] = -1;
-        set_taken(s, false);
-      }
-      evicted.push_back(static_cast<uint32_t>(v));
-      if (++evictions > eviction_budget) return false;
-    }
-    pilots_[b] = static_cast<uint8_t>(best_pilot);
-    for (uint32_t i = 0; i < size; i++) {
-      const size_t s = slot_for(grouped[first + i], pilots_[b]);
-      owner[s] = static_cast<int32_t>(b);
-      set_taken(s, true);
-    }
-    if (!victims.empty()) rotation += 97;  // vary pilot order, so eviction cycles break
-  }
-  return true;
-}
-
-// ---------------------------------------------------------------- threads
-
-namespace {
-
-// Below this many keys a second thread costs more than it saves.
-constexpr size_t kParallelBuildMinKeys = size_t{1} << 16;
 
 // Runs work(i) for i in [0, count) on the caller and, when worth it, one more
 // thread. work must not throw.
@@ -330,68 +35,6 @@ void run_parts(size_t count, bool parallel, Work&& work) {
 
 }  // namespace
 
-// ---------------------------------------------------------------- static part
-
-bool build_static_part(std::vector<std::pair<uint64_t, uint32_t>>& pairs, Mixer mixer, StaticPart& out) {
-  // By key, then slot (slots come in ascending order, and the sort is stable).
-  radix_sort(pairs, [](const std::pair<uint64_t, uint32_t>& p) { return p.first; });
-  std::vector<uint64_t> distinct;
-  distinct.reserve(pairs.size());
-  for (size_t i = 0; i < pairs.size(); i++)
-    if (i == 0 || pairs[i].first != pairs[i - 1].first) distinct.push_back(pairs[i].first);
-
-  StaticPart part;
-  if (distinct.empty()) {
-    out = std::move(part);
-    return true;
-  }
-  // Filter first, then the perfect hash: their temporaries are never held at once
-  // (parts, not these two, are what runs in parallel).
-  if (!part.filter.build(distinct, mixer) || !part.perfect_hash.build(distinct, mixer)) return false;
-  part.keys = distinct.size();
-  std::vector<uint64_t>().swap(distinct);  // freed before the slot table is allocated
-
-  part.slot_fingerprints.assign(part.perfect_hash.table_size(), 0);
-  part.slot_values.assign(part.perfect_hash.table_size(), 0);
-  // Lists shared by several keys are stored once (deduplicated by content).
-  FlatMap list_offsets;  // hash of list → offset (collisions verified by comparison)
-  std::vector<uint32_t>& pool = part.pool;
-  size_t i = 0;
-  while (i < pairs.size()) {
-    size_t j = i;
-    while (j < pairs.size() && pairs[j].first == pairs[i].first) j++;
-    const uint64_t key = pairs[i].first;
-    const size_t s = part.perfect_hash.slot(key);
-    part.slot_fingerprints[s] = slot_fingerprint(key);
-    if (j - i == 1) {
-      part.slot_values[s] = pairs[i].second;
-    } else {
-      uint64_t list_hash = j - i;
-      for (size_t k = i; k < j; k++) list_hash = mix64(list_hash ^ pairs[k].second);
-      list_hash = list_hash == 0 ? 1 : list_hash;
-      uint32_t offset = UINT32_MAX;
-      if (const uint32_t* found = list_offsets.find(list_hash)) {
-        bool same = pool[*found] == j - i;
-        for (size_t k = i; same && k < j; k++) same = pool[*found + 1 + (k - i)] == pairs[k].second;
-        if (same) offset = *found;
-      }
-      if (offset == UINT32_MAX) {
-        if (pool.size() + (j - i) + 1 > 0x7fffffffu) throw std::bad_alloc();  // offsets have 31 bits
-        offset = static_cast<uint32_t>(pool.size());
-        pool.push_back(static_cast<uint32_t>(j - i));
-        for (size_t k = i; k < j; k++) pool.push_back(pairs[k].second);
-        list_offsets.put(list_hash, offset);
-      }
-      part.slot_values[s] = kListFlag | offset;
-    }
-    i = j;
-  }
-  out = std::move(part);
-  return true;
-}
-
-// ---------------------------------------------------------------- shape index
-
 // A rebuild's input and output. The builder thread touches only this object
 // (and the mixer, a plain function); `done` publishes its result.
 struct ShapeIndex::BuildJob {
@@ -404,7 +47,7 @@ struct ShapeIndex::BuildJob {
   const uint64_t* source_keys = nullptr;
   size_t changes = 0;  // changes_since_build_ at the snapshot, restored if the build cannot be used
   Mixer mixer = default_mixer;
-  size_t part_keys = StaticIndex::kPartKeys;
+  size_t part_keys = kStaticIndexParams.part_keys;
   StaticIndex result;
   bool built = false;   // false: the keys defeat the hash functions
   bool failed = false;  // the build ran out of memory: nothing to install
@@ -465,7 +108,7 @@ bool ShapeIndex::build_static_index(const Shape* shapes, size_t shape_count, con
   }
 
   std::atomic<bool> defeated{false}, out_of_memory{false};
-  run_parts(part_count, total >= kParallelBuildMinKeys, [&](size_t p) noexcept {
+  run_parts(part_count, total >= kShapeIndexParams.parallel_min_keys, [&](size_t p) noexcept {
     if (defeated.load(std::memory_order_relaxed) || out_of_memory.load(std::memory_order_relaxed)) return;
     try {
       std::vector<std::pair<uint64_t, uint32_t>> pairs;
@@ -496,8 +139,8 @@ bool ShapeIndex::build_static_index(const Shape* shapes, size_t shape_count, con
     index.keys += part.keys;
     index.heads.push_back(part.filter.head());  // the fingerprints stay where they are when index moves
   }
-  if (index.keys >= StaticIndex::kFrontMinKeys) {
-    index.front.assign((index.keys * 7 + 63) / 64, 0);  // 7 bits a key
+  if (index.keys >= kStaticIndexParams.front_min_keys) {
+    index.front.assign((index.keys * kStaticIndexParams.front_bits_per_key + 63) / 64, 0);
     for (size_t slot = 0; slot < shape_count; slot++) {
       if (!shapes[slot].live) continue;
       const uint64_t* k = keys_of_shape(shapes[slot]);
@@ -528,7 +171,7 @@ void ShapeIndex::Overlay::insert(uint64_t key, uint32_t slot) {
     lists.push_back({first, slot});
     index.put(key, kListFlag | static_cast<uint32_t>(lists.size() - 1));
   } else {
-    lists[*value & 0x7fffffffu].push_back(slot);
+    lists[*value & kListIndexMask].push_back(slot);
   }
   keys++;
 }
@@ -594,7 +237,7 @@ void ShapeIndex::drop(uint32_t slot) {
         }
         continue;
       }
-      std::vector<uint32_t>& slots = overlay_.lists[*value & 0x7fffffffu];
+      std::vector<uint32_t>& slots = overlay_.lists[*value & kListIndexMask];
       const size_t before = slots.size();
       slots.erase(std::remove(slots.begin(), slots.end(), slot), slots.end());
       overlay_.keys -= before - slots.size();
@@ -630,7 +273,7 @@ ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) c
       if ((value & kListFlag) == 0) {
         emit(value);
       } else {
-        const uint32_t offset = value & 0x7fffffffu;
+        const uint32_t offset = value & kListIndexMask;
         for (uint32_t i = 0; i < part->pool[offset]; i++) emit(part->pool[offset + 1 + i]);
       }
     }
@@ -640,7 +283,7 @@ ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) c
       if ((*value & kListFlag) == 0) {
         out.push_back(*value);
       } else {
-        const std::vector<uint32_t>& slots = overlay_.lists[*value & 0x7fffffffu];
+        const std::vector<uint32_t>& slots = overlay_.lists[*value & kListIndexMask];
         out.insert(out.end(), slots.begin(), slots.end());
       }
     }
@@ -657,8 +300,11 @@ void ShapeIndex::prefetch(uint64_t key) const noexcept {
 bool ShapeIndex::rebuild_due() const noexcept {
   // Enough registrations and drops since the last build (which also bounds the
   // overlay and the tombstones), or a key store mostly made of dropped shapes' keys.
-  const bool changed = changes_since_build_ >= std::max<size_t>(4096, (static_.keys + overlay_.keys) / 4);
-  const bool dead = dead_keys_ >= std::max<size_t>(4096, keys_.size() / 2);
+  const RebuildParams& rebuild = kShapeIndexParams.rebuild;
+  const size_t indexed = static_.keys + overlay_.keys;
+  const bool changed = changes_since_build_ >= std::max<size_t>(rebuild.min_changes, indexed / rebuild.change_divisor);
+  const bool dead = dead_keys_ >= std::max<size_t>(kShapeIndexParams.min_dead_keys,
+                                                   keys_.size() / kShapeIndexParams.dead_key_divisor);
   return changed || dead;
 }
 

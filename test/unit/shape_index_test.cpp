@@ -1,15 +1,14 @@
-// Unit tests of the routing index (include/shape_router/index.hpp): the binary
-// fuse filter, the perfect hash and ShapeIndex (static part + overlay +
-// tombstones + rebuild). ShapeIndex answers are supersets: a lookup may return
-// extra slots (hash collisions only, essentially never with the default mixer)
-// but never misses a live one. A randomized test checks that against a plain
-// std::map model; weak test-only mixers force every collision path.
-#include "shape_router/index.hpp"
+// Unit tests of the shape index (shape_index.hpp): static index, overlay,
+// tombstones and rebuilds, in the caller and on the background thread.
+// ShapeIndex answers are supersets: a lookup may return extra slots (hash
+// collisions only, essentially never with the default mixer) but never misses a
+// live one. A randomized test checks that against a plain std::map model; weak
+// test-only mixers force every collision path.
+#include "shape_router/shape_index.hpp"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -18,8 +17,9 @@
 #include <stdexcept>
 #include <string>
 #include <tuple>
-#include <unordered_set>
 #include <vector>
+
+#include "index_keys.hpp"
 
 namespace {
 
@@ -30,33 +30,6 @@ using shape_router::mix64;
 using shape_router::PerfectHash;
 using shape_router::ShapeIndex;
 using Slots = std::vector<uint32_t>;
-
-// n distinct random non-zero keys.
-std::vector<uint64_t> random_keys(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::unordered_set<uint64_t> seen;
-  seen.reserve(n);
-  std::vector<uint64_t> keys;
-  keys.reserve(n);
-  while (keys.size() < n) {
-    const uint64_t k = rng();
-    if (k != 0 && seen.insert(k).second) keys.push_back(k);
-  }
-  return keys;
-}
-
-// Random keys that are in none of `exclude`.
-std::vector<uint64_t> non_keys(size_t n, uint64_t seed, const std::vector<uint64_t>& exclude) {
-  std::unordered_set<uint64_t> ex(exclude.begin(), exclude.end());
-  std::mt19937_64 rng(seed);
-  std::vector<uint64_t> out;
-  out.reserve(n);
-  while (out.size() < n) {
-    const uint64_t k = rng();
-    if (k != 0 && k != 1 && !ex.count(k)) out.push_back(k);  // 1: ShapeIndex folds key 0 into 1
-  }
-  return out;
-}
 
 Slots lookup(const ShapeIndex& index, uint64_t key) {
   Slots out;
@@ -69,189 +42,7 @@ void add(ShapeIndex& index, uint32_t slot, const std::vector<uint64_t>& keys) {
   index.add(slot, keys.data(), keys.size());
 }
 
-// Test-only weak mixers: they make every key collide, so the structures cannot
-// tell keys apart by hash and must fall back on exact storage.
-uint64_t constant_mixer(uint64_t, uint64_t) { return 0x0123456789abcdefULL; }
-// Keeps only the low 8 bits of the key, and ignores the seed (so retries with a
-// new seed cannot help).
-uint64_t low8_mixer(uint64_t key, uint64_t) { return key & 0xff; }
-// Keeps only the low 8 bits of the key, but mixes them well with the seed.
-uint64_t low8_mixed_mixer(uint64_t key, uint64_t seed) { return shape_router::default_mixer(key & 0xff, seed); }
-
-// ---------------------------------------------------------------- binary fuse filter
-
-TEST(BinaryFuse8, DefaultAndEmptyContainNothing) {
-  BinaryFuse8 fresh;
-  EXPECT_FALSE(fresh.contains(0));
-  EXPECT_FALSE(fresh.contains(42));
-  EXPECT_EQ(fresh.bytes(), 0u);
-  BinaryFuse8 empty;
-  ASSERT_TRUE(empty.build({}));
-  EXPECT_EQ(empty.bytes(), 0u);
-  for (uint64_t k : random_keys(1000, 1)) EXPECT_FALSE(empty.contains(k));
-}
-
-TEST(BinaryFuse8, SmallSizesBuild) {
-  for (size_t n : {0, 1, 2, 3, 10, 1000}) {
-    const std::vector<uint64_t> keys = random_keys(n, 100 + n);
-    BinaryFuse8 filter;
-    ASSERT_TRUE(filter.build(keys)) << "n " << n;
-    for (uint64_t k : keys) ASSERT_TRUE(filter.contains(k)) << "n " << n << " key " << k;
-    if (n > 0) {
-      EXPECT_GE(filter.bytes(), n) << "n " << n;
-    }
-    // The structure is well formed: most non-keys are rejected (the rate is
-    // ~1/256 whatever n; a loose bound here, the tight one at 1M below).
-    size_t passes = 0;
-    for (uint64_t k : non_keys(20000, 200 + n, keys)) passes += filter.contains(k);
-    EXPECT_LT(passes, 200u) << "n " << n;
-  }
-  // Keys of every shape: 0, all-ones, small consecutive integers.
-  BinaryFuse8 filter;
-  std::vector<uint64_t> odd = {0, 1, 2, UINT64_MAX, UINT64_MAX - 1, 1ULL << 63};
-  ASSERT_TRUE(filter.build(odd));
-  for (uint64_t k : odd) EXPECT_TRUE(filter.contains(k)) << k;
-}
-
-TEST(BinaryFuse8, NoFalseNegativesAndFalsePositiveRateAt1M) {
-  const std::vector<uint64_t> keys = random_keys(1000000, 7);
-  BinaryFuse8 filter;
-  ASSERT_TRUE(filter.build(keys));
-  for (uint64_t k : keys) ASSERT_TRUE(filter.contains(k)) << k;
-  const std::vector<uint64_t> others = non_keys(1000000, 8, keys);
-  size_t passes = 0;
-  for (uint64_t k : others) passes += filter.contains(k);
-  const double rate = static_cast<double>(passes) / others.size();
-  const double bits_per_key = 8.0 * filter.bytes() / keys.size();
-  std::printf("[ info     ] BinaryFuse8 1M keys: %zu bytes (%.3f bits/key), false positive rate %.4f%%\n",
-              filter.bytes(), bits_per_key, 100 * rate);
-  RecordProperty("false_positives", static_cast<int>(passes));
-  EXPECT_GE(rate, 0.002);
-  EXPECT_LE(rate, 0.006);
-  EXPECT_LE(bits_per_key, 9.5);  // 8-bit fingerprints, ~1.125 cells a key at 1M
-}
-
-// build() documents "keys must be distinct", but it deduplicates the keys'
-// hashes before peeling, so duplicates are tolerated: they cost a little space
-// (the array is sized for keys.size(), duplicates included) and nothing else.
-TEST(BinaryFuse8, DuplicateKeysTolerated) {
-  const std::vector<uint64_t> distinct = random_keys(10000, 11);
-  std::vector<uint64_t> with_dups = distinct;
-  for (size_t i = 0; i < distinct.size(); i += 2) with_dups.push_back(distinct[i]);
-  for (size_t i = 0; i < distinct.size(); i += 5) with_dups.push_back(distinct[i]);
-  std::shuffle(with_dups.begin(), with_dups.end(), std::mt19937_64(12));
-
-  BinaryFuse8 plain, dup;
-  ASSERT_TRUE(plain.build(distinct));
-  ASSERT_TRUE(dup.build(with_dups));
-  for (uint64_t k : distinct) ASSERT_TRUE(dup.contains(k)) << k;
-  EXPECT_GE(dup.bytes(), plain.bytes());  // sized by the input count
-  size_t passes = 0;
-  const std::vector<uint64_t> others = non_keys(200000, 13, distinct);
-  for (uint64_t k : others) passes += dup.contains(k);
-  EXPECT_LT(static_cast<double>(passes) / others.size(), 0.01);
-
-  // Nothing but duplicates: one distinct key.
-  BinaryFuse8 same;
-  ASSERT_TRUE(same.build(std::vector<uint64_t>(1000, 77)));
-  EXPECT_TRUE(same.contains(77));
-  passes = 0;
-  for (uint64_t k : non_keys(20000, 14, {77})) passes += same.contains(k);
-  EXPECT_LT(passes, 200u);
-  // Two copies of one key (the smallest case with a duplicate).
-  BinaryFuse8 two;
-  ASSERT_TRUE(two.build({5, 5}));
-  EXPECT_TRUE(two.contains(5));
-}
-
-TEST(BinaryFuse8, RebuildReplacesContents) {
-  const std::vector<uint64_t> a = random_keys(5000, 21), b = random_keys(5000, 22);
-  BinaryFuse8 filter;
-  ASSERT_TRUE(filter.build(a));
-  ASSERT_TRUE(filter.build(b));
-  for (uint64_t k : b) ASSERT_TRUE(filter.contains(k));
-  size_t stale = 0;
-  for (uint64_t k : a) stale += filter.contains(k);
-  EXPECT_LT(stale, 100u);  // a's keys are now just non-keys (~1/256 pass)
-  ASSERT_TRUE(filter.build({}));
-  for (uint64_t k : b) ASSERT_FALSE(filter.contains(k));
-}
-
-// With every key hashing alike the filter still builds (one distinct hash) and
-// answers "maybe" for everything: no false negatives, no filtering either.
-TEST(BinaryFuse8, ConstantMixerPassesEverything) {
-  const std::vector<uint64_t> keys = random_keys(1000, 31);
-  BinaryFuse8 filter;
-  ASSERT_TRUE(filter.build(keys, constant_mixer));
-  for (uint64_t k : keys) ASSERT_TRUE(filter.contains(k));
-  for (uint64_t k : random_keys(100, 32)) EXPECT_TRUE(filter.contains(k));
-}
-
-// ---------------------------------------------------------------- perfect hash
-
-TEST(PerfectHash, SlotsDistinctAndInRange) {
-  for (size_t n : {1, 2, 3, 10, 1000, 100000, 1000000}) {
-    const std::vector<uint64_t> keys = random_keys(n, 1000 + n);
-    PerfectHash hash;
-    ASSERT_TRUE(hash.build(keys)) << "n " << n;
-    const size_t table = hash.table_size();
-    // Near-minimal: the code's load factor is 0.90 (table = ceil(n / 0.90));
-    // anything between that and minimal passes.
-    EXPECT_GE(table, n) << "n " << n;
-    EXPECT_LE(static_cast<double>(table), std::ceil(n / 0.90) + 1) << "n " << n;
-    if (n >= 1000) {
-      EXPECT_GE(static_cast<double>(n) / table, 0.899) << "n " << n;
-    }
-    std::vector<uint8_t> used(table, 0);
-    for (uint64_t k : keys) {
-      const size_t s = hash.slot(k);
-      ASSERT_LT(s, table) << "n " << n << " key " << k;
-      ASSERT_EQ(used[s], 0) << "n " << n << ": two keys on slot " << s;
-      used[s] = 1;
-    }
-    if (n == 1000000)
-      std::printf("[ info     ] PerfectHash 1M keys: table %zu (load %.4f), pilots %zu bytes (%.3f bytes/key)\n", table,
-                  static_cast<double>(n) / table, hash.bytes(), static_cast<double>(hash.bytes()) / n);
-  }
-}
-
-// Structured keys (consecutive integers, one bit set) are no harder.
-TEST(PerfectHash, StructuredKeys) {
-  std::vector<std::vector<uint64_t>> sets(3);
-  for (uint64_t i = 1; i <= 100000; ++i) sets[0].push_back(i);
-  for (uint64_t i = 1; i <= 100000; ++i) sets[1].push_back(i << 20);
-  for (int b = 0; b < 64; ++b) sets[2].push_back(1ULL << b);
-  for (const auto& keys : sets) {
-    PerfectHash hash;
-    ASSERT_TRUE(hash.build(keys));
-    std::vector<uint8_t> used(hash.table_size(), 0);
-    for (uint64_t k : keys) {
-      const size_t s = hash.slot(k);
-      ASSERT_LT(s, hash.table_size());
-      ASSERT_EQ(used[s]++, 0) << "slot " << s;
-    }
-  }
-}
-
-// Keys whose hashes coincide cannot get distinct slots: build reports failure
-// (ShapeIndex then keeps its keys in the exact overlay).
-TEST(PerfectHash, CollidingHashesFail) {
-  PerfectHash hash;
-  EXPECT_TRUE(hash.build({42}, constant_mixer));  // one key: nothing to collide with
-  EXPECT_EQ(hash.slot(42), hash.slot(42));
-  EXPECT_FALSE(hash.build({1, 2}, constant_mixer));
-  EXPECT_FALSE(hash.build(random_keys(1000, 41), constant_mixer));
-  EXPECT_FALSE(hash.build({0x101, 0x201}, low8_mixer));  // same low byte
-  // Distinct low bytes are distinct hashes: that works even with the weak mixer.
-  std::vector<uint64_t> distinct_low;
-  for (uint64_t i = 0; i < 200; ++i) distinct_low.push_back((i << 40) | i);
-  ASSERT_TRUE(hash.build(distinct_low, low8_mixer));
-  std::set<size_t> slots;
-  for (uint64_t k : distinct_low) slots.insert(hash.slot(k));
-  EXPECT_EQ(slots.size(), distinct_low.size());
-}
-
-// ---------------------------------------------------------------- shape index: focused
+// ---------------------------------------------------------------- focused
 
 TEST(ShapeIndex, Empty) {
   ShapeIndex index;
@@ -562,7 +353,7 @@ TEST(ShapeIndex, StaticBytesPerKeyAt1M) {
   }
 }
 
-// ---------------------------------------------------------------- shape index: property test
+// ---------------------------------------------------------------- property test
 
 // Reference: key → set of live slots (a sorted vector: the checks merge it with
 // the sorted lookup result), plus per-slot state. A slot dropped while in
@@ -689,7 +480,7 @@ struct PropertyConfig {
   // (the others install it only if it happens to be done: timing-dependent).
   size_t background_min_keys = SIZE_MAX;
   int wait_percent = 50;
-  size_t part_keys = shape_router::StaticIndex::kPartKeys;  // keys per part of the static index
+  size_t part_keys = shape_router::kStaticIndexParams.part_keys;  // keys per part of the static index
 };
 
 struct PropertyResult {
@@ -1022,8 +813,8 @@ TEST_P(ShapeIndexProperty, RandomizedAgainstModel) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Builds, ShapeIndexProperty, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return std::string(info.param ? "Background" : "InCaller");
+                         [](const ::testing::TestParamInfo<bool>& param_info) {
+                           return std::string(param_info.param ? "Background" : "InCaller");
                          });
 
 // Weak mixers: the perfect hash cannot be built, the index keeps every key in
@@ -1143,23 +934,7 @@ TEST(WeakMixerStatic, ConstantMixerSingleKey) {
 
 // ---------------------------------------------------------------- regressions
 //
-// Bugs the property tests found, fixed in src/core/index.cpp (commit 115ba78).
-
-// BinaryFuse8::build failed (all 64 seeds) for many key sets of ~11,450-11,521
-// keys: just after the segment length steps up to 1024 (n ≈ 11.2k) the array was
-// 12 segments of 1024 for up to ~11.5k keys, past what peels reliably. The same
-// parameters fail the same way upstream (FastFilter/xor_singleheader#77,
-// FastFilter/xorfilter#23 and #50). Keys 1..11500 failed every time, and about
-// half the random sets of 11,508 keys. Fixed: one more segment every 4 failed seeds.
-TEST(BinaryFuse8, BuildsJustBelowTheSegmentCountStep) {
-  std::vector<uint64_t> sequential;
-  for (uint64_t k = 1; k <= 11500; ++k) sequential.push_back(k);
-  BinaryFuse8 filter;
-  EXPECT_TRUE(filter.build(sequential)) << "keys 1..11500";
-  size_t failed = 0;
-  for (uint64_t seed = 0; seed < 20; ++seed) failed += !filter.build(random_keys(11508, 9000 + seed));
-  EXPECT_EQ(failed, 0u) << "random sets of 11508 keys that did not build, of 20";
-}
+// Bugs the property tests found (fixed in commit 115ba78), and one that fix brought.
 
 // The consequence in ShapeIndex: with 11,500 distinct keys the static part was
 // never built (the index fell back on the overlay: lookups stayed exact), and
@@ -1213,16 +988,11 @@ TEST(ShapeIndex, ChurnBetweenBuildsDoesNotGrowTheKeyStore) {
   EXPECT_LT(index.stats().key_store_bytes, 64u * 1024) << "rebuilds: " << index.stats().rebuilds;
 }
 
-// ---------------------------------------------------------------- known defects
-//
-// Disabled so that `make unit` stays green; run them with
-// --gtest_also_run_disabled_tests --gtest_filter='*DISABLED_*'.
-
-// Since commit 115ba78 maintain(false) counts shapes added and dropped, not
-// keys: a few shapes with many keys each (IN lists) can fill the overlay with
-// any number of keys and never trigger a rebuild. Before, an overlay of
-// max(4096, static keys / 4) keys did. E.g. 4,000 shapes of 1,000 keys: 4M keys
-// stay in the overlay (~230 MB resident, against ~28 MB static once built).
+// maintain(false) counted shapes added and dropped, not keys (from commit
+// 115ba78 on): a few shapes with many keys each (IN lists) could fill the
+// overlay with any number of keys and never trigger a rebuild. E.g. 4,000
+// shapes of 1,000 keys: 4M keys stayed in the overlay (~230 MB resident,
+// against ~28 MB static once built).
 TEST(ShapeIndex, LargeOverlayTriggersRebuild) {
   ShapeIndex index;
   std::vector<uint64_t> keys(1000);

@@ -1,0 +1,108 @@
+// The static index: the part of the routing index built whole from (key, shape
+// slot) pairs and never changed, only replaced.
+//
+//   key (64-bit hash of relation, column, normalised value)
+//     → front filter (blocked Bloom, one word): most keys no shape has stop here
+//     → the key's part, by a multiplicative hash
+//     → binary fuse filter (8-bit fingerprints)
+//     → perfect hash → slot
+//     → slot fingerprint (8 bits): catches the filters' false positives
+//     → one shape inline, or an offset into a deduplicated pool of shape lists
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "shape_router/binary_fuse.hpp"
+#include "shape_router/mixer.hpp"
+#include "shape_router/perfect_hash.hpp"
+
+namespace shape_router {
+
+// How the static index is cut into parts and filtered in front.
+struct StaticIndexParams {
+  // Keys a part (about): a build holds the temporaries of one part per thread,
+  // not of every key at once (at a million keys they were most of the peak
+  // memory), and a part's working set stays in cache while it is built.
+  size_t part_keys = size_t{1} << 15;
+  // The front filter is built from this many keys on: a smaller index's fuse
+  // filter sits in cache, and its funnel stays as it was (the regression suite
+  // counts the fuse filter's false positives on a 2,001-key index).
+  size_t front_min_keys = 8192;
+  // Front filter bits a key: each key sets two bits of one 64-bit word, so that
+  // about 6% of the keys no shape has pass, within the 8 bytes a key of the
+  // static index.
+  size_t front_bits_per_key = 7;
+};
+inline constexpr StaticIndexParams kStaticIndexParams{};
+
+// A slot value or overlay entry with this bit names a list of shapes (its index
+// in the pool or in lists, the other 31 bits) instead of one shape.
+constexpr uint32_t kListFlag = 0x80000000u;
+constexpr uint32_t kListIndexMask = ~kListFlag;
+
+// Slot fingerprint: independent of the filter's (different mixing), so a key the
+// filter wrongly lets through (1 in 256) is caught here with probability 255/256:
+// about 1 probe in 65,536 of keys no shape has yields a (harmless) extra candidate.
+inline uint8_t slot_fingerprint(uint64_t key) {
+  return static_cast<uint8_t>(mix64(key + 0x5851f42d4c957f2dULL) >> 56);
+}
+
+// One part of the static index: everything lookups of its keys read. Built from
+// (key, slot) pairs by a pure function, so a build can run on another thread.
+struct StaticPart {
+  BinaryFuse8 filter;
+  PerfectHash perfect_hash;
+  std::vector<uint8_t> slot_fingerprints;
+  std::vector<uint32_t> slot_values;  // kListFlag clear: one shape slot; set: offset into pool
+  std::vector<uint32_t> pool;         // count, then shape slots
+  size_t keys = 0;
+};
+
+// Builds a part of pairs (key, shape slot), which it sorts by key, stably: a
+// key's list of shapes keeps the pairs' order. Returns false when the keys
+// defeat the hash functions (only a broken mixer does that); throws
+// std::bad_alloc. Touches nothing but its arguments.
+bool build_static_part(std::vector<std::pair<uint64_t, uint32_t>>& pairs, Mixer mixer, StaticPart& out);
+
+// The parts, and a blocked Bloom filter in front of them: the keys no shape has
+// that it stops cost one memory read instead of the fuse filter's four (head
+// and three cells) and its hashing.
+struct StaticIndex {
+  std::vector<StaticPart> parts;
+  std::vector<BinaryFuse8::Head> heads;  // parts[i].filter.head(): what most lookups read
+  size_t keys = 0;
+  std::vector<uint64_t> front;  // empty below kStaticIndexParams.front_min_keys keys
+
+  static uint64_t front_hash(uint64_t key) noexcept {
+    key ^= key >> 33;
+    key *= 0xff51afd7ed558ccdULL;
+    return key ^ (key >> 29);
+  }
+  size_t front_word(uint64_t h) const noexcept {
+    return static_cast<size_t>((static_cast<unsigned __int128>(h) * front.size()) >> 64);
+  }
+  static uint64_t front_bits(uint64_t h) noexcept {
+    return (uint64_t{1} << (h & 63)) | (uint64_t{1} << ((h >> 6) & 63));
+  }
+  // Whether key (as stored: never 0) may be in a part: never false for one that is.
+  bool may_contain(uint64_t key) const noexcept {
+    if (front.empty()) return keys > 0;
+    const uint64_t h = front_hash(key), bits = front_bits(h);
+    return (front[front_word(h)] & bits) == bits;
+  }
+
+  static size_t part_count_for(size_t keys, size_t part_keys) noexcept {
+    return keys <= part_keys ? 1 : (keys + part_keys - 1) / part_keys;
+  }
+  // Fibonacci hashing: the multiply spreads the key's bits upwards, the high
+  // bits of the product pick the part.
+  static size_t part_index(uint64_t key, size_t part_count) noexcept {
+    return static_cast<size_t>((static_cast<unsigned __int128>(key * kGoldenGamma) * part_count) >> 64);
+  }
+  size_t part_of(uint64_t key) const noexcept { return part_index(key, parts.size()); }
+};
+
+}  // namespace shape_router
