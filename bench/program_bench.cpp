@@ -1,4 +1,4 @@
-// Micro-benchmarks of the bytecode gate (src/core/program.cpp): ns per evaluation
+// Micro-benchmarks of the bytecode gate (src/core/program_vm.cpp): ns per evaluation
 // and bytes per program for typical shapes. Programs are built with the same
 // builder API the PostgreSQL shell's compiler uses; rows are plain sr_value
 // arrays, as the shell hands them over. Run: make bench (see bench/README.md).
