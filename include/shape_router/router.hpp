@@ -18,6 +18,7 @@
 #include "shape_router/program.h"
 #include "shape_router/range_index.hpp"
 #include "shape_router/row_keys.hpp"
+#include "shape_router/shape_store.hpp"
 #include "shape_router/router.h"
 
 namespace shape_router {
@@ -46,7 +47,10 @@ class Router {
                   const void* blob = nullptr, size_t blob_len = 0, size_t own_offset = SR_BLOB_UNSHARED,
                   size_t own_len = 0);
   // The blob of the shape in slot, whole: valid until the next call on the router.
-  std::pair<const uint8_t*, uint32_t> blob(uint32_t slot) const;
+  std::pair<const uint8_t*, uint32_t> blob(uint32_t slot) const {
+    if (slot >= slots_.size() || slots_[slot].shape_id == 0) return {nullptr, 0};
+    return store_.blob(slots_[slot].entry);
+  }
   // Sets (or, with nullptr, clears) the payload of the shape in slot. Throws std::bad_alloc.
   void set_payload(uint32_t slot, void* payload);
   uint32_t shape_relid(uint64_t shape_id) const noexcept {
@@ -135,37 +139,15 @@ class Router {
     for (uint32_t slot = 0; slot < slots_.size(); slot++)
       if (slots_[slot].shape_id != 0) visit(ref(slot));
   }
-  size_t blob_bytes() const noexcept { return blobs_.size(); }
-  size_t form_count() const noexcept { return forms_.size() - free_forms_.size(); }
+  size_t blob_bytes() const noexcept { return store_.bytes(); }
+  size_t form_count() const noexcept { return store_.form_count(); }
 
  private:
-  // 16 bytes a shape. What the hot path does not need lives in the shape's
-  // entry in blobs_, which starts with a LEB128 number v:
-  //   v even: the blob is inline: uint16 index column (0: a scan shape, else
-  //           attnum + 1), then the blob's v / 2 bytes;
-  //   v odd:  the shape's form is forms_[v / 2] (which holds the index
-  //           column); then a LEB128 length and the shape's own bytes, trailing
-  //           zero bytes dropped.
+  // 16 bytes a shape; what the hot path does not need is in its store entry.
   struct Slot {
     uint64_t shape_id = 0;  // 0: a free slot
     uint32_t relid = 0;
-    uint32_t entry = 0;    // offset of the shape's entry in blobs_
-  };
-  struct Entry {
-    int index_attnum;        // -1: scan shape
-    uint32_t blob_len;       // of the whole blob
-    const uint8_t* bytes;    // inline: the blob; shared form: the stored own bytes
-    uint32_t stored_len;     // shared form: how many own bytes are stored
-    int64_t form;            // index into forms_, or -1: inline
-    size_t size;             // of the whole entry
-  };
-  // The bytes shared by the shapes of one form: their blob without the own bytes.
-  struct Form {
-    std::vector<uint8_t> bytes;
-    uint64_t hash = 0;  // its key in form_by_hash_
-    uint32_t own_offset = 0, own_len = 0;
-    uint32_t uses = 0;
-    uint16_t column = 0;
+    uint32_t entry = 0;     // offset of the shape's entry in store_
   };
   struct Relation {
     uint32_t relid = 0;
@@ -189,38 +171,6 @@ class Router {
     std::vector<std::pair<uint16_t, std::vector<uint32_t>>> prefix_counts;
   };
 
-  static uint32_t read_leb128(const uint8_t* p, size_t& pos) noexcept {
-    uint32_t value = 0;
-    for (int shift = 0;; shift += 7) {
-      const uint8_t byte = p[pos++];
-      value |= static_cast<uint32_t>(byte & 0x7f) << shift;
-      if ((byte & 0x80) == 0) return value;
-    }
-  }
-  Entry entry_at(uint32_t offset) const noexcept {
-    const uint8_t* p = blobs_.data() + offset;
-    size_t pos = 0;
-    const uint32_t v = read_leb128(p, pos);
-    Entry r;
-    if ((v & 1) == 0) {
-      r.index_attnum = static_cast<int>(p[pos] | (p[pos + 1] << 8)) - 1;
-      pos += 2;
-      r.blob_len = v >> 1;
-      r.bytes = p + pos;
-      r.stored_len = r.blob_len;
-      r.form = -1;
-      r.size = pos + r.blob_len;
-    } else {
-      const Form& t = forms_[v >> 1];
-      r.index_attnum = static_cast<int>(t.column) - 1;
-      r.blob_len = static_cast<uint32_t>(t.bytes.size()) + t.own_len;
-      r.stored_len = read_leb128(p, pos);
-      r.bytes = p + pos;
-      r.form = v >> 1;
-      r.size = pos + r.stored_len;
-    }
-    return r;
-  }
   void* payload_of(uint32_t slot) const noexcept {
     if (payloads_.empty()) return nullptr;
     const uint32_t* i = payload_index_.find(uint64_t{slot} + 1);
@@ -255,14 +205,8 @@ class Router {
   void file_pending_covers();
   void* take_payload(uint32_t slot) noexcept;
   std::vector<uint32_t>::iterator scan_position(Relation& r, uint64_t shape_id);
-  void compact_blobs();
   bool indexed_member(const Relation& r, uint32_t slot) const noexcept;
   const std::vector<uint32_t>& relation_members(Relation& r);
-  // The form of a blob whose own bytes are [own_offset, own_offset + own_len):
-  // an existing form (one more use) or a new one; -1 when it cannot be shared.
-  int64_t acquire_form(const uint8_t* blob, size_t blob_len, size_t own_offset, size_t own_len, uint16_t column);
-  void release_form(int64_t form) noexcept;
-
   uint32_t allocate_slot();
   Relation& relation_for(uint32_t relid);
 
@@ -277,14 +221,7 @@ class Router {
   RangeIndex ranges_;
   CompositeIndex composites_;
   ColumnLists lists_;
-  // Every shape's entry, back to back; dropped shapes' bytes are reclaimed by
-  // compaction at maintain() once they are half of it.
-  std::vector<uint8_t> blobs_;
-  size_t dead_blob_bytes_ = 0;
-  std::vector<Form> forms_;
-  FlatMap form_by_hash_;           // hash (never 0) → index into forms_
-  std::vector<uint32_t> free_forms_;
-  mutable std::vector<uint8_t> blob_scratch_;  // a shared form's blob, put together by blob()
+  ShapeStore store_;
   // The shell's state of the shapes it has evaluated (few of a large set):
   // slot + 1 → index into payloads_.
   struct PayloadEntry {
@@ -318,7 +255,7 @@ class Router {
   std::vector<uint32_t> posting_scratch_;
   std::vector<IndexColumn> columns_scratch_;
   bool bulk_ = false;
-  size_t bulk_expected_ = 0, bulk_added_ = 0, bulk_start_bytes_ = 0;  // for sizing the arena while loading
+  size_t bulk_expected_ = 0, bulk_added_ = 0;  // for sizing the pending covers while loading
   uint64_t highest_shape_id_ = 0;  // of every shape ever added: a higher id is not in the directory
   sr_counters counters_{};
   // scratch for candidates()

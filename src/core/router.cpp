@@ -493,7 +493,7 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
       i += atom.upper;
     }
   }
-  if (blob_len > UINT32_MAX / 2 - 16 || blobs_.size() + blob_len + 16 > UINT32_MAX)
+  if (blob_len > UINT32_MAX / 2 - 16 || store_.bytes() + blob_len + 16 > UINT32_MAX)
     throw std::invalid_argument("shape too large");
   if (own_offset != SR_BLOB_UNSHARED && (own_offset > blob_len || own_len > blob_len - own_offset))
     throw std::invalid_argument("own bytes outside the blob");
@@ -511,50 +511,13 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
   const size_t alternative = cover.alternative_count <= 1 || defer ? 0 : choose_alternative(relid, cover, nullptr, nullptr);
   Relation& r = relation_for(relid);
   const uint32_t slot = allocate_slot();
-  const size_t entry_offset = blobs_.size();
-  const uint8_t* bytes = static_cast<const uint8_t*>(blob);
   const uint16_t column = cover.alternative_count == 0 ? 0 : home_column_for(cover, alternative);
-  int64_t form = -1;
+  bool stored = false;
+  uint32_t entry = 0;
   try {
-    if (own_offset != SR_BLOB_UNSHARED && blob_len > 0)
-      form = acquire_form(bytes, blob_len, own_offset, own_len, column);
-    // The entry (see Slot): header, then the bytes kept.
-    uint8_t header[5 + 5];
-    size_t header_len = 0;
-    auto put_leb128 = [&](size_t value) {
-      for (;; value >>= 7) {
-        header[header_len++] = static_cast<uint8_t>((value & 0x7f) | (value >= 0x80 ? 0x80 : 0));
-        if (value < 0x80) break;
-      }
-    };
-    const uint8_t* kept = bytes;
-    size_t kept_len = blob_len;
-    if (form >= 0) {
-      kept = bytes + own_offset;
-      kept_len = own_len;
-      while (kept_len > 0 && kept[kept_len - 1] == 0) kept_len--;
-      put_leb128((static_cast<size_t>(form) << 1) | 1);
-      put_leb128(kept_len);
-    } else {
-      put_leb128(blob_len << 1);
-      header[header_len++] = static_cast<uint8_t>(column & 0xff);
-      header[header_len++] = static_cast<uint8_t>(column >> 8);
-    }
-    if (bulk_ && blobs_.size() + header_len + kept_len > blobs_.capacity() && bulk_added_ > 0 &&
-        bulk_added_ < bulk_expected_) {
-      // Loading: grow to the projected total at the average entry size so
-      // far, not by doubling (whose slack would be live during the build).
-      // The estimate comes from catalog statistics: if it cannot be had, grow as usual.
-      const size_t average = (blobs_.size() - bulk_start_bytes_) / bulk_added_ + 1;
-      try {
-        blobs_.reserve(blobs_.size() + header_len + kept_len + (bulk_expected_ - bulk_added_) * average);
-      } catch (const std::bad_alloc&) {
-      } catch (const std::length_error&) {
-      }
-    }
-    blobs_.insert(blobs_.end(), header, header + header_len);
-    if (kept_len > 0) blobs_.insert(blobs_.end(), kept, kept + kept_len);
-    slots_[slot] = Slot{shape_id, relid, static_cast<uint32_t>(entry_offset)};
+    entry = store_.add(column, static_cast<const uint8_t*>(blob), blob_len, own_offset, own_len);
+    stored = true;
+    slots_[slot] = Slot{shape_id, relid, entry};
     directory_.insert(slot, [this](uint32_t s) { return slots_[s].shape_id; });
     if (payload != nullptr) set_payload(slot, payload);
     if (cover.alternative_count == 0) {
@@ -574,8 +537,7 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
     if (it != r.scan.end() && *it == slot) r.scan.erase(it);
     if (index_.contains_slot(slot)) index_.drop(slot);
     pending_.remove_last(slot);
-    blobs_.resize(entry_offset);
-    release_form(form);
+    if (stored) store_.undo_add(entry);
     slots_[slot] = Slot{};
     free_slots_.push_back(slot);
     throw;
@@ -668,7 +630,7 @@ void* Router::drop_shape(uint64_t shape_id) {
   if (slot == HandleSet::kNone) return nullptr;
   Slot& s = slots_[slot];
   Relation& r = relations_[*relation_slot_.find(s.relid)];
-  const Entry rec = entry_at(s.entry);
+  const ShapeStore::Entry rec = store_.entry(s.entry);
   // The only allocations, made first: a bad_alloc leaves the shape registered.
   reserve_one_more(free_slots_);
   reserve_one_more(retired_slots_);
@@ -688,110 +650,12 @@ void* Router::drop_shape(uint64_t shape_id) {
   if (rec.index_attnum >= 0) r.member_drops++;
   directory_.erase(shape_id, [this](uint32_t x) { return slots_[x].shape_id; });
   void* payload = take_payload(slot);
-  dead_blob_bytes_ += rec.size;
-  release_form(rec.form);
+  store_.release(s.entry);
   s = Slot{};
   if (--r.shape_count == 0) relations_with_shapes_--;
   return payload;
 }
 
-namespace {
-// Hash of a form: the index column, where the own bytes go, and the rest of the blob.
-uint64_t form_hash(const uint8_t* blob, size_t blob_len, size_t own_offset, size_t own_len, uint16_t column) {
-  uint64_t h = mix64((uint64_t{column} << 48) ^ (uint64_t{own_len} << 24) ^ own_offset ^ (blob_len << 32));
-  auto mix_range = [&h](const uint8_t* p, size_t n) {
-    for (; n >= 8; p += 8, n -= 8) {
-      uint64_t word;
-      std::memcpy(&word, p, 8);
-      h = mix64(h ^ word) + kGoldenGamma;
-    }
-    uint64_t tail = 0;
-    std::memcpy(&tail, p, n);
-    h = mix64(h ^ tail ^ (uint64_t{n} << 56));
-  };
-  mix_range(blob, own_offset);
-  mix_range(blob + own_offset + own_len, blob_len - own_offset - own_len);
-  return h == 0 ? 1 : h;
-}
-}  // namespace
-
-int64_t Router::acquire_form(const uint8_t* blob, size_t blob_len, size_t own_offset, size_t own_len,
-                                 uint16_t column) {
-  const uint64_t hash = form_hash(blob, blob_len, own_offset, own_len, column);
-  const size_t shared_len = blob_len - own_len;
-  if (const uint32_t* found = form_by_hash_.find(hash)) {
-    Form& t = forms_[*found];
-    const bool same = t.column == column && t.own_offset == own_offset && t.own_len == own_len &&
-                      t.bytes.size() == shared_len && std::memcmp(t.bytes.data(), blob, own_offset) == 0 &&
-                      std::memcmp(t.bytes.data() + own_offset, blob + own_offset + own_len,
-                                  shared_len - own_offset) == 0;
-    if (!same) return -1;  // another form with the same hash: this shape keeps its blob inline
-    t.uses++;
-    return *found;
-  }
-  if (forms_.size() >= (size_t{1} << 30) && free_forms_.empty()) return -1;
-  Form t;
-  t.bytes.reserve(shared_len);
-  t.bytes.insert(t.bytes.end(), blob, blob + own_offset);
-  t.bytes.insert(t.bytes.end(), blob + own_offset + own_len, blob + blob_len);
-  t.hash = hash;
-  t.own_offset = static_cast<uint32_t>(own_offset);
-  t.own_len = static_cast<uint32_t>(own_len);
-  t.uses = 1;
-  t.column = column;
-  // Every allocation before any change: a bad_alloc leaves nothing behind.
-  if (free_forms_.empty()) reserve_one_more(forms_);
-  free_forms_.reserve(forms_.capacity());  // so that release_form never allocates
-  form_by_hash_.reserve(form_by_hash_.size() + 1);
-  uint32_t index;
-  if (!free_forms_.empty()) {
-    index = free_forms_.back();
-    free_forms_.pop_back();
-    forms_[index] = std::move(t);
-  } else {
-    index = static_cast<uint32_t>(forms_.size());
-    forms_.push_back(std::move(t));
-  }
-  form_by_hash_.put(hash, index);
-  return index;
-}
-
-void Router::release_form(int64_t form) noexcept {
-  if (form < 0) return;
-  Form& t = forms_[static_cast<size_t>(form)];
-  if (--t.uses > 0) return;
-  form_by_hash_.erase(t.hash);
-  std::vector<uint8_t>().swap(t.bytes);
-  free_forms_.push_back(static_cast<uint32_t>(form));  // within its capacity (acquire_form)
-}
-
-std::pair<const uint8_t*, uint32_t> Router::blob(uint32_t slot) const {
-  if (slot >= slots_.size() || slots_[slot].shape_id == 0) return {nullptr, 0};
-  const Entry r = entry_at(slots_[slot].entry);
-  if (r.blob_len == 0) return {nullptr, 0};
-  if (r.form < 0) return {r.bytes, r.blob_len};
-  const Form& t = forms_[static_cast<size_t>(r.form)];
-  blob_scratch_.assign(r.blob_len, 0);
-  std::memcpy(blob_scratch_.data(), t.bytes.data(), t.own_offset);
-  std::memcpy(blob_scratch_.data() + t.own_offset, r.bytes, r.stored_len);
-  std::memcpy(blob_scratch_.data() + t.own_offset + t.own_len, t.bytes.data() + t.own_offset,
-              t.bytes.size() - t.own_offset);
-  return {blob_scratch_.data(), r.blob_len};
-}
-
-void Router::compact_blobs() {
-  std::vector<uint8_t> compact;
-  compact.reserve(blobs_.size() - dead_blob_bytes_);
-  for (Slot& s : slots_) {
-    if (s.shape_id == 0) continue;
-    const size_t offset = compact.size();
-    const size_t size = entry_at(s.entry).size;
-    compact.insert(compact.end(), blobs_.begin() + s.entry, blobs_.begin() + s.entry + size);
-    s.entry = static_cast<uint32_t>(offset);
-  }
-  blobs_.swap(compact);
-  dead_blob_bytes_ = 0;
-}
 
 const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64_t* keys, size_t key_count,
                                                     bool all_shapes, const sr_range_probe* probes,
@@ -845,7 +709,7 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
       // A hit proves an exact shape's atom when the shape has this very key on this column.
       for (size_t h = before; h < hits_.size(); h++) {
         const uint32_t slot = hits_[h];
-        if (exact(slot) && entry_at(slots_[slot].entry).index_attnum == key_attnums[i] &&
+        if (exact(slot) && store_.entry(slots_[slot].entry).index_attnum == key_attnums[i] &&
             index_.has_key(slot, keys[i]))
           proofs_.push_back(slot | (i >= old_keys_from ? kProofOld : 0));
       }
@@ -1014,7 +878,7 @@ void Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_
 
 // Whether slot holds one of r's indexed shapes (whole-table shapes come from the scan list).
 bool Router::indexed_member(const Relation& r, uint32_t slot) const noexcept {
-  return slots_[slot].shape_id != 0 && slots_[slot].relid == r.relid && entry_at(slots_[slot].entry).index_attnum >= 0 &&
+  return slots_[slot].shape_id != 0 && slots_[slot].relid == r.relid && store_.entry(slots_[slot].entry).index_attnum >= 0 &&
          !always(slot);
 }
 
@@ -1064,7 +928,7 @@ void Router::begin_bulk_load(size_t expected_shapes) {
   bulk_ = true;
   bulk_expected_ = expected_shapes;
   bulk_added_ = 0;
-  bulk_start_bytes_ = blobs_.size();
+  store_.begin_bulk(expected_shapes);
   // expected_shapes is an estimate (catalog statistics): the reservations are a
   // saving, not a need, so one that cannot be had leaves the tables to grow as usual.
   try {
@@ -1084,13 +948,16 @@ void Router::end_bulk_load() {
   // memory and shrinking copies the table (the copy and the original live at
   // once, just before the index build, the moment of peak memory).
   shrink_if_slack(slots_);
-  shrink_if_slack(blobs_);
+  store_.end_bulk();
   index_.shrink_to_fit();
   maintain(true);
 }
 
 bool Router::maintain(bool force) {
-  if (dead_blob_bytes_ >= std::max<size_t>(1 << 20, blobs_.size() / 2)) compact_blobs();
+  store_.compact_if_due([this](auto&& visit) {
+    for (Slot& s : slots_)
+      if (s.shape_id != 0) visit(s.entry);
+  });
   const bool ranges_rebuilt = ranges_.maintain(force) | composites_.maintain(force);
   // While loading, a retired slot may still have a pending cover (dropped): not reused until filed.
   if (bulk_ || !index_.maintain(force)) return ranges_rebuilt;
