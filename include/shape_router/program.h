@@ -150,26 +150,6 @@ int			sr_key_exact(uint8_t tag) SR_NOEXCEPT;
 int			sr_tag_order(uint8_t tag) SR_NOEXCEPT;
 uint64_t	sr_order_key(uint8_t tag, const sr_value *value) SR_NOEXCEPT;
 
-/*
- * The keys of one row version for sr_router_candidates, from its values of the
- * relation's index columns (values[c] is the row's value of columns[c]):
- * appends sr_index_key of each equality or complement column's value to keys
- * (its attnum to key_attnums, when not NULL) and sr_order_key of each range
- * column's value to probes (when not NULL); a NULL value appends only a NULL
- * probe, and that only on a column with NULL atoms; a text column with prefix
- * atoms also gets sr_prefix_key of the value's first L bytes for each length L
- * in its prefix_lengths (attnum | SR_PREFIX_KEY_FLAG); an array column (tag
- * with SR_TAG_ELEMENT_FLAG) is skipped: the caller appends sr_index_key of each
- * non-NULL element (with the element's tag), attnum beside each. The same keys as those
- * calls, in one call a row instead of two a value.
- */
-/* The most keys sr_row_keys appends for one row of these columns. */
-size_t		sr_row_key_capacity(const sr_index_column *columns, size_t column_count) SR_NOEXCEPT;
-
-void		sr_row_keys(uint32_t relid, const sr_index_column *columns, size_t column_count,
-						const sr_value *values, uint64_t *keys, uint16_t *key_attnums, size_t *key_count,
-						sr_range_probe *probes, size_t *probe_count) SR_NOEXCEPT;
-
 /* Index columns at and above this number are indexed expressions (virtual
  * columns): the shell evaluates them (sr_row_view.expressions). */
 #define SR_VIRTUAL_ATTNUM_BASE 4096

@@ -94,10 +94,10 @@ typedef struct sr_counters
 
 /*
  * A column the relation's shapes are indexed on (layout shared with the core):
- * the shell probes with sr_index_key of the row's value when shapes > 0 or
+ * a row is probed with sr_index_key of its value when shapes > 0 or
  * complement_shapes > 0, the range index with sr_order_key of it when
  * range_shapes > 0, and, when the value is NULL, with a NULL probe when
- * null_shapes > 0 (sr_row_keys does all this).
+ * null_shapes > 0 (sr_router_route does all this from the row's view).
  */
 typedef struct sr_index_column
 {
@@ -165,8 +165,8 @@ typedef struct sr_range_probe
  * An element atom is "some element of array column attnum has key key"
  * (sr_index_key with the element's tag; tag is that tag | SR_TAG_ELEMENT_FLAG):
  * x = ANY(arr), arr @> ARRAY[..] (one alternative per element), arr && ARRAY[..]
- * (one atom per element). The column's keys are the elements' keys, which the
- * shell makes (sr_row_keys skips a column whose tag has the flag).
+ * (one atom per element). The column's keys are the elements' keys, which
+ * sr_router_route makes from the row's value (its elements).
  */
 #define SR_ATOM_ELEMENT 8
 #define SR_TAG_ELEMENT_FLAG 0x80
@@ -175,9 +175,9 @@ typedef struct sr_range_probe
  * A substring atom is "the bytes of text column attnum (lowered as lower() does
  * under the column's collation, when lower is 1) contain a given gram of upper
  * (1..SR_SUBSTRING_GRAM) bytes, whose sr_substring_key is key": one gram of a
- * literal LIKE or ILIKE needs (col ILIKE '%abc%'). Never exact. The shell makes
- * the row's gram keys (sr_substring_keys) for each length in the column's
- * substring_grams.
+ * literal LIKE or ILIKE needs (col ILIKE '%abc%'). Never exact. sr_router_route
+ * makes the row's gram keys (sr_substring_keys) for each length in the column's
+ * substring_grams, from its value and its lowered bytes.
  */
 #define SR_ATOM_SUBSTRING 9
 #define SR_SUBSTRING_GRAM 8

@@ -22,7 +22,7 @@
 namespace shape_router {
 namespace {
 
-// index_key, inline: sr_row_keys makes several a row.
+// index_key, inline: a row makes several.
 inline uint64_t key_of(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) noexcept {
   // (relation, column, tag) select the seed; the normalised value is hashed.
   const uint64_t seed = mix64((static_cast<uint64_t>(relid) << 24) ^ (static_cast<uint64_t>(attnum) << 8) ^ tag);
@@ -105,11 +105,9 @@ bool tag_key_exact(uint8_t tag) noexcept {
   }
 }
 
-
 namespace {
 
-// One column's keys and probe from a plain (not array, not virtual) value:
-// what sr_row_keys makes a column.
+// One column's keys and probe from a plain (not array, not virtual) value.
 template <typename PutKey, typename PutProbe>
 __attribute__((always_inline)) inline void plain_keys(uint32_t relid, const sr_index_column& column,
                                                      const sr_value& value, PutKey&& put_key,
@@ -296,33 +294,6 @@ size_t sr_substring_keys(uint32_t relid, uint16_t attnum, int lower, unsigned le
     n += windows;
   }
   return n;
-}
-
-size_t sr_row_key_capacity(const sr_index_column* columns, size_t column_count) noexcept {
-  size_t n = 0;
-  for (size_t c = 0; c < column_count; c++) n += 1 + shape_router::bit_count(columns[c].prefix_lengths);
-  return n;
-}
-
-void sr_row_keys(uint32_t relid, const sr_index_column* columns, size_t column_count, const sr_value* values,
-                 uint64_t* keys, uint16_t* key_attnums, size_t* key_count, sr_range_probe* probes,
-                 size_t* probe_count) noexcept {
-  // Counts in locals: through the pointers, every store would reload them.
-  size_t nk = *key_count, np = *probe_count;
-  for (size_t c = 0; c < column_count; c++) {
-    if (columns[c].tag & SR_TAG_ELEMENT_FLAG) continue;  // an array: sr_router_route keys its elements
-    shape_router::plain_keys(
-        relid, columns[c], values[c],
-        [&](uint64_t key, uint16_t attnum) {
-          if (key_attnums != nullptr) key_attnums[nk] = attnum;
-          keys[nk++] = key;
-        },
-        [&](const sr_range_probe& probe) {
-          if (probes != nullptr) probes[np++] = probe;
-        });
-  }
-  *key_count = nk;
-  *probe_count = np;
 }
 
 int sr_key_exact(uint8_t tag) noexcept { return shape_router::tag_key_exact(tag) ? 1 : 0; }

@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "row_view.hpp"
 #include "shape_router/router.hpp"
 
 namespace {
@@ -110,7 +111,7 @@ bool cover_holds(const CoverSpec& spec, const std::vector<int64_t>& row, const s
   return true;
 }
 
-// What the shell passes for one row version (sr_row_keys): keys of the columns
+// What the shell's view of one row version keys (sr_router_route): keys of the columns
 // with equality or complement atoms, order keys of range columns, NULL probes.
 void row_probes(const Router::RelationView& view, const std::vector<int64_t>& row, std::vector<uint64_t>& keys,
                 std::vector<uint16_t>& attnums, std::vector<sr_range_probe>& probes,
@@ -545,13 +546,10 @@ TEST(Cover, PrefixAtomsAreFoundThroughTheirLength) {
     v.v.bytes = reinterpret_cast<const uint8_t*>(value.data());
     v.len = static_cast<uint32_t>(value.size());
     std::vector<sr_value> row(columns.size(), v);
-    std::vector<uint64_t> keys(sr_row_key_capacity(columns.data(), columns.size()));
-    std::vector<uint16_t> attnums(keys.size());
-    size_t key_count = 0, probe_count = 0;
-    sr_row_keys(100, columns.data(), columns.size(), row.data(), keys.data(), attnums.data(), &key_count, nullptr,
-                &probe_count);
+    const shape_router::ChangeKeys made = row_view_keys(100, columns.data(), columns.size(), row.data());
     Ids out;
-    for (const sr_shape_ref& s : r.candidates(100, keys.data(), key_count, false, nullptr, 0, attnums.data()))
+    for (const sr_shape_ref& s :
+         r.candidates(100, made.keys.data(), made.key_count, false, nullptr, 0, made.key_attnums.data()))
       out.push_back(s.shape_id);
     return out;
   };

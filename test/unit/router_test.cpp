@@ -4,6 +4,7 @@
 // list parser. A randomized test runs a million operations through the C API
 // against a plain model and requires the exact candidate set of every query.
 #include "shape_router/router.hpp"
+#include "row_view.hpp"
 
 #include <gtest/gtest.h>
 
@@ -752,10 +753,10 @@ TEST(IndexKey, EqualValuesHashAlike) {
   EXPECT_EQ(keys.size(), 10001u);
 }
 
-// sr_row_keys makes, in one call, the keys sr_index_key and sr_order_key make
-// one value at a time: equality keys for columns with equality or complement
-// shapes, order keys for those with ranges, for a NULL only a NULL probe where
-// NULL atoms are, attnums beside the keys.
+// A row's view makes the keys sr_index_key and sr_order_key make one value at a
+// time: equality keys for columns with equality or complement shapes, order
+// keys for those with ranges, for a NULL only a NULL probe where NULL atoms
+// are, attnums beside the keys.
 TEST(RowKeys, SameAsOneCallAValue) {
   const char open[] = "open";
   sr_value null_value{};
@@ -766,39 +767,24 @@ TEST(RowKeys, SameAsOneCallAValue) {
       {9, SR_TAG_TIMESTAMPTZ, 0, 2, 0, 1, 0, 0, 0}, {11, SR_TAG_INT, 0, 1, 1, 1, 1, 0, 0}};
   const sr_value values[] = {int_value(-42), bytes_value(open, 4), float_value(-0.0), int_value(7),
                              int_value(1700000000000000LL), null_value};
-  uint64_t keys[8];
-  uint16_t attnums[8];
-  sr_range_probe probes[8];
-  size_t key_count = 1, probe_count = 1;  // appended after what is there
-  keys[0] = 99;
-  attnums[0] = 99;
-  probes[0] = sr_range_probe{99, 99, 0};
-  sr_row_keys(16384, columns, 6, values, keys, attnums, &key_count, probes, &probe_count);
-  ASSERT_EQ(key_count, 6u);
-  ASSERT_EQ(probe_count, 5u);
-  EXPECT_EQ(keys[0], 99u);
-  size_t k = 1, p = 1;
+  const shape_router::ChangeKeys made = row_view_keys(16384, columns, 6, values);
+  ASSERT_EQ(made.key_count, 5u);
+  ASSERT_EQ(made.probe_count, 4u);
+  size_t k = 0, p = 0;
   for (size_t c = 0; c < 5; c++) {
     if (columns[c].shapes > 0 || columns[c].complement_shapes > 0) {
-      EXPECT_EQ(keys[k], sr_index_key(16384, columns[c].attnum, columns[c].tag, &values[c])) << c;
-      EXPECT_EQ(attnums[k++], columns[c].attnum);
+      EXPECT_EQ(made.keys[k], sr_index_key(16384, columns[c].attnum, columns[c].tag, &values[c])) << c;
+      EXPECT_EQ(made.key_attnums[k++], columns[c].attnum);
     }
     if (columns[c].range_shapes > 0) {
-      EXPECT_EQ(probes[p].key, sr_order_key(columns[c].tag, &values[c])) << c;
-      EXPECT_EQ(probes[p].is_null, 0);
-      EXPECT_EQ(probes[p++].attnum, columns[c].attnum);
+      EXPECT_EQ(made.probes[p].key, sr_order_key(columns[c].tag, &values[c])) << c;
+      EXPECT_EQ(made.probes[p].is_null, 0);
+      EXPECT_EQ(made.probes[p++].attnum, columns[c].attnum);
     }
   }
   // the NULL in column 11: a NULL probe, nothing else
-  EXPECT_EQ(probes[4].attnum, 11);
-  EXPECT_EQ(probes[4].is_null, 1);
-  // Without attnums or probes (a prefetch): the same keys.
-  uint64_t again[8];
-  size_t again_count = 0, no_probes = 0;
-  sr_row_keys(16384, columns, 6, values, again, nullptr, &again_count, nullptr, &no_probes);
-  ASSERT_EQ(again_count, 5u);
-  EXPECT_EQ(no_probes, 0u);
-  EXPECT_TRUE(std::equal(again, again + 5, keys + 1));
+  EXPECT_EQ(made.probes[3].attnum, 11);
+  EXPECT_EQ(made.probes[3].is_null, 1);
 }
 
 // A text column with prefix atoms of 2, 4 and 9 bytes: a 4-byte value gets its
@@ -807,21 +793,16 @@ TEST(RowKeys, PrefixKeysPerRegisteredLength) {
   const char open[] = "open";
   const sr_index_column columns[] = {{3, SR_TAG_TEXT, 0, 1, 0, 0, 0, 2, (1u << 1) | (1u << 3) | (1u << 8)}};
   const sr_value values[] = {bytes_value(open, 4)};
-  ASSERT_EQ(sr_row_key_capacity(columns, 1), 4u);
-  uint64_t keys[4];
-  uint16_t attnums[4];
-  sr_range_probe probes[1];
-  size_t key_count = 0, probe_count = 0;
-  sr_row_keys(16384, columns, 1, values, keys, attnums, &key_count, probes, &probe_count);
-  ASSERT_EQ(key_count, 3u);
-  EXPECT_EQ(keys[0], sr_index_key(16384, 3, SR_TAG_TEXT, &values[0]));
-  EXPECT_EQ(attnums[0], 3);
-  EXPECT_EQ(keys[1], sr_prefix_key(16384, 3, reinterpret_cast<const uint8_t*>("op"), 2));
-  EXPECT_EQ(keys[2], sr_prefix_key(16384, 3, reinterpret_cast<const uint8_t*>("open"), 4));
-  EXPECT_EQ(attnums[1], 3 | SR_PREFIX_KEY_FLAG);
-  EXPECT_EQ(attnums[2], 3 | SR_PREFIX_KEY_FLAG);
+  const shape_router::ChangeKeys made = row_view_keys(16384, columns, 1, values);
+  ASSERT_EQ(made.key_count, 3u);
+  EXPECT_EQ(made.keys[0], sr_index_key(16384, 3, SR_TAG_TEXT, &values[0]));
+  EXPECT_EQ(made.key_attnums[0], 3);
+  EXPECT_EQ(made.keys[1], sr_prefix_key(16384, 3, reinterpret_cast<const uint8_t*>("op"), 2));
+  EXPECT_EQ(made.keys[2], sr_prefix_key(16384, 3, reinterpret_cast<const uint8_t*>("open"), 4));
+  EXPECT_EQ(made.key_attnums[1], 3 | SR_PREFIX_KEY_FLAG);
+  EXPECT_EQ(made.key_attnums[2], 3 | SR_PREFIX_KEY_FLAG);
   // a prefix key is never the value key of the same bytes
-  EXPECT_NE(keys[2], keys[0]);
+  EXPECT_NE(made.keys[2], made.keys[0]);
 }
 
 // A text value's gram keys: one per window of each registered length, raw and

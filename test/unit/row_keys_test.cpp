@@ -48,8 +48,8 @@ std::vector<uint64_t> sorted(std::vector<uint64_t> v) {
   return v;
 }
 
-// Plain columns: the keys and probes sr_row_keys makes from the same values.
-TEST(ChangeKeys, PlainColumnsAsRowKeys) {
+// Plain columns: the keys and probes the single-value functions make.
+TEST(ChangeKeys, PlainColumnsAsSingleKeys) {
   std::mt19937_64 rng(3);
   std::vector<std::string> texts = {"", "a", "ab", "abcdef", "zzzzzzzzzzzz"};
   for (int round = 0; round < 2000; round++) {
@@ -61,27 +61,33 @@ TEST(ChangeKeys, PlainColumnsAsRowKeys) {
       c.complement_shapes = rng() % 2;
     }
     columns[1].prefix_lengths = rng() % 64;
-    std::vector<sr_value> by_attnum(5), aligned;
+    std::vector<sr_value> by_attnum(5);
     by_attnum[1] = rng() % 5 == 0 ? null_value() : int_value(static_cast<int64_t>(rng() % 100) - 50);
     by_attnum[3] = rng() % 5 == 0 ? null_value() : text_value(texts[rng() % texts.size()]);
     by_attnum[4] = rng() % 5 == 0 ? null_value() : sr_value{};
     if (!by_attnum[4].is_null) by_attnum[4].v.f = static_cast<double>(rng() % 7) / 3;
-    for (const auto& c : columns) aligned.push_back(by_attnum[c.attnum]);
 
     sr_row_view view{by_attnum.data(), nullptr, nullptr, 0};
     ChangeKeys made;
     ASSERT_TRUE(made.add_row(42, columns.data(), columns.size(), view, nullptr, false));
 
-    std::vector<uint64_t> keys(64);
-    std::vector<uint16_t> attnums(64);
-    std::vector<sr_range_probe> probes(8);
-    size_t key_count = 0, probe_count = 0;
-    sr_row_keys(42, columns.data(), columns.size(), aligned.data(), keys.data(), attnums.data(), &key_count,
-                probes.data(), &probe_count);
-    keys.resize(key_count);
+    std::vector<uint64_t> keys;
+    std::vector<sr_range_probe> probes;
+    for (const auto& c : columns) {
+      const sr_value& v = by_attnum[c.attnum];
+      if (v.is_null) {
+        if (c.null_shapes > 0) probes.push_back(sr_range_probe{0, c.attnum, 1});
+        continue;
+      }
+      if (c.shapes > 0 || c.complement_shapes > 0) keys.push_back(sr_index_key(42, c.attnum, c.tag, &v));
+      for (size_t len = 1; len <= 6 && c.tag == SR_TAG_TEXT; len++)
+        if (((c.prefix_lengths >> (len - 1)) & 1) && len <= v.len)
+          keys.push_back(sr_prefix_key(42, c.attnum, v.v.bytes, len));
+      if (c.range_shapes > 0) probes.push_back(sr_range_probe{sr_order_key(c.tag, &v), c.attnum, 0});
+    }
     EXPECT_EQ(keys_of(made), keys);
-    ASSERT_EQ(made.probe_count, probe_count);
-    for (size_t i = 0; i < probe_count; i++) {
+    ASSERT_EQ(made.probe_count, probes.size());
+    for (size_t i = 0; i < probes.size(); i++) {
       EXPECT_EQ(made.probes[i].key, probes[i].key);
       EXPECT_EQ(made.probes[i].attnum, probes[i].attnum);
       EXPECT_EQ(made.probes[i].is_null, probes[i].is_null);
