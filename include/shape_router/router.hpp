@@ -205,6 +205,11 @@ class Router {
   void file_pending_covers();
   void* take_payload(uint32_t slot) noexcept;
   std::vector<uint32_t>::iterator scan_position(Relation& r, uint64_t shape_id);
+  // candidates() of the relation in relations_[rslot].
+  const std::vector<sr_shape_ref>& candidates_in(uint32_t rslot, const uint64_t* keys, size_t key_count,
+                                                 bool all_shapes, const sr_range_probe* probes, size_t probe_count,
+                                                 const uint16_t* key_attnums, size_t old_keys_from,
+                                                 size_t old_probes_from);
   bool indexed_member(const Relation& r, uint32_t slot) const noexcept;
   const std::vector<uint32_t>& relation_members(Relation& r);
   uint32_t allocate_slot();

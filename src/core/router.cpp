@@ -664,7 +664,17 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
   result_.clear();
   const uint32_t* rslot = relation_slot_.find(relid);
   if (rslot == nullptr) return result_;
-  const Relation& r = relations_[*rslot];
+  return candidates_in(*rslot, keys, key_count, all_shapes, probes, probe_count, key_attnums, old_keys_from,
+                       old_probes_from);
+}
+
+const std::vector<sr_shape_ref>& Router::candidates_in(uint32_t rslot, const uint64_t* keys, size_t key_count,
+                                                       bool all_shapes, const sr_range_probe* probes,
+                                                       size_t probe_count, const uint16_t* key_attnums,
+                                                       size_t old_keys_from, size_t old_probes_from) {
+  result_.clear();
+  const Relation& r = relations_[rslot];
+  const uint32_t relid = r.relid;
   hits_.clear();
   proofs_.clear();
   // Exact decisions need every key's column, and no key stored in the same form
@@ -680,7 +690,7 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
     return decide_state == 1;
   };
   if (all_shapes) {
-    for (uint32_t slot : relation_members(relations_[*rslot]))
+    for (uint32_t slot : relation_members(relations_[rslot]))
       if (indexed_member(r, slot)) hits_.push_back(slot);
   } else {
     size_t prefix_hits = 0, element_hits = 0, substring_hits = 0;
@@ -831,7 +841,11 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
   const ChangeKeys* k = &change_keys_;
   change_keys_.clear();
   const uint32_t* rslot = relation_slot_.find(relid);
-  if (rslot != nullptr && trusted) {
+  if (rslot == nullptr) {
+    result_.clear();
+    return result_;
+  }
+  if (trusted) {
     PrefetchedKeys* kept = nullptr;
     for (PrefetchedKeys& p : prefetched_)
       if (prefetched != 0 && p.token == prefetched && p.relid == relid) kept = &p;
@@ -849,8 +863,8 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
         trusted = change_keys_.add_row(relid, columns, column_count, *old_row, new_row, false);
     }
   }
-  return candidates(relid, k->keys.data(), k->key_count, !trusted, k->probes.data(), k->probe_count,
-                    k->key_attnums.data(), k->old_keys_from, k->old_probes_from);
+  return candidates_in(*rslot, k->keys.data(), k->key_count, !trusted, k->probes.data(), k->probe_count,
+                       k->key_attnums.data(), k->old_keys_from, k->old_probes_from);
 }
 
 void Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row, uint64_t token) {

@@ -462,8 +462,10 @@ typedef struct NextRows
 	sr_index_column columns[NEXT_ROWS_COLUMNS];
 	bool		trusted;
 	uint64		token;			/* the router keeps the keys it made under it */
-	sr_value   *new_values;		/* by attnum */
+	sr_value   *new_values;		/* by attnum, or NULL: no such row */
 	sr_value   *old_values;
+	sr_value   *buffers[2];		/* their room, kept across changes */
+	int			buffer_len;		/* entries in each */
 } NextRows;
 
 static NextRows next_rows[2];
@@ -526,19 +528,27 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 	k->router = NULL;
 	if (k->context == NULL)
 		k->context = AllocSetContextCreate(TopMemoryContext, "shape_router next change", ALLOCSET_SMALL_SIZES);
+	if (k->buffer_len <= rel->desc->natts)
+	{
+		for (int i = 0; i < 2; i++)
+			k->buffers[i] = MemoryContextAlloc(TopMemoryContext, sizeof(sr_value) * (rel->desc->natts + 1));
+		k->buffer_len = rel->desc->natts + 1;
+	}
+	/* What the values point into (detoasted text, numerics); nothing to free
+	 * when they were all read in place. */
 	MemoryContextReset(k->context);
 	old = MemoryContextSwitchTo(k->context);
 	k->new_values = k->old_values = NULL;
 	k->trusted = true;
 	if (newtuple != NULL)
 	{
-		k->new_values = palloc(sizeof(sr_value) * (rel->desc->natts + 1));
+		k->new_values = k->buffers[0];
 		k->trusted = row_values(newtuple, NULL, rel, columns, column_count, true, k->new_values);
 		new_view.values = k->new_values;
 	}
 	if (oldtuple != NULL && rel->identity_full && k->trusted)
 	{
-		k->old_values = palloc(sizeof(sr_value) * (rel->desc->natts + 1));
+		k->old_values = k->buffers[1];
 		k->trusted = row_values(oldtuple, NULL, rel, columns, column_count, true, k->old_values);
 		old_view.values = k->old_values;
 	}
@@ -647,7 +657,9 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	if (trusted && new_values != NULL)
 	{
 		new_view.values = new_values;
-		new_view.lowered = shape_lowered_values(rel, columns, column_count, new_values);
+		/* a prefetched row's relation has no gram or expression column */
+		if (prefetched == 0)
+			new_view.lowered = shape_lowered_values(rel, columns, column_count, new_values);
 		if (virtual)
 			trusted = shape_expression_values(rel, new_slot, unchanged_toast, NULL, state->econtext, columns,
 											  column_count, &new_view.expressions, &new_view.expression_count);
@@ -655,7 +667,8 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	if (trusted && old_values != NULL)
 	{
 		old_view.values = old_values;
-		old_view.lowered = shape_lowered_values(rel, columns, column_count, old_values);
+		if (prefetched == 0)
+			old_view.lowered = shape_lowered_values(rel, columns, column_count, old_values);
 		if (virtual)
 			trusted = shape_expression_values(rel, old_slot, NULL, old_key_only, state->econtext, columns,
 											  column_count, &old_view.expressions, &old_view.expression_count);
