@@ -530,8 +530,14 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 		k->context = AllocSetContextCreate(TopMemoryContext, "shape_router next change", ALLOCSET_SMALL_SIZES);
 	if (k->buffer_len <= rel->desc->natts)
 	{
+		k->buffer_len = 0;
 		for (int i = 0; i < 2; i++)
+		{
+			if (k->buffers[i] != NULL)
+				pfree(k->buffers[i]);
+			k->buffers[i] = NULL;	/* an allocation error must not leave it freed twice */
 			k->buffers[i] = MemoryContextAlloc(TopMemoryContext, sizeof(sr_value) * (rel->desc->natts + 1));
+		}
 		k->buffer_len = rel->desc->natts + 1;
 	}
 	/* What the values point into (detoasted text, numerics); nothing to free
