@@ -204,9 +204,9 @@ sr_status	sr_router_route(sr_router *router, uint32_t relid, const sr_row_view *
  * columns that are neither arrays nor virtual are read (the others' keys are
  * not made). The keys are kept under token (not 0) for sr_router_route, when
  * they are all the rows have (the relation has no array, gram or expression
- * column), until two more prefetches.
+ * column), until two more prefetches: returns 1 when they were kept.
  */
-void		sr_router_prefetch_rows(sr_router *router, uint32_t relid, const sr_row_view *new_row,
+int			sr_router_prefetch_rows(sr_router *router, uint32_t relid, const sr_row_view *new_row,
 									const sr_row_view *old_row, uint64_t token) SR_NOEXCEPT;
 
 

@@ -90,7 +90,7 @@ class Router {
   // The relation gate: one probe.
   RelationView relation(uint32_t relid) const noexcept {
     RelationView view;
-    const uint32_t* slot = relation_slot_.find(relid);
+    const uint32_t* slot = find_relation(relid);
     if (slot == nullptr) return view;
     const Relation& r = relations_[*slot];
     view.shape_count = r.shape_count;
@@ -115,8 +115,9 @@ class Router {
   const std::vector<sr_shape_ref>& route(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row,
                                          bool trusted, uint64_t prefetched = 0);
   // Starts loading what route() will first read for these rows' plain
-  // columns; keeps their keys under token when they are all the rows have.
-  void prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row, uint64_t token = 0);
+  // columns; keeps their keys under token when they are all the rows have,
+  // and says whether it did.
+  bool prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row, uint64_t token = 0);
 
   // See ShapeIndex::prefetch.
   // Starts loading the directory lines an add or drop of shape_id reads first.
@@ -166,6 +167,9 @@ class Router {
     bool members_known = false;
     size_t member_drops = 0;
     std::vector<IndexColumn> index_columns;
+    // Some index column is an array, has grams or is virtual: a row has keys
+    // beyond its plain columns' (kept with index_columns).
+    bool variable_keys = false;
     // Per column with prefix or substring atoms: how many shapes have a prefix
     // of each length (SR_PREFIX_MAX entries), then a gram of each substring_grams bit (16).
     std::vector<std::pair<uint16_t, std::vector<uint32_t>>> prefix_counts;
@@ -202,6 +206,7 @@ class Router {
   void unfile_columns(Relation& r, uint32_t slot, uint16_t home_column);
   static void file_column(Relation& r, const IndexColumn& column, bool unfile = false);
   static void count_prefix_lengths(Relation& r, uint16_t attnum, uint64_t lengths, uint16_t grams, bool unfile);
+  static void note_variable_keys(Relation& r) noexcept;
   void file_pending_covers();
   void* take_payload(uint32_t slot) noexcept;
   std::vector<uint32_t>::iterator scan_position(Relation& r, uint64_t shape_id);
@@ -215,7 +220,20 @@ class Router {
   uint32_t allocate_slot();
   Relation& relation_for(uint32_t relid);
 
-  FlatMap relation_slot_;  // relid → index into relations_
+  FlatMap relation_slot_;  // relid → index into relations_ (never removed)
+  // The last relation found: a change's gate, its route and the next change's
+  // prefetch ask for the same one.
+  mutable uint32_t last_relid_ = 0;
+  mutable uint32_t last_rslot_ = 0;
+  const uint32_t* find_relation(uint32_t relid) const noexcept {
+    if (relid == last_relid_ && relid != 0) return &last_rslot_;
+    const uint32_t* slot = relation_slot_.find(relid);
+    if (slot != nullptr) {
+      last_relid_ = relid;
+      last_rslot_ = *slot;
+    }
+    return slot;
+  }
   HandleSet directory_;    // shape id → slot (4 bytes a shape: the id is read from the slot)
   std::vector<Relation> relations_;
   std::vector<Slot> slots_;

@@ -43,8 +43,13 @@ struct ChangeKeys {
   // lowered bytes a column asks for: its keys cannot be trusted.
   bool add_row(uint32_t relid, const sr_index_column* columns, size_t column_count, const sr_row_view& row,
                const sr_row_view* keyed, bool plain_only);
-  // Room for this many more keys and probes.
-  void make_room(size_t more_keys, size_t more_probes);
+  // Room for this many more keys and probes (inline: every row asks).
+  void make_room(size_t more_keys, size_t more_probes) {
+    if (keys.size() < key_count + more_keys || probes.size() < probe_count + more_probes) grow(more_keys, more_probes);
+  }
+
+ private:
+  void grow(size_t more_keys, size_t more_probes);
 };
 
 // Whether two values of tag (an array's: tag with SR_TAG_ELEMENT_FLAG) are the

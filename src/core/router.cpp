@@ -344,6 +344,13 @@ void Router::file_column(Relation& r, const IndexColumn& column, bool unfile) {
     it->complement_shapes += column.complement_shapes;
     it->prefix_shapes += column.prefix_shapes;
   }
+  note_variable_keys(r);
+}
+
+void Router::note_variable_keys(Relation& r) noexcept {
+  r.variable_keys = std::any_of(r.index_columns.begin(), r.index_columns.end(), [](const IndexColumn& c) {
+    return (c.tag & SR_TAG_ELEMENT_FLAG) != 0 || c.substring_grams != 0 || c.attnum >= SR_VIRTUAL_ATTNUM_BASE;
+  });
 }
 
 // One shape's prefix lengths and substring grams on a column, added or
@@ -372,6 +379,7 @@ void Router::count_prefix_lengths(Relation& r, uint16_t attnum, uint64_t lengths
       c.prefix_lengths = mask;
       c.substring_grams = gram_mask;
     }
+  note_variable_keys(r);
   if (mask == 0 && gram_mask == 0) r.prefix_counts.erase(counts);
 }
 
@@ -662,7 +670,7 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
                                                     size_t probe_count, const uint16_t* key_attnums,
                                                     size_t old_keys_from, size_t old_probes_from) {
   result_.clear();
-  const uint32_t* rslot = relation_slot_.find(relid);
+  const uint32_t* rslot = find_relation(relid);
   if (rslot == nullptr) return result_;
   return candidates_in(*rslot, keys, key_count, all_shapes, probes, probe_count, key_attnums, old_keys_from,
                        old_probes_from);
@@ -840,7 +848,7 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
                                                bool trusted, uint64_t prefetched) {
   const ChangeKeys* k = &change_keys_;
   change_keys_.clear();
-  const uint32_t* rslot = relation_slot_.find(relid);
+  const uint32_t* rslot = find_relation(relid);
   if (rslot == nullptr) {
     result_.clear();
     return result_;
@@ -867,9 +875,9 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
                        k->key_attnums.data(), k->old_keys_from, k->old_probes_from);
 }
 
-void Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row, uint64_t token) {
-  const uint32_t* rslot = relation_slot_.find(relid);
-  if (rslot == nullptr) return;
+bool Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row, uint64_t token) {
+  const uint32_t* rslot = find_relation(relid);
+  if (rslot == nullptr) return false;
   const Relation& r = relations_[*rslot];
   const auto* columns = reinterpret_cast<const sr_index_column*>(r.index_columns.data());
   const size_t column_count = r.index_columns.size();
@@ -883,11 +891,9 @@ void Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_
   if (old_row != nullptr) p.keys.add_row(relid, columns, column_count, *old_row, nullptr, true);
   prefetch(p.keys.keys.data(), p.keys.key_count);
   // Kept when the plain columns' keys are all the rows have.
-  bool complete = token != 0;
-  for (size_t c = 0; c < column_count && complete; c++)
-    complete = (columns[c].tag & SR_TAG_ELEMENT_FLAG) == 0 && columns[c].substring_grams == 0 &&
-               columns[c].attnum < SR_VIRTUAL_ATTNUM_BASE;
-  if (complete) p.token = token;
+  if (token == 0 || r.variable_keys) return false;
+  p.token = token;
+  return true;
 }
 
 // Whether slot holds one of r's indexed shapes (whole-table shapes come from the scan list).
@@ -1087,12 +1093,12 @@ sr_status sr_router_route(sr_router* router, uint32_t relid, const sr_row_view* 
   });
 }
 
-void sr_router_prefetch_rows(sr_router* router, uint32_t relid, const sr_row_view* new_row,
-                             const sr_row_view* old_row, uint64_t token) noexcept {
+int sr_router_prefetch_rows(sr_router* router, uint32_t relid, const sr_row_view* new_row,
+                            const sr_row_view* old_row, uint64_t token) noexcept {
   try {
-    router->router.prefetch_rows(relid, new_row, old_row, token);
+    return router->router.prefetch_rows(relid, new_row, old_row, token) ? 1 : 0;
   } catch (...) {
-    // only a hint: nothing kept
+    return 0;  // only a hint: nothing kept
   }
 }
 

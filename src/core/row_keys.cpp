@@ -167,7 +167,7 @@ bool values_identical(uint8_t tag, const sr_value& a, const sr_value& b) noexcep
   }
 }
 
-void ChangeKeys::make_room(size_t more_keys, size_t more_probes) {
+void ChangeKeys::grow(size_t more_keys, size_t more_probes) {
   if (keys.size() < key_count + more_keys) {
     const size_t size = std::max(key_count + more_keys, 2 * keys.size());
     keys.resize(size);

@@ -299,20 +299,10 @@ array_from_datum(Datum datum, sr_value *value)
 	return true;
 }
 
-/*
- * A row version's values of the relation's index columns, read straight from
- * the decoded tuple (no deform of the whole row) into values[attnum], as the
- * VM reads them: the per-change view the router keys (sr_router_route) and the
- * candidates' programs then read. plain_only: not the array columns
- * (prefetching). Virtual columns are the expressions' (row_expressions).
- * Returns false when the index cannot be trusted for this row: a column's
- * type no longer matches the one its keys were made with (a bypassed DDL
- * guard), its value is an unchanged TOASTed one the WAL does not carry, or
- * the tuple is a key-only old row that lacks the column.
- */
-static bool
-row_values(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, const sr_index_column *columns,
-		   size_t column_count, bool plain_only, sr_value *values)
+/* row_values for any number of columns (apart: its room for them costs the one-column case). */
+static pg_noinline bool
+row_values_all(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, const sr_index_column *columns,
+			   size_t column_count, bool plain_only, sr_value *values)
 {
 	/* Several columns: one pass over the tuple (heap_getattr walks it from the
 	 * start for every column behind a variable-width one). */
@@ -412,6 +402,60 @@ row_values(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 	return true;
 }
 
+/*
+ * row_values for one plain column: what most relations are keyed on, read
+ * with heap_getattr (its cached offset), without the general case's setup.
+ */
+static bool
+row_value_one(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, const sr_index_column *column,
+			  bool plain_only, sr_value *values)
+{
+	int			attnum = column->attnum;
+	bool		array = (column->tag & SR_TAG_ELEMENT_FLAG) != 0;
+	sr_value   *value = &values[attnum];
+	Form_pg_attribute attr;
+	bool		isnull;
+	Datum		datum;
+
+	if (attnum > rel->desc->natts || rel->tags[attnum] != column->tag ||
+		(key_only != NULL && !bms_is_member(attnum, key_only)))
+		return false;
+	if (array && plain_only)
+		return true;
+	attr = TupleDescAttr(rel->desc, attnum - 1);
+	/* fastgetattr's common case, inline (the compiler calls heap_getattr) */
+	if (HeapTupleNoNulls(tuple) && attr->attcacheoff >= 0 && attnum <= HeapTupleHeaderGetNatts(tuple->t_data))
+	{
+		datum = fetchatt(attr, (char *) tuple->t_data + tuple->t_data->t_hoff + attr->attcacheoff);
+		isnull = false;
+	}
+	else
+		datum = heap_getattr(tuple, attnum, rel->desc, &isnull);
+	value->is_null = isnull;
+	return isnull || (array ? array_from_datum(datum, value)
+					  : value_from_datum(attr->atttypid, attr->attlen, datum, value));
+}
+
+/*
+ * A row version's values of the relation's index columns, read straight from
+ * the decoded tuple (no deform of the whole row) into values[attnum], as the
+ * VM reads them: the per-change view the router keys (sr_router_route) and the
+ * candidates' programs then read. plain_only: not the array columns
+ * (prefetching). Virtual columns are the expressions' (row_expressions).
+ * Returns false when the index cannot be trusted for this row: a column's
+ * type no longer matches the one its keys were made with (a bypassed DDL
+ * guard), its value is an unchanged TOASTed one the WAL does not carry, or
+ * the tuple is a key-only old row that lacks the column.
+ */
+static bool
+row_values(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, const sr_index_column *columns,
+		   size_t column_count, bool plain_only, sr_value *values)
+{
+	if (column_count == 1 && !SHAPE_ATTNUM_IS_VIRTUAL(columns[0].attnum))
+		return row_value_one(tuple, key_only, rel, &columns[0], plain_only, values);
+	return row_values_all(tuple, key_only, rel, columns, column_count, plain_only, values);
+}
+
 /* Room for a row's values by attnum: buffer when it is large enough. */
 static sr_value *
 values_by_attnum(const RelationInfo *rel, sr_value *buffer, int buffer_len)
@@ -472,6 +516,24 @@ static NextRows next_rows[2];
 static int	next_rows_written;
 static uint64 next_rows_tokens;
 
+/* Whether a and b are the same columns, byte for byte (as memcmp, without the call). */
+static inline bool
+same_columns(const sr_index_column *a, const sr_index_column *b, size_t count)
+{
+	StaticAssertStmt(sizeof(sr_index_column) % sizeof(uint64) == 0, "sr_index_column is whole words");
+	for (size_t w = 0; w < count * sizeof(sr_index_column) / sizeof(uint64); w++)
+	{
+		uint64		x;
+		uint64		y;
+
+		memcpy(&x, (const char *) a + w * sizeof(uint64), sizeof(uint64));
+		memcpy(&y, (const char *) b + w * sizeof(uint64), sizeof(uint64));
+		if (x != y)
+			return false;
+	}
+	return true;
+}
+
 /* The kept values of these rows, or NULL; old rows only in full (as prefetched). */
 static NextRows *
 next_rows_for(const sr_router *router, const RelationInfo *rel, XLogRecPtr lsn, HeapTuple newtuple,
@@ -486,8 +548,7 @@ next_rows_for(const sr_router *router, const RelationInfo *rel, XLogRecPtr lsn, 
 			k->olddata == (oldtuple != NULL ? oldtuple->t_data : NULL) &&
 			k->newlen == (newtuple != NULL ? newtuple->t_len : 0) &&
 			k->oldlen == (oldtuple != NULL ? oldtuple->t_len : 0) &&
-			k->column_count == column_count &&
-			memcmp(k->columns, columns, sizeof(sr_index_column) * column_count) == 0)
+			k->column_count == column_count && same_columns(k->columns, columns, column_count))
 			return k;
 	}
 	return NULL;
@@ -512,9 +573,7 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 	MemoryContext old;
 	sr_row_view new_view = {0};
 	sr_row_view old_view = {0};
-	/* Array elements, grams and expression results are not read here: the
-	 * plain columns' keys are prefetched all the same, but not kept. */
-	bool		keep = !shape_has_variable_keys(columns, column_count);
+	bool		keep = false;
 
 	if (next == NULL || column_count > NEXT_ROWS_COLUMNS ||
 		(next->action != REORDER_BUFFER_CHANGE_INSERT && next->action != REORDER_BUFFER_CHANGE_UPDATE &&
@@ -542,7 +601,8 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 	}
 	/* What the values point into (detoasted text, numerics); nothing to free
 	 * when they were all read in place. */
-	MemoryContextReset(k->context);
+	if (!k->context->isReset)
+		MemoryContextReset(k->context);
 	old = MemoryContextSwitchTo(k->context);
 	k->new_values = k->old_values = NULL;
 	k->trusted = true;
@@ -560,9 +620,12 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 	}
 	MemoryContextSwitchTo(old);
 	k->token = ++next_rows_tokens;
+	/* Array elements, grams and expression results are not read here: the
+	 * plain columns' keys are prefetched all the same, but kept only when
+	 * they are all the rows have. */
 	if (k->trusted)
-		sr_router_prefetch_rows(state->router, rel->relid, newtuple != NULL ? &new_view : NULL,
-								k->old_values != NULL ? &old_view : NULL, keep ? k->token : 0);
+		keep = sr_router_prefetch_rows(state->router, rel->relid, newtuple != NULL ? &new_view : NULL,
+									   k->old_values != NULL ? &old_view : NULL, k->token) != 0;
 	state->counters->prefetches++;
 	/* Kept when route_prepare would read the same: an old row only in full. */
 	if (keep && (oldtuple == NULL || rel->identity_full))

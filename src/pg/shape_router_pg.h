@@ -160,8 +160,14 @@ extern sr_value *shape_array_values(Datum array, int *count, bool *has_null);
 
 /* variable_keys.c */
 struct RelationInfo;
-extern bool shape_has_variable_keys(const sr_index_column *columns, size_t column_count);
-extern bool shape_has_virtual_columns(const sr_index_column *columns, size_t column_count);
+static inline bool
+shape_has_virtual_columns(const sr_index_column *columns, size_t column_count)
+{
+	for (size_t c = 0; c < column_count; c++)
+		if (SHAPE_ATTNUM_IS_VIRTUAL(columns[c].attnum))
+			return true;
+	return false;
+}
 extern sr_value *shape_lowered_values(const struct RelationInfo *rel, const sr_index_column *columns,
 									  size_t column_count, const sr_value *values);
 extern bool shape_expression_values(const struct RelationInfo *rel, TupleTableSlot *slot, const Bitmapset *unknown,

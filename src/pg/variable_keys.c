@@ -14,25 +14,6 @@
 
 #include "shape_router/program.h"
 
-bool
-shape_has_variable_keys(const sr_index_column *columns, size_t column_count)
-{
-	for (size_t c = 0; c < column_count; c++)
-		if ((columns[c].tag & SR_TAG_ELEMENT_FLAG) || columns[c].substring_grams != 0 ||
-			SHAPE_ATTNUM_IS_VIRTUAL(columns[c].attnum))
-			return true;
-	return false;
-}
-
-bool
-shape_has_virtual_columns(const sr_index_column *columns, size_t column_count)
-{
-	for (size_t c = 0; c < column_count; c++)
-		if (SHAPE_ATTNUM_IS_VIRTUAL(columns[c].attnum))
-			return true;
-	return false;
-}
-
 /*
  * Whether lower() under collation maps each ASCII byte as pg_ascii_tolower
  * does, so that an ASCII value lowers here without a call (under a Turkish

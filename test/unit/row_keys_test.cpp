@@ -278,4 +278,42 @@ TEST(RouterRoute, PrefetchedKeysReusedByToken) {
   sr_router_destroy(router);
 }
 
+// A prefetch keeps its keys, and says so, only while the relation's rows have
+// no keys beyond their plain columns': an array column's shape ends that, its
+// drop restores it. Another relation's shapes change nothing (the router's
+// last-relation lookup follows the relation asked for).
+TEST(RouterRoute, PrefetchKeepsOnlyPlainKeys) {
+  shape_router::Router r;
+  sr_value three = int_value(3);
+  const sr_index_atom equal{sr_index_key(77, 1, SR_TAG_INT, &three), 0, 1, SR_TAG_INT, SR_ATOM_EQUAL, 0, 0, 0};
+  const sr_index_atom element{sr_index_key(77, 2, SR_TAG_INT, &three), 0, 2,
+                              static_cast<uint8_t>(SR_TAG_INT | SR_TAG_ELEMENT_FLAG), SR_ATOM_ELEMENT, 0, 0, 0};
+  const sr_index_atom other{sr_index_key(78, 1, SR_TAG_INT, &three), 0, 1, SR_TAG_INT, SR_ATOM_EQUAL, 0, 0, 0};
+  const uint32_t one = 1;
+  r.add_shape(1, 77, nullptr, sr_cover{&equal, &one, 1, 0});
+  std::vector<sr_value> values(3);
+  values[1] = int_value(3);
+  values[2].is_null = true;
+  const sr_row_view row{values.data(), nullptr, nullptr, 0};
+  auto routed = [&](uint32_t relid, uint64_t token) {
+    std::vector<uint64_t> ids;
+    for (const sr_shape_ref& s : r.route(relid, &row, nullptr, true, token)) ids.push_back(s.shape_id);
+    return ids;
+  };
+  EXPECT_TRUE(r.prefetch_rows(77, &row, nullptr, 11));
+  EXPECT_FALSE(r.prefetch_rows(77, &row, nullptr, 0));  // no token: nothing to keep under
+  EXPECT_FALSE(r.prefetch_rows(79, &row, nullptr, 12));  // no such relation
+  EXPECT_EQ(routed(77, 11), std::vector<uint64_t>{1});
+  r.add_shape(2, 78, nullptr, sr_cover{&other, &one, 1, 0});
+  EXPECT_EQ(routed(78, 0), std::vector<uint64_t>{2});
+  EXPECT_EQ(routed(77, 0), std::vector<uint64_t>{1});
+  r.add_shape(3, 77, nullptr, sr_cover{&element, &one, 1, 0});
+  EXPECT_FALSE(r.prefetch_rows(77, &row, nullptr, 13));  // the array's elements are not prefetched
+  EXPECT_TRUE(r.prefetch_rows(78, &row, nullptr, 14));
+  EXPECT_EQ(routed(78, 14), std::vector<uint64_t>{2});
+  r.drop_shape(3);
+  EXPECT_TRUE(r.prefetch_rows(77, &row, nullptr, 15));
+  EXPECT_EQ(routed(77, 15), std::vector<uint64_t>{1});
+}
+
 }  // namespace
