@@ -42,6 +42,20 @@ sr_snapbuild_snapshot(SnapBuild *builder, TransactionId xid)
 }
 
 /*
+ * 18: attcacheoff moved from pg_attribute's form to CompactAttribute. The
+ * cached offset of column i (from 0) of desc in a tuple without NULLs, or -1.
+ */
+static inline int32
+sr_attcacheoff(TupleDesc desc, int i)
+{
+#if PG_VERSION_NUM >= 180000
+	return TupleDescCompactAttr(desc, i)->attcacheoff;
+#else
+	return TupleDescAttr(desc, i)->attcacheoff;
+#endif
+}
+
+/*
  * 16: RelFileNode / rd_node / tp.relnode became RelFileLocator / rd_locator /
  * tp.rlocator. True when a decoded row change is on relation's storage.
  */

@@ -414,6 +414,7 @@ row_value_one(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *re
 	bool		array = (column->tag & SR_TAG_ELEMENT_FLAG) != 0;
 	sr_value   *value = &values[attnum];
 	Form_pg_attribute attr;
+	int32		offset;
 	bool		isnull;
 	Datum		datum;
 
@@ -423,10 +424,11 @@ row_value_one(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *re
 	if (array && plain_only)
 		return true;
 	attr = TupleDescAttr(rel->desc, attnum - 1);
+	offset = sr_attcacheoff(rel->desc, attnum - 1);
 	/* fastgetattr's common case, inline (the compiler calls heap_getattr) */
-	if (HeapTupleNoNulls(tuple) && attr->attcacheoff >= 0 && attnum <= HeapTupleHeaderGetNatts(tuple->t_data))
+	if (HeapTupleNoNulls(tuple) && offset >= 0 && attnum <= HeapTupleHeaderGetNatts(tuple->t_data))
 	{
-		datum = fetchatt(attr, (char *) tuple->t_data + tuple->t_data->t_hoff + attr->attcacheoff);
+		datum = fetch_att((char *) tuple->t_data + tuple->t_data->t_hoff + offset, attr->attbyval, attr->attlen);
 		isnull = false;
 	}
 	else
@@ -601,8 +603,7 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 	}
 	/* What the values point into (detoasted text, numerics); nothing to free
 	 * when they were all read in place. */
-	if (!k->context->isReset)
-		MemoryContextReset(k->context);
+	MemoryContextReset(k->context);
 	old = MemoryContextSwitchTo(k->context);
 	k->new_values = k->old_values = NULL;
 	k->trusted = true;

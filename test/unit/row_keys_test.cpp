@@ -291,9 +291,11 @@ TEST(RouterRoute, PrefetchKeepsOnlyPlainKeys) {
   const sr_index_atom other{sr_index_key(78, 1, SR_TAG_INT, &three), 0, 1, SR_TAG_INT, SR_ATOM_EQUAL, 0, 0, 0};
   const uint32_t one = 1;
   r.add_shape(1, 77, nullptr, sr_cover{&equal, &one, 1, 0});
+  std::vector<sr_value> elements = {int_value(3)};
   std::vector<sr_value> values(3);
   values[1] = int_value(3);
-  values[2].is_null = true;
+  values[2].v.bytes = reinterpret_cast<const uint8_t*>(elements.data());
+  values[2].len = 1;
   const sr_row_view row{values.data(), nullptr, nullptr, 0};
   auto routed = [&](uint32_t relid, uint64_t token) {
     std::vector<uint64_t> ids;
@@ -309,6 +311,7 @@ TEST(RouterRoute, PrefetchKeepsOnlyPlainKeys) {
   EXPECT_EQ(routed(77, 0), std::vector<uint64_t>{1});
   r.add_shape(3, 77, nullptr, sr_cover{&element, &one, 1, 0});
   EXPECT_FALSE(r.prefetch_rows(77, &row, nullptr, 13));  // the array's elements are not prefetched
+  EXPECT_EQ(routed(77, 13), (std::vector<uint64_t>{1, 3}));  // so its route makes them
   EXPECT_TRUE(r.prefetch_rows(78, &row, nullptr, 14));
   EXPECT_EQ(routed(78, 14), std::vector<uint64_t>{2});
   r.drop_shape(3);
