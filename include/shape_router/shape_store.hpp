@@ -122,6 +122,9 @@ class ShapeStore {
   std::vector<Form> forms_;
   FlatMap form_by_hash_;  // hash (never 0) → index into forms_
   std::vector<uint32_t> free_forms_;
+  // The form acquire_form last returned: a load adds the shapes of one form in
+  // runs, and a match here needs no hash of the blob.
+  int64_t last_form_ = -1;
   mutable std::vector<uint8_t> scratch_;  // a shared form's blob, put together by blob()
   bool bulk_ = false;
   size_t bulk_expected_ = 0, bulk_added_ = 0, bulk_start_bytes_ = 0;

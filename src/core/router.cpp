@@ -35,7 +35,7 @@ uint32_t Router::allocate_slot() {
 }
 
 Router::Relation& Router::relation_for(uint32_t relid) {
-  if (const uint32_t* found = relation_slot_.find(relid)) return relations_[*found];
+  if (const uint32_t* found = find_relation(relid)) return relations_[*found];
   relations_.push_back(Relation{});
   relations_.back().relid = relid;
   relation_slot_.put(relid, static_cast<uint32_t>(relations_.size() - 1));

@@ -9,10 +9,19 @@ namespace shape_router {
 
 namespace {
 
-void put_leb128(std::vector<uint8_t>& out, uint32_t value) {
+size_t leb128_len(uint32_t value) noexcept {
+  size_t len = 1;
+  while (value >= 0x80) {
+    value >>= 7;
+    len++;
+  }
+  return len;
+}
+
+uint8_t* put_leb128(uint8_t* out, uint32_t value) noexcept {
   for (;; value >>= 7) {
-    out.push_back(static_cast<uint8_t>((value & 0x7f) | (value >= 0x80 ? 0x80 : 0)));
-    if (value < 0x80) return;
+    *out++ = static_cast<uint8_t>((value & 0x7f) | (value >= 0x80 ? 0x80 : 0));
+    if (value < 0x80) return out;
   }
 }
 
@@ -26,10 +35,9 @@ bool get_leb128(const uint8_t*& pos, const uint8_t* end, uint32_t* value) {
   return false;
 }
 
-void put_attnums(std::vector<uint8_t>& out, const int16_t* attnums, size_t count) {
-  const size_t at = out.size();
-  out.resize(at + 2 * count);
-  if (count > 0) std::memcpy(out.data() + at, attnums, 2 * count);
+uint8_t* put_bytes(uint8_t* out, const void* bytes, size_t len) noexcept {
+  if (len > 0) std::memcpy(out, bytes, len);
+  return out + len;
 }
 
 }  // namespace
@@ -41,16 +49,22 @@ void encode_shape_spec(const sr_shape_spec& spec, std::vector<uint8_t>& out, siz
       fallback_len > UINT32_MAX / 2 || spec.program_len > UINT32_MAX / 2 || spec.where_count > INT16_MAX ||
       spec.column_count > INT16_MAX)
     throw std::invalid_argument("shape spec");
-  out.clear();
-  put_leb128(out, spec.program_len);
-  put_leb128(out, static_cast<uint32_t>(fallback_len));
-  put_leb128(out, spec.where_count);
-  put_leb128(out, static_cast<uint32_t>(spec.column_count + 1));
-  const size_t program_offset = out.size();
-  if (spec.program_len > 0) out.insert(out.end(), spec.program, spec.program + spec.program_len);
-  put_attnums(out, spec.where_attnums, spec.where_count);
-  put_attnums(out, spec.column_attnums, spec.column_count > 0 ? static_cast<size_t>(spec.column_count) : 0);
-  if (fallback_len > 0) out.insert(out.end(), spec.fallback_text, spec.fallback_text + fallback_len);
+  // Sized once, then written through a pointer: a load encodes every shape.
+  const uint32_t columns_plus_one = static_cast<uint32_t>(spec.column_count + 1);
+  const size_t column_count = spec.column_count > 0 ? static_cast<size_t>(spec.column_count) : 0;
+  const size_t header_len = leb128_len(spec.program_len) + leb128_len(static_cast<uint32_t>(fallback_len)) +
+                            leb128_len(spec.where_count) + leb128_len(columns_plus_one);
+  out.resize(header_len + spec.program_len + 2 * (size_t{spec.where_count} + column_count) + fallback_len);
+  uint8_t* p = out.data();
+  p = put_leb128(p, spec.program_len);
+  p = put_leb128(p, static_cast<uint32_t>(fallback_len));
+  p = put_leb128(p, spec.where_count);
+  p = put_leb128(p, columns_plus_one);
+  const size_t program_offset = header_len;
+  p = put_bytes(p, spec.program, spec.program_len);
+  p = put_bytes(p, spec.where_attnums, 2 * size_t{spec.where_count});
+  p = put_bytes(p, spec.column_attnums, 2 * column_count);
+  put_bytes(p, spec.fallback_text, fallback_len);
 
   *own_offset = SR_BLOB_UNSHARED;
   *own_len = 0;

@@ -113,16 +113,25 @@ uint64_t form_hash(const uint8_t* blob, size_t blob_len, size_t own_offset, size
 
 int64_t ShapeStore::acquire_form(const uint8_t* blob, size_t blob_len, size_t own_offset, size_t own_len,
                                  uint16_t column) {
-  const uint64_t hash = form_hash(blob, blob_len, own_offset, own_len, column);
   const size_t shared_len = blob_len - own_len;
+  auto same = [&](const Form& t) {
+    return t.column == column && t.own_offset == own_offset && t.own_len == own_len && t.bytes.size() == shared_len &&
+           std::memcmp(t.bytes.data(), blob, own_offset) == 0 &&
+           std::memcmp(t.bytes.data() + own_offset, blob + own_offset + own_len, shared_len - own_offset) == 0;
+  };
+  // The same bytes hash alike, and one hash has one form: the last form, when
+  // it matches, is the one the hash would find.
+  if (last_form_ >= 0 && forms_[static_cast<size_t>(last_form_)].uses > 0 &&
+      same(forms_[static_cast<size_t>(last_form_)])) {
+    forms_[static_cast<size_t>(last_form_)].uses++;
+    return last_form_;
+  }
+  const uint64_t hash = form_hash(blob, blob_len, own_offset, own_len, column);
   if (const uint32_t* found = form_by_hash_.find(hash)) {
     Form& t = forms_[*found];
-    const bool same = t.column == column && t.own_offset == own_offset && t.own_len == own_len &&
-                      t.bytes.size() == shared_len && std::memcmp(t.bytes.data(), blob, own_offset) == 0 &&
-                      std::memcmp(t.bytes.data() + own_offset, blob + own_offset + own_len,
-                                  shared_len - own_offset) == 0;
-    if (!same) return -1;  // another form with the same hash: this shape keeps its blob inline
+    if (!same(t)) return -1;  // another form with the same hash: this shape keeps its blob inline
     t.uses++;
+    last_form_ = *found;
     return *found;
   }
   if (forms_.size() >= (size_t{1} << 30) && free_forms_.empty()) return -1;
@@ -149,6 +158,7 @@ int64_t ShapeStore::acquire_form(const uint8_t* blob, size_t blob_len, size_t ow
     forms_.push_back(std::move(t));
   }
   form_by_hash_.put(hash, index);
+  last_form_ = index;
   return index;
 }
 
