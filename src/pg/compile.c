@@ -450,7 +450,21 @@ shape_array_values(Datum array, int *count, bool *has_null)
 	int			n;
 	sr_value   *items;
 
-	get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
+	/* A type's length, passing and alignment never change: the last asked for
+	 * is kept (an array column is read on every change). */
+	static Oid	known_type = InvalidOid;
+	static int16 known_typlen;
+	static bool known_typbyval;
+	static char known_typalign;
+
+	if (element_type != known_type)
+	{
+		get_typlenbyvalalign(element_type, &known_typlen, &known_typbyval, &known_typalign);
+		known_type = element_type;
+	}
+	typlen = known_typlen;
+	typbyval = known_typbyval;
+	typalign = known_typalign;
 	deconstruct_array(values, element_type, typlen, typbyval, typalign, &elements, &nulls, &n);
 	items = palloc(sizeof(sr_value) * (n + 1));
 	*count = 0;
