@@ -299,6 +299,10 @@ uint32_t	sr_router_shape_relid(const sr_router *router, uint64_t shape_id) SR_NO
 sr_status	sr_router_drop_shape(sr_router *router, uint64_t shape_id,
 								 void **payload) SR_NOEXCEPT;
 
+/* A number that changes whenever some relation's index columns (sr_router_relation)
+ * change: what the shell derives from them stays valid while it is the same. */
+uint64_t	sr_router_columns_epoch(const sr_router *router) SR_NOEXCEPT;
+
 /*
  * The relation gate: how many shapes relid has (0: nothing to do for this
  * change), and the columns its indexed shapes are keyed on. The array stays

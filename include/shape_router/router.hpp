@@ -118,6 +118,8 @@ class Router {
   // columns; keeps their keys under token when they are all the rows have,
   // and says whether it did.
   bool prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row, uint64_t token = 0);
+  // Changes whenever some relation's index columns change (router.h: sr_router_columns_epoch).
+  uint64_t columns_epoch() const noexcept { return columns_epoch_; }
 
   // See ShapeIndex::prefetch.
   // Starts loading the directory lines an add or drop of shape_id reads first.
@@ -204,9 +206,9 @@ class Router {
   void file_shape(Relation& r, uint32_t slot, uint16_t home_column, const sr_cover& cover, size_t alternative,
                   bool bulk);
   void unfile_columns(Relation& r, uint32_t slot, uint16_t home_column);
-  static void file_column(Relation& r, const IndexColumn& column, bool unfile = false);
-  static void count_prefix_lengths(Relation& r, uint16_t attnum, uint64_t lengths, uint16_t grams, bool unfile);
-  static void note_variable_keys(Relation& r) noexcept;
+  void file_column(Relation& r, const IndexColumn& column, bool unfile = false);
+  void count_prefix_lengths(Relation& r, uint16_t attnum, uint64_t lengths, uint16_t grams, bool unfile);
+  void note_variable_keys(Relation& r) noexcept;
   void file_pending_covers();
   void* take_payload(uint32_t slot) noexcept;
   std::vector<uint32_t>::iterator scan_position(Relation& r, uint64_t shape_id);
@@ -306,6 +308,10 @@ class Router {
     ChangeKeys keys;
   };
   PrefetchedKeys prefetched_[2];
+  // Unique across the process's routers (a router made after another was
+  // destroyed never repeats one of its epochs).
+  static uint64_t next_columns_epoch() noexcept;
+  uint64_t columns_epoch_ = next_columns_epoch();
   int prefetched_next_ = 0;
 };
 

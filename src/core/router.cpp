@@ -11,6 +11,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -347,7 +348,13 @@ void Router::file_column(Relation& r, const IndexColumn& column, bool unfile) {
   note_variable_keys(r);
 }
 
+uint64_t Router::next_columns_epoch() noexcept {
+  static std::atomic<uint64_t> epochs{0};
+  return epochs.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
 void Router::note_variable_keys(Relation& r) noexcept {
+  columns_epoch_ = next_columns_epoch();
   r.variable_keys = std::any_of(r.index_columns.begin(), r.index_columns.end(), [](const IndexColumn& c) {
     return (c.tag & SR_TAG_ELEMENT_FLAG) != 0 || c.substring_grams != 0 || c.attnum >= SR_VIRTUAL_ATTNUM_BASE;
   });
@@ -1058,6 +1065,8 @@ sr_status sr_router_drop_shape(sr_router* router, uint64_t shape_id, void** payl
   *payload = nullptr;
   return guarded([&] { *payload = router->router.drop_shape(shape_id); });
 }
+
+uint64_t sr_router_columns_epoch(const sr_router* router) noexcept { return router->router.columns_epoch(); }
 
 size_t sr_router_relation(const sr_router* router, uint32_t relid, const sr_index_column** columns,
                           size_t* column_count) noexcept {

@@ -203,56 +203,6 @@ tuple_layout_of(const RelationInfo *rel)
 	return layout;
 }
 
-/*
- * Where attributes 1..natts of a heap tuple that has at least natts attributes
- * start (offsets from t_hoff; nulls[i] for NULL ones): heap_deform_tuple's walk,
- * with the layout in a few arrays, stopped at the last column the index needs.
- * Without NULLs, the walk starts after the layout's fixed attributes, whose
- * offsets (layout->offset) it does not copy. Returns whether the tuple has NULLs.
- */
-static bool
-walk_tuple(HeapTuple tuple, const TupleLayout *layout, int natts, uint32 *offsets, bool *nulls)
-{
-	HeapTupleHeader tup = tuple->t_data;
-	bool		hasnulls = HeapTupleHasNulls(tuple);
-	bits8	   *bp = tup->t_bits;
-	char	   *tp = (char *) tup + tup->t_hoff;
-	uintptr_t	off = 0;
-	int			i = 0;
-
-	if (!hasnulls)
-	{
-		if (natts <= layout->fixed)
-			return false;
-		/* the fixed attributes end where the walk goes on */
-		i = layout->fixed;
-		off = layout->offset[i - 1];
-		off = layout->attlen[i - 1] > 0 ? off + layout->attlen[i - 1]
-			: att_addlength_pointer(off, layout->attlen[i - 1], tp + off);
-	}
-	for (; i < natts; i++)
-	{
-		int			len = layout->attlen[i];
-		uintptr_t	mask = layout->alignmask[i];
-
-		if (hasnulls && att_isnull(i, bp))
-		{
-			nulls[i] = true;
-			continue;
-		}
-		nulls[i] = false;
-		/* A varlena with a 1-byte header is never padded (att_align_pointer). */
-		if (len != -1 || !VARATT_NOT_PAD_BYTE(tp + off))
-			off = (off + mask) & ~mask;
-		offsets[i] = (uint32) off;
-		if (len > 0)
-			off += len;
-		else
-			off = att_addlength_pointer(off, len, tp + off);
-	}
-	return hasnulls;
-}
-
 /* A column's sr_value from its datum (false: an unchanged TOASTed value the WAL lacks). */
 static inline bool
 value_from_datum(Oid typid, int16 attlen, Datum datum, sr_value *value)
@@ -299,47 +249,180 @@ array_from_datum(Datum datum, sr_value *value)
 	return true;
 }
 
-/* row_values for any number of columns (apart: its room for them costs the one-column case). */
-static pg_noinline bool
-row_values_all(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, const sr_index_column *columns,
-			   size_t column_count, bool plain_only, sr_value *values)
+/* Attribute a's value at p, as row_values reads it (false: as value_from_datum). */
+static inline bool
+read_at(const TupleLayout *layout, int a, const char *p, bool array, sr_value *value)
 {
-	/* Several columns: one pass over the tuple (heap_getattr walks it from the
-	 * start for every column behind a variable-width one). */
-	uint32		offsets[TUPLE_KEYS_DEFORM_MAX];
-	Datum		deformed_values[TUPLE_KEYS_DEFORM_MAX];
-	bool		nulls[TUPLE_KEYS_DEFORM_MAX];
-	const TupleLayout *layout = NULL;
-	bool		hasnulls = false;
-	int			natts = rel->desc->natts;
-	int			last = 0;
-	bool		deformed = false;
+	Datum		datum;
 
+	value->is_null = false;
+	value->len = 0;
+	value->has_null_element = 0;
+	/* the common fixed-width types straight from the tuple */
+	switch (layout->typid[a])
+	{
+		case INT4OID:
+			value->v.i = *(const int32 *) p;
+			return true;
+		case INT8OID:
+			value->v.i = *(const int64 *) p;
+			return true;
+		case FLOAT8OID:
+			value->v.f = *(const float8 *) p;
+			return true;
+	}
+	datum = fetch_att(p, layout->byval[a], layout->attlen[a]);
+	return array ? array_from_datum(datum, value) : value_from_datum(layout->typid[a], layout->attlen[a], datum, value);
+}
+
+/*
+ * The values of the attributes in wanted (bit a - 1: attnum a; arrays: those
+ * read as their elements) of a heap tuple that has at least last attributes,
+ * the last wanted one: heap_deform_tuple's walk with the layout in a few
+ * arrays, reading each wanted value where the walk finds it and stopping after
+ * the last. Without NULLs, the layout's fixed attributes are read at their
+ * offsets and the walk starts after them.
+ */
+static bool
+read_walked(HeapTuple tuple, const TupleLayout *layout, int last, uint64 wanted, uint64 arrays, sr_value *values)
+{
+	HeapTupleHeader tup = tuple->t_data;
+	bool		hasnulls = HeapTupleHasNulls(tuple);
+	bits8	   *bp = tup->t_bits;
+	char	   *tp = (char *) tup + tup->t_hoff;
+	uintptr_t	off = 0;
+	int			i = 0;
+
+	if (!hasnulls)
+	{
+		int			fixed = Min(layout->fixed, last);
+		uint64		in_fixed = fixed >= 64 ? wanted : wanted & (((uint64) 1 << fixed) - 1);
+
+		for (; in_fixed != 0; in_fixed &= in_fixed - 1)
+		{
+			int			a = pg_rightmost_one_pos64(in_fixed);
+
+			if (!read_at(layout, a, tp + layout->offset[a], (arrays >> a) & 1, &values[a + 1]))
+				return false;
+		}
+		if (last <= layout->fixed)
+			return true;
+		/* the fixed attributes end where the walk goes on */
+		i = layout->fixed;
+		off = layout->offset[i - 1];
+		off = layout->attlen[i - 1] > 0 ? off + layout->attlen[i - 1]
+			: att_addlength_pointer(off, layout->attlen[i - 1], tp + off);
+	}
+	for (; i < last; i++)
+	{
+		int			len = layout->attlen[i];
+		uintptr_t	mask = layout->alignmask[i];
+
+		if (hasnulls && att_isnull(i, bp))
+		{
+			if ((wanted >> i) & 1)
+				values[i + 1].is_null = true;
+			continue;
+		}
+		/* A varlena with a 1-byte header is never padded (att_align_pointer). */
+		if (len != -1 || !VARATT_NOT_PAD_BYTE(tp + off))
+			off = (off + mask) & ~mask;
+		if (((wanted >> i) & 1) && !read_at(layout, i, tp + off, (arrays >> i) & 1, &values[i + 1]))
+			return false;
+		if (len > 0)
+			off += len;
+		else
+			off = att_addlength_pointer(off, len, tp + off);
+	}
+	return true;
+}
+
+/*
+ * What row_values_all makes of a relation's index columns alone: whether the
+ * relation still has the types the keys were made with, the last column and
+ * the attributes to read. Kept for each way rows are read (plain_only or not)
+ * while the relation's generation and the router's columns epoch are the same.
+ */
+typedef struct ReadPlan
+{
+	Oid			relid;			/* InvalidOid: none */
+	uint32		generation;
+	uint64		epoch;
+	const sr_index_column *columns;
+	size_t		column_count;
+	bool		readable;
+	int			last;
+	uint64		wanted;			/* bit attnum - 1, while natts <= TUPLE_KEYS_DEFORM_MAX */
+	uint64		arrays;			/* of those, the ones read as their elements */
+} ReadPlan;
+
+static ReadPlan read_plans[2];	/* by plain_only */
+
+static void
+make_read_plan(ReadPlan *plan, const RelationInfo *rel, const sr_index_column *columns, size_t column_count,
+			   bool plain_only)
+{
+	plan->readable = false;
+	plan->last = 0;
+	plan->wanted = plan->arrays = 0;
 	for (size_t c = 0; c < column_count; c++)
 	{
 		int			attnum = columns[c].attnum;
+		bool		array = (columns[c].tag & SR_TAG_ELEMENT_FLAG) != 0;
 
 		if (SHAPE_ATTNUM_IS_VIRTUAL(attnum))
 			continue;
-		if (attnum > natts || rel->tags[attnum] != columns[c].tag ||
-			(key_only != NULL && !bms_is_member(attnum, key_only)))
-			return false;
-		last = Max(last, attnum);
+		if (attnum > rel->desc->natts || rel->tags[attnum] != columns[c].tag)
+			return;
+		plan->last = Max(plan->last, attnum);
+		if ((array && plain_only) || attnum > TUPLE_KEYS_DEFORM_MAX)
+			continue;
+		plan->wanted |= (uint64) 1 << (attnum - 1);
+		if (array)
+			plan->arrays |= (uint64) 1 << (attnum - 1);
 	}
+	plan->readable = true;
+}
+
+/* row_values for any number of columns (apart: its room for them costs the one-column case). */
+static pg_noinline bool
+row_values_all(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, const sr_index_column *columns,
+			   size_t column_count, uint64 columns_epoch, bool plain_only, sr_value *values)
+{
+	Datum		deformed_values[TUPLE_KEYS_DEFORM_MAX];
+	bool		nulls[TUPLE_KEYS_DEFORM_MAX];
+	int			natts = rel->desc->natts;
+	bool		deformed = false;
+	ReadPlan   *plan = &read_plans[plain_only ? 1 : 0];
+
+	StaticAssertStmt(TUPLE_KEYS_DEFORM_MAX <= 64, "wanted has a bit an attribute");
+	if (plan->relid != rel->relid || plan->generation != rel->generation || plan->epoch != columns_epoch ||
+		plan->columns != columns || plan->column_count != column_count || columns_epoch == 0)
+	{
+		plan->relid = InvalidOid;
+		make_read_plan(plan, rel, columns, column_count, plain_only);
+		plan->relid = rel->relid;
+		plan->generation = rel->generation;
+		plan->epoch = columns_epoch;
+		plan->columns = columns;
+		plan->column_count = column_count;
+	}
+	if (!plan->readable)
+		return false;
+	/* a key-only old row: every column must be one of its key's */
+	for (size_t c = 0; c < column_count && key_only != NULL; c++)
+		if (!SHAPE_ATTNUM_IS_VIRTUAL(columns[c].attnum) && !bms_is_member(columns[c].attnum, key_only))
+			return false;
 	if (column_count > 1 && natts <= TUPLE_KEYS_DEFORM_MAX)
 	{
-		/* A tuple older than an added column lacks it: heap_deform_tuple reads
-		 * its default (attmissingval). */
-		if (last <= HeapTupleHeaderGetNatts(tuple->t_data))
-		{
-			layout = tuple_layout_of(rel);
-			hasnulls = walk_tuple(tuple, layout, last, offsets, nulls);
-		}
-		else
-		{
-			heap_deform_tuple(tuple, rel->desc, deformed_values, nulls);
-			deformed = true;
-		}
+		/* Several columns: one pass over the tuple (heap_getattr walks it from
+		 * the start for every column behind a variable-width one). A tuple older
+		 * than an added column lacks it: heap_deform_tuple reads its default
+		 * (attmissingval). */
+		if (plan->last <= HeapTupleHeaderGetNatts(tuple->t_data))
+			return read_walked(tuple, tuple_layout_of(rel), plan->last, plan->wanted, plan->arrays, values);
+		heap_deform_tuple(tuple, rel->desc, deformed_values, nulls);
+		deformed = true;
 	}
 	for (size_t c = 0; c < column_count; c++)
 	{
@@ -352,40 +435,6 @@ row_values_all(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *r
 
 		if (SHAPE_ATTNUM_IS_VIRTUAL(attnum) || (array && plain_only))
 			continue;
-		if (layout != NULL)
-		{
-			int			a = attnum - 1;
-			char	   *p;
-
-			if (hasnulls && nulls[a])
-			{
-				value->is_null = true;
-				continue;
-			}
-			p = (char *) tuple->t_data + tuple->t_data->t_hoff +
-				(!hasnulls && a < layout->fixed ? layout->offset[a] : offsets[a]);
-			value->is_null = false;
-			value->len = 0;
-			value->has_null_element = 0;
-			/* the common fixed-width types straight from the tuple */
-			switch (layout->typid[a])
-			{
-				case INT4OID:
-					value->v.i = *(int32 *) p;
-					continue;
-				case INT8OID:
-					value->v.i = *(int64 *) p;
-					continue;
-				case FLOAT8OID:
-					value->v.f = *(float8 *) p;
-					continue;
-			}
-			datum = fetch_att(p, layout->byval[a], layout->attlen[a]);
-			if (!(array ? array_from_datum(datum, value)
-				  : value_from_datum(layout->typid[a], layout->attlen[a], datum, value)))
-				return false;
-			continue;
-		}
 		attr = TupleDescAttr(rel->desc, attnum - 1);
 		if (deformed)
 		{
@@ -451,11 +500,11 @@ row_value_one(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *re
  */
 static bool
 row_values(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, const sr_index_column *columns,
-		   size_t column_count, bool plain_only, sr_value *values)
+		   size_t column_count, uint64 columns_epoch, bool plain_only, sr_value *values)
 {
 	if (column_count == 1 && !SHAPE_ATTNUM_IS_VIRTUAL(columns[0].attnum))
 		return row_value_one(tuple, key_only, rel, &columns[0], plain_only, values);
-	return row_values_all(tuple, key_only, rel, columns, column_count, plain_only, values);
+	return row_values_all(tuple, key_only, rel, columns, column_count, columns_epoch, plain_only, values);
 }
 
 /* Room for a row's values by attnum: buffer when it is large enough. */
@@ -487,11 +536,11 @@ next_change(ReorderBufferTXN *txn, ReorderBufferChange *change)
  * The values prefetch_next_change read for a change, kept so that
  * route_prepare need not read them again when that change comes: valid only
  * while what they were read from is the same (the router, the relation's
- * build and index columns, the change's record and tuples). Two: the change
- * being routed was prefetched one call before the next one is. Each has its
- * own memory context (values may point into it), reset when it is reused.
+ * build, the router's index columns (its columns epoch), the change's record
+ * and tuples). Two: the change being routed was prefetched one call before
+ * the next one is. Each has its own memory context (values may point into
+ * it), reset when it is reused.
  */
-#define NEXT_ROWS_COLUMNS 16
 
 typedef struct NextRows
 {
@@ -504,8 +553,9 @@ typedef struct NextRows
 	uint32		oldlen;
 	Oid			relid;
 	uint32		generation;
+	uint64		epoch;			/* sr_router_columns_epoch */
+	const sr_index_column *columns;
 	size_t		column_count;
-	sr_index_column columns[NEXT_ROWS_COLUMNS];
 	bool		trusted;
 	uint64		token;			/* the router keeps the keys it made under it */
 	sr_value   *new_values;		/* by attnum, or NULL: no such row */
@@ -518,28 +568,10 @@ static NextRows next_rows[2];
 static int	next_rows_written;
 static uint64 next_rows_tokens;
 
-/* Whether a and b are the same columns, byte for byte (as memcmp, without the call). */
-static inline bool
-same_columns(const sr_index_column *a, const sr_index_column *b, size_t count)
-{
-	StaticAssertStmt(sizeof(sr_index_column) % sizeof(uint64) == 0, "sr_index_column is whole words");
-	for (size_t w = 0; w < count * sizeof(sr_index_column) / sizeof(uint64); w++)
-	{
-		uint64		x;
-		uint64		y;
-
-		memcpy(&x, (const char *) a + w * sizeof(uint64), sizeof(uint64));
-		memcpy(&y, (const char *) b + w * sizeof(uint64), sizeof(uint64));
-		if (x != y)
-			return false;
-	}
-	return true;
-}
-
 /* The kept values of these rows, or NULL; old rows only in full (as prefetched). */
 static NextRows *
 next_rows_for(const sr_router *router, const RelationInfo *rel, XLogRecPtr lsn, HeapTuple newtuple,
-			  HeapTuple oldtuple, const sr_index_column *columns, size_t column_count)
+			  HeapTuple oldtuple, const sr_index_column *columns, size_t column_count, uint64 epoch)
 {
 	for (int i = 0; i < 2; i++)
 	{
@@ -550,7 +582,7 @@ next_rows_for(const sr_router *router, const RelationInfo *rel, XLogRecPtr lsn, 
 			k->olddata == (oldtuple != NULL ? oldtuple->t_data : NULL) &&
 			k->newlen == (newtuple != NULL ? newtuple->t_len : 0) &&
 			k->oldlen == (oldtuple != NULL ? oldtuple->t_len : 0) &&
-			k->column_count == column_count && same_columns(k->columns, columns, column_count))
+			k->epoch == epoch && k->columns == columns && k->column_count == column_count)
 			return k;
 	}
 	return NULL;
@@ -576,8 +608,9 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 	sr_row_view new_view = {0};
 	sr_row_view old_view = {0};
 	bool		keep = false;
+	uint64		epoch = sr_router_columns_epoch(state->router);
 
-	if (next == NULL || column_count > NEXT_ROWS_COLUMNS ||
+	if (next == NULL ||
 		(next->action != REORDER_BUFFER_CHANGE_INSERT && next->action != REORDER_BUFFER_CHANGE_UPDATE &&
 		 next->action != REORDER_BUFFER_CHANGE_DELETE) ||
 		!sr_change_on_relation(next, relation))
@@ -610,13 +643,13 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 	if (newtuple != NULL)
 	{
 		k->new_values = k->buffers[0];
-		k->trusted = row_values(newtuple, NULL, rel, columns, column_count, true, k->new_values);
+		k->trusted = row_values(newtuple, NULL, rel, columns, column_count, epoch, true, k->new_values);
 		new_view.values = k->new_values;
 	}
 	if (oldtuple != NULL && rel->identity_full && k->trusted)
 	{
 		k->old_values = k->buffers[1];
-		k->trusted = row_values(oldtuple, NULL, rel, columns, column_count, true, k->old_values);
+		k->trusted = row_values(oldtuple, NULL, rel, columns, column_count, epoch, true, k->old_values);
 		old_view.values = k->old_values;
 	}
 	MemoryContextSwitchTo(old);
@@ -638,10 +671,33 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 		k->oldlen = oldtuple != NULL ? oldtuple->t_len : 0;
 		k->relid = rel->relid;
 		k->generation = rel->generation;
+		k->epoch = epoch;
+		k->columns = columns;
 		k->column_count = column_count;
-		memcpy(k->columns, columns, sizeof(sr_index_column) * column_count);
 		k->router = state->router;
 	}
+}
+
+/* Whether some column has lowered substring atoms (ILIKE): the rows' text is
+ * then lowered for their keys. Kept while the router's columns epoch stays. */
+static bool
+columns_lower(const sr_index_column *columns, size_t column_count, uint64 epoch)
+{
+	static uint64 known_epoch;
+	static const sr_index_column *known_columns;
+	static size_t known_count;
+	static bool known;
+
+	if (epoch != known_epoch || columns != known_columns || column_count != known_count || epoch == 0)
+	{
+		known = false;
+		for (size_t c = 0; c < column_count; c++)
+			known |= (columns[c].substring_grams >> 8) != 0;
+		known_epoch = epoch;
+		known_columns = columns;
+		known_count = column_count;
+	}
+	return known;
 }
 
 /* The VM reads the values the router was given: no second conversion. */
@@ -684,6 +740,8 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	NextRows   *kept;
 	uint64		prefetched = 0;
 	bool		virtual = shape_has_virtual_columns(columns, column_count);
+	uint64		epoch = sr_router_columns_epoch(state->router);
+	bool		lowers;
 	TupleTableSlot *old_slot = NULL;
 	TupleTableSlot *new_slot = NULL;
 	Bitmapset  *unchanged_toast = NULL;
@@ -702,7 +760,7 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	}
 
 	if (state->prefetch && (oldtuple == NULL || change->identity_full) &&
-		(kept = next_rows_for(state->router, rel, change->lsn, newtuple, oldtuple, columns, column_count)) != NULL)
+		(kept = next_rows_for(state->router, rel, change->lsn, newtuple, oldtuple, columns, column_count, epoch)) != NULL)
 	{
 		/* read when this change was prefetched */
 		new_values = kept->new_values;
@@ -716,19 +774,20 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 		if (newtuple != NULL)
 		{
 			new_values = values_by_attnum(rel, new_buffer, lengthof(new_buffer));
-			trusted = row_values(newtuple, NULL, rel, columns, column_count, false, new_values);
+			trusted = row_values(newtuple, NULL, rel, columns, column_count, epoch, false, new_values);
 		}
 		if (oldtuple != NULL && trusted)
 		{
 			old_values = values_by_attnum(rel, old_buffer, lengthof(old_buffer));
-			trusted = row_values(oldtuple, old_key_only, rel, columns, column_count, false, old_values);
+			trusted = row_values(oldtuple, old_key_only, rel, columns, column_count, epoch, false, old_values);
 		}
 	}
+	/* a prefetched row's relation has no gram or expression column */
+	lowers = prefetched == 0 && columns_lower(columns, column_count, epoch);
 	if (trusted && new_values != NULL)
 	{
 		new_view.values = new_values;
-		/* a prefetched row's relation has no gram or expression column */
-		if (prefetched == 0)
+		if (lowers)
 			new_view.lowered = shape_lowered_values(rel, columns, column_count, new_values);
 		if (virtual)
 			trusted = shape_expression_values(rel, new_slot, unchanged_toast, NULL, state->econtext, columns,
@@ -737,7 +796,7 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	if (trusted && old_values != NULL)
 	{
 		old_view.values = old_values;
-		if (prefetched == 0)
+		if (lowers)
 			old_view.lowered = shape_lowered_values(rel, columns, column_count, old_values);
 		if (virtual)
 			trusted = shape_expression_values(rel, old_slot, NULL, old_key_only, state->econtext, columns,

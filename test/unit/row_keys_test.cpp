@@ -319,4 +319,35 @@ TEST(RouterRoute, PrefetchKeepsOnlyPlainKeys) {
   EXPECT_EQ(routed(77, 15), std::vector<uint64_t>{1});
 }
 
+// The columns epoch changes with every change of some relation's index
+// columns (the shell keeps what it derived from them while it stays), and
+// never repeats, not even in a router made after another was destroyed.
+TEST(RouterRoute, ColumnsEpochFollowsIndexColumns) {
+  sr_router* router = nullptr;
+  ASSERT_EQ(sr_router_create(&router), SR_OK);
+  std::vector<uint64_t> seen = {sr_router_columns_epoch(router)};
+  sr_value three = int_value(3);
+  const uint64_t key = sr_index_key(77, 1, SR_TAG_INT, &three);
+  void* previous = nullptr;
+  ASSERT_EQ(sr_router_add_shape(router, 1, 77, nullptr, 1, SR_TAG_INT, &key, 1, &previous), SR_OK);
+  seen.push_back(sr_router_columns_epoch(router));
+  EXPECT_NE(seen[1], seen[0]);
+  std::vector<sr_value> values(2);
+  values[1] = three;
+  const sr_row_view row{values.data(), nullptr, nullptr, 0};
+  const sr_shape_ref* shapes = nullptr;
+  size_t count = 0;
+  ASSERT_EQ(sr_router_route(router, 77, &row, nullptr, 1, 0, &shapes, &count), SR_OK);
+  EXPECT_EQ(count, 1u);
+  EXPECT_EQ(sr_router_columns_epoch(router), seen[1]);  // routing changes no column
+  ASSERT_EQ(sr_router_drop_shape(router, 1, &previous), SR_OK);
+  seen.push_back(sr_router_columns_epoch(router));
+  EXPECT_NE(seen[2], seen[1]);
+  sr_router_destroy(router);
+  ASSERT_EQ(sr_router_create(&router), SR_OK);
+  const uint64_t fresh = sr_router_columns_epoch(router);
+  EXPECT_EQ(std::find(seen.begin(), seen.end(), fresh), seen.end());
+  sr_router_destroy(router);
+}
+
 }  // namespace
