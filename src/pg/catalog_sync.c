@@ -124,7 +124,7 @@ read_shape_row(ShapeDef *def, HeapTuple tuple, TupleDesc desc)
 {
 	char	   *reason = NULL;
 
-	if (shape_def_from_tuple_or_reason(def, tuple, desc, false, &reason))
+	if (shape_def_from_tuple_or_reason(def, tuple, desc, 0, &reason))
 		return true;
 	ereport(WARNING,
 			(errcode(ERRCODE_DATA_CORRUPTED),

@@ -383,7 +383,7 @@ for_each_shape_of_relation(Relation catalog, Oid relid,
 
 		/* One shape that this major cannot analyse (made under another) must not
 		 * stop the others from being matched or guarded. */
-		if (shape_def_from_tuple_or_reason(&def, rows[i].tuple, RelationGetDescr(catalog), true, &reason))
+		if (shape_def_from_tuple_or_reason(&def, rows[i].tuple, RelationGetDescr(catalog), SHAPE_DEF_FULL, &reason))
 			visit(&def, arg);
 		else
 			ereport(WARNING,
@@ -746,7 +746,7 @@ shape_router_where_clause_of(PG_FUNCTION_ARGS)
 		table_close(catalog, AccessShareLock);
 		PG_RETURN_NULL();
 	}
-	if (!shape_def_from_tuple_or_reason(&def, tuple, RelationGetDescr(catalog), true, &reason))
+	if (!shape_def_from_tuple_or_reason(&def, tuple, RelationGetDescr(catalog), SHAPE_DEF_FULL, &reason))
 	{
 		/* The shapes view must still list it: its text as stored, with a WARNING. */
 		bool		isnull;

@@ -229,33 +229,20 @@ attnums_bitmapset(const int16 *attnums, int count)
 	return result;
 }
 
-/* A definition as the router takes it, its arrays in the current memory context. */
+/* A definition as the router takes it (pointing into def). */
 static void
 shape_spec_of(const ShapeDef *def, sr_shape_spec *spec)
 {
-	int16	   *where_attnums = palloc(sizeof(int16) * (bms_num_members(def->where_columns) + 1));
-	int16	   *column_attnums = palloc(sizeof(int16) * (bms_num_members(def->columns) + 1));
-	int			attnum = -1;
-
 	memset(spec, 0, sizeof(*spec));
 	if (def->program != NULL)
 	{
 		spec->program = (const uint8 *) VARDATA_ANY(def->program);
 		spec->program_len = VARSIZE_ANY_EXHDR(def->program);
 	}
-	while ((attnum = bms_next_member(def->where_columns, attnum)) >= 0)
-		where_attnums[spec->where_count++] = (int16) attnum;
-	spec->where_attnums = where_attnums;
-	spec->column_count = -1;
-	if (def->columns != NULL)
-	{
-		/* (an empty list, the primary key only, is the set {0}) */
-		spec->column_count = 0;
-		attnum = -1;
-		while ((attnum = bms_next_member(def->columns, attnum)) >= 0)
-			column_attnums[spec->column_count++] = (int16) attnum;
-	}
-	spec->column_attnums = column_attnums;
+	spec->where_attnums = def->where_attnums;
+	spec->where_count = (uint32) def->where_count;
+	spec->column_attnums = def->column_attnums;
+	spec->column_count = def->column_count;
 	spec->fallback_text = def->fallback_text;
 }
 

@@ -179,13 +179,24 @@ shape_catalog_index_relid(const char *index_name)
 	return relid;
 }
 
-static Bitmapset *
-bitmapset_from_int2_array(Datum datum)
+static int
+compare_int16(const void *a, const void *b)
+{
+	return (int) *(const int16 *) a - (int) *(const int16 *) b;
+}
+
+/*
+ * The attnums of an int2[] catalog column, ascending and without duplicates as
+ * int2_array_from_bitmapset writes them (a row written otherwise is sorted
+ * into a copy); they point into the (detoasted) array.
+ */
+static int
+attnums_of_int2_array(Datum datum, const int16 **attnums)
 {
 	ArrayType  *array = DatumGetArrayTypeP(datum);
 	int			count = ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
-	int16	   *values = (int16 *) ARR_DATA_PTR(array);
-	Bitmapset  *result = NULL;
+	const int16 *values = (const int16 *) ARR_DATA_PTR(array);
+	bool		ascending = true;
 
 	if (ARR_ELEMTYPE(array) != INT2OID || ARR_HASNULL(array))
 		elog(ERROR, "shape_router catalog holds a malformed attnum array");
@@ -193,8 +204,33 @@ bitmapset_from_int2_array(Datum datum)
 	{
 		if (values[i] <= 0)
 			elog(ERROR, "shape_router catalog holds an invalid attnum %d", values[i]);
-		result = bms_add_member(result, values[i]);
+		if (i > 0 && values[i] <= values[i - 1])
+			ascending = false;
 	}
+	if (!ascending)
+	{
+		int16	   *sorted = palloc(sizeof(int16) * count);
+		int			unique = 0;
+
+		memcpy(sorted, values, sizeof(int16) * count);
+		qsort(sorted, count, sizeof(int16), compare_int16);
+		for (int i = 0; i < count; i++)
+			if (unique == 0 || sorted[i] != sorted[unique - 1])
+				sorted[unique++] = sorted[i];
+		values = sorted;
+		count = unique;
+	}
+	*attnums = values;
+	return count;
+}
+
+static Bitmapset *
+attnums_bitmapset(const int16 *attnums, int count)
+{
+	Bitmapset  *result = NULL;
+
+	for (int i = 0; i < count; i++)
+		result = bms_add_member(result, attnums[i]);
 	return result;
 }
 
@@ -220,14 +256,11 @@ int2_array_from_bitmapset(const Bitmapset *attnums)
 	return PointerGetDatum(construct_array(items, count, INT2OID, sizeof(int16), true, TYPALIGN_SHORT));
 }
 
-/*
- * A catalog row. where_text is filled only with want_where_text: the plugin runs
- * programs and never needs the (large) stored tree, so it skips detoasting it.
- */
+/* A catalog row, all of it (shape_def_from_tuple_or_reason). */
 void
 shape_def_from_tuple(ShapeDef *def, HeapTuple tuple, TupleDesc desc)
 {
-	shape_def_from_tuple_ext(def, tuple, desc, true);
+	shape_def_from_tuple_or_reason(def, tuple, desc, SHAPE_DEF_FULL, NULL);
 }
 
 /*
@@ -454,20 +487,16 @@ reanalyse(ShapeDef *def, Datum where_source, Datum where_names, bool want_where_
 	return ok;
 }
 
-void
-shape_def_from_tuple_ext(ShapeDef *def, HeapTuple tuple, TupleDesc desc, bool want_where_text)
-{
-	shape_def_from_tuple_or_reason(def, tuple, desc, want_where_text, NULL);
-}
-
 /*
  * A catalog row; one made under another major is re-analysed from its WHERE text
- * (shape_upgrade.c). With unusable, a re-analysis that fails with a data error
+ * (shape_upgrade.c). parts (SHAPE_DEF_*) says what beyond the router's needs to
+ * fill: the plugin runs programs and never needs the (large) stored tree, nor
+ * sets of columns, nor a program outliving the row. With unusable, a re-analysis that fails with a data error
  * (the new major refuses the text) returns false with the reason there, so that
  * decoding can skip the shape and go on; without, the error propagates.
  */
 bool
-shape_def_from_tuple_or_reason(ShapeDef *def, HeapTuple tuple, TupleDesc desc, bool want_where_text,
+shape_def_from_tuple_or_reason(ShapeDef *def, HeapTuple tuple, TupleDesc desc, int parts,
 							   char **unusable)
 {
 	Datum		values[Natts_shape_catalog];
@@ -486,14 +515,31 @@ shape_def_from_tuple_or_reason(ShapeDef *def, HeapTuple tuple, TupleDesc desc, b
 	def->registered_major = nulls[Anum_shape_server_major - 1] ? 0
 		: DatumGetInt32(values[Anum_shape_server_major - 1]);
 	def->reanalysed = false;
-	def->where_columns = bitmapset_from_int2_array(values[Anum_shape_where_columns - 1]);
+	def->where_count = attnums_of_int2_array(values[Anum_shape_where_columns - 1], &def->where_attnums);
 	if (nulls[Anum_shape_columns - 1])
-		def->columns = NULL;
+	{
+		def->column_attnums = NULL;
+		def->column_count = -1;
+	}
 	else
 	{
-		def->columns = bitmapset_from_int2_array(values[Anum_shape_columns - 1]);
-		if (def->columns == NULL)
-			def->columns = bms_make_singleton(0);	/* empty list: primary key only */
+		static const int16 primary_key_only = 0;
+
+		def->column_count = attnums_of_int2_array(values[Anum_shape_columns - 1], &def->column_attnums);
+		if (def->column_count == 0)
+		{
+			def->column_attnums = &primary_key_only;	/* empty list: primary key only */
+			def->column_count = 1;
+		}
+	}
+	def->where_columns = NULL;
+	def->columns = NULL;
+	/* re-analysis compares the columns it finds with the row's */
+	if ((parts & SHAPE_DEF_SETS) || (def->has_where && def->registered_major != SHAPE_SERVER_MAJOR))
+	{
+		def->where_columns = attnums_bitmapset(def->where_attnums, def->where_count);
+		if (def->column_count >= 0)
+			def->columns = attnums_bitmapset(def->column_attnums, def->column_count);
 	}
 	def->where_text = NULL;
 	def->program = NULL;
@@ -517,15 +563,16 @@ shape_def_from_tuple_or_reason(ShapeDef *def, HeapTuple tuple, TupleDesc desc, b
 			return false;
 		}
 		if (!reanalyse(def, values[Anum_shape_where_source - 1], values[Anum_shape_where_names - 1],
-					   want_where_text, unusable))
+					   (parts & SHAPE_DEF_WHERE_TEXT) != 0, unusable))
 			return false;
 	}
 	else
 	{
-		if (def->has_where && want_where_text)
+		if (def->has_where && (parts & SHAPE_DEF_WHERE_TEXT))
 			def->where_text = TextDatumGetCString(values[Anum_shape_where_expr - 1]);
 		if (!nulls[Anum_shape_program - 1])
-			def->program = DatumGetByteaPCopy(values[Anum_shape_program - 1]);
+			def->program = (parts & SHAPE_DEF_SETS) ? DatumGetByteaPCopy(values[Anum_shape_program - 1])
+				: DatumGetByteaPP(values[Anum_shape_program - 1]);
 		if (!nulls[Anum_shape_fallback_exprs - 1])
 			def->fallback_text = TextDatumGetCString(values[Anum_shape_fallback_exprs - 1]);
 		if (!nulls[Anum_shape_index_cover - 1])

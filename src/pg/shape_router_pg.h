@@ -79,9 +79,14 @@ typedef struct ShapeDef
 	Oid			relid;
 	bool		has_where;		/* false: every row matches */
 	char	   *where_text;		/* nodeToString form (when asked for), NULL = every row */
-	Bitmapset  *where_columns;	/* attnums read by the WHERE */
-	Bitmapset  *columns;		/* projected attnums, NULL = all columns */
-	bytea	   *program;		/* compiled WHERE, NULL = every row */
+	Bitmapset  *where_columns;	/* attnums read by the WHERE (SHAPE_DEF_SETS) */
+	Bitmapset  *columns;		/* projected attnums, NULL = all columns (SHAPE_DEF_SETS) */
+	/* the same as the catalog row lists them: ascending, valid while the row is */
+	const int16 *where_attnums;
+	int			where_count;
+	const int16 *column_attnums;	/* 0 alone: the primary key only */
+	int			column_count;	/* -1: all columns */
+	bytea	   *program;		/* compiled WHERE, NULL = every row (without SHAPE_DEF_SETS, valid while the row is) */
 	char	   *fallback_text;	/* nodeToString(List) of executor-evaluated parts, or NULL */
 	/* the cover (sr_cover); no alternative: a scan shape */
 	int			cover_alternatives;
@@ -95,10 +100,13 @@ typedef struct ShapeDef
 /* shape_catalog.c */
 extern Oid	shape_catalog_relid(bool missing_ok);
 extern Oid	shape_catalog_index_relid(const char *index_name);
+/* What a ShapeDef read from a catalog row holds beyond what the router takes. */
+#define SHAPE_DEF_WHERE_TEXT 0x1	/* where_text */
+#define SHAPE_DEF_SETS 0x2		/* where_columns, columns, and a program of its own */
+#define SHAPE_DEF_FULL (SHAPE_DEF_WHERE_TEXT | SHAPE_DEF_SETS)
 extern void shape_def_from_tuple(ShapeDef *def, HeapTuple tuple, TupleDesc desc);
-extern void shape_def_from_tuple_ext(ShapeDef *def, HeapTuple tuple, TupleDesc desc, bool want_where_text);
 extern bool shape_def_from_tuple_or_reason(ShapeDef *def, HeapTuple tuple, TupleDesc desc,
-										   bool want_where_text, char **unusable);
+										   int parts, char **unusable);
 extern void shape_cover_from_datum(ShapeDef *def, Datum datum);
 extern int64 shape_id_of_tuple(HeapTuple tuple, TupleDesc desc);
 extern Datum int2_array_from_bitmapset(const Bitmapset *attnums);

@@ -212,7 +212,7 @@ shape_router_upgrade_shapes(PG_FUNCTION_ARGS)
 
 		char	   *reason = NULL;
 
-		if (!shape_def_from_tuple_or_reason(&def, old, desc, true, &reason))
+		if (!shape_def_from_tuple_or_reason(&def, old, desc, SHAPE_DEF_FULL, &reason))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 					 errmsg("shape " INT64_FORMAT ", registered under PostgreSQL %d, cannot be analysed again on this server: %s",
