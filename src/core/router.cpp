@@ -212,8 +212,10 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t home_column, const 
     set_exact(r, slot, exact);
     return;
   }
-  std::vector<uint64_t> keys;
-  std::vector<IndexColumn> columns;
+  std::vector<uint64_t>& keys = file_keys_;
+  std::vector<IndexColumn>& columns = file_columns_;
+  keys.clear();
+  columns.clear();
   auto use_column = [&](uint16_t attnum, uint8_t tag, uint8_t kind) {
     auto it = std::find_if(columns.begin(), columns.end(), [&](const IndexColumn& c) { return c.attnum == attnum; });
     if (it == columns.end()) it = columns.insert(columns.end(), IndexColumn{attnum, tag, 0, 0, 0});
@@ -262,7 +264,8 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t home_column, const 
                            columns[0].attnum + 1 == home_column;
   if (!home_only) put_cover_columns(slot, columns);
   bool always_filed = false;
-  std::vector<uint64_t> grams;  // this shape's distinct gram keys, once each in grams_
+  std::vector<uint64_t>& grams = file_grams_;  // this shape's distinct gram keys, once each in grams_
+  grams.clear();
   if (!always)
     for (size_t i = 0; i < count; i++)
       if (atoms[i].kind == SR_ATOM_SUBSTRING &&

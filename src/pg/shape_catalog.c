@@ -179,6 +179,70 @@ shape_catalog_index_relid(const char *index_name)
 	return relid;
 }
 
+/*
+ * A catalog row's array without NULLs, read where it lies. Small arrays are
+ * stored with a 1-byte header, which DatumGetArrayTypeP would copy into a
+ * palloc'd one with a 4-byte header; read in place, their elements may be
+ * unaligned (copy them out with memcpy). Other arrays (toasted, of a lower
+ * bound other than 1, of several dimensions) go through DatumGetArrayTypeP.
+ */
+typedef struct StoredArray
+{
+	const char *elements;
+	int			count;
+	int			ndim;
+	Oid			element_type;
+} StoredArray;
+
+static bool
+stored_array(Datum datum, int element_size, StoredArray *array)
+{
+	struct varlena *stored = (struct varlena *) DatumGetPointer(datum);
+	const size_t header = ARR_OVERHEAD_NONULLS(1) - VARHDRSZ;
+	int32		fields[5];		/* ndim, dataoffset, elemtype, dims[0], lbound[0] */
+	const char *body;
+	size_t		body_len;
+	ArrayType  *general;
+
+	if (!VARATT_IS_EXTENDED(stored) || VARATT_IS_SHORT(stored))
+	{
+		body = VARATT_IS_SHORT(stored) ? VARDATA_SHORT(stored) : VARDATA(stored);
+		body_len = VARATT_IS_SHORT(stored) ? VARSIZE_SHORT(stored) - VARHDRSZ_SHORT : VARSIZE(stored) - VARHDRSZ;
+		if (body_len >= 3 * sizeof(int32))
+		{
+			memcpy(fields, body, 3 * sizeof(int32));
+			if (fields[0] == 0 && fields[1] == 0)
+			{
+				array->elements = NULL;
+				array->count = 0;
+				array->ndim = 0;
+				array->element_type = (Oid) fields[2];
+				return true;
+			}
+			if (fields[0] == 1 && fields[1] == 0 && body_len >= header)
+			{
+				memcpy(fields + 3, body + 3 * sizeof(int32), 2 * sizeof(int32));
+				if (fields[3] >= 0 && fields[4] == 1 && (size_t) fields[3] * element_size == body_len - header)
+				{
+					array->elements = body + header;
+					array->count = fields[3];
+					array->ndim = 1;
+					array->element_type = (Oid) fields[2];
+					return true;
+				}
+			}
+		}
+	}
+	general = DatumGetArrayTypeP(datum);
+	if (ARR_HASNULL(general))
+		return false;
+	array->elements = ARR_DATA_PTR(general);
+	array->count = ArrayGetNItems(ARR_NDIM(general), ARR_DIMS(general));
+	array->ndim = ARR_NDIM(general);
+	array->element_type = ARR_ELEMTYPE(general);
+	return true;
+}
+
 static int
 compare_int16(const void *a, const void *b)
 {
@@ -188,18 +252,22 @@ compare_int16(const void *a, const void *b)
 /*
  * The attnums of an int2[] catalog column, ascending and without duplicates as
  * int2_array_from_bitmapset writes them (a row written otherwise is sorted
- * into a copy); they point into the (detoasted) array.
+ * here), in space when they fit.
  */
 static int
-attnums_of_int2_array(Datum datum, const int16 **attnums)
+attnums_of_int2_array(Datum datum, const int16 **attnums, int16 *space, int space_len)
 {
-	ArrayType  *array = DatumGetArrayTypeP(datum);
-	int			count = ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
-	const int16 *values = (const int16 *) ARR_DATA_PTR(array);
+	StoredArray array;
+	int16	   *values;
+	int			count;
 	bool		ascending = true;
 
-	if (ARR_ELEMTYPE(array) != INT2OID || ARR_HASNULL(array))
+	if (!stored_array(datum, sizeof(int16), &array) || array.element_type != INT2OID)
 		elog(ERROR, "shape_router catalog holds a malformed attnum array");
+	count = array.count;
+	values = count <= space_len ? space : palloc(sizeof(int16) * count);
+	if (count > 0)
+		memcpy(values, array.elements, sizeof(int16) * count);
 	for (int i = 0; i < count; i++)
 	{
 		if (values[i] <= 0)
@@ -209,15 +277,12 @@ attnums_of_int2_array(Datum datum, const int16 **attnums)
 	}
 	if (!ascending)
 	{
-		int16	   *sorted = palloc(sizeof(int16) * count);
 		int			unique = 0;
 
-		memcpy(sorted, values, sizeof(int16) * count);
-		qsort(sorted, count, sizeof(int16), compare_int16);
+		qsort(values, count, sizeof(int16), compare_int16);
 		for (int i = 0; i < count; i++)
-			if (unique == 0 || sorted[i] != sorted[unique - 1])
-				sorted[unique++] = sorted[i];
-		values = sorted;
+			if (unique == 0 || values[i] != values[unique - 1])
+				values[unique++] = values[i];
 		count = unique;
 	}
 	*attnums = values;
@@ -308,22 +373,25 @@ shape_cover_datum(const ShapeCover *cover)
 void
 shape_cover_from_datum(ShapeDef *def, Datum datum)
 {
-	ArrayType  *array = DatumGetArrayTypeP(datum);
-	const int64 *items;
+	StoredArray array;
+	int64		item_space[64];
+	int64	   *items;
 	int			n;
 	int			pos;
 	int64		atoms = 0;
 
-	if (ARR_ELEMTYPE(array) != INT8OID || ARR_HASNULL(array) || ARR_NDIM(array) != 1)
+	if (!stored_array(datum, sizeof(int64), &array) || array.element_type != INT8OID || array.ndim != 1)
 		goto malformed;
-	n = ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
-	items = (const int64 *) ARR_DATA_PTR(array);
+	n = array.count;
+	items = n <= lengthof(item_space) ? item_space : palloc(sizeof(int64) * n);
+	memcpy(items, array.elements, sizeof(int64) * n);
 	if (n < 1 || (items[0] & 0xff) < 1 || (items[0] & 0xff) > SR_COVER_MAX_ALTERNATIVES ||
 		(items[0] >> 8) >= ((int64) 1 << (items[0] & 0xff)) || n < 1 + (items[0] & 0xff))
 		goto malformed;
 	def->cover_alternatives = (int) (items[0] & 0xff);
 	def->cover_exact = (uint32) (items[0] >> 8);
-	def->cover_sizes = palloc(sizeof(uint32) * def->cover_alternatives);
+	def->cover_sizes = def->cover_alternatives <= lengthof(def->size_space) ? def->size_space
+		: palloc(sizeof(uint32) * def->cover_alternatives);
 	for (int a = 0; a < def->cover_alternatives; a++)
 	{
 		if (items[1 + a] < 0 || items[1 + a] > n)
@@ -333,7 +401,13 @@ shape_cover_from_datum(ShapeDef *def, Datum datum)
 	}
 	if (atoms > n)
 		goto malformed;
-	def->cover_atoms = palloc0(sizeof(sr_index_atom) * (atoms + 1));
+	if (atoms + 1 <= lengthof(def->atom_space))
+	{
+		def->cover_atoms = def->atom_space;
+		memset(def->atom_space, 0, sizeof(sr_index_atom) * (atoms + 1));
+	}
+	else
+		def->cover_atoms = palloc0(sizeof(sr_index_atom) * (atoms + 1));
 	pos = 1 + def->cover_alternatives;
 	for (int64 k = 0; k < atoms; k++)
 	{
@@ -515,7 +589,8 @@ shape_def_from_tuple_or_reason(ShapeDef *def, HeapTuple tuple, TupleDesc desc, i
 	def->registered_major = nulls[Anum_shape_server_major - 1] ? 0
 		: DatumGetInt32(values[Anum_shape_server_major - 1]);
 	def->reanalysed = false;
-	def->where_count = attnums_of_int2_array(values[Anum_shape_where_columns - 1], &def->where_attnums);
+	def->where_count = attnums_of_int2_array(values[Anum_shape_where_columns - 1], &def->where_attnums,
+											 def->attnum_space[0], lengthof(def->attnum_space[0]));
 	if (nulls[Anum_shape_columns - 1])
 	{
 		def->column_attnums = NULL;
@@ -525,7 +600,8 @@ shape_def_from_tuple_or_reason(ShapeDef *def, HeapTuple tuple, TupleDesc desc, i
 	{
 		static const int16 primary_key_only = 0;
 
-		def->column_count = attnums_of_int2_array(values[Anum_shape_columns - 1], &def->column_attnums);
+		def->column_count = attnums_of_int2_array(values[Anum_shape_columns - 1], &def->column_attnums,
+												  def->attnum_space[1], lengthof(def->attnum_space[1]));
 		if (def->column_count == 0)
 		{
 			def->column_attnums = &primary_key_only;	/* empty list: primary key only */

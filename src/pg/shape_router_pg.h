@@ -95,6 +95,10 @@ typedef struct ShapeDef
 	uint32		cover_exact;	/* sr_cover.exact_alternatives */
 	int			registered_major;	/* server major the row's trees were made under */
 	bool		reanalysed;		/* made under another major: rebuilt from where_source */
+	/* room for a usual row's arrays: reading one allocates nothing (never copy a ShapeDef) */
+	int16		attnum_space[2][16];
+	uint32		size_space[4];
+	sr_index_atom atom_space[8];
 } ShapeDef;
 
 /* shape_catalog.c */
