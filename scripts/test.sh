@@ -8,7 +8,8 @@
 #      path), test/restart.sh (nothing lost across consumer kills and a server crash),
 #      test/bigtxn.sh (2,000,000-change transactions: exact records, spilling, flat
 #      memory, no sender timeout), test/rebuild.sh (a background index rebuild while
-#      decoding: exact records),
+#      decoding: exact records), test/prefetch.sh (the built library keeps its
+#      prefetch instructions; no cluster),
 #   4. the benchmark harnesses at their smallest size,
 # all against the server of $PG_CONFIG (default: PostgreSQL 15, which
 # scripts/install-deps.sh installs on Debian bookworm); then
@@ -60,7 +61,7 @@ if [ "$regress_ok" -ne 1 ]; then
   echo "== postmaster log (tail)"; tail -n 200 "$out/log/postmaster.log" 2>/dev/null || true
 fi
 
-for script in recvlogical restart bigtxn rebuild; do
+for script in recvlogical restart bigtxn rebuild prefetch; do
   script_log=$(mktemp)
   chmod 644 "$script_log"; chown postgres "$script_log"
   echo "== test/$script.sh"

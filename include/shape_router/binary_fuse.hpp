@@ -64,9 +64,9 @@ class BinaryFuse8 {
     const uint64_t h = mix_key(head.mixer, key, head.seed, head.seed_mix);
     uint32_t p0, p1, p2;
     positions(head, h, p0, p1, p2);
-    __builtin_prefetch(head.fingerprints + p0);
-    __builtin_prefetch(head.fingerprints + p1);
-    __builtin_prefetch(head.fingerprints + p2);
+    prefetch_line(head.fingerprints + p0);
+    prefetch_line(head.fingerprints + p1);
+    prefetch_line(head.fingerprints + p2);
   }
   static bool contains(const Head& head, uint64_t key) noexcept {
     if (head.fingerprints == nullptr) return false;

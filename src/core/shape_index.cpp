@@ -294,7 +294,7 @@ ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) c
 void ShapeIndex::prefetch(uint64_t key) const noexcept {
   if (static_.front.empty()) return;
   // The front filter's word: most lookups read nothing else.
-  __builtin_prefetch(&static_.front[static_.front_word(StaticIndex::front_hash(nonzero(key)))]);
+  prefetch_line(&static_.front[static_.front_word(StaticIndex::front_hash(nonzero(key)))]);
 }
 
 bool ShapeIndex::rebuild_due() const noexcept {
