@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "shape_router/router.h"
@@ -52,11 +53,52 @@ class PendingCovers {
     }
   }
 
+  // As for_each, also calling ahead(relid, const sr_index_atom&) for the
+  // atoms (kind, attnum and key set) of the cover `distance` entries further
+  // on, dropped or not: a caller that looks atoms up in a large map can ask
+  // for their lines before it needs them.
+  template <typename Ahead, typename F>
+  void for_each_ahead(size_t distance, Ahead&& ahead, F&& f) const {
+    size_t lead = 0;
+    for (size_t i = 0; i < distance && lead < bytes_.size(); i++) lead = skim(lead, ahead);
+    for (size_t at = 0; at < bytes_.size();) {
+      if (lead < bytes_.size()) lead = skim(lead, ahead);
+      at = read(at);
+      if (contains(entry_.slot)) f(static_cast<const Entry&>(entry_));
+    }
+  }
+
   // Frees everything.
   void clear() noexcept;
 
  private:
   size_t read(size_t at) const;
+  // The entry at `at`'s atoms' kind, column and key, for ahead (layout: pending_covers.cpp).
+  template <typename Ahead>
+  size_t skim(size_t at, Ahead& ahead) const {
+    const uint8_t* b = bytes_.data();
+    uint32_t relid;
+    std::memcpy(&relid, b + at + 4, 4);
+    const size_t alternatives = b[at + 14];
+    size_t atom_count = 0;
+    for (size_t a = 0; a < alternatives; a++) {
+      uint16_t n;
+      std::memcpy(&n, b + at + 15 + 2 * a, 2);
+      atom_count += n;
+    }
+    at += 15 + 2 * alternatives;
+    for (size_t i = 0; i < atom_count; i++) {
+      sr_index_atom atom{};
+      atom.kind = b[at];
+      atom.tag = b[at + 1];
+      const uint8_t has = b[at + 2];
+      std::memcpy(&atom.attnum, b + at + 3, 2);
+      std::memcpy(&atom.key, b + at + 5, 8);
+      at += 13 + ((has & 1) ? 8 : 0) + ((has & 2) ? 8 : 0) + ((has & 4) ? 3 : 0);
+      ahead(relid, static_cast<const sr_index_atom&>(atom));
+    }
+    return at;
+  }
 
   std::vector<uint8_t> bytes_;
   std::vector<uint64_t> live_;  // bit per slot: its cover is here and not dropped

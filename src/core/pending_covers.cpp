@@ -13,7 +13,7 @@ namespace {
 // alternative count (1), each alternative's atom count (2), then the atoms.
 // An atom: kind, tag, which optional fields follow (1 byte each), column (2),
 // key (8), then upper and lower (8 each) and the composite's range column and
-// tag (2 + 1), each only if not zero.
+// tag (2 + 1), each only if not zero. (PendingCovers::skim reads this layout too.)
 enum : uint8_t { kHasUpper = 1, kHasLower = 2, kHasRange = 4 };
 
 // Writes through a pointer into room made once per entry: a vector insert per

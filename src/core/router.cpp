@@ -403,8 +403,8 @@ void Router::put_cover_columns(uint32_t slot, const std::vector<IndexColumn>& co
   if (columns_scratch_.capacity() < columns.size()) columns_scratch_.reserve(columns.size());
   if (cover_column_words_.capacity() < cover_column_words_.size() + 1 + words)
     cover_column_words_.reserve(std::max(cover_column_words_.size() + 1 + words, cover_column_words_.capacity() * 2));
-  cover_columns_.reserve(cover_columns_.size() + 1);
-  cover_columns_.put(uint64_t{slot} + 1, static_cast<uint32_t>(cover_column_words_.size()));
+  if (slot >= cover_column_at_.size()) cover_column_at_.resize(std::max<size_t>(slot + 1, slots_.size()), 0);
+  cover_column_at_[slot] = static_cast<uint32_t>(cover_column_words_.size()) + 1;
   cover_column_words_.push_back(static_cast<uint32_t>(words));
   for (const IndexColumn& c : columns) {
     cover_column_words_.push_back(pack_column(c));
@@ -419,9 +419,8 @@ void Router::put_cover_columns(uint32_t slot, const std::vector<IndexColumn>& co
 // words once most of them belong to shapes gone.
 bool Router::take_cover_columns(uint32_t slot, std::vector<IndexColumn>& out) {
   out.clear();
-  const uint32_t* found = cover_columns_.find(uint64_t{slot} + 1);
-  if (found == nullptr) return false;
-  const uint32_t offset = *found, count = cover_column_words_[offset];
+  if (slot >= cover_column_at_.size() || cover_column_at_[slot] == 0) return false;
+  const uint32_t offset = cover_column_at_[slot] - 1, count = cover_column_words_[offset];
   for (uint32_t i = 0; i < count; i++) {
     out.push_back(unpack_column(cover_column_words_[offset + 1 + i]));
     if (out.back().prefix_shapes == 0) continue;
@@ -430,19 +429,23 @@ bool Router::take_cover_columns(uint32_t slot, std::vector<IndexColumn>& out) {
     out.back().substring_grams = static_cast<uint16_t>(cover_column_words_[offset + 4 + i]);
     i += 3;
   }
-  cover_columns_.erase(uint64_t{slot} + 1);
+  cover_column_at_[slot] = 0;
   dead_cover_column_words_ += 1 + count;
   if (dead_cover_column_words_ >= std::max<size_t>(4096, cover_column_words_.size() / 2)) try {
     std::vector<uint32_t> words;
-    std::vector<std::pair<uint64_t, uint32_t>> moved;
     words.reserve(cover_column_words_.size() - dead_cover_column_words_);
-    moved.reserve(cover_columns_.size());
-    cover_columns_.for_each([&](uint64_t key, uint32_t at) {
-      moved.push_back({key, static_cast<uint32_t>(words.size())});
-      words.insert(words.end(), cover_column_words_.begin() + at, cover_column_words_.begin() + at + 1 +
-                                                                       cover_column_words_[at]);
-    });
-    for (const auto& [key, at] : moved) cover_columns_.put(key, at);  // present: overwrites, allocates nothing
+    for (uint32_t at : cover_column_at_)
+      if (at != 0)
+        words.insert(words.end(), cover_column_words_.begin() + (at - 1),
+                     cover_column_words_.begin() + at + cover_column_words_[at - 1]);
+    // Copied (the only step that may throw): the offsets follow, in the same order.
+    uint32_t next = 0;
+    for (uint32_t& at : cover_column_at_) {
+      if (at == 0) continue;
+      const uint32_t length = 1 + cover_column_words_[at - 1];
+      at = next + 1;
+      next += length;
+    }
     cover_column_words_.swap(words);
     dead_cover_column_words_ = 0;
   } catch (const std::bad_alloc&) {
@@ -583,7 +586,15 @@ void Router::file_pending_covers() {
   // Sized once for every atom (at most that many keys): growing by doubling
   // would hold both tables at once, at the load's peak.
   counts.reserve(pending_.atoms_added());
-  pending_.for_each([&](const PendingCovers::Entry& p) {
+  // The counts are large and read at random: each cover's keys' lines are
+  // asked for a few covers before their lookups.
+  constexpr size_t kCoversAhead = 8;
+  auto prefetch_count = [&](uint32_t, const sr_index_atom& atom) {
+    if (atom.kind == SR_ATOM_EQUAL || atom.kind == SR_ATOM_PREFIX || atom.kind == SR_ATOM_ELEMENT ||
+        atom.kind == SR_ATOM_SUBSTRING || atom.kind == SR_ATOM_COMPOSITE)
+      counts.prefetch(ShapeIndex::stored_key(atom.key));
+  };
+  pending_.for_each_ahead(kCoversAhead, prefetch_count, [&](const PendingCovers::Entry& p) {
     size_t atom_count = 0;
     for (size_t a = 0; a < p.cover.alternative_count; a++) atom_count += p.cover.alternative_sizes[a];
     for (size_t i = 0; i < atom_count; i++) {
@@ -603,10 +614,21 @@ void Router::file_pending_covers() {
       map.put(key, n == nullptr ? 1 : *n + 1);
     }
   });
-  index_.for_each_live_key([&](uint64_t key) {
+  // The filed shapes' keys add to the counts. The map is large and read at
+  // random: each key's line is asked for kAhead keys before it is looked up.
+  constexpr size_t kAhead = 16;
+  uint64_t ahead[kAhead];
+  size_t seen = 0;
+  auto count_filed = [&](uint64_t key) {
     if (const uint32_t* n = counts.find(key)) counts.put(key, *n + 1);
+  };
+  index_.for_each_live_key([&](uint64_t key) {
+    counts.prefetch(key);
+    if (seen >= kAhead) count_filed(ahead[seen % kAhead]);
+    ahead[seen++ % kAhead] = key;
   });
-  pending_.for_each([&](const PendingCovers::Entry& p) {
+  for (size_t i = seen > kAhead ? seen - kAhead : 0; i < seen; i++) count_filed(ahead[i % kAhead]);
+  pending_.for_each_ahead(kCoversAhead, prefetch_count, [&](const PendingCovers::Entry& p) {
     file_shape(relations_[*relation_slot_.find(p.relid)], p.slot, p.home_column, p.cover,
                choose_alternative(p.relid, p.cover, &counts, &range_counts), true);
   });

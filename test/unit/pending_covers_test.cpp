@@ -7,6 +7,7 @@
 #include <cstring>
 #include <map>
 #include <random>
+#include <tuple>
 #include <vector>
 
 using shape_router::PendingCovers;
@@ -151,4 +152,43 @@ TEST(PendingCovers, PackedSmallerThanAtoms) {
   for (uint32_t slot = 0; slot < 10000; slot++) p.add(slot, 1, 4, sr_cover{atoms, sizes, 2, 3}, 10000 - slot);
   // 19 bytes of entry header and sizes, 13 per atom: 45 a shape, against 40 + 2 * 32 + 2 * 4 unpacked.
   EXPECT_LE(p.bytes(), 10000u * 46 + 2000);
+}
+
+// for_each_ahead reads the same covers as for_each, and hands ahead every
+// atom's kind, column and key (of dropped covers too) `distance` covers early.
+TEST(PendingCovers, AheadSeesEveryAtomBeforeItsCover) {
+  std::mt19937_64 rng(13);
+  PendingCovers p;
+  std::vector<std::pair<uint32_t, Spec>> added;
+  for (uint32_t slot = 0; slot < 1500; slot++) {
+    added.emplace_back(slot, random_spec(rng));
+    p.add(slot, added.back().second.relid, added.back().second.column, cover_of(added.back().second), 0);
+  }
+  for (uint32_t slot = 0; slot < 1500; slot += 7) p.drop(slot);
+  for (size_t distance : {0, 1, 8, 5000}) {
+    std::vector<std::tuple<uint32_t, uint8_t, uint16_t, uint64_t>> skimmed;
+    size_t covers_read = 0, index = 0;
+    p.for_each_ahead(
+        distance,
+        [&](uint32_t relid, const sr_index_atom& a) { skimmed.emplace_back(relid, a.kind, a.attnum, a.key); },
+        [&](const PendingCovers::Entry& e) {
+          while (added[index].first != e.slot) index++;  // dropped ones skipped
+          expect_same(e, added[index].first, added[index].second);
+          covers_read++;
+          // every cover up to distance past this one has been skimmed
+          size_t atoms_due = 0;
+          for (size_t c = 0; c <= std::min(added.size() - 1, index + distance); c++)
+            atoms_due += added[c].second.atoms.size();
+          EXPECT_GE(skimmed.size(), atoms_due);
+        });
+    EXPECT_EQ(covers_read, p.size());
+    size_t k = 0;
+    for (const auto& [slot, spec] : added)
+      for (const sr_index_atom& a : spec.atoms) {
+        ASSERT_LT(k, skimmed.size());
+        EXPECT_EQ(skimmed[k], std::make_tuple(spec.relid, a.kind, a.attnum, a.key)) << k;
+        k++;
+      }
+    EXPECT_EQ(k, skimmed.size());
+  }
 }
