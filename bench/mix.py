@@ -306,10 +306,9 @@ def write(a, r, elapsed):
     w("")
     w(f"Run {datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M UTC')}, commit {commit}, {os.cpu_count()} CPUs, "
       f"{platform.platform()}, PostgreSQL {c_version()}.")
-    if a.forms == "i" and a.opaque == 0:
-        w(f"Command: `python3 bench/mix.py{' --quick' if a.quick else ''}` ({elapsed / 60:.1f} min in all).")
-    else:
-        w(f"Command: `python3 {' '.join(sys.argv)}` ({elapsed / 60:.1f} min in all).")
+    # as run, less where the table was written
+    args = [x for i, x in enumerate(sys.argv[1:]) if x != "--out" and (i == 0 or sys.argv[i] != "--out")]
+    w(f"Command: `python3 bench/mix.py{''.join(' ' + x for x in args)}` ({elapsed / 60:.1f} min in all).")
     w("")
     if a.max_shapes > 0 and a.forms == "ii":
         w("Shapes (per 10,000, `--forms ii`): " + "; ".join(f"{wt} `{form}`" for wt, form, _ in FORMS_II) +
