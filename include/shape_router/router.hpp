@@ -13,6 +13,7 @@
 #include "shape_router/epoch_key_set.hpp"
 #include "shape_router/gram_filter.hpp"
 #include "shape_router/flat_map.hpp"
+#include "shape_router/key_counts.hpp"
 #include "shape_router/shape_index.hpp"
 #include "shape_router/pending_covers.hpp"
 #include "shape_router/program.h"
@@ -201,7 +202,7 @@ class Router {
   // shapes have one column and no entry.
   static constexpr uint16_t kNoColumn = 0xffff;  // home column of a cover without atoms
   uint16_t home_column_for(const sr_cover& cover, size_t alternative) const noexcept;
-  size_t choose_alternative(uint32_t relid, const sr_cover& cover, const FlatMap* counts,
+  size_t choose_alternative(uint32_t relid, const sr_cover& cover, const KeyCounts* counts,
                             const FlatMap* range_counts);
   void file_shape(Relation& r, uint32_t slot, uint16_t home_column, const sr_cover& cover, size_t alternative,
                   bool bulk);

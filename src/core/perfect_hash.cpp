@@ -87,17 +87,22 @@ bool PerfectHash::try_build(const std::vector<uint64_t>& hashes) {
     const uint32_t first = start[b], size = start[b + 1] - start[b];
     // First a pilot that puts every key on a free slot, judged by the bitmap
     // alone (almost always found); only if none exists, the cheapest eviction.
+    // (The most tried loop of a build: slots written in place, the bucket's
+    // earlier slots compared inline.)
     int best_pilot = -1;
+    slots.resize(size);
     for (int k = 0; k < kPilots && best_pilot < 0; k++) {
       const uint8_t pilot = static_cast<uint8_t>(k + rotation);
-      slots.clear();
-      bool ok = true;
-      for (uint32_t i = 0; i < size && ok; i++) {
+      uint32_t i = 0;
+      for (; i < size; i++) {
         const size_t s = slot_for(grouped[first + i], pilot);
-        ok = !is_taken(s) && std::find(slots.begin(), slots.end(), s) == slots.end();
-        slots.push_back(s);
+        if (is_taken(s)) break;
+        uint32_t j = 0;
+        while (j < i && slots[j] != s) j++;
+        if (j < i) break;
+        slots[i] = s;
       }
-      if (ok) best_pilot = pilot;
+      if (i == size) best_pilot = pilot;
     }
     size_t best_cost = best_pilot >= 0 ? 0 : SIZE_MAX;
     int cheapest = -1;

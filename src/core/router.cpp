@@ -106,7 +106,7 @@ void Router::set_exact(Relation& r, uint32_t slot, bool on) noexcept {
 
 // The alternative whose keys have the fewest shapes (counts: from the map,
 // else from the index), then the one with fewer atoms, then the first.
-size_t Router::choose_alternative(uint32_t relid, const sr_cover& cover, const FlatMap* counts,
+size_t Router::choose_alternative(uint32_t relid, const sr_cover& cover, const KeyCounts* counts,
                                   const FlatMap* range_counts) {
   size_t best = 0, best_cost = SIZE_MAX, best_atoms = SIZE_MAX;
   int best_rank = 6;
@@ -151,8 +151,7 @@ size_t Router::choose_alternative(uint32_t relid, const sr_cover& cover, const F
         // itself) or third (while decoding) shape on a key composites win.
         size_t shared = 0;
         if (counts != nullptr) {
-          const uint32_t* n = counts->find(ShapeIndex::stored_key(atom->key));
-          shared = n == nullptr ? 0 : *n;
+          shared = counts->count(ShapeIndex::stored_key(atom->key));
         } else {
           posting_scratch_.clear();
           index_.lookup(atom->key, posting_scratch_);
@@ -165,8 +164,7 @@ size_t Router::choose_alternative(uint32_t relid, const sr_cover& cover, const F
         // than an equality key would, so that equal counts favour equality.
         cost += 1 + column_ranges(atom->attnum) / 2;
       } else if (counts != nullptr) {
-        const uint32_t* n = counts->find(ShapeIndex::stored_key(atom->key));
-        cost += n == nullptr ? 0 : *n;
+        cost += counts->count(ShapeIndex::stored_key(atom->key));
       } else {
         posting_scratch_.clear();
         index_.lookup(atom->key, posting_scratch_);
@@ -582,10 +580,10 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
 // alternative (the shapes it would have).
 void Router::file_pending_covers() {
   if (pending_.empty()) return;
-  FlatMap counts, range_counts;
   // Sized once for every atom (at most that many keys): growing by doubling
   // would hold both tables at once, at the load's peak.
-  counts.reserve(pending_.atoms_added());
+  KeyCounts counts(pending_.atoms_added());
+  FlatMap range_counts;
   // The counts are large and read at random: each cover's keys' lines are
   // asked for a few covers before their lookups.
   constexpr size_t kCoversAhead = 8;
@@ -607,11 +605,13 @@ void Router::file_pending_covers() {
         range_counts.put(key, n == nullptr ? 1 : *n + 1);
         continue;
       }
-      const bool range = atom.kind == SR_ATOM_RANGE;
-      const uint64_t key = range ? (uint64_t{p.relid} << 16 | atom.attnum) + 1 : ShapeIndex::stored_key(atom.key);
-      FlatMap& map = range ? range_counts : counts;
-      const uint32_t* n = map.find(key);
-      map.put(key, n == nullptr ? 1 : *n + 1);
+      if (atom.kind == SR_ATOM_RANGE) {
+        const uint64_t key = (uint64_t{p.relid} << 16 | atom.attnum) + 1;
+        const uint32_t* n = range_counts.find(key);
+        range_counts.put(key, n == nullptr ? 1 : *n + 1);
+        continue;
+      }
+      counts.add(ShapeIndex::stored_key(atom.key));
     }
   });
   // The filed shapes' keys add to the counts. The map is large and read at
@@ -619,9 +619,7 @@ void Router::file_pending_covers() {
   constexpr size_t kAhead = 16;
   uint64_t ahead[kAhead];
   size_t seen = 0;
-  auto count_filed = [&](uint64_t key) {
-    if (const uint32_t* n = counts.find(key)) counts.put(key, *n + 1);
-  };
+  auto count_filed = [&](uint64_t key) { counts.add_if_present(key); };
   index_.for_each_live_key([&](uint64_t key) {
     counts.prefetch(key);
     if (seen >= kAhead) count_filed(ahead[seen % kAhead]);
