@@ -10,7 +10,6 @@
 
 #include "plugin_internal.h"
 
-static Bitmapset *attnums_bitmapset(const int16 *attnums, int count);
 
 uint32
 evaluator_hash(const void *key, Size keysize)
@@ -217,16 +216,6 @@ remember_relation_name(RouterState *state, Oid relid)
 		return;
 	relation_name_refresh(state, relation_entry(state, relid));
 	state->last_named_relid = relid;
-}
-
-static Bitmapset *
-attnums_bitmapset(const int16 *attnums, int count)
-{
-	Bitmapset  *result = NULL;
-
-	for (int i = 0; i < count; i++)
-		result = bms_add_member(result, attnums[i]);
-	return result;
 }
 
 /* A definition as the router takes it (pointing into def). */

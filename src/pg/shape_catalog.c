@@ -289,7 +289,7 @@ attnums_of_int2_array(Datum datum, const int16 **attnums, int16 *space, int spac
 	return count;
 }
 
-static Bitmapset *
+Bitmapset *
 attnums_bitmapset(const int16 *attnums, int count)
 {
 	Bitmapset  *result = NULL;

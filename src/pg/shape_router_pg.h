@@ -114,6 +114,7 @@ extern bool shape_def_from_tuple_or_reason(ShapeDef *def, HeapTuple tuple, Tuple
 extern void shape_cover_from_datum(ShapeDef *def, Datum datum);
 extern int64 shape_id_of_tuple(HeapTuple tuple, TupleDesc desc);
 extern Datum int2_array_from_bitmapset(const Bitmapset *attnums);
+extern Bitmapset *attnums_bitmapset(const int16 *attnums, int count);
 extern Oid	shape_index_expressions_relid(void);
 extern bool shape_store_index_expressions(Oid relid, List *expressions, List **seen,
 										  MemoryContext seen_context);
