@@ -58,16 +58,6 @@ class BinaryFuse8 {
   // keys must be distinct. Returns false only if construction kept failing.
   bool build(const std::vector<uint64_t>& keys, Mixer mixer = default_mixer);
   bool contains(uint64_t key) const noexcept { return contains(head(), key); }
-  // Asks the CPU to bring in the fingerprints contains() will read for key.
-  static void prefetch(const Head& head, uint64_t key) noexcept {
-    if (head.fingerprints == nullptr) return;
-    const uint64_t h = mix_key(head.mixer, key, head.seed, head.seed_mix);
-    uint32_t p0, p1, p2;
-    positions(head, h, p0, p1, p2);
-    prefetch_line(head.fingerprints + p0);
-    prefetch_line(head.fingerprints + p1);
-    prefetch_line(head.fingerprints + p2);
-  }
   static bool contains(const Head& head, uint64_t key) noexcept {
     if (head.fingerprints == nullptr) return false;
     const uint64_t h = mix_key(head.mixer, key, head.seed, head.seed_mix);
