@@ -123,6 +123,8 @@ CREATE FUNCTION shape_router.decoding_stats(
     OUT exact_hits bigint,
     OUT shared_evaluations bigint,
     OUT prefetches bigint,
+    OUT lane_runs bigint,
+    OUT lane_decisions bigint,
     OUT shapes_loaded bigint,
     OUT relations_with_shapes bigint,
     OUT index_keys bigint,

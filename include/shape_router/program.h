@@ -218,6 +218,14 @@ int			sr_router_prefetch_rows(sr_router *router, uint32_t relid, const sr_row_vi
  */
 sr_status	sr_program_constants(const uint8_t *program, size_t len, size_t *offset, size_t *const_len) SR_NOEXCEPT;
 
+/*
+ * Whether a scan shape with this program runs in its form's lane in the router
+ * (form_lane.hpp): a well-formed program without FALLBACK, each column it reads
+ * read with one tag (a column only NULL-tested states none: not), its
+ * short-circuit jumps as groups compile them. Reads untrusted bytes safely.
+ */
+int			sr_program_runs_in_lane(const uint8_t *program, size_t len) SR_NOEXCEPT;
+
 /* ---- building (the shell's compiler) ---- */
 
 typedef struct sr_program_builder sr_program_builder;

@@ -83,7 +83,9 @@ typedef struct sr_shape_ref
 	X(scan_candidates, "candidates that are scan shapes (no cover)") \
 	X(exact_hits, "candidates the index decided without running their program (exact covers)") \
 	X(shared_evaluations, "program runs saved: a row version's result reused from an identical shape (same relation, program, WHERE columns)") \
-	X(prefetches, "changes whose next change's index lines were prefetched")
+	X(prefetches, "changes whose next change's index lines were prefetched") \
+	X(lane_runs, "form lane runs: a form's code run once over its scan shapes' constants, per row version") \
+	X(lane_decisions, "scan shapes a form lane decided, per row version: no program run of their own")
 
 typedef struct sr_counters
 {
@@ -111,6 +113,7 @@ typedef struct sr_index_column
 	uint32_t	complement_shapes;	/* shapes with complement atoms on it */
 	uint32_t	prefix_shapes;	/* shapes with prefix or substring atoms on it */
 	uint64_t	prefix_lengths; /* bit L - 1: some prefix atom is L bytes long */
+	uint32_t	lane_shapes;	/* scan shapes in a form lane that read it (its value only: no key) */
 } sr_index_column;
 
 /* A key_attnums entry of a prefix key (sr_prefix_key of the row's first L

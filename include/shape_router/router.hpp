@@ -13,6 +13,7 @@
 #include "shape_router/epoch_key_set.hpp"
 #include "shape_router/gram_filter.hpp"
 #include "shape_router/flat_map.hpp"
+#include "shape_router/form_lane.hpp"
 #include "shape_router/key_counts.hpp"
 #include "shape_router/shape_index.hpp"
 #include "shape_router/pending_covers.hpp"
@@ -78,8 +79,10 @@ class Router {
     uint32_t prefix_shapes = 0;      // shapes with prefix or substring atoms on it
     uint64_t prefix_lengths = 0;     // in the relation's columns: bit L - 1, some prefix is L bytes;
                                      // in one shape's: the lengths of its prefixes
+    uint32_t lane_shapes = 0;        // scan shapes in a form lane that read its value (no key)
     bool unused() const noexcept {
-      return shapes == 0 && range_shapes == 0 && null_shapes == 0 && complement_shapes == 0 && prefix_shapes == 0;
+      return shapes == 0 && range_shapes == 0 && null_shapes == 0 && complement_shapes == 0 && prefix_shapes == 0 &&
+             lane_shapes == 0;
     }
   };
   struct RelationView {
@@ -173,6 +176,10 @@ class Router {
     // Some index column is an array, has grams or is virtual: a row has keys
     // beyond its plain columns' (kept with index_columns).
     bool variable_keys = false;
+    // Its scan shapes whose programs can run together (FormLane): a lane a form.
+    std::vector<FormLane> lanes;
+    std::vector<int64_t> lane_forms;  // each lane's form in store_
+    size_t lane_shapes = 0;
     // Per column with prefix or substring atoms: how many shapes have a prefix
     // of each length (SR_PREFIX_MAX entries), then a gram of each substring_grams bit (16).
     std::vector<std::pair<uint16_t, std::vector<uint32_t>>> prefix_counts;
@@ -217,8 +224,18 @@ class Router {
   const std::vector<sr_shape_ref>& candidates_in(uint32_t rslot, const uint64_t* keys, size_t key_count,
                                                  bool all_shapes, const sr_range_probe* probes, size_t probe_count,
                                                  const uint16_t* key_attnums, size_t old_keys_from,
-                                                 size_t old_probes_from);
+                                                 size_t old_probes_from, const sr_row_view* new_row = nullptr,
+                                                 const sr_row_view* old_row = nullptr);
   bool indexed_member(const Relation& r, uint32_t slot) const noexcept;
+  // A scan shape joins its form's lane when its program can run there (its
+  // columns become value-only index columns); false: it stays a scan shape.
+  bool join_lane(Relation& r, uint32_t rslot, uint32_t slot, const void* blob, size_t blob_len);
+  // Takes slot out of its lane; false when it is in none.
+  bool leave_lane(Relation& r, uint32_t rslot, uint32_t slot);
+  // Lane members for candidates_in: every member (rows == nullptr: no rows to
+  // decide on), or the members the new or old row satisfies, decided.
+  void lane_candidates(const Relation& r, const sr_row_view* new_row, const sr_row_view* old_row, bool all);
+  void apply_lane_decisions();
   const std::vector<uint32_t>& relation_members(Relation& r);
   uint32_t allocate_slot();
   Relation& relation_for(uint32_t relid);
@@ -304,6 +321,19 @@ class Router {
     return ((uint64_t{relid} << 16 | attnum) + 1) | uint64_t{kind} << 56;
   }
   std::vector<uint32_t> proofs_;
+  // Form lanes: slot + 1 → index of its lane in its relation's lanes;
+  // (relation slot, form) → index of the form's lane there.
+  FlatMap lane_of_;
+  FlatMap lane_by_form_;
+  static uint64_t lane_form_key(uint32_t rslot, int64_t form) noexcept {
+    return (static_cast<uint64_t>(form) << 32 | rslot) + 1;
+  }
+  std::vector<FormLane::Column> lane_columns_;  // join_lane's scratch
+  std::vector<int16_t> lane_attnums_[2];        // join_lane's scratch
+  // A lane's members' truth on the new and the old row (room for the largest lane).
+  std::vector<uint8_t> lane_truth_[2];
+  // Members a lane decided this call: slot, and SR_EXACT_NEW/OLD << 32.
+  std::vector<uint64_t> lane_decisions_;
   std::vector<uint64_t> exact_;  // bitmap over slots: shapes the index decides
   std::vector<uint64_t> always_;  // bitmap over slots: whole-table shapes (in their relation's scan list)
   bool always(uint32_t slot) const noexcept {

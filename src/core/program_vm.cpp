@@ -5,133 +5,11 @@
 
 #include <cstring>
 
-#include "program_format.hpp"
+#include "program_ops.hpp"
 
 #ifdef POSTGRES_H
 #error "the shape_router core must not include PostgreSQL headers"
 #endif
-
-namespace {
-
-// SQL's three-valued logic on the VM's truth values.
-inline uint8_t truth_of_compare(uint8_t op, int c) {
-  switch (op) {
-    case SR_OP_EQ:
-      return c == 0;
-    case SR_OP_NE:
-    case SR_OP_DISTINCT:
-      return c != 0;
-    case SR_OP_LT:
-      return c < 0;
-    case SR_OP_LE:
-      return c <= 0;
-    case SR_OP_GT:
-      return c > 0;
-    default:  // SR_OP_GE
-      return c >= 0;
-  }
-}
-
-inline uint8_t and3(uint8_t a, uint8_t b) {
-  if (a == SR_FALSE || b == SR_FALSE) return SR_FALSE;
-  if (a == SR_NULL || b == SR_NULL) return SR_NULL;
-  return SR_TRUE;
-}
-
-inline uint8_t or3(uint8_t a, uint8_t b) {
-  if (a == SR_TRUE || b == SR_TRUE) return SR_TRUE;
-  if (a == SR_NULL || b == SR_NULL) return SR_NULL;
-  return SR_FALSE;
-}
-
-inline uint8_t not3(uint8_t a) { return a == SR_NULL ? SR_NULL : static_cast<uint8_t>(a ^ 1); }
-
-inline uint8_t truth_test(uint8_t test, uint8_t a) {
-  switch (test) {
-    case SR_TEST_IS_TRUE:
-      return a == SR_TRUE;
-    case SR_TEST_IS_NOT_TRUE:
-      return a != SR_TRUE;
-    case SR_TEST_IS_FALSE:
-      return a == SR_FALSE;
-    case SR_TEST_IS_NOT_FALSE:
-      return a != SR_FALSE;
-    case SR_TEST_IS_UNKNOWN:
-      return a == SR_NULL;
-    default:  // SR_TEST_IS_NOT_UNKNOWN
-      return a != SR_NULL;
-  }
-}
-
-// IN-set layout at set: u16 count, then 8-byte entries (Int/Float) or u16
-// offsets (relative to set) of u16-length-prefixed strings, all ascending.
-bool set_contains(Category cat, const uint8_t* set, const sr_value& v) {
-  size_t lo = 0, hi = read_u16(set);
-  const uint8_t* entries = set + 2;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    int c;
-    if (cat == Category::Bytes) {
-      const uint8_t* s = set + read_u16(entries + 2 * mid);
-      c = compare_bytes(v.v.bytes, v.len, s + 2, read_u16(s));
-    } else {
-      c = compare_value_const(cat, v, entries + 8 * mid);
-    }
-    if (c == 0) return true;
-    if (c < 0)
-      hi = mid;
-    else
-      lo = mid + 1;
-  }
-  return false;
-}
-
-// Whether the set's entry i is one of items[0..n).
-bool set_entry_in(Category cat, const uint8_t* set, size_t i, const sr_value* items, size_t n) {
-  for (size_t k = 0; k < n; k++) {
-    int c;
-    if (cat == Category::Bytes) {
-      const uint8_t* s = set + read_u16(set + 2 + 2 * i);
-      c = compare_bytes(items[k].v.bytes, items[k].len, s + 2, read_u16(s));
-    } else {
-      c = compare_value_const(cat, items[k], set + 2 + 8 * i);
-    }
-    if (c == 0) return true;
-  }
-  return false;
-}
-
-// An array operator on a non-NULL array value (its non-NULL elements, and
-// whether it had a NULL one) and a constant set, as PostgreSQL's array
-// functions decide it: NULL elements never match.
-uint8_t array_truth(uint8_t flags, const uint8_t* set, const sr_value& array) {
-  const Category cat = category_of(flags >> 3);
-  const bool set_null = flags & 4;
-  const sr_value* items = reinterpret_cast<const sr_value*>(array.v.bytes);
-  const size_t n = array.len, count = read_u16(set);
-  switch (static_cast<sr_array_op>(flags & 3)) {
-    case SR_ARRAY_ANY_EQ:  // c = ANY(arr): NULL when no element is c and one is NULL
-      for (size_t k = 0; k < n; k++)
-        if (set_contains(cat, set, items[k])) return SR_TRUE;
-      return array.has_null_element ? SR_NULL : SR_FALSE;
-    case SR_ARRAY_OVERLAPS:  // arr && set
-      for (size_t k = 0; k < n; k++)
-        if (set_contains(cat, set, items[k])) return SR_TRUE;
-      return SR_FALSE;
-    case SR_ARRAY_CONTAINS:  // arr @> set: a NULL in the set is never found
-      if (set_null) return SR_FALSE;
-      for (size_t i = 0; i < count; i++)
-        if (!set_entry_in(cat, set, i, items, n)) return SR_FALSE;
-      return SR_TRUE;
-    default:  // SR_ARRAY_CONTAINED_BY, arr <@ set: nor a NULL element of arr
-      if (array.has_null_element) return SR_FALSE;
-      for (size_t k = 0; k < n; k++)
-        if (!set_contains(cat, set, items[k])) return SR_FALSE;
-      return SR_TRUE;
-  }
-}
-
-}  // namespace
 
 extern "C" {
 
@@ -174,24 +52,10 @@ int sr_program_eval(const uint8_t* program, const sr_value* row, sr_fallback_fn 
         pos += 6;
         break;
       }
-      case OP_IN: {
-        const uint8_t flags = in[1];
-        const bool negate = flags & 1, has_null = flags & 2;
-        const uint8_t* set = pool + read_u16(in + 4);
-        const sr_value& v = row[read_u16(in + 2)];
-        uint8_t result;
-        if (read_u16(set) == 0 && !has_null)
-          result = negate ? SR_TRUE : SR_FALSE;  // x = ANY('{}') is false even for NULL x
-        else if (v.is_null)
-          result = SR_NULL;
-        else if (set_contains(category_of(flags >> 2), set, v))
-          result = negate ? SR_FALSE : SR_TRUE;
-        else
-          result = has_null ? SR_NULL : (negate ? SR_TRUE : SR_FALSE);
-        stack[sp++] = result;
+      case OP_IN:
+        stack[sp++] = in_truth(in[1], pool + read_u16(in + 4), row[read_u16(in + 2)]);
         pos += 6;
         break;
-      }
       case OP_NULL_TEST:
         stack[sp++] = (row[read_u16(in + 2)].is_null != 0) == (in[1] != 0) ? SR_TRUE : SR_FALSE;
         pos += 4;
@@ -206,19 +70,10 @@ int sr_program_eval(const uint8_t* program, const sr_value* row, sr_fallback_fn 
         stack[sp++] = in[1];
         pos += 2;
         break;
-      case OP_LIKE_PREFIX: {
-        const sr_value& v = row[read_u16(in + 2)];
-        const uint8_t* c = pool + read_u16(in + 4);
-        const uint16_t plen = read_u16(c);
-        if (v.is_null)
-          stack[sp++] = SR_NULL;
-        else {
-          bool match = v.len >= plen && (plen == 0 || std::memcmp(v.v.bytes, c + 2, plen) == 0);
-          stack[sp++] = (match != (in[1] != 0)) ? SR_TRUE : SR_FALSE;
-        }
+      case OP_LIKE_PREFIX:
+        stack[sp++] = like_prefix_truth(in[1] != 0, pool + read_u16(in + 4), row[read_u16(in + 2)]);
         pos += 6;
         break;
-      }
       case OP_FALLBACK: {
         int r = fallback != nullptr ? fallback(fallback_arg, in[1]) : SR_STOP;
         if (r == SR_STOP || r < SR_FALSE || r > SR_NULL) return SR_STOP;

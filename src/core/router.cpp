@@ -334,6 +334,7 @@ void Router::file_column(Relation& r, const IndexColumn& column, bool unfile) {
     it->null_shapes -= column.null_shapes;
     it->complement_shapes -= column.complement_shapes;
     it->prefix_shapes -= column.prefix_shapes;
+    it->lane_shapes -= column.lane_shapes;
     if (it->unused()) r.index_columns.erase(it);
   } else if (it == r.index_columns.end()) {
     r.index_columns.push_back(column);
@@ -345,6 +346,7 @@ void Router::file_column(Relation& r, const IndexColumn& column, bool unfile) {
     it->null_shapes += column.null_shapes;
     it->complement_shapes += column.complement_shapes;
     it->prefix_shapes += column.prefix_shapes;
+    it->lane_shapes += column.lane_shapes;
   }
   note_variable_keys(r);
 }
@@ -540,7 +542,8 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
     directory_.insert(slot, [this](uint32_t s) { return slots_[s].shape_id; });
     if (payload != nullptr) set_payload(slot, payload);
     if (cover.alternative_count == 0) {
-      r.scan.insert(scan_position(r, shape_id), slot);
+      if (!join_lane(r, static_cast<uint32_t>(&r - relations_.data()), slot, blob, blob_len))
+        r.scan.insert(scan_position(r, shape_id), slot);
     } else if (defer) {
       pending_.add(slot, relid, column, cover, bulk_expected_ > bulk_added_ ? bulk_expected_ - bulk_added_ : 0);
     } else {
@@ -673,7 +676,7 @@ void* Router::drop_shape(uint64_t shape_id) {
   reserve_one_more(free_slots_);
   reserve_one_more(retired_slots_);
   if (rec.index_attnum < 0) {
-    r.scan.erase(scan_position(r, shape_id));
+    if (!leave_lane(r, static_cast<uint32_t>(&r - relations_.data()), slot)) r.scan.erase(scan_position(r, shape_id));
     free_slots_.push_back(slot);
   } else if (pending_.drop(slot)) {  // loading: not filed yet
     retired_slots_.push_back(slot);     // not reused before the pending covers are filed
@@ -709,7 +712,8 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
 const std::vector<sr_shape_ref>& Router::candidates_in(uint32_t rslot, const uint64_t* keys, size_t key_count,
                                                        bool all_shapes, const sr_range_probe* probes,
                                                        size_t probe_count, const uint16_t* key_attnums,
-                                                       size_t old_keys_from, size_t old_probes_from) {
+                                                       size_t old_keys_from, size_t old_probes_from,
+                                                       const sr_row_view* new_row, const sr_row_view* old_row) {
   result_.clear();
   const Relation& r = relations_[rslot];
   const uint32_t relid = r.relid;
@@ -839,6 +843,8 @@ const std::vector<sr_shape_ref>& Router::candidates_in(uint32_t rslot, const uin
     counters_.range_candidates += hits_.size() - before_ranges - null_hits;
     counters_.null_candidates += null_hits;
   }
+  lane_decisions_.clear();
+  if (r.lane_shapes > 0) lane_candidates(r, new_row, old_row, all_shapes || (new_row == nullptr && old_row == nullptr));
   counters_.scan_candidates += r.scan.size() - r.always_shapes;
   counters_.always_candidates += r.always_shapes;
   // A scan-list entry: a whole-table shape holds for both rows, when deciding.
@@ -871,6 +877,7 @@ const std::vector<sr_shape_ref>& Router::candidates_in(uint32_t rslot, const uin
       result_.push_back(ref(hits_[j++]));
   }
   if (deciding()) decide_exact();
+  if (!lane_decisions_.empty()) apply_lane_decisions();
   return result_;
 }
 
@@ -902,7 +909,7 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
     }
   }
   return candidates_in(*rslot, k->keys.data(), k->key_count, !trusted, k->probes.data(), k->probe_count,
-                       k->key_attnums.data(), k->old_keys_from, k->old_probes_from);
+                       k->key_attnums.data(), k->old_keys_from, k->old_probes_from, new_row, old_row);
 }
 
 bool Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row, uint64_t token) {
@@ -927,6 +934,125 @@ bool Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_
 }
 
 // Whether slot holds one of r's indexed shapes (whole-table shapes come from the scan list).
+bool Router::join_lane(Relation& r, uint32_t rslot, uint32_t slot, const void* blob, size_t blob_len) {
+  if (blob == nullptr) return false;
+  const int64_t form = store_.entry(slots_[slot].entry).form;
+  sr_shape_spec spec;
+  if (form < 0 || !decode_shape_spec(static_cast<const uint8_t*>(blob), blob_len, &spec, lane_attnums_[0], lane_attnums_[1]) ||
+      spec.program_len == 0 || spec.fallback_text != nullptr ||
+      !FormLane::admits(spec.program, spec.program_len, lane_columns_))
+    return false;
+  const uint64_t form_key = lane_form_key(rslot, form);
+  const uint32_t* found = lane_by_form_.find(form_key);
+  if (found != nullptr && !r.lanes[*found].same_form(spec.program, spec.program_len)) return false;
+  const bool new_lane = found == nullptr;
+  const uint32_t lane = new_lane ? static_cast<uint32_t>(r.lanes.size()) : *found;
+  // Everything that allocates first, each step undone if a later one throws.
+  r.index_columns.reserve(r.index_columns.size() + lane_columns_.size());
+  int done = 0;
+  try {
+    if (new_lane) {
+      r.lanes.emplace_back(spec.program, spec.program_len, lane_columns_);
+      done = 1;
+      r.lane_forms.push_back(form);
+      done = 2;
+      lane_by_form_.put(form_key, lane);
+      done = 3;
+    }
+    r.lanes[lane].add(slot, spec.program);
+    done = 4;
+    lane_of_.put(uint64_t{slot} + 1, lane);
+    done = 5;
+    for (std::vector<uint8_t>& truth : lane_truth_)
+      if (truth.size() < r.lanes[lane].size()) truth.resize(std::max(r.lanes[lane].size(), 2 * truth.size()));
+  } catch (...) {
+    if (done >= 5) lane_of_.erase(uint64_t{slot} + 1);
+    if (done >= 4) r.lanes[lane].remove(slot);
+    if (done >= 3) lane_by_form_.erase(form_key);
+    if (done >= 2) r.lane_forms.pop_back();
+    if (done >= 1) r.lanes.pop_back();
+    throw;
+  }
+  for (const FormLane::Column& c : r.lanes[lane].columns()) {  // reserved: allocates nothing
+    IndexColumn column{c.attnum, c.tag, 0, 0, 0};
+    column.lane_shapes = 1;
+    file_column(r, column);
+  }
+  r.lane_shapes++;
+  return true;
+}
+
+bool Router::leave_lane(Relation& r, uint32_t rslot, uint32_t slot) {
+  const uint32_t* found = r.lane_shapes == 0 ? nullptr : lane_of_.find(uint64_t{slot} + 1);
+  if (found == nullptr) return false;
+  const uint32_t lane = *found;
+  lane_of_.erase(uint64_t{slot} + 1);
+  r.lanes[lane].remove(slot);
+  for (const FormLane::Column& c : r.lanes[lane].columns()) {
+    IndexColumn column{c.attnum, c.tag, 0, 0, 0};
+    column.lane_shapes = 1;
+    file_column(r, column, true);
+  }
+  r.lane_shapes--;
+  if (r.lanes[lane].size() == 0) {
+    // The last lane takes its place; its members and form are told so (keys
+    // present: put allocates nothing).
+    lane_by_form_.erase(lane_form_key(rslot, r.lane_forms[lane]));
+    const uint32_t last = static_cast<uint32_t>(r.lanes.size() - 1);
+    if (lane != last) {
+      r.lanes[lane] = std::move(r.lanes[last]);
+      r.lane_forms[lane] = r.lane_forms[last];
+      lane_by_form_.put(lane_form_key(rslot, r.lane_forms[lane]), lane);
+      for (size_t m = 0; m < r.lanes[lane].size(); m++) lane_of_.put(uint64_t{r.lanes[lane].slot(m)} + 1, lane);
+    }
+    r.lanes.pop_back();
+    r.lane_forms.pop_back();
+  }
+  return true;
+}
+
+void Router::lane_candidates(const Relation& r, const sr_row_view* new_row, const sr_row_view* old_row, bool all) {
+  for (const FormLane& lane : r.lanes) {
+    const size_t n = lane.size();
+    if (all) {
+      for (size_t m = 0; m < n; m++) hits_.push_back(lane.slot(m));
+      continue;
+    }
+    const uint8_t* truth_new = nullptr;
+    const uint8_t* truth_old = nullptr;
+    if (new_row != nullptr) {
+      lane.evaluate(new_row->values, lane_truth_[0].data());
+      truth_new = lane_truth_[0].data();
+      counters_.lane_runs++;
+      counters_.lane_decisions += n;
+    }
+    if (old_row != nullptr) {
+      lane.evaluate(old_row->values, lane_truth_[1].data());
+      truth_old = lane_truth_[1].data();
+      counters_.lane_runs++;
+      counters_.lane_decisions += n;
+    }
+    for (size_t m = 0; m < n; m++) {
+      const uint64_t bits = (truth_new != nullptr && truth_new[m] == SR_TRUE ? SR_EXACT_NEW : 0) |
+                            (truth_old != nullptr && truth_old[m] == SR_TRUE ? SR_EXACT_OLD : 0);
+      if (bits == 0) continue;  // neither row: no record
+      hits_.push_back(lane.slot(m));
+      lane_decisions_.push_back(bits << 32 | lane.slot(m));
+    }
+  }
+}
+
+// Lane members come back decided: the shell runs no program for them.
+void Router::apply_lane_decisions() {
+  for (uint64_t decision : lane_decisions_) {
+    const uint32_t slot = static_cast<uint32_t>(decision);
+    const uint64_t id = slots_[slot].shape_id;
+    auto it = std::lower_bound(result_.begin(), result_.end(), id,
+                               [](const sr_shape_ref& ref, uint64_t shape_id) { return ref.shape_id < shape_id; });
+    if (it != result_.end() && it->slot == slot) it->exact = static_cast<uint8_t>(SR_EXACT_DECIDED | (decision >> 32));
+  }
+}
+
 bool Router::indexed_member(const Relation& r, uint32_t slot) const noexcept {
   return slots_[slot].shape_id != 0 && slots_[slot].relid == r.relid && store_.entry(slots_[slot].entry).index_attnum >= 0 &&
          !always(slot);

@@ -208,7 +208,8 @@ bool ChangeKeys::add_row(uint32_t relid, const sr_index_column* columns, size_t 
     const sr_value& value = row.values[column.attnum];
     if (column.tag & SR_TAG_ELEMENT_FLAG) {
       // An array: its elements' keys (no atom holds for a NULL array).
-      if (plain_only || value.is_null) continue;
+      // (a column only form lanes read: its value, no key)
+      if (plain_only || value.is_null || (column.shapes == 0 && column.lane_shapes > 0)) continue;
       if (keyed != nullptr && values_identical(column.tag, value, keyed->values[column.attnum])) continue;
       variable([&] {
         make_room(value.len, 0);

@@ -840,6 +840,9 @@ shape_router_explain_shape(PG_FUNCTION_ARGS)
 											? deparse_expression(cover.sources[a], context, false, false)
 											: "(the stored atoms)"));
 	}
+	else if (def.program != NULL &&
+			 sr_program_runs_in_lane((const uint8_t *) VARDATA_ANY(def.program), VARSIZE_ANY_EXHDR(def.program)))
+		lines = lappend(lines, "routing: scan shape in a form lane, decided there: one pass a change over the constants of every shape whose WHERE is this one but for its constants (no index cover: no equality, IN list or range that the WHERE implies on every row it matches)");
 	else
 		lines = lappend(lines, "routing: scan shape, run for every change of its table (no index cover: no equality, IN list or range that the WHERE implies on every row it matches)");
 

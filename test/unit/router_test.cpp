@@ -762,9 +762,9 @@ TEST(RowKeys, SameAsOneCallAValue) {
   sr_value null_value{};
   null_value.is_null = 1;
   const sr_index_column columns[] = {
-      {2, SR_TAG_INT, 0, 3, 0, 0, 0, 0, 0},          {3, SR_TAG_TEXT, 0, 1, 2, 0, 0, 0, 0},
-      {5, SR_TAG_FLOAT, 0, 0, 4, 0, 2, 0, 0},        {7, SR_TAG_INT, 0, 1, 1, 0, 0, 0, 0},
-      {9, SR_TAG_TIMESTAMPTZ, 0, 2, 0, 1, 0, 0, 0}, {11, SR_TAG_INT, 0, 1, 1, 1, 1, 0, 0}};
+      {2, SR_TAG_INT, 0, 3, 0, 0, 0, 0, 0, 0},          {3, SR_TAG_TEXT, 0, 1, 2, 0, 0, 0, 0, 0},
+      {5, SR_TAG_FLOAT, 0, 0, 4, 0, 2, 0, 0, 0},        {7, SR_TAG_INT, 0, 1, 1, 0, 0, 0, 0, 0},
+      {9, SR_TAG_TIMESTAMPTZ, 0, 2, 0, 1, 0, 0, 0, 0}, {11, SR_TAG_INT, 0, 1, 1, 1, 1, 0, 0, 0}};
   const sr_value values[] = {int_value(-42), bytes_value(open, 4), float_value(-0.0), int_value(7),
                              int_value(1700000000000000LL), null_value};
   const shape_router::ChangeKeys made = row_view_keys(16384, columns, 6, values);
@@ -791,7 +791,7 @@ TEST(RowKeys, SameAsOneCallAValue) {
 // value key and the keys of its first 2 and 4 bytes, flagged as prefix keys.
 TEST(RowKeys, PrefixKeysPerRegisteredLength) {
   const char open[] = "open";
-  const sr_index_column columns[] = {{3, SR_TAG_TEXT, 0, 1, 0, 0, 0, 2, (1u << 1) | (1u << 3) | (1u << 8)}};
+  const sr_index_column columns[] = {{3, SR_TAG_TEXT, 0, 1, 0, 0, 0, 2, (1u << 1) | (1u << 3) | (1u << 8), 0}};
   const sr_value values[] = {bytes_value(open, 4)};
   const shape_router::ChangeKeys made = row_view_keys(16384, columns, 1, values);
   ASSERT_EQ(made.key_count, 3u);
