@@ -35,6 +35,12 @@ now substring, prefix and expression atoms). The table gains `env int` and
 --opaque alone.
 
   python3 bench/mix.py --forms ii --opaque 1000 --max-shapes 10000 --changes 20000
+
+--lane N also reads the same WAL with only N (and N/10) shapes `owner_id = k OR
+owner_id < assignee_id`: no cover (a column against a column), no executor part,
+one form: the form lane's per-change cost per scan shape.
+
+  python3 bench/mix.py --max-shapes 0 --lane 10000 --changes 200000 --out /tmp/lane.md
 Run as root (the cluster runs as the postgres user).
 """
 import argparse
@@ -128,11 +134,14 @@ def main():
                     help="--forms ii: leave the no-WHERE shapes out of every set (each emits a record a change)")
     ap.add_argument("--opaque", type=int, default=0,
                     help="also read the WAL with only N (and N/10) opaque title ILIKE shapes (writes MIX16.md)")
+    ap.add_argument("--lane", type=int, default=0,
+                    help="also read the WAL with only N (and N/10) scan shapes of one form "
+                         "(owner_id = k OR owner_id = assignee_id)")
     a = ap.parse_args()
     if a.max_shapes != 0 and a.max_shapes < 10_000:
-        ap.error("--max-shapes is 0 (only --opaque) or at least 10,000")
-    if a.max_shapes == 0 and a.opaque <= 0:
-        ap.error("--max-shapes 0 needs --opaque N")
+        ap.error("--max-shapes is 0 (only --opaque or --lane) or at least 10,000")
+    if a.max_shapes == 0 and a.opaque <= 0 and a.lane <= 0:
+        ap.error("--max-shapes 0 needs --opaque N or --lane N")
     if (a.forms == "ii" or a.opaque > 0) and a.out == os.path.join(HERE, "MIX.md"):
         a.out = os.path.join(HERE, "MIX16.md")
     if a.quick:
@@ -150,6 +159,10 @@ def shape_sets(max_shapes):
 
 def opaque_name(n):
     return f"shape_router, {n:,} opaque `title ILIKE '%w%'` shapes only"
+
+
+def lane_name(n):
+    return f"shape_router, {n:,} scan shapes `owner_id = k OR owner_id = assignee_id` only"
 
 
 def shard_name(s, i, n):
@@ -193,6 +206,11 @@ def run(c, a):
         opaque_ids = c.psql("SELECT id FROM shape_router.register_shapes('items', (SELECT array_agg(format("
                             "'title ILIKE %L', '%' || substr(md5('w' || g), 1, 4) || '%') ORDER BY g) "
                             f"FROM generate_series(1, {a.opaque}) g)) id")
+    lane_ids = []
+    if a.lane > 0:
+        lane_ids = c.psql("SELECT id FROM shape_router.register_shapes('items', (SELECT array_agg(format("
+                          f"'owner_id = %s OR owner_id = assignee_id', 1 + floor(random() * {KEYS})::int) ORDER BY g) "
+                          f"FROM generate_series(1, {a.lane}) g)) id")
     scan_ids = c.psql("SELECT string_agg(id::text, ',') FROM shape_router.register_shapes('items', "
                       "(SELECT array_agg(format('((amount + priority) %% 1000003 < %s) IS TRUE', g)) FROM generate_series(1, 100) g)) id")[0]
     c.psql("VACUUM ANALYZE shape_router.shape_catalog")
@@ -235,6 +253,9 @@ def run(c, a):
     # Only opaque shapes, N and N/10 of them: the cost a change pays per shape no cover reaches.
     for n in sorted({a.opaque, a.opaque // 10} - {0}):
         consumers.append((opaque_name(n), "shape_router", ["shapes", ",".join(opaque_ids[:n])]))
+    # Only scan shapes of one form, N and N/10 of them: what a lane costs a change per shape.
+    for n in sorted({a.lane, a.lane // 10} - {0}):
+        consumers.append((lane_name(n), "shape_router", ["shapes", ",".join(lane_ids[:n])]))
     slot_of = {}
     for i, (name, plugin, _) in enumerate(consumers):
         slot_of[name] = f"m{i}"
@@ -362,6 +383,14 @@ def write(a, r, elapsed):
         above = (x["cpu_median_us"] - x["start_cpu_us"] - floor_routing) / n
         w(f"Opaque: {k:,} `title ILIKE` shapes cost {above:.2f} µs of CPU per change above the floor, "
           f"{above * 1000 / k:.1f} ns per shape and change.")
+        w("")
+    for k in sorted({a.lane, a.lane // 10} - {0}):
+        x = cons[lane_name(k)]
+        above = (x["cpu_median_us"] - x["start_cpu_us"] - floor_routing) / n
+        stats = json.loads(x["stats"]) if "stats" in x else {}
+        w(f"Lane: {k:,} scan shapes `owner_id = k OR owner_id = assignee_id` cost {above:.2f} µs of CPU per change "
+          f"above the floor, {above * 1000 / k:.2f} ns per shape and change (program runs: "
+          f"{stats.get('gate_evaluations', 0):,}, lane runs: {stats.get('lane_runs', 0):,}).")
         w("")
     big = cons.get(f"shape_router, S = {a.max_shapes:,} (mix)")
     base = cons.get(MEMORY_BASELINE)

@@ -201,8 +201,8 @@ void FormLane::evaluate(const sr_value* row, uint8_t* out) const {
   const uint8_t* code = code_.data() + kHeaderSize;
   const uint8_t* constants = constants_.data();
   // Entry k: members' values at stack_[k * n], or one value for all of them.
-  bool uniform[kMaxStack];
-  uint8_t value[kMaxStack];
+  bool uniform[kMaxStack] = {};
+  uint8_t value[kMaxStack] = {};
   auto members = [&](int k) { return stack_.data() + static_cast<size_t>(k) * n; };
   auto spread = [&](int k) {  // entry k, member by member
     if (uniform[k]) std::memset(members(k), value[k], n);
@@ -329,13 +329,17 @@ void FormLane::evaluate(const sr_value* row, uint8_t* out) const {
         const int a = sp - 2, b = sp - 1;
         const bool is_and = in[0] == OP_AND;
         sp--;
+        const uint8_t decides = is_and ? SR_FALSE : SR_TRUE, neutral = is_and ? SR_TRUE : SR_FALSE;
         if (uniform[a] && uniform[b]) {
           value[a] = is_and ? and3(value[a], value[b]) : or3(value[a], value[b]);
-        } else if (uniform[a] && value[a] == (is_and ? SR_FALSE : SR_TRUE)) {
-          // decided for every member
-        } else if (uniform[b] && value[b] == (is_and ? SR_FALSE : SR_TRUE)) {
+        } else if ((uniform[a] && value[a] == decides) || (uniform[b] && value[b] == neutral)) {
+          // a is the result already
+        } else if (uniform[b] && value[b] == decides) {
           value[a] = value[b];
           uniform[a] = true;
+        } else if (uniform[a] && value[a] == neutral) {
+          std::memcpy(members(a), members(b), n);  // b is the result
+          uniform[a] = false;
         } else {
           spread(a);
           spread(b);

@@ -1032,12 +1032,23 @@ void Router::lane_candidates(const Relation& r, const sr_row_view* new_row, cons
       counters_.lane_runs++;
       counters_.lane_decisions += n;
     }
-    for (size_t m = 0; m < n; m++) {
+    auto decide = [&](size_t m) {
       const uint64_t bits = (truth_new != nullptr && truth_new[m] == SR_TRUE ? SR_EXACT_NEW : 0) |
                             (truth_old != nullptr && truth_old[m] == SR_TRUE ? SR_EXACT_OLD : 0);
-      if (bits == 0) continue;  // neither row: no record
+      if (bits == 0) return;  // neither row: no record
       hits_.push_back(lane.slot(m));
       lane_decisions_.push_back(bits << 32 | lane.slot(m));
+    };
+    if (truth_new == nullptr || truth_old == nullptr) {
+      // One row: its matches found a word at a time (most members match none).
+      const uint8_t* truth = truth_new != nullptr ? truth_new : truth_old;
+      for (const void* p = std::memchr(truth, SR_TRUE, n); p != nullptr;) {
+        const size_t m = static_cast<size_t>(static_cast<const uint8_t*>(p) - truth);
+        decide(m);
+        p = m + 1 < n ? std::memchr(truth + m + 1, SR_TRUE, n - m - 1) : nullptr;
+      }
+    } else {
+      for (size_t m = 0; m < n; m++) decide(m);
     }
   }
 }
