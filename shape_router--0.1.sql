@@ -134,6 +134,8 @@ CREATE FUNCTION shape_router.decoding_stats(
     OUT index_background_builds bigint,
     OUT index_longest_pause_us bigint,
     OUT index_range_entries bigint,
+    OUT lane_shapes bigint,
+    OUT lane_forms bigint,
     OUT warm_start boolean)
 RETURNS record
 AS 'MODULE_PATHNAME', 'shape_router_decoding_stats'

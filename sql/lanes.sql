@@ -87,7 +87,7 @@ SELECT count(*) AS changes, count(*) FILTER (WHERE op = 'UPDATE') AS updates FRO
 SELECT lane_runs = 2 * (:changes + :updates) AS two_lane_runs_per_row_version,
        lane_decisions = 500 * (:changes + :updates) AS every_lane_shape_decided,
        gate_evaluations <= 20 * (:changes + :updates) AS only_the_executor_shapes_run,
-       scan_candidates = 20 * :changes AS scan_shapes_offered
+       scan_candidates = 20 * :changes AS scan_shapes_offered, lane_shapes, lane_forms
   FROM shape_router.decoding_stats();
 
 -- Half of a lane's shapes dropped, a shape of a new form and one of the first
@@ -110,7 +110,7 @@ SELECT coalesce(e.n, a.n) AS n, e.shape_id, e.op, e.move, e.row_id, a.shape_id, 
  ORDER BY 1 LIMIT 10;
 SELECT count(*) AS changes, count(*) FILTER (WHERE op = 'UPDATE') AS updates FROM ln_log WHERE seq >= :from_seq \gset
 SELECT warm_start, lane_runs = 3 * (:changes + :updates) AS three_lane_runs_per_row_version,
-       lane_decisions = 352 * (:changes + :updates) AS every_lane_shape_decided
+       lane_decisions = 352 * (:changes + :updates) AS every_lane_shape_decided, lane_shapes, lane_forms
   FROM shape_router.decoding_stats();
 
 SELECT 'stop' FROM pg_drop_replication_slot('ln_slot');

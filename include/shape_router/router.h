@@ -233,6 +233,8 @@ typedef struct sr_index_stats
 	uint64_t	longest_pause_us;	/* longest time index maintenance held the decoding thread */
 	size_t		range_entries;	/* ranges filed in range columns */
 	size_t		range_bytes;
+	size_t		lane_shapes;	/* scan shapes in form lanes */
+	size_t		lane_forms;		/* form lanes (one a form and relation) */
 } sr_index_stats;
 
 typedef struct sr_router sr_router;

@@ -138,6 +138,8 @@ class Router {
   size_t range_entries() const noexcept { return ranges_.entries() + composites_.entries() + lists_.entries(); }
   size_t range_bytes() const noexcept { return ranges_.bytes() + composites_.bytes() + lists_.bytes(); }
   size_t shape_count() const noexcept { return directory_.size(); }
+  size_t lane_shapes() const noexcept { return lane_shapes_; }
+  size_t lane_forms() const noexcept { return lane_forms_; }
   size_t relation_count() const noexcept { return relations_with_shapes_; }
   sr_counters& counters() noexcept { return counters_; }
 
@@ -328,6 +330,7 @@ class Router {
   static uint64_t lane_form_key(uint32_t rslot, int64_t form) noexcept {
     return (static_cast<uint64_t>(form) << 32 | rslot) + 1;
   }
+  size_t lane_shapes_ = 0, lane_forms_ = 0;     // in every relation's lanes
   std::vector<FormLane::Column> lane_columns_;  // join_lane's scratch
   std::vector<int16_t> lane_attnums_[2];        // join_lane's scratch
   // A lane's members' truth on the new and the old row (room for the largest lane).

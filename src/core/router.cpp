@@ -979,6 +979,8 @@ bool Router::join_lane(Relation& r, uint32_t rslot, uint32_t slot, const void* b
     file_column(r, column);
   }
   r.lane_shapes++;
+  lane_shapes_++;
+  if (new_lane) lane_forms_++;
   return true;
 }
 
@@ -994,7 +996,9 @@ bool Router::leave_lane(Relation& r, uint32_t rslot, uint32_t slot) {
     file_column(r, column, true);
   }
   r.lane_shapes--;
+  lane_shapes_--;
   if (r.lanes[lane].size() == 0) {
+    lane_forms_--;
     // The last lane takes its place; its members and form are told so (keys
     // present: put allocates nothing).
     lane_by_form_.erase(lane_form_key(rslot, r.lane_forms[lane]));
@@ -1300,6 +1304,8 @@ void sr_router_index_stats(const sr_router* router, sr_index_stats* out) noexcep
   out->longest_pause_us = s.longest_pause_ns / 1000;
   out->range_entries = router->router.range_entries();
   out->range_bytes = router->router.range_bytes();
+  out->lane_shapes = router->router.lane_shapes();
+  out->lane_forms = router->router.lane_forms();
 }
 
 void sr_router_for_each_shape(const sr_router* router, void (*visit)(const sr_shape_ref*, void*), void* arg) noexcept {

@@ -121,6 +121,8 @@ shape_router_decoding_stats(PG_FUNCTION_ARGS)
 	values[n++] = Int64GetDatum((int64) last_index.background_builds);
 	values[n++] = Int64GetDatum((int64) last_index.longest_pause_us);
 	values[n++] = Int64GetDatum((int64) last_index.range_entries);
+	values[n++] = Int64GetDatum((int64) last_index.lane_shapes);
+	values[n++] = Int64GetDatum((int64) last_index.lane_forms);
 	values[n++] = BoolGetDatum(last_warm_start);
 	if (desc->natts != n)
 		elog(ERROR, "shape_router.decoding_stats() returns %d columns, the library %d: reinstall the extension",

@@ -157,6 +157,13 @@ TEST(RouterLanes, ColumnsFollowTheMembers) {
   add(r, 1, s);
   s.program = program_of(0, 6);
   add(r, 2, s);
+  EXPECT_EQ(r.lane_shapes(), 2u);
+  EXPECT_EQ(r.lane_forms(), 1u);
+  s.program = program_of(1, 6);  // another form: another lane
+  add(r, 3, s);
+  EXPECT_EQ(r.lane_forms(), 2u);
+  r.drop_shape(3);
+  EXPECT_EQ(r.lane_forms(), 1u);
   Router::RelationView view = r.relation(kRel);
   ASSERT_EQ(view.index_column_count, 2u);
   EXPECT_EQ(view.index_columns[0].lane_shapes, 2u);
@@ -171,6 +178,8 @@ TEST(RouterLanes, ColumnsFollowTheMembers) {
   EXPECT_EQ(r.relation(kRel).index_column_count, 2u);
   r.drop_shape(2);
   EXPECT_EQ(r.relation(kRel).index_column_count, 0u);
+  EXPECT_EQ(r.lane_shapes(), 0u);
+  EXPECT_EQ(r.lane_forms(), 0u);
   EXPECT_TRUE(r.route(kRel, &row, nullptr, true).empty());
 }
 
