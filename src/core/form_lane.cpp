@@ -255,17 +255,10 @@ void FormLane::evaluate(const sr_value* row, uint8_t* out) const {
         pos += 6;
         break;
       }
-      case OP_CMP_COLS: {
-        const uint8_t op = in[1] & 7;
-        const sr_value& a = row[read_u16(in + 2)];
-        const sr_value& b = row[read_u16(in + 4)];
-        if (a.is_null || b.is_null)
-          push_one(op == SR_OP_DISTINCT ? (a.is_null != b.is_null ? SR_TRUE : SR_FALSE) : SR_NULL);
-        else
-          push_one(truth_of_compare(op, compare_values(category_of(in[1] >> 3), a, b)));
+      case OP_CMP_COLS:
+        push_one(columns_truth(in[1], row[read_u16(in + 2)], row[read_u16(in + 4)]));
         pos += 6;
         break;
-      }
       case OP_ARRAY: {
         const sr_value& v = row[read_u16(in + 2)];
         const uint8_t flags = in[1];

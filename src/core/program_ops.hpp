@@ -130,6 +130,13 @@ inline uint8_t array_truth(uint8_t flags, const uint8_t* set, const sr_value& ar
   }
 }
 
+// OP_CMP_COLS's truth (flags: tag<<3 | op) for columns a and b.
+inline uint8_t columns_truth(uint8_t flags, const sr_value& a, const sr_value& b) {
+  const uint8_t op = flags & 7;
+  if (a.is_null || b.is_null) return op == SR_OP_DISTINCT ? (a.is_null != b.is_null ? SR_TRUE : SR_FALSE) : SR_NULL;
+  return truth_of_compare(op, compare_values(category_of(flags >> 3), a, b));
+}
+
 // OP_IN's truth for value v (flags: tag<<2 | has_null<<1 | negate) against set.
 inline uint8_t in_truth(uint8_t flags, const uint8_t* set, const sr_value& v) {
   const bool negate = flags & 1, has_null = flags & 2;

@@ -35,17 +35,10 @@ int sr_program_eval(const uint8_t* program, const sr_value* row, sr_fallback_fn 
         pos += 6;
         break;
       }
-      case OP_CMP_COLS: {
-        const uint8_t op = in[1] & 7;
-        const sr_value& a = row[read_u16(in + 2)];
-        const sr_value& b = row[read_u16(in + 4)];
-        if (a.is_null || b.is_null)
-          stack[sp++] = op == SR_OP_DISTINCT ? (a.is_null != b.is_null ? SR_TRUE : SR_FALSE) : SR_NULL;
-        else
-          stack[sp++] = truth_of_compare(op, compare_values(category_of(in[1] >> 3), a, b));
+      case OP_CMP_COLS:
+        stack[sp++] = columns_truth(in[1], row[read_u16(in + 2)], row[read_u16(in + 4)]);
         pos += 6;
         break;
-      }
       case OP_ARRAY: {
         const sr_value& v = row[read_u16(in + 2)];
         stack[sp++] = v.is_null ? SR_NULL : array_truth(in[1], pool + read_u16(in + 4), v);
