@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "shape_router/flat_map.hpp"
 #include "shape_router/program.h"
 
 namespace shape_router {
@@ -29,6 +30,9 @@ class FormLane {
   // lane: well formed (sr_program_check, against the column tags its own
   // instructions state), without FALLBACK, every column it reads read with one
   // tag (a column only NULL-tested states none: no). Fills columns then.
+  // Programs of more than kMaxCode bytes of code run alone (admission looks at
+  // every jump's skipped code).
+  static constexpr size_t kMaxCode = 4096;
   static bool admits(const uint8_t* program, size_t len, std::vector<Column>& columns);
 
   // A lane for programs of program's form (admitted, reading columns); no member yet.
@@ -63,6 +67,7 @@ class FormLane {
   std::vector<Column> columns_;
   size_t const_len_ = 0;            // each member's constants
   std::vector<uint32_t> slots_;     // members
+  FlatMap member_of_;               // slot + 1 → its index in slots_
   std::vector<uint8_t> constants_;  // member i's at i * const_len_
   // One stack entry a program's depth, each a truth value for all members
   // (uniform: one value for all of them); scratch of evaluate().

@@ -97,7 +97,7 @@ void compare_down(uint8_t op, size_t n, uint8_t* out, Compare&& compare) {
 bool FormLane::admits(const uint8_t* program, size_t len, std::vector<Column>& columns) {
   size_t code_len, const_len;
   columns.clear();
-  if (!program_parts(program, len, code_len, const_len) || program[7] != 0) return false;
+  if (!program_parts(program, len, code_len, const_len) || program[7] != 0 || code_len > kMaxCode) return false;
   const uint8_t* code = program + kHeaderSize;
   std::vector<uint8_t> tags;  // by attnum; SR_TAG_NONE: not read with a tag (yet)
   uint16_t natts = 0;
@@ -173,19 +173,25 @@ bool FormLane::same_form(const uint8_t* program, size_t len) const noexcept {
 
 void FormLane::add(uint32_t slot, const uint8_t* program) {
   const size_t depth = std::max<size_t>(code_[6], 1);
-  slots_.reserve(slots_.size() + 1);
-  constants_.reserve(constants_.size() + const_len_);
+  // Grown by doubling (a load adds members one by one), then filled: nothing
+  // below the put throws.
+  reserve_one_more(slots_);
+  if (constants_.capacity() - constants_.size() < const_len_)
+    constants_.reserve(std::max(2 * constants_.capacity(), constants_.size() + const_len_));
   if (stack_.size() < depth * (slots_.size() + 1)) stack_.resize(depth * std::max<size_t>(2 * slots_.size(), 8));
+  member_of_.put(uint64_t{slot} + 1, static_cast<uint32_t>(slots_.size()));
   slots_.push_back(slot);
   constants_.insert(constants_.end(), program + code_.size(), program + code_.size() + const_len_);
 }
 
 bool FormLane::remove(uint32_t slot) noexcept {
-  auto it = std::find(slots_.begin(), slots_.end(), slot);
-  if (it == slots_.end()) return false;
-  const size_t member = static_cast<size_t>(it - slots_.begin()), last = slots_.size() - 1;
+  const uint32_t* found = member_of_.find(uint64_t{slot} + 1);
+  if (found == nullptr) return false;
+  const size_t member = *found, last = slots_.size() - 1;
+  member_of_.erase(uint64_t{slot} + 1);
   if (member != last) {
     slots_[member] = slots_[last];
+    member_of_.put(uint64_t{slots_[member]} + 1, static_cast<uint32_t>(member));  // present: allocates nothing
     if (const_len_ > 0)
       std::memcpy(constants_.data() + member * const_len_, constants_.data() + last * const_len_, const_len_);
   }

@@ -942,6 +942,11 @@ bool Router::join_lane(Relation& r, uint32_t rslot, uint32_t slot, const void* b
       spec.program_len == 0 || spec.fallback_text != nullptr ||
       !FormLane::admits(spec.program, spec.program_len, lane_columns_))
     return false;
+  // A column some other shape files with another tag: the shell reads the
+  // value with that one, which this program cannot read (a stale catalog row).
+  for (const FormLane::Column& c : lane_columns_)
+    for (const IndexColumn& filed : r.index_columns)
+      if (filed.attnum == c.attnum && filed.tag != c.tag) return false;
   const uint64_t form_key = lane_form_key(rslot, form);
   const uint32_t* found = lane_by_form_.find(form_key);
   if (found != nullptr && !r.lanes[*found].same_form(spec.program, spec.program_len)) return false;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "program_helpers.hpp"
@@ -181,6 +182,51 @@ TEST(RouterLanes, ColumnsFollowTheMembers) {
   EXPECT_EQ(r.lane_shapes(), 0u);
   EXPECT_EQ(r.lane_forms(), 0u);
   EXPECT_TRUE(r.route(kRel, &row, nullptr, true).empty());
+}
+
+// A stale catalog row may read a column with another tag than the one it is
+// filed with: the shell reads the value with the filed tag, so such a program
+// stays a scan shape (run by the shell, which checks it against the table).
+TEST(RouterLanes, AColumnFiledWithAnotherTagKeepsTheShapeOut) {
+  Router r;
+  const int16_t where[] = {1};
+  auto add_program = [&](uint64_t id, const std::vector<uint8_t>& program) {
+    sr_shape_spec spec{};
+    spec.program = program.data();
+    spec.program_len = static_cast<uint32_t>(program.size());
+    spec.where_attnums = where;
+    spec.where_count = 1;
+    spec.column_count = -1;
+    std::vector<uint8_t> blob;
+    size_t own_offset = 0, own_len = 0;
+    shape_router::encode_shape_spec(spec, blob, &own_offset, &own_len);
+    const sr_cover scan{nullptr, nullptr, 0, 0};
+    r.add_shape(id, kRel, nullptr, scan, blob.data(), blob.size(), own_offset, own_len);
+  };
+  {
+    Builder b;
+    ASSERT_EQ(sr_builder_like_prefix(b, 1, reinterpret_cast<const uint8_t*>("ab"), 2, 0), SR_OK);
+    add_program(1, b.finish(0).vec());  // a LIKE 'ab%': a text column
+  }
+  {
+    Builder b;
+    const sr_value five = IntV(5);
+    ASSERT_EQ(sr_builder_array(b, SR_ARRAY_ANY_EQ, SR_TAG_INT, 1, &five, 1, 0), SR_OK);
+    add_program(2, b.finish(0).vec());  // 5 = ANY(a): the same column as int[]
+  }
+  EXPECT_EQ(r.lane_shapes(), 1u);
+  ASSERT_EQ(r.relation(kRel).index_column_count, 1u);
+  EXPECT_EQ(r.relation(kRel).index_columns[0].tag, SR_TAG_TEXT);
+  const std::string text(40, 'z');
+  sr_value values[2] = {NullV(), NullV()};
+  values[1].is_null = 0;
+  values[1].v.bytes = reinterpret_cast<const uint8_t*>(text.data());
+  values[1].len = static_cast<uint32_t>(text.size());
+  const sr_row_view row{values, nullptr, nullptr, 0};
+  const std::vector<sr_shape_ref> got = r.route(kRel, &row, nullptr, true);
+  ASSERT_EQ(got.size(), 1u);  // the scan shape, for the shell; the lane shape holds not
+  EXPECT_EQ(got[0].shape_id, 2u);
+  EXPECT_EQ(got[0].exact, 0);
 }
 
 }  // namespace
