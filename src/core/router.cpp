@@ -933,7 +933,6 @@ bool Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_
   return true;
 }
 
-// Whether slot holds one of r's indexed shapes (whole-table shapes come from the scan list).
 bool Router::join_lane(Relation& r, uint32_t rslot, uint32_t slot, const void* blob, size_t blob_len) {
   if (blob == nullptr) return false;
   const int64_t form = store_.entry(slots_[slot].entry).form;
@@ -1073,6 +1072,7 @@ void Router::apply_lane_decisions() {
   }
 }
 
+// Whether slot holds one of r's indexed shapes (whole-table shapes come from the scan list).
 bool Router::indexed_member(const Relation& r, uint32_t slot) const noexcept {
   return slots_[slot].shape_id != 0 && slots_[slot].relid == r.relid && store_.entry(slots_[slot].entry).index_attnum >= 0 &&
          !always(slot);
