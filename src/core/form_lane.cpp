@@ -226,6 +226,14 @@ void FormLane::evaluate(const sr_value* row, uint8_t* out) const {
     for (size_t i = 0; i < n; i++) d[i] = truth(c + i * stride);
     uniform[sp++] = false;
   };
+  // The same for an instruction that is NULL for every member on a NULL value.
+  auto push_each_or_null = [&](const uint8_t* in, auto&& truth) {
+    const sr_value& v = row[read_u16(in + 2)];
+    if (v.is_null)
+      push_one(SR_NULL);
+    else
+      push_each(read_u16(in + 4), [&](const uint8_t* c) { return truth(c, v); });
+  };
 
   for (size_t pos = 0; pos < code_len;) {
     const uint8_t* in = code + pos;
@@ -266,12 +274,8 @@ void FormLane::evaluate(const sr_value* row, uint8_t* out) const {
         pos += 6;
         break;
       case OP_ARRAY: {
-        const sr_value& v = row[read_u16(in + 2)];
         const uint8_t flags = in[1];
-        if (v.is_null)
-          push_one(SR_NULL);
-        else
-          push_each(read_u16(in + 4), [&](const uint8_t* set) { return array_truth(flags, set, v); });
+        push_each_or_null(in, [&](const uint8_t* set, const sr_value& v) { return array_truth(flags, set, v); });
         pos += 6;
         break;
       }
@@ -297,12 +301,8 @@ void FormLane::evaluate(const sr_value* row, uint8_t* out) const {
         pos += 2;
         break;
       case OP_LIKE_PREFIX: {
-        const sr_value& v = row[read_u16(in + 2)];
         const bool negate = in[1] != 0;
-        if (v.is_null)
-          push_one(SR_NULL);
-        else
-          push_each(read_u16(in + 4), [&](const uint8_t* c) { return like_prefix_truth(negate, c, v); });
+        push_each_or_null(in, [&](const uint8_t* c, const sr_value& v) { return like_prefix_truth(negate, c, v); });
         pos += 6;
         break;
       }

@@ -843,8 +843,10 @@ const std::vector<sr_shape_ref>& Router::candidates_in(uint32_t rslot, const uin
     counters_.range_candidates += hits_.size() - before_ranges - null_hits;
     counters_.null_candidates += null_hits;
   }
-  lane_decisions_.clear();
-  if (r.lane_shapes > 0) lane_candidates(r, new_row, old_row, all_shapes || (new_row == nullptr && old_row == nullptr));
+  if (r.lane_shapes > 0) {
+    lane_decisions_.clear();
+    lane_candidates(r, new_row, old_row, all_shapes || (new_row == nullptr && old_row == nullptr));
+  }
   counters_.scan_candidates += r.scan.size() - r.always_shapes;
   counters_.always_candidates += r.always_shapes;
   // A scan-list entry: a whole-table shape holds for both rows, when deciding.
@@ -877,7 +879,7 @@ const std::vector<sr_shape_ref>& Router::candidates_in(uint32_t rslot, const uin
       result_.push_back(ref(hits_[j++]));
   }
   if (deciding()) decide_exact();
-  if (!lane_decisions_.empty()) apply_lane_decisions();
+  if (r.lane_shapes > 0 && !lane_decisions_.empty()) apply_lane_decisions();
   return result_;
 }
 
