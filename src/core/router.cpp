@@ -72,6 +72,21 @@ uint16_t Router::home_column_for(const sr_cover& cover, size_t alternative) cons
   return static_cast<uint16_t>(cover.atoms[first].attnum + 1);
 }
 
+namespace {
+
+// Two results on one virtual column (two expressions whose texts hash to the
+// same number): a key or probe there may be the other expression's, so no hit
+// proves an atom on it. The programs decide such rows.
+bool shares_virtual_column(const sr_row_view* row) noexcept {
+  if (row == nullptr) return false;
+  for (size_t i = 1; i < row->expression_count; i++)
+    for (size_t j = 0; j < i; j++)
+      if (row->expressions[i].attnum == row->expressions[j].attnum) return true;
+  return false;
+}
+
+}  // namespace
+
 // A shape the index can decide: filed under an exact alternative whose equality
 // atoms all lie on the home column (candidates() checks a key hit against the
 // shape's own keys, which carry no column) and have injective keys.
@@ -725,7 +740,8 @@ const std::vector<sr_shape_ref>& Router::candidates_in(uint32_t rslot, const uin
   int decide_state = -1;
   auto deciding = [&]() {
     if (decide_state < 0) {
-      bool d = !all_shapes && key_attnums != nullptr && r.exact_shapes > 0;
+      bool d = !all_shapes && key_attnums != nullptr && r.exact_shapes > 0 &&
+               !shares_virtual_column(new_row) && !shares_virtual_column(old_row);
       for (size_t i = 0; d && i < key_count; i++) d = keys[i] > 1;
       decide_state = d ? 1 : 0;
     }

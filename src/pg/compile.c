@@ -918,11 +918,14 @@ equality_conjunct(Node *node, Var **column, Const **constant)
 }
 
 static bool range_bounds(uint8 tag, Const *constant, sr_compare_op op, uint64 *lo, uint64 *hi);
+static Var *expression_range_column(Node *node, Const **constant, sr_compare_op *op);
 
 /*
  * col < <= > >= const on a type with order keys: the order keys the column's
  * value can have, inclusive ([*lo, *hi]; lo > hi: none). Strict bounds are
- * tightened only where keys are exact.
+ * tightened only where keys are exact. The same on an indexable expression,
+ * with *column a Var standing for its virtual column (two such conjuncts on one
+ * expression, a BETWEEN, then meet in one range as a column's do).
  */
 static bool
 range_conjunct(Node *node, Var **column, uint64 *lo, uint64 *hi)
@@ -931,8 +934,10 @@ range_conjunct(Node *node, Var **column, uint64 *lo, uint64 *hi)
 	sr_compare_op op;
 	uint8		tag;
 
-	if (!comparison_conjunct(node, column, &constant, &op) ||
-		(op != SR_OP_LT && op != SR_OP_LE && op != SR_OP_GT && op != SR_OP_GE))
+	if (!comparison_conjunct(node, column, &constant, &op) &&
+		(*column = expression_range_column(node, &constant, &op)) == NULL)
+		return false;
+	if (op != SR_OP_LT && op != SR_OP_LE && op != SR_OP_GT && op != SR_OP_GE)
 		return false;
 	tag = (uint8) shape_type_tag((*column)->vartype);
 	return range_bounds(tag, constant, op, lo, hi);
@@ -1718,7 +1723,7 @@ cover_of_and(BoolExpr *expr, Oid relid)
 			{
 				range_lo[r] = Max(range_lo[r], lo);
 				range_hi[r] = Min(range_hi[r], hi);
-				range_source[r] = (Node *) expr;
+				range_source[r] = (Node *) make_andclause(list_make2(range_source[r], child));
 			}
 			continue;
 		}
@@ -1992,13 +1997,6 @@ expression_comparison(Node *node, Node **expr, Const **constant, sr_compare_op *
 	return true;
 }
 
-/*
- * expr = c, expr IN (c1, ...): one equality atom per value on the expression's
- * virtual column (SHAPE_VIRTUAL_ATTNUM_BASE + a hash of its text), keyed as a
- * column of its type would be; expr < c (<=, >, >=): a range atom on it, of
- * the order keys the comparison admits. Never exact (numbers may be shared):
- * the program decides. NIL: not such a comparison.
- */
 /* The virtual column of an indexable expression (NULL: its text is too long to keep). */
 static ShapeIndexExpression *
 expression_column(Node *expr)
@@ -2016,10 +2014,31 @@ expression_column(Node *expr)
 }
 
 /*
+ * expr < <= > >= const: a Var standing for the expression's virtual column
+ * (its expression kept for the cover), the constant and op; NULL otherwise.
+ */
+static Var *
+expression_range_column(Node *node, Const **constant, sr_compare_op *op)
+{
+	Node	   *expr;
+	bool		in_list;
+	bool		all;
+	ShapeIndexExpression *indexed;
+
+	if (!expression_comparison(node, &expr, constant, op, &in_list, &all) || in_list ||
+		(*op != SR_OP_LT && *op != SR_OP_LE && *op != SR_OP_GT && *op != SR_OP_GE) ||
+		sr_tag_order((uint8) shape_type_tag(exprType(expr))) == SR_ORDER_NONE ||
+		(indexed = expression_column(expr)) == NULL)
+		return NULL;
+	cover_expressions = lappend(cover_expressions, indexed);
+	return makeVar(1, (AttrNumber) indexed->attnum, exprType(expr), exprTypmod(expr), exprCollation(expr), 0);
+}
+
+/*
  * expr IS NULL: a NULL atom on the expression's virtual column; expr IS NOT
  * NULL, expr <> c, expr NOT IN (c1, ...): a complement atom on it, as for a
- * column (complement_alternative, on a Var standing for the virtual column).
- * Never exact: the program decides. NIL: not such a test.
+ * column (complement_alternative, on a Var standing for the virtual column),
+ * and exact where the column's would be. NIL: not such a test.
  */
 static List *
 cover_of_expression_negation(Node *node, Oid relid)
@@ -2072,11 +2091,21 @@ cover_of_expression_negation(Node *node, Oid relid)
 		shape_value_from_datum(constant->consttype, constant->constvalue, false, &value);
 		alternative = complement_alternative(relid, column, &value, 1, false, node);
 	}
-	alternative->exact = false;
 	cover_expressions = lappend(cover_expressions, indexed);
 	return list_make1(alternative);
 }
 
+/*
+ * expr = c, expr IN (c1, ...): one equality atom per value on the expression's
+ * virtual column (SHAPE_VIRTUAL_ATTNUM_BASE + a hash of its text), keyed as a
+ * column of its type would be; expr < c (<=, >, >=): a range atom on it, of
+ * the order keys the comparison admits. Exact where a column's atom would be:
+ * the decoder evaluates the expression on the row as the program would, and a
+ * row on which it fails has no keys (every shape is offered to its program).
+ * Two expressions of a table may share a virtual column number; a row holding
+ * both results is not decided by the index (the router checks). NIL: not such
+ * a comparison.
+ */
 static List *
 cover_of_expression(Node *node, Oid relid)
 {
@@ -2121,7 +2150,8 @@ cover_of_expression(Node *node, Oid relid)
 			alternative->atoms[0].key = lo;
 			alternative->atoms[0].upper = hi;
 		}
-		alternative->exact = false;
+		/* Where keys are exact, [lo, hi] holds just the values the comparison admits. */
+		alternative->exact = sr_tag_order(tag) == SR_ORDER_EXACT;
 		cover_expressions = lappend(cover_expressions, indexed);
 		return list_make1(alternative);
 	}
@@ -2144,7 +2174,8 @@ cover_of_expression(Node *node, Oid relid)
 		atom->tag = tag;
 		atom->key = sr_index_key(relid, atom->attnum, tag, &items[i]);
 	}
-	alternative->exact = false;
+	/* NULLs in the list only make a non-match NULL instead of false */
+	alternative->exact = sr_key_exact(tag);
 	cover_expressions = lappend(cover_expressions, indexed);
 	return list_make1(alternative);
 }
@@ -2277,7 +2308,8 @@ shape_cover_planned(Node *planned, Oid relid, ShapeCover *out)
 		ListCell   *kept;
 
 		for (int k = 0; k < out->atom_count && !used; k++)
-			used = out->atoms[k].attnum == indexed->attnum;
+			used = out->atoms[k].attnum == indexed->attnum ||
+				(out->atoms[k].kind == SR_ATOM_COMPOSITE && out->atoms[k].range_attnum == indexed->attnum);
 		foreach(kept, out->expressions)
 			used &= strcmp(((ShapeIndexExpression *) lfirst(kept))->text, indexed->text) != 0;
 		if (used)

@@ -699,7 +699,9 @@ describe_atoms(Oid relid, const sr_index_atom *atoms, uint32 count, List *expres
 							 : atoms[k].kind == SR_ATOM_SUBSTRING ? "grams" : "keys");
 		if (atoms[k].kind == SR_ATOM_COMPOSITE)
 			appendStringInfo(&out, " with a range on %s (composite)",
-							 quote_identifier(get_attname(relid, atoms[k].range_attnum, false)));
+							 SHAPE_ATTNUM_IS_VIRTUAL(atoms[k].range_attnum)
+							 ? virtual_column_name(atoms[k].range_attnum, expressions, context)
+							 : quote_identifier(get_attname(relid, atoms[k].range_attnum, false)));
 	}
 	return out.data;
 }

@@ -610,6 +610,39 @@ TEST(Cover, ExactShapesAreDecidedPerRowVersion) {
   EXPECT_EQ(query({K(7)}, {1}, 1, {{15, 2, 0}}, 1), (std::map<uint64_t, int>{{3, 0}, {4, 0}, {5, 0}}));
 }
 
+// Expression atoms are decided as a column's are, from the row's expression
+// results; a row holding two results on one virtual column (two expressions
+// whose texts hash to one number) decides nothing: either result may be the one
+// a key or range stands for.
+TEST(Cover, ExpressionAtomsAreDecidedUnlessTwoResultsShareTheirColumn) {
+  Router r;
+  const uint16_t e = SR_VIRTUAL_ATTNUM_BASE + 7, f = SR_VIRTUAL_ATTNUM_BASE + 8;
+  sr_value three{}, seven{}, forty{};
+  three.v.i = 3;
+  seven.v.i = 7;
+  forty.v.i = 40;
+  const uint64_t k3 = sr_index_key(100, e, SR_TAG_INT, &three);
+  const uint64_t lo = sr_order_key(SR_TAG_INT, &seven), hi = sr_order_key(SR_TAG_INT, &forty);
+  add(r, 1, 100, CoverSpec{{{eq(k3, e, SR_TAG_INT)}}, 1});  // e(row) = 3
+  add(r, 2, 100, CoverSpec{{{range(lo, hi, f)}}, 1});      // f(row) BETWEEN 7 AND 40
+  const int D = SR_EXACT_DECIDED, N = SR_EXACT_NEW;
+  auto route = [&](std::vector<sr_expression_value> results) {
+    std::vector<sr_value> values(2);
+    const sr_row_view row{values.data(), nullptr, results.data(), results.size()};
+    std::map<uint64_t, int> out;
+    for (const sr_shape_ref& s : r.route(100, &row, nullptr, true)) out[s.shape_id] = s.exact;
+    return out;
+  };
+  for (int round = 0; round < 2; round++) {  // overlay, then the static index
+    EXPECT_EQ(route({{three, e, SR_TAG_INT}, {seven, f, SR_TAG_INT}}), (std::map<uint64_t, int>{{1, D | N}, {2, D | N}}));
+    EXPECT_EQ(route({{seven, e, SR_TAG_INT}, {three, f, SR_TAG_INT}}), (std::map<uint64_t, int>{}));
+    // a second result on e: both shapes offered, neither decided
+    EXPECT_EQ(route({{seven, e, SR_TAG_INT}, {three, e, SR_TAG_INT}, {forty, f, SR_TAG_INT}}),
+              (std::map<uint64_t, int>{{1, 0}, {2, 0}}));
+    r.maintain(true);
+  }
+}
+
 // 5,000 shapes on one symbol, each with its own price threshold: a row of that
 // symbol reaches the shapes whose threshold its price passes, not all 5,000.
 TEST(Cover, CompositeAtomsSplitASharedKeyByThreshold) {
