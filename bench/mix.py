@@ -41,6 +41,12 @@ owner_id < assignee_id`: no cover (a column against a column), no executor part,
 one form: the form lane's per-change cost per scan shape.
 
   python3 bench/mix.py --max-shapes 0 --lane 10000 --changes 200000 --out /tmp/lane.md
+
+--expressions N also reads the same WAL with only N (and N/10) shapes
+`(amount + priority) % N = k` (k = 0 .. N - 1): expression atoms, one shape
+of the N matches each row version; exact, so decided without the executor.
+
+  python3 bench/mix.py --max-shapes 0 --expressions 10000 --changes 200000 --out /tmp/expr.md
 Run as root (the cluster runs as the postgres user).
 """
 import argparse
@@ -137,11 +143,13 @@ def main():
     ap.add_argument("--lane", type=int, default=0,
                     help="also read the WAL with only N (and N/10) scan shapes of one form "
                          "(owner_id = k OR owner_id = assignee_id)")
+    ap.add_argument("--expressions", type=int, default=0,
+                    help="also read the WAL with only N (and N/10) shapes (amount + priority) %% N = k")
     a = ap.parse_args()
     if a.max_shapes != 0 and a.max_shapes < 10_000:
         ap.error("--max-shapes is 0 (only --opaque or --lane) or at least 10,000")
-    if a.max_shapes == 0 and a.opaque <= 0 and a.lane <= 0:
-        ap.error("--max-shapes 0 needs --opaque N or --lane N")
+    if a.max_shapes == 0 and a.opaque <= 0 and a.lane <= 0 and a.expressions <= 0:
+        ap.error("--max-shapes 0 needs --opaque N, --lane N or --expressions N")
     if (a.forms == "ii" or a.opaque > 0) and a.out == os.path.join(HERE, "MIX.md"):
         a.out = os.path.join(HERE, "MIX16.md")
     if a.quick:
@@ -163,6 +171,10 @@ def opaque_name(n):
 
 def lane_name(n):
     return f"shape_router, {n:,} scan shapes `owner_id = k OR owner_id = assignee_id` only"
+
+
+def expression_name(n, modulus):
+    return f"shape_router, {n:,} shapes `(amount + priority) % {modulus:,} = k` only"
 
 
 def shard_name(s, i, n):
@@ -211,6 +223,11 @@ def run(c, a):
         lane_ids = c.psql("SELECT id FROM shape_router.register_shapes('items', (SELECT array_agg(format("
                           f"'owner_id = %s OR owner_id = assignee_id', 1 + floor(random() * {KEYS})::int) ORDER BY g) "
                           f"FROM generate_series(1, {a.lane}) g)) id")
+    expression_ids = []
+    if a.expressions > 0:
+        expression_ids = c.psql("SELECT id FROM shape_router.register_shapes('items', (SELECT array_agg(format("
+                                f"'(amount + priority) %% {a.expressions} = %s', g) ORDER BY g) "
+                                f"FROM generate_series(0, {a.expressions - 1}) g)) id")
     scan_ids = c.psql("SELECT string_agg(id::text, ',') FROM shape_router.register_shapes('items', "
                       "(SELECT array_agg(format('((amount + priority) %% 1000003 < %s) IS TRUE', g)) FROM generate_series(1, 100) g)) id")[0]
     c.psql("VACUUM ANALYZE shape_router.shape_catalog")
@@ -256,6 +273,9 @@ def run(c, a):
     # Only scan shapes of one form, N and N/10 of them: what a lane costs a change per shape.
     for n in sorted({a.lane, a.lane // 10} - {0}):
         consumers.append((lane_name(n), "shape_router", ["shapes", ",".join(lane_ids[:n])]))
+    # Only expression shapes, all N of one modulus and the first N/10.
+    for n in sorted({a.expressions, a.expressions // 10} - {0}):
+        consumers.append((expression_name(n, a.expressions), "shape_router", ["shapes", ",".join(expression_ids[:n])]))
     slot_of = {}
     for i, (name, plugin, _) in enumerate(consumers):
         slot_of[name] = f"m{i}"
@@ -391,6 +411,14 @@ def write(a, r, elapsed):
         w(f"Lane: {k:,} scan shapes `owner_id = k OR owner_id = assignee_id` cost {above:.2f} µs of CPU per change "
           f"above the floor, {above * 1000 / k:.2f} ns per shape and change (program runs: "
           f"{stats.get('gate_evaluations', 0):,}, lane runs: {stats.get('lane_runs', 0):,}).")
+        w("")
+    for k in sorted({a.expressions, a.expressions // 10} - {0}):
+        x = cons[expression_name(k, a.expressions)]
+        above = (x["cpu_median_us"] - x["start_cpu_us"] - floor_routing) / n
+        stats = json.loads(x["stats"]) if "stats" in x else {}
+        w(f"Expressions: {k:,} shapes `(amount + priority) % {a.expressions:,} = k` cost {above:.2f} µs of CPU per "
+          f"change above the floor ({x['messages']:,} records; program runs: {stats.get('gate_evaluations', 0):,}, "
+          f"executor calls: {stats.get('fallback_evaluations', 0):,}, exact hits: {stats.get('exact_hits', 0):,}).")
         w("")
     big = cons.get(f"shape_router, S = {a.max_shapes:,} (mix)")
     base = cons.get(MEMORY_BASELINE)
