@@ -2,7 +2,8 @@
 -- forms users write (equalities, ANDs and ORs of them, IN lists with NULLs,
 -- equality AND threshold, one- and two-sided ranges, BETWEEN, ORs of ANDs, NOT
 -- over comparisons, ANDs, ORs and IN lists, IS [NOT] NULL, bare and negated
--- bools, functions and LIKE that nothing indexes, random nestings of all these)
+-- bools, expressions over columns (=, IN, ranges, BETWEEN, <>, IS NULL, with an equality
+-- as a composite) and LIKE, random nestings of all these)
 -- over int2/int4/int8, float4/float8, numeric, date, timestamp, timestamptz,
 -- text (the default collation, which is C in the test database, COLLATE "C" and
 -- "default", and ICU's order) and bool, with constants that are edge values:
@@ -290,11 +291,11 @@ BEGIN
       WHEN 2 THEN format('%s IS NOT NULL', c)
       WHEN 3 THEN format('%s IS NULL OR %s', c, rr_eq(c))
       ELSE format('%s IS NOT NULL AND %s', c, rr_range(c)) END;
-  ELSIF r < 0.91 THEN form := 'bool';
+  ELSIF r < 0.90 THEN form := 'bool';
     clause := rr_one(ARRAY['b', 'NOT b', 'b = true', 'b = false', 'b IS TRUE', 'b IS NOT FALSE', 'b IS UNKNOWN',
                            'b AND ' || rr_eq('i4'), 'NOT b OR ' || rr_eq('i4'), rr_eq('i4') || ' AND NOT b']);
-  ELSIF r < 0.95 THEN form := 'unindexed';
-    clause := CASE rr_rand(9)
+  ELSIF r < 0.97 THEN form := 'expression';   -- functions and LIKE: expression, prefix and substring atoms
+    clause := CASE rr_rand(17)
       WHEN 1 THEN format('lower(t) = %s', rr_pick('t'))
       WHEN 2 THEN format('t LIKE %L', rr_one(ARRAY['a%', 'ab%', '%b', 'é%', '_', 'abcdefgh%']))
       WHEN 3 THEN format('tc LIKE %L', rr_one(ARRAY['a%', 'ab%', 'abcdefgh_', 'B%']))
@@ -303,6 +304,14 @@ BEGIN
       WHEN 6 THEN format('coalesce(i8, -1) = %s', rr_pick('i8'))
       WHEN 7 THEN format('f8 * 2 > %s', rr_pick('f8'))
       WHEN 8 THEN format('i2::int8 + i4 > %s', rr_pick('i4'))
+      WHEN 9 THEN format('i4 %% 5 IN (%s, %s)', rr_rand(5) - 1, rr_one(ARRAY['NULL', '-1', '3']))
+      WHEN 10 THEN format('abs(i4::int8) BETWEEN %s AND %s', rr_rand(4) - 1, rr_one(ARRAY['1', '3', '2147483648']))
+      WHEN 11 THEN format('i2 + 1 %s %s', rr_one(ARRAY['<>', '<', '>=']), rr_pick('i2'))
+      WHEN 12 THEN format('d + 1 %s %s', rr_one(ARRAY['=', '>=', '<']), rr_pick('d'))
+      WHEN 13 THEN format('date_trunc(''hour'', ts) %s %s', rr_one(ARRAY['=', '<=', '>']), rr_pick('ts'))
+      WHEN 14 THEN format('(f8 + 1) IS %sNULL', rr_one(ARRAY['', 'NOT ']))
+      WHEN 15 THEN format('i4 = %s AND abs(i8 %% 100) BETWEEN %s AND %s', rr_rand(4) - 1, rr_rand(3) - 1, rr_rand(6))
+      WHEN 16 THEN format('i4 %% 3 = %s OR i2 - 1 < %s', rr_rand(3) - 1, rr_pick('i2'))
       ELSE format('%s OR lower(tc) = %s', rr_eq(c), rr_pick('tc')) END;
   ELSE form := 'tree'; clause := rr_tree(3);
   END IF;
