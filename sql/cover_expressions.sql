@@ -53,7 +53,8 @@ SELECT shape_id, clause, l AS routing
 SELECT relid::regclass, count(*) AS expressions, count(DISTINCT attnum) AS columns,
        bool_and(attnum >= 4096 AND attnum < 8192) AS virtual
   FROM shape_router.index_expressions GROUP BY relid ORDER BY relid::regclass::text;
--- forms that stay scan shapes: IS DISTINCT FROM, not a constant, a mutable function
+-- IS DISTINCT FROM: a complement and a NULL atom; forms that stay scan shapes: not a
+-- constant, a mutable function
 CREATE TABLE exr (id int PRIMARY KEY, email text);
 ALTER TABLE exr REPLICA IDENTITY FULL;
 CREATE TABLE exr_shapes AS

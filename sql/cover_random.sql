@@ -295,7 +295,7 @@ BEGIN
     clause := rr_one(ARRAY['b', 'NOT b', 'b = true', 'b = false', 'b IS TRUE', 'b IS NOT FALSE', 'b IS UNKNOWN',
                            'b AND ' || rr_eq('i4'), 'NOT b OR ' || rr_eq('i4'), rr_eq('i4') || ' AND NOT b']);
   ELSIF r < 0.97 THEN form := 'expression';   -- functions and LIKE: expression, prefix and substring atoms
-    clause := CASE rr_rand(17)
+    clause := CASE rr_rand(18)
       WHEN 1 THEN format('lower(t) = %s', rr_pick('t'))
       WHEN 2 THEN format('t LIKE %L', rr_one(ARRAY['a%', 'ab%', '%b', 'é%', '_', 'abcdefgh%']))
       WHEN 3 THEN format('tc LIKE %L', rr_one(ARRAY['a%', 'ab%', 'abcdefgh_', 'B%']))
@@ -312,6 +312,8 @@ BEGIN
       WHEN 14 THEN format('(f8 + 1) IS %sNULL', rr_one(ARRAY['', 'NOT ']))
       WHEN 15 THEN format('i4 = %s AND abs(i8 %% 100) BETWEEN %s AND %s', rr_rand(4) - 1, rr_rand(3) - 1, rr_rand(6))
       WHEN 16 THEN format('i4 %% 3 = %s OR i2 - 1 < %s', rr_rand(3) - 1, rr_pick('i2'))
+      WHEN 17 THEN format(rr_one(ARRAY['i4 %% 3 IS DISTINCT FROM %s', 'NOT (i2 + 1 IS DISTINCT FROM %s)']),
+                          rr_one(ARRAY['0', '1', 'NULL']))
       ELSE format('%s OR lower(tc) = %s', rr_eq(c), rr_pick('tc')) END;
   ELSE form := 'tree'; clause := rr_tree(3);
   END IF;

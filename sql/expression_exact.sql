@@ -1,5 +1,6 @@
 -- Exact expression atoms: on expressions of integer, date and timestamp type,
--- equality, IN, ranges, negations, NULL tests and their ORs are decided by the
+-- equality, IN, ranges, negations (IS [NOT] DISTINCT FROM too), NULL tests and
+-- their ORs are decided by the
 -- index alone, as the same forms on a column are: no program runs. Two
 -- expressions that share a virtual column number (made here by hand) leave
 -- their rows to the programs. Records are checked against PostgreSQL's own
@@ -14,6 +15,8 @@ SELECT shape_router.register_shape('xe', clause) AS shape_id, clause
                     '(a - b) BETWEEN -2 AND 1', '(a + b) % 10 <> 7', '(a + b) % 10 NOT IN (1, 2)',
                     'abs(a) IS NULL', '(a * b) IS NOT NULL', '(a - b) < -5 OR (a + b) % 10 = 9',
                     'd + 1 >= ''2026-01-05''', 'date_trunc(''hour'', t) = ''2026-01-01 10:00''',
+                    '(a + b) % 10 IS DISTINCT FROM 3', 'NOT ((a - b) IS DISTINCT FROM 2)',
+                    'abs(a) IS NOT DISTINCT FROM NULL', '(a * b) IS DISTINCT FROM NULL',
                     'b = 2 AND abs(a) BETWEEN 2 AND 5', 'b = 2 AND abs(a) BETWEEN 0 AND 1',
                     'b = 2 AND abs(a) > 6', 'b = 2 AND abs(a) <= 3']) AS clause;
 SELECT shape_id, clause, l AS alternative

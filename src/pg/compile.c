@@ -2035,10 +2035,47 @@ expression_range_column(Node *node, Const **constant, sr_compare_op *op)
 }
 
 /*
+ * expr IS DISTINCT FROM const (either side, = of expr's type), or NOT of it
+ * (*negated): the expression and the constant (NULL for a NULL constant).
+ */
+static bool
+expression_distinct(Node *node, Node **expr, Const **constant, bool *negated)
+{
+	Node	   *left;
+	Node	   *right;
+	sr_compare_op op;
+
+	*negated = IsA(node, BoolExpr) && ((BoolExpr *) node)->boolop == NOT_EXPR;
+	if (*negated)
+		node = linitial(((BoolExpr *) node)->args);
+	if (!IsA(node, DistinctExpr) || list_length(((DistinctExpr *) node)->args) != 2)
+		return false;
+	left = strip_relabel(linitial(((DistinctExpr *) node)->args));
+	right = strip_relabel(lsecond(((DistinctExpr *) node)->args));
+	if (IsA(left, Const))
+	{
+		Node	   *swap = left;
+
+		left = right;
+		right = swap;
+	}
+	if (!IsA(right, Const) || !indexable_expression(left) ||
+		!operand_types_compatible(exprType(left), ((Const *) right)->consttype) ||
+		!native_comparison(((DistinctExpr *) node)->opno, ((DistinctExpr *) node)->inputcollid,
+						   shape_type_tag(exprType(left)), &op) || op != SR_OP_EQ)
+		return false;
+	*expr = left;
+	*constant = ((Const *) right)->constisnull ? NULL : (Const *) right;
+	return true;
+}
+
+/*
  * expr IS NULL: a NULL atom on the expression's virtual column; expr IS NOT
  * NULL, expr <> c, expr NOT IN (c1, ...): a complement atom on it, as for a
  * column (complement_alternative, on a Var standing for the virtual column),
- * and exact where the column's would be. NIL: not such a test.
+ * and exact where the column's would be; expr IS DISTINCT FROM c a complement
+ * and a NULL atom, NOT of it an equality atom (IS NOT DISTINCT FROM NULL: a
+ * NULL atom). NIL: not such a test.
  */
 static List *
 cover_of_expression_negation(Node *node, Oid relid)
@@ -2052,6 +2089,8 @@ cover_of_expression_negation(Node *node, Oid relid)
 	ShapeIndexExpression *indexed;
 	Var		   *column;
 	CoverAlternative *alternative;
+	bool		distinct = false;
+	bool		negated = false;
 
 	if (IsA(node, NullTest) && !((NullTest *) node)->argisrow &&
 		indexable_expression(strip_relabel((Node *) ((NullTest *) node)->arg)))
@@ -2059,13 +2098,35 @@ cover_of_expression_negation(Node *node, Oid relid)
 		expr = strip_relabel((Node *) ((NullTest *) node)->arg);
 		is_null = ((NullTest *) node)->nulltesttype == IS_NULL;
 	}
+	else if (expression_distinct(node, &expr, &constant, &negated))
+	{
+		distinct = !negated;
+		is_null = negated && constant == NULL;	/* NOT (expr IS DISTINCT FROM NULL) */
+	}
 	else if (!expression_comparison(node, &expr, &constant, &op, &in_list, &all) || op != SR_OP_NE)
 		return NIL;
 	if ((indexed = expression_column(expr)) == NULL)
 		return NIL;
 	column = makeVar(1, (AttrNumber) indexed->attnum, exprType(expr), exprTypmod(expr), exprCollation(expr), 0);
-	if (is_null)
+	if (negated && constant != NULL)
+	{
+		sr_value	value;
+
+		/* NOT (expr IS DISTINCT FROM c): expr = c, never NULL */
+		shape_value_from_datum(constant->consttype, constant->constvalue, false, &value);
+		alternative = new_alternative(1, node);
+		alternative->atoms[0] = equality_atom(relid, column, &value);
+		alternative->exact = sr_key_exact(alternative->atoms[0].tag);
+	}
+	else if (is_null)
 		alternative = null_alternative(column, node);
+	else if (distinct && constant != NULL)
+	{
+		sr_value	value;
+
+		shape_value_from_datum(constant->consttype, constant->constvalue, false, &value);
+		alternative = complement_alternative(relid, column, &value, 1, true, node);
+	}
 	else if (constant == NULL)
 		alternative = complement_alternative(relid, column, NULL, 0, false, node);
 	else if (in_list)
