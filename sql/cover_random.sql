@@ -2,8 +2,8 @@
 -- forms users write (equalities, ANDs and ORs of them, IN lists with NULLs,
 -- equality AND threshold, one- and two-sided ranges, BETWEEN, ORs of ANDs, NOT
 -- over comparisons, ANDs, ORs and IN lists, IS [NOT] NULL, bare and negated
--- bools, expressions over columns (=, IN, ranges, BETWEEN, <>, IS NULL, with an equality
--- as a composite) and LIKE, random nestings of all these)
+-- bools, expressions over columns (=, IN, ranges, BETWEEN, <>, IS NULL, beside an
+-- equality) and LIKE, random nestings of all these)
 -- over int2/int4/int8, float4/float8, numeric, date, timestamp, timestamptz,
 -- text (the default collation, which is C in the test database, COLLATE "C" and
 -- "default", and ICU's order) and bool, with constants that are edge values:

@@ -918,24 +918,27 @@ equality_conjunct(Node *node, Var **column, Const **constant)
 }
 
 static bool range_bounds(uint8 tag, Const *constant, sr_compare_op op, uint64 *lo, uint64 *hi);
-static Var *expression_range_column(Node *node, Const **constant, sr_compare_op *op);
+static Var *expression_range_column(Node *node, Const **constant, sr_compare_op *op, const char **text);
 
 /*
  * col < <= > >= const on a type with order keys: the order keys the column's
  * value can have, inclusive ([*lo, *hi]; lo > hi: none). Strict bounds are
  * tightened only where keys are exact. The same on an indexable expression,
- * with *column a Var standing for its virtual column (two such conjuncts on one
- * expression, a BETWEEN, then meet in one range as a column's do).
+ * with *column a Var standing for its virtual column and *text the
+ * expression's (NULL for a column): two such conjuncts on one expression, a
+ * BETWEEN, then meet in one range as a column's do (two expressions may share
+ * a virtual column number: the text tells them apart).
  */
 static bool
-range_conjunct(Node *node, Var **column, uint64 *lo, uint64 *hi)
+range_conjunct(Node *node, Var **column, uint64 *lo, uint64 *hi, const char **text)
 {
 	Const	   *constant;
 	sr_compare_op op;
 	uint8		tag;
 
+	*text = NULL;
 	if (!comparison_conjunct(node, column, &constant, &op) &&
-		(*column = expression_range_column(node, &constant, &op)) == NULL)
+		(*column = expression_range_column(node, &constant, &op, text)) == NULL)
 		return false;
 	if (op != SR_OP_LT && op != SR_OP_LE && op != SR_OP_GT && op != SR_OP_GE)
 		return false;
@@ -1690,6 +1693,7 @@ cover_of_and(BoolExpr *expr, Oid relid)
 	uint64		range_lo[SR_COVER_MAX_ALTERNATIVES];
 	uint64		range_hi[SR_COVER_MAX_ALTERNATIVES];
 	Node	   *range_source[SR_COVER_MAX_ALTERNATIVES];
+	const char *range_text[SR_COVER_MAX_ALTERNATIVES];	/* an expression's, NULL for a column */
 	int			ranges = 0;
 	bool		only_ranges = true;
 	List	   *equalities = NIL;	/* the equality and IN conjuncts' alternatives */
@@ -1705,16 +1709,20 @@ cover_of_and(BoolExpr *expr, Oid relid)
 		uint64		lo;
 		uint64		hi;
 		int			r;
+		const char *text;
 
-		if (range_conjunct(child, &column, &lo, &hi))
+		if (range_conjunct(child, &column, &lo, &hi, &text))
 		{
-			for (r = 0; r < ranges && range_columns[r]->varattno != column->varattno; r++)
+			for (r = 0; r < ranges && (range_columns[r]->varattno != column->varattno ||
+									   (range_text[r] == NULL) != (text == NULL) ||
+									   (text != NULL && strcmp(range_text[r], text) != 0)); r++)
 				;
 			if (r == ranges)
 			{
 				if (ranges == SR_COVER_MAX_ALTERNATIVES)
 					continue;
 				range_columns[ranges] = column;
+				range_text[ranges] = text;
 				range_lo[ranges] = lo;
 				range_hi[ranges] = hi;
 				range_source[ranges++] = child;
@@ -1750,7 +1758,10 @@ cover_of_and(BoolExpr *expr, Oid relid)
 		{
 			CoverAlternative *composite;
 
-			if (equality->count == 0 || equality->atoms[0].attnum == range_columns[r]->varattno)
+			/* (not on an expression: the composite index reads one value of its
+			 * range column a row, and two expressions may share the number) */
+			if (equality->count == 0 || equality->atoms[0].attnum == range_columns[r]->varattno ||
+				range_text[r] != NULL)
 				continue;
 			composite = composite_alternative(equality, range_columns[r], range_lo[r], range_hi[r],
 											  (Node *) make_andclause(list_make2(equality->source, range_source[r])));
@@ -2018,7 +2029,7 @@ expression_column(Node *expr)
  * (its expression kept for the cover), the constant and op; NULL otherwise.
  */
 static Var *
-expression_range_column(Node *node, Const **constant, sr_compare_op *op)
+expression_range_column(Node *node, Const **constant, sr_compare_op *op, const char **text)
 {
 	Node	   *expr;
 	bool		in_list;
@@ -2031,6 +2042,7 @@ expression_range_column(Node *node, Const **constant, sr_compare_op *op)
 		(indexed = expression_column(expr)) == NULL)
 		return NULL;
 	cover_expressions = lappend(cover_expressions, indexed);
+	*text = indexed->text;
 	return makeVar(1, (AttrNumber) indexed->attnum, exprType(expr), exprTypmod(expr), exprCollation(expr), 0);
 }
 
@@ -2262,6 +2274,7 @@ cover_of(Node *node, Oid relid)
 	uint64		hi;
 	bool		truth;
 	List	   *negation;
+	const char *text;
 
 	if (node == NULL || (IsA(node, Const) && !((Const *) node)->constisnull &&
 						 ((Const *) node)->consttype == BOOLOID && DatumGetBool(((Const *) node)->constvalue)))
@@ -2313,7 +2326,7 @@ cover_of(Node *node, Oid relid)
 		alternative->exact = sr_key_exact((uint8) shape_type_tag(column->vartype));
 		return list_make1(alternative);
 	}
-	if (range_conjunct(node, &column, &lo, &hi))
+	if (range_conjunct(node, &column, &lo, &hi, &text))
 		return list_make1(range_alternative(column, lo, hi, node));
 	if ((negation = cover_of_expression(node, relid)) != NIL)
 		return negation;

@@ -168,6 +168,15 @@ shape_def_reanalyse(ShapeDef *def, Relation rel, Datum where_source, Datum where
 	def->cover_sizes = NULL;
 	def->cover_atoms = NULL;
 	def->cover_exact = 0;
+	/*
+	 * A cover on indexed expressions needs their index_expressions rows of this
+	 * major, which only upgrade_shapes() writes: without them the decoder does
+	 * not evaluate the expressions, or (another expression sharing the virtual
+	 * column number) keys the rows by the other one. Until then such a shape
+	 * runs as a scan shape.
+	 */
+	if (cover.expressions != NIL)
+		cover.alternative_count = 0;
 	if (cover.alternative_count > 0)
 		shape_cover_from_datum(def, shape_cover_datum(&cover));
 	def->reanalysed = true;
