@@ -84,6 +84,9 @@ SELECT array_agg(s - :a ORDER BY s) AS matches
   FROM shape_router.matching_shapes(ROW(1, 1, 12, 'ab')::up) AS s WHERE s <> :e;
 SELECT shape_router.evaluate_shape(:c, ROW(1, 0, 6, 'x')::up) AS c_on_6, shape_router.evaluate_shape(:c, ROW(1, 6, 0, 'x')::up) AS c_on_0;
 SELECT shape_router.explain_shape(:e);
+-- f's cover reads an expression, whose index_expressions row of this major only
+-- upgrade_shapes() writes: until then a scan shape
+SELECT line FROM shape_router.explain_shape(:f) AS line WHERE line LIKE 'routing:%';
 
 RESET search_path;
 -- upgrade_shapes() rewrites the rows as this major makes them; e must be dropped first
@@ -95,6 +98,7 @@ SELECT bool_and(server_major = current_setting('server_version_num')::int / 1000
   FROM shape_router.shape_catalog;
 SELECT shape_router.upgrade_shapes() AS nothing_left;
 SELECT count(*) AS reanalysed_lines FROM shape_router.explain_shape(:a) AS line WHERE line LIKE 'registered under%';
+SELECT line FROM shape_router.explain_shape(:f) AS line WHERE line LIKE 'routing:%';
 SELECT up_writes();
 SELECT (SELECT array_agg(data ORDER BY data) FROM before WHERE (data::json->>'shape')::bigint <> :e) =
        (SELECT array_agg(data ORDER BY data)

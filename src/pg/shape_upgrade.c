@@ -248,14 +248,15 @@ shape_router_upgrade_shapes(PG_FUNCTION_ARGS)
 			nulls[Anum_shape_fallback_exprs - 1] = def.fallback_text == NULL;
 			if (def.fallback_text != NULL)
 				values[Anum_shape_fallback_exprs - 1] = CStringGetTextDatum(def.fallback_text);
-			nulls[Anum_shape_index_cover - 1] = def.cover_alternatives == 0;
-			if (def.cover_alternatives > 0)
 			{
+				/* (def's cover leaves out expressions: shape_def_reanalyse) */
 				ShapeCover	cover;
 
 				shape_cover(where, def.relid, &cover);
+				nulls[Anum_shape_index_cover - 1] = cover.alternative_count == 0;
 				/* this major's texts (another's are not read); without their table, a scan shape */
-				if (shape_store_index_expressions(def.relid, cover.expressions, &seen, CurrentMemoryContext))
+				if (cover.alternative_count > 0 &&
+					shape_store_index_expressions(def.relid, cover.expressions, &seen, CurrentMemoryContext))
 					values[Anum_shape_index_cover - 1] = shape_cover_datum(&cover);
 				else
 					nulls[Anum_shape_index_cover - 1] = true;
