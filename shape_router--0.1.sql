@@ -125,6 +125,7 @@ CREATE FUNCTION shape_router.decoding_stats(
     OUT prefetches bigint,
     OUT lane_runs bigint,
     OUT lane_decisions bigint,
+    OUT expression_reuses bigint,
     OUT shapes_loaded bigint,
     OUT relations_with_shapes bigint,
     OUT index_keys bigint,

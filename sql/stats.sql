@@ -6,6 +6,7 @@ CREATE TABLE st_other (id int PRIMARY KEY);
 SELECT shape_router.register_shape('st_watched', 'k = 1') IS NOT NULL AS registered;
 SELECT shape_router.register_shape('st_watched', 'k = 2') IS NOT NULL AS registered;
 SELECT shape_router.register_shape('st_watched', 'k * 1.5 = 4.5') IS NOT NULL AS registered;  -- numeric: a fallback
+SELECT shape_router.register_shape('st_watched', 'k = 0 AND k > k - 1') IS NOT NULL AS registered;  -- column against expression: a fallback
 SELECT 'init' FROM pg_create_logical_replication_slot('stats', 'shape_router');
 INSERT INTO st_other SELECT generate_series(1, 1000);
 INSERT INTO st_watched SELECT g, g % 4 FROM generate_series(1, 100) g;
@@ -17,11 +18,15 @@ SELECT count(*) AS records FROM pg_logical_slot_get_changes('stats', NULL, NULL,
 -- run: exact_hits = 25 + 25 inserts, and 10 ("k = 1") + 3 ("k = 2", ids 2, 6, 10) updates.
 -- "k * 1.5 = 4.5" is indexed on its expression (a virtual column), under numeric keys, which
 -- are hashes: its program runs for rows whose k * 1.5 is 4.5, old or new: 25 inserts, and twice
--- for each of the updates of ids 3 and 7 (moves out): 25 + 4. Program runs: 29, all of them
--- fallbacks (only "k * 1.5 = 4.5" calls the executor).
--- Records: 75 inserts; updates: k = 1 gets 3 updates + 7 moves in, k = 2 loses 3, k * 1.5 = 4.5 loses 2: 90.
-SELECT changes_seen, relation_gate_passes, gate_evaluations, fallback_evaluations, exact_hits, records_emitted,
-       errors, shapes_loaded, relations_with_shapes
+-- for each of the updates of ids 3 and 7 (moves out): 25 + 4 runs. Its fallback tests the
+-- indexed expression, whose value the decoder has: 29 expression reuses, no executor call.
+-- "k = 0 AND k > k - 1" is filed under k = 0: 25 inserts, and the updates of ids 4 and 8 (moves
+-- out) run it twice each: 29 runs; its fallback (k > k - 1) goes to the executor where k = 0
+-- holds: 25 + 2 = 27. Program runs: 58.
+-- Records: 100 inserts; updates: k = 1 gets 3 updates + 7 moves in, k = 2 loses 3,
+-- k * 1.5 = 4.5 loses 2, k = 0 AND ... loses 2: 117.
+SELECT changes_seen, relation_gate_passes, gate_evaluations, fallback_evaluations, expression_reuses, exact_hits,
+       records_emitted, errors, shapes_loaded, relations_with_shapes
   FROM shape_router.decoding_stats();
 SELECT 'stop' FROM pg_drop_replication_slot('stats');
 DROP TABLE st_watched, st_other;

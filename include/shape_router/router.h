@@ -85,7 +85,8 @@ typedef struct sr_shape_ref
 	X(shared_evaluations, "program runs saved: a row version's result reused from an identical shape (same relation, program, WHERE columns)") \
 	X(prefetches, "changes whose next change's index lines were prefetched") \
 	X(lane_runs, "form lane runs: a form's code run once over its scan shapes' constants, per row version") \
-	X(lane_decisions, "scan shapes a form lane decided, per row version: no program run of their own")
+	X(lane_decisions, "scan shapes a form lane decided, per row version: no program run of their own") \
+	X(expression_reuses, "FALLBACK leaves on an indexed expression answered from its value the decoder has (no executor call)")
 
 typedef struct sr_counters
 {

@@ -252,6 +252,7 @@ relation_expressions(RouterState *state, RelationInfo *rel)
 		int			member = -1;
 
 		indexed->attnum = list->attnums[i];
+		indexed->text = pstrdup(list->texts[i]);
 		indexed->type = exprType(expr);
 		indexed->tag = (uint8) shape_type_tag(indexed->type);
 		indexed->fits = expr_fits_relation(expr, rel->desc, &bad_attnum);

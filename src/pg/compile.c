@@ -2391,3 +2391,79 @@ shape_cover_planned(Node *planned, Oid relid, ShapeCover *out)
 	}
 	cover_expressions = NIL;
 }
+
+/* ---------------------------------------------------------------- fallbacks on an indexed expression */
+
+typedef struct ReplaceExpression
+{
+	Node	   *expr;
+	Var		   *column;
+} ReplaceExpression;
+
+static Node *
+replace_expression_mutator(Node *node, ReplaceExpression *replace)
+{
+	if (node == NULL)
+		return NULL;
+	if (equal(node, replace->expr))
+		return (Node *) copyObject(replace->column);
+	return expression_tree_mutator(node, replace_expression_mutator, (void *) replace);
+}
+
+/*
+ * A fallback that tests one indexable expression against constants (expr op c,
+ * expr IN (...), expr NOT IN (...), expr IS [NOT] NULL, expr IS [NOT] DISTINCT
+ * FROM c): the virtual column its expression would be indexed on, the
+ * expression's text, and a program without fallbacks that decides the test
+ * from the expression's value alone, read as column 1. The decoder runs that
+ * program instead of the executor when it has evaluated the expression on the
+ * row already. The program is allocated in context. False: another test.
+ */
+bool
+shape_fallback_on_expression(Node *node, MemoryContext context, uint16 *attnum, char **text,
+							 uint8 **program, uint32 *program_len)
+{
+	Node	   *expr = NULL;
+	Const	   *constant;
+	sr_compare_op op;
+	bool		in_list;
+	bool		all;
+	bool		negated;
+	ShapeIndexExpression *indexed;
+	ReplaceExpression replace;
+	MemoryContext scratch;
+	MemoryContext old;
+	List	   *fallbacks = NIL;
+	bytea	   *compiled;
+	bool		found = false;
+
+	if (IsA(node, NullTest) && !((NullTest *) node)->argisrow &&
+		indexable_expression(strip_relabel((Node *) ((NullTest *) node)->arg)))
+		expr = strip_relabel((Node *) ((NullTest *) node)->arg);
+	else if (!expression_distinct(node, &expr, &constant, &negated) &&
+			 !expression_comparison(node, &expr, &constant, &op, &in_list, &all))
+		return false;
+	scratch = AllocSetContextCreate(CurrentMemoryContext, "shape_router fallback on an expression",
+									ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(scratch);
+	indexed = expression_column(expr);
+	if (indexed != NULL)
+	{
+		replace.expr = expr;
+		replace.column = makeVar(1, 1, exprType(expr), exprTypmod(expr), exprCollation(expr), 0);
+		compiled = shape_compile_planned(replace_expression_mutator(copyObject(node), &replace), &fallbacks);
+		if (fallbacks == NIL)
+		{
+			MemoryContextSwitchTo(context);
+			*attnum = indexed->attnum;
+			*text = pstrdup(indexed->text);
+			*program_len = (uint32) VARSIZE_ANY_EXHDR(compiled);
+			*program = palloc(*program_len);
+			memcpy(*program, VARDATA_ANY(compiled), *program_len);
+			found = true;
+		}
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(scratch);
+	return found;
+}

@@ -715,6 +715,21 @@ image_take_values(RowImage *image, const sr_value *values, const sr_index_column
 	}
 }
 
+/* The programs read the expressions' results the router was given (fallbacks
+ * on them need no executor call: shape_eval.c). */
+static void
+image_take_expressions(RowImage *image, const RelationInfo *rel, const sr_row_view *view, const int *sources)
+{
+	if (view->expressions == NULL || sources == NULL)
+		return;
+	image->expressions = view->expressions;
+	image->expression_sources = sources;
+	image->expression_count = view->expression_count;
+	image->expression_states = rel->expressions;
+	image->expression_state_count = rel->expression_count;
+	image->expressions_version = rel->expressions_version;
+}
+
 /*
  * The routing index first, from the raw tuples: most changes match no shape and
  * stop here, before the rows are deformed. Returns false when no shape of rel
@@ -728,6 +743,8 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	sr_value	old_buffer[32];
 	sr_row_view new_view = {0};
 	sr_row_view old_view = {0};
+	const int  *new_sources = NULL;
+	const int  *old_sources = NULL;
 	sr_value   *new_values = NULL;
 	sr_value   *old_values = NULL;
 	bool		trusted = true;
@@ -791,7 +808,8 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 			new_view.lowered = shape_lowered_values(rel, columns, column_count, new_values);
 		if (virtual)
 			trusted = shape_expression_values(rel, new_slot, unchanged_toast, NULL, state->econtext, columns,
-											  column_count, &new_view.expressions, &new_view.expression_count);
+											  column_count, &new_view.expressions, &new_sources,
+											  &new_view.expression_count);
 	}
 	if (trusted && old_values != NULL)
 	{
@@ -800,7 +818,8 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 			old_view.lowered = shape_lowered_values(rel, columns, column_count, old_values);
 		if (virtual)
 			trusted = shape_expression_values(rel, old_slot, NULL, old_key_only, state->econtext, columns,
-											  column_count, &old_view.expressions, &old_view.expression_count);
+											  column_count, &old_view.expressions, &old_sources,
+											  &old_view.expression_count);
 	}
 	if (oldtuple == NULL && change->action == REORDER_BUFFER_CHANGE_UPDATE && !change->identity_full)
 	{
@@ -848,6 +867,8 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 		route->old_image.key_columns = change->identity_key;
 		if (trusted && old_values != NULL)
 			image_take_values(&route->old_image, old_values, columns, column_count);
+		if (trusted)
+			image_take_expressions(&route->old_image, rel, &old_view, old_sources);
 	}
 	if (newtuple != NULL)
 	{
@@ -865,6 +886,8 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 		row_image_init(&route->new_image, route->rows.new_row, route->rows.unchanged_toast);
 		if (trusted && new_values != NULL)
 			image_take_values(&route->new_image, new_values, columns, column_count);
+		if (trusted)
+			image_take_expressions(&route->new_image, rel, &new_view, new_sources);
 	}
 	return true;
 }

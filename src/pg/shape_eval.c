@@ -43,6 +43,16 @@ compiled_shape_release(CompiledShape *shape)
 			shape_predicate_free(shape->fallbacks[i]);
 		pfree(shape->fallbacks);
 	}
+	if (shape->on_expression != NULL)
+	{
+		for (int i = 0; i < shape->fallback_count; i++)
+			if (shape->on_expression[i].program != NULL)
+			{
+				pfree(shape->on_expression[i].program);
+				pfree(shape->on_expression[i].text);
+			}
+		pfree(shape->on_expression);
+	}
 	if (shape->program != NULL)
 		pfree(shape->program);
 	if (shape->columns != NULL)
@@ -53,6 +63,7 @@ compiled_shape_release(CompiledShape *shape)
 		pfree(shape->disabled_reason);
 	bms_free(shape->where_columns);
 	shape->fallbacks = NULL;
+	shape->on_expression = NULL;
 	shape->program = NULL;
 	shape->columns = NULL;
 	shape->fallback_text = NULL;
@@ -236,8 +247,17 @@ prepare(CompiledShape *shape, MemoryContext context, const uint8 *tags, TupleDes
 		int			i = 0;
 
 		shape->fallbacks = palloc0(sizeof(ShapePredicate *) * expected_fallbacks);
+		shape->on_expression = palloc0(sizeof(FallbackOnExpression) * expected_fallbacks);
 		foreach(lc, fallback_exprs)
+		{
+			FallbackOnExpression *on = &shape->on_expression[i];
+			uint32		len;
+
+			if (!shape_fallback_on_expression((Node *) lfirst(lc), context, &on->attnum, &on->text,
+											  &on->program, &len))
+				on->program = NULL;
 			shape->fallbacks[i++] = shape_predicate_create(context, (Node *) lfirst(lc));
+		}
 		shape->fallback_count = expected_fallbacks;
 	}
 	MemoryContextSwitchTo(old);
@@ -254,6 +274,12 @@ row_image_init(RowImage *image, TupleTableSlot *slot, const Bitmapset *unknown)
 	image->key_columns = NULL;
 	image->values = palloc(sizeof(sr_value) * (natts + 1));
 	image->converted = palloc0(sizeof(bool) * (natts + 1));
+	image->expressions = NULL;
+	image->expression_sources = NULL;
+	image->expression_count = 0;
+	image->expression_states = NULL;
+	image->expression_state_count = 0;
+	image->expressions_version = 0;
 }
 
 static void
@@ -290,12 +316,39 @@ convert_column(RowImage *image, int attnum)
 typedef struct FallbackCall
 {
 	CompiledShape *shape;
+	const RowImage *image;
 	TupleTableSlot *slot;
 	ExprContext *econtext;
 	sr_counters *counters;
 	char	   *message;		/* a data error: the shape's error record */
 	ErrorData  *abort;			/* any other error: re-thrown after the VM returns */
 } FallbackCall;
+
+/*
+ * The row's value of the expression a fallback tests, when the decoder
+ * evaluated it for the index (NULL: not; the executor decides). The fallback's
+ * expression is found among the relation's by its text, once per list.
+ */
+static const sr_value *
+expression_value(FallbackOnExpression *on, const RowImage *image)
+{
+	if (on->program == NULL || image->expressions == NULL)
+		return NULL;
+	if (on->resolved_in != image->expression_states || on->resolved_version != image->expressions_version)
+	{
+		on->source = -1;
+		for (int e = 0; e < image->expression_state_count && on->source < 0; e++)
+			if (image->expression_states[e].attnum == on->attnum &&
+				strcmp(image->expression_states[e].text, on->text) == 0)
+				on->source = e;
+		on->resolved_in = image->expression_states;
+		on->resolved_version = image->expressions_version;
+	}
+	for (size_t i = 0; on->source >= 0 && i < image->expression_count; i++)
+		if (image->expression_sources[i] == on->source)
+			return &image->expressions[i].value;
+	return NULL;
+}
 
 /* Called from the core's VM: must not longjmp. */
 static int
@@ -305,6 +358,22 @@ fallback_callback(void *arg, uint16_t index)
 	char	   *message = NULL;
 	PredicateResult result;
 
+	if (call->shape->on_expression != NULL)
+	{
+		FallbackOnExpression *on = &call->shape->on_expression[index];
+		const sr_value *value = expression_value(on, call->image);
+
+		if (value != NULL)
+		{
+			sr_value	row[2];
+
+			memset(&row[0], 0, sizeof(sr_value));
+			row[1] = *value;
+			if (call->counters != NULL)
+				call->counters->expression_reuses++;
+			return sr_program_eval(on->program, row, NULL, NULL);
+		}
+	}
 	if (call->counters != NULL)
 		call->counters->fallback_evaluations++;
 	result = shape_predicate_eval(call->shape->fallbacks[index], call->slot, call->econtext,
@@ -364,6 +433,7 @@ compiled_shape_eval(CompiledShape *shape, RowImage *image, const RelationEvalInf
 			convert_column(image, shape->columns[i]);
 
 	call.shape = shape;
+	call.image = image;
 	call.slot = image->slot;
 	call.econtext = econtext;
 	call.counters = counters;

@@ -186,13 +186,15 @@ extern sr_value *shape_lowered_values(const struct RelationInfo *rel, const sr_i
 extern bool shape_expression_values(const struct RelationInfo *rel, TupleTableSlot *slot, const Bitmapset *unknown,
 									const Bitmapset *key_only, ExprContext *econtext,
 									const sr_index_column *columns, size_t column_count,
-									const sr_expression_value **out, size_t *out_count);
+									const sr_expression_value **out, const int **sources_out, size_t *out_count);
 extern bool shape_expression_columns_within(const struct RelationInfo *rel, uint16 attnum,
 											const Bitmapset *columns);
 extern void shape_value_from_datum(Oid type, Datum datum, bool isnull, sr_value *out);
 extern Node *shape_plan_where(Node *where);
 extern bytea *shape_compile(Node *where, List **fallbacks);
 extern bytea *shape_compile_planned(Node *planned, List **fallbacks);
+extern bool shape_fallback_on_expression(Node *node, MemoryContext context, uint16 *attnum, char **text,
+										 uint8 **program, uint32 *program_len);
 
 /*
  * The cover of a WHERE (router.h: sr_cover): alternatives of index atoms such
@@ -235,9 +237,26 @@ typedef struct CompiledShape
 	int			column_count;
 	ShapePredicate **fallbacks;
 	int			fallback_count;
+	struct FallbackOnExpression *on_expression;	/* by fallback; NULL: none is */
 	bool		disabled;		/* the program does not fit the relation */
 	char	   *disabled_reason;
 } CompiledShape;
+
+/*
+ * A fallback that tests one indexed expression against constants: answered
+ * from the expression's value when the decoder has it for the row (an index
+ * column of the relation), by a program reading it as column 1.
+ */
+typedef struct FallbackOnExpression
+{
+	uint8	   *program;		/* NULL: not such a fallback */
+	uint16		attnum;			/* the expression's virtual column */
+	char	   *text;			/* the expression, as index_expressions holds it */
+	/* which of the relation's expressions it is, found once per expression list */
+	const struct IndexExpressionState *resolved_in;
+	uint32		resolved_version;
+	int			source;			/* index into that list; -1: not there */
+} FallbackOnExpression;
 
 /* One row version as the VM sees it: values converted on first use. */
 typedef struct RowImage
@@ -248,6 +267,14 @@ typedef struct RowImage
 	const Bitmapset *key_columns;	/* then: the attnums it carries */
 	sr_value   *values;			/* natts + 1 */
 	bool	   *converted;		/* natts + 1 */
+	/* the relation's indexed expressions' results on this row (none: NULL),
+	 * each with its index into expression_states (version: of that list) */
+	const sr_expression_value *expressions;
+	const int  *expression_sources;
+	size_t		expression_count;
+	const struct IndexExpressionState *expression_states;
+	int			expression_state_count;
+	uint32		expressions_version;
 } RowImage;
 
 /* What evaluation needs to know of the relation, valid for one generation. */
@@ -317,6 +344,7 @@ typedef struct IndexExpressionState
 	bool		fits;			/* its Vars match the relation's columns */
 	Bitmapset  *columns;		/* attnums it reads */
 	ShapePredicate *expression;
+	char	   *text;			/* as index_expressions holds it */
 } IndexExpressionState;
 
 /* What the plugin keeps per decoded relation; rebuilt after relcache invalidation. */

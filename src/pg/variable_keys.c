@@ -123,7 +123,8 @@ shape_expression_columns_within(const RelationInfo *rel, uint16 attnum, const Bi
 /*
  * A row version's indexed expressions, evaluated on slot (the row, deformed):
  * for each virtual column, each expression known under its number, its result
- * converted with its own type's tag, for the core to key. False (untrusted:
+ * converted with its own type's tag, for the core to key (sources: each
+ * result's index into rel->expressions). False (untrusted:
  * every shape becomes a candidate, and the programs say what failed) when a
  * virtual column has no expression known here, an expression no longer fits
  * the table, reads a column the row lacks (unknown: unchanged TOAST the WAL
@@ -132,12 +133,15 @@ shape_expression_columns_within(const RelationInfo *rel, uint16 attnum, const Bi
 bool
 shape_expression_values(const RelationInfo *rel, TupleTableSlot *slot, const Bitmapset *unknown,
 						const Bitmapset *key_only, ExprContext *econtext, const sr_index_column *columns,
-						size_t column_count, const sr_expression_value **out, size_t *out_count)
+						size_t column_count, const sr_expression_value **out, const int **sources_out,
+						size_t *out_count)
 {
 	sr_expression_value *results = palloc(sizeof(sr_expression_value) * Max(rel->expression_count, 1));
+	int		   *sources = palloc(sizeof(int) * Max(rel->expression_count, 1));
 	size_t		count = 0;
 
 	*out = results;
+	*sources_out = sources;
 	*out_count = 0;
 	for (size_t c = 0; c < column_count; c++)
 	{
@@ -172,6 +176,7 @@ shape_expression_values(const RelationInfo *rel, TupleTableSlot *slot, const Bit
 				return false;
 			results[count].attnum = columns[c].attnum;
 			results[count].tag = indexed->tag;
+			sources[count] = e;
 			shape_value_from_datum(indexed->type, value, isnull, &results[count].value);
 			count++;
 		}
