@@ -45,6 +45,9 @@ one form: the form lane's per-change cost per scan shape.
 --expressions N also reads the same WAL with only N (and N/10) shapes
 `(amount + priority) % N = k` (k = 0 .. N - 1): expression atoms, one shape
 of the N matches each row version; exact, so decided without the executor.
+And with only N (and N/10) shapes `substr(title, 1, 3) = 'xyz'` (the 4,096
+three-hex-digit prefixes in turn): text keys are hashes, so a hit runs the
+shape's program, whose test of the expression reuses the decoder's value.
 
   python3 bench/mix.py --max-shapes 0 --expressions 10000 --changes 200000 --out /tmp/expr.md
 Run as root (the cluster runs as the postgres user).
@@ -177,6 +180,10 @@ def expression_name(n, modulus):
     return f"shape_router, {n:,} shapes `(amount + priority) % {modulus:,} = k` only"
 
 
+def text_expression_name(n):
+    return f"shape_router, {n:,} shapes `substr(title, 1, 3) = 'xyz'` only"
+
+
 def shard_name(s, i, n):
     return f"shape_router, S = {s:,} (mix), shard {i}/{n}"
 
@@ -224,10 +231,14 @@ def run(c, a):
                           f"'owner_id = %s OR owner_id = assignee_id', 1 + floor(random() * {KEYS})::int) ORDER BY g) "
                           f"FROM generate_series(1, {a.lane}) g)) id")
     expression_ids = []
+    text_expression_ids = []
     if a.expressions > 0:
         expression_ids = c.psql("SELECT id FROM shape_router.register_shapes('items', (SELECT array_agg(format("
                                 f"'(amount + priority) %% {a.expressions} = %s', g) ORDER BY g) "
                                 f"FROM generate_series(0, {a.expressions - 1}) g)) id")
+        text_expression_ids = c.psql("SELECT id FROM shape_router.register_shapes('items', (SELECT array_agg(format("
+                                     "'substr(title, 1, 3) = %L', lpad(to_hex(g % 4096), 3, '0')) ORDER BY g) "
+                                     f"FROM generate_series(0, {a.expressions - 1}) g)) id")
     scan_ids = c.psql("SELECT string_agg(id::text, ',') FROM shape_router.register_shapes('items', "
                       "(SELECT array_agg(format('((amount + priority) %% 1000003 < %s) IS TRUE', g)) FROM generate_series(1, 100) g)) id")[0]
     c.psql("VACUUM ANALYZE shape_router.shape_catalog")
@@ -276,6 +287,7 @@ def run(c, a):
     # Only expression shapes, all N of one modulus and the first N/10.
     for n in sorted({a.expressions, a.expressions // 10} - {0}):
         consumers.append((expression_name(n, a.expressions), "shape_router", ["shapes", ",".join(expression_ids[:n])]))
+        consumers.append((text_expression_name(n), "shape_router", ["shapes", ",".join(text_expression_ids[:n])]))
     slot_of = {}
     for i, (name, plugin, _) in enumerate(consumers):
         slot_of[name] = f"m{i}"
@@ -419,6 +431,13 @@ def write(a, r, elapsed):
         w(f"Expressions: {k:,} shapes `(amount + priority) % {a.expressions:,} = k` cost {above:.2f} µs of CPU per "
           f"change above the floor ({x['messages']:,} records; program runs: {stats.get('gate_evaluations', 0):,}, "
           f"executor calls: {stats.get('fallback_evaluations', 0):,}, exact hits: {stats.get('exact_hits', 0):,}).")
+        w("")
+        x = cons[text_expression_name(k)]
+        above = (x["cpu_median_us"] - x["start_cpu_us"] - floor_routing) / n
+        stats = json.loads(x["stats"]) if "stats" in x else {}
+        w(f"Text expressions: {k:,} shapes `substr(title, 1, 3) = 'xyz'` cost {above:.2f} µs of CPU per change above "
+          f"the floor ({x['messages']:,} records; program runs: {stats.get('gate_evaluations', 0):,}, executor calls: "
+          f"{stats.get('fallback_evaluations', 0):,}, values reused: {stats.get('expression_reuses', 0):,}).")
         w("")
     big = cons.get(f"shape_router, S = {a.max_shapes:,} (mix)")
     base = cons.get(MEMORY_BASELINE)
