@@ -247,17 +247,8 @@ prepare(CompiledShape *shape, MemoryContext context, const uint8 *tags, TupleDes
 		int			i = 0;
 
 		shape->fallbacks = palloc0(sizeof(ShapePredicate *) * expected_fallbacks);
-		shape->on_expression = palloc0(sizeof(FallbackOnExpression) * expected_fallbacks);
 		foreach(lc, fallback_exprs)
-		{
-			FallbackOnExpression *on = &shape->on_expression[i];
-			uint32		len;
-
-			if (!shape_fallback_on_expression((Node *) lfirst(lc), context, &on->attnum, &on->text,
-											  &on->program, &len))
-				on->program = NULL;
 			shape->fallbacks[i++] = shape_predicate_create(context, (Node *) lfirst(lc));
-		}
 		shape->fallback_count = expected_fallbacks;
 	}
 	MemoryContextSwitchTo(old);
@@ -323,6 +314,34 @@ typedef struct FallbackCall
 	char	   *message;		/* a data error: the shape's error record */
 	ErrorData  *abort;			/* any other error: re-thrown after the VM returns */
 } FallbackCall;
+
+/*
+ * Which fallbacks test an indexed expression (shape_fallback_on_expression),
+ * found the first time the shape runs on a row that carries expressions' values
+ * (the SQL functions' rows never do), outside the VM: compiling may throw.
+ */
+static void
+prepare_fallbacks_on_expressions(CompiledShape *shape, MemoryContext context)
+{
+	List	   *fallback_exprs = (List *) stringToNode(shape->fallback_text);
+	FallbackOnExpression *on = MemoryContextAllocZero(context, sizeof(FallbackOnExpression) * shape->fallback_count);
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, fallback_exprs)
+	{
+		uint32		len;
+
+		if (i == shape->fallback_count)
+			break;
+		on[i].source = -1;
+		if (!shape_fallback_on_expression((Node *) lfirst(lc), context, &on[i].attnum, &on[i].text,
+										  &on[i].program, &len))
+			on[i].program = NULL;
+		i++;
+	}
+	shape->on_expression = on;
+}
 
 /*
  * The row's value of the expression a fallback tests, when the decoder
@@ -431,6 +450,8 @@ compiled_shape_eval(CompiledShape *shape, RowImage *image, const RelationEvalInf
 	for (int i = 0; i < shape->column_count; i++)
 		if (!image->converted[shape->columns[i]])
 			convert_column(image, shape->columns[i]);
+	if (shape->on_expression == NULL && shape->fallback_count > 0 && image->expressions != NULL)
+		prepare_fallbacks_on_expressions(shape, rel->context);
 
 	call.shape = shape;
 	call.image = image;
