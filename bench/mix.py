@@ -425,20 +425,16 @@ def write(a, r, elapsed):
           f"{stats.get('gate_evaluations', 0):,}, lane runs: {stats.get('lane_runs', 0):,}).")
         w("")
     for k in sorted({a.expressions, a.expressions // 10} - {0}):
-        x = cons[expression_name(k, a.expressions)]
-        above = (x["cpu_median_us"] - x["start_cpu_us"] - floor_routing) / n
-        stats = json.loads(x["stats"]) if "stats" in x else {}
-        w(f"Expressions: {k:,} shapes `(amount + priority) % {a.expressions:,} = k` cost {above:.2f} µs of CPU per "
-          f"change above the floor ({x['messages']:,} records; program runs: {stats.get('gate_evaluations', 0):,}, "
-          f"executor calls: {stats.get('fallback_evaluations', 0):,}, exact hits: {stats.get('exact_hits', 0):,}).")
-        w("")
-        x = cons[text_expression_name(k)]
-        above = (x["cpu_median_us"] - x["start_cpu_us"] - floor_routing) / n
-        stats = json.loads(x["stats"]) if "stats" in x else {}
-        w(f"Text expressions: {k:,} shapes `substr(title, 1, 3) = 'xyz'` cost {above:.2f} µs of CPU per change above "
-          f"the floor ({x['messages']:,} records; program runs: {stats.get('gate_evaluations', 0):,}, executor calls: "
-          f"{stats.get('fallback_evaluations', 0):,}, values reused: {stats.get('expression_reuses', 0):,}).")
-        w("")
+        for label, name in ((f"Expressions: {k:,} shapes `(amount + priority) % {a.expressions:,} = k`",
+                             expression_name(k, a.expressions)),
+                            (f"Text expressions: {k:,} shapes `substr(title, 1, 3) = 'xyz'`", text_expression_name(k))):
+            x = cons[name]
+            above = (x["cpu_median_us"] - x["start_cpu_us"] - floor_routing) / n
+            stats = json.loads(x["stats"]) if "stats" in x else {}
+            w(f"{label} cost {above:.2f} µs of CPU per change above the floor ({x['messages']:,} records; program "
+              f"runs: {stats.get('gate_evaluations', 0):,}, executor calls: {stats.get('fallback_evaluations', 0):,}, "
+              f"exact hits: {stats.get('exact_hits', 0):,}, values reused: {stats.get('expression_reuses', 0):,}).")
+            w("")
     big = cons.get(f"shape_router, S = {a.max_shapes:,} (mix)")
     base = cons.get(MEMORY_BASELINE)
     if big and base:
