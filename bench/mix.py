@@ -410,16 +410,21 @@ def write(a, r, elapsed):
           f"{(routing - floor_routing) / n:.3f} | {x['messages']:,} | {per('gate_evaluations')} | "
           f"{per('index_candidates')} | {per('scan_candidates')} | {x['rss_kb'] / 1024:.0f} |")
     w("")
+    # A consumer's routing CPU above the floor's, per change, and its counters.
+    def above_floor(x):
+        return (x["cpu_median_us"] - x["start_cpu_us"] - floor_routing) / n
+
+    def stats_of(x):
+        return json.loads(x["stats"]) if "stats" in x else {}
+
     for k in sorted({a.opaque, a.opaque // 10} - {0}):
-        x = cons[opaque_name(k)]
-        above = (x["cpu_median_us"] - x["start_cpu_us"] - floor_routing) / n
+        above = above_floor(cons[opaque_name(k)])
         w(f"Opaque: {k:,} `title ILIKE` shapes cost {above:.2f} µs of CPU per change above the floor, "
           f"{above * 1000 / k:.1f} ns per shape and change.")
         w("")
     for k in sorted({a.lane, a.lane // 10} - {0}):
         x = cons[lane_name(k)]
-        above = (x["cpu_median_us"] - x["start_cpu_us"] - floor_routing) / n
-        stats = json.loads(x["stats"]) if "stats" in x else {}
+        above, stats = above_floor(x), stats_of(x)
         w(f"Lane: {k:,} scan shapes `owner_id = k OR owner_id = assignee_id` cost {above:.2f} µs of CPU per change "
           f"above the floor, {above * 1000 / k:.2f} ns per shape and change (program runs: "
           f"{stats.get('gate_evaluations', 0):,}, lane runs: {stats.get('lane_runs', 0):,}).")
@@ -429,8 +434,7 @@ def write(a, r, elapsed):
                              expression_name(k, a.expressions)),
                             (f"Text expressions: {k:,} shapes `substr(title, 1, 3) = 'xyz'`", text_expression_name(k))):
             x = cons[name]
-            above = (x["cpu_median_us"] - x["start_cpu_us"] - floor_routing) / n
-            stats = json.loads(x["stats"]) if "stats" in x else {}
+            above, stats = above_floor(x), stats_of(x)
             w(f"{label} cost {above:.2f} µs of CPU per change above the floor ({x['messages']:,} records; program "
               f"runs: {stats.get('gate_evaluations', 0):,}, executor calls: {stats.get('fallback_evaluations', 0):,}, "
               f"exact hits: {stats.get('exact_hits', 0):,}, values reused: {stats.get('expression_reuses', 0):,}).")

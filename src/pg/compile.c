@@ -1949,6 +1949,24 @@ expression_text(Node *expr)
 	return out.data;
 }
 
+/* A two-argument operator's arguments without relabelling, a constant on the
+ * right: true when they were swapped to put it there. */
+static bool
+constant_on_right(List *args, Node **left, Node **right)
+{
+	*left = strip_relabel(linitial(args));
+	*right = strip_relabel(lsecond(args));
+	if (!IsA(*left, Const))
+		return false;
+	{
+		Node	   *swap = *left;
+
+		*left = *right;
+		*right = swap;
+	}
+	return true;
+}
+
 /*
  * expr op const (either side; op a btree comparison of expr's type, commuted so
  * that expr is on the left), expr IN (consts) (op =, *in_list) or expr NOT IN
@@ -1967,16 +1985,7 @@ expression_comparison(Node *node, Node **expr, Const **constant, sr_compare_op *
 
 	if (IsA(node, OpExpr) && list_length(((OpExpr *) node)->args) == 2)
 	{
-		left = strip_relabel(linitial(((OpExpr *) node)->args));
-		right = strip_relabel(lsecond(((OpExpr *) node)->args));
-		if (IsA(left, Const))
-		{
-			Node	   *swap = left;
-
-			left = right;
-			right = swap;
-			swapped = true;
-		}
+		swapped = constant_on_right(((OpExpr *) node)->args, &left, &right);
 		opno = ((OpExpr *) node)->opno;
 		collation = ((OpExpr *) node)->inputcollid;
 		*in_list = false;
@@ -2062,15 +2071,7 @@ expression_distinct(Node *node, Node **expr, Const **constant, bool *negated)
 		node = linitial(((BoolExpr *) node)->args);
 	if (!IsA(node, DistinctExpr) || list_length(((DistinctExpr *) node)->args) != 2)
 		return false;
-	left = strip_relabel(linitial(((DistinctExpr *) node)->args));
-	right = strip_relabel(lsecond(((DistinctExpr *) node)->args));
-	if (IsA(left, Const))
-	{
-		Node	   *swap = left;
-
-		left = right;
-		right = swap;
-	}
+	(void) constant_on_right(((DistinctExpr *) node)->args, &left, &right);
 	if (!IsA(right, Const) || !indexable_expression(left) ||
 		!operand_types_compatible(exprType(left), ((Const *) right)->consttype) ||
 		!native_comparison(((DistinctExpr *) node)->opno, ((DistinctExpr *) node)->inputcollid,
