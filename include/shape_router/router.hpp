@@ -178,6 +178,9 @@ class Router {
     // Some index column is an array, has grams or is virtual: a row has keys
     // beyond its plain columns' (kept with index_columns).
     bool variable_keys = false;
+    // index_columns as ChangeKeys reads a row, made again when columns_epoch_ moves.
+    RowPlan row_plan;
+    uint64_t row_plan_epoch = 0;
     // Its scan shapes whose programs can run together (FormLane): a lane a form.
     std::vector<FormLane> lanes;
     std::vector<int64_t> lane_forms;  // each lane's form in store_
@@ -187,6 +190,15 @@ class Router {
     std::vector<std::pair<uint16_t, std::vector<uint32_t>>> prefix_counts;
   };
 
+  const RowPlan& row_plan(Relation& r) {
+    if (r.row_plan_epoch != columns_epoch_) {
+      static_assert(sizeof(sr_index_column) == sizeof(IndexColumn), "layouts must agree");
+      r.row_plan.build(r.relid, reinterpret_cast<const sr_index_column*>(r.index_columns.data()),
+                       r.index_columns.size());
+      r.row_plan_epoch = columns_epoch_;
+    }
+    return r.row_plan;
+  }
   void* payload_of(uint32_t slot) const noexcept {
     if (payloads_.empty()) return nullptr;
     const uint32_t* i = payload_index_.find(uint64_t{slot} + 1);

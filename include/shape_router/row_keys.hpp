@@ -19,6 +19,35 @@ uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value&
 // Whether index_key is one-to-one on the values of tag (sr_key_exact).
 bool tag_key_exact(uint8_t tag) noexcept;
 
+// What add_row makes of each of a relation's index columns, decided once per
+// set of columns instead of on every row: the steps of the columns a row has
+// keys or probes from, in column order, each with its key seed.
+struct RowPlan {
+  enum : uint8_t {
+    kKey = 1,        // an equality or complement key of the value
+    kPrefix = 2,     // a key per registered prefix length
+    kRange = 4,      // a range probe of the value's order key
+    kNull = 8,       // a NULL probe when the value is NULL
+    kGrams = 16,     // substring gram keys
+    kElements = 32,  // an array: its elements' keys
+  };
+  struct Step {
+    uint64_t seed;            // index_key's seed of (relation, column, tag)
+    uint64_t prefix_lengths;  // as sr_index_column's
+    uint16_t attnum;
+    uint16_t substring_grams;  // as sr_index_column's
+    uint8_t tag;
+    uint8_t make;  // k* bits
+  };
+  uint32_t relid = 0;
+  std::vector<Step> steps;
+  std::vector<sr_index_column> virtual_columns;  // keyed from a row's expressions
+
+  RowPlan() = default;
+  RowPlan(uint32_t relid, const sr_index_column* columns, size_t column_count) { build(relid, columns, column_count); }
+  void build(uint32_t relid, const sr_index_column* columns, size_t column_count);
+};
+
 // The keys and probes of a change's rows, the new row's first: keys[0,
 // key_count) and probes[0, probe_count). The vectors are storage kept across
 // changes (sized up, never down), written through raw pointers.
@@ -41,8 +70,12 @@ struct ChangeKeys {
   // only the keys of columns that are neither arrays nor virtual (prefetch).
   // False when the row has more gram keys than SR_GRAM_KEYS_MAX or lacks the
   // lowered bytes a column asks for: its keys cannot be trusted.
+  bool add_row(const RowPlan& plan, const sr_row_view& row, const sr_row_view* keyed, bool plain_only);
+  // The same with a plan made for this call.
   bool add_row(uint32_t relid, const sr_index_column* columns, size_t column_count, const sr_row_view& row,
-               const sr_row_view* keyed, bool plain_only);
+               const sr_row_view* keyed, bool plain_only) {
+    return add_row(RowPlan(relid, columns, column_count), row, keyed, plain_only);
+  }
   // Room for this many more keys and probes (inline: every row asks).
   void make_room(size_t more_keys, size_t more_probes) {
     if (keys.size() < key_count + more_keys || probes.size() < probe_count + more_probes) grow(more_keys, more_probes);

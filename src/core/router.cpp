@@ -916,14 +916,10 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
       kept->token = 0;  // once
       k = &kept->keys;
     } else {
-      const Relation& r = relations_[*rslot];
-      static_assert(sizeof(sr_index_column) == sizeof(IndexColumn), "layouts must agree");
-      const auto* columns = reinterpret_cast<const sr_index_column*>(r.index_columns.data());
-      const size_t column_count = r.index_columns.size();
-      if (new_row != nullptr) trusted = change_keys_.add_row(relid, columns, column_count, *new_row, nullptr, false);
+      const RowPlan& plan = row_plan(relations_[*rslot]);
+      if (new_row != nullptr) trusted = change_keys_.add_row(plan, *new_row, nullptr, false);
       change_keys_.start_old_row();
-      if (old_row != nullptr && trusted)
-        trusted = change_keys_.add_row(relid, columns, column_count, *old_row, new_row, false);
+      if (old_row != nullptr && trusted) trusted = change_keys_.add_row(plan, *old_row, new_row, false);
     }
   }
   return candidates_in(*rslot, k->keys.data(), k->key_count, !trusted, k->probes.data(), k->probe_count,
@@ -933,17 +929,16 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
 bool Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row, uint64_t token) {
   const uint32_t* rslot = find_relation(relid);
   if (rslot == nullptr) return false;
-  const Relation& r = relations_[*rslot];
-  const auto* columns = reinterpret_cast<const sr_index_column*>(r.index_columns.data());
-  const size_t column_count = r.index_columns.size();
+  Relation& r = relations_[*rslot];
+  const RowPlan& plan = row_plan(r);
   PrefetchedKeys& p = prefetched_[prefetched_next_];
   prefetched_next_ ^= 1;
   p.token = 0;
   p.relid = relid;
   p.keys.clear();
-  if (new_row != nullptr) p.keys.add_row(relid, columns, column_count, *new_row, nullptr, true);
+  if (new_row != nullptr) p.keys.add_row(plan, *new_row, nullptr, true);
   p.keys.start_old_row();
-  if (old_row != nullptr) p.keys.add_row(relid, columns, column_count, *old_row, nullptr, true);
+  if (old_row != nullptr) p.keys.add_row(plan, *old_row, nullptr, true);
   prefetch(p.keys.keys.data(), p.keys.key_count);
   // Kept when the plain columns' keys are all the rows have.
   if (token == 0 || r.variable_keys) return false;

@@ -22,10 +22,13 @@
 namespace shape_router {
 namespace {
 
-// index_key, inline: a row makes several.
-inline uint64_t key_of(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) noexcept {
-  // (relation, column, tag) select the seed; the normalised value is hashed.
-  const uint64_t seed = mix64((static_cast<uint64_t>(relid) << 24) ^ (static_cast<uint64_t>(attnum) << 8) ^ tag);
+// index_key's seed: (relation, column, tag) select it.
+inline uint64_t seed_of(uint32_t relid, uint16_t attnum, uint8_t tag) noexcept {
+  return mix64((static_cast<uint64_t>(relid) << 24) ^ (static_cast<uint64_t>(attnum) << 8) ^ tag);
+}
+
+// index_key with its seed, inline: a row makes several. The normalised value is hashed.
+inline uint64_t key_with_seed(uint8_t tag, const sr_value& value, uint64_t seed) noexcept {
   switch (tag) {
     case SR_TAG_FLOAT: {
       double f = value.v.f;
@@ -46,6 +49,10 @@ inline uint64_t key_of(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_va
       return XXH3_64bits_withSeed(&i, 8, seed);
     }
   }
+}
+
+inline uint64_t key_of(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) noexcept {
+  return key_with_seed(tag, value, seed_of(relid, attnum, tag));
 }
 
 // A prefix's key: the bytes hashed with a seed no value key of the column uses.
@@ -109,26 +116,31 @@ namespace {
 
 // One column's keys and probe from a plain (not array, not virtual) value.
 template <typename PutKey, typename PutProbe>
-__attribute__((always_inline)) inline void plain_keys(uint32_t relid, const sr_index_column& column,
-                                                     const sr_value& value, PutKey&& put_key,
-                       PutProbe&& put_probe) {
+__attribute__((always_inline)) inline void plain_keys(uint32_t relid, const RowPlan::Step& step, const sr_value& value,
+                                                     PutKey&& put_key, PutProbe&& put_probe) {
   if (value.is_null) {
     // No equality, range or complement atom holds for a NULL: only NULL atoms.
-    if (column.null_shapes > 0) put_probe(sr_range_probe{0, column.attnum, 1});
+    if (step.make & RowPlan::kNull) put_probe(sr_range_probe{0, step.attnum, 1});
     return;
   }
-  if (column.shapes > 0 || column.complement_shapes > 0)
-    put_key(key_of(relid, column.attnum, column.tag, value), column.attnum);
-  if (column.prefix_lengths != 0 && column.tag == SR_TAG_TEXT) {
+  if (step.make & RowPlan::kKey) put_key(key_with_seed(step.tag, value, step.seed), step.attnum);
+  if (step.make & RowPlan::kPrefix) {
     // One key per registered prefix length the value is long enough for.
-    for (uint64_t lengths = column.prefix_lengths; lengths != 0; lengths &= lengths - 1) {
+    for (uint64_t lengths = step.prefix_lengths; lengths != 0; lengths &= lengths - 1) {
       const size_t len = static_cast<size_t>(__builtin_ctzll(lengths)) + 1;
       if (len > value.len) break;
-      put_key(prefix_key(relid, column.attnum, value.v.bytes, len),
-              static_cast<uint16_t>(column.attnum | SR_PREFIX_KEY_FLAG));
+      put_key(prefix_key(relid, step.attnum, value.v.bytes, len),
+              static_cast<uint16_t>(step.attnum | SR_PREFIX_KEY_FLAG));
     }
   }
-  if (column.range_shapes > 0) put_probe(sr_range_probe{order_key(column.tag, value), column.attnum, 0});
+  if (step.make & RowPlan::kRange) {
+    // integers, dates and timestamps inline (order_key's first case)
+    const bool integral = step.tag == SR_TAG_INT || step.tag == SR_TAG_DATE || step.tag == SR_TAG_TIMESTAMP ||
+                          step.tag == SR_TAG_TIMESTAMPTZ;
+    put_probe(sr_range_probe{integral ? static_cast<uint64_t>(value.v.i) ^ (uint64_t{1} << 63)
+                                      : order_key(step.tag, value),
+                             step.attnum, 0});
+  }
 }
 
 // Appends the gram keys of bytes for the lengths asked; false past SR_GRAM_KEYS_MAX.
@@ -176,13 +188,41 @@ void ChangeKeys::grow(size_t more_keys, size_t more_probes) {
   if (probes.size() < probe_count + more_probes) probes.resize(std::max(probe_count + more_probes, 2 * probes.size()));
 }
 
-bool ChangeKeys::add_row(uint32_t relid, const sr_index_column* columns, size_t column_count, const sr_row_view& row,
-                         const sr_row_view* keyed, bool plain_only) {
+void RowPlan::build(uint32_t relation, const sr_index_column* columns, size_t column_count) {
+  relid = relation;
+  steps.clear();
+  virtual_columns.clear();
+  for (size_t c = 0; c < column_count; c++) {
+    const sr_index_column& column = columns[c];
+    if (column.attnum >= SR_VIRTUAL_ATTNUM_BASE) {
+      virtual_columns.push_back(column);
+      continue;
+    }
+    uint8_t make = 0;
+    if (column.tag & SR_TAG_ELEMENT_FLAG) {
+      // (a column only form lanes read: its value, no key)
+      if (!(column.shapes == 0 && column.lane_shapes > 0)) make = kElements;
+    } else {
+      if (column.shapes > 0 || column.complement_shapes > 0) make |= kKey;
+      if (column.prefix_lengths != 0 && column.tag == SR_TAG_TEXT) make |= kPrefix;
+      if (column.range_shapes > 0) make |= kRange;
+      if (column.null_shapes > 0) make |= kNull;
+      if (column.substring_grams != 0 && column.tag == SR_TAG_TEXT) make |= kGrams;
+    }
+    if (make == 0) continue;  // nothing of a row's value is looked up
+    steps.push_back(Step{seed_of(relid, column.attnum, column.tag), column.prefix_lengths, column.attnum,
+                         column.substring_grams, column.tag, make});
+  }
+}
+
+bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_row_view* keyed, bool plain_only) {
+  const uint32_t relid = plan.relid;
+  const size_t step_count = plan.steps.size();
   // Room for every plain column's keys first (at most a value key and one per
   // prefix length a column): the loop writes through pointers and counts in
   // locals (through members, every store would reload them).
-  const size_t bound = column_count * (1 + SR_PREFIX_MAX) + row.expression_count;
-  make_room(bound, column_count + row.expression_count);
+  const size_t bound = step_count * (1 + SR_PREFIX_MAX) + row.expression_count;
+  make_room(bound, step_count + row.expression_count);
   uint64_t* k = keys.data();
   uint16_t* a = key_attnums.data();
   sr_range_probe* p = probes.data();
@@ -202,38 +242,35 @@ bool ChangeKeys::add_row(uint32_t relid, const sr_index_column* columns, size_t 
     a = key_attnums.data();
     return ok;
   };
-  for (size_t c = 0; c < column_count; c++) {
-    const sr_index_column& column = columns[c];
-    if (column.attnum >= SR_VIRTUAL_ATTNUM_BASE) continue;  // from row.expressions, below
-    const sr_value& value = row.values[column.attnum];
-    if (column.tag & SR_TAG_ELEMENT_FLAG) {
+  for (const RowPlan::Step& step : plan.steps) {
+    const sr_value& value = row.values[step.attnum];
+    if (step.make & RowPlan::kElements) {
       // An array: its elements' keys (no atom holds for a NULL array).
-      // (a column only form lanes read: its value, no key)
-      if (plain_only || value.is_null || (column.shapes == 0 && column.lane_shapes > 0)) continue;
-      if (keyed != nullptr && values_identical(column.tag, value, keyed->values[column.attnum])) continue;
+      if (plain_only || value.is_null) continue;
+      if (keyed != nullptr && values_identical(step.tag, value, keyed->values[step.attnum])) continue;
       variable([&] {
         make_room(value.len, 0);
         const auto* elements = reinterpret_cast<const sr_value*>(value.v.bytes);
-        const uint8_t tag = static_cast<uint8_t>(column.tag & ~SR_TAG_ELEMENT_FLAG);
+        const uint8_t tag = static_cast<uint8_t>(step.tag & ~SR_TAG_ELEMENT_FLAG);
         for (uint32_t i = 0; i < value.len; i++) {
-          key_attnums[key_count] = column.attnum;
-          keys[key_count++] = key_of(relid, column.attnum, tag, elements[i]);
+          key_attnums[key_count] = step.attnum;
+          keys[key_count++] = key_of(relid, step.attnum, tag, elements[i]);
         }
         return true;
       });
       continue;
     }
-    plain_keys(relid, column, value, put_key, put_probe);
-    if (plain_only || column.substring_grams == 0 || value.is_null || column.tag != SR_TAG_TEXT) continue;
+    plain_keys(relid, step, value, put_key, put_probe);
+    if (plain_only || !(step.make & RowPlan::kGrams) || value.is_null) continue;
     // Grams: never exact, so an old row's identical text adds nothing.
-    if (keyed != nullptr && values_identical(column.tag, value, keyed->values[column.attnum])) continue;
+    if (keyed != nullptr && values_identical(step.tag, value, keyed->values[step.attnum])) continue;
     const bool ok = variable([&] {
-      if ((column.substring_grams & 0xff) != 0 &&
-          !append_grams(relid, column.attnum, false, column.substring_grams & 0xff, value, *this))
+      if ((step.substring_grams & 0xff) != 0 &&
+          !append_grams(relid, step.attnum, false, step.substring_grams & 0xff, value, *this))
         return false;
-      return (column.substring_grams >> 8) == 0 ||
+      return (step.substring_grams >> 8) == 0 ||
              (row.lowered != nullptr &&
-              append_grams(relid, column.attnum, true, column.substring_grams >> 8, row.lowered[column.attnum], *this));
+              append_grams(relid, step.attnum, true, step.substring_grams >> 8, row.lowered[step.attnum], *this));
     });
     if (!ok) return false;
   }
@@ -241,13 +278,14 @@ bool ChangeKeys::add_row(uint32_t relid, const sr_index_column* columns, size_t 
     for (size_t e = 0; e < row.expression_count; e++) {
       const sr_expression_value& result = row.expressions[e];
       const sr_index_column* column = nullptr;
-      for (size_t c = 0; c < column_count && column == nullptr; c++)
-        if (columns[c].attnum == result.attnum) column = &columns[c];
+      for (size_t c = 0; c < plan.virtual_columns.size() && column == nullptr; c++)
+        if (plan.virtual_columns[c].attnum == result.attnum) column = &plan.virtual_columns[c];
       if (column == nullptr) continue;
       // Keyed with the expression's own tag (the column's is some expression's).
-      sr_index_column typed = *column;
-      typed.tag = result.tag;
-      typed.prefix_lengths = 0;
+      RowPlan::Step typed{seed_of(relid, column->attnum, result.tag), 0, column->attnum, 0, result.tag, 0};
+      if (column->shapes > 0 || column->complement_shapes > 0) typed.make |= RowPlan::kKey;
+      if (column->range_shapes > 0) typed.make |= RowPlan::kRange;
+      if (column->null_shapes > 0) typed.make |= RowPlan::kNull;
       plain_keys(relid, typed, result.value, put_key, put_probe);
     }
   }

@@ -237,6 +237,40 @@ TEST(RouterRoute, RoutesByViewsAsByKeys) {
   sr_router_destroy(router);
 }
 
+// The columns a route keys follow the shapes added and dropped between routes.
+TEST(RouterRoute, KeysFollowColumnsAddedAndDroppedBetweenRoutes) {
+  sr_router* router = nullptr;
+  ASSERT_EQ(sr_router_create(&router), SR_OK);
+  auto add = [&](uint64_t id, uint16_t attnum, int64_t value) {
+    sr_value v = int_value(value);
+    const uint64_t key = sr_index_key(77, attnum, SR_TAG_INT, &v);
+    void* previous = nullptr;
+    ASSERT_EQ(sr_router_add_shape(router, id, 77, nullptr, attnum, SR_TAG_INT, &key, 1, &previous), SR_OK);
+  };
+  std::vector<sr_value> values(3);
+  values[1] = int_value(5);
+  values[2] = int_value(6);
+  sr_row_view row{values.data(), nullptr, nullptr, 0};
+  auto route = [&] {
+    const sr_shape_ref* shapes = nullptr;
+    size_t count = 0;
+    EXPECT_EQ(sr_router_route(router, 77, &row, nullptr, 1, 0, &shapes, &count), SR_OK);
+    std::vector<uint64_t> ids;
+    for (size_t i = 0; i < count; i++) ids.push_back(shapes[i].shape_id);
+    return ids;
+  };
+  add(1, 1, 5);
+  EXPECT_EQ(route(), (std::vector<uint64_t>{1}));
+  add(2, 2, 6);  // a column the last route did not key
+  EXPECT_EQ(route(), (std::vector<uint64_t>{1, 2}));
+  void* payload = nullptr;
+  ASSERT_EQ(sr_router_drop_shape(router, 1, &payload), SR_OK);
+  EXPECT_EQ(route(), (std::vector<uint64_t>{2}));
+  add(3, 1, 5);
+  EXPECT_EQ(route(), (std::vector<uint64_t>{2, 3}));
+  sr_router_destroy(router);
+}
+
 // Keys made by a prefetch are reused by the route of the same token (the view
 // passed then is not read again), once, and only for the last two prefetches.
 TEST(RouterRoute, PrefetchedKeysReusedByToken) {
