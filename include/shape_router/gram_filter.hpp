@@ -17,12 +17,21 @@ namespace shape_router {
 
 class GramFilter {
  public:
-  bool may_have(uint64_t key) const noexcept {
-    if (words_.empty()) return false;
-    const uint64_t k = stored(key);
-    const uint64_t bits = bits_of(k);
-    return (words_[(k >> 12) & mask_] & bits) == bits;
-  }
+  bool may_have(uint64_t key) const noexcept { return view().may_have(key); }
+
+  // The filter's words as locals, for a loop of probes (its members would be
+  // reloaded after every store the loop makes).
+  struct View {
+    const uint64_t* words;
+    size_t mask;
+    bool may_have(uint64_t key) const noexcept {
+      if (words == nullptr) return false;
+      const uint64_t k = stored(key);
+      const uint64_t bits = bits_of(k);
+      return (words[(k >> 12) & mask] & bits) == bits;
+    }
+  };
+  View view() const noexcept { return View{words_.empty() ? nullptr : words_.data(), mask_}; }
 
   // One more shape under key. Throws only before changing anything.
   void add(uint64_t key) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "shape_router/gram_filter.hpp"
 #include "shape_router/program.h"
 
 namespace shape_router {
@@ -57,8 +58,10 @@ struct ChangeKeys {
   std::vector<sr_range_probe> probes;
   size_t key_count = 0, probe_count = 0;
   size_t old_keys_from = 0, old_probes_from = 0;
+  // Gram keys left out because the gram filter of add_row said no shape has them.
+  size_t filtered_grams = 0;
 
-  void clear() noexcept { key_count = probe_count = old_keys_from = old_probes_from = 0; }
+  void clear() noexcept { key_count = probe_count = old_keys_from = old_probes_from = filtered_grams = 0; }
   // What follows is the old row's.
   void start_old_row() noexcept {
     old_keys_from = key_count;
@@ -70,7 +73,10 @@ struct ChangeKeys {
   // only the keys of columns that are neither arrays nor virtual (prefetch).
   // False when the row has more gram keys than SR_GRAM_KEYS_MAX or lacks the
   // lowered bytes a column asks for: its keys cannot be trusted.
-  bool add_row(const RowPlan& plan, const sr_row_view& row, const sr_row_view* keyed, bool plain_only);
+  // grams: when given, only the gram keys it may have are kept (the rest
+  // counted in filtered_grams): most of a text's windows are no shape's.
+  bool add_row(const RowPlan& plan, const sr_row_view& row, const sr_row_view* keyed, bool plain_only,
+               const GramFilter* grams = nullptr);
   // The same with a plan made for this call.
   bool add_row(uint32_t relid, const sr_index_column* columns, size_t column_count, const sr_row_view& row,
                const sr_row_view* keyed, bool plain_only) {

@@ -917,9 +917,10 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
       k = &kept->keys;
     } else {
       const RowPlan& plan = row_plan(relations_[*rslot]);
-      if (new_row != nullptr) trusted = change_keys_.add_row(plan, *new_row, nullptr, false);
+      if (new_row != nullptr) trusted = change_keys_.add_row(plan, *new_row, nullptr, false, &grams_);
       change_keys_.start_old_row();
-      if (old_row != nullptr && trusted) trusted = change_keys_.add_row(plan, *old_row, new_row, false);
+      if (old_row != nullptr && trusted) trusted = change_keys_.add_row(plan, *old_row, new_row, false, &grams_);
+      counters_.equality_probes += change_keys_.filtered_grams;  // probed, by the gram filter
     }
   }
   return candidates_in(*rslot, k->keys.data(), k->key_count, !trusted, k->probes.data(), k->probe_count,

@@ -143,16 +143,56 @@ __attribute__((always_inline)) inline void plain_keys(uint32_t relid, const RowP
   }
 }
 
-// Appends the gram keys of bytes for the lengths asked; false past SR_GRAM_KEYS_MAX.
+// Appends the gram keys of bytes for the lengths asked (with a filter: those
+// it may have); false past SR_GRAM_KEYS_MAX windows.
 bool append_grams(uint32_t relid, uint16_t attnum, bool lower, unsigned lengths, const sr_value& text,
-                  ChangeKeys& out) {
-  const size_t n = sr_substring_keys(relid, attnum, lower ? 1 : 0, lengths, text.v.bytes, text.len, nullptr,
-                                     nullptr, 0);
+                  const GramFilter* filter, ChangeKeys& out) {
+  const uint8_t* bytes = text.v.bytes;
+  const size_t len = text.len;
+  size_t n = 0;  // windows: sr_substring_keys' count
+  for (size_t q = 1; q <= SR_SUBSTRING_GRAM && q <= len; q++)
+    if ((lengths >> (q - 1)) & 1) n += len - q + 1;
   if (n > SR_GRAM_KEYS_MAX) return false;
-  out.make_room(n, 0);
-  sr_substring_keys(relid, attnum, lower ? 1 : 0, lengths, text.v.bytes, text.len, out.keys.data() + out.key_count,
-                    out.key_attnums.data() + out.key_count, n);
-  out.key_count += n;
+  if (filter == nullptr) {
+    out.make_room(n, 0);
+    sr_substring_keys(relid, attnum, lower ? 1 : 0, lengths, bytes, len, out.keys.data() + out.key_count,
+                      out.key_attnums.data() + out.key_count, n);
+    out.key_count += n;
+    return true;
+  }
+  // sr_substring_keys' windows, each kept only when the filter passes it
+  // (into a few locals first: a store to out would make the loop reload).
+  const uint64_t seed = substring_seed(relid, attnum, lower);
+  const uint16_t flagged = static_cast<uint16_t>(attnum | SR_SUBSTRING_KEY_FLAG);
+  const GramFilter::View may = filter->view();
+  uint64_t passed[16];
+  size_t held = 0, kept = 0;
+  auto flush = [&] {
+    out.make_room(held, 0);
+    for (size_t j = 0; j < held; j++) {
+      out.key_attnums[out.key_count] = flagged;
+      out.keys[out.key_count++] = passed[j];
+    }
+    kept += held;
+    held = 0;
+  };
+  for (size_t q = 1; q <= SR_SUBSTRING_GRAM && q <= len; q++) {
+    if (((lengths >> (q - 1)) & 1) == 0) continue;
+    const size_t windows = len - q + 1;
+    const unsigned top = static_cast<unsigned>(8 * (q - 1));
+    uint64_t word = gram_word(bytes, q);
+    for (size_t i = 0;; i++) {
+      const uint64_t key = substring_word_key(seed, word, q);
+      if (may.may_have(key)) {
+        passed[held++] = key;
+        if (held == 16) flush();
+      }
+      if (i + 1 == windows) break;
+      word = word >> 8 | uint64_t{bytes[i + q]} << top;
+    }
+  }
+  flush();
+  out.filtered_grams += n - kept;
   return true;
 }
 
@@ -215,7 +255,8 @@ void RowPlan::build(uint32_t relation, const sr_index_column* columns, size_t co
   }
 }
 
-bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_row_view* keyed, bool plain_only) {
+bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_row_view* keyed, bool plain_only,
+                         const GramFilter* grams) {
   const uint32_t relid = plan.relid;
   const size_t step_count = plan.steps.size();
   // Room for every plain column's keys first (at most a value key and one per
@@ -266,11 +307,12 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
     if (keyed != nullptr && values_identical(step.tag, value, keyed->values[step.attnum])) continue;
     const bool ok = variable([&] {
       if ((step.substring_grams & 0xff) != 0 &&
-          !append_grams(relid, step.attnum, false, step.substring_grams & 0xff, value, *this))
+          !append_grams(relid, step.attnum, false, step.substring_grams & 0xff, value, grams, *this))
         return false;
       return (step.substring_grams >> 8) == 0 ||
              (row.lowered != nullptr &&
-              append_grams(relid, step.attnum, true, step.substring_grams >> 8, row.lowered[step.attnum], *this));
+              append_grams(relid, step.attnum, true, step.substring_grams >> 8, row.lowered[step.attnum], grams,
+                           *this));
     });
     if (!ok) return false;
   }
