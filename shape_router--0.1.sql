@@ -126,6 +126,7 @@ CREATE FUNCTION shape_router.decoding_stats(
     OUT lane_runs bigint,
     OUT lane_decisions bigint,
     OUT expression_reuses bigint,
+    OUT native_expressions bigint,
     OUT shapes_loaded bigint,
     OUT relations_with_shapes bigint,
     OUT index_keys bigint,

@@ -221,7 +221,52 @@ SELECT expression_reuses > 100 AS reused, exact_hits = 0 AS nothing_exact,
 SELECT count(*) AS records, count(DISTINCT shape_id) AS shapes_reached FROM x_expected('xt', 4);
 SELECT * FROM x_mismatches('xt', 4);
 SELECT 'stop' FROM pg_drop_replication_slot('xt_slot');
-DROP TABLE xt, xe, x_shapes, x_log, x_decoded;
+
+-- Integer arithmetic on integer columns (int2, int4, int8 +, -, *, /, %,
+-- unary -, the int4/int8 casts) is computed natively, from the values the
+-- decoder read for the row, without the executor or a deformed slot
+-- (native_expressions: one per expression and row version). Truncating
+-- division, x % -1 = 0, NULLs and int8 results beyond int4 are PostgreSQL's.
+CREATE TABLE xn (id int PRIMARY KEY, s smallint, a int, b bigint, c int);
+ALTER TABLE xn REPLICA IDENTITY FULL;
+INSERT INTO x_shapes
+SELECT 'xn', shape_router.register_shape('xn', clause), clause
+  FROM unnest(ARRAY['(a + b) % 7 = 3', 'a % c = 0', 'a / c < -2', '-a > 5', 's * 3::smallint = 6',
+                    'b - a BETWEEN -3 AND 3', 'a::int8 * 3000000000 > 0', '(b / 2)::int4 = 5',
+                    '(a + b) % 7 IS NULL OR -a < -100000', 's % -1::smallint = 0', 'a % -1 <> 0',
+                    'b / -1 > 0']) AS clause;
+CREATE TRIGGER xn_audit AFTER INSERT OR UPDATE OR DELETE ON xn FOR EACH ROW EXECUTE FUNCTION x_audit();
+SELECT 'init' FROM pg_create_logical_replication_slot('xn_slot', 'shape_router');
+SET x.batch = 5;
+INSERT INTO xn
+SELECT i, CASE WHEN i % 9 = 0 THEN NULL ELSE i % 20 - 10 END,
+       CASE WHEN i % 11 = 0 THEN NULL ELSE (i * 104729) % 2000000000 - 1000000000 + i % 3 END,
+       CASE WHEN i % 13 = 0 THEN NULL WHEN i % 4 = 0 THEN 10 + i % 2 ELSE (i * 7919)::bigint * 1000003 % 4000000000 - 2000000000 END,
+       CASE WHEN i % 7 = 0 THEN NULL WHEN i % 9 = 4 THEN -1 ELSE i % 9 - 4 END
+  FROM generate_series(1, 150) i;
+UPDATE xn SET a = a + 17 WHERE id % 3 = 0;
+UPDATE xn SET b = NULL WHERE id % 10 = 4;
+UPDATE xn SET c = -c, b = a + 1 WHERE id % 4 = 1;
+UPDATE xn SET s = s + 1 WHERE id % 5 = 2;
+DELETE FROM xn WHERE id % 6 = 0;
+SELECT x_decode('xn_slot', 'xn', 5);
+SELECT native_expressions = (SELECT count(*) FROM shape_router.index_expressions WHERE relid = 'xn'::regclass)
+                            * (SELECT sum(CASE op WHEN 'UPDATE' THEN 2 ELSE 1 END) FROM x_log WHERE batch = 5)
+         AS every_row_version_native
+  FROM shape_router.decoding_stats();
+SELECT count(*) AS records, count(DISTINCT shape_id) AS shapes_reached FROM x_expected('xn', 5);
+SELECT * FROM x_mismatches('xn', 5);
+-- Where PostgreSQL raises an error (-a of the smallest int, a % 0), the
+-- executor evaluates the row as it always did: every shape of the table is a
+-- candidate, and the shapes whose WHERE fails report it.
+INSERT INTO xn VALUES (1001, 1, -2147483648, 5, 2), (1002, 1, 7, 5, 0), (1003, 2, 8, 5, 3);
+SELECT s.clause, data::json->>'op' AS op, data::json->'new'->>'id' AS id,
+       data::json->>'error' IS NOT NULL AS error
+  FROM pg_logical_slot_get_changes('xn_slot', NULL, NULL, 'include-transaction', 'false') d
+  JOIN x_shapes s ON s.shape_id = (d.data::json->>'shape')::bigint
+ ORDER BY (data::json->'new'->>'id')::int, s.shape_id;
+SELECT 'stop' FROM pg_drop_replication_slot('xn_slot');
+DROP TABLE xn, xt, xe, x_shapes, x_log, x_decoded;
 DROP FUNCTION x_mismatches(regclass, int);
 DROP FUNCTION x_decode(name, regclass, int);
 DROP FUNCTION x_expected(regclass, int);

@@ -242,6 +242,7 @@ relation_expressions(RouterState *state, RelationInfo *rel)
 		MemoryContextReset(rel->expression_context);
 	old = MemoryContextSwitchTo(rel->expression_context);
 	rel->expression_count = 0;
+	rel->expressions_native = true;
 	rel->expressions = palloc0(sizeof(IndexExpressionState) * ((list != NULL ? list->count : 0) + 1));
 	for (int i = 0; list != NULL && i < list->count; i++)
 	{
@@ -260,6 +261,8 @@ relation_expressions(RouterState *state, RelationInfo *rel)
 		while ((member = bms_next_member(offsets, member)) >= 0)
 			indexed->columns = bms_add_member(indexed->columns, member + FirstLowInvalidHeapAttributeNumber);
 		indexed->expression = shape_predicate_create(rel->expression_context, expr);
+		indexed->native = indexed->fits && indexed->tag != SR_TAG_NONE ? native_arith_compile(expr) : NULL;
+		rel->expressions_native &= indexed->native != NULL;
 	}
 	rel->expressions_version = version;
 	MemoryContextSwitchTo(old);

@@ -731,6 +731,26 @@ image_take_expressions(RowImage *image, const RelationInfo *rel, const sr_row_vi
 }
 
 /*
+ * The change's rows in the relation's slots, for the executor to evaluate
+ * expressions on (once: made already when *new_slot or *old_slot is set), and
+ * the new row's unchanged TOAST columns.
+ */
+static void
+expression_slots(RelationInfo *rel, const ChangeRows *change, TupleTableSlot **old_slot, TupleTableSlot **new_slot,
+				 Bitmapset **unchanged_toast)
+{
+	if (*old_slot != NULL || *new_slot != NULL)
+		return;
+	if (change->oldtuple != NULL)
+		*old_slot = store_tuple(rel->old_slot, change->oldtuple);
+	if (change->newtuple != NULL)
+	{
+		*new_slot = store_tuple(rel->new_slot, change->newtuple);
+		*unchanged_toast = patch_unchanged_toast(*new_slot, *old_slot, change->identity_full);
+	}
+}
+
+/*
  * The routing index first, from the raw tuples: most changes match no shape and
  * stop here, before the rows are deformed. Returns false when no shape of rel
  * is a candidate.
@@ -765,15 +785,10 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 
 	if (virtual)
 	{
-		/* Expressions are evaluated on the deformed rows, which the shapes then read. */
 		relation_expressions(state, rel);
-		if (oldtuple != NULL)
-			old_slot = store_tuple(rel->old_slot, oldtuple);
-		if (newtuple != NULL)
-		{
-			new_slot = store_tuple(rel->new_slot, newtuple);
-			unchanged_toast = patch_unchanged_toast(new_slot, old_slot, change->identity_full);
-		}
+		/* The executor evaluates expressions on the deformed rows, which the shapes then read. */
+		if (!rel->expressions_native)
+			expression_slots(rel, change, &old_slot, &new_slot, &unchanged_toast);
 	}
 
 	if (state->prefetch && (oldtuple == NULL || change->identity_full) &&
@@ -806,20 +821,34 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 		new_view.values = new_values;
 		if (lowers)
 			new_view.lowered = shape_lowered_values(rel, columns, column_count, new_values);
-		if (virtual)
+		if (virtual &&
+			!(rel->expressions_native &&
+			  shape_native_expression_values(rel, newtuple, new_values, NULL, columns, column_count,
+											 &new_view.expressions, &new_sources, &new_view.expression_count,
+											 &trusted, state->counters)))
+		{
+			expression_slots(rel, change, &old_slot, &new_slot, &unchanged_toast);
 			trusted = shape_expression_values(rel, new_slot, unchanged_toast, NULL, state->econtext, columns,
 											  column_count, &new_view.expressions, &new_sources,
 											  &new_view.expression_count);
+		}
 	}
 	if (trusted && old_values != NULL)
 	{
 		old_view.values = old_values;
 		if (lowers)
 			old_view.lowered = shape_lowered_values(rel, columns, column_count, old_values);
-		if (virtual)
+		if (virtual &&
+			!(rel->expressions_native &&
+			  shape_native_expression_values(rel, oldtuple, old_values, old_key_only, columns, column_count,
+											 &old_view.expressions, &old_sources, &old_view.expression_count,
+											 &trusted, state->counters)))
+		{
+			expression_slots(rel, change, &old_slot, &new_slot, &unchanged_toast);
 			trusted = shape_expression_values(rel, old_slot, NULL, old_key_only, state->econtext, columns,
 											  column_count, &old_view.expressions, &old_sources,
 											  &old_view.expression_count);
+		}
 	}
 	if (oldtuple == NULL && change->action == REORDER_BUFFER_CHANGE_UPDATE && !change->identity_full)
 	{

@@ -187,6 +187,11 @@ extern bool shape_expression_values(const struct RelationInfo *rel, TupleTableSl
 									const Bitmapset *key_only, ExprContext *econtext,
 									const sr_index_column *columns, size_t column_count,
 									const sr_expression_value **out, const int **sources_out, size_t *out_count);
+extern bool shape_native_expression_values(const struct RelationInfo *rel, HeapTuple tuple, const sr_value *values,
+										   const Bitmapset *key_only, const sr_index_column *columns,
+										   size_t column_count, const sr_expression_value **out,
+										   const int **sources_out, size_t *out_count, bool *trusted,
+										   sr_counters *counters);
 extern bool shape_expression_columns_within(const struct RelationInfo *rel, uint16 attnum,
 											const Bitmapset *columns);
 extern void shape_value_from_datum(Oid type, Datum datum, bool isnull, sr_value *out);
@@ -335,6 +340,19 @@ typedef struct ColumnOutput
 	char	   *text_label;		/* name[type] for format=text */
 } ColumnOutput;
 
+/* Integer arithmetic on integer columns, evaluated without the executor (native_arith.c). */
+typedef struct NativeArith NativeArith;
+typedef enum NativeResult
+{
+	NATIVE_VALUE,
+	NATIVE_NULL,
+	NATIVE_EXECUTOR				/* PostgreSQL would raise an error, or a column is unreadable */
+} NativeResult;
+extern NativeArith *native_arith_compile(Node *expr);
+extern NativeResult native_arith_eval(const NativeArith *program,
+									  bool (*read) (void *arg, AttrNumber attnum, int64 *value, bool *isnull),
+									  void *arg, int64 *result);
+
 /* An indexed expression as the plugin evaluates it on a relation's rows. */
 typedef struct IndexExpressionState
 {
@@ -344,6 +362,7 @@ typedef struct IndexExpressionState
 	bool		fits;			/* its Vars match the relation's columns */
 	Bitmapset  *columns;		/* attnums it reads */
 	ShapePredicate *expression;
+	NativeArith *native;		/* NULL: only the executor evaluates it */
 	char	   *text;			/* as index_expressions holds it */
 } IndexExpressionState;
 
@@ -390,6 +409,7 @@ typedef struct RelationInfo
 	uint32		expressions_version;	/* of the list they were built from */
 	int			expression_count;
 	IndexExpressionState *expressions;
+	bool		expressions_native; /* every one of them has a native program */
 } RelationInfo;
 
 typedef enum RecordOp

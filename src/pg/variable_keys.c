@@ -45,6 +45,53 @@ ascii_lowering_is_plain(Oid collation)
 	return same;
 }
 
+#define BYTES_EACH(b) (UINT64CONST(0x0101010101010101) * (b))
+
+/* Whether the n bytes at s are all ASCII, 8 at a time. */
+static inline bool
+all_ascii(const char *s, int n)
+{
+	uint64		seen = 0;
+	int			i = 0;
+
+	for (; i + 8 <= n; i += 8)
+	{
+		uint64		w;
+
+		memcpy(&w, s + i, 8);
+		seen |= w;
+	}
+	for (; i < n; i++)
+		seen |= (unsigned char) s[i];
+	return (seen & BYTES_EACH(0x80)) == 0;
+}
+
+/*
+ * ASCII bytes lowered as pg_ascii_tolower lowers them, 8 at a time: a byte
+ * below 0x80 plus 0x80 - 'A' has its high bit set when it is 'A' or above, plus
+ * 0x80 - 'Z' - 1 when it is above 'Z' (no carry leaves a byte); 'A'..'Z' gain 0x20.
+ */
+static inline void
+ascii_lower(const char *s, int n, char *out)
+{
+	int			i = 0;
+
+	for (; i + 8 <= n; i += 8)
+	{
+		uint64		w;
+		uint64		at_least_a;
+		uint64		above_z;
+
+		memcpy(&w, s + i, 8);
+		at_least_a = w + BYTES_EACH(0x80 - 'A');
+		above_z = w + BYTES_EACH(0x80 - 'Z' - 1);
+		w |= (at_least_a & ~above_z & BYTES_EACH(0x80)) >> 2;
+		memcpy(out + i, &w, 8);
+	}
+	for (; i < n; i++)
+		out[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char) (s[i] + ('a' - 'A')) : s[i];
+}
+
 /* The bytes of a text value as lower() under collation makes them (as ILIKE
  * lowers the value it matches). */
 static void
@@ -52,19 +99,16 @@ lowered_value(Oid collation, const sr_value *value, sr_value *out)
 {
 	const char *s = (const char *) value->v.bytes;
 	int			n = (int) value->len;
-	bool		ascii = true;
+	bool		ascii;
 	text	   *lowered;
 
 	memset(out, 0, sizeof(sr_value));
-	for (int i = 0; i < n && ascii; i++)
-		ascii = !IS_HIGHBIT_SET(s[i]);
+	ascii = all_ascii(s, n);
 	if (ascii && ascii_lowering_is_plain(collation))
 	{
 		char	   *bytes = palloc(n + 1);
 
-		/* pg_ascii_tolower, inline: a call a byte cost more than the rest of the row */
-		for (int i = 0; i < n; i++)
-			bytes[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char) (s[i] + ('a' - 'A')) : s[i];
+		ascii_lower(s, n, bytes);
 		out->v.bytes = (const uint8_t *) bytes;
 		out->len = (uint32) n;
 		return;
@@ -184,5 +228,117 @@ shape_expression_values(const RelationInfo *rel, TupleTableSlot *slot, const Bit
 			return false;
 	}
 	*out_count = count;
+	return true;
+}
+
+/* Where a native program reads a row version's columns. */
+typedef struct NativeRow
+{
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	const sr_value *values;		/* by attnum: the index columns' */
+	const sr_index_column *columns;
+	size_t		column_count;
+} NativeRow;
+
+/* A column's integer value: the index column's value read already, or the tuple's. */
+static bool
+native_read(void *arg, AttrNumber attnum, int64 *value, bool *isnull)
+{
+	const NativeRow *row = arg;
+	Form_pg_attribute attr;
+	Datum		datum;
+
+	for (size_t c = 0; c < row->column_count; c++)
+		if (row->columns[c].attnum == attnum && row->columns[c].tag == SR_TAG_INT)
+		{
+			*isnull = row->values[attnum].is_null;
+			*value = row->values[attnum].v.i;
+			return true;
+		}
+	if (attnum > row->desc->natts)
+		return false;
+	attr = TupleDescAttr(row->desc, attnum - 1);
+	datum = heap_getattr(row->tuple, attnum, row->desc, isnull);
+	if (*isnull)
+		return true;
+	switch (attr->atttypid)
+	{
+		case INT2OID:
+			*value = DatumGetInt16(datum);
+			return true;
+		case INT4OID:
+			*value = DatumGetInt32(datum);
+			return true;
+		case INT8OID:
+			*value = DatumGetInt64(datum);
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * shape_expression_values for a relation whose expressions all have native
+ * programs (rel->expressions_native), from the row's values and tuple, with
+ * no slot: *trusted is what shape_expression_values would return. False when
+ * some expression is left to the executor on this row (it would raise an
+ * error there): shape_expression_values decides, on the row's slot.
+ */
+bool
+shape_native_expression_values(const RelationInfo *rel, HeapTuple tuple, const sr_value *values,
+							   const Bitmapset *key_only, const sr_index_column *columns, size_t column_count,
+							   const sr_expression_value **out, const int **sources_out, size_t *out_count,
+							   bool *trusted, sr_counters *counters)
+{
+	sr_expression_value *results = palloc(sizeof(sr_expression_value) * Max(rel->expression_count, 1));
+	int		   *sources = palloc(sizeof(int) * Max(rel->expression_count, 1));
+	NativeRow	row = {tuple, rel->desc, values, columns, column_count};
+	size_t		count = 0;
+
+	*out = results;
+	*sources_out = sources;
+	*out_count = 0;
+	*trusted = false;
+	for (size_t c = 0; c < column_count; c++)
+	{
+		bool		any = false;
+
+		if (!SHAPE_ATTNUM_IS_VIRTUAL(columns[c].attnum))
+			continue;
+		for (int e = 0; e < rel->expression_count; e++)
+		{
+			const IndexExpressionState *indexed = &rel->expressions[e];
+			sr_expression_value *result = &results[count];
+			int64		value = 0;
+
+			if (indexed->attnum != columns[c].attnum)
+				continue;
+			any = true;
+			/* (native programs are made only of expressions that fit and have a tag) */
+			if (key_only != NULL && !bms_is_subset(indexed->columns, key_only))
+				return true;
+			memset(result, 0, sizeof(sr_expression_value));
+			switch (native_arith_eval(indexed->native, native_read, &row, &value))
+			{
+				case NATIVE_VALUE:
+					result->value.v.i = value;
+					break;
+				case NATIVE_NULL:
+					result->value.is_null = 1;
+					break;
+				case NATIVE_EXECUTOR:
+					return false;
+			}
+			result->attnum = columns[c].attnum;
+			result->tag = indexed->tag;
+			sources[count++] = e;
+		}
+		if (!any)
+			return true;
+	}
+	*out_count = count;
+	*trusted = true;
+	counters->native_expressions += count;
 	return true;
 }

@@ -1,0 +1,266 @@
+/*
+ * native_arith.c — indexed expressions of integer arithmetic on integer
+ * columns ((amount + priority) % 1000003, a - b, -x, x::int8 ...), evaluated
+ * from a row's values without the executor: the executor's call costs more
+ * than the rest of a row's keys, and needs the row deformed into a slot.
+ *
+ * Only operators whose results are exactly PostgreSQL's are taken (int2, int4
+ * and int8 +, -, *, /, % and unary -, the int4/int8 casts); an overflow or a
+ * division by zero, where PostgreSQL raises an error, is left to the executor,
+ * which reports it as it always did.
+ */
+#include "shape_router_pg.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "common/int.h"
+#include "nodes/nodeFuncs.h"
+#include "utils/fmgroids.h"
+
+#define NATIVE_STACK 16
+#define NATIVE_STEPS 64
+
+typedef enum NativeOp
+{
+	NATIVE_COLUMN,				/* push the column's value */
+	NATIVE_CONSTANT,			/* push a constant */
+	NATIVE_ADD,
+	NATIVE_SUB,
+	NATIVE_MUL,
+	NATIVE_DIV,
+	NATIVE_MOD,
+	NATIVE_NEG,
+	NATIVE_NARROW				/* to the step's width, or the executor's error */
+} NativeOp;
+
+typedef struct NativeStep
+{
+	uint8		op;				/* NativeOp */
+	uint8		bits;			/* 16, 32 or 64: the width the operator computes in */
+	AttrNumber	attnum;			/* NATIVE_COLUMN */
+	int64		constant;		/* NATIVE_CONSTANT */
+} NativeStep;
+
+struct NativeArith
+{
+	int			count;
+	NativeStep	steps[FLEXIBLE_ARRAY_MEMBER];
+};
+
+/* The operator of funcid, its width, and how many arguments it takes (0: not one). */
+static int
+native_operator(Oid funcid, NativeOp *op, int *bits)
+{
+	switch (funcid)
+	{
+		case F_INT2PL: *op = NATIVE_ADD; *bits = 16; return 2;
+		case F_INT2MI: *op = NATIVE_SUB; *bits = 16; return 2;
+		case F_INT2MUL: *op = NATIVE_MUL; *bits = 16; return 2;
+		case F_INT2DIV: *op = NATIVE_DIV; *bits = 16; return 2;
+		case F_INT2MOD: *op = NATIVE_MOD; *bits = 16; return 2;
+		case F_INT4PL: *op = NATIVE_ADD; *bits = 32; return 2;
+		case F_INT4MI: *op = NATIVE_SUB; *bits = 32; return 2;
+		case F_INT4MUL: *op = NATIVE_MUL; *bits = 32; return 2;
+		case F_INT4DIV: *op = NATIVE_DIV; *bits = 32; return 2;
+		case F_INT4MOD: *op = NATIVE_MOD; *bits = 32; return 2;
+		case F_INT4UM: *op = NATIVE_NEG; *bits = 32; return 1;
+		case F_INT8PL:
+		case F_INT48PL:
+		case F_INT84PL: *op = NATIVE_ADD; *bits = 64; return 2;
+		case F_INT8MI:
+		case F_INT48MI:
+		case F_INT84MI: *op = NATIVE_SUB; *bits = 64; return 2;
+		case F_INT8MUL:
+		case F_INT48MUL:
+		case F_INT84MUL: *op = NATIVE_MUL; *bits = 64; return 2;
+		case F_INT8DIV:
+		case F_INT48DIV:
+		case F_INT84DIV: *op = NATIVE_DIV; *bits = 64; return 2;
+		case F_INT8MOD: *op = NATIVE_MOD; *bits = 64; return 2;
+		case F_INT8UM: *op = NATIVE_NEG; *bits = 64; return 1;
+		case F_INT4_INT8: *op = NATIVE_NARROW; *bits = 32; return 1;	/* int4(int8) */
+		case F_INT8_INT4: *op = NATIVE_NARROW; *bits = 64; return 1;	/* int8(int4): always fits */
+		default:
+			return 0;
+	}
+}
+
+static bool
+integer_type(Oid type)
+{
+	return type == INT2OID || type == INT4OID || type == INT8OID;
+}
+
+/* Appends node's steps in postfix order; false when it is not of the form. */
+static bool
+compile_node(Node *node, NativeStep *steps, int *count)
+{
+	if (*count >= NATIVE_STEPS)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *var = (Var *) node;
+
+		if (var->varno != 1 || var->varlevelsup != 0 || var->varattno <= 0 || !integer_type(var->vartype))
+			return false;
+		steps[(*count)++] = (NativeStep) {NATIVE_COLUMN, 64, var->varattno, 0};
+		return true;
+	}
+	if (IsA(node, Const))
+	{
+		Const	   *constant = (Const *) node;
+		int64		value;
+
+		if (constant->constisnull || !integer_type(constant->consttype))
+			return false;
+		value = constant->consttype == INT2OID ? DatumGetInt16(constant->constvalue)
+			: constant->consttype == INT4OID ? DatumGetInt32(constant->constvalue)
+			: DatumGetInt64(constant->constvalue);
+		steps[(*count)++] = (NativeStep) {NATIVE_CONSTANT, 64, 0, value};
+		return true;
+	}
+	if (IsA(node, OpExpr) || IsA(node, FuncExpr))
+	{
+		Oid			funcid = IsA(node, OpExpr) ? ((OpExpr *) node)->opfuncid : ((FuncExpr *) node)->funcid;
+		List	   *args = IsA(node, OpExpr) ? ((OpExpr *) node)->args : ((FuncExpr *) node)->args;
+		NativeOp	op;
+		int			bits;
+		int			arity = native_operator(funcid, &op, &bits);
+		ListCell   *lc;
+
+		if (arity == 0 || list_length(args) != arity || IsA(node, FuncExpr) != (op == NATIVE_NARROW) ||
+			!integer_type(exprType(node)))
+			return false;
+		foreach(lc, args)
+		{
+			if (!compile_node(lfirst(lc), steps, count))
+				return false;
+		}
+		if (*count >= NATIVE_STEPS)
+			return false;
+		steps[(*count)++] = (NativeStep) {(uint8) op, (uint8) bits, 0, 0};
+		return true;
+	}
+	return false;
+}
+
+NativeArith *
+native_arith_compile(Node *expr)
+{
+	NativeStep	steps[NATIVE_STEPS];
+	int			count = 0;
+	int			height = 0;
+	NativeArith *program;
+
+	if (expr == NULL || !integer_type(exprType(expr)) || !compile_node(expr, steps, &count))
+		return NULL;
+	/* the evaluation's stack stays within NATIVE_STACK */
+	for (int i = 0; i < count; i++)
+	{
+		NativeOp	op = (NativeOp) steps[i].op;
+
+		height += (op == NATIVE_COLUMN || op == NATIVE_CONSTANT) ? 1
+			: (op == NATIVE_NEG || op == NATIVE_NARROW) ? 0 : -1;
+		if (height > NATIVE_STACK)
+			return NULL;
+	}
+	program = palloc(offsetof(NativeArith, steps) + sizeof(NativeStep) * count);
+	program->count = count;
+	memcpy(program->steps, steps, sizeof(NativeStep) * count);
+	return program;
+}
+
+/* Whether v fits in a signed integer of bits. */
+static inline bool
+fits(int64 v, int bits)
+{
+	return bits == 64 || (bits == 32 ? v == (int32) v : v == (int16) v);
+}
+
+/*
+ * The program's value on a row: read(attnum, &value, &isnull) gives a
+ * column's. NATIVE_VALUE, NATIVE_NULL, or NATIVE_EXECUTOR where PostgreSQL
+ * would raise an error (or a column cannot be read): the executor decides.
+ */
+NativeResult
+native_arith_eval(const NativeArith *program, bool (*read) (void *arg, AttrNumber attnum, int64 *value, bool *isnull),
+				  void *arg, int64 *result)
+{
+	int64		stack[NATIVE_STACK + 1];
+	bool		nulls[NATIVE_STACK + 1];
+	int			top = 0;
+
+	for (int i = 0; i < program->count; i++)
+	{
+		const NativeStep *step = &program->steps[i];
+		int64		a,
+					b,
+					r;
+
+		switch ((NativeOp) step->op)
+		{
+			case NATIVE_COLUMN:
+				if (!read(arg, step->attnum, &stack[top], &nulls[top]))
+					return NATIVE_EXECUTOR;
+				top++;
+				continue;
+			case NATIVE_CONSTANT:
+				stack[top] = step->constant;
+				nulls[top++] = false;
+				continue;
+			case NATIVE_NEG:
+				a = stack[top - 1];
+				if (!nulls[top - 1] && (a == PG_INT64_MIN || !fits(-a, step->bits)))
+					return NATIVE_EXECUTOR;
+				stack[top - 1] = -a;
+				continue;
+			case NATIVE_NARROW:
+				if (!nulls[top - 1] && !fits(stack[top - 1], step->bits))
+					return NATIVE_EXECUTOR;
+				continue;
+			default:
+				break;
+		}
+		/* A strict operator: NULL for a NULL argument, without a call (nor its error). */
+		b = stack[--top];
+		a = stack[top - 1];
+		if (nulls[top] || nulls[top - 1])
+		{
+			nulls[top - 1] = true;
+			continue;
+		}
+		switch ((NativeOp) step->op)
+		{
+			case NATIVE_ADD:
+				if (pg_add_s64_overflow(a, b, &r) || !fits(r, step->bits))
+					return NATIVE_EXECUTOR;
+				break;
+			case NATIVE_SUB:
+				if (pg_sub_s64_overflow(a, b, &r) || !fits(r, step->bits))
+					return NATIVE_EXECUTOR;
+				break;
+			case NATIVE_MUL:
+				if (pg_mul_s64_overflow(a, b, &r) || !fits(r, step->bits))
+					return NATIVE_EXECUTOR;
+				break;
+			case NATIVE_DIV:
+				/* the minimum divided by -1 overflows in its width */
+				if (b == 0 || (b == -1 && (a == PG_INT64_MIN || !fits(-a, step->bits))))
+					return NATIVE_EXECUTOR;
+				r = a / b;
+				break;
+			case NATIVE_MOD:
+				if (b == 0)
+					return NATIVE_EXECUTOR;
+				r = b == -1 ? 0 : a % b;	/* as int4mod and int8mod: x % -1 is 0 */
+				break;
+			default:
+				return NATIVE_EXECUTOR;
+		}
+		stack[top - 1] = r;
+	}
+	if (nulls[0])
+		return NATIVE_NULL;
+	*result = stack[0];
+	return NATIVE_VALUE;
+}
