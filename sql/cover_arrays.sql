@@ -83,3 +83,66 @@ SELECT 'stop' FROM pg_drop_replication_slot('ar_slot');
 DROP FUNCTION ar_eval(text, ar);
 DROP TABLE ar, ar_log, ar_shapes, ar_expected, ar_decoded;
 DROP FUNCTION ar_audit();
+
+-- Arrays of smallint, bigint and varchar, read in place from the WAL tuple
+-- (one dimension), beside two-dimensional and compressed arrays, which are
+-- read through a copy: the same records as PostgreSQL's evaluation.
+CREATE TABLE ar2 (id int PRIMARY KEY, sa int2[], la int8[], va varchar[], m int4[]);
+ALTER TABLE ar2 REPLICA IDENTITY FULL;
+CREATE TABLE ar2_shapes AS
+SELECT shape_router.register_shape('ar2', clause) AS shape_id, clause
+  FROM unnest(ARRAY['2::int2 = ANY(sa)', 'sa && ARRAY[-3, 4]::int2[]', 'la @> ARRAY[5000000000]',
+                    'va && ARRAY[''v1'', ''v0'']::varchar[]', 'va @> ARRAY[''v2'', ''v3'']::varchar[]', 'm @> ARRAY[1]',
+                    '7 = ANY(m)']) AS clause;
+CREATE TABLE ar2_log (seq serial, op text, old_row jsonb, new_row jsonb);
+CREATE FUNCTION ar2_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO ar2_log (op, old_row, new_row)
+  VALUES (TG_OP, CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END, CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER ar2_audit AFTER INSERT OR UPDATE OR DELETE ON ar2 FOR EACH ROW EXECUTE FUNCTION ar2_audit();
+CREATE FUNCTION ar2_eval(clause text, r jsonb) RETURNS bool LANGUAGE plpgsql AS $$
+DECLARE result bool;
+BEGIN
+  IF r IS NULL THEN RETURN false; END IF;
+  EXECUTE format('SELECT (%s) FROM jsonb_populate_record(NULL::ar2, $1) AS t', clause) INTO result USING r;
+  RETURN coalesce(result, false);
+END $$;
+SELECT 'init' FROM pg_create_logical_replication_slot('ar2_slot', 'shape_router');
+INSERT INTO ar2
+SELECT i,
+       CASE WHEN i % 11 = 0 THEN NULL WHEN i % 10 = 0 THEN '{}'
+            ELSE ARRAY[i % 5 - 3, CASE WHEN i % 4 = 0 THEN NULL ELSE i % 7 END, i % 3]::int2[] END,
+       CASE WHEN i % 9 = 0 THEN NULL ELSE ARRAY[5000000000 * (i % 3), -i, CASE WHEN i % 5 = 0 THEN NULL::bigint END] END,
+       CASE WHEN i % 13 = 0 THEN NULL
+            ELSE ARRAY['v' || (i % 4), CASE WHEN i % 6 = 0 THEN NULL ELSE 'v' || (i % 5) END, repeat('w', i % 200)]::varchar[] END,
+       CASE WHEN i % 3 = 0 THEN ARRAY[[i % 8, 1], [7, i % 5]]
+            WHEN i % 7 = 1 THEN ARRAY(SELECT (g % 3) + i % 2 * 7 FROM generate_series(1, 3000) g)
+            ELSE ARRAY[i % 9, NULL] END
+  FROM generate_series(1, 90) i;
+UPDATE ar2 SET sa = sa || 2::int2, la = la || 5000000000 WHERE id % 4 = 1;
+UPDATE ar2 SET va = ARRAY['v2', 'v3'] WHERE id % 5 = 2;
+DELETE FROM ar2 WHERE id % 6 = 0;
+CREATE TABLE ar2_expected AS
+SELECT row_number() OVER (ORDER BY l.seq, s.shape_id) AS n, s.shape_id,
+       CASE WHEN l.op = 'INSERT' THEN 'insert' WHEN l.op = 'DELETE' THEN 'delete'
+            WHEN o AND nw THEN 'update' WHEN nw THEN 'insert' ELSE 'delete' END AS op,
+       CASE WHEN l.op = 'UPDATE' AND o <> nw THEN CASE WHEN nw THEN 'in' ELSE 'out' END END AS move,
+       coalesce((l.new_row->>'id')::int, (l.old_row->>'id')::int) AS row_id
+  FROM ar2_log l CROSS JOIN ar2_shapes s
+  CROSS JOIN LATERAL (SELECT ar2_eval(s.clause, l.old_row) AS o, ar2_eval(s.clause, l.new_row) AS nw) e
+ WHERE CASE l.op WHEN 'INSERT' THEN nw WHEN 'DELETE' THEN o ELSE o OR nw END;
+CREATE TABLE ar2_decoded AS
+SELECT ordinality AS n, (data::json->>'shape')::bigint AS shape_id, data::json->>'op' AS op,
+       data::json->>'move' AS move, coalesce(data::json->'new'->>'id', data::json->'old'->>'id')::int AS row_id
+  FROM pg_logical_slot_get_changes('ar2_slot', NULL, NULL, 'include-transaction', 'false') WITH ORDINALITY;
+SELECT count(*) AS records, count(DISTINCT shape_id) AS shapes_reached FROM ar2_expected;
+SELECT coalesce(e.n, a.n) AS n, e.shape_id, e.op, e.move, e.row_id, a.shape_id, a.op, a.move, a.row_id
+  FROM ar2_expected e FULL JOIN ar2_decoded a ON a.n = e.n
+ WHERE a.n IS NULL OR e.n IS NULL OR (e.shape_id, e.op, e.move, e.row_id) IS DISTINCT FROM (a.shape_id, a.op, a.move, a.row_id)
+ ORDER BY 1 LIMIT 10;
+SELECT 'stop' FROM pg_drop_replication_slot('ar2_slot');
+DROP FUNCTION ar2_eval(text, jsonb);
+DROP TABLE ar2, ar2_log, ar2_shapes, ar2_expected, ar2_decoded;
+DROP FUNCTION ar2_audit();

@@ -233,6 +233,114 @@ value_from_datum(Oid typid, int16 attlen, Datum datum, sr_value *value)
 	}
 }
 
+/*
+ * The elements of a one-dimensional array of int2, int4, int8, text or varchar
+ * read where the tuple holds it, as shape_array_values reads them. A WAL
+ * tuple's array usually has a 1-byte header, so it is not aligned: reading it
+ * through ArrayType would copy it first (its elements are aligned from the
+ * array's own start, as it was built: here by offset from that start). False
+ * for any other array (compressed, other types, more dimensions).
+ */
+static bool
+array_values_in_place(Datum datum, sr_value *value)
+{
+	struct varlena *array = (struct varlena *) DatumGetPointer(datum);
+	const char *start;			/* where the array's 4-byte header would be */
+	size_t		size;
+	int			ndim;
+	int32		dataoffset;
+	Oid			elemtype;
+	int			nitems;
+	int			elmlen;
+	char		elmalign;
+	size_t		off;
+	const bits8 *nulls;
+	sr_value   *items;
+	int			count = 0;
+
+	if (VARATT_IS_EXTENDED(array) && !VARATT_IS_SHORT(array))
+		return false;
+	start = VARDATA_ANY(array) - VARHDRSZ;
+	size = VARSIZE_ANY_EXHDR(array) + VARHDRSZ;
+	if (size < ARR_OVERHEAD_NONULLS(1))
+		return false;
+	memcpy(&ndim, start + offsetof(ArrayType, ndim), sizeof(ndim));
+	memcpy(&dataoffset, start + offsetof(ArrayType, dataoffset), sizeof(dataoffset));
+	memcpy(&elemtype, start + offsetof(ArrayType, elemtype), sizeof(elemtype));
+	if (ndim != 1)
+		return false;
+	memcpy(&nitems, start + sizeof(ArrayType), sizeof(nitems));
+	switch (elemtype)
+	{
+		case INT2OID: elmlen = 2; elmalign = TYPALIGN_SHORT; break;
+		case INT4OID: elmlen = 4; elmalign = TYPALIGN_INT; break;
+		case INT8OID: elmlen = 8; elmalign = TYPALIGN_DOUBLE; break;
+		case TEXTOID:
+		case VARCHAROID: elmlen = -1; elmalign = TYPALIGN_INT; break;
+		default:
+			return false;
+	}
+	if (nitems < 0 || nitems > (int) size || (dataoffset != 0 && (dataoffset < 0 || (size_t) dataoffset > size)))
+		return false;
+	/* ARR_NULLBITMAP and ARR_DATA_OFFSET of one dimension */
+	nulls = dataoffset != 0 ? (const bits8 *) (start + sizeof(ArrayType) + 2 * sizeof(int)) : NULL;
+	off = dataoffset != 0 ? (size_t) dataoffset : ARR_OVERHEAD_NONULLS(1);
+	if (nulls != NULL && (size_t) ((const char *) nulls - start) + (nitems + 7) / 8 > off)
+		return false;
+	items = palloc(sizeof(sr_value) * (nitems + 1));
+	memset(value, 0, sizeof(sr_value));
+	for (int i = 0; i < nitems; i++)
+	{
+		sr_value   *item = &items[count];
+		const char *p;
+
+		if (nulls != NULL && (nulls[i / 8] & (1 << (i % 8))) == 0)
+		{
+			value->has_null_element = 1;
+			continue;
+		}
+		if (i > 0)
+			off = att_align_nominal(off, elmalign);
+		p = start + off;
+		memset(item, 0, sizeof(sr_value));
+		if (elmlen > 0)
+		{
+			if (off + elmlen > size)
+				return false;
+			if (elmlen == 2)
+			{
+				int16		v;
+
+				memcpy(&v, p, sizeof(v));
+				item->v.i = v;
+			}
+			else if (elmlen == 4)
+			{
+				int32		v;
+
+				memcpy(&v, p, sizeof(v));
+				item->v.i = v;
+			}
+			else
+				memcpy(&item->v.i, p, sizeof(int64));
+			off += elmlen;
+		}
+		else
+		{
+			if (off + 1 > size || (VARATT_IS_EXTENDED(p) && !VARATT_IS_SHORT(p)) ||
+				off + VARSIZE_ANY(p) > size)
+				return false;
+			item->v.bytes = (const uint8_t *) VARDATA_ANY(p);
+			item->len = (uint32) VARSIZE_ANY_EXHDR(p);
+			off += VARSIZE_ANY(p);
+		}
+		count++;
+	}
+	value->v.bytes = (const uint8_t *) items;
+	value->len = (uint32) count;
+	return true;
+}
+
 /* An array column's value as its elements (false: unchanged TOAST the WAL lacks). */
 static bool
 array_from_datum(Datum datum, sr_value *value)
@@ -242,6 +350,8 @@ array_from_datum(Datum datum, sr_value *value)
 
 	if (VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
 		return false;
+	if (array_values_in_place(datum, value))
+		return true;
 	memset(value, 0, sizeof(sr_value));
 	value->v.bytes = (const uint8_t *) shape_array_values(datum, &count, &has_null);
 	value->len = (uint32) count;
@@ -354,6 +464,8 @@ typedef struct ReadPlan
 	int			last;
 	uint64		wanted;			/* bit attnum - 1, while natts <= TUPLE_KEYS_DEFORM_MAX */
 	uint64		arrays;			/* of those, the ones read as their elements */
+	uint32		expressions_version;	/* of the relation's expressions it was made with */
+	uint64		extra;			/* bit attnum - 1: not an index column, read for native expressions */
 } ReadPlan;
 
 static ReadPlan read_plans[2];	/* by plain_only */
@@ -381,6 +493,26 @@ make_read_plan(ReadPlan *plan, const RelationInfo *rel, const sr_index_column *c
 		if (array)
 			plan->arrays |= (uint64) 1 << (attnum - 1);
 	}
+	/* the integer columns native expressions read (native_arith.c), when not index columns */
+	plan->extra = 0;
+	for (int e = 0; !plain_only && rel->expressions_native && e < rel->expression_count; e++)
+	{
+		const IndexExpressionState *indexed = &rel->expressions[e];
+		bool		used = false;
+		int			attnum = -1;
+
+		for (size_t c = 0; c < column_count && !used; c++)
+			used = columns[c].attnum == indexed->attnum;
+		while (used && (attnum = bms_next_member(indexed->columns, attnum)) >= 0)
+		{
+			if (attnum > TUPLE_KEYS_DEFORM_MAX || attnum > rel->desc->natts ||
+				((plan->wanted >> (attnum - 1)) & 1))
+				continue;
+			plan->extra |= (uint64) 1 << (attnum - 1);
+			plan->wanted |= (uint64) 1 << (attnum - 1);
+			plan->last = Max(plan->last, attnum);
+		}
+	}
 	plan->readable = true;
 }
 
@@ -397,7 +529,8 @@ row_values_all(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *r
 
 	StaticAssertStmt(TUPLE_KEYS_DEFORM_MAX <= 64, "wanted has a bit an attribute");
 	if (plan->relid != rel->relid || plan->generation != rel->generation || plan->epoch != columns_epoch ||
-		plan->columns != columns || plan->column_count != column_count || columns_epoch == 0)
+		plan->columns != columns || plan->column_count != column_count || columns_epoch == 0 ||
+		plan->expressions_version != rel->expressions_version)
 	{
 		plan->relid = InvalidOid;
 		make_read_plan(plan, rel, columns, column_count, plain_only);
@@ -406,6 +539,7 @@ row_values_all(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *r
 		plan->epoch = columns_epoch;
 		plan->columns = columns;
 		plan->column_count = column_count;
+		plan->expressions_version = rel->expressions_version;
 	}
 	if (!plan->readable)
 		return false;
@@ -448,7 +582,27 @@ row_values_all(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *r
 						 : value_from_datum(attr->atttypid, attr->attlen, datum, value)))
 			return false;
 	}
+	for (uint64 extra = plan->extra; extra != 0; extra &= extra - 1)
+	{
+		int			attnum = pg_rightmost_one_pos64(extra) + 1;
+		Form_pg_attribute attr = TupleDescAttr(rel->desc, attnum - 1);
+		bool		isnull;
+		Datum		datum = deformed ? deformed_values[attnum - 1] : heap_getattr(tuple, attnum, rel->desc, &isnull);
+
+		if (deformed)
+			isnull = nulls[attnum - 1];
+		values[attnum].is_null = isnull;
+		if (!isnull && !value_from_datum(attr->atttypid, attr->attlen, datum, &values[attnum]))
+			return false;
+	}
 	return true;
+}
+
+/* The columns row_values read last besides the index columns (ReadPlan.extra). */
+static uint64
+row_values_extra(void)
+{
+	return read_plans[0].extra;
 }
 
 /*
@@ -823,7 +977,8 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 			new_view.lowered = shape_lowered_values(rel, columns, column_count, new_values);
 		if (virtual &&
 			!(rel->expressions_native &&
-			  shape_native_expression_values(rel, newtuple, new_values, NULL, columns, column_count,
+			  shape_native_expression_values(rel, newtuple, new_values, prefetched == 0 ? row_values_extra() : 0,
+											 NULL, columns, column_count,
 											 &new_view.expressions, &new_sources, &new_view.expression_count,
 											 &trusted, state->counters)))
 		{
@@ -840,7 +995,8 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 			old_view.lowered = shape_lowered_values(rel, columns, column_count, old_values);
 		if (virtual &&
 			!(rel->expressions_native &&
-			  shape_native_expression_values(rel, oldtuple, old_values, old_key_only, columns, column_count,
+			  shape_native_expression_values(rel, oldtuple, old_values, prefetched == 0 ? row_values_extra() : 0,
+											 old_key_only, columns, column_count,
 											 &old_view.expressions, &old_sources, &old_view.expression_count,
 											 &trusted, state->counters)))
 		{

@@ -188,7 +188,7 @@ extern bool shape_expression_values(const struct RelationInfo *rel, TupleTableSl
 									const sr_index_column *columns, size_t column_count,
 									const sr_expression_value **out, const int **sources_out, size_t *out_count);
 extern bool shape_native_expression_values(const struct RelationInfo *rel, HeapTuple tuple, const sr_value *values,
-										   const Bitmapset *key_only, const sr_index_column *columns,
+										   uint64 read_columns, const Bitmapset *key_only, const sr_index_column *columns,
 										   size_t column_count, const sr_expression_value **out,
 										   const int **sources_out, size_t *out_count, bool *trusted,
 										   sr_counters *counters);

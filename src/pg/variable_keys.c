@@ -236,7 +236,8 @@ typedef struct NativeRow
 {
 	HeapTuple	tuple;
 	TupleDesc	desc;
-	const sr_value *values;		/* by attnum: the index columns' */
+	const sr_value *values;		/* by attnum: the index columns' and read_columns' */
+	uint64		read_columns;	/* bit attnum - 1: read into values besides the index columns */
 	const sr_index_column *columns;
 	size_t		column_count;
 } NativeRow;
@@ -249,6 +250,12 @@ native_read(void *arg, AttrNumber attnum, int64 *value, bool *isnull)
 	Form_pg_attribute attr;
 	Datum		datum;
 
+	if (attnum <= 64 && ((row->read_columns >> (attnum - 1)) & 1))
+	{
+		*isnull = row->values[attnum].is_null;
+		*value = row->values[attnum].v.i;
+		return true;
+	}
 	for (size_t c = 0; c < row->column_count; c++)
 		if (row->columns[c].attnum == attnum && row->columns[c].tag == SR_TAG_INT)
 		{
@@ -287,13 +294,13 @@ native_read(void *arg, AttrNumber attnum, int64 *value, bool *isnull)
  */
 bool
 shape_native_expression_values(const RelationInfo *rel, HeapTuple tuple, const sr_value *values,
-							   const Bitmapset *key_only, const sr_index_column *columns, size_t column_count,
+							   uint64 read_columns, const Bitmapset *key_only, const sr_index_column *columns, size_t column_count,
 							   const sr_expression_value **out, const int **sources_out, size_t *out_count,
 							   bool *trusted, sr_counters *counters)
 {
 	sr_expression_value *results = palloc(sizeof(sr_expression_value) * Max(rel->expression_count, 1));
 	int		   *sources = palloc(sizeof(int) * Max(rel->expression_count, 1));
-	NativeRow	row = {tuple, rel->desc, values, columns, column_count};
+	NativeRow	row = {tuple, rel->desc, values, read_columns, columns, column_count};
 	size_t		count = 0;
 
 	*out = results;
