@@ -210,7 +210,9 @@ native_arith_eval(const NativeArith *program, bool (*read) (void *arg, AttrNumbe
 				continue;
 			case NATIVE_NEG:
 				a = stack[top - 1];
-				if (!nulls[top - 1] && (a == PG_INT64_MIN || !fits(-a, step->bits)))
+				if (nulls[top - 1])
+					continue;
+				if (a == PG_INT64_MIN || !fits(-a, step->bits))
 					return NATIVE_EXECUTOR;
 				stack[top - 1] = -a;
 				continue;

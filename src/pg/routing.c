@@ -258,7 +258,8 @@ array_values_in_place(Datum datum, sr_value *value)
 	sr_value   *items;
 	int			count = 0;
 
-	if (VARATT_IS_EXTENDED(array) && !VARATT_IS_SHORT(array))
+	/* inline only: not compressed, not a TOAST pointer (1-byte headers of their own) */
+	if (VARATT_IS_EXTERNAL(array) || (VARATT_IS_EXTENDED(array) && !VARATT_IS_SHORT(array)))
 		return false;
 	start = VARDATA_ANY(array) - VARHDRSZ;
 	size = VARSIZE_ANY_EXHDR(array) + VARHDRSZ;
@@ -327,12 +328,25 @@ array_values_in_place(Datum datum, sr_value *value)
 		}
 		else
 		{
-			if (off + 1 > size || (VARATT_IS_EXTENDED(p) && !VARATT_IS_SHORT(p)) ||
-				off + VARSIZE_ANY(p) > size)
+			/* the element's header, copied: p need not be aligned */
+			union
+			{
+				uint64		word;
+				char		bytes[8];
+			}			head = {0};
+			size_t		element_size;
+
+			if (off + 1 > size)
 				return false;
-			item->v.bytes = (const uint8_t *) VARDATA_ANY(p);
-			item->len = (uint32) VARSIZE_ANY_EXHDR(p);
-			off += VARSIZE_ANY(p);
+			memcpy(head.bytes, p, Min(sizeof(head), size - off));
+			if (VARATT_IS_EXTERNAL(head.bytes) || (VARATT_IS_EXTENDED(head.bytes) && !VARATT_IS_SHORT(head.bytes)))
+				return false;
+			element_size = VARSIZE_ANY(head.bytes);
+			if (off + element_size > size || element_size < (VARATT_IS_SHORT(head.bytes) ? VARHDRSZ_SHORT : VARHDRSZ))
+				return false;
+			item->v.bytes = (const uint8_t *) (VARATT_IS_SHORT(head.bytes) ? p + VARHDRSZ_SHORT : p + VARHDRSZ);
+			item->len = (uint32) (element_size - (VARATT_IS_SHORT(head.bytes) ? VARHDRSZ_SHORT : VARHDRSZ));
+			off += element_size;
 		}
 		count++;
 	}
