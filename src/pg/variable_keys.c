@@ -164,73 +164,6 @@ shape_expression_columns_within(const RelationInfo *rel, uint16 attnum, const Bi
 	return any;
 }
 
-/*
- * A row version's indexed expressions, evaluated on slot (the row, deformed):
- * for each virtual column, each expression known under its number, its result
- * converted with its own type's tag, for the core to key (sources: each
- * result's index into rel->expressions). False (untrusted:
- * every shape becomes a candidate, and the programs say what failed) when a
- * virtual column has no expression known here, an expression no longer fits
- * the table, reads a column the row lacks (unknown: unchanged TOAST the WAL
- * does not carry; key_only: the columns a key-only old row carries) or fails.
- */
-bool
-shape_expression_values(const RelationInfo *rel, TupleTableSlot *slot, const Bitmapset *unknown,
-						const Bitmapset *key_only, ExprContext *econtext, const sr_index_column *columns,
-						size_t column_count, const sr_expression_value **out, const int **sources_out,
-						size_t *out_count)
-{
-	sr_expression_value *results = palloc(sizeof(sr_expression_value) * Max(rel->expression_count, 1));
-	int		   *sources = palloc(sizeof(int) * Max(rel->expression_count, 1));
-	size_t		count = 0;
-
-	*out = results;
-	*sources_out = sources;
-	*out_count = 0;
-	for (size_t c = 0; c < column_count; c++)
-	{
-		bool		any = false;
-
-		if (!SHAPE_ATTNUM_IS_VIRTUAL(columns[c].attnum))
-			continue;
-		for (int e = 0; e < rel->expression_count; e++)
-		{
-			const IndexExpressionState *indexed = &rel->expressions[e];
-			int			attnum = -1;
-			Datum		value;
-			bool		isnull;
-			char	   *message;
-
-			if (indexed->attnum != columns[c].attnum)
-				continue;
-			any = true;
-			if (!indexed->fits || indexed->tag == SR_TAG_NONE || bms_overlap(indexed->columns, unknown) ||
-				(key_only != NULL && !bms_is_subset(indexed->columns, key_only)))
-				return false;
-			while ((attnum = bms_next_member(indexed->columns, attnum)) >= 0)
-			{
-				Form_pg_attribute attr = TupleDescAttr(slot->tts_tupleDescriptor, attnum - 1);
-
-				if (attr->attlen == -1 && !slot->tts_isnull[attnum - 1] &&
-					VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(slot->tts_values[attnum - 1])))
-					return false;
-			}
-			if (shape_expression_eval(indexed->expression, slot, econtext, &value, &isnull,
-									  &message) != PREDICATE_TRUE)
-				return false;
-			results[count].attnum = columns[c].attnum;
-			results[count].tag = indexed->tag;
-			sources[count] = e;
-			shape_value_from_datum(indexed->type, value, isnull, &results[count].value);
-			count++;
-		}
-		if (!any)
-			return false;
-	}
-	*out_count = count;
-	return true;
-}
-
 /* Where a native program reads a row version's columns. */
 typedef struct NativeRow
 {
@@ -285,28 +218,36 @@ native_read(void *arg, AttrNumber attnum, int64 *value, bool *isnull)
 	}
 }
 
+/* What expression_values made of a row version's expressions. */
+typedef enum ExpressionOutcome
+{
+	EXPRESSIONS_DONE,
+	EXPRESSIONS_UNTRUSTED,		/* every shape becomes a candidate */
+	EXPRESSIONS_TO_EXECUTOR		/* a native program left this row to the executor */
+} ExpressionOutcome;
+
 /*
- * shape_expression_values for a relation whose expressions all have native
- * programs (rel->expressions_native), from the row's values and tuple, with
- * no slot: *trusted is what shape_expression_values would return. False when
- * some expression is left to the executor on this row (it would raise an
- * error there): shape_expression_values decides, on the row's slot.
+ * A row version's indexed expressions: for each virtual column, each
+ * expression known under its number, its result converted with its own
+ * type's tag, for the core to key (sources: each result's index into
+ * rel->expressions). Evaluated by their native programs on native (the row's
+ * values), else by the executor on slot (the row, deformed). Untrusted when a
+ * virtual column has no expression known here, an expression no longer fits
+ * the table, reads a column the row lacks (unknown: unchanged TOAST the WAL
+ * does not carry; key_only: the columns a key-only old row carries) or fails.
  */
-bool
-shape_native_expression_values(const RelationInfo *rel, HeapTuple tuple, const sr_value *values,
-							   uint64 read_columns, const Bitmapset *key_only, const sr_index_column *columns, size_t column_count,
-							   const sr_expression_value **out, const int **sources_out, size_t *out_count,
-							   bool *trusted, sr_counters *counters)
+static ExpressionOutcome
+expression_values(const RelationInfo *rel, TupleTableSlot *slot, ExprContext *econtext, NativeRow *native,
+				  const Bitmapset *unknown, const Bitmapset *key_only, const sr_index_column *columns,
+				  size_t column_count, const sr_expression_value **out, const int **sources_out, size_t *out_count)
 {
 	sr_expression_value *results = palloc(sizeof(sr_expression_value) * Max(rel->expression_count, 1));
 	int		   *sources = palloc(sizeof(int) * Max(rel->expression_count, 1));
-	NativeRow	row = {tuple, rel->desc, values, read_columns, columns, column_count};
 	size_t		count = 0;
 
 	*out = results;
 	*sources_out = sources;
 	*out_count = 0;
-	*trusted = false;
 	for (size_t c = 0; c < column_count; c++)
 	{
 		bool		any = false;
@@ -317,35 +258,93 @@ shape_native_expression_values(const RelationInfo *rel, HeapTuple tuple, const s
 		{
 			const IndexExpressionState *indexed = &rel->expressions[e];
 			sr_expression_value *result = &results[count];
-			int64		value = 0;
 
 			if (indexed->attnum != columns[c].attnum)
 				continue;
 			any = true;
-			/* (native programs are made only of expressions that fit and have a tag) */
-			if (key_only != NULL && !bms_is_subset(indexed->columns, key_only))
-				return true;
-			memset(result, 0, sizeof(sr_expression_value));
-			switch (native_arith_eval(indexed->native, native_read, &row, &value))
+			/* (a native program fits, has a tag and reads no TOASTed column) */
+			if ((native == NULL &&
+				 (!indexed->fits || indexed->tag == SR_TAG_NONE || bms_overlap(indexed->columns, unknown))) ||
+				(key_only != NULL && !bms_is_subset(indexed->columns, key_only)))
+				return EXPRESSIONS_UNTRUSTED;
+			if (native != NULL)
 			{
-				case NATIVE_VALUE:
-					result->value.v.i = value;
-					break;
-				case NATIVE_NULL:
-					result->value.is_null = 1;
-					break;
-				case NATIVE_EXECUTOR:
-					return false;
+				int64		value = 0;
+
+				memset(result, 0, sizeof(sr_expression_value));
+				switch (native_arith_eval(indexed->native, native_read, native, &value))
+				{
+					case NATIVE_VALUE:
+						result->value.v.i = value;
+						break;
+					case NATIVE_NULL:
+						result->value.is_null = 1;
+						break;
+					case NATIVE_EXECUTOR:
+						return EXPRESSIONS_TO_EXECUTOR;
+				}
+			}
+			else
+			{
+				int			attnum = -1;
+				Datum		value;
+				bool		isnull;
+				char	   *message;
+
+				while ((attnum = bms_next_member(indexed->columns, attnum)) >= 0)
+				{
+					Form_pg_attribute attr = TupleDescAttr(slot->tts_tupleDescriptor, attnum - 1);
+
+					if (attr->attlen == -1 && !slot->tts_isnull[attnum - 1] &&
+						VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(slot->tts_values[attnum - 1])))
+						return EXPRESSIONS_UNTRUSTED;
+				}
+				if (shape_expression_eval(indexed->expression, slot, econtext, &value, &isnull,
+										  &message) != PREDICATE_TRUE)
+					return EXPRESSIONS_UNTRUSTED;
+				shape_value_from_datum(indexed->type, value, isnull, &result->value);
 			}
 			result->attnum = columns[c].attnum;
 			result->tag = indexed->tag;
 			sources[count++] = e;
 		}
 		if (!any)
-			return true;
+			return EXPRESSIONS_UNTRUSTED;
 	}
 	*out_count = count;
-	*trusted = true;
-	counters->native_expressions += count;
-	return true;
+	return EXPRESSIONS_DONE;
+}
+
+/* expression_values by the executor, on slot: false when untrusted. */
+bool
+shape_expression_values(const RelationInfo *rel, TupleTableSlot *slot, const Bitmapset *unknown,
+						const Bitmapset *key_only, ExprContext *econtext, const sr_index_column *columns,
+						size_t column_count, const sr_expression_value **out, const int **sources_out,
+						size_t *out_count)
+{
+	return expression_values(rel, slot, econtext, NULL, unknown, key_only, columns, column_count, out,
+							 sources_out, out_count) == EXPRESSIONS_DONE;
+}
+
+/*
+ * expression_values by native programs, for a relation whose expressions all
+ * have them (rel->expressions_native), from the row's values and tuple, with
+ * no slot: *trusted is what shape_expression_values would return. False when
+ * some expression is left to the executor on this row (it would raise an
+ * error there): shape_expression_values decides, on the row's slot.
+ */
+bool
+shape_native_expression_values(const RelationInfo *rel, HeapTuple tuple, const sr_value *values,
+							   uint64 read_columns, const Bitmapset *key_only, const sr_index_column *columns,
+							   size_t column_count, const sr_expression_value **out, const int **sources_out,
+							   size_t *out_count, bool *trusted, sr_counters *counters)
+{
+	NativeRow	row = {tuple, rel->desc, values, read_columns, columns, column_count};
+	ExpressionOutcome outcome = expression_values(rel, NULL, NULL, &row, NULL, key_only, columns, column_count,
+												  out, sources_out, out_count);
+
+	*trusted = outcome == EXPRESSIONS_DONE;
+	if (*trusted)
+		counters->native_expressions += *out_count;
+	return outcome != EXPRESSIONS_TO_EXECUTOR;
 }
