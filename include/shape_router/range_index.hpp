@@ -67,6 +67,13 @@ class StaticRanges {
         if (hi_[i] >= value) emit(slots_[i]);
     }
   }
+  // Starts loading the line a stab of value is likeliest to miss on: the two-sided
+  // ranges' bucket word (one bit in a table of 8 bytes a range, read at random;
+  // the one-sided arrays' first bounds are read by every stab, so they stay cached).
+  void prefetch(uint64_t value) const noexcept {
+    if (cover_.empty() || value < cover_lo_ || value > cover_hi_) return;
+    prefetch_line(&cover_[((value - cover_lo_) >> cover_shift_) / 64]);
+  }
   size_t size() const noexcept { return from_lo_.size() + to_hi_.size() + lo_.size(); }
   size_t bytes() const noexcept {
     return (from_lo_.capacity() + to_hi_.capacity() + lo_.capacity() + hi_.capacity()) * 8 +
@@ -139,6 +146,7 @@ class RangeColumn {
     for (const StaticRanges::Entry& e : added_during_build_)
       if (e.lo <= value && value <= e.hi) emit(e.slot);
   }
+  void prefetch(uint64_t value) const noexcept { static_.prefetch(value); }
   // Installs a finished background build; otherwise folds the overlay and
   // tombstones into new static ranges when they have grown (or always, with
   // force, which first waits for a background build). Returns whether new
@@ -191,6 +199,14 @@ class RangeIndex {
     const uint32_t* i = by_column_.find(column_key(relid, attnum));
     return i == nullptr ? nullptr : &columns_[*i];
   }
+  // A column's place, kept by callers that look it up often (columns are never
+  // removed, so it stays valid); kNoColumn: none.
+  static constexpr uint32_t kNoColumn = UINT32_MAX;
+  uint32_t index_of(uint32_t relid, uint16_t attnum) const noexcept {
+    const uint32_t* i = by_column_.find(column_key(relid, attnum));
+    return i == nullptr ? kNoColumn : *i;
+  }
+  const RangeColumn& at(uint32_t index) const noexcept { return columns_[index]; }
   bool maintain(bool force);
   size_t entries() const noexcept;
   size_t bytes() const noexcept;

@@ -181,6 +181,9 @@ class Router {
     // index_columns as ChangeKeys reads a row, made again when columns_epoch_ moves.
     RowPlan row_plan;
     uint64_t row_plan_epoch = 0;
+    // Its range columns (attnum, place in ranges_), made with row_plan: what
+    // prefetch_rows reads ahead for a row's range probes.
+    std::vector<std::pair<uint16_t, uint32_t>> range_columns;
     // Its scan shapes whose programs can run together (FormLane): a lane a form.
     std::vector<FormLane> lanes;
     std::vector<int64_t> lane_forms;  // each lane's form in store_
@@ -191,14 +194,10 @@ class Router {
   };
 
   const RowPlan& row_plan(Relation& r) {
-    if (r.row_plan_epoch != columns_epoch_) {
-      static_assert(sizeof(sr_index_column) == sizeof(IndexColumn), "layouts must agree");
-      r.row_plan.build(r.relid, reinterpret_cast<const sr_index_column*>(r.index_columns.data()),
-                       r.index_columns.size());
-      r.row_plan_epoch = columns_epoch_;
-    }
+    if (r.row_plan_epoch != columns_epoch_) remake_row_plan(r);
     return r.row_plan;
   }
+  void remake_row_plan(Relation& r);
   void* payload_of(uint32_t slot) const noexcept {
     if (payloads_.empty()) return nullptr;
     const uint32_t* i = payload_index_.find(uint64_t{slot} + 1);

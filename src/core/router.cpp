@@ -927,6 +927,17 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
                        k->key_attnums.data(), k->old_keys_from, k->old_probes_from, new_row, old_row);
 }
 
+void Router::remake_row_plan(Relation& r) {
+  static_assert(sizeof(sr_index_column) == sizeof(IndexColumn), "layouts must agree");
+  r.row_plan.build(r.relid, reinterpret_cast<const sr_index_column*>(r.index_columns.data()), r.index_columns.size());
+  r.range_columns.clear();
+  for (const IndexColumn& column : r.index_columns) {
+    const uint32_t place = column.range_shapes > 0 ? ranges_.index_of(r.relid, column.attnum) : RangeIndex::kNoColumn;
+    if (place != RangeIndex::kNoColumn) r.range_columns.emplace_back(column.attnum, place);
+  }
+  r.row_plan_epoch = columns_epoch_;
+}
+
 bool Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row, uint64_t token) {
   const uint32_t* rslot = find_relation(relid);
   if (rslot == nullptr) return false;
@@ -941,6 +952,11 @@ bool Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_
   p.keys.start_old_row();
   if (old_row != nullptr) p.keys.add_row(plan, *old_row, nullptr, true);
   prefetch(p.keys.keys.data(), p.keys.key_count);
+  for (size_t i = 0; i < p.keys.probe_count && !r.range_columns.empty(); i++) {
+    const sr_range_probe& probe = p.keys.probes[i];
+    for (const auto& [attnum, place] : r.range_columns)
+      if (attnum == probe.attnum && !probe.is_null) ranges_.at(place).prefetch(probe.key);
+  }
   // Kept when the plain columns' keys are all the rows have.
   if (token == 0 || r.variable_keys) return false;
   p.token = token;

@@ -150,11 +150,14 @@ TEST(StaticRanges, BucketCoverOfNarrowRanges) {
     for (int q = 0; q < 20000; q++) {
       const uint64_t v = q % 2 == 0 ? (uint64_t{1} << 63) + rng() % 1100000000
                                     : copy[rng() % copy.size()].lo + rng() % 1000;  // often inside one
+      ranges.prefetch(v);  // a hint, for any value
       std::vector<uint32_t> got;
       ranges.stab(v, [&](uint32_t slot) { got.push_back(slot); });
       std::sort(got.begin(), got.end());
       ASSERT_EQ(got, brute(copy, v)) << "wide " << wide << " v " << v;
     }
+    ranges.prefetch(0);
+    ranges.prefetch(UINT64_MAX);
   }
 }
 
