@@ -34,6 +34,7 @@ struct RowPlan {
   };
   struct Step {
     uint64_t seed;            // index_key's seed of (relation, column, tag)
+    uint64_t flip;            // what an 8-byte value's key takes from the seed alone
     uint64_t prefix_lengths;  // as sr_index_column's
     uint16_t attnum;
     uint16_t substring_grams;  // as sr_index_column's

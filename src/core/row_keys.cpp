@@ -51,6 +51,44 @@ inline uint64_t key_with_seed(uint8_t tag, const sr_value& value, uint64_t seed)
   }
 }
 
+// XXH3_64bits_withSeed of 8 bytes (XXH3_len_4to8_64b) in two parts: what
+// depends on the seed alone, made once a column, and the rest, made a value
+// (a row keys each of its columns on every change). Little-endian, as the
+// library reads the bytes.
+inline uint64_t xxh3_8_flip(uint64_t seed) noexcept {
+  seed ^= static_cast<uint64_t>(XXH_swap32(static_cast<uint32_t>(seed))) << 32;
+  return (XXH_readLE64(XXH3_kSecret + 8) ^ XXH_readLE64(XXH3_kSecret + 16)) - seed;
+}
+inline uint64_t xxh3_8(uint64_t bits, uint64_t flip) noexcept {
+  uint64_t h = ((bits << 32) | (bits >> 32)) ^ flip;  // the two 4-byte halves swapped
+  h ^= XXH_rotl64(h, 49) ^ XXH_rotl64(h, 24);
+  h *= 0x9FB21C651E98DF25ULL;
+  h ^= (h >> 35) + 8;
+  h *= 0x9FB21C651E98DF25ULL;
+  return h ^ (h >> 28);
+}
+
+// key_with_seed of a row's value, with the step's flip for 8-byte values.
+inline uint64_t step_key(const RowPlan::Step& step, const sr_value& value) noexcept {
+  switch (step.tag) {
+    case SR_TAG_TEXT:
+    case SR_TAG_BPCHAR:
+    case SR_TAG_UUID:
+    case SR_TAG_NUMERIC:
+      return key_with_seed(step.tag, value, step.seed);
+    case SR_TAG_FLOAT: {
+      double f = value.v.f;
+      if (f == 0) f = 0;                                                  // -0 = 0
+      if (std::isnan(f)) f = std::numeric_limits<double>::quiet_NaN();    // NaN = NaN
+      uint64_t bits;
+      std::memcpy(&bits, &f, 8);
+      return xxh3_8(bits, step.flip);
+    }
+    default:
+      return xxh3_8(static_cast<uint64_t>(value.v.i), step.flip);
+  }
+}
+
 inline uint64_t key_of(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) noexcept {
   return key_with_seed(tag, value, seed_of(relid, attnum, tag));
 }
@@ -123,7 +161,7 @@ __attribute__((always_inline)) inline void plain_keys(uint32_t relid, const RowP
     if (step.make & RowPlan::kNull) put_probe(sr_range_probe{0, step.attnum, 1});
     return;
   }
-  if (step.make & RowPlan::kKey) put_key(key_with_seed(step.tag, value, step.seed), step.attnum);
+  if (step.make & RowPlan::kKey) put_key(step_key(step, value), step.attnum);
   if (step.make & RowPlan::kPrefix) {
     // One key per registered prefix length the value is long enough for.
     for (uint64_t lengths = step.prefix_lengths; lengths != 0; lengths &= lengths - 1) {
@@ -250,8 +288,9 @@ void RowPlan::build(uint32_t relation, const sr_index_column* columns, size_t co
       if (column.substring_grams != 0 && column.tag == SR_TAG_TEXT) make |= kGrams;
     }
     if (make == 0) continue;  // nothing of a row's value is looked up
-    steps.push_back(Step{seed_of(relid, column.attnum, column.tag), column.prefix_lengths, column.attnum,
-                         column.substring_grams, column.tag, make});
+    const uint64_t seed = seed_of(relid, column.attnum, column.tag);
+    steps.push_back(Step{seed, xxh3_8_flip(seed), column.prefix_lengths, column.attnum, column.substring_grams,
+                         column.tag, make});
   }
 }
 
@@ -324,7 +363,8 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
         if (plan.virtual_columns[c].attnum == result.attnum) column = &plan.virtual_columns[c];
       if (column == nullptr) continue;
       // Keyed with the expression's own tag (the column's is some expression's).
-      RowPlan::Step typed{seed_of(relid, column->attnum, result.tag), 0, column->attnum, 0, result.tag, 0};
+      const uint64_t seed = seed_of(relid, column->attnum, result.tag);
+      RowPlan::Step typed{seed, xxh3_8_flip(seed), 0, column->attnum, 0, result.tag, 0};
       if (column->shapes > 0 || column->complement_shapes > 0) typed.make |= RowPlan::kKey;
       if (column->range_shapes > 0) typed.make |= RowPlan::kRange;
       if (column->null_shapes > 0) typed.make |= RowPlan::kNull;
