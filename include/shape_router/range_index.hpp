@@ -11,8 +11,10 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -24,7 +26,30 @@ namespace shape_router {
 
 // How exactly order keys of tag follow its order (SR_ORDER_*), and the key of a value.
 int tag_order(uint8_t tag) noexcept;
-uint64_t order_key(uint8_t tag, const sr_value& value) noexcept;
+uint64_t bytes_order_key(const uint8_t* bytes, uint32_t len) noexcept;  // text's and numeric's
+// Inline: a row makes one for each of its range columns on every change.
+inline uint64_t order_key(uint8_t tag, const sr_value& value) noexcept {
+  constexpr uint64_t kSignBit = uint64_t{1} << 63;
+  switch (tag) {
+    case SR_TAG_INT:
+    case SR_TAG_DATE:
+    case SR_TAG_TIMESTAMP:
+    case SR_TAG_TIMESTAMPTZ:
+      return static_cast<uint64_t>(value.v.i) ^ kSignBit;
+    case SR_TAG_FLOAT: {
+      if (std::isnan(value.v.f)) return UINT64_MAX;  // PostgreSQL: NaN above everything, all NaNs equal
+      const double d = value.v.f == 0 ? 0.0 : value.v.f;  // -0 = 0
+      uint64_t bits;
+      std::memcpy(&bits, &d, sizeof bits);
+      return (bits & kSignBit) ? ~bits : bits | kSignBit;
+    }
+    case SR_TAG_TEXT:
+    case SR_TAG_NUMERIC:
+      return bytes_order_key(value.v.bytes, value.len);
+    default:
+      return 0;
+  }
+}
 
 // The ranges of a column as of its last build, in sorted arrays a probe
 // searches by binary search and then reads contiguously, O(log n + matches):

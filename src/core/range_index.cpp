@@ -11,17 +11,13 @@
 
 namespace shape_router {
 
-namespace {
-constexpr uint64_t kSignBit = uint64_t{1} << 63;
-
 // The first 8 bytes, big-endian, zero-padded: never decreases along memcmp
 // order with shorter strings first on a common prefix.
-uint64_t prefix_key(const uint8_t* bytes, uint32_t len) noexcept {
+uint64_t bytes_order_key(const uint8_t* bytes, uint32_t len) noexcept {
   uint64_t key = 0;
   for (uint32_t i = 0; i < 8; i++) key = key << 8 | (i < len ? bytes[i] : 0);
   return key;
 }
-}  // namespace
 
 int tag_order(uint8_t tag) noexcept {
   switch (tag) {
@@ -36,28 +32,6 @@ int tag_order(uint8_t tag) noexcept {
       return SR_ORDER_PREFIX;
     default:
       return SR_ORDER_NONE;
-  }
-}
-
-uint64_t order_key(uint8_t tag, const sr_value& value) noexcept {
-  switch (tag) {
-    case SR_TAG_INT:
-    case SR_TAG_DATE:
-    case SR_TAG_TIMESTAMP:
-    case SR_TAG_TIMESTAMPTZ:
-      return static_cast<uint64_t>(value.v.i) ^ kSignBit;
-    case SR_TAG_FLOAT: {
-      if (std::isnan(value.v.f)) return UINT64_MAX;  // PostgreSQL: NaN above everything, all NaNs equal
-      const double d = value.v.f == 0 ? 0.0 : value.v.f;  // -0 = 0
-      uint64_t bits;
-      std::memcpy(&bits, &d, sizeof bits);
-      return (bits & kSignBit) ? ~bits : bits | kSignBit;
-    }
-    case SR_TAG_TEXT:
-    case SR_TAG_NUMERIC:
-      return prefix_key(value.v.bytes, value.len);
-    default:
-      return 0;
   }
 }
 

@@ -172,12 +172,7 @@ __attribute__((always_inline)) inline void plain_keys(uint32_t relid, const RowP
     }
   }
   if (step.make & RowPlan::kRange) {
-    // integers, dates and timestamps inline (order_key's first case)
-    const bool integral = step.tag == SR_TAG_INT || step.tag == SR_TAG_DATE || step.tag == SR_TAG_TIMESTAMP ||
-                          step.tag == SR_TAG_TIMESTAMPTZ;
-    put_probe(sr_range_probe{integral ? static_cast<uint64_t>(value.v.i) ^ (uint64_t{1} << 63)
-                                      : order_key(step.tag, value),
-                             step.attnum, 0});
+    put_probe(sr_range_probe{order_key(step.tag, value), step.attnum, 0});
   }
 }
 
