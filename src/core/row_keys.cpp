@@ -27,15 +27,20 @@ inline uint64_t seed_of(uint32_t relid, uint16_t attnum, uint8_t tag) noexcept {
   return mix64((static_cast<uint64_t>(relid) << 24) ^ (static_cast<uint64_t>(attnum) << 8) ^ tag);
 }
 
+// A float's bits as keys hash them: equal values, equal bits.
+inline uint64_t normalised_float_bits(double f) noexcept {
+  if (f == 0) f = 0;                                                  // -0 = 0
+  if (std::isnan(f)) f = std::numeric_limits<double>::quiet_NaN();    // NaN = NaN
+  uint64_t bits;
+  std::memcpy(&bits, &f, 8);
+  return bits;
+}
+
 // index_key with its seed, inline: a row makes several. The normalised value is hashed.
 inline uint64_t key_with_seed(uint8_t tag, const sr_value& value, uint64_t seed) noexcept {
   switch (tag) {
     case SR_TAG_FLOAT: {
-      double f = value.v.f;
-      if (f == 0) f = 0;                                                  // -0 = 0
-      if (std::isnan(f)) f = std::numeric_limits<double>::quiet_NaN();    // NaN = NaN
-      uint64_t bits;
-      std::memcpy(&bits, &f, 8);
+      const uint64_t bits = normalised_float_bits(value.v.f);
       return XXH3_64bits_withSeed(&bits, 8, seed);
     }
     case SR_TAG_TEXT:
@@ -76,14 +81,8 @@ inline uint64_t step_key(const RowPlan::Step& step, const sr_value& value) noexc
     case SR_TAG_UUID:
     case SR_TAG_NUMERIC:
       return key_with_seed(step.tag, value, step.seed);
-    case SR_TAG_FLOAT: {
-      double f = value.v.f;
-      if (f == 0) f = 0;                                                  // -0 = 0
-      if (std::isnan(f)) f = std::numeric_limits<double>::quiet_NaN();    // NaN = NaN
-      uint64_t bits;
-      std::memcpy(&bits, &f, 8);
-      return xxh3_8(bits, step.flip);
-    }
+    case SR_TAG_FLOAT:
+      return xxh3_8(normalised_float_bits(value.v.f), step.flip);
     default:
       return xxh3_8(static_cast<uint64_t>(value.v.i), step.flip);
   }
