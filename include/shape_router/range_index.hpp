@@ -96,9 +96,16 @@ class StaticRanges {
   // ranges' bucket word (one bit in a table of 8 bytes a range, read at random;
   // the one-sided arrays' first bounds are read by every stab, so they stay cached).
   void prefetch(uint64_t value) const noexcept {
-    if (cover_.empty() || value < cover_lo_ || value > cover_hi_) return;
-    prefetch_line(&cover_[((value - cover_lo_) >> cover_shift_) / 64]);
+    const size_t word = cover_word(value);
+    if (word != kNoWord) prefetch_line(&cover_[word]);
   }
+  // The bucket cover's word of value, or kNoWord when the cover has none for it.
+  static constexpr size_t kNoWord = SIZE_MAX;
+  size_t cover_word(uint64_t value) const noexcept {
+    if (cover_.empty() || value < cover_lo_ || value > cover_hi_) return kNoWord;
+    return static_cast<size_t>(((value - cover_lo_) >> cover_shift_) / 64);
+  }
+  size_t cover_words() const noexcept { return cover_.size(); }
   size_t size() const noexcept { return from_lo_.size() + to_hi_.size() + lo_.size(); }
   size_t bytes() const noexcept {
     return (from_lo_.capacity() + to_hi_.capacity() + lo_.capacity() + hi_.capacity()) * 8 +

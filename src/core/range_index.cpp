@@ -217,8 +217,13 @@ bool RangeColumn::maintain(bool force) {
 RangeColumn& RangeIndex::column(uint32_t relid, uint16_t attnum) {
   if (RangeColumn* found = find(relid, attnum)) return *found;
   reserve_one_more(columns_);
-  by_column_.put(column_key(relid, attnum), static_cast<uint32_t>(columns_.size()));
-  columns_.emplace_back();
+  columns_.emplace_back();  // first: a bad_alloc here leaves the map naming no missing column
+  try {
+    by_column_.put(column_key(relid, attnum), static_cast<uint32_t>(columns_.size() - 1));
+  } catch (...) {
+    columns_.pop_back();
+    throw;
+  }
   return columns_.back();
 }
 

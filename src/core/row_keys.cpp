@@ -58,13 +58,13 @@ inline uint64_t key_with_seed(uint8_t tag, const sr_value& value, uint64_t seed)
 
 // XXH3_64bits_withSeed of 8 bytes (XXH3_len_4to8_64b) in two parts: what
 // depends on the seed alone, made once a column, and the rest, made a value
-// (a row keys each of its columns on every change). Little-endian, as the
-// library reads the bytes.
+// (a row keys each of its columns on every change).
 inline uint64_t xxh3_8_flip(uint64_t seed) noexcept {
   seed ^= static_cast<uint64_t>(XXH_swap32(static_cast<uint32_t>(seed))) << 32;
   return (XXH_readLE64(XXH3_kSecret + 8) ^ XXH_readLE64(XXH3_kSecret + 16)) - seed;
 }
 inline uint64_t xxh3_8(uint64_t bits, uint64_t flip) noexcept {
+  if (!XXH_CPU_LITTLE_ENDIAN) bits = XXH_swap64(bits);  // the value's bytes, as the library reads them
   uint64_t h = ((bits << 32) | (bits >> 32)) ^ flip;  // the two 4-byte halves swapped
   h ^= XXH_rotl64(h, 49) ^ XXH_rotl64(h, 24);
   h *= 0x9FB21C651E98DF25ULL;

@@ -144,20 +144,32 @@ TEST(StaticRanges, BucketCoverOfNarrowRanges) {
       entries.push_back(StaticRanges::Entry{lo, lo + (wide ? 100000000 : 999), i});
     }
     const std::vector<StaticRanges::Entry> copy = entries;
+    uint64_t lowest = UINT64_MAX, highest = 0;  // the span the cover covers
+    for (const StaticRanges::Entry& e : copy) {
+      lowest = std::min(lowest, e.lo);
+      highest = std::max(highest, e.hi);
+    }
     StaticRanges ranges;
     ranges.build(entries);
     EXPECT_EQ(ranges.has_cover(), !wide);
     for (int q = 0; q < 20000; q++) {
       const uint64_t v = q % 2 == 0 ? (uint64_t{1} << 63) + rng() % 1100000000
                                     : copy[rng() % copy.size()].lo + rng() % 1000;  // often inside one
-      ranges.prefetch(v);  // a hint, for any value
+      // The word a prefetch loads lies in the cover, for any value.
+      const size_t word = ranges.cover_word(v);
+      if (ranges.has_cover() && v >= lowest && v <= highest) {
+        ASSERT_NE(word, StaticRanges::kNoWord) << v;
+      }
+      if (word != StaticRanges::kNoWord) {
+        ASSERT_LT(word, ranges.cover_words()) << v;
+      }
       std::vector<uint32_t> got;
       ranges.stab(v, [&](uint32_t slot) { got.push_back(slot); });
       std::sort(got.begin(), got.end());
       ASSERT_EQ(got, brute(copy, v)) << "wide " << wide << " v " << v;
     }
-    ranges.prefetch(0);
-    ranges.prefetch(UINT64_MAX);
+    EXPECT_EQ(ranges.cover_word(0), StaticRanges::kNoWord);
+    EXPECT_EQ(ranges.cover_word(UINT64_MAX), StaticRanges::kNoWord);
   }
 }
 
