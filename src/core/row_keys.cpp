@@ -108,14 +108,6 @@ inline uint64_t substring_seed(uint32_t relid, uint16_t attnum, bool lower) noex
   return mix64((static_cast<uint64_t>(relid) << 24) ^ (static_cast<uint64_t>(attnum) << 8) ^ (lower ? 0xa5 : 0x5a)) ^
          0x535542535452474bULL;  // "SUBSTRGK"
 }
-// Set bits, without the library call __builtin_popcountll becomes on the
-// baseline x86-64 the extension is built for.
-inline size_t bit_count(uint64_t x) noexcept {
-  x = x - ((x >> 1) & 0x5555555555555555ULL);
-  x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
-  x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
-  return static_cast<size_t>((x * 0x0101010101010101ULL) >> 56);
-}
 inline uint64_t substring_word_key(uint64_t seed, uint64_t word, size_t len) noexcept {
   if (len <= 4) return mix64(seed ^ (word | uint64_t{len} << 32));
   return mix64(seed ^ 0x4c4f4e474752414dULL ^ word) + len;  // "LONGGRAM"
