@@ -138,7 +138,9 @@ CREATE FUNCTION shape_router.decoding_stats(
     OUT index_range_entries bigint,
     OUT lane_shapes bigint,
     OUT lane_forms bigint,
-    OUT warm_start boolean)
+    OUT warm_start boolean,
+    OUT start_cpu_us bigint,
+    OUT session_cpu_us bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'shape_router_decoding_stats'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;

@@ -28,5 +28,13 @@ SELECT count(*) AS records FROM pg_logical_slot_get_changes('stats', NULL, NULL,
 SELECT changes_seen, relation_gate_passes, gate_evaluations, fallback_evaluations, expression_reuses, exact_hits,
        records_emitted, errors, shapes_loaded, relations_with_shapes
   FROM shape_router.decoding_stats();
+-- start_cpu_us: the session's CPU until its first change could be routed (shapes
+-- loaded, index built), NULL for a session that saw no change; session_cpu_us: the
+-- whole session's, from its start to its end.
+SELECT start_cpu_us >= 0 AS start_measured, session_cpu_us >= start_cpu_us AS session_measured
+  FROM shape_router.decoding_stats();
+SELECT count(*) AS records FROM pg_logical_slot_get_changes('stats', NULL, NULL);
+SELECT changes_seen, start_cpu_us IS NULL AS no_start, session_cpu_us >= 0 AS session_measured
+  FROM shape_router.decoding_stats();
 SELECT 'stop' FROM pg_drop_replication_slot('stats');
 DROP TABLE st_watched, st_other;

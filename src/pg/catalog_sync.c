@@ -111,7 +111,9 @@ publish_stats(RouterState *state, bool final)
 	 * transaction that loads the shapes is not prefetched). */
 	state->prefetch = index.keys >= PREFETCH_MIN_INDEX_KEYS;
 	shape_router_publish_stats(state->counters, sr_router_shape_count(state->router),
-							   sr_router_relation_count(state->router), &index, state->warm_start, final);
+							   sr_router_relation_count(state->router), &index, state->warm_start,
+							   state->start_cpu_us,
+							   final ? shape_router_backend_cpu_us() - state->cpu_at_start : -1, final);
 }
 
 /*
@@ -405,6 +407,9 @@ ensure_catalog(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN
 		pfree(snapshot->subxip);
 		pfree(snapshot);
 	}
+	/* The session's start ends when its first change can be routed. */
+	if (state->start_cpu_us < 0 && state->shapes_loaded)
+		state->start_cpu_us = shape_router_backend_cpu_us() - state->cpu_at_start;
 }
 
 void

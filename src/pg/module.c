@@ -4,6 +4,8 @@
  */
 #include "shape_router_pg.h"
 
+#include <sys/resource.h>
+
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/guc.h"
@@ -34,6 +36,8 @@ static int64 last_shapes;
 static int64 last_relations;
 static sr_index_stats last_index;
 static bool last_warm_start;
+static int64 last_start_cpu_us = -1;
+static int64 last_session_cpu_us = -1;
 
 void
 _PG_init(void)
@@ -72,9 +76,12 @@ shape_router_check_status(sr_status status, const char *what)
 
 void
 shape_router_publish_stats(const sr_counters *counters, size_t shapes, size_t relations,
-						   const sr_index_stats *index, bool warm_start, bool final)
+						   const sr_index_stats *index, bool warm_start, int64 start_cpu_us,
+						   int64 session_cpu_us, bool final)
 {
 	last_warm_start = warm_start;
+	last_start_cpu_us = start_cpu_us;
+	last_session_cpu_us = session_cpu_us;
 	last_counters = *counters;
 	last_shapes = (int64) shapes;
 	last_relations = (int64) relations;
@@ -91,11 +98,22 @@ shape_router_publish_stats(const sr_counters *counters, size_t shapes, size_t re
 		ereport(shape_router_stats_log_level,
 				(errmsg("shape_router decoding stats: %s warm_start=%d shapes=%zu relations=%zu index_keys=%zu index_bytes=%zu"
 						" index_rebuilds=" UINT64_FORMAT " index_background_builds=" UINT64_FORMAT
-						" index_longest_pause_us=" UINT64_FORMAT,
+						" index_longest_pause_us=" UINT64_FORMAT " start_cpu_us=" INT64_FORMAT " session_cpu_us=" INT64_FORMAT,
 						line.data, warm_start ? 1 : 0, shapes, relations, index->keys, index->static_bytes, index->rebuilds,
-						index->background_builds, index->longest_pause_us)));
+						index->background_builds, index->longest_pause_us, start_cpu_us, session_cpu_us)));
 		pfree(line.data);
 	}
+}
+
+int64
+shape_router_backend_cpu_us(void)
+{
+	struct rusage usage;
+
+	if (getrusage(RUSAGE_SELF, &usage) != 0)
+		return 0;
+	return (int64) usage.ru_utime.tv_sec * 1000000 + usage.ru_utime.tv_usec +
+		(int64) usage.ru_stime.tv_sec * 1000000 + usage.ru_stime.tv_usec;
 }
 
 PG_FUNCTION_INFO_V1(shape_router_decoding_stats);
@@ -124,6 +142,14 @@ shape_router_decoding_stats(PG_FUNCTION_ARGS)
 	values[n++] = Int64GetDatum((int64) last_index.lane_shapes);
 	values[n++] = Int64GetDatum((int64) last_index.lane_forms);
 	values[n++] = BoolGetDatum(last_warm_start);
+	if (last_start_cpu_us >= 0)
+		values[n++] = Int64GetDatum(last_start_cpu_us);
+	else
+		nulls[n++] = true;
+	if (last_session_cpu_us >= 0)
+		values[n++] = Int64GetDatum(last_session_cpu_us);
+	else
+		nulls[n++] = true;
 	if (desc->natts != n)
 		elog(ERROR, "shape_router.decoding_stats() returns %d columns, the library %d: reinstall the extension",
 			 desc->natts, n);

@@ -192,6 +192,7 @@ create_state(const PluginOptions *options)
 static void
 shape_router_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
 {
+	int64		cpu_at_start = shape_router_backend_cpu_us();
 	RouterState **holder = MemoryContextAllocZero(ctx->context, sizeof(RouterState *));
 	MemoryContextCallback *release = MemoryContextAlloc(ctx->context, sizeof(MemoryContextCallback));
 	PluginOptions options;
@@ -226,6 +227,8 @@ shape_router_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool
 		state = create_state(&options);
 	}
 	*holder = state;
+	state->cpu_at_start = cpu_at_start;
+	state->start_cpu_us = -1;
 	if (MyReplicationSlot != NULL)
 	{
 		namestrcpy(&state->slot_name, NameStr(MyReplicationSlot->data.name));

@@ -139,6 +139,8 @@ typedef struct RouterState
 	/* warm start: a session of the SQL interface that ends cleanly is parked */
 	NameData	slot_name;
 	bool		warm_start;		/* this session reused the previous one's state */
+	int64		cpu_at_start;	/* the backend's CPU time when this session started */
+	int64		start_cpu_us;	/* CPU from then until its first change could be routed; -1: not yet */
 	bool		park;			/* set by the shutdown callback: keep for the next session */
 	XLogRecPtr	parked_end;		/* where the parked session stopped reading */
 	XLogRecPtr	confirmed_at_start;	/* the slot's confirmed position when this session began */

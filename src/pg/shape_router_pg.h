@@ -451,7 +451,9 @@ extern void record_append_commit(StringInfo out, OutputFormat format, const char
 /* module.c: counters of the latest decoding session in this backend */
 extern void shape_router_publish_stats(const sr_counters *counters, size_t shapes,
 									   size_t relations, const sr_index_stats *index, bool warm_start,
-									   bool final);
+									   int64 start_cpu_us, int64 session_cpu_us, bool final);
+/* This backend's CPU time so far (user + system), in microseconds. */
+extern int64 shape_router_backend_cpu_us(void);
 extern int	shape_router_stats_log_level;
 extern bool shape_router_warm_start;
 
