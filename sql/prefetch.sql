@@ -109,6 +109,91 @@ SELECT (SELECT count(*) FROM pf2_routed r JOIN shape_router.shapes s USING (shap
        (SELECT count(*) FROM pf2_routed r JOIN shape_router.shapes s USING (shape_id) WHERE s.where_clause LIKE '(user_id%') AS user_routed,
        (SELECT count(*) FROM pf_log WHERE new_user BETWEEN 1 AND 70000) AS user_expected;
 SELECT 'stop' FROM pg_drop_replication_slot('pf2');
+-- Rows whose keys are partly made when the change is routed (array elements,
+-- raw and lowered grams, an expression's value): the prefetch reads the next
+-- change's values and makes its plain columns' keys, the route reuses both and
+-- adds the rest. Inserts, updates (moves in and out) and deletes, in
+-- transactions of 25 changes, against PostgreSQL's evaluation of each WHERE on
+-- each change's old and new row.
+ALTER TABLE pf ADD COLUMN tags int[];
+CREATE TABLE pf_rows (seq bigserial PRIMARY KEY, op text, old_row pf, new_row pf);
+CREATE FUNCTION pf_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO pf_rows (op, new_row) SELECT 'INSERT', ROW(n.id, n.user_id, n.v, n.tags)::pf FROM new_rows n;
+  ELSIF TG_OP = 'UPDATE' THEN
+    INSERT INTO pf_rows (op, old_row, new_row)
+      SELECT 'UPDATE', ROW(o.id, o.user_id, o.v, o.tags)::pf, ROW(n.id, n.user_id, n.v, n.tags)::pf
+        FROM old_rows o JOIN new_rows n USING (id);
+  ELSE
+    INSERT INTO pf_rows (op, old_row) SELECT 'DELETE', ROW(o.id, o.user_id, o.v, o.tags)::pf FROM old_rows o;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER pf_rows_insert AFTER INSERT ON pf REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION pf_rows();
+CREATE TRIGGER pf_rows_update AFTER UPDATE ON pf REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION pf_rows();
+CREATE TRIGGER pf_rows_delete AFTER DELETE ON pf REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION pf_rows();
+CREATE TEMP TABLE pf3_shapes AS
+  SELECT id AS shape_id, clause
+    FROM unnest(ARRAY['tags @> ARRAY[7]', '3 = ANY(tags)', 'tags && ARRAY[5, 11]', 'v ILIKE ''%QQ%''',
+                      'v LIKE ''%zz%'' AND tags @> ARRAY[2]', '(user_id + 3) % 10 = 4', 'user_id % 7 = 1 OR 9 = ANY(tags)']) clause,
+         LATERAL shape_router.register_shape('pf', clause) id;
+SELECT 'init' FROM pg_create_logical_replication_slot('pf3', 'shape_router');
+DO $$
+BEGIN
+  FOR t IN 400..419 LOOP
+    INSERT INTO pf SELECT g, 1 + (g * 7919) % 140000,
+                          (ARRAY['azzb', 'xqqy', 'x', 'QQ', 'zz'])[1 + g % 5],
+                          ARRAY[g % 13, (g * 7) % 13]
+      FROM generate_series(t * 25 + 1, t * 25 + 25) g;
+    COMMIT;
+  END LOOP;
+  FOR t IN 400..419 LOOP
+    UPDATE pf SET tags = CASE WHEN id % 3 = 0 THEN tags || 7 WHEN id % 3 = 1 THEN ARRAY[id % 11] ELSE tags END,
+                  v = CASE WHEN id % 4 = 0 THEN upper(v) ELSE v END,
+                  user_id = CASE WHEN id % 5 = 0 THEN user_id + 1 ELSE user_id END
+     WHERE id BETWEEN t * 25 + 1 AND t * 25 + 25 AND id % 6 <> 0;
+    COMMIT;
+    DELETE FROM pf WHERE id BETWEEN t * 25 + 1 AND t * 25 + 25 AND id % 6 = 0;
+    COMMIT;
+  END LOOP;
+END $$;
+CREATE TEMP TABLE pf3_routed AS
+  SELECT (data::json->>'shape')::bigint AS shape_id,
+         data::json->>'op' || coalesce('/' || (data::json->>'move'), '') AS op
+    FROM pg_logical_slot_get_changes('pf3', NULL, NULL, 'include-transaction', 'false');
+SELECT prefetches > 700 AS prefetched FROM shape_router.decoding_stats();
+-- each shape's WHERE on each logged row version, by PostgreSQL
+CREATE TEMP TABLE pf3_matches (shape_id bigint, seq bigint, old_match bool, new_match bool);
+DO $$
+DECLARE s record;
+BEGIN
+  FOR s IN SELECT * FROM pf3_shapes LOOP
+    EXECUTE format('INSERT INTO pf3_matches SELECT %s, l.seq,
+                      coalesce((SELECT %s FROM (SELECT (l.old_row).*) r), false),
+                      coalesce((SELECT %s FROM (SELECT (l.new_row).*) r), false)
+                      FROM pf_rows l', s.shape_id, s.clause, s.clause);
+  END LOOP;
+END $$;
+CREATE TEMP TABLE pf3_expected AS
+  SELECT m.shape_id,
+         CASE WHEN l.op = 'INSERT' THEN 'insert' WHEN l.op = 'DELETE' THEN 'delete'
+              WHEN m.old_match AND m.new_match THEN 'update'
+              WHEN m.old_match THEN 'delete/out' ELSE 'insert/in' END AS op
+    FROM pf3_matches m JOIN pf_rows l USING (seq)
+   WHERE (l.op = 'INSERT' AND m.new_match) OR (l.op = 'DELETE' AND m.old_match)
+      OR (l.op = 'UPDATE' AND (m.old_match OR m.new_match));
+SELECT s.clause, count(*) FILTER (WHERE e.op = 'insert') AS inserts, count(*) FILTER (WHERE e.op = 'update') AS updates,
+       count(*) FILTER (WHERE e.op LIKE '%/%') AS moves, count(*) FILTER (WHERE e.op = 'delete') AS deletes
+  FROM pf3_shapes s LEFT JOIN pf3_expected e USING (shape_id) GROUP BY s.shape_id, s.clause ORDER BY s.shape_id;
+SELECT (SELECT count(*) FROM (SELECT * FROM pf3_routed WHERE shape_id IN (SELECT shape_id FROM pf3_shapes)
+                              EXCEPT ALL SELECT * FROM pf3_expected) x) AS unexpected,
+       (SELECT count(*) FROM (SELECT * FROM pf3_expected EXCEPT ALL SELECT * FROM pf3_routed) x) AS missing;
+SELECT 'stop' FROM pg_drop_replication_slot('pf3');
 SELECT count(*) AS dropped FROM shape_router.shapes s, shape_router.drop_shape(s.shape_id) d WHERE s.relation = 'pf'::regclass AND d;
-DROP TABLE pf, pf_log;
+DROP TABLE pf, pf_log, pf_rows;
 DROP FUNCTION pf_log();
+DROP FUNCTION pf_rows();

@@ -202,9 +202,10 @@ sr_status	sr_router_route(sr_router *router, uint32_t relid, const sr_row_view *
  * A hint for a change that comes next on relid: starts loading what
  * sr_router_route will first read for its rows' keys. Only the values of
  * columns that are neither arrays nor virtual are read (the others' keys are
- * not made). The keys are kept under token (not 0) for sr_router_route, when
- * they are all the rows have (the relation has no array, gram or expression
- * column), until two more prefetches: returns 1 when they were kept.
+ * not made). Those keys are kept under token (not 0) until two more
+ * prefetches: returns 1 when they were. sr_router_route given the token
+ * takes them, and makes the rows' other keys (array elements, grams,
+ * expressions) from the views it is given, which must hold the same values.
  */
 int			sr_router_prefetch_rows(sr_router *router, uint32_t relid, const sr_row_view *new_row,
 									const sr_row_view *old_row, uint64_t token) SR_NOEXCEPT;

@@ -119,8 +119,8 @@ class Router {
   const std::vector<sr_shape_ref>& route(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row,
                                          bool trusted, uint64_t prefetched = 0);
   // Starts loading what route() will first read for these rows' plain
-  // columns; keeps their keys under token when they are all the rows have,
-  // and says whether it did.
+  // columns, and keeps their keys under token (route() then makes only the
+  // rows' other keys, from the same values); says whether it kept them.
   bool prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row, uint64_t token = 0);
   // Changes whenever some relation's index columns change (router.h: sr_router_columns_epoch).
   uint64_t columns_epoch() const noexcept { return columns_epoch_; }
@@ -359,6 +359,8 @@ class Router {
   struct PrefetchedKeys {
     uint64_t token = 0;  // 0: none kept
     uint32_t relid = 0;
+    uint64_t epoch = 0;    // columns_epoch_ the keys were made at
+    bool partial = false;  // the plain columns' keys only: route() adds the rest
     ChangeKeys keys;
   };
   PrefetchedKeys prefetched_[2];

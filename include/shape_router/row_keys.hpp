@@ -53,6 +53,11 @@ struct RowPlan {
 // The keys and probes of a change's rows, the new row's first: keys[0,
 // key_count) and probes[0, probe_count). The vectors are storage kept across
 // changes (sized up, never down), written through raw pointers.
+// Which of a row's keys add_row makes: all; the plain columns' alone (a
+// value's key, prefixes, range and NULL probes: what a prefetch can make from
+// the values by themselves); or the rest (array elements, grams, expressions).
+enum class KeyPart : uint8_t { kAll, kPlain, kVariable };
+
 struct ChangeKeys {
   std::vector<uint64_t> keys;
   std::vector<uint16_t> key_attnums;
@@ -70,19 +75,21 @@ struct ChangeKeys {
   }
   // Appends the keys of one row version for columns (the relation's index
   // columns). keyed: the change's other row, already keyed: its identical
-  // array and text values add no element or gram keys again. plain_only:
-  // only the keys of columns that are neither arrays nor virtual (prefetch).
-  // False when the row has more gram keys than SR_GRAM_KEYS_MAX or lacks the
-  // lowered bytes a column asks for: its keys cannot be trusted.
+  // array and text values add no element or gram keys again. part: which
+  // keys (KeyPart). False when the row has more gram keys than
+  // SR_GRAM_KEYS_MAX or lacks the lowered bytes a column asks for: its keys
+  // cannot be trusted.
   // grams: when given, only the gram keys it may have are kept (the rest
   // counted in filtered_grams): most of a text's windows are no shape's.
-  bool add_row(const RowPlan& plan, const sr_row_view& row, const sr_row_view* keyed, bool plain_only,
+  bool add_row(const RowPlan& plan, const sr_row_view& row, const sr_row_view* keyed, KeyPart part,
                const GramFilter* grams = nullptr);
   // The same with a plan made for this call.
   bool add_row(uint32_t relid, const sr_index_column* columns, size_t column_count, const sr_row_view& row,
-               const sr_row_view* keyed, bool plain_only) {
-    return add_row(RowPlan(relid, columns, column_count), row, keyed, plain_only);
+               const sr_row_view* keyed, KeyPart part) {
+    return add_row(RowPlan(relid, columns, column_count), row, keyed, part);
   }
+  // Appends other's keys [key_from, key_to) and probes [probe_from, probe_to).
+  void append(const ChangeKeys& other, size_t key_from, size_t key_to, size_t probe_from, size_t probe_to);
   // Room for this many more keys and probes (inline: every row asks).
   void make_room(size_t more_keys, size_t more_probes) {
     if (keys.size() < key_count + more_keys || probes.size() < probe_count + more_probes) grow(more_keys, more_probes);

@@ -912,14 +912,22 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
     PrefetchedKeys* kept = nullptr;
     for (PrefetchedKeys& p : prefetched_)
       if (prefetched != 0 && p.token == prefetched && p.relid == relid) kept = &p;
-    if (kept != nullptr) {
+    if (kept != nullptr && kept->epoch != columns_epoch_) kept = nullptr;
+    if (kept != nullptr && !kept->partial) {
       kept->token = 0;  // once
       k = &kept->keys;
     } else {
       const RowPlan& plan = row_plan(relations_[*rslot]);
-      if (new_row != nullptr) trusted = change_keys_.add_row(plan, *new_row, nullptr, false, &grams_);
+      // With the plain columns' keys prefetched, each row adds the rest.
+      const KeyPart part = kept != nullptr ? KeyPart::kVariable : KeyPart::kAll;
+      const ChangeKeys* plain = kept != nullptr ? &kept->keys : nullptr;
+      if (kept != nullptr) kept->token = 0;
+      if (plain != nullptr) change_keys_.append(*plain, 0, plain->old_keys_from, 0, plain->old_probes_from);
+      if (new_row != nullptr) trusted = change_keys_.add_row(plan, *new_row, nullptr, part, &grams_);
       change_keys_.start_old_row();
-      if (old_row != nullptr && trusted) trusted = change_keys_.add_row(plan, *old_row, new_row, false, &grams_);
+      if (plain != nullptr)
+        change_keys_.append(*plain, plain->old_keys_from, plain->key_count, plain->old_probes_from, plain->probe_count);
+      if (old_row != nullptr && trusted) trusted = change_keys_.add_row(plan, *old_row, new_row, part, &grams_);
       counters_.equality_probes += change_keys_.filtered_grams;  // probed, by the gram filter
     }
   }
@@ -948,18 +956,19 @@ bool Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_
   p.token = 0;
   p.relid = relid;
   p.keys.clear();
-  if (new_row != nullptr) p.keys.add_row(plan, *new_row, nullptr, true);
+  if (new_row != nullptr) p.keys.add_row(plan, *new_row, nullptr, KeyPart::kPlain);
   p.keys.start_old_row();
-  if (old_row != nullptr) p.keys.add_row(plan, *old_row, nullptr, true);
+  if (old_row != nullptr) p.keys.add_row(plan, *old_row, nullptr, KeyPart::kPlain);
   prefetch(p.keys.keys.data(), p.keys.key_count);
   for (size_t i = 0; i < p.keys.probe_count && !r.range_columns.empty(); i++) {
     const sr_range_probe& probe = p.keys.probes[i];
     for (const auto& [attnum, place] : r.range_columns)
       if (attnum == probe.attnum && !probe.is_null) ranges_.at(place).prefetch(probe.key);
   }
-  // Kept when the plain columns' keys are all the rows have.
-  if (token == 0 || r.variable_keys) return false;
+  if (token == 0) return false;
   p.token = token;
+  p.epoch = columns_epoch_;
+  p.partial = r.variable_keys;
   return true;
 }
 

@@ -280,8 +280,19 @@ void RowPlan::build(uint32_t relation, const sr_index_column* columns, size_t co
   }
 }
 
-bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_row_view* keyed, bool plain_only,
+void ChangeKeys::append(const ChangeKeys& other, size_t key_from, size_t key_to, size_t probe_from, size_t probe_to) {
+  make_room(key_to - key_from, probe_to - probe_from);
+  std::copy(other.keys.begin() + key_from, other.keys.begin() + key_to, keys.begin() + key_count);
+  std::copy(other.key_attnums.begin() + key_from, other.key_attnums.begin() + key_to, key_attnums.begin() + key_count);
+  std::copy(other.probes.begin() + probe_from, other.probes.begin() + probe_to, probes.begin() + probe_count);
+  key_count += key_to - key_from;
+  probe_count += probe_to - probe_from;
+}
+
+bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_row_view* keyed, KeyPart part,
                          const GramFilter* grams) {
+  const bool plain_only = part == KeyPart::kPlain;
+  const bool variable_only = part == KeyPart::kVariable;
   const uint32_t relid = plan.relid;
   const size_t step_count = plan.steps.size();
   // Room for every plain column's keys first (at most a value key and one per
@@ -326,7 +337,7 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
       });
       continue;
     }
-    plain_keys(relid, step, value, put_key, put_probe);
+    if (!variable_only) plain_keys(relid, step, value, put_key, put_probe);
     if (plain_only || !(step.make & RowPlan::kGrams) || value.is_null) continue;
     // Grams: never exact, so an old row's identical text adds nothing.
     if (keyed != nullptr && values_identical(step.tag, value, keyed->values[step.attnum])) continue;

@@ -725,7 +725,8 @@ typedef struct NextRows
 	const sr_index_column *columns;
 	size_t		column_count;
 	bool		trusted;
-	uint64		token;			/* the router keeps the keys it made under it */
+	uint64		token;			/* the router keeps the keys it made under it (0: it did not) */
+	uint64		extra;			/* the columns read for native expressions (ReadPlan.extra) */
 	sr_value   *new_values;		/* by attnum, or NULL: no such row */
 	sr_value   *old_values;
 	sr_value   *buffers[2];		/* their room, kept across changes */
@@ -808,26 +809,30 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 	old = MemoryContextSwitchTo(k->context);
 	k->new_values = k->old_values = NULL;
 	k->trusted = true;
+	/* Every value route_prepare reads (arrays and the columns of native
+	 * expressions too), so that it reads none again. */
 	if (newtuple != NULL)
 	{
 		k->new_values = k->buffers[0];
-		k->trusted = row_values(newtuple, NULL, rel, columns, column_count, epoch, true, k->new_values);
+		k->trusted = row_values(newtuple, NULL, rel, columns, column_count, epoch, false, k->new_values);
 		new_view.values = k->new_values;
 	}
 	if (oldtuple != NULL && rel->identity_full && k->trusted)
 	{
 		k->old_values = k->buffers[1];
-		k->trusted = row_values(oldtuple, NULL, rel, columns, column_count, epoch, true, k->old_values);
+		k->trusted = row_values(oldtuple, NULL, rel, columns, column_count, epoch, false, k->old_values);
 		old_view.values = k->old_values;
 	}
+	k->extra = shape_has_virtual_columns(columns, column_count) ? row_values_extra() : 0;
 	MemoryContextSwitchTo(old);
-	k->token = ++next_rows_tokens;
-	/* Array elements, grams and expression results are not read here: the
-	 * plain columns' keys are prefetched all the same, but kept only when
-	 * they are all the rows have. */
-	if (k->trusted)
-		keep = sr_router_prefetch_rows(state->router, rel->relid, newtuple != NULL ? &new_view : NULL,
-									   k->old_values != NULL ? &old_view : NULL, k->token) != 0;
+	/* Grams, lowered text and expression results are made when the change is
+	 * routed: the router keeps the plain columns' keys and adds their keys then. */
+	k->token = 0;
+	if (k->trusted &&
+		sr_router_prefetch_rows(state->router, rel->relid, newtuple != NULL ? &new_view : NULL,
+								k->old_values != NULL ? &old_view : NULL, next_rows_tokens + 1) != 0)
+		k->token = ++next_rows_tokens;
+	keep = k->trusted;
 	state->counters->prefetches++;
 	/* Kept when route_prepare would read the same: an old row only in full. */
 	if (keep && (oldtuple == NULL || rel->identity_full))
@@ -944,6 +949,7 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 		: change->identity_key != NULL ? change->identity_key : bms_make_singleton(0);
 	NextRows   *kept;
 	uint64		prefetched = 0;
+	uint64		extra = 0;		/* ReadPlan.extra of the values' read */
 	bool		virtual = shape_has_virtual_columns(columns, column_count);
 	uint64		epoch = sr_router_columns_epoch(state->router);
 	bool		lowers;
@@ -967,6 +973,7 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 		old_values = kept->old_values;
 		trusted = kept->trusted;
 		prefetched = kept->token;
+		extra = kept->extra;
 		kept->router = NULL;
 	}
 	else
@@ -981,9 +988,9 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 			old_values = values_by_attnum(rel, old_buffer, lengthof(old_buffer));
 			trusted = row_values(oldtuple, old_key_only, rel, columns, column_count, epoch, false, old_values);
 		}
+		extra = virtual ? row_values_extra() : 0;
 	}
-	/* a prefetched row's relation has no gram or expression column */
-	lowers = prefetched == 0 && columns_lower(columns, column_count, epoch);
+	lowers = columns_lower(columns, column_count, epoch);
 	if (trusted && new_values != NULL)
 	{
 		new_view.values = new_values;
@@ -991,7 +998,7 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 			new_view.lowered = shape_lowered_values(rel, columns, column_count, new_values);
 		if (virtual &&
 			!(rel->expressions_native &&
-			  shape_native_expression_values(rel, newtuple, new_values, prefetched == 0 ? row_values_extra() : 0,
+			  shape_native_expression_values(rel, newtuple, new_values, extra,
 											 NULL, columns, column_count,
 											 &new_view.expressions, &new_sources, &new_view.expression_count,
 											 &trusted, state->counters)))
@@ -1009,7 +1016,7 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 			old_view.lowered = shape_lowered_values(rel, columns, column_count, old_values);
 		if (virtual &&
 			!(rel->expressions_native &&
-			  shape_native_expression_values(rel, oldtuple, old_values, prefetched == 0 ? row_values_extra() : 0,
+			  shape_native_expression_values(rel, oldtuple, old_values, extra,
 											 old_key_only, columns, column_count,
 											 &old_view.expressions, &old_sources, &old_view.expression_count,
 											 &trusted, state->counters)))

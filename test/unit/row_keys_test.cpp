@@ -15,6 +15,7 @@
 namespace {
 
 using shape_router::ChangeKeys;
+using shape_router::KeyPart;
 
 sr_index_column column(uint16_t attnum, uint8_t tag) {
   sr_index_column c{};
@@ -70,7 +71,7 @@ TEST(ChangeKeys, PlainColumnsAsSingleKeys) {
 
     sr_row_view view{by_attnum.data(), nullptr, nullptr, 0};
     ChangeKeys made;
-    ASSERT_TRUE(made.add_row(42, columns.data(), columns.size(), view, nullptr, false));
+    ASSERT_TRUE(made.add_row(42, columns.data(), columns.size(), view, nullptr, KeyPart::kAll));
 
     std::vector<uint64_t> keys;
     std::vector<sr_range_probe> probes;
@@ -119,7 +120,7 @@ TEST(ChangeKeys, EightByteKeysAreIndexKeys) {
     }
     sr_row_view view{by_attnum.data(), nullptr, nullptr, 0};
     ChangeKeys made;
-    ASSERT_TRUE(made.add_row(relid, columns.data(), columns.size(), view, nullptr, false));
+    ASSERT_TRUE(made.add_row(relid, columns.data(), columns.size(), view, nullptr, KeyPart::kAll));
     ASSERT_EQ(made.key_count, 1u);
     ASSERT_EQ(made.keys[0], sr_index_key(relid, columns[0].attnum, tag, &v)) << "tag " << int(tag) << " round " << round;
   }
@@ -138,21 +139,21 @@ TEST(ChangeKeys, ArrayElementsOnceAcrossRows) {
   sr_row_view new_row{new_values.data(), nullptr, nullptr, 0}, old_row{old_values.data(), nullptr, nullptr, 0};
 
   ChangeKeys k;
-  ASSERT_TRUE(k.add_row(5, &tags, 1, new_row, nullptr, false));
+  ASSERT_TRUE(k.add_row(5, &tags, 1, new_row, nullptr, KeyPart::kAll));
   EXPECT_EQ(sorted(keys_of(k)), sorted({sr_index_key(5, 2, SR_TAG_INT, &elements[0]),
                                     sr_index_key(5, 2, SR_TAG_INT, &elements[1])}));
   k.start_old_row();
-  ASSERT_TRUE(k.add_row(5, &tags, 1, old_row, &new_row, false));
+  ASSERT_TRUE(k.add_row(5, &tags, 1, old_row, &new_row, KeyPart::kAll));
   EXPECT_EQ(k.key_count, 2u);  // identical: nothing again
 
   std::vector<sr_value> other = {int_value(7), int_value(8)};
   old_values[2].v.bytes = reinterpret_cast<const uint8_t*>(other.data());
-  ASSERT_TRUE(k.add_row(5, &tags, 1, old_row, &new_row, false));
+  ASSERT_TRUE(k.add_row(5, &tags, 1, old_row, &new_row, KeyPart::kAll));
   EXPECT_EQ(k.key_count, 4u);
   EXPECT_EQ(k.keys[3], sr_index_key(5, 2, SR_TAG_INT, &other[1]));
 
   ChangeKeys plain;  // prefetching reads no array
-  ASSERT_TRUE(plain.add_row(5, &tags, 1, new_row, nullptr, true));
+  ASSERT_TRUE(plain.add_row(5, &tags, 1, new_row, nullptr, KeyPart::kPlain));
   EXPECT_EQ(plain.key_count, 0u);
 }
 
@@ -175,11 +176,11 @@ TEST(ChangeKeys, PlainColumnsAfterManyVariableKeys) {
   values[4] = text_value(prefixed);
   sr_row_view row{values.data(), nullptr, nullptr, 0};
   ChangeKeys k;
-  ASSERT_TRUE(k.add_row(1, columns.data(), columns.size(), row, nullptr, false));
+  ASSERT_TRUE(k.add_row(1, columns.data(), columns.size(), row, nullptr, KeyPart::kAll));
   EXPECT_EQ(k.key_count, 1000u + 4998u + 1u + 1u + 8u);  // 5000 - 3 + 1 grams
   EXPECT_EQ(k.keys[k.key_count - 1], sr_prefix_key(1, 4, reinterpret_cast<const uint8_t*>(prefixed.data()), 8));
   k.start_old_row();
-  ASSERT_TRUE(k.add_row(1, columns.data(), columns.size(), row, nullptr, false));
+  ASSERT_TRUE(k.add_row(1, columns.data(), columns.size(), row, nullptr, KeyPart::kAll));
   EXPECT_EQ(k.key_count, 2 * k.old_keys_from);
 }
 
@@ -195,7 +196,7 @@ TEST(ChangeKeys, GramsRawAndLowered) {
   lowered[3] = text_value(low);
   sr_row_view row{values.data(), lowered.data(), nullptr, 0};
   ChangeKeys k;
-  ASSERT_TRUE(k.add_row(9, &text, 1, row, nullptr, false));
+  ASSERT_TRUE(k.add_row(9, &text, 1, row, nullptr, KeyPart::kAll));
   std::vector<uint64_t> want(8);
   size_t n = sr_substring_keys(9, 3, 0, 1u << 2, reinterpret_cast<const uint8_t*>(raw.data()), raw.size(),
                                want.data(), nullptr, 8);
@@ -207,7 +208,7 @@ TEST(ChangeKeys, GramsRawAndLowered) {
 
   ChangeKeys untrusted;
   sr_row_view without{values.data(), nullptr, nullptr, 0};
-  EXPECT_FALSE(untrusted.add_row(9, &text, 1, without, nullptr, false));
+  EXPECT_FALSE(untrusted.add_row(9, &text, 1, without, nullptr, KeyPart::kAll));
 }
 
 // Expression results are keyed with their own tag; a NULL result probes NULL atoms.
@@ -220,7 +221,7 @@ TEST(ChangeKeys, ExpressionsWithTheirOwnTag) {
                                     {null_value(), static_cast<uint16_t>(SR_VIRTUAL_ATTNUM_BASE + 5), SR_TAG_INT}};
   sr_row_view row{nullptr, nullptr, results, 2};
   ChangeKeys k;
-  ASSERT_TRUE(k.add_row(9, &virt, 1, row, nullptr, false));
+  ASSERT_TRUE(k.add_row(9, &virt, 1, row, nullptr, KeyPart::kAll));
   ASSERT_EQ(k.key_count, 1u);
   EXPECT_EQ(k.keys[0], sr_index_key(9, virt.attnum, SR_TAG_INT, &results[0].value));
   ASSERT_EQ(k.probe_count, 2u);
@@ -342,45 +343,69 @@ TEST(RouterRoute, PrefetchedKeysReusedByToken) {
   sr_router_destroy(router);
 }
 
-// A prefetch keeps its keys, and says so, only while the relation's rows have
-// no keys beyond their plain columns': an array column's shape ends that, its
-// drop restores it. Another relation's shapes change nothing (the router's
+// A prefetch keeps its rows' plain columns' keys under its token, whatever else
+// the relation's rows have keys for: a route of that token takes them, and makes
+// only the rest (here an array's elements) from the view it is given, for the
+// new and the old row alike. Kept keys made before the relation's index columns
+// changed are not used. Another relation's shapes change nothing (the router's
 // last-relation lookup follows the relation asked for).
-TEST(RouterRoute, PrefetchKeepsOnlyPlainKeys) {
+TEST(RouterRoute, PrefetchKeepsPlainKeysRouteMakesTheRest) {
   shape_router::Router r;
-  sr_value three = int_value(3);
-  const sr_index_atom equal{sr_index_key(77, 1, SR_TAG_INT, &three), 0, 1, SR_TAG_INT, SR_ATOM_EQUAL, 0, 0, 0};
-  const sr_index_atom element{sr_index_key(77, 2, SR_TAG_INT, &three), 0, 2,
-                              static_cast<uint8_t>(SR_TAG_INT | SR_TAG_ELEMENT_FLAG), SR_ATOM_ELEMENT, 0, 0, 0};
-  const sr_index_atom other{sr_index_key(78, 1, SR_TAG_INT, &three), 0, 1, SR_TAG_INT, SR_ATOM_EQUAL, 0, 0, 0};
+  auto equal_atom = [](uint32_t relid, int64_t value) {
+    sr_value v = int_value(value);
+    return sr_index_atom{sr_index_key(relid, 1, SR_TAG_INT, &v), 0, 1, SR_TAG_INT, SR_ATOM_EQUAL, 0, 0, 0};
+  };
+  auto element_atom = [](int64_t value) {
+    sr_value v = int_value(value);
+    return sr_index_atom{sr_index_key(77, 2, SR_TAG_INT, &v), 0, 2,
+                         static_cast<uint8_t>(SR_TAG_INT | SR_TAG_ELEMENT_FLAG), SR_ATOM_ELEMENT, 0, 0, 0};
+  };
   const uint32_t one = 1;
-  r.add_shape(1, 77, nullptr, sr_cover{&equal, &one, 1, 0});
-  std::vector<sr_value> elements = {int_value(3)};
-  std::vector<sr_value> values(3);
-  values[1] = int_value(3);
-  values[2].v.bytes = reinterpret_cast<const uint8_t*>(elements.data());
-  values[2].len = 1;
-  const sr_row_view row{values.data(), nullptr, nullptr, 0};
-  auto routed = [&](uint32_t relid, uint64_t token) {
+  const sr_index_atom three = equal_atom(77, 3), seven = equal_atom(77, 7), other = equal_atom(78, 3);
+  const sr_index_atom element_three = element_atom(3), element_five = element_atom(5);
+  r.add_shape(1, 77, nullptr, sr_cover{&three, &one, 1, 0});
+  // A row: column 1's value, column 2 an array of one element.
+  struct Row {
+    std::vector<sr_value> elements, values;
+    sr_row_view view;
+    Row(int64_t plain, int64_t element) : elements{int_value(element)}, values(3) {
+      values[1] = int_value(plain);
+      values[2].v.bytes = reinterpret_cast<const uint8_t*>(elements.data());
+      values[2].len = 1;
+      view = sr_row_view{values.data(), nullptr, nullptr, 0};
+    }
+  };
+  const Row a(3, 5), b(9, 3), old_a(7, 8), old_b(9, 5);
+  auto routed = [&](uint32_t relid, const Row& row, const Row* old_row, uint64_t token) {
     std::vector<uint64_t> ids;
-    for (const sr_shape_ref& s : r.route(relid, &row, nullptr, true, token)) ids.push_back(s.shape_id);
+    for (const sr_shape_ref& s : r.route(relid, &row.view, old_row != nullptr ? &old_row->view : nullptr, true, token))
+      ids.push_back(s.shape_id);
     return ids;
   };
-  EXPECT_TRUE(r.prefetch_rows(77, &row, nullptr, 11));
-  EXPECT_FALSE(r.prefetch_rows(77, &row, nullptr, 0));  // no token: nothing to keep under
-  EXPECT_FALSE(r.prefetch_rows(79, &row, nullptr, 12));  // no such relation
-  EXPECT_EQ(routed(77, 11), std::vector<uint64_t>{1});
+  EXPECT_TRUE(r.prefetch_rows(77, &a.view, nullptr, 11));
+  EXPECT_FALSE(r.prefetch_rows(77, &a.view, nullptr, 0));  // no token: nothing to keep under
+  EXPECT_FALSE(r.prefetch_rows(79, &a.view, nullptr, 12));  // no such relation
+  EXPECT_EQ(routed(77, b, nullptr, 11), std::vector<uint64_t>{1});  // a's key 3, not b's 9
   r.add_shape(2, 78, nullptr, sr_cover{&other, &one, 1, 0});
-  EXPECT_EQ(routed(78, 0), std::vector<uint64_t>{2});
-  EXPECT_EQ(routed(77, 0), std::vector<uint64_t>{1});
-  r.add_shape(3, 77, nullptr, sr_cover{&element, &one, 1, 0});
-  EXPECT_FALSE(r.prefetch_rows(77, &row, nullptr, 13));  // the array's elements are not prefetched
-  EXPECT_EQ(routed(77, 13), (std::vector<uint64_t>{1, 3}));  // so its route makes them
-  EXPECT_TRUE(r.prefetch_rows(78, &row, nullptr, 14));
-  EXPECT_EQ(routed(78, 14), std::vector<uint64_t>{2});
+  EXPECT_EQ(routed(78, a, nullptr, 0), std::vector<uint64_t>{2});
+  EXPECT_EQ(routed(77, a, nullptr, 0), std::vector<uint64_t>{1});
+  r.add_shape(3, 77, nullptr, sr_cover{&element_three, &one, 1, 0});
+  r.add_shape(4, 77, nullptr, sr_cover{&seven, &one, 1, 0});
+  r.add_shape(5, 77, nullptr, sr_cover{&element_five, &one, 1, 0});
+  EXPECT_TRUE(r.prefetch_rows(77, &a.view, nullptr, 13));
+  // the plain key from the prefetch (a: 3), the element from the view (b: 3)
+  EXPECT_EQ(routed(77, b, nullptr, 13), (std::vector<uint64_t>{1, 3}));
+  EXPECT_EQ(routed(77, b, nullptr, 13), std::vector<uint64_t>{3});  // once: then b's own keys
+  // Both rows: the old row's plain key from the prefetch (old_a: 7), its element from the view (old_b: 5).
+  EXPECT_TRUE(r.prefetch_rows(77, &a.view, &old_a.view, 14));
+  EXPECT_EQ(routed(77, b, &old_b, 14), (std::vector<uint64_t>{1, 3, 4, 5}));
+  EXPECT_TRUE(r.prefetch_rows(78, &a.view, nullptr, 15));
+  EXPECT_EQ(routed(78, a, nullptr, 15), std::vector<uint64_t>{2});
+  // Kept before the relation's index columns changed: not used.
+  EXPECT_TRUE(r.prefetch_rows(77, &a.view, nullptr, 16));
+  r.drop_shape(5);
   r.drop_shape(3);
-  EXPECT_TRUE(r.prefetch_rows(77, &row, nullptr, 15));
-  EXPECT_EQ(routed(77, 15), std::vector<uint64_t>{1});
+  EXPECT_EQ(routed(77, b, nullptr, 16), std::vector<uint64_t>{});
 }
 
 // The columns epoch changes with every change of some relation's index

@@ -17,6 +17,6 @@ inline shape_router::ChangeKeys row_view_keys(uint32_t relid, const sr_index_col
     if (columns[c].attnum < SR_VIRTUAL_ATTNUM_BASE) by_attnum[columns[c].attnum] = values[c];
   const sr_row_view row{by_attnum.data(), nullptr, nullptr, 0};
   shape_router::ChangeKeys keys;
-  keys.add_row(relid, columns, column_count, row, nullptr, false);
+  keys.add_row(relid, columns, column_count, row, nullptr, shape_router::KeyPart::kAll);
   return keys;
 }
