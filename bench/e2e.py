@@ -269,7 +269,11 @@ def run(c, a):
     return r
 
 
-def consume(c, slot, kind, opts, is_shape_router, upto=None):
+def consume(c, slot, kind, opts, is_shape_router, upto=None, stats_sql=None):
+    """One read of slot, its CPU and peak RSS; with is_shape_router (or stats_sql, a query of one
+    json row run in the same session), also the session's stats (out["stats"])."""
+    if stats_sql is None and is_shape_router:
+        stats_sql = "SELECT row_to_json(s) FROM shape_router.decoding_stats() s"
     fn = "pg_logical_slot_peek_binary_changes" if kind == "binary" else "pg_logical_slot_peek_changes"
     length = "octet_length(data)" if kind == "binary" else "octet_length(data)"
     opt_sql = "".join(f", '{o}'" for o in opts)
@@ -278,13 +282,13 @@ def consume(c, slot, kind, opts, is_shape_router, upto=None):
         "SELECT user_us + system_us, max_rss_kb FROM bench_rusage()",
         f"SELECT count(*), coalesce(sum({length}), 0) FROM {fn}('{slot}', {upto_sql}, NULL{opt_sql})",
         "SELECT user_us + system_us, max_rss_kb FROM bench_rusage()",
-        *(["SELECT row_to_json(s) FROM shape_router.decoding_stats() s"] if is_shape_router else []))
+        *([stats_sql] if stats_sql else []))
     before_cpu, before_rss = map(int, lines[0].split("|"))
     messages, nbytes = map(int, lines[1].split("|"))
     after_cpu, after_rss = map(int, lines[2].split("|"))
     out = {"cpu_us": after_cpu - before_cpu, "messages": messages, "bytes": nbytes,
            "rss_kb": after_rss, "rss_growth_kb": after_rss - before_rss}
-    if is_shape_router:
+    if stats_sql:
         out["stats"] = lines[3]
     return out
 
