@@ -127,6 +127,7 @@ CREATE FUNCTION shape_router.decoding_stats(
     OUT lane_decisions bigint,
     OUT expression_reuses bigint,
     OUT native_expressions bigint,
+    OUT prefetched_keys_reused bigint,
     OUT shapes_loaded bigint,
     OUT relations_with_shapes bigint,
     OUT index_keys bigint,

@@ -516,7 +516,7 @@ def write(a, r, elapsed):
         w(f"Registration of {a.max_shapes:,} mixed shapes through `register_shapes`: {r['facts']['registration_rate']:,.0f} shapes/s. "
           f"Scan shapes in the catalog: {r['facts']['scan_forms']:,}.")
         w("")
-    w("Funnel counters (`shape_router.decoding_stats()` after each run):")
+    w("Counters of each consumer's median read (`shape_router.decoding_stats()`; the floor's `bench_floor_stats()`):")
     w("")
     for name, x in cons.items():
         if "stats" in x:

@@ -87,7 +87,8 @@ typedef struct sr_shape_ref
 	X(lane_runs, "form lane runs: a form's code run once over its scan shapes' constants, per row version") \
 	X(lane_decisions, "scan shapes a form lane decided, per row version: no program run of their own") \
 	X(expression_reuses, "FALLBACK leaves on an indexed expression answered from its value the decoder has (no executor call)") \
-	X(native_expressions, "indexed expression values of integer arithmetic computed without the executor, per row version")
+	X(native_expressions, "indexed expression values of integer arithmetic computed without the executor, per row version") \
+	X(prefetched_keys_reused, "changes routed with the keys their prefetch had made (the rest of their keys made then)")
 
 typedef struct sr_counters
 {

@@ -913,6 +913,7 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
     for (PrefetchedKeys& p : prefetched_)
       if (prefetched != 0 && p.token == prefetched && p.relid == relid) kept = &p;
     if (kept != nullptr && kept->epoch != columns_epoch_) kept = nullptr;
+    counters_.prefetched_keys_reused += kept != nullptr;
     if (kept != nullptr && !kept->partial) {
       kept->token = 0;  // once
       k = &kept->keys;

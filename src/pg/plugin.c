@@ -87,6 +87,7 @@ release_state(void *arg)
 	RouterState *state = *holder;
 
 	*holder = NULL;
+	forget_next_rows();
 	if (state == NULL)
 		return;
 	if (state == active_state && state->router != NULL)
@@ -223,7 +224,13 @@ shape_router_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool
 	{
 		*holder = NULL;
 		if (state != NULL)
+		{
+			/* the previous session's teardown is not this session's start */
+			int64		destroy_started = shape_router_backend_cpu_us();
+
 			destroy_state(state);
+			cpu_at_start += shape_router_backend_cpu_us() - destroy_started;
+		}
 		state = create_state(&options);
 	}
 	*holder = state;

@@ -224,6 +224,7 @@ extern RelationInfo *relation_entry(RouterState *state, Oid relid);
 extern void relation_name_refresh(RouterState *state, RelationInfo *info);
 
 /* routing.c */
+extern void forget_next_rows(void);
 extern void prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferChange *change,
 								 Relation relation, const RelationInfo *rel,
 								 const sr_index_column *columns, size_t column_count);

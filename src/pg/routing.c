@@ -464,7 +464,8 @@ read_walked(HeapTuple tuple, const TupleLayout *layout, int last, uint64 wanted,
 /*
  * What row_values_all makes of a relation's index columns alone: whether the
  * relation still has the types the keys were made with, the last column and
- * the attributes to read. Kept for each way rows are read (plain_only or not)
+ * the attributes to read. Kept for each reader (the route and the next change's
+ * prefetch: a partition's route may read its ancestors' rows in between)
  * while the relation's generation and the router's columns epoch are the same.
  */
 typedef struct ReadPlan
@@ -482,11 +483,10 @@ typedef struct ReadPlan
 	uint64		extra;			/* bit attnum - 1: not an index column, read for native expressions */
 } ReadPlan;
 
-static ReadPlan read_plans[2];	/* by plain_only */
+static ReadPlan read_plans[2];	/* by reader: 0 the route, 1 the prefetch */
 
 static void
-make_read_plan(ReadPlan *plan, const RelationInfo *rel, const sr_index_column *columns, size_t column_count,
-			   bool plain_only)
+make_read_plan(ReadPlan *plan, const RelationInfo *rel, const sr_index_column *columns, size_t column_count)
 {
 	plan->readable = false;
 	plan->last = 0;
@@ -501,7 +501,7 @@ make_read_plan(ReadPlan *plan, const RelationInfo *rel, const sr_index_column *c
 		if (attnum > rel->desc->natts || rel->tags[attnum] != columns[c].tag)
 			return;
 		plan->last = Max(plan->last, attnum);
-		if ((array && plain_only) || attnum > TUPLE_KEYS_DEFORM_MAX)
+		if (attnum > TUPLE_KEYS_DEFORM_MAX)
 			continue;
 		plan->wanted |= (uint64) 1 << (attnum - 1);
 		if (array)
@@ -509,7 +509,7 @@ make_read_plan(ReadPlan *plan, const RelationInfo *rel, const sr_index_column *c
 	}
 	/* the integer columns native expressions read (native_arith.c), when not index columns */
 	plan->extra = 0;
-	for (int e = 0; !plain_only && rel->expressions_native && e < rel->expression_count; e++)
+	for (int e = 0; rel->expressions_native && e < rel->expression_count; e++)
 	{
 		const IndexExpressionState *indexed = &rel->expressions[e];
 		bool		used = false;
@@ -533,13 +533,13 @@ make_read_plan(ReadPlan *plan, const RelationInfo *rel, const sr_index_column *c
 /* row_values for any number of columns (apart: its room for them costs the one-column case). */
 static pg_noinline bool
 row_values_all(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, const sr_index_column *columns,
-			   size_t column_count, uint64 columns_epoch, bool plain_only, sr_value *values)
+			   size_t column_count, uint64 columns_epoch, int reader, sr_value *values, uint64 *extra_read)
 {
 	Datum		deformed_values[TUPLE_KEYS_DEFORM_MAX];
 	bool		nulls[TUPLE_KEYS_DEFORM_MAX];
 	int			natts = rel->desc->natts;
 	bool		deformed = false;
-	ReadPlan   *plan = &read_plans[plain_only ? 1 : 0];
+	ReadPlan   *plan = &read_plans[reader];
 
 	StaticAssertStmt(TUPLE_KEYS_DEFORM_MAX <= 64, "wanted has a bit an attribute");
 	if (plan->relid != rel->relid || plan->generation != rel->generation || plan->epoch != columns_epoch ||
@@ -547,7 +547,7 @@ row_values_all(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *r
 		plan->expressions_version != rel->expressions_version)
 	{
 		plan->relid = InvalidOid;
-		make_read_plan(plan, rel, columns, column_count, plain_only);
+		make_read_plan(plan, rel, columns, column_count);
 		plan->relid = rel->relid;
 		plan->generation = rel->generation;
 		plan->epoch = columns_epoch;
@@ -581,7 +581,7 @@ row_values_all(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *r
 		bool		isnull;
 		Datum		datum;
 
-		if (SHAPE_ATTNUM_IS_VIRTUAL(attnum) || (array && plain_only))
+		if (SHAPE_ATTNUM_IS_VIRTUAL(attnum))
 			continue;
 		attr = TupleDescAttr(rel->desc, attnum - 1);
 		if (deformed)
@@ -596,6 +596,7 @@ row_values_all(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *r
 						 : value_from_datum(attr->atttypid, attr->attlen, datum, value)))
 			return false;
 	}
+	*extra_read = plan->extra;
 	for (uint64 extra = plan->extra; extra != 0; extra &= extra - 1)
 	{
 		int			attnum = pg_rightmost_one_pos64(extra) + 1;
@@ -612,20 +613,13 @@ row_values_all(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *r
 	return true;
 }
 
-/* The columns row_values read last besides the index columns (ReadPlan.extra). */
-static uint64
-row_values_extra(void)
-{
-	return read_plans[0].extra;
-}
-
 /*
  * row_values for one plain column: what most relations are keyed on, read
  * with heap_getattr (its cached offset), without the general case's setup.
  */
 static bool
 row_value_one(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, const sr_index_column *column,
-			  bool plain_only, sr_value *values)
+			  sr_value *values)
 {
 	int			attnum = column->attnum;
 	bool		array = (column->tag & SR_TAG_ELEMENT_FLAG) != 0;
@@ -638,8 +632,6 @@ row_value_one(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *re
 	if (attnum > rel->desc->natts || rel->tags[attnum] != column->tag ||
 		(key_only != NULL && !bms_is_member(attnum, key_only)))
 		return false;
-	if (array && plain_only)
-		return true;
 	attr = TupleDescAttr(rel->desc, attnum - 1);
 	offset = sr_attcacheoff(rel->desc, attnum - 1);
 	/* fastgetattr's common case, inline (the compiler calls heap_getattr) */
@@ -659,8 +651,10 @@ row_value_one(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *re
  * A row version's values of the relation's index columns, read straight from
  * the decoded tuple (no deform of the whole row) into values[attnum], as the
  * VM reads them: the per-change view the router keys (sr_router_route) and the
- * candidates' programs then read. plain_only: not the array columns
- * (prefetching). Virtual columns are the expressions' (row_expressions).
+ * candidates' programs then read. Virtual columns are the expressions'
+ * (row_expressions). reader: which read plan to keep (0: the route's, 1: the
+ * next change's prefetch). *extra_read: the other columns read for native
+ * expressions (ReadPlan.extra), 0 when none.
  * Returns false when the index cannot be trusted for this row: a column's
  * type no longer matches the one its keys were made with (a bypassed DDL
  * guard), its value is an unchanged TOASTed one the WAL does not carry, or
@@ -668,11 +662,12 @@ row_value_one(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *re
  */
 static bool
 row_values(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, const sr_index_column *columns,
-		   size_t column_count, uint64 columns_epoch, bool plain_only, sr_value *values)
+		   size_t column_count, uint64 columns_epoch, int reader, sr_value *values, uint64 *extra_read)
 {
+	*extra_read = 0;
 	if (column_count == 1 && !SHAPE_ATTNUM_IS_VIRTUAL(columns[0].attnum))
-		return row_value_one(tuple, key_only, rel, &columns[0], plain_only, values);
-	return row_values_all(tuple, key_only, rel, columns, column_count, columns_epoch, plain_only, values);
+		return row_value_one(tuple, key_only, rel, &columns[0], values);
+	return row_values_all(tuple, key_only, rel, columns, column_count, columns_epoch, reader, values, extra_read);
 }
 
 /* Room for a row's values by attnum: buffer when it is large enough. */
@@ -736,6 +731,18 @@ typedef struct NextRows
 static NextRows next_rows[2];
 static int	next_rows_written;
 static uint64 next_rows_tokens;
+
+/* At a session's end: what was read for a change that will not come. */
+void
+forget_next_rows(void)
+{
+	for (int i = 0; i < 2; i++)
+	{
+		next_rows[i].router = NULL;
+		if (next_rows[i].context != NULL)
+			MemoryContextReset(next_rows[i].context);
+	}
+}
 
 /* The kept values of these rows, or NULL; old rows only in full (as prefetched). */
 static NextRows *
@@ -808,22 +815,22 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 	MemoryContextReset(k->context);
 	old = MemoryContextSwitchTo(k->context);
 	k->new_values = k->old_values = NULL;
+	k->extra = 0;
 	k->trusted = true;
 	/* Every value route_prepare reads (arrays and the columns of native
 	 * expressions too), so that it reads none again. */
 	if (newtuple != NULL)
 	{
 		k->new_values = k->buffers[0];
-		k->trusted = row_values(newtuple, NULL, rel, columns, column_count, epoch, false, k->new_values);
+		k->trusted = row_values(newtuple, NULL, rel, columns, column_count, epoch, 1, k->new_values, &k->extra);
 		new_view.values = k->new_values;
 	}
 	if (oldtuple != NULL && rel->identity_full && k->trusted)
 	{
 		k->old_values = k->buffers[1];
-		k->trusted = row_values(oldtuple, NULL, rel, columns, column_count, epoch, false, k->old_values);
+		k->trusted = row_values(oldtuple, NULL, rel, columns, column_count, epoch, 1, k->old_values, &k->extra);
 		old_view.values = k->old_values;
 	}
-	k->extra = shape_has_virtual_columns(columns, column_count) ? row_values_extra() : 0;
 	MemoryContextSwitchTo(old);
 	/* Grams, lowered text and expression results are made when the change is
 	 * routed: the router keeps the plain columns' keys and adds their keys then. */
@@ -981,14 +988,13 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 		if (newtuple != NULL)
 		{
 			new_values = values_by_attnum(rel, new_buffer, lengthof(new_buffer));
-			trusted = row_values(newtuple, NULL, rel, columns, column_count, epoch, false, new_values);
+			trusted = row_values(newtuple, NULL, rel, columns, column_count, epoch, 0, new_values, &extra);
 		}
 		if (oldtuple != NULL && trusted)
 		{
 			old_values = values_by_attnum(rel, old_buffer, lengthof(old_buffer));
-			trusted = row_values(oldtuple, old_key_only, rel, columns, column_count, epoch, false, old_values);
+			trusted = row_values(oldtuple, old_key_only, rel, columns, column_count, epoch, 0, old_values, &extra);
 		}
-		extra = virtual ? row_values_extra() : 0;
 	}
 	lowers = columns_lower(columns, column_count, epoch);
 	if (trusted && new_values != NULL)
