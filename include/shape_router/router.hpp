@@ -149,6 +149,7 @@ class Router {
       if (slots_[slot].shape_id != 0) visit(ref(slot));
   }
   size_t blob_bytes() const noexcept { return store_.bytes(); }
+  size_t cover_column_bytes() const noexcept { return cover_column_words_.size() * sizeof(uint32_t); }
   size_t form_count() const noexcept { return store_.form_count(); }
 
  private:
@@ -287,13 +288,17 @@ class Router {
   FlatMap payload_index_;
   std::vector<PayloadEntry> payloads_;
   // The index columns of shapes whose cover does not lie on their entry's
-  // column alone: by slot, 1 + the offset in cover_column_words_ of a count,
-  // then that many packed columns (pack_column); 0: none. About 30 bytes for an
-  // OR of two. (By slot, not in a hash map: 4 bytes a slot instead of 16 a
-  // shape at twice the shapes, and a load, filling slots in order, writes it
+  // column alone (a cover over several columns, or none): by slot, 1 + the
+  // offset in cover_column_words_ of a list: its length, how many shapes use
+  // it, then its packed columns (pack_column); 0: none. Shapes of one form
+  // mostly file the same columns, so a list is kept once (cover_list_by_hash_:
+  // hash of its columns → offset + 1). (By slot, not in a hash map: 4 bytes a
+  // slot instead of 16 a shape, and a load, filling slots in order, writes it
   // in order instead of missing the cache once a shape.)
   std::vector<uint32_t> cover_column_at_;
   std::vector<uint32_t> cover_column_words_;
+  FlatMap cover_list_by_hash_;
+  std::vector<uint32_t> cover_words_scratch_;
   size_t dead_cover_column_words_ = 0;
   static uint32_t pack_column(const IndexColumn& c) noexcept {
     return uint32_t{c.attnum} | uint32_t{c.tag} << 16 | (c.shapes > 0 ? 1u : 0u) << 24 | (c.range_shapes > 0 ? 1u : 0u) << 25 |

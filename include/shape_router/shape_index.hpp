@@ -87,8 +87,9 @@ class ShapeIndex {
   bool has_key(uint32_t slot, uint64_t key) const noexcept {
     if (key <= 1 || !contains_slot(slot)) return false;
     const Shape& shape = shapes_[slot];
-    const uint64_t* keys = keys_of(shape);
-    for (uint32_t i = 0; i < shape.key_count; i++)
+    uint64_t single;
+    const uint64_t* keys = keys_of(shape, single);
+    for (uint32_t i = 0; i < shape.key_count(); i++)
       if (keys[i] == key) return true;
     return false;
   }
@@ -135,8 +136,9 @@ class ShapeIndex {
   void for_each_live_key(Visit&& visit) const {
     for (const Shape& shape : shapes_) {
       if (!shape.live) continue;
-      const uint64_t* keys = keys_of(shape);
-      for (uint32_t i = 0; i < shape.key_count; i++) visit(keys[i]);
+      uint64_t single;
+      const uint64_t* keys = keys_of(shape, single);
+      for (uint32_t i = 0; i < shape.key_count(); i++) visit(keys[i]);
     }
   }
   static uint64_t stored_key(uint64_t key) noexcept { return nonzero(key); }
@@ -145,22 +147,36 @@ class ShapeIndex {
   void for_each_key_of(uint32_t slot, Visit&& visit) const {
     if (!contains_slot(slot)) return;
     const Shape& shape = shapes_[slot];
-    const uint64_t* keys = keys_of(shape);
-    for (uint32_t i = 0; i < shape.key_count; i++) visit(keys[i]);
+    uint64_t single;
+    const uint64_t* keys = keys_of(shape, single);
+    for (uint32_t i = 0; i < shape.key_count(); i++) visit(keys[i]);
   }
 
  private:
-  // 16 bytes a shape, its key included when it has one (most shapes): only
-  // shapes with several keys (IN lists) use keys_.
+  // 12 bytes a shape, its key included when it has one (most shapes): only
+  // shapes with several keys (IN lists) use keys_. (Two 32-bit halves: a
+  // 64-bit key would align the record to 16 bytes.)
   struct Shape {
-    uint64_t key_or_offset = 0;  // key_count == 1: the key; > 1: offset of its keys in keys_
-    uint32_t epoch = 0;          // epoch_ when added: in the static part iff <= static_epoch_
-    uint32_t key_count : 31;
+    uint32_t low = 0, high = 0;  // one key: the key; several: their offset in keys_ (low) and count (high)
+    // epoch_ when added: in the static part iff <= static_epoch_. 29 bits: a
+    // build folds at least min_changes changes, so a session never runs out.
+    uint32_t epoch : 29;
+    uint32_t several : 1;  // keys in keys_
+    uint32_t one : 1;      // one key, in low and high
     uint32_t live : 1;
-    Shape() : key_count(0), live(0) {}
+    Shape() : epoch(0), several(0), one(0), live(0) {}
+    uint32_t key_count() const noexcept { return several ? high : one; }
   };
-  const uint64_t* keys_of(const Shape& shape) const noexcept {
-    return shape.key_count == 1 ? &shape.key_or_offset : keys_.data() + shape.key_or_offset;
+  static_assert(sizeof(Shape) == 12, "a shape's record is 12 bytes");
+  static constexpr uint32_t kMaxEpoch = (uint32_t{1} << 29) - 1;
+  // The shape's key_count() keys; a single key is copied into `single`.
+  static const uint64_t* keys_of(const Shape& shape, const uint64_t* keys, uint64_t& single) noexcept {
+    if (shape.several) return keys + shape.low;
+    single = shape.low | uint64_t{shape.high} << 32;
+    return &single;
+  }
+  const uint64_t* keys_of(const Shape& shape, uint64_t& single) const noexcept {
+    return keys_of(shape, keys_.data(), single);
   }
   struct BuildJob;
   static uint64_t nonzero(uint64_t key) noexcept { return key == 0 ? 1 : key; }  // FlatMap reserves 0

@@ -408,60 +408,104 @@ void Router::count_prefix_lengths(Relation& r, uint16_t attnum, uint64_t lengths
   if (mask == 0 && gram_mask == 0) r.prefix_counts.erase(counts);
 }
 
+namespace {
+
+uint64_t hash_words(const uint32_t* words, size_t n) noexcept {
+  uint64_t h = kGoldenGamma;
+  for (size_t i = 0; i < n; i++) h = mix64(h ^ words[i]);
+  return h | 1;  // FlatMap keys are not 0
+}
+
+}  // namespace
+
 void Router::put_cover_columns(uint32_t slot, const std::vector<IndexColumn>& columns) {
   // Every allocation first: a bad_alloc changes nothing (and take_cover_columns,
   // on a drop, then needs none).
-  // The words: how many follow, then each column's, a prefix column's with its
-  // lengths and grams.
-  size_t words = columns.size();
-  for (const IndexColumn& c : columns) words += c.prefix_shapes > 0 ? 3 : 0;
-  if (columns_scratch_.capacity() < columns.size()) columns_scratch_.reserve(columns.size());
-  if (cover_column_words_.capacity() < cover_column_words_.size() + 1 + words)
-    cover_column_words_.reserve(std::max(cover_column_words_.size() + 1 + words, cover_column_words_.capacity() * 2));
-  if (slot >= cover_column_at_.size()) cover_column_at_.resize(std::max<size_t>(slot + 1, slots_.size()), 0);
-  cover_column_at_[slot] = static_cast<uint32_t>(cover_column_words_.size()) + 1;
-  cover_column_words_.push_back(static_cast<uint32_t>(words));
+  // The words: each column's, a prefix column's with its lengths and grams.
+  std::vector<uint32_t>& words = cover_words_scratch_;
+  words.clear();
   for (const IndexColumn& c : columns) {
-    cover_column_words_.push_back(pack_column(c));
+    words.push_back(pack_column(c));
     if (c.prefix_shapes == 0) continue;
-    cover_column_words_.push_back(static_cast<uint32_t>(c.prefix_lengths));
-    cover_column_words_.push_back(static_cast<uint32_t>(c.prefix_lengths >> 32));
-    cover_column_words_.push_back(c.substring_grams);
+    words.push_back(static_cast<uint32_t>(c.prefix_lengths));
+    words.push_back(static_cast<uint32_t>(c.prefix_lengths >> 32));
+    words.push_back(c.substring_grams);
   }
+  if (columns_scratch_.capacity() < columns.size()) columns_scratch_.reserve(columns.size());
+  if (slot >= cover_column_at_.size()) cover_column_at_.resize(std::max<size_t>(slot + 1, slots_.size()), 0);
+  // Most shapes of a form file the same columns: a list is kept once, with a count of its shapes.
+  const uint64_t hash = hash_words(words.data(), words.size());
+  const uint32_t* found = cover_list_by_hash_.find(hash);
+  if (found != nullptr) {
+    const uint32_t at = *found - 1;
+    if (cover_column_words_[at] == words.size() &&
+        std::equal(words.begin(), words.end(), cover_column_words_.begin() + at + 2)) {
+      cover_column_words_[at + 1]++;
+      cover_column_at_[slot] = *found;
+      return;
+    }
+  }
+  const size_t needed = cover_column_words_.size() + 2 + words.size();
+  if (cover_column_words_.capacity() < needed)
+    cover_column_words_.reserve(std::max(needed, cover_column_words_.capacity() * 2));
+  if (found == nullptr) cover_list_by_hash_.reserve(cover_list_by_hash_.size() + 1);
+  const uint32_t at = static_cast<uint32_t>(cover_column_words_.size());
+  cover_column_words_.push_back(static_cast<uint32_t>(words.size()));
+  cover_column_words_.push_back(1);  // shapes using the list
+  cover_column_words_.insert(cover_column_words_.end(), words.begin(), words.end());
+  if (found == nullptr) cover_list_by_hash_.put(hash, at + 1);  // (a colliding list stays unshared)
+  cover_column_at_[slot] = at + 1;
 }
 
 // Moves the slot's columns into out (false: it has none), and compacts the
-// words once most of them belong to shapes gone.
+// words once most of them belong to lists no shape uses.
 bool Router::take_cover_columns(uint32_t slot, std::vector<IndexColumn>& out) {
   out.clear();
   if (slot >= cover_column_at_.size() || cover_column_at_[slot] == 0) return false;
   const uint32_t offset = cover_column_at_[slot] - 1, count = cover_column_words_[offset];
+  const uint32_t* w = cover_column_words_.data() + offset + 2;
   for (uint32_t i = 0; i < count; i++) {
-    out.push_back(unpack_column(cover_column_words_[offset + 1 + i]));
+    out.push_back(unpack_column(w[i]));
     if (out.back().prefix_shapes == 0) continue;
-    out.back().prefix_lengths =
-        cover_column_words_[offset + 2 + i] | uint64_t{cover_column_words_[offset + 3 + i]} << 32;
-    out.back().substring_grams = static_cast<uint16_t>(cover_column_words_[offset + 4 + i]);
+    out.back().prefix_lengths = w[i + 1] | uint64_t{w[i + 2]} << 32;
+    out.back().substring_grams = static_cast<uint16_t>(w[i + 3]);
     i += 3;
   }
   cover_column_at_[slot] = 0;
-  dead_cover_column_words_ += 1 + count;
+  if (--cover_column_words_[offset + 1] > 0) return true;
+  const uint64_t hash = hash_words(w, count);
+  const uint32_t* listed = cover_list_by_hash_.find(hash);
+  if (listed != nullptr && *listed == offset + 1) cover_list_by_hash_.erase(hash);
+  dead_cover_column_words_ += 2 + count;
   if (dead_cover_column_words_ >= std::max<size_t>(4096, cover_column_words_.size() / 2)) try {
+    // The live lists, in the same order, and their map: made before anything changes.
     std::vector<uint32_t> words;
     words.reserve(cover_column_words_.size() - dead_cover_column_words_);
-    for (uint32_t at : cover_column_at_)
-      if (at != 0)
-        words.insert(words.end(), cover_column_words_.begin() + (at - 1),
-                     cover_column_words_.begin() + at + cover_column_words_[at - 1]);
-    // Copied (the only step that may throw): the offsets follow, in the same order.
-    uint32_t next = 0;
-    for (uint32_t& at : cover_column_at_) {
-      if (at == 0) continue;
-      const uint32_t length = 1 + cover_column_words_[at - 1];
-      at = next + 1;
-      next += length;
+    size_t lists = 0;
+    for (size_t at = 0; at < cover_column_words_.size(); at += 2 + cover_column_words_[at])
+      if (cover_column_words_[at + 1] > 0) {
+        words.insert(words.end(), cover_column_words_.begin() + at,
+                     cover_column_words_.begin() + at + 2 + cover_column_words_[at]);
+        lists++;
+      }
+    FlatMap by_hash;
+    by_hash.reserve(lists);
+    for (size_t at = 0; at < words.size(); at += 2 + words[at]) {
+      const uint64_t h = hash_words(words.data() + at + 2, words[at]);
+      if (by_hash.find(h) == nullptr) by_hash.put(h, static_cast<uint32_t>(at + 1));
     }
+    // Copied (the only steps that may throw): each live list's old count of
+    // shapes becomes its new offset, which the slots then follow.
+    uint32_t next = 0;
+    for (size_t at = 0; at < cover_column_words_.size(); at += 2 + cover_column_words_[at])
+      if (cover_column_words_[at + 1] > 0) {
+        cover_column_words_[at + 1] = next;
+        next += 2 + cover_column_words_[at];
+      }
+    for (uint32_t& at : cover_column_at_)
+      if (at != 0) at = cover_column_words_[at] + 1;
     cover_column_words_.swap(words);
+    cover_list_by_hash_ = std::move(by_hash);
     dead_cover_column_words_ = 0;
   } catch (const std::bad_alloc&) {
     // compacted on a later drop

@@ -70,12 +70,10 @@ struct ShapeIndex::BuildJob {
 
 bool ShapeIndex::build_static_index(const Shape* shapes, size_t shape_count, const uint64_t* keys, Mixer mixer,
                                     size_t part_keys, StaticIndex& out) {
-  auto keys_of_shape = [keys](const Shape& shape) {
-    return shape.key_count == 1 ? &shape.key_or_offset : keys + shape.key_or_offset;
-  };
+  auto keys_of_shape = [keys](const Shape& shape, uint64_t& single) { return keys_of(shape, keys, single); };
   size_t total = 0;
   for (size_t slot = 0; slot < shape_count; slot++)
-    if (shapes[slot].live) total += shapes[slot].key_count;
+    if (shapes[slot].live) total += shapes[slot].key_count();
   StaticIndex index;
   if (total == 0) {
     out = std::move(index);
@@ -92,8 +90,9 @@ bool ShapeIndex::build_static_index(const Shape* shapes, size_t shape_count, con
     for (size_t slot = 0; slot < shape_count; slot++) {
       const Shape& shape = shapes[slot];
       if (!shape.live) continue;
-      const uint64_t* k = keys_of_shape(shape);
-      for (uint32_t i = 0; i < shape.key_count; i++) start[StaticIndex::part_index(k[i], part_count) + 1]++;
+      uint64_t single;
+      const uint64_t* k = keys_of_shape(shape, single);
+      for (uint32_t i = 0; i < shape.key_count(); i++) start[StaticIndex::part_index(k[i], part_count) + 1]++;
     }
     for (size_t p = 0; p < part_count; p++) start[p + 1] += start[p];
     members.resize(total);
@@ -101,8 +100,9 @@ bool ShapeIndex::build_static_index(const Shape* shapes, size_t shape_count, con
     for (size_t slot = 0; slot < shape_count; slot++) {
       const Shape& shape = shapes[slot];
       if (!shape.live) continue;
-      const uint64_t* k = keys_of_shape(shape);
-      for (uint32_t i = 0; i < shape.key_count; i++)
+      uint64_t single;
+      const uint64_t* k = keys_of_shape(shape, single);
+      for (uint32_t i = 0; i < shape.key_count(); i++)
         members[fill[StaticIndex::part_index(k[i], part_count)]++] = static_cast<uint32_t>(slot);
     }
   }
@@ -114,8 +114,9 @@ bool ShapeIndex::build_static_index(const Shape* shapes, size_t shape_count, con
       std::vector<std::pair<uint64_t, uint32_t>> pairs;
       auto take = [&](uint32_t slot) {
         const Shape& shape = shapes[slot];
-        const uint64_t* k = keys_of_shape(shape);
-        for (uint32_t i = 0; i < shape.key_count; i++)
+        uint64_t single;
+      const uint64_t* k = keys_of_shape(shape, single);
+        for (uint32_t i = 0; i < shape.key_count(); i++)
           if (part_count == 1 || StaticIndex::part_index(k[i], part_count) == p) pairs.push_back({k[i], slot});
       };
       if (part_count == 1) {
@@ -147,8 +148,9 @@ bool ShapeIndex::build_static_index(const Shape* shapes, size_t shape_count, con
     index.front.assign((index.keys * kStaticIndexParams.front_bits_per_key + 63) / 64, 0);
     for (size_t slot = 0; slot < shape_count; slot++) {
       if (!shapes[slot].live) continue;
-      const uint64_t* k = keys_of_shape(shapes[slot]);
-      for (uint32_t i = 0; i < shapes[slot].key_count; i++) {
+      uint64_t single;
+      const uint64_t* k = keys_of_shape(shapes[slot], single);
+      for (uint32_t i = 0; i < shapes[slot].key_count(); i++) {
         const uint64_t h = StaticIndex::front_hash(k[i]);
         index.front[index.front_word(h)] |= StaticIndex::front_bits(h);
       }
@@ -206,19 +208,22 @@ void ShapeIndex::add(uint32_t slot, const uint64_t* keys, size_t count, bool bul
   }
 
   Shape& shape = shapes_[slot];
-  shape.key_or_offset = key_or_offset;
-  shape.key_count = static_cast<uint32_t>(key_count);
+  shape.several = key_count > 1;
+  shape.one = key_count == 1;
+  shape.low = static_cast<uint32_t>(key_count > 1 ? key_or_offset : key_or_offset & UINT32_MAX);
+  shape.high = static_cast<uint32_t>(key_count > 1 ? key_count : key_or_offset >> 32);
   shape.epoch = epoch_;
   shape.live = 1;
   if (!bulk) {
-    const uint64_t* shape_keys = keys_of(shape);
+    uint64_t single;
+    const uint64_t* shape_keys = keys_of(shape, single);
     for (size_t i = 0; i < key_count; i++) overlay_.insert(shape_keys[i], slot);
   }
   live_++;
   live_keys_ += key_count;
   // Keys, not shapes: a few shapes with long IN lists must still bring their
   // keys out of the overlay into the static part.
-  changes_since_build_ += std::max<size_t>(1, shape.key_count);
+  changes_since_build_ += std::max<size_t>(1, shape.key_count());
 }
 
 void ShapeIndex::drop(uint32_t slot) {
@@ -229,8 +234,9 @@ void ShapeIndex::drop(uint32_t slot) {
     tombstones_[slot / 64] |= uint64_t{1} << (slot % 64);
     tombstone_count_++;
   } else {
-    const uint64_t* shape_keys = keys_of(shape);
-    for (uint32_t i = 0; i < shape.key_count; i++) {
+    uint64_t single;
+    const uint64_t* shape_keys = keys_of(shape, single);
+    for (uint32_t i = 0; i < shape.key_count(); i++) {
       const uint64_t key = shape_keys[i];
       const uint32_t* value = overlay_.index.find(key);
       if (value == nullptr) continue;
@@ -253,11 +259,11 @@ void ShapeIndex::drop(uint32_t slot) {
     pending_tombstones_[slot / 64] |= uint64_t{1} << (slot % 64);
     pending_tombstone_count_++;
   }
-  if (shape.key_count > 1) dead_keys_ += shape.key_count;
-  live_keys_ -= shape.key_count;
+  if (shape.several) dead_keys_ += shape.key_count();
+  live_keys_ -= shape.key_count();
   shape.live = 0;
   live_--;
-  changes_since_build_ += std::max<size_t>(1, shape.key_count);
+  changes_since_build_ += std::max<size_t>(1, shape.key_count());
 }
 
 ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) const {
@@ -341,6 +347,7 @@ bool ShapeIndex::maintain(bool force) {
 // Takes the live shapes for a build (copied when copy) and compacts the key
 // store. From here on, drops of the snapshot's shapes are also noted for the new part.
 std::unique_ptr<ShapeIndex::BuildJob> ShapeIndex::snapshot(bool copy) {
+  if (epoch_ >= kMaxEpoch) throw std::length_error("shape index epochs exhausted");
   auto job = std::make_unique<BuildJob>();
   job->mixer = mixer_;
   job->part_keys = part_keys_;
@@ -354,18 +361,19 @@ std::unique_ptr<ShapeIndex::BuildJob> ShapeIndex::snapshot(bool copy) {
   std::vector<std::pair<uint32_t, uint32_t>> new_offsets;  // (slot, offset)
   for (uint32_t slot = 0; slot < shapes_.size(); slot++) {
     const Shape& shape = shapes_[slot];
-    if (!shape.live || shape.key_count <= 1) continue;
-    const uint64_t* shape_keys = keys_of(shape);
+    if (!shape.live || !shape.several) continue;
+    uint64_t single;
+    const uint64_t* shape_keys = keys_of(shape, single);
     new_offsets.push_back({slot, static_cast<uint32_t>(compact_keys.size())});
-    compact_keys.insert(compact_keys.end(), shape_keys, shape_keys + shape.key_count);
+    compact_keys.insert(compact_keys.end(), shape_keys, shape_keys + shape.key_count());
   }
   if (copy) {
     job->shape_copy = shapes_;
     job->key_copy = compact_keys;
   }
   for (const auto& [slot, offset] : new_offsets) {
-    shapes_[slot].key_or_offset = offset;
-    if (copy) job->shape_copy[slot].key_or_offset = offset;
+    shapes_[slot].low = offset;
+    if (copy) job->shape_copy[slot].low = offset;
   }
   keys_.swap(compact_keys);
   if (copy) {
@@ -418,8 +426,9 @@ bool ShapeIndex::install(BuildJob& job) {
   for (uint32_t slot : added_during_build_) {
     const Shape& shape = shapes_[slot];
     if (!shape.live || shape.epoch <= build_epoch_) continue;
-    const uint64_t* shape_keys = keys_of(shape);
-    for (uint32_t i = 0; i < shape.key_count; i++) overlay.insert(shape_keys[i], slot);
+    uint64_t single;
+    const uint64_t* shape_keys = keys_of(shape, single);
+    for (uint32_t i = 0; i < shape.key_count(); i++) overlay.insert(shape_keys[i], slot);
   }
   // Nothing below allocates.
   static_ = std::move(job.result);
@@ -441,8 +450,9 @@ void ShapeIndex::fall_back_on_overlay() {
   for (uint32_t slot = 0; slot < shapes_.size(); slot++) {
     const Shape& shape = shapes_[slot];
     if (!shape.live) continue;
-    const uint64_t* shape_keys = keys_of(shape);
-    for (uint32_t i = 0; i < shape.key_count; i++) overlay.insert(shape_keys[i], slot);
+    uint64_t single;
+    const uint64_t* shape_keys = keys_of(shape, single);
+    for (uint32_t i = 0; i < shape.key_count(); i++) overlay.insert(shape_keys[i], slot);
   }
   static_ = StaticIndex();
   static_epoch_ = 0;  // epochs start at 1: no shape is in the static part

@@ -203,12 +203,13 @@ TEST(Cover, OrAcrossColumnsIsFoundThroughEither) {
   EXPECT_EQ(r.relation(100).shape_count, 0u);
 }
 
-// Many shapes over two columns come and go: their column lists are pooled and
-// compacted as they drop, and those left keep theirs.
-TEST(Cover, ColumnListsSurviveCompaction) {
+// Shapes over the same columns share one column list. Many distinct lists
+// come and go: they are compacted as they drop, and those left keep theirs.
+TEST(Cover, ColumnListsSharedAndCompacted) {
   Router r;
   for (uint64_t k = 1; k <= 10000; k++)
     add(r, k, 100, CoverSpec{{{eq(K(k), 1, SR_TAG_INT), eq(K(100000 + k), 2, SR_TAG_INT)}}});
+  EXPECT_LE(r.cover_column_bytes(), 16u);  // one list: length, uses, two columns
   for (uint64_t k = 1; k <= 10000; k++)
     if (k % 10 != 0) r.drop_shape(k);
   EXPECT_EQ(columns(r, 100), (std::map<int, uint32_t>{{1, 1000}, {2, 1000}}));
@@ -217,6 +218,32 @@ TEST(Cover, ColumnListsSurviveCompaction) {
     r.drop_shape(k);
   }
   EXPECT_TRUE(columns(r, 100).empty());
+
+  const size_t before = r.cover_column_bytes();  // (the dead list, not compacted yet)
+  std::map<int, uint32_t> model;
+  auto a_of = [](uint64_t k) { return static_cast<uint16_t>(10 + k % 97); };
+  auto b_of = [](uint64_t k) { return static_cast<uint16_t>(200 + k % 89); };
+  for (uint64_t k = 1; k <= 20000; k++) {
+    add(r, 20000 + k, 101, CoverSpec{{{eq(K(k), a_of(k), SR_TAG_INT), eq(K(500000 + k), b_of(k), SR_TAG_INT)}}});
+    model[a_of(k)]++;
+    model[b_of(k)]++;
+  }
+  const size_t all_lists = r.cover_column_bytes();
+  EXPECT_EQ(all_lists - before, 97u * 89 * 16);  // every (a, b) pair once
+  for (uint64_t k = 1; k <= 20000; k++)
+    if (k % 13 != 0 && (k % 97) % 3 != 0) {
+      r.drop_shape(20000 + k);
+      if (--model[a_of(k)] == 0) model.erase(a_of(k));
+      if (--model[b_of(k)] == 0) model.erase(b_of(k));
+    }
+  EXPECT_EQ(columns(r, 101), model);
+  EXPECT_LE(r.cover_column_bytes(), all_lists / 2);  // compacted
+  for (uint64_t k = 1; k <= 20000; k++) {
+    if (k % 13 != 0 && (k % 97) % 3 != 0) continue;
+    ASSERT_EQ(candidates(r, 101, {K(500000 + k)}), Ids{20000 + k});
+    r.drop_shape(20000 + k);
+  }
+  EXPECT_TRUE(columns(r, 101).empty());
 }
 
 TEST(Cover, ReplacingAShapeMovesItsColumns) {

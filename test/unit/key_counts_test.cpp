@@ -10,10 +10,10 @@
 
 using shape_router::KeyCounts;
 
-// Counts from add and add_if_present match the model's, sized ahead or grown
-// from nothing (a grown table places its entries again by fingerprint).
-TEST(KeyCounts, CountsAsAModelDoesSizedOrGrown) {
-  for (size_t sized : {size_t{0}, size_t{50000}}) {
+// Counts from add and add_if_present match the model's; a key past the keys
+// sized for is refused.
+TEST(KeyCounts, CountsAsAModelDoes) {
+  for (size_t sized : {size_t{60000}, size_t{200000}}) {
     std::mt19937_64 rng(17 + sized);
     KeyCounts counts(sized);
     std::map<uint64_t, uint32_t> model;
@@ -38,15 +38,32 @@ TEST(KeyCounts, CountsAsAModelDoesSizedOrGrown) {
         ASSERT_EQ(counts.count(absent), 0u);
       }
     }
-    EXPECT_LE(counts.bytes(), std::max<size_t>(sized, model.size()) * 8 * 8 / 7 * 2 + 256);
+    EXPECT_LE(counts.bytes(), sized * 4 * 8 / 7 * 2 + 4096);
   }
+  KeyCounts small(10);
+  for (uint64_t key = 1; key <= 14; key++) small.add(key);  // 16 slots at <= 7/8
+  EXPECT_THROW(small.add(15), std::length_error);
+  small.add(3);  // not a new key
+  EXPECT_EQ(small.count(3), 2u);
 }
 
-// A count saturates instead of wrapping to a small number.
-TEST(KeyCounts, ACountSaturates) {
+// Counts past the slot's own (255) are kept exact beside it, for several keys.
+TEST(KeyCounts, LargeCountsStayExact) {
   KeyCounts counts(4);
   for (uint32_t i = 0; i < (1u << 24) + 10; i++) counts.add(42);
-  EXPECT_EQ(counts.count(42), (1u << 24) - 1);
-  counts.add_if_present(42);
-  EXPECT_EQ(counts.count(42), (1u << 24) - 1);
+  for (uint32_t i = 0; i < 300; i++) counts.add_if_present(7);  // absent: not counted
+  for (uint32_t i = 0; i < 1000; i++) {
+    counts.add(i % 2 == 0 ? 1000 : 2000);
+    counts.add_if_present(3000);
+  }
+  counts.add(3000);
+  for (uint32_t i = 0; i < 254; i++) counts.add_if_present(3000);
+  EXPECT_EQ(counts.count(42), (1u << 24) + 10);
+  EXPECT_EQ(counts.count(7), 0u);
+  EXPECT_EQ(counts.count(1000), 500u);
+  EXPECT_EQ(counts.count(2000), 500u);
+  EXPECT_EQ(counts.count(3000), 255u);
+  counts.add_if_present(3000);
+  EXPECT_EQ(counts.count(3000), 256u);
+  EXPECT_EQ(counts.size(), 4u);
 }
