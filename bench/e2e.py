@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 PG_CONFIG = os.environ.get("PG_CONFIG", "/usr/lib/postgresql/15/bin/pg_config")
@@ -31,6 +32,47 @@ REPO = os.path.dirname(HERE)
 
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def statement(cmd):
+    return cmd.rstrip().rstrip(";") + ";\n"
+
+
+class MemoryPoller(threading.Thread):
+    """Reads a backend's /proc/<pid>/status every 2 ms until finish(): the peak of its
+    RssAnon, its private memory. (Its VmHWM, getrusage's max RSS, also counts the
+    shared-buffer pages it touched, RssShmem, which vary by tens of MB between reads.)"""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.path = f"/proc/{pid}/status"
+        self.done = threading.Event()
+        self.anon_peak_kb = 0
+        self.shmem_kb = 0
+        self.samples = 0
+        self.sample()  # one before the watched statement starts
+
+    def sample(self):
+        try:
+            with open(self.path) as f:
+                fields = dict(line.split(":", 1) for line in f if line.startswith("Rss"))
+        except OSError:
+            return
+        if "RssAnon" not in fields:  # exiting: no memory map any more
+            return
+        self.anon_peak_kb = max(self.anon_peak_kb, int(fields["RssAnon"].split()[0]))
+        self.shmem_kb = int(fields["RssShmem"].split()[0])
+        self.samples += 1
+
+    def run(self):
+        while not self.done.wait(0.002):
+            self.sample()
+
+    def finish(self):
+        self.done.set()
+        if self.is_alive():
+            self.join()
+        self.sample()  # the last, with the session still open: RssShmem at the read's end
 
 
 class Cluster:
@@ -64,14 +106,73 @@ class Cluster:
         self.run(f"{BIN}/pg_ctl", "-D", data, "-l", os.path.join(self.dir, "server.log"), "-w", "start",
                  stdout=subprocess.DEVNULL)
 
+    def psql_args(self, db="postgres"):
+        return ["runuser", "-u", "postgres", "--", f"{BIN}/psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
+                "-h", self.dir, "-p", str(self.port), "-d", db]
+
     def psql(self, *commands, db="postgres"):
         """Runs commands in one session (through stdin: option strings can be
         megabytes); returns the unaligned output lines."""
-        args = ["runuser", "-u", "postgres", "--", f"{BIN}/psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
-                "-h", self.dir, "-p", str(self.port), "-d", db]
-        script = "".join(cmd.rstrip().rstrip(";") + ";\n" for cmd in commands)
-        out = subprocess.run(args, check=True, capture_output=True, text=True, input=script)
+        script = "".join(statement(cmd) for cmd in commands)
+        out = subprocess.run(self.psql_args(db), check=True, capture_output=True, text=True, input=script)
         return [line for line in out.stdout.splitlines() if line != ""]
+
+    def psql_polled(self, before, watched, after, db="postgres"):
+        """As psql(*before, watched, *after), polling the backend's memory (a MemoryPoller)
+        from just before watched starts until its result is in; returns the output lines
+        and the poller."""
+        mark = "sr-bench: the statements sent so far are done"
+        with tempfile.TemporaryFile("w+") as err:  # a file: notices cannot fill a pipe and stall psql
+            p = subprocess.Popen(self.psql_args(db), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                                 text=True)
+
+            def close_stdin():
+                try:
+                    p.stdin.close()
+                except BrokenPipeError:  # psql gone with some of a statement unread
+                    pass
+
+            def failed():  # psql has stopped (ON_ERROR_STOP)
+                close_stdin()
+                p.wait()
+                err.seek(0)
+                return subprocess.CalledProcessError(p.returncode, "psql", stderr=err.read())
+
+            def run(*commands):
+                """Sends commands and a mark, returns their output lines once the mark's is in
+                (psql flushes each result)."""
+                try:
+                    p.stdin.write("".join(statement(cmd) for cmd in (*commands, f"SELECT '{mark}'")))
+                    p.stdin.flush()
+                except BrokenPipeError:
+                    raise failed() from None
+                out = []
+                for line in iter(p.stdout.readline, ""):
+                    if line.rstrip("\n") == mark:
+                        return out
+                    if line != "\n":
+                        out.append(line.rstrip("\n"))
+                raise failed()
+
+            try:
+                pid, *lines = run("SELECT pg_backend_pid()", *before)
+                poller = MemoryPoller(int(pid))
+                poller.start()
+                try:
+                    lines += run(watched)
+                finally:
+                    poller.finish()
+                # the rest at once: communicate() writes and reads together, whatever their sizes
+                rest, _ = p.communicate("".join(statement(cmd) for cmd in after))
+                if p.returncode != 0:
+                    raise failed()
+                lines += [line for line in rest.splitlines() if line != ""]
+            finally:
+                if p.poll() is None:  # interrupted: runuser passes SIGTERM on to psql
+                    p.terminate()
+                    close_stdin()
+                    p.wait()
+        return lines, poller
 
     def stop(self):
         subprocess.run(["runuser", "-u", "postgres", "--", f"{BIN}/pg_ctl", "-D", os.path.join(self.dir, "data"),
@@ -270,24 +371,26 @@ def run(c, a):
 
 
 def consume(c, slot, kind, opts, is_shape_router, upto=None, stats_sql=None):
-    """One read of slot, its CPU and peak RSS; with is_shape_router (or stats_sql, a query of one
-    json row run in the same session), also the session's stats (out["stats"])."""
+    """One read of slot, its CPU, peak RSS and peak private memory (RssAnon, polled over the
+    read); with is_shape_router (or stats_sql, a query of one json row run in the same
+    session), also the session's stats (out["stats"])."""
     if stats_sql is None and is_shape_router:
         stats_sql = "SELECT row_to_json(s) FROM shape_router.decoding_stats() s"
     fn = "pg_logical_slot_peek_binary_changes" if kind == "binary" else "pg_logical_slot_peek_changes"
     length = "octet_length(data)" if kind == "binary" else "octet_length(data)"
     opt_sql = "".join(f", '{o}'" for o in opts)
     upto_sql = f"'{upto}'" if upto else "NULL"
-    lines = c.psql(
-        "SELECT user_us + system_us, max_rss_kb FROM bench_rusage()",
-        f"SELECT count(*), coalesce(sum({length}), 0) FROM {fn}('{slot}', {upto_sql}, NULL{opt_sql})",
-        "SELECT user_us + system_us, max_rss_kb FROM bench_rusage()",
-        *([stats_sql] if stats_sql else []))
+    rusage = "SELECT user_us + system_us, max_rss_kb FROM bench_rusage()"
+    lines, mem = c.psql_polled(
+        [rusage], f"SELECT count(*), coalesce(sum({length}), 0) FROM {fn}('{slot}', {upto_sql}, NULL{opt_sql})",
+        [rusage, *([stats_sql] if stats_sql else [])])
     before_cpu, before_rss = map(int, lines[0].split("|"))
     messages, nbytes = map(int, lines[1].split("|"))
     after_cpu, after_rss = map(int, lines[2].split("|"))
     out = {"cpu_us": after_cpu - before_cpu, "messages": messages, "bytes": nbytes,
-           "rss_kb": after_rss, "rss_growth_kb": after_rss - before_rss}
+           "rss_kb": after_rss, "rss_growth_kb": after_rss - before_rss,
+           # the backend's private memory at its peak over the read (parsing the statement included)
+           "anon_peak_kb": mem.anon_peak_kb, "shmem_kb": mem.shmem_kb, "anon_samples": mem.samples}
     if stats_sql:
         out["stats"] = lines[3]
     return out
