@@ -1,100 +1,124 @@
 #include "shape_router/pending_covers.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
-#include <cassert>
-#include <cstring>
+#include <new>
 #include <stdexcept>
 
 namespace shape_router {
 
 namespace {
 
-// An entry: slot, relid (4 bytes each), home column (2), exact bits (4),
-// alternative count (1), each alternative's atom count (2), then the atoms.
-// An atom: kind, tag, which optional fields follow (1 byte each), column (2),
-// key (8), then upper and lower (8 each) and the composite's range column and
-// tag (2 + 1), each only if not zero. (PendingCovers::skim reads this layout too.)
-enum : uint8_t { kHasUpper = 1, kHasLower = 2, kHasRange = 4 };
+// A new chunk's room (an entry larger than this gets a chunk of its own size).
+constexpr size_t kChunkBytes = size_t{1} << 20;
 
-// Writes through a pointer into room made once per entry: a vector insert per
-// field cost about 90 instructions each.
+// Writers through a pointer into room made once per entry.
+void put_byte(uint8_t*& out, uint8_t value) { *out++ = value; }
+
+void put_leb128(uint8_t*& out, uint32_t value) {
+  while (value >= 0x80) {
+    *out++ = static_cast<uint8_t>(value | 0x80);
+    value >>= 7;
+  }
+  *out++ = static_cast<uint8_t>(value);
+}
+
 template <typename T>
-void put(uint8_t*& out, T value) {
+void put_fixed(uint8_t*& out, T value) {
   std::memcpy(out, &value, sizeof(T));
   out += sizeof(T);
 }
 
-template <typename T>
-T get(const uint8_t* bytes, size_t& at) {
-  T value;
-  std::memcpy(&value, bytes + at, sizeof(T));
-  at += sizeof(T);
-  return value;
-}
-
-size_t packed_size(const sr_cover& cover, size_t atom_count) {
-  size_t n = 4 + 4 + 2 + 4 + 1 + 2 * cover.alternative_count;
-  for (size_t i = 0; i < atom_count; i++) {
-    const sr_index_atom& a = cover.atoms[i];
-    n += 3 + 2 + 8 + (a.upper != 0 ? 8 : 0) + (a.lower != 0 ? 8 : 0) +
-         (a.range_attnum != 0 || a.range_tag != 0 ? 3 : 0);
-  }
-  return n;
+// An upper bound of an entry's bytes.
+size_t entry_bound(const sr_cover& cover, size_t atom_count) {
+  return 5 + 1 + 4 + 3 + 5 + 5 * cover.alternative_count + atom_count * (1 + 1 + 2 + 8 + 8 + 8 + 3);
 }
 
 }  // namespace
 
-void PendingCovers::add(uint32_t slot, uint32_t relid, uint16_t home_column, const sr_cover& cover,
-                        size_t expected_more) {
+PendingCovers::Chunk::Chunk(size_t capacity) {
+  void* p = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  bytes_ = static_cast<uint8_t*>(p);
+  capacity_ = capacity;
+}
+
+PendingCovers::Chunk& PendingCovers::Chunk::operator=(Chunk&& other) noexcept {
+  if (this != &other) {
+    release();
+    std::swap(bytes_, other.bytes_);
+    std::swap(size_, other.size_);
+    std::swap(capacity_, other.capacity_);
+  }
+  return *this;
+}
+
+void PendingCovers::Chunk::release() noexcept {
+  if (bytes_ != nullptr) munmap(bytes_, capacity_);
+  bytes_ = nullptr;
+  size_ = capacity_ = 0;
+}
+
+void PendingCovers::add(uint32_t slot, uint32_t relid, uint16_t home_column, const sr_cover& cover) {
   if (cover.alternative_count == 0 || cover.alternative_count > SR_COVER_MAX_ALTERNATIVES)
     throw std::invalid_argument("pending cover's alternatives");
   size_t atom_count = 0;
-  for (size_t a = 0; a < cover.alternative_count; a++) {
-    if (cover.alternative_sizes[a] > UINT16_MAX) throw std::invalid_argument("pending cover's atoms");
-    atom_count += cover.alternative_sizes[a];
-  }
+  for (size_t a = 0; a < cover.alternative_count; a++) atom_count += cover.alternative_sizes[a];
+  for (size_t i = 0; i < atom_count; i++)
+    if (cover.atoms[i].kind > 0x0f) throw std::invalid_argument("pending cover's atom kind");
   if (contains(slot)) throw std::invalid_argument("slot already pending");
-  const size_t n = packed_size(cover, atom_count);
-  if (bytes_.size() + n > bytes_.capacity()) {
-    // Grow once to the projected total at the average entry so far (or double).
-    const size_t average = count_ == 0 ? n : bytes_.size() / count_ + 1;
-    bytes_.reserve(std::max(bytes_.size() + n + expected_more * average, bytes_.capacity() * 2));
+  // Every allocation first.
+  const size_t bound = entry_bound(cover, atom_count);
+  if (chunks_.empty() || chunks_.back().room() < bound) {
+    chunks_.reserve(chunks_.size() + 1);
+    chunks_.emplace_back(std::max(kChunkBytes, bound));
   }
   if (slot / 64 >= live_.size()) live_.resize(std::max<size_t>(slot / 64 + 1, live_.size() * 2));
-  last_start_ = bytes_.size();
-  bytes_.resize(last_start_ + n);
-  uint8_t* out = bytes_.data() + last_start_;
-  put<uint32_t>(out, slot);
-  put<uint32_t>(out, relid);
-  put<uint16_t>(out, home_column);
-  put<uint32_t>(out, cover.exact_alternatives);
-  put<uint8_t>(out, static_cast<uint8_t>(cover.alternative_count));
-  for (size_t a = 0; a < cover.alternative_count; a++) put<uint16_t>(out, static_cast<uint16_t>(cover.alternative_sizes[a]));
+  Chunk& chunk = chunks_.back();
+  last_start_ = chunk.size();
+  uint8_t* out = chunk.data() + chunk.size();
+  before_last_slot_ = last_slot_;
+  before_last_relid_ = last_relid_;
+  const uint32_t delta = slot - last_slot_;
+  put_leb128(out, delta << 1 ^ (0u - (delta >> 31)));
+  const bool relid_changed = relid != last_relid_;
+  put_byte(out, static_cast<uint8_t>(cover.alternative_count | (relid_changed ? kRelidChanged : 0)));
+  if (relid_changed) put_fixed<uint32_t>(out, relid);
+  put_leb128(out, home_column);
+  put_leb128(out, cover.exact_alternatives);
+  for (size_t a = 0; a < cover.alternative_count; a++) put_leb128(out, cover.alternative_sizes[a]);
   for (size_t i = 0; i < atom_count; i++) {
     const sr_index_atom& a = cover.atoms[i];
     const bool range = a.range_attnum != 0 || a.range_tag != 0;
-    put<uint8_t>(out, a.kind);
-    put<uint8_t>(out, a.tag);
-    put<uint8_t>(out, static_cast<uint8_t>((a.upper != 0 ? kHasUpper : 0) | (a.lower != 0 ? kHasLower : 0) |
-                                              (range ? kHasRange : 0)));
-    put<uint16_t>(out, a.attnum);
-    put<uint64_t>(out, a.key);
-    if (a.upper != 0) put<uint64_t>(out, a.upper);
-    if (a.lower != 0) put<uint64_t>(out, a.lower);
+    put_byte(out, static_cast<uint8_t>(a.kind | (a.upper != 0 ? kHasUpper : 0) | (a.lower != 0 ? kHasLower : 0) |
+                                       (range ? kHasRange : 0) | (a.attnum > 0xff ? kWideAttnum : 0)));
+    put_byte(out, a.tag);
+    if (a.attnum > 0xff)
+      put_fixed<uint16_t>(out, a.attnum);
+    else
+      put_byte(out, static_cast<uint8_t>(a.attnum));
+    put_fixed<uint64_t>(out, a.key);
+    if (a.upper != 0) put_fixed<uint64_t>(out, a.upper);
+    if (a.lower != 0) put_fixed<uint64_t>(out, a.lower);
     if (range) {
-      put<uint16_t>(out, a.range_attnum);
-      put<uint8_t>(out, a.range_tag);
+      put_fixed<uint16_t>(out, a.range_attnum);
+      put_byte(out, a.range_tag);
     }
   }
-  assert(out == bytes_.data() + bytes_.size());
+  chunk.set_size(static_cast<size_t>(out - chunk.data()));
+  last_slot_ = slot;
+  last_relid_ = relid;
   live_[slot / 64] |= uint64_t{1} << (slot % 64);
   count_++;
   atoms_added_ += atom_count;
 }
 
 void PendingCovers::remove_last(uint32_t slot) {
-  if (!contains(slot)) return;
-  bytes_.resize(last_start_);
+  if (!contains(slot) || chunks_.empty() || last_slot_ != slot) return;
+  chunks_.back().set_size(last_start_);
+  last_slot_ = before_last_slot_;
+  last_relid_ = before_last_relid_;
   live_[slot / 64] &= ~(uint64_t{1} << (slot % 64));
   count_--;
 }
@@ -106,44 +130,33 @@ bool PendingCovers::drop(uint32_t slot) noexcept {
   return true;
 }
 
+size_t PendingCovers::bytes() const noexcept {
+  size_t n = live_.capacity() * sizeof(uint64_t);
+  for (const Chunk& chunk : chunks_) n += chunk.size();
+  return n;
+}
+
 void PendingCovers::clear() noexcept {
-  bytes_ = std::vector<uint8_t>();
+  chunks_ = std::vector<Chunk>();
   live_ = std::vector<uint64_t>();
   atoms_ = std::vector<sr_index_atom>();
   sizes_ = std::vector<uint32_t>();
   count_ = 0;
-  last_start_ = 0;
   atoms_added_ = 0;
+  last_start_ = 0;
+  last_slot_ = last_relid_ = before_last_slot_ = before_last_relid_ = 0;
 }
 
-size_t PendingCovers::read(size_t at) const {
-  const uint8_t* b = bytes_.data();
-  entry_.slot = get<uint32_t>(b, at);
-  entry_.relid = get<uint32_t>(b, at);
-  entry_.home_column = get<uint16_t>(b, at);
-  const uint32_t exact = get<uint32_t>(b, at);
-  const size_t alternatives = get<uint8_t>(b, at);
-  sizes_.resize(alternatives);
-  size_t atom_count = 0;
-  for (size_t a = 0; a < alternatives; a++) atom_count += sizes_[a] = get<uint16_t>(b, at);
-  atoms_.resize(atom_count);
-  for (size_t i = 0; i < atom_count; i++) {
-    sr_index_atom& a = atoms_[i];
-    a = sr_index_atom{};
-    a.kind = get<uint8_t>(b, at);
-    a.tag = get<uint8_t>(b, at);
-    const uint8_t has = get<uint8_t>(b, at);
-    a.attnum = get<uint16_t>(b, at);
-    a.key = get<uint64_t>(b, at);
-    if (has & kHasUpper) a.upper = get<uint64_t>(b, at);
-    if (has & kHasLower) a.lower = get<uint64_t>(b, at);
-    if (has & kHasRange) {
-      a.range_attnum = get<uint16_t>(b, at);
-      a.range_tag = get<uint8_t>(b, at);
-    }
-  }
+void PendingCovers::read(Cursor& c) const {
+  sizes_.resize(SR_COVER_MAX_ALTERNATIVES);
+  atoms_.clear();
+  size_t alternatives;
+  uint32_t exact;
+  decode(c, entry_.home_column, exact, alternatives, sizes_.data(),
+         [&](size_t, const sr_index_atom& atom) { atoms_.push_back(atom); });
+  entry_.slot = c.slot;
+  entry_.relid = c.relid;
   entry_.cover = sr_cover{atoms_.data(), sizes_.data(), alternatives, exact};
-  return at;
 }
 
 }  // namespace shape_router

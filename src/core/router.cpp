@@ -604,7 +604,7 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
       if (!join_lane(r, static_cast<uint32_t>(&r - relations_.data()), slot, blob, blob_len))
         r.scan.insert(scan_position(r, shape_id), slot);
     } else if (defer) {
-      pending_.add(slot, relid, column, cover, bulk_expected_ > bulk_added_ ? bulk_expected_ - bulk_added_ : 0);
+      pending_.add(slot, relid, column, cover);
     } else {
       file_shape(r, slot, column, cover, alternative, bulk_);
     }
@@ -688,11 +688,11 @@ void Router::file_pending_covers() {
     ahead[seen++ % kAhead] = key;
   });
   for (size_t i = seen > kAhead ? seen - kAhead : 0; i < seen; i++) count_filed(ahead[i % kAhead]);
-  pending_.for_each_ahead(kCoversAhead, prefetch_count, [&](const PendingCovers::Entry& p) {
+  // Their bytes are freed as they are filed: the filing's growth reuses them.
+  pending_.drain(kCoversAhead, prefetch_count, [&](const PendingCovers::Entry& p) {
     file_shape(relations_[*relation_slot_.find(p.relid)], p.slot, p.home_column, p.cover,
                choose_alternative(p.relid, p.cover, &counts, &range_counts), true);
   });
-  pending_.clear();
 }
 
 void Router::set_payload(uint32_t slot, void* payload) {

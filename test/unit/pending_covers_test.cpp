@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <algorithm>
 #include <map>
 #include <random>
 #include <tuple>
@@ -80,7 +81,7 @@ TEST(PendingCovers, RoundTripsEveryFieldInOrder) {
   std::vector<std::pair<uint32_t, Spec>> added;
   for (uint32_t slot = 0; slot < 3000; slot += 1 + rng() % 3) {
     added.emplace_back(slot, random_spec(rng));
-    p.add(slot, added.back().second.relid, added.back().second.column, cover_of(added.back().second), 100);
+    p.add(slot, added.back().second.relid, added.back().second.column, cover_of(added.back().second));
   }
   EXPECT_EQ(p.size(), added.size());
   size_t i = 0;
@@ -98,7 +99,7 @@ TEST(PendingCovers, DroppedAndUndoneCoversAreNotRead) {
   std::map<uint32_t, Spec> live;
   for (uint32_t slot = 0; slot < 2000; slot++) {
     Spec s = random_spec(rng);
-    p.add(slot, s.relid, s.column, cover_of(s), 0);
+    p.add(slot, s.relid, s.column, cover_of(s));
     if (rng() % 5 == 0) {
       p.remove_last(slot);  // a registration that failed after its cover was kept
       EXPECT_FALSE(p.contains(slot));
@@ -133,10 +134,13 @@ TEST(PendingCovers, RefusesASlotTwiceAndBadCovers) {
   atom.key = 5;
   const uint32_t one = 1;
   const sr_cover cover{&atom, &one, 1, 0};
-  p.add(3, 1, 1, cover, 0);
-  EXPECT_THROW(p.add(3, 1, 1, cover, 0), std::invalid_argument);
+  p.add(3, 1, 1, cover);
+  EXPECT_THROW(p.add(3, 1, 1, cover), std::invalid_argument);
   const sr_cover none{&atom, &one, 0, 0};
-  EXPECT_THROW(p.add(4, 1, 1, none, 0), std::invalid_argument);
+  EXPECT_THROW(p.add(4, 1, 1, none), std::invalid_argument);
+  atom.kind = 16;  // kinds have four bits
+  EXPECT_THROW(p.add(5, 1, 1, cover), std::invalid_argument);
+  EXPECT_FALSE(p.contains(5));
   EXPECT_EQ(p.size(), 1u);
 }
 
@@ -149,9 +153,9 @@ TEST(PendingCovers, PackedSmallerThanAtoms) {
   atoms[1].attnum = 4;
   const uint32_t sizes[2] = {1, 1};
   PendingCovers p;
-  for (uint32_t slot = 0; slot < 10000; slot++) p.add(slot, 1, 4, sr_cover{atoms, sizes, 2, 3}, 10000 - slot);
-  // 19 bytes of entry header and sizes, 13 per atom: 45 a shape, against 40 + 2 * 32 + 2 * 4 unpacked.
-  EXPECT_LE(p.bytes(), 10000u * 46 + 2000);
+  for (uint32_t slot = 0; slot < 10000; slot++) p.add(slot, 1, 4, sr_cover{atoms, sizes, 2, 3});
+  // 6 bytes of entry header and sizes, 11 per atom: 28 a shape, against 40 + 2 * 32 + 2 * 4 unpacked.
+  EXPECT_LE(p.bytes(), 10000u * 28 + 4 + 4096);  // (the first relid, the slot bitmap)
 }
 
 // for_each_ahead reads the same covers as for_each, and hands ahead every
@@ -162,7 +166,7 @@ TEST(PendingCovers, AheadSeesEveryAtomBeforeItsCover) {
   std::vector<std::pair<uint32_t, Spec>> added;
   for (uint32_t slot = 0; slot < 1500; slot++) {
     added.emplace_back(slot, random_spec(rng));
-    p.add(slot, added.back().second.relid, added.back().second.column, cover_of(added.back().second), 0);
+    p.add(slot, added.back().second.relid, added.back().second.column, cover_of(added.back().second));
   }
   for (uint32_t slot = 0; slot < 1500; slot += 7) p.drop(slot);
   for (size_t distance : {0, 1, 8, 5000}) {
@@ -191,4 +195,35 @@ TEST(PendingCovers, AheadSeesEveryAtomBeforeItsCover) {
       }
     EXPECT_EQ(k, skimmed.size());
   }
+}
+
+// Covers over many chunks, slots out of order and relids changing, read back
+// by drain() (which frees each chunk once read) as they were added.
+TEST(PendingCovers, DrainReadsEveryChunkAndFreesThem) {
+  std::mt19937_64 rng(19);
+  PendingCovers p;
+  std::vector<std::pair<uint32_t, Spec>> added;
+  std::vector<uint32_t> slots(60000);
+  for (uint32_t i = 0; i < slots.size(); i++) slots[i] = i * 3 + 1;
+  std::shuffle(slots.begin(), slots.end(), rng);
+  for (uint32_t slot : slots) {
+    Spec s = random_spec(rng);
+    if (rng() % 4 != 0 && !added.empty()) s.relid = added.back().second.relid;  // runs of one relation
+    added.emplace_back(slot, s);
+    p.add(slot, s.relid, s.column, cover_of(s));
+  }
+  for (size_t i = 0; i < added.size(); i += 5) p.drop(added[i].first);
+  const size_t full = p.bytes();
+  ASSERT_GT(full, size_t{3} << 20);  // several chunks
+  size_t index = 0, covers = 0, least = full;
+  p.drain(8, [](uint32_t, const sr_index_atom&) {}, [&](const PendingCovers::Entry& e) {
+    while (added[index].first != e.slot) index++;
+    expect_same(e, added[index].first, added[index].second);
+    covers++;
+    least = std::min(least, p.bytes());
+  });
+  EXPECT_EQ(covers, added.size() - (added.size() + 4) / 5);
+  EXPECT_LT(least, full / 2);  // chunks read were freed while draining
+  EXPECT_TRUE(p.empty());
+  EXPECT_EQ(p.bytes(), 0u);
 }
