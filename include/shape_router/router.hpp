@@ -50,14 +50,14 @@ class Router {
                   size_t own_len = 0);
   // The blob of the shape in slot, whole: valid until the next call on the router.
   std::pair<const uint8_t*, uint32_t> blob(uint32_t slot) const {
-    if (slot >= slots_.size() || slots_[slot].shape_id == 0) return {nullptr, 0};
+    if (slot >= slots_.size() || slots_[slot].shape_id() == 0) return {nullptr, 0};
     return store_.blob(slots_[slot].entry);
   }
   // Sets (or, with nullptr, clears) the payload of the shape in slot. Throws std::bad_alloc.
   void set_payload(uint32_t slot, void* payload);
   uint32_t shape_relid(uint64_t shape_id) const noexcept {
     const uint32_t slot = find_slot(shape_id);
-    return slot == HandleSet::kNone ? 0 : slots_[slot].relid;
+    return slot == HandleSet::kNone ? 0 : relid_of(slot);
   }
 
   // Loading many shapes: reserve room, and keep new keys out of the overlay
@@ -146,19 +146,25 @@ class Router {
   template <typename Visit>
   void for_each_shape(Visit&& visit) const {
     for (uint32_t slot = 0; slot < slots_.size(); slot++)
-      if (slots_[slot].shape_id != 0) visit(ref(slot));
+      if (slots_[slot].shape_id() != 0) visit(ref(slot));
   }
   size_t blob_bytes() const noexcept { return store_.bytes(); }
   size_t cover_column_bytes() const noexcept { return cover_column_words_.size() * sizeof(uint32_t); }
   size_t form_count() const noexcept { return store_.form_count(); }
 
  private:
-  // 16 bytes a shape; what the hot path does not need is in its store entry.
+  // 12 bytes a shape (the id in two halves: a 64-bit member would align the
+  // record to 16); the rest, its relation included, is in its store entry.
   struct Slot {
-    uint64_t shape_id = 0;  // 0: a free slot
-    uint32_t relid = 0;
-    uint32_t entry = 0;     // offset of the shape's entry in store_
+    uint32_t id_low = 0, id_high = 0;  // the shape id; 0: a free slot
+    uint32_t entry = 0;                // offset of the shape's entry in store_
+    Slot() = default;
+    Slot(uint64_t shape_id, uint32_t store_entry)
+        : id_low(static_cast<uint32_t>(shape_id)), id_high(static_cast<uint32_t>(shape_id >> 32)), entry(store_entry) {}
+    uint64_t shape_id() const noexcept { return id_low | uint64_t{id_high} << 32; }
   };
+  static_assert(sizeof(Slot) == 12, "a slot is 12 bytes");
+  uint32_t relid_of(uint32_t slot) const noexcept { return store_.entry(slots_[slot].entry).relid; }
   struct Relation {
     uint32_t relid = 0;
     size_t shape_count = 0;
@@ -205,7 +211,7 @@ class Router {
     return i == nullptr ? nullptr : payloads_[*i].payload;
   }
   sr_shape_ref ref(uint32_t slot) const noexcept {
-    return sr_shape_ref{slots_[slot].shape_id, payload_of(slot), slot, 0};
+    return sr_shape_ref{slots_[slot].shape_id(), payload_of(slot), slot, 0};
   }
   bool exact(uint32_t slot) const noexcept {
     return slot / 64 < exact_.size() && ((exact_[slot / 64] >> (slot % 64)) & 1);
@@ -216,7 +222,7 @@ class Router {
   void decide_exact();
   uint32_t find_slot(uint64_t shape_id) const noexcept {
     if (shape_id == 0) return HandleSet::kNone;
-    return directory_.find(shape_id, [this](uint32_t slot) { return slots_[slot].shape_id; });
+    return directory_.find(shape_id, [this](uint32_t slot) { return slots_[slot].shape_id(); });
   }
   // Index columns a shape's cover uses, when they are not exactly its entry's
   // column (a cover over several columns, or none): slot → columns. Most

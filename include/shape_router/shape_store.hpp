@@ -1,18 +1,20 @@
-// What the router keeps of each shape beyond its slot: its index column and
-// its definition bytes (the blob the shell reads back as an sr_shape_spec), in
+// What the router keeps of each shape beyond its slot: its relation, its
+// index column and its definition bytes (the blob the shell reads back as an sr_shape_spec), in
 // one arena of entries. Shapes of one form (the same bytes but for their own
 // constants) share those bytes, kept once.
 //
 // An entry starts with a LEB128 number v:
 //   v even: the blob is inline: uint16 index column (0: a scan shape, else
-//           attnum + 1), then the blob's v / 2 bytes;
-//   v odd:  the shape's form is forms_[v / 2] (which holds the index column);
+//           attnum + 1), uint32 relid, then the blob's v / 2 bytes;
+//   v odd:  the shape's form is forms_[v / 2] (which holds the index column
+//           and the relid);
 //           then a LEB128 length and the shape's own bytes, trailing zero
 //           bytes dropped.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -24,6 +26,7 @@ class ShapeStore {
  public:
   struct Entry {
     int index_attnum;      // -1: scan shape
+    uint32_t relid;
     uint32_t blob_len;     // of the whole blob
     const uint8_t* bytes;  // inline: the blob; shared form: the stored own bytes
     uint32_t stored_len;   // shared form: how many own bytes are stored
@@ -32,10 +35,11 @@ class ShapeStore {
   };
 
   // Stores a shape's entry and returns its offset. column: 0 for a scan shape,
-  // else the index attnum + 1. own_offset/own_len: the blob's own bytes
+  // else the index attnum + 1; relid: its relation. own_offset/own_len: the blob's own bytes
   // (SR_BLOB_UNSHARED: it shares none). Throws std::invalid_argument for a
   // blob the arena cannot address, std::bad_alloc; stores nothing then.
-  uint32_t add(uint16_t column, const uint8_t* blob, size_t blob_len, size_t own_offset, size_t own_len);
+  uint32_t add(uint16_t column, uint32_t relid, const uint8_t* blob, size_t blob_len, size_t own_offset,
+               size_t own_len);
   // Takes back the entry the last add() returned (its shape could not be added).
   void undo_add(uint32_t offset) noexcept;
   // Its bytes become garbage, reclaimed by compact().
@@ -49,6 +53,8 @@ class ShapeStore {
     if ((v & 1) == 0) {
       e.index_attnum = static_cast<int>(p[pos] | (p[pos + 1] << 8)) - 1;
       pos += 2;
+      std::memcpy(&e.relid, p + pos, 4);
+      pos += 4;
       e.blob_len = v >> 1;
       e.bytes = p + pos;
       e.stored_len = e.blob_len;
@@ -57,6 +63,7 @@ class ShapeStore {
     } else {
       const Form& f = forms_[v >> 1];
       e.index_attnum = static_cast<int>(f.column) - 1;
+      e.relid = f.relid;
       e.blob_len = static_cast<uint32_t>(f.bytes.size()) + f.own_len;
       e.stored_len = read_leb128(p, pos);
       e.bytes = p + pos;
@@ -101,6 +108,7 @@ class ShapeStore {
     uint64_t hash = 0;  // its key in form_by_hash_
     uint32_t own_offset = 0, own_len = 0;
     uint32_t uses = 0;
+    uint32_t relid = 0;
     uint16_t column = 0;
   };
 
@@ -114,7 +122,8 @@ class ShapeStore {
   }
   // The form of a blob whose own bytes are [own_offset, own_offset + own_len):
   // an existing form (one more use) or a new one; -1 when it cannot be shared.
-  int64_t acquire_form(const uint8_t* blob, size_t blob_len, size_t own_offset, size_t own_len, uint16_t column);
+  int64_t acquire_form(const uint8_t* blob, size_t blob_len, size_t own_offset, size_t own_len, uint16_t column,
+                       uint32_t relid);
   void release_form(int64_t form) noexcept;
 
   std::vector<uint8_t> bytes_;  // the entries, back to back

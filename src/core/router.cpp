@@ -45,7 +45,7 @@ Router::Relation& Router::relation_for(uint32_t relid) {
 
 std::vector<uint32_t>::iterator Router::scan_position(Relation& r, uint64_t shape_id) {
   return std::lower_bound(r.scan.begin(), r.scan.end(), shape_id,
-                          [&](uint32_t slot, uint64_t id) { return slots_[slot].shape_id < id; });
+                          [&](uint32_t slot, uint64_t id) { return slots_[slot].shape_id() < id; });
 }
 
 void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, int index_attnum, uint8_t index_tag,
@@ -305,7 +305,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t home_column, const 
     }
     if (always) {
       if (slot / 64 >= always_.size()) always_.resize(std::max<size_t>(slot / 64 + 1, always_.size() * 2), 0);
-      r.scan.insert(scan_position(r, slots_[slot].shape_id), slot);
+      r.scan.insert(scan_position(r, slots_[slot].shape_id()), slot);
       always_[slot / 64] |= uint64_t{1} << (slot % 64);
       always_filed = true;
       r.always_shapes++;
@@ -313,7 +313,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t home_column, const 
   } catch (...) {
     for (size_t g = 0; g < grams_added; g++) grams_.remove(grams[g]);
     if (always_filed) {
-      r.scan.erase(scan_position(r, slots_[slot].shape_id));
+      r.scan.erase(scan_position(r, slots_[slot].shape_id()));
       always_[slot / 64] &= ~(uint64_t{1} << (slot % 64));
       r.always_shapes--;
     }
@@ -527,7 +527,7 @@ void Router::unfile_columns(Relation& r, uint32_t slot, uint16_t home_column) {
     file_column(r, column, true);
   }
   if (always(slot)) {
-    auto it = scan_position(r, slots_[slot].shape_id);
+    auto it = scan_position(r, slots_[slot].shape_id());
     if (it != r.scan.end() && *it == slot) r.scan.erase(it);
     always_[slot / 64] &= ~(uint64_t{1} << (slot % 64));
     r.always_shapes--;
@@ -581,7 +581,7 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
   // A catalog is loaded in about ascending ids: a new highest id needs no probe.
   const uint32_t existing = shape_id > highest_shape_id_ ? HandleSet::kNone : find_slot(shape_id);
   if (existing != HandleSet::kNone) {
-    if (slots_[existing].relid != relid) throw std::invalid_argument("shape already registered on another relation");
+    if (relid_of(existing) != relid) throw std::invalid_argument("shape already registered on another relation");
     previous = drop_shape(shape_id);  // re-added below, possibly with other keys
   }
 
@@ -595,10 +595,10 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
   bool stored = false;
   uint32_t entry = 0;
   try {
-    entry = store_.add(column, static_cast<const uint8_t*>(blob), blob_len, own_offset, own_len);
+    entry = store_.add(column, relid, static_cast<const uint8_t*>(blob), blob_len, own_offset, own_len);
     stored = true;
-    slots_[slot] = Slot{shape_id, relid, entry};
-    directory_.insert(slot, [this](uint32_t s) { return slots_[s].shape_id; });
+    slots_[slot] = Slot(shape_id, entry);
+    directory_.insert(slot, [this](uint32_t s) { return slots_[s].shape_id(); });
     if (payload != nullptr) set_payload(slot, payload);
     if (cover.alternative_count == 0) {
       if (!join_lane(r, static_cast<uint32_t>(&r - relations_.data()), slot, blob, blob_len))
@@ -610,8 +610,8 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
     }
   } catch (...) {
     // Leave no half-added shape behind (the caller keeps its payload).
-    if (slots_[slot].shape_id != 0) {
-      directory_.erase(shape_id, [this](uint32_t s) { return slots_[s].shape_id; });
+    if (slots_[slot].shape_id() != 0) {
+      directory_.erase(shape_id, [this](uint32_t s) { return slots_[s].shape_id(); });
       take_payload(slot);
     }
     auto it = scan_position(r, shape_id);
@@ -696,7 +696,7 @@ void Router::file_pending_covers() {
 }
 
 void Router::set_payload(uint32_t slot, void* payload) {
-  if (slot >= slots_.size() || slots_[slot].shape_id == 0) return;
+  if (slot >= slots_.size() || slots_[slot].shape_id() == 0) return;
   if (payload == nullptr) {
     take_payload(slot);
     return;
@@ -729,7 +729,7 @@ void* Router::drop_shape(uint64_t shape_id) {
   const uint32_t slot = find_slot(shape_id);
   if (slot == HandleSet::kNone) return nullptr;
   Slot& s = slots_[slot];
-  Relation& r = relations_[*relation_slot_.find(s.relid)];
+  Relation& r = relations_[*relation_slot_.find(relid_of(slot))];
   const ShapeStore::Entry rec = store_.entry(s.entry);
   // The only allocations, made first: a bad_alloc leaves the shape registered.
   reserve_one_more(free_slots_);
@@ -748,7 +748,7 @@ void* Router::drop_shape(uint64_t shape_id) {
     retired_slots_.push_back(slot);  // the static index may still name it
   }
   if (rec.index_attnum >= 0) r.member_drops++;
-  directory_.erase(shape_id, [this](uint32_t x) { return slots_[x].shape_id; });
+  directory_.erase(shape_id, [this](uint32_t x) { return slots_[x].shape_id(); });
   void* payload = take_payload(slot);
   store_.release(s.entry);
   s = Slot{};
@@ -925,9 +925,9 @@ const std::vector<sr_shape_ref>& Router::candidates_in(uint32_t rslot, const uin
   // Index hits of this relation (a hash collision may name another's), by shape id.
   size_t kept = 0;
   for (uint32_t slot : hits_)
-    if (slots_[slot].shape_id != 0 && slots_[slot].relid == relid) hits_[kept++] = slot;
+    if (slots_[slot].shape_id() != 0 && relid_of(slot) == relid) hits_[kept++] = slot;
   hits_.resize(kept);
-  auto by_id = [&](uint32_t a, uint32_t b) { return slots_[a].shape_id < slots_[b].shape_id; };
+  auto by_id = [&](uint32_t a, uint32_t b) { return slots_[a].shape_id() < slots_[b].shape_id(); };
   std::sort(hits_.begin(), hits_.end(), by_id);
   hits_.erase(std::unique(hits_.begin(), hits_.end()), hits_.end());
   result_.reserve(r.scan.size() + hits_.size());
@@ -1149,7 +1149,7 @@ void Router::lane_candidates(const Relation& r, const sr_row_view* new_row, cons
 void Router::apply_lane_decisions() {
   for (uint64_t decision : lane_decisions_) {
     const uint32_t slot = static_cast<uint32_t>(decision);
-    const uint64_t id = slots_[slot].shape_id;
+    const uint64_t id = slots_[slot].shape_id();
     auto it = std::lower_bound(result_.begin(), result_.end(), id,
                                [](const sr_shape_ref& ref, uint64_t shape_id) { return ref.shape_id < shape_id; });
     if (it != result_.end() && it->slot == slot) it->exact = static_cast<uint8_t>(SR_EXACT_DECIDED | (decision >> 32));
@@ -1158,7 +1158,7 @@ void Router::apply_lane_decisions() {
 
 // Whether slot holds one of r's indexed shapes (whole-table shapes come from the scan list).
 bool Router::indexed_member(const Relation& r, uint32_t slot) const noexcept {
-  return slots_[slot].shape_id != 0 && slots_[slot].relid == r.relid && store_.entry(slots_[slot].entry).index_attnum >= 0 &&
+  return slots_[slot].shape_id() != 0 && relid_of(slot) == r.relid && store_.entry(slots_[slot].entry).index_attnum >= 0 &&
          !always(slot);
 }
 
@@ -1186,7 +1186,7 @@ const std::vector<uint32_t>& Router::relation_members(Relation& r) {
 void Router::decide_exact() {
   for (uint32_t proof : proofs_) {
     const uint32_t slot = proof & ~kProofOld;
-    const uint64_t id = slots_[slot].shape_id;
+    const uint64_t id = slots_[slot].shape_id();
     auto it = std::lower_bound(result_.begin(), result_.end(), id,
                                [](const sr_shape_ref& ref, uint64_t shape_id) { return ref.shape_id < shape_id; });
     if (it != result_.end() && it->slot == slot)
@@ -1213,7 +1213,7 @@ void Router::begin_bulk_load(size_t expected_shapes) {
   // saving, not a need, so one that cannot be had leaves the tables to grow as usual.
   try {
     slots_.reserve(slots_.size() + expected_shapes);
-    directory_.reserve(directory_.size() + expected_shapes, [this](uint32_t slot) { return slots_[slot].shape_id; });
+    directory_.reserve(directory_.size() + expected_shapes, [this](uint32_t slot) { return slots_[slot].shape_id(); });
     index_.reserve(slots_.size() + expected_shapes);
   } catch (const std::bad_alloc&) {
   } catch (const std::length_error&) {
@@ -1236,7 +1236,7 @@ void Router::end_bulk_load() {
 bool Router::maintain(bool force) {
   store_.compact_if_due([this](auto&& visit) {
     for (Slot& s : slots_)
-      if (s.shape_id != 0) visit(s.entry);
+      if (s.shape_id() != 0) visit(s.entry);
   });
   const bool ranges_rebuilt = ranges_.maintain(force) | composites_.maintain(force);
   // While loading, a retired slot may still have a pending cover (dropped): not reused until filed.

@@ -14,7 +14,8 @@
 
 namespace shape_router {
 
-uint32_t ShapeStore::add(uint16_t column, const uint8_t* blob, size_t blob_len, size_t own_offset, size_t own_len) {
+uint32_t ShapeStore::add(uint16_t column, uint32_t relid, const uint8_t* blob, size_t blob_len, size_t own_offset,
+                         size_t own_len) {
   if (blob_len > UINT32_MAX / 2 - 16 || bytes_.size() + blob_len + 16 > UINT32_MAX)
     throw std::invalid_argument("shape too large");
   if (own_offset != SR_BLOB_UNSHARED && (own_offset > blob_len || own_len > blob_len - own_offset))
@@ -22,8 +23,8 @@ uint32_t ShapeStore::add(uint16_t column, const uint8_t* blob, size_t blob_len, 
   const size_t offset = bytes_.size();
   int64_t form = -1;
   try {
-    if (own_offset != SR_BLOB_UNSHARED && blob_len > 0) form = acquire_form(blob, blob_len, own_offset, own_len, column);
-    uint8_t header[5 + 5];
+    if (own_offset != SR_BLOB_UNSHARED && blob_len > 0) form = acquire_form(blob, blob_len, own_offset, own_len, column, relid);
+    uint8_t header[5 + 5 + 4];
     size_t header_len = 0;
     auto put_leb128 = [&](size_t value) {
       for (;; value >>= 7) {
@@ -43,6 +44,8 @@ uint32_t ShapeStore::add(uint16_t column, const uint8_t* blob, size_t blob_len, 
       put_leb128(blob_len << 1);
       header[header_len++] = static_cast<uint8_t>(column & 0xff);
       header[header_len++] = static_cast<uint8_t>(column >> 8);
+      std::memcpy(header + header_len, &relid, 4);
+      header_len += 4;
     }
     if (bulk_ && bytes_.size() + header_len + kept_len > bytes_.capacity() && bulk_added_ > 0 &&
         bulk_added_ < bulk_expected_) {
@@ -92,9 +95,11 @@ void ShapeStore::end_bulk() {
 }
 
 namespace {
-// Hash of a form: the index column, where the own bytes go, and the rest of the blob.
-uint64_t form_hash(const uint8_t* blob, size_t blob_len, size_t own_offset, size_t own_len, uint16_t column) {
+// Hash of a form: the index column, where the own bytes go, the relation and the rest of the blob.
+uint64_t form_hash(const uint8_t* blob, size_t blob_len, size_t own_offset, size_t own_len, uint16_t column,
+                   uint32_t relid) {
   uint64_t h = mix64((uint64_t{column} << 48) ^ (uint64_t{own_len} << 24) ^ own_offset ^ (blob_len << 32));
+  h = mix64(h ^ relid) + kGoldenGamma;
   auto mix_range = [&h](const uint8_t* p, size_t n) {
     for (; n >= 8; p += 8, n -= 8) {
       uint64_t word;
@@ -112,10 +117,10 @@ uint64_t form_hash(const uint8_t* blob, size_t blob_len, size_t own_offset, size
 }  // namespace
 
 int64_t ShapeStore::acquire_form(const uint8_t* blob, size_t blob_len, size_t own_offset, size_t own_len,
-                                 uint16_t column) {
+                                 uint16_t column, uint32_t relid) {
   const size_t shared_len = blob_len - own_len;
   auto same = [&](const Form& t) {
-    return t.column == column && t.own_offset == own_offset && t.own_len == own_len && t.bytes.size() == shared_len &&
+    return t.column == column && t.relid == relid && t.own_offset == own_offset && t.own_len == own_len && t.bytes.size() == shared_len &&
            std::memcmp(t.bytes.data(), blob, own_offset) == 0 &&
            std::memcmp(t.bytes.data() + own_offset, blob + own_offset + own_len, shared_len - own_offset) == 0;
   };
@@ -126,7 +131,7 @@ int64_t ShapeStore::acquire_form(const uint8_t* blob, size_t blob_len, size_t ow
     forms_[static_cast<size_t>(last_form_)].uses++;
     return last_form_;
   }
-  const uint64_t hash = form_hash(blob, blob_len, own_offset, own_len, column);
+  const uint64_t hash = form_hash(blob, blob_len, own_offset, own_len, column, relid);
   if (const uint32_t* found = form_by_hash_.find(hash)) {
     Form& t = forms_[*found];
     if (!same(t)) return -1;  // another form with the same hash: this shape keeps its blob inline
@@ -143,6 +148,7 @@ int64_t ShapeStore::acquire_form(const uint8_t* blob, size_t blob_len, size_t ow
   t.own_offset = static_cast<uint32_t>(own_offset);
   t.own_len = static_cast<uint32_t>(own_len);
   t.uses = 1;
+  t.relid = relid;
   t.column = column;
   // Every allocation before any change: a bad_alloc leaves nothing behind.
   if (free_forms_.empty()) reserve_one_more(forms_);

@@ -1821,18 +1821,18 @@ TEST(RouterBlobs, ChurnAndCompaction) {
     last_bytes = r.blob_bytes();
   }
   size_t visited = 0;
-  std::set<std::pair<uint64_t, bool>> forms;  // (form, indexed) of the live shared shapes
+  std::set<std::tuple<uint64_t, bool, uint64_t>> forms;  // (form, indexed, relid) of the live shared shapes
   r.for_each_shape([&](const sr_shape_ref& s) {
     auto it = model.find(s.shape_id);
     ASSERT_NE(it, model.end());
     EXPECT_EQ(blob_bytes(r, s), it->second.first);
     EXPECT_EQ(s.payload, it->second.second);
-    if (s.shape_id % 2 == 0) forms.insert({s.shape_id % 7, s.shape_id % 3 != 0});
+    if (s.shape_id % 2 == 0) forms.insert({s.shape_id % 7, s.shape_id % 3 != 0, 1 + s.shape_id % 4});
     ++visited;
   });
   EXPECT_EQ(visited, model.size());
   EXPECT_GT(shared_adds, 50000u);
-  // One form per program form and index column in use; dropped ones freed.
+  // One form per program form, index column and relation in use; dropped ones freed.
   EXPECT_EQ(r.form_count(), forms.size());
   EXPECT_GE(compactions_seen, 3u);  // about 5 MB of blobs added, compacted once 1 MB is dead
 }

@@ -23,10 +23,10 @@ Bytes blob_of(const ShapeStore& store, uint32_t offset) {
 TEST(ShapeStore, InlineAndSharedForms) {
   ShapeStore store;
   const Bytes a = {1, 2, 3, 9, 9, 4, 5}, b = {1, 2, 3, 7, 0, 4, 5}, c = {1, 2, 3, 7, 7, 4, 6};
-  const uint32_t ea = store.add(3, a.data(), a.size(), 3, 2);
-  const uint32_t eb = store.add(3, b.data(), b.size(), 3, 2);
-  const uint32_t ec = store.add(3, c.data(), c.size(), 3, 2);
-  const uint32_t ed = store.add(0, a.data(), a.size(), SR_BLOB_UNSHARED, 0);
+  const uint32_t ea = store.add(3, 77, a.data(), a.size(), 3, 2);
+  const uint32_t eb = store.add(3, 77, b.data(), b.size(), 3, 2);
+  const uint32_t ec = store.add(3, 77, c.data(), c.size(), 3, 2);
+  const uint32_t ed = store.add(0, 77, a.data(), a.size(), SR_BLOB_UNSHARED, 0);
   EXPECT_EQ(store.form_count(), 2u);  // a and b share one; c differs outside its own bytes
   EXPECT_EQ(blob_of(store, ea), a);
   EXPECT_EQ(blob_of(store, eb), b);  // a trailing zero own byte comes back
@@ -40,15 +40,33 @@ TEST(ShapeStore, InlineAndSharedForms) {
   store.release(ea);
   store.release(eb);
   EXPECT_EQ(store.form_count(), 1u);
-  EXPECT_THROW(store.add(1, a.data(), a.size(), 6, 2), std::invalid_argument);
+  EXPECT_THROW(store.add(1, 77, a.data(), a.size(), 6, 2), std::invalid_argument);
+}
+
+// An entry gives its relation back; shapes of two relations never share a form.
+TEST(ShapeStore, RelationKeptPerEntry) {
+  ShapeStore store;
+  const Bytes a = {1, 2, 3, 9, 9, 4, 5}, b = {1, 2, 3, 7, 0, 4, 5};
+  const uint32_t ea = store.add(3, 100, a.data(), a.size(), 3, 2);
+  const uint32_t eb = store.add(3, 200, b.data(), b.size(), 3, 2);
+  const uint32_t ec = store.add(3, 100, b.data(), b.size(), 3, 2);
+  const uint32_t ed = store.add(0, 0xfedcba98u, a.data(), a.size(), SR_BLOB_UNSHARED, 0);
+  EXPECT_EQ(store.form_count(), 2u);
+  EXPECT_EQ(store.entry(ea).form, store.entry(ec).form);
+  EXPECT_EQ(store.entry(ea).relid, 100u);
+  EXPECT_EQ(store.entry(eb).relid, 200u);
+  EXPECT_EQ(store.entry(ec).relid, 100u);
+  EXPECT_EQ(store.entry(ed).relid, 0xfedcba98u);
+  EXPECT_EQ(blob_of(store, eb), b);
+  EXPECT_EQ(blob_of(store, ed), a);
 }
 
 TEST(ShapeStore, UndoAddLeavesNothing) {
   ShapeStore store;
   const Bytes a = {5, 6, 7, 8};
-  const uint32_t kept = store.add(2, a.data(), a.size(), 1, 1);
+  const uint32_t kept = store.add(2, 77, a.data(), a.size(), 1, 1);
   const size_t bytes = store.bytes();
-  const uint32_t e = store.add(2, a.data(), a.size(), 1, 1);
+  const uint32_t e = store.add(2, 77, a.data(), a.size(), 1, 1);
   store.undo_add(e);
   EXPECT_EQ(store.bytes(), bytes);
   EXPECT_EQ(store.form_count(), 1u);
@@ -66,7 +84,7 @@ TEST(ShapeStore, CompactionKeepsLiveEntries) {
     Bytes blob(40 + rng() % 40);
     for (size_t i = 0; i < blob.size(); i++) blob[i] = static_cast<uint8_t>(i < 8 ? rng() % 4 : i);
     const bool shared = rng() % 2 == 0;
-    live[id] = {store.add(static_cast<uint16_t>(1 + rng() % 3), blob.data(), blob.size(),
+    live[id] = {store.add(static_cast<uint16_t>(1 + rng() % 3), 77, blob.data(), blob.size(),
                           shared ? 0 : SR_BLOB_UNSHARED, shared ? 8 : 0),
                 blob};
     if (id == 1000) store.end_bulk();
