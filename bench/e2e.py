@@ -370,7 +370,7 @@ def run(c, a):
     return r
 
 
-def consume(c, slot, kind, opts, is_shape_router, upto=None, stats_sql=None):
+def consume(c, slot, kind, opts, is_shape_router, upto=None, stats_sql=None, nchanges=None):
     """One read of slot, its CPU, peak RSS and peak private memory (RssAnon, polled over the
     read); with is_shape_router (or stats_sql, a query of one json row run in the same
     session), also the session's stats (out["stats"])."""
@@ -380,9 +380,10 @@ def consume(c, slot, kind, opts, is_shape_router, upto=None, stats_sql=None):
     length = "octet_length(data)" if kind == "binary" else "octet_length(data)"
     opt_sql = "".join(f", '{o}'" for o in opts)
     upto_sql = f"'{upto}'" if upto else "NULL"
+    nchanges_sql = str(nchanges) if nchanges else "NULL"
     rusage = "SELECT user_us + system_us, max_rss_kb FROM bench_rusage()"
     lines, mem = c.psql_polled(
-        [rusage], f"SELECT count(*), coalesce(sum({length}), 0) FROM {fn}('{slot}', {upto_sql}, NULL{opt_sql})",
+        [rusage], f"SELECT count(*), coalesce(sum({length}), 0) FROM {fn}('{slot}', {upto_sql}, {nchanges_sql}{opt_sql})",
         [rusage, *([stats_sql] if stats_sql else [])])
     before_cpu, before_rss = map(int, lines[0].split("|"))
     messages, nbytes = map(int, lines[1].split("|"))
