@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "shape_router/leb128.hpp"
 #include "shape_router/router.h"
 
 namespace shape_router {
@@ -108,14 +109,6 @@ class PendingCovers {
   // column and a two-byte attnum follow (bits 4 to 7), the tag, the attnum
   // (1 or 2 bytes), the key (8), then upper and lower (8 each) and the range
   // column and tag (2 + 1) if set.
-  static uint32_t leb128(const uint8_t* b, size_t& at) noexcept {
-    uint32_t value = 0;
-    for (int shift = 0;; shift += 7) {
-      const uint8_t byte = b[at++];
-      value |= static_cast<uint32_t>(byte & 0x7f) << shift;
-      if ((byte & 0x80) == 0) return value;
-    }
-  }
   template <typename T>
   static T fixed(const uint8_t* b, size_t& at) noexcept {
     T value;
@@ -130,15 +123,15 @@ class PendingCovers {
               Atom&& atom) const {
     const uint8_t* b = chunks_[c.chunk].data();
     size_t at = c.at;
-    const uint32_t zigzag = leb128(b, at);
+    const uint32_t zigzag = read_leb128(b, at);
     c.slot += (zigzag >> 1) ^ (0u - (zigzag & 1));
     const uint8_t head = b[at++];
     alternatives = head & 0x1f;
     if (head & kRelidChanged) c.relid = fixed<uint32_t>(b, at);
-    home = static_cast<uint16_t>(leb128(b, at));
-    exact = leb128(b, at);
+    home = static_cast<uint16_t>(read_leb128(b, at));
+    exact = read_leb128(b, at);
     size_t atom_count = 0;
-    for (size_t a = 0; a < alternatives; a++) atom_count += sizes[a] = leb128(b, at);
+    for (size_t a = 0; a < alternatives; a++) atom_count += sizes[a] = read_leb128(b, at);
     for (size_t i = 0; i < atom_count; i++) {
       sr_index_atom a{};
       const uint8_t flags = b[at++];

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "shape_router/flat_map.hpp"
+#include "shape_router/leb128.hpp"
 
 namespace shape_router {
 
@@ -112,14 +113,6 @@ class ShapeStore {
     uint16_t column = 0;
   };
 
-  static uint32_t read_leb128(const uint8_t* p, size_t& pos) noexcept {
-    uint32_t value = 0;
-    for (int shift = 0;; shift += 7) {
-      const uint8_t byte = p[pos++];
-      value |= static_cast<uint32_t>(byte & 0x7f) << shift;
-      if ((byte & 0x80) == 0) return value;
-    }
-  }
   // The form of a blob whose own bytes are [own_offset, own_offset + own_len):
   // an existing form (one more use) or a new one; -1 when it cannot be shared.
   int64_t acquire_form(const uint8_t* blob, size_t blob_len, size_t own_offset, size_t own_len, uint16_t column,

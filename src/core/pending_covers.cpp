@@ -16,14 +16,6 @@ constexpr size_t kChunkBytes = size_t{1} << 20;
 // Writers through a pointer into room made once per entry.
 void put_byte(uint8_t*& out, uint8_t value) { *out++ = value; }
 
-void put_leb128(uint8_t*& out, uint32_t value) {
-  while (value >= 0x80) {
-    *out++ = static_cast<uint8_t>(value | 0x80);
-    value >>= 7;
-  }
-  *out++ = static_cast<uint8_t>(value);
-}
-
 template <typename T>
 void put_fixed(uint8_t*& out, T value) {
   std::memcpy(out, &value, sizeof(T));
@@ -81,13 +73,13 @@ void PendingCovers::add(uint32_t slot, uint32_t relid, uint16_t home_column, con
   before_last_slot_ = last_slot_;
   before_last_relid_ = last_relid_;
   const uint32_t delta = slot - last_slot_;
-  put_leb128(out, delta << 1 ^ (0u - (delta >> 31)));
+  write_leb128(out, delta << 1 ^ (0u - (delta >> 31)));
   const bool relid_changed = relid != last_relid_;
   put_byte(out, static_cast<uint8_t>(cover.alternative_count | (relid_changed ? kRelidChanged : 0)));
   if (relid_changed) put_fixed<uint32_t>(out, relid);
-  put_leb128(out, home_column);
-  put_leb128(out, cover.exact_alternatives);
-  for (size_t a = 0; a < cover.alternative_count; a++) put_leb128(out, cover.alternative_sizes[a]);
+  write_leb128(out, home_column);
+  write_leb128(out, cover.exact_alternatives);
+  for (size_t a = 0; a < cover.alternative_count; a++) write_leb128(out, cover.alternative_sizes[a]);
   for (size_t i = 0; i < atom_count; i++) {
     const sr_index_atom& a = cover.atoms[i];
     const bool range = a.range_attnum != 0 || a.range_tag != 0;

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "shape_router/leb128.hpp"
 #include "shape_router/program.h"
 
 namespace shape_router {
@@ -16,13 +17,6 @@ size_t leb128_len(uint32_t value) noexcept {
     len++;
   }
   return len;
-}
-
-uint8_t* put_leb128(uint8_t* out, uint32_t value) noexcept {
-  for (;; value >>= 7) {
-    *out++ = static_cast<uint8_t>((value & 0x7f) | (value >= 0x80 ? 0x80 : 0));
-    if (value < 0x80) return out;
-  }
 }
 
 bool get_leb128(const uint8_t*& pos, const uint8_t* end, uint32_t* value) {
@@ -56,10 +50,10 @@ void encode_shape_spec(const sr_shape_spec& spec, std::vector<uint8_t>& out, siz
                             leb128_len(spec.where_count) + leb128_len(columns_plus_one);
   out.resize(header_len + spec.program_len + 2 * (size_t{spec.where_count} + column_count) + fallback_len);
   uint8_t* p = out.data();
-  p = put_leb128(p, spec.program_len);
-  p = put_leb128(p, static_cast<uint32_t>(fallback_len));
-  p = put_leb128(p, spec.where_count);
-  p = put_leb128(p, columns_plus_one);
+  write_leb128(p, spec.program_len);
+  write_leb128(p, static_cast<uint32_t>(fallback_len));
+  write_leb128(p, spec.where_count);
+  write_leb128(p, columns_plus_one);
   const size_t program_offset = header_len;
   p = put_bytes(p, spec.program, spec.program_len);
   p = put_bytes(p, spec.where_attnums, 2 * size_t{spec.where_count});

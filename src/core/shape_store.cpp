@@ -25,28 +25,23 @@ uint32_t ShapeStore::add(uint16_t column, uint32_t relid, const uint8_t* blob, s
   try {
     if (own_offset != SR_BLOB_UNSHARED && blob_len > 0) form = acquire_form(blob, blob_len, own_offset, own_len, column, relid);
     uint8_t header[5 + 5 + 4];
-    size_t header_len = 0;
-    auto put_leb128 = [&](size_t value) {
-      for (;; value >>= 7) {
-        header[header_len++] = static_cast<uint8_t>((value & 0x7f) | (value >= 0x80 ? 0x80 : 0));
-        if (value < 0x80) break;
-      }
-    };
+    uint8_t* h = header;
     const uint8_t* kept = blob;
     size_t kept_len = blob_len;
     if (form >= 0) {
       kept = blob + own_offset;
       kept_len = own_len;
       while (kept_len > 0 && kept[kept_len - 1] == 0) kept_len--;
-      put_leb128((static_cast<size_t>(form) << 1) | 1);
-      put_leb128(kept_len);
+      write_leb128(h, static_cast<uint32_t>(form) << 1 | 1);  // form < 2^30
+      write_leb128(h, static_cast<uint32_t>(kept_len));
     } else {
-      put_leb128(blob_len << 1);
-      header[header_len++] = static_cast<uint8_t>(column & 0xff);
-      header[header_len++] = static_cast<uint8_t>(column >> 8);
-      std::memcpy(header + header_len, &relid, 4);
-      header_len += 4;
+      write_leb128(h, static_cast<uint32_t>(blob_len << 1));  // blob_len < 2^31 (checked above)
+      *h++ = static_cast<uint8_t>(column & 0xff);
+      *h++ = static_cast<uint8_t>(column >> 8);
+      std::memcpy(h, &relid, 4);
+      h += 4;
     }
+    const size_t header_len = static_cast<size_t>(h - header);
     if (bulk_ && bytes_.size() + header_len + kept_len > bytes_.capacity() && bulk_added_ > 0 &&
         bulk_added_ < bulk_expected_) {
       // Loading: grow to the projected total at the average entry size so far.
