@@ -5,7 +5,7 @@
 // The table lives at the load's peak of memory, so a key is held as a 24-bit
 // fingerprint beside an 8-bit count, 4 bytes a slot instead of FlatMap's 16.
 // The few keys with 255 shapes or more (a low-cardinality equality such as
-// status = 'open') keep their count in a map beside it. A fingerprint shared
+// status = 'open') keep their count in a map beside it, by their whole hash. A fingerprint shared
 // by two keys merges their counts, which may file a shape under a worse
 // (never a wrong) alternative: at a million keys, a given key shares one on
 // its probe path with probability about 2^-22. Linear probing, load factor
@@ -44,7 +44,7 @@ class KeyCounts {
         return;
       }
       if (slot >> kCountBits == fp) {
-        increment(slot);
+        increment(slot, hash);
         return;
       }
     }
@@ -53,7 +53,7 @@ class KeyCounts {
   // One more shape has key, if some shape already had it.
   void add_if_present(uint64_t key) {
     const size_t i = find(key);
-    if (i != kAbsent) increment(slots_[i]);
+    if (i != kAbsent) increment(slots_[i], mix64(key));
   }
 
   // The shapes with key (0: none counted).
@@ -62,7 +62,8 @@ class KeyCounts {
     if (i == kAbsent) return 0;
     const uint32_t inline_count = slots_[i] & kCountMask;
     if (inline_count < kCountMask) return inline_count;
-    return *large_.find(slots_[i] >> kCountBits);
+    const uint32_t* n = large_.find(large_key(mix64(key)));
+    return n != nullptr ? *n : kCountMask;  // (none: a key sharing the slot's fingerprint filled it)
   }
 
   // Asks for the line a call for key reads first.
@@ -80,21 +81,23 @@ class KeyCounts {
   // slot comes from the low bits.
   static uint32_t fingerprint(uint64_t hash) noexcept { return static_cast<uint32_t>(hash >> 40) | 1; }
 
+  static uint64_t large_key(uint64_t hash) noexcept { return hash | 1; }  // FlatMap keys are not 0
   // The map is changed before the slot: a bad_alloc leaves the count as it was.
-  void increment(uint32_t& slot) {
+  void increment(uint32_t& slot, uint64_t hash) {
     const uint32_t inline_count = slot & kCountMask;
     if (inline_count + 1 < kCountMask) {
       slot++;
       return;
     }
-    const uint64_t fp = slot >> kCountBits;
     if (inline_count + 1 == kCountMask) {
-      large_.put(fp, kCountMask);
+      large_.put(large_key(hash), kCountMask);
       slot++;
       return;
     }
-    const uint32_t n = *large_.find(fp);
-    if (n != UINT32_MAX) large_.put(fp, n + 1);  // present: allocates nothing
+    // None when a key sharing the slot's fingerprint filled it: this one starts there.
+    const uint32_t* found = large_.find(large_key(hash));
+    const uint32_t n = found != nullptr ? *found : kCountMask;
+    if (n != UINT32_MAX) large_.put(large_key(hash), n + 1);
   }
 
   size_t find(uint64_t key) const noexcept {
@@ -107,7 +110,7 @@ class KeyCounts {
   }
 
   std::vector<uint32_t> slots_;  // fingerprint << kCountBits | count; 0: free
-  FlatMap large_;                // fingerprint → count, for counts of kCountMask or more
+  FlatMap large_;                // large_key(hash) → count, for counts of kCountMask or more
   size_t mask_ = 0;
   size_t size_ = 0;
 };

@@ -64,10 +64,17 @@ class PendingCovers {
   void for_each_ahead(size_t distance, Ahead&& ahead, F&& f) const {
     visit(distance, ahead, f, false);
   }
-  // As for_each_ahead, freeing each chunk once read; then clear().
+  // As for_each_ahead, freeing each chunk once read; then clear(). Also
+  // clear() when f throws: the entries left cannot be decoded without the
+  // chunks freed before them.
   template <typename Ahead, typename F>
   void drain(size_t distance, Ahead&& ahead, F&& f) {
-    visit(distance, ahead, f, true);
+    try {
+      visit(distance, ahead, f, true);
+    } catch (...) {
+      clear();
+      throw;
+    }
     clear();
   }
 

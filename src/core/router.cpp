@@ -923,9 +923,12 @@ const std::vector<sr_shape_ref>& Router::candidates_in(uint32_t rslot, const uin
     return result_;
   }
   // Index hits of this relation (a hash collision may name another's), by shape id.
+  // When this relation is the only one with shapes, every live hit is its own:
+  // the relid, in the shape's store entry, is a second random read a hit.
+  const bool other_relations = relations_with_shapes_ > 1 || r.shape_count == 0;
   size_t kept = 0;
   for (uint32_t slot : hits_)
-    if (slots_[slot].shape_id() != 0 && relid_of(slot) == relid) hits_[kept++] = slot;
+    if (slots_[slot].shape_id() != 0 && (!other_relations || relid_of(slot) == relid)) hits_[kept++] = slot;
   hits_.resize(kept);
   auto by_id = [&](uint32_t a, uint32_t b) { return slots_[a].shape_id() < slots_[b].shape_id(); };
   std::sort(hits_.begin(), hits_.end(), by_id);

@@ -67,3 +67,24 @@ TEST(KeyCounts, LargeCountsStayExact) {
   EXPECT_EQ(counts.count(3000), 256u);
   EXPECT_EQ(counts.size(), 4u);
 }
+
+// Two keys with one fingerprint but other slots keep their own large counts;
+// two on one probe path share theirs, and neither fails.
+TEST(KeyCounts, LargeCountsOfKeysSharingAFingerprint) {
+  auto fingerprint = [](uint64_t key) { return (shape_router::mix64(key) >> 40) | 1; };
+  std::map<uint64_t, uint64_t> by_fingerprint;
+  uint64_t a = 0, b = 0;
+  for (uint64_t key = 1; a == 0; key++) {
+    auto [it, fresh] = by_fingerprint.emplace(fingerprint(key), key);
+    if (!fresh && ((shape_router::mix64(it->second) ^ shape_router::mix64(key)) & 0x7ff) != 0) {  // other homes in 2048 slots
+      a = it->second;
+      b = key;
+    }
+  }
+  KeyCounts counts(1000);
+  for (int i = 0; i < 1000; i++) counts.add(a);
+  for (int i = 0; i < 300; i++) counts.add(b);
+  EXPECT_EQ(counts.count(a), 1000u);
+  EXPECT_EQ(counts.count(b), 300u);
+  EXPECT_EQ(counts.size(), 2u);
+}

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <algorithm>
 #include <map>
+#include <new>
 #include <random>
 #include <tuple>
 #include <vector>
@@ -226,4 +227,26 @@ TEST(PendingCovers, DrainReadsEveryChunkAndFreesThem) {
   EXPECT_LT(least, full / 2);  // chunks read were freed while draining
   EXPECT_TRUE(p.empty());
   EXPECT_EQ(p.bytes(), 0u);
+}
+
+// A drain whose callback throws leaves nothing behind: what is left could not
+// be decoded without the chunks already freed.
+TEST(PendingCovers, DrainThatThrowsLeavesNothing) {
+  std::mt19937_64 rng(23);
+  PendingCovers p;
+  for (uint32_t slot = 0; slot < 60000; slot++) {
+    Spec s = random_spec(rng);
+    p.add(slot, s.relid, s.column, cover_of(s));
+  }
+  size_t read = 0;
+  EXPECT_THROW(p.drain(8, [](uint32_t, const sr_index_atom&) {},
+                       [&](const PendingCovers::Entry&) {
+                         if (++read == 40000) throw std::bad_alloc();
+                       }),
+               std::bad_alloc);
+  EXPECT_TRUE(p.empty());
+  EXPECT_FALSE(p.contains(50000));
+  size_t seen = 0;
+  p.for_each([&](const PendingCovers::Entry&) { seen++; });
+  EXPECT_EQ(seen, 0u);
 }
