@@ -331,7 +331,6 @@ class Router {
   std::vector<uint64_t> file_grams_;
   std::vector<IndexColumn> columns_scratch_;
   bool bulk_ = false;
-  size_t bulk_expected_ = 0, bulk_added_ = 0;  // for sizing the pending covers while loading
   uint64_t highest_shape_id_ = 0;  // of every shape ever added: a higher id is not in the directory
   sr_counters counters_{};
   // scratch for candidates()

@@ -632,7 +632,6 @@ void* Router::add_shape(uint64_t shape_id, uint32_t relid, void* payload, const 
     }
   }
   if (r.shape_count++ == 0) relations_with_shapes_++;
-  if (bulk_) bulk_added_++;
   highest_shape_id_ = std::max(highest_shape_id_, shape_id);
   return previous;
 }
@@ -1209,8 +1208,6 @@ void Router::decide_exact() {
 
 void Router::begin_bulk_load(size_t expected_shapes) {
   bulk_ = true;
-  bulk_expected_ = expected_shapes;
-  bulk_added_ = 0;
   store_.begin_bulk(expected_shapes);
   // expected_shapes is an estimate (catalog statistics): the reservations are a
   // saving, not a need, so one that cannot be had leaves the tables to grow as usual.
