@@ -306,10 +306,16 @@ load_shape_row(RouterState *state, HeapTuple tuple, TupleDesc desc, Snapshot sna
 static double
 catalog_rows_estimate(Relation catalog)
 {
-	/* reltuples is -1 until the first VACUUM or ANALYZE; rows are about 1 kB */
-	if (catalog->rd_rel->reltuples >= 0)
-		return catalog->rd_rel->reltuples;
-	return (double) RelationGetNumberOfBlocks(catalog) * (BLCKSZ / 1024);
+	double		blocks = (double) RelationGetNumberOfBlocks(catalog);
+
+	/*
+	 * As the planner does: the rows per page of the last VACUUM or ANALYZE
+	 * times the pages now, since shapes registered after it are not in
+	 * reltuples. Before either (reltuples -1), rows are about 1 kB.
+	 */
+	if (catalog->rd_rel->reltuples >= 0 && catalog->rd_rel->relpages > 0)
+		return blocks * (catalog->rd_rel->reltuples / catalog->rd_rel->relpages);
+	return blocks * (BLCKSZ / 1024);
 }
 
 static bool
