@@ -51,10 +51,18 @@ open_shaped_relation(Oid relid)
 	return rel;
 }
 
+/* What the shapes of one registering call share; lives in call_context. */
+typedef struct RegisterCall
+{
+	MemoryContext call_context;
+	List	   *seen;			/* index expressions stored (shape_store_index_expressions) */
+	List	   *deparse_context;	/* the table's, made at the first WHERE */
+} RegisterCall;
+
 /* Validates one shape and inserts its catalog row; returns the new id. */
 static int64
 register_one(Relation catalog, CatalogIndexState indexes, Oid sequence,
-			 Relation rel, const char *where_text, ArrayType *columns, List **seen, MemoryContext seen_context)
+			 Relation rel, const char *where_text, ArrayType *columns, RegisterCall *call)
 {
 	AnalysedShape shape;
 	Datum		values[Natts_shape_catalog];
@@ -86,7 +94,15 @@ register_one(Relation catalog, CatalogIndexState indexes, Oid sequence,
 	nulls[Anum_shape_where_names - 1] = true;
 	if (shape.where != NULL)
 	{
-		values[Anum_shape_where_source - 1] = CStringGetTextDatum(shape_where_source(rel, shape.where));
+		if (call->deparse_context == NIL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(call->call_context);
+
+			call->deparse_context = shape_deparse_context(rel);
+			MemoryContextSwitchTo(old);
+		}
+		values[Anum_shape_where_source - 1] = CStringGetTextDatum(shape_where_source(rel, shape.where,
+																				 call->deparse_context));
 		nulls[Anum_shape_where_source - 1] = false;
 		values[Anum_shape_where_names - 1] = shape_where_names(rel, shape.where_columns);
 		nulls[Anum_shape_where_names - 1] = false;
@@ -98,7 +114,7 @@ register_one(Relation catalog, CatalogIndexState indexes, Oid sequence,
 		shape_cover_planned(shape.where != NULL ? shape.planned : NULL, RelationGetRelid(rel), &cover);
 		/* Before the shape's row: the decoder knows the expressions when it adds the
 		 * shape. Without their table, a scan shape. */
-		if (!shape_store_index_expressions(RelationGetRelid(rel), cover.expressions, seen, seen_context))
+		if (!shape_store_index_expressions(RelationGetRelid(rel), cover.expressions, &call->seen, call->call_context))
 			cover.alternative_count = 0;
 		if (cover.alternative_count > 0)
 		{
@@ -151,9 +167,8 @@ shape_router_register_shape(PG_FUNCTION_ARGS)
 	Relation	rel = open_shaped_relation(relid);
 	Relation	catalog = table_open(shape_catalog_relid(false), RowExclusiveLock);
 	CatalogIndexState indexes = CatalogOpenIndexes(catalog);
-	List	   *seen = NIL;
-	int64		shape_id = register_one(catalog, indexes, shape_sequence_relid(), rel, where_text, columns,
-										&seen, CurrentMemoryContext);
+	RegisterCall call = {CurrentMemoryContext, NIL, NIL};
+	int64		shape_id = register_one(catalog, indexes, shape_sequence_relid(), rel, where_text, columns, &call);
 
 	CatalogCloseIndexes(indexes);
 	table_close(catalog, RowExclusiveLock);
@@ -190,8 +205,7 @@ shape_router_register_shapes(PG_FUNCTION_ARGS)
 	MemoryContext per_item;
 	BulkErrorContext errctx;
 	ErrorContextCallback callback;
-	List	   *seen = NIL;
-	MemoryContext call_context = CurrentMemoryContext;
+	RegisterCall call = {CurrentMemoryContext, NIL, NIL};
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -226,7 +240,7 @@ shape_router_register_shapes(PG_FUNCTION_ARGS)
 		errctx.item = i + 1;
 		id = Int64GetDatum(register_one(catalog, indexes, sequence, rel,
 										nulls[i] ? NULL : TextDatumGetCString(texts[i]),
-										columns, &seen, call_context));
+										columns, &call));
 		MemoryContextSwitchTo(old);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &id_null);
 		MemoryContextReset(per_item);

@@ -138,7 +138,8 @@ extern Node *shape_reanalyse_where(Relation rel, const char *where_source, int n
 								   Bitmapset **where_columns);
 
 /* shape_upgrade.c: shapes carried across a major upgrade */
-extern char *shape_where_source(Relation rel, Node *where);
+extern List *shape_deparse_context(Relation rel);
+extern char *shape_where_source(Relation rel, Node *where, List *context);
 extern int	shape_text_settings_begin(Node *where, bool with_names);
 extern void shape_text_settings_end(int level, bool ok);
 extern Datum shape_where_names(Relation rel, const Bitmapset *where_columns);

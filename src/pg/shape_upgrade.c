@@ -82,13 +82,27 @@ shape_text_settings_end(int level, bool ok)
 		AtEOXact_GUC(ok, level);
 }
 
-/* The WHERE as registration stores it: deparsed, column names unqualified. */
-char *
-shape_where_source(Relation rel, Node *where)
+/* What shape_where_source deparses rel's WHEREs with; one serves many WHEREs. */
+List *
+shape_deparse_context(Relation rel)
 {
-	List	   *context = deparse_context_for(RelationGetRelationName(rel), RelationGetRelid(rel));
-	int			level = shape_text_settings_begin(where, false);
-	char	   *text = deparse_expression(where, context, false, false);
+	return deparse_context_for(RelationGetRelationName(rel), RelationGetRelid(rel));
+}
+
+/*
+ * The WHERE as registration stores it: deparsed, column names unqualified.
+ * context is shape_deparse_context(rel), or NIL to make one.
+ */
+char *
+shape_where_source(Relation rel, Node *where, List *context)
+{
+	int			level;
+	char	   *text;
+
+	if (context == NIL)
+		context = shape_deparse_context(rel);
+	level = shape_text_settings_begin(where, false);
+	text = deparse_expression(where, context, false, false);
 
 	shape_text_settings_end(level, true);
 	return text;
@@ -261,7 +275,7 @@ shape_router_upgrade_shapes(PG_FUNCTION_ARGS)
 				else
 					nulls[Anum_shape_index_cover - 1] = true;
 			}
-			values[Anum_shape_where_source - 1] = CStringGetTextDatum(shape_where_source(rel, where));
+			values[Anum_shape_where_source - 1] = CStringGetTextDatum(shape_where_source(rel, where, NIL));
 			values[Anum_shape_where_names - 1] = shape_where_names(rel, def.where_columns);
 			RelationClose(rel);
 		}
