@@ -413,9 +413,14 @@ typedef enum sr_update_outcome
  */
 sr_update_outcome sr_decide_update(sr_row_match old_row, sr_row_match new_row) SR_NOEXCEPT;
 
-/* Binary search in a list made by sr_parse_shape_id_list. */
+/*
+ * Whether a list made by sr_parse_shape_id_list holds shape_id. *cursor (0 at
+ * first) keeps where the last search ended: the next one gallops on from there
+ * when ids come in ascending order, as a catalog scan meets them, and searches
+ * the whole list otherwise.
+ */
 int			sr_shape_id_list_contains(const uint64_t *ids, size_t count,
-									  uint64_t shape_id) SR_NOEXCEPT;
+									  uint64_t shape_id, size_t *cursor) SR_NOEXCEPT;
 
 #ifdef __cplusplus
 }

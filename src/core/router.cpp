@@ -1452,7 +1452,8 @@ sr_status sr_parse_shape_id_list(const char* text, uint64_t** ids, size_t* count
       if (pos == len) break;
       ++pos;  // the comma
     }
-    std::sort(parsed.begin(), parsed.end());
+    // a list made from ids in order (the usual case) needs no sort
+    if (!std::is_sorted(parsed.begin(), parsed.end())) std::sort(parsed.begin(), parsed.end());
     parsed.erase(std::unique(parsed.begin(), parsed.end()), parsed.end());
   });
   if (status != SR_OK) return status;
@@ -1465,8 +1466,25 @@ sr_status sr_parse_shape_id_list(const char* text, uint64_t** ids, size_t* count
   return SR_OK;
 }
 
-int sr_shape_id_list_contains(const uint64_t* ids, size_t count, uint64_t shape_id) noexcept {
-  return std::binary_search(ids, ids + count, shape_id) ? 1 : 0;
+int sr_shape_id_list_contains(const uint64_t* ids, size_t count, uint64_t shape_id, size_t* cursor) noexcept {
+  // The lower bound of shape_id lies in [lo, hi).
+  size_t lo = 0, hi = count;
+  const size_t c = *cursor;
+  if (c < count && ids[c] < shape_id) {
+    // Every id before lo is below shape_id; probe lo + 1, lo + 3, lo + 7, ...
+    lo = c + 1;
+    size_t step = 1;
+    while (lo + step <= count && ids[lo + step - 1] < shape_id) {
+      lo += step;
+      step *= 2;
+    }
+    hi = lo + step <= count ? lo + step - 1 : count;
+  } else if (c <= count && (c == 0 || ids[c - 1] < shape_id)) {
+    lo = hi = c;  // after the id at c - 1 (if any), and not after the one at c
+  }
+  const uint64_t* at = std::lower_bound(ids + lo, ids + hi, shape_id);
+  *cursor = static_cast<size_t>(at - ids);
+  return at != ids + count && *at == shape_id ? 1 : 0;
 }
 
 }  // extern "C"

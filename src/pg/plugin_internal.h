@@ -24,6 +24,7 @@ typedef struct PluginOptions
 	int64		batch_bytes;
 	uint64	   *shape_subset;	/* sorted; NULL = all shapes */
 	size_t		shape_subset_count;
+	size_t		shape_subset_cursor;	/* sr_shape_id_list_contains's; not an option */
 	uint32		shard_index;	/* the shard option i/n; 0/1: every shape */
 	uint32		shard_count;
 } PluginOptions;
@@ -188,7 +189,7 @@ extern RouterState *active_state;
 
 /* plugin_options.c */
 extern bool same_shape_selection(const PluginOptions *a, const PluginOptions *b);
-extern bool slot_wants_shape(const PluginOptions *options, int64 shape_id);
+extern bool slot_wants_shape(PluginOptions *options, int64 shape_id);
 extern void parse_options(List *raw_options, PluginOptions *options);
 
 /* catalog_sync.c */

@@ -27,10 +27,11 @@ same_shape_selection(const PluginOptions *a, const PluginOptions *b)
 
 /* This slot's shapes: the `shapes` list (if any) and the shard (if any) agree. */
 bool
-slot_wants_shape(const PluginOptions *options, int64 shape_id)
+slot_wants_shape(PluginOptions *options, int64 shape_id)
 {
 	if (options->shape_subset != NULL &&
-		!sr_shape_id_list_contains(options->shape_subset, options->shape_subset_count, (uint64) shape_id))
+		!sr_shape_id_list_contains(options->shape_subset, options->shape_subset_count, (uint64) shape_id,
+								   &options->shape_subset_cursor))
 		return false;
 	return options->shard_count <= 1 || sr_shard_of((uint64) shape_id, options->shard_count) == options->shard_index;
 }
@@ -158,6 +159,7 @@ parse_options(List *raw_options, PluginOptions *options)
 	options->batch_bytes = 0;
 	options->shape_subset = NULL;
 	options->shape_subset_count = 0;
+	options->shape_subset_cursor = 0;
 	options->shard_index = 0;
 	options->shard_count = 1;
 

@@ -1686,27 +1686,53 @@ TEST(ParseShapeIdList, LargeShuffledListIsSortedAndDeduplicated) {
 
 TEST(ShapeIdListContains, BinarySearch) {
   uint64_t* ids = nullptr;
-  size_t count = 0, bad = 0;
+  size_t count = 0, bad = 0, cursor = 0;
   ASSERT_EQ(sr_parse_shape_id_list("10, 30, 20, 9223372036854775807", &ids, &count, &bad), SR_OK);
   ASSERT_EQ(count, 4u);
-  EXPECT_EQ(sr_shape_id_list_contains(ids, count, 10), 1);
-  EXPECT_EQ(sr_shape_id_list_contains(ids, count, 20), 1);
-  EXPECT_EQ(sr_shape_id_list_contains(ids, count, 30), 1);
-  EXPECT_EQ(sr_shape_id_list_contains(ids, count, 9223372036854775807ULL), 1);
-  EXPECT_EQ(sr_shape_id_list_contains(ids, count, 0), 0);
-  EXPECT_EQ(sr_shape_id_list_contains(ids, count, 9), 0);
-  EXPECT_EQ(sr_shape_id_list_contains(ids, count, 15), 0);
-  EXPECT_EQ(sr_shape_id_list_contains(ids, count, 31), 0);
-  EXPECT_EQ(sr_shape_id_list_contains(ids, count, UINT64_MAX), 0);
+  EXPECT_EQ(sr_shape_id_list_contains(ids, count, 10, &cursor), 1);
+  EXPECT_EQ(sr_shape_id_list_contains(ids, count, 20, &cursor), 1);
+  EXPECT_EQ(sr_shape_id_list_contains(ids, count, 30, &cursor), 1);
+  EXPECT_EQ(sr_shape_id_list_contains(ids, count, 9223372036854775807ULL, &cursor), 1);
+  EXPECT_EQ(sr_shape_id_list_contains(ids, count, 0, &cursor), 0);
+  EXPECT_EQ(sr_shape_id_list_contains(ids, count, 9, &cursor), 0);
+  EXPECT_EQ(sr_shape_id_list_contains(ids, count, 15, &cursor), 0);
+  EXPECT_EQ(sr_shape_id_list_contains(ids, count, 31, &cursor), 0);
+  EXPECT_EQ(sr_shape_id_list_contains(ids, count, UINT64_MAX, &cursor), 0);
   std::free(ids);
 
-  EXPECT_EQ(sr_shape_id_list_contains(nullptr, 0, 1), 0);
+  cursor = 0;
+  EXPECT_EQ(sr_shape_id_list_contains(nullptr, 0, 1, &cursor), 0);
 
   std::vector<uint64_t> big;
   for (uint64_t i = 1; i <= 1001; ++i) big.push_back(i * 2);
   for (uint64_t v = 0; v <= 2004; ++v)
-    ASSERT_EQ(sr_shape_id_list_contains(big.data(), big.size(), v), (v % 2 == 0 && v >= 2 && v <= 2002) ? 1 : 0)
+    ASSERT_EQ(sr_shape_id_list_contains(big.data(), big.size(), v, &cursor), (v % 2 == 0 && v >= 2 && v <= 2002) ? 1 : 0)
         << v;
+}
+
+// The cursor is a hint: ascending runs (a catalog scan), jumps back, repeats and
+// random ids all answer as a binary search does, and leave the cursor at the
+// id's lower bound.
+TEST(ShapeIdListContains, CursorAgreesWithBinarySearch) {
+  std::mt19937_64 rng(7);
+  for (size_t n : {0, 1, 2, 3, 7, 64, 1000}) {
+    std::vector<uint64_t> ids;
+    for (size_t i = 0; i < n; ++i) ids.push_back(1 + rng() % (4 * n + 1));
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    size_t cursor = 0;
+    uint64_t v = 0;
+    for (int q = 0; q < 20000; ++q) {
+      switch (rng() % 4) {
+        case 0: v = rng() % (4 * n + 3); break;   // anywhere
+        case 1: break;                              // the same again
+        default: v += rng() % 5; break;             // onwards, as a scan
+      }
+      const int want = std::binary_search(ids.begin(), ids.end(), v) ? 1 : 0;
+      ASSERT_EQ(sr_shape_id_list_contains(ids.data(), ids.size(), v, &cursor), want) << n << " " << v;
+      ASSERT_EQ(cursor, static_cast<size_t>(std::lower_bound(ids.begin(), ids.end(), v) - ids.begin())) << n << " " << v;
+    }
+  }
 }
 
 // ------------------------------------------------------------------- blobs
