@@ -150,6 +150,7 @@ class Router {
   }
   size_t blob_bytes() const noexcept { return store_.bytes(); }
   size_t directory_bytes() const noexcept { return directory_.bytes(); }
+  size_t slot_bytes() const noexcept { return slots_.capacity() * sizeof(Slot); }
   size_t cover_column_bytes() const noexcept { return cover_column_words_.size() * sizeof(uint32_t); }
   size_t form_count() const noexcept { return store_.form_count(); }
 

@@ -1208,12 +1208,12 @@ void Router::decide_exact() {
 
 void Router::begin_bulk_load(size_t expected_shapes) {
   bulk_ = true;
-  // expected_shapes is an estimate (catalog statistics), off by a few percent
-  // either way. Past a reservation the slot table and the index's records double
-  // and the directory rehashes to twice its size: at a million shapes, an estimate
-  // 1% low cost 23 MB more at the load's peak. The margin costs the directory 1/16
-  // more and the vectors nothing (reserved pages never written are not resident).
-  if (expected_shapes < SIZE_MAX / 2) expected_shapes += expected_shapes / 16;
+  // expected_shapes is an estimate (catalog statistics). Past a reservation the
+  // slot table and the index's records double and the directory rehashes to twice
+  // its size: at a million shapes, an estimate 1% low cost 23 MB more at the load's
+  // peak. The margin costs the directory 1/16 more and the vectors nothing
+  // (reserved pages never written are not resident; shrink_if_slack allows for it).
+  if (expected_shapes < SIZE_MAX / 2) expected_shapes += bulk_margin(expected_shapes);
   store_.begin_bulk(expected_shapes);
   // The reservations are a saving, not a need: one that cannot be had leaves the
   // tables to grow as usual.

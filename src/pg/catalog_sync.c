@@ -307,6 +307,7 @@ static double
 catalog_rows_estimate(Relation catalog)
 {
 	double		blocks = (double) RelationGetNumberOfBlocks(catalog);
+	double		rows;
 
 	/*
 	 * As the planner does: the rows per page of the last VACUUM or ANALYZE
@@ -314,8 +315,13 @@ catalog_rows_estimate(Relation catalog)
 	 * reltuples. Before either (reltuples -1), rows are about 1 kB.
 	 */
 	if (catalog->rd_rel->reltuples >= 0 && catalog->rd_rel->relpages > 0)
-		return blocks * (catalog->rd_rel->reltuples / catalog->rd_rel->relpages);
-	return blocks * (BLCKSZ / 1024);
+		rows = blocks * (catalog->rd_rel->reltuples / catalog->rd_rel->relpages);
+	else
+		rows = blocks * (BLCKSZ / 1024);
+	/* statistics set by hand may say anything; a router holds under 2^31 shapes */
+	if (!(rows >= 0))
+		return 0;
+	return Min(rows, (double) PG_INT32_MAX);
 }
 
 static bool
@@ -347,6 +353,9 @@ load_shapes(RouterState *state, Snapshot snapshot)
 	expected = catalog_rows_estimate(catalog);
 	if (state->options.shape_subset != NULL)
 		expected = Min(expected, (double) state->options.shape_subset_count);
+	/* a shard loads its share (shard_of spreads ids evenly) */
+	if (state->options.shard_count > 1)
+		expected /= state->options.shard_count;
 	shape_router_check_status(sr_router_begin_bulk_load(state->router, (size_t) expected), "load shapes");
 	load_index_expressions(state, snapshot);
 	row_context = AllocSetContextCreate(CurrentMemoryContext, "shape_router load", ALLOCSET_DEFAULT_SIZES);
