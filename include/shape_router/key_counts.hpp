@@ -5,11 +5,11 @@
 // The table lives at the load's peak of memory, so a key is held as a 24-bit
 // fingerprint beside an 8-bit count, 4 bytes a slot instead of FlatMap's 16.
 // The few keys with 255 shapes or more (a low-cardinality equality such as
-// status = 'open') keep their count in a map beside it, by their whole hash. A fingerprint shared
-// by two keys merges their counts, which may file a shape under a worse
-// (never a wrong) alternative: at a million keys, a given key shares one on
-// its probe path with probability about 2^-22. Linear probing, load factor
-// <= 7/8, no deletion.
+// status = 'open') keep their count in a map beside it, by their whole hash.
+// A fingerprint shared by two keys merges their counts, which may file a shape
+// under a worse (never a wrong) alternative: at a million keys, a given key
+// shares one on its probe path with probability about 2^-22. Linear probing,
+// load factor <= 7/8, no deletion.
 #pragma once
 
 #include <cstddef>
