@@ -1430,14 +1430,17 @@ sr_status sr_parse_shape_id_list(const char* text, uint64_t** ids, size_t* count
   const size_t len = std::strlen(text);
   bool malformed = false;
   sr_status status = guarded([&] {
+    parsed.reserve(static_cast<size_t>(std::count(text, text + len, ',')) + 1);
+    // Below this, value * 10 + 9 stays within INT64_MAX: no division a digit.
+    constexpr uint64_t kSafe = static_cast<uint64_t>(INT64_MAX) / 10;
     for (;;) {
       while (pos < len && (text[pos] == ' ' || text[pos] == '\t')) ++pos;
       const size_t item_start = pos;
       uint64_t value = 0;
       bool digits = false;
-      while (pos < len && text[pos] >= '0' && text[pos] <= '9') {
+      while (pos < len && static_cast<unsigned char>(text[pos] - '0') <= 9) {
         const uint64_t digit = static_cast<uint64_t>(text[pos] - '0');
-        if (value > (static_cast<uint64_t>(INT64_MAX) - digit) / 10) { digits = false; break; }
+        if (value >= kSafe && value > (static_cast<uint64_t>(INT64_MAX) - digit) / 10) { digits = false; break; }
         value = value * 10 + digit;
         digits = true;
         ++pos;

@@ -302,9 +302,23 @@ attnums_bitmapset(const int16 *attnums, int count)
 int64
 shape_id_of_tuple(HeapTuple tuple, TupleDesc desc)
 {
+	HeapTupleHeader header = tuple->t_data;
 	bool		isnull;
-	Datum		id = heap_getattr(tuple, Anum_shape_shape_id, desc, &isnull);
+	Datum		id;
 
+	StaticAssertStmt(Anum_shape_shape_id == 1, "the id is the first column");
+	/* At the data's start: a row with a NULL elsewhere would take heap_getattr's slow walk. */
+	if (HeapTupleHeaderGetNatts(header) >= 1 && desc->natts >= 1 &&
+		TupleDescAttr(desc, 0)->atttypid == INT8OID && !TupleDescAttr(desc, 0)->attisdropped)
+	{
+		int64		value;
+
+		if (HeapTupleHasNulls(tuple) && att_isnull(0, header->t_bits))
+			return 0;
+		memcpy(&value, (char *) header + header->t_hoff, sizeof(value));
+		return value;
+	}
+	id = heap_getattr(tuple, Anum_shape_shape_id, desc, &isnull);
 	return isnull ? 0 : DatumGetInt64(id);
 }
 

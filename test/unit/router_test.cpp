@@ -1675,6 +1675,20 @@ TEST(ParseShapeIdList, Invalid) {
   expect_bad("1,\n2", 2);  // only spaces and tabs are blanks
 }
 
+TEST(ParseShapeIdList, LeadingZerosAndTheOverflowBoundary) {
+  // Zero-padded ids (same-length lists) and every value around INT64_MAX / 10,
+  // where the parser starts checking for overflow.
+  expect_ok("0000000001,0000000002,0001000000", {1, 2, 1000000});
+  expect_ok("000000000000000000000000042", {42});
+  expect_ok("0009223372036854775807", {9223372036854775807ULL});
+  expect_ok("922337203685477580", {922337203685477580ULL});
+  expect_ok("922337203685477579,922337203685477581", {922337203685477579ULL, 922337203685477581ULL});
+  expect_ok("9223372036854775799,9223372036854775800", {9223372036854775799ULL, 9223372036854775800ULL});
+  expect_bad("0009223372036854775808", 0);
+  expect_bad("1, 9223372036854775809", 3);
+  expect_bad("1, 92233720368547758070", 3);
+}
+
 TEST(ParseShapeIdList, LargeShuffledListIsSortedAndDeduplicated) {
   std::vector<uint64_t> ids;
   for (uint64_t i = 1; i <= 5000; ++i) ids.push_back(i * 104729);
