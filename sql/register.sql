@@ -92,6 +92,28 @@ SELECT shape_router.drop_shape(:s1);
 SELECT shape_router.drop_shape(:user_shape);
 RESET ROLE;
 
+-- One call of many WHEREs on different columns: they share the table's range
+-- table entry, and each is analysed, and its columns noted, as if alone.
+BEGIN;
+CREATE TEMP TABLE reg_bulk_ids AS
+  SELECT r.id, r.ord
+    FROM shape_router.register_shapes('reg_todos', (SELECT array_agg(CASE g % 5
+             WHEN 0 THEN format('user_id = %s', g)
+             WHEN 1 THEN format('status = %L OR user_id > %s', 's' || g, g)
+             WHEN 2 THEN format('title IN (%L, %L) AND status <> %L', 't' || g, 'u' || g, 'v' || g)
+             WHEN 3 THEN format('user_id IN (%s, %s, %s)', g, g + 1, g + 2)
+             ELSE format('status = ''open'' AND user_id BETWEEN %s AND %s', g, g + 9) END ORDER BY g)
+           FROM generate_series(1, 10000) g)) WITH ORDINALITY AS r(id, ord);
+CREATE TEMP TABLE reg_bulk AS
+  SELECT r.ord, c.where_columns, s.where_clause
+    FROM reg_bulk_ids r
+    JOIN shape_router.shape_catalog c ON c.shape_id = r.id
+    JOIN shape_router.shapes s ON s.shape_id = r.id;
+SELECT count(*) AS registered, count(DISTINCT where_clause) AS distinct_clauses FROM reg_bulk;
+SELECT where_columns, count(*) FROM reg_bulk GROUP BY 1 ORDER BY 1;
+SELECT ord, where_columns, where_clause FROM reg_bulk WHERE ord IN (1, 2, 3, 4, 5, 9996, 9997, 9998, 9999, 10000) ORDER BY ord;
+ROLLBACK;
+
 DROP VIEW reg_view;
 DROP SEQUENCE reg_sequence;
 DROP TABLE reg_todos, reg_temp, reg_unlogged, reg_default_ri, reg_no_key, reg_index_ri;

@@ -1426,34 +1426,33 @@ sr_status sr_parse_shape_id_list(const char* text, uint64_t** ids, size_t* count
   *count = 0;
   *bad_offset = 0;
   std::vector<uint64_t> parsed;
-  size_t pos = 0;
-  const size_t len = std::strlen(text);
   bool malformed = false;
   sr_status status = guarded([&] {
-    parsed.reserve(static_cast<size_t>(std::count(text, text + len, ',')) + 1);
-    // Below this, value * 10 + 9 stays within INT64_MAX: no division a digit.
+    // One pass over the NUL-terminated text: the terminator ends every loop
+    // (it is neither a blank nor a digit), so no loop tests the length.
+    // Below kSafe, value * 10 + 9 stays within INT64_MAX: no test a digit.
     constexpr uint64_t kSafe = static_cast<uint64_t>(INT64_MAX) / 10;
+    const char* p = text;
     for (;;) {
-      while (pos < len && (text[pos] == ' ' || text[pos] == '\t')) ++pos;
-      const size_t item_start = pos;
+      while (*p == ' ' || *p == '\t') ++p;
+      const char* item_start = p;
       uint64_t value = 0;
-      bool digits = false;
-      while (pos < len && static_cast<unsigned char>(text[pos] - '0') <= 9) {
-        const uint64_t digit = static_cast<uint64_t>(text[pos] - '0');
-        if (value >= kSafe && value > (static_cast<uint64_t>(INT64_MAX) - digit) / 10) { digits = false; break; }
+      unsigned digit;
+      while ((digit = static_cast<unsigned char>(*p) - static_cast<unsigned>('0')) <= 9) {
+        if (value >= kSafe && value > (static_cast<uint64_t>(INT64_MAX) - digit) / 10) break;
         value = value * 10 + digit;
-        digits = true;
-        ++pos;
+        ++p;
       }
-      while (pos < len && (text[pos] == ' ' || text[pos] == '\t')) ++pos;
-      if (!digits || value == 0 || (pos < len && text[pos] != ',')) {
+      const bool digits = p != item_start && digit > 9;  // stopped by a non-digit, not by overflow
+      while (*p == ' ' || *p == '\t') ++p;
+      if (!digits || value == 0 || (*p != '\0' && *p != ',')) {
         malformed = true;
-        *bad_offset = item_start;
+        *bad_offset = static_cast<size_t>(item_start - text);
         return;
       }
       parsed.push_back(value);
-      if (pos == len) break;
-      ++pos;  // the comma
+      if (*p == '\0') break;
+      ++p;  // the comma
     }
     // a list made from ids in order (the usual case) needs no sort
     if (!std::is_sorted(parsed.begin(), parsed.end())) std::sort(parsed.begin(), parsed.end());

@@ -57,6 +57,7 @@ typedef struct RegisterCall
 	MemoryContext call_context;
 	List	   *seen;			/* index expressions stored (shape_store_index_expressions) */
 	List	   *deparse_context;	/* the table's, made at the first WHERE */
+	WhereScope	scope;			/* the table's range table entry, likewise */
 } RegisterCall;
 
 /* Validates one shape and inserts its catalog row; returns the new id. */
@@ -70,7 +71,7 @@ register_one(Relation catalog, CatalogIndexState indexes, Oid sequence,
 	int64		shape_id;
 	HeapTuple	tuple;
 
-	shape_analyse(rel, where_text, columns, &shape);
+	shape_analyse(rel, where_text, columns, &call->scope, &shape);
 	shape_id = nextval_internal(sequence, false);
 
 	values[Anum_shape_shape_id - 1] = Int64GetDatum(shape_id);
@@ -167,7 +168,7 @@ shape_router_register_shape(PG_FUNCTION_ARGS)
 	Relation	rel = open_shaped_relation(relid);
 	Relation	catalog = table_open(shape_catalog_relid(false), RowExclusiveLock);
 	CatalogIndexState indexes = CatalogOpenIndexes(catalog);
-	RegisterCall call = {CurrentMemoryContext, NIL, NIL};
+	RegisterCall call = {CurrentMemoryContext, NIL, NIL, {CurrentMemoryContext}};
 	int64		shape_id = register_one(catalog, indexes, shape_sequence_relid(), rel, where_text, columns, &call);
 
 	CatalogCloseIndexes(indexes);
@@ -205,7 +206,7 @@ shape_router_register_shapes(PG_FUNCTION_ARGS)
 	MemoryContext per_item;
 	BulkErrorContext errctx;
 	ErrorContextCallback callback;
-	RegisterCall call = {CurrentMemoryContext, NIL, NIL};
+	RegisterCall call = {CurrentMemoryContext, NIL, NIL, {CurrentMemoryContext}};
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,

@@ -128,9 +128,21 @@ typedef struct AnalysedShape
 	Bitmapset  *columns;		/* NULL = all columns */
 } AnalysedShape;
 
+/*
+ * The table's range table entry that WHEREs are analysed against, made at a
+ * registering call's first WHERE (in context) and shared by its others.
+ */
+typedef struct WhereScope
+{
+	MemoryContext context;
+	struct ParseNamespaceItem *nsitem;	/* NULL until the first WHERE */
+	List	   *rtable;
+	List	   *perminfos;		/* PostgreSQL 16 and later */
+} WhereScope;
+
 extern const char *shape_column_outside_identity(Relation rel, Oid shaped_relid, const Bitmapset *where_columns);
 extern void shape_check_relation(Relation rel);
-extern void shape_analyse(Relation rel, const char *where_text, ArrayType *columns,
+extern void shape_analyse(Relation rel, const char *where_text, ArrayType *columns, WhereScope *scope,
 						  AnalysedShape *out);
 extern Bitmapset *shape_resolve_columns(Relation rel, ArrayType *columns);
 extern Node *shape_reanalyse_where(Relation rel, const char *where_source, int name_count,

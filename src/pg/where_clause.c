@@ -488,9 +488,44 @@ rename_column_refs(Node *node, void *arg)
  * returns the expression and sets *where_columns. With renames, the text's
  * column names are first replaced (a stored text, from before column renames).
  */
+/*
+ * The table's namespace item in pstate: made afresh without a scope, else
+ * made once in the scope's context and its range table lent to each pstate
+ * (the analysis of an expression adds no entry; it only notes the columns
+ * read, in the entry's selectedCols, which nothing here reads back).
+ */
+static ParseNamespaceItem *
+scope_item(ParseState *pstate, Relation rel, WhereScope *scope)
+{
+	MemoryContext old;
+
+	if (scope == NULL)
+		return addRangeTableEntryForRelation(pstate, rel, AccessShareLock, NULL, false, false);
+	if (scope->nsitem == NULL)
+	{
+		old = MemoryContextSwitchTo(scope->context);
+		scope->nsitem = addRangeTableEntryForRelation(pstate, rel, AccessShareLock, NULL, false, false);
+		MemoryContextSwitchTo(old);
+		scope->rtable = pstate->p_rtable;
+#if PG_VERSION_NUM >= 160000
+		scope->perminfos = pstate->p_rteperminfos;
+#endif
+		return scope->nsitem;
+	}
+	pstate->p_rtable = scope->rtable;
+	/* The columns the last WHERE read were noted in its memory, gone now. */
+#if PG_VERSION_NUM >= 160000
+	pstate->p_rteperminfos = scope->perminfos;
+	((RTEPermissionInfo *) linitial(scope->perminfos))->selectedCols = NULL;
+#else
+	scope->nsitem->p_rte->selectedCols = NULL;
+#endif
+	return scope->nsitem;
+}
+
 static Node *
-analyse_where(Relation rel, const char *where_text, ColumnRenames *renames, Bitmapset **where_columns,
-			  Node **planned_out)
+analyse_where(Relation rel, const char *where_text, ColumnRenames *renames, WhereScope *scope,
+			  Bitmapset **where_columns, Node **planned_out)
 {
 	WhereErrorContext errctx;
 	ErrorContextCallback callback;
@@ -517,7 +552,7 @@ analyse_where(Relation rel, const char *where_text, ColumnRenames *renames, Bitm
 
 	pstate = make_parsestate(NULL);
 	pstate->p_sourcetext = sql;
-	nsitem = addRangeTableEntryForRelation(pstate, rel, AccessShareLock, NULL, false, false);
+	nsitem = scope_item(pstate, rel, scope);
 	addNSItemToQuery(pstate, nsitem, false, true, true);
 	expr = transformWhereClause(pstate, raw, EXPR_KIND_WHERE, "WHERE");
 	assign_expr_collations(pstate, expr);
@@ -577,11 +612,11 @@ shape_reanalyse_where(Relation rel, const char *where_source, int name_count,
 	renames.count = name_count;
 	renames.from = registered_names;
 	renames.to = current_names;
-	return analyse_where(rel, where_source, &renames, where_columns, NULL);
+	return analyse_where(rel, where_source, &renames, NULL, where_columns, NULL);
 }
 
 void
-shape_analyse(Relation rel, const char *where_text, ArrayType *columns, AnalysedShape *out)
+shape_analyse(Relation rel, const char *where_text, ArrayType *columns, WhereScope *scope, AnalysedShape *out)
 {
 	out->where = NULL;
 	out->planned = NULL;
@@ -589,7 +624,7 @@ shape_analyse(Relation rel, const char *where_text, ArrayType *columns, Analysed
 	out->columns = shape_resolve_columns(rel, columns);
 
 	if (where_text != NULL)
-		out->where = analyse_where(rel, where_text, NULL, &out->where_columns, &out->planned);
+		out->where = analyse_where(rel, where_text, NULL, scope, &out->where_columns, &out->planned);
 
 	check_select_privileges(rel, out->where_columns, out->columns);
 	check_replica_identity(rel, out->where_columns);
