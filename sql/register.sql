@@ -112,6 +112,23 @@ CREATE TEMP TABLE reg_bulk AS
 SELECT count(*) AS registered, count(DISTINCT where_clause) AS distinct_clauses FROM reg_bulk;
 SELECT where_columns, count(*) FROM reg_bulk GROUP BY 1 ORDER BY 1;
 SELECT ord, where_columns, where_clause FROM reg_bulk WHERE ord IN (1, 2, 3, 4, 5, 9996, 9997, 9998, 9999, 10000) ORDER BY ord;
+-- qualified and whole-row references; then a call whose error is caught, and another call
+CREATE TEMP TABLE reg_bulk2 AS
+  SELECT r.id, r.ord FROM shape_router.register_shapes('reg_todos', ARRAY[
+    'reg_todos.status = ''a''', 'ROW(reg_todos.*) IS NOT NULL AND user_id = 1', '(reg_todos).title = ''b''']) WITH ORDINALITY AS r(id, ord);
+DO $$
+BEGIN
+  PERFORM shape_router.register_shapes('reg_todos', ARRAY['user_id = 1', 'nope = 2', 'title = ''c''']);
+EXCEPTION WHEN undefined_column THEN
+  RAISE NOTICE 'caught: %', SQLERRM;
+END $$;
+INSERT INTO reg_bulk2
+  SELECT r.id, r.ord + 3 FROM shape_router.register_shapes('reg_todos', ARRAY['title = ''d''', 'user_id = 2 OR status = ''e''']) WITH ORDINALITY AS r(id, ord);
+SELECT r.ord, c.where_columns, s.where_clause
+  FROM reg_bulk2 r
+  JOIN shape_router.shape_catalog c ON c.shape_id = r.id
+  JOIN shape_router.shapes s ON s.shape_id = r.id
+ ORDER BY r.ord;
 ROLLBACK;
 
 DROP VIEW reg_view;

@@ -307,7 +307,7 @@ shape_id_of_tuple(HeapTuple tuple, TupleDesc desc)
 	Datum		id;
 
 	StaticAssertStmt(Anum_shape_shape_id == 1, "the id is the first column");
-	/* At the data's start: a row with a NULL elsewhere would take heap_getattr's slow walk. */
+	/* At the data's start (heap_getattr calls nocachegetattr for every row with a NULL column). */
 	if (HeapTupleHeaderGetNatts(header) >= 1 && desc->natts >= 1 &&
 		TupleDescAttr(desc, 0)->atttypid == INT8OID && !TupleDescAttr(desc, 0)->attisdropped)
 	{

@@ -512,10 +512,11 @@ scope_item(ParseState *pstate, Relation rel, WhereScope *scope)
 #endif
 		return scope->nsitem;
 	}
-	pstate->p_rtable = scope->rtable;
+	/* Lists of this WHERE's own: nothing it appends outlives it. */
+	pstate->p_rtable = list_make1(linitial(scope->rtable));
 	/* The columns the last WHERE read were noted in its memory, gone now. */
 #if PG_VERSION_NUM >= 160000
-	pstate->p_rteperminfos = scope->perminfos;
+	pstate->p_rteperminfos = list_make1(linitial(scope->perminfos));
 	((RTEPermissionInfo *) linitial(scope->perminfos))->selectedCols = NULL;
 #else
 	scope->nsitem->p_rte->selectedCols = NULL;
