@@ -484,11 +484,6 @@ rename_column_refs(Node *node, void *arg)
 }
 
 /*
- * Parses and analyses a WHERE over rel and checks that a shape may use it;
- * returns the expression and sets *where_columns. With renames, the text's
- * column names are first replaced (a stored text, from before column renames).
- */
-/*
  * The table's namespace item in pstate: made afresh without a scope, else
  * made once in the scope's context and its range table lent to each pstate
  * (the analysis of an expression adds no entry; it only notes the columns
@@ -524,6 +519,12 @@ scope_item(ParseState *pstate, Relation rel, WhereScope *scope)
 	return scope->nsitem;
 }
 
+/*
+ * Parses and analyses a WHERE over rel and checks that a shape may use it;
+ * returns the expression and sets *where_columns. With renames, the text's
+ * column names are first replaced (a stored text, from before column renames).
+ * With scope, the table's range table entry is the scope's (scope_item).
+ */
 static Node *
 analyse_where(Relation rel, const char *where_text, ColumnRenames *renames, WhereScope *scope,
 			  Bitmapset **where_columns, Node **planned_out)
