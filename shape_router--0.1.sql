@@ -10,7 +10,6 @@ CREATE SEQUENCE shape_router.shape_id_seq;
 CREATE TABLE shape_router.shape_catalog (
     shape_id      bigint       NOT NULL,
     relid         oid          NOT NULL,
-    where_expr    pg_node_tree,           -- nodeToString of the analysed WHERE; NULL: every row
     where_columns int2[]       NOT NULL,  -- attnums the WHERE reads (sorted)
     columns       int2[],                 -- projected attnums (sorted); NULL: all columns
     created_at    timestamptz  NOT NULL,
@@ -20,13 +19,18 @@ CREATE TABLE shape_router.shape_catalog (
     -- the WHERE's cover: {alternatives, atoms of each, then key and attnum * 256 + type tag
     -- of each atom}, src/pg/shape_catalog.c; NULL: a scan shape
     index_cover   int8[],
-    -- A major upgrade (pg_upgrade) carries rows over unchanged, but node trees, programs and
-    -- covers are only read by the major that made them: a row from another major is rebuilt
-    -- from where_source (its WHERE deparsed at registration) whose column names map to
-    -- attnums through where_names (the names of where_columns then, in the same order).
+    -- The WHERE itself is where_source, deparsed at registration (NULL: every row), whose
+    -- column names map to attnums through where_names (the names of where_columns then, in
+    -- the same order): the shapes view and explain_shape analyse it again, naming columns
+    -- as they are named now. A major upgrade (pg_upgrade) carries rows over unchanged, but
+    -- programs and covers are only read by the major that made them: a row from another
+    -- major is rebuilt from its text.
     server_major  integer      NOT NULL,
     where_source  text,
     where_names   text[],
+    -- type and collation of each of where_columns when the WHERE was analysed, in pairs: an
+    -- ALTER TABLE that changes either is refused (the program was compiled for them)
+    where_types   oid[],
     CONSTRAINT shape_catalog_pkey PRIMARY KEY (shape_id)
 ) WITH (user_catalog_table = true);
 CREATE INDEX shape_catalog_relid_idx ON shape_router.shape_catalog (relid);
@@ -155,8 +159,8 @@ AS 'MODULE_PATHNAME', 'shape_router_upgrade_shapes'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION shape_router.upgrade_shapes() FROM PUBLIC;
 
--- A shape's WHERE as this server reads it; the shapes view calls it for rows made
--- under another major (re-analysed from their text).
+-- A shape's WHERE as this server reads it: its text analysed again, with the
+-- columns' names of now (the shapes view calls it for every shape with a WHERE).
 CREATE FUNCTION shape_router.where_clause_of(shape_id bigint)
 RETURNS text
 AS 'MODULE_PATHNAME', 'shape_router_where_clause_of'
@@ -165,9 +169,7 @@ LANGUAGE C STABLE STRICT PARALLEL UNSAFE;
 CREATE VIEW shape_router.shapes AS
 SELECT c.shape_id,
        c.relid::pg_catalog.regclass AS relation,
-       CASE WHEN c.server_major = pg_catalog.current_setting('server_version_num')::integer / 10000
-            THEN pg_catalog.pg_get_expr(c.where_expr, c.relid)
-            ELSE shape_router.where_clause_of(c.shape_id) END AS where_clause,
+       CASE WHEN c.where_source IS NOT NULL THEN shape_router.where_clause_of(c.shape_id) END AS where_clause,
        CASE WHEN c.columns IS NOT NULL THEN
          ARRAY(SELECT a.attname::text
                  FROM pg_catalog.unnest(c.columns) AS u(attnum)

@@ -11,6 +11,7 @@ ALTER TABLE dd DROP COLUMN b;
 ALTER TABLE dd DROP COLUMN c;                -- unused by any shape: fine
 ALTER TABLE dd RENAME COLUMN a TO a_renamed;
 SELECT where_clause, columns FROM shape_router.shapes WHERE shape_id IN (:s_a, :s_b) ORDER BY shape_id;
+SELECT line FROM shape_router.explain_shape(:s_a) AS line WHERE line LIKE 'where:%' OR line LIKE 'reads%';
 INSERT INTO dd VALUES (1, 1, 'x');
 SELECT data::json->'new' AS new FROM pg_logical_slot_get_changes('ddl', NULL, NULL, 'include-transaction', '0');
 BEGIN;
@@ -22,6 +23,18 @@ DROP TABLE dd;
 SELECT count(*) AS shapes_after_drop FROM shape_router.shapes WHERE shape_id IN (:s_a, :s_b);
 SELECT data FROM pg_logical_slot_get_changes('ddl', NULL, NULL);
 SELECT relations_with_shapes, shapes_loaded FROM shape_router.decoding_stats();
+-- a column a shape reads keeps its type and collation: a longer varchar is fine, another
+-- type or collation is refused (the shape's program was compiled for them)
+CREATE TABLE dv (id int PRIMARY KEY, v varchar(10), w text);
+ALTER TABLE dv REPLICA IDENTITY FULL;
+SELECT shape_router.register_shape('dv', 'v < ''m'' AND w = ''x''') - 2000 AS s_v;
+ALTER TABLE dv ALTER COLUMN v TYPE varchar(20);
+ALTER TABLE dv ALTER COLUMN v TYPE text;
+ALTER TABLE dv ALTER COLUMN v TYPE varchar(20) COLLATE "C";
+ALTER TABLE dv ALTER COLUMN w TYPE text COLLATE "C";
+ALTER TABLE dv RENAME COLUMN w TO w2;
+SELECT where_clause FROM shape_router.shapes WHERE relation = 'dv'::regclass;
+DROP TABLE dv;
 -- one statement dropping two tables whose shapes interleave: drop records in ascending shape order
 CREATE TABLE dd1 (id int PRIMARY KEY);
 CREATE TABLE dd2 (id int PRIMARY KEY);

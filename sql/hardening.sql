@@ -166,6 +166,27 @@ SELECT 'stop' FROM pg_drop_replication_slot('hard_late');
 \c contrib_regression
 DROP DATABASE hard_late;
 
+-- 12. A catalog with as many columns as this build's but other ones (made by another
+-- build's script) is refused with an error, by registration and by decoding alike.
+CREATE DATABASE hard_layout;
+\c hard_layout
+SET synchronous_commit = on;
+CREATE EXTENSION shape_router;
+CREATE TABLE t (id int PRIMARY KEY);
+SELECT shape_router.register_shape('t', 'id > 0') IS NOT NULL AS registered;
+ALTER TABLE shape_router.shape_catalog SET (user_catalog_table = false);
+ALTER TABLE shape_router.shape_catalog ALTER COLUMN where_types TYPE int8[];
+ALTER TABLE shape_router.shape_catalog SET (user_catalog_table = true);
+SELECT 'init' FROM pg_create_logical_replication_slot('hard_layout', 'shape_router');
+SELECT shape_router.register_shape('t', 'id > 1');
+INSERT INTO t VALUES (1);
+\set VERBOSITY terse
+SELECT count(*) FROM pg_logical_slot_get_changes('hard_layout', NULL, NULL);
+\set VERBOSITY default
+SELECT 'stop' FROM pg_drop_replication_slot('hard_layout');
+\c contrib_regression
+DROP DATABASE hard_layout;
+
 DROP TABLE hard;
 DROP EXTENSION dblink;
 DROP ROLE hard_user;

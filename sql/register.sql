@@ -73,7 +73,7 @@ SELECT shape_router.register_shape('reg_index_ri', 'b > 1');
 -- the catalog is written only through the functions
 CREATE ROLE reg_user;
 SET ROLE reg_user;
-INSERT INTO shape_router.shape_catalog VALUES (999, 1, NULL, '{}', NULL, now(), 1);
+INSERT INTO shape_router.shape_catalog VALUES (999, 1, '{}', NULL, now(), 1);
 DELETE FROM shape_router.shape_catalog;
 SELECT nextval('shape_router.shape_id_seq');
 SELECT count(*) > 0 AS can_read_listing FROM shape_router.shapes;

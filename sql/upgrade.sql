@@ -45,10 +45,10 @@ CREATE TEMP TABLE before AS
 SELECT (data::json->>'shape')::bigint - :a AS shape, data::json->>'op' AS op, count(*)
   FROM before GROUP BY 1, 2 ORDER BY 1, 2;
 
--- the fake upgrade: a's row gets b's tree, program and cover, b gets c's, c gets a's;
+-- the fake upgrade: a's row gets b's types, program and cover, b gets c's, c gets a's;
 -- e's text becomes one that no major can analyse
 UPDATE shape_router.shape_catalog c
-   SET server_major = 14, where_expr = o.where_expr, program = o.program,
+   SET server_major = 14, where_types = o.where_types, program = o.program,
        fallback_exprs = o.fallback_exprs, index_cover = o.index_cover
   FROM shape_router.shape_catalog o
  WHERE (c.shape_id, o.shape_id) IN ((:a, :b), (:b, :c), (:c, :a));

@@ -1921,29 +1921,53 @@ indexable_expression(Node *node)
 	return !contain_mutable_functions(node) && !expression_returns_set(node);
 }
 
-/* nodeToString's text with every ":location N" made -1: the same expression
- * written anywhere in a WHERE has one text. (A string's blanks are escaped, so
- * " :location " is always a field.) */
+/*
+ * nodeToString's text with every ":location N" made -1 and every implicit
+ * coercion's format (2, COERCE_IMPLICIT_CAST) made explicit (1): the same
+ * expression written anywhere in a WHERE, or read back from the WHERE's
+ * deparsed text (which spells its implicit casts out), has one text. Formats
+ * only say how a node is shown. (A string's blanks are escaped, so " :name "
+ * is always a field.)
+ */
 static char *
 expression_text(Node *expr)
 {
+	static const char *const formats[] = {"relabelformat", "funcformat", "coerceformat", "convertformat",
+	"coercionformat"};
 	char	   *text = nodeToString(expr);
 	StringInfoData out;
 	const char *p = text;
 	const char *hit;
 
 	initStringInfo(&out);
-	while ((hit = strstr(p, " :location ")) != NULL)
+	while ((hit = strstr(p, " :")) != NULL)
 	{
-		const char *end = hit + strlen(" :location ");
+		const char *name = hit + 2;
+		const char *value = strchr(name, ' ');
+		bool		location;
+		bool		format = false;
 
-		appendBinaryStringInfo(&out, p, end - p);
-		appendStringInfoString(&out, "-1");
-		if (*end == '-')
-			end++;
-		while (*end >= '0' && *end <= '9')
-			end++;
-		p = end;
+		if (value == NULL)
+			break;
+		location = value - name == 8 && strncmp(name, "location", 8) == 0;
+		for (int i = 0; i < (int) lengthof(formats) && !location && !format; i++)
+			format = (size_t) (value - name) == strlen(formats[i]) && strncmp(name, formats[i], value - name) == 0;
+		value++;
+		appendBinaryStringInfo(&out, p, value - p);
+		p = value;
+		if (location)
+		{
+			appendStringInfoString(&out, "-1");
+			if (*p == '-')
+				p++;
+			while (*p >= '0' && *p <= '9')
+				p++;
+		}
+		else if (format && p[0] == '2' && (p[1] == ' ' || p[1] == '}'))
+		{
+			appendStringInfoChar(&out, '1');
+			p++;
+		}
 	}
 	appendStringInfoString(&out, p);
 	return out.data;

@@ -71,15 +71,12 @@ register_one(Relation catalog, CatalogIndexState indexes, Oid sequence,
 	int64		shape_id;
 	HeapTuple	tuple;
 
+	shape_catalog_check_layout(RelationGetDescr(catalog));
 	shape_analyse(rel, where_text, columns, &call->scope, &shape);
 	shape_id = nextval_internal(sequence, false);
 
 	values[Anum_shape_shape_id - 1] = Int64GetDatum(shape_id);
 	values[Anum_shape_relid - 1] = ObjectIdGetDatum(RelationGetRelid(rel));
-	if (shape.where != NULL)
-		values[Anum_shape_where_expr - 1] = CStringGetTextDatum(nodeToString(shape.where));
-	else
-		nulls[Anum_shape_where_expr - 1] = true;
 	values[Anum_shape_where_columns - 1] = int2_array_from_bitmapset(shape.where_columns);
 	if (shape.columns != NULL)
 		values[Anum_shape_columns - 1] = int2_array_from_bitmapset(shape.columns);
@@ -93,6 +90,7 @@ register_one(Relation catalog, CatalogIndexState indexes, Oid sequence,
 	values[Anum_shape_server_major - 1] = Int32GetDatum(SHAPE_SERVER_MAJOR);
 	nulls[Anum_shape_where_source - 1] = true;
 	nulls[Anum_shape_where_names - 1] = true;
+	nulls[Anum_shape_where_types - 1] = true;
 	if (shape.where != NULL)
 	{
 		if (call->deparse_context == NIL)
@@ -107,6 +105,8 @@ register_one(Relation catalog, CatalogIndexState indexes, Oid sequence,
 		nulls[Anum_shape_where_source - 1] = false;
 		values[Anum_shape_where_names - 1] = shape_where_names(rel, shape.where_columns);
 		nulls[Anum_shape_where_names - 1] = false;
+		values[Anum_shape_where_types - 1] = shape_where_types(rel, shape.where_columns);
+		nulls[Anum_shape_where_types - 1] = false;
 	}
 	{
 		ShapeCover	cover;
@@ -398,7 +398,7 @@ for_each_shape_of_relation(Relation catalog, Oid relid,
 
 		/* One shape that this major cannot analyse (made under another) must not
 		 * stop the others from being matched or guarded. */
-		if (shape_def_from_tuple_or_reason(&def, rows[i].tuple, RelationGetDescr(catalog), SHAPE_DEF_FULL, &reason))
+		if (shape_def_from_tuple_or_reason(&def, rows[i].tuple, RelationGetDescr(catalog), SHAPE_DEF_SETS, &reason))
 			visit(&def, arg);
 		else
 			ereport(WARNING,
@@ -560,7 +560,7 @@ shape_router_evaluate_shape(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("shape " INT64_FORMAT " does not exist", shape_id)));
-	shape_def_from_tuple(&def, tuple, RelationGetDescr(catalog));
+	shape_def_from_tuple_or_reason(&def, tuple, RelationGetDescr(catalog), SHAPE_DEF_SETS, NULL);
 	if (def.relid != RelationGetRelid(rel))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -1056,16 +1056,22 @@ check_shape_columns(const ShapeDef *def, void *arg)
 {
 	AlterCheck *check = (AlterCheck *) arg;
 	TupleDesc	desc = RelationGetDescr(check->rel);
-	AttrNumber	bad_attnum;
 
-	if (def->where_text == NULL)
+	if (!def->has_where)
 		return;
-	if (!expr_fits_relation(stringToNode(def->where_text), desc, &bad_attnum))
+	for (int i = 0; i < def->where_count; i++)
+	{
+		AttrNumber	attnum = def->where_attnums[i];
+		Form_pg_attribute attr = attnum >= 1 && attnum <= desc->natts ? TupleDescAttr(desc, attnum - 1) : NULL;
+
+		if (attr != NULL && !attr->attisdropped && attr->atttypid == def->where_types[2 * i] &&
+			attr->attcollation == def->where_types[2 * i + 1])
+			continue;
 		appendStringInfo(&check->retyped, "%sshape " INT64_FORMAT " reads column %s",
 						 check->retyped.len > 0 ? ", " : "", def->shape_id,
-						 bad_attnum >= 1 && bad_attnum <= desc->natts
-						 ? quote_identifier(NameStr(TupleDescAttr(desc, bad_attnum - 1)->attname))
-						 : "(gone)");
+						 attr != NULL ? quote_identifier(NameStr(attr->attname)) : "(gone)");
+		return;
+	}
 }
 
 static void

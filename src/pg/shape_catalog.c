@@ -504,7 +504,8 @@ malformed:
 }
 
 /*
- * Re-analysis of a row made under another major. The table is opened by
+ * Re-analysis of a row made under another major (text_only: only its
+ * where_text, for a row of this major). The table is opened by
  * reference, without a lock, as decoding reads tables. With unusable, a data
  * error (the new major refuses the text) is returned there instead of raised:
  * the parser and analyser hold no locks, pins or other resources when they fail
@@ -513,7 +514,8 @@ malformed:
  * propagate.
  */
 static bool
-reanalyse(ShapeDef *def, Datum where_source, Datum where_names, bool want_where_text, char **unusable)
+reanalyse(ShapeDef *def, Datum where_source, Datum where_names, bool want_where_text, bool text_only,
+		  char **unusable)
 {
 	MemoryContext caller_context = CurrentMemoryContext;
 	volatile uint32 holdoff = InterruptHoldoffCount;
@@ -542,7 +544,10 @@ reanalyse(ShapeDef *def, Datum where_source, Datum where_names, bool want_where_
 	guc_level = shape_text_settings_begin(NULL, true);
 	PG_TRY();
 	{
-		shape_def_reanalyse(def, rel, where_source, where_names, want_where_text);
+		if (text_only)
+			shape_def_where_text(def, rel, where_source, where_names);
+		else
+			shape_def_reanalyse(def, rel, where_source, where_names, want_where_text);
 	}
 	PG_CATCH();
 	{
@@ -576,6 +581,45 @@ reanalyse(ShapeDef *def, Datum where_source, Datum where_names, bool want_where_
 }
 
 /*
+ * Refuses a catalog whose columns are not the ones shape_router_pg.h numbers:
+ * one made by another build's script (an extension updated by replacing its
+ * files, not by CREATE EXTENSION) may have as many columns in other places.
+ */
+void
+shape_catalog_check_layout(TupleDesc desc)
+{
+	if (desc->natts != Natts_shape_catalog ||
+		TupleDescAttr(desc, Anum_shape_where_columns - 1)->atttypid != INT2ARRAYOID ||
+		TupleDescAttr(desc, Anum_shape_program - 1)->atttypid != BYTEAOID ||
+		TupleDescAttr(desc, Anum_shape_where_types - 1)->atttypid != OIDARRAYOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("shape_router.shape_catalog does not have the columns this build of shape_router reads"),
+				 errdetail("The extension's tables were created by another build of shape_router."),
+				 errhint("Install the build that created them, or drop the extension and create it again (its shapes are lost).")));
+}
+
+/* The row's where_types, checked against its where_columns; a copy. */
+static const Oid *
+where_types_of_row(const ShapeDef *def, Datum datum, bool isnull)
+{
+	ArrayType  *array;
+	Oid		   *types;
+
+	if (isnull)
+		elog(ERROR, "shape_router catalog row for shape " INT64_FORMAT " has no where_types", def->shape_id);
+	array = DatumGetArrayTypeP(datum);
+	if (ARR_NDIM(array) > 1 || ARR_HASNULL(array) || ARR_ELEMTYPE(array) != OIDOID ||
+		ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array)) != 2 * def->where_count)
+		elog(ERROR, "shape_router catalog row for shape " INT64_FORMAT " has where_types that do not match its where_columns",
+			 def->shape_id);
+	types = palloc(sizeof(Oid) * (2 * def->where_count + 1));
+	if (def->where_count > 0)
+		memcpy(types, ARR_DATA_PTR(array), sizeof(Oid) * 2 * def->where_count);
+	return types;
+}
+
+/*
  * A catalog row; one made under another major is re-analysed from its WHERE text
  * (shape_upgrade.c). parts (SHAPE_DEF_*) says what beyond the router's needs to
  * fill: the plugin runs programs and never needs the (large) stored tree, nor
@@ -590,8 +634,7 @@ shape_def_from_tuple_or_reason(ShapeDef *def, HeapTuple tuple, TupleDesc desc, i
 	Datum		values[Natts_shape_catalog];
 	bool		nulls[Natts_shape_catalog];
 
-	if (desc->natts != Natts_shape_catalog)
-		elog(ERROR, "shape_router catalog has %d columns, expected %d", desc->natts, Natts_shape_catalog);
+	shape_catalog_check_layout(desc);
 	heap_deform_tuple(tuple, desc, values, nulls);
 	if (nulls[Anum_shape_shape_id - 1] || nulls[Anum_shape_relid - 1] ||
 		nulls[Anum_shape_where_columns - 1])
@@ -599,7 +642,7 @@ shape_def_from_tuple_or_reason(ShapeDef *def, HeapTuple tuple, TupleDesc desc, i
 
 	def->shape_id = DatumGetInt64(values[Anum_shape_shape_id - 1]);
 	def->relid = DatumGetObjectId(values[Anum_shape_relid - 1]);
-	def->has_where = !nulls[Anum_shape_where_expr - 1];
+	def->has_where = !nulls[Anum_shape_where_source - 1];
 	def->registered_major = nulls[Anum_shape_server_major - 1] ? 0
 		: DatumGetInt32(values[Anum_shape_server_major - 1]);
 	def->reanalysed = false;
@@ -625,13 +668,15 @@ shape_def_from_tuple_or_reason(ShapeDef *def, HeapTuple tuple, TupleDesc desc, i
 	def->where_columns = NULL;
 	def->columns = NULL;
 	/* re-analysis compares the columns it finds with the row's */
-	if ((parts & SHAPE_DEF_SETS) || (def->has_where && def->registered_major != SHAPE_SERVER_MAJOR))
+	if ((parts & SHAPE_DEF_SETS) ||
+		(def->has_where && (def->registered_major != SHAPE_SERVER_MAJOR || (parts & SHAPE_DEF_WHERE_TEXT))))
 	{
 		def->where_columns = attnums_bitmapset(def->where_attnums, def->where_count);
 		if (def->column_count >= 0)
 			def->columns = attnums_bitmapset(def->column_attnums, def->column_count);
 	}
 	def->where_text = NULL;
+	def->where_types = NULL;
 	def->program = NULL;
 	def->fallback_text = NULL;
 	def->cover_alternatives = 0;
@@ -639,27 +684,32 @@ shape_def_from_tuple_or_reason(ShapeDef *def, HeapTuple tuple, TupleDesc desc, i
 	def->cover_atoms = NULL;
 	def->cover_exact = 0;
 
+	if (def->has_where && nulls[Anum_shape_where_names - 1])
+	{
+		char	   *reason = psprintf("the catalog row of shape " INT64_FORMAT " has a WHERE text without its column names",
+									  def->shape_id);
+
+		if (unusable == NULL)
+			ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("%s", reason)));
+		*unusable = reason;
+		return false;
+	}
 	if (def->has_where && def->registered_major != SHAPE_SERVER_MAJOR)
 	{
-		/* Another major's trees, program and cover are never read. */
-		if (nulls[Anum_shape_where_source - 1] || nulls[Anum_shape_where_names - 1])
-		{
-			char	   *reason = psprintf("shape " INT64_FORMAT " was made under PostgreSQL %d and its catalog row has no WHERE text",
-										  def->shape_id, def->registered_major);
-
-			if (unusable == NULL)
-				ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("%s", reason)));
-			*unusable = reason;
-			return false;
-		}
+		/* Another major's programs and covers are never read. */
 		if (!reanalyse(def, values[Anum_shape_where_source - 1], values[Anum_shape_where_names - 1],
-					   (parts & SHAPE_DEF_WHERE_TEXT) != 0, unusable))
+					   (parts & SHAPE_DEF_WHERE_TEXT) != 0, false, unusable))
 			return false;
 	}
 	else
 	{
-		if (def->has_where && (parts & SHAPE_DEF_WHERE_TEXT))
-			def->where_text = TextDatumGetCString(values[Anum_shape_where_expr - 1]);
+		if (def->has_where && (parts & SHAPE_DEF_WHERE_TEXT) &&
+			!reanalyse(def, values[Anum_shape_where_source - 1], values[Anum_shape_where_names - 1],
+					   true, true, unusable))
+			return false;
+		if (def->has_where && (parts & SHAPE_DEF_SETS))
+			def->where_types = where_types_of_row(def, values[Anum_shape_where_types - 1],
+												  nulls[Anum_shape_where_types - 1]);
 		if (!nulls[Anum_shape_program - 1])
 			def->program = (parts & SHAPE_DEF_SETS) ? DatumGetByteaPCopy(values[Anum_shape_program - 1])
 				: DatumGetByteaPP(values[Anum_shape_program - 1]);

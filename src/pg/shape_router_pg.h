@@ -56,17 +56,17 @@
 /* Attribute numbers of shape_router.shape_catalog (see shape_router--0.1.sql). */
 #define Anum_shape_shape_id 1
 #define Anum_shape_relid 2
-#define Anum_shape_where_expr 3
-#define Anum_shape_where_columns 4
-#define Anum_shape_columns 5
-#define Anum_shape_created_at 6
-#define Anum_shape_registered_by 7
-#define Anum_shape_program 8
-#define Anum_shape_fallback_exprs 9
-#define Anum_shape_index_cover 10
-#define Anum_shape_server_major 11
-#define Anum_shape_where_source 12
-#define Anum_shape_where_names 13
+#define Anum_shape_where_columns 3
+#define Anum_shape_columns 4
+#define Anum_shape_created_at 5
+#define Anum_shape_registered_by 6
+#define Anum_shape_program 7
+#define Anum_shape_fallback_exprs 8
+#define Anum_shape_index_cover 9
+#define Anum_shape_server_major 10
+#define Anum_shape_where_source 11
+#define Anum_shape_where_names 12
+#define Anum_shape_where_types 13
 #define Natts_shape_catalog 13
 
 /* The major whose node trees this server reads (catalog column server_major). */
@@ -78,9 +78,10 @@ typedef struct ShapeDef
 	int64		shape_id;
 	Oid			relid;
 	bool		has_where;		/* false: every row matches */
-	char	   *where_text;		/* nodeToString form (when asked for), NULL = every row */
+	char	   *where_text;		/* nodeToString of where_source analysed again (SHAPE_DEF_WHERE_TEXT) */
 	Bitmapset  *where_columns;	/* attnums read by the WHERE (SHAPE_DEF_SETS) */
 	Bitmapset  *columns;		/* projected attnums, NULL = all columns (SHAPE_DEF_SETS) */
+	const Oid  *where_types;	/* type, collation of each where_attnums (SHAPE_DEF_SETS) */
 	/* the same as the catalog row lists them: ascending, valid while the row is */
 	const int16 *where_attnums;
 	int			where_count;
@@ -108,6 +109,7 @@ extern Oid	shape_catalog_index_relid(const char *index_name);
 #define SHAPE_DEF_WHERE_TEXT 0x1	/* where_text */
 #define SHAPE_DEF_SETS 0x2		/* where_columns, columns, and a program of its own */
 #define SHAPE_DEF_FULL (SHAPE_DEF_WHERE_TEXT | SHAPE_DEF_SETS)
+extern void shape_catalog_check_layout(TupleDesc desc);
 extern void shape_def_from_tuple(ShapeDef *def, HeapTuple tuple, TupleDesc desc);
 extern bool shape_def_from_tuple_or_reason(ShapeDef *def, HeapTuple tuple, TupleDesc desc,
 										   int parts, char **unusable);
@@ -155,6 +157,8 @@ extern char *shape_where_source(Relation rel, Node *where, List *context);
 extern int	shape_text_settings_begin(Node *where, bool with_names);
 extern void shape_text_settings_end(int level, bool ok);
 extern Datum shape_where_names(Relation rel, const Bitmapset *where_columns);
+extern Datum shape_where_types(Relation rel, const Bitmapset *where_columns);
+extern void shape_def_where_text(ShapeDef *def, Relation rel, Datum where_source, Datum where_names);
 extern void shape_def_reanalyse(ShapeDef *def, Relation rel, Datum where_source, Datum where_names,
 								bool want_where_text);
 

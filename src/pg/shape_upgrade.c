@@ -122,14 +122,31 @@ shape_where_names(Relation rel, const Bitmapset *where_columns)
 	return PointerGetDatum(construct_array(items, count, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
+/* The type and collation of each column the WHERE reads, in attnum order (catalog where_types). */
+Datum
+shape_where_types(Relation rel, const Bitmapset *where_columns)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	Datum	   *items = palloc(sizeof(Datum) * (2 * bms_num_members(where_columns) + 1));
+	int			count = 0;
+	int			attnum = -1;
+
+	while ((attnum = bms_next_member(where_columns, attnum)) >= 0)
+	{
+		items[count++] = ObjectIdGetDatum(TupleDescAttr(desc, attnum - 1)->atttypid);
+		items[count++] = ObjectIdGetDatum(TupleDescAttr(desc, attnum - 1)->attcollation);
+	}
+	return PointerGetDatum(construct_array(items, count, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+}
+
 /*
- * Rebuilds def's tree, program, fallbacks and cover from where_source. The text
- * names columns as they were named at registration; where_names maps those names
- * to attnums (pg_upgrade keeps attnums), and each is replaced by the column's
- * name now, so renames since registration are followed. rel is def's table.
+ * def's WHERE, analysed again from where_source. The text names columns as they
+ * were named at registration; where_names maps those names to attnums
+ * (pg_upgrade keeps attnums), and each is replaced by the column's name now, so
+ * renames since registration are followed. rel is def's table.
  */
-void
-shape_def_reanalyse(ShapeDef *def, Relation rel, Datum where_source, Datum where_names, bool want_where_text)
+static Node *
+where_of_source(ShapeDef *def, Relation rel, Datum where_source, Datum where_names)
 {
 	Datum	   *name_datums;
 	bool	   *name_nulls;
@@ -139,9 +156,6 @@ shape_def_reanalyse(ShapeDef *def, Relation rel, Datum where_source, Datum where
 	int			attnum = -1;
 	Node	   *where;
 	Bitmapset  *where_columns;
-	ShapeCover	cover;
-	List	   *fallbacks;
-	Node	   *planned;
 
 	deconstruct_array(DatumGetArrayTypeP(where_names), TEXTOID, -1, false, TYPALIGN_INT,
 					  &name_datums, &name_nulls, &name_count);
@@ -172,7 +186,32 @@ shape_def_reanalyse(ShapeDef *def, Relation rel, Datum where_source, Datum where
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 				 errmsg("shape " INT64_FORMAT "'s WHERE text reads other columns than its catalog row lists",
 						def->shape_id)));
+	return where;
+}
 
+/* def's where_text: its WHERE analysed again (where_of_source). */
+void
+shape_def_where_text(ShapeDef *def, Relation rel, Datum where_source, Datum where_names)
+{
+	def->where_text = nodeToString(where_of_source(def, rel, where_source, where_names));
+}
+
+/*
+ * Rebuilds def's program, fallbacks and cover (and, with want_where_text, its
+ * where_text) from where_source (where_of_source), for a row made under
+ * another major. Its where_types become the columns' of now, which it was
+ * analysed against.
+ */
+void
+shape_def_reanalyse(ShapeDef *def, Relation rel, Datum where_source, Datum where_names, bool want_where_text)
+{
+	Node	   *where = where_of_source(def, rel, where_source, where_names);
+	ShapeCover	cover;
+	List	   *fallbacks;
+	Node	   *planned;
+	ArrayType  *types = DatumGetArrayTypeP(shape_where_types(rel, def->where_columns));
+
+	def->where_types = (const Oid *) ARR_DATA_PTR(types);
 	def->where_text = want_where_text ? nodeToString(where) : NULL;
 	planned = shape_plan_where(where);
 	def->program = shape_compile_planned(planned, &fallbacks);
@@ -252,12 +291,11 @@ shape_router_upgrade_shapes(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_TABLE),
 						 errmsg("table %u of shape " INT64_FORMAT " does not exist", def.relid, def.shape_id)));
-			for (int att = Anum_shape_where_expr; att <= Natts_shape_catalog; att++)
-				if (att == Anum_shape_where_expr || att == Anum_shape_program ||
-					att == Anum_shape_fallback_exprs || att == Anum_shape_index_cover ||
-					att == Anum_shape_where_source || att == Anum_shape_where_names)
+			for (int att = Anum_shape_program; att <= Natts_shape_catalog; att++)
+				if (att == Anum_shape_program || att == Anum_shape_fallback_exprs ||
+					att == Anum_shape_index_cover || att == Anum_shape_where_source ||
+					att == Anum_shape_where_names || att == Anum_shape_where_types)
 					replace[att - 1] = true;
-			values[Anum_shape_where_expr - 1] = CStringGetTextDatum(def.where_text);
 			values[Anum_shape_program - 1] = PointerGetDatum(def.program);
 			nulls[Anum_shape_fallback_exprs - 1] = def.fallback_text == NULL;
 			if (def.fallback_text != NULL)
@@ -277,6 +315,7 @@ shape_router_upgrade_shapes(PG_FUNCTION_ARGS)
 			}
 			values[Anum_shape_where_source - 1] = CStringGetTextDatum(shape_where_source(rel, where, NIL));
 			values[Anum_shape_where_names - 1] = shape_where_names(rel, def.where_columns);
+			values[Anum_shape_where_types - 1] = shape_where_types(rel, def.where_columns);
 			RelationClose(rel);
 		}
 		updated = heap_modify_tuple(old, desc, values, nulls, replace);
