@@ -12,6 +12,11 @@ ALTER TABLE dd DROP COLUMN c;                -- unused by any shape: fine
 ALTER TABLE dd RENAME COLUMN a TO a_renamed;
 SELECT where_clause, columns FROM shape_router.shapes WHERE shape_id IN (:s_a, :s_b) ORDER BY shape_id;
 SELECT line FROM shape_router.explain_shape(:s_a) AS line WHERE line LIKE 'where:%' OR line LIKE 'reads%';
+-- showing a WHERE locks its table only while it is read again: no lock is left held
+BEGIN;
+SELECT count(where_clause) AS shown FROM shape_router.shapes WHERE shape_id = :s_a;
+SELECT count(*) AS locks_held FROM pg_locks WHERE relation = 'dd'::regclass AND pid = pg_backend_pid();
+COMMIT;
 INSERT INTO dd VALUES (1, 1, 'x');
 SELECT data::json->'new' AS new FROM pg_logical_slot_get_changes('ddl', NULL, NULL, 'include-transaction', '0');
 BEGIN;

@@ -283,6 +283,7 @@ shape_router_drop_shape(PG_FUNCTION_ARGS)
 	HeapTuple	tuple = find_shape_tuple(catalog, shape_id);
 	bool		found = HeapTupleIsValid(tuple);
 
+	shape_catalog_check_layout(RelationGetDescr(catalog));
 	if (found)
 	{
 		bool		isnull;
@@ -763,17 +764,24 @@ shape_router_where_clause_of(PG_FUNCTION_ARGS)
 		table_close(catalog, AccessShareLock);
 		PG_RETURN_NULL();
 	}
-	if (!shape_def_from_tuple_or_reason(&def, tuple, RelationGetDescr(catalog), SHAPE_DEF_FULL, &reason))
+	if (!shape_def_from_tuple_or_reason(&def, tuple, RelationGetDescr(catalog), SHAPE_DEF_WHERE_TEXT, &reason))
 	{
 		/* The shapes view must still list it: its text as stored, with a WARNING. */
 		bool		isnull;
 		Datum		source = heap_getattr(tuple, Anum_shape_where_source, RelationGetDescr(catalog), &isnull);
 
-		ereport(WARNING,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("shape " INT64_FORMAT " is shown as stored: registered under PostgreSQL %d, its WHERE cannot be analysed again on this server: %s",
-						def.shape_id, def.registered_major, reason),
-				 errhint("Drop the shape and register it again.")));
+		if (def.registered_major == SHAPE_SERVER_MAJOR)
+			ereport(WARNING,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("shape " INT64_FORMAT " is shown as stored: its WHERE text cannot be analysed again: %s",
+							def.shape_id, reason),
+					 errhint("Drop the shape and register it again.")));
+		else
+			ereport(WARNING,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("shape " INT64_FORMAT " is shown as stored: registered under PostgreSQL %d, its WHERE cannot be analysed again on this server: %s",
+							def.shape_id, def.registered_major, reason),
+					 errhint("Drop the shape and register it again.")));
 		result = isnull ? (Datum) 0 : PointerGetDatum(DatumGetTextPCopy(source));
 		table_close(catalog, AccessShareLock);
 		if (isnull)
@@ -1126,7 +1134,8 @@ check_identity_of_tree(Relation catalog, Oid relid, AlterCheck *check)
  * shape's WHERE reads, or weakening the replica identity below what a shape's
  * WHERE needs (of the table, or of a partition that a shape on an ancestor
  * sees, attached or altered), is refused, naming the shapes. (Renames are
- * fine: the stored tree refers to columns by number.)
+ * fine: programs and covers refer to columns by number, and the WHERE's text
+ * is read back through where_names.)
  */
 PG_FUNCTION_INFO_V1(shape_router_on_ddl_command_end);
 Datum

@@ -523,7 +523,14 @@ reanalyse(ShapeDef *def, Datum where_source, Datum where_names, bool want_where_
 	Relation	rel;
 	int			guc_level;
 
-	/* SQL callers lock the table as the parser expects; decoding reads tables unlocked. */
+	/*
+	 * SQL callers lock the table as the parser expects; decoding reads tables
+	 * unlocked. A lock taken only to show the WHERE (text_only) is released
+	 * after it, as pg_get_expr takes none: a reader of the shapes view left open
+	 * must not hold up DDL on every shaped table.
+	 */
+	bool		release = text_only && !HistoricSnapshotActive();
+
 	if (!HistoricSnapshotActive())
 		LockRelationOid(def->relid, AccessShareLock);
 	rel = RelationIdGetRelation(def->relid);
@@ -531,6 +538,8 @@ reanalyse(ShapeDef *def, Datum where_source, Datum where_names, bool want_where_
 	{
 		char	   *reason = psprintf("its table %u does not exist", def->relid);
 
+		if (release)
+			UnlockRelationOid(def->relid, AccessShareLock);
 		if (unusable == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -577,6 +586,8 @@ reanalyse(ShapeDef *def, Datum where_source, Datum where_names, bool want_where_
 		shape_text_settings_end(guc_level, true);
 		RelationClose(rel);
 	}
+	if (release)
+		UnlockRelationOid(def->relid, AccessShareLock);
 	return ok;
 }
 
@@ -606,13 +617,15 @@ where_types_of_row(const ShapeDef *def, Datum datum, bool isnull)
 	ArrayType  *array;
 	Oid		   *types;
 
-	if (isnull)
-		elog(ERROR, "shape_router catalog row for shape " INT64_FORMAT " has no where_types", def->shape_id);
-	array = DatumGetArrayTypeP(datum);
-	if (ARR_NDIM(array) > 1 || ARR_HASNULL(array) || ARR_ELEMTYPE(array) != OIDOID ||
+	array = isnull ? NULL : DatumGetArrayTypeP(datum);
+	/* The DDL guard reads them: refusing is safer than skipping the shape. */
+	if (array == NULL || ARR_NDIM(array) > 1 || ARR_HASNULL(array) || ARR_ELEMTYPE(array) != OIDOID ||
 		ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array)) != 2 * def->where_count)
-		elog(ERROR, "shape_router catalog row for shape " INT64_FORMAT " has where_types that do not match its where_columns",
-			 def->shape_id);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the catalog row of shape " INT64_FORMAT " does not list a type and a collation for each column its WHERE reads",
+						def->shape_id),
+				 errhint("Drop the shape and register it again.")));
 	types = palloc(sizeof(Oid) * (2 * def->where_count + 1));
 	if (def->where_count > 0)
 		memcpy(types, ARR_DATA_PTR(array), sizeof(Oid) * 2 * def->where_count);
@@ -622,8 +635,8 @@ where_types_of_row(const ShapeDef *def, Datum datum, bool isnull)
 /*
  * A catalog row; one made under another major is re-analysed from its WHERE text
  * (shape_upgrade.c). parts (SHAPE_DEF_*) says what beyond the router's needs to
- * fill: the plugin runs programs and never needs the (large) stored tree, nor
- * sets of columns, nor a program outliving the row. With unusable, a re-analysis that fails with a data error
+ * fill: the plugin runs programs and never needs the WHERE's tree (analysed
+ * again from its text), nor sets of columns, nor a program outliving the row. With unusable, a re-analysis that fails with a data error
  * (the new major refuses the text) returns false with the reason there, so that
  * decoding can skip the shape and go on; without, the error propagates.
  */
@@ -684,7 +697,8 @@ shape_def_from_tuple_or_reason(ShapeDef *def, HeapTuple tuple, TupleDesc desc, i
 	def->cover_atoms = NULL;
 	def->cover_exact = 0;
 
-	if (def->has_where && nulls[Anum_shape_where_names - 1])
+	if (def->has_where && nulls[Anum_shape_where_names - 1] &&
+		(def->registered_major != SHAPE_SERVER_MAJOR || (parts & SHAPE_DEF_WHERE_TEXT)))
 	{
 		char	   *reason = psprintf("the catalog row of shape " INT64_FORMAT " has a WHERE text without its column names",
 									  def->shape_id);

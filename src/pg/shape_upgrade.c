@@ -253,6 +253,8 @@ shape_router_upgrade_shapes(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	int64		rewritten = 0;
 
+	shape_catalog_check_layout(desc);
+
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		bool		isnull;
