@@ -6,6 +6,8 @@
 // (shape id -> relid). Key 0 marks an empty slot, so callers never store it.
 #pragma once
 
+#include "shape_router/huge_pages.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -30,7 +32,7 @@ void shrink_if_slack(std::vector<T>& v) {
 // run of n calls is quadratic.)
 template <typename T>
 void reserve_one_more(std::vector<T>& v) {
-  if (v.size() == v.capacity()) v.reserve(v.capacity() < 8 ? 8 : v.capacity() * 2);
+  reserve_more_on_huge_pages(v, 1);
 }
 
 // Asks the CPU to bring in the cache line at p. g++ 12 finds a function made
@@ -255,8 +257,8 @@ class HandleSet {
   // Allocates before touching the set: on bad_alloc it is unchanged.
   template <typename KeyOf>
   void rehash(size_t capacity, KeyOf key_of) {
-    std::vector<uint32_t> old(capacity, 0);
-    std::vector<uint8_t> tags(capacity, 0);
+    std::vector<uint32_t> old = filled_on_huge_pages<uint32_t>(capacity, 0);
+    std::vector<uint8_t> tags = filled_on_huge_pages<uint8_t>(capacity, 0);
     old.swap(table_);
     tags_.swap(tags);
     for (uint32_t entry : old)

@@ -27,7 +27,7 @@ class KeyCounts {
   explicit KeyCounts(size_t n) {
     size_t capacity = 16;
     while (capacity * 7 < (n + 1) * 8) capacity *= 2;
-    slots_.assign(capacity, 0);
+    slots_ = filled_on_huge_pages<uint32_t>(capacity, 0);
     mask_ = capacity - 1;
   }
 

@@ -7,6 +7,8 @@
 // re-checks every candidate's full WHERE.
 #pragma once
 
+#include "shape_router/huge_pages.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -121,7 +123,9 @@ class ShapeIndex {
   // rebuild everything now. Returns whether a new static part was installed.
   bool maintain(bool force = false);
   // Gives back the key store's growth slack (after loading).
-  void reserve(size_t slots) { shapes_.reserve(slots); }
+  void reserve(size_t slots) {
+    reserve_on_huge_pages(shapes_, slots);
+  }
   void shrink_to_fit() {
     shrink_if_slack(keys_);
     shrink_if_slack(shapes_);

@@ -4,6 +4,7 @@
 #include "shape_router/shape_spec.hpp"
 #include "shape_router/range_index.hpp"
 #include "shape_router/guarded.hpp"
+#include "shape_router/huge_pages.hpp"
 
 // Inlined: a key is hashed on every decoded change, and the library call costs
 // more than the hash of 8 bytes. The values are the library's own.
@@ -432,7 +433,10 @@ void Router::put_cover_columns(uint32_t slot, const std::vector<IndexColumn>& co
     words.push_back(c.substring_grams);
   }
   if (columns_scratch_.capacity() < columns.size()) columns_scratch_.reserve(columns.size());
-  if (slot >= cover_column_at_.size()) cover_column_at_.resize(std::max<size_t>(slot + 1, slots_.size()), 0);
+  if (slot >= cover_column_at_.size()) {
+    reserve_on_huge_pages(cover_column_at_, std::max<size_t>(slot + 1, slots_.capacity()));
+    cover_column_at_.resize(std::max<size_t>(slot + 1, slots_.size()), 0);
+  }
   // Most shapes of a form file the same columns: a list is kept once, with a count of its shapes.
   const uint64_t hash = hash_words(words.data(), words.size());
   const uint32_t* found = cover_list_by_hash_.find(hash);
@@ -1218,7 +1222,7 @@ void Router::begin_bulk_load(size_t expected_shapes) {
   // The reservations are a saving, not a need: one that cannot be had leaves the
   // tables to grow as usual.
   try {
-    slots_.reserve(slots_.size() + expected_shapes);
+    reserve_on_huge_pages(slots_, slots_.size() + expected_shapes);
     directory_.reserve(directory_.size() + expected_shapes, [this](uint32_t slot) { return slots_[slot].shape_id(); });
     index_.reserve(slots_.size() + expected_shapes);
   } catch (const std::bad_alloc&) {

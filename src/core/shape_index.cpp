@@ -196,6 +196,7 @@ void ShapeIndex::add(uint32_t slot, const uint64_t* keys, size_t count, bool bul
   } else if (count > 1) {
     // Deduplicated in place at the end of the key store (no temporary vector).
     const size_t offset = keys_.size();
+    reserve_more_on_huge_pages(keys_, count);
     for (size_t i = 0; i < count; i++) keys_.push_back(nonzero(keys[i]));
     std::sort(keys_.begin() + static_cast<std::ptrdiff_t>(offset), keys_.end());
     keys_.erase(std::unique(keys_.begin() + static_cast<std::ptrdiff_t>(offset), keys_.end()), keys_.end());

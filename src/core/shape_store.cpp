@@ -2,6 +2,7 @@
 #include "shape_router/shape_store.hpp"
 
 #include "shape_router/router.h"
+#include "shape_router/huge_pages.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -48,7 +49,7 @@ uint32_t ShapeStore::add(uint16_t column, uint32_t relid, const uint8_t* blob, s
       // The estimate comes from catalog statistics: if it cannot be had, grow as usual.
       const size_t average = (bytes_.size() - bulk_start_bytes_) / bulk_added_ + 1;
       try {
-        bytes_.reserve(bytes_.size() + header_len + kept_len + (bulk_expected_ - bulk_added_) * average);
+        reserve_on_huge_pages(bytes_, bytes_.size() + header_len + kept_len + (bulk_expected_ - bulk_added_) * average);
       } catch (const std::bad_alloc&) {
       } catch (const std::length_error&) {
       }
