@@ -76,12 +76,13 @@ class MemoryPoller(threading.Thread):
 
 
 class Cluster:
-    def __init__(self, port, keep):
+    def __init__(self, port, keep, large_pages=False):
         self.dir = tempfile.mkdtemp(prefix="shape_router_e2e.")
         os.chmod(self.dir, 0o755)
         shutil.chown(self.dir, "postgres")
         self.port = port
         self.keep = keep
+        self.large_pages = large_pages
 
     def run(self, *args, **kw):
         return subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, **kw)
@@ -101,9 +102,30 @@ class Cluster:
         ]
         if "output_plugin_libraries" in described:
             conf.append("output_plugin_libraries = 'pgoutput, test_decoding, wal2json, shape_router, sr_bench'")
+        env = []
+        if self.large_pages:
+            # What a server with large shared_buffers is set up with: shared memory in
+            # 2 MB huge pages, and glibc's malloc asking for transparent huge pages
+            # (each backend's own large allocations). On this VM a process's first touch
+            # of a 4 KB page costs microseconds; bench/README.md, "Large pages".
+            with open("/proc/sys/vm/nr_hugepages") as f:
+                have = int(f.read())
+            if have < 640:  # 1 GB of shared buffers and the rest of shared memory
+                with open("/proc/sys/vm/nr_hugepages", "w") as f:
+                    f.write("640")
+            conf.append("huge_pages = on")
+            env = ["env", "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"]
         with open(os.path.join(data, "postgresql.conf"), "a") as f:
             f.write("\n".join(conf) + "\n")
-        self.run(f"{BIN}/pg_ctl", "-D", data, "-l", os.path.join(self.dir, "server.log"), "-w", "start",
+        self.env = env
+        self.run(*env, f"{BIN}/pg_ctl", "-D", data, "-l", os.path.join(self.dir, "server.log"), "-w", "start",
+                 stdout=subprocess.DEVNULL)
+
+    def restart(self):
+        """Stops and starts the server (its shared buffers start empty)."""
+        data = os.path.join(self.dir, "data")
+        self.run(f"{BIN}/pg_ctl", "-D", data, "-w", "stop", stdout=subprocess.DEVNULL)
+        self.run(*self.env, f"{BIN}/pg_ctl", "-D", data, "-l", os.path.join(self.dir, "server.log"), "-w", "start",
                  stdout=subprocess.DEVNULL)
 
     def psql_args(self, db="postgres"):
@@ -220,7 +242,7 @@ def run_on_cluster(a, run, write):
     if os.geteuid() != 0:
         sys.exit("run as root (the cluster runs as the postgres user)")
     started = time.time()
-    c = Cluster(a.port, a.keep)
+    c = Cluster(a.port, a.keep, getattr(a, "large_pages", False))
     try:
         c.start()
         results = run(c, a)
