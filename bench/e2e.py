@@ -83,6 +83,8 @@ class Cluster:
         self.port = port
         self.keep = keep
         self.large_pages = large_pages
+        self.huge_pages_before = None  # vm.nr_hugepages before start() raised it
+        self.env = []
 
     def run(self, *args, **kw):
         return subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, **kw)
@@ -108,11 +110,7 @@ class Cluster:
             # 2 MB huge pages, and glibc's malloc asking for transparent huge pages
             # (each backend's own large allocations). On this VM a process's first touch
             # of a 4 KB page costs microseconds; bench/README.md, "Large pages".
-            with open("/proc/sys/vm/nr_hugepages") as f:
-                have = int(f.read())
-            if have < 640:  # 1 GB of shared buffers and the rest of shared memory
-                with open("/proc/sys/vm/nr_hugepages", "w") as f:
-                    f.write("640")
+            self.reserve_huge_pages(1280 << 20)  # 1 GB of shared buffers and the rest of shared memory
             conf.append("huge_pages = on")
             env = ["env", "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"]
         with open(os.path.join(data, "postgresql.conf"), "a") as f:
@@ -120,6 +118,31 @@ class Cluster:
         self.env = env
         self.run(*env, f"{BIN}/pg_ctl", "-D", data, "-l", os.path.join(self.dir, "server.log"), "-w", "start",
                  stdout=subprocess.DEVNULL)
+
+    def reserve_huge_pages(self, nbytes):
+        """Makes nbytes of free huge pages, adding to vm.nr_hugepages what is missing
+        (given back by stop())."""
+        meminfo = dict(line.split(":", 1) for line in open("/proc/meminfo"))
+        size_kb = int(meminfo["Hugepagesize"].split()[0])
+        free = int(meminfo["HugePages_Free"])
+        need = -(-nbytes // (size_kb * 1024))
+        with open("/proc/sys/vm/nr_hugepages") as f:
+            total = int(f.read())
+        if free >= need:
+            return
+        self.huge_pages_before = total
+        with open("/proc/sys/vm/nr_hugepages", "w") as f:
+            f.write(str(total + need - free))
+        meminfo = dict(line.split(":", 1) for line in open("/proc/meminfo"))
+        if int(meminfo["HugePages_Free"]) < need:
+            self.give_back_huge_pages()
+            raise SystemExit(f"--large-pages: the kernel could not make {need} free huge pages of {size_kb} kB")
+
+    def give_back_huge_pages(self):
+        if self.huge_pages_before is not None:
+            with open("/proc/sys/vm/nr_hugepages", "w") as f:
+                f.write(str(self.huge_pages_before))
+            self.huge_pages_before = None
 
     def restart(self):
         """Stops and starts the server (its shared buffers start empty)."""
@@ -199,6 +222,7 @@ class Cluster:
     def stop(self):
         subprocess.run(["runuser", "-u", "postgres", "--", f"{BIN}/pg_ctl", "-D", os.path.join(self.dir, "data"),
                         "-m", "immediate", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.give_back_huge_pages()
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -413,8 +413,13 @@ def whole_catalog_start(c, a, first_id):
     catalog in shared buffers (as after registration, or on a busy server), and
     after a restart, when a catalog over a quarter of shared buffers is read
     through a small ring of them."""
+    largest = max(shape_sets(a.max_shapes))
+    # The largest set: its first `largest` ids, less the no-WHERE shapes the sets leave out.
+    outside = f"shape_id >= {first_id + largest}"
+    if a.forms == "ii" and a.without_whole_table:
+        outside += f" OR (shape_id < {first_id + largest} AND where_source IS NULL)"
     dropped = int(c.psql("SELECT count(*) FILTER (WHERE shape_router.drop_shape(shape_id)) "
-                         f"FROM shape_router.shape_catalog WHERE shape_id >= {first_id + a.max_shapes}")[0])
+                         f"FROM shape_router.shape_catalog WHERE {outside}")[0])
     c.psql("SELECT 'x' FROM pg_create_logical_replication_slot('whole', 'shape_router')",
            "INSERT INTO items (tenant_id, status) VALUES (0, 'start marker')")
     loaded = 0

@@ -3,9 +3,10 @@
 // their first touch then maps 2 MB at a time instead of 4 KB. A million-shape
 // load writes about 150 MB of fresh memory, and on virtual machines a
 // process's first touch of a 4 KB page can cost microseconds of CPU
-// (bench/README.md, "Large pages"). Only the whole 2 MB pages inside a region
-// are advised, and only for regions of a few MB: a small table gains nothing,
-// and a huge page half used would hold memory the table never asked for.
+// (bench/README.md, "The start and the pages it touches"). Only regions of a
+// few MB are advised: a small table gains nothing, and a huge page half used
+// holds memory the table never asked for. The kernel maps a huge page only
+// for a 2 MB block the advice covers whole.
 #pragma once
 
 #include <cstddef>
@@ -42,7 +43,11 @@ void reserve_on_huge_pages(std::vector<T, A>& v, size_t n) {
   std::vector<T, A> fresh(v.get_allocator());
   fresh.reserve(n);
   advise_huge_pages(fresh);
-  for (T& x : v) fresh.emplace_back(std::move(x));
+  if constexpr (std::is_trivially_copyable<T>::value) {
+    fresh.insert(fresh.end(), v.begin(), v.end());  // one copy of the bytes
+  } else {
+    for (T& x : v) fresh.emplace_back(std::move(x));
+  }
   v.swap(fresh);
 }
 

@@ -14,9 +14,9 @@ constexpr uintptr_t kPage = 4096;
 bool advise_huge_pages(const void* data, size_t bytes) noexcept {
 #ifdef MADV_HUGEPAGE
   if (data == nullptr || bytes < kHugeAdviceMinBytes) return false;
-  // The pages the region touches: the kernel maps a huge page for each 2 MB
-  // block of the mapping the advice covers whole. (A block's first page may
-  // also hold the allocator's header of the region: advice is only a hint.)
+  // The 4 KB pages the region spans: the kernel maps a huge page for each 2 MB
+  // block of the mapping the advice covers whole. (The first and last page may
+  // also hold the allocator's bookkeeping or a neighbour: advice is a hint.)
   const uintptr_t begin = reinterpret_cast<uintptr_t>(data);
   const uintptr_t first = begin & ~(kPage - 1);
   const uintptr_t last = (begin + bytes + kPage - 1) & ~(kPage - 1);

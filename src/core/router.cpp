@@ -434,7 +434,12 @@ void Router::put_cover_columns(uint32_t slot, const std::vector<IndexColumn>& co
   }
   if (columns_scratch_.capacity() < columns.size()) columns_scratch_.reserve(columns.size());
   if (slot >= cover_column_at_.size()) {
-    reserve_on_huge_pages(cover_column_at_, std::max<size_t>(slot + 1, slots_.capacity()));
+    // Room for the slots reserved (a load's estimate): a saving, not a need.
+    try {
+      reserve_on_huge_pages(cover_column_at_, std::max<size_t>(slot + 1, slots_.capacity()));
+    } catch (const std::bad_alloc&) {
+    } catch (const std::length_error&) {
+    }
     cover_column_at_.resize(std::max<size_t>(slot + 1, slots_.size()), 0);
   }
   // Most shapes of a form file the same columns: a list is kept once, with a count of its shapes.
