@@ -104,20 +104,21 @@ class Cluster:
         ]
         if "output_plugin_libraries" in described:
             conf.append("output_plugin_libraries = 'pgoutput, test_decoding, wal2json, shape_router, sr_bench'")
-        env = []
         if self.large_pages:
             # What a server with large shared_buffers is set up with: shared memory in
             # 2 MB huge pages, and glibc's malloc asking for transparent huge pages
             # (each backend's own large allocations). On this VM a process's first touch
-            # of a 4 KB page costs microseconds; bench/README.md, "Large pages".
+            # of a 4 KB page costs microseconds; bench/README.md, "The start and the pages it touches".
             self.reserve_huge_pages(1280 << 20)  # 1 GB of shared buffers and the rest of shared memory
             conf.append("huge_pages = on")
-            env = ["env", "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"]
+            self.env = ["env", "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"]
         with open(os.path.join(data, "postgresql.conf"), "a") as f:
             f.write("\n".join(conf) + "\n")
-        self.env = env
-        self.run(*env, f"{BIN}/pg_ctl", "-D", data, "-l", os.path.join(self.dir, "server.log"), "-w", "start",
-                 stdout=subprocess.DEVNULL)
+        self.pg_ctl_start()
+
+    def pg_ctl_start(self):
+        self.run(*self.env, f"{BIN}/pg_ctl", "-D", os.path.join(self.dir, "data"), "-l",
+                 os.path.join(self.dir, "server.log"), "-w", "start", stdout=subprocess.DEVNULL)
 
     def reserve_huge_pages(self, nbytes):
         """Makes nbytes of free huge pages, adding to vm.nr_hugepages what is missing
@@ -146,10 +147,8 @@ class Cluster:
 
     def restart(self):
         """Stops and starts the server (its shared buffers start empty)."""
-        data = os.path.join(self.dir, "data")
-        self.run(f"{BIN}/pg_ctl", "-D", data, "-w", "stop", stdout=subprocess.DEVNULL)
-        self.run(*self.env, f"{BIN}/pg_ctl", "-D", data, "-l", os.path.join(self.dir, "server.log"), "-w", "start",
-                 stdout=subprocess.DEVNULL)
+        self.run(f"{BIN}/pg_ctl", "-D", os.path.join(self.dir, "data"), "-w", "stop", stdout=subprocess.DEVNULL)
+        self.pg_ctl_start()
 
     def psql_args(self, db="postgres"):
         return ["runuser", "-u", "postgres", "--", f"{BIN}/psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",

@@ -1,7 +1,7 @@
 // Large tables a bulk load is about to fill, put on transparent huge pages
 // where the kernel offers them on request (THP "madvise" mode, and "always"):
 // their first touch then maps 2 MB at a time instead of 4 KB. A million-shape
-// load writes about 150 MB of fresh memory, and on virtual machines a
+// load writes about 110 MB of fresh memory, and on virtual machines a
 // process's first touch of a 4 KB page can cost microseconds of CPU
 // (bench/README.md, "The start and the pages it touches"). Only regions of a
 // few MB are advised: a small table gains nothing, and a huge page half used

@@ -123,9 +123,7 @@ class ShapeIndex {
   // rebuild everything now. Returns whether a new static part was installed.
   bool maintain(bool force = false);
   // Gives back the key store's growth slack (after loading).
-  void reserve(size_t slots) {
-    reserve_on_huge_pages(shapes_, slots);
-  }
+  void reserve(size_t slots) { reserve_on_huge_pages(shapes_, slots); }
   void shrink_to_fit() {
     shrink_if_slack(keys_);
     shrink_if_slack(shapes_);
