@@ -147,6 +147,7 @@ reset_index_expressions(RouterState *state)
 														   ALLOCSET_SMALL_SIZES);
 	else
 		MemoryContextReset(state->expressions_context);
+	state->expressions_added++;	/* relation_expressions looks again */
 	hash_options.keysize = sizeof(Oid);
 	hash_options.entrysize = sizeof(IndexExpressionList);
 	hash_options.hcxt = state->expressions_context;
@@ -231,10 +232,16 @@ load_index_expressions(RouterState *state, Snapshot snapshot)
 void
 relation_expressions(RouterState *state, RelationInfo *rel)
 {
-	IndexExpressionList *list = hash_search(state->index_expressions, &rel->relid, HASH_FIND, NULL);
-	uint32		version = list != NULL ? list->version : 0;
+	IndexExpressionList *list;
+	uint32		version;
 	MemoryContext old;
 
+	/* Nothing added or reset since the last look: no lookup a change. */
+	if (rel->expression_context != NULL && rel->expressions_checked == state->expressions_added)
+		return;
+	list = hash_search(state->index_expressions, &rel->relid, HASH_FIND, NULL);
+	version = list != NULL ? list->version : 0;
+	rel->expressions_checked = state->expressions_added;
 	if (rel->expression_context != NULL && rel->expressions_version == version)
 		return;
 	if (rel->expression_context == NULL)

@@ -128,7 +128,7 @@ typedef struct RouterState
 	Oid			expressions_relid;	/* shape_router.index_expressions */
 	MemoryContext expressions_context;	/* index_expressions and its lists */
 	HTAB	   *index_expressions;	/* relid -> IndexExpressionList */
-	uint32		expressions_added;	/* makes IndexExpressionList.version */
+	uint32		expressions_added;	/* makes IndexExpressionList.version; moves on a reset too */
 	/* shape_catalog_relid() scans pg_extension and pg_depend: it runs again
 	 * only after something may have changed the catalogs (a relcache
 	 * invalidation, or a transaction with catalog changes). */

@@ -191,6 +191,7 @@ relation_info_build(RouterState *state, RelationInfo *info, Relation rel)
 	/* (a child of info->context: the reset above deleted any built before) */
 	info->expression_context = NULL;
 	info->expressions_version = 0;
+	info->expressions_checked = 0;
 	info->expression_count = 0;
 	info->expressions = NULL;
 	if (rel->rd_rel->relispartition)

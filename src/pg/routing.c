@@ -481,6 +481,7 @@ typedef struct ReadPlan
 	uint64		arrays;			/* of those, the ones read as their elements */
 	uint32		expressions_version;	/* of the relation's expressions it was made with */
 	uint64		extra;			/* bit attnum - 1: not an index column, read for native expressions */
+	uint64		integers;		/* bit attnum - 1: an integer value read (extra, or an index column) */
 } ReadPlan;
 
 static ReadPlan read_plans[2];	/* by reader: 0 the route, 1 the prefetch */
@@ -490,7 +491,7 @@ make_read_plan(ReadPlan *plan, const RelationInfo *rel, const sr_index_column *c
 {
 	plan->readable = false;
 	plan->last = 0;
-	plan->wanted = plan->arrays = 0;
+	plan->wanted = plan->arrays = plan->integers = 0;
 	for (size_t c = 0; c < column_count; c++)
 	{
 		int			attnum = columns[c].attnum;
@@ -506,6 +507,8 @@ make_read_plan(ReadPlan *plan, const RelationInfo *rel, const sr_index_column *c
 		plan->wanted |= (uint64) 1 << (attnum - 1);
 		if (array)
 			plan->arrays |= (uint64) 1 << (attnum - 1);
+		else if (columns[c].tag == SR_TAG_INT)
+			plan->integers |= (uint64) 1 << (attnum - 1);
 	}
 	/* the integer columns native expressions read (native_arith.c), when not index columns */
 	plan->extra = 0;
@@ -527,6 +530,7 @@ make_read_plan(ReadPlan *plan, const RelationInfo *rel, const sr_index_column *c
 			plan->last = Max(plan->last, attnum);
 		}
 	}
+	plan->integers |= plan->extra;
 	plan->readable = true;
 }
 
@@ -568,7 +572,10 @@ row_values_all(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *r
 		 * than an added column lacks it: heap_deform_tuple reads its default
 		 * (attmissingval). */
 		if (plan->last <= HeapTupleHeaderGetNatts(tuple->t_data))
+		{
+			*extra_read = plan->integers;
 			return read_walked(tuple, tuple_layout_of(rel), plan->last, plan->wanted, plan->arrays, values);
+		}
 		heap_deform_tuple(tuple, rel->desc, deformed_values, nulls);
 		deformed = true;
 	}
@@ -596,7 +603,7 @@ row_values_all(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *r
 						 : value_from_datum(attr->atttypid, attr->attlen, datum, value)))
 			return false;
 	}
-	*extra_read = plan->extra;
+	*extra_read = plan->integers;
 	for (uint64 extra = plan->extra; extra != 0; extra &= extra - 1)
 	{
 		int			attnum = pg_rightmost_one_pos64(extra) + 1;
@@ -653,8 +660,8 @@ row_value_one(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *re
  * VM reads them: the per-change view the router keys (sr_router_route) and the
  * candidates' programs then read. Virtual columns are the expressions'
  * (row_expressions). reader: which read plan to keep (0: the route's, 1: the
- * next change's prefetch). *extra_read: the other columns read for native
- * expressions (ReadPlan.extra), 0 when none.
+ * next change's prefetch). *extra_read: the integer columns whose values were
+ * read, for native expressions (ReadPlan.integers), 0 when none.
  * Returns false when the index cannot be trusted for this row: a column's
  * type no longer matches the one its keys were made with (a bypassed DDL
  * guard), its value is an unchanged TOASTed one the WAL does not carry, or
@@ -721,7 +728,7 @@ typedef struct NextRows
 	size_t		column_count;
 	bool		trusted;
 	uint64		token;			/* the router keeps the keys it made under it (0: it did not) */
-	uint64		extra;			/* the columns read for native expressions (ReadPlan.extra) */
+	uint64		extra;			/* the integer columns read, for native expressions (ReadPlan.integers) */
 	sr_value   *new_values;		/* by attnum, or NULL: no such row */
 	sr_value   *old_values;
 	sr_value   *buffers[2];		/* their room, kept across changes */
@@ -956,7 +963,7 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 		: change->identity_key != NULL ? change->identity_key : bms_make_singleton(0);
 	NextRows   *kept;
 	uint64		prefetched = 0;
-	uint64		extra = 0;		/* ReadPlan.extra of the values' read */
+	uint64		extra = 0;		/* ReadPlan.integers of the values' read */
 	bool		virtual = shape_has_virtual_columns(columns, column_count);
 	uint64		epoch = sr_router_columns_epoch(state->router);
 	bool		lowers;

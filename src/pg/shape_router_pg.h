@@ -424,6 +424,7 @@ typedef struct RelationInfo
 	/* the relation's indexed expressions, built at first use (catalog_sync.c) */
 	MemoryContext expression_context;	/* NULL: none built */
 	uint32		expressions_version;	/* of the list they were built from */
+	uint32		expressions_checked;	/* RouterState.expressions_added when last checked */
 	int			expression_count;
 	IndexExpressionState *expressions;
 	bool		expressions_native; /* every one of them has a native program */

@@ -170,7 +170,7 @@ typedef struct NativeRow
 	HeapTuple	tuple;
 	TupleDesc	desc;
 	const sr_value *values;		/* by attnum: the index columns' and read_columns' */
-	uint64		read_columns;	/* bit attnum - 1: read into values besides the index columns */
+	uint64		read_columns;	/* bit attnum - 1: an integer column's value read into values */
 	const sr_index_column *columns;
 	size_t		column_count;
 } NativeRow;
@@ -241,8 +241,10 @@ expression_values(const RelationInfo *rel, TupleTableSlot *slot, ExprContext *ec
 				  const Bitmapset *unknown, const Bitmapset *key_only, const sr_index_column *columns,
 				  size_t column_count, const sr_expression_value **out, const int **sources_out, size_t *out_count)
 {
-	sr_expression_value *results = palloc(sizeof(sr_expression_value) * Max(rel->expression_count, 1));
-	int		   *sources = palloc(sizeof(int) * Max(rel->expression_count, 1));
+	/* one allocation a row version: the results, then their sources */
+	int			n = Max(rel->expression_count, 1);
+	sr_expression_value *results = palloc((sizeof(sr_expression_value) + sizeof(int)) * n);
+	int		   *sources = (int *) (results + n);
 	size_t		count = 0;
 
 	*out = results;
