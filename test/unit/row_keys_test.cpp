@@ -211,6 +211,73 @@ TEST(ChangeKeys, GramsRawAndLowered) {
   EXPECT_FALSE(untrusted.add_row(9, &text, 1, without, nullptr, KeyPart::kAll));
 }
 
+// The gram filter keeps every window key some shape has (never a miss), with
+// shapes added and dropped, for every gram length, raw and lowered; and
+// drops most of the windows no shape has.
+TEST(ChangeKeys, GramFilterKeepsEveryRegisteredWindow) {
+  std::mt19937_64 rng(20261206);
+  for (unsigned lower = 0; lower < 2; lower++) {
+    sr_index_column text = column(4, SR_TAG_TEXT);
+    const unsigned lengths = 0xffu;  // every gram length, 1..8
+    text.substring_grams = static_cast<uint16_t>(lower ? lengths << 8 : lengths);
+    const shape_router::RowPlan plan(77, &text, 1);
+    shape_router::GramFilter filter;
+    std::vector<uint64_t> registered;
+    size_t unregistered_windows = 0, unregistered_kept = 0;
+    auto window_keys = [&](const std::string& t) {
+      std::vector<uint64_t> keys(512);  // 40 bytes: at most 8 * 40 windows
+      keys.resize(sr_substring_keys(77, 4, lower, lengths, reinterpret_cast<const uint8_t*>(t.data()), t.size(),
+                                    keys.data(), nullptr, keys.size()));
+      return keys;
+    };
+    auto random_text = [&](size_t n) {
+      std::string t(n, ' ');
+      for (char& c : t) c = static_cast<char>(1 + rng() % 255);  // text holds no NUL
+      return t;
+    };
+    for (int round = 0; round < 300; round++) {
+      const std::string t = random_text(1 + rng() % 40);
+      const std::vector<uint64_t> all = window_keys(t);
+      // Shapes come for a few of this text's windows and for unrelated grams; some go.
+      for (int i = 0; i < 3; i++) {
+        const uint64_t key = all[rng() % all.size()];
+        filter.add(key);
+        registered.push_back(key);
+        const std::string other = random_text(1 + rng() % 8);
+        const uint64_t unrelated = sr_substring_key(77, 4, lower, reinterpret_cast<const uint8_t*>(other.data()),
+                                                    other.size());
+        filter.add(unrelated);
+        registered.push_back(unrelated);
+      }
+      if (round % 3 == 0 && !registered.empty()) {
+        const size_t at = rng() % registered.size();
+        ASSERT_TRUE(filter.remove(registered[at]));
+        registered.erase(registered.begin() + static_cast<std::ptrdiff_t>(at));
+      }
+      std::vector<sr_value> values(5), lowered(5);
+      values[4] = text_value(t);
+      lowered[4] = text_value(t);
+      sr_row_view row{values.data(), lowered.data(), nullptr, 0};
+      ChangeKeys k;
+      ASSERT_TRUE(k.add_row(plan, row, nullptr, KeyPart::kAll, &filter));
+      const std::vector<uint64_t> kept = sorted(keys_of(k));
+      for (uint64_t key : all) {
+        const bool has = std::find(registered.begin(), registered.end(), key) != registered.end();
+        if (has) {
+          ASSERT_TRUE(std::binary_search(kept.begin(), kept.end(), key)) << "round " << round;
+        } else {
+          unregistered_windows++;
+          unregistered_kept += std::binary_search(kept.begin(), kept.end(), key);
+        }
+      }
+      for (uint64_t key : kept) ASSERT_NE(std::find(all.begin(), all.end(), key), all.end());
+      EXPECT_EQ(k.key_count + k.filtered_grams, all.size());
+    }
+    // and it drops most windows no shape has
+    EXPECT_LT(unregistered_kept, unregistered_windows / 10) << unregistered_kept << " of " << unregistered_windows;
+  }
+}
+
 // Expression results are keyed with their own tag; a NULL result probes NULL atoms.
 TEST(ChangeKeys, ExpressionsWithTheirOwnTag) {
   sr_index_column virt = column(SR_VIRTUAL_ATTNUM_BASE + 5, SR_TAG_TEXT);
