@@ -5,9 +5,10 @@ Each read is a new backend that peeks the whole of one slot (with the `shapes`
 option listing the catalog's ids up to --max-id, as bench/mix.py selects a set;
 no option with --max-id 0) and then reads the plugin's own counters: routing CPU
 = session_cpu_us - start_cpu_us (what bench/mix.py reports), so the start, the
-statement's parsing and the backend's own start are left out. Rounds alternate
-the slots; each slot's median is printed with the median, over the rounds, of
-its routing against the first slot's in that round (the floor, usually).
+statement's parsing and the backend's own start are left out. Each round reads
+every slot once, the order rotated a slot a round; each slot's median is printed
+with the median, over the rounds, of its routing against the first slot's in
+that round (the floor, usually). A failed statement stops the script.
 
 Slots are read with whatever plugin they were created with: `sr_bench` (the
 floor, counters from bench_floor_stats()), `shape_router`, or another build of
@@ -35,7 +36,7 @@ PSQL = "/usr/lib/postgresql/15/bin/psql"
 
 class Session:
     def __init__(self, args):
-        self.p = subprocess.Popen(["runuser", "-u", "postgres", "--", PSQL, "-X", "-At", "-v", "ON_ERROR_STOP=0",
+        self.p = subprocess.Popen(["runuser", "-u", "postgres", "--", PSQL, "-X", "-At", "-v", "ON_ERROR_STOP=1",
                                    "-h", args.dir, "-p", str(args.port), "-d", "postgres"],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
 
@@ -62,31 +63,40 @@ def stats_function(s, plugin):
     if plugin == "shape_router":
         return "shape_router.decoding_stats()"
     name = f"public.{plugin}_decoding_stats"
+    library = f"$libdir/{plugin}"
     if not s.q(f"SELECT 1 FROM pg_proc WHERE oid = to_regproc('{name}')"):
-        definition = s.q("SELECT pg_get_functiondef('shape_router.decoding_stats'::regproc)")
-        sql = "\n".join(definition).replace("shape_router.decoding_stats", name)
-        sql = sql.replace("'$libdir/shape_router'", f"'$libdir/{plugin}'")
-        s.q(sql)
+        definition = "\n".join(s.q("SELECT pg_get_functiondef('shape_router.decoding_stats'::regproc)"))
+        if "'$libdir/shape_router'" not in definition:
+            raise SystemExit("shape_router.decoding_stats() is not bound to $libdir/shape_router")
+        s.q(definition.replace("shape_router.decoding_stats", name)
+            .replace("'$libdir/shape_router'", f"'{library}'"))
+    bound = s.q(f"SELECT probin FROM pg_proc WHERE oid = to_regproc('{name}')")
+    if bound != [library]:
+        raise SystemExit(f"{name}() is bound to {bound}, not {library}: drop it")
     return f"{name}()"
 
 
 def routing_cpu(args, slot, plugin):
     s = Session(args)
     try:
-        if plugin == "sr_bench":
+        if plugin == "sr_bench":  # (no shapes: the option is shape_router's)
             s.q(f"SELECT count(*) FROM pg_logical_slot_peek_changes('{slot}', NULL, NULL)")
             st = json.loads(s.q("SELECT row_to_json(x) FROM bench_floor_stats() x")[0])
+            if st.get("start_cpu_us") is None or st.get("session_cpu_us") is None:
+                raise SystemExit(f"slot {slot}: the floor read no change")
             return (st["session_cpu_us"] - st["start_cpu_us"]) / 1e6
         function = stats_function(s, plugin)
         if args.max_id > 0:
-            s.q("SELECT string_agg(lpad(shape_id::text, 10, '0'), ',' ORDER BY shape_id) AS ids "
+            s.q("SELECT coalesce(string_agg(shape_id::text, ',' ORDER BY shape_id), '') AS ids "
                 f"FROM shape_router.shape_catalog WHERE shape_id <= {args.max_id} AND where_source IS NOT NULL \\gset")
+            if s.q("SELECT :'ids' = ''") == ["t"]:
+                raise SystemExit(f"no shape with an id up to {args.max_id}")
             s.q(f"SELECT count(*) FROM pg_logical_slot_peek_changes('{slot}', NULL, NULL, 'shapes', :'ids')")
         else:
             s.q(f"SELECT count(*) FROM pg_logical_slot_peek_changes('{slot}', NULL, NULL)")
         row = s.q(f"SELECT start_cpu_us, session_cpu_us FROM {function}")
-        if not row or "|" not in row[0]:
-            raise RuntimeError(f"no counters for slot {slot} ({plugin})")
+        if not row or "|" not in row[0] or row[0].startswith("|") or row[0].endswith("|"):
+            raise SystemExit(f"no counters for slot {slot} ({plugin})")
         start, session = (int(x) for x in row[0].split("|"))
         return (session - start) / 1e6
     finally:
@@ -108,14 +118,15 @@ def main():
         if slot not in plugins:
             raise SystemExit(f"no slot {slot}")
     cpu = {slot: [] for slot in args.slots}
-    for _ in range(args.rounds):
-        for slot in args.slots:
+    for r in range(args.rounds):
+        k = r % len(args.slots)
+        for slot in args.slots[k:] + args.slots[:k]:
             cpu[slot].append(routing_cpu(args, slot, plugins[slot]))
     first = cpu[args.slots[0]]
     for slot in args.slots:
-        ratios = [x / f for x, f in zip(cpu[slot], first)]
+        ratios = [x / f for x, f in zip(cpu[slot], first) if f > 0]
         print(f"{slot} ({plugins[slot]}): routing CPU median {statistics.median(cpu[slot]):.3f} s, "
-              f"by round x {args.slots[0]} {statistics.median(ratios):.3f}; "
+              f"by round x {args.slots[0]} {statistics.median(ratios) if ratios else float('nan'):.3f}; "
               + " ".join(f"{x:.3f}" for x in cpu[slot]))
 
 
