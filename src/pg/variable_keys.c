@@ -169,13 +169,11 @@ typedef struct NativeRow
 {
 	HeapTuple	tuple;
 	TupleDesc	desc;
-	const sr_value *values;		/* by attnum: the index columns' and read_columns' */
+	const sr_value *values;		/* by attnum */
 	uint64		read_columns;	/* bit attnum - 1: an integer column's value read into values */
-	const sr_index_column *columns;
-	size_t		column_count;
 } NativeRow;
 
-/* A column's integer value: the index column's value read already, or the tuple's. */
+/* A column's integer value: read already (read_columns), or the tuple's. */
 static bool
 native_read(void *arg, AttrNumber attnum, int64 *value, bool *isnull)
 {
@@ -189,13 +187,6 @@ native_read(void *arg, AttrNumber attnum, int64 *value, bool *isnull)
 		*value = row->values[attnum].v.i;
 		return true;
 	}
-	for (size_t c = 0; c < row->column_count; c++)
-		if (row->columns[c].attnum == attnum && row->columns[c].tag == SR_TAG_INT)
-		{
-			*isnull = row->values[attnum].is_null;
-			*value = row->values[attnum].v.i;
-			return true;
-		}
 	if (attnum > row->desc->natts)
 		return false;
 	attr = TupleDescAttr(row->desc, attnum - 1);
@@ -341,7 +332,7 @@ shape_native_expression_values(const RelationInfo *rel, HeapTuple tuple, const s
 							   size_t column_count, const sr_expression_value **out, const int **sources_out,
 							   size_t *out_count, bool *trusted, sr_counters *counters)
 {
-	NativeRow	row = {tuple, rel->desc, values, read_columns, columns, column_count};
+	NativeRow	row = {tuple, rel->desc, values, read_columns};
 	ExpressionOutcome outcome = expression_values(rel, NULL, NULL, &row, NULL, key_only, columns, column_count,
 												  out, sources_out, out_count);
 
