@@ -49,6 +49,8 @@ END $$;
 UPDATE orc SET a = CASE WHEN random() < 0.25 THEN NULL ELSE (random() * 5)::int END WHERE random() < 0.5;
 UPDATE orc SET b = (ARRAY['x', 'y', 'xa', NULL])[1 + (random() * 3)::int], d = NOT d WHERE random() < 0.5;
 UPDATE orc SET c = c + 1, e = CASE WHEN e IS NULL THEN 0.25 ELSE NULL END WHERE random() < 0.4;
+-- rows in 'id < 50 AND a = 2' whose key then changes: a move out carries the old row
+UPDATE orc SET a = 2 WHERE id IN (17, 34);
 UPDATE orc SET id = id + 1000 WHERE id % 17 = 0;
 DELETE FROM orc WHERE random() < 0.3;
 
@@ -67,7 +69,8 @@ SELECT row_number() OVER (ORDER BY l.seq, s.shape_id) AS n, s.shape_id,
             WHEN l.op = 'DELETE' THEN 'delete'
             WHEN o AND nw THEN 'update' WHEN nw THEN 'insert' ELSE 'delete' END AS op,
        CASE WHEN l.op = 'UPDATE' AND o <> nw THEN CASE WHEN nw THEN 'in' ELSE 'out' END END AS move,
-       coalesce((l.new_row).id, (l.old_row).id) AS row_id
+       -- the row the record carries: the new one, but the old one for a delete or a move out
+       CASE WHEN nw THEN (l.new_row).id ELSE (l.old_row).id END AS row_id
   FROM orc_log l CROSS JOIN orc_shapes s
   CROSS JOIN LATERAL (SELECT orc_eval(s.clause, l.old_row) AS o, orc_eval(s.clause, l.new_row) AS nw) e
  WHERE CASE l.op WHEN 'INSERT' THEN nw WHEN 'DELETE' THEN o ELSE o OR nw END;
