@@ -72,9 +72,12 @@ sr_index_atom gram_atom(const std::string& gram, bool lower, uint32_t relid = 10
 
 // Whether a true atom is in each alternative, for row (row[column - 1]: the
 // value, or -1 for NULL) and text (column kTextColumn; nullptr: NULL). Gram
-// atoms carry their gram in a side table: grams[key].
+// atoms carry their gram in a side table: grams[key]. key(column, v): an
+// equality atom's key of value v; order(v): a range's order key of it.
 std::map<uint64_t, std::string> grams;
-bool cover_holds(const CoverSpec& spec, const std::vector<int64_t>& row, const std::string* text = nullptr) {
+template <typename Key, typename Order>
+bool holds_with(const CoverSpec& spec, const std::vector<int64_t>& row, const std::string* text, Key&& key,
+                Order&& order) {
   for (const auto& alternative : spec.alternatives) {
     bool any = false;
     for (size_t i = 0; i < alternative.size() && !any; i++) {
@@ -96,19 +99,25 @@ bool cover_holds(const CoverSpec& spec, const std::vector<int64_t>& row, const s
       if (v < 0) continue;
       if (a.kind == SR_ATOM_COMPLEMENT) {
         any = true;
-        for (size_t e = i + 1; e <= i + a.upper; e++) any &= alternative[e].key != row_key(a.attnum, uint64_t(v));
+        for (size_t e = i + 1; e <= i + a.upper; e++) any &= alternative[e].key != key(a.attnum, v);
       } else if (a.kind == SR_ATOM_COMPOSITE) {
         const int64_t w = row[a.range_attnum - 1];
-        any = a.key == row_key(a.attnum, uint64_t(v)) && w >= 0 && a.lower <= uint64_t(w) && uint64_t(w) <= a.upper;
+        any = a.key == key(a.attnum, v) && w >= 0 && a.lower <= order(w) && order(w) <= a.upper;
       } else if (a.kind == SR_ATOM_RANGE) {
-        any = a.key <= uint64_t(v) && uint64_t(v) <= a.upper;
+        any = a.key <= order(v) && order(v) <= a.upper;
       } else {
-        any = a.key == row_key(a.attnum, uint64_t(v));
+        any = a.key == key(a.attnum, v);
       }
     }
     if (!any) return false;
   }
   return true;
+}
+// The randomized tests' keys (row_key) and order keys (the values themselves).
+bool cover_holds(const CoverSpec& spec, const std::vector<int64_t>& row, const std::string* text = nullptr) {
+  return holds_with(
+      spec, row, text, [](uint16_t column, int64_t v) { return row_key(column, uint64_t(v)); },
+      [](int64_t v) { return uint64_t(v); });
 }
 
 // What the shell's view of one row version keys (sr_router_route): keys of the columns
@@ -863,6 +872,112 @@ TEST(Cover, RandomizedExactDecisionsMatchTheRows) {
     }
   }
   EXPECT_GT(r.counters().exact_hits, 1000u);
+}
+
+// route() with the rows' values of UPDATEs, half of whose values the old row
+// shares with the new: candidates and exact decisions of both rows against the
+// cover, through the direct path and the prefetched one.
+TEST(Cover, RandomizedRoutesOfUpdatesDecideBothRows) {
+  std::mt19937_64 rng(11);
+  constexpr uint32_t kRel = 100;
+  auto value = [](int64_t v) {
+    sr_value x{};
+    x.is_null = v < 0;
+    x.v.i = v < 0 ? 0 : v;
+    return x;
+  };
+  auto key = [&](uint16_t column, int64_t v) {
+    const sr_value x = value(v);
+    return sr_index_key(kRel, column, SR_TAG_INT, &x);
+  };
+  auto order = [&](int64_t v) {
+    const sr_value x = value(v);
+    return sr_order_key(SR_TAG_INT, &x);
+  };
+  auto holds = [&](const CoverSpec& spec, const std::vector<int64_t>& row) {
+    return holds_with(spec, row, nullptr, key, order);
+  };
+  Router r;
+  std::map<uint64_t, CoverSpec> live;
+  uint64_t token = 0;
+  for (int round = 0; round < 20; round++) {
+    for (int op = 0; op < 150; op++) {
+      const uint64_t id = 1 + rng() % 200;
+      if (rng() % 4 == 0) {
+        r.drop_shape(id);
+        live.erase(id);
+        continue;
+      }
+      // Equalities on column 1 (exact); ranges, NULL and complement atoms on
+      // columns 2 to 4; composites keyed on column 3 with a range on column 2.
+      std::vector<sr_index_atom> atoms;
+      for (int n = 1 + static_cast<int>(rng() % 3); n > 0; n--) {
+        const uint16_t column = static_cast<uint16_t>(2 + rng() % 3);
+        const int64_t lo = static_cast<int64_t>(rng() % 12);
+        switch (rng() % 5) {
+          case 0:
+            atoms.push_back(eq(key(1, static_cast<int64_t>(rng() % 10)), 1, SR_TAG_INT));
+            break;
+          case 1:
+            atoms.push_back(null_atom(column));
+            break;
+          case 2: {
+            std::vector<uint64_t> excluded;
+            for (uint64_t e = rng() % 3; e > 0; e--) excluded.push_back(key(column, static_cast<int64_t>(rng() % 15)));
+            complement(atoms, column, excluded);
+            break;
+          }
+          case 3:
+            atoms.push_back(comp(key(3, static_cast<int64_t>(rng() % 3)), 3, order(lo),
+                                 order(lo + static_cast<int64_t>(rng() % 5)), 2));
+            break;
+          default:
+            atoms.push_back(range(order(lo), order(lo + static_cast<int64_t>(rng() % 5)), column));
+        }
+      }
+      CoverSpec spec;
+      spec.alternatives.push_back(atoms);
+      if (rng() % 4 == 0)
+        spec.alternatives.push_back({eq(key(4, static_cast<int64_t>(rng() % 10)), 4, SR_TAG_INT)});
+      else
+        spec.exact = 1;
+      add(r, id, kRel, spec);
+      live[id] = spec;
+    }
+    r.maintain(round % 3 == 0);
+    for (int q = 0; q < 300; q++) {
+      // an UPDATE whose old row keeps each value with probability 1/2
+      std::vector<int64_t> new_row(4), old_row(4);
+      std::vector<sr_value> new_values(5), old_values(5);
+      for (uint16_t c = 1; c <= 4; c++) {
+        new_row[c - 1] = rng() % 5 == 0 ? -1 : static_cast<int64_t>(rng() % 15);
+        old_row[c - 1] = rng() % 2 == 0 ? new_row[c - 1] : rng() % 5 == 0 ? -1 : static_cast<int64_t>(rng() % 15);
+        new_values[c] = value(new_row[c - 1]);
+        old_values[c] = value(old_row[c - 1]);
+      }
+      const sr_row_view new_view{new_values.data(), nullptr, nullptr, 0};
+      const sr_row_view old_view{old_values.data(), nullptr, nullptr, 0};
+      const bool prefetched = q % 2 == 1;
+      if (prefetched) {
+        ASSERT_TRUE(r.prefetch_rows(kRel, &new_view, &old_view, ++token));
+      }
+      std::map<uint64_t, int> got;
+      for (const sr_shape_ref& s : r.route(kRel, &new_view, &old_view, true, prefetched ? token : 0))
+        got[s.shape_id] = s.exact;
+      for (const auto& [id, spec] : live) {
+        const bool new_holds = holds(spec, new_row), old_holds = holds(spec, old_row);
+        if (new_holds || old_holds) {
+          ASSERT_TRUE(got.count(id)) << "round " << round << " missed " << id;
+        }
+        if (!got.count(id) || got[id] == 0) continue;
+        ASSERT_EQ(spec.exact, 1u) << id;
+        ASSERT_EQ(got[id], SR_EXACT_DECIDED | (new_holds ? SR_EXACT_NEW : 0) | (old_holds ? SR_EXACT_OLD : 0))
+            << "round " << round << " shape " << id;
+      }
+    }
+  }
+  EXPECT_GT(r.counters().exact_hits, 1000u);
+  EXPECT_GT(r.counters().prefetched_keys_reused, 1000u);
 }
 
 }  // namespace
