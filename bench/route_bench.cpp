@@ -7,6 +7,8 @@
 // them: 70 inserts, 20 updates (assignee, status, priority and score changed)
 // and 10 deletes in 100, key values uniform over 1..100,000,000.
 //   route_bench --benchmark_filter=Route/10000      time a change
+//   route_bench --benchmark_filter=Prefetched/       the same, each change's keys
+//                                                   prefetched a change ahead
 //   valgrind --tool=callgrind bench/bin/route_bench --benchmark_filter=Fixed/10000
 //                                                   instructions: Fixed routes
 //                                                   kFixedChanges changes once
@@ -190,6 +192,40 @@ void Route(benchmark::State& state) {
   report(state, r, before, state.iterations());
 }
 
+// As Route, with each change's plain keys made and their index lines loaded
+// one change ahead (prefetch_rows), as the plugin does from 65,536 index keys on.
+void Prefetched(benchmark::State& state) {
+  Router& r = mix_router(static_cast<size_t>(state.range(0)));
+  static const std::vector<Change> changes = make_changes(kChanges);
+  const sr_counters before = r.counters();
+  size_t i = 0, candidates = 0;
+  uint64_t token = 0;
+  auto prefetch = [&](const Change& c) {
+    const sr_row_view new_row{c.new_values.data(), nullptr, nullptr, 0};
+    const sr_row_view old_row{c.old_values.data(), nullptr, nullptr, 0};
+    r.prefetch_rows(kRelid, c.new_values.empty() ? nullptr : &new_row, c.old_values.empty() ? nullptr : &old_row,
+                    ++token);
+  };
+  prefetch(changes[0]);
+  for (auto _ : state) {
+    const Change& c = changes[i];
+    const uint64_t kept = token;
+    i = (i + 1) % kChanges;
+    prefetch(changes[i]);
+    const sr_row_view new_row{c.new_values.data(), nullptr, nullptr, 0};
+    const sr_row_view old_row{c.old_values.data(), nullptr, nullptr, 0};
+    candidates += r.route(kRelid, c.new_values.empty() ? nullptr : &new_row, c.old_values.empty() ? nullptr : &old_row,
+                          true, kept)
+                      .size();
+  }
+  benchmark::DoNotOptimize(candidates);
+  state.counters["candidates_per_change"] = static_cast<double>(candidates) / static_cast<double>(state.iterations());
+  state.counters["keys_reused_per_change"] =
+      static_cast<double>(r.counters().prefetched_keys_reused - before.prefetched_keys_reused) /
+      static_cast<double>(state.iterations());
+  report(state, r, before, state.iterations());
+}
+
 // kFixedChanges changes, once: a fixed amount of work for callgrind.
 void Fixed(benchmark::State& state) {
   Router& r = mix_router(static_cast<size_t>(state.range(0)));
@@ -203,6 +239,7 @@ void Fixed(benchmark::State& state) {
 }
 
 BENCHMARK(Route)->Arg(10000)->Arg(1000000);
+BENCHMARK(Prefetched)->Arg(10000)->Arg(1000000);
 BENCHMARK(Fixed)->Arg(10000)->Arg(1000000)->Iterations(1);
 
 }  // namespace
