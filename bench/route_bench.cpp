@@ -163,11 +163,20 @@ Router& mix_router(size_t shapes) {
   return *r;
 }
 
-size_t route(Router& r, const Change& c) {
-  const sr_row_view new_row{c.new_values.data(), nullptr, nullptr, 0};
-  const sr_row_view old_row{c.old_values.data(), nullptr, nullptr, 0};
-  return r.route(kRelid, c.new_values.empty() ? nullptr : &new_row, c.old_values.empty() ? nullptr : &old_row, true)
-      .size();
+// A change's row versions as the shell hands them over (nullptr: no such row).
+struct Rows {
+  sr_row_view new_view, old_view;
+  explicit Rows(const Change& c)
+      : new_view{c.new_values.data(), nullptr, nullptr, 0}, old_view{c.old_values.data(), nullptr, nullptr, 0},
+        new_row(c.new_values.empty() ? nullptr : &new_view), old_row(c.old_values.empty() ? nullptr : &old_view) {}
+  const sr_row_view* new_row;
+  const sr_row_view* old_row;
+};
+
+// The change's candidates; prefetched: the token its keys were kept under (0: none).
+size_t route(Router& r, const Change& c, uint64_t prefetched = 0) {
+  const Rows rows(c);
+  return r.route(kRelid, rows.new_row, rows.old_row, true, prefetched).size();
 }
 
 void report(benchmark::State& state, Router& r, const sr_counters& before, size_t routed) {
@@ -201,10 +210,8 @@ void Prefetched(benchmark::State& state) {
   size_t i = 0, candidates = 0;
   uint64_t token = 0;
   auto prefetch = [&](const Change& c) {
-    const sr_row_view new_row{c.new_values.data(), nullptr, nullptr, 0};
-    const sr_row_view old_row{c.old_values.data(), nullptr, nullptr, 0};
-    r.prefetch_rows(kRelid, c.new_values.empty() ? nullptr : &new_row, c.old_values.empty() ? nullptr : &old_row,
-                    ++token);
+    const Rows rows(c);
+    r.prefetch_rows(kRelid, rows.new_row, rows.old_row, ++token);
   };
   prefetch(changes[0]);
   for (auto _ : state) {
@@ -212,11 +219,7 @@ void Prefetched(benchmark::State& state) {
     const uint64_t kept = token;
     i = (i + 1) % kChanges;
     prefetch(changes[i]);
-    const sr_row_view new_row{c.new_values.data(), nullptr, nullptr, 0};
-    const sr_row_view old_row{c.old_values.data(), nullptr, nullptr, 0};
-    candidates += r.route(kRelid, c.new_values.empty() ? nullptr : &new_row, c.old_values.empty() ? nullptr : &old_row,
-                          true, kept)
-                      .size();
+    candidates += route(r, c, kept);
   }
   benchmark::DoNotOptimize(candidates);
   state.counters["candidates_per_change"] = static_cast<double>(candidates) / static_cast<double>(state.iterations());
