@@ -5,7 +5,8 @@ Each read is a new backend that peeks the whole of one slot (with the `shapes`
 option listing the catalog's ids up to --max-id, as bench/mix.py selects a set;
 no option with --max-id 0) and then reads the plugin's own counters: routing CPU
 = session_cpu_us - start_cpu_us (what bench/mix.py reports), so the start, the
-statement's parsing and the backend's own start are left out. Each round reads
+statement's parsing and the backend's own start are left out; the start
+(start_cpu_us: options parsed, shapes loaded, index built) is printed apart. Each round reads
 every slot once, the order rotated a slot a round; each slot's median is printed
 with the median, over the rounds, of its routing against the first slot's in
 that round (the floor, usually). A failed statement stops the script.
@@ -77,6 +78,7 @@ def stats_function(s, plugin):
 
 
 def routing_cpu(args, slot, plugin):
+    """(routing CPU s, start CPU s) of one read of slot."""
     s = Session(args)
     try:
         if plugin == "sr_bench":  # (no shapes: the option is shape_router's)
@@ -84,7 +86,7 @@ def routing_cpu(args, slot, plugin):
             st = json.loads(s.q("SELECT row_to_json(x) FROM bench_floor_stats() x")[0])
             if st.get("start_cpu_us") is None or st.get("session_cpu_us") is None:
                 raise SystemExit(f"slot {slot}: the floor read no change")
-            return (st["session_cpu_us"] - st["start_cpu_us"]) / 1e6
+            return (st["session_cpu_us"] - st["start_cpu_us"]) / 1e6, st["start_cpu_us"] / 1e6
         function = stats_function(s, plugin)
         if args.max_id > 0:
             s.q("SELECT coalesce(string_agg(shape_id::text, ',' ORDER BY shape_id), '') AS ids "
@@ -98,7 +100,7 @@ def routing_cpu(args, slot, plugin):
         if not row or "|" not in row[0] or row[0].startswith("|") or row[0].endswith("|"):
             raise SystemExit(f"no counters for slot {slot} ({plugin})")
         start, session = (int(x) for x in row[0].split("|"))
-        return (session - start) / 1e6
+        return (session - start) / 1e6, start / 1e6
     finally:
         s.close()
 
@@ -118,16 +120,20 @@ def main():
         if slot not in plugins:
             raise SystemExit(f"no slot {slot}")
     cpu = {slot: [] for slot in args.slots}
+    start = {slot: [] for slot in args.slots}
     for r in range(args.rounds):
         k = r % len(args.slots)
         for slot in args.slots[k:] + args.slots[:k]:
-            cpu[slot].append(routing_cpu(args, slot, plugins[slot]))
+            routing, started = routing_cpu(args, slot, plugins[slot])
+            cpu[slot].append(routing)
+            start[slot].append(started)
     first = cpu[args.slots[0]]
     for slot in args.slots:
         ratios = [x / f for x, f in zip(cpu[slot], first) if f > 0]
         print(f"{slot} ({plugins[slot]}): routing CPU median {statistics.median(cpu[slot]):.3f} s, "
               f"by round x {args.slots[0]} {statistics.median(ratios) if ratios else float('nan'):.3f}; "
-              + " ".join(f"{x:.3f}" for x in cpu[slot]))
+              + " ".join(f"{x:.3f}" for x in cpu[slot])
+              + f"; start CPU median {statistics.median(start[slot]):.3f} s")
 
 
 if __name__ == "__main__":

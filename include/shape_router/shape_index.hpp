@@ -109,7 +109,7 @@ class ShapeIndex {
   };
   Probe lookup(uint64_t key, std::vector<uint32_t>& out) const;
   // Whether lookup(key) may append a slot: false for most keys no shape has,
-  // from one word of the front filter, inline (no call, no fuse filter probe).
+  // from one word of the front filter, inline (no call, no perfect hash probe).
   bool may_have(uint64_t key) const noexcept { return overlay_.keys > 0 || static_.may_contain(nonzero(key)); }
 
   // Starts loading the memory a later lookup(key) reads first (the filter's

@@ -4,7 +4,8 @@
 //   key (64-bit hash of relation, column, normalised value)
 //     → front filter (blocked Bloom, one word): most keys no shape has stop here
 //     → the key's part, by a multiplicative hash
-//     → binary fuse filter (8-bit fingerprints)
+//     → binary fuse filter (8-bit fingerprints), only in an index too small for
+//       a front filter
 //     → perfect hash → slot
 //     → slot fingerprint (8 bits): catches the filters' false positives
 //     → one shape inline, or an offset into a deduplicated pool of shape lists
@@ -27,14 +28,17 @@ struct StaticIndexParams {
   // not of every key at once (at a million keys they were most of the peak
   // memory), and a part's working set stays in cache while it is built.
   size_t part_keys = size_t{1} << 15;
-  // The front filter is built from this many keys on: a smaller index's fuse
-  // filter sits in cache, and its funnel stays as it was (the regression suite
-  // counts the fuse filter's false positives on a 2,001-key index).
+  // The front filter is built from this many keys (with their shapes) on, and
+  // then the parts have no fuse filter: a key the front filter lets through
+  // reads the perfect hash's pilot and its slot, as many lines as the fuse
+  // filter's cells would have been, and the build and the memory of the fuse
+  // filters are saved. A smaller index keeps its fuse filter, which sits in
+  // cache (the regression suite counts its false positives on a 2,001-key index).
   size_t front_min_keys = 8192;
   // Front filter bits a key: each key sets four bits of one 64-bit word, so that
   // about 4.7% of the keys no shape has pass (6.6% with two bits), within the
   // 8 bytes a key of the static index. At a million shapes each key that passes
-  // reads the fuse filter's cells from memory.
+  // reads the perfect hash's pilot and slot from memory.
   size_t front_bits_per_key = 7;
 };
 inline constexpr StaticIndexParams kStaticIndexParams{};
@@ -63,10 +67,12 @@ struct StaticPart {
 };
 
 // Builds a part of pairs (key, shape slot), which it sorts by key, stably: a
-// key's list of shapes keeps the pairs' order. Returns false when the keys
-// defeat the hash functions (only a broken mixer does that); throws
+// key's list of shapes keeps the pairs' order; without with_filter, the part
+// has no fuse filter (an index with a front filter). Returns false when the
+// keys defeat the hash functions (only a broken mixer does that); throws
 // std::bad_alloc. Touches nothing but its arguments.
-bool build_static_part(std::vector<std::pair<uint64_t, uint32_t>>& pairs, Mixer mixer, StaticPart& out);
+bool build_static_part(std::vector<std::pair<uint64_t, uint32_t>>& pairs, Mixer mixer, StaticPart& out,
+                       bool with_filter = true);
 
 // The front filter's bit patterns (StaticIndex::front_bits), fixed at compile time.
 struct FrontPatterns {
@@ -95,13 +101,13 @@ constexpr FrontPatterns make_front_patterns() {
 inline constexpr FrontPatterns kFrontPatterns = make_front_patterns();
 
 // The parts, and a blocked Bloom filter in front of them: the keys no shape has
-// that it stops cost one memory read instead of the fuse filter's four (head
-// and three cells) and its hashing.
+// that it stops cost one memory read instead of the perfect hash's two (pilot
+// and slot) and its hashing.
 struct StaticIndex {
   std::vector<StaticPart> parts;
   std::vector<BinaryFuse8::Head> heads;  // parts[i].filter.head(): what most lookups read
   size_t keys = 0;
-  std::vector<uint64_t> front;  // empty below kStaticIndexParams.front_min_keys keys
+  std::vector<uint64_t> front;  // empty below kStaticIndexParams.front_min_keys keys (and fuse filters)
 
   static uint64_t front_hash(uint64_t key) noexcept {
     key ^= key >> 33;

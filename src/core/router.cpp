@@ -808,7 +808,7 @@ const std::vector<sr_shape_ref>& Router::candidates_in(uint32_t rslot, const uin
     for (size_t i = 0; i < key_count; i++) {
       const bool gram = key_attnums != nullptr && (key_attnums[i] & SR_SUBSTRING_KEY_FLAG) != 0;
       if (gram && !grams_.may_have(keys[i])) continue;  // most windows: a word in cache
-      if (!index_.may_have(keys[i])) continue;  // most keys: no call, no fuse filter probe
+      if (!index_.may_have(keys[i])) continue;  // most keys: no call, no perfect hash probe
       if (gram && !seen_grams_.insert(keys[i])) continue;  // a gram the text repeats: its shapes are in
       const size_t before = hits_.size();
       ShapeIndex::Probe probe = index_.lookup(keys[i], hits_);

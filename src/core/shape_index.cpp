@@ -80,6 +80,8 @@ bool ShapeIndex::build_static_index(const Shape* shapes, size_t shape_count, con
     return true;
   }
   const size_t part_count = StaticIndex::part_count_for(total, part_keys);
+  // A front filter, and then no fuse filters (StaticIndexParams.front_min_keys).
+  const bool fronted = total >= kStaticIndexParams.front_min_keys;
   index.parts.resize(part_count);
 
   // The shapes of each part (counting sort, ascending slots; a shape with several
@@ -132,7 +134,7 @@ bool ShapeIndex::build_static_index(const Shape* shapes, size_t shape_count, con
           if (m == start[p] || members[m] != members[m - 1]) take(members[m]);
         }
       }
-      if (!build_static_part(pairs, mixer, index.parts[p])) defeated.store(true, std::memory_order_relaxed);
+      if (!build_static_part(pairs, mixer, index.parts[p], !fronted)) defeated.store(true, std::memory_order_relaxed);
     } catch (...) {
       out_of_memory.store(true, std::memory_order_relaxed);
     }
@@ -144,8 +146,8 @@ bool ShapeIndex::build_static_index(const Shape* shapes, size_t shape_count, con
     index.keys += part.keys;
     index.heads.push_back(part.filter.head());  // the fingerprints stay where they are when index moves
   }
-  if (index.keys >= kStaticIndexParams.front_min_keys) {
-    index.front.assign((index.keys * kStaticIndexParams.front_bits_per_key + 63) / 64, 0);
+  if (fronted) {
+    index.front.assign(std::max<size_t>(1, (index.keys * kStaticIndexParams.front_bits_per_key + 63) / 64), 0);
     for (size_t slot = 0; slot < shape_count; slot++) {
       if (!shapes[slot].live) continue;
       uint64_t single;
@@ -271,7 +273,7 @@ ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) c
   Probe probe;
   key = nonzero(key);
   const size_t p = static_.keys > 0 ? static_.part_of(key) : 0;
-  if (static_.may_contain(key) && BinaryFuse8::contains(static_.heads[p], key)) {
+  if (static_.may_contain(key) && (!static_.front.empty() || BinaryFuse8::contains(static_.heads[p], key))) {
     const StaticPart* part = &static_.parts[p];
     probe.filter_pass = true;
     const size_t s = part->perfect_hash.slot(key);

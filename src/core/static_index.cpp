@@ -13,7 +13,8 @@
 
 namespace shape_router {
 
-bool build_static_part(std::vector<std::pair<uint64_t, uint32_t>>& pairs, Mixer mixer, StaticPart& out) {
+bool build_static_part(std::vector<std::pair<uint64_t, uint32_t>>& pairs, Mixer mixer, StaticPart& out,
+                       bool with_filter) {
   // By key, then slot (slots come in ascending order, and the sort is stable).
   radix_sort(pairs, [](const std::pair<uint64_t, uint32_t>& p) { return p.first; });
   std::vector<uint64_t> distinct;
@@ -28,7 +29,7 @@ bool build_static_part(std::vector<std::pair<uint64_t, uint32_t>>& pairs, Mixer 
   }
   // Filter first, then the perfect hash: their temporaries are never held at once
   // (parts, not these two, are what runs in parallel).
-  if (!part.filter.build(distinct, mixer) || !part.perfect_hash.build(distinct, mixer)) return false;
+  if ((with_filter && !part.filter.build(distinct, mixer)) || !part.perfect_hash.build(distinct, mixer)) return false;
   part.keys = distinct.size();
   std::vector<uint64_t>().swap(distinct);  // freed before the slot table is allocated
 
