@@ -253,6 +253,35 @@ TEST(ShapeIndex, ProbeReportsStaticStages) {
   EXPECT_EQ(found, hits);
 }
 
+// An index large enough for a front filter has no fuse filter behind it: every
+// key the front filter passes goes to the perfect hash, whose 8-bit slot
+// fingerprint turns away all but ~1/256 of the absent ones.
+TEST(ShapeIndex, FrontedIndexProbesThePerfectHashBehindTheFrontFilter) {
+  ShapeIndex index;
+  const std::vector<uint64_t> keys = random_keys(10000, 77);
+  for (uint32_t slot = 0; slot < keys.size(); ++slot) index.add(slot, &keys[slot], 1, true);
+  ASSERT_TRUE(index.maintain(true));
+  Slots out;
+  ShapeIndex::Probe p = index.lookup(keys[5], out);
+  EXPECT_EQ(out, Slots({5}));
+  EXPECT_TRUE(p.filter_pass);
+  EXPECT_TRUE(p.slot_hit);
+  size_t front = 0, filter = 0, hits = 0, found = 0;
+  for (uint64_t k : non_keys(100000, 78, keys)) {
+    out.clear();
+    front += index.may_have(k);
+    p = index.lookup(k, out);
+    filter += p.filter_pass;
+    hits += p.slot_hit;
+    found += out.size();
+  }
+  EXPECT_EQ(filter, front);                 // no second filter
+  EXPECT_GT(front, 2000u);                  // ~4.7% of absent keys pass the front filter
+  EXPECT_LT(front, 8000u);
+  EXPECT_LE(hits, front / 64);              // ~1/256 of those
+  EXPECT_EQ(found, hits);
+}
+
 // Lists shared by several keys are stored once in the pool.
 TEST(ShapeIndex, PoolDeduplicatesSharedLists) {
   ShapeIndex index;
