@@ -112,8 +112,8 @@ class ShapeIndex {
   // from one word of the front filter, inline (no call, no perfect hash probe).
   bool may_have(uint64_t key) const noexcept { return overlay_.keys > 0 || static_.may_contain(nonzero(key)); }
 
-  // Starts loading the memory a later lookup(key) reads first (the filter's
-  // fingerprints), so that the lookup of a change known in advance finds it in
+  // Starts loading the memory a later lookup(key) reads first (the front
+  // filter's word), so that the lookup of a change known in advance finds it in
   // cache. No effect on results.
   void prefetch(uint64_t key) const noexcept;
 

@@ -105,7 +105,7 @@ inline constexpr FrontPatterns kFrontPatterns = make_front_patterns();
 // and slot) and its hashing.
 struct StaticIndex {
   std::vector<StaticPart> parts;
-  std::vector<BinaryFuse8::Head> heads;  // parts[i].filter.head(): what most lookups read
+  std::vector<BinaryFuse8::Head> heads;  // parts[i].filter.head(); none with a front filter
   size_t keys = 0;
   std::vector<uint64_t> front;  // empty below kStaticIndexParams.front_min_keys keys (and fuse filters)
 

@@ -141,10 +141,10 @@ bool ShapeIndex::build_static_index(const Shape* shapes, size_t shape_count, con
   });
   if (out_of_memory.load()) throw std::bad_alloc();
   if (defeated.load()) return false;
-  index.heads.reserve(index.parts.size());
+  if (!fronted) index.heads.reserve(index.parts.size());
   for (const StaticPart& part : index.parts) {
     index.keys += part.keys;
-    index.heads.push_back(part.filter.head());  // the fingerprints stay where they are when index moves
+    if (!fronted) index.heads.push_back(part.filter.head());  // the fingerprints stay where they are when index moves
   }
   if (fronted) {
     index.front.assign(std::max<size_t>(1, (index.keys * kStaticIndexParams.front_bits_per_key + 63) / 64), 0);
