@@ -633,6 +633,46 @@ where_types_of_row(const ShapeDef *def, Datum datum, bool isnull)
 }
 
 /*
+ * The first natts attributes of a catalog row: heap_deform_tuple's walk,
+ * stopping there. A decoder's start reads every row and needs none of the last
+ * three (the WHERE's text, names and types), all of variable width; past the
+ * first NULL heap_deform_tuple has no cached offsets, so each attribute walked
+ * costs it dozens of instructions. False when the tuple has fewer attributes
+ * (heap_deform_tuple reads the missing ones' defaults).
+ */
+static bool
+deform_leading(HeapTuple tuple, TupleDesc desc, int natts, Datum *values, bool *nulls)
+{
+	HeapTupleHeader header = tuple->t_data;
+	char	   *tp = (char *) header + header->t_hoff;
+	uint32		present = UINT32_MAX;	/* bit i: attribute i + 1 is not NULL */
+	uintptr_t	off = 0;
+
+	Assert(natts <= 16);
+	if (HeapTupleHeaderGetNatts(header) < natts)
+		return false;
+	if (HeapTupleHasNulls(tuple))
+		present = header->t_bits[0] | (natts > 8 ? (uint32) header->t_bits[1] << 8 : 0);
+	for (int i = 0; i < natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (((present >> i) & 1) == 0)
+		{
+			values[i] = (Datum) 0;
+			nulls[i] = true;
+			continue;
+		}
+		nulls[i] = false;
+		off = att->attlen == -1 ? att_align_pointer(off, att->attalign, -1, tp + off)
+			: att_align_nominal(off, att->attalign);
+		values[i] = fetchatt(att, tp + off);
+		off = att_addlength_pointer(off, att->attlen, tp + off);
+	}
+	return true;
+}
+
+/*
  * A catalog row; one made under another major is re-analysed from its WHERE text
  * (shape_upgrade.c). parts (SHAPE_DEF_*) says what beyond the router's needs to
  * fill: the plugin runs programs and never needs the WHERE's tree (analysed
@@ -646,9 +686,28 @@ shape_def_from_tuple_or_reason(ShapeDef *def, HeapTuple tuple, TupleDesc desc, i
 {
 	Datum		values[Natts_shape_catalog];
 	bool		nulls[Natts_shape_catalog];
+	bool		leading;
+	bool		no_where;
 
 	shape_catalog_check_layout(desc);
-	heap_deform_tuple(tuple, desc, values, nulls);
+	/* The WHERE's text, names and types: read when asked for, or to re-analyse
+	 * a row of another major; otherwise only whether the row has a WHERE. */
+	leading = parts == 0 && deform_leading(tuple, desc, Anum_shape_server_major, values, nulls);
+	no_where = leading && heap_attisnull(tuple, Anum_shape_where_source, desc);
+	if (leading && (no_where || (!nulls[Anum_shape_server_major - 1] &&
+								 DatumGetInt32(values[Anum_shape_server_major - 1]) == SHAPE_SERVER_MAJOR)))
+	{
+		StaticAssertStmt(Anum_shape_where_source == Anum_shape_server_major + 1 &&
+						 Natts_shape_catalog == Anum_shape_where_types, "the WHERE's columns come last");
+		for (int a = Anum_shape_where_source; a <= Natts_shape_catalog; a++)
+		{
+			values[a - 1] = (Datum) 0;
+			nulls[a - 1] = true;	/* not read */
+		}
+		nulls[Anum_shape_where_source - 1] = no_where;
+	}
+	else
+		heap_deform_tuple(tuple, desc, values, nulls);
 	if (nulls[Anum_shape_shape_id - 1] || nulls[Anum_shape_relid - 1] ||
 		nulls[Anum_shape_where_columns - 1])
 		elog(ERROR, "shape_router catalog row has NULL in a NOT NULL column");
