@@ -84,6 +84,14 @@ class Router {
       return shapes == 0 && range_shapes == 0 && null_shapes == 0 && complement_shapes == 0 && prefix_shapes == 0 &&
              lane_shapes == 0;
     }
+    // Whether adding (or taking away) other's counts takes one of these to or
+    // from zero: what a row plan reads of them.
+    bool crosses_zero(const IndexColumn& other, bool take) const noexcept {
+      auto crosses = [take](uint32_t count, uint32_t by) { return by != 0 && count == (take ? by : 0); };
+      return crosses(shapes, other.shapes) || crosses(range_shapes, other.range_shapes) ||
+             crosses(null_shapes, other.null_shapes) || crosses(complement_shapes, other.complement_shapes) ||
+             crosses(prefix_shapes, other.prefix_shapes) || crosses(lane_shapes, other.lane_shapes);
+    }
   };
   struct RelationView {
     size_t shape_count = 0;

@@ -343,6 +343,10 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t home_column, const 
 void Router::file_column(Relation& r, const IndexColumn& column, bool unfile) {
   auto it = std::find_if(r.index_columns.begin(), r.index_columns.end(),
                          [&](const IndexColumn& c) { return c.attnum == column.attnum; });
+  // A new epoch (row plans made again, prefetched keys dropped) only when the
+  // columns or what a plan reads of them change: most shapes a load files only
+  // count on columns other shapes already use.
+  const bool crossing = it == r.index_columns.end() || it->crosses_zero(column, unfile);
   if (unfile) {
     if (it == r.index_columns.end()) return;
     it->shapes -= column.shapes;
@@ -351,7 +355,10 @@ void Router::file_column(Relation& r, const IndexColumn& column, bool unfile) {
     it->complement_shapes -= column.complement_shapes;
     it->prefix_shapes -= column.prefix_shapes;
     it->lane_shapes -= column.lane_shapes;
-    if (it->unused()) r.index_columns.erase(it);
+    if (it->unused())
+      r.index_columns.erase(it);
+    else if (!crossing)
+      return;
   } else if (it == r.index_columns.end()) {
     r.index_columns.push_back(column);
     r.index_columns.back().prefix_lengths = 0;  // count_prefix_lengths sets them
@@ -363,6 +370,7 @@ void Router::file_column(Relation& r, const IndexColumn& column, bool unfile) {
     it->complement_shapes += column.complement_shapes;
     it->prefix_shapes += column.prefix_shapes;
     it->lane_shapes += column.lane_shapes;
+    if (!crossing) return;
   }
   note_variable_keys(r);
 }
