@@ -24,8 +24,9 @@ class GramFilter {
   struct View {
     const uint64_t* words;
     size_t mask;
-    bool may_have(uint64_t key) const noexcept {
-      if (words == nullptr) return false;
+    bool may_have(uint64_t key) const noexcept { return words != nullptr && has(key); }
+    // may_have of a filter with words (a loop checks that once).
+    bool has(uint64_t key) const noexcept {
       const uint64_t k = stored(key);
       const uint64_t bits = bits_of(k);
       return (words[(k >> 12) & mask] & bits) == bits;

@@ -184,38 +184,44 @@ bool append_grams(uint32_t relid, uint16_t attnum, bool lower, unsigned lengths,
     out.key_count += n;
     return true;
   }
-  // sr_substring_keys' windows, each kept only when the filter passes it
-  // (into a few locals first: a store to out would make the loop reload).
+  // sr_substring_keys' windows, each kept only when the filter passes it, a
+  // chunk of windows at a time: room for the chunk first, then the loop stores
+  // through local pointers (a store to out would make it reload its members).
+  const GramFilter::View may = filter->view();
+  if (may.words == nullptr) {
+    out.filtered_grams += n;  // no shape has a gram key
+    return true;
+  }
   const uint64_t seed = substring_seed(relid, attnum, lower);
   const uint16_t flagged = static_cast<uint16_t>(attnum | SR_SUBSTRING_KEY_FLAG);
-  const GramFilter::View may = filter->view();
-  uint64_t passed[16];
-  size_t held = 0, kept = 0;
-  auto flush = [&] {
-    out.make_room(held, 0);
-    for (size_t j = 0; j < held; j++) {
-      out.key_attnums[out.key_count] = flagged;
-      out.keys[out.key_count++] = passed[j];
-    }
-    kept += held;
-    held = 0;
-  };
+  constexpr size_t kChunk = 256;
+  size_t kept = 0;
   for (size_t q = 1; q <= SR_SUBSTRING_GRAM && q <= len; q++) {
     if (((lengths >> (q - 1)) & 1) == 0) continue;
     const size_t windows = len - q + 1;
     const unsigned top = static_cast<unsigned>(8 * (q - 1));
+    // substring_word_key(seed, word, q) = mix64(base ^ word) + add, base and add fixed for q
+    const uint64_t base = q <= 4 ? seed ^ uint64_t{q} << 32 : seed ^ 0x4c4f4e474752414dULL;
+    const uint64_t add = q <= 4 ? 0 : q;
     uint64_t word = gram_word(bytes, q);
-    for (size_t i = 0;; i++) {
-      const uint64_t key = substring_word_key(seed, word, q);
-      if (may.may_have(key)) {
-        passed[held++] = key;
-        if (held == 16) flush();
+    for (size_t from = 0; from < windows; from += kChunk) {
+      const size_t end = std::min(windows, from + kChunk);
+      out.make_room(end - from, 0);
+      uint64_t* keys = out.keys.data() + out.key_count;
+      uint16_t* attnums = out.key_attnums.data() + out.key_count;
+      size_t held = 0;
+      for (size_t i = from; i < end; i++) {
+        const uint64_t key = mix64(base ^ word) + add;
+        if (may.has(key)) {
+          keys[held] = key;
+          attnums[held++] = flagged;
+        }
+        if (i + q < len) word = word >> 8 | uint64_t{bytes[i + q]} << top;
       }
-      if (i + 1 == windows) break;
-      word = word >> 8 | uint64_t{bytes[i + q]} << top;
+      out.key_count += held;
+      kept += held;
     }
   }
-  flush();
   out.filtered_grams += n - kept;
   return true;
 }
