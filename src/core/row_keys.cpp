@@ -108,9 +108,18 @@ inline uint64_t substring_seed(uint32_t relid, uint16_t attnum, bool lower) noex
   return mix64((static_cast<uint64_t>(relid) << 24) ^ (static_cast<uint64_t>(attnum) << 8) ^ (lower ? 0xa5 : 0x5a)) ^
          0x535542535452474bULL;  // "SUBSTRGK"
 }
+// The key's parts fixed by seed and length, made once for a run of windows:
+// key = mix64(base ^ word) + add. (A word of up to 4 bytes is below 2^32, so
+// the length sits above it; longer grams add it after the mix.)
+struct GramKeyForm {
+  uint64_t base, add;
+  GramKeyForm(uint64_t seed, size_t len) noexcept
+      : base(len <= 4 ? seed ^ uint64_t{len} << 32 : seed ^ 0x4c4f4e474752414dULL),  // "LONGGRAM"
+        add(len <= 4 ? 0 : len) {}
+  uint64_t key(uint64_t word) const noexcept { return mix64(base ^ word) + add; }
+};
 inline uint64_t substring_word_key(uint64_t seed, uint64_t word, size_t len) noexcept {
-  if (len <= 4) return mix64(seed ^ (word | uint64_t{len} << 32));
-  return mix64(seed ^ 0x4c4f4e474752414dULL ^ word) + len;  // "LONGGRAM"
+  return GramKeyForm(seed, len).key(word);
 }
 inline uint64_t gram_word(const uint8_t* gram, size_t len) noexcept {
   uint64_t word = 0;
@@ -200,9 +209,7 @@ bool append_grams(uint32_t relid, uint16_t attnum, bool lower, unsigned lengths,
     if (((lengths >> (q - 1)) & 1) == 0) continue;
     const size_t windows = len - q + 1;
     const unsigned top = static_cast<unsigned>(8 * (q - 1));
-    // substring_word_key(seed, word, q) = mix64(base ^ word) + add, base and add fixed for q
-    const uint64_t base = q <= 4 ? seed ^ uint64_t{q} << 32 : seed ^ 0x4c4f4e474752414dULL;
-    const uint64_t add = q <= 4 ? 0 : q;
+    const GramKeyForm form(seed, q);
     uint64_t word = gram_word(bytes, q);
     for (size_t from = 0; from < windows; from += kChunk) {
       const size_t end = std::min(windows, from + kChunk);
@@ -211,7 +218,7 @@ bool append_grams(uint32_t relid, uint16_t attnum, bool lower, unsigned lengths,
       uint16_t* attnums = out.key_attnums.data() + out.key_count;
       size_t held = 0;
       for (size_t i = from; i < end; i++) {
-        const uint64_t key = mix64(base ^ word) + add;
+        const uint64_t key = form.key(word);
         if (may.has(key)) {
           keys[held] = key;
           attnums[held++] = flagged;
@@ -408,9 +415,10 @@ size_t sr_substring_keys(uint32_t relid, uint16_t attnum, int lower, unsigned le
     // The window slides a byte at a time in a register: no reload of the bytes
     // just stored (a store-forwarding stall per window).
     const unsigned top = static_cast<unsigned>(8 * (q - 1));
+    const shape_router::GramKeyForm form(seed, q);
     uint64_t word = fit > 0 ? shape_router::gram_word(bytes, q) : 0;
     for (size_t i = 0; i < fit; i++) {
-      keys[n + i] = shape_router::substring_word_key(seed, word, q);
+      keys[n + i] = form.key(word);
       if (i + 1 < fit) word = word >> 8 | uint64_t{bytes[i + q]} << top;
     }
     if (key_attnums != nullptr)
