@@ -109,6 +109,10 @@ bool ShapeIndex::build_static_index(const Shape* shapes, size_t shape_count, con
     }
   }
 
+  if (fronted) {
+    index.front_slice = std::max<size_t>(1, (total * kStaticIndexParams.front_bits_per_key / part_count + 63) / 64);
+    index.front.assign(index.front_slice * part_count, 0);
+  }
   std::atomic<bool> defeated{false}, out_of_memory{false};
   run_parts(part_count, total >= kShapeIndexParams.parallel_min_keys, [&](size_t p) noexcept {
     if (defeated.load(std::memory_order_relaxed) || out_of_memory.load(std::memory_order_relaxed)) return;
@@ -134,6 +138,13 @@ bool ShapeIndex::build_static_index(const Shape* shapes, size_t shape_count, con
           if (m == start[p] || members[m] != members[m - 1]) take(members[m]);
         }
       }
+      if (fronted) {
+        uint64_t* slice = index.front.data() + p * index.front_slice;
+        for (const auto& pair : pairs) {
+          const uint64_t h = StaticIndex::front_hash(pair.first);
+          slice[(static_cast<unsigned __int128>(h) * index.front_slice) >> 64] |= StaticIndex::front_bits(h);
+        }
+      }
       if (!build_static_part(pairs, mixer, index.parts[p], !fronted)) defeated.store(true, std::memory_order_relaxed);
     } catch (...) {
       out_of_memory.store(true, std::memory_order_relaxed);
@@ -145,18 +156,6 @@ bool ShapeIndex::build_static_index(const Shape* shapes, size_t shape_count, con
   for (const StaticPart& part : index.parts) {
     index.keys += part.keys;
     if (!fronted) index.heads.push_back(part.filter.head());  // the fingerprints stay where they are when index moves
-  }
-  if (fronted) {
-    index.front.assign(std::max<size_t>(1, (index.keys * kStaticIndexParams.front_bits_per_key + 63) / 64), 0);
-    for (size_t slot = 0; slot < shape_count; slot++) {
-      if (!shapes[slot].live) continue;
-      uint64_t single;
-      const uint64_t* k = keys_of_shape(shapes[slot], single);
-      for (uint32_t i = 0; i < shapes[slot].key_count(); i++) {
-        const uint64_t h = StaticIndex::front_hash(k[i]);
-        index.front[index.front_word(h)] |= StaticIndex::front_bits(h);
-      }
-    }
   }
   out = std::move(index);
   return true;
@@ -307,7 +306,8 @@ ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) c
 void ShapeIndex::prefetch(uint64_t key) const noexcept {
   if (static_.front.empty()) return;
   // The front filter's word: most lookups read nothing else.
-  prefetch_line(&static_.front[static_.front_word(StaticIndex::front_hash(nonzero(key)))]);
+  key = nonzero(key);
+  prefetch_line(&static_.front[static_.front_word(key, StaticIndex::front_hash(key))]);
 }
 
 bool ShapeIndex::rebuild_due() const noexcept {
