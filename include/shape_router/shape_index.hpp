@@ -115,7 +115,11 @@ class ShapeIndex {
   // Starts loading the memory a later lookup(key) reads first (the front
   // filter's word), so that the lookup of a change known in advance finds it in
   // cache. No effect on results.
-  void prefetch(uint64_t key) const noexcept;
+  void prefetch(uint64_t key) const noexcept {
+    if (static_.front.empty()) return;
+    key = nonzero(key);
+    prefetch_line(&static_.front[static_.front_word(key, StaticIndex::front_hash(key))]);
+  }
 
   // Installs a finished background build; otherwise, when the overlay and
   // tombstones grew past a fraction of the static part, starts a rebuild (in

@@ -987,11 +987,21 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
       const ChangeKeys* plain = kept != nullptr ? &kept->keys : nullptr;
       if (kept != nullptr) kept->token = 0;
       if (plain != nullptr) change_keys_.append(*plain, 0, plain->old_keys_from, 0, plain->old_probes_from);
+      const size_t new_from = change_keys_.key_count;
       if (new_row != nullptr) trusted = change_keys_.add_row(plan, *new_row, nullptr, part, &grams_);
+      const size_t new_to = change_keys_.key_count;
       change_keys_.start_old_row();
       if (plain != nullptr)
         change_keys_.append(*plain, plain->old_keys_from, plain->key_count, plain->old_probes_from, plain->probe_count);
+      const size_t old_from = change_keys_.key_count;
       if (old_row != nullptr && trusted) trusted = change_keys_.add_row(plan, *old_row, new_row, part, &grams_);
+      if (plain != nullptr) {
+        // The keys made now (elements, grams, expressions) were not read ahead
+        // with the plain ones: their filter words are asked for together, so
+        // that their misses overlap before the probes wait on them.
+        prefetch(change_keys_.keys.data() + new_from, new_to - new_from);
+        prefetch(change_keys_.keys.data() + old_from, change_keys_.key_count - old_from);
+      }
       counters_.equality_probes += change_keys_.filtered_grams;  // probed, by the gram filter
     }
   }

@@ -303,13 +303,6 @@ ShapeIndex::Probe ShapeIndex::lookup(uint64_t key, std::vector<uint32_t>& out) c
   return probe;
 }
 
-void ShapeIndex::prefetch(uint64_t key) const noexcept {
-  if (static_.front.empty()) return;
-  // The front filter's word: most lookups read nothing else.
-  key = nonzero(key);
-  prefetch_line(&static_.front[static_.front_word(key, StaticIndex::front_hash(key))]);
-}
-
 bool ShapeIndex::rebuild_due() const noexcept {
   // Enough registrations and drops since the last build (which also bounds the
   // overlay and the tombstones), or a key store mostly made of dropped shapes' keys.
