@@ -89,7 +89,7 @@ FORMS = [
 ]
 
 # --forms ii, per 10,000 shapes (why these weights: FORMS_II_WHY). k1, k2 keys,
-# tag a random tag, pfx 6 hex digits, w 6 hex digits; NULL: a shape without WHERE.
+# tag a random tag, pfx 6 hex digits, w 7 hex digits; NULL: a shape without WHERE.
 FORMS_II = [
     (2800, "tenant_id = k", "format('tenant_id = %s', k1)"),
     (1050, "status = 'open' AND assignee_id = k", "format('status = ''open'' AND assignee_id = %s', k1)"),
@@ -117,9 +117,9 @@ FORMS_II = [
     # no WHERE: every change of the table
     (1, "no WHERE", "NULL"),
     # once opaque: ILIKE, the anchored regex and expr = k now have covers (substring, prefix, expression)
-    (100, "opaque: title ILIKE '%w%', title ~ regex, (amount + priority) % 1000003 = k (w: 6 hex digits)",
+    (100, "opaque: title ILIKE '%w%', title ~ regex, (amount + priority) % 100000007 = k (w: 7 hex digits)",
      "(ARRAY[format('title ILIKE %L', '%' || w || '%'), format('title ~ %L', '^' || w || '[0-9]'), "
-     "format('(amount + priority) %% 1000003 = %s', k1 % 1000003)])[1 + g % 3]"),
+     "format('(amount + priority) %% 100000007 = %s', k1 % 100000007)])[1 + g % 3]"),
 ]
 FORMS_II_WHY = (
     "70% keeps the first mix's forms in their proportions (equalities, INs, ORs, thresholds and ranges are still what "
@@ -213,7 +213,7 @@ def run(c, a):
         position += weight
     assert position == cycle
     extra_keys = (f", 1 + floor(random() * {KEYS})::int AS k2, 't' || (1 + floor(random() * {KEYS})::int) AS tag, "
-                  f"substr(md5(random()::text), 1, 6) AS pfx, substr(md5(random()::text), 1, 6) AS w" if ii else "")
+                  f"substr(md5(random()::text), 1, 6) AS pfx, substr(md5(random()::text), 1, 7) AS w" if ii else "")
     clause_sql = (f"SELECT array_agg(CASE {' '.join(cases)} END ORDER BY g) FROM ("
                   f"SELECT g, 1 + floor(random() * {KEYS})::int AS k1, floor(random() * 10)::int AS t, "
                   f"floor(random() * 1000000000)::bigint AS a{extra_keys} FROM generate_series(__LO__, __HI__) g) s")
