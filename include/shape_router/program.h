@@ -69,6 +69,9 @@ typedef struct sr_value
 	uint32_t	len;			/* bytes only; an array: its non-NULL elements */
 	uint8_t		is_null;
 	uint8_t		has_null_element;	/* arrays only */
+	uint8_t		ascii_fold;		/* sr_row_view.lowered only: the bytes are the value's
+								 * own, ASCII, which lower() maps as pg_ascii_tolower
+								 * does: the core lowers them itself */
 } sr_value;
 
 typedef enum sr_compare_op
@@ -169,8 +172,9 @@ typedef struct sr_expression_value
  * of the relation below SR_VIRTUAL_ATTNUM_BASE (sr_router_relation), the
  * row's value: NULL or not, an array column's as its elements (sr_value's
  * array form). lowered (NULL when no column has lowered substring atoms):
- * by attnum, a text column's bytes as lower() under its collation makes them,
- * for the columns whose substring_grams ask for lowered grams. expressions:
+ * by attnum, a text column's bytes as lower() under its collation makes them
+ * (or, with ascii_fold, the bytes the core lowers as pg_ascii_tolower), for
+ * the columns whose substring_grams ask for lowered grams. expressions:
  * the results of the relation's indexed expressions. The core makes every
  * index key of the row from these.
  */

@@ -130,6 +130,23 @@ inline uint64_t substring_key(uint64_t seed, const uint8_t* gram, size_t len) no
   return substring_word_key(seed, gram_word(gram, len), len);
 }
 
+// pg_ascii_tolower as a table: 'A'..'Z' to 'a'..'z', every other byte kept.
+struct AsciiLower {
+  uint8_t of[256];
+};
+constexpr AsciiLower make_ascii_lower() {
+  AsciiLower t{};
+  for (int b = 0; b < 256; b++) t.of[b] = static_cast<uint8_t>(b >= 'A' && b <= 'Z' ? b + ('a' - 'A') : b);
+  return t;
+}
+inline constexpr AsciiLower kAsciiLower = make_ascii_lower();
+
+// A text's byte j as the window loop reads it: lowered with Fold.
+template <bool Fold>
+inline uint64_t window_byte(const uint8_t* bytes, size_t j) noexcept {
+  return Fold ? kAsciiLower.of[bytes[j]] : bytes[j];
+}
+
 }  // namespace
 
 uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) {
@@ -176,33 +193,13 @@ __attribute__((always_inline)) inline void plain_keys(uint32_t relid, const RowP
   }
 }
 
-// Appends the gram keys of bytes for the lengths asked (with a filter: those
-// it may have); false past SR_GRAM_KEYS_MAX windows.
-bool append_grams(uint32_t relid, uint16_t attnum, bool lower, unsigned lengths, const sr_value& text,
-                  const GramFilter* filter, ChangeKeys& out) {
-  const uint8_t* bytes = text.v.bytes;
-  const size_t len = text.len;
-  size_t n = 0;  // windows: sr_substring_keys' count
-  for (size_t q = 1; q <= SR_SUBSTRING_GRAM && q <= len; q++)
-    if ((lengths >> (q - 1)) & 1) n += len - q + 1;
-  if (n > SR_GRAM_KEYS_MAX) return false;
-  if (filter == nullptr) {
-    out.make_room(n, 0);
-    sr_substring_keys(relid, attnum, lower ? 1 : 0, lengths, bytes, len, out.keys.data() + out.key_count,
-                      out.key_attnums.data() + out.key_count, n);
-    out.key_count += n;
-    return true;
-  }
-  // sr_substring_keys' windows, each kept only when the filter passes it, a
-  // chunk of windows at a time: room for the chunk first, then the loop stores
-  // through local pointers (a store to out would make it reload its members).
-  const GramFilter::View may = filter->view();
-  if (may.words == nullptr) {
-    out.filtered_grams += n;  // no shape has a gram key
-    return true;
-  }
-  const uint64_t seed = substring_seed(relid, attnum, lower);
-  const uint16_t flagged = static_cast<uint16_t>(attnum | SR_SUBSTRING_KEY_FLAG);
+// sr_substring_keys' windows of bytes (lowered as they are read with Fold),
+// each kept only when the filter passes it, a chunk of windows at a time: room
+// for the chunk first, then the loop stores through local pointers (a store to
+// out would make it reload its members). Returns the windows kept.
+template <bool Fold>
+size_t filtered_grams(const GramFilter::View may, uint64_t seed, uint16_t flagged, unsigned lengths,
+                      const uint8_t* bytes, size_t len, ChangeKeys& out) {
   constexpr size_t kChunk = 256;
   size_t kept = 0;
   for (size_t q = 1; q <= SR_SUBSTRING_GRAM && q <= len; q++) {
@@ -210,7 +207,8 @@ bool append_grams(uint32_t relid, uint16_t attnum, bool lower, unsigned lengths,
     const size_t windows = len - q + 1;
     const unsigned top = static_cast<unsigned>(8 * (q - 1));
     const GramKeyForm form(seed, q);
-    uint64_t word = gram_word(bytes, q);
+    uint64_t word = 0;
+    for (size_t j = 0; j < q; j++) word |= window_byte<Fold>(bytes, j) << (8 * j);
     for (size_t from = 0; from < windows; from += kChunk) {
       const size_t end = std::min(windows, from + kChunk);
       out.make_room(end - from, 0);
@@ -223,12 +221,49 @@ bool append_grams(uint32_t relid, uint16_t attnum, bool lower, unsigned lengths,
           keys[held] = key;
           attnums[held++] = flagged;
         }
-        if (i + q < len) word = word >> 8 | uint64_t{bytes[i + q]} << top;
+        if (i + q < len) word = word >> 8 | window_byte<Fold>(bytes, i + q) << top;
       }
       out.key_count += held;
       kept += held;
     }
   }
+  return kept;
+}
+
+// Appends the gram keys of text for the lengths asked (with a filter: those
+// it may have); false past SR_GRAM_KEYS_MAX windows. A lowered value with
+// ascii_fold holds the value's own bytes, lowered here as they are read.
+bool append_grams(uint32_t relid, uint16_t attnum, bool lower, unsigned lengths, const sr_value& text,
+                  const GramFilter* filter, ChangeKeys& out) {
+  const uint8_t* bytes = text.v.bytes;
+  const size_t len = text.len;
+  const bool fold = lower && text.ascii_fold;
+  size_t n = 0;  // windows: sr_substring_keys' count
+  for (size_t q = 1; q <= SR_SUBSTRING_GRAM && q <= len; q++)
+    if ((lengths >> (q - 1)) & 1) n += len - q + 1;
+  if (n > SR_GRAM_KEYS_MAX) return false;
+  if (filter == nullptr) {
+    std::vector<uint8_t> folded;
+    if (fold) {
+      folded.resize(len);
+      for (size_t j = 0; j < len; j++) folded[j] = kAsciiLower.of[bytes[j]];
+      bytes = folded.data();
+    }
+    out.make_room(n, 0);
+    sr_substring_keys(relid, attnum, lower ? 1 : 0, lengths, bytes, len, out.keys.data() + out.key_count,
+                      out.key_attnums.data() + out.key_count, n);
+    out.key_count += n;
+    return true;
+  }
+  const GramFilter::View may = filter->view();
+  if (may.words == nullptr) {
+    out.filtered_grams += n;  // no shape has a gram key
+    return true;
+  }
+  const uint64_t seed = substring_seed(relid, attnum, lower);
+  const uint16_t flagged = static_cast<uint16_t>(attnum | SR_SUBSTRING_KEY_FLAG);
+  const size_t kept = fold ? filtered_grams<true>(may, seed, flagged, lengths, bytes, len, out)
+                           : filtered_grams<false>(may, seed, flagged, lengths, bytes, len, out);
   out.filtered_grams += n - kept;
   return true;
 }

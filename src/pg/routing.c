@@ -948,6 +948,8 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 {
 	sr_value	new_buffer[32];
 	sr_value	old_buffer[32];
+	sr_value	new_lowered[32];
+	sr_value	old_lowered[32];
 	sr_row_view new_view = {0};
 	sr_row_view old_view = {0};
 	const int  *new_sources = NULL;
@@ -1008,7 +1010,8 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	{
 		new_view.values = new_values;
 		if (lowers)
-			new_view.lowered = shape_lowered_values(rel, columns, column_count, new_values);
+			new_view.lowered = shape_lowered_values(rel, columns, column_count, new_values, new_lowered,
+													lengthof(new_lowered));
 		if (virtual &&
 			!(rel->expressions_native &&
 			  shape_native_expression_values(rel, newtuple, new_values, extra,
@@ -1026,7 +1029,8 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	{
 		old_view.values = old_values;
 		if (lowers)
-			old_view.lowered = shape_lowered_values(rel, columns, column_count, old_values);
+			old_view.lowered = shape_lowered_values(rel, columns, column_count, old_values, old_lowered,
+													lengthof(old_lowered));
 		if (virtual &&
 			!(rel->expressions_native &&
 			  shape_native_expression_values(rel, oldtuple, old_values, extra,

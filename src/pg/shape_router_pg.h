@@ -199,7 +199,8 @@ shape_has_virtual_columns(const sr_index_column *columns, size_t column_count)
 	return false;
 }
 extern sr_value *shape_lowered_values(const struct RelationInfo *rel, const sr_index_column *columns,
-									  size_t column_count, const sr_value *values);
+									  size_t column_count, const sr_value *values, sr_value *buffer,
+									  int buffer_len);
 extern bool shape_expression_values(const struct RelationInfo *rel, TupleTableSlot *slot, const Bitmapset *unknown,
 									const Bitmapset *key_only, ExprContext *econtext,
 									const sr_index_column *columns, size_t column_count,

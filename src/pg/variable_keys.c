@@ -66,51 +66,22 @@ all_ascii(const char *s, int n)
 	return (seen & BYTES_EACH(0x80)) == 0;
 }
 
-/*
- * ASCII bytes lowered as pg_ascii_tolower lowers them, 8 at a time: a byte
- * below 0x80 plus 0x80 - 'A' has its high bit set when it is 'A' or above, plus
- * 0x80 - 'Z' - 1 when it is above 'Z' (no carry leaves a byte); 'A'..'Z' gain 0x20.
- */
-static inline void
-ascii_lower(const char *s, int n, char *out)
-{
-	int			i = 0;
-
-	for (; i + 8 <= n; i += 8)
-	{
-		uint64		w;
-		uint64		at_least_a;
-		uint64		above_z;
-
-		memcpy(&w, s + i, 8);
-		at_least_a = w + BYTES_EACH(0x80 - 'A');
-		above_z = w + BYTES_EACH(0x80 - 'Z' - 1);
-		w |= (at_least_a & ~above_z & BYTES_EACH(0x80)) >> 2;
-		memcpy(out + i, &w, 8);
-	}
-	for (; i < n; i++)
-		out[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char) (s[i] + ('a' - 'A')) : s[i];
-}
-
 /* The bytes of a text value as lower() under collation makes them (as ILIKE
- * lowers the value it matches). */
+ * lowers the value it matches): ASCII text that the collation lowers as
+ * pg_ascii_tolower does is passed as it is, for the core to lower. */
 static void
 lowered_value(Oid collation, const sr_value *value, sr_value *out)
 {
 	const char *s = (const char *) value->v.bytes;
 	int			n = (int) value->len;
-	bool		ascii;
 	text	   *lowered;
 
 	memset(out, 0, sizeof(sr_value));
-	ascii = all_ascii(s, n);
-	if (ascii && ascii_lowering_is_plain(collation))
+	if (all_ascii(s, n) && ascii_lowering_is_plain(collation))
 	{
-		char	   *bytes = palloc(n + 1);
-
-		ascii_lower(s, n, bytes);
-		out->v.bytes = (const uint8_t *) bytes;
+		out->v.bytes = value->v.bytes;
 		out->len = (uint32) n;
+		out->ascii_fold = 1;
 		return;
 	}
 	lowered = DatumGetTextPP(DirectFunctionCall1Coll(lower, collation,
@@ -122,11 +93,13 @@ lowered_value(Oid collation, const sr_value *value, sr_value *out)
 /*
  * For a row version's values (by attnum), the lowered bytes of the text
  * columns with lowered substring atoms (ILIKE), by attnum: the core makes their
- * gram keys from them. NULL when no column has such atoms.
+ * gram keys from them. NULL when no column has such atoms. In buffer when it
+ * holds natts + 1 values; only the entries of columns with lowered atoms are
+ * set, the only ones the core reads (zero for a column that is not text).
  */
 sr_value *
 shape_lowered_values(const RelationInfo *rel, const sr_index_column *columns, size_t column_count,
-					 const sr_value *values)
+					 const sr_value *values, sr_value *buffer, int buffer_len)
 {
 	sr_value   *lowered = NULL;
 
@@ -138,9 +111,18 @@ shape_lowered_values(const RelationInfo *rel, const sr_index_column *columns, si
 			columns[c].tag != SR_TAG_TEXT)
 			continue;
 		if (lowered == NULL)
-			lowered = palloc0(sizeof(sr_value) * (rel->desc->natts + 1));
+		{
+			lowered = rel->desc->natts < buffer_len ? buffer : palloc(sizeof(sr_value) * (rel->desc->natts + 1));
+			for (size_t other = 0; other < column_count; other++)
+				if ((columns[other].substring_grams >> 8) != 0 && !SHAPE_ATTNUM_IS_VIRTUAL(columns[other].attnum) &&
+					columns[other].tag != SR_TAG_TEXT)
+					memset(&lowered[columns[other].attnum], 0, sizeof(sr_value));
+		}
 		if (values[attnum].is_null)
+		{
+			memset(&lowered[attnum], 0, sizeof(sr_value));
 			lowered[attnum].is_null = 1;
+		}
 		else
 			lowered_value(TupleDescAttr(rel->desc, attnum - 1)->attcollation, &values[attnum], &lowered[attnum]);
 	}
