@@ -102,31 +102,26 @@ shape_lowered_values(const RelationInfo *rel, const sr_index_column *columns, si
 					 const sr_value *values, sr_value *buffer, int buffer_len)
 {
 	sr_value   *lowered = NULL;
+	bool		any_text = false;
 
 	for (size_t c = 0; c < column_count; c++)
 	{
 		int			attnum = columns[c].attnum;
 
-		if ((columns[c].substring_grams >> 8) == 0 || SHAPE_ATTNUM_IS_VIRTUAL(attnum) ||
-			columns[c].tag != SR_TAG_TEXT)
+		if ((columns[c].substring_grams >> 8) == 0 || SHAPE_ATTNUM_IS_VIRTUAL(attnum))
 			continue;
 		if (lowered == NULL)
-		{
 			lowered = rel->desc->natts < buffer_len ? buffer : palloc(sizeof(sr_value) * (rel->desc->natts + 1));
-			for (size_t other = 0; other < column_count; other++)
-				if ((columns[other].substring_grams >> 8) != 0 && !SHAPE_ATTNUM_IS_VIRTUAL(columns[other].attnum) &&
-					columns[other].tag != SR_TAG_TEXT)
-					memset(&lowered[columns[other].attnum], 0, sizeof(sr_value));
-		}
+		memset(&lowered[attnum], 0, sizeof(sr_value));
+		if (columns[c].tag != SR_TAG_TEXT)
+			continue;
+		any_text = true;
 		if (values[attnum].is_null)
-		{
-			memset(&lowered[attnum], 0, sizeof(sr_value));
 			lowered[attnum].is_null = 1;
-		}
 		else
 			lowered_value(TupleDescAttr(rel->desc, attnum - 1)->attcollation, &values[attnum], &lowered[attnum]);
 	}
-	return lowered;
+	return any_text ? lowered : NULL;
 }
 
 /* Whether every expression of virtual column attnum reads only columns (false: none known). */
