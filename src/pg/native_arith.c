@@ -178,12 +178,15 @@ fits(int64 v, int bits)
 }
 
 /*
- * The program's value on a row: read(attnum, &value, &isnull) gives a
- * column's. NATIVE_VALUE, NATIVE_NULL, or NATIVE_EXECUTOR where PostgreSQL
- * would raise an error (or a column cannot be read): the executor decides.
+ * The program's value on a row: a column's integer value is values[attnum]
+ * when bit attnum - 1 of read_columns is set, else read(attnum, &value,
+ * &isnull) gives it. NATIVE_VALUE, NATIVE_NULL, or NATIVE_EXECUTOR where
+ * PostgreSQL would raise an error (or a column cannot be read): the executor
+ * decides.
  */
 NativeResult
-native_arith_eval(const NativeArith *program, bool (*read) (void *arg, AttrNumber attnum, int64 *value, bool *isnull),
+native_arith_eval(const NativeArith *program, const sr_value *values, uint64 read_columns,
+				  bool (*read) (void *arg, AttrNumber attnum, int64 *value, bool *isnull),
 				  void *arg, int64 *result)
 {
 	int64		stack[NATIVE_STACK + 1];
@@ -200,7 +203,12 @@ native_arith_eval(const NativeArith *program, bool (*read) (void *arg, AttrNumbe
 		switch ((NativeOp) step->op)
 		{
 			case NATIVE_COLUMN:
-				if (!read(arg, step->attnum, &stack[top], &nulls[top]))
+				if (step->attnum >= 1 && step->attnum <= 64 && ((read_columns >> (step->attnum - 1)) & 1))
+				{
+					stack[top] = values[step->attnum].v.i;
+					nulls[top] = values[step->attnum].is_null != 0;
+				}
+				else if (!read(arg, step->attnum, &stack[top], &nulls[top]))
 					return NATIVE_EXECUTOR;
 				top++;
 				continue;

@@ -367,7 +367,7 @@ typedef enum NativeResult
 	NATIVE_EXECUTOR				/* PostgreSQL would raise an error, or a column is unreadable */
 } NativeResult;
 extern NativeArith *native_arith_compile(Node *expr);
-extern NativeResult native_arith_eval(const NativeArith *program,
+extern NativeResult native_arith_eval(const NativeArith *program, const sr_value *values, uint64 read_columns,
 									  bool (*read) (void *arg, AttrNumber attnum, int64 *value, bool *isnull),
 									  void *arg, int64 *result);
 

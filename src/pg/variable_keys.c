@@ -242,7 +242,8 @@ expression_values(const RelationInfo *rel, TupleTableSlot *slot, ExprContext *ec
 				int64		value = 0;
 
 				memset(result, 0, sizeof(sr_expression_value));
-				switch (native_arith_eval(indexed->native, native_read, native, &value))
+				switch (native_arith_eval(indexed->native, native->values, native->read_columns, native_read, native,
+										  &value))
 				{
 					case NATIVE_VALUE:
 						result->value.v.i = value;
