@@ -35,8 +35,9 @@ struct StaticIndexParams {
   // filters are saved. A smaller index keeps its fuse filter, which sits in
   // cache (the regression suite counts its false positives on a 2,001-key index).
   size_t front_min_keys = 8192;
-  // Front filter bits a key: each key sets four bits of one 64-bit word, so that
-  // about 0.56% of the keys no shape has pass (4.7% at 7 bits). At a million
+  // Front filter bits a key (as the shapes list them: a key n shapes share counts
+  // n times): each key sets four bits of one 64-bit word, so that about 0.56% of
+  // the keys no shape has pass (4.7% at 7 bits). At a million
   // shapes each key that passes reads the perfect hash's pilot and slot from
   // memory, two misses that cost more than the filter's 9 more bits a key.
   size_t front_bits_per_key = 16;
@@ -117,10 +118,13 @@ struct StaticIndex {
     key *= 0xff51afd7ed558ccdULL;
     return key ^ (key >> 29);
   }
+  // The word of front hash h within a slice of slice words.
+  static size_t slice_word(uint64_t h, size_t slice) noexcept {
+    return static_cast<size_t>((static_cast<unsigned __int128>(h) * slice) >> 64);
+  }
   // The word of a key with front hash h: in its part's slice.
   size_t front_word(uint64_t key, uint64_t h) const noexcept {
-    return part_index(key, parts.size()) * front_slice +
-           static_cast<size_t>((static_cast<unsigned __int128>(h) * front_slice) >> 64);
+    return part_index(key, parts.size()) * front_slice + slice_word(h, front_slice);
   }
   // A key's four bits: one of 64 patterns of four distinct bits, rotated by six
   // bits of the hash (4,096 masks, as selective as four bits drawn at random)

@@ -142,7 +142,7 @@ bool ShapeIndex::build_static_index(const Shape* shapes, size_t shape_count, con
         uint64_t* slice = index.front.data() + p * index.front_slice;
         for (const auto& pair : pairs) {
           const uint64_t h = StaticIndex::front_hash(pair.first);
-          slice[(static_cast<unsigned __int128>(h) * index.front_slice) >> 64] |= StaticIndex::front_bits(h);
+          slice[StaticIndex::slice_word(h, index.front_slice)] |= StaticIndex::front_bits(h);
         }
       }
       if (!build_static_part(pairs, mixer, index.parts[p], !fronted)) defeated.store(true, std::memory_order_relaxed);

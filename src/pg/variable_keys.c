@@ -150,7 +150,8 @@ typedef struct NativeRow
 	uint64		read_columns;	/* bit attnum - 1: an integer column's value read into values */
 } NativeRow;
 
-/* A column's integer value: read already (read_columns), or the tuple's. */
+/* A column's integer value from the tuple (native_arith_eval reads those in
+ * read_columns from the values itself). */
 static bool
 native_read(void *arg, AttrNumber attnum, int64 *value, bool *isnull)
 {
@@ -158,13 +159,7 @@ native_read(void *arg, AttrNumber attnum, int64 *value, bool *isnull)
 	Form_pg_attribute attr;
 	Datum		datum;
 
-	if (attnum <= 64 && ((row->read_columns >> (attnum - 1)) & 1))
-	{
-		*isnull = row->values[attnum].is_null;
-		*value = row->values[attnum].v.i;
-		return true;
-	}
-	if (attnum > row->desc->natts)
+	if (attnum < 1 || attnum > row->desc->natts)
 		return false;
 	attr = TupleDescAttr(row->desc, attnum - 1);
 	datum = heap_getattr(row->tuple, attnum, row->desc, isnull);
