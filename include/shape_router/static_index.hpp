@@ -37,9 +37,9 @@ struct StaticIndexParams {
   size_t front_min_keys = 8192;
   // Front filter bits a key (as the shapes list them: a key n shapes share counts
   // n times): each key sets four bits of one 64-bit word, so that about 0.56% of
-  // the keys no shape has pass (4.7% at 7 bits). At a million
-  // shapes each key that passes reads the perfect hash's pilot and slot from
-  // memory, two misses that cost more than the filter's 9 more bits a key.
+  // the keys no shape has pass (4.7% at 7 bits). At a million shapes each key
+  // that passes reads the perfect hash's pilot and slot from memory, two misses
+  // that cost more than the filter's 9 more bits a key.
   size_t front_bits_per_key = 16;
 };
 inline constexpr StaticIndexParams kStaticIndexParams{};
