@@ -121,15 +121,6 @@ struct GramKeyForm {
 inline uint64_t substring_word_key(uint64_t seed, uint64_t word, size_t len) noexcept {
   return GramKeyForm(seed, len).key(word);
 }
-inline uint64_t gram_word(const uint8_t* gram, size_t len) noexcept {
-  uint64_t word = 0;
-  for (size_t j = 0; j < len; j++) word |= uint64_t{gram[j]} << (8 * j);
-  return word;
-}
-inline uint64_t substring_key(uint64_t seed, const uint8_t* gram, size_t len) noexcept {
-  return substring_word_key(seed, gram_word(gram, len), len);
-}
-
 // pg_ascii_tolower as a table: 'A'..'Z' to 'a'..'z', every other byte kept.
 struct AsciiLower {
   uint8_t of[256];
@@ -145,6 +136,17 @@ inline constexpr AsciiLower kAsciiLower = make_ascii_lower();
 template <bool Fold>
 inline uint64_t window_byte(const uint8_t* bytes, size_t j) noexcept {
   return Fold ? kAsciiLower.of[bytes[j]] : bytes[j];
+}
+
+// The first len bytes of gram as a word (the first in the lowest byte), lowered with Fold.
+template <bool Fold = false>
+inline uint64_t gram_word(const uint8_t* gram, size_t len) noexcept {
+  uint64_t word = 0;
+  for (size_t j = 0; j < len; j++) word |= window_byte<Fold>(gram, j) << (8 * j);
+  return word;
+}
+inline uint64_t substring_key(uint64_t seed, const uint8_t* gram, size_t len) noexcept {
+  return substring_word_key(seed, gram_word(gram, len), len);
 }
 
 }  // namespace
@@ -207,8 +209,7 @@ size_t filtered_grams(const GramFilter::View may, uint64_t seed, uint16_t flagge
     const size_t windows = len - q + 1;
     const unsigned top = static_cast<unsigned>(8 * (q - 1));
     const GramKeyForm form(seed, q);
-    uint64_t word = 0;
-    for (size_t j = 0; j < q; j++) word |= window_byte<Fold>(bytes, j) << (8 * j);
+    uint64_t word = gram_word<Fold>(bytes, q);
     for (size_t from = 0; from < windows; from += kChunk) {
       const size_t end = std::min(windows, from + kChunk);
       out.make_room(end - from, 0);
