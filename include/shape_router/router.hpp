@@ -255,7 +255,8 @@ class Router {
                                                  bool all_shapes, const sr_range_probe* probes, size_t probe_count,
                                                  const uint16_t* key_attnums, size_t old_keys_from,
                                                  size_t old_probes_from, const sr_row_view* new_row = nullptr,
-                                                 const sr_row_view* old_row = nullptr);
+                                                 const sr_row_view* old_row = nullptr,
+                                                 const StaticIndex::FrontProbe* fronts = nullptr);
   bool indexed_member(const Relation& r, uint32_t slot) const noexcept;
   // A scan shape joins its form's lane when its program can run there (its
   // columns become value-only index columns); false: it stays a scan shape.
@@ -382,7 +383,14 @@ class Router {
     uint64_t epoch = 0;    // columns_epoch_ the keys were made at
     bool partial = false;  // the plain columns' keys only: route() adds the rest
     ChangeKeys keys;
+    // keys' front filter probes, made by the filter of this generation
+    std::vector<StaticIndex::FrontProbe> fronts;
+    uint64_t front_generation = 0;
   };
+  // The front probes of change_keys_, when route() made them (from a read-ahead).
+  std::vector<StaticIndex::FrontProbe> route_fronts_;
+  // Reads ahead the front filter words of keys [from, to) of ChangeKeys, into fronts[from, to).
+  void prefetch_fronts(const ChangeKeys& keys, size_t from, size_t to, std::vector<StaticIndex::FrontProbe>& fronts);
   PrefetchedKeys prefetched_[2];
   // Unique across the process's routers (a router made after another was
   // destroyed never repeats one of its epochs).

@@ -120,6 +120,18 @@ class ShapeIndex {
     key = nonzero(key);
     prefetch_line(&static_.front[static_.front_word(key, StaticIndex::front_hash(key))]);
   }
+  // prefetch, keeping what may_have(probe) then needs of the key: valid while
+  // front_generation() stays the same.
+  StaticIndex::FrontProbe prefetch_probe(uint64_t key) const noexcept {
+    const StaticIndex::FrontProbe probe = static_.front_probe(nonzero(key));
+    if (!static_.front.empty()) prefetch_line(&static_.front[probe.word]);
+    return probe;
+  }
+  bool may_have(const StaticIndex::FrontProbe& probe) const noexcept {
+    return overlay_.keys > 0 || static_.may_contain(probe);
+  }
+  // Changes whenever the static part (and its front filter) is replaced.
+  uint64_t front_generation() const noexcept { return front_generation_; }
 
   // Installs a finished background build; otherwise, when the overlay and
   // tombstones grew past a fraction of the static part, starts a rebuild (in
@@ -238,6 +250,7 @@ class ShapeIndex {
   std::vector<uint32_t> added_during_build_;  // slots added since the snapshot
 
   uint64_t rebuilds_ = 0;
+  uint64_t front_generation_ = 0;
   uint64_t builds_started_ = 0;
   uint64_t background_builds_ = 0;
   uint64_t longest_pause_ns_ = 0;

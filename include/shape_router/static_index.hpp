@@ -140,6 +140,22 @@ struct StaticIndex {
     const uint64_t h = front_hash(key), bits = front_bits(h);
     return (front[front_word(key, h)] & bits) == bits;
   }
+  // A key's front filter word and bits, made when the key is read ahead so
+  // that its test later is one load and a compare (none without a front filter).
+  struct FrontProbe {
+    uint64_t bits;
+    size_t word;
+  };
+  FrontProbe front_probe(uint64_t key) const noexcept {
+    if (front.empty()) return FrontProbe{0, 0};
+    const uint64_t h = front_hash(key);
+    return FrontProbe{front_bits(h), front_word(key, h)};
+  }
+  // may_contain of the key probe was made for, by this very filter.
+  bool may_contain(const FrontProbe& probe) const noexcept {
+    if (front.empty()) return keys > 0;
+    return (front[probe.word] & probe.bits) == probe.bits;
+  }
 
   static size_t part_count_for(size_t keys, size_t part_keys) noexcept {
     return keys <= part_keys ? 1 : (keys + part_keys - 1) / part_keys;

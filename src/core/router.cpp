@@ -788,7 +788,8 @@ const std::vector<sr_shape_ref>& Router::candidates_in(uint32_t rslot, const uin
                                                        bool all_shapes, const sr_range_probe* probes,
                                                        size_t probe_count, const uint16_t* key_attnums,
                                                        size_t old_keys_from, size_t old_probes_from,
-                                                       const sr_row_view* new_row, const sr_row_view* old_row) {
+                                                       const sr_row_view* new_row, const sr_row_view* old_row,
+                                                       const StaticIndex::FrontProbe* fronts) {
   result_.clear();
   const Relation& r = relations_[rslot];
   const uint32_t relid = r.relid;
@@ -816,7 +817,8 @@ const std::vector<sr_shape_ref>& Router::candidates_in(uint32_t rslot, const uin
     for (size_t i = 0; i < key_count; i++) {
       const bool gram = key_attnums != nullptr && (key_attnums[i] & SR_SUBSTRING_KEY_FLAG) != 0;
       if (gram && !grams_.may_have(keys[i])) continue;  // most windows: a word in cache
-      if (!index_.may_have(keys[i])) continue;  // most keys: no call, no perfect hash probe
+      // Most keys: no call, no perfect hash probe.
+      if (!(fronts != nullptr ? index_.may_have(fronts[i]) : index_.may_have(keys[i]))) continue;
       if (gram && !seen_grams_.insert(keys[i])) continue;  // a gram the text repeats: its shapes are in
       const size_t before = hits_.size();
       ShapeIndex::Probe probe = index_.lookup(keys[i], hits_);
@@ -971,15 +973,19 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
     result_.clear();
     return result_;
   }
+  const StaticIndex::FrontProbe* fronts = nullptr;
   if (trusted) {
     PrefetchedKeys* kept = nullptr;
     for (PrefetchedKeys& p : prefetched_)
       if (prefetched != 0 && p.token == prefetched && p.relid == relid) kept = &p;
     if (kept != nullptr && kept->epoch != columns_epoch_) kept = nullptr;
     counters_.prefetched_keys_reused += kept != nullptr;
+    // The probes read ahead hold while the front filter they were made by does.
+    const bool kept_fronts = kept != nullptr && kept->front_generation == index_.front_generation();
     if (kept != nullptr && !kept->partial) {
       kept->token = 0;  // once
       k = &kept->keys;
+      if (kept_fronts) fronts = kept->fronts.data();
     } else {
       const RowPlan& plan = row_plan(relations_[*rslot]);
       // With the plain columns' keys prefetched, each row adds the rest.
@@ -999,14 +1005,33 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
         // The keys made now (elements, grams, expressions) were not read ahead
         // with the plain ones: their filter words are asked for together, so
         // that their misses overlap before the probes wait on them.
-        prefetch(change_keys_.keys.data() + new_from, new_to - new_from);
-        prefetch(change_keys_.keys.data() + old_from, change_keys_.key_count - old_from);
+        if (kept_fronts) {
+          // The plain keys' probes as read ahead, beside these.
+          route_fronts_.resize(std::max(route_fronts_.size(), change_keys_.key_count));
+          const size_t old_plain = plain->key_count - plain->old_keys_from;
+          std::copy(kept->fronts.begin(), kept->fronts.begin() + plain->old_keys_from, route_fronts_.begin());
+          std::copy(kept->fronts.begin() + plain->old_keys_from, kept->fronts.begin() + plain->key_count,
+                    route_fronts_.begin() + (old_from - old_plain));
+          prefetch_fronts(change_keys_, new_from, new_to, route_fronts_);
+          prefetch_fronts(change_keys_, old_from, change_keys_.key_count, route_fronts_);
+          fronts = route_fronts_.data();
+        } else {
+          prefetch(change_keys_.keys.data() + new_from, new_to - new_from);
+          prefetch(change_keys_.keys.data() + old_from, change_keys_.key_count - old_from);
+        }
       }
       counters_.equality_probes += change_keys_.filtered_grams;  // probed, by the gram filter
     }
   }
   return candidates_in(*rslot, k->keys.data(), k->key_count, !trusted, k->probes.data(), k->probe_count,
-                       k->key_attnums.data(), k->old_keys_from, k->old_probes_from, new_row, old_row);
+                       k->key_attnums.data(), k->old_keys_from, k->old_probes_from, new_row, old_row,
+                       trusted ? fronts : nullptr);
+}
+
+void Router::prefetch_fronts(const ChangeKeys& keys, size_t from, size_t to,
+                             std::vector<StaticIndex::FrontProbe>& fronts) {
+  if (fronts.size() < to) fronts.resize(to);
+  for (size_t i = from; i < to; i++) fronts[i] = index_.prefetch_probe(keys.keys[i]);
 }
 
 void Router::remake_row_plan(Relation& r) {
@@ -1033,7 +1058,8 @@ bool Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_
   if (new_row != nullptr) p.keys.add_row(plan, *new_row, nullptr, KeyPart::kPlain);
   p.keys.start_old_row();
   if (old_row != nullptr) p.keys.add_row(plan, *old_row, nullptr, KeyPart::kPlain);
-  prefetch(p.keys.keys.data(), p.keys.key_count);
+  prefetch_fronts(p.keys, 0, p.keys.key_count, p.fronts);
+  p.front_generation = index_.front_generation();
   for (size_t i = 0; i < p.keys.probe_count && !r.range_columns.empty(); i++) {
     const sr_range_probe& probe = p.keys.probes[i];
     for (const auto& [attnum, place] : r.range_columns)

@@ -428,6 +428,7 @@ bool ShapeIndex::install(BuildJob& job) {
   }
   // Nothing below allocates.
   static_ = std::move(job.result);
+  front_generation_++;
   static_epoch_ = build_epoch_;
   overlay_ = std::move(overlay);
   tombstones_.swap(pending_tombstones_);
@@ -451,6 +452,7 @@ void ShapeIndex::fall_back_on_overlay() {
     for (uint32_t i = 0; i < shape.key_count(); i++) overlay.insert(shape_keys[i], slot);
   }
   static_ = StaticIndex();
+  front_generation_++;
   static_epoch_ = 0;  // epochs start at 1: no shape is in the static part
   overlay_ = std::move(overlay);
   tombstones_.clear();

@@ -519,6 +519,92 @@ TEST(RouterRoute, PrefetchKeepsPlainKeysRouteMakesTheRest) {
   EXPECT_EQ(routed(77, b, nullptr, 16), std::vector<uint64_t>{});
 }
 
+// With the index large enough for its front filter, a route takes the filter
+// words and bits its read-ahead made for the keys, with only the plain keys
+// read ahead (an array column) or all of them, and of the new and the old row
+// alike; after a rebuild replaced the filter in between, it makes them again
+// (the old ones name another filter's words: most keys would be missed).
+TEST(RouterRoute, ReadAheadFrontProbesFollowTheFilter) {
+  shape_router::Router r;
+  const uint32_t one = 1;
+  auto add_equal = [&](uint64_t id, uint32_t relid, int64_t value) {
+    sr_value v = int_value(value);
+    const sr_index_atom atom{sr_index_key(relid, 1, SR_TAG_INT, &v), 0, 1, SR_TAG_INT, SR_ATOM_EQUAL, 0, 0, 0};
+    r.add_shape(id, relid, nullptr, sr_cover{&atom, &one, 1, 0});
+  };
+  auto add_element = [&](uint64_t id, int64_t value) {
+    sr_value v = int_value(value);
+    const sr_index_atom atom{sr_index_key(78, 2, SR_TAG_INT, &v), 0, 2,
+                             static_cast<uint8_t>(SR_TAG_INT | SR_TAG_ELEMENT_FLAG), SR_ATOM_ELEMENT, 0, 0, 0};
+    r.add_shape(id, 78, nullptr, sr_cover{&atom, &one, 1, 0});
+  };
+  // 77: a plain column; 78: a plain column and an array column.
+  uint64_t next_id = 1;
+  for (int64_t v = 0; v < 10000; v++) add_equal(next_id++, 77, v);
+  for (int64_t v = 0; v < 300; v++) add_equal(next_id++, 78, v);
+  for (int64_t v = 0; v < 300; v++) add_element(next_id++, v);
+  r.maintain(true);
+  ASSERT_GT(r.index_stats().filter_bytes, 0u);
+  struct Row {
+    std::vector<sr_value> elements, values;
+    sr_row_view view;
+    Row(int64_t plain, std::vector<int64_t> array) : values(3) {
+      for (int64_t e : array) elements.push_back(int_value(e));
+      values[1] = int_value(plain);
+      values[2].v.bytes = reinterpret_cast<const uint8_t*>(elements.data());
+      values[2].len = static_cast<uint32_t>(elements.size());
+      view = sr_row_view{values.data(), nullptr, nullptr, 0};
+    }
+    Row(int64_t plain, int64_t element) : Row(plain, std::vector<int64_t>{element}) {}
+  };
+  auto routed = [&](uint32_t relid, const Row& row, const Row& old_row, uint64_t token) {
+    std::vector<uint64_t> ids;
+    for (const sr_shape_ref& s : r.route(relid, &row.view, &old_row.view, true, token)) ids.push_back(s.shape_id);
+    return ids;
+  };
+  uint64_t token = 0;
+  const uint64_t reused = r.counters().prefetched_keys_reused;
+  for (int round = 0; round < 6; round++) {
+    const bool rebuild = round % 2 == 1;
+    const int64_t v = 10 * round + 1;
+    // 77: shapes v (new row) and v + 2 (old row), ids v + 1 and v + 3.
+    const Row new_77(v, 0), old_77(v + 2, 0);
+    ASSERT_TRUE(r.prefetch_rows(77, &new_77.view, &old_77.view, ++token));
+    const uint64_t token_77 = token;
+    // 78: its plain shapes are ids 10001.., its element shapes 10301..
+    const Row new_78(v, v + 5), old_78(v + 7, v + 9);
+    ASSERT_TRUE(r.prefetch_rows(78, &new_78.view, &old_78.view, ++token));
+    if (rebuild) {
+      // More keys: the new filter is larger, every key's word elsewhere.
+      for (int64_t w = 0; w < 4000; w++) add_equal(next_id++, 77, 100000 + 4000 * round + w);
+      r.maintain(true);
+      ASSERT_EQ(r.index_stats().overlay_keys, 0u);
+    }
+    EXPECT_EQ(routed(77, new_77, old_77, token_77), (std::vector<uint64_t>{uint64_t(v + 1), uint64_t(v + 3)}))
+        << "round " << round;
+    EXPECT_EQ(routed(78, new_78, old_78, token),
+              (std::vector<uint64_t>{uint64_t(10001 + v), uint64_t(10001 + v + 7), uint64_t(10301 + v + 5),
+                                     uint64_t(10301 + v + 9)}))
+        << "round " << round;
+  }
+  EXPECT_EQ(r.counters().prefetched_keys_reused, reused + 12);
+  // Rows with keys no shape has but, every other change, the old row's plain
+  // one, each after an INSERT with more elements: each key's probe is its own,
+  // wherever the read-ahead and the route put the keys (another key's probe
+  // would miss the present one).
+  for (int64_t i = 0; i < 200; i++) {
+    const bool present = i % 2 == 0;
+    const Row insert(5000000 + i, std::vector<int64_t>{6000000 + i, 7000000 + i, 8000000 + i});
+    ASSERT_TRUE(r.prefetch_rows(78, &insert.view, nullptr, ++token));
+    EXPECT_TRUE(r.route(78, &insert.view, nullptr, true, token).empty());
+    const Row new_78(1000000 + i, 2000000 + i), old_78(present ? i : 3000000 + i, 4000000 + i);
+    ASSERT_TRUE(r.prefetch_rows(78, &new_78.view, &old_78.view, ++token));
+    EXPECT_EQ(routed(78, new_78, old_78, token),
+              present ? std::vector<uint64_t>{uint64_t(10001 + i)} : std::vector<uint64_t>{})
+        << i;
+  }
+}
+
 // The columns epoch changes with every change of some relation's index
 // columns or of which of their counts are zero (the shell keeps what it
 // derived from them while it stays), and never repeats, not even in a router
