@@ -215,6 +215,13 @@ class Router {
     return r.row_plan;
   }
   void remake_row_plan(Relation& r);
+  // The range column of r's attnum from its row plan's list (current plans
+  // only), or nullptr: what ranges_.find says, without hashing.
+  const RangeColumn* planned_range(const Relation& r, uint16_t attnum) const noexcept {
+    for (const auto& [column, place] : r.range_columns)
+      if (column == attnum) return &ranges_.at(place);
+    return nullptr;
+  }
   void* payload_of(uint32_t slot) const noexcept {
     if (payloads_.empty()) return nullptr;
     const uint32_t* i = payload_index_.find(uint64_t{slot} + 1);

@@ -897,6 +897,9 @@ const std::vector<sr_shape_ref>& Router::candidates_in(uint32_t rslot, const uin
     }
     const size_t before_ranges = hits_.size();
     size_t null_hits = 0;
+    // With the relation's plan current, its few range columns' places (a
+    // probe made under another plan, or given by a caller, is looked up).
+    const bool planned_ranges = r.row_plan_epoch == columns_epoch_;
     for (size_t i = 0; i < probe_count; i++) {
       if (probes[i].is_null) {
         const uint32_t old = i >= old_probes_from ? kProofOld : 0;
@@ -908,7 +911,7 @@ const std::vector<sr_shape_ref>& Router::candidates_in(uint32_t rslot, const uin
         null_hits += hits_.size() - before;
         continue;
       }
-      const RangeColumn* column = ranges_.find(relid, probes[i].attnum);
+      const RangeColumn* column = planned_ranges ? planned_range(r, probes[i].attnum) : ranges_.find(relid, probes[i].attnum);
       if (column == nullptr) continue;
       const uint32_t old = i >= old_probes_from ? kProofOld : 0;
       // A range the value lies in is an atom that holds: a proof by itself.
@@ -1062,8 +1065,8 @@ bool Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_
   p.front_generation = index_.front_generation();
   for (size_t i = 0; i < p.keys.probe_count && !r.range_columns.empty(); i++) {
     const sr_range_probe& probe = p.keys.probes[i];
-    for (const auto& [attnum, place] : r.range_columns)
-      if (attnum == probe.attnum && !probe.is_null) ranges_.at(place).prefetch(probe.key);
+    if (probe.is_null) continue;
+    if (const RangeColumn* column = planned_range(r, probe.attnum)) column->prefetch(probe.key);
   }
   if (token == 0) return false;
   p.token = token;
