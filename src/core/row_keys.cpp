@@ -195,34 +195,38 @@ __attribute__((always_inline)) inline void plain_keys(uint32_t relid, const RowP
   }
 }
 
-// sr_substring_keys' windows of bytes (lowered as they are read with Fold),
-// each kept only when the filter passes it, a chunk of windows at a time: room
-// for the chunk first, then the loop stores through local pointers (a store to
-// out would make it reload its members). Returns the windows kept.
+// sr_substring_keys' windows of bytes (lowered with Fold), each kept only when
+// the filter passes it, a chunk of windows at a time: the chunk's bytes are
+// copied (and lowered) once into a buffer with room for an 8-byte read at every
+// window, whose word is then one load and a mask; room for the chunk's keys
+// first, then the loop stores through local pointers (a store to out would make
+// it reload its members). Returns the windows kept.
 template <bool Fold>
 size_t filtered_grams(const GramFilter::View may, uint64_t seed, uint16_t flagged, unsigned lengths,
                       const uint8_t* bytes, size_t len, ChangeKeys& out) {
   constexpr size_t kChunk = 256;
+  uint8_t buffer[kChunk + SR_SUBSTRING_GRAM - 1 + 8];
   size_t kept = 0;
   for (size_t q = 1; q <= SR_SUBSTRING_GRAM && q <= len; q++) {
     if (((lengths >> (q - 1)) & 1) == 0) continue;
     const size_t windows = len - q + 1;
-    const unsigned top = static_cast<unsigned>(8 * (q - 1));
+    const uint64_t mask = q == 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * q)) - 1;
     const GramKeyForm form(seed, q);
-    uint64_t word = gram_word<Fold>(bytes, q);
     for (size_t from = 0; from < windows; from += kChunk) {
-      const size_t end = std::min(windows, from + kChunk);
-      out.make_room(end - from, 0);
+      const size_t count = std::min(windows - from, kChunk);
+      const size_t span = count + q - 1;  // the bytes of the chunk's windows
+      for (size_t j = 0; j < span; j++) buffer[j] = static_cast<uint8_t>(window_byte<Fold>(bytes + from, j));
+      std::memset(buffer + span, 0, 8);
+      out.make_room(count, 0);
       uint64_t* keys = out.keys.data() + out.key_count;
       uint16_t* attnums = out.key_attnums.data() + out.key_count;
       size_t held = 0;
-      for (size_t i = from; i < end; i++) {
-        const uint64_t key = form.key(word);
+      for (size_t i = 0; i < count; i++) {
+        const uint64_t key = form.key(XXH_readLE64(buffer + i) & mask);
         if (may.has(key)) {
           keys[held] = key;
           attnums[held++] = flagged;
         }
-        if (i + q < len) word = word >> 8 | window_byte<Fold>(bytes, i + q) << top;
       }
       out.key_count += held;
       kept += held;

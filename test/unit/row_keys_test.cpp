@@ -213,37 +213,44 @@ TEST(ChangeKeys, GramsRawAndLowered) {
 
 // A lowered value marked ascii_fold holds the value's own (ASCII) bytes, which
 // the core lowers as it reads them: its gram keys are those of the bytes
-// lowered beforehand, with the gram filter and without, for every length.
+// lowered beforehand, with the gram filter and without, for every length; and
+// a raw value's are those of its bytes. Texts of up to 800 bytes: windows past
+// the window loop's first chunk.
 TEST(ChangeKeys, AsciiFoldedGramsAreLoweredGrams) {
   std::mt19937_64 rng(20261206);
   const unsigned lengths = 0xffu;
-  sr_index_column text = column(4, SR_TAG_TEXT);
-  text.substring_grams = static_cast<uint16_t>(lengths << 8);
-  const shape_router::RowPlan plan(77, &text, 1);
-  for (int round = 0; round < 200; round++) {
-    std::string raw(1 + rng() % 40, ' ');
-    for (char& c : raw) c = static_cast<char>(1 + rng() % 127);  // ASCII, both cases
-    std::string low = raw;
-    for (char& c : low) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
-    std::vector<uint64_t> want(512);
-    want.resize(sr_substring_keys(77, 4, 1, lengths, reinterpret_cast<const uint8_t*>(low.data()), low.size(),
-                                  want.data(), nullptr, want.size()));
-    shape_router::GramFilter filter;  // a third of the windows registered
-    for (size_t i = 0; i < want.size(); i += 3) filter.add(want[i]);
-    std::vector<sr_value> values(5), lowered(5);
-    values[4] = text_value(raw);
-    lowered[4] = text_value(raw);
-    lowered[4].ascii_fold = 1;
-    sr_row_view row{values.data(), lowered.data(), nullptr, 0};
-    ChangeKeys all;
-    ASSERT_TRUE(all.add_row(plan, row, nullptr, KeyPart::kAll, nullptr));
-    EXPECT_EQ(keys_of(all), want) << raw;
-    ChangeKeys filtered;
-    ASSERT_TRUE(filtered.add_row(plan, row, nullptr, KeyPart::kAll, &filter));
-    const std::vector<uint64_t> kept = sorted(keys_of(filtered));
-    for (size_t i = 0; i < want.size(); i += 3)
-      ASSERT_TRUE(std::binary_search(kept.begin(), kept.end(), want[i])) << raw << " window " << i;
-    for (uint64_t key : kept) ASSERT_NE(std::find(want.begin(), want.end(), key), want.end()) << raw;
+  for (unsigned lower = 0; lower < 2; lower++) {
+    sr_index_column text = column(4, SR_TAG_TEXT);
+    text.substring_grams = static_cast<uint16_t>(lower ? lengths << 8 : lengths);
+    const shape_router::RowPlan plan(77, &text, 1);
+    for (int round = 0; round < 200; round++) {
+      // Some texts longer than the window loop's chunk of 256 windows.
+      std::string raw(round % 10 == 0 ? 200 + rng() % 600 : 1 + rng() % 40, ' ');
+      for (char& c : raw) c = static_cast<char>(1 + rng() % 127);  // ASCII, both cases
+      std::string low = raw;
+      if (lower)
+        for (char& c : low) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+      std::vector<uint64_t> want(8 * low.size());
+      want.resize(sr_substring_keys(77, 4, lower, lengths, reinterpret_cast<const uint8_t*>(low.data()), low.size(),
+                                    want.data(), nullptr, want.size()));
+      shape_router::GramFilter filter;  // a third of the windows registered
+      for (size_t i = 0; i < want.size(); i += 3) filter.add(want[i]);
+      std::vector<sr_value> values(5), lowered(5);
+      values[4] = text_value(raw);
+      lowered[4] = text_value(raw);
+      lowered[4].ascii_fold = 1;
+      sr_row_view row{values.data(), lowered.data(), nullptr, 0};
+      ChangeKeys all;
+      ASSERT_TRUE(all.add_row(plan, row, nullptr, KeyPart::kAll, nullptr));
+      EXPECT_EQ(keys_of(all), want) << raw;
+      ChangeKeys filtered;
+      ASSERT_TRUE(filtered.add_row(plan, row, nullptr, KeyPart::kAll, &filter));
+      const std::vector<uint64_t> kept = sorted(keys_of(filtered));
+      for (size_t i = 0; i < want.size(); i += 3)
+        ASSERT_TRUE(std::binary_search(kept.begin(), kept.end(), want[i])) << raw << " window " << i;
+      for (uint64_t key : kept) ASSERT_NE(std::find(want.begin(), want.end(), key), want.end()) << raw;
+      EXPECT_EQ(filtered.key_count + filtered.filtered_grams, want.size()) << raw;
+    }
   }
 }
 
