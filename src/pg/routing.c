@@ -865,26 +865,37 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 	}
 }
 
-/* Whether some column has lowered substring atoms (ILIKE): the rows' text is
- * then lowered for their keys. Kept while the router's columns epoch stays. */
-static bool
-columns_lower(const sr_index_column *columns, size_t column_count, uint64 epoch)
+/*
+ * What route_prepare asks of a relation's index columns on every change:
+ * whether some column has lowered substring atoms (ILIKE: the rows' text is
+ * then lowered for their keys), and whether some is an expression's. Kept
+ * while the router's columns epoch stays.
+ */
+typedef struct ColumnsTraits
+{
+	bool		lower;
+	bool		virtual;
+} ColumnsTraits;
+
+static const ColumnsTraits *
+columns_traits(const sr_index_column *columns, size_t column_count, uint64 epoch)
 {
 	static uint64 known_epoch;
 	static const sr_index_column *known_columns;
 	static size_t known_count;
-	static bool known;
+	static ColumnsTraits known;
 
 	if (epoch != known_epoch || columns != known_columns || column_count != known_count || epoch == 0)
 	{
-		known = false;
+		known.lower = false;
 		for (size_t c = 0; c < column_count; c++)
-			known |= (columns[c].substring_grams >> 8) != 0;
+			known.lower |= (columns[c].substring_grams >> 8) != 0;
+		known.virtual = shape_has_virtual_columns(columns, column_count);
 		known_epoch = epoch;
 		known_columns = columns;
 		known_count = column_count;
 	}
-	return known;
+	return &known;
 }
 
 /* The VM reads the values the router was given: no second conversion. */
@@ -966,9 +977,10 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	NextRows   *kept;
 	uint64		prefetched = 0;
 	uint64		extra = 0;		/* ReadPlan.integers of the values' read */
-	bool		virtual = shape_has_virtual_columns(columns, column_count);
 	uint64		epoch = sr_router_columns_epoch(state->router);
-	bool		lowers;
+	const ColumnsTraits *traits = columns_traits(columns, column_count, epoch);
+	bool		virtual = traits->virtual;
+	bool		lowers = traits->lower;
 	TupleTableSlot *old_slot = NULL;
 	TupleTableSlot *new_slot = NULL;
 	Bitmapset  *unchanged_toast = NULL;
@@ -1005,7 +1017,6 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 			trusted = row_values(oldtuple, old_key_only, rel, columns, column_count, epoch, 0, old_values, &extra);
 		}
 	}
-	lowers = columns_lower(columns, column_count, epoch);
 	if (trusted && new_values != NULL)
 	{
 		new_view.values = new_values;
