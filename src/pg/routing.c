@@ -866,15 +866,23 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 }
 
 /*
- * What route_prepare asks of a relation's index columns on every change:
- * whether some column has lowered substring atoms (ILIKE: the rows' text is
- * then lowered for their keys), and whether some is an expression's. Kept
- * while the router's columns epoch stays.
+ * What route_prepare asks of a relation's index columns on every change: the
+ * columns with lowered substring atoms (ILIKE: the rows' text is then lowered
+ * for their keys) and the expressions' columns, apart, so that those steps
+ * read only theirs. Kept while the router's columns epoch stays.
  */
+#define COLUMNS_TRAITS_MAX 16
 typedef struct ColumnsTraits
 {
 	bool		lower;
 	bool		virtual;
+	/* those columns, or all of them when more than COLUMNS_TRAITS_MAX */
+	const sr_index_column *lowered;
+	size_t		lowered_count;
+	const sr_index_column *virtuals;
+	size_t		virtual_count;
+	sr_index_column lowered_room[COLUMNS_TRAITS_MAX];
+	sr_index_column virtual_room[COLUMNS_TRAITS_MAX];
 } ColumnsTraits;
 
 static const ColumnsTraits *
@@ -887,10 +895,28 @@ columns_traits(const sr_index_column *columns, size_t column_count, uint64 epoch
 
 	if (epoch != known_epoch || columns != known_columns || column_count != known_count || epoch == 0)
 	{
-		known.lower = false;
+		ColumnsTraits *t = &known;
+
+		t->lowered_count = t->virtual_count = 0;
 		for (size_t c = 0; c < column_count; c++)
-			known.lower |= (columns[c].substring_grams >> 8) != 0;
-		known.virtual = shape_has_virtual_columns(columns, column_count);
+		{
+			bool		virtual = SHAPE_ATTNUM_IS_VIRTUAL(columns[c].attnum);
+
+			if (virtual && t->virtual_count < COLUMNS_TRAITS_MAX)
+				t->virtual_room[t->virtual_count] = columns[c];
+			t->virtual_count += virtual;
+			if (!virtual && (columns[c].substring_grams >> 8) != 0 && t->lowered_count < COLUMNS_TRAITS_MAX)
+				t->lowered_room[t->lowered_count] = columns[c];
+			t->lowered_count += !virtual && (columns[c].substring_grams >> 8) != 0;
+		}
+		t->lower = t->lowered_count > 0;
+		t->virtual = t->virtual_count > 0;
+		t->lowered = t->lowered_count <= COLUMNS_TRAITS_MAX ? t->lowered_room : columns;
+		t->virtuals = t->virtual_count <= COLUMNS_TRAITS_MAX ? t->virtual_room : columns;
+		if (t->lowered_count > COLUMNS_TRAITS_MAX)
+			t->lowered_count = column_count;
+		if (t->virtual_count > COLUMNS_TRAITS_MAX)
+			t->virtual_count = column_count;
 		known_epoch = epoch;
 		known_columns = columns;
 		known_count = column_count;
@@ -981,6 +1007,10 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	const ColumnsTraits *traits = columns_traits(columns, column_count, epoch);
 	bool		virtual = traits->virtual;
 	bool		lowers = traits->lower;
+	const sr_index_column *lowered_columns = traits->lowered;
+	size_t		lowered_count = traits->lowered_count;
+	const sr_index_column *virtual_columns = traits->virtuals;
+	size_t		virtual_count = traits->virtual_count;
 	TupleTableSlot *old_slot = NULL;
 	TupleTableSlot *new_slot = NULL;
 	Bitmapset  *unchanged_toast = NULL;
@@ -1021,18 +1051,18 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	{
 		new_view.values = new_values;
 		if (lowers)
-			new_view.lowered = shape_lowered_values(rel, columns, column_count, new_values, new_lowered,
+			new_view.lowered = shape_lowered_values(rel, lowered_columns, lowered_count, new_values, new_lowered,
 													lengthof(new_lowered));
 		if (virtual &&
 			!(rel->expressions_native &&
 			  shape_native_expression_values(rel, newtuple, new_values, extra,
-											 NULL, columns, column_count,
+											 NULL, virtual_columns, virtual_count,
 											 &new_view.expressions, &new_sources, &new_view.expression_count,
 											 &trusted, state->counters)))
 		{
 			expression_slots(rel, change, &old_slot, &new_slot, &unchanged_toast);
-			trusted = shape_expression_values(rel, new_slot, unchanged_toast, NULL, state->econtext, columns,
-											  column_count, &new_view.expressions, &new_sources,
+			trusted = shape_expression_values(rel, new_slot, unchanged_toast, NULL, state->econtext, virtual_columns,
+											  virtual_count, &new_view.expressions, &new_sources,
 											  &new_view.expression_count);
 		}
 	}
@@ -1040,18 +1070,18 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	{
 		old_view.values = old_values;
 		if (lowers)
-			old_view.lowered = shape_lowered_values(rel, columns, column_count, old_values, old_lowered,
+			old_view.lowered = shape_lowered_values(rel, lowered_columns, lowered_count, old_values, old_lowered,
 													lengthof(old_lowered));
 		if (virtual &&
 			!(rel->expressions_native &&
 			  shape_native_expression_values(rel, oldtuple, old_values, extra,
-											 old_key_only, columns, column_count,
+											 old_key_only, virtual_columns, virtual_count,
 											 &old_view.expressions, &old_sources, &old_view.expression_count,
 											 &trusted, state->counters)))
 		{
 			expression_slots(rel, change, &old_slot, &new_slot, &unchanged_toast);
-			trusted = shape_expression_values(rel, old_slot, NULL, old_key_only, state->econtext, columns,
-											  column_count, &old_view.expressions, &old_sources,
+			trusted = shape_expression_values(rel, old_slot, NULL, old_key_only, state->econtext, virtual_columns,
+											  virtual_count, &old_view.expressions, &old_sources,
 											  &old_view.expression_count);
 		}
 	}
