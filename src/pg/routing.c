@@ -1011,6 +1011,11 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	size_t		lowered_count = traits->lowered_count;
 	const sr_index_column *virtual_columns = traits->virtuals;
 	size_t		virtual_count = traits->virtual_count;
+	/* The rows' expression results, read until the change is routed: kept
+	 * here unless another relation's route follows (a partition's ancestors). */
+	static ExpressionRoom rooms[2];
+	ExpressionRoom *new_room = keep_candidates ? NULL : &rooms[0];
+	ExpressionRoom *old_room = keep_candidates ? NULL : &rooms[1];
 	TupleTableSlot *old_slot = NULL;
 	TupleTableSlot *new_slot = NULL;
 	Bitmapset  *unchanged_toast = NULL;
@@ -1058,12 +1063,12 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 			  shape_native_expression_values(rel, newtuple, new_values, extra,
 											 NULL, virtual_columns, virtual_count,
 											 &new_view.expressions, &new_sources, &new_view.expression_count,
-											 &trusted, state->counters)))
+											 &trusted, state->counters, new_room)))
 		{
 			expression_slots(rel, change, &old_slot, &new_slot, &unchanged_toast);
 			trusted = shape_expression_values(rel, new_slot, unchanged_toast, NULL, state->econtext, virtual_columns,
 											  virtual_count, &new_view.expressions, &new_sources,
-											  &new_view.expression_count);
+											  &new_view.expression_count, new_room);
 		}
 	}
 	if (trusted && old_values != NULL)
@@ -1077,12 +1082,12 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 			  shape_native_expression_values(rel, oldtuple, old_values, extra,
 											 old_key_only, virtual_columns, virtual_count,
 											 &old_view.expressions, &old_sources, &old_view.expression_count,
-											 &trusted, state->counters)))
+											 &trusted, state->counters, old_room)))
 		{
 			expression_slots(rel, change, &old_slot, &new_slot, &unchanged_toast);
 			trusted = shape_expression_values(rel, old_slot, NULL, old_key_only, state->econtext, virtual_columns,
 											  virtual_count, &old_view.expressions, &old_sources,
-											  &old_view.expression_count);
+											  &old_view.expression_count, old_room);
 		}
 	}
 	if (oldtuple == NULL && change->action == REORDER_BUFFER_CHANGE_UPDATE && !change->identity_full)

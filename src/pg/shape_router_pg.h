@@ -201,15 +201,24 @@ shape_has_virtual_columns(const sr_index_column *columns, size_t column_count)
 extern sr_value *shape_lowered_values(const struct RelationInfo *rel, const sr_index_column *columns,
 									  size_t column_count, const sr_value *values, sr_value *buffer,
 									  int buffer_len);
+/* Room for a row version's expression results that its caller keeps while
+ * they are read (the expression functions palloc theirs without one). */
+#define EXPRESSION_ROOM 8
+typedef struct ExpressionRoom
+{
+	sr_expression_value results[EXPRESSION_ROOM];
+	int			sources[EXPRESSION_ROOM];
+} ExpressionRoom;
 extern bool shape_expression_values(const struct RelationInfo *rel, TupleTableSlot *slot, const Bitmapset *unknown,
 									const Bitmapset *key_only, ExprContext *econtext,
 									const sr_index_column *columns, size_t column_count,
-									const sr_expression_value **out, const int **sources_out, size_t *out_count);
+									const sr_expression_value **out, const int **sources_out, size_t *out_count,
+									ExpressionRoom *room);
 extern bool shape_native_expression_values(const struct RelationInfo *rel, HeapTuple tuple, const sr_value *values,
 										   uint64 read_columns, const Bitmapset *key_only, const sr_index_column *columns,
 										   size_t column_count, const sr_expression_value **out,
 										   const int **sources_out, size_t *out_count, bool *trusted,
-										   sr_counters *counters);
+										   sr_counters *counters, ExpressionRoom *room);
 extern bool shape_expression_columns_within(const struct RelationInfo *rel, uint16 attnum,
 											const Bitmapset *columns);
 extern void shape_value_from_datum(Oid type, Datum datum, bool isnull, sr_value *out);

@@ -198,17 +198,30 @@ typedef enum ExpressionOutcome
  * virtual column has no expression known here, an expression no longer fits
  * the table, reads a column the row lacks (unknown: unchanged TOAST the WAL
  * does not carry; key_only: the columns a key-only old row carries) or fails.
+ * The results go in room when it has enough, else in memory of their own.
  */
 static ExpressionOutcome
 expression_values(const RelationInfo *rel, TupleTableSlot *slot, ExprContext *econtext, NativeRow *native,
 				  const Bitmapset *unknown, const Bitmapset *key_only, const sr_index_column *columns,
-				  size_t column_count, const sr_expression_value **out, const int **sources_out, size_t *out_count)
+				  size_t column_count, const sr_expression_value **out, const int **sources_out, size_t *out_count,
+				  ExpressionRoom *room)
 {
-	/* one allocation a row version: the results, then their sources */
 	int			n = Max(rel->expression_count, 1);
-	sr_expression_value *results = palloc((sizeof(sr_expression_value) + sizeof(int)) * n);
-	int		   *sources = (int *) (results + n);
+	sr_expression_value *results;
+	int		   *sources;
 	size_t		count = 0;
+
+	if (room != NULL && n <= EXPRESSION_ROOM)
+	{
+		results = room->results;
+		sources = room->sources;
+	}
+	else
+	{
+		/* one allocation a row version: the results, then their sources */
+		results = palloc((sizeof(sr_expression_value) + sizeof(int)) * n);
+		sources = (int *) (results + n);
+	}
 
 	*out = results;
 	*sources_out = sources;
@@ -286,10 +299,10 @@ bool
 shape_expression_values(const RelationInfo *rel, TupleTableSlot *slot, const Bitmapset *unknown,
 						const Bitmapset *key_only, ExprContext *econtext, const sr_index_column *columns,
 						size_t column_count, const sr_expression_value **out, const int **sources_out,
-						size_t *out_count)
+						size_t *out_count, ExpressionRoom *room)
 {
 	return expression_values(rel, slot, econtext, NULL, unknown, key_only, columns, column_count, out,
-							 sources_out, out_count) == EXPRESSIONS_DONE;
+							 sources_out, out_count, room) == EXPRESSIONS_DONE;
 }
 
 /*
@@ -303,11 +316,11 @@ bool
 shape_native_expression_values(const RelationInfo *rel, HeapTuple tuple, const sr_value *values,
 							   uint64 read_columns, const Bitmapset *key_only, const sr_index_column *columns,
 							   size_t column_count, const sr_expression_value **out, const int **sources_out,
-							   size_t *out_count, bool *trusted, sr_counters *counters)
+							   size_t *out_count, bool *trusted, sr_counters *counters, ExpressionRoom *room)
 {
 	NativeRow	row = {tuple, rel->desc, values, read_columns};
 	ExpressionOutcome outcome = expression_values(rel, NULL, NULL, &row, NULL, key_only, columns, column_count,
-												  out, sources_out, out_count);
+												  out, sources_out, out_count, room);
 
 	*trusted = outcome == EXPRESSIONS_DONE;
 	if (*trusted)
