@@ -120,12 +120,23 @@ class ShapeIndex {
     key = nonzero(key);
     prefetch_line(&static_.front[static_.front_word(key, StaticIndex::front_hash(key))]);
   }
-  // prefetch, keeping what may_have(probe) then needs of the key: valid while
-  // front_generation() stays the same.
-  StaticIndex::FrontProbe prefetch_probe(uint64_t key) const noexcept {
-    const StaticIndex::FrontProbe probe = static_.front_probe(nonzero(key));
-    if (!static_.front.empty()) prefetch_line(&static_.front[probe.word]);
-    return probe;
+  // prefetch of count keys, keeping what may_have(probe) then needs of each:
+  // valid while front_generation() stays the same. (The filter's fields in
+  // locals: the stores to out would make the loop reload them.)
+  void prefetch_probes(const uint64_t* keys, size_t count, StaticIndex::FrontProbe* out) const noexcept {
+    if (static_.front.empty()) {
+      for (size_t i = 0; i < count; i++) out[i] = StaticIndex::FrontProbe{0, 0};
+      return;
+    }
+    const uint64_t* front = static_.front.data();
+    const size_t part_count = static_.parts.size(), slice = static_.front_slice;
+    for (size_t i = 0; i < count; i++) {
+      const uint64_t key = nonzero(keys[i]);
+      const uint64_t h = StaticIndex::front_hash(key);
+      const size_t word = StaticIndex::word_of(key, h, part_count, slice);
+      prefetch_line(front + word);
+      out[i] = StaticIndex::FrontProbe{StaticIndex::front_bits(h), word};
+    }
   }
   bool may_have(const StaticIndex::FrontProbe& probe) const noexcept {
     return overlay_.keys > 0 || static_.may_contain(probe);

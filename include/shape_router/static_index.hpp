@@ -123,8 +123,9 @@ struct StaticIndex {
     return static_cast<size_t>((static_cast<unsigned __int128>(h) * slice) >> 64);
   }
   // The word of a key with front hash h: in its part's slice.
-  size_t front_word(uint64_t key, uint64_t h) const noexcept {
-    return part_index(key, parts.size()) * front_slice + slice_word(h, front_slice);
+  size_t front_word(uint64_t key, uint64_t h) const noexcept { return word_of(key, h, parts.size(), front_slice); }
+  static size_t word_of(uint64_t key, uint64_t h, size_t part_count, size_t slice) noexcept {
+    return part_index(key, part_count) * slice + slice_word(h, slice);
   }
   // A key's four bits: one of 64 patterns of four distinct bits, rotated by six
   // bits of the hash (4,096 masks, as selective as four bits drawn at random)
@@ -141,16 +142,11 @@ struct StaticIndex {
     return (front[front_word(key, h)] & bits) == bits;
   }
   // A key's front filter word and bits, made when the key is read ahead so
-  // that its test later is one load and a compare (none without a front filter).
+  // that its test later is one load and a compare (ShapeIndex::prefetch_probes).
   struct FrontProbe {
     uint64_t bits;
     size_t word;
   };
-  FrontProbe front_probe(uint64_t key) const noexcept {
-    if (front.empty()) return FrontProbe{0, 0};
-    const uint64_t h = front_hash(key);
-    return FrontProbe{front_bits(h), front_word(key, h)};
-  }
   // may_contain of the key probe was made for, by this very filter.
   bool may_contain(const FrontProbe& probe) const noexcept {
     if (front.empty()) return keys > 0;

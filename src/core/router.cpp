@@ -1034,7 +1034,7 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
 void Router::prefetch_fronts(const ChangeKeys& keys, size_t from, size_t to,
                              std::vector<StaticIndex::FrontProbe>& fronts) {
   if (fronts.size() < to) fronts.resize(to);
-  for (size_t i = from; i < to; i++) fronts[i] = index_.prefetch_probe(keys.keys[i]);
+  if (to > from) index_.prefetch_probes(keys.keys.data() + from, to - from, fronts.data() + from);
 }
 
 void Router::remake_row_plan(Relation& r) {
