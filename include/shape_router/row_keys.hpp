@@ -43,6 +43,10 @@ struct RowPlan {
   };
   uint32_t relid = 0;
   std::vector<Step> steps;
+  // The steps with keys of each KeyPart (kPlain: a value key, prefixes, range
+  // and NULL probes; kVariable: elements or grams), in steps' order: a pass for
+  // one part reads only its own.
+  std::vector<Step> plain_steps, variable_steps;
   std::vector<sr_index_column> virtual_columns;  // keyed from a row's expressions
 
   RowPlan() = default;

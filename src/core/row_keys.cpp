@@ -308,6 +308,8 @@ void ChangeKeys::grow(size_t more_keys, size_t more_probes) {
 void RowPlan::build(uint32_t relation, const sr_index_column* columns, size_t column_count) {
   relid = relation;
   steps.clear();
+  plain_steps.clear();
+  variable_steps.clear();
   virtual_columns.clear();
   for (size_t c = 0; c < column_count; c++) {
     const sr_index_column& column = columns[c];
@@ -330,6 +332,8 @@ void RowPlan::build(uint32_t relation, const sr_index_column* columns, size_t co
     const uint64_t seed = seed_of(relid, column.attnum, column.tag);
     steps.push_back(Step{seed, xxh3_8_flip(seed), column.prefix_lengths, column.attnum, column.substring_grams,
                          column.tag, make});
+    if (make & (kKey | kPrefix | kRange | kNull)) plain_steps.push_back(steps.back());
+    if (make & (kElements | kGrams)) variable_steps.push_back(steps.back());
   }
 }
 
@@ -372,7 +376,9 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
     a = key_attnums.data();
     return ok;
   };
-  for (const RowPlan::Step& step : plan.steps) {
+  const std::vector<RowPlan::Step>& part_steps =
+      plain_only ? plan.plain_steps : variable_only ? plan.variable_steps : plan.steps;
+  for (const RowPlan::Step& step : part_steps) {
     const sr_value& value = row.values[step.attnum];
     if (step.make & RowPlan::kElements) {
       // An array: its elements' keys (no atom holds for a NULL array).

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -524,6 +525,56 @@ TEST(RouterRoute, PrefetchKeepsPlainKeysRouteMakesTheRest) {
   r.drop_shape(5);
   r.drop_shape(3);
   EXPECT_EQ(routed(77, b, nullptr, 16), std::vector<uint64_t>{});
+}
+
+// The same with a text column's substring grams as the rest: a route of the
+// prefetch's token takes its plain key and makes the grams of the view it is
+// given (raw and lowered), for the new and the old row; without the token, only
+// the view's keys.
+TEST(RouterRoute, PrefetchKeepsPlainKeysRouteMakesTheGrams) {
+  shape_router::Router r;
+  const uint32_t one = 1;
+  auto equal_atom = [](int64_t value) {
+    sr_value v = int_value(value);
+    return sr_index_atom{sr_index_key(80, 1, SR_TAG_INT, &v), 0, 1, SR_TAG_INT, SR_ATOM_EQUAL, 0, 0, 0};
+  };
+  auto gram_atom = [](const std::string& gram, bool lower) {
+    return sr_index_atom{sr_substring_key(80, 3, lower ? 1 : 0, reinterpret_cast<const uint8_t*>(gram.data()),
+                                          gram.size()),
+                         gram.size(), 3, SR_TAG_TEXT, SR_ATOM_SUBSTRING, 0, 0, lower ? 1u : 0u};
+  };
+  const sr_index_atom three = equal_atom(3), seven = equal_atom(7);
+  const sr_index_atom raw = gram_atom("abc", false), lowered = gram_atom("xyz", true);
+  r.add_shape(1, 80, nullptr, sr_cover{&three, &one, 1, 0});
+  r.add_shape(2, 80, nullptr, sr_cover{&raw, &one, 1, 0});
+  r.add_shape(3, 80, nullptr, sr_cover{&lowered, &one, 1, 0});
+  r.add_shape(4, 80, nullptr, sr_cover{&seven, &one, 1, 0});
+  struct Row {
+    std::string text, low;
+    std::vector<sr_value> values, lowered_values;
+    sr_row_view view;
+    Row(int64_t plain, std::string t) : text(std::move(t)), low(text), values(4), lowered_values(4) {
+      for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      values[1] = int_value(plain);
+      values[3] = text_value(text);
+      lowered_values[3] = text_value(low);
+      view = sr_row_view{values.data(), lowered_values.data(), nullptr, 0};
+    }
+  };
+  auto routed = [&](const Row& row, const Row* old_row, uint64_t token) {
+    std::vector<uint64_t> ids;
+    for (const sr_shape_ref& s : r.route(80, &row.view, old_row != nullptr ? &old_row->view : nullptr, true, token))
+      ids.push_back(s.shape_id);
+    return ids;
+  };
+  const Row a(3, "nothing here"), b(9, "..abc.."), old_a(7, "none"), old_b(9, "..XYZ..");
+  EXPECT_TRUE(r.prefetch_rows(80, &a.view, nullptr, 21));
+  EXPECT_EQ(routed(b, nullptr, 21), (std::vector<uint64_t>{1, 2}));  // a's key 3, b's gram abc
+  EXPECT_EQ(routed(b, nullptr, 0), std::vector<uint64_t>{2});
+  EXPECT_TRUE(r.prefetch_rows(80, &a.view, &old_a.view, 22));
+  // old_a's key 7 from the prefetch, old_b's lowered gram xyz from the view
+  EXPECT_EQ(routed(b, &old_b, 22), (std::vector<uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(routed(a, &old_a, 0), (std::vector<uint64_t>{1, 4}));
 }
 
 // With the index large enough for its front filter, a route takes the filter
