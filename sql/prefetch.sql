@@ -91,9 +91,9 @@ SELECT (SELECT count(*) FROM pf_routed) AS routed,
        (SELECT count(*) FROM (SELECT * FROM pf_got EXCEPT ALL SELECT * FROM pf_expected) x) AS unexpected,
        (SELECT count(*) FROM (SELECT * FROM pf_expected EXCEPT ALL SELECT * FROM pf_got) x) AS missing;
 SELECT 'stop' FROM pg_drop_replication_slot('pf');
--- A table whose shapes need keys the prefetch does not make (a substring
--- shape's grams): the next change's plain keys are prefetched and kept all
--- the same, and its route makes the grams' keys.
+-- A table whose shapes need keys beyond its plain columns' (a substring
+-- shape's grams): the prefetch makes those too, from the next change's values
+-- and its lowered text, and the route takes them all.
 SELECT count(*) AS registered FROM shape_router.register_shapes('pf', ARRAY['v LIKE ''%zz%''']);
 SELECT 'init' FROM pg_create_logical_replication_slot('pf2', 'shape_router');
 TRUNCATE pf_log;
@@ -114,10 +114,10 @@ SELECT (SELECT count(*) FROM pf2_routed r JOIN shape_router.shapes s USING (shap
        (SELECT count(*) FROM pf2_routed r JOIN shape_router.shapes s USING (shape_id) WHERE s.where_clause LIKE '(user_id%') AS user_routed,
        (SELECT count(*) FROM pf_log WHERE new_user BETWEEN 1 AND 70000) AS user_expected;
 SELECT 'stop' FROM pg_drop_replication_slot('pf2');
--- Rows whose keys are partly made when the change is routed (array elements,
--- raw and lowered grams, an expression's value): the prefetch reads the next
--- change's values and makes its plain columns' keys, the route reuses both and
--- adds the rest. Inserts, updates (moves in and out) and deletes, in
+-- Rows with keys beyond their plain columns' (array elements, raw and lowered
+-- grams, native expressions' values): the prefetch reads the next change's
+-- values, lowers its text, evaluates its expressions and makes every key; the
+-- route takes them all. Inserts, updates (moves in and out) and deletes, in
 -- transactions of 25 changes, against PostgreSQL's evaluation of each WHERE on
 -- each change's old and new row.
 ALTER TABLE pf ADD COLUMN tags int[];
@@ -204,6 +204,63 @@ SELECT (SELECT count(*) FROM (SELECT * FROM pf_routed WHERE shape_id IN (SELECT 
                               EXCEPT ALL SELECT * FROM pf3_expected) x) AS unexpected,
        (SELECT count(*) FROM (SELECT * FROM pf3_expected EXCEPT ALL SELECT * FROM pf_routed) x) AS missing;
 SELECT 'stop' FROM pg_drop_replication_slot('pf3');
+-- The same with one more shape, on an expression only the executor evaluates
+-- (length(v) = 4): the prefetch makes the plain columns' keys alone, and the
+-- route the rest (elements, grams, every expression), from the same values.
+TRUNCATE pf_log;
+INSERT INTO pf3_shapes SELECT id, 'length(v) = 4' FROM shape_router.register_shape('pf', 'length(v) = 4') id;
+SELECT 'init' FROM pg_create_logical_replication_slot('pf4', 'shape_router');
+DO $$
+BEGIN
+  FOR t IN 500..509 LOOP
+    INSERT INTO pf SELECT g, 1 + (g * 7919) % 140000,
+                          (ARRAY['azzb', 'xqqy', 'x', 'QQ', 'zz'])[1 + g % 5],
+                          ARRAY[g % 13, (g * 7) % 13]
+      FROM generate_series(t * 25 + 1, t * 25 + 25) g;
+    COMMIT;
+  END LOOP;
+  FOR t IN 500..509 LOOP
+    UPDATE pf SET tags = CASE WHEN id % 3 = 0 THEN tags || 7 WHEN id % 3 = 1 THEN ARRAY[id % 11] ELSE tags END,
+                  v = CASE WHEN id % 4 = 0 THEN upper(v) ELSE v END,
+                  user_id = CASE WHEN id % 5 = 0 THEN user_id + 1 ELSE user_id END
+     WHERE id BETWEEN t * 25 + 1 AND t * 25 + 25 AND id % 6 <> 0;
+    COMMIT;
+    DELETE FROM pf WHERE id BETWEEN t * 25 + 1 AND t * 25 + 25 AND id % 6 = 0;
+    COMMIT;
+  END LOOP;
+END $$;
+TRUNCATE pf_routed;
+INSERT INTO pf_routed
+  SELECT (data::json->>'shape')::bigint AS shape_id,
+         data::json->>'op' || coalesce('/' || (data::json->>'move'), '') AS op
+    FROM pg_logical_slot_get_changes('pf4', NULL, NULL, 'include-transaction', 'false');
+SELECT prefetches > 300 AS prefetched, prefetched_keys_reused > 300 AS keys_reused FROM shape_router.decoding_stats();
+TRUNCATE pf3_matches;
+DO $$
+DECLARE s record;
+BEGIN
+  FOR s IN SELECT * FROM pf3_shapes LOOP
+    EXECUTE format('INSERT INTO pf3_matches SELECT %s, l.seq,
+                      coalesce((SELECT %s FROM (SELECT (l.old_row).*) r), false),
+                      coalesce((SELECT %s FROM (SELECT (l.new_row).*) r), false)
+                      FROM pf_log l', s.shape_id, s.clause, s.clause);
+  END LOOP;
+END $$;
+TRUNCATE pf3_expected;
+INSERT INTO pf3_expected
+  SELECT m.shape_id,
+         CASE WHEN l.op = 'INSERT' THEN 'insert' WHEN l.op = 'DELETE' THEN 'delete'
+              WHEN m.old_match AND m.new_match THEN 'update'
+              WHEN m.old_match THEN 'delete/out' ELSE 'insert/in' END AS op
+    FROM pf3_matches m JOIN pf_log l USING (seq)
+   WHERE (l.op = 'INSERT' AND m.new_match) OR (l.op = 'DELETE' AND m.old_match)
+      OR (l.op = 'UPDATE' AND (m.old_match OR m.new_match));
+SELECT count(*) FILTER (WHERE shape_id = (SELECT max(shape_id) FROM pf3_shapes)) AS length_shape_records,
+       count(*) AS records FROM pf3_expected;
+SELECT (SELECT count(*) FROM (SELECT * FROM pf_routed WHERE shape_id IN (SELECT shape_id FROM pf3_shapes)
+                              EXCEPT ALL SELECT * FROM pf3_expected) x) AS unexpected,
+       (SELECT count(*) FROM (SELECT * FROM pf3_expected EXCEPT ALL SELECT * FROM pf_routed) x) AS missing;
+SELECT 'stop' FROM pg_drop_replication_slot('pf4');
 SELECT count(*) AS dropped FROM shape_router.shapes s, shape_router.drop_shape(s.shape_id) d WHERE s.relation = 'pf'::regclass AND d;
 DROP VIEW pf_expected, pf_got;
 DROP TABLE pf, pf_log, pf_user_shapes;

@@ -21,7 +21,7 @@ status=0
 # The index's prefetch (ShapeIndex::prefetch) is inline: it is checked where it
 # runs, reading the next change's filter words and the route-time keys' words.
 for fn in 'sr_router_prefetch_shape' \
-          'shape_router::Router::prefetch_rows(unsigned int, sr_row_view const*, sr_row_view const*, unsigned long)' \
+          'shape_router::Router::prefetch_rows(unsigned int, sr_row_view const*, sr_row_view const*, unsigned long, bool)' \
           'shape_router::Router::route(unsigned int, sr_row_view const*, sr_row_view const*, bool, unsigned long)'; do
   body=$(awk -v fn="<$fn>:" 'index($0, fn) { on = 1; next } on && /^$/ { exit } on' <<<"$dis")
   if [ -z "$body" ]; then

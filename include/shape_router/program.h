@@ -204,15 +204,17 @@ sr_status	sr_router_route(sr_router *router, uint32_t relid, const sr_row_view *
 
 /*
  * A hint for a change that comes next on relid: starts loading what
- * sr_router_route will first read for its rows' keys. Only the values of
- * columns that are neither arrays nor virtual are read (the others' keys are
- * not made). Those keys are kept under token (not 0) until two more
- * prefetches: returns 1 when they were. sr_router_route given the token
- * takes them, and makes the rows' other keys (array elements, grams,
- * expressions) from the views it is given, which must hold the same values.
+ * sr_router_route will first read for its rows' keys. complete 0: only the
+ * values of columns that are neither arrays nor virtual are read (the others'
+ * keys are not made); 1: the views are all sr_router_route would be given
+ * (lowered text and expression results included), and every key is made.
+ * Those keys are kept under token (not 0) until two more prefetches: returns
+ * 1 when they were. sr_router_route given the token takes them, and makes the
+ * rows' other keys (array elements, grams, expressions), if any, from the
+ * views it is given, which must hold the same values.
  */
 int			sr_router_prefetch_rows(sr_router *router, uint32_t relid, const sr_row_view *new_row,
-									const sr_row_view *old_row, uint64_t token) SR_NOEXCEPT;
+									const sr_row_view *old_row, uint64_t token, int complete) SR_NOEXCEPT;
 
 
 /*

@@ -129,7 +129,10 @@ class Router {
   // Starts loading what route() will first read for these rows' plain
   // columns, and keeps their keys under token (route() then makes only the
   // rows' other keys, from the same values); says whether it kept them.
-  bool prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row, uint64_t token = 0);
+  // complete: the rows are all route() would be given, and all their keys
+  // are made here (none kept when route() would not trust them).
+  bool prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row, uint64_t token = 0,
+                     bool complete = false);
   // Changes whenever some relation's index columns change (router.h: sr_router_columns_epoch).
   uint64_t columns_epoch() const noexcept { return columns_epoch_; }
 

@@ -989,6 +989,7 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
       kept->token = 0;  // once
       k = &kept->keys;
       if (kept_fronts) fronts = kept->fronts.data();
+      counters_.equality_probes += k->filtered_grams;  // probed, by the gram filter
     } else {
       const RowPlan& plan = row_plan(relations_[*rslot]);
       // With the plain columns' keys prefetched, each row adds the rest.
@@ -1048,7 +1049,8 @@ void Router::remake_row_plan(Relation& r) {
   r.row_plan_epoch = columns_epoch_;
 }
 
-bool Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row, uint64_t token) {
+bool Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_row_view* old_row, uint64_t token,
+                           bool complete) {
   const uint32_t* rslot = find_relation(relid);
   if (rslot == nullptr) return false;
   Relation& r = relations_[*rslot];
@@ -1058,9 +1060,15 @@ bool Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_
   p.token = 0;
   p.relid = relid;
   p.keys.clear();
-  if (new_row != nullptr) p.keys.add_row(plan, *new_row, nullptr, KeyPart::kPlain);
+  // All of the rows' keys, made as route() would make them; or the plain columns'.
+  const bool all = complete && r.variable_keys;
+  const KeyPart part = all ? KeyPart::kAll : KeyPart::kPlain;
+  const GramFilter* grams = all ? &grams_ : nullptr;
+  bool made = true;
+  if (new_row != nullptr) made = p.keys.add_row(plan, *new_row, nullptr, part, grams);
   p.keys.start_old_row();
-  if (old_row != nullptr) p.keys.add_row(plan, *old_row, nullptr, KeyPart::kPlain);
+  if (old_row != nullptr && made) made = p.keys.add_row(plan, *old_row, all ? new_row : nullptr, part, grams);
+  if (!made) return false;  // keys route() would not trust: it decides
   prefetch_fronts(p.keys, 0, p.keys.key_count, p.fronts);
   p.front_generation = index_.front_generation();
   for (size_t i = 0; i < p.keys.probe_count && !r.range_columns.empty(); i++) {
@@ -1071,7 +1079,7 @@ bool Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_
   if (token == 0) return false;
   p.token = token;
   p.epoch = columns_epoch_;
-  p.partial = r.variable_keys;
+  p.partial = r.variable_keys && !all;
   return true;
 }
 
@@ -1418,9 +1426,9 @@ sr_status sr_router_route(sr_router* router, uint32_t relid, const sr_row_view* 
 }
 
 int sr_router_prefetch_rows(sr_router* router, uint32_t relid, const sr_row_view* new_row,
-                            const sr_row_view* old_row, uint64_t token) noexcept {
+                            const sr_row_view* old_row, uint64_t token, int complete) noexcept {
   try {
-    return router->router.prefetch_rows(relid, new_row, old_row, token) ? 1 : 0;
+    return router->router.prefetch_rows(relid, new_row, old_row, token, complete != 0) ? 1 : 0;
   } catch (...) {
     return 0;  // only a hint: nothing kept
   }

@@ -227,7 +227,7 @@ extern void relation_name_refresh(RouterState *state, RelationInfo *info);
 /* routing.c */
 extern void forget_next_rows(void);
 extern void prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferChange *change,
-								 Relation relation, const RelationInfo *rel,
+								 Relation relation, RelationInfo *rel,
 								 const sr_index_column *columns, size_t column_count);
 extern bool route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 						  const sr_index_column *columns, size_t column_count, bool keep_candidates, Route *route);

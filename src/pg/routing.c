@@ -703,169 +703,6 @@ next_change(ReorderBufferTXN *txn, ReorderBufferChange *change)
 }
 
 /*
- * The values prefetch_next_change read for a change, kept so that
- * route_prepare need not read them again when that change comes: valid only
- * while what they were read from is the same (the router, the relation's
- * build, the router's index columns (its columns epoch), the change's record
- * and tuples). Two: the change being routed was prefetched one call before
- * the next one is. Each has its own memory context (values may point into
- * it), reset when it is reused.
- */
-
-typedef struct NextRows
-{
-	const sr_router *router;	/* NULL: empty */
-	MemoryContext context;
-	XLogRecPtr	lsn;
-	HeapTupleHeader newdata;	/* the tuples' data and lengths */
-	HeapTupleHeader olddata;
-	uint32		newlen;
-	uint32		oldlen;
-	Oid			relid;
-	uint32		generation;
-	uint64		epoch;			/* sr_router_columns_epoch */
-	const sr_index_column *columns;
-	size_t		column_count;
-	bool		trusted;
-	uint64		token;			/* the router keeps the keys it made under it (0: it did not) */
-	uint64		extra;			/* the integer columns read, for native expressions (ReadPlan.integers) */
-	sr_value   *new_values;		/* by attnum, or NULL: no such row */
-	sr_value   *old_values;
-	sr_value   *buffers[2];		/* their room, kept across changes */
-	int			buffer_len;		/* entries in each */
-} NextRows;
-
-static NextRows next_rows[2];
-static int	next_rows_written;
-static uint64 next_rows_tokens;
-
-/* At a session's end: what was read for a change that will not come. */
-void
-forget_next_rows(void)
-{
-	for (int i = 0; i < 2; i++)
-	{
-		next_rows[i].router = NULL;
-		if (next_rows[i].context != NULL)
-			MemoryContextReset(next_rows[i].context);
-	}
-}
-
-/* The kept values of these rows, or NULL; old rows only in full (as prefetched). */
-static NextRows *
-next_rows_for(const sr_router *router, const RelationInfo *rel, XLogRecPtr lsn, HeapTuple newtuple,
-			  HeapTuple oldtuple, const sr_index_column *columns, size_t column_count, uint64 epoch)
-{
-	for (int i = 0; i < 2; i++)
-	{
-		NextRows   *k = &next_rows[i];
-
-		if (k->router == router && k->lsn == lsn && k->relid == rel->relid && k->generation == rel->generation &&
-			k->newdata == (newtuple != NULL ? newtuple->t_data : NULL) &&
-			k->olddata == (oldtuple != NULL ? oldtuple->t_data : NULL) &&
-			k->newlen == (newtuple != NULL ? newtuple->t_len : 0) &&
-			k->oldlen == (oldtuple != NULL ? oldtuple->t_len : 0) &&
-			k->epoch == epoch && k->columns == columns && k->column_count == column_count)
-			return k;
-	}
-	return NULL;
-}
-
-/*
- * With a large index, the filter lines a change's lookup reads are rarely in
- * cache: start loading those of the next change of the same table now, so that
- * they arrive while PostgreSQL decodes it. Only a hint: what the next change
- * routes to is decided when it comes, from its own rows (with the values read
- * here, when nothing they came from changed).
- */
-void
-prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferChange *change,
-					 Relation relation, const RelationInfo *rel,
-					 const sr_index_column *columns, size_t column_count)
-{
-	ReorderBufferChange *next = next_change(txn, change);
-	HeapTuple	newtuple;
-	HeapTuple	oldtuple;
-	NextRows   *k;
-	MemoryContext old;
-	sr_row_view new_view = {0};
-	sr_row_view old_view = {0};
-	bool		keep = false;
-	uint64		epoch = sr_router_columns_epoch(state->router);
-
-	if (next == NULL ||
-		(next->action != REORDER_BUFFER_CHANGE_INSERT && next->action != REORDER_BUFFER_CHANGE_UPDATE &&
-		 next->action != REORDER_BUFFER_CHANGE_DELETE) ||
-		!sr_change_on_relation(next, relation))
-		return;
-	newtuple = sr_change_new_tuple(next);
-	oldtuple = sr_change_old_tuple(next);
-	k = &next_rows[next_rows_written];
-	next_rows_written ^= 1;
-	k->router = NULL;
-	if (k->context == NULL)
-		k->context = AllocSetContextCreate(TopMemoryContext, "shape_router next change", ALLOCSET_SMALL_SIZES);
-	if (k->buffer_len <= rel->desc->natts)
-	{
-		k->buffer_len = 0;
-		for (int i = 0; i < 2; i++)
-		{
-			if (k->buffers[i] != NULL)
-				pfree(k->buffers[i]);
-			k->buffers[i] = NULL;	/* an allocation error must not leave it freed twice */
-			k->buffers[i] = MemoryContextAlloc(TopMemoryContext, sizeof(sr_value) * (rel->desc->natts + 1));
-		}
-		k->buffer_len = rel->desc->natts + 1;
-	}
-	/* What the values point into (detoasted text, numerics); nothing to free
-	 * when they were all read in place. */
-	MemoryContextReset(k->context);
-	old = MemoryContextSwitchTo(k->context);
-	k->new_values = k->old_values = NULL;
-	k->extra = 0;
-	k->trusted = true;
-	/* Every value route_prepare reads (arrays and the columns of native
-	 * expressions too), so that it reads none again. */
-	if (newtuple != NULL)
-	{
-		k->new_values = k->buffers[0];
-		k->trusted = row_values(newtuple, NULL, rel, columns, column_count, epoch, 1, k->new_values, &k->extra);
-		new_view.values = k->new_values;
-	}
-	if (oldtuple != NULL && rel->identity_full && k->trusted)
-	{
-		k->old_values = k->buffers[1];
-		k->trusted = row_values(oldtuple, NULL, rel, columns, column_count, epoch, 1, k->old_values, &k->extra);
-		old_view.values = k->old_values;
-	}
-	MemoryContextSwitchTo(old);
-	/* Grams, lowered text and expression results are made when the change is
-	 * routed: the router keeps the plain columns' keys and adds their keys then. */
-	k->token = 0;
-	if (k->trusted &&
-		sr_router_prefetch_rows(state->router, rel->relid, newtuple != NULL ? &new_view : NULL,
-								k->old_values != NULL ? &old_view : NULL, next_rows_tokens + 1) != 0)
-		k->token = ++next_rows_tokens;
-	keep = k->trusted;
-	state->counters->prefetches++;
-	/* Kept when route_prepare would read the same: an old row only in full. */
-	if (keep && (oldtuple == NULL || rel->identity_full))
-	{
-		k->lsn = next->lsn;
-		k->newdata = newtuple != NULL ? newtuple->t_data : NULL;
-		k->olddata = oldtuple != NULL ? oldtuple->t_data : NULL;
-		k->newlen = newtuple != NULL ? newtuple->t_len : 0;
-		k->oldlen = oldtuple != NULL ? oldtuple->t_len : 0;
-		k->relid = rel->relid;
-		k->generation = rel->generation;
-		k->epoch = epoch;
-		k->columns = columns;
-		k->column_count = column_count;
-		k->router = state->router;
-	}
-}
-
-/*
  * What route_prepare asks of a relation's index columns on every change: the
  * columns with lowered substring atoms (ILIKE: the rows' text is then lowered
  * for their keys) and the expressions' columns, apart, so that those steps
@@ -922,6 +759,242 @@ columns_traits(const sr_index_column *columns, size_t column_count, uint64 epoch
 		known_count = column_count;
 	}
 	return &known;
+}
+
+/*
+ * The values prefetch_next_change read for a change, kept so that
+ * route_prepare need not read them again when that change comes: valid only
+ * while what they were read from is the same (the router, the relation's
+ * build, the router's index columns (its columns epoch), the change's record
+ * and tuples). Two: the change being routed was prefetched one call before
+ * the next one is. Each has its own memory context (values may point into
+ * it), reset when it is reused.
+ */
+
+typedef struct NextRows
+{
+	const sr_router *router;	/* NULL: empty */
+	MemoryContext context;
+	XLogRecPtr	lsn;
+	HeapTupleHeader newdata;	/* the tuples' data and lengths */
+	HeapTupleHeader olddata;
+	uint32		newlen;
+	uint32		oldlen;
+	Oid			relid;
+	uint32		generation;
+	uint64		epoch;			/* sr_router_columns_epoch */
+	const sr_index_column *columns;
+	size_t		column_count;
+	bool		trusted;
+	uint64		token;			/* the router keeps the keys it made under it (0: it did not) */
+	uint64		extra;			/* the integer columns read, for native expressions (ReadPlan.integers) */
+	sr_value   *new_values;		/* by attnum, or NULL: no such row */
+	sr_value   *old_values;
+	sr_value   *buffers[2];		/* their room, kept across changes */
+	sr_value   *lowered_buffers[2];	/* room for the rows' lowered text */
+	int			buffer_len;		/* entries in each */
+	/* complete: what route_prepare would make of the values too, and every
+	 * key was made from them; by row (new, old), while expressions_version
+	 * is the relation's */
+	bool		complete;
+	uint32		expressions_version;
+	sr_value   *lowered[2];
+	const sr_expression_value *expressions[2];
+	const int  *sources[2];
+	size_t		expression_counts[2];
+	ExpressionRoom rooms[2];
+} NextRows;
+
+static NextRows next_rows[2];
+static int	next_rows_written;
+static uint64 next_rows_tokens;
+
+/* At a session's end: what was read for a change that will not come. */
+void
+forget_next_rows(void)
+{
+	for (int i = 0; i < 2; i++)
+	{
+		next_rows[i].router = NULL;
+		if (next_rows[i].context != NULL)
+			MemoryContextReset(next_rows[i].context);
+	}
+}
+
+/* The kept values of these rows, or NULL; old rows only in full (as prefetched). */
+static NextRows *
+next_rows_for(const sr_router *router, const RelationInfo *rel, XLogRecPtr lsn, HeapTuple newtuple,
+			  HeapTuple oldtuple, const sr_index_column *columns, size_t column_count, uint64 epoch)
+{
+	for (int i = 0; i < 2; i++)
+	{
+		NextRows   *k = &next_rows[i];
+
+		if (k->router == router && k->lsn == lsn && k->relid == rel->relid && k->generation == rel->generation &&
+			k->newdata == (newtuple != NULL ? newtuple->t_data : NULL) &&
+			k->olddata == (oldtuple != NULL ? oldtuple->t_data : NULL) &&
+			k->newlen == (newtuple != NULL ? newtuple->t_len : 0) &&
+			k->oldlen == (oldtuple != NULL ? oldtuple->t_len : 0) &&
+			k->epoch == epoch && k->columns == columns && k->column_count == column_count)
+			return k;
+	}
+	return NULL;
+}
+
+/*
+ * The rest of what route_prepare makes of a prefetched change's values, into
+ * its views: the rows' lowered text and their native expressions' results.
+ * False when route_prepare would decide otherwise (an expression left to the
+ * executor, or untrusted): it then makes them itself.
+ */
+static bool
+complete_views(RouterState *state, RelationInfo *rel, NextRows *k, HeapTuple newtuple, HeapTuple oldtuple,
+			   const ColumnsTraits *traits, sr_row_view *new_view, sr_row_view *old_view)
+{
+	static sr_counters uncounted;	/* route_prepare counts the results it takes */
+	sr_row_view *views[2] = {new_view, old_view};
+	const sr_value *values[2] = {k->new_values, k->old_values};
+	HeapTuple	tuples[2] = {newtuple, oldtuple};
+
+	if (traits->virtual)
+	{
+		relation_expressions(state, rel);
+		if (!rel->expressions_native)
+			return false;
+		k->expressions_version = rel->expressions_version;
+	}
+	for (int i = 0; i < 2; i++)
+	{
+		bool		trusted = true;
+
+		k->lowered[i] = NULL;
+		k->expressions[i] = NULL;
+		k->sources[i] = NULL;
+		k->expression_counts[i] = 0;
+		if (values[i] == NULL)
+			continue;
+		if (traits->lower)
+			views[i]->lowered = k->lowered[i] =
+				shape_lowered_values(rel, traits->lowered, traits->lowered_count, values[i], k->lowered_buffers[i],
+									 k->buffer_len);
+		if (!traits->virtual)
+			continue;
+		/* (an old row here is in full: no key-only columns) */
+		if (!shape_native_expression_values(rel, tuples[i], values[i], k->extra, NULL, traits->virtuals,
+											traits->virtual_count, &k->expressions[i], &k->sources[i],
+											&k->expression_counts[i], &trusted, &uncounted, &k->rooms[i]) ||
+			!trusted)
+			return false;
+		views[i]->expressions = k->expressions[i];
+		views[i]->expression_count = k->expression_counts[i];
+	}
+	return true;
+}
+
+/*
+ * With a large index, the filter lines a change's lookup reads are rarely in
+ * cache: start loading those of the next change of the same table now, so that
+ * they arrive while PostgreSQL decodes it. Only a hint: what the next change
+ * routes to is decided when it comes, from its own rows (with the values read
+ * here, when nothing they came from changed).
+ */
+void
+prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferChange *change,
+					 Relation relation, RelationInfo *rel,
+					 const sr_index_column *columns, size_t column_count)
+{
+	ReorderBufferChange *next = next_change(txn, change);
+	HeapTuple	newtuple;
+	HeapTuple	oldtuple;
+	NextRows   *k;
+	MemoryContext old;
+	sr_row_view new_view = {0};
+	sr_row_view old_view = {0};
+	bool		keep = false;
+	uint64		epoch = sr_router_columns_epoch(state->router);
+	const ColumnsTraits *traits;
+
+	if (next == NULL ||
+		(next->action != REORDER_BUFFER_CHANGE_INSERT && next->action != REORDER_BUFFER_CHANGE_UPDATE &&
+		 next->action != REORDER_BUFFER_CHANGE_DELETE) ||
+		!sr_change_on_relation(next, relation))
+		return;
+	newtuple = sr_change_new_tuple(next);
+	oldtuple = sr_change_old_tuple(next);
+	k = &next_rows[next_rows_written];
+	next_rows_written ^= 1;
+	k->router = NULL;
+	if (k->context == NULL)
+		k->context = AllocSetContextCreate(TopMemoryContext, "shape_router next change", ALLOCSET_SMALL_SIZES);
+	if (k->buffer_len <= rel->desc->natts)
+	{
+		k->buffer_len = 0;
+		for (int i = 0; i < 2; i++)
+		{
+			if (k->buffers[i] != NULL)
+				pfree(k->buffers[i]);
+			if (k->lowered_buffers[i] != NULL)
+				pfree(k->lowered_buffers[i]);
+			/* an allocation error must not leave them freed twice */
+			k->buffers[i] = k->lowered_buffers[i] = NULL;
+			k->buffers[i] = MemoryContextAlloc(TopMemoryContext, sizeof(sr_value) * (rel->desc->natts + 1));
+			k->lowered_buffers[i] = MemoryContextAlloc(TopMemoryContext, sizeof(sr_value) * (rel->desc->natts + 1));
+		}
+		k->buffer_len = rel->desc->natts + 1;
+	}
+	/* What the values point into (detoasted text, numerics); nothing to free
+	 * when they were all read in place. */
+	MemoryContextReset(k->context);
+	old = MemoryContextSwitchTo(k->context);
+	k->new_values = k->old_values = NULL;
+	k->extra = 0;
+	k->trusted = true;
+	/* Every value route_prepare reads (arrays and the columns of native
+	 * expressions too), so that it reads none again. */
+	if (newtuple != NULL)
+	{
+		k->new_values = k->buffers[0];
+		k->trusted = row_values(newtuple, NULL, rel, columns, column_count, epoch, 1, k->new_values, &k->extra);
+		new_view.values = k->new_values;
+	}
+	if (oldtuple != NULL && rel->identity_full && k->trusted)
+	{
+		k->old_values = k->buffers[1];
+		k->trusted = row_values(oldtuple, NULL, rel, columns, column_count, epoch, 1, k->old_values, &k->extra);
+		old_view.values = k->old_values;
+	}
+	/* The lowered text and native expression results route_prepare would make
+	 * of these values: with them, the router makes every key now (else the
+	 * plain columns' keys, and the rest when the change is routed). */
+	traits = columns_traits(columns, column_count, epoch);
+	k->complete = k->trusted &&
+		(!(traits->lower || traits->virtual) ||
+		 complete_views(state, rel, k, newtuple, oldtuple, traits, &new_view, &old_view));
+	MemoryContextSwitchTo(old);
+	k->token = 0;
+	if (k->trusted &&
+		sr_router_prefetch_rows(state->router, rel->relid, newtuple != NULL ? &new_view : NULL,
+								k->old_values != NULL ? &old_view : NULL, next_rows_tokens + 1,
+								k->complete ? 1 : 0) != 0)
+		k->token = ++next_rows_tokens;
+	k->complete = k->complete && k->token != 0;
+	keep = k->trusted;
+	state->counters->prefetches++;
+	/* Kept when route_prepare would read the same: an old row only in full. */
+	if (keep && (oldtuple == NULL || rel->identity_full))
+	{
+		k->lsn = next->lsn;
+		k->newdata = newtuple != NULL ? newtuple->t_data : NULL;
+		k->olddata = oldtuple != NULL ? oldtuple->t_data : NULL;
+		k->newlen = newtuple != NULL ? newtuple->t_len : 0;
+		k->oldlen = oldtuple != NULL ? oldtuple->t_len : 0;
+		k->relid = rel->relid;
+		k->generation = rel->generation;
+		k->epoch = epoch;
+		k->columns = columns;
+		k->column_count = column_count;
+		k->router = state->router;
+	}
 }
 
 /* The VM reads the values the router was given: no second conversion. */
@@ -1001,6 +1074,7 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	const Bitmapset *old_key_only = change->identity_full ? NULL
 		: change->identity_key != NULL ? change->identity_key : bms_make_singleton(0);
 	NextRows   *kept;
+	const NextRows *made = NULL;	/* a prefetch that made the views' rest too */
 	uint64		prefetched = 0;
 	uint64		extra = 0;		/* ReadPlan.integers of the values' read */
 	uint64		epoch = sr_router_columns_epoch(state->router);
@@ -1038,6 +1112,11 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 		prefetched = kept->token;
 		extra = kept->extra;
 		kept->router = NULL;
+		/* and the rest made then, from expressions the relation still has */
+		if (kept->complete && (!virtual || kept->expressions_version == rel->expressions_version))
+			made = kept;
+		else if (kept->complete)
+			prefetched = 0;		/* its keys are of other expressions */
 	}
 	else
 	{
@@ -1052,7 +1131,20 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 			trusted = row_values(oldtuple, old_key_only, rel, columns, column_count, epoch, 0, old_values, &extra);
 		}
 	}
-	if (trusted && new_values != NULL)
+	if (trusted && new_values != NULL && made != NULL)
+	{
+		new_view.values = new_values;
+		if (lowers)
+			new_view.lowered = made->lowered[0];
+		if (virtual)
+		{
+			new_view.expressions = made->expressions[0];
+			new_view.expression_count = made->expression_counts[0];
+			new_sources = made->sources[0];
+			state->counters->native_expressions += made->expression_counts[0];
+		}
+	}
+	else if (trusted && new_values != NULL)
 	{
 		new_view.values = new_values;
 		if (lowers)
@@ -1071,7 +1163,20 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 											  &new_view.expression_count, new_room);
 		}
 	}
-	if (trusted && old_values != NULL)
+	if (trusted && old_values != NULL && made != NULL)
+	{
+		old_view.values = old_values;
+		if (lowers)
+			old_view.lowered = made->lowered[1];
+		if (virtual)
+		{
+			old_view.expressions = made->expressions[1];
+			old_view.expression_count = made->expression_counts[1];
+			old_sources = made->sources[1];
+			state->counters->native_expressions += made->expression_counts[1];
+		}
+	}
+	else if (trusted && old_values != NULL)
 	{
 		old_view.values = old_values;
 		if (lowers)

@@ -445,7 +445,7 @@ TEST(RouterRoute, PrefetchedKeysReusedByToken) {
     std::vector<sr_value> values(2);
     values[1] = int_value(value);
     sr_row_view row{values.data(), nullptr, nullptr, 0};
-    sr_router_prefetch_rows(router, 77, &row, nullptr, token);
+    sr_router_prefetch_rows(router, 77, &row, nullptr, token, 0);
   };
   prefetch(3, 101);
   prefetch(4, 102);
@@ -575,6 +575,67 @@ TEST(RouterRoute, PrefetchKeepsPlainKeysRouteMakesTheGrams) {
   // old_a's key 7 from the prefetch, old_b's lowered gram xyz from the view
   EXPECT_EQ(routed(b, &old_b, 22), (std::vector<uint64_t>{1, 2, 3, 4}));
   EXPECT_EQ(routed(a, &old_a, 0), (std::vector<uint64_t>{1, 4}));
+}
+
+// A complete prefetch makes every key of its rows (the plain columns', an
+// array's elements, grams of the text and of its lowered bytes): a route of its
+// token takes them all and makes none from the views it is given; a row whose
+// grams the route would not trust keeps nothing.
+TEST(RouterRoute, CompletePrefetchMakesEveryKey) {
+  shape_router::Router r;
+  const uint32_t one = 1;
+  auto equal_atom = [](int64_t value) {
+    sr_value v = int_value(value);
+    return sr_index_atom{sr_index_key(81, 1, SR_TAG_INT, &v), 0, 1, SR_TAG_INT, SR_ATOM_EQUAL, 0, 0, 0};
+  };
+  auto element_atom = [](int64_t value) {
+    sr_value v = int_value(value);
+    return sr_index_atom{sr_index_key(81, 2, SR_TAG_INT, &v), 0, 2,
+                         static_cast<uint8_t>(SR_TAG_INT | SR_TAG_ELEMENT_FLAG), SR_ATOM_ELEMENT, 0, 0, 0};
+  };
+  auto gram_atom = [](const std::string& gram, bool lower) {
+    return sr_index_atom{sr_substring_key(81, 3, lower ? 1 : 0, reinterpret_cast<const uint8_t*>(gram.data()),
+                                          gram.size()),
+                         gram.size(), 3, SR_TAG_TEXT, SR_ATOM_SUBSTRING, 0, 0, lower ? 1u : 0u};
+  };
+  const sr_index_atom atoms[] = {equal_atom(3), element_atom(5), gram_atom("abc", false), gram_atom("xyz", true),
+                                 equal_atom(7), element_atom(8)};
+  for (uint64_t id = 1; id <= 6; id++) r.add_shape(id, 81, nullptr, sr_cover{&atoms[id - 1], &one, 1, 0});
+  struct Row {
+    std::string text, low;
+    std::vector<sr_value> elements, values, lowered_values;
+    sr_row_view view;
+    Row(int64_t plain, int64_t element, std::string t)
+        : text(std::move(t)), low(text), elements{int_value(element)}, values(4), lowered_values(4) {
+      for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      values[1] = int_value(plain);
+      values[2].v.bytes = reinterpret_cast<const uint8_t*>(elements.data());
+      values[2].len = 1;
+      values[3] = text_value(text);
+      lowered_values[3] = text_value(low);
+      view = sr_row_view{values.data(), lowered_values.data(), nullptr, 0};
+    }
+  };
+  auto routed = [&](const Row& row, const Row* old_row, uint64_t token) {
+    std::vector<uint64_t> ids;
+    for (const sr_shape_ref& s : r.route(81, &row.view, old_row != nullptr ? &old_row->view : nullptr, true, token))
+      ids.push_back(s.shape_id);
+    return ids;
+  };
+  const Row a(3, 5, "..abc.."), old_a(7, 8, "..XYZ.."), other(9, 9, "nothing");
+  EXPECT_TRUE(r.prefetch_rows(81, &a.view, &old_a.view, 31, true));
+  // every key from the prefetch: other's view adds none
+  EXPECT_EQ(routed(other, &other, 31), (std::vector<uint64_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(routed(other, &other, 31), std::vector<uint64_t>{});  // once
+  EXPECT_EQ(r.counters().prefetched_keys_reused, 1u);
+  // Not complete: the plain keys only, the rest from the view.
+  EXPECT_TRUE(r.prefetch_rows(81, &a.view, nullptr, 32, false));
+  EXPECT_EQ(routed(other, nullptr, 32), std::vector<uint64_t>{1});
+  // A row without the lowered bytes its grams need: nothing kept, the route decides.
+  Row unlowered(3, 5, "..abc..");
+  unlowered.view.lowered = nullptr;
+  EXPECT_FALSE(r.prefetch_rows(81, &unlowered.view, nullptr, 33, true));
+  EXPECT_EQ(routed(other, nullptr, 33), std::vector<uint64_t>{});
 }
 
 // With the index large enough for its front filter, a route takes the filter
