@@ -145,17 +145,17 @@ CREATE TEMP TABLE pf3_shapes AS
          LATERAL shape_router.register_shape('pf', clause) id;
 -- (id is no index column: the expression's native evaluation reads it besides them)
 INSERT INTO pf3_shapes SELECT id, '(id + 3) % 10 = 4' FROM shape_router.register_shape('pf', '(id + 3) % 10 = 4') id;
-SELECT 'init' FROM pg_create_logical_replication_slot('pf3', 'shape_router');
-DO $$
+-- The workload: transactions t of 25 inserts, then their updates and deletes.
+CREATE PROCEDURE pf3_workload(first int, last int) LANGUAGE plpgsql AS $$
 BEGIN
-  FOR t IN 400..419 LOOP
+  FOR t IN first .. last LOOP
     INSERT INTO pf SELECT g, 1 + (g * 7919) % 140000,
                           (ARRAY['azzb', 'xqqy', 'x', 'QQ', 'zz'])[1 + g % 5],
                           ARRAY[g % 13, (g * 7) % 13]
       FROM generate_series(t * 25 + 1, t * 25 + 25) g;
     COMMIT;
   END LOOP;
-  FOR t IN 400..419 LOOP
+  FOR t IN first .. last LOOP
     UPDATE pf SET tags = CASE WHEN id % 3 = 0 THEN tags || 7 WHEN id % 3 = 1 THEN ARRAY[id % 11] ELSE tags END,
                   v = CASE WHEN id % 4 = 0 THEN upper(v) ELSE v END,
                   user_id = CASE WHEN id % 5 = 0 THEN user_id + 1 ELSE user_id END
@@ -165,6 +165,30 @@ BEGIN
     COMMIT;
   END LOOP;
 END $$;
+-- What each pf3 shape should get: its WHERE on each logged row version, by PostgreSQL.
+CREATE TEMP TABLE pf3_matches (shape_id bigint, seq bigint, old_match bool, new_match bool);
+CREATE TEMP TABLE pf3_expected (shape_id bigint, op text);
+CREATE FUNCTION pf3_expect() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE s record;
+BEGIN
+  TRUNCATE pf3_matches, pf3_expected;
+  FOR s IN SELECT * FROM pf3_shapes LOOP
+    EXECUTE format('INSERT INTO pf3_matches SELECT %s, l.seq,
+                      coalesce((SELECT %s FROM (SELECT (l.old_row).*) r), false),
+                      coalesce((SELECT %s FROM (SELECT (l.new_row).*) r), false)
+                      FROM pf_log l', s.shape_id, s.clause, s.clause);
+  END LOOP;
+  INSERT INTO pf3_expected
+    SELECT m.shape_id,
+           CASE WHEN l.op = 'INSERT' THEN 'insert' WHEN l.op = 'DELETE' THEN 'delete'
+                WHEN m.old_match AND m.new_match THEN 'update'
+                WHEN m.old_match THEN 'delete/out' ELSE 'insert/in' END
+      FROM pf3_matches m JOIN pf_log l USING (seq)
+     WHERE (l.op = 'INSERT' AND m.new_match) OR (l.op = 'DELETE' AND m.old_match)
+        OR (l.op = 'UPDATE' AND (m.old_match OR m.new_match));
+END $$;
+SELECT 'init' FROM pg_create_logical_replication_slot('pf3', 'shape_router');
+CALL pf3_workload(400, 419);
 TRUNCATE pf_routed;
 INSERT INTO pf_routed
   SELECT (data::json->>'shape')::bigint AS shape_id,
@@ -177,26 +201,7 @@ SELECT prefetches > 700 AS prefetched, prefetched_keys_reused > 700 AS keys_reus
 SELECT (SELECT count(*) FROM pf_got) AS user_routed,
        (SELECT count(*) FROM (SELECT * FROM pf_got EXCEPT ALL SELECT * FROM pf_expected) x) AS unexpected,
        (SELECT count(*) FROM (SELECT * FROM pf_expected EXCEPT ALL SELECT * FROM pf_got) x) AS missing;
--- each shape's WHERE on each logged row version, by PostgreSQL
-CREATE TEMP TABLE pf3_matches (shape_id bigint, seq bigint, old_match bool, new_match bool);
-DO $$
-DECLARE s record;
-BEGIN
-  FOR s IN SELECT * FROM pf3_shapes LOOP
-    EXECUTE format('INSERT INTO pf3_matches SELECT %s, l.seq,
-                      coalesce((SELECT %s FROM (SELECT (l.old_row).*) r), false),
-                      coalesce((SELECT %s FROM (SELECT (l.new_row).*) r), false)
-                      FROM pf_log l', s.shape_id, s.clause, s.clause);
-  END LOOP;
-END $$;
-CREATE TEMP TABLE pf3_expected AS
-  SELECT m.shape_id,
-         CASE WHEN l.op = 'INSERT' THEN 'insert' WHEN l.op = 'DELETE' THEN 'delete'
-              WHEN m.old_match AND m.new_match THEN 'update'
-              WHEN m.old_match THEN 'delete/out' ELSE 'insert/in' END AS op
-    FROM pf3_matches m JOIN pf_log l USING (seq)
-   WHERE (l.op = 'INSERT' AND m.new_match) OR (l.op = 'DELETE' AND m.old_match)
-      OR (l.op = 'UPDATE' AND (m.old_match OR m.new_match));
+SELECT pf3_expect();
 SELECT s.clause, count(*) FILTER (WHERE e.op = 'insert') AS inserts, count(*) FILTER (WHERE e.op = 'update') AS updates,
        count(*) FILTER (WHERE e.op LIKE '%/%') AS moves, count(*) FILTER (WHERE e.op = 'delete') AS deletes
   FROM pf3_shapes s LEFT JOIN pf3_expected e USING (shape_id) GROUP BY s.shape_id, s.clause ORDER BY s.shape_id;
@@ -210,51 +215,14 @@ SELECT 'stop' FROM pg_drop_replication_slot('pf3');
 TRUNCATE pf_log;
 INSERT INTO pf3_shapes SELECT id, 'length(v) = 4' FROM shape_router.register_shape('pf', 'length(v) = 4') id;
 SELECT 'init' FROM pg_create_logical_replication_slot('pf4', 'shape_router');
-DO $$
-BEGIN
-  FOR t IN 500..509 LOOP
-    INSERT INTO pf SELECT g, 1 + (g * 7919) % 140000,
-                          (ARRAY['azzb', 'xqqy', 'x', 'QQ', 'zz'])[1 + g % 5],
-                          ARRAY[g % 13, (g * 7) % 13]
-      FROM generate_series(t * 25 + 1, t * 25 + 25) g;
-    COMMIT;
-  END LOOP;
-  FOR t IN 500..509 LOOP
-    UPDATE pf SET tags = CASE WHEN id % 3 = 0 THEN tags || 7 WHEN id % 3 = 1 THEN ARRAY[id % 11] ELSE tags END,
-                  v = CASE WHEN id % 4 = 0 THEN upper(v) ELSE v END,
-                  user_id = CASE WHEN id % 5 = 0 THEN user_id + 1 ELSE user_id END
-     WHERE id BETWEEN t * 25 + 1 AND t * 25 + 25 AND id % 6 <> 0;
-    COMMIT;
-    DELETE FROM pf WHERE id BETWEEN t * 25 + 1 AND t * 25 + 25 AND id % 6 = 0;
-    COMMIT;
-  END LOOP;
-END $$;
+CALL pf3_workload(500, 509);
 TRUNCATE pf_routed;
 INSERT INTO pf_routed
   SELECT (data::json->>'shape')::bigint AS shape_id,
          data::json->>'op' || coalesce('/' || (data::json->>'move'), '') AS op
     FROM pg_logical_slot_get_changes('pf4', NULL, NULL, 'include-transaction', 'false');
 SELECT prefetches > 300 AS prefetched, prefetched_keys_reused > 300 AS keys_reused FROM shape_router.decoding_stats();
-TRUNCATE pf3_matches;
-DO $$
-DECLARE s record;
-BEGIN
-  FOR s IN SELECT * FROM pf3_shapes LOOP
-    EXECUTE format('INSERT INTO pf3_matches SELECT %s, l.seq,
-                      coalesce((SELECT %s FROM (SELECT (l.old_row).*) r), false),
-                      coalesce((SELECT %s FROM (SELECT (l.new_row).*) r), false)
-                      FROM pf_log l', s.shape_id, s.clause, s.clause);
-  END LOOP;
-END $$;
-TRUNCATE pf3_expected;
-INSERT INTO pf3_expected
-  SELECT m.shape_id,
-         CASE WHEN l.op = 'INSERT' THEN 'insert' WHEN l.op = 'DELETE' THEN 'delete'
-              WHEN m.old_match AND m.new_match THEN 'update'
-              WHEN m.old_match THEN 'delete/out' ELSE 'insert/in' END AS op
-    FROM pf3_matches m JOIN pf_log l USING (seq)
-   WHERE (l.op = 'INSERT' AND m.new_match) OR (l.op = 'DELETE' AND m.old_match)
-      OR (l.op = 'UPDATE' AND (m.old_match OR m.new_match));
+SELECT pf3_expect();
 SELECT count(*) FILTER (WHERE shape_id = (SELECT max(shape_id) FROM pf3_shapes)) AS length_shape_records,
        count(*) AS records FROM pf3_expected;
 SELECT (SELECT count(*) FROM (SELECT * FROM pf_routed WHERE shape_id IN (SELECT shape_id FROM pf3_shapes)
@@ -264,4 +232,5 @@ SELECT 'stop' FROM pg_drop_replication_slot('pf4');
 SELECT count(*) AS dropped FROM shape_router.shapes s, shape_router.drop_shape(s.shape_id) d WHERE s.relation = 'pf'::regclass AND d;
 DROP VIEW pf_expected, pf_got;
 DROP TABLE pf, pf_log, pf_user_shapes;
-DROP FUNCTION pf_log();
+DROP FUNCTION pf_log(), pf3_expect();
+DROP PROCEDURE pf3_workload(int, int);

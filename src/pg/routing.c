@@ -1048,6 +1048,26 @@ expression_slots(RelationInfo *rel, const ChangeRows *change, TupleTableSlot **o
 }
 
 /*
+ * Row `row` (0 new, 1 old) of a prefetch that made its views' rest: its values,
+ * and the lowered text and expression results route_prepare would have made
+ * (what the relation's columns ask for), into view; returns the results' sources.
+ */
+static const int *
+take_made_view(RouterState *state, const NextRows *made, int row, bool lowers, bool virtual, sr_value *values,
+			   sr_row_view *view)
+{
+	view->values = values;
+	if (lowers)
+		view->lowered = made->lowered[row];
+	if (!virtual)
+		return NULL;
+	view->expressions = made->expressions[row];
+	view->expression_count = made->expression_counts[row];
+	state->counters->native_expressions += made->expression_counts[row];
+	return made->sources[row];
+}
+
+/*
  * The routing index first, from the raw tuples: most changes match no shape and
  * stop here, before the rows are deformed. Returns false when no shape of rel
  * is a candidate.
@@ -1132,18 +1152,7 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 		}
 	}
 	if (trusted && new_values != NULL && made != NULL)
-	{
-		new_view.values = new_values;
-		if (lowers)
-			new_view.lowered = made->lowered[0];
-		if (virtual)
-		{
-			new_view.expressions = made->expressions[0];
-			new_view.expression_count = made->expression_counts[0];
-			new_sources = made->sources[0];
-			state->counters->native_expressions += made->expression_counts[0];
-		}
-	}
+		new_sources = take_made_view(state, made, 0, lowers, virtual, new_values, &new_view);
 	else if (trusted && new_values != NULL)
 	{
 		new_view.values = new_values;
@@ -1164,18 +1173,7 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 		}
 	}
 	if (trusted && old_values != NULL && made != NULL)
-	{
-		old_view.values = old_values;
-		if (lowers)
-			old_view.lowered = made->lowered[1];
-		if (virtual)
-		{
-			old_view.expressions = made->expressions[1];
-			old_view.expression_count = made->expression_counts[1];
-			old_sources = made->sources[1];
-			state->counters->native_expressions += made->expression_counts[1];
-		}
-	}
+		old_sources = take_made_view(state, made, 1, lowers, virtual, old_values, &old_view);
 	else if (trusted && old_values != NULL)
 	{
 		old_view.values = old_values;

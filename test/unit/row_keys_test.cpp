@@ -527,6 +527,25 @@ TEST(RouterRoute, PrefetchKeepsPlainKeysRouteMakesTheRest) {
   EXPECT_EQ(routed(77, b, nullptr, 16), std::vector<uint64_t>{});
 }
 
+// A row of the read-ahead tests: column 1 an int, column 2 an int array of one
+// element, column 3 a text, with its lowered bytes.
+struct TextRow {
+  std::string text, low;
+  std::vector<sr_value> elements, values, lowered_values;
+  sr_row_view view;
+  TextRow(int64_t plain, int64_t element, std::string t)
+      : text(std::move(t)), low(text), elements{int_value(element)}, values(4), lowered_values(4) {
+    for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    values[1] = int_value(plain);
+    values[2].v.bytes = reinterpret_cast<const uint8_t*>(elements.data());
+    values[2].len = 1;
+    values[3] = text_value(text);
+    lowered_values[3] = text_value(low);
+    view = sr_row_view{values.data(), lowered_values.data(), nullptr, 0};
+  }
+  TextRow(const TextRow&) = delete;  // view points into it
+};
+
 // The same with a text column's substring grams as the rest: a route of the
 // prefetch's token takes its plain key and makes the grams of the view it is
 // given (raw and lowered), for the new and the old row; without the token, only
@@ -549,25 +568,14 @@ TEST(RouterRoute, PrefetchKeepsPlainKeysRouteMakesTheGrams) {
   r.add_shape(2, 80, nullptr, sr_cover{&raw, &one, 1, 0});
   r.add_shape(3, 80, nullptr, sr_cover{&lowered, &one, 1, 0});
   r.add_shape(4, 80, nullptr, sr_cover{&seven, &one, 1, 0});
-  struct Row {
-    std::string text, low;
-    std::vector<sr_value> values, lowered_values;
-    sr_row_view view;
-    Row(int64_t plain, std::string t) : text(std::move(t)), low(text), values(4), lowered_values(4) {
-      for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      values[1] = int_value(plain);
-      values[3] = text_value(text);
-      lowered_values[3] = text_value(low);
-      view = sr_row_view{values.data(), lowered_values.data(), nullptr, 0};
-    }
-  };
+  using Row = TextRow;
   auto routed = [&](const Row& row, const Row* old_row, uint64_t token) {
     std::vector<uint64_t> ids;
     for (const sr_shape_ref& s : r.route(80, &row.view, old_row != nullptr ? &old_row->view : nullptr, true, token))
       ids.push_back(s.shape_id);
     return ids;
   };
-  const Row a(3, "nothing here"), b(9, "..abc.."), old_a(7, "none"), old_b(9, "..XYZ..");
+  const Row a(3, 0, "nothing here"), b(9, 0, "..abc.."), old_a(7, 0, "none"), old_b(9, 0, "..XYZ..");
   EXPECT_TRUE(r.prefetch_rows(80, &a.view, nullptr, 21));
   EXPECT_EQ(routed(b, nullptr, 21), (std::vector<uint64_t>{1, 2}));  // a's key 3, b's gram abc
   EXPECT_EQ(routed(b, nullptr, 0), std::vector<uint64_t>{2});
@@ -601,21 +609,7 @@ TEST(RouterRoute, CompletePrefetchMakesEveryKey) {
   const sr_index_atom atoms[] = {equal_atom(3), element_atom(5), gram_atom("abc", false), gram_atom("xyz", true),
                                  equal_atom(7), element_atom(8)};
   for (uint64_t id = 1; id <= 6; id++) r.add_shape(id, 81, nullptr, sr_cover{&atoms[id - 1], &one, 1, 0});
-  struct Row {
-    std::string text, low;
-    std::vector<sr_value> elements, values, lowered_values;
-    sr_row_view view;
-    Row(int64_t plain, int64_t element, std::string t)
-        : text(std::move(t)), low(text), elements{int_value(element)}, values(4), lowered_values(4) {
-      for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      values[1] = int_value(plain);
-      values[2].v.bytes = reinterpret_cast<const uint8_t*>(elements.data());
-      values[2].len = 1;
-      values[3] = text_value(text);
-      lowered_values[3] = text_value(low);
-      view = sr_row_view{values.data(), lowered_values.data(), nullptr, 0};
-    }
-  };
+  using Row = TextRow;
   auto routed = [&](const Row& row, const Row* old_row, uint64_t token) {
     std::vector<uint64_t> ids;
     for (const sr_shape_ref& s : r.route(81, &row.view, old_row != nullptr ? &old_row->view : nullptr, true, token))
