@@ -41,12 +41,25 @@ struct RowPlan {
     uint8_t tag;
     uint8_t make;  // k* bits
   };
+  // The commonest steps, apart, each kind in a loop of its own without the
+  // general step's tests: an 8-byte integer-like value's key alone (kKey of
+  // INT, BOOL, DATE, TIMESTAMP, TIMESTAMPTZ), and a range probe alone (kRange).
+  struct IntKeyStep {
+    uint64_t flip;
+    uint16_t attnum;
+  };
+  struct RangeStep {
+    uint16_t attnum;
+    uint8_t tag;
+  };
   uint32_t relid = 0;
-  std::vector<Step> steps;
-  // The steps with keys of each KeyPart (kPlain: a value key, prefixes, range
-  // and NULL probes; kVariable: elements or grams), in steps' order: a pass for
-  // one part reads only its own.
-  std::vector<Step> plain_steps, variable_steps;
+  std::vector<Step> steps;  // every column's, the fast ones' too
+  std::vector<IntKeyStep> int_key_steps;
+  std::vector<RangeStep> range_steps;
+  // The other steps with keys of each KeyPart (kAll: all of them; kPlain: a
+  // value key, prefixes, range and NULL probes; kVariable: elements or grams),
+  // in steps' order: a pass for one part reads only its own.
+  std::vector<Step> general_steps, plain_steps, variable_steps;
   std::vector<sr_index_column> virtual_columns;  // keyed from a row's expressions
 
   RowPlan() = default;

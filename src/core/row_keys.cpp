@@ -73,6 +73,20 @@ inline uint64_t xxh3_8(uint64_t bits, uint64_t flip) noexcept {
   return h ^ (h >> 28);
 }
 
+// Whether step_key keys tag's values as the 8-byte integer v.i (its default case).
+inline bool step_key_is_int(uint8_t tag) noexcept {
+  switch (tag) {
+    case SR_TAG_TEXT:
+    case SR_TAG_BPCHAR:
+    case SR_TAG_UUID:
+    case SR_TAG_NUMERIC:
+    case SR_TAG_FLOAT:
+      return false;
+    default:
+      return (tag & SR_TAG_ELEMENT_FLAG) == 0;
+  }
+}
+
 // key_with_seed of a row's value, with the step's flip for 8-byte values.
 inline uint64_t step_key(const RowPlan::Step& step, const sr_value& value) noexcept {
   switch (step.tag) {
@@ -308,6 +322,9 @@ void ChangeKeys::grow(size_t more_keys, size_t more_probes) {
 void RowPlan::build(uint32_t relation, const sr_index_column* columns, size_t column_count) {
   relid = relation;
   steps.clear();
+  int_key_steps.clear();
+  range_steps.clear();
+  general_steps.clear();
   plain_steps.clear();
   variable_steps.clear();
   virtual_columns.clear();
@@ -332,6 +349,15 @@ void RowPlan::build(uint32_t relation, const sr_index_column* columns, size_t co
     const uint64_t seed = seed_of(relid, column.attnum, column.tag);
     steps.push_back(Step{seed, xxh3_8_flip(seed), column.prefix_lengths, column.attnum, column.substring_grams,
                          column.tag, make});
+    if (make == kKey && step_key_is_int(column.tag)) {
+      int_key_steps.push_back(IntKeyStep{steps.back().flip, column.attnum});
+      continue;
+    }
+    if (make == kRange) {
+      range_steps.push_back(RangeStep{column.attnum, column.tag});
+      continue;
+    }
+    general_steps.push_back(steps.back());
     if (make & (kKey | kPrefix | kRange | kNull)) plain_steps.push_back(steps.back());
     if (make & (kElements | kGrams)) variable_steps.push_back(steps.back());
   }
@@ -376,8 +402,22 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
     a = key_attnums.data();
     return ok;
   };
+  if (!variable_only) {
+    // (a NULL makes neither: these steps make no NULL probe)
+    for (const RowPlan::IntKeyStep& step : plan.int_key_steps) {
+      const sr_value& value = row.values[step.attnum];
+      if (value.is_null) continue;
+      a[nk] = step.attnum;
+      k[nk++] = xxh3_8(static_cast<uint64_t>(value.v.i), step.flip);
+    }
+    for (const RowPlan::RangeStep& step : plan.range_steps) {
+      const sr_value& value = row.values[step.attnum];
+      if (value.is_null) continue;
+      put_probe(sr_range_probe{order_key(step.tag, value), step.attnum, 0});
+    }
+  }
   const std::vector<RowPlan::Step>& part_steps =
-      plain_only ? plan.plain_steps : variable_only ? plan.variable_steps : plan.steps;
+      plain_only ? plan.plain_steps : variable_only ? plan.variable_steps : plan.general_steps;
   for (const RowPlan::Step& step : part_steps) {
     const sr_value& value = row.values[step.attnum];
     if (step.make & RowPlan::kElements) {
