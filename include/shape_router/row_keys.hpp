@@ -42,15 +42,18 @@ struct RowPlan {
     uint8_t make;  // k* bits
   };
   // The commonest steps, apart, each kind in a loop of its own without the
-  // general step's tests: an 8-byte integer-like value's key alone (kKey of
-  // INT, BOOL, DATE, TIMESTAMP, TIMESTAMPTZ), and a range probe alone (kRange).
+  // general step's tests: an 8-byte integer-like value's key (kKey of INT,
+  // BOOL, DATE, TIMESTAMP, TIMESTAMPTZ), and a range probe (kRange); either
+  // with a NULL probe for a NULL value (kNull) or not.
   struct IntKeyStep {
     uint64_t flip;
     uint16_t attnum;
+    bool null_probe;
   };
   struct RangeStep {
     uint16_t attnum;
     uint8_t tag;
+    bool null_probe;
   };
   uint32_t relid = 0;
   std::vector<Step> steps;  // every column's, the fast ones' too

@@ -146,18 +146,22 @@ constexpr AsciiLower make_ascii_lower() {
 }
 inline constexpr AsciiLower kAsciiLower = make_ascii_lower();
 
-// A text's byte j as the window loop reads it: lowered with Fold.
-template <bool Fold>
-inline uint64_t window_byte(const uint8_t* bytes, size_t j) noexcept {
-  return Fold ? kAsciiLower.of[bytes[j]] : bytes[j];
-}
-
-// The first len bytes of gram as a word (the first in the lowest byte), lowered with Fold.
-template <bool Fold = false>
+// The first len bytes of gram as a word (the first in the lowest byte).
 inline uint64_t gram_word(const uint8_t* gram, size_t len) noexcept {
   uint64_t word = 0;
-  for (size_t j = 0; j < len; j++) word |= window_byte<Fold>(gram, j) << (8 * j);
+  for (size_t j = 0; j < len; j++) word |= uint64_t{gram[j]} << (8 * j);
   return word;
+}
+
+// pg_ascii_tolower of the 8 bytes of a word at once: 0x20 added to each byte
+// in 'A'..'Z' (bytes with the high bit set are never in it).
+inline uint64_t ascii_lower_word(uint64_t w) noexcept {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  const uint64_t low7 = w & ~kHigh;
+  const uint64_t above_at = low7 + (0x80 - 'A') * kOnes;      // high bit: byte >= 'A' (of its low 7 bits)
+  const uint64_t above_z = low7 + (0x80 - 'Z' - 1) * kOnes;   // high bit: byte > 'Z'
+  const uint64_t upper = above_at & ~above_z & ~w & kHigh;     // 'A'..'Z', high bit clear
+  return w | (upper >> 2);
 }
 inline uint64_t substring_key(uint64_t seed, const uint8_t* gram, size_t len) noexcept {
   return substring_word_key(seed, gram_word(gram, len), len);
@@ -229,7 +233,19 @@ size_t filtered_grams(const GramFilter::View may, uint64_t seed, uint16_t flagge
     for (size_t from = 0; from < windows; from += kChunk) {
       const size_t count = std::min(windows - from, kChunk);
       const size_t span = count + q - 1;  // the bytes of the chunk's windows
-      for (size_t j = 0; j < span; j++) buffer[j] = static_cast<uint8_t>(window_byte<Fold>(bytes + from, j));
+      if (Fold) {
+        // Eight bytes a step: the last step's spare bytes are overwritten below.
+        size_t j = 0;
+        for (; j + 8 <= span; j += 8) {
+          uint64_t w;
+          std::memcpy(&w, bytes + from + j, 8);
+          w = ascii_lower_word(w);
+          std::memcpy(buffer + j, &w, 8);
+        }
+        for (; j < span; j++) buffer[j] = kAsciiLower.of[bytes[from + j]];
+      } else {
+        std::memcpy(buffer, bytes + from, span);
+      }
       std::memset(buffer + span, 0, 8);
       out.make_room(count, 0);
       uint64_t* keys = out.keys.data() + out.key_count;
@@ -349,12 +365,12 @@ void RowPlan::build(uint32_t relation, const sr_index_column* columns, size_t co
     const uint64_t seed = seed_of(relid, column.attnum, column.tag);
     steps.push_back(Step{seed, xxh3_8_flip(seed), column.prefix_lengths, column.attnum, column.substring_grams,
                          column.tag, make});
-    if (make == kKey && step_key_is_int(column.tag)) {
-      int_key_steps.push_back(IntKeyStep{steps.back().flip, column.attnum});
+    if ((make & ~kNull) == kKey && step_key_is_int(column.tag)) {
+      int_key_steps.push_back(IntKeyStep{steps.back().flip, column.attnum, (make & kNull) != 0});
       continue;
     }
-    if (make == kRange) {
-      range_steps.push_back(RangeStep{column.attnum, column.tag});
+    if ((make & ~kNull) == kRange) {
+      range_steps.push_back(RangeStep{column.attnum, column.tag, (make & kNull) != 0});
       continue;
     }
     general_steps.push_back(steps.back());
@@ -403,16 +419,22 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
     return ok;
   };
   if (!variable_only) {
-    // (a NULL makes neither: these steps make no NULL probe)
+    // (a NULL has no key and no range: at most a NULL probe)
     for (const RowPlan::IntKeyStep& step : plan.int_key_steps) {
       const sr_value& value = row.values[step.attnum];
-      if (value.is_null) continue;
+      if (value.is_null) {
+        if (step.null_probe) put_probe(sr_range_probe{0, step.attnum, 1});
+        continue;
+      }
       a[nk] = step.attnum;
       k[nk++] = xxh3_8(static_cast<uint64_t>(value.v.i), step.flip);
     }
     for (const RowPlan::RangeStep& step : plan.range_steps) {
       const sr_value& value = row.values[step.attnum];
-      if (value.is_null) continue;
+      if (value.is_null) {
+        if (step.null_probe) put_probe(sr_range_probe{0, step.attnum, 1});
+        continue;
+      }
       put_probe(sr_range_probe{order_key(step.tag, value), step.attnum, 0});
     }
   }
