@@ -73,7 +73,7 @@ inline uint64_t xxh3_8(uint64_t bits, uint64_t flip) noexcept {
   return h ^ (h >> 28);
 }
 
-// Whether step_key keys tag's values as the 8-byte integer v.i (its default case).
+// Whether a plain value of tag is keyed as the 8-byte integer v.i (key_with_seed's default case).
 inline bool step_key_is_int(uint8_t tag) noexcept {
   switch (tag) {
     case SR_TAG_TEXT:
@@ -89,17 +89,9 @@ inline bool step_key_is_int(uint8_t tag) noexcept {
 
 // key_with_seed of a row's value, with the step's flip for 8-byte values.
 inline uint64_t step_key(const RowPlan::Step& step, const sr_value& value) noexcept {
-  switch (step.tag) {
-    case SR_TAG_TEXT:
-    case SR_TAG_BPCHAR:
-    case SR_TAG_UUID:
-    case SR_TAG_NUMERIC:
-      return key_with_seed(step.tag, value, step.seed);
-    case SR_TAG_FLOAT:
-      return xxh3_8(normalised_float_bits(value.v.f), step.flip);
-    default:
-      return xxh3_8(static_cast<uint64_t>(value.v.i), step.flip);
-  }
+  if (step_key_is_int(step.tag)) return xxh3_8(static_cast<uint64_t>(value.v.i), step.flip);
+  if (step.tag == SR_TAG_FLOAT) return xxh3_8(normalised_float_bits(value.v.f), step.flip);
+  return key_with_seed(step.tag, value, step.seed);
 }
 
 inline uint64_t key_of(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) noexcept {
@@ -233,7 +225,7 @@ size_t filtered_grams(const GramFilter::View may, uint64_t seed, uint16_t flagge
     for (size_t from = 0; from < windows; from += kChunk) {
       const size_t count = std::min(windows - from, kChunk);
       const size_t span = count + q - 1;  // the bytes of the chunk's windows
-      if (Fold) {
+      if constexpr (Fold) {
         // Eight bytes a step: the last step's spare bytes are overwritten below.
         size_t j = 0;
         for (; j + 8 <= span; j += 8) {
