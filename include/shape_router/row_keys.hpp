@@ -56,7 +56,7 @@ struct RowPlan {
     bool null_probe;
   };
   uint32_t relid = 0;
-  std::vector<Step> steps;  // every column's, the fast ones' too
+  size_t step_count = 0;  // of every kind: a row's room for keys and probes
   std::vector<IntKeyStep> int_key_steps;
   std::vector<RangeStep> range_steps;
   // The other steps with keys of each KeyPart (kAll: all of them; kPlain: a

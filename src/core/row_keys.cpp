@@ -329,7 +329,7 @@ void ChangeKeys::grow(size_t more_keys, size_t more_probes) {
 
 void RowPlan::build(uint32_t relation, const sr_index_column* columns, size_t column_count) {
   relid = relation;
-  steps.clear();
+  step_count = 0;
   int_key_steps.clear();
   range_steps.clear();
   general_steps.clear();
@@ -355,19 +355,20 @@ void RowPlan::build(uint32_t relation, const sr_index_column* columns, size_t co
     }
     if (make == 0) continue;  // nothing of a row's value is looked up
     const uint64_t seed = seed_of(relid, column.attnum, column.tag);
-    steps.push_back(Step{seed, xxh3_8_flip(seed), column.prefix_lengths, column.attnum, column.substring_grams,
-                         column.tag, make});
+    const Step step{seed, xxh3_8_flip(seed), column.prefix_lengths, column.attnum, column.substring_grams,
+                    column.tag, make};
+    step_count++;
     if ((make & ~kNull) == kKey && step_key_is_int(column.tag)) {
-      int_key_steps.push_back(IntKeyStep{steps.back().flip, column.attnum, (make & kNull) != 0});
+      int_key_steps.push_back(IntKeyStep{step.flip, column.attnum, (make & kNull) != 0});
       continue;
     }
     if ((make & ~kNull) == kRange) {
       range_steps.push_back(RangeStep{column.attnum, column.tag, (make & kNull) != 0});
       continue;
     }
-    general_steps.push_back(steps.back());
-    if (make & (kKey | kPrefix | kRange | kNull)) plain_steps.push_back(steps.back());
-    if (make & (kElements | kGrams)) variable_steps.push_back(steps.back());
+    general_steps.push_back(step);
+    if (make & (kKey | kPrefix | kRange | kNull)) plain_steps.push_back(step);
+    if (make & (kElements | kGrams)) variable_steps.push_back(step);
   }
 }
 
@@ -385,7 +386,7 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
   const bool plain_only = part == KeyPart::kPlain;
   const bool variable_only = part == KeyPart::kVariable;
   const uint32_t relid = plan.relid;
-  const size_t step_count = plan.steps.size();
+  const size_t step_count = plan.step_count;
   // Room for every plain column's keys first (at most a value key and one per
   // prefix length a column): the loop writes through pointers and counts in
   // locals (through members, every store would reload them).
