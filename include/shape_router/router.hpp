@@ -349,7 +349,7 @@ class Router {
   // instructions a shape).
   std::vector<uint64_t> file_keys_;
   std::vector<IndexColumn> file_columns_;
-  std::vector<uint64_t> file_grams_;
+  std::vector<std::pair<uint64_t, uint64_t>> file_grams_;
   std::vector<IndexColumn> columns_scratch_;
   bool bulk_ = false;
   uint64_t highest_shape_id_ = 0;  // of every shape ever added: a higher id is not in the directory

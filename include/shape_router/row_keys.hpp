@@ -17,6 +17,10 @@ namespace shape_router {
 // hash alike: int2/int4/int8 as int64, -0 as 0, every NaN alike, char(n) without
 // trailing blanks, numeric without scale).
 uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value);
+// The window word (the gram's len bytes, the first in the lowest byte) whose
+// sr_substring_key of (relid, attnum, lower) is key: what the gram filter's
+// sieve is addressed by, from a substring atom's key.
+uint64_t gram_word_of_key(uint32_t relid, uint16_t attnum, bool lower, size_t len, uint64_t key) noexcept;
 // Whether index_key is one-to-one on the values of tag (sr_key_exact).
 bool tag_key_exact(uint8_t tag) noexcept;
 

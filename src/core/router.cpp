@@ -278,17 +278,21 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t home_column, const 
                            columns[0].attnum + 1 == home_column;
   if (!home_only) put_cover_columns(slot, columns);
   bool always_filed = false;
-  std::vector<uint64_t>& grams = file_grams_;  // this shape's distinct gram keys, once each in grams_
+  // this shape's distinct gram keys, with their words, once each in grams_
+  std::vector<std::pair<uint64_t, uint64_t>>& grams = file_grams_;
   grams.clear();
   if (!always)
-    for (size_t i = 0; i < count; i++)
-      if (atoms[i].kind == SR_ATOM_SUBSTRING &&
-          std::find(grams.begin(), grams.end(), ShapeIndex::stored_key(atoms[i].key)) == grams.end())
-        grams.push_back(ShapeIndex::stored_key(atoms[i].key));
+    for (size_t i = 0; i < count; i++) {
+      if (atoms[i].kind != SR_ATOM_SUBSTRING) continue;
+      const uint64_t key = ShapeIndex::stored_key(atoms[i].key);
+      if (std::none_of(grams.begin(), grams.end(), [&](const auto& g) { return g.first == key; }))
+        grams.emplace_back(key, gram_word_of_key(r.relid, atoms[i].attnum, atoms[i].lower != 0, atoms[i].upper,
+                                                 atoms[i].key));
+    }
   size_t grams_added = 0;
   try {
     index_.add(slot, keys.data(), keys.size(), bulk);
-    for (; grams_added < grams.size(); grams_added++) grams_.add(grams[grams_added]);
+    for (; grams_added < grams.size(); grams_added++) grams_.add(grams[grams_added].first, grams[grams_added].second);
     for (size_t i = 0; i < count && !always; i++) {
       if (atoms[i].kind == SR_ATOM_RANGE) ranges_.column(r.relid, atoms[i].attnum).add(slot, atoms[i].key, atoms[i].upper);
       if (atoms[i].kind == SR_ATOM_COMPOSITE) {
@@ -312,7 +316,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t home_column, const 
       r.always_shapes++;
     }
   } catch (...) {
-    for (size_t g = 0; g < grams_added; g++) grams_.remove(grams[g]);
+    for (size_t g = 0; g < grams_added; g++) grams_.remove(grams[g].first);
     if (always_filed) {
       r.scan.erase(scan_position(r, slots_[slot].shape_id()));
       always_[slot / 64] &= ~(uint64_t{1} << (slot % 64));

@@ -127,6 +127,23 @@ struct GramKeyForm {
 inline uint64_t substring_word_key(uint64_t seed, uint64_t word, size_t len) noexcept {
   return GramKeyForm(seed, len).key(word);
 }
+// The inverse of an odd number modulo 2^64 (Newton's iteration: each step
+// doubles the bits that are right; an odd a is its own inverse to 3 bits).
+constexpr uint64_t odd_inverse(uint64_t a) {
+  uint64_t x = a;
+  for (int i = 0; i < 5; i++) x *= 2 - a * x;
+  return x;
+}
+static_assert(odd_inverse(0xff51afd7ed558ccdULL) * 0xff51afd7ed558ccdULL == 1);
+// mix64 undone: its xor-shifts by 33 undo themselves, its products multiply back.
+inline uint64_t unmix64(uint64_t key) noexcept {
+  key ^= key >> 33;
+  key *= odd_inverse(0xc4ceb9fe1a85ec53ULL);
+  key ^= key >> 33;
+  key *= odd_inverse(0xff51afd7ed558ccdULL);
+  key ^= key >> 33;
+  return key;
+}
 // pg_ascii_tolower as a table: 'A'..'Z' to 'a'..'z', every other byte kept.
 struct AsciiLower {
   uint8_t of[256];
@@ -163,6 +180,11 @@ inline uint64_t substring_key(uint64_t seed, const uint8_t* gram, size_t len) no
 
 uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value& value) {
   return key_of(relid, attnum, tag, value);
+}
+
+uint64_t gram_word_of_key(uint32_t relid, uint16_t attnum, bool lower, size_t len, uint64_t key) noexcept {
+  const GramKeyForm form(substring_seed(relid, attnum, lower), len);
+  return unmix64(key - form.add) ^ form.base;
 }
 
 bool tag_key_exact(uint8_t tag) noexcept {
@@ -217,8 +239,9 @@ size_t filtered_grams(const GramFilter::View may, uint64_t seed, uint16_t flagge
   constexpr size_t kChunk = 256;
   uint8_t buffer[kChunk + SR_SUBSTRING_GRAM - 1 + 8];
   size_t kept = 0;
-  for (size_t q = 1; q <= SR_SUBSTRING_GRAM && q <= len; q++) {
-    if (((lengths >> (q - 1)) & 1) == 0) continue;
+  for (unsigned rest = lengths & ((1u << SR_SUBSTRING_GRAM) - 1); rest != 0; rest &= rest - 1) {
+    const size_t q = static_cast<size_t>(__builtin_ctz(rest)) + 1;
+    if (q > len) break;
     const size_t windows = len - q + 1;
     const uint64_t mask = q == 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * q)) - 1;
     const GramKeyForm form(seed, q);
@@ -244,7 +267,9 @@ size_t filtered_grams(const GramFilter::View may, uint64_t seed, uint16_t flagge
       uint16_t* attnums = out.key_attnums.data() + out.key_count;
       size_t held = 0;
       for (size_t i = 0; i < count; i++) {
-        const uint64_t key = form.key(XXH_readLE64(buffer + i) & mask);
+        const uint64_t word = XXH_readLE64(buffer + i) & mask;
+        if (!may.sieve_has(word)) continue;
+        const uint64_t key = form.key(word);
         if (may.has(key)) {
           keys[held] = key;
           attnums[held++] = flagged;

@@ -47,6 +47,27 @@ sr_value null_value() {
 
 std::vector<uint64_t> keys_of(const ChangeKeys& k) { return {k.keys.begin(), k.keys.begin() + k.key_count}; }
 
+// A text's gram windows for the lengths asked, in sr_substring_keys' order (by
+// length, then position): each window's key and its word (its bytes, the first
+// in the lowest byte), which the gram filter's sieve is addressed by.
+struct GramWindow {
+  uint64_t key, word;
+};
+std::vector<GramWindow> gram_windows(uint32_t relid, uint16_t attnum, bool lower, unsigned lengths,
+                                     const std::string& text) {
+  std::vector<GramWindow> out;
+  const auto* bytes = reinterpret_cast<const uint8_t*>(text.data());
+  for (size_t q = 1; q <= SR_SUBSTRING_GRAM && q <= text.size(); q++) {
+    if (((lengths >> (q - 1)) & 1) == 0) continue;
+    for (size_t at = 0; at + q <= text.size(); at++) {
+      uint64_t word = 0;
+      for (size_t j = 0; j < q; j++) word |= uint64_t{bytes[at + j]} << (8 * j);
+      out.push_back({sr_substring_key(relid, attnum, lower ? 1 : 0, bytes + at, q), word});
+    }
+  }
+  return out;
+}
+
 std::vector<uint64_t> sorted(std::vector<uint64_t> v) {
   std::sort(v.begin(), v.end());
   return v;
@@ -243,8 +264,10 @@ TEST(ChangeKeys, AsciiFoldedGramsAreLoweredGrams) {
       std::vector<uint64_t> want(8 * low.size());
       want.resize(sr_substring_keys(77, 4, lower, lengths, reinterpret_cast<const uint8_t*>(low.data()), low.size(),
                                     want.data(), nullptr, want.size()));
+      const std::vector<GramWindow> windows = gram_windows(77, 4, lower, lengths, low);
+      ASSERT_EQ(windows.size(), want.size());
       shape_router::GramFilter filter;  // a third of the windows registered
-      for (size_t i = 0; i < want.size(); i += 3) filter.add(want[i]);
+      for (size_t i = 0; i < want.size(); i += 3) filter.add(want[i], windows[i].word);
       std::vector<sr_value> values(5), lowered(5);
       values[4] = text_value(raw);
       lowered[4] = text_value(raw);
@@ -283,6 +306,15 @@ TEST(ChangeKeys, GramFilterKeepsEveryRegisteredWindow) {
                                     keys.data(), nullptr, keys.size()));
       return keys;
     };
+    // Each window's word, as the router finds it from an atom's key and length.
+    auto word_of = [&](const std::string& t, size_t window) {
+      const std::vector<GramWindow> windows = gram_windows(77, 4, lower, lengths, t);
+      size_t q = 1, first = 0;  // the window's length: windows go by length
+      while (window - first >= t.size() - q + 1) first += t.size() - q++ + 1;
+      const uint64_t word = shape_router::gram_word_of_key(77, 4, lower != 0, q, windows[window].key);
+      EXPECT_EQ(word, windows[window].word) << "window " << window << " of length " << q;
+      return word;
+    };
     auto random_text = [&](size_t n) {
       std::string t(n, ' ');
       for (char& c : t) c = static_cast<char>(1 + rng() % 255);  // text holds no NUL
@@ -293,13 +325,14 @@ TEST(ChangeKeys, GramFilterKeepsEveryRegisteredWindow) {
       const std::vector<uint64_t> all = window_keys(t);
       // Shapes come for a few of this text's windows and for unrelated grams; some go.
       for (int i = 0; i < 3; i++) {
-        const uint64_t key = all[rng() % all.size()];
-        filter.add(key);
+        const size_t window = rng() % all.size();
+        const uint64_t key = all[window];
+        filter.add(key, word_of(t, window));
         registered.push_back(key);
         const std::string other = random_text(1 + rng() % 8);
         const uint64_t unrelated = sr_substring_key(77, 4, lower, reinterpret_cast<const uint8_t*>(other.data()),
                                                     other.size());
-        filter.add(unrelated);
+        filter.add(unrelated, word_of(other, other.size() * (other.size() + 1) / 2 - 1));  // its whole text
         registered.push_back(unrelated);
       }
       if (round % 3 == 0 && !registered.empty()) {
@@ -337,6 +370,41 @@ TEST(ChangeKeys, GramFilterKeepsEveryRegisteredWindow) {
     const shape_router::GramFilter::View may = filter.view();
     for (uint64_t key : registered) ASSERT_TRUE(may.may_have(key));
   }
+}
+
+// The gram filter's sieve of words passes every registered gram's word, through
+// its rebuilds and after drops, and drops most other words before their key is
+// made; a key registered with a second word (a 64-bit key collision of two
+// grams) makes it pass every word.
+TEST(GramFilter, SieveOfWords) {
+  std::mt19937_64 rng(20261207);
+  shape_router::GramFilter filter;
+  std::vector<std::pair<uint64_t, uint64_t>> registered;  // (key, word)
+  for (int i = 0; i < 2000; i++) {
+    const uint64_t word = rng() & 0xffffffffffffffULL;  // 7-byte grams
+    const uint64_t key = rng();
+    filter.add(key, word);
+    registered.emplace_back(key, word);
+  }
+  for (int i = 0; i < 1500; i++) {  // most go: past the filter's rebuild
+    ASSERT_TRUE(filter.remove(registered.back().first));
+    registered.pop_back();
+  }
+  const shape_router::GramFilter::View may = filter.view();
+  for (const auto& [key, word] : registered) {
+    ASSERT_TRUE(may.sieve_has(word));
+    ASSERT_TRUE(may.has(key));
+  }
+  size_t passed = 0;
+  for (int i = 0; i < 10000; i++) passed += may.sieve_has(rng() & 0xffffffffffffffULL);
+  EXPECT_LT(passed, 10000u / 10) << "the sieve passes " << passed << " of 10,000 other words";
+
+  const uint64_t other_word = registered[0].second ^ 0x5a5a5a;
+  filter.add(registered[0].first, other_word);
+  EXPECT_TRUE(filter.view().sieve_has(other_word));
+  for (int i = 0; i < 20000; i++) filter.add(rng(), rng());  // rebuilds keep it so
+  EXPECT_TRUE(filter.view().sieve_has(other_word));
+  EXPECT_TRUE(filter.view().sieve_has(registered[0].second));
 }
 
 // Expression results are keyed with their own tag; a NULL result probes NULL atoms.
