@@ -356,6 +356,7 @@ class Router {
   sr_counters counters_{};
   // scratch for candidates()
   std::vector<uint32_t> hits_;
+  std::vector<uint32_t> passing_;  // positions of the keys the index's front filter passes
   EpochKeySet seen_grams_;  // the substring gram keys looked up in this call
   GramFilter grams_;        // every filed substring atom's key, in front of the index
   // Exact shapes' atoms that hold (slot | kProofOld for the old row's).

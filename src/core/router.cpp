@@ -818,11 +818,13 @@ const std::vector<sr_shape_ref>& Router::candidates_in(uint32_t rslot, const uin
   } else {
     size_t prefix_hits = 0, element_hits = 0, substring_hits = 0;
     seen_grams_.next();
-    for (size_t i = 0; i < key_count; i++) {
+    // Most keys stop at the front filter: no call, no perfect hash probe.
+    if (passing_.size() < key_count) passing_.resize(std::max(key_count, 2 * passing_.size()));
+    const size_t pass_count = index_.passing(keys, fronts, key_count, passing_.data());
+    for (size_t p = 0; p < pass_count; p++) {
+      const size_t i = passing_[p];
       const bool gram = key_attnums != nullptr && (key_attnums[i] & SR_SUBSTRING_KEY_FLAG) != 0;
-      if (gram && !grams_.may_have(keys[i])) continue;  // most windows: a word in cache
-      // Most keys: no call, no perfect hash probe.
-      if (!(fronts != nullptr ? index_.may_have(fronts[i]) : index_.may_have(keys[i]))) continue;
+      if (gram && !grams_.may_have(keys[i])) continue;  // keys made without the gram filter
       if (gram && !seen_grams_.insert(keys[i])) continue;  // a gram the text repeats: its shapes are in
       const size_t before = hits_.size();
       ShapeIndex::Probe probe = index_.lookup(keys[i], hits_);

@@ -116,6 +116,49 @@ TEST(ShapeIndex, FrontFilterPassesEveryKeyAndFewOthers) {
   EXPECT_EQ(lookup(small, 42), Slots{0});
 }
 
+// passing() lists, in order, the keys may_have passes: with their read-ahead
+// front probes and without, with an overlay (every key), and for an index
+// without a front filter.
+TEST(ShapeIndex, PassingListsTheKeysMayHavePasses) {
+  std::mt19937_64 rng(12);
+  ShapeIndex index;
+  std::vector<uint64_t> keys;
+  for (uint32_t slot = 0; slot < 20000; slot++) {
+    const uint64_t key = rng();
+    if (slot % 10 == 0) keys.push_back(key);
+    index.add(slot, &key, 1);
+  }
+  for (int i = 0; i < 20000; i++) keys.push_back(rng());  // most not the index's
+  std::shuffle(keys.begin(), keys.end(), rng);
+  auto check = [&](const ShapeIndex& idx, bool with_fronts) {
+    std::vector<shape_router::StaticIndex::FrontProbe> fronts(keys.size());
+    idx.prefetch_probes(keys.data(), keys.size(), fronts.data());
+    std::vector<uint32_t> out(keys.size()), want;
+    for (size_t i = 0; i < keys.size(); i++)
+      if (with_fronts ? idx.may_have(fronts[i]) : idx.may_have(keys[i])) want.push_back(static_cast<uint32_t>(i));
+    out.resize(idx.passing(keys.data(), with_fronts ? fronts.data() : nullptr, keys.size(), out.data()));
+    return std::make_pair(out, want);
+  };
+  index.maintain(true);
+  ASSERT_EQ(index.stats().overlay_keys, 0u);
+  for (bool with_fronts : {true, false}) {
+    const auto [out, want] = check(index, with_fronts);
+    EXPECT_EQ(out, want);
+    EXPECT_GE(out.size(), 2000u);
+    EXPECT_LT(out.size(), 2400u);  // the index's 2,000 and few others
+  }
+  const uint64_t late = rng();
+  index.add(20000, &late, 1);
+  ASSERT_GT(index.stats().overlay_keys, 0u);
+  EXPECT_EQ(check(index, true).first.size(), keys.size());  // with an overlay, every key
+  ShapeIndex small;
+  small.add(0, &keys[0], 1);
+  small.maintain(true);
+  const auto [out, want] = check(small, true);
+  EXPECT_EQ(out, want);
+  EXPECT_EQ(out.size(), keys.size());
+}
+
 TEST(ShapeIndex, AddLookupDropAcrossRebuilds) {
   ShapeIndex index;
   add(index, 3, {100, 200});
