@@ -31,6 +31,16 @@ using shape_router::PerfectHash;
 using shape_router::ShapeIndex;
 using Slots = std::vector<uint32_t>;
 
+// Adds count shapes, slots 0..count-1, each under one random key: the keys, by slot.
+std::vector<uint64_t> add_random_keys(ShapeIndex& index, std::mt19937_64& rng, uint32_t count) {
+  std::vector<uint64_t> keys;
+  for (uint32_t slot = 0; slot < count; slot++) {
+    keys.push_back(rng());
+    index.add(slot, &keys.back(), 1);
+  }
+  return keys;
+}
+
 Slots lookup(const ShapeIndex& index, uint64_t key) {
   Slots out;
   index.lookup(key, out);
@@ -74,12 +84,8 @@ TEST(ShapeIndex, Empty) {
 TEST(ShapeIndex, FrontFilterPassesEveryKeyAndFewOthers) {
   std::mt19937_64 rng(11);
   ShapeIndex index;
-  std::set<uint64_t> present;
-  for (uint32_t slot = 0; slot < 20000; slot++) {
-    const uint64_t key = rng();
-    present.insert(key);
-    index.add(slot, &key, 1);
-  }
+  const std::vector<uint64_t> added = add_random_keys(index, rng, 20000);
+  const std::set<uint64_t> present(added.begin(), added.end());
   index.maintain(true);
   ASSERT_EQ(index.stats().overlay_keys, 0u);
   for (uint64_t key : present) ASSERT_TRUE(index.may_have(key));
@@ -122,12 +128,9 @@ TEST(ShapeIndex, FrontFilterPassesEveryKeyAndFewOthers) {
 TEST(ShapeIndex, PassingListsTheKeysMayHavePasses) {
   std::mt19937_64 rng(12);
   ShapeIndex index;
+  const std::vector<uint64_t> added = add_random_keys(index, rng, 20000);
   std::vector<uint64_t> keys;
-  for (uint32_t slot = 0; slot < 20000; slot++) {
-    const uint64_t key = rng();
-    if (slot % 10 == 0) keys.push_back(key);
-    index.add(slot, &key, 1);
-  }
+  for (size_t i = 0; i < added.size(); i += 10) keys.push_back(added[i]);
   for (int i = 0; i < 20000; i++) keys.push_back(rng());  // most not the index's
   std::shuffle(keys.begin(), keys.end(), rng);
   auto check = [&](const ShapeIndex& idx, bool with_fronts) {
