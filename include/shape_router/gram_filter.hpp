@@ -59,9 +59,7 @@ class GramFilter {
     if (n == nullptr) {
       words_of_.put(k, hash);  // first: a throw leaves counts_ without k
     } else if (*words_of_.find(k) != hash) {
-      // Another word with the same 64-bit key: the sieve passes every word.
-      sieve_full_ = true;
-      std::fill(sieve_.begin(), sieve_.end(), ~uint64_t{0});
+      pass_every_word();  // another word with the same 64-bit key
     }
     counts_.put(k, n == nullptr ? 1 : *n + 1);
     words_[(k >> 12) & mask_] |= bits_of(k);
@@ -72,6 +70,13 @@ class GramFilter {
       } catch (const std::bad_alloc&) {
         // fuller than planned: more false positives, never a miss
       }
+  }
+
+  // From now on the sieve passes every word: for grams of different words that
+  // share a stored key, of which the filter keeps one word a key.
+  void pass_every_word() noexcept {
+    sieve_full_ = true;
+    std::fill(sieve_.begin(), sieve_.end(), ~uint64_t{0});
   }
 
   // One shape less under key, when key is a gram key at all (false otherwise).
@@ -106,7 +111,9 @@ class GramFilter {
     std::vector<uint64_t> fresh(words, 0);
     const size_t mask = words - 1;
     counts_.for_each([&](uint64_t k, uint32_t) { fresh[(k >> 12) & mask] |= bits_of(k); });
-    const unsigned log2 = static_cast<unsigned>(__builtin_ctzll(words)) + 7;  // bits: 128 a word of words
+    // 128 bits a word of words, up to 2^28 bits (32 MB; past that, more grams a
+    // bit): a bit is read from at most the 32 bits of hash words_of_ keeps.
+    const unsigned log2 = std::min(static_cast<unsigned>(__builtin_ctzll(words)) + 7, 28u);
     std::vector<uint64_t> sieve(size_t{1} << (log2 - 6), sieve_full_ ? ~uint64_t{0} : 0);
     if (!sieve_full_)
       words_of_.for_each([&](uint64_t, uint32_t hash) {

@@ -281,18 +281,24 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t home_column, const 
   // this shape's distinct gram keys, with their words, once each in grams_
   std::vector<std::pair<uint64_t, uint64_t>>& grams = file_grams_;
   grams.clear();
+  bool words_share_a_key = false;  // two of its grams stored as one key (0 and 1 are)
   if (!always)
     for (size_t i = 0; i < count; i++) {
       if (atoms[i].kind != SR_ATOM_SUBSTRING) continue;
       const uint64_t key = ShapeIndex::stored_key(atoms[i].key);
-      if (std::none_of(grams.begin(), grams.end(), [&](const auto& g) { return g.first == key; }))
-        grams.emplace_back(key, gram_word_of_key(r.relid, atoms[i].attnum, atoms[i].lower != 0, atoms[i].upper,
-                                                 atoms[i].key));
+      const uint64_t word =
+          gram_word_of_key(r.relid, atoms[i].attnum, atoms[i].lower != 0, atoms[i].upper, atoms[i].key);
+      auto same = std::find_if(grams.begin(), grams.end(), [&](const auto& g) { return g.first == key; });
+      if (same == grams.end())
+        grams.emplace_back(key, word);
+      else if (same->second != word)
+        words_share_a_key = true;
     }
   size_t grams_added = 0;
   try {
     index_.add(slot, keys.data(), keys.size(), bulk);
     for (; grams_added < grams.size(); grams_added++) grams_.add(grams[grams_added].first, grams[grams_added].second);
+    if (words_share_a_key) grams_.pass_every_word();
     for (size_t i = 0; i < count && !always; i++) {
       if (atoms[i].kind == SR_ATOM_RANGE) ranges_.column(r.relid, atoms[i].attnum).add(slot, atoms[i].key, atoms[i].upper);
       if (atoms[i].kind == SR_ATOM_COMPOSITE) {
