@@ -63,7 +63,7 @@ class GramFilter {
     }
     counts_.put(k, n == nullptr ? 1 : *n + 1);
     words_[(k >> 12) & mask_] |= bits_of(k);
-    const uint32_t bit = hash >> (32 - sieve_bits_log2_);
+    const uint32_t bit = hash >> (sieve_shift_ - 32);  // (word * kSieveMultiplier) >> sieve_shift_
     sieve_[bit >> 6] |= uint64_t{1} << (bit & 63);
     if (counts_.size() * 16 > words_.size() * 64) try {
         rebuild(words_.size() * 2);
@@ -123,7 +123,6 @@ class GramFilter {
     words_.swap(fresh);
     sieve_.swap(sieve);
     mask_ = mask;
-    sieve_bits_log2_ = log2;
     sieve_shift_ = 64 - log2;
     stale_ = 0;
   }
@@ -132,7 +131,7 @@ class GramFilter {
   std::vector<uint64_t> words_;
   size_t mask_ = 0;
   std::vector<uint64_t> sieve_;
-  unsigned sieve_bits_log2_ = 0, sieve_shift_ = 0;
+  unsigned sieve_shift_ = 0;  // 64 - log2 of the sieve's bits
   bool sieve_full_ = false;
   FlatMap counts_;
   FlatMap words_of_;  // each key's word, as its sieve hash (the top 32 bits of word * kSieveMultiplier)
