@@ -461,6 +461,29 @@ read_walked(HeapTuple tuple, const TupleLayout *layout, int last, uint64 wanted,
 	return true;
 }
 
+/* How a read step takes its attribute's value */
+typedef enum ReadKind
+{
+	READ_SKIP,					/* walked past, not read */
+	READ_INT4,
+	READ_INT8,
+	READ_FLOAT8,
+	READ_DATUM,					/* through value_from_datum */
+	READ_ARRAY					/* through array_from_datum */
+} ReadKind;
+
+/* One attribute of a lean read: where it is and how its value is taken. */
+typedef struct ReadStep
+{
+	uint32		offset;			/* in a fixed-offset step */
+	Oid			typid;
+	int16		attlen;
+	int16		attnum;
+	uint8		alignmask;
+	uint8		kind;			/* ReadKind */
+	bool		byval;
+} ReadStep;
+
 /*
  * What row_values_all makes of a relation's index columns alone: whether the
  * relation still has the types the keys were made with, the last column and
@@ -482,14 +505,131 @@ typedef struct ReadPlan
 	uint32		expressions_version;	/* of the relation's expressions it was made with */
 	uint64		extra;			/* bit attnum - 1: not an index column, read for native expressions */
 	uint64		integers;		/* bit attnum - 1: an integer value read (extra, or an index column) */
+	/* The same read of a tuple without NULLs, as steps (make_lean_read) */
+	bool		lean;
+	int			lean_fixed_count;	/* the wanted attributes at fixed offsets */
+	int			lean_walk_count;	/* then the walk's attributes, up to the last wanted one */
+	uint32		lean_walk_off;	/* where the walk starts; or where the varlena before it does: */
+	int16		lean_walk_after;	/* that varlena's attlen (-1, -2), or 0 */
+	ReadStep	lean_fixed[TUPLE_KEYS_DEFORM_MAX];
+	ReadStep	lean_walk[TUPLE_KEYS_DEFORM_MAX];
 } ReadPlan;
 
 static ReadPlan read_plans[2];	/* by reader: 0 the route, 1 the prefetch */
+
+static ReadStep
+read_step_of(const TupleLayout *layout, int a, uint64 wanted, uint64 arrays)
+{
+	ReadStep	step;
+
+	step.offset = a < layout->fixed ? layout->offset[a] : 0;
+	step.typid = layout->typid[a];
+	step.attlen = layout->attlen[a];
+	step.attnum = (int16) (a + 1);
+	step.alignmask = layout->alignmask[a];
+	step.byval = layout->byval[a];
+	/* as read_at takes them */
+	step.kind = !((wanted >> a) & 1) ? READ_SKIP
+		: step.typid == INT4OID ? READ_INT4
+		: step.typid == INT8OID ? READ_INT8
+		: step.typid == FLOAT8OID ? READ_FLOAT8
+		: ((arrays >> a) & 1) ? READ_ARRAY : READ_DATUM;
+	return step;
+}
+
+/*
+ * read_walked's read of a tuple without NULLs as a list of steps, so that the
+ * read of each row tests and looks up no more than it must: the wanted
+ * attributes at fixed offsets, then each attribute of the walk after them.
+ */
+static void
+make_lean_read(ReadPlan *plan, const RelationInfo *rel, size_t column_count)
+{
+	const TupleLayout *layout;
+	int			fixed;
+
+	plan->lean = false;
+	if (column_count <= 1 || rel->desc->natts > TUPLE_KEYS_DEFORM_MAX)
+		return;
+	layout = tuple_layout_of(rel);
+	fixed = Min(layout->fixed, plan->last);
+	plan->lean_fixed_count = plan->lean_walk_count = 0;
+	for (int a = 0; a < fixed; a++)
+		if ((plan->wanted >> a) & 1)
+			plan->lean_fixed[plan->lean_fixed_count++] = read_step_of(layout, a, plan->wanted, plan->arrays);
+	plan->lean_walk_off = 0;
+	plan->lean_walk_after = 0;
+	if (plan->last > layout->fixed && layout->fixed > 0)
+	{
+		int			before = layout->fixed - 1;
+
+		plan->lean_walk_off = layout->offset[before];
+		if (layout->attlen[before] > 0)
+			plan->lean_walk_off += layout->attlen[before];
+		else
+			plan->lean_walk_after = layout->attlen[before];
+	}
+	for (int a = layout->fixed; a < plan->last; a++)
+		plan->lean_walk[plan->lean_walk_count++] = read_step_of(layout, a, plan->wanted, plan->arrays);
+	plan->lean = true;
+}
+
+/* A lean read's value of step s at p (false: as value_from_datum). */
+static inline bool
+read_step(const ReadStep *s, const char *p, sr_value *values)
+{
+	sr_value   *value = &values[s->attnum];
+	Datum		datum;
+
+	switch (s->kind)
+	{
+		case READ_INT4:
+			*value = (sr_value) {.v.i = *(const int32 *) p};
+			return true;
+		case READ_INT8:
+			*value = (sr_value) {.v.i = *(const int64 *) p};
+			return true;
+		case READ_FLOAT8:
+			*value = (sr_value) {.v.f = *(const float8 *) p};
+			return true;
+	}
+	value->is_null = false;
+	value->len = 0;
+	value->has_null_element = 0;
+	datum = fetch_att(p, s->byval, s->attlen);
+	return s->kind == READ_ARRAY ? array_from_datum(datum, value)
+		: value_from_datum(s->typid, s->attlen, datum, value);
+}
+
+/* read_walked of a tuple without NULLs that has every attribute of the plan's walk. */
+static inline bool
+read_lean(HeapTuple tuple, const ReadPlan *plan, sr_value *values)
+{
+	const char *tp = (char *) tuple->t_data + tuple->t_data->t_hoff;
+	uintptr_t	off = plan->lean_walk_off;
+
+	for (const ReadStep *s = plan->lean_fixed, *end = s + plan->lean_fixed_count; s < end; s++)
+		if (!read_step(s, tp + s->offset, values))
+			return false;
+	if (plan->lean_walk_after != 0)
+		off = att_addlength_pointer(off, plan->lean_walk_after, tp + off);
+	for (const ReadStep *s = plan->lean_walk, *end = s + plan->lean_walk_count; s < end; s++)
+	{
+		/* A varlena with a 1-byte header is never padded (att_align_pointer). */
+		if (s->attlen != -1 || !VARATT_NOT_PAD_BYTE(tp + off))
+			off = (off + s->alignmask) & ~(uintptr_t) s->alignmask;
+		if (s->kind != READ_SKIP && !read_step(s, tp + off, values))
+			return false;
+		off = s->attlen > 0 ? off + s->attlen : att_addlength_pointer(off, s->attlen, tp + off);
+	}
+	return true;
+}
 
 static void
 make_read_plan(ReadPlan *plan, const RelationInfo *rel, const sr_index_column *columns, size_t column_count)
 {
 	plan->readable = false;
+	plan->lean = false;
 	plan->last = 0;
 	plan->wanted = plan->arrays = plan->integers = 0;
 	for (size_t c = 0; c < column_count; c++)
@@ -532,6 +672,7 @@ make_read_plan(ReadPlan *plan, const RelationInfo *rel, const sr_index_column *c
 	}
 	plan->integers |= plan->extra;
 	plan->readable = true;
+	make_lean_read(plan, rel, column_count);
 }
 
 /* row_values for any number of columns (apart: its room for them costs the one-column case). */
@@ -565,6 +706,11 @@ row_values_all(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *r
 	for (size_t c = 0; c < column_count && key_only != NULL; c++)
 		if (!SHAPE_ATTNUM_IS_VIRTUAL(columns[c].attnum) && !bms_is_member(columns[c].attnum, key_only))
 			return false;
+	if (plan->lean && !HeapTupleHasNulls(tuple) && plan->last <= HeapTupleHeaderGetNatts(tuple->t_data))
+	{
+		*extra_read = plan->integers;
+		return read_lean(tuple, plan, values);
+	}
 	if (column_count > 1 && natts <= TUPLE_KEYS_DEFORM_MAX)
 	{
 		/* Several columns: one pass over the tuple (heap_getattr walks it from
@@ -667,13 +813,24 @@ row_value_one(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *re
  * guard), its value is an unchanged TOASTed one the WAL does not carry, or
  * the tuple is a key-only old row that lacks the column.
  */
-static bool
+static inline bool
 row_values(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, const sr_index_column *columns,
 		   size_t column_count, uint64 columns_epoch, int reader, sr_value *values, uint64 *extra_read)
 {
+	const ReadPlan *plan = &read_plans[reader];
+
 	*extra_read = 0;
 	if (column_count == 1 && !SHAPE_ATTNUM_IS_VIRTUAL(columns[0].attnum))
 		return row_value_one(tuple, key_only, rel, &columns[0], values);
+	/* the common case inline: a full row without NULLs, the plan made */
+	if (plan->generation == rel->generation && plan->relid == rel->relid && plan->epoch == columns_epoch &&
+		plan->columns == columns && plan->column_count == column_count && columns_epoch != 0 &&
+		plan->expressions_version == rel->expressions_version && plan->lean && key_only == NULL &&
+		!HeapTupleHasNulls(tuple) && plan->last <= HeapTupleHeaderGetNatts(tuple->t_data))
+	{
+		*extra_read = plan->integers;
+		return read_lean(tuple, plan, values);
+	}
 	return row_values_all(tuple, key_only, rel, columns, column_count, columns_epoch, reader, values, extra_read);
 }
 
