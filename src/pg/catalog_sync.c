@@ -403,7 +403,7 @@ load_shapes(RouterState *state, Snapshot snapshot)
  * drop are idempotent, so a row both loaded and then decoded is harmless.
  */
 void
-ensure_catalog(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn)
+ensure_catalog_slow(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn)
 {
 	if (!state->catalog_checked)
 	{

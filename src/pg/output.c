@@ -10,7 +10,6 @@
 #include "plugin_internal.h"
 
 /* Keepalive cadence while most changes are filtered out (as pgoutput does). */
-#define CHANGES_PER_PROGRESS_UPDATE 100
 
 char *
 lsn_text(XLogRecPtr lsn)
@@ -143,12 +142,3 @@ emit_row_record(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTX
 		state->counters->records_emitted++;
 }
 
-void
-update_progress(LogicalDecodingContext *ctx, RouterState *state, bool skipped_xact)
-{
-	if (ctx->end_xact || ++state->changes_since_progress >= CHANGES_PER_PROGRESS_UPDATE)
-	{
-		OutputPluginUpdateProgress(ctx, skipped_xact);
-		state->changes_since_progress = 0;
-	}
-}

@@ -314,6 +314,14 @@ shape_router_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecP
 	MemoryContextReset(state->change_context);
 }
 
+/* MemoryContextReset of a context that may have nothing to free. */
+static inline void
+reset_if_used(MemoryContext context)
+{
+	if (!context->isReset || context->firstchild != NULL)
+		MemoryContextReset(context);
+}
+
 static void
 shape_router_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 					Relation relation, ReorderBufferChange *change)
@@ -362,11 +370,15 @@ shape_router_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		}
 		if (routes != &single)
 			route_count = ancestor_routes(state, relation, &rows, routes, route_count);
-		route_all(ctx, state, txn, routes, route_count);
+		if (route_count > 0)
+			route_all(ctx, state, txn, routes, route_count);
+		else
+			state->change_number++; /* (as route_all counts a change) */
 	}
 	MemoryContextSwitchTo(old);
-	MemoryContextReset(state->change_context);
-	ResetExprContext(state->econtext);
+	/* (most changes allocate nothing: no call then) */
+	reset_if_used(state->change_context);
+	reset_if_used(state->econtext->ecxt_per_tuple_memory);
 	update_progress(ctx, state, false);
 }
 

@@ -198,7 +198,14 @@ extern void publish_stats(RouterState *state, bool final);
 extern void reset_index_expressions(RouterState *state);
 extern void add_index_expression(RouterState *state, HeapTuple tuple, TupleDesc desc);
 extern void relation_expressions(RouterState *state, RelationInfo *rel);
-extern void ensure_catalog(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn);
+extern void ensure_catalog_slow(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn);
+/* The catalog known and the shapes loaded: what every change asks first. */
+static inline void
+ensure_catalog(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn)
+{
+	if (unlikely(!state->catalog_checked || !state->shapes_loaded || state->start_cpu_us < 0))
+		ensure_catalog_slow(ctx, state, txn);
+}
 extern void apply_catalog_change(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn,
 								 Relation catalog, ReorderBufferChange *change);
 
@@ -219,7 +226,18 @@ extern void drop_all_shapes(RouterState *state, LogicalDecodingContext *ctx, Reo
 /* relation_cache.c */
 extern void invalidate_relations(RouterState *state, Oid relid);
 extern void relcache_invalidated(Datum arg, Oid relid);
-extern RelationInfo *relation_info(RouterState *state, Relation rel);
+extern RelationInfo *relation_info_slow(RouterState *state, Relation rel);
+/* rel's RelationInfo, made or remade when needed: inline for the table of the last change. */
+static inline RelationInfo *
+relation_info(RouterState *state, Relation rel)
+{
+	RelationInfo *info = state->last_relation;
+
+	if (likely(info != NULL && info->relid == RelationGetRelid(rel) && info->valid &&
+			   info->desc->natts == RelationGetDescr(rel)->natts))
+		return info;
+	return relation_info_slow(state, rel);
+}
 extern RelationInfo *relation_info_by_id(RouterState *state, Oid relid);
 extern RelationInfo *relation_entry(RouterState *state, Oid relid);
 extern void relation_name_refresh(RouterState *state, RelationInfo *info);
@@ -248,6 +266,16 @@ extern void ensure_begin_sent(LogicalDecodingContext *ctx, RouterState *state, R
 extern void emit_row_record(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn,
 							const ShapeState *shape, RecordOp op, const RelationInfo *rel,
 							const RecordRows *rows, XLogRecPtr lsn, const char *message);
-extern void update_progress(LogicalDecodingContext *ctx, RouterState *state, bool skipped_xact);
+#define CHANGES_PER_PROGRESS_UPDATE 100
+/* Tells the walsender how far decoding got: at each transaction's end and every so many changes. */
+static inline void
+update_progress(LogicalDecodingContext *ctx, RouterState *state, bool skipped_xact)
+{
+	if (ctx->end_xact || ++state->changes_since_progress >= CHANGES_PER_PROGRESS_UPDATE)
+	{
+		OutputPluginUpdateProgress(ctx, skipped_xact);
+		state->changes_since_progress = 0;
+	}
+}
 
 #endif							/* PLUGIN_INTERNAL_H */

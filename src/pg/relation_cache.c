@@ -201,7 +201,7 @@ relation_info_build(RouterState *state, RelationInfo *info, Relation rel)
 }
 
 RelationInfo *
-relation_info(RouterState *state, Relation rel)
+relation_info_slow(RouterState *state, Relation rel)
 {
 	Oid			relid = RelationGetRelid(rel);
 	RelationInfo *info = state->last_relation;
