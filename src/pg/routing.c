@@ -373,94 +373,6 @@ array_from_datum(Datum datum, sr_value *value)
 	return true;
 }
 
-/* Attribute a's value at p, as row_values reads it (false: as value_from_datum). */
-static inline bool
-read_at(const TupleLayout *layout, int a, const char *p, bool array, sr_value *value)
-{
-	Datum		datum;
-
-	value->is_null = false;
-	value->len = 0;
-	value->has_null_element = 0;
-	/* the common fixed-width types straight from the tuple */
-	switch (layout->typid[a])
-	{
-		case INT4OID:
-			value->v.i = *(const int32 *) p;
-			return true;
-		case INT8OID:
-			value->v.i = *(const int64 *) p;
-			return true;
-		case FLOAT8OID:
-			value->v.f = *(const float8 *) p;
-			return true;
-	}
-	datum = fetch_att(p, layout->byval[a], layout->attlen[a]);
-	return array ? array_from_datum(datum, value) : value_from_datum(layout->typid[a], layout->attlen[a], datum, value);
-}
-
-/*
- * The values of the attributes in wanted (bit a - 1: attnum a; arrays: those
- * read as their elements) of a heap tuple that has at least last attributes,
- * the last wanted one: heap_deform_tuple's walk with the layout in a few
- * arrays, reading each wanted value where the walk finds it and stopping after
- * the last. Without NULLs, the layout's fixed attributes are read at their
- * offsets and the walk starts after them.
- */
-static bool
-read_walked(HeapTuple tuple, const TupleLayout *layout, int last, uint64 wanted, uint64 arrays, sr_value *values)
-{
-	HeapTupleHeader tup = tuple->t_data;
-	bool		hasnulls = HeapTupleHasNulls(tuple);
-	bits8	   *bp = tup->t_bits;
-	char	   *tp = (char *) tup + tup->t_hoff;
-	uintptr_t	off = 0;
-	int			i = 0;
-
-	if (!hasnulls)
-	{
-		int			fixed = Min(layout->fixed, last);
-		uint64		in_fixed = fixed >= 64 ? wanted : wanted & (((uint64) 1 << fixed) - 1);
-
-		for (; in_fixed != 0; in_fixed &= in_fixed - 1)
-		{
-			int			a = pg_rightmost_one_pos64(in_fixed);
-
-			if (!read_at(layout, a, tp + layout->offset[a], (arrays >> a) & 1, &values[a + 1]))
-				return false;
-		}
-		if (last <= layout->fixed)
-			return true;
-		/* the fixed attributes end where the walk goes on */
-		i = layout->fixed;
-		off = layout->offset[i - 1];
-		off = layout->attlen[i - 1] > 0 ? off + layout->attlen[i - 1]
-			: att_addlength_pointer(off, layout->attlen[i - 1], tp + off);
-	}
-	for (; i < last; i++)
-	{
-		int			len = layout->attlen[i];
-		uintptr_t	mask = layout->alignmask[i];
-
-		if (hasnulls && att_isnull(i, bp))
-		{
-			if ((wanted >> i) & 1)
-				values[i + 1].is_null = true;
-			continue;
-		}
-		/* A varlena with a 1-byte header is never padded (att_align_pointer). */
-		if (len != -1 || !VARATT_NOT_PAD_BYTE(tp + off))
-			off = (off + mask) & ~mask;
-		if (((wanted >> i) & 1) && !read_at(layout, i, tp + off, (arrays >> i) & 1, &values[i + 1]))
-			return false;
-		if (len > 0)
-			off += len;
-		else
-			off = att_addlength_pointer(off, len, tp + off);
-	}
-	return true;
-}
-
 /* How a read step takes its attribute's value */
 typedef enum ReadKind
 {
@@ -505,7 +417,7 @@ typedef struct ReadPlan
 	uint32		expressions_version;	/* of the relation's expressions it was made with */
 	uint64		extra;			/* bit attnum - 1: not an index column, read for native expressions */
 	uint64		integers;		/* bit attnum - 1: an integer value read (extra, or an index column) */
-	/* The same read of a tuple without NULLs, as steps (make_lean_read) */
+	/* The same read as steps (make_lean_read) */
 	bool		lean;
 	int			lean_fixed_count;	/* the wanted attributes at fixed offsets */
 	int			lean_walk_count;	/* then the walk's attributes, up to the last wanted one */
@@ -513,6 +425,7 @@ typedef struct ReadPlan
 	int16		lean_walk_after;	/* that varlena's attlen (-1, -2), or 0 */
 	ReadStep	lean_fixed[TUPLE_KEYS_DEFORM_MAX];
 	ReadStep	lean_walk[TUPLE_KEYS_DEFORM_MAX];
+	ReadStep	lean_all[TUPLE_KEYS_DEFORM_MAX];	/* a tuple with NULLs: every attribute up to the last */
 } ReadPlan;
 
 static ReadPlan read_plans[2];	/* by reader: 0 the route, 1 the prefetch */
@@ -528,7 +441,7 @@ read_step_of(const TupleLayout *layout, int a, uint64 wanted, uint64 arrays)
 	step.attnum = (int16) (a + 1);
 	step.alignmask = layout->alignmask[a];
 	step.byval = layout->byval[a];
-	/* as read_at takes them */
+	/* the common fixed-width types straight from the tuple */
 	step.kind = !((wanted >> a) & 1) ? READ_SKIP
 		: step.typid == INT4OID ? READ_INT4
 		: step.typid == INT8OID ? READ_INT8
@@ -538,9 +451,13 @@ read_step_of(const TupleLayout *layout, int a, uint64 wanted, uint64 arrays)
 }
 
 /*
- * read_walked's read of a tuple without NULLs as a list of steps, so that the
- * read of each row tests and looks up no more than it must: the wanted
- * attributes at fixed offsets, then each attribute of the walk after them.
+ * The read of a relation's wanted attributes (bit a - 1: attnum a; arrays:
+ * those read as their elements) as lists of steps, so that the read of each
+ * row tests and looks up no more than it must: heap_deform_tuple's walk with
+ * the layout in a few bytes an attribute, reading each wanted value where the
+ * walk finds it and stopping after the last. Without NULLs, the wanted
+ * attributes at fixed offsets are read there and the walk starts after them;
+ * with NULLs, it starts at the first attribute.
  */
 static void
 make_lean_read(ReadPlan *plan, const RelationInfo *rel, size_t column_count)
@@ -571,6 +488,8 @@ make_lean_read(ReadPlan *plan, const RelationInfo *rel, size_t column_count)
 	}
 	for (int a = layout->fixed; a < plan->last; a++)
 		plan->lean_walk[plan->lean_walk_count++] = read_step_of(layout, a, plan->wanted, plan->arrays);
+	for (int a = 0; a < plan->last; a++)
+		plan->lean_all[a] = read_step_of(layout, a, plan->wanted, plan->arrays);
 	plan->lean = true;
 }
 
@@ -601,12 +520,42 @@ read_step(const ReadStep *s, const char *p, sr_value *values)
 		: value_from_datum(s->typid, s->attlen, datum, value);
 }
 
-/* read_walked of a tuple without NULLs that has every attribute of the plan's walk. */
+/* The lean read of a tuple with NULLs that has every attribute up to the plan's last. */
+static pg_noinline bool
+read_lean_nulls(HeapTuple tuple, const ReadPlan *plan, sr_value *values)
+{
+	const char *tp = (char *) tuple->t_data + tuple->t_data->t_hoff;
+	const bits8 *bp = tuple->t_data->t_bits;
+	uintptr_t	off = 0;
+
+	for (int a = 0; a < plan->last; a++)
+	{
+		const ReadStep *s = &plan->lean_all[a];
+
+		if (att_isnull(a, bp))
+		{
+			if (s->kind != READ_SKIP)
+				values[s->attnum].is_null = true;
+			continue;
+		}
+		if (s->attlen != -1 || !VARATT_NOT_PAD_BYTE(tp + off))
+			off = (off + s->alignmask) & ~(uintptr_t) s->alignmask;
+		if (s->kind != READ_SKIP && !read_step(s, tp + off, values))
+			return false;
+		off = s->attlen > 0 ? off + s->attlen : att_addlength_pointer(off, s->attlen, tp + off);
+	}
+	return true;
+}
+
+/* The lean read of a tuple that has every attribute up to the plan's last. */
 static inline bool
 read_lean(HeapTuple tuple, const ReadPlan *plan, sr_value *values)
 {
 	const char *tp = (char *) tuple->t_data + tuple->t_data->t_hoff;
 	uintptr_t	off = plan->lean_walk_off;
+
+	if (HeapTupleHasNulls(tuple))
+		return read_lean_nulls(tuple, plan, values);
 
 	for (const ReadStep *s = plan->lean_fixed, *end = s + plan->lean_fixed_count; s < end; s++)
 		if (!read_step(s, tp + s->offset, values))
@@ -706,22 +655,17 @@ row_values_all(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *r
 	for (size_t c = 0; c < column_count && key_only != NULL; c++)
 		if (!SHAPE_ATTNUM_IS_VIRTUAL(columns[c].attnum) && !bms_is_member(columns[c].attnum, key_only))
 			return false;
-	if (plan->lean && !HeapTupleHasNulls(tuple) && plan->last <= HeapTupleHeaderGetNatts(tuple->t_data))
+	/* Several columns: one pass over the tuple (heap_getattr walks it from the
+	 * start for every column behind a variable-width one). */
+	if (plan->lean && plan->last <= HeapTupleHeaderGetNatts(tuple->t_data))
 	{
 		*extra_read = plan->integers;
 		return read_lean(tuple, plan, values);
 	}
 	if (column_count > 1 && natts <= TUPLE_KEYS_DEFORM_MAX)
 	{
-		/* Several columns: one pass over the tuple (heap_getattr walks it from
-		 * the start for every column behind a variable-width one). A tuple older
-		 * than an added column lacks it: heap_deform_tuple reads its default
-		 * (attmissingval). */
-		if (plan->last <= HeapTupleHeaderGetNatts(tuple->t_data))
-		{
-			*extra_read = plan->integers;
-			return read_walked(tuple, tuple_layout_of(rel), plan->last, plan->wanted, plan->arrays, values);
-		}
+		/* A tuple older than an added column lacks it: heap_deform_tuple reads
+		 * its default (attmissingval). */
 		heap_deform_tuple(tuple, rel->desc, deformed_values, nulls);
 		deformed = true;
 	}
@@ -826,7 +770,7 @@ row_values(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 	if (plan->generation == rel->generation && plan->relid == rel->relid && plan->epoch == columns_epoch &&
 		plan->columns == columns && plan->column_count == column_count && columns_epoch != 0 &&
 		plan->expressions_version == rel->expressions_version && plan->lean && key_only == NULL &&
-		!HeapTupleHasNulls(tuple) && plan->last <= HeapTupleHeaderGetNatts(tuple->t_data))
+		plan->last <= HeapTupleHeaderGetNatts(tuple->t_data))
 	{
 		*extra_read = plan->integers;
 		return read_lean(tuple, plan, values);
