@@ -92,6 +92,16 @@ class StaticRanges {
         if (hi_[i] >= value) emit(slots_[i]);
     }
   }
+  // Whether stab(value) may emit a range: false only when it emits none, from
+  // the tests stab starts with (most values stop there).
+  bool may_hit(uint64_t value) const noexcept {
+    if (!from_lo_.empty() && from_lo_.front() <= value) return true;
+    if (!to_hi_.empty() && to_hi_.front() >= value) return true;
+    if (lo_.empty() || value < cover_lo_ || value > cover_hi_) return false;
+    if (cover_.empty()) return true;
+    const uint64_t b = (value - cover_lo_) >> cover_shift_;
+    return ((cover_[b / 64] >> (b % 64)) & 1) != 0;
+  }
   // Starts loading the line a stab of value is likeliest to miss on: the two-sided
   // ranges' bucket word (one bit in a table of 8 bytes a range, read at random;
   // the one-sided arrays' first bounds are read by every stab, so they stay cached).
@@ -179,6 +189,10 @@ class RangeColumn {
       if (e.lo <= value && value <= e.hi) emit(e.slot);
   }
   void prefetch(uint64_t value) const noexcept { static_.prefetch(value); }
+  // Whether stab(value) may emit a slot: false only when it emits none.
+  bool may_hit(uint64_t value) const noexcept {
+    return !overlay_.empty() || !added_during_build_.empty() || static_.may_hit(value);
+  }
   // Installs a finished background build; otherwise folds the overlay and
   // tombstones into new static ranges when they have grown (or always, with
   // force, which first waits for a background build). Returns whether new

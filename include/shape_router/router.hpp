@@ -267,6 +267,11 @@ class Router {
                                                  size_t old_probes_from, const sr_row_view* new_row = nullptr,
                                                  const sr_row_view* old_row = nullptr,
                                                  const StaticIndex::FrontProbe* fronts = nullptr);
+  // Whether no shape of r can be a candidate for these keys and probes: no
+  // key the front filter passes, no composite key, no range that may hold,
+  // and no scan, lane, complement or NULL atom to offer. Most changes are.
+  bool quiet_change(const Relation& r, const uint64_t* keys, size_t key_count, const sr_range_probe* probes,
+                    size_t probe_count, const uint16_t* key_attnums, const StaticIndex::FrontProbe* fronts);
   bool indexed_member(const Relation& r, uint32_t slot) const noexcept;
   // A scan shape joins its form's lane when its program can run there (its
   // columns become value-only index columns); false: it stays a scan shape.

@@ -794,6 +794,26 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
                        old_probes_from);
 }
 
+bool Router::quiet_change(const Relation& r, const uint64_t* keys, size_t key_count, const sr_range_probe* probes,
+                          size_t probe_count, const uint16_t* key_attnums, const StaticIndex::FrontProbe* fronts) {
+  if (r.lane_shapes > 0 || !r.scan.empty() || r.complement_columns != 0) return false;
+  if (passing_.size() < key_count) passing_.resize(std::max(key_count, 2 * passing_.size()));
+  if (index_.passing(keys, fronts, key_count, passing_.data()) != 0) return false;
+  if (r.composite_shapes > 0)
+    for (size_t i = 0; i < key_count; i++)
+      if ((key_attnums == nullptr || ((r.composite_columns >> (key_attnums[i] % 64)) & 1) != 0) &&
+          composites_.may_have_key(keys[i]))
+        return false;
+  const bool planned_ranges = r.row_plan_epoch == columns_epoch_;
+  for (size_t i = 0; i < probe_count; i++) {
+    if (probes[i].is_null) return false;  // (made only for a column with NULL atoms)
+    const RangeColumn* column =
+        planned_ranges ? planned_range(r, probes[i].attnum) : ranges_.find(r.relid, probes[i].attnum);
+    if (column != nullptr && column->may_hit(probes[i].key)) return false;
+  }
+  return true;
+}
+
 const std::vector<sr_shape_ref>& Router::candidates_in(uint32_t rslot, const uint64_t* keys, size_t key_count,
                                                        bool all_shapes, const sr_range_probe* probes,
                                                        size_t probe_count, const uint16_t* key_attnums,
@@ -802,6 +822,11 @@ const std::vector<sr_shape_ref>& Router::candidates_in(uint32_t rslot, const uin
                                                        const StaticIndex::FrontProbe* fronts) {
   result_.clear();
   const Relation& r = relations_[rslot];
+  if (!all_shapes && quiet_change(r, keys, key_count, probes, probe_count, key_attnums, fronts)) {
+    counters_.equality_probes += key_count;
+    counters_.range_probes += probe_count;
+    return result_;
+  }
   const uint32_t relid = r.relid;
   hits_.clear();
   proofs_.clear();

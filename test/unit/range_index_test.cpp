@@ -120,6 +120,7 @@ TEST(StaticRanges, StabsExactlyTheRangesHoldingTheValue) {
         tree.stab(v, [&](uint32_t slot) { got.push_back(slot); });
         std::sort(got.begin(), got.end());
         ASSERT_EQ(got, brute(copy, v)) << "n " << n << " shape " << shape << " v " << v;
+        ASSERT_TRUE(got.empty() || tree.may_hit(v)) << "n " << n << " shape " << shape << " v " << v;
       }
       for (int q = 0; q < 200; q++) {
         const uint64_t v = rng() % 1200;
@@ -127,6 +128,10 @@ TEST(StaticRanges, StabsExactlyTheRangesHoldingTheValue) {
         tree.stab(v, [&](uint32_t slot) { got.push_back(slot); });
         std::sort(got.begin(), got.end());
         ASSERT_EQ(got, brute(copy, v)) << "n " << n << " shape " << shape << " v " << v;
+        ASSERT_TRUE(got.empty() || tree.may_hit(v)) << "n " << n << " shape " << shape << " v " << v;
+      }
+      if (n == 0) {
+        EXPECT_FALSE(tree.may_hit(500));
       }
     }
   }
@@ -152,6 +157,7 @@ TEST(StaticRanges, BucketCoverOfNarrowRanges) {
     StaticRanges ranges;
     ranges.build(entries);
     EXPECT_EQ(ranges.has_cover(), !wide);
+    int quiet = 0;  // values may_hit rules out
     for (int q = 0; q < 20000; q++) {
       const uint64_t v = q % 2 == 0 ? (uint64_t{1} << 63) + rng() % 1100000000
                                     : copy[rng() % copy.size()].lo + rng() % 1000;  // often inside one
@@ -167,6 +173,12 @@ TEST(StaticRanges, BucketCoverOfNarrowRanges) {
       ranges.stab(v, [&](uint32_t slot) { got.push_back(slot); });
       std::sort(got.begin(), got.end());
       ASSERT_EQ(got, brute(copy, v)) << "wide " << wide << " v " << v;
+      // may_hit answers most values no range holds (those the cover rules out) at once
+      ASSERT_TRUE(got.empty() || ranges.may_hit(v)) << "wide " << wide << " v " << v;
+      quiet += !ranges.may_hit(v);
+    }
+    if (!wide) {
+      EXPECT_GT(quiet, 5000);
     }
     EXPECT_EQ(ranges.cover_word(0), StaticRanges::kNoWord);
     EXPECT_EQ(ranges.cover_word(UINT64_MAX), StaticRanges::kNoWord);
@@ -219,6 +231,7 @@ struct ColumnModel {
     std::sort(got.begin(), got.end());
     std::sort(want.begin(), want.end());
     ASSERT_EQ(got, want) << "op " << op;
+    ASSERT_TRUE(got.empty() || column.may_hit(v)) << "op " << op;
     ASSERT_EQ(column.entries(), model.size()) << "op " << op;
   }
 };
