@@ -378,8 +378,7 @@ typedef enum ReadKind
 {
 	READ_SKIP,					/* walked past, not read */
 	READ_INT4,
-	READ_INT8,
-	READ_FLOAT8,
+	READ_WORD,					/* int8 or float8: its 8 bytes, as sr_value holds either */
 	READ_DATUM,					/* through value_from_datum */
 	READ_ARRAY					/* through array_from_datum */
 } ReadKind;
@@ -444,8 +443,7 @@ read_step_of(const TupleLayout *layout, int a, uint64 wanted, uint64 arrays)
 	/* the common fixed-width types straight from the tuple */
 	step.kind = !((wanted >> a) & 1) ? READ_SKIP
 		: step.typid == INT4OID ? READ_INT4
-		: step.typid == INT8OID ? READ_INT8
-		: step.typid == FLOAT8OID ? READ_FLOAT8
+		: step.typid == INT8OID || step.typid == FLOAT8OID ? READ_WORD
 		: ((arrays >> a) & 1) ? READ_ARRAY : READ_DATUM;
 	return step;
 }
@@ -500,17 +498,15 @@ read_step(const ReadStep *s, const char *p, sr_value *values)
 	sr_value   *value = &values[s->attnum];
 	Datum		datum;
 
-	switch (s->kind)
+	if (likely(s->kind == READ_INT4))
 	{
-		case READ_INT4:
-			*value = (sr_value) {.v.i = *(const int32 *) p};
-			return true;
-		case READ_INT8:
-			*value = (sr_value) {.v.i = *(const int64 *) p};
-			return true;
-		case READ_FLOAT8:
-			*value = (sr_value) {.v.f = *(const float8 *) p};
-			return true;
+		*value = (sr_value) {.v.i = *(const int32 *) p};
+		return true;
+	}
+	if (likely(s->kind == READ_WORD))
+	{
+		*value = (sr_value) {.v.i = *(const int64 *) p};
+		return true;
 	}
 	value->is_null = false;
 	value->len = 0;
