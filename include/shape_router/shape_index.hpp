@@ -160,6 +160,26 @@ class ShapeIndex {
       if (may_have(keys[i])) out[n++] = static_cast<uint32_t>(i);
     return n;
   }
+  // Whether passing(keys, fronts, count) would list any key: the same tests,
+  // with the filter's fields read once and no list kept (most changes pass none).
+  bool any_passing(const uint64_t* keys, const StaticIndex::FrontProbe* fronts, size_t count) const noexcept {
+    if (count == 0) return false;
+    if (overlay_.keys > 0) return true;
+    if (static_.front.empty()) return static_.keys > 0;
+    const uint64_t* front = static_.front.data();
+    bool any = false;
+    if (fronts != nullptr) {
+      for (size_t i = 0; i < count; i++) any |= (front[fronts[i].word] & fronts[i].bits) == fronts[i].bits;
+      return any;
+    }
+    const size_t part_count = static_.parts.size(), slice = static_.front_slice;
+    for (size_t i = 0; i < count; i++) {
+      const uint64_t key = nonzero(keys[i]);
+      const uint64_t h = StaticIndex::front_hash(key), bits = StaticIndex::front_bits(h);
+      any |= (front[StaticIndex::word_of(key, h, part_count, slice)] & bits) == bits;
+    }
+    return any;
+  }
   // Changes whenever the static part (and its front filter) is replaced.
   uint64_t front_generation() const noexcept { return front_generation_; }
 

@@ -797,8 +797,7 @@ const std::vector<sr_shape_ref>& Router::candidates(uint32_t relid, const uint64
 bool Router::quiet_change(const Relation& r, const uint64_t* keys, size_t key_count, const sr_range_probe* probes,
                           size_t probe_count, const uint16_t* key_attnums, const StaticIndex::FrontProbe* fronts) {
   if (r.lane_shapes > 0 || !r.scan.empty() || r.complement_columns != 0) return false;
-  if (passing_.size() < key_count) passing_.resize(std::max(key_count, 2 * passing_.size()));
-  if (index_.passing(keys, fronts, key_count, passing_.data()) != 0) return false;
+  if (index_.any_passing(keys, fronts, key_count)) return false;
   if (r.composite_shapes > 0)
     for (size_t i = 0; i < key_count; i++)
       if ((key_attnums == nullptr || ((r.composite_columns >> (key_attnums[i] % 64)) & 1) != 0) &&

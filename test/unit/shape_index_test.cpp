@@ -140,6 +140,12 @@ TEST(ShapeIndex, PassingListsTheKeysMayHavePasses) {
     for (size_t i = 0; i < keys.size(); i++)
       if (with_fronts ? idx.may_have(fronts[i]) : idx.may_have(keys[i])) want.push_back(static_cast<uint32_t>(i));
     out.resize(idx.passing(keys.data(), with_fronts ? fronts.data() : nullptr, keys.size(), out.data()));
+    // any_passing: whether a run of keys has one passing would list
+    for (size_t from = 0; from + 5 <= keys.size(); from += 5) {
+      const bool any = std::any_of(want.begin(), want.end(), [&](uint32_t i) { return i >= from && i < from + 5; });
+      EXPECT_EQ(idx.any_passing(keys.data() + from, with_fronts ? fronts.data() + from : nullptr, 5), any) << from;
+    }
+    EXPECT_FALSE(idx.any_passing(keys.data(), nullptr, 0));
     return std::make_pair(out, want);
   };
   index.maintain(true);
