@@ -821,11 +821,6 @@ const std::vector<sr_shape_ref>& Router::candidates_in(uint32_t rslot, const uin
                                                        const StaticIndex::FrontProbe* fronts) {
   result_.clear();
   const Relation& r = relations_[rslot];
-  if (!all_shapes && quiet_change(r, keys, key_count, probes, probe_count, key_attnums, fronts)) {
-    counters_.equality_probes += key_count;
-    counters_.range_probes += probe_count;
-    return result_;
-  }
   const uint32_t relid = r.relid;
   hits_.clear();
   proofs_.clear();
@@ -1062,6 +1057,14 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
       }
       counters_.equality_probes += change_keys_.filtered_grams;  // probed, by the gram filter
     }
+  }
+  // Most changes: no shape can be a candidate, known before candidates_in's setup.
+  if (trusted && quiet_change(relations_[*rslot], k->keys.data(), k->key_count, k->probes.data(), k->probe_count,
+                              k->key_attnums.data(), fronts)) {
+    result_.clear();
+    counters_.equality_probes += k->key_count;
+    counters_.range_probes += k->probe_count;
+    return result_;
   }
   return candidates_in(*rslot, k->keys.data(), k->key_count, !trusted, k->probes.data(), k->probe_count,
                        k->key_attnums.data(), k->old_keys_from, k->old_probes_from, new_row, old_row,

@@ -819,42 +819,46 @@ typedef struct ColumnsTraits
 	sr_index_column virtual_room[COLUMNS_TRAITS_MAX];
 } ColumnsTraits;
 
-static const ColumnsTraits *
+static uint64 known_epoch;
+static const sr_index_column *known_columns;
+static size_t known_count;
+static ColumnsTraits known;
+
+static pg_noinline void
+columns_traits_make(const sr_index_column *columns, size_t column_count, uint64 epoch)
+{
+	ColumnsTraits *t = &known;
+
+	t->lowered_count = t->virtual_count = 0;
+	for (size_t c = 0; c < column_count; c++)
+	{
+		bool		virtual = SHAPE_ATTNUM_IS_VIRTUAL(columns[c].attnum);
+
+		if (virtual && t->virtual_count < COLUMNS_TRAITS_MAX)
+			t->virtual_room[t->virtual_count] = columns[c];
+		t->virtual_count += virtual;
+		if (!virtual && (columns[c].substring_grams >> 8) != 0 && t->lowered_count < COLUMNS_TRAITS_MAX)
+			t->lowered_room[t->lowered_count] = columns[c];
+		t->lowered_count += !virtual && (columns[c].substring_grams >> 8) != 0;
+	}
+	t->lower = t->lowered_count > 0;
+	t->virtual = t->virtual_count > 0;
+	t->lowered = t->lowered_count <= COLUMNS_TRAITS_MAX ? t->lowered_room : columns;
+	t->virtuals = t->virtual_count <= COLUMNS_TRAITS_MAX ? t->virtual_room : columns;
+	if (t->lowered_count > COLUMNS_TRAITS_MAX)
+		t->lowered_count = column_count;
+	if (t->virtual_count > COLUMNS_TRAITS_MAX)
+		t->virtual_count = column_count;
+	known_epoch = epoch;
+	known_columns = columns;
+	known_count = column_count;
+}
+
+static inline const ColumnsTraits *
 columns_traits(const sr_index_column *columns, size_t column_count, uint64 epoch)
 {
-	static uint64 known_epoch;
-	static const sr_index_column *known_columns;
-	static size_t known_count;
-	static ColumnsTraits known;
-
 	if (epoch != known_epoch || columns != known_columns || column_count != known_count || epoch == 0)
-	{
-		ColumnsTraits *t = &known;
-
-		t->lowered_count = t->virtual_count = 0;
-		for (size_t c = 0; c < column_count; c++)
-		{
-			bool		virtual = SHAPE_ATTNUM_IS_VIRTUAL(columns[c].attnum);
-
-			if (virtual && t->virtual_count < COLUMNS_TRAITS_MAX)
-				t->virtual_room[t->virtual_count] = columns[c];
-			t->virtual_count += virtual;
-			if (!virtual && (columns[c].substring_grams >> 8) != 0 && t->lowered_count < COLUMNS_TRAITS_MAX)
-				t->lowered_room[t->lowered_count] = columns[c];
-			t->lowered_count += !virtual && (columns[c].substring_grams >> 8) != 0;
-		}
-		t->lower = t->lowered_count > 0;
-		t->virtual = t->virtual_count > 0;
-		t->lowered = t->lowered_count <= COLUMNS_TRAITS_MAX ? t->lowered_room : columns;
-		t->virtuals = t->virtual_count <= COLUMNS_TRAITS_MAX ? t->virtual_room : columns;
-		if (t->lowered_count > COLUMNS_TRAITS_MAX)
-			t->lowered_count = column_count;
-		if (t->virtual_count > COLUMNS_TRAITS_MAX)
-			t->virtual_count = column_count;
-		known_epoch = epoch;
-		known_columns = columns;
-		known_count = column_count;
-	}
+		columns_traits_make(columns, column_count, epoch);
 	return &known;
 }
 
