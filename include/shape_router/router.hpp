@@ -225,6 +225,12 @@ class Router {
       if (column == attnum) return &ranges_.at(place);
     return nullptr;
   }
+  // The range column of a probe this router made (route, prefetch_rows): at the
+  // place its row plan gave it (places never change), else looked up.
+  const RangeColumn* probe_range(const Relation& r, const sr_range_probe& probe, bool planned) const noexcept {
+    if (probe.place != 0) return &ranges_.at(probe.place - 1);
+    return planned ? planned_range(r, probe.attnum) : ranges_.find(r.relid, probe.attnum);
+  }
   void* payload_of(uint32_t slot) const noexcept {
     if (payloads_.empty()) return nullptr;
     const uint32_t* i = payload_index_.find(uint64_t{slot} + 1);
@@ -266,10 +272,11 @@ class Router {
                                                  const uint16_t* key_attnums, size_t old_keys_from,
                                                  size_t old_probes_from, const sr_row_view* new_row = nullptr,
                                                  const sr_row_view* old_row = nullptr,
-                                                 const StaticIndex::FrontProbe* fronts = nullptr);
+                                                 const StaticIndex::FrontProbe* fronts = nullptr, bool own_probes = false);
   // Whether no shape of r can be a candidate for these keys and probes: no
   // key the front filter passes, no composite key, no range that may hold,
   // and no scan, lane, complement or NULL atom to offer. Most changes are.
+  // (probes: made by this router)
   bool quiet_change(const Relation& r, const uint64_t* keys, size_t key_count, const sr_range_probe* probes,
                     size_t probe_count, const uint16_t* key_attnums, const StaticIndex::FrontProbe* fronts);
   bool indexed_member(const Relation& r, uint32_t slot) const noexcept;

@@ -43,7 +43,8 @@ struct RowPlan {
     uint16_t attnum;
     uint16_t substring_grams;  // as sr_index_column's
     uint8_t tag;
-    uint8_t make;  // k* bits
+    uint8_t make;            // k* bits
+    uint32_t range_place = 0;  // sr_range_probe.place of its range probes
   };
   // The commonest steps, apart, each kind in a loop of its own without the
   // general step's tests: an 8-byte integer-like value's key (kKey of INT,
@@ -58,6 +59,7 @@ struct RowPlan {
     uint16_t attnum;
     uint8_t tag;
     bool null_probe;
+    uint32_t place = 0;  // sr_range_probe.place
   };
   uint32_t relid = 0;
   size_t step_count = 0;  // of every kind: a row's room for keys and probes
@@ -72,6 +74,8 @@ struct RowPlan {
   RowPlan() = default;
   RowPlan(uint32_t relid, const sr_index_column* columns, size_t column_count) { build(relid, columns, column_count); }
   void build(uint32_t relid, const sr_index_column* columns, size_t column_count);
+  // Gives the range probes of attnum's steps place (sr_range_probe.place).
+  void set_range_place(uint16_t attnum, uint32_t place) noexcept;
 };
 
 // The keys and probes of a change's rows, the new row's first: keys[0,

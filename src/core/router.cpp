@@ -806,8 +806,7 @@ bool Router::quiet_change(const Relation& r, const uint64_t* keys, size_t key_co
   const bool planned_ranges = r.row_plan_epoch == columns_epoch_;
   for (size_t i = 0; i < probe_count; i++) {
     if (probes[i].is_null) return false;  // (made only for a column with NULL atoms)
-    const RangeColumn* column =
-        planned_ranges ? planned_range(r, probes[i].attnum) : ranges_.find(r.relid, probes[i].attnum);
+    const RangeColumn* column = probe_range(r, probes[i], planned_ranges);
     if (column != nullptr && column->may_hit(probes[i].key)) return false;
   }
   return true;
@@ -818,7 +817,7 @@ const std::vector<sr_shape_ref>& Router::candidates_in(uint32_t rslot, const uin
                                                        size_t probe_count, const uint16_t* key_attnums,
                                                        size_t old_keys_from, size_t old_probes_from,
                                                        const sr_row_view* new_row, const sr_row_view* old_row,
-                                                       const StaticIndex::FrontProbe* fronts) {
+                                                       const StaticIndex::FrontProbe* fronts, bool own_probes) {
   result_.clear();
   const Relation& r = relations_[rslot];
   const uint32_t relid = r.relid;
@@ -942,7 +941,9 @@ const std::vector<sr_shape_ref>& Router::candidates_in(uint32_t rslot, const uin
         null_hits += hits_.size() - before;
         continue;
       }
-      const RangeColumn* column = planned_ranges ? planned_range(r, probes[i].attnum) : ranges_.find(relid, probes[i].attnum);
+      const RangeColumn* column = own_probes ? probe_range(r, probes[i], planned_ranges)
+                                  : planned_ranges ? planned_range(r, probes[i].attnum)
+                                                   : ranges_.find(relid, probes[i].attnum);
       if (column == nullptr) continue;
       const uint32_t old = i >= old_probes_from ? kProofOld : 0;
       // A range the value lies in is an atom that holds: a proof by itself.
@@ -1068,7 +1069,7 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
   }
   return candidates_in(*rslot, k->keys.data(), k->key_count, !trusted, k->probes.data(), k->probe_count,
                        k->key_attnums.data(), k->old_keys_from, k->old_probes_from, new_row, old_row,
-                       trusted ? fronts : nullptr);
+                       trusted ? fronts : nullptr, true);
 }
 
 void Router::prefetch_fronts(const ChangeKeys& keys, size_t from, size_t to,
@@ -1083,7 +1084,9 @@ void Router::remake_row_plan(Relation& r) {
   r.range_columns.clear();
   for (const IndexColumn& column : r.index_columns) {
     const uint32_t place = column.range_shapes > 0 ? ranges_.index_of(r.relid, column.attnum) : RangeIndex::kNoColumn;
-    if (place != RangeIndex::kNoColumn) r.range_columns.emplace_back(column.attnum, place);
+    if (place == RangeIndex::kNoColumn) continue;
+    r.range_columns.emplace_back(column.attnum, place);
+    r.row_plan.set_range_place(column.attnum, place + 1);
   }
   r.row_plan_epoch = columns_epoch_;
 }
@@ -1113,7 +1116,7 @@ bool Router::prefetch_rows(uint32_t relid, const sr_row_view* new_row, const sr_
   for (size_t i = 0; i < p.keys.probe_count && !r.range_columns.empty(); i++) {
     const sr_range_probe& probe = p.keys.probes[i];
     if (probe.is_null) continue;
-    if (const RangeColumn* column = planned_range(r, probe.attnum)) column->prefetch(probe.key);
+    if (const RangeColumn* column = probe_range(r, probe, true)) column->prefetch(probe.key);
   }
   if (token == 0) return false;
   p.token = token;

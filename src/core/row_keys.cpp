@@ -209,7 +209,7 @@ __attribute__((always_inline)) inline void plain_keys(uint32_t relid, const RowP
                                                      PutKey&& put_key, PutProbe&& put_probe) {
   if (value.is_null) {
     // No equality, range or complement atom holds for a NULL: only NULL atoms.
-    if (step.make & RowPlan::kNull) put_probe(sr_range_probe{0, step.attnum, 1});
+    if (step.make & RowPlan::kNull) put_probe(sr_range_probe{0, step.attnum, 1, 0});
     return;
   }
   if (step.make & RowPlan::kKey) put_key(step_key(step, value), step.attnum);
@@ -223,7 +223,7 @@ __attribute__((always_inline)) inline void plain_keys(uint32_t relid, const RowP
     }
   }
   if (step.make & RowPlan::kRange) {
-    put_probe(sr_range_probe{order_key(step.tag, value), step.attnum, 0});
+    put_probe(sr_range_probe{order_key(step.tag, value), step.attnum, 0, step.range_place});
   }
 }
 
@@ -352,6 +352,14 @@ void ChangeKeys::grow(size_t more_keys, size_t more_probes) {
   if (probes.size() < probe_count + more_probes) probes.resize(std::max(probe_count + more_probes, 2 * probes.size()));
 }
 
+void RowPlan::set_range_place(uint16_t attnum, uint32_t place) noexcept {
+  for (RangeStep& step : range_steps)
+    if (step.attnum == attnum) step.place = place;
+  for (std::vector<Step>* steps : {&general_steps, &plain_steps, &variable_steps})
+    for (Step& step : *steps)
+      if (step.attnum == attnum) step.range_place = place;
+}
+
 void RowPlan::build(uint32_t relation, const sr_index_column* columns, size_t column_count) {
   relid = relation;
   step_count = 0;
@@ -441,7 +449,7 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
     for (const RowPlan::IntKeyStep& step : plan.int_key_steps) {
       const sr_value& value = row.values[step.attnum];
       if (value.is_null) {
-        if (step.null_probe) put_probe(sr_range_probe{0, step.attnum, 1});
+        if (step.null_probe) put_probe(sr_range_probe{0, step.attnum, 1, 0});
         continue;
       }
       a[nk] = step.attnum;
@@ -450,10 +458,10 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
     for (const RowPlan::RangeStep& step : plan.range_steps) {
       const sr_value& value = row.values[step.attnum];
       if (value.is_null) {
-        if (step.null_probe) put_probe(sr_range_probe{0, step.attnum, 1});
+        if (step.null_probe) put_probe(sr_range_probe{0, step.attnum, 1, 0});
         continue;
       }
-      put_probe(sr_range_probe{order_key(step.tag, value), step.attnum, 0});
+      put_probe(sr_range_probe{order_key(step.tag, value), step.attnum, 0, step.place});
     }
   }
   const std::vector<RowPlan::Step>& part_steps =

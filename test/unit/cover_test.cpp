@@ -145,14 +145,14 @@ void row_probes(const Router::RelationView& view, const std::vector<int64_t>& ro
     }
     const int64_t v = row[c.attnum - 1];
     if (v < 0) {
-      if (c.null_shapes > 0) probes.push_back(sr_range_probe{0, c.attnum, 1});
+      if (c.null_shapes > 0) probes.push_back(sr_range_probe{0, c.attnum, 1, 0});
       continue;
     }
     if (c.shapes > 0 || c.complement_shapes > 0) {
       keys.push_back(row_key(c.attnum, uint64_t(v)));
       attnums.push_back(c.attnum);
     }
-    if (c.range_shapes > 0) probes.push_back(sr_range_probe{uint64_t(v), c.attnum, 0});
+    if (c.range_shapes > 0) probes.push_back(sr_range_probe{uint64_t(v), c.attnum, 0, 0});
   }
 }
 
@@ -354,7 +354,7 @@ TEST(Cover, RangesAreFoundThroughProbes) {
   add(r, 2, 100, CoverSpec{{{range(10, 20, 5)}}});
   add(r, 3, 100, CoverSpec{{{range(0, 2, 5), eq(K(1), 1, SR_TAG_INT)}}});
   auto probe = [&](uint64_t value, std::vector<uint64_t> keys = {}) {
-    const sr_range_probe p{value, 5, 0};
+    const sr_range_probe p{value, 5, 0, 0};
     Ids out;
     for (const sr_shape_ref& s : r.candidates(100, keys.data(), keys.size(), false, &p, 1)) out.push_back(s.shape_id);
     return out;
@@ -398,7 +398,7 @@ TEST(Cover, AnEqualityIsPreferredToARangeOfTheSameCount) {
   for (uint64_t k = 1; k <= 50; k++)
     add(r, k, 100, CoverSpec{{{eq(K(k), 1, SR_TAG_INT)}, {range(3, UINT64_MAX, 2)}}});
   EXPECT_EQ(r.range_entries(), 0u);
-  const sr_range_probe p{5, 2, 0};
+  const sr_range_probe p{5, 2, 0, 0};
   EXPECT_EQ(r.candidates(100, nullptr, 0, false, &p, 1).size(), 0u);
 }
 
@@ -652,9 +652,9 @@ TEST(Cover, ExactShapesAreDecidedPerRowVersion) {
   const int D = SR_EXACT_DECIDED, N = SR_EXACT_NEW, O = SR_EXACT_OLD;
   for (int round = 0; round < 2; round++) {  // overlay, then the static index
     // INSERT a = 7, b = 15
-    EXPECT_EQ(query({K(7)}, {1}, 1, {{15, 2, 0}}, 1), (std::map<uint64_t, int>{{1, D | N}, {2, D | N}, {3, 0}, {4, 0}, {5, 0}}));
+    EXPECT_EQ(query({K(7)}, {1}, 1, {{15, 2, 0, 0}}, 1), (std::map<uint64_t, int>{{1, D | N}, {2, D | N}, {3, 0}, {4, 0}, {5, 0}}));
     // UPDATE a 7 -> 8 (b 15 -> 30): shape 1 in both rows; shape 2 moves out
-    EXPECT_EQ(query({K(8), K(7)}, {1, 1}, 1, {{30, 2, 0}, {15, 2, 0}}, 1),
+    EXPECT_EQ(query({K(8), K(7)}, {1, 1}, 1, {{30, 2, 0, 0}, {15, 2, 0, 0}}, 1),
               (std::map<uint64_t, int>{{1, D | N | O}, {2, D | O}, {3, 0}, {4, 0}, {5, 0}}));
     // a key hit on another column is no proof: 7 in column 3 is not a = 7
     EXPECT_EQ(query({K(7)}, {3}, 1, {}, 0), (std::map<uint64_t, int>{{3, 0}, {4, 0}, {5, 0}}));
@@ -667,7 +667,7 @@ TEST(Cover, ExactShapesAreDecidedPerRowVersion) {
   for (const sr_shape_ref& s : r.candidates(100, nullptr, 0, true)) EXPECT_EQ(s.exact, 0) << s.shape_id;
   r.drop_shape(1);
   r.drop_shape(2);
-  EXPECT_EQ(query({K(7)}, {1}, 1, {{15, 2, 0}}, 1), (std::map<uint64_t, int>{{3, 0}, {4, 0}, {5, 0}}));
+  EXPECT_EQ(query({K(7)}, {1}, 1, {{15, 2, 0, 0}}, 1), (std::map<uint64_t, int>{{3, 0}, {4, 0}, {5, 0}}));
 }
 
 // Expression atoms are decided as a column's are, from the row's expression
@@ -718,7 +718,7 @@ TEST(Cover, CompositeAtomsSplitASharedKeyByThreshold) {
     if (bulk) r.end_bulk_load();
     const uint16_t attnums[] = {1};
     auto query = [&](uint64_t symbol, uint64_t price) {
-      const sr_range_probe p{price, 2, 0};
+      const sr_range_probe p{price, 2, 0, 0};
       return r.candidates(100, &symbol, 1, false, &p, 1, attnums, 1, 1);
     };
     // price 4990: the 10 AAPL shapes with c > 4990 (bar the first few a
