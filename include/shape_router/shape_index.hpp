@@ -173,6 +173,13 @@ class ShapeIndex {
       return any;
     }
     const size_t part_count = static_.parts.size(), slice = static_.front_slice;
+    if (part_count == 1) {  // (the part's slice is the whole filter)
+      for (size_t i = 0; i < count; i++) {
+        const uint64_t h = StaticIndex::front_hash(nonzero(keys[i])), bits = StaticIndex::front_bits(h);
+        any |= (front[StaticIndex::slice_word(h, slice)] & bits) == bits;
+      }
+      return any;
+    }
     for (size_t i = 0; i < count; i++) {
       const uint64_t key = nonzero(keys[i]);
       const uint64_t h = StaticIndex::front_hash(key), bits = StaticIndex::front_bits(h);

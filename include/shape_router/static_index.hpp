@@ -113,11 +113,9 @@ struct StaticIndex {
   std::vector<uint64_t> front;  // empty below kStaticIndexParams.front_min_keys keys (and fuse filters)
   size_t front_slice = 0;
 
-  static uint64_t front_hash(uint64_t key) noexcept {
-    key ^= key >> 33;
-    key *= 0xff51afd7ed558ccdULL;
-    return key ^ (key >> 29);
-  }
+  // A key's front hash: the key itself. Every stored key is a hash already
+  // (xxh3 or mix64 of a value), its bits as even as a second mix would make them.
+  static uint64_t front_hash(uint64_t key) noexcept { return key; }
   // The word of front hash h within a slice of slice words.
   static size_t slice_word(uint64_t h, size_t slice) noexcept {
     return static_cast<size_t>((static_cast<unsigned __int128>(h) * slice) >> 64);
