@@ -131,7 +131,7 @@ typedef struct sr_range_probe
 	uint64_t	key;			/* sr_order_key of the value (0 when is_null) */
 	uint16_t	attnum;
 	uint8_t		is_null;		/* the value is NULL: probes the column's NULL atoms only */
-	uint32_t	place;			/* made by the router: its range column's place + 1 (0: none); callers set 0 */
+	uint32_t	place;			/* made by the router: its range column's place + 1 (0: none); ignored in probes a caller passes */
 } sr_range_probe;
 
 /*

@@ -516,6 +516,19 @@ read_step(const ReadStep *s, const char *p, sr_value *values)
 		: value_from_datum(s->typid, s->attlen, datum, value);
 }
 
+/* One attribute of a walk at *off (not NULL): aligned, read when wanted, passed. */
+static inline bool
+walk_step(const ReadStep *s, const char *tp, uintptr_t *off, sr_value *values)
+{
+	/* A varlena with a 1-byte header is never padded (att_align_pointer). */
+	if (s->attlen != -1 || !VARATT_NOT_PAD_BYTE(tp + *off))
+		*off = (*off + s->alignmask) & ~(uintptr_t) s->alignmask;
+	if (s->kind != READ_SKIP && !read_step(s, tp + *off, values))
+		return false;
+	*off = s->attlen > 0 ? *off + s->attlen : att_addlength_pointer(*off, s->attlen, tp + *off);
+	return true;
+}
+
 /* The lean read of a tuple with NULLs that has every attribute up to the plan's last. */
 static pg_noinline bool
 read_lean_nulls(HeapTuple tuple, const ReadPlan *plan, sr_value *values)
@@ -534,11 +547,8 @@ read_lean_nulls(HeapTuple tuple, const ReadPlan *plan, sr_value *values)
 				values[s->attnum].is_null = true;
 			continue;
 		}
-		if (s->attlen != -1 || !VARATT_NOT_PAD_BYTE(tp + off))
-			off = (off + s->alignmask) & ~(uintptr_t) s->alignmask;
-		if (s->kind != READ_SKIP && !read_step(s, tp + off, values))
+		if (!walk_step(s, tp, &off, values))
 			return false;
-		off = s->attlen > 0 ? off + s->attlen : att_addlength_pointer(off, s->attlen, tp + off);
 	}
 	return true;
 }
@@ -559,14 +569,8 @@ read_lean(HeapTuple tuple, const ReadPlan *plan, sr_value *values)
 	if (plan->lean_walk_after != 0)
 		off = att_addlength_pointer(off, plan->lean_walk_after, tp + off);
 	for (const ReadStep *s = plan->lean_walk, *end = s + plan->lean_walk_count; s < end; s++)
-	{
-		/* A varlena with a 1-byte header is never padded (att_align_pointer). */
-		if (s->attlen != -1 || !VARATT_NOT_PAD_BYTE(tp + off))
-			off = (off + s->alignmask) & ~(uintptr_t) s->alignmask;
-		if (s->kind != READ_SKIP && !read_step(s, tp + off, values))
+		if (!walk_step(s, tp, &off, values))
 			return false;
-		off = s->attlen > 0 ? off + s->attlen : att_addlength_pointer(off, s->attlen, tp + off);
-	}
 	return true;
 }
 
