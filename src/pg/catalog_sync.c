@@ -21,13 +21,6 @@
 #include "plugin_internal.h"
 
 /*
- * From this many keys on, the static index's filter is unlikely to stay in
- * cache while the WAL streams through it, and each change prefetches the
- * filter lines of the next one.
- */
-#define PREFETCH_MIN_INDEX_KEYS 65536
-
-/*
  * The indexed expressions of one table (index_expressions rows of this major),
  * as loaded with the shapes and then decoded from the stream: never removed.
  */
@@ -109,7 +102,7 @@ publish_stats(RouterState *state, bool final)
 	sr_router_index_stats(state->router, &index);
 	/* Decided once a commit, after maintain_index installs any rebuild (the
 	 * transaction that loads the shapes is not prefetched). */
-	state->prefetch = index.keys >= PREFETCH_MIN_INDEX_KEYS;
+	state->prefetch = index.keys >= (size_t) shape_router_prefetch_min_keys;
 	shape_router_publish_stats(state->counters, sr_router_shape_count(state->router),
 							   sr_router_relation_count(state->router), &index, state->warm_start,
 							   state->start_cpu_us,

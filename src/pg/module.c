@@ -16,6 +16,13 @@ extern PGDLLEXPORT void _PG_init(void);
 
 int			shape_router_stats_log_level = DEBUG1;
 bool		shape_router_warm_start = true;
+/*
+ * From this many index keys on, the front filter (16 bits a key) outgrows a
+ * core's L2 cache of 2 MB, and each change prefetches the filter lines of the
+ * next one; below it they are in cache, and the prefetch's bookkeeping costs
+ * more than it saves.
+ */
+int			shape_router_prefetch_min_keys = 1048576;
 
 static const struct config_enum_entry log_level_options[] = {
 	{"debug5", DEBUG5, false},
@@ -61,6 +68,17 @@ _PG_init(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("shape_router.prefetch_min_keys",
+							"Index keys from which each change prefetches the index lines of the next change.",
+							"With fewer keys the index's front filter stays in cache and the prefetch costs more than "
+							"it saves. Read when a decoding session starts and at each commit.",
+							&shape_router_prefetch_min_keys,
+							1048576,
+							0,
+							INT_MAX,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("shape_router");
 }
 

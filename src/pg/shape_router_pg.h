@@ -484,6 +484,7 @@ extern void shape_router_publish_stats(const sr_counters *counters, size_t shape
 extern int64 shape_router_backend_cpu_us(void);
 extern int	shape_router_stats_log_level;
 extern bool shape_router_warm_start;
+extern int	shape_router_prefetch_min_keys;
 
 /*
  * SQL-callable functions. PG15's PG_FUNCTION_INFO_V1 exports only the info
