@@ -419,12 +419,11 @@ typedef struct ReadPlan
 	/* The same read as steps (make_lean_read) */
 	bool		lean;
 	int			lean_fixed_count;	/* the wanted attributes at fixed offsets */
-	int			lean_walk_count;	/* then the walk's attributes, up to the last wanted one */
+	int			lean_walk_from;	/* then the walk: lean_all from this attribute to the last wanted one */
 	uint32		lean_walk_off;	/* where the walk starts; or where the varlena before it does: */
 	int16		lean_walk_after;	/* that varlena's attlen (-1, -2), or 0 */
 	ReadStep	lean_fixed[TUPLE_KEYS_DEFORM_MAX];
-	ReadStep	lean_walk[TUPLE_KEYS_DEFORM_MAX];
-	ReadStep	lean_all[TUPLE_KEYS_DEFORM_MAX];	/* a tuple with NULLs: every attribute up to the last */
+	ReadStep	lean_all[TUPLE_KEYS_DEFORM_MAX];	/* every attribute up to the last (NULLs: all walked) */
 } ReadPlan;
 
 static ReadPlan read_plans[2];	/* by reader: 0 the route, 1 the prefetch */
@@ -468,7 +467,8 @@ make_lean_read(ReadPlan *plan, const RelationInfo *rel, size_t column_count)
 		return;
 	layout = tuple_layout_of(rel);
 	fixed = Min(layout->fixed, plan->last);
-	plan->lean_fixed_count = plan->lean_walk_count = 0;
+	plan->lean_fixed_count = 0;
+	plan->lean_walk_from = fixed;
 	for (int a = 0; a < fixed; a++)
 		if ((plan->wanted >> a) & 1)
 			plan->lean_fixed[plan->lean_fixed_count++] = read_step_of(layout, a, plan->wanted, plan->arrays);
@@ -484,8 +484,6 @@ make_lean_read(ReadPlan *plan, const RelationInfo *rel, size_t column_count)
 		else
 			plan->lean_walk_after = layout->attlen[before];
 	}
-	for (int a = layout->fixed; a < plan->last; a++)
-		plan->lean_walk[plan->lean_walk_count++] = read_step_of(layout, a, plan->wanted, plan->arrays);
 	for (int a = 0; a < plan->last; a++)
 		plan->lean_all[a] = read_step_of(layout, a, plan->wanted, plan->arrays);
 	plan->lean = true;
@@ -568,7 +566,7 @@ read_lean(HeapTuple tuple, const ReadPlan *plan, sr_value *values)
 			return false;
 	if (plan->lean_walk_after != 0)
 		off = att_addlength_pointer(off, plan->lean_walk_after, tp + off);
-	for (const ReadStep *s = plan->lean_walk, *end = s + plan->lean_walk_count; s < end; s++)
+	for (const ReadStep *s = plan->lean_all + plan->lean_walk_from, *end = plan->lean_all + plan->last; s < end; s++)
 		if (!walk_step(s, tp, &off, values))
 			return false;
 	return true;
