@@ -94,8 +94,14 @@ struct ChangeKeys {
   size_t old_keys_from = 0, old_probes_from = 0;
   // Gram keys left out because the gram filter of add_row said no shape has them.
   size_t filtered_grams = 0;
+  // Whether add_row left out some of an old row's plain keys or probes, equal
+  // to the new row's (skip_same): enough to tell a change no shape can want.
+  bool same_skipped = false;
 
-  void clear() noexcept { key_count = probe_count = old_keys_from = old_probes_from = filtered_grams = 0; }
+  void clear() noexcept {
+    key_count = probe_count = old_keys_from = old_probes_from = filtered_grams = 0;
+    same_skipped = false;
+  }
   // What follows is the old row's.
   void start_old_row() noexcept {
     old_keys_from = key_count;
@@ -109,8 +115,11 @@ struct ChangeKeys {
   // cannot be trusted.
   // grams: when given, only the gram keys it may have are kept (the rest
   // counted in filtered_grams): most of a text's windows are no shape's.
+  // skip_same: with keyed, no key or probe of a plain value or expression
+  // result equal to keyed's either (same_skipped says some were left out):
+  // an UPDATE's old row, for the quiet check alone.
   bool add_row(const RowPlan& plan, const sr_row_view& row, const sr_row_view* keyed, KeyPart part,
-               const GramFilter* grams = nullptr);
+               const GramFilter* grams = nullptr, bool skip_same = false);
   // The same with a plan made for this call.
   bool add_row(uint32_t relid, const sr_index_column* columns, size_t column_count, const sr_row_view& row,
                const sr_row_view* keyed, KeyPart part) {

@@ -1036,7 +1036,11 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
       if (plain != nullptr)
         change_keys_.append(*plain, plain->old_keys_from, plain->key_count, plain->old_probes_from, plain->probe_count);
       const size_t old_from = change_keys_.key_count;
-      if (old_row != nullptr && trusted) trusted = change_keys_.add_row(plan, *old_row, new_row, part, &grams_);
+      // An UPDATE's old row adds no key or probe its new row has, unless the
+      // quiet check fails (below): the old row's own decide proofs.
+      if (old_row != nullptr && trusted)
+        trusted = change_keys_.add_row(plan, *old_row, new_row, part, &grams_,
+                                       part == KeyPart::kAll && new_row != nullptr);
       if (plain != nullptr) {
         // The keys made now (elements, grams, expressions) were not read ahead
         // with the plain ones: their filter words are asked for together, so
@@ -1066,6 +1070,14 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
     counters_.equality_probes += k->key_count;
     counters_.range_probes += k->probe_count;
     return result_;
+  }
+  if (k == &change_keys_ && change_keys_.same_skipped && trusted) {
+    // The old row's keys and probes in full (its gram count is the first pass's).
+    const size_t filtered = change_keys_.filtered_grams;
+    change_keys_.key_count = change_keys_.old_keys_from;
+    change_keys_.probe_count = change_keys_.old_probes_from;
+    trusted = change_keys_.add_row(row_plan(relations_[*rslot]), *old_row, new_row, KeyPart::kAll, &grams_);
+    change_keys_.filtered_grams = filtered;
   }
   return candidates_in(*rslot, k->keys.data(), k->key_count, !trusted, k->probes.data(), k->probe_count,
                        k->key_attnums.data(), k->old_keys_from, k->old_probes_from, new_row, old_row,

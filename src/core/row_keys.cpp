@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #ifdef POSTGRES_H
 #error "the shape_router core must not include PostgreSQL headers"
@@ -414,8 +415,27 @@ void ChangeKeys::append(const ChangeKeys& other, size_t key_from, size_t key_to,
   probe_count += probe_to - probe_from;
 }
 
+namespace {
+
+// values_identical of a plain (not array) value, inline: an UPDATE's old row
+// asks it of each column.
+inline bool same_plain(uint8_t tag, const sr_value& a, const sr_value& b) noexcept {
+  if (a.is_null || b.is_null) return a.is_null == b.is_null;
+  switch (tag) {
+    case SR_TAG_TEXT:
+    case SR_TAG_BPCHAR:
+    case SR_TAG_UUID:
+    case SR_TAG_NUMERIC:
+      return a.len == b.len && (a.len == 0 || std::memcmp(a.v.bytes, b.v.bytes, a.len) == 0);
+    default:
+      return std::memcmp(&a.v, &b.v, sizeof(a.v)) == 0;
+  }
+}
+
+}  // namespace
+
 bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_row_view* keyed, KeyPart part,
-                         const GramFilter* grams) {
+                         const GramFilter* grams, bool skip_same) {
   const bool plain_only = part == KeyPart::kPlain;
   const bool variable_only = part == KeyPart::kVariable;
   const uint32_t relid = plan.relid;
@@ -444,10 +464,20 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
     a = key_attnums.data();
     return ok;
   };
-  if (!variable_only) {
+  // keyed's values, when a value equal to its own adds nothing
+  const sr_value* same = skip_same && keyed != nullptr ? keyed->values : nullptr;
+  bool skipped = false;
+  // The integer keys and range probes, in a loop each; with Skip, but for the
+  // values equal to same's (an instance of its own: the test costs every row).
+  auto int_keys_and_ranges = [&](auto skip) {
+    constexpr bool Skip = decltype(skip)::value;
     // (a NULL has no key and no range: at most a NULL probe)
     for (const RowPlan::IntKeyStep& step : plan.int_key_steps) {
       const sr_value& value = row.values[step.attnum];
+      if (Skip && value.is_null == same[step.attnum].is_null && (value.is_null || value.v.i == same[step.attnum].v.i)) {
+        skipped = true;
+        continue;
+      }
       if (value.is_null) {
         if (step.null_probe) put_probe(sr_range_probe{0, step.attnum, 1, 0});
         continue;
@@ -457,13 +487,19 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
     }
     for (const RowPlan::RangeStep& step : plan.range_steps) {
       const sr_value& value = row.values[step.attnum];
+      if (Skip && same_plain(step.tag, value, same[step.attnum])) {
+        skipped = true;
+        continue;
+      }
       if (value.is_null) {
         if (step.null_probe) put_probe(sr_range_probe{0, step.attnum, 1, 0});
         continue;
       }
       put_probe(sr_range_probe{order_key(step.tag, value), step.attnum, 0, step.place});
     }
-  }
+  };
+  if (!variable_only && same == nullptr) int_keys_and_ranges(std::false_type{});
+  if (!variable_only && same != nullptr) int_keys_and_ranges(std::true_type{});
   const std::vector<RowPlan::Step>& part_steps =
       plain_only ? plan.plain_steps : variable_only ? plan.variable_steps : plan.general_steps;
   for (const RowPlan::Step& step : part_steps) {
@@ -484,7 +520,12 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
       });
       continue;
     }
-    if (!variable_only) plain_keys(relid, step, value, put_key, put_probe);
+    if (!variable_only) {
+      if (same != nullptr && same_plain(step.tag, value, same[step.attnum]))
+        skipped = true;
+      else
+        plain_keys(relid, step, value, put_key, put_probe);
+    }
     if (plain_only || !(step.make & RowPlan::kGrams) || value.is_null) continue;
     // Grams: never exact, so an old row's identical text adds nothing.
     if (keyed != nullptr && values_identical(step.tag, value, keyed->values[step.attnum])) continue;
@@ -506,6 +547,14 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
       for (size_t c = 0; c < plan.virtual_columns.size() && column == nullptr; c++)
         if (plan.virtual_columns[c].attnum == result.attnum) column = &plan.virtual_columns[c];
       if (column == nullptr) continue;
+      if (same != nullptr && keyed->expression_count == row.expression_count) {
+        const sr_expression_value& other = keyed->expressions[e];
+        if (other.attnum == result.attnum && other.tag == result.tag &&
+            same_plain(result.tag, result.value, other.value)) {
+          skipped = true;
+          continue;
+        }
+      }
       // Keyed with the expression's own tag (the column's is some expression's).
       const uint64_t seed = seed_of(relid, column->attnum, result.tag);
       RowPlan::Step typed{seed, xxh3_8_flip(seed), 0, column->attnum, 0, result.tag, 0};
@@ -517,6 +566,7 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
   }
   key_count = nk;
   probe_count = np;
+  same_skipped |= skipped;
   return true;
 }
 

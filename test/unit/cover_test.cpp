@@ -992,4 +992,52 @@ TEST(Cover, RandomizedRoutesOfUpdatesDecideBothRows) {
   EXPECT_GT(r.counters().prefetched_keys_reused, 1000u);
 }
 
+// An UPDATE's old row probes only the values it does not share with the new
+// row while the change is quiet; once a shape is a candidate, it is keyed in
+// full, for its own exact decisions.
+TEST(Cover, AnUpdatesSharedValuesAreProbedOnceUntilAShapeIsACandidate) {
+  constexpr uint32_t kRel = 100;
+  auto value = [](int64_t v) {
+    sr_value x{};
+    x.v.i = v;
+    return x;
+  };
+  auto key = [&](int64_t v) {
+    const sr_value x = value(v);
+    return sr_index_key(kRel, 1, SR_TAG_INT, &x);
+  };
+  auto order = [&](int64_t v) {
+    const sr_value x = value(v);
+    return sr_order_key(SR_TAG_INT, &x);
+  };
+  Router r;
+  add(r, 1, kRel, CoverSpec{{{eq(key(5), 1, SR_TAG_INT)}}, 1});  // column 1 = 5
+  add(r, 2, kRel, CoverSpec{{{range(order(10), order(20), 2)}}, 1});  // column 2 BETWEEN 10 AND 20
+  // enough keys for a front filter, which tells the quiet changes
+  for (uint64_t id = 3; id < 3 + shape_router::kStaticIndexParams.front_min_keys; id++)
+    add(r, id, kRel, CoverSpec{{{eq(key(static_cast<int64_t>(1000 + id)), 1, SR_TAG_INT)}}, 1});
+  r.maintain(true);
+  auto route = [&](int64_t new1, int64_t new2, int64_t old1, int64_t old2) {
+    const std::vector<sr_value> new_values{value(0), value(new1), value(new2)};
+    const std::vector<sr_value> old_values{value(0), value(old1), value(old2)};
+    const sr_row_view new_view{new_values.data(), nullptr, nullptr, 0};
+    const sr_row_view old_view{old_values.data(), nullptr, nullptr, 0};
+    std::map<uint64_t, int> got;
+    for (const sr_shape_ref& s : r.route(kRel, &new_view, &old_view, true)) got[s.shape_id] = s.exact;
+    return got;
+  };
+  constexpr int D = SR_EXACT_DECIDED, N = SR_EXACT_NEW, O = SR_EXACT_OLD;
+  auto probes = [&]() { return std::make_pair(r.counters().equality_probes, r.counters().range_probes); };
+  auto before = probes();
+  EXPECT_EQ(route(7, 3, 7, 4), (std::map<uint64_t, int>{}));
+  EXPECT_EQ(probes(), std::make_pair(before.first + 1, before.second + 2));  // column 1 once
+  before = probes();
+  EXPECT_EQ(route(7, 3, 8, 3), (std::map<uint64_t, int>{}));
+  EXPECT_EQ(probes(), std::make_pair(before.first + 2, before.second + 1));  // column 2 once
+  // Candidates: each shape decided on both rows, from the old row's own keys.
+  EXPECT_EQ(route(5, 15, 5, 12), (std::map<uint64_t, int>{{1, D | N | O}, {2, D | N | O}}));
+  EXPECT_EQ(route(5, 3, 5, 15), (std::map<uint64_t, int>{{1, D | N | O}, {2, D | O}}));
+  EXPECT_EQ(route(6, 15, 7, 15), (std::map<uint64_t, int>{{2, D | N | O}}));
+}
+
 }  // namespace
