@@ -132,6 +132,7 @@ CREATE FUNCTION shape_router.decoding_stats(
     OUT expression_reuses bigint,
     OUT native_expressions bigint,
     OUT prefetched_keys_reused bigint,
+    OUT sieved_values bigint,
     OUT shapes_loaded bigint,
     OUT relations_with_shapes bigint,
     OUT index_keys bigint,

@@ -88,7 +88,8 @@ typedef struct sr_shape_ref
 	X(lane_decisions, "scan shapes a form lane decided, per row version: no program run of their own") \
 	X(expression_reuses, "FALLBACK leaves on an indexed expression answered from its value the decoder has (no executor call)") \
 	X(native_expressions, "indexed expression values of integer arithmetic computed without the executor, per row version") \
-	X(prefetched_keys_reused, "changes routed with the keys their prefetch had made (the rest of their keys made then)")
+	X(prefetched_keys_reused, "changes routed with the keys their prefetch had made (the rest of their keys made then)") \
+	X(sieved_values, "equality probes of integer values the value sieve answered: no shape's key, none made")
 
 typedef struct sr_counters
 {

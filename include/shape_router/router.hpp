@@ -20,6 +20,7 @@
 #include "shape_router/program.h"
 #include "shape_router/range_index.hpp"
 #include "shape_router/row_keys.hpp"
+#include "shape_router/value_sieve.hpp"
 #include "shape_router/shape_store.hpp"
 #include "shape_router/router.h"
 
@@ -206,6 +207,8 @@ class Router {
     std::vector<std::pair<uint16_t, uint32_t>> range_columns;
     // Its scan shapes whose programs can run together (FormLane): a lane a form.
     std::vector<FormLane> lanes;
+    // The values of its integer equality and composite keys (ValueSieve).
+    ValueSieve sieve;
     std::vector<int64_t> lane_forms;  // each lane's form in store_
     size_t lane_shapes = 0;
     // Per column with prefix or substring atoms: how many shapes have a prefix
@@ -364,6 +367,10 @@ class Router {
   std::vector<std::pair<uint64_t, uint64_t>> file_grams_;
   std::vector<IndexColumn> columns_scratch_;
   bool bulk_ = false;
+  // The sieve hashes of the integer keys filed while loading in bulk, by
+  // relation slot: each relation's sieve is sized for its own at the end.
+  std::vector<std::pair<uint32_t, uint64_t>> bulk_sieve_;
+  void sieve_keys(Relation& r, const sr_index_atom* atoms, size_t count) noexcept;
   uint64_t highest_shape_id_ = 0;  // of every shape ever added: a higher id is not in the directory
   sr_counters counters_{};
   // scratch for candidates()
@@ -399,6 +406,7 @@ class Router {
   }
   std::vector<sr_shape_ref> result_;
   ChangeKeys change_keys_;  // route()'s
+  ChangeKeys left_out_keys_, merged_keys_;  // route()'s, when the keys QuietSkips left out are made after all
   // The keys of the last two prefetch_rows() calls, for route() to reuse.
   struct PrefetchedKeys {
     uint64_t token = 0;  // 0: none kept

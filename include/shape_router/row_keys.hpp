@@ -9,6 +9,7 @@
 
 #include "shape_router/gram_filter.hpp"
 #include "shape_router/program.h"
+#include "shape_router/value_sieve.hpp"
 
 namespace shape_router {
 
@@ -23,6 +24,12 @@ uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value&
 uint64_t gram_word_of_key(uint32_t relid, uint16_t attnum, bool lower, size_t len, uint64_t key) noexcept;
 // Whether index_key is one-to-one on the values of tag (sr_key_exact).
 bool tag_key_exact(uint8_t tag) noexcept;
+// Whether index_key hashes a value of tag as its 8-byte integer v.i (integers
+// of every width, bool, date, timestamps).
+bool tag_keyed_as_int(uint8_t tag) noexcept;
+// The v.i whose index_key of (relid, attnum, tag) is key, for a tag keyed as
+// an integer: that hash undone.
+uint64_t int_value_of_key(uint32_t relid, uint16_t attnum, uint8_t tag, uint64_t key) noexcept;
 
 // What add_row makes of each of a relation's index columns, decided once per
 // set of columns instead of on every row: the steps of the columns a row has
@@ -52,6 +59,7 @@ struct RowPlan {
   // with a NULL probe for a NULL value (kNull) or not.
   struct IntKeyStep {
     uint64_t flip;
+    uint64_t sieve_salt;  // ValueSieve::salt(attnum)
     uint16_t attnum;
     bool null_probe;
   };
@@ -86,6 +94,15 @@ struct RowPlan {
 // the values by themselves); or the rest (array elements, grams, expressions).
 enum class KeyPart : uint8_t { kAll, kPlain, kVariable };
 
+// What add_row may leave out of a row's keys while its change may be quiet
+// (no shape a candidate): what same leaves out is made when it is not.
+// Integer keys of values the sieve has no bit for are no shape's: never made.
+struct QuietSkips {
+  bool same = false;          // keys and probes of plain values and expression results equal to keyed's
+  bool only_skipped = false;  // instead: only those same leaves out (the rest made before)
+  ValueSieve::View sieve;     // integer keys of values the sieve has no bit for (words nullptr: none)
+};
+
 struct ChangeKeys {
   std::vector<uint64_t> keys;
   std::vector<uint16_t> key_attnums;
@@ -94,13 +111,14 @@ struct ChangeKeys {
   size_t old_keys_from = 0, old_probes_from = 0;
   // Gram keys left out because the gram filter of add_row said no shape has them.
   size_t filtered_grams = 0;
-  // Whether add_row left out some of an old row's plain keys or probes, equal
-  // to the new row's (skip_same): enough to tell a change no shape can want.
-  bool same_skipped = false;
+  // Whether add_row left out keys or probes by QuietSkips.same (enough to tell
+  // a change no shape can want), and the integer values the sieve said no to.
+  bool skipped = false;
+  size_t sieved = 0;
 
   void clear() noexcept {
-    key_count = probe_count = old_keys_from = old_probes_from = filtered_grams = 0;
-    same_skipped = false;
+    key_count = probe_count = old_keys_from = old_probes_from = filtered_grams = sieved = 0;
+    skipped = false;
   }
   // What follows is the old row's.
   void start_old_row() noexcept {
@@ -115,11 +133,9 @@ struct ChangeKeys {
   // cannot be trusted.
   // grams: when given, only the gram keys it may have are kept (the rest
   // counted in filtered_grams): most of a text's windows are no shape's.
-  // skip_same: with keyed, no key or probe of a plain value or expression
-  // result equal to keyed's either (same_skipped says some were left out):
-  // an UPDATE's old row, for the quiet check alone.
+  // skips: what may be left out besides (skipped says whether any was).
   bool add_row(const RowPlan& plan, const sr_row_view& row, const sr_row_view* keyed, KeyPart part,
-               const GramFilter* grams = nullptr, bool skip_same = false);
+               const GramFilter* grams = nullptr, const QuietSkips* skips = nullptr);
   // The same with a plan made for this call.
   bool add_row(uint32_t relid, const sr_index_column* columns, size_t column_count, const sr_row_view& row,
                const sr_row_view* keyed, KeyPart part) {

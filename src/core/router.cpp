@@ -41,7 +41,31 @@ Router::Relation& Router::relation_for(uint32_t relid) {
   relations_.push_back(Relation{});
   relations_.back().relid = relid;
   relation_slot_.put(relid, static_cast<uint32_t>(relations_.size() - 1));
+  try {
+    relations_.back().sieve.reset(ValueSieve::kMinValues);
+  } catch (const std::bad_alloc&) {
+    // no sieve: its keys are always made
+  }
   return relations_.back();
+}
+
+// The values of the integer keys a shape is filed under, for its relation's
+// sieve: equality atoms and composites' keys (of a tag keyed as an integer).
+void Router::sieve_keys(Relation& r, const sr_index_atom* atoms, size_t count) noexcept {
+  for (size_t i = 0; i < count; i++) {
+    const sr_index_atom& atom = atoms[i];
+    if ((atom.kind != SR_ATOM_EQUAL && atom.kind != SR_ATOM_COMPOSITE) || !tag_keyed_as_int(atom.tag)) continue;
+    const uint64_t hash = ValueSieve::hash(int_value_of_key(r.relid, atom.attnum, atom.tag, atom.key), atom.attnum);
+    if (!bulk_) {
+      r.sieve.add(hash);
+      continue;
+    }
+    try {
+      bulk_sieve_.emplace_back(static_cast<uint32_t>(&r - relations_.data()), hash);
+    } catch (const std::bad_alloc&) {
+      r.sieve.add(hash);  // now, into a sieve sized before the load
+    }
+  }
 }
 
 std::vector<uint32_t>::iterator Router::scan_position(Relation& r, uint64_t shape_id) {
@@ -224,6 +248,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t home_column, const 
     index_.add(slot, &atoms[0].key, 1, bulk);
     file_column(r, IndexColumn{atoms[0].attnum, atoms[0].tag, 0, 1, 0});
     set_exact(r, slot, exact);
+    sieve_keys(r, atoms, 1);
     return;
   }
   std::vector<uint64_t>& keys = file_keys_;
@@ -314,6 +339,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t home_column, const 
         r.complement_columns |= uint64_t{1} << (atoms[i].attnum % 64);
       }
     }
+    if (!always) sieve_keys(r, atoms, count);
     if (always) {
       if (slot / 64 >= always_.size()) always_.resize(std::max<size_t>(slot / 64 + 1, always_.size() * 2), 0);
       r.scan.insert(scan_position(r, slots_[slot].shape_id()), slot);
@@ -1009,6 +1035,14 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
     return result_;
   }
   const StaticIndex::FrontProbe* fronts = nullptr;
+  Relation& relation = relations_[*rslot];
+  // (the conditions under which quiet_change can say yes)
+  const bool may_be_quiet = relation.lane_shapes == 0 && relation.scan.empty() && relation.complement_columns == 0;
+  // While the change may be quiet, keys no shape can have are left out: of
+  // integer values the sieve does not have, and of an UPDATE's old row those
+  // its new row has (made after all, below, when it is not quiet).
+  QuietSkips skips;
+  if (may_be_quiet && !bulk_) skips.sieve = relation.sieve.view();
   if (trusted) {
     PrefetchedKeys* kept = nullptr;
     for (PrefetchedKeys& p : prefetched_)
@@ -1029,18 +1063,16 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
       const ChangeKeys* plain = kept != nullptr ? &kept->keys : nullptr;
       if (kept != nullptr) kept->token = 0;
       if (plain != nullptr) change_keys_.append(*plain, 0, plain->old_keys_from, 0, plain->old_probes_from);
+      const QuietSkips* skipping = part == KeyPart::kAll && may_be_quiet ? &skips : nullptr;
       const size_t new_from = change_keys_.key_count;
-      if (new_row != nullptr) trusted = change_keys_.add_row(plan, *new_row, nullptr, part, &grams_);
+      if (new_row != nullptr) trusted = change_keys_.add_row(plan, *new_row, nullptr, part, &grams_, skipping);
       const size_t new_to = change_keys_.key_count;
       change_keys_.start_old_row();
       if (plain != nullptr)
         change_keys_.append(*plain, plain->old_keys_from, plain->key_count, plain->old_probes_from, plain->probe_count);
       const size_t old_from = change_keys_.key_count;
-      // An UPDATE's old row adds no key or probe its new row has, unless the
-      // quiet check fails (below): the old row's own decide proofs.
-      if (old_row != nullptr && trusted)
-        trusted = change_keys_.add_row(plan, *old_row, new_row, part, &grams_,
-                                       part == KeyPart::kAll && new_row != nullptr);
+      skips.same = new_row != nullptr;
+      if (old_row != nullptr && trusted) trusted = change_keys_.add_row(plan, *old_row, new_row, part, &grams_, skipping);
       if (plain != nullptr) {
         // The keys made now (elements, grams, expressions) were not read ahead
         // with the plain ones: their filter words are asked for together, so
@@ -1063,21 +1095,36 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
       counters_.equality_probes += change_keys_.filtered_grams;  // probed, by the gram filter
     }
   }
+  // A value the sieve has not is probed by it (candidates_in counts the rest).
+  counters_.equality_probes += k->sieved;
+  counters_.sieved_values += k->sieved;
   // Most changes: no shape can be a candidate, known before candidates_in's setup.
-  if (trusted && quiet_change(relations_[*rslot], k->keys.data(), k->key_count, k->probes.data(), k->probe_count,
+  if (trusted && quiet_change(relation, k->keys.data(), k->key_count, k->probes.data(), k->probe_count,
                               k->key_attnums.data(), fronts)) {
     result_.clear();
     counters_.equality_probes += k->key_count;
     counters_.range_probes += k->probe_count;
     return result_;
   }
-  if (k == &change_keys_ && change_keys_.same_skipped && trusted) {
-    // The old row's keys and probes in full (its gram count is the first pass's).
-    const size_t filtered = change_keys_.filtered_grams;
-    change_keys_.key_count = change_keys_.old_keys_from;
-    change_keys_.probe_count = change_keys_.old_probes_from;
-    trusted = change_keys_.add_row(row_plan(relations_[*rslot]), *old_row, new_row, KeyPart::kAll, &grams_);
-    change_keys_.filtered_grams = filtered;
+  if (k == &change_keys_ && change_keys_.skipped && trusted) {
+    // The keys and probes the old row shares with the new, each after its own
+    // row's: the candidates' exact proofs and composite stabs need them.
+    const RowPlan& plan = row_plan(relation);
+    ChangeKeys& rest = left_out_keys_;
+    rest.clear();
+    skips.only_skipped = true;
+    skips.sieve = ValueSieve::View{};
+    rest.start_old_row();  // (the new row left nothing out)
+    if (old_row != nullptr) rest.add_row(plan, *old_row, new_row, KeyPart::kAll, nullptr, &skips);
+    ChangeKeys& all = merged_keys_;
+    all.clear();
+    all.append(change_keys_, 0, change_keys_.old_keys_from, 0, change_keys_.old_probes_from);
+    all.start_old_row();
+    all.append(change_keys_, change_keys_.old_keys_from, change_keys_.key_count, change_keys_.old_probes_from,
+               change_keys_.probe_count);
+    all.append(rest, rest.old_keys_from, rest.key_count, rest.old_probes_from, rest.probe_count);
+    all.filtered_grams = change_keys_.filtered_grams;
+    std::swap(change_keys_, all);
   }
   return candidates_in(*rslot, k->keys.data(), k->key_count, !trusted, k->probes.data(), k->probe_count,
                        k->key_attnums.data(), k->old_keys_from, k->old_probes_from, new_row, old_row,
@@ -1347,6 +1394,22 @@ void Router::begin_bulk_load(size_t expected_shapes) {
 void Router::end_bulk_load() {
   file_pending_covers();
   bulk_ = false;
+  // Each relation's sieve sized for the integer keys it was loaded with (one
+  // that had values before adds to them; one that cannot be sized keeps its size).
+  try {
+    std::vector<size_t> loaded(relations_.size(), 0);
+    for (const auto& [rslot, hash] : bulk_sieve_) loaded[rslot]++;
+    for (size_t rslot = 0; rslot < relations_.size(); rslot++) {
+      ValueSieve& sieve = relations_[rslot].sieve;
+      if (loaded[rslot] > 0 && sieve.values() == 0) try {
+          sieve.reset(2 * loaded[rslot]);
+        } catch (const std::bad_alloc&) {
+        }
+    }
+  } catch (const std::bad_alloc&) {
+  }
+  for (const auto& [rslot, hash] : bulk_sieve_) relations_[rslot].sieve.add(hash);
+  std::vector<std::pair<uint32_t, uint64_t>>().swap(bulk_sieve_);
   // Loaded once, then mostly read. Growth slack is given back when large; the
   // small overshoot of a reservation is left, since untouched pages cost no
   // memory and shrinking copies the table (the copy and the original live at

@@ -74,6 +74,50 @@ inline uint64_t xxh3_8(uint64_t bits, uint64_t flip) noexcept {
   return h ^ (h >> 28);
 }
 
+// The inverse of an odd number modulo 2^64 (Newton's iteration: each step
+// doubles the bits that are right; an odd a is its own inverse to 3 bits).
+constexpr uint64_t odd_inverse(uint64_t a) {
+  uint64_t x = a;
+  for (int i = 0; i < 5; i++) x *= 2 - a * x;
+  return x;
+}
+static_assert(odd_inverse(0xff51afd7ed558ccdULL) * 0xff51afd7ed558ccdULL == 1);
+// xxh3_8 undone, step by step: its xor-shifts and products undo as mix64's
+// do; its xor of two rotations is a sum of powers of the rotation by one,
+// whose inverse is another such sum (kUnrotate's bits: the rotations).
+constexpr uint64_t rotl64(uint64_t x, unsigned r) { return r == 0 ? x : (x << r) | (x >> (64 - r)); }
+constexpr uint64_t rotations_times(uint64_t a, uint64_t b) {
+  uint64_t product = 0;
+  for (unsigned i = 0; i < 64; i++)
+    if ((a >> i) & 1) product ^= rotl64(b, i);
+  return product;
+}
+// (1 + R^49 + R^24)^-1 = (1 + R^49 + R^24)^63: the group of such units has order 64.
+constexpr uint64_t make_unrotate() {
+  const uint64_t p = 1 | uint64_t{1} << 49 | uint64_t{1} << 24;
+  uint64_t power = p, inverse = 1;
+  for (int i = 0; i < 6; i++) {  // p^(1 + 2 + 4 + 8 + 16 + 32)
+    inverse = rotations_times(inverse, power);
+    power = rotations_times(power, power);
+  }
+  return inverse;
+}
+constexpr uint64_t kUnrotate = make_unrotate();
+static_assert(rotations_times(kUnrotate, 1 | uint64_t{1} << 49 | uint64_t{1} << 24) == 1);
+inline uint64_t xxh3_8_inverse(uint64_t key, uint64_t flip) noexcept {
+  constexpr uint64_t kInverse = odd_inverse(0x9FB21C651E98DF25ULL);
+  uint64_t h = key ^ (key >> 28) ^ (key >> 56);
+  h *= kInverse;
+  h ^= (h >> 35) + 8;  // (the top 34 bits, which it reads, are as before it)
+  h *= kInverse;
+  uint64_t unrotated = 0;
+  for (uint64_t bits = kUnrotate; bits != 0; bits &= bits - 1) unrotated ^= rotl64(h, __builtin_ctzll(bits));
+  h = unrotated ^ flip;
+  uint64_t value = (h << 32) | (h >> 32);
+  if (!XXH_CPU_LITTLE_ENDIAN) value = XXH_swap64(value);
+  return value;
+}
+
 // Whether a plain value of tag is keyed as the 8-byte integer v.i (key_with_seed's default case).
 inline bool step_key_is_int(uint8_t tag) noexcept {
   switch (tag) {
@@ -128,14 +172,6 @@ struct GramKeyForm {
 inline uint64_t substring_word_key(uint64_t seed, uint64_t word, size_t len) noexcept {
   return GramKeyForm(seed, len).key(word);
 }
-// The inverse of an odd number modulo 2^64 (Newton's iteration: each step
-// doubles the bits that are right; an odd a is its own inverse to 3 bits).
-constexpr uint64_t odd_inverse(uint64_t a) {
-  uint64_t x = a;
-  for (int i = 0; i < 5; i++) x *= 2 - a * x;
-  return x;
-}
-static_assert(odd_inverse(0xff51afd7ed558ccdULL) * 0xff51afd7ed558ccdULL == 1);
 // mix64 undone: its xor-shifts by 33 undo themselves, its products multiply back.
 inline uint64_t unmix64(uint64_t key) noexcept {
   key ^= key >> 33;
@@ -186,6 +222,12 @@ uint64_t index_key(uint32_t relid, uint16_t attnum, uint8_t tag, const sr_value&
 uint64_t gram_word_of_key(uint32_t relid, uint16_t attnum, bool lower, size_t len, uint64_t key) noexcept {
   const GramKeyForm form(substring_seed(relid, attnum, lower), len);
   return unmix64(key - form.add) ^ form.base;
+}
+
+bool tag_keyed_as_int(uint8_t tag) noexcept { return step_key_is_int(tag); }
+
+uint64_t int_value_of_key(uint32_t relid, uint16_t attnum, uint8_t tag, uint64_t key) noexcept {
+  return xxh3_8_inverse(key, xxh3_8_flip(seed_of(relid, attnum, tag)));
 }
 
 bool tag_key_exact(uint8_t tag) noexcept {
@@ -393,7 +435,7 @@ void RowPlan::build(uint32_t relation, const sr_index_column* columns, size_t co
                     column.tag, make};
     step_count++;
     if ((make & ~kNull) == kKey && step_key_is_int(column.tag)) {
-      int_key_steps.push_back(IntKeyStep{step.flip, column.attnum, (make & kNull) != 0});
+      int_key_steps.push_back(IntKeyStep{step.flip, ValueSieve::salt(column.attnum), column.attnum, (make & kNull) != 0});
       continue;
     }
     if ((make & ~kNull) == kRange) {
@@ -435,7 +477,7 @@ inline bool same_plain(uint8_t tag, const sr_value& a, const sr_value& b) noexce
 }  // namespace
 
 bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_row_view* keyed, KeyPart part,
-                         const GramFilter* grams, bool skip_same) {
+                         const GramFilter* grams, const QuietSkips* skips) {
   const bool plain_only = part == KeyPart::kPlain;
   const bool variable_only = part == KeyPart::kVariable;
   const uint32_t relid = plan.relid;
@@ -465,21 +507,33 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
     return ok;
   };
   // keyed's values, when a value equal to its own adds nothing
-  const sr_value* same = skip_same && keyed != nullptr ? keyed->values : nullptr;
+  const sr_value* same = skips != nullptr && skips->same && keyed != nullptr ? keyed->values : nullptr;
+  const ValueSieve::View sieve = skips != nullptr ? skips->sieve : ValueSieve::View{};
+  // only what those skips leave out, instead (the rest made already)
+  const bool only = skips != nullptr && skips->only_skipped;
   bool skipped = false;
+  size_t sieved_values = 0;
   // The integer keys and range probes, in a loop each; with Skip, but for the
-  // values equal to same's (an instance of its own: the test costs every row).
-  auto int_keys_and_ranges = [&](auto skip) {
-    constexpr bool Skip = decltype(skip)::value;
+  // values equal to same's (with Only, just those); with Sieve, but for the
+  // integer values the sieve has no bit for (an instance each: a test costs
+  // every row).
+  auto int_keys_and_ranges = [&](auto skip, auto sieving, auto only_left_out) {
+    constexpr bool Skip = decltype(skip)::value, Sieve = decltype(sieving)::value;
+    constexpr bool Only = decltype(only_left_out)::value;
     // (a NULL has no key and no range: at most a NULL probe)
     for (const RowPlan::IntKeyStep& step : plan.int_key_steps) {
       const sr_value& value = row.values[step.attnum];
-      if (Skip && value.is_null == same[step.attnum].is_null && (value.is_null || value.v.i == same[step.attnum].v.i)) {
-        skipped = true;
-        continue;
-      }
+      const bool shared = Skip && value.is_null == same[step.attnum].is_null &&
+                          (value.is_null || value.v.i == same[step.attnum].v.i);
+      skipped |= shared;
+      if (shared != Only) continue;
       if (value.is_null) {
         if (step.null_probe) put_probe(sr_range_probe{0, step.attnum, 1, 0});
+        continue;
+      }
+      // (no shape has a key of this value: none is made, even for candidates_in)
+      if (Sieve && !sieve.may_have(ValueSieve::salted_hash(static_cast<uint64_t>(value.v.i), step.sieve_salt))) {
+        sieved_values++;
         continue;
       }
       a[nk] = step.attnum;
@@ -487,10 +541,9 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
     }
     for (const RowPlan::RangeStep& step : plan.range_steps) {
       const sr_value& value = row.values[step.attnum];
-      if (Skip && same_plain(step.tag, value, same[step.attnum])) {
-        skipped = true;
-        continue;
-      }
+      const bool shared = Skip && same_plain(step.tag, value, same[step.attnum]);
+      skipped |= shared;
+      if (shared != Only) continue;
       if (value.is_null) {
         if (step.null_probe) put_probe(sr_range_probe{0, step.attnum, 1, 0});
         continue;
@@ -498,15 +551,25 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
       put_probe(sr_range_probe{order_key(step.tag, value), step.attnum, 0, step.place});
     }
   };
-  if (!variable_only && same == nullptr) int_keys_and_ranges(std::false_type{});
-  if (!variable_only && same != nullptr) int_keys_and_ranges(std::true_type{});
+  auto with_only = [&](auto skip, auto sieving) {
+    if (only)
+      int_keys_and_ranges(skip, sieving, std::true_type{});
+    else
+      int_keys_and_ranges(skip, sieving, std::false_type{});
+  };
+  if (!variable_only) {
+    if (same == nullptr && sieve.words == nullptr) with_only(std::false_type{}, std::false_type{});
+    if (same == nullptr && sieve.words != nullptr) with_only(std::false_type{}, std::true_type{});
+    if (same != nullptr && sieve.words == nullptr) with_only(std::true_type{}, std::false_type{});
+    if (same != nullptr && sieve.words != nullptr) with_only(std::true_type{}, std::true_type{});
+  }
   const std::vector<RowPlan::Step>& part_steps =
       plain_only ? plan.plain_steps : variable_only ? plan.variable_steps : plan.general_steps;
   for (const RowPlan::Step& step : part_steps) {
     const sr_value& value = row.values[step.attnum];
     if (step.make & RowPlan::kElements) {
       // An array: its elements' keys (no atom holds for a NULL array).
-      if (plain_only || value.is_null) continue;
+      if (plain_only || only || value.is_null) continue;
       if (keyed != nullptr && values_identical(step.tag, value, keyed->values[step.attnum])) continue;
       variable([&] {
         make_room(value.len, 0);
@@ -521,12 +584,11 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
       continue;
     }
     if (!variable_only) {
-      if (same != nullptr && same_plain(step.tag, value, same[step.attnum]))
-        skipped = true;
-      else
-        plain_keys(relid, step, value, put_key, put_probe);
+      const bool left_out = same != nullptr && same_plain(step.tag, value, same[step.attnum]);
+      skipped |= left_out;
+      if (left_out == only) plain_keys(relid, step, value, put_key, put_probe);
     }
-    if (plain_only || !(step.make & RowPlan::kGrams) || value.is_null) continue;
+    if (plain_only || only || !(step.make & RowPlan::kGrams) || value.is_null) continue;
     // Grams: never exact, so an old row's identical text adds nothing.
     if (keyed != nullptr && values_identical(step.tag, value, keyed->values[step.attnum])) continue;
     const bool ok = variable([&] {
@@ -547,14 +609,14 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
       for (size_t c = 0; c < plan.virtual_columns.size() && column == nullptr; c++)
         if (plan.virtual_columns[c].attnum == result.attnum) column = &plan.virtual_columns[c];
       if (column == nullptr) continue;
+      bool left_out = false;
       if (same != nullptr && keyed->expression_count == row.expression_count) {
         const sr_expression_value& other = keyed->expressions[e];
-        if (other.attnum == result.attnum && other.tag == result.tag &&
-            same_plain(result.tag, result.value, other.value)) {
-          skipped = true;
-          continue;
-        }
+        left_out = other.attnum == result.attnum && other.tag == result.tag &&
+                   same_plain(result.tag, result.value, other.value);
       }
+      skipped |= left_out;
+      if (left_out != only) continue;
       // Keyed with the expression's own tag (the column's is some expression's).
       const uint64_t seed = seed_of(relid, column->attnum, result.tag);
       RowPlan::Step typed{seed, xxh3_8_flip(seed), 0, column->attnum, 0, result.tag, 0};
@@ -566,7 +628,8 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
   }
   key_count = nk;
   probe_count = np;
-  same_skipped |= skipped;
+  if (!only) this->skipped |= skipped;
+  sieved += sieved_values;
   return true;
 }
 

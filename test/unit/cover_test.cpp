@@ -888,8 +888,11 @@ TEST(Cover, RandomizedExactDecisionsMatchTheRows) {
 
 // route() with the rows' values of UPDATEs, half of whose values the old row
 // shares with the new: candidates and exact decisions of both rows against the
-// cover, through the direct path and the prefetched one.
-TEST(Cover, RandomizedRoutesOfUpdatesDecideBothRows) {
+// cover, through the direct path and the prefetched one. Without complement
+// atoms a change may be quiet: route() then leaves out the old row's shared
+// values and the integer values the value sieve has not, until some shape is a
+// candidate.
+void random_routes_of_updates(bool complements) {
   std::mt19937_64 rng(11);
   constexpr uint32_t kRel = 100;
   auto value = [](int64_t v) {
@@ -934,6 +937,10 @@ TEST(Cover, RandomizedRoutesOfUpdatesDecideBothRows) {
             atoms.push_back(null_atom(column));
             break;
           case 2: {
+            if (!complements) {
+              atoms.push_back(range(order(lo), order(lo + static_cast<int64_t>(rng() % 5)), column));
+              break;
+            }
             std::vector<uint64_t> excluded;
             for (uint64_t e = rng() % 3; e > 0; e--) excluded.push_back(key(column, static_cast<int64_t>(rng() % 15)));
             complement(atoms, column, excluded);
@@ -990,7 +997,13 @@ TEST(Cover, RandomizedRoutesOfUpdatesDecideBothRows) {
   }
   EXPECT_GT(r.counters().exact_hits, 1000u);
   EXPECT_GT(r.counters().prefetched_keys_reused, 1000u);
+  if (!complements) {
+    EXPECT_GT(r.counters().sieved_values, 1000u);
+  }
 }
+
+TEST(Cover, RandomizedRoutesOfUpdatesDecideBothRows) { random_routes_of_updates(true); }
+TEST(Cover, RandomizedQuietRoutesOfUpdatesDecideBothRows) { random_routes_of_updates(false); }
 
 // An UPDATE's old row probes only the values it does not share with the new
 // row while the change is quiet; once a shape is a candidate, it is keyed in
@@ -1002,9 +1015,9 @@ TEST(Cover, AnUpdatesSharedValuesAreProbedOnceUntilAShapeIsACandidate) {
     x.v.i = v;
     return x;
   };
-  auto key = [&](int64_t v) {
+  auto key = [&](int64_t v, uint16_t column = 1) {
     const sr_value x = value(v);
-    return sr_index_key(kRel, 1, SR_TAG_INT, &x);
+    return sr_index_key(kRel, column, SR_TAG_INT, &x);
   };
   auto order = [&](int64_t v) {
     const sr_value x = value(v);
@@ -1014,12 +1027,15 @@ TEST(Cover, AnUpdatesSharedValuesAreProbedOnceUntilAShapeIsACandidate) {
   add(r, 1, kRel, CoverSpec{{{eq(key(5), 1, SR_TAG_INT)}}, 1});  // column 1 = 5
   add(r, 2, kRel, CoverSpec{{{range(order(10), order(20), 2)}}, 1});  // column 2 BETWEEN 10 AND 20
   // enough keys for a front filter, which tells the quiet changes
-  for (uint64_t id = 3; id < 3 + shape_router::kStaticIndexParams.front_min_keys; id++)
+  const uint64_t last = 2 + shape_router::kStaticIndexParams.front_min_keys;
+  for (uint64_t id = 3; id <= last; id++)
     add(r, id, kRel, CoverSpec{{{eq(key(static_cast<int64_t>(1000 + id)), 1, SR_TAG_INT)}}, 1});
+  // column 3 = 7 AND column 2 BETWEEN 30 AND 40: a composite, column 3 keyed by nothing else
+  add(r, last + 1, kRel, CoverSpec{{{comp(key(7, 3), 3, order(30), order(40), 2)}}, 0});
   r.maintain(true);
-  auto route = [&](int64_t new1, int64_t new2, int64_t old1, int64_t old2) {
-    const std::vector<sr_value> new_values{value(0), value(new1), value(new2)};
-    const std::vector<sr_value> old_values{value(0), value(old1), value(old2)};
+  auto route = [&](int64_t new1, int64_t new2, int64_t old1, int64_t old2, int64_t new3 = 0, int64_t old3 = 0) {
+    const std::vector<sr_value> new_values{value(0), value(new1), value(new2), value(new3)};
+    const std::vector<sr_value> old_values{value(0), value(old1), value(old2), value(old3)};
     const sr_row_view new_view{new_values.data(), nullptr, nullptr, 0};
     const sr_row_view old_view{old_values.data(), nullptr, nullptr, 0};
     std::map<uint64_t, int> got;
@@ -1029,15 +1045,26 @@ TEST(Cover, AnUpdatesSharedValuesAreProbedOnceUntilAShapeIsACandidate) {
   constexpr int D = SR_EXACT_DECIDED, N = SR_EXACT_NEW, O = SR_EXACT_OLD;
   auto probes = [&]() { return std::make_pair(r.counters().equality_probes, r.counters().range_probes); };
   auto before = probes();
+  // (equality probes: columns 1 and 3; range probes: column 2)
   EXPECT_EQ(route(7, 3, 7, 4), (std::map<uint64_t, int>{}));
-  EXPECT_EQ(probes(), std::make_pair(before.first + 1, before.second + 2));  // column 1 once
+  EXPECT_EQ(probes(), std::make_pair(before.first + 2, before.second + 2));  // columns 1 and 3 once
   before = probes();
   EXPECT_EQ(route(7, 3, 8, 3), (std::map<uint64_t, int>{}));
-  EXPECT_EQ(probes(), std::make_pair(before.first + 2, before.second + 1));  // column 2 once
+  EXPECT_EQ(probes(), std::make_pair(before.first + 3, before.second + 1));  // columns 2 and 3 once
   // Candidates: each shape decided on both rows, from the old row's own keys.
   EXPECT_EQ(route(5, 15, 5, 12), (std::map<uint64_t, int>{{1, D | N | O}, {2, D | N | O}}));
   EXPECT_EQ(route(5, 3, 5, 15), (std::map<uint64_t, int>{{1, D | N | O}, {2, D | O}}));
   EXPECT_EQ(route(6, 15, 7, 15), (std::map<uint64_t, int>{{2, D | N | O}}));
+  // The composite from its key, shared by both rows, and the old row's column 2.
+  const uint64_t composite = last + 1;
+  EXPECT_EQ(route(6, 3, 6, 35, 7, 7), (std::map<uint64_t, int>{{composite, 0}}));
+  EXPECT_EQ(route(6, 35, 6, 3, 7, 7), (std::map<uint64_t, int>{{composite, 0}}));
+  EXPECT_EQ(route(6, 3, 6, 4, 7, 7), (std::map<uint64_t, int>{}));
+  // Column 1's 6 and column 3's 8 are no shape's: the sieve answers them (the
+  // new row's; the old row shares them), no key made.
+  const uint64_t sieved = r.counters().sieved_values;
+  EXPECT_EQ(route(6, 3, 6, 4, 8, 8), (std::map<uint64_t, int>{}));
+  EXPECT_EQ(r.counters().sieved_values, sieved + 2);
 }
 
 }  // namespace

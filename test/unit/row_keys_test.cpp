@@ -864,4 +864,59 @@ TEST(RouterRoute, ColumnsEpochFollowsIndexColumns) {
   sr_router_destroy(router);
 }
 
+// An integer key undone gives back the value it was made of, for every tag
+// keyed as an integer, any relation and column: what the value sieve is filled
+// with from keys alone.
+TEST(RowKeys, IntegerKeysGiveBackTheirValues) {
+  std::mt19937_64 rng(3);
+  for (const uint8_t tag : {SR_TAG_INT, SR_TAG_BOOL, SR_TAG_DATE, SR_TAG_TIMESTAMP, SR_TAG_TIMESTAMPTZ}) {
+    ASSERT_TRUE(shape_router::tag_keyed_as_int(tag)) << int{tag};
+    for (int i = 0; i < 20000; i++) {
+      const uint32_t relid = static_cast<uint32_t>(rng());
+      const uint16_t attnum = static_cast<uint16_t>(1 + rng() % 1600);
+      sr_value v{};
+      v.v.i = i < 100 ? i - 50 : static_cast<int64_t>(rng());
+      const uint64_t key = sr_index_key(relid, attnum, tag, &v);
+      ASSERT_EQ(shape_router::int_value_of_key(relid, attnum, tag, key), static_cast<uint64_t>(v.v.i))
+          << int{tag} << " " << v.v.i;
+    }
+  }
+  for (const uint8_t tag : {SR_TAG_TEXT, SR_TAG_FLOAT, SR_TAG_NUMERIC, SR_TAG_UUID})
+    EXPECT_FALSE(shape_router::tag_keyed_as_int(tag)) << int{tag};
+}
+
+// The sieve has every value added; it grows past its capacity while it keeps
+// the values' hashes, and passes every value once it cannot.
+TEST(RowKeys, ValueSieveHoldsEveryValueAndGrows) {
+  using shape_router::ValueSieve;
+  auto holds = [](const ValueSieve& s, uint64_t v, uint16_t attnum) {
+    const ValueSieve::View view = s.view();
+    return view.words == nullptr || view.may_have(ValueSieve::hash(v, attnum));
+  };
+  ValueSieve sieve;
+  EXPECT_FALSE(sieve.usable());  // never sized: nothing to answer with
+  sieve.reset(100);
+  ASSERT_TRUE(sieve.usable());
+  const size_t first_bytes = sieve.bytes();
+  for (uint64_t v = 0; v < 20000; v++) sieve.add(ValueSieve::hash(v * 7, 3));
+  EXPECT_TRUE(sieve.usable());
+  EXPECT_GT(sieve.bytes(), first_bytes);
+  size_t passed = 0;
+  for (uint64_t v = 0; v < 20000; v++) {
+    ASSERT_TRUE(holds(sieve, v * 7, 3)) << v;
+    passed += holds(sieve, v * 7 + 1, 3);  // no value of the sieve
+  }
+  EXPECT_LT(passed, 20000u / 8);  // about 1 in 16 pass
+  // The same values on another column mostly do not pass.
+  size_t other = 0;
+  for (uint64_t v = 0; v < 20000; v++) other += holds(sieve, v * 7, 4);
+  EXPECT_LT(other, 20000u / 8);
+  // Past kKeepMax values it keeps no hashes: past its capacity, it gives up.
+  ValueSieve big;
+  big.reset(ValueSieve::kKeepMax);
+  for (uint64_t v = 0; v < 2 * ValueSieve::kKeepMax + 2; v++) big.add(ValueSieve::hash(v, 1));
+  EXPECT_FALSE(big.usable());
+  EXPECT_TRUE(holds(big, 12345678901, 1));
+}
+
 }  // namespace

@@ -1,0 +1,97 @@
+// The integer values a relation's shapes have equality or composite keys of,
+// column by column, as one bit a value in one bit array (about 16 bits a
+// value): a row's integer value the sieve has no bit for is no shape's key,
+// so while a change may be quiet its key is neither hashed nor looked up (an
+// integer key costs an xxh3 and a front filter word; the sieve, a multiply
+// and a bit). The values come from the keys themselves (int_value_of_key:
+// an 8-byte key is one-to-one), so a loaded catalog needs nothing new.
+// Bits are only set: a dropped shape's bit stays until the next bulk load.
+// Past its capacity it grows, up to kKeepMax values; a larger one (loaded in
+// bulk) past twice what it was loaded with passes every value until the next
+// bulk load sizes it again.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <vector>
+
+#include "shape_router/flat_map.hpp"
+
+namespace shape_router {
+
+class ValueSieve {
+ public:
+  // Where a value of column attnum falls: its bits above the sieve's size address it.
+  static uint64_t hash(uint64_t value, uint16_t attnum) noexcept { return salted_hash(value, salt(attnum)); }
+  static uint64_t salt(uint16_t attnum) noexcept { return mix64(uint64_t{attnum} + kGoldenGamma); }
+  static uint64_t salted_hash(uint64_t value, uint64_t salt) noexcept { return (value ^ salt) * kGoldenGamma; }
+
+  // The bits as locals, for a row's loop.
+  struct View {
+    const uint64_t* words = nullptr;  // nullptr: every value passes
+    unsigned shift = 64;
+    bool may_have(uint64_t hash) const noexcept {
+      const uint64_t bit = hash >> shift;
+      return (words[bit >> 6] >> (bit & 63)) & 1;
+    }
+  };
+  View view() const noexcept { return usable() ? View{words_.data(), shift_} : View{}; }
+  bool usable() const noexcept { return !words_.empty() && added_ <= capacity_; }
+  size_t values() const noexcept { return added_; }
+
+  // Empty, with room for values (at least kMinValues); the old bits are gone.
+  // The values' hashes are kept, to grow by, while there are at most kKeepMax.
+  void reset(size_t values) {
+    size_bits(values);
+    added_ = 0;
+    kept_.clear();
+    keeping_ = true;
+  }
+  // One more value (of hash()). Past the capacity the sieve grows from the
+  // kept hashes, or stops being usable when it has none to grow from.
+  void add(uint64_t hash) noexcept {
+    if (words_.empty()) return;
+    set(hash);
+    added_++;
+    if (keeping_) try {
+        if (kept_.size() >= kKeepMax) throw std::bad_alloc();
+        kept_.push_back(hash);
+      } catch (const std::bad_alloc&) {
+        keeping_ = false;
+        std::vector<uint64_t>().swap(kept_);
+      }
+    if (added_ > capacity_ && keeping_) try {
+        size_bits(2 * added_);
+        for (uint64_t h : kept_) set(h);
+      } catch (const std::bad_alloc&) {
+      }
+  }
+  size_t bytes() const noexcept { return (words_.size() + kept_.capacity()) * sizeof(uint64_t); }
+
+  static constexpr size_t kMinValues = 512;
+  static constexpr size_t kKeepMax = 65536;
+
+ private:
+  void size_bits(size_t values) {
+    size_t bits = 64;
+    while (bits < 16 * std::max(values, kMinValues)) bits *= 2;
+    std::vector<uint64_t>(bits / 64, 0).swap(words_);
+    shift_ = 64 - static_cast<unsigned>(__builtin_ctzll(bits));
+    capacity_ = bits / 16;
+  }
+  void set(uint64_t hash) noexcept {
+    const uint64_t bit = hash >> shift_;
+    words_[bit >> 6] |= uint64_t{1} << (bit & 63);
+  }
+
+  std::vector<uint64_t> words_;
+  unsigned shift_ = 64;
+  size_t capacity_ = 0;
+  size_t added_ = 0;
+  std::vector<uint64_t> kept_;
+  bool keeping_ = true;
+};
+
+}  // namespace shape_router
