@@ -9,16 +9,18 @@ SELECT shape_router.register_shape('ix', 'k IN (5000, 5001) AND tag = ''x''') IS
 SELECT shape_router.register_shape('ix', 'tag ~* ''^scan''') IS NOT NULL AS registered;
 SELECT 'init' FROM pg_create_logical_replication_slot('ix', 'shape_router');
 
--- 1. changes no indexed shape wants: 4000 rows with k outside every key.
---    The filter rejects almost all; the few it lets through (8-bit fingerprints:
---    about 1 in 256) are caught by the slot fingerprint (another 8 bits), so almost
---    no indexed shape is a candidate. A slot hit on "k = N" (exact: its key is the
---    value) is decided by the index without its program; program runs are the
---    scan shape's, and any slot hit's on the inexact shape.
+-- 1. changes no indexed shape wants: 4000 rows with k and tag outside every key.
+--    No shape is keyed on their k: the value sieve answers each (no key made).
+--    Their tags' keys go to the filter, which rejects almost all; the few it lets
+--    through (8-bit fingerprints: about 1 in 256) are caught by the slot
+--    fingerprint (another 8 bits), so almost no indexed shape is a candidate. A
+--    slot hit on "k = N" (exact: its key is the value) is decided by the index
+--    without its program; program runs are the scan shape's, and any slot hit's
+--    on the inexact shape.
 --    (Which keys collide depends on the table's OID, hashed into every key.)
-INSERT INTO ix SELECT g, 100000 + g, NULL FROM generate_series(1, 4000) g;
+INSERT INTO ix SELECT g, 100000 + g, 'none ' || g FROM generate_series(1, 4000) g;
 SELECT count(*) AS records FROM pg_logical_slot_get_changes('ix', NULL, NULL, 'include-transaction', '0');
-SELECT changes_seen, relation_gate_passes,
+SELECT changes_seen, relation_gate_passes, sieved_values, equality_probes,
        filter_passes BETWEEN 1 AND 60 AS few_filter_passes,
        filter_passes > mphf_hits AS fingerprint_caught_false_positives,
        mphf_hits <= 2 AS at_most_2_slot_hits, gate_evaluations + exact_hits = 4000 + mphf_hits AS programs_scan_and_slot_hits,

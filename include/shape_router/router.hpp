@@ -207,8 +207,10 @@ class Router {
     std::vector<std::pair<uint16_t, uint32_t>> range_columns;
     // Its scan shapes whose programs can run together (FormLane): a lane a form.
     std::vector<FormLane> lanes;
-    // The values of its integer equality and composite keys (ValueSieve).
+    // The values of its integer equality and composite keys (ValueSieve), and
+    // how many of them a bulk load is filing.
     ValueSieve sieve;
+    size_t sieve_loading = 0;
     std::vector<int64_t> lane_forms;  // each lane's form in store_
     size_t lane_shapes = 0;
     // Per column with prefix or substring atoms: how many shapes have a prefix
@@ -367,9 +369,15 @@ class Router {
   std::vector<std::pair<uint64_t, uint64_t>> file_grams_;
   std::vector<IndexColumn> columns_scratch_;
   bool bulk_ = false;
-  // The sieve hashes of the integer keys filed while loading in bulk, by
-  // relation slot: each relation's sieve is sized for its own at the end.
-  std::vector<std::pair<uint32_t, uint64_t>> bulk_sieve_;
+  // The integer keys filed while loading in bulk, up to as many a relation as
+  // its sieve may hold: each relation's sieve is sized for its own at the end.
+  struct LoadedKey {
+    uint64_t key;
+    uint32_t rslot;
+    uint16_t attnum;
+    uint8_t tag;
+  };
+  std::vector<LoadedKey> bulk_sieve_;
   void sieve_keys(Relation& r, const sr_index_atom* atoms, size_t count) noexcept;
   uint64_t highest_shape_id_ = 0;  // of every shape ever added: a higher id is not in the directory
   sr_counters counters_{};
@@ -406,7 +414,6 @@ class Router {
   }
   std::vector<sr_shape_ref> result_;
   ChangeKeys change_keys_;  // route()'s
-  ChangeKeys left_out_keys_, merged_keys_;  // route()'s, when the keys QuietSkips left out are made after all
   // The keys of the last two prefetch_rows() calls, for route() to reuse.
   struct PrefetchedKeys {
     uint64_t token = 0;  // 0: none kept

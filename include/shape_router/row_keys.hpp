@@ -94,14 +94,6 @@ struct RowPlan {
 // the values by themselves); or the rest (array elements, grams, expressions).
 enum class KeyPart : uint8_t { kAll, kPlain, kVariable };
 
-// What add_row may leave out of a row's keys while its change may be quiet
-// (no shape a candidate): what same leaves out is made when it is not.
-// Integer keys of values the sieve has no bit for are no shape's: never made.
-struct QuietSkips {
-  bool same = false;          // keys and probes of plain values and expression results equal to keyed's
-  bool only_skipped = false;  // instead: only those same leaves out (the rest made before)
-  ValueSieve::View sieve;     // integer keys of values the sieve has no bit for (words nullptr: none)
-};
 
 struct ChangeKeys {
   std::vector<uint64_t> keys;
@@ -111,15 +103,10 @@ struct ChangeKeys {
   size_t old_keys_from = 0, old_probes_from = 0;
   // Gram keys left out because the gram filter of add_row said no shape has them.
   size_t filtered_grams = 0;
-  // Whether add_row left out keys or probes by QuietSkips.same (enough to tell
-  // a change no shape can want), and the integer values the sieve said no to.
-  bool skipped = false;
+  // Integer values add_row's sieve said no shape is keyed on (no key made).
   size_t sieved = 0;
 
-  void clear() noexcept {
-    key_count = probe_count = old_keys_from = old_probes_from = filtered_grams = sieved = 0;
-    skipped = false;
-  }
+  void clear() noexcept { key_count = probe_count = old_keys_from = old_probes_from = filtered_grams = sieved = 0; }
   // What follows is the old row's.
   void start_old_row() noexcept {
     old_keys_from = key_count;
@@ -133,9 +120,10 @@ struct ChangeKeys {
   // cannot be trusted.
   // grams: when given, only the gram keys it may have are kept (the rest
   // counted in filtered_grams): most of a text's windows are no shape's.
-  // skips: what may be left out besides (skipped says whether any was).
+  // sieve: when given, no key of an integer value it has no bit for (no
+  // shape's key: counted in sieved).
   bool add_row(const RowPlan& plan, const sr_row_view& row, const sr_row_view* keyed, KeyPart part,
-               const GramFilter* grams = nullptr, const QuietSkips* skips = nullptr);
+               const GramFilter* grams = nullptr, ValueSieve::View sieve = {});
   // The same with a plan made for this call.
   bool add_row(uint32_t relid, const sr_index_column* columns, size_t column_count, const sr_row_view& row,
                const sr_row_view* keyed, KeyPart part) {

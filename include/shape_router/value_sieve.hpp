@@ -1,14 +1,13 @@
 // The integer values a relation's shapes have equality or composite keys of,
 // column by column, as one bit a value in one bit array (about 16 bits a
 // value): a row's integer value the sieve has no bit for is no shape's key,
-// so while a change may be quiet its key is neither hashed nor looked up (an
-// integer key costs an xxh3 and a front filter word; the sieve, a multiply
-// and a bit). The values come from the keys themselves (int_value_of_key:
+// so its key is neither made nor looked up (an integer key costs an xxh3 and
+// a front filter word; the sieve, a multiply and a bit). The values come from the keys themselves (int_value_of_key:
 // an 8-byte key is one-to-one), so a loaded catalog needs nothing new.
 // Bits are only set: a dropped shape's bit stays until the next bulk load.
-// Past its capacity it grows, up to kKeepMax values; a larger one (loaded in
-// bulk) past twice what it was loaded with passes every value until the next
-// bulk load sizes it again.
+// Past its capacity it grows, up to kMaxValues; past that (or loaded with more
+// than half of that) it is disabled, passing every value, until the next bulk
+// load sizes it again.
 #pragma once
 
 #include <algorithm>
@@ -41,37 +40,52 @@ class ValueSieve {
   bool usable() const noexcept { return !words_.empty() && added_ <= capacity_; }
   size_t values() const noexcept { return added_; }
 
-  // Empty, with room for values (at least kMinValues); the old bits are gone.
-  // The values' hashes are kept, to grow by, while there are at most kKeepMax.
+  // Empty, with room for values (kMinValues to kMaxValues; past that, none:
+  // disabled); the old bits are gone. The values' hashes are kept, to grow by.
   void reset(size_t values) {
+    disable();
+    if (values > kMaxValues) return;
     size_bits(values);
-    added_ = 0;
-    kept_.clear();
     keeping_ = true;
   }
+  // Passes every value, and takes none, until reset.
+  void disable() noexcept {
+    std::vector<uint64_t>().swap(words_);
+    std::vector<uint64_t>().swap(kept_);
+    keeping_ = false;
+    capacity_ = added_ = 0;
+    shift_ = 64;
+  }
   // One more value (of hash()). Past the capacity the sieve grows from the
-  // kept hashes, or stops being usable when it has none to grow from.
+  // kept hashes, up to kMaxValues; past that it stops being usable.
   void add(uint64_t hash) noexcept {
     if (words_.empty()) return;
     set(hash);
     added_++;
+    if (keeping_ && added_ > kMaxValues) {
+      keeping_ = false;  // it cannot grow again
+      std::vector<uint64_t>().swap(kept_);
+    }
     if (keeping_) try {
-        if (kept_.size() >= kKeepMax) throw std::bad_alloc();
         kept_.push_back(hash);
       } catch (const std::bad_alloc&) {
         keeping_ = false;
-        std::vector<uint64_t>().swap(kept_);
       }
-    if (added_ > capacity_ && keeping_) try {
-        size_bits(2 * added_);
+    if (added_ <= capacity_) return;
+    if (keeping_) try {
+        size_bits(std::min(2 * added_, kMaxValues));
         for (uint64_t h : kept_) set(h);
+        return;
       } catch (const std::bad_alloc&) {
       }
+    disable();
   }
   size_t bytes() const noexcept { return (words_.size() + kept_.capacity()) * sizeof(uint64_t); }
 
+  // Sizes: 1 KB to 512 KB (a larger one would cost a cache miss a value where
+  // it saves one, beside the front filter it stands in front of).
   static constexpr size_t kMinValues = 512;
-  static constexpr size_t kKeepMax = 65536;
+  static constexpr size_t kMaxValues = 262144;
 
  private:
   void size_bits(size_t values) {

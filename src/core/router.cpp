@@ -55,15 +55,16 @@ void Router::sieve_keys(Relation& r, const sr_index_atom* atoms, size_t count) n
   for (size_t i = 0; i < count; i++) {
     const sr_index_atom& atom = atoms[i];
     if ((atom.kind != SR_ATOM_EQUAL && atom.kind != SR_ATOM_COMPOSITE) || !tag_keyed_as_int(atom.tag)) continue;
-    const uint64_t hash = ValueSieve::hash(int_value_of_key(r.relid, atom.attnum, atom.tag, atom.key), atom.attnum);
     if (!bulk_) {
-      r.sieve.add(hash);
+      r.sieve.add(ValueSieve::hash(int_value_of_key(r.relid, atom.attnum, atom.tag, atom.key), atom.attnum));
       continue;
     }
+    // (undone at the end, for a sieve that can hold them all)
+    if (++r.sieve_loading > ValueSieve::kMaxValues / 2) continue;
     try {
-      bulk_sieve_.emplace_back(static_cast<uint32_t>(&r - relations_.data()), hash);
+      bulk_sieve_.push_back(LoadedKey{atom.key, static_cast<uint32_t>(&r - relations_.data()), atom.attnum, atom.tag});
     } catch (const std::bad_alloc&) {
-      r.sieve.add(hash);  // now, into a sieve sized before the load
+      r.sieve_loading = SIZE_MAX;  // (disabled at the end)
     }
   }
 }
@@ -1036,13 +1037,6 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
   }
   const StaticIndex::FrontProbe* fronts = nullptr;
   Relation& relation = relations_[*rslot];
-  // (the conditions under which quiet_change can say yes)
-  const bool may_be_quiet = relation.lane_shapes == 0 && relation.scan.empty() && relation.complement_columns == 0;
-  // While the change may be quiet, keys no shape can have are left out: of
-  // integer values the sieve does not have, and of an UPDATE's old row those
-  // its new row has (made after all, below, when it is not quiet).
-  QuietSkips skips;
-  if (may_be_quiet && !bulk_) skips.sieve = relation.sieve.view();
   if (trusted) {
     PrefetchedKeys* kept = nullptr;
     for (PrefetchedKeys& p : prefetched_)
@@ -1063,16 +1057,20 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
       const ChangeKeys* plain = kept != nullptr ? &kept->keys : nullptr;
       if (kept != nullptr) kept->token = 0;
       if (plain != nullptr) change_keys_.append(*plain, 0, plain->old_keys_from, 0, plain->old_probes_from);
-      const QuietSkips* skipping = part == KeyPart::kAll && may_be_quiet ? &skips : nullptr;
+      // No key of an integer value the sieve shows no shape is keyed on: it
+      // would find nothing. (A complement atom's column needs every value's
+      // key, to find the shapes whose constants are not the value.)
+      const ValueSieve::View sieve = part == KeyPart::kAll && !bulk_ && relation.complement_columns == 0
+                                         ? relation.sieve.view()
+                                         : ValueSieve::View{};
       const size_t new_from = change_keys_.key_count;
-      if (new_row != nullptr) trusted = change_keys_.add_row(plan, *new_row, nullptr, part, &grams_, skipping);
+      if (new_row != nullptr) trusted = change_keys_.add_row(plan, *new_row, nullptr, part, &grams_, sieve);
       const size_t new_to = change_keys_.key_count;
       change_keys_.start_old_row();
       if (plain != nullptr)
         change_keys_.append(*plain, plain->old_keys_from, plain->key_count, plain->old_probes_from, plain->probe_count);
       const size_t old_from = change_keys_.key_count;
-      skips.same = new_row != nullptr;
-      if (old_row != nullptr && trusted) trusted = change_keys_.add_row(plan, *old_row, new_row, part, &grams_, skipping);
+      if (old_row != nullptr && trusted) trusted = change_keys_.add_row(plan, *old_row, new_row, part, &grams_, sieve);
       if (plain != nullptr) {
         // The keys made now (elements, grams, expressions) were not read ahead
         // with the plain ones: their filter words are asked for together, so
@@ -1105,26 +1103,6 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
     counters_.equality_probes += k->key_count;
     counters_.range_probes += k->probe_count;
     return result_;
-  }
-  if (k == &change_keys_ && change_keys_.skipped && trusted) {
-    // The keys and probes the old row shares with the new, each after its own
-    // row's: the candidates' exact proofs and composite stabs need them.
-    const RowPlan& plan = row_plan(relation);
-    ChangeKeys& rest = left_out_keys_;
-    rest.clear();
-    skips.only_skipped = true;
-    skips.sieve = ValueSieve::View{};
-    rest.start_old_row();  // (the new row left nothing out)
-    if (old_row != nullptr) rest.add_row(plan, *old_row, new_row, KeyPart::kAll, nullptr, &skips);
-    ChangeKeys& all = merged_keys_;
-    all.clear();
-    all.append(change_keys_, 0, change_keys_.old_keys_from, 0, change_keys_.old_probes_from);
-    all.start_old_row();
-    all.append(change_keys_, change_keys_.old_keys_from, change_keys_.key_count, change_keys_.old_probes_from,
-               change_keys_.probe_count);
-    all.append(rest, rest.old_keys_from, rest.key_count, rest.old_probes_from, rest.probe_count);
-    all.filtered_grams = change_keys_.filtered_grams;
-    std::swap(change_keys_, all);
   }
   return candidates_in(*rslot, k->keys.data(), k->key_count, !trusted, k->probes.data(), k->probe_count,
                        k->key_attnums.data(), k->old_keys_from, k->old_probes_from, new_row, old_row,
@@ -1395,21 +1373,26 @@ void Router::end_bulk_load() {
   file_pending_covers();
   bulk_ = false;
   // Each relation's sieve sized for the integer keys it was loaded with (one
-  // that had values before adds to them; one that cannot be sized keeps its size).
-  try {
-    std::vector<size_t> loaded(relations_.size(), 0);
-    for (const auto& [rslot, hash] : bulk_sieve_) loaded[rslot]++;
-    for (size_t rslot = 0; rslot < relations_.size(); rslot++) {
-      ValueSieve& sieve = relations_[rslot].sieve;
-      if (loaded[rslot] > 0 && sieve.values() == 0) try {
-          sieve.reset(2 * loaded[rslot]);
-        } catch (const std::bad_alloc&) {
-        }
+  // that had values before adds to them; one loaded with more than it may
+  // hold, or whose keys were not all kept, is disabled).
+  for (Relation& r : relations_) {
+    if (r.sieve_loading == 0) continue;
+    if (r.sieve_loading > ValueSieve::kMaxValues / 2) {
+      r.sieve.disable();
+    } else if (r.sieve.values() == 0) {
+      try {
+        r.sieve.reset(2 * r.sieve_loading);
+      } catch (const std::bad_alloc&) {
+        // the size it had: it grows or gives up as it fills
+      }
     }
-  } catch (const std::bad_alloc&) {
+    r.sieve_loading = 0;
   }
-  for (const auto& [rslot, hash] : bulk_sieve_) relations_[rslot].sieve.add(hash);
-  std::vector<std::pair<uint32_t, uint64_t>>().swap(bulk_sieve_);
+  for (const LoadedKey& k : bulk_sieve_) {
+    Relation& r = relations_[k.rslot];
+    r.sieve.add(ValueSieve::hash(int_value_of_key(r.relid, k.attnum, k.tag, k.key), k.attnum));
+  }
+  std::vector<LoadedKey>().swap(bulk_sieve_);
   // Loaded once, then mostly read. Growth slack is given back when large; the
   // small overshoot of a reservation is left, since untouched pages cost no
   // memory and shrinking copies the table (the copy and the original live at

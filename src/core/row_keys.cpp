@@ -83,36 +83,19 @@ constexpr uint64_t odd_inverse(uint64_t a) {
 }
 static_assert(odd_inverse(0xff51afd7ed558ccdULL) * 0xff51afd7ed558ccdULL == 1);
 // xxh3_8 undone, step by step: its xor-shifts and products undo as mix64's
-// do; its xor of two rotations is a sum of powers of the rotation by one,
-// whose inverse is another such sum (kUnrotate's bits: the rotations).
+// do. Its h ^ rotl(h, 49) ^ rotl(h, 24) is L = 1 + R^49 + R^24 in the
+// rotation R, over GF(2); L^64 = 1 (squaring a sum squares each term, and
+// R^64 = 1), so L^-1 = L^63 = L L^2 L^4 L^8 L^16 L^32, each L^(2^k) being
+// 1 + R^(49 2^k) + R^(24 2^k).
 constexpr uint64_t rotl64(uint64_t x, unsigned r) { return r == 0 ? x : (x << r) | (x >> (64 - r)); }
-constexpr uint64_t rotations_times(uint64_t a, uint64_t b) {
-  uint64_t product = 0;
-  for (unsigned i = 0; i < 64; i++)
-    if ((a >> i) & 1) product ^= rotl64(b, i);
-  return product;
-}
-// (1 + R^49 + R^24)^-1 = (1 + R^49 + R^24)^63: the group of such units has order 64.
-constexpr uint64_t make_unrotate() {
-  const uint64_t p = 1 | uint64_t{1} << 49 | uint64_t{1} << 24;
-  uint64_t power = p, inverse = 1;
-  for (int i = 0; i < 6; i++) {  // p^(1 + 2 + 4 + 8 + 16 + 32)
-    inverse = rotations_times(inverse, power);
-    power = rotations_times(power, power);
-  }
-  return inverse;
-}
-constexpr uint64_t kUnrotate = make_unrotate();
-static_assert(rotations_times(kUnrotate, 1 | uint64_t{1} << 49 | uint64_t{1} << 24) == 1);
 inline uint64_t xxh3_8_inverse(uint64_t key, uint64_t flip) noexcept {
   constexpr uint64_t kInverse = odd_inverse(0x9FB21C651E98DF25ULL);
   uint64_t h = key ^ (key >> 28) ^ (key >> 56);
   h *= kInverse;
   h ^= (h >> 35) + 8;  // (the top 34 bits, which it reads, are as before it)
   h *= kInverse;
-  uint64_t unrotated = 0;
-  for (uint64_t bits = kUnrotate; bits != 0; bits &= bits - 1) unrotated ^= rotl64(h, __builtin_ctzll(bits));
-  h = unrotated ^ flip;
+  for (unsigned k = 0; k < 6; k++) h ^= rotl64(h, (49u << k) % 64) ^ rotl64(h, (24u << k) % 64);
+  h ^= flip;
   uint64_t value = (h << 32) | (h >> 32);
   if (!XXH_CPU_LITTLE_ENDIAN) value = XXH_swap64(value);
   return value;
@@ -457,27 +440,8 @@ void ChangeKeys::append(const ChangeKeys& other, size_t key_from, size_t key_to,
   probe_count += probe_to - probe_from;
 }
 
-namespace {
-
-// values_identical of a plain (not array) value, inline: an UPDATE's old row
-// asks it of each column.
-inline bool same_plain(uint8_t tag, const sr_value& a, const sr_value& b) noexcept {
-  if (a.is_null || b.is_null) return a.is_null == b.is_null;
-  switch (tag) {
-    case SR_TAG_TEXT:
-    case SR_TAG_BPCHAR:
-    case SR_TAG_UUID:
-    case SR_TAG_NUMERIC:
-      return a.len == b.len && (a.len == 0 || std::memcmp(a.v.bytes, b.v.bytes, a.len) == 0);
-    default:
-      return std::memcmp(&a.v, &b.v, sizeof(a.v)) == 0;
-  }
-}
-
-}  // namespace
-
 bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_row_view* keyed, KeyPart part,
-                         const GramFilter* grams, const QuietSkips* skips) {
+                         const GramFilter* grams, ValueSieve::View sieve) {
   const bool plain_only = part == KeyPart::kPlain;
   const bool variable_only = part == KeyPart::kVariable;
   const uint32_t relid = plan.relid;
@@ -506,32 +470,19 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
     a = key_attnums.data();
     return ok;
   };
-  // keyed's values, when a value equal to its own adds nothing
-  const sr_value* same = skips != nullptr && skips->same && keyed != nullptr ? keyed->values : nullptr;
-  const ValueSieve::View sieve = skips != nullptr ? skips->sieve : ValueSieve::View{};
-  // only what those skips leave out, instead (the rest made already)
-  const bool only = skips != nullptr && skips->only_skipped;
-  bool skipped = false;
   size_t sieved_values = 0;
-  // The integer keys and range probes, in a loop each; with Skip, but for the
-  // values equal to same's (with Only, just those); with Sieve, but for the
-  // integer values the sieve has no bit for (an instance each: a test costs
-  // every row).
-  auto int_keys_and_ranges = [&](auto skip, auto sieving, auto only_left_out) {
-    constexpr bool Skip = decltype(skip)::value, Sieve = decltype(sieving)::value;
-    constexpr bool Only = decltype(only_left_out)::value;
+  // The integer keys and range probes, in a loop each; with Sieve, but for the
+  // integer values the sieve has no bit for, no shape's keys (an instance of
+  // its own: the test costs every row).
+  auto int_keys_and_ranges = [&](auto sieving) {
+    constexpr bool Sieve = decltype(sieving)::value;
     // (a NULL has no key and no range: at most a NULL probe)
     for (const RowPlan::IntKeyStep& step : plan.int_key_steps) {
       const sr_value& value = row.values[step.attnum];
-      const bool shared = Skip && value.is_null == same[step.attnum].is_null &&
-                          (value.is_null || value.v.i == same[step.attnum].v.i);
-      skipped |= shared;
-      if (shared != Only) continue;
       if (value.is_null) {
         if (step.null_probe) put_probe(sr_range_probe{0, step.attnum, 1, 0});
         continue;
       }
-      // (no shape has a key of this value: none is made, even for candidates_in)
       if (Sieve && !sieve.may_have(ValueSieve::salted_hash(static_cast<uint64_t>(value.v.i), step.sieve_salt))) {
         sieved_values++;
         continue;
@@ -541,9 +492,6 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
     }
     for (const RowPlan::RangeStep& step : plan.range_steps) {
       const sr_value& value = row.values[step.attnum];
-      const bool shared = Skip && same_plain(step.tag, value, same[step.attnum]);
-      skipped |= shared;
-      if (shared != Only) continue;
       if (value.is_null) {
         if (step.null_probe) put_probe(sr_range_probe{0, step.attnum, 1, 0});
         continue;
@@ -551,17 +499,11 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
       put_probe(sr_range_probe{order_key(step.tag, value), step.attnum, 0, step.place});
     }
   };
-  auto with_only = [&](auto skip, auto sieving) {
-    if (only)
-      int_keys_and_ranges(skip, sieving, std::true_type{});
-    else
-      int_keys_and_ranges(skip, sieving, std::false_type{});
-  };
   if (!variable_only) {
-    if (same == nullptr && sieve.words == nullptr) with_only(std::false_type{}, std::false_type{});
-    if (same == nullptr && sieve.words != nullptr) with_only(std::false_type{}, std::true_type{});
-    if (same != nullptr && sieve.words == nullptr) with_only(std::true_type{}, std::false_type{});
-    if (same != nullptr && sieve.words != nullptr) with_only(std::true_type{}, std::true_type{});
+    if (sieve.words == nullptr)
+      int_keys_and_ranges(std::false_type{});
+    else
+      int_keys_and_ranges(std::true_type{});
   }
   const std::vector<RowPlan::Step>& part_steps =
       plain_only ? plan.plain_steps : variable_only ? plan.variable_steps : plan.general_steps;
@@ -569,7 +511,7 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
     const sr_value& value = row.values[step.attnum];
     if (step.make & RowPlan::kElements) {
       // An array: its elements' keys (no atom holds for a NULL array).
-      if (plain_only || only || value.is_null) continue;
+      if (plain_only || value.is_null) continue;
       if (keyed != nullptr && values_identical(step.tag, value, keyed->values[step.attnum])) continue;
       variable([&] {
         make_room(value.len, 0);
@@ -583,12 +525,8 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
       });
       continue;
     }
-    if (!variable_only) {
-      const bool left_out = same != nullptr && same_plain(step.tag, value, same[step.attnum]);
-      skipped |= left_out;
-      if (left_out == only) plain_keys(relid, step, value, put_key, put_probe);
-    }
-    if (plain_only || only || !(step.make & RowPlan::kGrams) || value.is_null) continue;
+    if (!variable_only) plain_keys(relid, step, value, put_key, put_probe);
+    if (plain_only || !(step.make & RowPlan::kGrams) || value.is_null) continue;
     // Grams: never exact, so an old row's identical text adds nothing.
     if (keyed != nullptr && values_identical(step.tag, value, keyed->values[step.attnum])) continue;
     const bool ok = variable([&] {
@@ -609,14 +547,6 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
       for (size_t c = 0; c < plan.virtual_columns.size() && column == nullptr; c++)
         if (plan.virtual_columns[c].attnum == result.attnum) column = &plan.virtual_columns[c];
       if (column == nullptr) continue;
-      bool left_out = false;
-      if (same != nullptr && keyed->expression_count == row.expression_count) {
-        const sr_expression_value& other = keyed->expressions[e];
-        left_out = other.attnum == result.attnum && other.tag == result.tag &&
-                   same_plain(result.tag, result.value, other.value);
-      }
-      skipped |= left_out;
-      if (left_out != only) continue;
       // Keyed with the expression's own tag (the column's is some expression's).
       const uint64_t seed = seed_of(relid, column->attnum, result.tag);
       RowPlan::Step typed{seed, xxh3_8_flip(seed), 0, column->attnum, 0, result.tag, 0};
@@ -628,7 +558,6 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
   }
   key_count = nk;
   probe_count = np;
-  if (!only) this->skipped |= skipped;
   sieved += sieved_values;
   return true;
 }

@@ -889,9 +889,7 @@ TEST(Cover, RandomizedExactDecisionsMatchTheRows) {
 // route() with the rows' values of UPDATEs, half of whose values the old row
 // shares with the new: candidates and exact decisions of both rows against the
 // cover, through the direct path and the prefetched one. Without complement
-// atoms a change may be quiet: route() then leaves out the old row's shared
-// values and the integer values the value sieve has not, until some shape is a
-// candidate.
+// atoms route() makes no key of an integer value the value sieve has not.
 void random_routes_of_updates(bool complements) {
   std::mt19937_64 rng(11);
   constexpr uint32_t kRel = 100;
@@ -1003,12 +1001,11 @@ void random_routes_of_updates(bool complements) {
 }
 
 TEST(Cover, RandomizedRoutesOfUpdatesDecideBothRows) { random_routes_of_updates(true); }
-TEST(Cover, RandomizedQuietRoutesOfUpdatesDecideBothRows) { random_routes_of_updates(false); }
+TEST(Cover, RandomizedSievedRoutesOfUpdatesDecideBothRows) { random_routes_of_updates(false); }
 
-// An UPDATE's old row probes only the values it does not share with the new
-// row while the change is quiet; once a shape is a candidate, it is keyed in
-// full, for its own exact decisions.
-TEST(Cover, AnUpdatesSharedValuesAreProbedOnceUntilAShapeIsACandidate) {
+// An integer value no shape is keyed on (equality or composite) is answered by
+// the value sieve: no key made, nothing looked up, the routes unchanged.
+TEST(Cover, TheValueSieveAnswersValuesNoShapeIsKeyedOn) {
   constexpr uint32_t kRel = 100;
   auto value = [](int64_t v) {
     sr_value x{};
@@ -1043,15 +1040,15 @@ TEST(Cover, AnUpdatesSharedValuesAreProbedOnceUntilAShapeIsACandidate) {
     return got;
   };
   constexpr int D = SR_EXACT_DECIDED, N = SR_EXACT_NEW, O = SR_EXACT_OLD;
-  auto probes = [&]() { return std::make_pair(r.counters().equality_probes, r.counters().range_probes); };
-  auto before = probes();
-  // (equality probes: columns 1 and 3; range probes: column 2)
+  // Both rows' values of columns 1 and 3: probed, by the sieve (all but 5 and 1003...) or the index.
+  auto counts = [&]() { return std::make_pair(r.counters().equality_probes, r.counters().sieved_values); };
+  auto before = counts();
   EXPECT_EQ(route(7, 3, 7, 4), (std::map<uint64_t, int>{}));
-  EXPECT_EQ(probes(), std::make_pair(before.first + 2, before.second + 2));  // columns 1 and 3 once
-  before = probes();
-  EXPECT_EQ(route(7, 3, 8, 3), (std::map<uint64_t, int>{}));
-  EXPECT_EQ(probes(), std::make_pair(before.first + 3, before.second + 1));  // columns 2 and 3 once
-  // Candidates: each shape decided on both rows, from the old row's own keys.
+  EXPECT_EQ(counts(), std::make_pair(before.first + 4, before.second + 4));
+  before = counts();
+  EXPECT_EQ(route(5, 3, 1003, 3, 7, 8), (std::map<uint64_t, int>{{1, D | N}, {3, D | O}}));
+  EXPECT_EQ(counts(), std::make_pair(before.first + 4, before.second + 1));  // the old row's 8
+  // Candidates: each shape decided on both rows.
   EXPECT_EQ(route(5, 15, 5, 12), (std::map<uint64_t, int>{{1, D | N | O}, {2, D | N | O}}));
   EXPECT_EQ(route(5, 3, 5, 15), (std::map<uint64_t, int>{{1, D | N | O}, {2, D | O}}));
   EXPECT_EQ(route(6, 15, 7, 15), (std::map<uint64_t, int>{{2, D | N | O}}));
@@ -1060,11 +1057,39 @@ TEST(Cover, AnUpdatesSharedValuesAreProbedOnceUntilAShapeIsACandidate) {
   EXPECT_EQ(route(6, 3, 6, 35, 7, 7), (std::map<uint64_t, int>{{composite, 0}}));
   EXPECT_EQ(route(6, 35, 6, 3, 7, 7), (std::map<uint64_t, int>{{composite, 0}}));
   EXPECT_EQ(route(6, 3, 6, 4, 7, 7), (std::map<uint64_t, int>{}));
-  // Column 1's 6 and column 3's 8 are no shape's: the sieve answers them (the
-  // new row's; the old row shares them), no key made.
-  const uint64_t sieved = r.counters().sieved_values;
-  EXPECT_EQ(route(6, 3, 6, 4, 8, 8), (std::map<uint64_t, int>{}));
-  EXPECT_EQ(r.counters().sieved_values, sieved + 2);
+}
+
+// A table with a complement atom keys every integer value: the complement list
+// needs the value's key (the shapes whose constants are not it), so the sieve,
+// which holds only equality and composite keys' values, is not asked.
+TEST(Cover, AComplementColumnKeysEveryValue) {
+  constexpr uint32_t kRel = 101;
+  auto value = [](int64_t v) {
+    sr_value x{};
+    x.v.i = v;
+    return x;
+  };
+  auto key = [&](int64_t v, uint16_t column) {
+    const sr_value x = value(v);
+    return sr_index_key(kRel, column, SR_TAG_INT, &x);
+  };
+  Router r;
+  add(r, 1, kRel, CoverSpec{{{eq(key(5, 1), 1, SR_TAG_INT)}}, 1});  // column 1 = 5
+  std::vector<sr_index_atom> atoms;
+  complement(atoms, 2, {key(3, 2)});  // column 2 <> 3
+  add(r, 2, kRel, CoverSpec{{atoms}, 1});
+  r.maintain(true);
+  auto route = [&](int64_t c1, int64_t c2) {
+    const std::vector<sr_value> values{value(0), value(c1), value(c2)};
+    const sr_row_view row{values.data(), nullptr, nullptr, 0};
+    std::map<uint64_t, int> got;
+    for (const sr_shape_ref& s : r.route(kRel, &row, nullptr, true)) got[s.shape_id] = s.exact;
+    return got;
+  };
+  constexpr int D = SR_EXACT_DECIDED, N = SR_EXACT_NEW;
+  EXPECT_EQ(route(6, 9), (std::map<uint64_t, int>{{2, D | N}}));
+  EXPECT_EQ(route(5, 3), (std::map<uint64_t, int>{{1, D | N}}));
+  EXPECT_EQ(r.counters().sieved_values, 0u);
 }
 
 }  // namespace

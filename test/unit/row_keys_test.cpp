@@ -911,12 +911,18 @@ TEST(RowKeys, ValueSieveHoldsEveryValueAndGrows) {
   size_t other = 0;
   for (uint64_t v = 0; v < 20000; v++) other += holds(sieve, v * 7, 4);
   EXPECT_LT(other, 20000u / 8);
-  // Past kKeepMax values it keeps no hashes: past its capacity, it gives up.
+  // Past kMaxValues it gives up, and passes every value; so does one sized for more.
   ValueSieve big;
-  big.reset(ValueSieve::kKeepMax);
-  for (uint64_t v = 0; v < 2 * ValueSieve::kKeepMax + 2; v++) big.add(ValueSieve::hash(v, 1));
+  big.reset(ValueSieve::kMaxValues / 2);
+  for (uint64_t v = 0; v < ValueSieve::kMaxValues; v++) big.add(ValueSieve::hash(v, 1));
+  EXPECT_TRUE(big.usable());
+  big.add(ValueSieve::hash(ValueSieve::kMaxValues, 1));
   EXPECT_FALSE(big.usable());
   EXPECT_TRUE(holds(big, 12345678901, 1));
+  big.reset(ValueSieve::kMaxValues + 1);
+  EXPECT_FALSE(big.usable());
+  big.reset(ValueSieve::kMaxValues);
+  EXPECT_TRUE(big.usable());
 }
 
 }  // namespace
