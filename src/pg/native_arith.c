@@ -5,9 +5,9 @@
  * than the rest of a row's keys, and needs the row deformed into a slot.
  *
  * Only operators whose results are exactly PostgreSQL's are taken (int2, int4
- * and int8 +, -, *, /, % and unary -, the int4/int8 casts); an overflow or a
- * division by zero, where PostgreSQL raises an error, is left to the executor,
- * which reports it as it always did.
+ * and int8 +, -, *, /, % and unary -, the mixed-width ones, the casts between
+ * them); an overflow or a division by zero, where PostgreSQL raises an error,
+ * is left to the executor, which reports it as it always did.
  */
 #include "shape_router_pg.h"
 
@@ -38,7 +38,8 @@ typedef struct NativeStep
 	uint8		op;				/* NativeOp */
 	uint8		bits;			/* 16, 32 or 64: the width the operator computes in */
 	AttrNumber	attnum;			/* NATIVE_COLUMN */
-	int64		constant;		/* NATIVE_CONSTANT */
+	int64		constant;		/* NATIVE_CONSTANT; NATIVE_DIV, NATIVE_MOD: a positive constant divisor (or 0) */
+	uint64		reciprocal;		/* with a divisor: (2^64 - 1) / divisor */
 } NativeStep;
 
 struct NativeArith
@@ -63,7 +64,25 @@ native_operator(Oid funcid, NativeOp *op, int *bits)
 		case F_INT4MUL: *op = NATIVE_MUL; *bits = 32; return 2;
 		case F_INT4DIV: *op = NATIVE_DIV; *bits = 32; return 2;
 		case F_INT4MOD: *op = NATIVE_MOD; *bits = 32; return 2;
+		case F_INT2UM: *op = NATIVE_NEG; *bits = 16; return 1;
 		case F_INT4UM: *op = NATIVE_NEG; *bits = 32; return 1;
+		/* int2 with int4, and int2 with int8: in the wider type */
+		case F_INT24PL:
+		case F_INT42PL: *op = NATIVE_ADD; *bits = 32; return 2;
+		case F_INT24MI:
+		case F_INT42MI: *op = NATIVE_SUB; *bits = 32; return 2;
+		case F_INT24MUL:
+		case F_INT42MUL: *op = NATIVE_MUL; *bits = 32; return 2;
+		case F_INT24DIV:
+		case F_INT42DIV: *op = NATIVE_DIV; *bits = 32; return 2;
+		case F_INT28PL:
+		case F_INT82PL: *op = NATIVE_ADD; *bits = 64; return 2;
+		case F_INT28MI:
+		case F_INT82MI: *op = NATIVE_SUB; *bits = 64; return 2;
+		case F_INT28MUL:
+		case F_INT82MUL: *op = NATIVE_MUL; *bits = 64; return 2;
+		case F_INT28DIV:
+		case F_INT82DIV: *op = NATIVE_DIV; *bits = 64; return 2;
 		case F_INT8PL:
 		case F_INT48PL:
 		case F_INT84PL: *op = NATIVE_ADD; *bits = 64; return 2;
@@ -80,6 +99,10 @@ native_operator(Oid funcid, NativeOp *op, int *bits)
 		case F_INT8UM: *op = NATIVE_NEG; *bits = 64; return 1;
 		case F_INT4_INT8: *op = NATIVE_NARROW; *bits = 32; return 1;	/* int4(int8) */
 		case F_INT8_INT4: *op = NATIVE_NARROW; *bits = 64; return 1;	/* int8(int4): always fits */
+		case F_INT4_INT2: *op = NATIVE_NARROW; *bits = 32; return 1;	/* int4(int2): always fits */
+		case F_INT8_INT2: *op = NATIVE_NARROW; *bits = 64; return 1;	/* int8(int2): always fits */
+		case F_INT2_INT4:
+		case F_INT2_INT8: *op = NATIVE_NARROW; *bits = 16; return 1;	/* int2(int4), int2(int8) */
 		default:
 			return 0;
 	}
@@ -103,7 +126,7 @@ compile_node(Node *node, NativeStep *steps, int *count)
 
 		if (var->varno != 1 || var->varlevelsup != 0 || var->varattno <= 0 || !integer_type(var->vartype))
 			return false;
-		steps[(*count)++] = (NativeStep) {NATIVE_COLUMN, 64, var->varattno, 0};
+		steps[(*count)++] = (NativeStep) {NATIVE_COLUMN, 64, var->varattno, 0, 0};
 		return true;
 	}
 	if (IsA(node, Const))
@@ -116,7 +139,7 @@ compile_node(Node *node, NativeStep *steps, int *count)
 		value = constant->consttype == INT2OID ? DatumGetInt16(constant->constvalue)
 			: constant->consttype == INT4OID ? DatumGetInt32(constant->constvalue)
 			: DatumGetInt64(constant->constvalue);
-		steps[(*count)++] = (NativeStep) {NATIVE_CONSTANT, 64, 0, value};
+		steps[(*count)++] = (NativeStep) {NATIVE_CONSTANT, 64, 0, value, 0};
 		return true;
 	}
 	if (IsA(node, OpExpr) || IsA(node, FuncExpr))
@@ -138,7 +161,7 @@ compile_node(Node *node, NativeStep *steps, int *count)
 		}
 		if (*count >= NATIVE_STEPS)
 			return false;
-		steps[(*count)++] = (NativeStep) {(uint8) op, (uint8) bits, 0, 0};
+		steps[(*count)++] = (NativeStep) {(uint8) op, (uint8) bits, 0, 0, 0};
 		return true;
 	}
 	return false;
@@ -154,6 +177,16 @@ native_arith_compile(Node *expr)
 
 	if (expr == NULL || !integer_type(exprType(expr)) || !compile_node(expr, steps, &count))
 		return NULL;
+#ifdef HAVE_INT128
+	/* A division by a positive constant (the step before pushes the divisor): by its reciprocal */
+	for (int i = 1; i < count; i++)
+		if ((steps[i].op == NATIVE_DIV || steps[i].op == NATIVE_MOD) && steps[i - 1].op == NATIVE_CONSTANT &&
+			steps[i - 1].constant > 0)
+		{
+			steps[i].constant = steps[i - 1].constant;
+			steps[i].reciprocal = PG_UINT64_MAX / (uint64) steps[i].constant;
+		}
+#endif
 	/* the evaluation's stack stays within NATIVE_STACK */
 	for (int i = 0; i < count; i++)
 	{
@@ -169,6 +202,31 @@ native_arith_compile(Node *expr)
 	memcpy(program->steps, steps, sizeof(NativeStep) * count);
 	return program;
 }
+
+#ifdef HAVE_INT128
+/*
+ * a / d and a % d as C (and int8div, int8mod) truncate them, for the step's
+ * positive constant d, without a division instruction (tens of cycles for 64
+ * bits): q = (|a| * ((2^64 - 1) / d)) >> 64 is the quotient of |a| or one
+ * less, which the remainder tells.
+ */
+static inline void
+divide_by_constant(int64 a, const NativeStep *step, int64 *quotient, int64 *remainder)
+{
+	const uint64 d = (uint64) step->constant;
+	const uint64 n = a < 0 ? 0 - (uint64) a : (uint64) a;
+	uint64		q = (uint64) (((uint128) n * step->reciprocal) >> 64);
+	uint64		r = n - q * d;
+
+	if (r >= d)
+	{
+		q++;
+		r -= d;
+	}
+	*quotient = (int64) (a < 0 ? 0 - q : q);
+	*remainder = (int64) (a < 0 ? 0 - r : r);
+}
+#endif
 
 /* Whether v fits in a signed integer of bits. */
 static inline bool
@@ -254,12 +312,30 @@ native_arith_eval(const NativeArith *program, const sr_value *values, uint64 rea
 					return NATIVE_EXECUTOR;
 				break;
 			case NATIVE_DIV:
+#ifdef HAVE_INT128
+				if (step->constant > 0)
+				{
+					int64		unused;
+
+					divide_by_constant(a, step, &r, &unused);
+					break;
+				}
+#endif
 				/* the minimum divided by -1 overflows in its width */
 				if (b == 0 || (b == -1 && (a == PG_INT64_MIN || !fits(-a, step->bits))))
 					return NATIVE_EXECUTOR;
 				r = a / b;
 				break;
 			case NATIVE_MOD:
+#ifdef HAVE_INT128
+				if (step->constant > 0)
+				{
+					int64		unused;
+
+					divide_by_constant(a, step, &unused, &r);
+					break;
+				}
+#endif
 				if (b == 0)
 					return NATIVE_EXECUTOR;
 				r = b == -1 ? 0 : a % b;	/* as int4mod and int8mod: x % -1 is 0 */
