@@ -123,7 +123,7 @@ struct ChangeKeys {
   // sieve: when given, no key of an integer value it has no bit for (no
   // shape's key: counted in sieved).
   bool add_row(const RowPlan& plan, const sr_row_view& row, const sr_row_view* keyed, KeyPart part,
-               const GramFilter* grams = nullptr, ValueSieve::View sieve = {});
+               const GramFilter* grams = nullptr, const ValueSieve::View* sieve = nullptr);
   // The same with a plan made for this call.
   bool add_row(uint32_t relid, const sr_index_column* columns, size_t column_count, const sr_row_view& row,
                const sr_row_view* keyed, KeyPart part) {

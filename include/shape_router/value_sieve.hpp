@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <utility>
 #include <vector>
 
 #include "shape_router/flat_map.hpp"
@@ -22,6 +23,30 @@ namespace shape_router {
 
 class ValueSieve {
  public:
+  ValueSieve() = default;
+  // (the view points into the bits: made again for a copy's own)
+  ValueSieve(const ValueSieve& other)
+      : words_(other.words_), shift_(other.shift_), capacity_(other.capacity_), added_(other.added_),
+        kept_(other.kept_), keeping_(other.keeping_) {
+    repoint();
+  }
+  ValueSieve(ValueSieve&& other) noexcept
+      : words_(std::move(other.words_)), shift_(other.shift_), capacity_(other.capacity_), added_(other.added_),
+        kept_(std::move(other.kept_)), keeping_(other.keeping_) {
+    repoint();
+    other.disable();
+  }
+  ValueSieve& operator=(ValueSieve other) noexcept {
+    words_.swap(other.words_);
+    kept_.swap(other.kept_);
+    shift_ = other.shift_;
+    capacity_ = other.capacity_;
+    added_ = other.added_;
+    keeping_ = other.keeping_;
+    repoint();
+    return *this;
+  }
+
   // Where a value of column attnum falls: its bits above the sieve's size address it.
   static uint64_t hash(uint64_t value, uint16_t attnum) noexcept { return salted_hash(value, salt(attnum)); }
   static uint64_t salt(uint16_t attnum) noexcept { return mix64(uint64_t{attnum} + kGoldenGamma); }
@@ -36,8 +61,9 @@ class ValueSieve {
       return (words[bit >> 6] >> (bit & 63)) & 1;
     }
   };
-  View view() const noexcept { return usable() ? View{words_.data(), shift_} : View{}; }
-  bool usable() const noexcept { return !words_.empty() && added_ <= capacity_; }
+  // The bits, or nullptr when the sieve passes every value.
+  const View* view() const noexcept { return view_.words != nullptr ? &view_ : nullptr; }
+  bool usable() const noexcept { return view_.words != nullptr; }
   size_t values() const noexcept { return added_; }
 
   // Empty, with room for values (kMinValues to kMaxValues; past that, none:
@@ -55,6 +81,7 @@ class ValueSieve {
     keeping_ = false;
     capacity_ = added_ = 0;
     shift_ = 64;
+    view_ = View{};
   }
   // One more value (of hash()). Past the capacity the sieve grows from the
   // kept hashes, up to kMaxValues; past that it stops being usable.
@@ -94,7 +121,9 @@ class ValueSieve {
     std::vector<uint64_t>(bits / 64, 0).swap(words_);
     shift_ = 64 - static_cast<unsigned>(__builtin_ctzll(bits));
     capacity_ = bits / 16;
+    repoint();
   }
+  void repoint() noexcept { view_ = words_.empty() ? View{} : View{words_.data(), shift_}; }
   void set(uint64_t hash) noexcept {
     const uint64_t bit = hash >> shift_;
     words_[bit >> 6] |= uint64_t{1} << (bit & 63);
@@ -106,6 +135,7 @@ class ValueSieve {
   size_t added_ = 0;
   std::vector<uint64_t> kept_;
   bool keeping_ = true;
+  View view_;  // words_ and shift_ while usable (add() disables it past its capacity)
 };
 
 }  // namespace shape_router

@@ -338,6 +338,9 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t home_column, const 
         for (size_t e = i + 1; e < count && atoms[e].kind == SR_ATOM_EXCLUDED; e++) excluded.push_back(atoms[e].key);
         lists_.add_complement(r.relid, atoms[i].attnum, slot, excluded.data(), excluded.size());
         r.complement_columns |= uint64_t{1} << (atoms[i].attnum % 64);
+        // A complement list needs every value's key (to find the shapes whose
+        // constants are not the value): no value may be sieved out.
+        r.sieve.disable();
       }
     }
     if (!always) sieve_keys(r, atoms, count);
@@ -1058,11 +1061,8 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
       if (kept != nullptr) kept->token = 0;
       if (plain != nullptr) change_keys_.append(*plain, 0, plain->old_keys_from, 0, plain->old_probes_from);
       // No key of an integer value the sieve shows no shape is keyed on: it
-      // would find nothing. (A complement atom's column needs every value's
-      // key, to find the shapes whose constants are not the value.)
-      const ValueSieve::View sieve = part == KeyPart::kAll && !bulk_ && relation.complement_columns == 0
-                                         ? relation.sieve.view()
-                                         : ValueSieve::View{};
+      // would find nothing. (A relation with complement atoms has no sieve.)
+      const ValueSieve::View* sieve = part == KeyPart::kAll && !bulk_ ? relation.sieve.view() : nullptr;
       const size_t new_from = change_keys_.key_count;
       if (new_row != nullptr) trusted = change_keys_.add_row(plan, *new_row, nullptr, part, &grams_, sieve);
       const size_t new_to = change_keys_.key_count;
@@ -1093,9 +1093,11 @@ const std::vector<sr_shape_ref>& Router::route(uint32_t relid, const sr_row_view
       counters_.equality_probes += change_keys_.filtered_grams;  // probed, by the gram filter
     }
   }
-  // A value the sieve has not is probed by it (candidates_in counts the rest).
-  counters_.equality_probes += k->sieved;
-  counters_.sieved_values += k->sieved;
+  if (k->sieved != 0) {
+    // A value the sieve has not is probed by it (candidates_in counts the rest).
+    counters_.equality_probes += k->sieved;
+    counters_.sieved_values += k->sieved;
+  }
   // Most changes: no shape can be a candidate, known before candidates_in's setup.
   if (trusted && quiet_change(relation, k->keys.data(), k->key_count, k->probes.data(), k->probe_count,
                               k->key_attnums.data(), fronts)) {
@@ -1377,7 +1379,7 @@ void Router::end_bulk_load() {
   // hold, or whose keys were not all kept, is disabled).
   for (Relation& r : relations_) {
     if (r.sieve_loading == 0) continue;
-    if (r.sieve_loading > ValueSieve::kMaxValues / 2) {
+    if (r.sieve_loading > ValueSieve::kMaxValues / 2 || r.complement_columns != 0) {
       r.sieve.disable();
     } else if (r.sieve.values() == 0) {
       try {

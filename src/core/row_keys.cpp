@@ -441,7 +441,7 @@ void ChangeKeys::append(const ChangeKeys& other, size_t key_from, size_t key_to,
 }
 
 bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_row_view* keyed, KeyPart part,
-                         const GramFilter* grams, ValueSieve::View sieve) {
+                         const GramFilter* grams, const ValueSieve::View* sieving) {
   const bool plain_only = part == KeyPart::kPlain;
   const bool variable_only = part == KeyPart::kVariable;
   const uint32_t relid = plan.relid;
@@ -474,8 +474,8 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
   // The integer keys and range probes, in a loop each; with Sieve, but for the
   // integer values the sieve has no bit for, no shape's keys (an instance of
   // its own: the test costs every row).
-  auto int_keys_and_ranges = [&](auto sieving) {
-    constexpr bool Sieve = decltype(sieving)::value;
+  auto int_keys_and_ranges = [&](auto with_sieve) {
+    constexpr bool Sieve = decltype(with_sieve)::value;
     // (a NULL has no key and no range: at most a NULL probe)
     for (const RowPlan::IntKeyStep& step : plan.int_key_steps) {
       const sr_value& value = row.values[step.attnum];
@@ -483,7 +483,7 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
         if (step.null_probe) put_probe(sr_range_probe{0, step.attnum, 1, 0});
         continue;
       }
-      if (Sieve && !sieve.may_have(ValueSieve::salted_hash(static_cast<uint64_t>(value.v.i), step.sieve_salt))) {
+      if (Sieve && !sieving->may_have(ValueSieve::salted_hash(static_cast<uint64_t>(value.v.i), step.sieve_salt))) {
         sieved_values++;
         continue;
       }
@@ -500,7 +500,7 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
     }
   };
   if (!variable_only) {
-    if (sieve.words == nullptr)
+    if (sieving == nullptr)
       int_keys_and_ranges(std::false_type{});
     else
       int_keys_and_ranges(std::true_type{});
@@ -558,7 +558,7 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
   }
   key_count = nk;
   probe_count = np;
-  sieved += sieved_values;
+  if (sieving != nullptr) sieved += sieved_values;
   return true;
 }
 

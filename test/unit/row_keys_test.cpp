@@ -890,8 +890,8 @@ TEST(RowKeys, IntegerKeysGiveBackTheirValues) {
 TEST(RowKeys, ValueSieveHoldsEveryValueAndGrows) {
   using shape_router::ValueSieve;
   auto holds = [](const ValueSieve& s, uint64_t v, uint16_t attnum) {
-    const ValueSieve::View view = s.view();
-    return view.words == nullptr || view.may_have(ValueSieve::hash(v, attnum));
+    const ValueSieve::View* view = s.view();
+    return view == nullptr || view->may_have(ValueSieve::hash(v, attnum));
   };
   ValueSieve sieve;
   EXPECT_FALSE(sieve.usable());  // never sized: nothing to answer with
@@ -923,6 +923,18 @@ TEST(RowKeys, ValueSieveHoldsEveryValueAndGrows) {
   EXPECT_FALSE(big.usable());
   big.reset(ValueSieve::kMaxValues);
   EXPECT_TRUE(big.usable());
+  // A copy and a move answer from bits of their own.
+  ValueSieve copy = sieve;
+  ValueSieve moved = std::move(sieve);
+  EXPECT_FALSE(sieve.usable());
+  for (uint64_t v = 0; v < 20000; v++) {
+    ASSERT_TRUE(holds(copy, v * 7, 3)) << v;
+    ASSERT_TRUE(holds(moved, v * 7, 3)) << v;
+  }
+  EXPECT_NE(copy.view()->words, moved.view()->words);
+  copy = big;
+  EXPECT_EQ(copy.view()->shift, big.view()->shift);
+  EXPECT_NE(copy.view()->words, big.view()->words);
 }
 
 }  // namespace
