@@ -51,6 +51,7 @@ Router::Relation& Router::relation_for(uint32_t relid) {
 
 // The values of the integer keys a shape is filed under, for its relation's
 // sieve: equality atoms and composites' keys (of a tag keyed as an integer).
+// (Not called once a bulk load has filed more than the sieve may hold.)
 void Router::sieve_keys(Relation& r, const sr_index_atom* atoms, size_t count) noexcept {
   for (size_t i = 0; i < count; i++) {
     const sr_index_atom& atom = atoms[i];
@@ -249,7 +250,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t home_column, const 
     index_.add(slot, &atoms[0].key, 1, bulk);
     file_column(r, IndexColumn{atoms[0].attnum, atoms[0].tag, 0, 1, 0});
     set_exact(r, slot, exact);
-    sieve_keys(r, atoms, 1);
+    if (r.sieve_loading <= ValueSieve::kMaxValues / 2) sieve_keys(r, atoms, 1);
     return;
   }
   std::vector<uint64_t>& keys = file_keys_;
@@ -343,7 +344,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t home_column, const 
         r.sieve.disable();
       }
     }
-    if (!always) sieve_keys(r, atoms, count);
+    if (!always && r.sieve_loading <= ValueSieve::kMaxValues / 2) sieve_keys(r, atoms, count);
     if (always) {
       if (slot / 64 >= always_.size()) always_.resize(std::max<size_t>(slot / 64 + 1, always_.size() * 2), 0);
       r.scan.insert(scan_position(r, slots_[slot].shape_id()), slot);
@@ -1392,7 +1393,7 @@ void Router::end_bulk_load() {
   }
   for (const LoadedKey& k : bulk_sieve_) {
     Relation& r = relations_[k.rslot];
-    r.sieve.add(ValueSieve::hash(int_value_of_key(r.relid, k.attnum, k.tag, k.key), k.attnum));
+    if (r.sieve.usable()) r.sieve.add(ValueSieve::hash(int_value_of_key(r.relid, k.attnum, k.tag, k.key), k.attnum));
   }
   std::vector<LoadedKey>().swap(bulk_sieve_);
   // Loaded once, then mostly read. Growth slack is given back when large; the
