@@ -61,7 +61,7 @@ void Router::sieve_keys(Relation& r, const sr_index_atom* atoms, size_t count) n
       continue;
     }
     // (undone at the end, for a sieve that can hold them all)
-    if (++r.sieve_loading > ValueSieve::kMaxValues / 2) continue;
+    if (++r.sieve_loading > ValueSieve::kMaxValues) continue;
     try {
       bulk_sieve_.push_back(LoadedKey{atom.key, static_cast<uint32_t>(&r - relations_.data()), atom.attnum, atom.tag});
     } catch (const std::bad_alloc&) {
@@ -250,7 +250,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t home_column, const 
     index_.add(slot, &atoms[0].key, 1, bulk);
     file_column(r, IndexColumn{atoms[0].attnum, atoms[0].tag, 0, 1, 0});
     set_exact(r, slot, exact);
-    if (r.sieve_loading <= ValueSieve::kMaxValues / 2) sieve_keys(r, atoms, 1);
+    if (r.sieve_loading <= ValueSieve::kMaxValues) sieve_keys(r, atoms, 1);
     return;
   }
   std::vector<uint64_t>& keys = file_keys_;
@@ -344,7 +344,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t home_column, const 
         r.sieve.disable();
       }
     }
-    if (!always && r.sieve_loading <= ValueSieve::kMaxValues / 2) sieve_keys(r, atoms, count);
+    if (!always && r.sieve_loading <= ValueSieve::kMaxValues) sieve_keys(r, atoms, count);
     if (always) {
       if (slot / 64 >= always_.size()) always_.resize(std::max<size_t>(slot / 64 + 1, always_.size() * 2), 0);
       r.scan.insert(scan_position(r, slots_[slot].shape_id()), slot);
@@ -1380,11 +1380,11 @@ void Router::end_bulk_load() {
   // hold, or whose keys were not all kept, is disabled).
   for (Relation& r : relations_) {
     if (r.sieve_loading == 0) continue;
-    if (r.sieve_loading > ValueSieve::kMaxValues / 2 || r.complement_columns != 0) {
+    if (r.sieve_loading > ValueSieve::kMaxValues || r.complement_columns != 0) {
       r.sieve.disable();
     } else if (r.sieve.values() == 0) {
       try {
-        r.sieve.reset(2 * r.sieve_loading);
+        r.sieve.reset(r.sieve_loading);  // (it grows as registrations fill it)
       } catch (const std::bad_alloc&) {
         // the size it had: it grows or gives up as it fills
       }
