@@ -66,7 +66,7 @@ native_operator(Oid funcid, NativeOp *op, int *bits)
 		case F_INT4MOD: *op = NATIVE_MOD; *bits = 32; return 2;
 		case F_INT2UM: *op = NATIVE_NEG; *bits = 16; return 1;
 		case F_INT4UM: *op = NATIVE_NEG; *bits = 32; return 1;
-		/* int2 with int4, and int2 with int8: in the wider type */
+		/* int2 with int4 (and below, int2 and int4 with int8): in the wider type */
 		case F_INT24PL:
 		case F_INT42PL: *op = NATIVE_ADD; *bits = 32; return 2;
 		case F_INT24MI:
@@ -75,24 +75,24 @@ native_operator(Oid funcid, NativeOp *op, int *bits)
 		case F_INT42MUL: *op = NATIVE_MUL; *bits = 32; return 2;
 		case F_INT24DIV:
 		case F_INT42DIV: *op = NATIVE_DIV; *bits = 32; return 2;
-		case F_INT28PL:
-		case F_INT82PL: *op = NATIVE_ADD; *bits = 64; return 2;
-		case F_INT28MI:
-		case F_INT82MI: *op = NATIVE_SUB; *bits = 64; return 2;
-		case F_INT28MUL:
-		case F_INT82MUL: *op = NATIVE_MUL; *bits = 64; return 2;
-		case F_INT28DIV:
-		case F_INT82DIV: *op = NATIVE_DIV; *bits = 64; return 2;
 		case F_INT8PL:
+		case F_INT28PL:
+		case F_INT82PL:
 		case F_INT48PL:
 		case F_INT84PL: *op = NATIVE_ADD; *bits = 64; return 2;
 		case F_INT8MI:
+		case F_INT28MI:
+		case F_INT82MI:
 		case F_INT48MI:
 		case F_INT84MI: *op = NATIVE_SUB; *bits = 64; return 2;
 		case F_INT8MUL:
+		case F_INT28MUL:
+		case F_INT82MUL:
 		case F_INT48MUL:
 		case F_INT84MUL: *op = NATIVE_MUL; *bits = 64; return 2;
 		case F_INT8DIV:
+		case F_INT28DIV:
+		case F_INT82DIV:
 		case F_INT48DIV:
 		case F_INT84DIV: *op = NATIVE_DIV; *bits = 64; return 2;
 		case F_INT8MOD: *op = NATIVE_MOD; *bits = 64; return 2;

@@ -1003,23 +1003,28 @@ void random_routes_of_updates(bool complements) {
 TEST(Cover, RandomizedRoutesOfUpdatesDecideBothRows) { random_routes_of_updates(true); }
 TEST(Cover, RandomizedSievedRoutesOfUpdatesDecideBothRows) { random_routes_of_updates(false); }
 
+// An integer value, its key on (relid, column), and its order key.
+sr_value int_value(int64_t v) {
+  sr_value x{};
+  x.v.i = v;
+  return x;
+}
+uint64_t int_key(uint32_t relid, uint16_t column, int64_t v) {
+  const sr_value x = int_value(v);
+  return sr_index_key(relid, column, SR_TAG_INT, &x);
+}
+uint64_t int_order(int64_t v) {
+  const sr_value x = int_value(v);
+  return sr_order_key(SR_TAG_INT, &x);
+}
+
 // An integer value no shape is keyed on (equality or composite) is answered by
 // the value sieve: no key made, nothing looked up, the routes unchanged.
 TEST(Cover, TheValueSieveAnswersValuesNoShapeIsKeyedOn) {
   constexpr uint32_t kRel = 100;
-  auto value = [](int64_t v) {
-    sr_value x{};
-    x.v.i = v;
-    return x;
-  };
-  auto key = [&](int64_t v, uint16_t column = 1) {
-    const sr_value x = value(v);
-    return sr_index_key(kRel, column, SR_TAG_INT, &x);
-  };
-  auto order = [&](int64_t v) {
-    const sr_value x = value(v);
-    return sr_order_key(SR_TAG_INT, &x);
-  };
+  auto value = int_value;
+  auto key = [&](int64_t v, uint16_t column = 1) { return int_key(kRel, column, v); };
+  auto order = int_order;
   Router r;
   add(r, 1, kRel, CoverSpec{{{eq(key(5), 1, SR_TAG_INT)}}, 1});  // column 1 = 5
   add(r, 2, kRel, CoverSpec{{{range(order(10), order(20), 2)}}, 1});  // column 2 BETWEEN 10 AND 20
@@ -1064,15 +1069,8 @@ TEST(Cover, TheValueSieveAnswersValuesNoShapeIsKeyedOn) {
 // which holds only equality and composite keys' values, is not asked.
 TEST(Cover, AComplementColumnKeysEveryValue) {
   constexpr uint32_t kRel = 101;
-  auto value = [](int64_t v) {
-    sr_value x{};
-    x.v.i = v;
-    return x;
-  };
-  auto key = [&](int64_t v, uint16_t column) {
-    const sr_value x = value(v);
-    return sr_index_key(kRel, column, SR_TAG_INT, &x);
-  };
+  auto value = int_value;
+  auto key = [&](int64_t v, uint16_t column) { return int_key(kRel, column, v); };
   Router r;
   add(r, 1, kRel, CoverSpec{{{eq(key(5, 1), 1, SR_TAG_INT)}}, 1});  // column 1 = 5
   std::vector<sr_index_atom> atoms;
