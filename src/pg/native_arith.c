@@ -205,13 +205,13 @@ native_arith_compile(Node *expr)
 
 #ifdef HAVE_INT128
 /*
- * a / d and a % d as C (and int8div, int8mod) truncate them, for the step's
- * positive constant d, without a division instruction (tens of cycles for 64
- * bits): q = (|a| * ((2^64 - 1) / d)) >> 64 is the quotient of |a| or one
- * less, which the remainder tells.
+ * a / d or a % d (by the step's operator) as C, int8div and int8mod truncate
+ * them, for the step's positive constant d, without a division instruction
+ * (tens of cycles for 64 bits): q = (|a| * ((2^64 - 1) / d)) >> 64 is the
+ * quotient of |a| or one less, which the remainder tells.
  */
-static inline void
-divide_by_constant(int64 a, const NativeStep *step, int64 *quotient, int64 *remainder)
+static inline int64
+divide_by_constant(int64 a, const NativeStep *step)
 {
 	const uint64 d = (uint64) step->constant;
 	const uint64 n = a < 0 ? 0 - (uint64) a : (uint64) a;
@@ -223,8 +223,9 @@ divide_by_constant(int64 a, const NativeStep *step, int64 *quotient, int64 *rema
 		q++;
 		r -= d;
 	}
-	*quotient = (int64) (a < 0 ? 0 - q : q);
-	*remainder = (int64) (a < 0 ? 0 - r : r);
+	if (step->op == NATIVE_MOD)
+		q = r;
+	return (int64) (a < 0 ? 0 - q : q);
 }
 #endif
 
@@ -297,6 +298,13 @@ native_arith_eval(const NativeArith *program, const sr_value *values, uint64 rea
 			nulls[top - 1] = true;
 			continue;
 		}
+#ifdef HAVE_INT128
+		if (step->constant > 0)	/* (only a division's or remainder's is set here) */
+		{
+			stack[top - 1] = divide_by_constant(a, step);
+			continue;
+		}
+#endif
 		switch ((NativeOp) step->op)
 		{
 			case NATIVE_ADD:
@@ -312,30 +320,12 @@ native_arith_eval(const NativeArith *program, const sr_value *values, uint64 rea
 					return NATIVE_EXECUTOR;
 				break;
 			case NATIVE_DIV:
-#ifdef HAVE_INT128
-				if (step->constant > 0)
-				{
-					int64		unused;
-
-					divide_by_constant(a, step, &r, &unused);
-					break;
-				}
-#endif
 				/* the minimum divided by -1 overflows in its width */
 				if (b == 0 || (b == -1 && (a == PG_INT64_MIN || !fits(-a, step->bits))))
 					return NATIVE_EXECUTOR;
 				r = a / b;
 				break;
 			case NATIVE_MOD:
-#ifdef HAVE_INT128
-				if (step->constant > 0)
-				{
-					int64		unused;
-
-					divide_by_constant(a, step, &unused, &r);
-					break;
-				}
-#endif
 				if (b == 0)
 					return NATIVE_EXECUTOR;
 				r = b == -1 ? 0 : a % b;	/* as int4mod and int8mod: x % -1 is 0 */
