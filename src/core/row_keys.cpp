@@ -317,8 +317,11 @@ bool append_grams(uint32_t relid, uint16_t attnum, bool lower, unsigned lengths,
   const size_t len = text.len;
   const bool fold = lower && text.ascii_fold;
   size_t n = 0;  // windows: sr_substring_keys' count
-  for (size_t q = 1; q <= SR_SUBSTRING_GRAM && q <= len; q++)
-    if ((lengths >> (q - 1)) & 1) n += len - q + 1;
+  for (unsigned rest = lengths & ((1u << SR_SUBSTRING_GRAM) - 1); rest != 0; rest &= rest - 1) {
+    const size_t q = static_cast<size_t>(__builtin_ctz(rest)) + 1;
+    if (q > len) break;
+    n += len - q + 1;
+  }
   if (n > SR_GRAM_KEYS_MAX) return false;
   if (filter == nullptr) {
     std::vector<uint8_t> folded;

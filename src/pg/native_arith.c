@@ -33,18 +33,37 @@ typedef enum NativeOp
 	NATIVE_NARROW				/* to the step's width, or the executor's error */
 } NativeOp;
 
+/* Where a binary operator of a fused program takes its right operand. */
+typedef enum NativeOperand
+{
+	OPERAND_STACK,
+	OPERAND_COLUMN,				/* the step's attnum */
+	OPERAND_CONSTANT			/* the step's constant */
+} NativeOperand;
+
 typedef struct NativeStep
 {
 	uint8		op;				/* NativeOp */
 	uint8		bits;			/* 16, 32 or 64: the width the operator computes in */
+	uint8		operand;		/* NativeOperand: of a fused program's binary operator */
 	AttrNumber	attnum;			/* NATIVE_COLUMN */
 	int64		constant;		/* NATIVE_CONSTANT; NATIVE_DIV, NATIVE_MOD: a positive constant divisor (or 0) */
 	uint64		reciprocal;		/* with a divisor: (2^64 - 1) / divisor */
 } NativeStep;
 
+/*
+ * The postfix steps, and the same program fused: a binary operator whose right
+ * operand is a column or a constant reads it itself rather than after a push.
+ * The fused program runs on rows whose columns are all read and not NULL (no
+ * NULL to carry), the steps on any other.
+ */
 struct NativeArith
 {
 	int			count;
+	int			fused_count;
+	uint64		columns;		/* bit attnum - 1 of each column read; all of them when fusable */
+	bool		fusable;		/* every column has attnum <= 64 */
+	NativeStep *fused;			/* after steps, in the same allocation */
 	NativeStep	steps[FLEXIBLE_ARRAY_MEMBER];
 };
 
@@ -126,7 +145,7 @@ compile_node(Node *node, NativeStep *steps, int *count)
 
 		if (var->varno != 1 || var->varlevelsup != 0 || var->varattno <= 0 || !integer_type(var->vartype))
 			return false;
-		steps[(*count)++] = (NativeStep) {NATIVE_COLUMN, 64, var->varattno, 0, 0};
+		steps[(*count)++] = (NativeStep) {NATIVE_COLUMN, 64, OPERAND_STACK, var->varattno, 0, 0};
 		return true;
 	}
 	if (IsA(node, Const))
@@ -139,7 +158,7 @@ compile_node(Node *node, NativeStep *steps, int *count)
 		value = constant->consttype == INT2OID ? DatumGetInt16(constant->constvalue)
 			: constant->consttype == INT4OID ? DatumGetInt32(constant->constvalue)
 			: DatumGetInt64(constant->constvalue);
-		steps[(*count)++] = (NativeStep) {NATIVE_CONSTANT, 64, 0, value, 0};
+		steps[(*count)++] = (NativeStep) {NATIVE_CONSTANT, 64, OPERAND_STACK, 0, value, 0};
 		return true;
 	}
 	if (IsA(node, OpExpr) || IsA(node, FuncExpr))
@@ -161,10 +180,55 @@ compile_node(Node *node, NativeStep *steps, int *count)
 		}
 		if (*count >= NATIVE_STEPS)
 			return false;
-		steps[(*count)++] = (NativeStep) {(uint8) op, (uint8) bits, 0, 0, 0};
+		steps[(*count)++] = (NativeStep) {(uint8) op, (uint8) bits, OPERAND_STACK, 0, 0, 0};
 		return true;
 	}
 	return false;
+}
+
+static bool
+binary(NativeOp op)
+{
+	return op == NATIVE_ADD || op == NATIVE_SUB || op == NATIVE_MUL || op == NATIVE_DIV || op == NATIVE_MOD;
+}
+
+/* program's fused steps (after its steps) and the columns they read */
+static void
+fuse(NativeArith *program)
+{
+	NativeStep *fused = program->steps + program->count;
+	int			n = 0;
+
+	program->columns = 0;
+	program->fusable = true;
+	for (int i = 0; i < program->count; i++)
+	{
+		const NativeStep *step = &program->steps[i];
+
+		if (step->op == NATIVE_COLUMN)
+		{
+			if (step->attnum > 64)
+				program->fusable = false;
+			else
+				program->columns |= (uint64) 1 << (step->attnum - 1);
+		}
+		fused[n] = *step;
+		/* a push right before a binary operator is its right operand */
+		if (binary((NativeOp) step->op) && n > 0 && fused[n - 1].operand == OPERAND_STACK &&
+			(fused[n - 1].op == NATIVE_COLUMN || fused[n - 1].op == NATIVE_CONSTANT))
+		{
+			const NativeStep push = fused[n - 1];
+
+			fused[n - 1] = *step;
+			fused[n - 1].operand = push.op == NATIVE_COLUMN ? OPERAND_COLUMN : OPERAND_CONSTANT;
+			fused[n - 1].attnum = push.attnum;
+			fused[n - 1].constant = push.constant;
+			continue;
+		}
+		n++;
+	}
+	program->fused = fused;
+	program->fused_count = n;
 }
 
 NativeArith *
@@ -197,9 +261,10 @@ native_arith_compile(Node *expr)
 		if (height > NATIVE_STACK)
 			return NULL;
 	}
-	program = palloc(offsetof(NativeArith, steps) + sizeof(NativeStep) * count);
+	program = palloc(offsetof(NativeArith, steps) + sizeof(NativeStep) * 2 * count);
 	program->count = count;
 	memcpy(program->steps, steps, sizeof(NativeStep) * count);
+	fuse(program);
 	return program;
 }
 
@@ -236,6 +301,102 @@ fits(int64 v, int bits)
 	return bits == 64 || (bits == 32 ? v == (int32) v : v == (int16) v);
 }
 
+/* a op b as int8pl and the others compute it in the step's width; false where they raise an error */
+static inline bool
+apply_binary(const NativeStep *step, int64 a, int64 b, int64 *r)
+{
+	switch ((NativeOp) step->op)
+	{
+		case NATIVE_ADD:
+			return !pg_add_s64_overflow(a, b, r) && fits(*r, step->bits);
+		case NATIVE_SUB:
+			return !pg_sub_s64_overflow(a, b, r) && fits(*r, step->bits);
+		case NATIVE_MUL:
+			return !pg_mul_s64_overflow(a, b, r) && fits(*r, step->bits);
+		case NATIVE_DIV:
+			/* the minimum divided by -1 overflows in its width */
+			if (b == 0 || (b == -1 && (a == PG_INT64_MIN || !fits(-a, step->bits))))
+				return false;
+			*r = a / b;
+			return true;
+		case NATIVE_MOD:
+			if (b == 0)
+				return false;
+			*r = b == -1 ? 0 : a % b;	/* as int4mod and int8mod: x % -1 is 0 */
+			return true;
+		default:
+			return false;
+	}
+}
+
+#define FUSED_MET_NULL (-1)
+
+/*
+ * The fused program on values, which hold every column it reads: as
+ * native_arith_eval, or FUSED_MET_NULL at a NULL column (before which it
+ * computed what the steps compute, as they do with no NULL).
+ */
+static inline int
+eval_fused(const NativeArith *program, const sr_value *values, int64 *result)
+{
+	int64		stack[NATIVE_STACK + 1];
+	int			top = 0;
+
+	for (const NativeStep *step = program->fused, *end = step + program->fused_count; step < end; step++)
+	{
+		int64		a,
+					b,
+					r;
+
+		switch ((NativeOp) step->op)
+		{
+			case NATIVE_COLUMN:
+				if (values[step->attnum].is_null)
+					return FUSED_MET_NULL;
+				stack[top++] = values[step->attnum].v.i;
+				continue;
+			case NATIVE_CONSTANT:
+				stack[top++] = step->constant;
+				continue;
+			case NATIVE_NEG:
+				a = stack[top - 1];
+				if (a == PG_INT64_MIN || !fits(-a, step->bits))
+					return NATIVE_EXECUTOR;
+				stack[top - 1] = -a;
+				continue;
+			case NATIVE_NARROW:
+				if (!fits(stack[top - 1], step->bits))
+					return NATIVE_EXECUTOR;
+				continue;
+			default:
+				break;
+		}
+		if (step->operand == OPERAND_CONSTANT)
+			b = step->constant;
+		else if (step->operand == OPERAND_COLUMN)
+		{
+			if (values[step->attnum].is_null)
+				return FUSED_MET_NULL;
+			b = values[step->attnum].v.i;
+		}
+		else
+			b = stack[--top];
+		a = stack[top - 1];
+#ifdef HAVE_INT128
+		if (step->reciprocal != 0)	/* a division by a positive constant */
+		{
+			stack[top - 1] = divide_by_constant(a, step);
+			continue;
+		}
+#endif
+		if (!apply_binary(step, a, b, &r))
+			return NATIVE_EXECUTOR;
+		stack[top - 1] = r;
+	}
+	*result = stack[0];
+	return NATIVE_VALUE;
+}
+
 /*
  * The program's value on a row: a column's integer value is values[attnum]
  * when bit attnum - 1 of read_columns is set, else read(attnum, &value,
@@ -252,6 +413,13 @@ native_arith_eval(const NativeArith *program, const sr_value *values, uint64 rea
 	bool		nulls[NATIVE_STACK + 1];
 	int			top = 0;
 
+	if (program->fusable && (program->columns & ~read_columns) == 0)
+	{
+		int			fused = eval_fused(program, values, result);
+
+		if (fused != FUSED_MET_NULL)
+			return (NativeResult) fused;
+	}
 	for (int i = 0; i < program->count; i++)
 	{
 		const NativeStep *step = &program->steps[i];
@@ -305,34 +473,8 @@ native_arith_eval(const NativeArith *program, const sr_value *values, uint64 rea
 			continue;
 		}
 #endif
-		switch ((NativeOp) step->op)
-		{
-			case NATIVE_ADD:
-				if (pg_add_s64_overflow(a, b, &r) || !fits(r, step->bits))
-					return NATIVE_EXECUTOR;
-				break;
-			case NATIVE_SUB:
-				if (pg_sub_s64_overflow(a, b, &r) || !fits(r, step->bits))
-					return NATIVE_EXECUTOR;
-				break;
-			case NATIVE_MUL:
-				if (pg_mul_s64_overflow(a, b, &r) || !fits(r, step->bits))
-					return NATIVE_EXECUTOR;
-				break;
-			case NATIVE_DIV:
-				/* the minimum divided by -1 overflows in its width */
-				if (b == 0 || (b == -1 && (a == PG_INT64_MIN || !fits(-a, step->bits))))
-					return NATIVE_EXECUTOR;
-				r = a / b;
-				break;
-			case NATIVE_MOD:
-				if (b == 0)
-					return NATIVE_EXECUTOR;
-				r = b == -1 ? 0 : a % b;	/* as int4mod and int8mod: x % -1 is 0 */
-				break;
-			default:
-				return NATIVE_EXECUTOR;
-		}
+		if (!apply_binary(step, a, b, &r))
+			return NATIVE_EXECUTOR;
 		stack[top - 1] = r;
 	}
 	if (nulls[0])

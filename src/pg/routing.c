@@ -328,24 +328,37 @@ array_values_in_place(Datum datum, sr_value *value)
 		}
 		else
 		{
-			/* the element's header, copied: p need not be aligned */
-			union
-			{
-				uint64		word;
-				char		bytes[8];
-			}			head = {0};
+			/* the element's header, copied when of 4 bytes: p need not be aligned */
+			size_t		header;
 			size_t		element_size;
 
-			if (off + 1 > size)
+			if (off + 1 > size || VARATT_IS_1B_E(p))
 				return false;
-			memcpy(head.bytes, p, Min(sizeof(head), size - off));
-			if (VARATT_IS_EXTERNAL(head.bytes) || (VARATT_IS_EXTENDED(head.bytes) && !VARATT_IS_SHORT(head.bytes)))
+			if (VARATT_IS_1B(p))
+			{
+				header = VARHDRSZ_SHORT;
+				element_size = VARSIZE_1B(p);
+			}
+			else
+			{
+				union
+				{
+					uint32		word;
+					char		bytes[4];
+				}			head;
+
+				if (off + VARHDRSZ > size)
+					return false;
+				memcpy(head.bytes, p, VARHDRSZ);
+				if (!VARATT_IS_4B_U(head.bytes))
+					return false;	/* compressed */
+				header = VARHDRSZ;
+				element_size = VARSIZE_4B(head.bytes);
+			}
+			if (off + element_size > size || element_size < header)
 				return false;
-			element_size = VARSIZE_ANY(head.bytes);
-			if (off + element_size > size || element_size < (VARATT_IS_SHORT(head.bytes) ? VARHDRSZ_SHORT : VARHDRSZ))
-				return false;
-			item->v.bytes = (const uint8_t *) (VARATT_IS_SHORT(head.bytes) ? p + VARHDRSZ_SHORT : p + VARHDRSZ);
-			item->len = (uint32) (element_size - (VARATT_IS_SHORT(head.bytes) ? VARHDRSZ_SHORT : VARHDRSZ));
+			item->v.bytes = (const uint8_t *) p + header;
+			item->len = (uint32) (element_size - header);
 			off += element_size;
 		}
 		count++;
@@ -379,6 +392,7 @@ typedef enum ReadKind
 	READ_SKIP,					/* walked past, not read */
 	READ_INT4,
 	READ_WORD,					/* int8 or float8: its 8 bytes, as sr_value holds either */
+	READ_TEXT,					/* text or varchar: in place when not compressed */
 	READ_DATUM,					/* through value_from_datum */
 	READ_ARRAY					/* through array_from_datum */
 } ReadKind;
@@ -394,6 +408,28 @@ typedef struct ReadStep
 	uint8		kind;			/* ReadKind */
 	bool		byval;
 } ReadStep;
+
+/*
+ * A run of fixed-width attributes in a lean walk. Their offsets from where the
+ * run starts depend only on that start modulo 8 (the widest alignment): kept
+ * for each, so that a run is read without aligning or adding attribute by
+ * attribute.
+ */
+typedef struct RunRead
+{
+	ReadStep	step;
+	uint32		offset[8];		/* from the run's start, by the start's offset % 8 */
+} RunRead;
+
+/* One part of a lean walk: a variable-width attribute, or a run of fixed-width ones. */
+typedef struct WalkPart
+{
+	ReadStep	step;			/* the variable-width attribute */
+	bool		run;
+	uint8		read_from;		/* a run's wanted attributes: lean_run_reads[read_from ...] */
+	uint8		read_count;
+	uint32		advance[8];		/* a run's length, by its start's offset % 8 */
+} WalkPart;
 
 /*
  * What row_values_all makes of a relation's index columns alone: whether the
@@ -424,6 +460,9 @@ typedef struct ReadPlan
 	int16		lean_walk_after;	/* that varlena's attlen (-1, -2), or 0 */
 	ReadStep	lean_fixed[TUPLE_KEYS_DEFORM_MAX];
 	ReadStep	lean_all[TUPLE_KEYS_DEFORM_MAX];	/* every attribute up to the last (NULLs: all walked) */
+	int			lean_part_count;	/* the walk without NULLs, from lean_walk_from to the last */
+	WalkPart	lean_parts[TUPLE_KEYS_DEFORM_MAX];
+	RunRead		lean_run_reads[TUPLE_KEYS_DEFORM_MAX];
 } ReadPlan;
 
 static ReadPlan read_plans[2];	/* by reader: 0 the route, 1 the prefetch */
@@ -443,8 +482,63 @@ read_step_of(const TupleLayout *layout, int a, uint64 wanted, uint64 arrays)
 	step.kind = !((wanted >> a) & 1) ? READ_SKIP
 		: step.typid == INT4OID ? READ_INT4
 		: step.typid == INT8OID || step.typid == FLOAT8OID ? READ_WORD
-		: ((arrays >> a) & 1) ? READ_ARRAY : READ_DATUM;
+		: ((arrays >> a) & 1) ? READ_ARRAY
+		: (step.typid == TEXTOID || step.typid == VARCHAROID) && step.attlen == -1 ? READ_TEXT : READ_DATUM;
 	return step;
+}
+
+/* The parts of a lean walk without NULLs: its variable-width attributes and the runs between them. */
+static void
+make_walk_parts(ReadPlan *plan, const TupleLayout *layout)
+{
+	WalkPart   *run = NULL;
+	uint32		at[8];			/* in the open run: the offset reached, by the run's start */
+	int			reads = 0;
+
+	plan->lean_part_count = 0;
+	for (int a = plan->lean_walk_from; a <= plan->last; a++)
+	{
+		bool		fixed = a < plan->last && layout->attlen[a] > 0;
+
+		if (run != NULL && !fixed)
+		{
+			for (int r = 0; r < 8; r++)
+				run->advance[r] = at[r] - r;
+			run = NULL;
+		}
+		if (a == plan->last)
+			break;
+		if (!fixed)
+		{
+			WalkPart   *part = &plan->lean_parts[plan->lean_part_count++];
+
+			part->step = plan->lean_all[a];
+			part->run = false;
+			continue;
+		}
+		if (run == NULL)
+		{
+			run = &plan->lean_parts[plan->lean_part_count++];
+			run->run = true;
+			run->read_from = (uint8) reads;
+			run->read_count = 0;
+			for (int r = 0; r < 8; r++)
+				at[r] = r;
+		}
+		for (int r = 0; r < 8; r++)
+			at[r] = (at[r] + layout->alignmask[a]) & ~(uint32) layout->alignmask[a];
+		if (plan->lean_all[a].kind != READ_SKIP)
+		{
+			RunRead    *read = &plan->lean_run_reads[reads++];
+
+			read->step = plan->lean_all[a];
+			for (int r = 0; r < 8; r++)
+				read->offset[r] = at[r] - r;
+			run->read_count++;
+		}
+		for (int r = 0; r < 8; r++)
+			at[r] += layout->attlen[a];
+	}
 }
 
 /*
@@ -486,6 +580,7 @@ make_lean_read(ReadPlan *plan, const RelationInfo *rel, size_t column_count)
 	}
 	for (int a = 0; a < plan->last; a++)
 		plan->lean_all[a] = read_step_of(layout, a, plan->wanted, plan->arrays);
+	make_walk_parts(plan, layout);
 	plan->lean = true;
 }
 
@@ -505,6 +600,20 @@ read_step(const ReadStep *s, const char *p, sr_value *values)
 	{
 		*value = (sr_value) {.v.i = *(const int64 *) p};
 		return true;
+	}
+	if (s->kind == READ_TEXT)
+	{
+		/* as shape_value_from_datum reads text, without its call when in place */
+		if (VARATT_IS_1B(p) && !VARATT_IS_1B_E(p))
+		{
+			*value = (sr_value) {.v.bytes = (const uint8_t *) p + VARHDRSZ_SHORT,.len = VARSIZE_1B(p) - VARHDRSZ_SHORT};
+			return true;
+		}
+		if (VARATT_IS_4B_U(p))
+		{
+			*value = (sr_value) {.v.bytes = (const uint8_t *) p + VARHDRSZ,.len = VARSIZE_4B(p) - VARHDRSZ};
+			return true;
+		}
 	}
 	value->is_null = false;
 	value->len = 0;
@@ -566,9 +675,22 @@ read_lean(HeapTuple tuple, const ReadPlan *plan, sr_value *values)
 			return false;
 	if (plan->lean_walk_after != 0)
 		off = att_addlength_pointer(off, plan->lean_walk_after, tp + off);
-	for (const ReadStep *s = plan->lean_all + plan->lean_walk_from, *end = plan->lean_all + plan->last; s < end; s++)
-		if (!walk_step(s, tp, &off, values))
+	for (const WalkPart *part = plan->lean_parts, *end = part + plan->lean_part_count; part < end; part++)
+	{
+		if (part->run)
+		{
+			const int	r = (int) (off & 7);
+			const char *start = tp + off;
+
+			for (const RunRead *read = plan->lean_run_reads + part->read_from, *last = read + part->read_count;
+				 read < last; read++)
+				if (!read_step(&read->step, start + read->offset[r], values))
+					return false;
+			off += part->advance[r];
+		}
+		else if (!walk_step(&part->step, tp, &off, values))
 			return false;
+	}
 	return true;
 }
 
