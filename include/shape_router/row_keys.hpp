@@ -78,6 +78,7 @@ struct RowPlan {
   // in steps' order: a pass for one part reads only its own.
   std::vector<Step> general_steps, plain_steps, variable_steps;
   std::vector<sr_index_column> virtual_columns;  // keyed from a row's expressions
+  std::vector<Step> virtual_steps;  // each one's step for a result of the column's own tag
 
   RowPlan() = default;
   RowPlan(uint32_t relid, const sr_index_column* columns, size_t column_count) { build(relid, columns, column_count); }

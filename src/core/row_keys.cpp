@@ -349,6 +349,16 @@ bool append_grams(uint32_t relid, uint16_t attnum, bool lower, unsigned lengths,
   return true;
 }
 
+// The step of an expression's result of tag in virtual column column.
+RowPlan::Step expression_step(uint32_t relid, const sr_index_column& column, uint8_t tag) noexcept {
+  const uint64_t seed = seed_of(relid, column.attnum, tag);
+  RowPlan::Step step{seed, xxh3_8_flip(seed), 0, column.attnum, 0, tag, 0};
+  if (column.shapes > 0 || column.complement_shapes > 0) step.make |= RowPlan::kKey;
+  if (column.range_shapes > 0) step.make |= RowPlan::kRange;
+  if (column.null_shapes > 0) step.make |= RowPlan::kNull;
+  return step;
+}
+
 }  // namespace
 
 bool values_identical(uint8_t tag, const sr_value& a, const sr_value& b) noexcept {
@@ -398,10 +408,12 @@ void RowPlan::build(uint32_t relation, const sr_index_column* columns, size_t co
   plain_steps.clear();
   variable_steps.clear();
   virtual_columns.clear();
+  virtual_steps.clear();
   for (size_t c = 0; c < column_count; c++) {
     const sr_index_column& column = columns[c];
     if (column.attnum >= SR_VIRTUAL_ATTNUM_BASE) {
       virtual_columns.push_back(column);
+      virtual_steps.push_back(expression_step(relid, column, column.tag));
       continue;
     }
     uint8_t make = 0;
@@ -546,17 +558,15 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
   if (!plain_only) {
     for (size_t e = 0; e < row.expression_count; e++) {
       const sr_expression_value& result = row.expressions[e];
-      const sr_index_column* column = nullptr;
-      for (size_t c = 0; c < plan.virtual_columns.size() && column == nullptr; c++)
-        if (plan.virtual_columns[c].attnum == result.attnum) column = &plan.virtual_columns[c];
-      if (column == nullptr) continue;
+      size_t c = 0;
+      while (c < plan.virtual_columns.size() && plan.virtual_columns[c].attnum != result.attnum) c++;
+      if (c == plan.virtual_columns.size()) continue;
       // Keyed with the expression's own tag (the column's is some expression's).
-      const uint64_t seed = seed_of(relid, column->attnum, result.tag);
-      RowPlan::Step typed{seed, xxh3_8_flip(seed), 0, column->attnum, 0, result.tag, 0};
-      if (column->shapes > 0 || column->complement_shapes > 0) typed.make |= RowPlan::kKey;
-      if (column->range_shapes > 0) typed.make |= RowPlan::kRange;
-      if (column->null_shapes > 0) typed.make |= RowPlan::kNull;
-      plain_keys(relid, typed, result.value, put_key, put_probe);
+      if (result.tag == plan.virtual_steps[c].tag)
+        plain_keys(relid, plan.virtual_steps[c], result.value, put_key, put_probe);
+      else
+        plain_keys(relid, expression_step(relid, plan.virtual_columns[c], result.tag), result.value, put_key,
+                   put_probe);
     }
   }
   key_count = nk;

@@ -200,7 +200,7 @@ typedef enum ExpressionOutcome
  * does not carry; key_only: the columns a key-only old row carries) or fails.
  * The results go in room when it has enough, else in memory of their own.
  */
-static ExpressionOutcome
+static pg_attribute_always_inline ExpressionOutcome
 expression_values(const RelationInfo *rel, TupleTableSlot *slot, ExprContext *econtext, NativeRow *native,
 				  const Bitmapset *unknown, const Bitmapset *key_only, const sr_index_column *columns,
 				  size_t column_count, const sr_expression_value **out, const int **sources_out, size_t *out_count,
