@@ -491,6 +491,8 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
   // its own: the test costs every row).
   auto int_keys_and_ranges = [&](auto with_sieve) {
     constexpr bool Sieve = decltype(with_sieve)::value;
+    const ValueSieve::View sieve = Sieve ? *sieving : ValueSieve::View{};  // in registers: the loop stores
+    size_t sieved_here = 0;
     // (a NULL has no key and no range: at most a NULL probe)
     for (const RowPlan::IntKeyStep& step : plan.int_key_steps) {
       const sr_value& value = row.values[step.attnum];
@@ -498,13 +500,14 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
         if (step.null_probe) put_probe(sr_range_probe{0, step.attnum, 1, 0});
         continue;
       }
-      if (Sieve && !sieving->may_have(ValueSieve::salted_hash(static_cast<uint64_t>(value.v.i), step.sieve_salt))) {
-        sieved_values++;
+      if (Sieve && !sieve.may_have(ValueSieve::salted_hash(static_cast<uint64_t>(value.v.i), step.sieve_salt))) {
+        sieved_here++;
         continue;
       }
       a[nk] = step.attnum;
       k[nk++] = xxh3_8(static_cast<uint64_t>(value.v.i), step.flip);
     }
+    sieved_values = sieved_here;
     for (const RowPlan::RangeStep& step : plan.range_steps) {
       const sr_value& value = row.values[step.attnum];
       if (value.is_null) {
@@ -562,11 +565,13 @@ bool ChangeKeys::add_row(const RowPlan& plan, const sr_row_view& row, const sr_r
       while (c < plan.virtual_columns.size() && plan.virtual_columns[c].attnum != result.attnum) c++;
       if (c == plan.virtual_columns.size()) continue;
       // Keyed with the expression's own tag (the column's is some expression's).
-      if (result.tag == plan.virtual_steps[c].tag)
-        plain_keys(relid, plan.virtual_steps[c], result.value, put_key, put_probe);
-      else
-        plain_keys(relid, expression_step(relid, plan.virtual_columns[c], result.tag), result.value, put_key,
-                   put_probe);
+      const RowPlan::Step* step = &plan.virtual_steps[c];
+      RowPlan::Step typed;
+      if (result.tag != step->tag) {
+        typed = expression_step(relid, plan.virtual_columns[c], result.tag);
+        step = &typed;
+      }
+      plain_keys(relid, *step, result.value, put_key, put_probe);
     }
   }
   key_count = nk;
