@@ -492,7 +492,7 @@ static void
 make_walk_parts(ReadPlan *plan, const TupleLayout *layout)
 {
 	WalkPart   *run = NULL;
-	uint32		at[8];			/* in the open run: the offset reached, by the run's start */
+	uint32		at[8] = {0};	/* in the open run: the offset reached, by the run's start */
 	int			reads = 0;
 
 	plan->lean_part_count = 0;
