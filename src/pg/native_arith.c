@@ -305,6 +305,13 @@ fits(int64 v, int bits)
 static inline bool
 apply_binary(const NativeStep *step, int64 a, int64 b, int64 *r)
 {
+#ifdef HAVE_INT128
+	if (step->reciprocal != 0)	/* a division by a positive constant */
+	{
+		*r = divide_by_constant(a, step);
+		return true;
+	}
+#endif
 	switch ((NativeOp) step->op)
 	{
 		case NATIVE_ADD:
@@ -382,13 +389,6 @@ eval_fused(const NativeArith *program, const sr_value *values, int64 *result)
 		else
 			b = stack[--top];
 		a = stack[top - 1];
-#ifdef HAVE_INT128
-		if (step->reciprocal != 0)	/* a division by a positive constant */
-		{
-			stack[top - 1] = divide_by_constant(a, step);
-			continue;
-		}
-#endif
 		if (!apply_binary(step, a, b, &r))
 			return NATIVE_EXECUTOR;
 		stack[top - 1] = r;
@@ -466,13 +466,6 @@ native_arith_eval(const NativeArith *program, const sr_value *values, uint64 rea
 			nulls[top - 1] = true;
 			continue;
 		}
-#ifdef HAVE_INT128
-		if (step->constant > 0)	/* (only a division's or remainder's is set here) */
-		{
-			stack[top - 1] = divide_by_constant(a, step);
-			continue;
-		}
-#endif
 		if (!apply_binary(step, a, b, &r))
 			return NATIVE_EXECUTOR;
 		stack[top - 1] = r;
