@@ -302,7 +302,7 @@ fits(int64 v, int bits)
 }
 
 /* a op b as int8pl and the others compute it in the step's width; false where they raise an error */
-static inline bool
+static pg_attribute_always_inline bool
 apply_binary(const NativeStep *step, int64 a, int64 b, int64 *r)
 {
 #ifdef HAVE_INT128
