@@ -2,7 +2,7 @@
 -- are computed natively by a reciprocal (no division instruction). Routed as
 -- PostgreSQL evaluates each WHERE on the same rows: negative values, zero, the
 -- extremes of each width, NULLs, divisors 1 and the largest, negative divisors
--- (a division), nested remainders.
+-- (a division), nested remainders, expressions with one NULL operand.
 SET synchronous_commit = on;
 CREATE TABLE nd (id int PRIMARY KEY, a int8, b int4, c int2);
 ALTER TABLE nd REPLICA IDENTITY FULL;
@@ -12,7 +12,8 @@ INSERT INTO nd_rows VALUES
   (5, -9223372036854775808, -2147483648, -32768), (6, NULL, NULL, NULL), (7, 1000002, 1000002, 30),
   (8, -1000004, -1000004, -30), (9, 7, 7, 7), (10, -7, -7, -7), (11, 9223372036854775806, 2147483646, 32766),
   (12, -9223372036854775807, -2147483647, -32767), (13, 3, 3, 3), (14, -3, -3, -3), (15, 13, 14, 15),
-  (16, 6917529027641081855, 1073741823, 16383), (17, -6148914691236517206, -715827882, -10922);
+  (16, 6917529027641081855, 1073741823, 16383), (17, -6148914691236517206, -715827882, -10922),
+  (18, 3, NULL, 3), (19, NULL, 3, 1), (20, 3, 3, NULL), (21, 10, 3, 4);
 CREATE TABLE nd_shapes (shape_id bigint, clause text);
 INSERT INTO nd_shapes
 SELECT shape_router.register_shape('nd', clause), clause
@@ -22,7 +23,10 @@ SELECT shape_router.register_shape('nd', clause), clause
                     'a / 3 = -2049638230412172402', 'a % 3 = -2', 'a % 6917529027641081856 = 6917529027641081855',
                     'b % 5 IN (-4, 4)', 'b / 5 = -429496729', 'b / 2147483647 = 1', '(b / 2 + 1) % 3 = 2',
                     'b % 65536 = 65535', 'c % 3 = -2', 'c / 7 = 4681', 'c / 7 = -1560', 'a % -7 = 3', 'a / -7 = -2',
-                    '(a % 10) % 3 = 1', '-(a % 7) = 3', 'a % 7 > 4', 'b / 3 <= -715827882']) AS clause;
+                    '(a % 10) % 3 = 1', '-(a % 7) = 3', 'a % 7 > 4', 'b / 3 <= -715827882',
+                    -- one operand NULL: the whole expression is
+                    '(a % 7 + b % 7) % 7 = 3', '(b % 7 + a % 7) % 7 = 3', '(b % 7 - c % 7) / 2 = 1',
+                    '-(a % 7 + c % 7) = -3', '(a % 5) * (b % 5) = 4']) AS clause;
 SELECT count(*) AS shapes, count(*) FILTER (WHERE EXISTS (SELECT FROM shape_router.explain_shape(shape_id) l
                                                      WHERE l LIKE 'routing:%' AND l NOT LIKE '%scan%')) AS indexed
   FROM nd_shapes;

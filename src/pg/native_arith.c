@@ -45,25 +45,21 @@ typedef struct NativeStep
 {
 	uint8		op;				/* NativeOp */
 	uint8		bits;			/* 16, 32 or 64: the width the operator computes in */
-	uint8		operand;		/* NativeOperand: of a fused program's binary operator */
-	AttrNumber	attnum;			/* NATIVE_COLUMN */
-	int64		constant;		/* NATIVE_CONSTANT; NATIVE_DIV, NATIVE_MOD: a positive constant divisor (or 0) */
-	uint64		reciprocal;		/* with a divisor: (2^64 - 1) / divisor */
+	uint8		operand;		/* NativeOperand: a binary operator's right operand */
+	AttrNumber	attnum;			/* NATIVE_COLUMN; an OPERAND_COLUMN operand */
+	int64		constant;		/* NATIVE_CONSTANT; an OPERAND_CONSTANT operand */
+	uint64		reciprocal;		/* a division by a positive constant: (2^64 - 1) / constant; else 0 */
 } NativeStep;
 
 /*
- * The postfix steps, and the same program fused: a binary operator whose right
- * operand is a column or a constant reads it itself rather than after a push.
- * The fused program runs on rows whose columns are all read and not NULL (no
- * NULL to carry), the steps on any other.
+ * Postfix steps, fused: a binary operator whose right operand is a column or a
+ * constant reads it itself rather than after a push.
  */
 struct NativeArith
 {
 	int			count;
-	int			fused_count;
-	uint64		columns;		/* bit attnum - 1 of each column read; all of them when fusable */
-	bool		fusable;		/* every column has attnum <= 64 */
-	NativeStep *fused;			/* after steps, in the same allocation */
+	uint64		columns;		/* bit attnum - 1 of each column read; all of them when lean */
+	bool		lean;			/* every column has attnum <= 64 */
 	NativeStep	steps[FLEXIBLE_ARRAY_MEMBER];
 };
 
@@ -192,43 +188,41 @@ binary(NativeOp op)
 	return op == NATIVE_ADD || op == NATIVE_SUB || op == NATIVE_MUL || op == NATIVE_DIV || op == NATIVE_MOD;
 }
 
-/* program's fused steps (after its steps) and the columns they read */
+/* program's steps fused in place, and the columns they read */
 static void
 fuse(NativeArith *program)
 {
-	NativeStep *fused = program->steps + program->count;
+	NativeStep *steps = program->steps;
 	int			n = 0;
 
 	program->columns = 0;
-	program->fusable = true;
+	program->lean = true;
 	for (int i = 0; i < program->count; i++)
 	{
-		const NativeStep *step = &program->steps[i];
+		const NativeStep step = steps[i];
 
-		if (step->op == NATIVE_COLUMN)
+		if (step.op == NATIVE_COLUMN)
 		{
-			if (step->attnum > 64)
-				program->fusable = false;
+			if (step.attnum > 64)
+				program->lean = false;
 			else
-				program->columns |= (uint64) 1 << (step->attnum - 1);
+				program->columns |= (uint64) 1 << (step.attnum - 1);
 		}
-		fused[n] = *step;
 		/* a push right before a binary operator is its right operand */
-		if (binary((NativeOp) step->op) && n > 0 && fused[n - 1].operand == OPERAND_STACK &&
-			(fused[n - 1].op == NATIVE_COLUMN || fused[n - 1].op == NATIVE_CONSTANT))
+		if (binary((NativeOp) step.op) && n > 0 && steps[n - 1].operand == OPERAND_STACK &&
+			(steps[n - 1].op == NATIVE_COLUMN || steps[n - 1].op == NATIVE_CONSTANT))
 		{
-			const NativeStep push = fused[n - 1];
+			const NativeStep push = steps[n - 1];
 
-			fused[n - 1] = *step;
-			fused[n - 1].operand = push.op == NATIVE_COLUMN ? OPERAND_COLUMN : OPERAND_CONSTANT;
-			fused[n - 1].attnum = push.attnum;
-			fused[n - 1].constant = push.constant;
+			steps[n - 1] = step;
+			steps[n - 1].operand = push.op == NATIVE_COLUMN ? OPERAND_COLUMN : OPERAND_CONSTANT;
+			steps[n - 1].attnum = push.attnum;
+			steps[n - 1].constant = push.constant;
 			continue;
 		}
-		n++;
+		steps[n++] = step;
 	}
-	program->fused = fused;
-	program->fused_count = n;
+	program->count = n;
 }
 
 NativeArith *
@@ -261,7 +255,7 @@ native_arith_compile(Node *expr)
 		if (height > NATIVE_STACK)
 			return NULL;
 	}
-	program = palloc(offsetof(NativeArith, steps) + sizeof(NativeStep) * 2 * count);
+	program = palloc(offsetof(NativeArith, steps) + sizeof(NativeStep) * count);
 	program->count = count;
 	memcpy(program->steps, steps, sizeof(NativeStep) * count);
 	fuse(program);
@@ -336,106 +330,54 @@ apply_binary(const NativeStep *step, int64 a, int64 b, int64 *r)
 	}
 }
 
-#define FUSED_MET_NULL (-1)
+#define MET_NULL (-1)
 
-/*
- * The fused program on values, which hold every column it reads: as
- * native_arith_eval, or FUSED_MET_NULL at a NULL column (before which it
- * computed what the steps compute, as they do with no NULL).
- */
-static inline int
-eval_fused(const NativeArith *program, const sr_value *values, int64 *result)
+/* A column's value: from values when read_columns has it, else by read (false: unreadable). */
+static inline bool
+column_value(AttrNumber attnum, const sr_value *values, uint64 read_columns,
+			 bool (*read) (void *arg, AttrNumber attnum, int64 *value, bool *isnull), void *arg,
+			 int64 *value, bool *isnull)
 {
-	int64		stack[NATIVE_STACK + 1];
-	int			top = 0;
-
-	for (const NativeStep *step = program->fused, *end = step + program->fused_count; step < end; step++)
+	if (attnum >= 1 && attnum <= 64 && ((read_columns >> (attnum - 1)) & 1))
 	{
-		int64		a,
-					b,
-					r;
-
-		switch ((NativeOp) step->op)
-		{
-			case NATIVE_COLUMN:
-				if (values[step->attnum].is_null)
-					return FUSED_MET_NULL;
-				stack[top++] = values[step->attnum].v.i;
-				continue;
-			case NATIVE_CONSTANT:
-				stack[top++] = step->constant;
-				continue;
-			case NATIVE_NEG:
-				a = stack[top - 1];
-				if (a == PG_INT64_MIN || !fits(-a, step->bits))
-					return NATIVE_EXECUTOR;
-				stack[top - 1] = -a;
-				continue;
-			case NATIVE_NARROW:
-				if (!fits(stack[top - 1], step->bits))
-					return NATIVE_EXECUTOR;
-				continue;
-			default:
-				break;
-		}
-		if (step->operand == OPERAND_CONSTANT)
-			b = step->constant;
-		else if (step->operand == OPERAND_COLUMN)
-		{
-			if (values[step->attnum].is_null)
-				return FUSED_MET_NULL;
-			b = values[step->attnum].v.i;
-		}
-		else
-			b = stack[--top];
-		a = stack[top - 1];
-		if (!apply_binary(step, a, b, &r))
-			return NATIVE_EXECUTOR;
-		stack[top - 1] = r;
+		*value = values[attnum].v.i;
+		*isnull = values[attnum].is_null != 0;
+		return true;
 	}
-	*result = stack[0];
-	return NATIVE_VALUE;
+	return read(arg, attnum, value, isnull);
 }
 
 /*
- * The program's value on a row: a column's integer value is values[attnum]
- * when bit attnum - 1 of read_columns is set, else read(attnum, &value,
- * &isnull) gives it. NATIVE_VALUE, NATIVE_NULL, or NATIVE_EXECUTOR where
- * PostgreSQL would raise an error (or a column cannot be read): the executor
- * decides.
+ * The program on a row, as native_arith_eval. Lean (values hold every column
+ * it reads): no NULL carried, MET_NULL at the first NULL column, before which
+ * it computed what the general run computes.
  */
-NativeResult
-native_arith_eval(const NativeArith *program, const sr_value *values, uint64 read_columns,
-				  bool (*read) (void *arg, AttrNumber attnum, int64 *value, bool *isnull),
-				  void *arg, int64 *result)
+static pg_attribute_always_inline int
+run(const NativeArith *program, bool lean, const sr_value *values, uint64 read_columns,
+	bool (*read) (void *arg, AttrNumber attnum, int64 *value, bool *isnull), void *arg, int64 *result)
 {
 	int64		stack[NATIVE_STACK + 1];
 	bool		nulls[NATIVE_STACK + 1];
 	int			top = 0;
 
-	if (program->fusable && (program->columns & ~read_columns) == 0)
+	for (const NativeStep *step = program->steps, *end = step + program->count; step < end; step++)
 	{
-		int			fused = eval_fused(program, values, result);
-
-		if (fused != FUSED_MET_NULL)
-			return (NativeResult) fused;
-	}
-	for (int i = 0; i < program->count; i++)
-	{
-		const NativeStep *step = &program->steps[i];
 		int64		a,
 					b,
 					r;
+		bool		b_null = false;
 
 		switch ((NativeOp) step->op)
 		{
 			case NATIVE_COLUMN:
-				if (step->attnum >= 1 && step->attnum <= 64 && ((read_columns >> (step->attnum - 1)) & 1))
+				if (lean)
 				{
+					if (values[step->attnum].is_null)
+						return MET_NULL;
 					stack[top] = values[step->attnum].v.i;
-					nulls[top] = values[step->attnum].is_null != 0;
+					nulls[top] = false;
 				}
-				else if (!read(arg, step->attnum, &stack[top], &nulls[top]))
+				else if (!column_value(step->attnum, values, read_columns, read, arg, &stack[top], &nulls[top]))
 					return NATIVE_EXECUTOR;
 				top++;
 				continue;
@@ -445,23 +387,40 @@ native_arith_eval(const NativeArith *program, const sr_value *values, uint64 rea
 				continue;
 			case NATIVE_NEG:
 				a = stack[top - 1];
-				if (nulls[top - 1])
+				if (!lean && nulls[top - 1])
 					continue;
 				if (a == PG_INT64_MIN || !fits(-a, step->bits))
 					return NATIVE_EXECUTOR;
 				stack[top - 1] = -a;
 				continue;
 			case NATIVE_NARROW:
-				if (!nulls[top - 1] && !fits(stack[top - 1], step->bits))
+				if ((lean || !nulls[top - 1]) && !fits(stack[top - 1], step->bits))
 					return NATIVE_EXECUTOR;
 				continue;
 			default:
 				break;
 		}
-		/* A strict operator: NULL for a NULL argument, without a call (nor its error). */
-		b = stack[--top];
+		if (step->operand == OPERAND_CONSTANT)
+			b = step->constant;
+		else if (step->operand == OPERAND_COLUMN && lean)
+		{
+			if (values[step->attnum].is_null)
+				return MET_NULL;
+			b = values[step->attnum].v.i;
+		}
+		else if (step->operand == OPERAND_COLUMN)
+		{
+			if (!column_value(step->attnum, values, read_columns, read, arg, &b, &b_null))
+				return NATIVE_EXECUTOR;
+		}
+		else
+		{
+			b = stack[--top];
+			b_null = nulls[top];
+		}
 		a = stack[top - 1];
-		if (nulls[top] || nulls[top - 1])
+		/* A strict operator: NULL for a NULL argument, without a call (nor its error). */
+		if (!lean && (b_null || nulls[top - 1]))
 		{
 			nulls[top - 1] = true;
 			continue;
@@ -470,8 +429,30 @@ native_arith_eval(const NativeArith *program, const sr_value *values, uint64 rea
 			return NATIVE_EXECUTOR;
 		stack[top - 1] = r;
 	}
-	if (nulls[0])
+	if (!lean && nulls[0])
 		return NATIVE_NULL;
 	*result = stack[0];
 	return NATIVE_VALUE;
+}
+
+/*
+ * The program's value on a row: a column's integer value is values[attnum]
+ * when bit attnum - 1 of read_columns is set, else read(attnum, &value,
+ * &isnull) gives it. NATIVE_VALUE, NATIVE_NULL, or NATIVE_EXECUTOR where
+ * PostgreSQL would raise an error (or a column cannot be read): the executor
+ * decides. A row whose columns are all read and not NULL takes the lean run.
+ */
+NativeResult
+native_arith_eval(const NativeArith *program, const sr_value *values, uint64 read_columns,
+				  bool (*read) (void *arg, AttrNumber attnum, int64 *value, bool *isnull),
+				  void *arg, int64 *result)
+{
+	if (program->lean && (program->columns & ~read_columns) == 0)
+	{
+		int			lean = run(program, true, values, read_columns, read, arg, result);
+
+		if (lean != MET_NULL)
+			return (NativeResult) lean;
+	}
+	return (NativeResult) run(program, false, values, read_columns, read, arg, result);
 }
