@@ -234,6 +234,32 @@ value_from_datum(Oid typid, int16 attlen, Datum datum, sr_value *value)
 }
 
 /*
+ * Room for the elements of a row's arrays, taken in turn and given back all at
+ * once when the values they belong to are read again: a change's few tags
+ * cost no palloc, and the memory context they would be in no reset.
+ */
+#define ITEM_ROOM 64
+typedef struct ItemRoom
+{
+	sr_value	items[ITEM_ROOM];
+	uint32		used;
+} ItemRoom;
+
+/* Room for count elements: in room while it has it, else palloc'd. */
+static inline sr_value *
+take_items(ItemRoom *room, int count)
+{
+	if (room != NULL && (uint32) count <= ITEM_ROOM - room->used)
+	{
+		sr_value   *items = room->items + room->used;
+
+		room->used += (uint32) count;
+		return items;
+	}
+	return palloc(sizeof(sr_value) * count);
+}
+
+/*
  * The elements of a one-dimensional array of int2, int4, int8, text or varchar
  * read where the tuple holds it, as shape_array_values reads them. A WAL
  * tuple's array usually has a 1-byte header, so it is not aligned: reading it
@@ -242,7 +268,7 @@ value_from_datum(Oid typid, int16 attlen, Datum datum, sr_value *value)
  * for any other array (compressed, other types, more dimensions).
  */
 static bool
-array_values_in_place(Datum datum, sr_value *value)
+array_values_in_place(Datum datum, sr_value *value, ItemRoom *room)
 {
 	struct varlena *array = (struct varlena *) DatumGetPointer(datum);
 	const char *start;			/* where the array's 4-byte header would be */
@@ -288,7 +314,7 @@ array_values_in_place(Datum datum, sr_value *value)
 	off = dataoffset != 0 ? (size_t) dataoffset : ARR_OVERHEAD_NONULLS(1);
 	if (nulls != NULL && (size_t) ((const char *) nulls - start) + (nitems + 7) / 8 > off)
 		return false;
-	items = palloc(sizeof(sr_value) * (nitems + 1));
+	items = take_items(room, nitems + 1);
 	memset(value, 0, sizeof(sr_value));
 	for (int i = 0; i < nitems; i++)
 	{
@@ -370,14 +396,14 @@ array_values_in_place(Datum datum, sr_value *value)
 
 /* An array column's value as its elements (false: unchanged TOAST the WAL lacks). */
 static bool
-array_from_datum(Datum datum, sr_value *value)
+array_from_datum(Datum datum, sr_value *value, ItemRoom *room)
 {
 	int			count;
 	bool		has_null;
 
 	if (VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
 		return false;
-	if (array_values_in_place(datum, value))
+	if (array_values_in_place(datum, value, room))
 		return true;
 	memset(value, 0, sizeof(sr_value));
 	value->v.bytes = (const uint8_t *) shape_array_values(datum, &count, &has_null);
@@ -586,7 +612,7 @@ make_lean_read(ReadPlan *plan, const RelationInfo *rel, size_t column_count)
 
 /* A lean read's value of step s at p (false: as value_from_datum). */
 static inline bool
-read_step(const ReadStep *s, const char *p, sr_value *values)
+read_step(const ReadStep *s, const char *p, sr_value *values, ItemRoom *items)
 {
 	sr_value   *value = &values[s->attnum];
 	Datum		datum;
@@ -619,18 +645,18 @@ read_step(const ReadStep *s, const char *p, sr_value *values)
 	value->len = 0;
 	value->has_null_element = 0;
 	datum = fetch_att(p, s->byval, s->attlen);
-	return s->kind == READ_ARRAY ? array_from_datum(datum, value)
+	return s->kind == READ_ARRAY ? array_from_datum(datum, value, items)
 		: value_from_datum(s->typid, s->attlen, datum, value);
 }
 
 /* One attribute of a walk at *off (not NULL): aligned, read when wanted, passed. */
 static inline bool
-walk_step(const ReadStep *s, const char *tp, uintptr_t *off, sr_value *values)
+walk_step(const ReadStep *s, const char *tp, uintptr_t *off, sr_value *values, ItemRoom *items)
 {
 	/* A varlena with a 1-byte header is never padded (att_align_pointer). */
 	if (s->attlen != -1 || !VARATT_NOT_PAD_BYTE(tp + *off))
 		*off = (*off + s->alignmask) & ~(uintptr_t) s->alignmask;
-	if (s->kind != READ_SKIP && !read_step(s, tp + *off, values))
+	if (s->kind != READ_SKIP && !read_step(s, tp + *off, values, items))
 		return false;
 	*off = s->attlen > 0 ? *off + s->attlen : att_addlength_pointer(*off, s->attlen, tp + *off);
 	return true;
@@ -638,7 +664,7 @@ walk_step(const ReadStep *s, const char *tp, uintptr_t *off, sr_value *values)
 
 /* The lean read of a tuple with NULLs that has every attribute up to the plan's last. */
 static pg_noinline bool
-read_lean_nulls(HeapTuple tuple, const ReadPlan *plan, sr_value *values)
+read_lean_nulls(HeapTuple tuple, const ReadPlan *plan, sr_value *values, ItemRoom *items)
 {
 	const char *tp = (char *) tuple->t_data + tuple->t_data->t_hoff;
 	const bits8 *bp = tuple->t_data->t_bits;
@@ -654,7 +680,7 @@ read_lean_nulls(HeapTuple tuple, const ReadPlan *plan, sr_value *values)
 				values[s->attnum].is_null = true;
 			continue;
 		}
-		if (!walk_step(s, tp, &off, values))
+		if (!walk_step(s, tp, &off, values, items))
 			return false;
 	}
 	return true;
@@ -662,16 +688,16 @@ read_lean_nulls(HeapTuple tuple, const ReadPlan *plan, sr_value *values)
 
 /* The lean read of a tuple that has every attribute up to the plan's last. */
 static inline bool
-read_lean(HeapTuple tuple, const ReadPlan *plan, sr_value *values)
+read_lean(HeapTuple tuple, const ReadPlan *plan, sr_value *values, ItemRoom *items)
 {
 	const char *tp = (char *) tuple->t_data + tuple->t_data->t_hoff;
 	uintptr_t	off = plan->lean_walk_off;
 
 	if (HeapTupleHasNulls(tuple))
-		return read_lean_nulls(tuple, plan, values);
+		return read_lean_nulls(tuple, plan, values, items);
 
 	for (const ReadStep *s = plan->lean_fixed, *end = s + plan->lean_fixed_count; s < end; s++)
-		if (!read_step(s, tp + s->offset, values))
+		if (!read_step(s, tp + s->offset, values, items))
 			return false;
 	if (plan->lean_walk_after != 0)
 		off = att_addlength_pointer(off, plan->lean_walk_after, tp + off);
@@ -684,11 +710,11 @@ read_lean(HeapTuple tuple, const ReadPlan *plan, sr_value *values)
 
 			for (const RunRead *read = plan->lean_run_reads + part->read_from, *last = read + part->read_count;
 				 read < last; read++)
-				if (!read_step(&read->step, start + read->offset[r], values))
+				if (!read_step(&read->step, start + read->offset[r], values, items))
 					return false;
 			off += part->advance[r];
 		}
-		else if (!walk_step(&part->step, tp, &off, values))
+		else if (!walk_step(&part->step, tp, &off, values, items))
 			return false;
 	}
 	return true;
@@ -747,7 +773,8 @@ make_read_plan(ReadPlan *plan, const RelationInfo *rel, const sr_index_column *c
 /* row_values for any number of columns (apart: its room for them costs the one-column case). */
 static pg_noinline bool
 row_values_all(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, const sr_index_column *columns,
-			   size_t column_count, uint64 columns_epoch, int reader, sr_value *values, uint64 *extra_read)
+			   size_t column_count, uint64 columns_epoch, int reader, sr_value *values, ItemRoom *items,
+			   uint64 *extra_read)
 {
 	Datum		deformed_values[TUPLE_KEYS_DEFORM_MAX];
 	bool		nulls[TUPLE_KEYS_DEFORM_MAX];
@@ -780,7 +807,7 @@ row_values_all(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *r
 	if (plan->lean && plan->last <= HeapTupleHeaderGetNatts(tuple->t_data))
 	{
 		*extra_read = plan->integers;
-		return read_lean(tuple, plan, values);
+		return read_lean(tuple, plan, values, items);
 	}
 	if (column_count > 1 && natts <= TUPLE_KEYS_DEFORM_MAX)
 	{
@@ -809,7 +836,7 @@ row_values_all(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *r
 		else
 			datum = heap_getattr(tuple, attnum, rel->desc, &isnull);
 		value->is_null = isnull;
-		if (!isnull && !(array ? array_from_datum(datum, value)
+		if (!isnull && !(array ? array_from_datum(datum, value, items)
 						 : value_from_datum(attr->atttypid, attr->attlen, datum, value)))
 			return false;
 	}
@@ -836,7 +863,7 @@ row_values_all(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *r
  */
 static bool
 row_value_one(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, const sr_index_column *column,
-			  sr_value *values)
+			  sr_value *values, ItemRoom *items)
 {
 	int			attnum = column->attnum;
 	bool		array = (column->tag & SR_TAG_ELEMENT_FLAG) != 0;
@@ -860,7 +887,7 @@ row_value_one(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *re
 	else
 		datum = heap_getattr(tuple, attnum, rel->desc, &isnull);
 	value->is_null = isnull;
-	return isnull || (array ? array_from_datum(datum, value)
+	return isnull || (array ? array_from_datum(datum, value, items)
 					  : value_from_datum(attr->atttypid, attr->attlen, datum, value));
 }
 
@@ -870,7 +897,8 @@ row_value_one(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *re
  * VM reads them: the per-change view the router keys (sr_router_route) and the
  * candidates' programs then read. Virtual columns are the expressions'
  * (row_expressions). reader: which read plan to keep (0: the route's, 1: the
- * next change's prefetch). *extra_read: the integer columns whose values were
+ * next change's prefetch). Array elements go to items while it has room
+ * (NULL: none), else to palloc'd memory. *extra_read: the integer columns whose values were
  * read, for native expressions (ReadPlan.integers), 0 when none.
  * Returns false when the index cannot be trusted for this row: a column's
  * type no longer matches the one its keys were made with (a bypassed DDL
@@ -879,13 +907,14 @@ row_value_one(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *re
  */
 static inline bool
 row_values(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, const sr_index_column *columns,
-		   size_t column_count, uint64 columns_epoch, int reader, sr_value *values, uint64 *extra_read)
+		   size_t column_count, uint64 columns_epoch, int reader, sr_value *values, ItemRoom *items,
+		   uint64 *extra_read)
 {
 	const ReadPlan *plan = &read_plans[reader];
 
 	*extra_read = 0;
 	if (column_count == 1 && !SHAPE_ATTNUM_IS_VIRTUAL(columns[0].attnum))
-		return row_value_one(tuple, key_only, rel, &columns[0], values);
+		return row_value_one(tuple, key_only, rel, &columns[0], values, items);
 	/* the common case inline: a full row without NULLs, the plan made */
 	if (plan->generation == rel->generation && plan->relid == rel->relid && plan->epoch == columns_epoch &&
 		plan->columns == columns && plan->column_count == column_count && columns_epoch != 0 &&
@@ -893,9 +922,10 @@ row_values(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *rel, 
 		plan->last <= HeapTupleHeaderGetNatts(tuple->t_data))
 	{
 		*extra_read = plan->integers;
-		return read_lean(tuple, plan, values);
+		return read_lean(tuple, plan, values, items);
 	}
-	return row_values_all(tuple, key_only, rel, columns, column_count, columns_epoch, reader, values, extra_read);
+	return row_values_all(tuple, key_only, rel, columns, column_count, columns_epoch, reader, values, items,
+						  extra_read);
 }
 
 /* Room for a row's values by attnum: buffer when it is large enough. */
@@ -992,8 +1022,8 @@ columns_traits(const sr_index_column *columns, size_t column_count, uint64 epoch
  * while what they were read from is the same (the router, the relation's
  * build, the router's index columns (its columns epoch), the change's record
  * and tuples). Two: the change being routed was prefetched one call before
- * the next one is. Each has its own memory context (values may point into
- * it), reset when it is reused.
+ * the next one is. Each has its own memory context and room for array
+ * elements (values may point into either), reset when it is reused.
  */
 
 typedef struct NextRows
@@ -1028,6 +1058,7 @@ typedef struct NextRows
 	const int  *sources[2];
 	size_t		expression_counts[2];
 	ExpressionRoom rooms[2];
+	ItemRoom	items;			/* the rows' array elements */
 } NextRows;
 
 static NextRows next_rows[2];
@@ -1167,9 +1198,11 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 		}
 		k->buffer_len = rel->desc->natts + 1;
 	}
-	/* What the values point into (detoasted text, numerics); nothing to free
-	 * when they were all read in place. */
-	MemoryContextReset(k->context);
+	/* What the values point into (detoasted text, numerics, long arrays);
+	 * nothing to free when they were all read in place. */
+	if (!k->context->isReset || k->context->firstchild != NULL)
+		MemoryContextReset(k->context);
+	k->items.used = 0;
 	old = MemoryContextSwitchTo(k->context);
 	k->new_values = k->old_values = NULL;
 	k->extra = 0;
@@ -1179,13 +1212,15 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 	if (newtuple != NULL)
 	{
 		k->new_values = k->buffers[0];
-		k->trusted = row_values(newtuple, NULL, rel, columns, column_count, epoch, 1, k->new_values, &k->extra);
+		k->trusted = row_values(newtuple, NULL, rel, columns, column_count, epoch, 1, k->new_values, &k->items,
+								&k->extra);
 		new_view.values = k->new_values;
 	}
 	if (oldtuple != NULL && rel->identity_full && k->trusted)
 	{
 		k->old_values = k->buffers[1];
-		k->trusted = row_values(oldtuple, NULL, rel, columns, column_count, epoch, 1, k->old_values, &k->extra);
+		k->trusted = row_values(oldtuple, NULL, rel, columns, column_count, epoch, 1, k->old_values, &k->items,
+								&k->extra);
 		old_view.values = k->old_values;
 	}
 	/* The lowered text and native expression results route_prepare would make
@@ -1335,10 +1370,14 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 	static ExpressionRoom rooms[2];
 	ExpressionRoom *new_room = keep_candidates ? NULL : &rooms[0];
 	ExpressionRoom *old_room = keep_candidates ? NULL : &rooms[1];
+	static ItemRoom item_room;	/* (the rows' array elements: the same) */
+	ItemRoom   *items = keep_candidates ? NULL : &item_room;
 	TupleTableSlot *old_slot = NULL;
 	TupleTableSlot *new_slot = NULL;
 	Bitmapset  *unchanged_toast = NULL;
 
+	if (items != NULL)
+		items->used = 0;
 	if (virtual)
 	{
 		relation_expressions(state, rel);
@@ -1368,12 +1407,13 @@ route_prepare(RouterState *state, RelationInfo *rel, const ChangeRows *change,
 		if (newtuple != NULL)
 		{
 			new_values = values_by_attnum(rel, new_buffer, lengthof(new_buffer));
-			trusted = row_values(newtuple, NULL, rel, columns, column_count, epoch, 0, new_values, &extra);
+			trusted = row_values(newtuple, NULL, rel, columns, column_count, epoch, 0, new_values, items, &extra);
 		}
 		if (oldtuple != NULL && trusted)
 		{
 			old_values = values_by_attnum(rel, old_buffer, lengthof(old_buffer));
-			trusted = row_values(oldtuple, old_key_only, rel, columns, column_count, epoch, 0, old_values, &extra);
+			trusted = row_values(oldtuple, old_key_only, rel, columns, column_count, epoch, 0, old_values, items,
+								 &extra);
 		}
 	}
 	if (trusted && new_values != NULL && made != NULL)
