@@ -220,18 +220,16 @@ load_index_expressions(RouterState *state, Snapshot snapshot)
 
 /*
  * The relation's indexed expressions, ready to evaluate on its slots: made
- * again when its info was rebuilt or an expression was added.
+ * again when its info was rebuilt or an expression was added (the inline
+ * relation_expressions has found one of them may have been).
  */
 void
-relation_expressions(RouterState *state, RelationInfo *rel)
+relation_expressions_slow(RouterState *state, RelationInfo *rel)
 {
 	IndexExpressionList *list;
 	uint32		version;
 	MemoryContext old;
 
-	/* Nothing added or reset since the last look: no lookup a change. */
-	if (rel->expression_context != NULL && rel->expressions_checked == state->expressions_added)
-		return;
 	list = hash_search(state->index_expressions, &rel->relid, HASH_FIND, NULL);
 	version = list != NULL ? list->version : 0;
 	rel->expressions_checked = state->expressions_added;

@@ -197,7 +197,14 @@ extern void maintain_index(RouterState *state, bool force);
 extern void publish_stats(RouterState *state, bool final);
 extern void reset_index_expressions(RouterState *state);
 extern void add_index_expression(RouterState *state, HeapTuple tuple, TupleDesc desc);
-extern void relation_expressions(RouterState *state, RelationInfo *rel);
+extern void relation_expressions_slow(RouterState *state, RelationInfo *rel);
+/* The relation's indexed expressions: looked up only when one was added or reset. */
+static inline void
+relation_expressions(RouterState *state, RelationInfo *rel)
+{
+	if (unlikely(rel->expression_context == NULL || rel->expressions_checked != state->expressions_added))
+		relation_expressions_slow(state, rel);
+}
 extern void ensure_catalog_slow(LogicalDecodingContext *ctx, RouterState *state, ReorderBufferTXN *txn);
 /* The catalog known and the shapes loaded: what every change asks first. */
 static inline void
