@@ -314,14 +314,6 @@ shape_router_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecP
 	MemoryContextReset(state->change_context);
 }
 
-/* MemoryContextReset of a context that may have nothing to free. */
-static inline void
-reset_if_used(MemoryContext context)
-{
-	if (!context->isReset || context->firstchild != NULL)
-		MemoryContextReset(context);
-}
-
 static void
 shape_router_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 					Relation relation, ReorderBufferChange *change)

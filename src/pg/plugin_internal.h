@@ -12,6 +12,7 @@
 #include "access/tupconvert.h"
 #include "replication/logical.h"
 #include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/snapshot.h"
 
 typedef struct PluginOptions
@@ -191,6 +192,14 @@ extern RouterState *active_state;
 extern bool same_shape_selection(const PluginOptions *a, const PluginOptions *b);
 extern bool slot_wants_shape(PluginOptions *options, int64 shape_id);
 extern void parse_options(List *raw_options, PluginOptions *options);
+
+/* MemoryContextReset of a context that may have nothing to free. */
+static inline void
+reset_if_used(MemoryContext context)
+{
+	if (!context->isReset || context->firstchild != NULL)
+		MemoryContextReset(context);
+}
 
 /* catalog_sync.c */
 extern void maintain_index(RouterState *state, bool force);

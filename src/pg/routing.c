@@ -898,8 +898,9 @@ row_value_one(HeapTuple tuple, const Bitmapset *key_only, const RelationInfo *re
  * candidates' programs then read. Virtual columns are the expressions'
  * (row_expressions). reader: which read plan to keep (0: the route's, 1: the
  * next change's prefetch). Array elements go to items while it has room
- * (NULL: none), else to palloc'd memory. *extra_read: the integer columns whose values were
- * read, for native expressions (ReadPlan.integers), 0 when none.
+ * (NULL: none), else to palloc'd memory. *extra_read: the integer columns
+ * whose values were read, for native expressions (ReadPlan.integers), 0 when
+ * none.
  * Returns false when the index cannot be trusted for this row: a column's
  * type no longer matches the one its keys were made with (a bypassed DDL
  * guard), its value is an unchanged TOASTed one the WAL does not carry, or
@@ -1200,8 +1201,7 @@ prefetch_next_change(RouterState *state, ReorderBufferTXN *txn, ReorderBufferCha
 	}
 	/* What the values point into (detoasted text, numerics, long arrays);
 	 * nothing to free when they were all read in place. */
-	if (!k->context->isReset || k->context->firstchild != NULL)
-		MemoryContextReset(k->context);
+	reset_if_used(k->context);
 	k->items.used = 0;
 	old = MemoryContextSwitchTo(k->context);
 	k->new_values = k->old_values = NULL;
