@@ -9,6 +9,12 @@
 // gram, addressed by a multiply and a shift of the window's word): a window
 // most grams are not is dropped before its key is even mixed, at a third of
 // the instructions.
+// Grams of kSampledGramMin bytes or more also put their two grams a byte
+// shorter (at offsets 0 and 1) in a second sieve: a text is then read for them
+// at every other offset, each window of q - 1 bytes that passes checked as the
+// q-byte windows at its offset and the one before (a gram at an even offset
+// starts with the first, at an odd one the second starts a byte on). Half the
+// windows; the keys made are the same.
 #pragma once
 
 #include "shape_router/flat_map.hpp"
@@ -20,6 +26,9 @@
 
 namespace shape_router {
 
+// Gram lengths from this one on are read at every other offset (above).
+constexpr size_t kSampledGramMin = 6;
+
 class GramFilter {
  public:
   bool may_have(uint64_t key) const noexcept { return view().may_have(key); }
@@ -30,6 +39,7 @@ class GramFilter {
     const uint64_t* words;
     size_t mask;
     const uint64_t* sieve;
+    const uint64_t* short_sieve;
     unsigned sieve_shift;
     bool may_have(uint64_t key) const noexcept { return words != nullptr && has(key); }
     // Whether some gram's word may be word (of a filter with words): false
@@ -37,6 +47,12 @@ class GramFilter {
     bool sieve_has(uint64_t word) const noexcept {
       const uint64_t h = (word * kSieveMultiplier) >> sieve_shift;
       return (sieve[h >> 6] >> (h & 63)) & 1;
+    }
+    // Whether word may be the first or last q - 1 bytes of some gram of q >=
+    // kSampledGramMin bytes: false only when it is neither.
+    bool short_sieve_has(uint64_t word) const noexcept {
+      const uint64_t h = (word * kShortMultiplier) >> sieve_shift;
+      return (short_sieve[h >> 6] >> (h & 63)) & 1;
     }
     // may_have of a filter with words (a loop checks that once).
     bool has(uint64_t key) const noexcept {
@@ -46,18 +62,27 @@ class GramFilter {
     }
   };
   View view() const noexcept {
-    return View{words_.empty() ? nullptr : words_.data(), mask_, sieve_.data(), sieve_shift_};
+    return View{words_.empty() ? nullptr : words_.data(), mask_, sieve_.data(), short_sieve_.data(), sieve_shift_};
   }
 
-  // One more shape under key, the gram key of window word word (gram_word_of_key).
-  // Throws only before changing anything.
-  void add(uint64_t key, uint64_t word) {
+  // One more shape under key, the gram key of window word word (gram_word_of_key),
+  // a gram of len bytes. Throws only before changing anything.
+  void add(uint64_t key, uint64_t word, size_t len) {
     const uint64_t k = stored(key);
     const uint32_t hash = static_cast<uint32_t>((word * kSieveMultiplier) >> 32);
+    const bool sampled = len >= kSampledGramMin && len <= 8;
+    const uint64_t short_mask = sampled ? (uint64_t{1} << (8 * (len - 1))) - 1 : 0;
+    const uint32_t short_hashes[2] = {static_cast<uint32_t>(((word & short_mask) * kShortMultiplier) >> 32),
+                                      static_cast<uint32_t>((((word >> 8) & short_mask) * kShortMultiplier) >> 32)};
     if (words_.empty()) rebuild(8);
     const uint32_t* n = counts_.find(k);
     if (n == nullptr) {
-      words_of_.put(k, hash);  // first: a throw leaves counts_ without k
+      // first: a throw leaves counts_ without k (and the maps' extra entries unread)
+      if (sampled) {
+        short_first_of_.put(k, short_hashes[0]);
+        short_second_of_.put(k, short_hashes[1]);
+      }
+      words_of_.put(k, hash);
     } else if (*words_of_.find(k) != hash) {
       pass_every_word();  // another word with the same 64-bit key
     }
@@ -65,6 +90,11 @@ class GramFilter {
     words_[(k >> 12) & mask_] |= bits_of(k);
     const uint32_t bit = hash >> (sieve_shift_ - 32);  // (word * kSieveMultiplier) >> sieve_shift_
     sieve_[bit >> 6] |= uint64_t{1} << (bit & 63);
+    if (sampled && n == nullptr)
+      for (uint32_t h : short_hashes) {
+        const uint32_t b = h >> (sieve_shift_ - 32);
+        short_sieve_[b >> 6] |= uint64_t{1} << (b & 63);
+      }
     if (counts_.size() * 16 > words_.size() * 64) try {
         rebuild(words_.size() * 2);
       } catch (const std::bad_alloc&) {
@@ -77,6 +107,7 @@ class GramFilter {
   void pass_every_word() noexcept {
     sieve_full_ = true;
     std::fill(sieve_.begin(), sieve_.end(), ~uint64_t{0});
+    std::fill(short_sieve_.begin(), short_sieve_.end(), ~uint64_t{0});
   }
 
   // One shape less under key, when key is a gram key at all (false otherwise).
@@ -86,7 +117,11 @@ class GramFilter {
     if (n == nullptr) return false;
     const uint32_t left = *n - 1;
     counts_.erase(k);
-    if (left == 0) words_of_.erase(k);
+    if (left == 0) {
+      words_of_.erase(k);
+      short_first_of_.erase(k);
+      short_second_of_.erase(k);
+    }
     if (left > 0) {
       counts_.put(k, left);  // after the erase: no rehash, no allocation
       return true;
@@ -115,26 +150,38 @@ class GramFilter {
     // bit): a bit is read from at most the 32 bits of hash words_of_ keeps.
     const unsigned log2 = std::min(static_cast<unsigned>(__builtin_ctzll(words)) + 7, 28u);
     std::vector<uint64_t> sieve(size_t{1} << (log2 - 6), sieve_full_ ? ~uint64_t{0} : 0);
-    if (!sieve_full_)
-      words_of_.for_each([&](uint64_t, uint32_t hash) {
+    std::vector<uint64_t> short_sieve(sieve.size(), sieve_full_ ? ~uint64_t{0} : 0);
+    auto mark = [&](std::vector<uint64_t>& bits) {
+      return [&bits, log2](uint64_t, uint32_t hash) {
         const uint32_t bit = hash >> (32 - log2);
-        sieve[bit >> 6] |= uint64_t{1} << (bit & 63);
-      });
+        bits[bit >> 6] |= uint64_t{1} << (bit & 63);
+      };
+    };
+    if (!sieve_full_) {
+      words_of_.for_each(mark(sieve));
+      short_first_of_.for_each(mark(short_sieve));
+      short_second_of_.for_each(mark(short_sieve));
+    }
     words_.swap(fresh);
     sieve_.swap(sieve);
+    short_sieve_.swap(short_sieve);
     mask_ = mask;
     sieve_shift_ = 64 - log2;
     stale_ = 0;
   }
   // Fibonacci hashing of a window's word: its top bits address the sieve.
   static constexpr uint64_t kSieveMultiplier = 0x9e3779b97f4a7c15ULL;
+  static constexpr uint64_t kShortMultiplier = 0xc2b2ae3d27d4eb4fULL;  // another sieve: other bits
   std::vector<uint64_t> words_;
   size_t mask_ = 0;
   std::vector<uint64_t> sieve_;
+  std::vector<uint64_t> short_sieve_;  // as sieve_, for the shorter grams of long ones
   unsigned sieve_shift_ = 0;  // 64 - log2 of the sieve's bits
   bool sieve_full_ = false;
   FlatMap counts_;
   FlatMap words_of_;  // each key's word, as its sieve hash (the top 32 bits of word * kSieveMultiplier)
+  // a long gram's key's shorter grams (its first and last len - 1 bytes), as their short sieve hashes
+  FlatMap short_first_of_, short_second_of_;
   size_t stale_ = 0;
 };
 

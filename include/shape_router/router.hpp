@@ -366,7 +366,10 @@ class Router {
   // instructions a shape).
   std::vector<uint64_t> file_keys_;
   std::vector<IndexColumn> file_columns_;
-  std::vector<std::pair<uint64_t, uint64_t>> file_grams_;
+  struct GramToFile {
+    uint64_t key, word, len;
+  };
+  std::vector<GramToFile> file_grams_;
   std::vector<IndexColumn> columns_scratch_;
   bool bulk_ = false;
   // The integer keys filed while loading in bulk, up to as many a relation as

@@ -306,7 +306,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t home_column, const 
   if (!home_only) put_cover_columns(slot, columns);
   bool always_filed = false;
   // this shape's distinct gram keys, with their words, once each in grams_
-  std::vector<std::pair<uint64_t, uint64_t>>& grams = file_grams_;
+  std::vector<GramToFile>& grams = file_grams_;
   grams.clear();
   bool words_share_a_key = false;  // two of its grams stored as one key (0 and 1 are)
   if (!always)
@@ -315,16 +315,17 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t home_column, const 
       const uint64_t key = ShapeIndex::stored_key(atoms[i].key);
       const uint64_t word =
           gram_word_of_key(r.relid, atoms[i].attnum, atoms[i].lower != 0, atoms[i].upper, atoms[i].key);
-      auto same = std::find_if(grams.begin(), grams.end(), [&](const auto& g) { return g.first == key; });
+      auto same = std::find_if(grams.begin(), grams.end(), [&](const auto& g) { return g.key == key; });
       if (same == grams.end())
-        grams.emplace_back(key, word);
-      else if (same->second != word)
+        grams.push_back(GramToFile{key, word, atoms[i].upper});
+      else if (same->word != word)
         words_share_a_key = true;
     }
   size_t grams_added = 0;
   try {
     index_.add(slot, keys.data(), keys.size(), bulk);
-    for (; grams_added < grams.size(); grams_added++) grams_.add(grams[grams_added].first, grams[grams_added].second);
+    for (; grams_added < grams.size(); grams_added++)
+      grams_.add(grams[grams_added].key, grams[grams_added].word, grams[grams_added].len);
     if (words_share_a_key) grams_.pass_every_word();
     for (size_t i = 0; i < count && !always; i++) {
       if (atoms[i].kind == SR_ATOM_RANGE) ranges_.column(r.relid, atoms[i].attnum).add(slot, atoms[i].key, atoms[i].upper);
@@ -353,7 +354,7 @@ void Router::file_shape(Relation& r, uint32_t slot, uint16_t home_column, const 
       r.always_shapes++;
     }
   } catch (...) {
-    for (size_t g = 0; g < grams_added; g++) grams_.remove(grams[g].first);
+    for (size_t g = 0; g < grams_added; g++) grams_.remove(grams[g].key);
     if (always_filed) {
       r.scan.erase(scan_position(r, slots_[slot].shape_id()));
       always_[slot / 64] &= ~(uint64_t{1} << (slot % 64));

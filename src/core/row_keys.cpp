@@ -258,7 +258,11 @@ __attribute__((always_inline)) inline void plain_keys(uint32_t relid, const RowP
 // copied (and lowered) once into a buffer with room for an 8-byte read at every
 // window, whose word is then one load and a mask; room for the chunk's keys
 // first, then the loop stores through local pointers (a store to out would make
-// it reload its members). Returns the windows kept.
+// it reload its members). Grams of kSampledGramMin bytes or more are read at
+// every other offset (gram_filter.hpp): a window of q - 1 bytes at an even
+// offset that the short sieve passes has the q-byte windows there and one byte
+// before checked, each window once (the one before a chunk's first offset
+// belongs to the chunk before). Returns the windows kept.
 template <bool Fold>
 size_t filtered_grams(const GramFilter::View may, uint64_t seed, uint16_t flagged, unsigned lengths,
                       const uint8_t* bytes, size_t len, ChangeKeys& out) {
@@ -292,14 +296,24 @@ size_t filtered_grams(const GramFilter::View may, uint64_t seed, uint16_t flagge
       uint64_t* keys = out.keys.data() + out.key_count;
       uint16_t* attnums = out.key_attnums.data() + out.key_count;
       size_t held = 0;
-      for (size_t i = 0; i < count; i++) {
+      auto check = [&](size_t i) {
         const uint64_t word = XXH_readLE64(buffer + i) & mask;
-        if (!may.sieve_has(word)) continue;
+        if (!may.sieve_has(word)) return;
         const uint64_t key = form.key(word);
         if (may.has(key)) {
           keys[held] = key;
           attnums[held++] = flagged;
         }
+      };
+      if (q >= kSampledGramMin) {
+        const uint64_t short_mask = mask >> 8;
+        for (size_t i = 0; i <= count; i += 2) {  // (span has the q - 1 bytes at count)
+          if (!may.short_sieve_has(XXH_readLE64(buffer + i) & short_mask)) continue;
+          if (i > 0) check(i - 1);
+          if (i < count) check(i);
+        }
+      } else {
+        for (size_t i = 0; i < count; i++) check(i);
       }
       out.key_count += held;
       kept += held;

@@ -49,10 +49,11 @@ sr_value null_value() {
 std::vector<uint64_t> keys_of(const ChangeKeys& k) { return {k.keys.begin(), k.keys.begin() + k.key_count}; }
 
 // A text's gram windows for the lengths asked, in sr_substring_keys' order (by
-// length, then position): each window's key and its word (its bytes, the first
-// in the lowest byte), which the gram filter's sieve is addressed by.
+// length, then position): each window's key, its word (its bytes, the first in
+// the lowest byte), which the gram filter's sieve is addressed by, and length.
 struct GramWindow {
   uint64_t key, word;
+  size_t len;
 };
 std::vector<GramWindow> gram_windows(uint32_t relid, uint16_t attnum, bool lower, unsigned lengths,
                                      const std::string& text) {
@@ -63,7 +64,7 @@ std::vector<GramWindow> gram_windows(uint32_t relid, uint16_t attnum, bool lower
     for (size_t at = 0; at + q <= text.size(); at++) {
       uint64_t word = 0;
       for (size_t j = 0; j < q; j++) word |= uint64_t{bytes[at + j]} << (8 * j);
-      out.push_back({sr_substring_key(relid, attnum, lower ? 1 : 0, bytes + at, q), word});
+      out.push_back({sr_substring_key(relid, attnum, lower ? 1 : 0, bytes + at, q), word, q});
     }
   }
   return out;
@@ -268,7 +269,7 @@ TEST(ChangeKeys, AsciiFoldedGramsAreLoweredGrams) {
       const std::vector<GramWindow> windows = gram_windows(77, 4, lower, lengths, low);
       ASSERT_EQ(windows.size(), want.size());
       shape_router::GramFilter filter;  // a third of the windows registered
-      for (size_t i = 0; i < want.size(); i += 3) filter.add(want[i], windows[i].word);
+      for (size_t i = 0; i < want.size(); i += 3) filter.add(want[i], windows[i].word, windows[i].len);
       std::vector<sr_value> values(5), lowered(5);
       values[4] = text_value(raw);
       lowered[4] = text_value(raw);
@@ -330,13 +331,13 @@ TEST(ChangeKeys, GramFilterKeepsEveryRegisteredWindow) {
         const size_t window = rng() % all.size();
         const uint64_t key = all[window];
         word_of_key[key] = word_of(t, window);
-        filter.add(key, word_of_key[key]);
+        filter.add(key, word_of_key[key], gram_windows(77, 4, lower, lengths, t)[window].len);
         registered.push_back(key);
         const std::string other = random_text(1 + rng() % 8);
         const uint64_t unrelated = sr_substring_key(77, 4, lower, reinterpret_cast<const uint8_t*>(other.data()),
                                                     other.size());
         word_of_key[unrelated] = word_of(other, other.size() * (other.size() + 1) / 2 - 1);  // its whole text
-        filter.add(unrelated, word_of_key[unrelated]);
+        filter.add(unrelated, word_of_key[unrelated], other.size());
         registered.push_back(unrelated);
       }
       if (round % 3 == 0 && !registered.empty()) {
@@ -390,7 +391,7 @@ TEST(GramFilter, SieveOfWords) {
   for (int i = 0; i < 2000; i++) {
     const uint64_t word = rng() & 0xffffffffffffffULL;  // 7-byte grams
     const uint64_t key = rng();
-    filter.add(key, word);
+    filter.add(key, word, 7);
     registered.emplace_back(key, word);
   }
   for (int i = 0; i < 1500; i++) {  // most go: past the filter's rebuild
@@ -401,15 +402,29 @@ TEST(GramFilter, SieveOfWords) {
   for (const auto& [key, word] : registered) {
     ASSERT_TRUE(may.sieve_has(word));
     ASSERT_TRUE(may.has(key));
+    // and the short sieve its first and last 6 bytes (a 7-byte gram is read at every other offset)
+    ASSERT_TRUE(may.short_sieve_has(word & 0xffffffffffffULL));
+    ASSERT_TRUE(may.short_sieve_has(word >> 8));
   }
-  size_t passed = 0;
-  for (int i = 0; i < 10000; i++) passed += may.sieve_has(rng() & 0xffffffffffffffULL);
+  size_t passed = 0, short_passed = 0;
+  for (int i = 0; i < 10000; i++) {
+    passed += may.sieve_has(rng() & 0xffffffffffffffULL);
+    short_passed += may.short_sieve_has(rng() & 0xffffffffffffULL);
+  }
   EXPECT_LT(passed, 10000u / 10) << "the sieve passes " << passed << " of 10,000 other words";
+  EXPECT_LT(short_passed, 10000u / 5) << "the short sieve passes " << short_passed << " of 10,000 other words";
+  // A gram shorter than 6 bytes is read at every offset: nothing in the short sieve.
+  shape_router::GramFilter short_grams;
+  for (int i = 0; i < 100; i++) short_grams.add(rng(), rng() & 0xffffffffffULL, 5);
+  size_t none = 0;
+  for (int i = 0; i < 1000; i++) none += short_grams.view().short_sieve_has(rng() & 0xffffffffULL);
+  EXPECT_EQ(none, 0u);
 
   const uint64_t other_word = registered[0].second ^ 0x5a5a5a;
-  filter.add(registered[0].first, other_word);
+  filter.add(registered[0].first, other_word, 7);
   EXPECT_TRUE(filter.view().sieve_has(other_word));
-  for (int i = 0; i < 20000; i++) filter.add(rng(), rng());  // rebuilds keep it so
+  EXPECT_TRUE(filter.view().short_sieve_has(other_word >> 8));  // every word passes, short ones too
+  for (int i = 0; i < 20000; i++) filter.add(rng(), rng(), 8);  // rebuilds keep it so
   EXPECT_TRUE(filter.view().sieve_has(other_word));
   EXPECT_TRUE(filter.view().sieve_has(registered[0].second));
 }
