@@ -51,7 +51,7 @@ class GramFilter {
     // Whether word may be the first or last q - 1 bytes of some gram of q >=
     // kSampledGramMin bytes: false only when it is neither.
     bool short_sieve_has(uint64_t word) const noexcept {
-      const uint64_t h = (word * kShortMultiplier) >> sieve_shift;
+      const uint64_t h = (word * kShortMultiplier) >> (sieve_shift - 1);
       return (short_sieve[h >> 6] >> (h & 63)) & 1;
     }
     // may_have of a filter with words (a loop checks that once).
@@ -92,7 +92,7 @@ class GramFilter {
     sieve_[bit >> 6] |= uint64_t{1} << (bit & 63);
     if (sampled && n == nullptr)
       for (uint32_t h : short_hashes) {
-        const uint32_t b = h >> (sieve_shift_ - 32);
+        const uint32_t b = h >> (sieve_shift_ - 33);
         short_sieve_[b >> 6] |= uint64_t{1} << (b & 63);
       }
     if (counts_.size() * 16 > words_.size() * 64) try {
@@ -150,17 +150,18 @@ class GramFilter {
     // bit): a bit is read from at most the 32 bits of hash words_of_ keeps.
     const unsigned log2 = std::min(static_cast<unsigned>(__builtin_ctzll(words)) + 7, 28u);
     std::vector<uint64_t> sieve(size_t{1} << (log2 - 6), sieve_full_ ? ~uint64_t{0} : 0);
-    std::vector<uint64_t> short_sieve(sieve.size(), sieve_full_ ? ~uint64_t{0} : 0);
-    auto mark = [&](std::vector<uint64_t>& bits) {
-      return [&bits, log2](uint64_t, uint32_t hash) {
-        const uint32_t bit = hash >> (32 - log2);
+    // The short sieve: twice the bits, for two halves a gram.
+    std::vector<uint64_t> short_sieve(2 * sieve.size(), sieve_full_ ? ~uint64_t{0} : 0);
+    auto mark = [&](std::vector<uint64_t>& bits, unsigned bits_log2) {
+      return [&bits, bits_log2](uint64_t, uint32_t hash) {
+        const uint32_t bit = hash >> (32 - bits_log2);
         bits[bit >> 6] |= uint64_t{1} << (bit & 63);
       };
     };
     if (!sieve_full_) {
-      words_of_.for_each(mark(sieve));
-      short_first_of_.for_each(mark(short_sieve));
-      short_second_of_.for_each(mark(short_sieve));
+      words_of_.for_each(mark(sieve, log2));
+      short_first_of_.for_each(mark(short_sieve, log2 + 1));
+      short_second_of_.for_each(mark(short_sieve, log2 + 1));
     }
     words_.swap(fresh);
     sieve_.swap(sieve);
@@ -175,7 +176,7 @@ class GramFilter {
   std::vector<uint64_t> words_;
   size_t mask_ = 0;
   std::vector<uint64_t> sieve_;
-  std::vector<uint64_t> short_sieve_;  // as sieve_, for the shorter grams of long ones
+  std::vector<uint64_t> short_sieve_;  // as sieve_ with twice the bits, for the halves of long grams
   unsigned sieve_shift_ = 0;  // 64 - log2 of the sieve's bits
   bool sieve_full_ = false;
   FlatMap counts_;
