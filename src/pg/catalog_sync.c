@@ -374,11 +374,12 @@ load_shapes(RouterState *state, Snapshot snapshot)
 	}
 	else
 	{
-		SysScanDesc scan = systable_beginscan(catalog, InvalidOid, false, snapshot, 0, NULL);
+		/* the pages copied out of shared buffers (catalog_page_copy.c) */
+		CopiedScan *scan = copied_scan_begin(catalog, snapshot);
 
-		while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		while (HeapTupleIsValid(tuple = copied_scan_next(scan)))
 			load_shape_row(state, tuple, desc, snapshot, row_context);
-		systable_endscan(scan);
+		copied_scan_end(scan);
 	}
 	MemoryContextDelete(row_context);
 	/* one build for everything loaded */

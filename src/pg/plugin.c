@@ -10,7 +10,8 @@
  * This file holds the output plugin callbacks and the session state they share
  * (created, parked for the next session, reused, destroyed). The rest follows
  * the data flow: plugin_options.c (the plugin's options), catalog_sync.c (the
- * catalog loaded and followed in the stream), shape_cache.c (the shapes in the
+ * catalog loaded and followed in the stream; its whole-catalog read through
+ * catalog_page_copy.c), shape_cache.c (the shapes in the
  * router and their state in the shell), relation_cache.c (what decoding keeps
  * per relation), routing.c (a change to its shapes' records) and output.c
  * (writing records). plugin_internal.h declares what they share.

@@ -201,6 +201,12 @@ reset_if_used(MemoryContext context)
 		MemoryContextReset(context);
 }
 
+/* catalog_page_copy.c */
+typedef struct CopiedScan CopiedScan;
+extern CopiedScan *copied_scan_begin(Relation relation, Snapshot snapshot);
+extern HeapTuple copied_scan_next(CopiedScan *scan);
+extern void copied_scan_end(CopiedScan *scan);
+
 /* catalog_sync.c */
 extern void maintain_index(RouterState *state, bool force);
 extern void publish_stats(RouterState *state, bool final);
