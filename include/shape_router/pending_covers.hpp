@@ -194,6 +194,7 @@ class PendingCovers {
     uint8_t* data() const noexcept { return bytes_; }
     size_t size() const noexcept { return size_; }
     size_t room() const noexcept { return capacity_ - size_; }
+    size_t capacity() const noexcept { return capacity_; }
     void set_size(size_t n) noexcept { size_ = n; }
 
    private:

@@ -1,5 +1,7 @@
 #include "shape_router/pending_covers.hpp"
 
+#include "shape_router/huge_pages.hpp"
+
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -10,8 +12,11 @@ namespace shape_router {
 
 namespace {
 
-// A new chunk's room (an entry larger than this gets a chunk of its own size).
+// A new chunk's room (an entry larger than this gets a chunk of its own size):
+// the first 1 MB, each next one twice the last up to 16 MB, so that a bulk
+// load's chunks are large enough for huge pages (touched lazily either way).
 constexpr size_t kChunkBytes = size_t{1} << 20;
+constexpr size_t kMaxChunkBytes = size_t{16} << 20;
 
 // Writers through a pointer into room made once per entry.
 void put_byte(uint8_t*& out, uint8_t value) { *out++ = value; }
@@ -34,6 +39,7 @@ PendingCovers::Chunk::Chunk(size_t capacity) {
   if (p == MAP_FAILED) throw std::bad_alloc();
   bytes_ = static_cast<uint8_t*>(p);
   capacity_ = capacity;
+  advise_huge_pages(p, capacity);
 }
 
 PendingCovers::Chunk& PendingCovers::Chunk::operator=(Chunk&& other) noexcept {
@@ -64,7 +70,9 @@ void PendingCovers::add(uint32_t slot, uint32_t relid, uint16_t home_column, con
   const size_t bound = entry_bound(cover, atom_count);
   if (chunks_.empty() || chunks_.back().room() < bound) {
     chunks_.reserve(chunks_.size() + 1);
-    chunks_.emplace_back(std::max(kChunkBytes, bound));
+    const size_t last = chunks_.empty() ? 0 : chunks_.back().capacity();  // 0: freed by a drain
+    const size_t next = last == 0 ? kChunkBytes : std::min(2 * last, kMaxChunkBytes);
+    chunks_.emplace_back(std::max(next, bound));
   }
   if (slot / 64 >= live_.size()) live_.resize(std::max<size_t>(slot / 64 + 1, live_.size() * 2));
   Chunk& chunk = chunks_.back();
