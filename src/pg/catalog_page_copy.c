@@ -7,8 +7,9 @@
  * new backend pays for the first touch of every shared page it reads through its
  * own mapping. On a shadow-paged virtual machine (PVM, the test machines) that is
  * about 5 µs a 4 kB page, 0.4 s for such a catalog; the kernel's copy reads the
- * same pages through its own mapping, 0.05 s for 400 MB. Elsewhere the copy costs
- * a memcpy of the catalog against a minor fault per sixteen pages: about even.
+ * same pages through its own mapping, 0.07 s for 400 MB (bench/first_touch.c).
+ * Elsewhere the copy costs a memcpy of the catalog against a minor fault per
+ * sixteen pages: about even.
  *
  * Otherwise the scan is heapgetpage's: pinned and share-locked while copied, the
  * all-visible shortcut, HeapTupleSatisfiesVisibility on the rest. A historic
@@ -44,7 +45,7 @@ struct CopiedScan
 	int			page;			/* the page being read, in the batch */
 	OffsetNumber offset;		/* the last line pointer read on it */
 	Buffer		buffers[COPY_BATCH];	/* pinned until the batch is read */
-	char	   *copies;			/* COPY_BATCH pages, BLCKSZ-aligned */
+	char	   *copies;			/* COPY_BATCH pages, each MAXALIGNed */
 	HeapTupleData tuple;
 };
 
