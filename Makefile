@@ -30,8 +30,12 @@ EXTRA_CLEAN = logical.conf tmp_check tmp_check_iso isolation results regression.
 # Entry points must stay visible while everything else is hidden.
 EXPORT_FLAGS = -fvisibility=hidden '-DPGDLLEXPORT=__attribute__((visibility("default")))'
 PG_CPPFLAGS = -I$(srcdir)/include $(EXPORT_FLAGS)
-PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
-PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror
+# Link-time optimisation: the shell's calls into the core (a row's keys, the
+# route) are inlined across the C/C++ boundary (routing 4% less CPU at a
+# million shapes; bench/README.md). `make LTO_FLAGS=` builds without it.
+LTO_FLAGS ?= -flto=auto
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers $(LTO_FLAGS)
+PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror $(LTO_FLAGS)
 SHLIB_LINK += -lstdc++ -lxxhash
 
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
