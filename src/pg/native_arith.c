@@ -60,6 +60,7 @@ struct NativeArith
 	int			count;
 	uint64		columns;		/* bit attnum - 1 of each column read; all of them when lean */
 	bool		lean;			/* every column has attnum <= 64 */
+	bool		linear;			/* a push, then steps that take no operand from the stack */
 	NativeStep	steps[FLEXIBLE_ARRAY_MEMBER];
 };
 
@@ -223,6 +224,11 @@ fuse(NativeArith *program)
 		steps[n++] = step;
 	}
 	program->count = n;
+	/* (a * (b + c) is not: its MUL takes b + c from the stack) */
+	program->linear = n > 0 && (steps[0].op == NATIVE_COLUMN || steps[0].op == NATIVE_CONSTANT);
+	for (int i = 1; i < n && program->linear; i++)
+		program->linear = steps[i].op != NATIVE_COLUMN && steps[i].op != NATIVE_CONSTANT &&
+			(!binary((NativeOp) steps[i].op) || steps[i].operand != OPERAND_STACK);
 }
 
 NativeArith *
@@ -436,6 +442,58 @@ run(const NativeArith *program, bool lean, const sr_value *values, uint64 read_c
 }
 
 /*
+ * The lean run of a linear program ((amount + priority) % 1000003, a - 1):
+ * the same steps in the same order, on one accumulator instead of the stack
+ * (half the instructions of run's).
+ */
+static pg_attribute_always_inline int
+run_linear(const NativeArith *program, const sr_value *values, int64 *result)
+{
+	const NativeStep *step = program->steps;
+	const NativeStep *end = step + program->count;
+	int64		acc;
+
+	if (step->op == NATIVE_COLUMN)
+	{
+		if (values[step->attnum].is_null)
+			return MET_NULL;
+		acc = values[step->attnum].v.i;
+	}
+	else
+		acc = step->constant;
+	for (step++; step < end; step++)
+	{
+		int64		b;
+
+		if (step->op == NATIVE_NEG)
+		{
+			if (acc == PG_INT64_MIN || !fits(-acc, step->bits))
+				return NATIVE_EXECUTOR;
+			acc = -acc;
+			continue;
+		}
+		if (step->op == NATIVE_NARROW)
+		{
+			if (!fits(acc, step->bits))
+				return NATIVE_EXECUTOR;
+			continue;
+		}
+		if (step->operand == OPERAND_CONSTANT)
+			b = step->constant;
+		else
+		{
+			if (values[step->attnum].is_null)
+				return MET_NULL;
+			b = values[step->attnum].v.i;
+		}
+		if (!apply_binary(step, acc, b, &acc))
+			return NATIVE_EXECUTOR;
+	}
+	*result = acc;
+	return NATIVE_VALUE;
+}
+
+/*
  * The program's value on a row: a column's integer value is values[attnum]
  * when bit attnum - 1 of read_columns is set, else read(attnum, &value,
  * &isnull) gives it. NATIVE_VALUE, NATIVE_NULL, or NATIVE_EXECUTOR where
@@ -449,7 +507,8 @@ native_arith_eval(const NativeArith *program, const sr_value *values, uint64 rea
 {
 	if (program->lean && (program->columns & ~read_columns) == 0)
 	{
-		int			lean = run(program, true, values, read_columns, read, arg, result);
+		int			lean = program->linear ? run_linear(program, values, result)
+			: run(program, true, values, read_columns, read, arg, result);
 
 		if (lean != MET_NULL)
 			return (NativeResult) lean;
