@@ -301,6 +301,20 @@ fits(int64 v, int bits)
 	return bits == 64 || (bits == 32 ? v == (int32) v : v == (int16) v);
 }
 
+/* NEG or NARROW of *v in the step's width (a unary minus, a narrowing cast); false where they raise an error */
+static pg_attribute_always_inline bool
+apply_unary(const NativeStep *step, int64 *v)
+{
+	if (step->op == NATIVE_NEG)
+	{
+		if (*v == PG_INT64_MIN || !fits(-*v, step->bits))
+			return false;
+		*v = -*v;
+		return true;
+	}
+	return fits(*v, step->bits);
+}
+
 /* a op b as int8pl and the others compute it in the step's width; false where they raise an error */
 static pg_attribute_always_inline bool
 apply_binary(const NativeStep *step, int64 a, int64 b, int64 *r)
@@ -392,15 +406,8 @@ run(const NativeArith *program, bool lean, const sr_value *values, uint64 read_c
 				nulls[top++] = false;
 				continue;
 			case NATIVE_NEG:
-				a = stack[top - 1];
-				if (!lean && nulls[top - 1])
-					continue;
-				if (a == PG_INT64_MIN || !fits(-a, step->bits))
-					return NATIVE_EXECUTOR;
-				stack[top - 1] = -a;
-				continue;
 			case NATIVE_NARROW:
-				if ((lean || !nulls[top - 1]) && !fits(stack[top - 1], step->bits))
+				if ((lean || !nulls[top - 1]) && !apply_unary(step, &stack[top - 1]))
 					return NATIVE_EXECUTOR;
 				continue;
 			default:
@@ -465,16 +472,9 @@ run_linear(const NativeArith *program, const sr_value *values, int64 *result)
 	{
 		int64		b;
 
-		if (step->op == NATIVE_NEG)
+		if (step->op == NATIVE_NEG || step->op == NATIVE_NARROW)
 		{
-			if (acc == PG_INT64_MIN || !fits(-acc, step->bits))
-				return NATIVE_EXECUTOR;
-			acc = -acc;
-			continue;
-		}
-		if (step->op == NATIVE_NARROW)
-		{
-			if (!fits(acc, step->bits))
+			if (!apply_unary(step, &acc))
 				return NATIVE_EXECUTOR;
 			continue;
 		}
